@@ -1,0 +1,182 @@
+// The engine's vocabulary: strategies, the entries each side reports, the base state,
+// the plan and the report. Nothing here knows about GitHub, S3 or the file system.
+
+export const SyncDirection = {
+  PULL: 'pull',
+  PUSH: 'push',
+  BIDIRECTIONAL: 'bidirectional',
+} as const;
+export type SyncDirection = (typeof SyncDirection)[keyof typeof SyncDirection];
+
+export const ConflictStrategy = {
+  REMOTE_WINS: 'remote-wins',
+  LOCAL_WINS: 'local-wins',
+  NEWEST_WINS: 'newest-wins',
+  MANUAL: 'manual',
+  BACKUP_BOTH: 'backup-both',
+} as const;
+export type ConflictStrategy = (typeof ConflictStrategy)[keyof typeof ConflictStrategy];
+
+export const DIRECTIONS: readonly SyncDirection[] = Object.values(SyncDirection);
+export const CONFLICT_STRATEGIES: readonly ConflictStrategy[] = Object.values(ConflictStrategy);
+
+/** How a run behaves. Field names and defaults follow the FastBlocks seed's SyncStrategy. */
+export interface SyncStrategy {
+  direction: SyncDirection;
+  conflictStrategy: ConflictStrategy;
+  dryRun: boolean;
+  /** Keep every overwritten or deleted version under `.fastblocks-sync/backups/<run-id>/`. */
+  backupOnConflict: boolean;
+  /** false forces one operation at a time (same as maxConcurrent = 1). */
+  parallel: boolean;
+  maxConcurrent: number;
+  /** Per-operation timeout, seconds. */
+  timeout: number;
+  /** Retries after the first attempt, for retryable errors only. */
+  retryAttempts: number;
+  /** Base delay of the exponential backoff, seconds. */
+  retryDelay: number;
+}
+
+export const DEFAULT_STRATEGY: Readonly<SyncStrategy> = Object.freeze({
+  direction: SyncDirection.BIDIRECTIONAL,
+  conflictStrategy: ConflictStrategy.NEWEST_WINS,
+  dryRun: false,
+  backupOnConflict: true,
+  parallel: true,
+  // The seed used 5; 16 in flight is what reaches an S3 server's own limit (see bench/README.md).
+  maxConcurrent: 16,
+  timeout: 30,
+  retryAttempts: 2,
+  retryDelay: 0.5,
+});
+
+export function resolveStrategy(partial: Partial<SyncStrategy> = {}): SyncStrategy {
+  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  return { ...DEFAULT_STRATEGY, ...defined };
+}
+
+/** A file in the local tree. `path` is the POSIX path relative to the local root. */
+export interface LocalEntry {
+  path: string;
+  size: number;
+  md5: string;
+  mtimeMs: number;
+}
+
+/** An object in the remote root. `path` is the key relative to the remote root. */
+export interface RemoteEntry {
+  path: string;
+  size: number;
+  etag: string;
+  /** Content MD5 when known: the ETag of a single-part upload, or our `x-amz-meta-md5`. */
+  md5?: string;
+  lastModified: number;
+}
+
+/** What both sides agreed on after the last successful sync, per path. */
+export interface BaseEntry {
+  md5: string;
+  etag: string;
+  size: number;
+  /** Fingerprint of the object metadata (Content-Type, Cache-Control) we last wrote. */
+  meta?: string;
+}
+
+export interface BaseState {
+  version: 1;
+  replica: string;
+  updatedAt: string;
+  runId: string;
+  entries: Record<string, BaseEntry>;
+}
+
+export type ConflictKind = 'modify/modify' | 'add/add' | 'modify/delete' | 'delete/modify';
+export type Resolution = 'local-wins' | 'remote-wins' | 'keep-both' | 'manual';
+export type Side = 'local' | 'remote';
+
+export interface Conflict {
+  path: string;
+  kind: ConflictKind;
+  resolution: Resolution;
+  /** Why this resolution: the strategy, and for newest-wins the two times. */
+  reason: string;
+  local?: { md5: string; size: number; timeMs?: number };
+  remote?: { etag: string; md5?: string; size: number; timeMs?: number };
+}
+
+export type ActionKind = 'upload' | 'download' | 'delete-remote' | 'delete-local';
+
+/**
+ * One write. Preconditions make every write conditional: the remote ETag or local MD5 the
+ * plan saw (null = must not exist). `source` is the path to read when it differs from the
+ * target (the conflict copies of backup-both).
+ */
+export type Op =
+  | { kind: 'upload'; path: string; source: string; md5: string; size: number; expectEtag: string | null }
+  | { kind: 'download'; path: string; source: string; etag: string; md5?: string; size: number; expectMd5: string | null }
+  | { kind: 'delete-remote'; path: string; expectEtag: string }
+  | { kind: 'delete-local'; path: string; expectMd5: string }
+  /** Rewrite an object's metadata in place (CopyObject onto itself); no body is sent. */
+  | { kind: 'update-metadata'; path: string; expectEtag: string };
+
+export type SkipReason = string;
+
+export interface Skip {
+  path: string;
+  reason: SkipReason;
+}
+
+export interface Plan {
+  /** Writes in order of phases: conflict copies first, then transfers, then deletions. */
+  ops: Op[];
+  conflicts: Conflict[];
+  skipped: Skip[];
+  /** The base state to store when every op succeeds (ops' own results are merged in by apply). */
+  nextBase: Record<string, BaseEntry>;
+  /** True when the base changes even without ops (converged paths, forgotten paths). */
+  baseChanged: boolean;
+}
+
+export type SyncedAction = ActionKind | 'update-metadata';
+
+export interface RequestStats {
+  list: number;
+  get: number;
+  head: number;
+  put: number;
+  copy: number;
+  delete: number;
+}
+
+export function emptyRequestStats(): RequestStats {
+  return { list: 0, get: 0, head: 0, put: 0, copy: 0, delete: 0 };
+}
+
+export interface SyncReport {
+  direction: SyncDirection;
+  conflictStrategy: ConflictStrategy;
+  dryRun: boolean;
+  replica: string;
+  runId: string;
+  local: string;
+  remote: string;
+  synced: { path: string; action: SyncedAction }[];
+  conflicts: Conflict[];
+  skipped: Skip[];
+  backedUp: string[];
+  errors: { path: string; message: string }[];
+  rolledBack: boolean;
+  /** Stable hash of the plan (ops + conflict resolutions), used by the Action's approval gate. */
+  planHash: string;
+  stats: {
+    requests: RequestStats;
+    bytesUp: number;
+    bytesDown: number;
+    durationMs: number;
+    localFiles: number;
+    remoteObjects: number;
+  };
+  /** Set when the run did not complete: why, in one line for a person. */
+  failure?: { reason: 'manual-conflicts' | 'refused' | 'error' | 'validation'; message: string };
+}
