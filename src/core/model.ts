@@ -109,16 +109,33 @@ export type ActionKind = 'upload' | 'download' | 'delete-remote' | 'delete-local
 
 /**
  * One write. Preconditions make every write conditional: the remote ETag or local MD5 the
- * plan saw (null = must not exist). `source` is the path to read when it differs from the
- * target (the conflict copies of backup-both).
+ * plan saw (null = must not exist), so a side that moved since planning is never overwritten
+ * blindly. Ops run in phases: 0 keeps conflict losers (copies), 1 transfers, 2 deletes.
  */
 export type Op =
-  | { kind: 'upload'; path: string; source: string; md5: string; size: number; expectEtag: string | null }
-  | { kind: 'download'; path: string; source: string; etag: string; md5?: string; size: number; expectMd5: string | null }
-  | { kind: 'delete-remote'; path: string; expectEtag: string }
-  | { kind: 'delete-local'; path: string; expectMd5: string }
-  /** Rewrite an object's metadata in place (CopyObject onto itself); no body is sent. */
-  | { kind: 'update-metadata'; path: string; expectEtag: string };
+  /** `md5` null: the source file is made earlier in this run (a conflict copy); hash it then. */
+  | { kind: 'upload'; phase: 1; path: string; md5: string | null; size: number; expectEtag: string | null }
+  | {
+      kind: 'download';
+      phase: 0 | 1;
+      path: string;
+      /** The remote key to read; differs from `path` only for a remote loser's conflict copy. */
+      source: string;
+      etag: string;
+      md5?: string;
+      size: number;
+      expectMd5: string | null;
+    }
+  | { kind: 'delete-remote'; phase: 2; path: string; expectEtag: string }
+  | { kind: 'delete-local'; phase: 2; path: string; expectMd5: string }
+  /** Keep the local loser of a conflict beside it (no transfer). */
+  | { kind: 'copy-local'; phase: 0; path: string; source: string; md5: string; size: number }
+  /** Keep the remote loser of a conflict beside it, server-side. */
+  | { kind: 'copy-remote'; phase: 0; path: string; source: string; expectEtag: string }
+  /** Rewrite an object's Content-Type / Cache-Control in place (CopyObject onto itself); no body is sent. */
+  | { kind: 'update-metadata'; phase: 1; path: string; expectEtag: string; meta: string };
+
+export type OpKind = Op['kind'];
 
 export type SkipReason = string;
 
@@ -132,13 +149,16 @@ export interface Plan {
   ops: Op[];
   conflicts: Conflict[];
   skipped: Skip[];
-  /** The base state to store when every op succeeds (ops' own results are merged in by apply). */
+  /**
+   * The base to store after the run, before the ops' own outcomes are merged in: paths an op
+   * touches keep their old entry here, so an op that ends up skipped leaves the base as it was.
+   */
   nextBase: Record<string, BaseEntry>;
   /** True when the base changes even without ops (converged paths, forgotten paths). */
   baseChanged: boolean;
 }
 
-export type SyncedAction = ActionKind | 'update-metadata';
+export type SyncedAction = OpKind;
 
 export interface RequestStats {
   list: number;

@@ -1,0 +1,92 @@
+// Mapping between object keys and local paths, and the checks that keep every write inside
+// the local root. A remote key is untrusted input: anyone with write access to the bucket
+// chooses it.
+
+import path from 'node:path';
+import { Minimatch } from 'minimatch';
+
+/** The tool's own folder, on both sides. Never synced, never listed as content. */
+export const TOOL_DIR = '.fastblocks-sync';
+
+/** Longest key segment most file systems accept (bytes). */
+const MAX_SEGMENT_BYTES = 255;
+
+/**
+ * Why `relativeKey` cannot be a path under the local root, or null when it can.
+ * Rejects what could escape the root or mean different files on different systems.
+ */
+export function invalidKeyReason(relativeKey: string): string | null {
+  if (relativeKey.length === 0) return 'empty key';
+  if (relativeKey.includes('\0')) return 'contains a NUL byte';
+  if (relativeKey.includes('\\')) return 'contains a backslash';
+  if (relativeKey.startsWith('/')) return 'is absolute (starts with "/")';
+  if (/^[A-Za-z]:/.test(relativeKey)) return 'starts with a drive letter';
+  for (const segment of relativeKey.split('/')) {
+    if (segment === '') return 'has an empty path segment ("//" or a trailing "/")';
+    if (segment === '..') return 'has a ".." segment';
+    if (segment === '.') return 'has a "." segment';
+    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) return `has a segment longer than ${MAX_SEGMENT_BYTES} bytes`;
+  }
+  return null;
+}
+
+/** The absolute local path for a relative key, or throws when it would leave `root`. */
+export function localPathFor(root: string, relativeKey: string): string {
+  const reason = invalidKeyReason(relativeKey);
+  if (reason) throw new Error(`Refusing key "${printableKey(relativeKey)}": it ${reason}`);
+  const absoluteRoot = path.resolve(root);
+  const target = path.resolve(absoluteRoot, ...relativeKey.split('/'));
+  if (target !== absoluteRoot && !target.startsWith(absoluteRoot + path.sep)) {
+    throw new Error(`Refusing key "${printableKey(relativeKey)}": it maps outside ${absoluteRoot}`);
+  }
+  return target;
+}
+
+/** A key made safe to print: control characters shown as escapes. */
+export function printableKey(key: string): string {
+  // eslint-disable-next-line no-control-regex
+  return key.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+export function isToolPath(relativeKey: string): boolean {
+  return relativeKey === TOOL_DIR || relativeKey.startsWith(`${TOOL_DIR}/`);
+}
+
+export interface PathFilter {
+  (relativeKey: string): boolean;
+}
+
+/**
+ * include/exclude globs (minimatch). A pattern without "/" matches the file name anywhere
+ * (`*.html`); dot files match. No include means everything. The tool's folder never matches.
+ */
+export function pathFilter(include: readonly string[] = [], exclude: readonly string[] = []): PathFilter {
+  const options = { dot: true, matchBase: true, nocomment: true } as const;
+  const includes = include.map((p) => new Minimatch(p, options));
+  const excludes = exclude.map((p) => new Minimatch(p, options));
+  return (key) => {
+    if (isToolPath(key)) return false;
+    if (includes.length > 0 && !includes.some((m) => m.match(key))) return false;
+    return !excludes.some((m) => m.match(key) || m.match(`${key}/`) || matchesParent(m, key));
+  };
+}
+
+/** `--exclude node_modules` or `--exclude 'cache/**'` should exclude whole folders. */
+function matchesParent(matcher: Minimatch, key: string): boolean {
+  const segments = key.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    if (matcher.match(segments.slice(0, i).join('/'))) return true;
+  }
+  return false;
+}
+
+/** Join a root prefix ('' or ending in '/') and a relative key. */
+export function joinKey(prefix: string, relativeKey: string): string {
+  return `${prefix}${relativeKey}`;
+}
+
+/** Normalise a user-given prefix: no leading '/', '' or ending in '/'. */
+export function normalizePrefix(prefix: string | undefined): string {
+  const trimmed = (prefix ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
+  return trimmed === '' ? '' : `${trimmed}/`;
+}

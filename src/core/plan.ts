@@ -1,0 +1,314 @@
+// The three-way planner: a pure function of (local, remote, base, strategy) → plan.
+// Whether a side changed is decided by content against the base, never by time; time only
+// picks the winner of a real conflict under newest-wins.
+
+import type {
+  BaseEntry,
+  Conflict,
+  ConflictKind,
+  ConflictStrategy,
+  LocalEntry,
+  Op,
+  Plan,
+  RemoteEntry,
+  Resolution,
+  Side,
+  Skip,
+  SyncDirection,
+} from './model.js';
+import { compareKeys } from './scan.js';
+
+export interface PlanInput {
+  local: readonly LocalEntry[];
+  remote: readonly RemoteEntry[];
+  /** null on the first run of this replica against this root. */
+  base: Readonly<Record<string, BaseEntry>> | null;
+  direction: SyncDirection;
+  conflictStrategy: ConflictStrategy;
+  /** Delete one-sided files that have no base, to mirror the source (push or pull only). */
+  prune?: boolean;
+  /** Modification times (ms) of conflicting paths, for newest-wins. Missing = unknown. */
+  localTimes?: ReadonlyMap<string, number>;
+  remoteTimes?: ReadonlyMap<string, number>;
+  /** The metadata fingerprint the remote object should carry, when the target sets any. */
+  metaFor?: (path: string) => string | undefined;
+  /** Timestamp for conflict copy names. */
+  now: Date;
+}
+
+export type Change = 'unchanged' | 'local' | 'remote' | 'converged' | 'both-deleted' | 'conflict';
+
+/** How a path moved since the base, from content alone. */
+export function detectChange(local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): Change {
+  const localChanged = (local?.md5 ?? null) !== (base?.md5 ?? null);
+  const remoteChanged = (remote?.etag ?? null) !== (base?.etag ?? null);
+  if (!localChanged && !remoteChanged) return 'unchanged';
+  if (localChanged && !remoteChanged) return 'local';
+  if (!localChanged && remoteChanged) return 'remote';
+  if (!local && !remote) return 'both-deleted';
+  if (local && remote && remote.md5 !== undefined && local.md5 === remote.md5) return 'converged';
+  return 'conflict';
+}
+
+export function conflictKind(local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): ConflictKind {
+  if (local && remote) return base ? 'modify/modify' : 'add/add';
+  return local ? 'modify/delete' : 'delete/modify';
+}
+
+const canWrite = (direction: SyncDirection, side: Side): boolean =>
+  direction === 'bidirectional' || (side === 'remote' ? direction === 'push' : direction === 'pull');
+
+/** `index.html` → `index.html.conflict-local-20261127T101500Z` */
+export function conflictCopyName(path: string, loser: Side, now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${path}.conflict-${loser}-${stamp}`;
+}
+
+export function plan(input: PlanInput): Plan {
+  const builder = new PlanBuilder(input);
+  for (const path of unionOfPaths(input)) builder.visit(path);
+  return builder.finish();
+}
+
+function unionOfPaths(input: PlanInput): string[] {
+  const paths = new Set<string>();
+  for (const entry of input.local) paths.add(entry.path);
+  for (const entry of input.remote) paths.add(entry.path);
+  for (const path of Object.keys(input.base ?? {})) paths.add(path);
+  return [...paths].sort(compareKeys);
+}
+
+class PlanBuilder {
+  private readonly ops: Op[] = [];
+  private readonly conflicts: Conflict[] = [];
+  private readonly skipped: Skip[] = [];
+  private readonly nextBase: Record<string, BaseEntry> = {};
+  private baseChanged = false;
+  private readonly local: Map<string, LocalEntry>;
+  private readonly remote: Map<string, RemoteEntry>;
+  private readonly base: Readonly<Record<string, BaseEntry>>;
+
+  constructor(private readonly input: PlanInput) {
+    this.local = new Map(input.local.map((e) => [e.path, e]));
+    this.remote = new Map(input.remote.map((e) => [e.path, e]));
+    this.base = input.base ?? {};
+  }
+
+  visit(path: string): void {
+    const local = this.local.get(path);
+    const remote = this.remote.get(path);
+    const base = this.base[path];
+    if (base) this.nextBase[path] = base;
+
+    switch (detectChange(local, remote, base)) {
+      case 'unchanged':
+        if (local && remote && base) this.refreshMetadata(path, remote, base);
+        else if (base) this.forget(path);
+        return;
+      case 'local':
+        return this.propagate(path, 'remote', local, remote, base);
+      case 'remote':
+        return this.propagate(path, 'local', local, remote, base);
+      case 'both-deleted':
+        return this.forget(path);
+      case 'converged':
+        this.nextBase[path] = { md5: local!.md5, etag: remote!.etag, size: local!.size, ...(base?.meta ? { meta: base.meta } : {}) };
+        this.baseChanged = true;
+        return;
+      case 'conflict':
+        return this.conflict(path, local, remote, base);
+    }
+  }
+
+  finish(): Plan {
+    const phaseOrder = (a: Op, b: Op) => a.phase - b.phase;
+    return {
+      ops: this.ops.sort(phaseOrder),
+      conflicts: this.conflicts,
+      skipped: this.skipped,
+      nextBase: this.nextBase,
+      baseChanged: this.baseChanged,
+    };
+  }
+
+  private forget(path: string): void {
+    delete this.nextBase[path];
+    this.baseChanged = true;
+  }
+
+  /** A one-sided change: copy it to `target`, or skip when the direction forbids writing there. */
+  private propagate(path: string, target: Side, local?: LocalEntry, remote?: RemoteEntry, base?: BaseEntry): void {
+    const { direction, prune } = this.input;
+    if (!canWrite(direction, target)) {
+      // A file only on the side we cannot write to: with prune, the source side mirrors it away.
+      if (prune && !base && target === 'remote' && local && !remote && direction === 'pull') {
+        this.ops.push({ kind: 'delete-local', phase: 2, path, expectMd5: local.md5 });
+      } else if (prune && !base && target === 'local' && remote && !local && direction === 'push') {
+        this.ops.push({ kind: 'delete-remote', phase: 2, path, expectEtag: remote.etag });
+      } else {
+        this.skipped.push({ path, reason: directionSkipReason(target === 'remote' ? 'local' : 'remote', direction) });
+      }
+      return;
+    }
+    if (target === 'remote') this.writeRemoteFrom(path, local, remote);
+    else this.writeLocalFrom(path, remote, local);
+  }
+
+  /** Make the remote hold `local` at `path` (upload, or delete when local is gone). */
+  private writeRemoteFrom(path: string, local: LocalEntry | undefined, remote: RemoteEntry | undefined): void {
+    if (local) {
+      this.ops.push({ kind: 'upload', phase: 1, path, md5: local.md5, size: local.size, expectEtag: remote?.etag ?? null });
+    } else if (remote) {
+      this.ops.push({ kind: 'delete-remote', phase: 2, path, expectEtag: remote.etag });
+    }
+  }
+
+  /** Make the local side hold `remote` at `path` (download, or delete when remote is gone). */
+  private writeLocalFrom(path: string, remote: RemoteEntry | undefined, local: LocalEntry | undefined): void {
+    if (remote) {
+      this.ops.push({
+        kind: 'download',
+        phase: 1,
+        path,
+        source: path,
+        etag: remote.etag,
+        ...(remote.md5 !== undefined ? { md5: remote.md5 } : {}),
+        size: remote.size,
+        expectMd5: local?.md5 ?? null,
+      });
+    } else if (local) {
+      this.ops.push({ kind: 'delete-local', phase: 2, path, expectMd5: local.md5 });
+    }
+  }
+
+  private refreshMetadata(path: string, remote: RemoteEntry, base: BaseEntry): void {
+    const wanted = this.input.metaFor?.(path);
+    if (wanted === undefined || wanted === base.meta) return;
+    if (!canWrite(this.input.direction, 'remote')) return;
+    this.ops.push({ kind: 'update-metadata', phase: 1, path, expectEtag: remote.etag, meta: wanted });
+  }
+
+  private conflict(path: string, local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): void {
+    const kind = conflictKind(local, remote, base);
+    const localTime = this.input.localTimes?.get(path);
+    const remoteTime = this.input.remoteTimes?.get(path);
+    const { resolution, reason } = resolve(this.input.conflictStrategy, local, remote, localTime, remoteTime);
+    this.conflicts.push({
+      path,
+      kind,
+      resolution,
+      reason,
+      ...(local ? { local: { md5: local.md5, size: local.size, ...(localTime !== undefined ? { timeMs: localTime } : {}) } } : {}),
+      ...(remote
+        ? {
+            remote: {
+              etag: remote.etag,
+              ...(remote.md5 !== undefined ? { md5: remote.md5 } : {}),
+              size: remote.size,
+              ...(remoteTime !== undefined ? { timeMs: remoteTime } : {}),
+            },
+          }
+        : {}),
+    });
+    switch (resolution) {
+      case 'manual':
+        return;
+      case 'local-wins':
+        return this.winner(path, 'local', local, remote);
+      case 'remote-wins':
+        return this.winner(path, 'remote', local, remote);
+      case 'keep-both':
+        return this.keepBoth(path, local, remote, localTime, remoteTime);
+    }
+  }
+
+  private winner(path: string, side: Side, local?: LocalEntry, remote?: RemoteEntry): void {
+    const target: Side = side === 'local' ? 'remote' : 'local';
+    if (!canWrite(this.input.direction, target)) {
+      this.skipped.push({ path, reason: `conflict resolved ${side}-wins, but ${this.input.direction} does not write the ${target} side` });
+      return;
+    }
+    if (target === 'remote') this.writeRemoteFrom(path, local, remote);
+    else this.writeLocalFrom(path, remote, local);
+  }
+
+  /**
+   * Keep both versions. With one side deleted, the surviving version is restored (nothing to
+   * lose). Otherwise the winner takes the path and the loser is kept beside it as
+   * `<path>.conflict-<side>-<time>`: on both sides when bidirectional; push and pull write only
+   * their target, so there the source wins and the target's version is kept on the target.
+   */
+  private keepBoth(path: string, local?: LocalEntry, remote?: RemoteEntry, localTime?: number, remoteTime?: number): void {
+    const { direction, now } = this.input;
+    if (!local || !remote) return this.winner(path, local ? 'local' : 'remote', local, remote);
+    if (direction === 'push') {
+      const copy = conflictCopyName(path, 'remote', now);
+      this.ops.push({ kind: 'copy-remote', phase: 0, path: copy, source: path, expectEtag: remote.etag });
+      this.writeRemoteFrom(path, local, remote);
+      return;
+    }
+    if (direction === 'pull') {
+      const copy = conflictCopyName(path, 'local', now);
+      this.ops.push({ kind: 'copy-local', phase: 0, path: copy, source: path, md5: local.md5, size: local.size });
+      this.writeLocalFrom(path, remote, local);
+      return;
+    }
+    // Ties go to the remote: it is what production serves.
+    const loser: Side = localTime !== undefined && remoteTime !== undefined && localTime > remoteTime ? 'remote' : 'local';
+    const copy = conflictCopyName(path, loser, now);
+    if (loser === 'local') {
+      this.ops.push({ kind: 'copy-local', phase: 0, path: copy, source: path, md5: local.md5, size: local.size });
+      this.ops.push({ kind: 'upload', phase: 1, path: copy, md5: local.md5, size: local.size, expectEtag: null });
+      this.writeLocalFrom(path, remote, local);
+    } else {
+      this.ops.push({
+        kind: 'download',
+        phase: 0,
+        path: copy,
+        source: path,
+        etag: remote.etag,
+        ...(remote.md5 !== undefined ? { md5: remote.md5 } : {}),
+        size: remote.size,
+        expectMd5: null,
+      });
+      this.ops.push({ kind: 'upload', phase: 1, path: copy, md5: null, size: remote.size, expectEtag: null });
+      this.writeRemoteFrom(path, local, remote);
+    }
+  }
+}
+
+function resolve(
+  strategy: ConflictStrategy,
+  local: LocalEntry | undefined,
+  remote: RemoteEntry | undefined,
+  localTime: number | undefined,
+  remoteTime: number | undefined,
+): { resolution: Resolution; reason: string } {
+  switch (strategy) {
+    case 'remote-wins':
+      return { resolution: 'remote-wins', reason: 'strategy remote-wins' };
+    case 'local-wins':
+      return { resolution: 'local-wins', reason: 'strategy local-wins' };
+    case 'manual':
+      return { resolution: 'manual', reason: 'strategy manual: resolve by hand, then sync again' };
+    case 'backup-both':
+      return { resolution: 'keep-both', reason: 'strategy backup-both' };
+    case 'newest-wins': {
+      if (!local || !remote) return { resolution: 'keep-both', reason: 'newest-wins: a deletion has no time; the surviving version is kept' };
+      if (localTime === undefined || remoteTime === undefined) {
+        return { resolution: 'keep-both', reason: 'newest-wins: a modification time is unknown; both versions are kept' };
+      }
+      if (localTime === remoteTime) return { resolution: 'keep-both', reason: 'newest-wins: equal modification times; both versions are kept' };
+      const times = `local ${new Date(localTime).toISOString()}, remote ${new Date(remoteTime).toISOString()}`;
+      return localTime > remoteTime
+        ? { resolution: 'local-wins', reason: `newest-wins: local is newer (${times})` }
+        : { resolution: 'remote-wins', reason: `newest-wins: remote is newer (${times})` };
+    }
+  }
+}
+
+function directionSkipReason(changedSide: Side, direction: SyncDirection): string {
+  return changedSide === 'local'
+    ? `local change not pushed: direction ${direction} writes only the local side`
+    : `remote change not pulled: direction ${direction} writes only the remote side`;
+}
