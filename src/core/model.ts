@@ -173,6 +173,15 @@ export function emptyRequestStats(): RequestStats {
   return { list: 0, get: 0, head: 0, put: 0, copy: 0, delete: 0 };
 }
 
+export interface InvalidFile {
+  path: string;
+  /** The side whose version was refused. */
+  side: Side;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
 export interface SyncReport {
   direction: SyncDirection;
   conflictStrategy: ConflictStrategy;
@@ -186,6 +195,10 @@ export interface SyncReport {
   skipped: Skip[];
   backedUp: string[];
   errors: { path: string; message: string }[];
+  /** Files refused by the target's validator (e.g. invalid YAML); never written on either side. */
+  invalid: InvalidFile[];
+  /** Warnings for a person (e.g. a settings value that looks like a literal secret). */
+  warnings: { path: string; message: string }[];
   rolledBack: boolean;
   /** Stable hash of the plan (ops + conflict resolutions), used by the Action's approval gate. */
   planHash: string;
