@@ -1,0 +1,158 @@
+// Options and results of the four areas (templates, settings, static, cache) and `all`.
+// Result field names follow the FastBlocks seed's result objects, in camelCase.
+
+import type { Conflict, InvalidFile, Skip, SyncReport, SyncStrategy } from '../core/model.js';
+
+export type TargetName = 'templates' | 'settings' | 'static' | 'cache';
+
+export const CACHE_OPERATIONS = ['refresh', 'invalidate', 'warm', 'clear'] as const;
+export type CacheOperation = (typeof CACHE_OPERATIONS)[number];
+
+/** The Redis namespaces the FastBlocks app uses: keys are `<app>:<namespace>:...`. */
+export const CACHE_NAMESPACES = ['templates', 'bccache', 'responses', 'gather', 'static'] as const;
+export type CacheNamespace = (typeof CACHE_NAMESPACES)[number];
+
+export interface TargetResult {
+  target: TargetName;
+  /** Paths written on either side (relative to the area's local root), or cache keys written. */
+  syncedItems: string[];
+  conflicts: Conflict[];
+  skipped: Skip[];
+  backedUp: string[];
+  errors: { path: string; message: string }[];
+  hasConflicts: boolean;
+  /** Engine reports, one per synced root; empty for cache. */
+  reports: SyncReport[];
+}
+
+export interface TemplatesResult extends TargetResult {
+  target: 'templates';
+  /** Loader keys (`<app>:templates:<parts>`) actually deleted. */
+  cacheInvalidated: string[];
+  /** Bytecode keys (`<app>:bccache:<name>`) actually deleted. */
+  bytecodeCleared: string[];
+}
+
+export interface SettingsResult extends TargetResult {
+  target: 'settings';
+  /** Adapter names (file stems) whose files changed in this run. */
+  adaptersAffected: string[];
+  /** Adapters the reload webhook acknowledged (2xx); empty when none was configured or it failed. */
+  configReloaded: string[];
+  /** Files refused by YAML validation, with the side whose version was refused. */
+  invalid: InvalidFile[];
+  /** Literal-looking secrets and other notes for a person. */
+  warnings: { path: string; message: string }[];
+}
+
+export interface StaticResult extends TargetResult {
+  target: 'static';
+}
+
+export interface CacheResult extends TargetResult {
+  target: 'cache';
+  operation: CacheOperation;
+  invalidatedKeys: string[];
+  warmedKeys: string[];
+  clearedNamespaces: string[];
+  /** e.g. "no cache configured", "dry run: Redis not touched". */
+  message?: string;
+}
+
+export type AnyTargetResult = TemplatesResult | SettingsResult | StaticResult | CacheResult;
+
+/** Per-glob Cache-Control: the first rule whose pattern matches a path (relative to the static root) wins. */
+export interface CacheControlRule {
+  pattern: string;
+  cacheControl: string;
+}
+
+/** Where the app and its remote are; every field is optional and resolved by `resolveAppConfig`. */
+export interface CommonOptions {
+  /** The app's root directory (holds templates/, settings/, static/). Default: the current directory. */
+  appRoot?: string;
+  /** Strategy fields; missing ones take DEFAULT_STRATEGY's values. */
+  strategy?: Partial<SyncStrategy>;
+  /** `s3://bucket[/prefix]` or `file:///dir[/prefix]`. */
+  storageBucket?: string;
+  /** App name: the Redis key prefix. */
+  appName?: string;
+  /** Names this side in the base state. */
+  replica?: string;
+  /** S3 connection settings (URL credentials are never accepted). */
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
+  prune?: boolean;
+  maxDelete?: string | number;
+  force?: boolean;
+  /** Application Redis, `redis://` or `rediss://` with auth in the URL. */
+  cacheUrl?: string;
+  signal?: AbortSignal;
+}
+
+export interface TemplatesOptions extends CommonOptions {
+  /** Local template roots relative to appRoot (default ['templates']). */
+  templatePaths?: string[];
+  /** File patterns (default `*.html *.jinja2 *.j2 *.txt`, matched at any depth). */
+  patterns?: string[];
+  exclude?: string[];
+  /** Invalidate the app's cache entries for changed templates (default true when a cache is configured). */
+  invalidateCache?: boolean;
+}
+
+export interface SettingsOptions extends CommonOptions {
+  /** Local settings directory relative to appRoot (default 'settings'). */
+  settingsPath?: string;
+  /** Only files whose stem is one of these (e.g. ['app', 'storage']). */
+  adapterNames?: string[];
+  /** POST to the reload webhook after a real change. */
+  reloadConfig?: boolean;
+  reloadUrl?: string;
+  /** HMAC-SHA256 key for X-FastBlocks-Signature. */
+  reloadSecret?: string;
+  /** Webhook timeout, milliseconds (default 10000). */
+  reloadTimeoutMs?: number;
+}
+
+export interface StaticOptions extends CommonOptions {
+  /** Local static directory relative to appRoot (default 'static'). */
+  staticPath?: string;
+  patterns?: string[];
+  exclude?: string[];
+  /** Replaces the default rules (hashed assets immutable, HTML no-cache, else one hour). */
+  cacheControl?: CacheControlRule[];
+}
+
+export interface CacheOptions extends CommonOptions {
+  operation: CacheOperation;
+  /** Default: all namespaces for clear/invalidate, ['templates'] for warm/refresh. */
+  namespaces?: CacheNamespace[];
+  /** Explicit keys (full Redis keys): only these are deleted. */
+  keys?: string[];
+  /** Template paths (relative to the templates root) to warm; default: every template in the bucket. */
+  warmTemplates?: string[];
+  /** Loader TTL, seconds (default 86400, the FastBlocks app's). */
+  ttl?: number;
+  /** Template root in the bucket; default from storage.yml or `templates/`. */
+  templatePaths?: string[];
+  /** For refresh: only these template paths changed (else compare bucket with cache). */
+  changedTemplates?: string[];
+}
+
+export interface AllOptions extends TemplatesOptions, SettingsOptions, Omit<StaticOptions, 'patterns' | 'exclude'> {
+  staticPatterns?: string[];
+  staticExclude?: string[];
+  /** Cache step after the areas: default 'refresh' of the templates that changed. */
+  cacheOperation?: CacheOperation | 'none';
+}
+
+export interface AllResult {
+  settings: SettingsResult;
+  templates: TemplatesResult;
+  static: StaticResult;
+  cache: CacheResult;
+  hasConflicts: boolean;
+  /** True when any step reported an error or refused files. */
+  failed: boolean;
+}
