@@ -1,8 +1,34 @@
 // One sync run: list both sides, plan, then print (dry-run) or apply under the remote lock.
 // Everything outside the engine (CLI, Action, targets) calls runSync and reads its report.
 
-import type { ObjectAttributes, RemoteStore } from '../stores/store.js';
-import type { InvalidFile, SyncReport, SyncStrategy } from './model.js';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs/promises';
+import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
+import { ConfigError } from './errors.js';
+import { invalidKeyReason, pathFilter, printableKey } from './keys.js';
+import { LocalTree } from './local.js';
+import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, Skip, SyncReport, SyncStrategy } from './model.js';
+import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
+import { realSleep, type RetryPolicy } from './retry.js';
+import { scanLocal } from './scan.js';
+import {
+  acquireLock,
+  backupRunPrefix,
+  readBase,
+  releaseLock,
+  remoteLayout,
+  sortedEntries,
+  stateKey,
+  lockKey,
+  writeBase,
+  type LockBody,
+  type RemoteLayout,
+} from './state.js';
+import { localTime, remoteTime } from './times.js';
+import { md5FromEtag, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
+import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal } from './journal.js';
 
 export interface ValidationIssue {
   message: string;
@@ -46,3 +72,381 @@ export interface SyncOptions {
 }
 
 export type { InvalidFile, SyncReport };
+
+const LOCK_TTL_MS = 10 * 60 * 1000;
+
+/** `20261127T225408Z-3f9a1c` — sortable, unique enough for backups folders. */
+export function newRunId(now: Date, random: () => number = Math.random): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const suffix = Math.floor(random() * 0xffffff).toString(16).padStart(6, '0');
+  return `${stamp}-${suffix}`;
+}
+
+export function defaultReplica(localRoot: string): string {
+  return `${os.hostname()}:${path.resolve(localRoot)}`;
+}
+
+/** Stable over runs: conflict-copy names carry a timestamp, which is left out. */
+export function planHash(ops: readonly Op[], conflicts: readonly Conflict[]): string {
+  const stable = (p: string) => p.replace(/\.conflict-(local|remote)-\d{8}T\d{6}Z$/, '.conflict-$1');
+  const canonical = JSON.stringify({
+    ops: ops.map((op) => ({ ...op, path: stable(op.path), ...('source' in op ? { source: stable(op.source) } : {}) })),
+    conflicts: conflicts.map((c) => [c.path, c.kind, c.resolution]),
+  });
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
+}
+
+export async function runSync(options: SyncOptions): Promise<SyncReport> {
+  return new SyncRun(options).run();
+}
+
+class SyncRun {
+  private readonly started = Date.now();
+  private readonly now: () => Date;
+  private readonly local: LocalTree;
+  private readonly layout: RemoteLayout;
+  private readonly replica: string;
+  private readonly runId: string;
+  private readonly filter: (key: string) => boolean;
+  private readonly report: SyncReport;
+  private localEntries = new Map<string, LocalEntry>();
+  private remoteEntries = new Map<string, RemoteEntry>();
+  private base: { state: BaseState | null; etag: string | null } = { state: null, etag: null };
+
+  constructor(private readonly options: SyncOptions) {
+    this.now = options.now ?? (() => new Date());
+    this.local = new LocalTree(options.localRoot);
+    this.layout = remoteLayout(options.rootPrefix, options.areaPrefix);
+    this.replica = options.replica ?? defaultReplica(options.localRoot);
+    this.runId = newRunId(this.now(), options.random);
+    this.filter = pathFilter(options.include, options.exclude);
+    const { strategy } = options;
+    if (options.prune && strategy.direction === 'bidirectional') {
+      throw new ConfigError('--prune mirrors one side onto the other: use it with --direction push or pull, not bidirectional');
+    }
+    this.report = {
+      direction: strategy.direction,
+      conflictStrategy: strategy.conflictStrategy,
+      dryRun: strategy.dryRun,
+      replica: this.replica,
+      runId: this.runId,
+      local: this.local.root,
+      remote: `${options.store.url}/${options.rootPrefix}`,
+      synced: [],
+      conflicts: [],
+      skipped: [],
+      backedUp: [],
+      errors: [],
+      invalid: [],
+      warnings: [],
+      rolledBack: false,
+      planHash: '',
+      stats: { requests: options.store.stats, bytesUp: 0, bytesDown: 0, durationMs: 0, localFiles: 0, remoteObjects: 0 },
+    };
+  }
+
+  async run(): Promise<SyncReport> {
+    const { strategy } = this.options;
+    if (!strategy.dryRun) await recoverLocalJournal(this.local);
+    const localExists = await this.scan();
+    if (!localExists && strategy.direction !== 'pull') {
+      throw new ConfigError(`Local directory ${this.local.root} does not exist. Create it, fix the path, or use --direction pull to fetch the remote into it.`);
+    }
+    await this.listRemote();
+    if (this.report.errors.length > 0) return this.fail('refused', 'Refusing to sync: remote keys that cannot be local paths (see errors). Rename or delete those objects, or exclude them.');
+    this.base = await readBase(this.options.store, stateKey(this.layout, this.replica));
+    await this.fillMultipartMd5s();
+    const plan = await this.plan();
+    this.report.conflicts = plan.conflicts;
+    this.report.skipped.push(...plan.skipped);
+    this.report.planHash = planHash(plan.ops, plan.conflicts);
+    this.report.synced = plan.ops.map((op) => ({ path: op.path, action: op.kind }));
+
+    if (plan.conflicts.some((c) => c.resolution === 'manual')) {
+      this.report.synced = [];
+      return this.fail('manual-conflicts', 'Manual conflict resolution required');
+    }
+    const refusal = this.safetyRefusal(plan, localExists);
+    if (refusal) return this.fail('refused', refusal);
+    if (strategy.dryRun || (plan.ops.length === 0 && !plan.baseChanged)) return this.finish();
+    return this.apply(plan);
+  }
+
+  private async scan(): Promise<boolean> {
+    const scanned = await scanLocal(this.local.root, this.filter, Math.max(4, this.options.strategy.maxConcurrent));
+    this.localEntries = new Map(scanned.entries.map((e) => [e.path, e]));
+    this.report.skipped.push(...scanned.skipped);
+    this.report.stats.localFiles = scanned.entries.length;
+    return scanned.exists;
+  }
+
+  private async listRemote(): Promise<void> {
+    const { store } = this.options;
+    const { rootPrefix, areaPrefix } = this.layout;
+    const objects = await store.list(rootPrefix, areaPrefix.startsWith(rootPrefix) ? { skipPrefix: areaPrefix } : {});
+    for (const object of objects) {
+      if (object.key.startsWith(areaPrefix)) continue;
+      const relative = object.key.slice(rootPrefix.length);
+      if (!this.filter(relative)) continue;
+      const invalid = invalidKeyReason(relative);
+      if (invalid) {
+        this.report.errors.push({
+          path: printableKey(relative),
+          message: `remote key "${printableKey(object.key)}" ${invalid}; it cannot be written under the local root. Delete or rename the object, or --exclude it.`,
+        });
+        continue;
+      }
+      const md5 = md5FromEtag(object.etag);
+      this.remoteEntries.set(relative, { path: relative, size: object.size, etag: object.etag, ...(md5 ? { md5 } : {}), lastModified: object.lastModified });
+    }
+    this.report.stats.remoteObjects = this.remoteEntries.size;
+  }
+
+  /** Multipart ETags hide the MD5; read our `md5` metadata, but only where content is compared. */
+  private async fillMultipartMd5s(): Promise<void> {
+    const entries = this.base.state?.entries ?? {};
+    const unknown = [...this.remoteEntries.values()].filter((r) => r.md5 === undefined && entries[r.path]?.etag !== r.etag);
+    for (const entry of unknown) {
+      const head = await this.options.store.head(`${this.layout.rootPrefix}${entry.path}`);
+      const md5 = head?.metadata['md5'];
+      if (md5 && /^[0-9a-f]{32}$/.test(md5)) entry.md5 = md5;
+    }
+  }
+
+  private async plan(): Promise<Plan> {
+    const input = await this.planInput([...this.localEntries.values()], [...this.remoteEntries.values()]);
+    return makePlan(input);
+  }
+
+  private async planInput(local: LocalEntry[], remote: RemoteEntry[]): Promise<PlanInput> {
+    const base = this.base.state?.entries ?? null;
+    const { strategy } = this.options;
+    const localTimes = new Map<string, number>();
+    const remoteTimes = new Map<string, number>();
+    const needsTimes = strategy.conflictStrategy === 'newest-wins' || strategy.conflictStrategy === 'backup-both';
+    if (needsTimes) {
+      const remoteByPath = new Map(remote.map((r) => [r.path, r]));
+      for (const entry of local) {
+        const other = remoteByPath.get(entry.path);
+        if (!other || detectChange(entry, other, base?.[entry.path]) !== 'conflict') continue;
+        const [lt, rt] = await Promise.all([
+          localTime(this.local, entry.path),
+          remoteTime(this.options.store, `${this.layout.rootPrefix}${entry.path}`),
+        ]);
+        if (lt !== undefined) localTimes.set(entry.path, lt);
+        if (rt !== undefined) remoteTimes.set(entry.path, rt);
+      }
+    }
+    const attributesFor = this.options.attributesFor;
+    return {
+      local,
+      remote,
+      base,
+      direction: strategy.direction,
+      conflictStrategy: strategy.conflictStrategy,
+      prune: this.options.prune ?? false,
+      localTimes,
+      remoteTimes,
+      ...(attributesFor ? { metaFor: (p: string) => metaFingerprint(attributesFor(p)) } : {}),
+      now: this.now(),
+    };
+  }
+
+  /** Deletions need a present source and must stay under the max-delete threshold. */
+  private safetyRefusal(plan: Plan, localExists: boolean): string | null {
+    if (this.options.force) return null;
+    const deletesRemote = plan.ops.filter((op) => op.kind === 'delete-remote').length;
+    const deletesLocal = plan.ops.filter((op) => op.kind === 'delete-local').length;
+    const force = 'Pass --force if this is really intended.';
+    if (deletesRemote > 0 && (!localExists || this.localEntries.size === 0)) {
+      return `Refusing to delete ${deletesRemote} remote object(s): the local source ${this.local.root} is ${localExists ? 'empty' : 'missing'}. ${force}`;
+    }
+    if (deletesLocal > 0 && this.remoteEntries.size === 0) {
+      return `Refusing to delete ${deletesLocal} local file(s): the remote source ${this.report.remote} is empty. ${force}`;
+    }
+    const limit = parseMaxDelete(this.options.maxDelete);
+    for (const [side, count, total] of [
+      ['remote', deletesRemote, this.remoteEntries.size],
+      ['local', deletesLocal, this.localEntries.size],
+    ] as const) {
+      if (exceedsMaxDelete(count, total, limit)) {
+        return `Refusing to delete ${count} of ${total} ${side} file(s): above --max-delete ${limit.label}. ${force}`;
+      }
+    }
+    return null;
+  }
+
+  private async apply(plan: Plan): Promise<SyncReport> {
+    const { store, strategy } = this.options;
+    const sleep = this.options.sleep ?? realSleep;
+    const lock = await acquireLock(
+      store,
+      lockKey(this.layout),
+      { runId: this.runId, replica: this.replica, host: os.hostname(), pid: process.pid, journal: this.remoteJournal(plan.ops) },
+      { now: this.now, sleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs: LOCK_TTL_MS, recover: (stale) => this.recover(stale) },
+    );
+    let result: ApplyResult | undefined;
+    try {
+      await writeLocalJournal(this.local, this.runId, plan.ops);
+      result = await applyPlan(plan.ops, {
+        local: this.local,
+        store,
+        layout: this.layout,
+        runId: this.runId,
+        policy: this.retryPolicy(sleep),
+        maxConcurrent: strategy.parallel ? strategy.maxConcurrent : 1,
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+        ...(this.options.attributesFor ? { attributesFor: this.options.attributesFor } : {}),
+        ...(this.options.validate ? { validate: this.options.validate } : {}),
+        replan: (p) => this.replan(p),
+        ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
+      });
+      this.absorb(result);
+      if (result.failure) return this.rolledBack(result);
+      try {
+        await this.commitBase(plan, result);
+      } catch (error) {
+        await this.undoCommitted(result, error);
+        return this.rolledBack(result);
+      }
+      await clearLocalJournal(this.local, this.runId);
+      await this.settleBackups(result);
+      return this.finish();
+    } finally {
+      await releaseLock(store, lock).catch((error: unknown) => {
+        this.report.warnings.push({ path: '', message: `Could not release the lock (it expires by itself): ${errorText(error)}` });
+      });
+    }
+  }
+
+  private retryPolicy(sleep: (ms: number) => Promise<void>): RetryPolicy {
+    const { strategy } = this.options;
+    return {
+      retries: strategy.retryAttempts,
+      baseDelayMs: strategy.retryDelay * 1000,
+      timeoutMs: strategy.timeout * 1000,
+      sleep,
+      random: this.options.random ?? Math.random,
+    };
+  }
+
+  private remoteJournal(ops: readonly Op[]): LockBody['journal'] {
+    const journal: LockBody['journal'] = [];
+    for (const op of ops) {
+      const key = `${this.layout.rootPrefix}${op.path}`;
+      const backup = `${backupRunPrefix(this.layout, this.runId)}${op.path}`;
+      if (op.kind === 'upload') {
+        journal.push({ key, before: op.expectEtag, backup: op.expectEtag ? backup : null, ...(op.md5 ? { after: op.md5 } : {}) });
+      }
+      else if (op.kind === 'delete-remote' || op.kind === 'update-metadata') journal.push({ key, before: op.expectEtag, backup });
+      else if (op.kind === 'copy-remote') journal.push({ key, before: null, backup: null });
+    }
+    return journal;
+  }
+
+  private async recover(stale: LockBody): Promise<void> {
+    const restored = await recoverInterruptedRun(this.options.store, stale);
+    this.report.warnings.push({
+      path: '',
+      message: `Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.`,
+    });
+  }
+
+  /** Plan one path again from fresh listings of both sides. */
+  private async replan(p: string): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[] }> {
+    const head = await this.options.store.head(`${this.layout.rootPrefix}${p}`);
+    const md5 = await this.local.currentMd5(p).catch(() => null);
+    const local: LocalEntry[] = md5 === null ? [] : [{ path: p, md5, size: await this.local.size(p), mtimeMs: await this.local.mtimeMs(p) }];
+    const remoteMd5 = head ? (md5FromEtag(head.etag) ?? head.metadata['md5']) : undefined;
+    const remote: RemoteEntry[] = head ? [{ path: p, size: head.size, etag: head.etag, ...(remoteMd5 ? { md5: remoteMd5 } : {}), lastModified: head.lastModified }] : [];
+    const input = await this.planInput(local, remote);
+    const baseEntry = this.base.state?.entries[p];
+    const fresh = makePlan({ ...input, base: baseEntry ? { [p]: baseEntry } : this.base.state ? {} : null });
+    return { ops: fresh.ops, conflicts: fresh.conflicts, skipped: fresh.skipped };
+  }
+
+  private absorb(result: ApplyResult): void {
+    this.report.synced = result.done.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.conflicts.push(...result.conflicts);
+    this.report.skipped.push(...result.skipped);
+    this.report.invalid.push(...result.invalid);
+    this.report.stats.bytesUp = result.bytesUp;
+    this.report.stats.bytesDown = result.bytesDown;
+  }
+
+  private async commitBase(plan: Plan, result: ApplyResult): Promise<void> {
+    const entries: Record<string, BaseEntry> = { ...plan.nextBase };
+    for (const change of result.baseChanges) {
+      if (change.entry) entries[change.path] = change.entry;
+      else delete entries[change.path];
+    }
+    const state: BaseState = { version: 1, replica: this.replica, updatedAt: this.now().toISOString(), runId: this.runId, entries: sortedEntries(entries) };
+    await writeBase(this.options.store, stateKey(this.layout, this.replica), state, this.base.etag);
+  }
+
+  /** The base could not be written after every op succeeded: undo the ops, as for any failure. */
+  private async undoCommitted(result: ApplyResult, error: unknown): Promise<void> {
+    result.failure = { path: stateKey(this.layout, this.replica), error };
+    await result.rollback();
+  }
+
+  private async settleBackups(result: ApplyResult): Promise<void> {
+    if (this.options.strategy.backupOnConflict) {
+      this.report.backedUp = result.backups.map((b) => `${b.side}:${b.path}`);
+      return;
+    }
+    // Without backups the copies existed only to make the run atomic.
+    for (const backup of result.backups) {
+      if (backup.side === 'remote') await this.options.store.delete(backup.location).catch(() => undefined);
+      else await fs.rm(backup.location, { force: true });
+    }
+    await fs.rm(this.local.backupPath(this.runId, '.'), { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  private rolledBack(result: ApplyResult): SyncReport {
+    const failure = result.failure!;
+    this.report.rolledBack = true;
+    this.report.synced = [];
+    this.report.errors.push({ path: failure.path, message: errorText(failure.error) });
+    for (const undo of result.rollbackErrors) {
+      this.report.errors.push({ path: undo.path, message: `rollback failed: ${errorText(undo.error)}` });
+    }
+    if (failure.error instanceof ManualConflictDuringRun) return this.fail('manual-conflicts', 'Manual conflict resolution required');
+    return this.fail('error', `Sync failed on ${failure.path}; every change of this run was rolled back. ${errorText(failure.error)}`);
+  }
+
+  private fail(reason: NonNullable<SyncReport['failure']>['reason'], message: string): SyncReport {
+    this.report.failure = { reason, message };
+    return this.finish();
+  }
+
+  private finish(): SyncReport {
+    this.report.stats.durationMs = Date.now() - this.started;
+    this.report.stats.requests = { ...this.options.store.stats };
+    return this.report;
+  }
+}
+
+interface MaxDelete {
+  fraction?: number;
+  count?: number;
+  label: string;
+}
+
+/** '50%' (the default, applied only above 10 files) or an absolute count. */
+export function parseMaxDelete(value: string | number | undefined): MaxDelete {
+  const text = String(value ?? '50%').trim();
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (percent) return { fraction: Number(percent[1]) / 100, label: text };
+  if (/^\d+$/.test(text)) return { count: Number(text), label: text };
+  throw new ConfigError(`--max-delete must be a percentage like 50% or a file count like 100, got "${text}"`);
+}
+
+export function exceedsMaxDelete(deletes: number, total: number, limit: MaxDelete): boolean {
+  if (limit.count !== undefined) return deletes > limit.count;
+  return deletes > 10 && deletes > (limit.fraction ?? 0.5) * total;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

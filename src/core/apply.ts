@@ -1,0 +1,315 @@
+// The executor: runs a plan's ops phase by phase with bounded concurrency and retries, keeps
+// every replaced or deleted version until the run commits, and undoes everything on failure.
+
+import { createReadStream } from 'node:fs';
+import pLimit from 'p-limit';
+import { isStoreError, type Body, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
+import { LocalPreconditionError, type LocalTree } from './local.js';
+import type { BaseEntry, Conflict, InvalidFile, Op, Skip } from './model.js';
+import { withRetry, type RetryPolicy } from './retry.js';
+import { md5Buffer } from './scan.js';
+import { backupRunPrefix, type RemoteLayout } from './state.js';
+import type { ValidationIssue } from './engine.js';
+
+/** Bodies above this are streamed from disk instead of read whole. */
+const STREAM_UPLOAD_THRESHOLD = 8 * 1024 * 1024;
+
+export interface ApplyContext {
+  local: LocalTree;
+  store: RemoteStore;
+  layout: RemoteLayout;
+  runId: string;
+  policy: RetryPolicy;
+  maxConcurrent: number;
+  signal?: AbortSignal;
+  attributesFor?: (path: string) => ObjectAttributes | undefined;
+  validate?: (path: string, body: Buffer) => ValidationIssue | null;
+  /** A fresh plan for one path after its precondition failed (the side moved since planning). */
+  replan: (path: string) => Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[] }>;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export type BaseChange = { path: string; entry: BaseEntry | null };
+
+export interface ApplyResult {
+  done: Op[];
+  baseChanges: BaseChange[];
+  invalid: InvalidFile[];
+  /** Conflicts and skips found while re-planning paths that moved during the run. */
+  conflicts: Conflict[];
+  skipped: Skip[];
+  /** Backups of replaced or deleted versions: `remote:<key>` / `local:<path>`. */
+  backups: { side: 'local' | 'remote'; location: string; path: string }[];
+  bytesUp: number;
+  bytesDown: number;
+  /** The first permanent failure; when set, everything done has been rolled back. */
+  failure?: { path: string; error: unknown };
+  /** Undo steps that failed during rollback (the run could not restore everything). */
+  rollbackErrors: { path: string; error: unknown }[];
+  /** Undo everything done (already called when `failure` is set by an op). */
+  rollback: () => Promise<void>;
+}
+
+export class ManualConflictDuringRun extends Error {
+  constructor(readonly conflict: Conflict) {
+    super(`${conflict.path} changed on both sides during the run; manual conflict resolution required`);
+  }
+}
+
+type Undo = { path: string; run: () => Promise<void> };
+
+export function metaFingerprint(attributes: ObjectAttributes | undefined): string | undefined {
+  if (!attributes || (!attributes.contentType && !attributes.cacheControl)) return undefined;
+  return `${attributes.contentType ?? ''}|${attributes.cacheControl ?? ''}`;
+}
+
+export async function applyPlan(ops: readonly Op[], context: ApplyContext): Promise<ApplyResult> {
+  return new Executor(context).run(ops);
+}
+
+class Executor {
+  private readonly result: ApplyResult = {
+    done: [],
+    baseChanges: [],
+    invalid: [],
+    conflicts: [],
+    skipped: [],
+    backups: [],
+    bytesUp: 0,
+    bytesDown: 0,
+    rollbackErrors: [],
+    rollback: () => this.rollback(),
+  };
+  private readonly undo: Undo[] = [];
+  private completed = 0;
+  private total = 0;
+
+  constructor(private readonly ctx: ApplyContext) {}
+
+  async run(ops: readonly Op[]): Promise<ApplyResult> {
+    this.total = ops.length;
+    const limit = pLimit(Math.max(1, this.ctx.maxConcurrent));
+    for (const phase of [0, 1, 2]) {
+      const batch = ops.filter((op) => op.phase === phase);
+      await Promise.all(
+        batch.map((op) =>
+          limit(async () => {
+            if (this.result.failure) return;
+            try {
+              await this.runWithReplan(op);
+            } catch (error) {
+              this.result.failure ??= { path: op.path, error };
+            }
+          }),
+        ),
+      );
+      if (this.result.failure) break;
+    }
+    if (this.result.failure) await this.rollback();
+    return this.result;
+  }
+
+  /** A precondition failure means the path moved since planning: plan it again, once. */
+  private async runWithReplan(op: Op): Promise<void> {
+    try {
+      await this.execute(op);
+    } catch (error) {
+      if (!isPreconditionFailure(error) || this.ctx.signal?.aborted) throw error;
+      const fresh = await this.ctx.replan(op.path);
+      this.result.skipped.push(...fresh.skipped);
+      this.result.conflicts.push(...fresh.conflicts);
+      const manual = fresh.conflicts.find((c) => c.resolution === 'manual');
+      if (manual) throw new ManualConflictDuringRun(manual);
+      for (const next of fresh.ops) await this.execute(next);
+    }
+    this.ctx.onProgress?.(++this.completed, this.total);
+  }
+
+  private async execute(op: Op): Promise<void> {
+    switch (op.kind) {
+      case 'upload':
+        return this.upload(op);
+      case 'download':
+        return this.download(op);
+      case 'delete-remote':
+        return this.deleteRemote(op);
+      case 'delete-local':
+        return this.deleteLocal(op);
+      case 'copy-local':
+        return this.copyLocal(op);
+      case 'copy-remote':
+        return this.copyRemote(op);
+      case 'update-metadata':
+        return this.updateMetadata(op);
+    }
+  }
+
+  private retry<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return withRetry(this.ctx.policy, attempt, this.ctx.signal);
+  }
+
+  /** Undo steps ignore the run's abort signal: a stopped run must still be rolled back. */
+  private retryUndo<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return withRetry(this.ctx.policy, attempt);
+  }
+
+  private async upload(op: Extract<Op, { kind: 'upload' }>): Promise<void> {
+    const { local, store } = this.ctx;
+    const size = await local.size(op.path);
+    let body: Body;
+    let md5 = op.md5;
+    if (size < STREAM_UPLOAD_THRESHOLD || this.ctx.validate) {
+      const bytes = await local.read(op.path);
+      md5 = md5Buffer(bytes);
+      if (op.md5 !== null && md5 !== op.md5) throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
+      if (this.refused(op.path, 'local', bytes)) return;
+      body = bytes;
+    } else {
+      await local.expect(op.path, op.md5 ?? (await local.currentMd5(op.path)));
+      md5 ??= await local.currentMd5(op.path);
+      const file = local.absolute(op.path);
+      body = { size, open: () => createReadStream(file) };
+    }
+    if (op.expectEtag !== null) await this.backupRemote(op.path, op.expectEtag);
+    const attributes = this.ctx.attributesFor?.(op.path);
+    const mtime = (await local.mtimeMs(op.path)) / 1000;
+    const { etag } = await this.retry((signal) =>
+      store.put(this.key(op.path), body, {
+        signal,
+        ...(op.expectEtag !== null ? { ifMatch: op.expectEtag } : { ifNoneMatch: '*' }),
+        ...attributes,
+        // rclone-compatible mtime (for newest-wins) and the MD5, which a multipart ETag would hide.
+        metadata: { ...attributes?.metadata, mtime: mtime.toFixed(3), md5: md5! },
+      }),
+    );
+    if (op.expectEtag === null) {
+      this.undo.push({ path: op.path, run: () => this.retryUndo((signal) => store.delete(this.key(op.path), { signal, ifMatch: etag })) });
+    }
+    this.result.bytesUp += size;
+    const meta = metaFingerprint(attributes);
+    this.record(op, { path: op.path, entry: { md5: md5!, etag, size, ...(meta ? { meta } : {}) } });
+  }
+
+  private async download(op: Extract<Op, { kind: 'download' }>): Promise<void> {
+    const { local, store } = this.ctx;
+    const { body, head } = await this.retry((signal) => store.get(this.key(op.source), { signal, ifMatch: op.etag }));
+    const md5 = md5Buffer(body);
+    if (op.md5 !== undefined && md5 !== op.md5) {
+      throw new Error(`Download of ${op.source} does not match its ETag (expected MD5 ${op.md5}, got ${md5})`);
+    }
+    this.result.bytesDown += body.length;
+    if (this.refused(op.path, 'remote', body)) return;
+    await local.expect(op.path, op.expectMd5);
+    if (op.expectMd5 !== null) await this.backupLocal(op.path);
+    await local.writeAtomic(op.path, body);
+    if (op.expectMd5 === null) this.undo.push({ path: op.path, run: () => local.remove(op.path) });
+    const meta = metaFingerprint({ ...(head.contentType ? { contentType: head.contentType } : {}), ...(head.cacheControl ? { cacheControl: head.cacheControl } : {}) });
+    // A conflict copy downloaded under another name is recorded by its upload.
+    const entry = op.source === op.path ? { md5, etag: head.etag, size: body.length, ...(this.ctx.attributesFor && meta ? { meta } : {}) } : undefined;
+    this.record(op, entry ? { path: op.path, entry } : undefined);
+  }
+
+  private async deleteRemote(op: Extract<Op, { kind: 'delete-remote' }>): Promise<void> {
+    await this.backupRemote(op.path, op.expectEtag);
+    await this.retry((signal) => this.ctx.store.delete(this.key(op.path), { signal, ifMatch: op.expectEtag }));
+    this.record(op, { path: op.path, entry: null });
+  }
+
+  private async deleteLocal(op: Extract<Op, { kind: 'delete-local' }>): Promise<void> {
+    await this.ctx.local.expect(op.path, op.expectMd5);
+    await this.backupLocal(op.path);
+    this.record(op, { path: op.path, entry: null });
+  }
+
+  private async copyLocal(op: Extract<Op, { kind: 'copy-local' }>): Promise<void> {
+    const { local } = this.ctx;
+    await local.expect(op.source, op.md5);
+    await local.expect(op.path, null);
+    await local.copy(op.source, op.path);
+    this.undo.push({ path: op.path, run: () => local.remove(op.path) });
+    this.record(op, undefined);
+  }
+
+  private async copyRemote(op: Extract<Op, { kind: 'copy-remote' }>): Promise<void> {
+    const { store } = this.ctx;
+    const { etag } = await this.retry((signal) => store.copy(this.key(op.source), this.key(op.path), { signal, ifMatch: op.expectEtag }));
+    this.undo.push({ path: op.path, run: () => this.retryUndo((signal) => store.delete(this.key(op.path), { signal, ifMatch: etag })) });
+    this.record(op, undefined);
+  }
+
+  private async updateMetadata(op: Extract<Op, { kind: 'update-metadata' }>): Promise<void> {
+    const { store } = this.ctx;
+    await this.backupRemote(op.path, op.expectEtag);
+    const current = await this.retry((signal) => store.head(this.key(op.path), { signal }));
+    if (!current || current.etag !== op.expectEtag) throw new PreconditionMoved(op.path);
+    const attributes = { ...this.ctx.attributesFor?.(op.path), metadata: current.metadata };
+    const { etag } = await this.retry((signal) =>
+      store.copy(this.key(op.path), this.key(op.path), { signal, ifMatch: op.expectEtag, attributes }),
+    );
+    const md5 = current.metadata['md5'] ?? (/^[0-9a-f]{32}$/.test(current.etag) ? current.etag : '');
+    this.record(op, { path: op.path, entry: { md5, etag, size: current.size, meta: op.meta } });
+  }
+
+  /** Copy the remote version about to be replaced or deleted; its restore is the undo step. */
+  private async backupRemote(path: string, expectEtag: string): Promise<void> {
+    const { store } = this.ctx;
+    const key = this.key(path);
+    const backup = `${backupRunPrefix(this.ctx.layout, this.ctx.runId)}${path}`;
+    try {
+      await this.retry((signal) => store.copy(key, backup, { signal, ifMatch: expectEtag }));
+    } catch (error) {
+      // The version we planned against is gone: the path moved; re-plan it.
+      if (isStoreError(error, 'NotFound')) throw new PreconditionMoved(path);
+      throw error;
+    }
+    this.result.backups.push({ side: 'remote', location: backup, path });
+    this.undo.push({ path, run: () => this.retryUndo((signal) => store.copy(backup, key, { signal })).then(() => undefined) });
+  }
+
+  /** Move the local version about to be replaced or deleted aside; moving it back is the undo step. */
+  private async backupLocal(path: string): Promise<void> {
+    const { local, runId } = this.ctx;
+    const saved = local.backupPath(runId, path);
+    await local.moveAside(path, saved);
+    this.result.backups.push({ side: 'local', location: saved, path });
+    this.undo.push({ path, run: () => local.restore(saved, path) });
+  }
+
+  private refused(path: string, side: 'local' | 'remote', body: Buffer): boolean {
+    const issue = this.ctx.validate?.(path, body);
+    if (!issue) return false;
+    this.result.invalid.push({ path, side, ...issue });
+    return true;
+  }
+
+  private record(op: Op, change: BaseChange | undefined): void {
+    this.result.done.push(op);
+    if (change) this.result.baseChanges.push(change);
+  }
+
+  private key(path: string): string {
+    return `${this.ctx.layout.rootPrefix}${path}`;
+  }
+
+  /** Undo in reverse order; keep going past a failed step so as much as possible is restored. */
+  private async rollback(): Promise<void> {
+    for (const step of this.undo.reverse()) {
+      try {
+        await step.run();
+      } catch (error) {
+        this.result.rollbackErrors.push({ path: step.path, error });
+      }
+    }
+    this.undo.length = 0;
+  }
+}
+
+class PreconditionMoved extends Error {
+  constructor(readonly path: string) {
+    super(`${path} moved since planning`);
+  }
+}
+
+function isPreconditionFailure(error: unknown): boolean {
+  return error instanceof PreconditionMoved || error instanceof LocalPreconditionError || isStoreError(error, 'PreconditionFailed');
+}

@@ -1,0 +1,110 @@
+// Recovery of a run that was killed mid-apply. Before its first write a run records what it
+// may change: the remote part in the lock object, the local part in the tool folder. The next
+// run finds them (an expired lock, a leftover local journal) and puts the old versions back.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { isStoreError, md5FromEtag, type RemoteStore } from '../stores/store.js';
+import type { LocalTree } from './local.js';
+import type { Op } from './model.js';
+import type { LockBody } from './state.js';
+
+export interface LocalJournalEntry {
+  path: string;
+  /** MD5 before the run; null when the run creates the file. */
+  before: string | null;
+  /** Where the previous version is moved before it is replaced or deleted. */
+  backup: string | null;
+  /** MD5 the run writes, when known: a created file is removed only if it still has it. */
+  after?: string;
+}
+
+const journalDir = (local: LocalTree) => path.join(local.toolDir, 'journal');
+const journalFile = (local: LocalTree, runId: string) => path.join(journalDir(local), `${runId}.json`);
+
+export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]): LocalJournalEntry[] {
+  const entries: LocalJournalEntry[] = [];
+  for (const op of ops) {
+    if (op.kind === 'download') {
+      entries.push({
+        path: op.path,
+        before: op.expectMd5,
+        backup: op.expectMd5 === null ? null : local.backupPath(runId, op.path),
+        ...(op.md5 !== undefined ? { after: op.md5 } : {}),
+      });
+    } else if (op.kind === 'delete-local') {
+      entries.push({ path: op.path, before: op.expectMd5, backup: local.backupPath(runId, op.path) });
+    } else if (op.kind === 'copy-local') {
+      entries.push({ path: op.path, before: null, backup: null, after: op.md5 });
+    }
+  }
+  return entries;
+}
+
+export async function writeLocalJournal(local: LocalTree, runId: string, ops: readonly Op[]): Promise<void> {
+  const entries = localJournal(local, runId, ops);
+  if (entries.length === 0) return;
+  await fs.mkdir(journalDir(local), { recursive: true });
+  await fs.writeFile(journalFile(local, runId), JSON.stringify({ runId, entries }));
+}
+
+export async function clearLocalJournal(local: LocalTree, runId: string): Promise<void> {
+  await fs.rm(journalFile(local, runId), { force: true });
+}
+
+/** Undo the local part of any interrupted run. Returns how many files were put back or removed. */
+export async function recoverLocalJournal(local: LocalTree): Promise<number> {
+  let files: string[];
+  try {
+    files = (await fs.readdir(journalDir(local))).filter((f) => f.endsWith('.json'));
+  } catch {
+    return 0;
+  }
+  let restored = 0;
+  for (const file of files) {
+    const full = path.join(journalDir(local), file);
+    const { entries } = JSON.parse(await fs.readFile(full, 'utf8')) as { entries: LocalJournalEntry[] };
+    for (const entry of [...entries].reverse()) {
+      if (entry.backup && (await exists(entry.backup))) {
+        await local.restore(entry.backup, entry.path);
+        restored++;
+      } else if (entry.before === null && entry.after !== undefined && (await local.currentMd5(entry.path)) === entry.after) {
+        await local.remove(entry.path);
+        restored++;
+      }
+    }
+    await fs.rm(full, { force: true });
+  }
+  return restored;
+}
+
+/** Undo the remote part of the run that held `stale`. Returns how many objects were restored. */
+export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody): Promise<number> {
+  let restored = 0;
+  for (const entry of [...stale.journal].reverse()) {
+    const current = await store.head(entry.key);
+    if (entry.backup) {
+      const backup = await store.head(entry.backup);
+      if (backup && current?.etag !== entry.before) {
+        await store.copy(entry.backup, entry.key);
+        restored++;
+      }
+    } else if (entry.before === null && current) {
+      const md5 = md5FromEtag(current.etag) ?? current.metadata['md5'];
+      if (entry.after === undefined || entry.after === md5) {
+        await store.delete(entry.key).catch((error: unknown) => {
+          if (!isStoreError(error, 'NotFound')) throw error;
+        });
+        restored++;
+      }
+    }
+  }
+  return restored;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+}

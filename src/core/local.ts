@@ -1,0 +1,150 @@
+// Writes to the local tree: atomic (temp file + rename), conditional on the content the plan
+// saw, never through a symbolic link, and reversible (replaced files are moved aside first).
+
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { localPathFor, printableKey, TOOL_DIR } from './keys.js';
+import { md5File } from './scan.js';
+
+export class LocalPreconditionError extends Error {
+  constructor(readonly path: string, message: string) {
+    super(message);
+    this.name = 'LocalPreconditionError';
+  }
+}
+
+export class LocalTree {
+  readonly root: string;
+  readonly toolDir: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.toolDir = path.join(this.root, TOOL_DIR);
+  }
+
+  absolute(relativePath: string): string {
+    return localPathFor(this.root, relativePath);
+  }
+
+  backupPath(runId: string, relativePath: string): string {
+    return localPathFor(path.join(this.toolDir, 'backups', runId), relativePath);
+  }
+
+  /** The MD5 of the file now, or null when absent. Throws when the path is not a plain file. */
+  async currentMd5(relativePath: string): Promise<string | null> {
+    const target = await this.safeTarget(relativePath);
+    try {
+      const stat = await fs.lstat(target);
+      if (!stat.isFile()) throw new LocalPreconditionError(relativePath, `${printableKey(relativePath)} is not a regular file`);
+      return await md5File(target, stat.size);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  async expect(relativePath: string, md5: string | null): Promise<void> {
+    const current = await this.currentMd5(relativePath);
+    if (current !== md5) {
+      throw new LocalPreconditionError(
+        relativePath,
+        `${printableKey(relativePath)} changed locally during the run (expected ${md5 ?? 'no file'}, found ${current ?? 'no file'})`,
+      );
+    }
+  }
+
+  async read(relativePath: string): Promise<Buffer> {
+    return fs.readFile(await this.safeTarget(relativePath));
+  }
+
+  async size(relativePath: string): Promise<number> {
+    return (await fs.stat(await this.safeTarget(relativePath))).size;
+  }
+
+  async mtimeMs(relativePath: string): Promise<number> {
+    return (await fs.stat(await this.safeTarget(relativePath))).mtimeMs;
+  }
+
+  /** Write `body` to `relativePath` via a temp file in the tool folder and a rename. */
+  async writeAtomic(relativePath: string, body: Buffer): Promise<void> {
+    const target = await this.safeTarget(relativePath);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const temp = await this.tempFile();
+    await fs.writeFile(temp, body);
+    await fs.rename(temp, target);
+  }
+
+  async copy(sourceRelative: string, targetRelative: string): Promise<void> {
+    await this.writeAtomic(targetRelative, await this.read(sourceRelative));
+  }
+
+  /** Move a file aside (into `destination`, an absolute path under the tool folder). */
+  async moveAside(relativePath: string, destination: string): Promise<void> {
+    const source = await this.safeTarget(relativePath);
+    await fs.mkdir(path.dirname(destination), { recursive: true });
+    await fs.rename(source, destination);
+    await this.removeEmptyParents(path.dirname(source));
+  }
+
+  /** Put a moved-aside file back. */
+  async restore(saved: string, relativePath: string): Promise<void> {
+    const target = await this.safeTarget(relativePath);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rename(saved, target);
+  }
+
+  async remove(relativePath: string): Promise<void> {
+    const target = await this.safeTarget(relativePath);
+    await fs.rm(target, { force: true });
+    await this.removeEmptyParents(path.dirname(target));
+  }
+
+  /**
+   * The absolute target, after checking that no folder between the root and it is a symbolic
+   * link: a link inside the tree must never let a remote key write outside the root.
+   */
+  private async safeTarget(relativePath: string): Promise<string> {
+    const target = this.absolute(relativePath);
+    let current = this.root;
+    for (const segment of relativePath.split('/').slice(0, -1)) {
+      current = path.join(current, segment);
+      try {
+        const stat = await fs.lstat(current);
+        if (stat.isSymbolicLink()) {
+          throw new LocalPreconditionError(relativePath, `Refusing to write ${printableKey(relativePath)}: ${path.relative(this.root, current)} is a symbolic link`);
+        }
+        if (!stat.isDirectory()) {
+          throw new LocalPreconditionError(relativePath, `Cannot write ${printableKey(relativePath)}: ${path.relative(this.root, current)} is a file, not a folder`);
+        }
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') break;
+        throw error;
+      }
+    }
+    return target;
+  }
+
+  private async tempFile(): Promise<string> {
+    const dir = path.join(this.toolDir, 'tmp');
+    await fs.mkdir(dir, { recursive: true });
+    await this.ignoreToolDirInGit();
+    return path.join(dir, `${randomBytes(8).toString('hex')}.part`);
+  }
+
+  /** Keep the tool folder out of `git status` in the user's checkout. */
+  private async ignoreToolDirInGit(): Promise<void> {
+    await fs.writeFile(path.join(this.toolDir, '.gitignore'), '*\n', { flag: 'wx' }).catch(() => undefined);
+  }
+
+  private async removeEmptyParents(dir: string): Promise<void> {
+    while (dir !== this.root && dir.startsWith(this.root + path.sep) && !dir.startsWith(this.toolDir)) {
+      try {
+        await fs.rmdir(dir);
+      } catch {
+        return;
+      }
+      dir = path.dirname(dir);
+    }
+  }
+}

@@ -1,0 +1,71 @@
+// Retries with a fresh attempt each time, exponential backoff with jitter, and a timeout per
+// attempt. Only errors a store marks retryable are retried: a 403 or a 412 never is.
+
+import { isStoreError, StoreError } from '../stores/store.js';
+
+export interface RetryPolicy {
+  /** Retries after the first attempt. */
+  retries: number;
+  /** Base delay, ms; attempt n waits base * 2^n, scaled by a jitter factor in [0.5, 1.5). */
+  baseDelayMs: number;
+  /** Per-attempt timeout, ms. */
+  timeoutMs: number;
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+}
+
+export const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function backoffDelay(policy: Pick<RetryPolicy, 'baseDelayMs' | 'random'>, retry: number): number {
+  return Math.round(policy.baseDelayMs * 2 ** retry * (0.5 + policy.random()));
+}
+
+export function isRetryable(error: unknown): boolean {
+  return isStoreError(error) && error.retryable;
+}
+
+/**
+ * Run `attempt` until it succeeds, fails with a non-retryable error, or runs out of retries.
+ * Each attempt gets its own AbortSignal that fires after the timeout or when `runSignal` does.
+ */
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  attempt: (signal: AbortSignal) => Promise<T>,
+  runSignal?: AbortSignal,
+): Promise<T> {
+  for (let retry = 0; ; retry++) {
+    runSignal?.throwIfAborted();
+    const timeout = AbortSignal.timeout(policy.timeoutMs);
+    const signal = runSignal ? AbortSignal.any([timeout, runSignal]) : timeout;
+    try {
+      return await raceAbort(attempt(signal), signal, policy.timeoutMs);
+    } catch (error) {
+      if (runSignal?.aborted) throw runSignal.reason;
+      if (retry >= policy.retries || !isRetryable(error)) throw error;
+      await policy.sleep(backoffDelay(policy, retry));
+    }
+  }
+}
+
+/** Local operations ignore signals; make every attempt end at its timeout regardless. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  if (signal.aborted) return Promise.reject(timeoutError(timeoutMs));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError' ? timeoutError(timeoutMs) : signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function timeoutError(timeoutMs: number): StoreError {
+  return new StoreError('Timeout', `operation timed out after ${timeoutMs / 1000} s (raise --timeout if the store is slow)`);
+}

@@ -1,0 +1,171 @@
+// The tool's own objects in the remote: the base state per replica, the lock (which carries
+// the journal of the run holding it) and the backups. All live under the area prefix, which the
+// listing of synced files skips.
+
+import { createHash } from 'node:crypto';
+import { isStoreError, StoreError, type RemoteStore } from '../stores/store.js';
+import { TOOL_DIR } from './keys.js';
+import type { BaseEntry, BaseState } from './model.js';
+
+export interface RemoteLayout {
+  rootPrefix: string;
+  areaPrefix: string;
+  /** Names the synced root inside the area: the root relative to the area's parent. */
+  rootId: string;
+}
+
+export function remoteLayout(rootPrefix: string, areaPrefix?: string): RemoteLayout {
+  const area = areaPrefix ?? `${rootPrefix}${TOOL_DIR}/`;
+  if (!area.endsWith(`${TOOL_DIR}/`)) throw new Error(`areaPrefix must end with "${TOOL_DIR}/", got "${area}"`);
+  const parent = area.slice(0, -(TOOL_DIR.length + 1));
+  const relative = rootPrefix.startsWith(parent) ? rootPrefix.slice(parent.length) : rootPrefix;
+  return { rootPrefix, areaPrefix: area, rootId: `root=${encodeURIComponent(relative.replace(/\/$/, ''))}` };
+}
+
+/** A replica name made safe for a key, still readable, and unique by a short hash. */
+export function replicaSlug(replica: string): string {
+  const readable = replica.replace(/[^A-Za-z0-9._@-]+/g, '_').slice(0, 80);
+  const hash = createHash('sha256').update(replica).digest('hex').slice(0, 10);
+  return `${readable}-${hash}`;
+}
+
+export const stateKey = (layout: RemoteLayout, replica: string): string =>
+  `${layout.areaPrefix}state/${layout.rootId}/${replicaSlug(replica)}.json`;
+export const lockKey = (layout: RemoteLayout): string => `${layout.areaPrefix}locks/${layout.rootId}.json`;
+export const backupRunPrefix = (layout: RemoteLayout, runId: string): string => `${layout.areaPrefix}backups/${runId}/${layout.rootId}/`;
+
+export interface LoadedBase {
+  state: BaseState | null;
+  /** ETag of the state object, for the conditional write that replaces it. */
+  etag: string | null;
+}
+
+export async function readBase(store: RemoteStore, key: string): Promise<LoadedBase> {
+  try {
+    const { body, head } = await store.get(key);
+    const state = JSON.parse(body.toString('utf8')) as BaseState;
+    if (state.version !== 1 || typeof state.entries !== 'object') {
+      throw new Error(`State object ${key} has an unknown format; remove it to start over with a first-run sync`);
+    }
+    return { state, etag: head.etag };
+  } catch (error) {
+    if (isStoreError(error, 'NotFound')) return { state: null, etag: null };
+    if (error instanceof SyntaxError) throw new Error(`State object ${key} is not valid JSON; remove it to start over with a first-run sync`);
+    throw error;
+  }
+}
+
+/** Conditional: replaces exactly the version read (or creates), so concurrent runs cannot both win. */
+export async function writeBase(
+  store: RemoteStore,
+  key: string,
+  state: BaseState,
+  previousEtag: string | null,
+): Promise<string> {
+  const body = Buffer.from(JSON.stringify(state));
+  const conditions = previousEtag ? { ifMatch: previousEtag } : { ifNoneMatch: '*' as const };
+  const { etag } = await store.put(key, body, { ...conditions, contentType: 'application/json' });
+  return etag;
+}
+
+export function sortedEntries(entries: Record<string, BaseEntry>): Record<string, BaseEntry> {
+  return Object.fromEntries(Object.entries(entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** What a run may change on the remote, written in the lock before the first write. */
+export interface RemoteJournalEntry {
+  key: string;
+  /** ETag before the run; null when the run creates the key. */
+  before: string | null;
+  /** Where the previous version is copied before it is replaced or deleted. */
+  backup: string | null;
+  /** MD5 of what the run creates, when known: recovery removes the object only if it still matches. */
+  after?: string;
+}
+
+export interface LockBody {
+  runId: string;
+  replica: string;
+  host: string;
+  pid: number;
+  acquiredAt: string;
+  expiresAt: string;
+  journal: RemoteJournalEntry[];
+}
+
+export interface HeldLock {
+  key: string;
+  etag: string;
+  body: LockBody;
+}
+
+export interface LockOptions {
+  now: () => Date;
+  sleep: (ms: number) => Promise<void>;
+  /** How long to wait for another run's lock, ms. */
+  waitMs: number;
+  /** How long the lock is valid without a refresh, ms. */
+  ttlMs: number;
+  /** Called with the lock of an interrupted run before it is taken over. */
+  recover: (stale: LockBody) => Promise<void>;
+}
+
+export class LockedError extends Error {
+  constructor(readonly holder: LockBody) {
+    super(
+      `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}) until ${holder.expiresAt}. ` +
+        'Another sync is running: wait for it, or raise --lock-wait.',
+    );
+    this.name = 'LockedError';
+  }
+}
+
+/** Create the lock with If-None-Match: *; take over an expired one after recovering its run. */
+export async function acquireLock(
+  store: RemoteStore,
+  key: string,
+  body: Omit<LockBody, 'acquiredAt' | 'expiresAt'>,
+  options: LockOptions,
+): Promise<HeldLock> {
+  const deadline = options.now().getTime() + options.waitMs;
+  for (;;) {
+    const now = options.now();
+    const full: LockBody = { ...body, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + options.ttlMs).toISOString() };
+    const payload = Buffer.from(JSON.stringify(full));
+    try {
+      const { etag } = await store.put(key, payload, { ifNoneMatch: '*', contentType: 'application/json' });
+      return { key, etag, body: full };
+    } catch (error) {
+      if (!isStoreError(error, 'PreconditionFailed')) throw error;
+    }
+    const current = await readLock(store, key);
+    if (!current) continue;
+    if (new Date(current.body.expiresAt).getTime() <= now.getTime()) {
+      await options.recover(current.body);
+      try {
+        const { etag } = await store.put(key, payload, { ifMatch: current.etag, contentType: 'application/json' });
+        return { key, etag, body: full };
+      } catch (error) {
+        if (!isStoreError(error, 'PreconditionFailed')) throw error;
+        continue;
+      }
+    }
+    if (now.getTime() >= deadline) throw new LockedError(current.body);
+    await options.sleep(Math.min(1000, Math.max(50, deadline - now.getTime())));
+  }
+}
+
+async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {
+  try {
+    const { body, head } = await store.get(key);
+    return { etag: head.etag, body: JSON.parse(body.toString('utf8')) as LockBody };
+  } catch (error) {
+    if (isStoreError(error, 'NotFound')) return null;
+    if (error instanceof SyntaxError) throw new StoreError('Other', `Lock object ${key} is corrupt; delete it once no sync is running`);
+    throw error;
+  }
+}
+
+export async function releaseLock(store: RemoteStore, lock: HeldLock): Promise<void> {
+  await store.delete(lock.key, { ifMatch: lock.etag });
+}
