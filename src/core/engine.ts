@@ -7,6 +7,7 @@ import path from 'node:path';
 import fs from 'node:fs/promises';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
 import { ConfigError } from './errors.js';
+import { errorMessage } from '../errors.js';
 import { invalidKeyReason, pathFilter, printableKey } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, Skip, SyncReport, SyncStrategy } from './model.js';
@@ -314,7 +315,7 @@ class SyncRun {
       return this.finish();
     } finally {
       await releaseLock(store, lock).catch((error: unknown) => {
-        this.report.warnings.push({ path: '', message: `Could not release the lock (it expires by itself): ${errorText(error)}` });
+        this.report.warnings.push({ path: '', message: `Could not release the lock (it expires by itself): ${errorMessage(error)}` });
       });
     }
   }
@@ -407,12 +408,12 @@ class SyncRun {
     const failure = result.failure!;
     this.report.rolledBack = true;
     this.report.synced = [];
-    this.report.errors.push({ path: failure.path, message: errorText(failure.error) });
+    this.report.errors.push({ path: failure.path, message: errorMessage(failure.error) });
     for (const undo of result.rollbackErrors) {
-      this.report.errors.push({ path: undo.path, message: `rollback failed: ${errorText(undo.error)}` });
+      this.report.errors.push({ path: undo.path, message: `rollback failed: ${errorMessage(undo.error)}` });
     }
     if (failure.error instanceof ManualConflictDuringRun) return this.fail('manual-conflicts', 'Manual conflict resolution required');
-    return this.fail('error', `Sync failed on ${failure.path}; every change of this run was rolled back. ${errorText(failure.error)}`);
+    return this.fail('error', `Sync failed on ${failure.path}; every change of this run was rolled back. ${errorMessage(failure.error)}`);
   }
 
   private fail(reason: NonNullable<SyncReport['failure']>['reason'], message: string): SyncReport {
@@ -445,8 +446,4 @@ export function parseMaxDelete(value: string | number | undefined): MaxDelete {
 export function exceedsMaxDelete(deletes: number, total: number, limit: MaxDelete): boolean {
   if (limit.count !== undefined) return deletes > limit.count;
   return deletes > 10 && deletes > (limit.fraction ?? 0.5) * total;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,0 +1,109 @@
+// The options every sync command shares, parsed and validated in one place into the engine's
+// SyncStrategy, plus how a report is printed and which exit code it means.
+
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { CONFLICT_STRATEGIES, DEFAULT_STRATEGY, DIRECTIONS, resolveStrategy, type SyncReport, type SyncStrategy } from '../core/model.js';
+import type { S3ConnectionOptions } from '../stores/index.js';
+
+export interface SharedCliOptions {
+  direction: SyncStrategy['direction'];
+  conflict: SyncStrategy['conflictStrategy'];
+  dryRun: boolean;
+  backup: boolean;
+  prune: boolean;
+  maxDelete: string;
+  force: boolean;
+  include: string[];
+  exclude: string[];
+  maxConcurrent: number;
+  timeout: number;
+  retryAttempts: number;
+  retryDelay: number;
+  lockWait: number;
+  replica?: string;
+  endpoint?: string;
+  region?: string;
+  pathStyle: boolean;
+  json: boolean;
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, manual: 3 } as const;
+
+/** 'remote_wins' (the seed's spelling) and 'REMOTE_WINS' are accepted as 'remote-wins'. */
+function choice<T extends string>(name: string, accepted: readonly T[]) {
+  return (value: string): T => {
+    const normalized = value.trim().toLowerCase().replace(/_/g, '-');
+    if ((accepted as readonly string[]).includes(normalized)) return normalized as T;
+    throw new InvalidArgumentError(`${name} must be one of ${accepted.join(', ')}.`);
+  };
+}
+
+function number(name: string, { min, integer }: { min: number; integer: boolean }) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < min || (integer && !Number.isInteger(parsed))) {
+      throw new InvalidArgumentError(`${name} must be ${integer ? 'a whole number' : 'a number'} ≥ ${min}.`);
+    }
+    return parsed;
+  };
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export function addSyncOptions(command: Command): Command {
+  const d = DEFAULT_STRATEGY;
+  return command
+    .addOption(new Option('--direction <direction>', 'pull | push | bidirectional').argParser(choice('--direction', DIRECTIONS)).default(d.direction))
+    .addOption(
+      new Option('--conflict <strategy>', CONFLICT_STRATEGIES.join(' | ')).argParser(choice('--conflict', CONFLICT_STRATEGIES)).default(d.conflictStrategy),
+    )
+    .option('--dry-run', 'print the plan; write nothing (no files, objects, lock, state, cache or webhook)', false)
+    .option('--no-backup', 'do not keep replaced or deleted versions after the run commits')
+    .option('--prune', 'push: delete remote-only objects; pull: delete local-only files (mirror)', false)
+    .option('--max-delete <limit>', 'refuse runs deleting more than this (a count, or a percentage above 10 files)', '50%')
+    .option('--force', 'run even when the safety checks refuse deletions', false)
+    .option('--include <glob>', 'only paths matching this glob (repeatable; "*.html" matches at any depth)', collect, [])
+    .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect, [])
+    .addOption(new Option('--max-concurrent <n>', 'operations in flight').argParser(number('--max-concurrent', { min: 1, integer: true })).default(d.maxConcurrent))
+    .addOption(new Option('--timeout <seconds>', 'timeout of one operation').argParser(number('--timeout', { min: 0.1, integer: false })).default(d.timeout))
+    .addOption(
+      new Option('--retry-attempts <n>', 'retries of a failed operation (retryable errors only)').argParser(number('--retry-attempts', { min: 0, integer: true })).default(d.retryAttempts),
+    )
+    .addOption(new Option('--retry-delay <seconds>', 'base delay of the exponential backoff').argParser(number('--retry-delay', { min: 0, integer: false })).default(d.retryDelay))
+    .addOption(new Option('--lock-wait <seconds>', 'how long to wait for another run holding the lock').argParser(number('--lock-wait', { min: 0, integer: false })).default(60))
+    .option('--replica <id>', 'name of this local side in the base state (default: host:/absolute/path)')
+    .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, Ceph, moto…)')
+    .option('--region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
+    .option('--path-style', 'address the bucket in the path (most S3-compatible stores need it)', false)
+    .option('--json', 'print one JSON report instead of text', false);
+}
+
+export function strategyFromOptions(options: SharedCliOptions): SyncStrategy {
+  return resolveStrategy({
+    direction: options.direction,
+    conflictStrategy: options.conflict,
+    dryRun: options.dryRun,
+    backupOnConflict: options.backup,
+    maxConcurrent: options.maxConcurrent,
+    parallel: options.maxConcurrent > 1,
+    timeout: options.timeout,
+    retryAttempts: options.retryAttempts,
+    retryDelay: options.retryDelay,
+  });
+}
+
+export function s3OptionsFrom(options: SharedCliOptions): S3ConnectionOptions {
+  return {
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.region ? { region: options.region } : {}),
+    ...(options.pathStyle ? { pathStyle: true } : {}),
+  };
+}
+
+/** 0 ok, 1 failed (rolled back, refused, invalid files), 3 unresolved manual conflicts. */
+export function exitCodeFor(reports: SyncReport | readonly SyncReport[]): number {
+  const list = Array.isArray(reports) ? reports : [reports as SyncReport];
+  if (list.some((r) => r.failure?.reason === 'manual-conflicts')) return EXIT.manual;
+  if (list.some((r) => r.failure || r.errors.length > 0 || r.invalid.length > 0)) return EXIT.failed;
+  return EXIT.ok;
+}
