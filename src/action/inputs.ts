@@ -1,0 +1,380 @@
+// Every input of action.yml, parsed and validated in one place into one typed settings object.
+// A bad input fails at once with a message naming the input, the value and what is accepted.
+
+import { CONFLICT_STRATEGIES, DIRECTIONS, type ConflictStrategy, type SyncDirection } from '../core/model.js';
+import { InputError } from '../errors.js';
+import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation } from '../targets/types.js';
+
+/** Input names exactly as in action.yml (kebab-case), keyed by the settings field they fill. */
+export const INPUTS = {
+  target: 'target',
+  bucket: 'bucket',
+  prefix: 'prefix',
+  endpoint: 'endpoint',
+  region: 'region',
+  pathStyle: 'path-style',
+  direction: 'direction',
+  conflictStrategy: 'conflict-strategy',
+  dryRun: 'dry-run',
+  backupOnConflict: 'backup-on-conflict',
+  prune: 'prune',
+  maxDelete: 'max-delete',
+  maxConcurrent: 'max-concurrent',
+  timeout: 'timeout',
+  retryAttempts: 'retry-attempts',
+  retryDelay: 'retry-delay',
+  templatePaths: 'template-paths',
+  patterns: 'patterns',
+  settingsPath: 'settings-path',
+  adapterNames: 'adapter-names',
+  reloadConfig: 'reload-config',
+  reloadUrl: 'reload-url',
+  reloadSecret: 'reload-secret',
+  cacheOperation: 'cache-operation',
+  cacheNamespaces: 'cache-namespaces',
+  cacheKeys: 'cache-keys',
+  warmTemplates: 'warm-templates',
+  cacheUrl: 'cache-url',
+  appName: 'app-name',
+  replica: 'replica',
+  comment: 'comment',
+  githubToken: 'github-token',
+  requireApprovedPlan: 'require-approved-plan',
+  pullCache: 'pull-cache',
+} as const;
+export type InputName = (typeof INPUTS)[keyof typeof INPUTS];
+
+/**
+ * Defaults the Action applies when an input is empty. action.yml declares the same values (a test
+ * checks), so a run through the runner and a run of dist/index.js without INPUT_* agree.
+ * `dry-run` has no declared default on purpose: see `dryRun` below.
+ */
+export const INPUT_DEFAULTS = {
+  [INPUTS.target]: 'all',
+  [INPUTS.prefix]: '',
+  [INPUTS.direction]: 'push',
+  [INPUTS.conflictStrategy]: 'newest-wins',
+  [INPUTS.backupOnConflict]: 'true',
+  [INPUTS.prune]: 'false',
+  [INPUTS.maxDelete]: '50%',
+  [INPUTS.maxConcurrent]: '16',
+  [INPUTS.timeout]: '30',
+  [INPUTS.retryAttempts]: '2',
+  [INPUTS.retryDelay]: '0.5',
+  [INPUTS.reloadConfig]: 'false',
+  [INPUTS.comment]: 'auto',
+  [INPUTS.requireApprovedPlan]: 'false',
+  [INPUTS.pullCache]: 'false',
+} as const satisfies Partial<Record<InputName, string>>;
+
+export const TARGETS = ['templates', 'settings', 'static', 'cache', 'all'] as const;
+export type ActionTarget = (typeof TARGETS)[number];
+
+export const COMMENT_MODES = ['auto', 'always', 'never'] as const;
+export type CommentMode = (typeof COMMENT_MODES)[number];
+
+const BOOLEAN_VALUES = ['true', 'false'] as const;
+
+export interface ActionSettings {
+  target: ActionTarget;
+  /** Bucket name as given (or the bucket of a URL), for display and the comment marker. */
+  bucket: string | undefined;
+  /** Key prefix inside the bucket, without leading or trailing '/'; '' for the bucket root. */
+  prefix: string;
+  /** `s3://bucket/prefix` (or a `file://` URL given as bucket) for the targets; undefined for cache-only runs. */
+  storageBucket: string | undefined;
+  endpoint: string | undefined;
+  region: string | undefined;
+  pathStyle: boolean | undefined;
+  direction: SyncDirection;
+  conflictStrategy: ConflictStrategy;
+  /**
+   * `explicit` is false when the input was empty: on pull_request events the Action then runs
+   * as a dry-run (it never writes to the bucket from a PR unless told `dry-run: false`).
+   */
+  dryRun: { value: boolean; explicit: boolean };
+  backupOnConflict: boolean;
+  prune: boolean;
+  maxDelete: string | number;
+  maxConcurrent: number;
+  timeout: number;
+  retryAttempts: number;
+  retryDelay: number;
+  templatePaths: string[] | undefined;
+  patterns: string[] | undefined;
+  settingsPath: string | undefined;
+  adapterNames: string[] | undefined;
+  reloadConfig: boolean;
+  reloadUrl: string | undefined;
+  reloadSecret: string | undefined;
+  /** 'none' (only with target all) skips the cache step. */
+  cacheOperation: CacheOperation | 'none' | undefined;
+  cacheNamespaces: CacheNamespace[] | undefined;
+  cacheKeys: string[] | undefined;
+  warmTemplates: string[] | undefined;
+  cacheUrl: string | undefined;
+  appName: string | undefined;
+  replica: string | undefined;
+  comment: CommentMode;
+  githubToken: string;
+  requireApprovedPlan: boolean;
+  pullCache: boolean;
+  /** Values to mask in logs and to scrub from every report: the reload secret, the cache URL's password. */
+  secrets: string[];
+}
+
+/** Reads one input's raw value ('' when not set). Default: @actions/core's getInput. */
+export type GetInput = (name: InputName) => string;
+
+export function readInputs(getInput: GetInput, env: Readonly<Record<string, string | undefined>> = {}): ActionSettings {
+  const input = (name: InputName): string => {
+    const value = getInput(name).trim();
+    if (value !== '') return value;
+    return (INPUT_DEFAULTS as Partial<Record<InputName, string>>)[name] ?? '';
+  };
+  const optional = (name: InputName): string | undefined => input(name) || undefined;
+
+  const target = oneOf(INPUTS.target, input(INPUTS.target), TARGETS);
+  const { bucket, prefix, storageBucket } = parseBucket(optional(INPUTS.bucket), input(INPUTS.prefix), target);
+
+  const dryRunRaw = input(INPUTS.dryRun);
+  const cacheUrl = parseCacheUrl(optional(INPUTS.cacheUrl));
+  const reloadUrl = parseHttpUrl(INPUTS.reloadUrl, optional(INPUTS.reloadUrl));
+  const reloadSecret = optional(INPUTS.reloadSecret);
+  const reloadConfig = parseBoolean(INPUTS.reloadConfig, input(INPUTS.reloadConfig));
+  if (reloadConfig && (target === 'settings' || target === 'all') && reloadUrl === undefined) {
+    throw new InputError(INPUTS.reloadUrl, `Input '${INPUTS.reloadConfig}' is true but '${INPUTS.reloadUrl}' is empty. Set the webhook URL, or set '${INPUTS.reloadConfig}: false'.`);
+  }
+
+  const cacheOperationRaw = optional(INPUTS.cacheOperation);
+  const cacheOperation =
+    cacheOperationRaw === undefined
+      ? undefined
+      : oneOf(INPUTS.cacheOperation, cacheOperationRaw, target === 'all' ? ([...CACHE_OPERATIONS, 'none'] as const) : CACHE_OPERATIONS);
+
+  const settings: ActionSettings = {
+    target,
+    bucket,
+    prefix,
+    storageBucket,
+    endpoint: parseHttpUrl(INPUTS.endpoint, optional(INPUTS.endpoint)),
+    region: parseRegion(optional(INPUTS.region)),
+    pathStyle: optional(INPUTS.pathStyle) === undefined ? undefined : parseBoolean(INPUTS.pathStyle, input(INPUTS.pathStyle)),
+    direction: oneOf(INPUTS.direction, normalizeEnum(input(INPUTS.direction)), DIRECTIONS, input(INPUTS.direction)),
+    conflictStrategy: oneOf(
+      INPUTS.conflictStrategy,
+      normalizeEnum(input(INPUTS.conflictStrategy)),
+      CONFLICT_STRATEGIES,
+      input(INPUTS.conflictStrategy),
+    ),
+    dryRun: dryRunRaw === '' ? { value: false, explicit: false } : { value: parseBoolean(INPUTS.dryRun, dryRunRaw), explicit: true },
+    backupOnConflict: parseBoolean(INPUTS.backupOnConflict, input(INPUTS.backupOnConflict)),
+    prune: parseBoolean(INPUTS.prune, input(INPUTS.prune)),
+    maxDelete: parseMaxDelete(input(INPUTS.maxDelete)),
+    maxConcurrent: parseNumber(INPUTS.maxConcurrent, input(INPUTS.maxConcurrent), { integer: true, min: 1, max: 256 }),
+    timeout: parseNumber(INPUTS.timeout, input(INPUTS.timeout), { min: 0.001, max: 3600 }),
+    retryAttempts: parseNumber(INPUTS.retryAttempts, input(INPUTS.retryAttempts), { integer: true, min: 0, max: 20 }),
+    retryDelay: parseNumber(INPUTS.retryDelay, input(INPUTS.retryDelay), { min: 0, max: 300 }),
+    templatePaths: parseList(INPUTS.templatePaths, input(INPUTS.templatePaths), relativePath),
+    patterns: parseList(INPUTS.patterns, input(INPUTS.patterns)),
+    settingsPath: optional(INPUTS.settingsPath) === undefined ? undefined : relativePath(INPUTS.settingsPath, input(INPUTS.settingsPath)),
+    adapterNames: parseList(INPUTS.adapterNames, input(INPUTS.adapterNames), adapterName),
+    reloadConfig,
+    reloadUrl,
+    reloadSecret,
+    cacheOperation,
+    cacheNamespaces: parseList(INPUTS.cacheNamespaces, input(INPUTS.cacheNamespaces), (name, value) =>
+      oneOf(name, value.toLowerCase(), CACHE_NAMESPACES, value),
+    ),
+    cacheKeys: parseList(INPUTS.cacheKeys, input(INPUTS.cacheKeys)),
+    warmTemplates: parseList(INPUTS.warmTemplates, input(INPUTS.warmTemplates), relativePath),
+    cacheUrl: cacheUrl?.url,
+    appName: parseAppName(optional(INPUTS.appName)),
+    replica: parseReplica(optional(INPUTS.replica)),
+    comment: oneOf(INPUTS.comment, input(INPUTS.comment).toLowerCase(), COMMENT_MODES, input(INPUTS.comment)),
+    githubToken: input(INPUTS.githubToken) || env.GITHUB_TOKEN || '',
+    requireApprovedPlan: parseBoolean(INPUTS.requireApprovedPlan, input(INPUTS.requireApprovedPlan)),
+    pullCache: parseBoolean(INPUTS.pullCache, input(INPUTS.pullCache)),
+    secrets: [reloadSecret, ...(cacheUrl?.secrets ?? [])].filter((s): s is string => s !== undefined && s !== ''),
+  };
+  return settings;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsers. Each throws an InputError naming the input, the value and what is accepted.
+
+function invalid(name: string, value: string, accepted: string): InputError {
+  return new InputError(name, `Input '${name}' has an invalid value '${value}'. Accepted: ${accepted}`);
+}
+
+/** `REMOTE_WINS`, `Remote-Wins` → `remote-wins`: the seed spelled strategies as enum names. */
+function normalizeEnum(value: string): string {
+  return value.toLowerCase().replace(/_/g, '-');
+}
+
+function oneOf<const T extends string>(name: string, value: string, accepted: readonly T[], shown: string = value): T {
+  if ((accepted as readonly string[]).includes(value)) return value as T;
+  throw invalid(name, shown, accepted.join(', '));
+}
+
+/** YAML 1.2 core-schema booleans, as @actions/core's getBooleanInput accepts them. */
+export function parseBoolean(name: string, value: string): boolean {
+  if (['true', 'True', 'TRUE'].includes(value)) return true;
+  if (['false', 'False', 'FALSE'].includes(value)) return false;
+  throw invalid(name, value, BOOLEAN_VALUES.join(', '));
+}
+
+function parseNumber(name: string, value: string, limits: { integer?: boolean; min: number; max: number }): number {
+  const number = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+  const kind = limits.integer ? 'an integer' : 'a number';
+  if (!Number.isFinite(number) || (limits.integer && !Number.isInteger(number)) || number < limits.min || number > limits.max) {
+    throw invalid(name, value, `${kind} from ${limits.min} to ${limits.max}`);
+  }
+  return number;
+}
+
+function parseMaxDelete(value: string): string | number {
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value);
+  if (percent && Number(percent[1]) <= 100) return value;
+  if (/^\d+$/.test(value)) return Number(value);
+  throw invalid(INPUTS.maxDelete, value, "a percentage from 0% to 100% (e.g. '50%') or a number of files (e.g. '25')");
+}
+
+/**
+ * A list input: one item per line, or separated by commas or spaces on a line. Commas inside
+ * braces stay (`*.{yml,yaml}` is one pattern). Empty → undefined (the target's default).
+ */
+export function parseList<T = string>(name: string, value: string, item?: (name: string, value: string) => T): T[] | undefined {
+  const items: string[] = [];
+  for (const line of value.split(/\r?\n/)) {
+    let depth = 0;
+    let current = '';
+    for (const char of line) {
+      if (char === '{') depth++;
+      if (char === '}') depth = Math.max(0, depth - 1);
+      if (depth === 0 && (char === ',' || char === ' ' || char === '\t')) {
+        if (current) items.push(current);
+        current = '';
+      } else {
+        current += char;
+      }
+    }
+    if (current) items.push(current);
+  }
+  if (items.length === 0) return undefined;
+  return items.map((entry) => (item ? item(name, entry) : (entry as T)));
+}
+
+/** A path inside the repository: relative, POSIX, no `..`. */
+function relativePath(name: string, value: string): string {
+  const normalized = value.replace(/\/+$/, '') || '.';
+  if (normalized.startsWith('/') || /^[A-Za-z]:/.test(normalized) || normalized.includes('\\') || normalized.split('/').includes('..') || normalized.includes('\0')) {
+    throw invalid(name, value, "a relative path inside the repository, with '/' separators and no '..' (e.g. 'templates')");
+  }
+  return normalized;
+}
+
+function adapterName(name: string, value: string): string {
+  if (/^[A-Za-z0-9_.-]+$/.test(value)) return value;
+  throw invalid(name, value, "adapter names (settings file stems such as 'app' or 'storage'), separated by commas or new lines");
+}
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
+
+function parseBucket(
+  bucketInput: string | undefined,
+  prefixInput: string,
+  target: ActionTarget,
+): { bucket: string | undefined; prefix: string; storageBucket: string | undefined } {
+  const prefix = prefixInput.replace(/^\/+|\/+$/g, '');
+  if (prefix.split('/').some((part) => part === '..' || part === '.') || prefix.includes('\\') || prefix.includes('\0')) {
+    throw invalid(INPUTS.prefix, prefixInput, "a key prefix with '/' separators and no '.' or '..' segments (e.g. 'sites/prod')");
+  }
+  if (bucketInput === undefined) {
+    if (target === 'cache') return { bucket: undefined, prefix, storageBucket: undefined };
+    throw new InputError(INPUTS.bucket, `Input '${INPUTS.bucket}' is required for target '${target}'. Set it to the bucket name (e.g. 'my-app-prod').`);
+  }
+  const url = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(bucketInput);
+  if (url) {
+    const scheme = url[1]!.toLowerCase();
+    if (scheme === 's3') {
+      const [name = '', ...rest] = url[2]!.split('/');
+      const urlPrefix = rest.join('/').replace(/^\/+|\/+$/g, '');
+      return parseBucket(name, [urlPrefix, prefix].filter(Boolean).join('/'), target);
+    }
+    if (scheme === 'file') {
+      return { bucket: bucketInput, prefix, storageBucket: joinUrl(bucketInput, prefix) };
+    }
+    throw invalid(INPUTS.bucket, bucketInput, "a bucket name (e.g. 'my-app-prod'), an s3://bucket/prefix URL or a file:// URL");
+  }
+  if (!BUCKET_NAME.test(bucketInput) || bucketInput.includes('..')) {
+    throw invalid(INPUTS.bucket, bucketInput, "a bucket name of 3 to 63 lower-case letters, digits, '.', '-' or '_' (e.g. 'my-app-prod')");
+  }
+  return { bucket: bucketInput, prefix, storageBucket: joinUrl(`s3://${bucketInput}`, prefix) };
+}
+
+function joinUrl(base: string, prefix: string): string {
+  return prefix ? `${base.replace(/\/+$/, '')}/${prefix}` : base;
+}
+
+function parseHttpUrl(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid(name, value, 'an http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(name, value, 'an http:// or https:// URL');
+  if (url.username || url.password) {
+    // Never echo credentials back: the message shows the URL without them.
+    throw new InputError(name, `Input '${name}' must not contain credentials (${url.protocol}//…@${url.host}). Use the SDK credential chain or a secret input instead.`);
+  }
+  return value;
+}
+
+function parseRegion(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (/^[a-z0-9-]{2,32}$/i.test(value)) return value;
+  throw invalid(INPUTS.region, value, "a region name such as 'us-east-1' or 'auto' (empty: AWS_REGION, else us-east-1)");
+}
+
+/** The cache URL and the secrets it carries (its password, raw and URL-decoded). */
+function parseCacheUrl(value: string | undefined): { url: string; secrets: string[] } | undefined {
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    // Never echo the value: it may hold a password.
+    throw new InputError(INPUTS.cacheUrl, `Input '${INPUTS.cacheUrl}' is not a valid URL. Accepted: redis://[user:password@]host[:port][/db] or rediss://…`);
+  }
+  const secrets = url.password ? [url.password, safeDecode(url.password)] : [];
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new InputError(
+      INPUTS.cacheUrl,
+      `Input '${INPUTS.cacheUrl}' has an invalid scheme '${url.protocol.replace(/:$/, '')}'. Accepted: redis://[user:password@]host[:port][/db] or rediss://…`,
+    );
+  }
+  return { url: value, secrets: [...new Set(secrets)] };
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+function parseAppName(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (/^[A-Za-z0-9_.-]+$/.test(value)) return value;
+  throw invalid(INPUTS.appName, value, "a name of letters, digits, '_', '.' or '-' (the Redis key prefix, e.g. 'myapp')");
+}
+
+function parseReplica(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.length <= 200 && !/[\0-\x1f]/.test(value)) return value;
+  throw invalid(INPUTS.replica, value, 'one line of at most 200 characters (default: owner/repo@branch)');
+}
