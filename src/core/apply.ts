@@ -263,6 +263,8 @@ class Executor {
       throw error;
     }
     this.result.backups.push({ side: 'remote', location: backup, path });
+    // Undo runs in reverse: restore the version first, then drop the copy, leaving no trace.
+    this.undo.push({ path, run: () => this.retryUndo((signal) => store.delete(backup, { signal })) });
     this.undo.push({ path, run: () => this.retryUndo((signal) => store.copy(backup, key, { signal })).then(() => undefined) });
   }
 

@@ -10,7 +10,8 @@ import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import { invalidKeyReason, pathFilter, printableKey } from './keys.js';
 import { LocalTree } from './local.js';
-import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, Skip, SyncReport, SyncStrategy } from './model.js';
+import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
+import { emptyRequestStats } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { realSleep, type RetryPolicy } from './retry.js';
 import { scanLocal } from './scan.js';
@@ -103,6 +104,8 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
 
 class SyncRun {
   private readonly started = Date.now();
+  /** The store's counters are cumulative; the report shows this run's share. */
+  private readonly requestsAtStart: RequestStats;
   private readonly now: () => Date;
   private readonly local: LocalTree;
   private readonly layout: RemoteLayout;
@@ -116,6 +119,7 @@ class SyncRun {
 
   constructor(private readonly options: SyncOptions) {
     this.now = options.now ?? (() => new Date());
+    this.requestsAtStart = { ...options.store.stats };
     this.local = new LocalTree(options.localRoot);
     this.layout = remoteLayout(options.rootPrefix, options.areaPrefix);
     this.replica = options.replica ?? defaultReplica(options.localRoot);
@@ -142,7 +146,7 @@ class SyncRun {
       warnings: [],
       rolledBack: false,
       planHash: '',
-      stats: { requests: options.store.stats, bytesUp: 0, bytesDown: 0, durationMs: 0, localFiles: 0, remoteObjects: 0 },
+      stats: { requests: emptyRequestStats(), bytesUp: 0, bytesDown: 0, durationMs: 0, localFiles: 0, remoteObjects: 0 },
     };
   }
 
@@ -401,11 +405,16 @@ class SyncRun {
       if (backup.side === 'remote') await this.options.store.delete(backup.location).catch(() => undefined);
       else await fs.rm(backup.location, { force: true });
     }
-    await fs.rm(this.local.backupPath(this.runId, '.'), { recursive: true, force: true }).catch(() => undefined);
+    await fs.rm(this.local.backupRoot(this.runId), { recursive: true, force: true }).catch(() => undefined);
   }
 
-  private rolledBack(result: ApplyResult): SyncReport {
+  private async rolledBack(result: ApplyResult): Promise<SyncReport> {
     const failure = result.failure!;
+    if (result.rollbackErrors.length === 0) {
+      // Fully restored: the run leaves no journal and no backups behind.
+      await clearLocalJournal(this.local, this.runId);
+      await fs.rm(this.local.backupRoot(this.runId), { recursive: true, force: true }).catch(() => undefined);
+    }
     this.report.rolledBack = true;
     this.report.synced = [];
     this.report.errors.push({ path: failure.path, message: errorMessage(failure.error) });
@@ -423,7 +432,16 @@ class SyncRun {
 
   private finish(): SyncReport {
     this.report.stats.durationMs = Date.now() - this.started;
-    this.report.stats.requests = { ...this.options.store.stats };
+    const now = this.options.store.stats;
+    const start = this.requestsAtStart;
+    this.report.stats.requests = {
+      list: now.list - start.list,
+      get: now.get - start.get,
+      head: now.head - start.head,
+      put: now.put - start.put,
+      copy: now.copy - start.copy,
+      delete: now.delete - start.delete,
+    };
     return this.report;
   }
 }

@@ -27,8 +27,12 @@ export class LocalTree {
     return localPathFor(this.root, relativePath);
   }
 
+  backupRoot(runId: string): string {
+    return path.join(this.toolDir, 'backups', runId);
+  }
+
   backupPath(runId: string, relativePath: string): string {
-    return localPathFor(path.join(this.toolDir, 'backups', runId), relativePath);
+    return localPathFor(this.backupRoot(runId), relativePath);
   }
 
   /** The MD5 of the file now, or null when absent. Throws when the path is not a plain file. */

@@ -64,6 +64,21 @@ export function conflictCopyName(path: string, loser: Side, now: Date): string {
   return `${path}.conflict-${loser}-${stamp}`;
 }
 
+const CONFLICT_COPY = /\.conflict-(?:local|remote)-\d{8}T\d{6}Z$/;
+
+/** Whether `path` is named like a conflict copy this tool keeps (see conflictCopyName). */
+export function isConflictCopy(path: string): boolean {
+  return CONFLICT_COPY.test(path);
+}
+
+/** Largest |ms| a Date can hold (±100,000,000 days around 1970). */
+const MAX_TIME_MS = 8.64e15;
+
+/** A time newest-wins can compare and print; anything else (NaN, ±Infinity, out of Date range) is unknown. */
+function usableTime(time: number | undefined): number | undefined {
+  return time !== undefined && Number.isFinite(time) && Math.abs(time) <= MAX_TIME_MS ? time : undefined;
+}
+
 export function plan(input: PlanInput): Plan {
   const builder = new PlanBuilder(input);
   for (const path of unionOfPaths(input)) builder.visit(path);
@@ -82,23 +97,26 @@ class PlanBuilder {
   private readonly ops: Op[] = [];
   private readonly conflicts: Conflict[] = [];
   private readonly skipped: Skip[] = [];
-  private readonly nextBase: Record<string, BaseEntry> = {};
+  /** A Map, not an object: a path may be any key, `__proto__` and `constructor` included. */
+  private readonly nextBase = new Map<string, BaseEntry>();
   private baseChanged = false;
   private readonly local: Map<string, LocalEntry>;
   private readonly remote: Map<string, RemoteEntry>;
-  private readonly base: Readonly<Record<string, BaseEntry>>;
+  private readonly base: Map<string, BaseEntry>;
 
   constructor(private readonly input: PlanInput) {
     this.local = new Map(input.local.map((e) => [e.path, e]));
     this.remote = new Map(input.remote.map((e) => [e.path, e]));
-    this.base = input.base ?? {};
+    // Own entries only: `base['constructor']` of a plain object is a function, not a base entry.
+    this.base = new Map(Object.entries(input.base ?? {}));
   }
 
   visit(path: string): void {
     const local = this.local.get(path);
     const remote = this.remote.get(path);
-    const base = this.base[path];
-    if (base) this.nextBase[path] = base;
+    const base = this.base.get(path);
+    // A copy: the caller merges the ops' outcomes into it without touching its input.
+    if (base) this.nextBase.set(path, { ...base });
 
     switch (detectChange(local, remote, base)) {
       case 'unchanged':
@@ -112,7 +130,7 @@ class PlanBuilder {
       case 'both-deleted':
         return this.forget(path);
       case 'converged':
-        this.nextBase[path] = { md5: local!.md5, etag: remote!.etag, size: local!.size, ...(base?.meta ? { meta: base.meta } : {}) };
+        this.nextBase.set(path, { md5: local!.md5, etag: remote!.etag, size: local!.size, ...(base?.meta ? { meta: base.meta } : {}) });
         this.baseChanged = true;
         return;
       case 'conflict':
@@ -126,13 +144,14 @@ class PlanBuilder {
       ops: this.ops.sort(phaseOrder),
       conflicts: this.conflicts,
       skipped: this.skipped,
-      nextBase: this.nextBase,
+      // Object.fromEntries defines own properties, so a `__proto__` path stays an entry.
+      nextBase: Object.fromEntries(this.nextBase),
       baseChanged: this.baseChanged,
     };
   }
 
   private forget(path: string): void {
-    delete this.nextBase[path];
+    this.nextBase.delete(path);
     this.baseChanged = true;
   }
 
@@ -141,7 +160,11 @@ class PlanBuilder {
     const { direction, prune } = this.input;
     if (!canWrite(direction, target)) {
       // A file only on the side we cannot write to: with prune, the source side mirrors it away.
-      if (prune && !base && target === 'remote' && local && !remote && direction === 'pull') {
+      // A conflict copy is never pruned: it is the version an earlier conflict kept, and push and
+      // pull keep it on one side only, with no base entry.
+      if (prune && !base && isConflictCopy(path)) {
+        this.skipped.push({ path, reason: `conflict copy: never pruned by ${direction}; delete it by hand once the conflict is resolved` });
+      } else if (prune && !base && target === 'remote' && local && !remote && direction === 'pull') {
         this.ops.push({ kind: 'delete-local', phase: 2, path, expectMd5: local.md5 });
       } else if (prune && !base && target === 'local' && remote && !local && direction === 'push') {
         this.ops.push({ kind: 'delete-remote', phase: 2, path, expectEtag: remote.etag });
@@ -190,8 +213,8 @@ class PlanBuilder {
 
   private conflict(path: string, local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): void {
     const kind = conflictKind(local, remote, base);
-    const localTime = this.input.localTimes?.get(path);
-    const remoteTime = this.input.remoteTimes?.get(path);
+    const localTime = usableTime(this.input.localTimes?.get(path));
+    const remoteTime = usableTime(this.input.remoteTimes?.get(path));
     const { resolution, reason } = resolve(this.input.conflictStrategy, local, remote, localTime, remoteTime);
     this.conflicts.push({
       path,

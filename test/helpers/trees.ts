@@ -1,0 +1,64 @@
+// Small helpers for engine tests: local trees as {path: content} maps, read back the same way.
+
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { RemoteStore } from '../../src/stores/store.js';
+
+export type Tree = Record<string, string>;
+
+export async function tempDir(prefix = 'fbsync-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+export async function writeTree(root: string, tree: Tree): Promise<void> {
+  for (const [relative, content] of Object.entries(tree)) {
+    const file = path.join(root, ...relative.split('/'));
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, content);
+  }
+}
+
+/** Every regular file under root except the tool folder, as {path: content}. */
+export async function readTree(root: string): Promise<Tree> {
+  const tree: Tree = {};
+  async function walk(dir: string, prefix: string): Promise<void> {
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+      if (relative === '.fastblocks-sync') continue;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(full, relative);
+      else if (entry.isFile()) tree[relative] = await fs.readFile(full, 'utf8');
+    }
+  }
+  await walk(root, '');
+  return tree;
+}
+
+/** Every object under prefix except the tool area, as {relative key: content}. */
+export async function readRemote(store: RemoteStore, prefix = ''): Promise<Tree> {
+  const tree: Tree = {};
+  for (const object of await store.list(prefix)) {
+    const relative = object.key.slice(prefix.length);
+    if (relative.startsWith('.fastblocks-sync/') || object.key.includes('.fastblocks-sync/')) continue;
+    tree[relative] = (await store.get(object.key)).body.toString('utf8');
+  }
+  return tree;
+}
+
+/** Every object under prefix including the tool's own, with ETags: for byte-identical comparisons. */
+export async function snapshotRemote(store: RemoteStore, prefix = ''): Promise<Record<string, string>> {
+  const snapshot: Record<string, string> = {};
+  for (const object of await store.list(prefix)) snapshot[object.key] = object.etag;
+  return snapshot;
+}
+
+export async function putRemote(store: RemoteStore, prefix: string, tree: Tree): Promise<void> {
+  for (const [relative, content] of Object.entries(tree)) await store.put(`${prefix}${relative}`, Buffer.from(content));
+}
