@@ -1,0 +1,423 @@
+// RemoteStore over an S3-compatible bucket (AWS S3, R2, MinIO, moto…) with @aws-sdk/client-s3.
+// One SDK request per call and no SDK retries: the engine retries with fresh attempts and
+// counts every request, so what `stats` reports is exactly what was sent.
+
+import type { Readable } from 'node:stream';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type _Object,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { emptyRequestStats, type RequestStats } from '../core/model.js';
+import {
+  normalizeEtag,
+  isStoreError,
+  StoreError,
+  type Body,
+  type CallOptions,
+  type Conditions,
+  type ListOptions,
+  type ObjectAttributes,
+  type ObjectHead,
+  type ObjectInfo,
+  type RemoteStore,
+  type StoreErrorCode,
+} from './store.js';
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** Custom endpoint for S3-compatible stores, e.g. `https://<account>.r2.cloudflarestorage.com`. */
+  endpoint?: string;
+  /** Default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. */
+  region?: string;
+  /** Path-style addressing (`endpoint/bucket/key`). Default: true with a custom endpoint, else false. */
+  pathStyle?: boolean;
+  /** Default: the AWS SDK's credential chain (environment, profiles, SSO, instance role…). */
+  credentials?: S3Credentials;
+}
+
+const PAGE_SIZE = 1000;
+/** Enough sockets for the engine's highest concurrency; the agent's default would queue requests. */
+const MAX_SOCKETS = 64;
+/** The highest code point: `p + MAX_CODE_POINT` sorts after every key starting with `p`. */
+const MAX_CODE_POINT = '\u{10FFFF}';
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired']);
+const WRONG_REGION_ERRORS = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
+
+/** The IAM permission each call needs, named in AccessDenied messages. */
+const PERMISSION: Record<keyof RequestStats | 'checkAccess', string> = {
+  list: 's3:ListBucket',
+  checkAccess: 's3:ListBucket',
+  head: 's3:GetObject',
+  get: 's3:GetObject',
+  put: 's3:PutObject',
+  copy: 's3:GetObject on the source and s3:PutObject',
+  delete: 's3:DeleteObject',
+};
+
+type Operation = keyof RequestStats | 'checkAccess';
+
+interface RequestContext {
+  operation: Operation;
+  /** The object (or `source → destination`) the request was about, for messages. */
+  key?: string;
+  signal?: AbortSignal;
+}
+
+/** The fields of SDK, smithy and Node errors the mapping looks at. */
+interface SdkErrorShape {
+  name?: string;
+  message?: string;
+  code?: string;
+  Code?: string;
+  Region?: string;
+  errors?: { code?: string }[];
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+export function createS3Store(options: S3StoreOptions): S3Store {
+  return new S3Store(options);
+}
+
+export class S3Store implements RemoteStore {
+  readonly url: string;
+  readonly stats: RequestStats = emptyRequestStats();
+  private readonly bucket: string;
+  private readonly region: string;
+  /** Where requests go, for messages: the origin only, so no credentials can appear. */
+  private readonly endpointLabel: string;
+  private readonly credentialsSource: string;
+  private readonly client: S3Client;
+  /** Set once the store answered 501 to a conditional DELETE, so later deletes skip the attempt. */
+  private conditionalDeleteUnsupported = false;
+
+  constructor(options: S3StoreOptions) {
+    this.bucket = options.bucket;
+    this.region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    const endpoint = options.endpoint === undefined ? undefined : parseEndpoint(options.endpoint);
+    this.endpointLabel = endpoint?.origin ?? `https://s3.${this.region}.amazonaws.com`;
+    this.url = `s3://${this.bucket}${endpoint ? ` (${endpoint.host})` : ''}`;
+    this.credentialsSource = describeCredentialsSource(options.credentials !== undefined);
+    this.client = new S3Client({
+      region: this.region,
+      endpoint: options.endpoint,
+      forcePathStyle: options.pathStyle ?? endpoint !== undefined,
+      credentials: options.credentials,
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler({
+        httpAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
+        httpsAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
+      }),
+      // The SDK's default CRC32 checksums (aws-chunked for streams) are rejected or mis-stored
+      // by many S3-compatible servers; AWS itself accepts either.
+      ...(endpoint ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
+    });
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ObjectInfo[]> {
+    const { skipPrefix, signal } = options;
+    const objects: ObjectInfo[] = [];
+    let cursor: { ContinuationToken?: string; StartAfter?: string } = {};
+    for (;;) {
+      const page = await this.request({ operation: 'list', key: prefix, signal }, (o) =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, MaxKeys: PAGE_SIZE, EncodingType: 'url', ...cursor }),
+          o,
+        ),
+      );
+      const pageObjects = (page.Contents ?? []).map(toObjectInfo);
+      for (const object of pageObjects) {
+        if (skipPrefix === undefined || !object.key.startsWith(skipPrefix)) objects.push(object);
+      }
+      if (!page.IsTruncated) return objects;
+      const lastKey = pageObjects.at(-1)?.key;
+      if (skipPrefix !== undefined && lastKey?.startsWith(skipPrefix)) {
+        // Jump over the rest of the skipped area with a fresh listing instead of paging through it.
+        cursor = { StartAfter: skipPrefix + MAX_CODE_POINT };
+      } else if (page.NextContinuationToken) {
+        cursor = { ContinuationToken: page.NextContinuationToken };
+      } else {
+        throw new StoreError('ServerError', `list ${this.describe(prefix)}: truncated page without a continuation token`);
+      }
+    }
+  }
+
+  async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
+    try {
+      const out = await this.request({ operation: 'head', key, signal: options.signal }, (o) =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), o),
+      );
+      return toObjectHead(key, out);
+    } catch (error) {
+      if (isStoreError(error, 'NotFound')) return null;
+      throw error;
+    }
+  }
+
+  async get(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<{ body: Buffer; head: ObjectHead }> {
+    return this.request({ operation: 'get', key, signal: options.signal }, async (o) => {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: quoteEtag(options.ifMatch) }), o);
+      // Read inside the request so a connection lost mid-body is mapped like any other failure.
+      const bytes = (await out.Body?.transformToByteArray()) ?? new Uint8Array();
+      return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), head: toObjectHead(key, out) };
+    });
+  }
+
+  async put(key: string, body: Body, options: CallOptions & Conditions & ObjectAttributes = {}): Promise<{ etag: string }> {
+    const payload: Buffer | Readable = Buffer.isBuffer(body) ? body : body.open();
+    try {
+      const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: payload,
+            // Always known: without it the SDK would buffer a stream or use chunked encoding.
+            ContentLength: Buffer.isBuffer(body) ? body.length : body.size,
+            IfMatch: quoteEtag(options.ifMatch),
+            IfNoneMatch: options.ifNoneMatch,
+            ...attributeParams(options),
+          }),
+          o,
+        ),
+      );
+      return { etag: normalizeEtag(out.ETag) };
+    } catch (error) {
+      throw options.ifMatch === undefined ? error : this.missingMeansPreconditionFailed(error, 'put', key);
+    } finally {
+      // A request that failed before reading the stream would otherwise leak its file handle.
+      if (!Buffer.isBuffer(payload)) payload.destroy();
+    }
+  }
+
+  async copy(
+    sourceKey: string,
+    destinationKey: string,
+    options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
+  ): Promise<{ etag: string }> {
+    const { attributes } = options;
+    const out = await this.request({ operation: 'copy', key: `${sourceKey} → ${destinationKey}`, signal: options.signal }, (o) =>
+      this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: destinationKey,
+          CopySource: copySource(this.bucket, sourceKey),
+          CopySourceIfMatch: quoteEtag(options.ifMatch),
+          // REPLACE is also what makes copying an object onto itself legal.
+          ...(attributes ? { MetadataDirective: 'REPLACE', ...attributeParams(attributes) } : {}),
+        }),
+        o,
+      ),
+    );
+    return { etag: normalizeEtag(out.CopyObjectResult?.ETag) };
+  }
+
+  async delete(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<void> {
+    const { ifMatch, signal } = options;
+    if (ifMatch === undefined) return this.deleteObject(key, undefined, signal);
+    if (this.conditionalDeleteUnsupported) return this.deleteIfHeadMatches(key, ifMatch, signal);
+    try {
+      await this.deleteObject(key, ifMatch, signal);
+    } catch (error) {
+      if (!(error instanceof StoreError && error.status === 501)) throw this.missingMeansPreconditionFailed(error, 'delete', key);
+      this.conditionalDeleteUnsupported = true;
+      await this.deleteIfHeadMatches(key, ifMatch, signal);
+    }
+  }
+
+  async checkAccess(options: CallOptions = {}): Promise<void> {
+    try {
+      await this.request({ operation: 'checkAccess', signal: options.signal }, (o) =>
+        this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), o),
+      );
+    } catch (error) {
+      // HeadBucket has no body, so a missing bucket arrives as a bare 404.
+      if (isStoreError(error, 'NotFound')) throw this.noSuchBucket(error);
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+
+  private deleteObject(key: string, ifMatch: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+    return this.request({ operation: 'delete', key, signal }, async (o) => {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: quoteEtag(ifMatch) }), o);
+    });
+  }
+
+  /**
+   * For stores without conditional DELETE: compare the ETag, then delete. A write landing
+   * between the two requests is lost; this is the best such a store allows.
+   */
+  private async deleteIfHeadMatches(key: string, ifMatch: string, signal: AbortSignal | undefined): Promise<void> {
+    const current = await this.head(key, { signal });
+    if (current === null) throw this.preconditionFailed('delete', key, 'the object does not exist');
+    if (current.etag !== normalizeEtag(ifMatch)) throw this.preconditionFailed('delete', key, `its ETag is ${current.etag}, not ${normalizeEtag(ifMatch)}`);
+    await this.deleteObject(key, undefined, signal);
+  }
+
+  /** S3 answers If-Match on a missing key with 404; for a conditional write that is a failed precondition. */
+  private missingMeansPreconditionFailed(error: unknown, operation: Operation, key: string): unknown {
+    return isStoreError(error, 'NotFound') ? this.preconditionFailed(operation, key, 'the object does not exist', error) : error;
+  }
+
+  private preconditionFailed(operation: Operation, key: string, why: string, cause?: unknown): StoreError {
+    return new StoreError('PreconditionFailed', `${operation} ${this.describe(key)}: precondition failed: ${why}`, { status: 412, key, cause });
+  }
+
+  private noSuchBucket(cause: unknown): StoreError {
+    return new StoreError(
+      'NoSuchBucket',
+      `Bucket "${this.bucket}" does not exist at ${this.endpointLabel}: create it, or fix the \`bucket\` input.`,
+      { status: 404, cause },
+    );
+  }
+
+  /** Counts the request, runs it, and turns any failure into a StoreError. */
+  private async request<T>(context: RequestContext, send: (options: { abortSignal?: AbortSignal }) => Promise<T>): Promise<T> {
+    this.stats[context.operation === 'checkAccess' ? 'head' : context.operation]++;
+    try {
+      return await send({ abortSignal: context.signal });
+    } catch (error) {
+      throw this.toStoreError(error, context);
+    }
+  }
+
+  private describe(key: string | undefined): string {
+    return key === undefined || key === '' ? `s3://${this.bucket}` : `s3://${this.bucket}/${key}`;
+  }
+
+  private toStoreError(error: unknown, context: RequestContext): StoreError {
+    if (error instanceof StoreError) return error;
+    const e = (error ?? {}) as SdkErrorShape;
+    const status = e.$metadata?.httpStatusCode;
+    const code = e.Code ?? e.name ?? '';
+    const where = `${context.operation} ${this.describe(context.key)}`;
+    const make = (storeCode: StoreErrorCode, message: string): StoreError =>
+      new StoreError(storeCode, message, { status, key: context.key, cause: error });
+
+    if (code === 'AbortError' || code === 'TimeoutError' || (context.signal?.aborted && error === context.signal.reason)) {
+      const timedOut = code === 'TimeoutError' || (context.signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
+      return make(timedOut ? 'Timeout' : 'Aborted', `${where}: ${timedOut ? 'timed out' : 'aborted'}`);
+    }
+    const networkCode = e.code ?? e.errors?.[0]?.code;
+    if (networkCode === 'ECONNREFUSED') {
+      return make('Network', `${where}: connection refused by ${this.endpointLabel}: check the endpoint and that the server is running`);
+    }
+    if ((networkCode !== undefined && NETWORK_CODES.has(networkCode)) || /socket hang up/i.test(e.message ?? '')) {
+      return make('Network', `${where}: network error talking to ${this.endpointLabel}: ${networkCode ?? e.message}`);
+    }
+    if (code === 'CredentialsProviderError') {
+      return make('InvalidCredentials', `${where}: no credentials found in ${this.credentialsSource}`);
+    }
+    if (CREDENTIAL_ERRORS.has(code)) {
+      return make('InvalidCredentials', `${where}: the store rejected the credentials (${code}): check ${this.credentialsSource}`);
+    }
+    if (code === 'NoSuchBucket') return this.noSuchBucket(error);
+    if (WRONG_REGION_ERRORS.has(code) || status === 301) return make('BadRequest', `${where}: ${this.wrongRegionAdvice(e)}`);
+    if (code === 'NoSuchKey' || code === 'NotFound' || status === 404) return make('NotFound', `${where}: not found`);
+    if (code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || status === 412) {
+      return make('PreconditionFailed', `${where}: precondition failed (the object changed)`);
+    }
+    if (code === 'AccessDenied' || status === 403) {
+      return make('AccessDenied', `${where}: access denied: the credentials from ${this.credentialsSource} need ${PERMISSION[context.operation]}`);
+    }
+    const detail = `${e.message && e.message !== 'UnknownError' ? e.message : 'no details'} (${code || 'unknown'}, HTTP ${status ?? '?'})`;
+    if (code === 'SlowDown' || status === 429 || status === 503) return make('Throttled', `${where}: throttled by the store: ${detail}`);
+    // Not retryable: asking again for an unsupported feature cannot succeed.
+    if (code === 'NotImplemented' || status === 501) return make('Other', `${where}: not supported by ${this.endpointLabel}: ${detail}`);
+    if (status !== undefined && status >= 500) return make('ServerError', `${where}: server error: ${detail}`);
+    if (status !== undefined && status >= 400) return make('BadRequest', `${where}: rejected: ${detail}`);
+    return make('Other', `${where}: ${e.message ?? String(error)}`);
+  }
+
+  private wrongRegionAdvice(e: SdkErrorShape): string {
+    const actual = e.Region ?? e.$response?.headers?.['x-amz-bucket-region'];
+    return actual
+      ? `bucket "${this.bucket}" is in region ${actual}, not ${this.region}: set the region to ${actual}`
+      : `bucket "${this.bucket}" is not in region ${this.region}: set the region to the bucket's region`;
+  }
+}
+
+function parseEndpoint(endpoint: string): URL {
+  try {
+    return new URL(endpoint);
+  } catch (error) {
+    throw new StoreError('BadRequest', `Invalid S3 endpoint "${endpoint}": expected a URL such as https://s3.example.com`, { cause: error });
+  }
+}
+
+/** Where InvalidCredentials messages tell the user to look; names sources, never values. */
+function describeCredentialsSource(explicit: boolean): string {
+  if (explicit) return 'the access key id / secret access key given to the store';
+  if (process.env.AWS_ACCESS_KEY_ID) return 'the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables';
+  if (process.env.AWS_PROFILE) return `the AWS profile "${process.env.AWS_PROFILE}"`;
+  return 'the AWS SDK default credential chain (environment, shared config and credentials files, SSO, web identity, instance or container role)';
+}
+
+/** S3 compares quoted ETags; some servers (moto) only accept the quoted form. */
+function quoteEtag(etag: string | undefined): string | undefined {
+  return etag === undefined ? undefined : `"${normalizeEtag(etag)}"`;
+}
+
+/** `bucket/key` with each key segment percent-encoded: the header must be URL-encoded, '/' kept. */
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function attributeParams(attributes: ObjectAttributes): { ContentType?: string; CacheControl?: string; Metadata?: Record<string, string> } {
+  return { ContentType: attributes.contentType, CacheControl: attributes.cacheControl, Metadata: attributes.metadata };
+}
+
+/** Keys arrive URL-encoded (EncodingType=url). AWS encodes a space as '+', moto as %20; a real '+' is %2B. */
+function decodeKey(encoded: string): string {
+  return decodeURIComponent(encoded.replace(/\+/g, ' '));
+}
+
+function toObjectInfo(object: _Object): ObjectInfo {
+  return {
+    key: decodeKey(object.Key ?? ''),
+    size: object.Size ?? 0,
+    etag: normalizeEtag(object.ETag),
+    lastModified: object.LastModified?.getTime() ?? 0,
+  };
+}
+
+interface HeadFields {
+  ContentLength?: number;
+  ETag?: string;
+  LastModified?: Date;
+  Metadata?: Record<string, string>;
+  ContentType?: string;
+  CacheControl?: string;
+}
+
+function toObjectHead(key: string, out: HeadFields): ObjectHead {
+  return {
+    key,
+    size: out.ContentLength ?? 0,
+    etag: normalizeEtag(out.ETag),
+    lastModified: out.LastModified?.getTime() ?? 0,
+    metadata: out.Metadata ?? {},
+    contentType: out.ContentType,
+    cacheControl: out.CacheControl,
+  };
+}
