@@ -1,0 +1,568 @@
+// RemoteStore over a local directory acting as a bucket: the embedded default remote, and the
+// store the engine's tests run fastest against. It follows S3's semantics (MD5 ETags, UTF-8 byte
+// order listings, conditional writes, no directories) so code tested here behaves the same on S3.
+//
+// Layout under the root:
+//   <key>                     object bodies, the key's '/' segments as folders
+//   .fsstore-meta/<key>       JSON sidecar: ETag cache, content type, cache control, user metadata
+//   .fsstore-tmp/             bodies being written (renamed into place) and per-key lock files
+// The sidecar tree mirrors the object tree name for name, so two keys that can coexist as files
+// (`a/b` and `a/b.json/c`) always have sidecars that can coexist too.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { emptyRequestStats, type RequestStats } from '../core/model.js';
+import {
+  normalizeEtag,
+  StoreError,
+  type Body,
+  type CallOptions,
+  type Conditions,
+  type ListOptions,
+  type ObjectAttributes,
+  type ObjectHead,
+  type ObjectInfo,
+  type RemoteStore,
+} from './store.js';
+
+const META_DIR = '.fsstore-meta';
+const TMP_DIR = '.fsstore-tmp';
+const RESERVED_NAMES: ReadonlySet<string> = new Set([META_DIR, TMP_DIR]);
+
+/** How long a writer waits for another process's lock on the same key. */
+const LOCK_WAIT_MS = 10_000;
+/** A lock older than this was left by a crashed process: writes take milliseconds. */
+const STALE_LOCK_MS = 30_000;
+/** Files stat'ed and read at once while listing, well under any open-files limit. */
+const LIST_CONCURRENCY = 32;
+
+type Operation = keyof RequestStats | 'checkAccess';
+
+interface Sidecar {
+  etag: string;
+  /** The body this sidecar describes: when the file's size or mtime differ, the ETag is recomputed. */
+  size: number;
+  mtimeMs: number;
+  contentType?: string;
+  cacheControl?: string;
+  metadata: Record<string, string>;
+}
+
+/** Opens a directory store: `file:///abs/path` or a plain (relative or absolute) path. */
+export function createFsStore(location: string): FsStore {
+  return new FsStore(location.startsWith('file:') ? fileURLToPath(location) : location);
+}
+
+export class FsStore implements RemoteStore {
+  readonly url: string;
+  readonly stats: RequestStats = emptyRequestStats();
+  private readonly root: string;
+  /** Tail of each key's queue of writes, so conditional writes in this process run one at a time. */
+  private readonly keyQueues = new Map<string, Promise<void>>();
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.url = pathToFileURL(this.root).href;
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ObjectInfo[]> {
+    return this.run('list', prefix, options.signal, async () => {
+      const slash = prefix.lastIndexOf('/');
+      const folder = prefix.slice(0, slash + 1);
+      if (folder !== '') this.assertValidKey(folder.slice(0, -1));
+      await this.assertRootExists();
+      const keys = await this.walk(folder, prefix, options.skipPrefix);
+      const ordered = sortByUtf8(keys);
+      return mapLimited(ordered, LIST_CONCURRENCY, async (key) => {
+        const head = await this.readHead(key);
+        // Deleted while listing: S3 would not have listed it either.
+        return head && { key, size: head.size, etag: head.etag, lastModified: head.lastModified };
+      }).then((infos) => infos.filter((info): info is ObjectInfo => info !== null));
+    });
+  }
+
+  async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
+    return this.run('head', key, options.signal, () => {
+      this.assertValidKey(key);
+      return this.readHead(key);
+    });
+  }
+
+  async get(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<{ body: Buffer; head: ObjectHead }> {
+    return this.run('get', key, options.signal, async () => {
+      // One handle for body and stat, so both describe the same version even if a put renames over it.
+      const handle = await fs.open(this.dataPath(key), 'r');
+      try {
+        const stat = await handle.stat();
+        if (!stat.isFile()) throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
+        const body = await handle.readFile({ signal: options.signal });
+        const etag = md5(body);
+        if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
+          throw preconditionFailed('get', this.describe(key), key, `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`);
+        }
+        const attributes = sidecarAttributes(await this.readSidecar(key), etag);
+        return { body, head: { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...attributes } };
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  async put(key: string, body: Body, options: CallOptions & Conditions & ObjectAttributes = {}): Promise<{ etag: string }> {
+    return this.run('put', key, options.signal, async () => {
+      this.assertValidKey(key);
+      const temp = await this.writeTemp(body, options.signal);
+      try {
+        return await this.commitTemp(key, temp, options, options, options.signal);
+      } finally {
+        await fs.rm(temp.file, { force: true });
+      }
+    });
+  }
+
+  async copy(
+    sourceKey: string,
+    destinationKey: string,
+    options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
+  ): Promise<{ etag: string }> {
+    return this.run('copy', `${sourceKey} → ${destinationKey}`, options.signal, async () => {
+      this.assertValidKey(destinationKey);
+      const source = await this.snapshot(sourceKey);
+      try {
+        // The condition is checked against the copied bytes, so it holds for exactly what is written.
+        if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== source.etag) {
+          throw preconditionFailed('copy', this.describe(sourceKey), sourceKey, `its ETag is ${source.etag}, not ${normalizeEtag(options.ifMatch)}`);
+        }
+        const attributes = options.attributes ?? sidecarAttributes(await this.readSidecar(sourceKey), source.etag);
+        return await this.commitTemp(destinationKey, source, {}, attributes, options.signal);
+      } finally {
+        await fs.rm(source.file, { force: true });
+      }
+    });
+  }
+
+  async delete(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<void> {
+    return this.run('delete', key, options.signal, async () => {
+      this.assertValidKey(key);
+      await this.ensureStoreDirs();
+      await this.withKeyLock(key, async () => {
+        await this.checkConditions('delete', key, { ifMatch: options.ifMatch });
+        await fs.rm(this.dataPath(key), { force: true });
+        await fs.rm(this.metaPath(key), { force: true });
+        await this.removeEmptyParents(key);
+      });
+    });
+  }
+
+  async checkAccess(options: CallOptions = {}): Promise<void> {
+    return this.run('checkAccess', undefined, options.signal, async () => {
+      await this.assertRootExists();
+      try {
+        await fs.access(this.root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+      } catch (error) {
+        throw new StoreError('AccessDenied', `Directory ${this.root} is not readable and writable by this user: fix its permissions`, {
+          cause: error,
+        });
+      }
+    });
+  }
+
+  /** Counts the request, honours the signal and maps file-system errors to StoreErrors. */
+  private async run<T>(operation: Operation, key: string | undefined, signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
+    this.stats[operation === 'checkAccess' ? 'head' : operation]++;
+    try {
+      signal?.throwIfAborted();
+      return await body();
+    } catch (error) {
+      throw await this.toStoreError(error, operation, key, signal);
+    }
+  }
+
+  private async toStoreError(error: unknown, operation: Operation, key: string | undefined, signal: AbortSignal | undefined): Promise<StoreError> {
+    if (error instanceof StoreError) return error;
+    const { name, code, message } = (error ?? {}) as { name?: string; code?: string; message?: string };
+    const where = `${operation} ${this.describe(key)}`;
+    const make = (storeCode: StoreError['code'], text: string, status?: number): StoreError =>
+      new StoreError(storeCode, text, { status, key, cause: error });
+    if (name === 'AbortError' || name === 'TimeoutError' || (signal?.aborted && error === signal.reason)) {
+      const timedOut = name === 'TimeoutError' || (signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
+      return make(timedOut ? 'Timeout' : 'Aborted', `${where}: ${timedOut ? 'timed out' : 'aborted'}`);
+    }
+    const writing = operation === 'put' || operation === 'copy';
+    if (writing && (code === 'ENOTDIR' || code === 'EISDIR')) {
+      // S3 can hold both `a` and `a/b`; a file system cannot.
+      return make('BadRequest', `${where}: the key collides with a folder or file of another key (${code})`, 400);
+    }
+    switch (code) {
+      case 'ENOENT':
+      case 'ENOTDIR':
+      case 'EISDIR':
+        return (await pathExists(this.root)) ? make('NotFound', `${where}: not found`, 404) : this.noSuchBucket(error);
+      case 'EEXIST':
+      case 'ENOTEMPTY':
+      case 'ENAMETOOLONG':
+        return make('BadRequest', `${where}: the key cannot be stored as a file (${code})`, 400);
+      case 'EACCES':
+      case 'EPERM':
+        return make('AccessDenied', `${where}: permission denied (${code})`, 403);
+      case 'EMFILE':
+      case 'ENFILE':
+      case 'EBUSY':
+      case 'EAGAIN':
+        return make('ServerError', `${where}: temporarily unavailable (${code})`);
+      default:
+        return make('Other', `${where}: ${message ?? String(error)}`);
+    }
+  }
+
+  private describe(key: string | undefined): string {
+    return key === undefined || key === '' ? this.url : `${this.url}/${key}`;
+  }
+
+  private noSuchBucket(cause?: unknown): StoreError {
+    return new StoreError('NoSuchBucket', `Directory ${this.root} does not exist: create it, or fix the store path.`, { status: 404, cause });
+  }
+
+  private async assertRootExists(): Promise<void> {
+    let stat: Stats;
+    try {
+      stat = await fs.stat(this.root);
+    } catch (error) {
+      throw this.noSuchBucket(error);
+    }
+    if (!stat.isDirectory()) throw new StoreError('NoSuchBucket', `${this.root} is not a directory: point the store at a directory.`);
+  }
+
+  /** Never creates the root: a mistyped path must fail like a missing bucket, not become one. */
+  private async ensureStoreDirs(): Promise<void> {
+    await this.assertRootExists();
+    await fs.mkdir(path.join(this.root, TMP_DIR), { recursive: true });
+  }
+
+  private assertValidKey(key: string): void {
+    const reason = invalidKeyReason(key);
+    if (reason !== null) throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it ${reason}`, { status: 400, key });
+    // Defence in depth: whatever the checks above missed, the path must stay under the root.
+    const resolved = path.resolve(this.root, ...key.split('/'));
+    if (!resolved.startsWith(this.root + path.sep)) {
+      throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it resolves outside ${this.root}`, { status: 400, key });
+    }
+  }
+
+  private dataPath(key: string): string {
+    this.assertValidKey(key);
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private metaPath(key: string): string {
+    this.assertValidKey(key);
+    return path.join(this.root, META_DIR, ...key.split('/'));
+  }
+
+  /** Keys of the files under `folder` that start with `prefix`, minus `skipPrefix`; unordered. */
+  private async walk(folder: string, prefix: string, skipPrefix: string | undefined): Promise<string[]> {
+    let entries;
+    try {
+      entries = await fs.readdir(path.join(this.root, ...folder.split('/').filter(Boolean)), { withFileTypes: true });
+    } catch (error) {
+      // A prefix naming no folder lists nothing, like S3; a file in its place likewise.
+      if ((error as { code?: string }).code === 'ENOENT' || (error as { code?: string }).code === 'ENOTDIR') return [];
+      throw error;
+    }
+    const keys: string[] = [];
+    for (const entry of entries) {
+      const key = folder + entry.name;
+      if (folder === '' && RESERVED_NAMES.has(entry.name)) continue;
+      // Names no key could address (e.g. with a backslash) cannot be read back through the store.
+      if (invalidKeyReason(key) !== null) continue;
+      if (entry.isDirectory()) {
+        const subfolder = `${key}/`;
+        const overlapsPrefix = subfolder.startsWith(prefix) || prefix.startsWith(subfolder);
+        const skipped = skipPrefix !== undefined && subfolder.startsWith(skipPrefix);
+        if (overlapsPrefix && !skipped) keys.push(...(await this.walk(subfolder, prefix, skipPrefix)));
+      } else if (entry.isFile()) {
+        // Symbolic links are left out: S3 has none, and following them could leave the root.
+        if (key.startsWith(prefix) && !(skipPrefix !== undefined && key.startsWith(skipPrefix))) keys.push(key);
+      }
+    }
+    return keys;
+  }
+
+  /** The object's head, or null when there is no file for the key. */
+  private async readHead(key: string): Promise<ObjectHead | null> {
+    const file = this.dataPath(key);
+    let stat: Stats;
+    try {
+      stat = await fs.stat(file);
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    if (!stat.isFile()) return null;
+    const sidecar = await this.readSidecar(key);
+    const unchanged = sidecar !== null && sidecar.size === stat.size && sidecar.mtimeMs === stat.mtimeMs;
+    const etag = unchanged ? sidecar.etag : await md5File(file);
+    return { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...sidecarAttributes(sidecar, etag) };
+  }
+
+  private async readSidecar(key: string): Promise<Sidecar | null> {
+    try {
+      return JSON.parse(await fs.readFile(this.metaPath(key), 'utf8')) as Sidecar;
+    } catch (error) {
+      // No sidecar (a file put there by hand) or a torn one: the object simply has no attributes.
+      if (isMissing(error) || error instanceof SyntaxError) return null;
+      throw error;
+    }
+  }
+
+  /** Streams the body to a temp file, hashing on the way; the temp file is the caller's to move or remove. */
+  private async writeTemp(body: Body, signal: AbortSignal | undefined): Promise<{ file: string; etag: string }> {
+    await this.ensureStoreDirs();
+    const file = path.join(this.root, TMP_DIR, `${randomUUID()}.part`);
+    const hash = createHash('md5');
+    let written = 0;
+    const expected = Buffer.isBuffer(body) ? body.length : body.size;
+    try {
+      if (Buffer.isBuffer(body)) {
+        hash.update(body);
+        written = body.length;
+        await fs.writeFile(file, body, { signal });
+      } else {
+        const counter = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            hash.update(chunk);
+            written += chunk.length;
+            callback(null, chunk);
+          },
+        });
+        await pipeline(body.open(), counter, createWriteStream(file), { signal });
+      }
+      // S3 refuses a body whose length differs from Content-Length; so does this store.
+      if (written !== expected) throw new StoreError('BadRequest', `the body has ${written} bytes but its size says ${expected}`, { status: 400 });
+      return { file, etag: hash.digest('hex') };
+    } catch (error) {
+      await fs.rm(file, { force: true });
+      throw error;
+    }
+  }
+
+  /** A private copy of the source object in a temp file, with its ETag computed from the copied bytes. */
+  private async snapshot(key: string): Promise<{ file: string; etag: string }> {
+    const source = this.dataPath(key);
+    await this.ensureStoreDirs();
+    const file = path.join(this.root, TMP_DIR, `${randomUUID()}.part`);
+    try {
+      await fs.copyFile(source, file);
+      return { file, etag: await md5File(file) };
+    } catch (error) {
+      await fs.rm(file, { force: true });
+      if (isMissing(error)) throw new StoreError('NotFound', `copy ${this.describe(key)}: source not found`, { status: 404, key, cause: error });
+      throw error;
+    }
+  }
+
+  /** Under the key's lock: check the conditions, move the temp file into place and write the sidecar. */
+  private async commitTemp(
+    key: string,
+    temp: { file: string; etag: string },
+    conditions: Conditions,
+    attributes: ObjectAttributes,
+    signal: AbortSignal | undefined,
+  ): Promise<{ etag: string }> {
+    await this.withKeyLock(key, async () => {
+      signal?.throwIfAborted();
+      await this.checkConditions('put', key, conditions);
+      const file = this.dataPath(key);
+      await renameCreatingFolders(temp.file, file);
+      const stat = await fs.stat(file);
+      await this.writeSidecar(key, { etag: temp.etag, size: stat.size, mtimeMs: stat.mtimeMs, ...normalizeAttributes(attributes) });
+    });
+    return { etag: temp.etag };
+  }
+
+  private async writeSidecar(key: string, sidecar: Sidecar): Promise<void> {
+    const temp = path.join(this.root, TMP_DIR, `${randomUUID()}.meta`);
+    await fs.writeFile(temp, JSON.stringify(sidecar));
+    try {
+      await renameCreatingFolders(temp, this.metaPath(key));
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
+  }
+
+  private async checkConditions(operation: Operation, key: string, conditions: Conditions): Promise<void> {
+    const { ifMatch, ifNoneMatch } = conditions;
+    if (ifMatch === undefined && ifNoneMatch === undefined) return;
+    const current = await this.readHead(key);
+    const fail = (why: string): StoreError => preconditionFailed(operation, this.describe(key), key, why);
+    if (ifNoneMatch === '*' && current !== null) throw fail('the object already exists');
+    if (ifMatch === undefined) return;
+    if (current === null) throw fail('the object does not exist');
+    if (current.etag !== normalizeEtag(ifMatch)) throw fail(`its ETag is ${current.etag}, not ${normalizeEtag(ifMatch)}`);
+  }
+
+  /**
+   * Runs `critical` while holding the key: first in this process's queue for the key (no
+   * polling), then an exclusive lock file shared with other processes using the same root.
+   */
+  private async withKeyLock<T>(key: string, critical: () => Promise<T>): Promise<T> {
+    const previous = this.keyQueues.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const tail = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    this.keyQueues.set(key, tail);
+    await previous;
+    try {
+      return await this.withLockFile(key, critical);
+    } finally {
+      release();
+      if (this.keyQueues.get(key) === tail) this.keyQueues.delete(key);
+    }
+  }
+
+  private async withLockFile<T>(key: string, critical: () => Promise<T>): Promise<T> {
+    const lockFile = path.join(this.root, TMP_DIR, `${createHash('sha1').update(key).digest('hex')}.lock`);
+    await acquireLockFile(lockFile, key);
+    try {
+      return await critical();
+    } finally {
+      await fs.rm(lockFile, { force: true });
+    }
+  }
+
+  /** S3 has no folders: once a folder holds nothing, it goes, in the object and sidecar trees. */
+  private async removeEmptyParents(key: string): Promise<void> {
+    for (const base of [this.root, path.join(this.root, META_DIR)]) {
+      const segments = key.split('/').slice(0, -1);
+      for (; segments.length > 0; segments.pop()) {
+        try {
+          await fs.rmdir(path.join(base, ...segments));
+        } catch {
+          break; // Not empty (or already gone): its parents are not empty either.
+        }
+      }
+    }
+  }
+}
+
+/** Why `key` cannot name an object in this store, or null when it can. */
+function invalidKeyReason(key: string): string | null {
+  if (key === '') return 'is empty';
+  if (key.includes('\0')) return 'contains a NUL byte';
+  if (key.includes('\\')) return 'contains a backslash';
+  if (key.startsWith('/')) return 'starts with "/"';
+  const segments = key.split('/');
+  if (segments.includes('')) return 'has an empty path segment';
+  if (segments.includes('..') || segments.includes('.')) return 'has a "." or ".." segment';
+  if (RESERVED_NAMES.has(segments[0] ?? '')) return `is inside the store's reserved ${segments[0]} folder`;
+  return null;
+}
+
+function preconditionFailed(operation: Operation, where: string, key: string, why: string): StoreError {
+  return new StoreError('PreconditionFailed', `${operation} ${where}: precondition failed: ${why}`, { status: 412, key });
+}
+
+function normalizeAttributes(attributes: ObjectAttributes): Omit<Sidecar, 'etag' | 'size' | 'mtimeMs'> {
+  // S3 stores user metadata names in lower case.
+  const metadata = Object.fromEntries(Object.entries(attributes.metadata ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+  return { contentType: attributes.contentType, cacheControl: attributes.cacheControl, metadata };
+}
+
+/** The sidecar's attributes when it describes the body with this ETag; none for a body changed by hand. */
+function sidecarAttributes(sidecar: Sidecar | null, etag: string): Pick<ObjectHead, 'metadata' | 'contentType' | 'cacheControl'> {
+  if (sidecar === null || sidecar.etag !== etag) return { metadata: {} };
+  return { metadata: sidecar.metadata, contentType: sidecar.contentType, cacheControl: sidecar.cacheControl };
+}
+
+async function acquireLockFile(lockFile: string, key: string): Promise<void> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await fs.writeFile(lockFile, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST') throw error;
+    }
+    if (await isStale(lockFile)) {
+      await fs.rm(lockFile, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new StoreError('Throttled', `Key ${JSON.stringify(key)} stayed locked by another process for ${LOCK_WAIT_MS / 1000} s (${lockFile})`, { key });
+    }
+    await sleep(5 + Math.random() * 20);
+  }
+}
+
+async function isStale(lockFile: string): Promise<boolean> {
+  try {
+    return Date.now() - (await fs.stat(lockFile)).mtimeMs > STALE_LOCK_MS;
+  } catch {
+    return false; // Released meanwhile: just try again.
+  }
+}
+
+/**
+ * rename() into a folder created on demand. A concurrent delete may remove an emptied folder
+ * between mkdir and rename, so that case is retried.
+ */
+async function renameCreatingFolders(from: string, to: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await fs.mkdir(path.dirname(to), { recursive: true });
+    try {
+      await fs.rename(from, to);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ENOENT' || attempt === 3) throw error;
+    }
+  }
+}
+
+function sortByUtf8(keys: string[]): string[] {
+  return keys
+    .map((key) => ({ key, bytes: Buffer.from(key) }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map(({ key }) => key);
+}
+
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function md5(bytes: Buffer): string {
+  return createHash('md5').update(bytes).digest('hex');
+}
+
+async function md5File(file: string): Promise<string> {
+  const hash = createHash('md5');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function pathExists(file: string): Promise<boolean> {
+  try {
+    await fs.stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
