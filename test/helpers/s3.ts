@@ -1,0 +1,54 @@
+// Per-file S3 fixtures on the run's shared moto_server: each test file gets its own bucket,
+// so files can run in parallel without seeing each other's objects.
+
+import { randomUUID } from 'node:crypto';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { describe, inject } from 'vitest';
+import { createS3Store, type S3Store, type S3StoreOptions } from '../../src/stores/s3.js';
+
+/** moto accepts any credentials; these are only here so the SDK's chain is never consulted. */
+export const TEST_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' } as const;
+export const TEST_REGION = 'us-east-1';
+
+export const s3Endpoint: string | null = inject('s3Endpoint');
+
+/** describe() that skips when no S3 test server is running. */
+export const describeS3 = describe.skipIf(s3Endpoint === null);
+
+export interface S3TestContext {
+  endpoint: string;
+  bucket: string;
+  /** A store on the context's bucket; options override the test defaults. */
+  makeStore(options?: Partial<S3StoreOptions>): S3Store;
+}
+
+export function uniqueBucketName(): string {
+  // Bucket names: 3–63 chars of lower-case letters, digits and '-'.
+  return `test-${randomUUID()}`;
+}
+
+export function testStoreOptions(endpoint: string, bucket: string): S3StoreOptions {
+  return { bucket, endpoint, region: TEST_REGION, pathStyle: true, credentials: TEST_CREDENTIALS };
+}
+
+export async function createBucket(endpoint: string, bucket: string): Promise<void> {
+  const client = new S3Client({ endpoint, region: TEST_REGION, forcePathStyle: true, credentials: TEST_CREDENTIALS });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Creates a fresh bucket for the calling test file. Call inside a describeS3 block's beforeAll. */
+export async function s3TestContext(): Promise<S3TestContext> {
+  if (s3Endpoint === null) throw new Error('s3TestContext() needs moto_server; wrap the suite in describeS3');
+  const endpoint = s3Endpoint;
+  const bucket = uniqueBucketName();
+  await createBucket(endpoint, bucket);
+  return {
+    endpoint,
+    bucket,
+    makeStore: (options = {}) => createS3Store({ ...testStoreOptions(endpoint, bucket), ...options }),
+  };
+}

@@ -1,0 +1,653 @@
+// One behavioural contract for every RemoteStore, run against FsStore (temp dir) and S3Store
+// (moto), plus what only one of them can show: FsStore's key safety and locking, S3Store's
+// error mapping against a scripted HTTP server.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createFsStore } from '../../src/stores/fs.js';
+import { createS3Store } from '../../src/stores/s3.js';
+import { createStore } from '../../src/stores/index.js';
+import { StoreError, type RemoteStore, type StoreErrorCode } from '../../src/stores/store.js';
+import { describeS3, s3TestContext, testStoreOptions, uniqueBucketName } from '../helpers/s3.js';
+import { freePort } from '../helpers/servers.js';
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function md5(data: string | Buffer): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+function utf8Sorted(keys: readonly string[]): string[] {
+  return [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
+
+/** The StoreError a promise rejects with (fails the test when it resolves or throws anything else). */
+async function storeErrorOf(promise: Promise<unknown>): Promise<StoreError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StoreError);
+  return error as StoreError;
+}
+
+async function expectCode(promise: Promise<unknown>, code: StoreErrorCode): Promise<StoreError> {
+  const error = await storeErrorOf(promise);
+  expect(error.code, error.message).toBe(code);
+  return error;
+}
+
+function streamBody(chunks: string[]): { size: number; open(): Readable; opened: number } {
+  const body = {
+    size: Buffer.byteLength(chunks.join('')),
+    opened: 0,
+    open(): Readable {
+      body.opened++;
+      return Readable.from(chunks.map((chunk) => Buffer.from(chunk)));
+    },
+  };
+  return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract
+
+interface ContractTarget {
+  /** A new store (stats at zero) on the suite's bucket. */
+  makeStore(): RemoteStore;
+  /** A store whose bucket or directory does not exist. */
+  makeMissingBucketStore(): RemoteStore;
+}
+
+interface ContractOptions {
+  setup(): Promise<ContractTarget>;
+  /** moto implements x-amz-copy-source-if-none-match but ignores x-amz-copy-source-if-match. */
+  enforcesCopySourceIfMatch: boolean;
+  /** Keys per list request: S3 pages by 1,000, a directory lists in one go. */
+  listPageSize: number;
+}
+
+function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: ContractOptions): void {
+  let target: ContractTarget;
+  const opened: RemoteStore[] = [];
+  let testNumber = 0;
+
+  beforeAll(async () => {
+    target = await setup();
+  });
+  afterAll(() => {
+    for (const store of opened) store.close?.();
+  });
+
+  /** A fresh store and a key prefix no other test uses, so tests share one bucket safely. */
+  function fresh(): { store: RemoteStore; prefix: string } {
+    const store = target.makeStore();
+    opened.push(store);
+    return { store, prefix: `t${++testNumber}/` };
+  }
+
+  test('put, head and get round-trip the body, metadata, content type and cache control', async () => {
+    const { store, prefix } = fresh();
+    const key = `${prefix}page.html`;
+    const body = Buffer.from('<h1>héllo</h1>');
+    const before = Date.now();
+    const { etag } = await store.put(key, body, {
+      contentType: 'text/html; charset=utf-8',
+      cacheControl: 'max-age=60',
+      metadata: { md5: md5(body), Author: 'Ann' },
+    });
+
+    const expected = {
+      key,
+      size: body.length,
+      etag,
+      metadata: { md5: md5(body), author: 'Ann' },
+      contentType: 'text/html; charset=utf-8',
+      cacheControl: 'max-age=60',
+    };
+    const head = await store.head(key);
+    expect(head).toMatchObject(expected);
+    // S3 keeps whole seconds.
+    expect(head?.lastModified).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+    expect(head?.lastModified).toBeLessThanOrEqual(Date.now() + 1000);
+
+    const got = await store.get(key);
+    expect(got.body.equals(body)).toBe(true);
+    expect(got.head).toMatchObject(expected);
+    expect(store.stats).toMatchObject({ put: 1, head: 1, get: 1 });
+  });
+
+  test('the ETag of a single-part upload is the hex MD5 of the body, in put, head and list', async () => {
+    const { store, prefix } = fresh();
+    const body = Buffer.from('some content');
+    const { etag } = await store.put(`${prefix}a.txt`, body);
+    expect(etag).toBe(md5(body));
+    expect((await store.head(`${prefix}a.txt`))?.etag).toBe(md5(body));
+    expect(await store.list(prefix)).toEqual([expect.objectContaining({ key: `${prefix}a.txt`, size: body.length, etag: md5(body) })]);
+  });
+
+  test('a { size, open } stream body is uploaded whole', async () => {
+    const { store, prefix } = fresh();
+    const chunks = ['first chunk, ', 'second chunk, ', 'ünïcödé ', 'x'.repeat(70_000)];
+    const body = streamBody(chunks);
+    const { etag } = await store.put(`${prefix}stream.bin`, body);
+    expect(body.opened).toBe(1);
+    const got = await store.get(`${prefix}stream.bin`);
+    expect(got.body.toString()).toBe(chunks.join(''));
+    expect(etag).toBe(md5(chunks.join('')));
+    expect(got.head.size).toBe(body.size);
+  });
+
+  test('head of a missing key is null, and still counts as a request', async () => {
+    const { store, prefix } = fresh();
+    expect(await store.head(`${prefix}missing`)).toBeNull();
+    expect(store.stats.head).toBe(1);
+  });
+
+  test('get of a missing key is NotFound', async () => {
+    const { store, prefix } = fresh();
+    await expectCode(store.get(`${prefix}missing`), 'NotFound');
+    expect(store.stats.get).toBe(1);
+  });
+
+  describe('conditional writes', () => {
+    test('If-None-Match:* creates a missing key and fails on an existing one', async () => {
+      const { store, prefix } = fresh();
+      const key = `${prefix}once`;
+      await store.put(key, Buffer.from('first'), { ifNoneMatch: '*' });
+      await expectCode(store.put(key, Buffer.from('second'), { ifNoneMatch: '*' }), 'PreconditionFailed');
+      expect((await store.get(key)).body.toString()).toBe('first');
+      expect(store.stats.put).toBe(2); // the failed request is counted too
+    });
+
+    test('If-Match with the current ETag replaces; with a stale one fails and keeps the object', async () => {
+      const { store, prefix } = fresh();
+      const key = `${prefix}doc`;
+      const v1 = await store.put(key, Buffer.from('v1'));
+      const v2 = await store.put(key, Buffer.from('v2'), { ifMatch: v1.etag });
+      expect(v2.etag).toBe(md5('v2'));
+      await expectCode(store.put(key, Buffer.from('v3'), { ifMatch: v1.etag }), 'PreconditionFailed');
+      expect((await store.get(key)).body.toString()).toBe('v2');
+    });
+
+    test('If-Match on a missing key fails with PreconditionFailed and creates nothing', async () => {
+      const { store, prefix } = fresh();
+      const key = `${prefix}ghost`;
+      await expectCode(store.put(key, Buffer.from('x'), { ifMatch: md5('x') }), 'PreconditionFailed');
+      expect(await store.head(key)).toBeNull();
+    });
+
+    test('conditional get returns the body for the current ETag and fails for a stale one', async () => {
+      const { store, prefix } = fresh();
+      const key = `${prefix}read`;
+      const { etag } = await store.put(key, Buffer.from('current'));
+      expect((await store.get(key, { ifMatch: etag })).body.toString()).toBe('current');
+      await expectCode(store.get(key, { ifMatch: md5('older') }), 'PreconditionFailed');
+    });
+  });
+
+  describe('delete', () => {
+    test('deleting a missing key succeeds', async () => {
+      const { store, prefix } = fresh();
+      await store.delete(`${prefix}never-existed`);
+      expect(store.stats.delete).toBe(1);
+    });
+
+    test('delete removes the object from head, get and list', async () => {
+      const { store, prefix } = fresh();
+      await store.put(`${prefix}dir/gone`, Buffer.from('x'));
+      await store.put(`${prefix}kept`, Buffer.from('y'));
+      await store.delete(`${prefix}dir/gone`);
+      expect(await store.head(`${prefix}dir/gone`)).toBeNull();
+      await expectCode(store.get(`${prefix}dir/gone`), 'NotFound');
+      expect((await store.list(prefix)).map((o) => o.key)).toEqual([`${prefix}kept`]);
+    });
+
+    test('conditional delete with a stale ETag fails and keeps the object; with the current one deletes', async () => {
+      const { store, prefix } = fresh();
+      const key = `${prefix}cond`;
+      const { etag } = await store.put(key, Buffer.from('now'));
+      await expectCode(store.delete(key, { ifMatch: md5('before') }), 'PreconditionFailed');
+      expect(await store.head(key)).not.toBeNull();
+      await store.delete(key, { ifMatch: etag });
+      expect(await store.head(key)).toBeNull();
+    });
+
+    test('conditional delete of a missing key fails with PreconditionFailed', async () => {
+      const { store, prefix } = fresh();
+      await expectCode(store.delete(`${prefix}missing`, { ifMatch: md5('x') }), 'PreconditionFailed');
+    });
+  });
+
+  describe('copy', () => {
+    test('without attributes the copy keeps the source metadata', async () => {
+      const { store, prefix } = fresh();
+      const body = Buffer.from('copied');
+      await store.put(`${prefix}src`, body, { contentType: 'text/plain', cacheControl: 'no-cache', metadata: { tag: 'a' } });
+      const { etag } = await store.copy(`${prefix}src`, `${prefix}dst`);
+      expect(etag).toBe(md5(body));
+      expect(await store.head(`${prefix}dst`)).toMatchObject({ etag, contentType: 'text/plain', cacheControl: 'no-cache', metadata: { tag: 'a' } });
+      expect((await store.get(`${prefix}dst`)).body.equals(body)).toBe(true);
+      expect(store.stats.copy).toBe(1);
+    });
+
+    test('with attributes the copy gets exactly the new metadata', async () => {
+      const { store, prefix } = fresh();
+      await store.put(`${prefix}src`, Buffer.from('body'), { contentType: 'text/plain', metadata: { old: '1' } });
+      await store.copy(`${prefix}src`, `${prefix}dst`, { attributes: { contentType: 'text/css', cacheControl: 'max-age=5', metadata: { fresh: '2' } } });
+      expect(await store.head(`${prefix}dst`)).toMatchObject({ contentType: 'text/css', cacheControl: 'max-age=5', metadata: { fresh: '2' } });
+      expect((await store.head(`${prefix}src`))?.metadata).toEqual({ old: '1' });
+    });
+
+    test('copying an object onto itself with new attributes rewrites its metadata, not its body', async () => {
+      const { store, prefix } = fresh();
+      const key = `${prefix}self`;
+      const { etag } = await store.put(key, Buffer.from('same body'), { contentType: 'text/plain', metadata: { v: '1' } });
+      const copied = await store.copy(key, key, { ifMatch: etag, attributes: { contentType: 'text/markdown', metadata: { v: '2' } } });
+      expect(copied.etag).toBe(etag);
+      expect(await store.head(key)).toMatchObject({ etag, contentType: 'text/markdown', metadata: { v: '2' } });
+      expect((await store.get(key)).body.toString()).toBe('same body');
+    });
+
+    test.skipIf(!enforcesCopySourceIfMatch)('copy with a stale source ETag fails and writes nothing', async () => {
+      const { store, prefix } = fresh();
+      await store.put(`${prefix}src`, Buffer.from('new'));
+      await expectCode(store.copy(`${prefix}src`, `${prefix}dst`, { ifMatch: md5('old') }), 'PreconditionFailed');
+      expect(await store.head(`${prefix}dst`)).toBeNull();
+    });
+
+    test('copy of a missing source is NotFound', async () => {
+      const { store, prefix } = fresh();
+      await expectCode(store.copy(`${prefix}missing`, `${prefix}dst`), 'NotFound');
+    });
+  });
+
+  describe('list', () => {
+    test('lists in UTF-8 byte order, with keys mixing case, punctuation, spaces, + and unicode', async () => {
+      const { store, prefix } = fresh();
+      const names = [
+        'Zebra', 'apple', 'Apple', 'a b', 'a+b', 'a%20b', 'a-b', 'a.b', 'a_b', 'a~b', 'dir/x', 'dir-x', 'dir.x', 'dir x/y',
+        'é', 'e', 'z', 'ß', 'ﬀ', '日本語', '😀 emoji', '😀/nested', '!bang', '#hash', '(paren)', 'UPPER/lower',
+      ];
+      const keys = names.map((name) => `${prefix}${name}`);
+      await forEachLimited(keys, 8, (key) => store.put(key, Buffer.from(key)));
+      await store.put('outside-prefix', Buffer.from('not listed'));
+
+      const listed = await store.list(prefix);
+      expect(listed.map((o) => o.key)).toEqual(utf8Sorted(keys));
+      for (const object of listed) expect(object.etag).toBe(md5(object.key));
+    });
+
+    test('a prefix that ends inside a name lists only the keys starting with it', async () => {
+      const { store, prefix } = fresh();
+      for (const name of ['img/a.png', 'img/b.png', 'images/c.png', 'im', 'other/img']) await store.put(`${prefix}${name}`, Buffer.from(name));
+      expect((await store.list(`${prefix}im`)).map((o) => o.key.slice(prefix.length))).toEqual(['im', 'images/c.png', 'img/a.png', 'img/b.png']);
+      expect((await store.list(`${prefix}img/`)).map((o) => o.key.slice(prefix.length))).toEqual(['img/a.png', 'img/b.png']);
+      expect(await store.list(`${prefix}nothing/`)).toEqual([]);
+    });
+
+    describe('over more than 1,000 keys', () => {
+      // 950 content keys sort before the tool area ('-' < '.'), 50 after it ('z' > '.'), so the
+      // tool area straddles the page boundaries a plain paging would cross.
+      const before = Array.from({ length: 950 }, (_, i) => `-${String(i).padStart(4, '0')}`);
+      const after = Array.from({ length: 50 }, (_, i) => `z${String(i).padStart(2, '0')}`);
+      const toolArea = Array.from({ length: 1100 }, (_, i) => `.tool/backups/${String(i).padStart(4, '0')}`);
+      let prefix: string;
+
+      beforeAll(async () => {
+        const { store, prefix: p } = fresh();
+        prefix = p;
+        await forEachLimited([...before, ...toolArea, ...after], 16, (name) => store.put(`${prefix}${name}`, Buffer.from(name)));
+      });
+
+      test('pages through all 2,100 keys in order', async () => {
+        const store = target.makeStore();
+        opened.push(store);
+        const listed = await store.list(prefix);
+        expect(listed).toHaveLength(2100);
+        expect(listed.map((o) => o.key)).toEqual(utf8Sorted([...before, ...toolArea, ...after].map((n) => prefix + n)));
+        expect(store.stats.list).toBe(Math.max(1, Math.ceil(2100 / listPageSize)));
+      });
+
+      test('skipPrefix leaves out the tool area at the cost of at most one extra list request', async () => {
+        const store = target.makeStore();
+        opened.push(store);
+        const listed = await store.list(prefix, { skipPrefix: `${prefix}.tool/` });
+        expect(listed.map((o) => o.key)).toEqual([...before, ...after].map((n) => prefix + n));
+        // On S3 the 1,000 content keys alone fit one page; paging through the tool area would take 3.
+        expect(store.stats.list).toBeLessThanOrEqual(Math.ceil(1000 / listPageSize) + 1);
+      });
+    });
+  });
+
+  describe('a missing bucket', () => {
+    test('checkAccess throws NoSuchBucket naming the bucket', async () => {
+      const store = target.makeMissingBucketStore();
+      opened.push(store);
+      const error = await expectCode(store.checkAccess(), 'NoSuchBucket');
+      expect(error.message).toMatch(/create it/);
+      expect(store.stats.head).toBe(1);
+    });
+
+    test('list and put throw NoSuchBucket', async () => {
+      const store = target.makeMissingBucketStore();
+      opened.push(store);
+      await expectCode(store.list(''), 'NoSuchBucket');
+      await expectCode(store.put('a', Buffer.from('x')), 'NoSuchBucket');
+    });
+
+    test('checkAccess passes on the existing bucket', async () => {
+      const { store } = fresh();
+      await store.checkAccess();
+      expect(store.stats.head).toBe(1);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// FsStore
+
+describe('FsStore', () => {
+  let workDir: string;
+  let root: string;
+
+  beforeAll(async () => {
+    workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fsstore-'));
+    root = path.join(workDir, 'bucket');
+    await fs.mkdir(root);
+  });
+  afterAll(async () => {
+    await fs.rm(workDir, { recursive: true, force: true });
+  });
+
+  describe('contract', () => {
+    storeContract({
+      enforcesCopySourceIfMatch: true,
+      listPageSize: Infinity,
+      setup: async () => ({
+        makeStore: () => createFsStore(root),
+        makeMissingBucketStore: () => createFsStore(path.join(workDir, 'no-such-dir')),
+      }),
+    });
+  });
+
+  test('keys that could leave the root are rejected and nothing is written outside it', async () => {
+    const store = createFsStore(path.join(workDir, 'bucket', 'inner'));
+    await fs.mkdir(path.join(workDir, 'bucket', 'inner'), { recursive: true });
+    const outsideBefore = await fs.readdir(path.join(workDir, 'bucket'));
+    for (const key of ['../x', 'a/../../x', '/x', 'a\\b', 'a\0b', 'a//b', './x', 'a/', '', '.fsstore-meta/x']) {
+      await expectCode(store.put(key, Buffer.from('evil')), 'BadRequest');
+      await expectCode(store.get(key), 'BadRequest');
+      await expectCode(store.head(key), 'BadRequest');
+      await expectCode(store.delete(key), 'BadRequest');
+      await expectCode(store.copy('missing', key), 'BadRequest');
+    }
+    expect(await fs.readdir(path.join(workDir, 'bucket'))).toEqual(outsideBefore);
+    await expectCode(store.list('../'), 'BadRequest');
+  });
+
+  test('the store never creates its root directory', async () => {
+    const missing = path.join(workDir, 'typo');
+    await expectCode(createFsStore(missing).put('a', Buffer.from('x')), 'NoSuchBucket');
+    await expect(fs.stat(missing)).rejects.toThrow();
+  });
+
+  test('listing hides the store bookkeeping and delete leaves no empty folders', async () => {
+    const dir = path.join(workDir, 'tidy');
+    await fs.mkdir(dir);
+    const store = createFsStore(`file://${dir}`);
+    await store.put('a/b/c/deep.txt', Buffer.from('x'), { metadata: { k: 'v' } });
+    await store.put('a/top.txt', Buffer.from('y'));
+    expect((await store.list('')).map((o) => o.key)).toEqual(['a/b/c/deep.txt', 'a/top.txt']);
+
+    await store.delete('a/b/c/deep.txt');
+    await store.delete('a/top.txt');
+    const left = await fs.readdir(dir, { recursive: true });
+    expect(left.filter((entry) => !entry.startsWith('.fsstore-tmp'))).toEqual(['.fsstore-meta']);
+    expect(await fs.readdir(path.join(dir, '.fsstore-tmp'))).toEqual([]); // no temp or lock files left
+  });
+
+  test('a file put there by hand is an object with an MD5 ETag and no metadata', async () => {
+    const dir = path.join(workDir, 'by-hand');
+    await fs.mkdir(path.join(dir, 'sub'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'sub', 'hand.txt'), 'typed');
+    const store = createFsStore(dir);
+    expect(await store.list('')).toEqual([expect.objectContaining({ key: 'sub/hand.txt', size: 5, etag: md5('typed') })]);
+    expect(await store.head('sub/hand.txt')).toMatchObject({ etag: md5('typed'), metadata: {} });
+  });
+
+  test('a body edited behind the store gets a fresh ETag and loses the stale metadata', async () => {
+    const dir = path.join(workDir, 'edited');
+    await fs.mkdir(dir);
+    const store = createFsStore(dir);
+    await store.put('page.html', Buffer.from('v1'), { contentType: 'text/html' });
+    await fs.writeFile(path.join(dir, 'page.html'), 'version 2');
+    const head = await store.head('page.html');
+    expect(head).toMatchObject({ etag: md5('version 2'), metadata: {} });
+    expect(head?.contentType).toBeUndefined();
+  });
+
+  test('of many concurrent If-None-Match:* creates of one key, exactly one wins, across store instances', async () => {
+    const dir = path.join(workDir, 'race');
+    await fs.mkdir(dir);
+    // Separate instances share nothing in memory, so only the lock file keeps them apart, as for two processes.
+    const stores = [createFsStore(dir), createFsStore(dir), createFsStore(dir)];
+    const attempts = Array.from({ length: 24 }, (_, i) => stores[i % stores.length]!.put('claim', Buffer.from(`writer ${i}`), { ifNoneMatch: '*' }));
+    const results = await Promise.allSettled(attempts);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as StoreError).code).toBe('PreconditionFailed');
+  });
+
+  test('a key cannot be both an object and a folder of objects', async () => {
+    const dir = path.join(workDir, 'collide');
+    await fs.mkdir(dir);
+    const store = createFsStore(dir);
+    await store.put('a', Buffer.from('file'));
+    await expectCode(store.put('a/b', Buffer.from('under a file')), 'BadRequest');
+  });
+
+  test('an aborted signal stops the call with Aborted, a timed-out one with Timeout', async () => {
+    const store = createFsStore(root);
+    await expectCode(store.put('x', Buffer.from('x'), { signal: AbortSignal.abort() }), 'Aborted');
+    const timedOut = AbortSignal.timeout(0);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await expectCode(store.get('x', { signal: timedOut }), 'Timeout');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// S3Store against moto
+
+describeS3('S3Store on moto', () => {
+  storeContract({
+    enforcesCopySourceIfMatch: false,
+    listPageSize: 1000,
+    setup: async () => {
+      const context = await s3TestContext();
+      return {
+        makeStore: () => context.makeStore(),
+        makeMissingBucketStore: () => context.makeStore({ bucket: uniqueBucketName() }),
+      };
+    },
+  });
+  // Wrong credentials cannot be tested here: moto accepts any. See the scripted server below.
+});
+
+describe('S3Store', () => {
+  test('an endpoint that refuses connections is a Network error naming the endpoint', async () => {
+    const port = await freePort();
+    const store = createS3Store(testStoreOptions(`http://127.0.0.1:${port}`, 'bucket'));
+    const error = await expectCode(store.checkAccess(), 'Network');
+    expect(error.message).toContain(`127.0.0.1:${port}`);
+    expect(error.retryable).toBe(true);
+    expect(store.stats.head).toBe(1);
+    store.close();
+  });
+
+  test('url names the bucket and the endpoint host, never credentials', () => {
+    const store = createS3Store({ bucket: 'site', endpoint: 'https://key:secret@s3.example.com:9000', credentials: { accessKeyId: 'AKID', secretAccessKey: 'hush' } });
+    expect(store.url).toBe('s3://site (s3.example.com:9000)');
+    expect(createS3Store({ bucket: 'site', region: 'eu-west-1' }).url).toBe('s3://site');
+  });
+
+  describe('against a scripted S3 server', () => {
+    const SECRET = 'secret-value-that-must-not-leak';
+    /** Response per key: what a real S3-compatible store answers in each failure. */
+    const scripts: Record<string, { status: number; code?: string; headers?: Record<string, string>; extra?: string }> = {
+      throttled: { status: 503, code: 'SlowDown' },
+      'too-many': { status: 429, code: 'TooManyRequests' },
+      broken: { status: 500, code: 'InternalError' },
+      'bad-key-id': { status: 403, code: 'InvalidAccessKeyId', extra: '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId>' },
+      'bad-signature': { status: 403, code: 'SignatureDoesNotMatch', extra: '<StringToSign>AWS4-HMAC-SHA256</StringToSign>' },
+      denied: { status: 403, code: 'AccessDenied' },
+      'wrong-region': { status: 400, code: 'AuthorizationHeaderMalformed', extra: '<Region>eu-west-1</Region>' },
+      redirect: { status: 301, code: 'PermanentRedirect', headers: { 'x-amz-bucket-region': 'ap-south-1' } },
+      conflict: { status: 409, code: 'ConditionalRequestConflict' },
+      'no-bucket': { status: 404, code: 'NoSuchBucket' },
+    };
+    const expected: Record<string, StoreErrorCode> = {
+      throttled: 'Throttled',
+      'too-many': 'Throttled',
+      broken: 'ServerError',
+      'bad-key-id': 'InvalidCredentials',
+      'bad-signature': 'InvalidCredentials',
+      denied: 'AccessDenied',
+      'wrong-region': 'BadRequest',
+      redirect: 'BadRequest',
+      conflict: 'PreconditionFailed',
+      'no-bucket': 'NoSuchBucket',
+    };
+    const seen: string[] = [];
+    let server: Server;
+    let endpoint: string;
+
+    function reply(req: IncomingMessage, res: ServerResponse): void {
+      const key = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.split('/').slice(2).join('/'));
+      const conditional = req.headers['if-match'] !== undefined;
+      seen.push(`${req.method} ${key}${conditional ? ' if-match' : ''}`);
+      if (key === 'hang') return; // never answers: for timeouts
+      if (key.startsWith('legacy')) return legacyDelete(req, res, conditional);
+      const script = scripts[key];
+      if (!script) return void res.writeHead(404).end();
+      const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${script.code}</Code><Message>scripted ${script.code}</Message>${script.extra ?? ''}<RequestId>1</RequestId></Error>`;
+      res.writeHead(script.status, { 'content-type': 'application/xml', ...script.headers }).end(req.method === 'HEAD' ? undefined : xml);
+    }
+
+    /** A store without conditional DELETE (501), holding one object with ETag md5('legacy'). */
+    function legacyDelete(req: IncomingMessage, res: ServerResponse, conditional: boolean): void {
+      if (req.method === 'HEAD') return void res.writeHead(200, { etag: `"${md5('legacy')}"`, 'content-length': '6' }).end();
+      if (req.method === 'DELETE' && conditional) {
+        const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>';
+        return void res.writeHead(501, { 'content-type': 'application/xml' }).end(xml);
+      }
+      res.writeHead(204).end();
+    }
+
+    beforeAll(async () => {
+      server = createServer(reply);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      endpoint = `http://127.0.0.1:${address.port}`;
+    });
+    afterAll(async () => {
+      server.closeAllConnections();
+      server.close();
+    });
+
+    function scriptedStore(): RemoteStore {
+      return createS3Store({ bucket: 'site', endpoint, region: 'us-east-1', pathStyle: true, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET } });
+    }
+
+    test.each(Object.keys(scripts))('%s maps to the right StoreError code with a message free of secrets', async (key) => {
+      const store = scriptedStore();
+      const error = await expectCode(store.get(key), expected[key]!);
+      expect(error.message).not.toContain(SECRET);
+      expect(error.message).toMatch(/s3:\/\/site|"site"/);
+      expect(store.stats.get).toBe(1);
+    });
+
+    test('messages say what to fix: region, credentials source, bucket', async () => {
+      const store = scriptedStore();
+      expect((await storeErrorOf(store.get('wrong-region'))).message).toContain('set the region to eu-west-1');
+      expect((await storeErrorOf(store.get('redirect'))).message).toContain('set the region to ap-south-1');
+      expect((await storeErrorOf(store.get('bad-key-id'))).message).toContain('given to the store');
+      expect((await storeErrorOf(store.get('no-bucket'))).message).toContain('Bucket "site" does not exist');
+      expect((await storeErrorOf(store.get('denied'))).message).toContain('s3:GetObject');
+    });
+
+    test('a conditional delete on a store without conditional DELETE falls back to HEAD, compare, DELETE', async () => {
+      const store = scriptedStore();
+      seen.length = 0;
+      await store.delete('legacy-1', { ifMatch: md5('legacy') });
+      expect(seen).toEqual(['DELETE legacy-1 if-match', 'HEAD legacy-1', 'DELETE legacy-1']);
+
+      seen.length = 0;
+      await expectCode(store.delete('legacy-2', { ifMatch: md5('other') }), 'PreconditionFailed');
+      // The 501 is remembered: no second doomed conditional request, and no delete on mismatch.
+      expect(seen).toEqual(['HEAD legacy-2']);
+      expect(store.stats).toMatchObject({ delete: 2, head: 2 });
+    });
+
+    test('a timed-out signal is Timeout, an aborted one is Aborted', async () => {
+      const store = scriptedStore();
+      await expectCode(store.get('hang', { signal: AbortSignal.timeout(100) }), 'Timeout');
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 50);
+      await expectCode(store.get('hang', { signal: controller.signal }), 'Aborted');
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// createStore
+
+describe('createStore', () => {
+  test('s3:// URLs give an S3 store and a prefix ending in /', () => {
+    expect(createStore('s3://site/templates').prefix).toBe('templates/');
+    expect(createStore('s3://site/a/b/').prefix).toBe('a/b/');
+    const { store, prefix } = createStore('s3://site', { endpoint: 'http://127.0.0.1:9' });
+    expect(prefix).toBe('');
+    expect(store.url).toBe('s3://site (127.0.0.1:9)');
+  });
+
+  test('file:// URLs and plain paths give a directory store with no prefix', () => {
+    const dir = path.join(os.tmpdir(), `store-${randomUUID()}`);
+    expect(createStore(`file://${dir}`)).toMatchObject({ prefix: '', store: { url: `file://${dir}` } });
+    expect(createStore(dir).store.url).toBe(`file://${dir}`);
+    expect(createStore('relative/dir').store.url).toBe(`file://${path.resolve('relative/dir')}`);
+  });
+
+  test.each(['', 's3://', 's3:///prefix', 's3://key:secret@bucket/x', 's3://b', 's3://bucket//x', 'gs://bucket', 'file://host/path', 'file:relative'])(
+    'rejects %j with a message naming it and the accepted forms',
+    (url) => {
+      let error: unknown;
+      try {
+        createStore(url);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as StoreError).code).toBe('BadRequest');
+      expect((error as StoreError).message).toContain(`"${url}"`);
+      expect((error as StoreError).message).toContain('s3://bucket[/prefix]');
+    },
+  );
+});
