@@ -14,6 +14,7 @@ import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan,
 import { emptyRequestStats } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { realSleep, type RetryPolicy } from './retry.js';
+import { retryingStore } from './retrying-store.js';
 import { scanLocal } from './scan.js';
 import {
   acquireLock,
@@ -116,6 +117,8 @@ class SyncRun {
   private localEntries = new Map<string, LocalEntry>();
   private remoteEntries = new Map<string, RemoteEntry>();
   private base: { state: BaseState | null; etag: string | null } = { state: null, etag: null };
+  /** The store with retries, for the engine's own calls; the executor retries per operation. */
+  private readonly store: RemoteStore;
 
   constructor(private readonly options: SyncOptions) {
     this.now = options.now ?? (() => new Date());
@@ -125,6 +128,7 @@ class SyncRun {
     this.replica = options.replica ?? defaultReplica(options.localRoot);
     this.runId = newRunId(this.now(), options.random);
     this.filter = pathFilter(options.include, options.exclude);
+    this.store = retryingStore(options.store, this.retryPolicy(), options.signal);
     const { strategy } = options;
     if (options.prune && strategy.direction === 'bidirectional') {
       throw new ConfigError('--prune mirrors one side onto the other: use it with --direction push or pull, not bidirectional');
@@ -159,7 +163,7 @@ class SyncRun {
     }
     await this.listRemote();
     if (this.report.errors.length > 0) return this.fail('refused', 'Refusing to sync: remote keys that cannot be local paths (see errors). Rename or delete those objects, or exclude them.');
-    this.base = await readBase(this.options.store, stateKey(this.layout, this.replica));
+    this.base = await readBase(this.store, stateKey(this.layout, this.replica));
     await this.fillMultipartMd5s();
     const plan = await this.plan();
     this.report.conflicts = plan.conflicts;
@@ -186,7 +190,7 @@ class SyncRun {
   }
 
   private async listRemote(): Promise<void> {
-    const { store } = this.options;
+    const { store } = this;
     const { rootPrefix, areaPrefix } = this.layout;
     const objects = await store.list(rootPrefix, areaPrefix.startsWith(rootPrefix) ? { skipPrefix: areaPrefix } : {});
     for (const object of objects) {
@@ -212,7 +216,7 @@ class SyncRun {
     const entries = this.base.state?.entries ?? {};
     const unknown = [...this.remoteEntries.values()].filter((r) => r.md5 === undefined && entries[r.path]?.etag !== r.etag);
     for (const entry of unknown) {
-      const head = await this.options.store.head(`${this.layout.rootPrefix}${entry.path}`);
+      const head = await this.store.head(`${this.layout.rootPrefix}${entry.path}`);
       const md5 = head?.metadata['md5'];
       if (md5 && /^[0-9a-f]{32}$/.test(md5)) entry.md5 = md5;
     }
@@ -236,7 +240,7 @@ class SyncRun {
         if (!other || detectChange(entry, other, base?.[entry.path]) !== 'conflict') continue;
         const [lt, rt] = await Promise.all([
           localTime(this.local, entry.path),
-          remoteTime(this.options.store, `${this.layout.rootPrefix}${entry.path}`),
+          remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
         ]);
         if (lt !== undefined) localTimes.set(entry.path, lt);
         if (rt !== undefined) remoteTimes.set(entry.path, rt);
@@ -282,7 +286,8 @@ class SyncRun {
   }
 
   private async apply(plan: Plan): Promise<SyncReport> {
-    const { store, strategy } = this.options;
+    const { store } = this;
+    const { strategy } = this.options;
     const sleep = this.options.sleep ?? realSleep;
     const lock = await acquireLock(
       store,
@@ -295,10 +300,10 @@ class SyncRun {
       await writeLocalJournal(this.local, this.runId, plan.ops);
       result = await applyPlan(plan.ops, {
         local: this.local,
-        store,
+        store: this.options.store,
         layout: this.layout,
         runId: this.runId,
-        policy: this.retryPolicy(sleep),
+        policy: this.retryPolicy(),
         maxConcurrent: strategy.parallel ? strategy.maxConcurrent : 1,
         ...(this.options.signal ? { signal: this.options.signal } : {}),
         ...(this.options.attributesFor ? { attributesFor: this.options.attributesFor } : {}),
@@ -324,13 +329,13 @@ class SyncRun {
     }
   }
 
-  private retryPolicy(sleep: (ms: number) => Promise<void>): RetryPolicy {
+  private retryPolicy(): RetryPolicy {
     const { strategy } = this.options;
     return {
       retries: strategy.retryAttempts,
       baseDelayMs: strategy.retryDelay * 1000,
       timeoutMs: strategy.timeout * 1000,
-      sleep,
+      sleep: this.options.sleep ?? realSleep,
       random: this.options.random ?? Math.random,
     };
   }
@@ -350,7 +355,7 @@ class SyncRun {
   }
 
   private async recover(stale: LockBody): Promise<void> {
-    const restored = await recoverInterruptedRun(this.options.store, stale);
+    const restored = await recoverInterruptedRun(this.store, stale);
     this.report.warnings.push({
       path: '',
       message: `Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.`,
@@ -359,7 +364,7 @@ class SyncRun {
 
   /** Plan one path again from fresh listings of both sides. */
   private async replan(p: string): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[] }> {
-    const head = await this.options.store.head(`${this.layout.rootPrefix}${p}`);
+    const head = await this.store.head(`${this.layout.rootPrefix}${p}`);
     const md5 = await this.local.currentMd5(p).catch(() => null);
     const local: LocalEntry[] = md5 === null ? [] : [{ path: p, md5, size: await this.local.size(p), mtimeMs: await this.local.mtimeMs(p) }];
     const remoteMd5 = head ? (md5FromEtag(head.etag) ?? head.metadata['md5']) : undefined;
@@ -386,7 +391,7 @@ class SyncRun {
       else delete entries[change.path];
     }
     const state: BaseState = { version: 1, replica: this.replica, updatedAt: this.now().toISOString(), runId: this.runId, entries: sortedEntries(entries) };
-    await writeBase(this.options.store, stateKey(this.layout, this.replica), state, this.base.etag);
+    await writeBase(this.store, stateKey(this.layout, this.replica), state, this.base.etag);
   }
 
   /** The base could not be written after every op succeeded: undo the ops, as for any failure. */
@@ -402,7 +407,7 @@ class SyncRun {
     }
     // Without backups the copies existed only to make the run atomic.
     for (const backup of result.backups) {
-      if (backup.side === 'remote') await this.options.store.delete(backup.location).catch(() => undefined);
+      if (backup.side === 'remote') await this.store.delete(backup.location).catch(() => undefined);
       else await fs.rm(backup.location, { force: true });
     }
     await fs.rm(this.local.backupRoot(this.runId), { recursive: true, force: true }).catch(() => undefined);

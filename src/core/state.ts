@@ -140,6 +140,8 @@ export async function acquireLock(
     }
     const current = await readLock(store, key);
     if (!current) continue;
+    // Our own earlier attempt succeeded but its answer was lost (a retried PUT then gets 412).
+    if (current.body.runId === body.runId) return { key, etag: current.etag, body: current.body };
     if (new Date(current.body.expiresAt).getTime() <= now.getTime()) {
       await options.recover(current.body);
       try {
