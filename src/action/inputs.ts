@@ -107,11 +107,12 @@ export interface ActionSettings {
   reloadConfig: boolean;
   reloadUrl: string | undefined;
   reloadSecret: string | undefined;
-  /** 'none' (only with target all) skips the cache step. */
+  /** With target all only 'refresh' or 'none' (skip the cache step). */
   cacheOperation: CacheOperation | 'none' | undefined;
   cacheNamespaces: CacheNamespace[] | undefined;
   cacheKeys: string[] | undefined;
-  warmTemplates: string[] | undefined;
+  /** After invalidate: load the invalidated templates again (undefined: the cache target's default). */
+  warmTemplates: boolean | undefined;
   cacheUrl: string | undefined;
   appName: string | undefined;
   replica: string | undefined;
@@ -150,7 +151,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
   const cacheOperation =
     cacheOperationRaw === undefined
       ? undefined
-      : oneOf(INPUTS.cacheOperation, cacheOperationRaw, target === 'all' ? ([...CACHE_OPERATIONS, 'none'] as const) : CACHE_OPERATIONS);
+      : oneOf(INPUTS.cacheOperation, cacheOperationRaw.toLowerCase(), target === 'all' ? (['refresh', 'none'] as const) : CACHE_OPERATIONS, cacheOperationRaw);
 
   const settings: ActionSettings = {
     target,
@@ -187,7 +188,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
       oneOf(name, value.toLowerCase(), CACHE_NAMESPACES, value),
     ),
     cacheKeys: parseList(INPUTS.cacheKeys, input(INPUTS.cacheKeys)),
-    warmTemplates: parseList(INPUTS.warmTemplates, input(INPUTS.warmTemplates), relativePath),
+    warmTemplates: optional(INPUTS.warmTemplates) === undefined ? undefined : parseBoolean(INPUTS.warmTemplates, input(INPUTS.warmTemplates)),
     cacheUrl: cacheUrl?.url,
     appName: parseAppName(optional(INPUTS.appName)),
     replica: parseReplica(optional(INPUTS.replica)),
