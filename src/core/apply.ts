@@ -200,7 +200,7 @@ class Executor {
     this.result.bytesDown += body.length;
     if (this.refused(op.path, 'remote', body)) return;
     await local.expect(op.path, op.expectMd5);
-    if (op.expectMd5 !== null) await this.backupLocal(op.path);
+    if (op.expectMd5 !== null) await this.backupLocal(op.path, { deleting: false });
     await local.writeAtomic(op.path, body);
     if (op.expectMd5 === null) this.undo.push({ path: op.path, run: () => local.remove(op.path) });
     const meta = metaFingerprint({ ...(head.contentType ? { contentType: head.contentType } : {}), ...(head.cacheControl ? { cacheControl: head.cacheControl } : {}) });
@@ -217,7 +217,7 @@ class Executor {
 
   private async deleteLocal(op: Extract<Op, { kind: 'delete-local' }>): Promise<void> {
     await this.ctx.local.expect(op.path, op.expectMd5);
-    await this.backupLocal(op.path);
+    await this.backupLocal(op.path, { deleting: true });
     this.record(op, { path: op.path, entry: null });
   }
 
@@ -269,10 +269,10 @@ class Executor {
   }
 
   /** Move the local version about to be replaced or deleted aside; moving it back is the undo step. */
-  private async backupLocal(path: string): Promise<void> {
+  private async backupLocal(path: string, { deleting }: { deleting: boolean }): Promise<void> {
     const { local, runId } = this.ctx;
     const saved = local.backupPath(runId, path);
-    await local.moveAside(path, saved);
+    await local.moveAside(path, saved, { pruneEmptyParents: deleting });
     this.result.backups.push({ side: 'local', location: saved, path });
     this.undo.push({ path, run: () => local.restore(saved, path) });
   }

@@ -83,12 +83,16 @@ export class LocalTree {
     await this.writeAtomic(targetRelative, await this.read(sourceRelative));
   }
 
-  /** Move a file aside (into `destination`, an absolute path under the tool folder). */
-  async moveAside(relativePath: string, destination: string): Promise<void> {
+  /**
+   * Move a file aside (into `destination`, an absolute path under the tool folder). Only a
+   * deletion prunes the folders it empties: a file moved aside to be replaced keeps its folder,
+   * which a concurrent write may be about to use.
+   */
+  async moveAside(relativePath: string, destination: string, { pruneEmptyParents }: { pruneEmptyParents: boolean }): Promise<void> {
     const source = await this.safeTarget(relativePath);
     await fs.mkdir(path.dirname(destination), { recursive: true });
     await fs.rename(source, destination);
-    await this.removeEmptyParents(path.dirname(source));
+    if (pruneEmptyParents) await this.removeEmptyParents(path.dirname(source));
   }
 
   /** Put a moved-aside file back. */
