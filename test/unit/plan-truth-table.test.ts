@@ -1,0 +1,402 @@
+// The planner's truth table: every per-path state × direction × conflict strategy (× the times
+// newest-wins and backup-both look at) × prune × metadata, checked against an oracle written
+// from DESIGN.md §3 as tables, independent of plan.ts.
+
+import { describe, expect, it, test } from 'vitest';
+import type {
+  BaseEntry,
+  Conflict,
+  ConflictKind,
+  ConflictStrategy,
+  LocalEntry,
+  Op,
+  RemoteEntry,
+  Resolution,
+  Side,
+  SyncDirection,
+} from '../../src/core/model.js';
+import { plan, type PlanInput } from '../../src/core/plan.js';
+
+// ---------------------------------------------------------------------------------------------
+// The states of one path
+// ---------------------------------------------------------------------------------------------
+
+type BaseState = 'absent' | 'present';
+type SideState = 'absent' | 'same' | 'changed';
+/** When both sides changed: to equal content (converged) or to different content. */
+type Both = 'equal' | 'different' | '-';
+
+type Meaning = 'unchanged' | 'local edit' | 'remote edit' | 'converged' | 'both deleted' | ConflictKind;
+
+/** DESIGN.md §3: what each possible state means. "edit" covers add, modify and delete. */
+const MEANINGS: readonly (readonly [BaseState, SideState, SideState, Both, Meaning])[] = [
+  // base      local      remote     both changed   meaning
+  ['present', 'same', 'same', '-', 'unchanged'],
+  ['present', 'changed', 'same', '-', 'local edit'], // local modified
+  ['present', 'absent', 'same', '-', 'local edit'], // local deleted
+  ['present', 'same', 'changed', '-', 'remote edit'], // remote modified
+  ['present', 'same', 'absent', '-', 'remote edit'], // remote deleted
+  ['present', 'absent', 'absent', '-', 'both deleted'],
+  ['present', 'changed', 'changed', 'equal', 'converged'],
+  ['present', 'changed', 'changed', 'different', 'modify/modify'],
+  ['present', 'changed', 'absent', '-', 'modify/delete'],
+  ['present', 'absent', 'changed', '-', 'delete/modify'],
+  ['absent', 'changed', 'absent', '-', 'local edit'], // local add
+  ['absent', 'absent', 'changed', '-', 'remote edit'], // remote add
+  ['absent', 'changed', 'changed', 'equal', 'converged'], // first run, same file on both sides
+  ['absent', 'changed', 'changed', 'different', 'add/add'],
+];
+
+/** The combinations that cannot happen, and why. */
+function impossible(base: BaseState, local: SideState, remote: SideState): string | null {
+  if (base === 'absent' && (local === 'same' || remote === 'same')) return '"same as base" needs a base entry';
+  if (base === 'absent' && local === 'absent' && remote === 'absent') return 'a path on no side and not in the base is not an input';
+  return null;
+}
+
+interface State {
+  base: BaseState;
+  local: SideState;
+  remote: SideState;
+  both: Both;
+  meaning: Meaning;
+}
+
+const SIDE_STATES: readonly SideState[] = ['absent', 'same', 'changed'];
+const BASE_STATES: readonly BaseState[] = ['absent', 'present'];
+
+const ALL_COMBINATIONS = BASE_STATES.flatMap((base) =>
+  SIDE_STATES.flatMap((local) =>
+    SIDE_STATES.flatMap((remote) =>
+      (local === 'changed' && remote === 'changed' ? (['equal', 'different'] as const) : (['-'] as const)).map((both) => ({
+        base,
+        local,
+        remote,
+        both,
+      })),
+    ),
+  ),
+);
+
+const POSSIBLE: State[] = ALL_COMBINATIONS.filter((c) => impossible(c.base, c.local, c.remote) === null).map((c) => {
+  const row = MEANINGS.find(([b, l, r, both]) => b === c.base && l === c.local && r === c.remote && both === c.both);
+  if (!row) throw new Error(`no meaning for ${JSON.stringify(c)}`);
+  return { ...c, meaning: row[4] };
+});
+const IMPOSSIBLE = ALL_COMBINATIONS.filter((c) => impossible(c.base, c.local, c.remote) !== null);
+
+// ---------------------------------------------------------------------------------------------
+// Concrete entries. MD5s and ETags are deliberately different strings, so a planner that
+// compared an MD5 with an ETag (or used times to detect change) would fail.
+// ---------------------------------------------------------------------------------------------
+
+const P = 'templates/blog/index.html';
+const NOW = new Date('2026-11-27T10:15:00.000Z');
+const STAMP = '20261127T101500Z';
+const copyName = (loser: Side) => `${P}.conflict-${loser}-${STAMP}`;
+
+const CONTENT = {
+  base: { md5: 'md5-base', etag: '"etag-base"', size: 100 },
+  local: { md5: 'md5-local', etag: '"etag-local"', size: 101 },
+  remote: { md5: 'md5-remote', etag: '"etag-remote"', size: 102 },
+  converged: { md5: 'md5-converged', etag: '"etag-converged"', size: 103 },
+} as const;
+
+/** Entry times are all equal: only the localTimes/remoteTimes maps may decide newest-wins. */
+const ENTRY_TIME = 1_700_000_000_000;
+
+function localEntry(s: State): LocalEntry | undefined {
+  if (s.local === 'absent') return undefined;
+  const c = s.local === 'same' ? CONTENT.base : s.both === 'equal' ? CONTENT.converged : CONTENT.local;
+  return { path: P, md5: c.md5, size: c.size, mtimeMs: ENTRY_TIME };
+}
+
+function remoteEntry(s: State): RemoteEntry | undefined {
+  if (s.remote === 'absent') return undefined;
+  const c = s.remote === 'same' ? CONTENT.base : s.both === 'equal' ? CONTENT.converged : CONTENT.remote;
+  return { path: P, etag: c.etag, md5: c.md5, size: c.size, lastModified: ENTRY_TIME };
+}
+
+const BASE_META = 'text/html|max-age=60';
+const baseEntry = (s: State): BaseEntry | undefined =>
+  s.base === 'present' ? { md5: CONTENT.base.md5, etag: CONTENT.base.etag, size: CONTENT.base.size, meta: BASE_META } : undefined;
+
+// ---------------------------------------------------------------------------------------------
+// The other dimensions
+// ---------------------------------------------------------------------------------------------
+
+const DIRECTIONS: readonly SyncDirection[] = ['pull', 'push', 'bidirectional'];
+const STRATEGIES: readonly ConflictStrategy[] = ['remote-wins', 'local-wins', 'newest-wins', 'manual', 'backup-both'];
+
+type Times = 'local newer' | 'remote newer' | 'tie' | 'unknown' | 'remote unknown';
+const TIMES: Record<Times, { local?: number; remote?: number }> = {
+  'local newer': { local: 2_000, remote: 1_000 },
+  'remote newer': { local: 1_000, remote: 2_000 },
+  tie: { local: 1_500, remote: 1_500 },
+  unknown: {},
+  'remote unknown': { local: 2_000 },
+};
+
+type Meta = 'none' | 'equal' | 'different';
+const METAS: Record<Meta, ((path: string) => string | undefined) | undefined> = {
+  none: undefined,
+  equal: () => BASE_META,
+  different: () => 'text/html|max-age=3600',
+};
+
+/** Which side each direction may write. */
+const WRITES: Record<SyncDirection, readonly Side[]> = {
+  pull: ['local'],
+  push: ['remote'],
+  bidirectional: ['local', 'remote'],
+};
+
+/** With prune, the side a direction writes is mirrored: its files that the source and base never had go. */
+const PRUNES: Record<SyncDirection, Side | null> = { pull: 'local', push: 'remote', bidirectional: null };
+
+/** For a path without a base entry: a first run (no base at all), or a base that lacks the path. */
+type BaseFile = 'first run' | 'base without this path' | 'base has this path';
+
+interface Row {
+  state: State;
+  baseFile: BaseFile;
+  direction: SyncDirection;
+  strategy: ConflictStrategy;
+  times: Times;
+  prune: boolean;
+  meta: Meta;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The oracle
+// ---------------------------------------------------------------------------------------------
+
+interface Expected {
+  ops: Op[];
+  conflict: Omit<Conflict, 'reason'> | null;
+  /** Each skipped entry's reason must name the direction. */
+  skipped: { path: string; mentions: string }[];
+  nextBase: Record<string, BaseEntry>;
+  baseChanged: boolean;
+}
+
+const other = (side: Side): Side => (side === 'local' ? 'remote' : 'local');
+
+/** Ops that make `target` hold what the other side holds at P (a transfer, or a delete when the source has nothing). */
+function mirror(target: Side, local: LocalEntry | undefined, remote: RemoteEntry | undefined): Op[] {
+  if (target === 'remote') {
+    if (local) return [{ kind: 'upload', phase: 1, path: P, md5: local.md5, size: local.size, expectEtag: remote?.etag ?? null }];
+    return [{ kind: 'delete-remote', phase: 2, path: P, expectEtag: remote!.etag }];
+  }
+  if (remote) {
+    return [
+      { kind: 'download', phase: 1, path: P, source: P, etag: remote.etag, md5: remote.md5!, size: remote.size, expectMd5: local?.md5 ?? null },
+    ];
+  }
+  return [{ kind: 'delete-local', phase: 2, path: P, expectMd5: local!.md5 }];
+}
+
+/** The resolution each strategy picks (DESIGN.md §3 "Conflict strategies"). */
+function resolution(strategy: ConflictStrategy, times: Times, bothPresent: boolean): Resolution {
+  const t = TIMES[times];
+  switch (strategy) {
+    case 'remote-wins':
+      return 'remote-wins';
+    case 'local-wins':
+      return 'local-wins';
+    case 'manual':
+      return 'manual';
+    case 'backup-both':
+      return 'keep-both';
+    case 'newest-wins':
+      if (!bothPresent) return 'keep-both'; // a deletion: restore the surviving version
+      if (t.local === undefined || t.remote === undefined || t.local === t.remote) return 'keep-both';
+      return t.local > t.remote ? 'local-wins' : 'remote-wins';
+  }
+}
+
+function expected(row: Row): Expected {
+  const { state, direction, prune } = row;
+  const local = localEntry(state);
+  const remote = remoteEntry(state);
+  const base = baseEntry(state);
+  const untouchedBase: Record<string, BaseEntry> = base ? { [P]: base } : {};
+  const canWrite = (side: Side) => WRITES[direction].includes(side);
+  const none: Expected = { ops: [], conflict: null, skipped: [], nextBase: untouchedBase, baseChanged: false };
+
+  /** A write the direction may forbid: the ops, or a skip that leaves the base as it was. */
+  const writeOrSkip = (target: Side): Expected =>
+    canWrite(target) ? { ...none, ops: mirror(target, local, remote) } : { ...none, skipped: [{ path: P, mentions: direction }] };
+
+  switch (state.meaning) {
+    case 'unchanged': {
+      const wanted = METAS[row.meta]?.(P);
+      const refresh = wanted !== undefined && wanted !== base!.meta && canWrite('remote');
+      return refresh ? { ...none, ops: [{ kind: 'update-metadata', phase: 1, path: P, expectEtag: remote!.etag, meta: wanted }] } : none;
+    }
+    case 'local edit':
+    case 'remote edit': {
+      const changed: Side = state.meaning === 'local edit' ? 'local' : 'remote';
+      const target = other(changed);
+      if (!canWrite(target) && prune && !base && PRUNES[direction] === changed) {
+        // Mirror the source: the file exists only on the written side and the base never saw it.
+        return {
+          ...none,
+          ops: [changed === 'remote' ? { kind: 'delete-remote', phase: 2, path: P, expectEtag: remote!.etag } : { kind: 'delete-local', phase: 2, path: P, expectMd5: local!.md5 }],
+        };
+      }
+      return writeOrSkip(target);
+    }
+    case 'converged':
+      return { ...none, nextBase: { [P]: { md5: local!.md5, etag: remote!.etag, size: local!.size, ...(base?.meta ? { meta: base.meta } : {}) } }, baseChanged: true };
+    case 'both deleted':
+      return { ...none, nextBase: {}, baseChanged: true };
+    case 'modify/modify':
+    case 'add/add':
+    case 'modify/delete':
+    case 'delete/modify': {
+      const t = TIMES[row.times];
+      const res = resolution(row.strategy, row.times, Boolean(local && remote));
+      const conflict: Omit<Conflict, 'reason'> = {
+        path: P,
+        kind: state.meaning,
+        resolution: res,
+        ...(local ? { local: { md5: local.md5, size: local.size, ...(t.local !== undefined ? { timeMs: t.local } : {}) } } : {}),
+        ...(remote ? { remote: { etag: remote.etag, md5: remote.md5!, size: remote.size, ...(t.remote !== undefined ? { timeMs: t.remote } : {}) } } : {}),
+      };
+      const withConflict = (e: Expected): Expected => ({ ...e, conflict });
+      if (res === 'manual') return withConflict(none);
+      if (res === 'local-wins') return withConflict(writeOrSkip('remote'));
+      if (res === 'remote-wins') return withConflict(writeOrSkip('local'));
+      // keep-both
+      if (!local || !remote) {
+        const survivor: Side = local ? 'local' : 'remote';
+        return withConflict(writeOrSkip(other(survivor)));
+      }
+      return withConflict({ ...none, ops: keepBoth(direction, row.times, local, remote) });
+    }
+  }
+}
+
+/** Keep both versions, both present: who takes the path, where the loser is kept. */
+function keepBoth(direction: SyncDirection, times: Times, local: LocalEntry, remote: RemoteEntry): Op[] {
+  const keepRemoteOnRemote: Op = { kind: 'copy-remote', phase: 0, path: copyName('remote'), source: P, expectEtag: remote.etag };
+  const keepLocalOnLocal: Op = { kind: 'copy-local', phase: 0, path: copyName('local'), source: P, md5: local.md5, size: local.size };
+  const localTakesRemote: Op = { kind: 'upload', phase: 1, path: P, md5: local.md5, size: local.size, expectEtag: remote.etag };
+  const remoteTakesLocal: Op = { kind: 'download', phase: 1, path: P, source: P, etag: remote.etag, md5: remote.md5!, size: remote.size, expectMd5: local.md5 };
+  switch (direction) {
+    case 'push':
+      return [keepRemoteOnRemote, localTakesRemote];
+    case 'pull':
+      return [keepLocalOnLocal, remoteTakesLocal];
+    case 'bidirectional': {
+      const t = TIMES[times];
+      // The newer side wins; ties and unknown times go to the remote (what production serves).
+      const winner: Side = t.local !== undefined && t.remote !== undefined && t.local > t.remote ? 'local' : 'remote';
+      if (winner === 'remote') {
+        return [
+          keepLocalOnLocal,
+          { kind: 'upload', phase: 1, path: copyName('local'), md5: local.md5, size: local.size, expectEtag: null },
+          remoteTakesLocal,
+        ];
+      }
+      return [
+        { kind: 'download', phase: 0, path: copyName('remote'), source: P, etag: remote.etag, md5: remote.md5!, size: remote.size, expectMd5: null },
+        { kind: 'upload', phase: 1, path: copyName('remote'), md5: null, size: remote.size, expectEtag: null },
+        localTakesRemote,
+      ];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rows
+// ---------------------------------------------------------------------------------------------
+
+const BASE_FILES = (state: State): readonly BaseFile[] =>
+  state.base === 'present' ? ['base has this path'] : ['first run', 'base without this path'];
+
+const ROWS: Row[] = POSSIBLE.flatMap((state) =>
+  BASE_FILES(state).flatMap((baseFile) =>
+    DIRECTIONS.flatMap((direction) =>
+      STRATEGIES.flatMap((strategy) =>
+        (Object.keys(TIMES) as Times[]).flatMap((times) =>
+          [false, true].flatMap((prune) =>
+            (Object.keys(METAS) as Meta[]).map((meta) => ({ state, baseFile, direction, strategy, times, prune, meta })),
+          ),
+        ),
+      ),
+    ),
+  ),
+);
+
+function inputFor(row: Row): PlanInput {
+  const local = localEntry(row.state);
+  const remote = remoteEntry(row.state);
+  const base = baseEntry(row.state);
+  const t = TIMES[row.times];
+  const metaFor = METAS[row.meta];
+  return {
+    local: local ? [local] : [],
+    remote: remote ? [remote] : [],
+    base: base ? { [P]: base } : row.baseFile === 'first run' ? null : {},
+    direction: row.direction,
+    conflictStrategy: row.strategy,
+    prune: row.prune,
+    localTimes: new Map(t.local !== undefined ? [[P, t.local]] : []),
+    remoteTimes: new Map(t.remote !== undefined ? [[P, t.remote]] : []),
+    ...(metaFor ? { metaFor } : {}),
+    now: NOW,
+  };
+}
+
+/** Ops within a phase run concurrently, so their order there is not part of the contract. */
+const canonical = (ops: readonly Op[]) => [...ops].sort((a, b) => a.phase - b.phase || JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+const label = (r: Row) =>
+  `base ${r.state.base}, local ${r.state.local}, remote ${r.state.remote}${r.state.both === '-' ? '' : ` (${r.state.both})`} → ${r.state.meaning} | ` +
+  `${r.baseFile === 'base without this path' ? 'other base, ' : ''}${r.direction} ${r.strategy} (${r.times}) prune=${r.prune} meta=${r.meta}`;
+
+describe('planner truth table', () => {
+  it('covers every combination: 14 possible states, 6 impossible ones skipped', () => {
+    const withoutBase = POSSIBLE.filter((s) => s.base === 'absent').length;
+    expect(ALL_COMBINATIONS).toHaveLength(20);
+    expect(POSSIBLE).toHaveLength(14);
+    expect(IMPOSSIBLE).toHaveLength(6);
+    // Every meaning of DESIGN.md §3 appears.
+    expect(new Set(POSSIBLE.map((s) => s.meaning))).toEqual(new Set(MEANINGS.map((m) => m[4])));
+    expect(ROWS).toHaveLength((14 + withoutBase) * 3 * 5 * 5 * 2 * 3);
+  });
+
+  for (const c of IMPOSSIBLE) {
+    it.skip(`impossible: base ${c.base}, local ${c.local}, remote ${c.remote} — ${impossible(c.base, c.local, c.remote)}`, () => {});
+  }
+
+  test.for(ROWS.map((row) => [label(row), row] as const))('%s', ([, row]) => {
+    const want = expected(row);
+    const got = plan(inputFor(row));
+
+    // Ops: exactly the expected ones, in phase order (0 copies, 1 transfers, 2 deletes).
+    const phases = got.ops.map((op) => op.phase);
+    expect(phases).toEqual([...phases].sort((a, b) => a - b));
+    expect(canonical(got.ops)).toEqual(canonical(want.ops));
+
+    // Conflicts: kind, resolution, both sides as seen, and a reason for a person.
+    if (want.conflict) {
+      expect(got.conflicts).toHaveLength(1);
+      const { reason, ...conflict } = got.conflicts[0]!;
+      expect(conflict).toEqual(want.conflict);
+      expect(reason).toMatch(/\S/);
+    } else {
+      expect(got.conflicts).toEqual([]);
+    }
+
+    // Skipped: never lost, and the reason says which direction held it back.
+    expect(got.skipped.map((s) => s.path)).toEqual(want.skipped.map((s) => s.path));
+    got.skipped.forEach((s, i) => expect(s.reason).toContain(want.skipped[i]!.mentions));
+
+    // The base to store (before the ops' own outcomes are merged in).
+    expect(got.nextBase).toEqual(want.nextBase);
+    expect(got.baseChanged).toBe(want.baseChanged);
+  });
+});
