@@ -23,6 +23,8 @@ export interface TargetResult {
   hasConflicts: boolean;
   /** Engine reports, one per synced root; empty for cache. */
   reports: SyncReport[];
+  /** Notes for a person, e.g. "no cache configured", "no reload webhook configured". */
+  messages: string[];
 }
 
 export interface TemplatesResult extends TargetResult {
@@ -31,6 +33,8 @@ export interface TemplatesResult extends TargetResult {
   cacheInvalidated: string[];
   /** Bytecode keys (`<app>:bccache:<name>`) actually deleted. */
   bytecodeCleared: string[];
+  /** Storage paths (`templates/app/bulma/base.html`) of the templates this run changed (dry run: would change). */
+  changedTemplates?: string[];
 }
 
 export interface SettingsResult extends TargetResult {
@@ -106,6 +110,7 @@ export interface SettingsOptions extends CommonOptions {
   settingsPath?: string;
   /** Only files whose stem is one of these (e.g. ['app', 'storage']). */
   adapterNames?: string[];
+  exclude?: string[];
   /** POST to the reload webhook after a real change. */
   reloadConfig?: boolean;
   reloadUrl?: string;
@@ -126,25 +131,30 @@ export interface StaticOptions extends CommonOptions {
 
 export interface CacheOptions extends CommonOptions {
   operation: CacheOperation;
-  /** Default: all namespaces for clear/invalidate, ['templates'] for warm/refresh. */
+  /**
+   * Namespaces to clear or invalidate. Default: all five for clear; templates and bccache for
+   * invalidate. warm and refresh work on templates only.
+   */
   namespaces?: CacheNamespace[];
-  /** Explicit keys (full Redis keys): only these are deleted. */
+  /** Explicit keys (full Redis keys, e.g. `myapp:responses:/about`): only these are deleted. */
   keys?: string[];
-  /** Template paths (relative to the templates root) to warm; default: every template in the bucket. */
-  warmTemplates?: string[];
-  /** Loader TTL, seconds (default 86400, the FastBlocks app's). */
-  ttl?: number;
-  /** Template root in the bucket; default from storage.yml or `templates/`. */
+  /** After invalidate (seed: warm_templates, default true): load the invalidated templates again. */
+  warmTemplates?: boolean;
+  /** Limit warm/refresh to these templates (paths below the templates root, e.g. `app/bulma/base.html`). */
+  templates?: string[];
+  /** Template roots whose remote folders hold the templates (default ['templates']). */
   templatePaths?: string[];
-  /** For refresh: only these template paths changed (else compare bucket with cache). */
-  changedTemplates?: string[];
+  /** Template file patterns (default `*.html *.jinja2 *.j2 *.txt`). */
+  patterns?: string[];
+  /** Loader TTL, seconds (default 86400, ACB's default_timeout). */
+  ttl?: number;
 }
 
 export interface AllOptions extends TemplatesOptions, SettingsOptions, Omit<StaticOptions, 'patterns' | 'exclude'> {
   staticPatterns?: string[];
   staticExclude?: string[];
-  /** Cache step after the areas: default 'refresh' of the templates that changed. */
-  cacheOperation?: CacheOperation | 'none';
+  /** false skips the cache step; by default `all` ends with a cache refresh of the templates it changed. */
+  refreshCache?: boolean;
 }
 
 export interface AllResult {
@@ -153,6 +163,6 @@ export interface AllResult {
   static: StaticResult;
   cache: CacheResult;
   hasConflicts: boolean;
-  /** True when any step reported an error or refused files. */
+  /** True when any step reported an error or refused (invalid) files. */
   failed: boolean;
 }
