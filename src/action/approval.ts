@@ -2,9 +2,11 @@
 // its plan hash into the sticky comment's marker; the push computes its own plan (a dry-run)
 // and refuses with `plan-changed` unless both hashes are equal.
 
-import { ActionError } from '../errors.js';
+import { ActionError, errorMessage } from '../errors.js';
+import type { AnyTargetResult } from '../targets/types.js';
 import { describeApiError, findMarkedComment, findMergedPullRequest, type Octokit } from './comment.js';
-import type { RepoRef } from './context.js';
+import type { ActionContext, RepoRef } from './context.js';
+import { combinedPlanHash, planIsEmpty } from './plan-hash.js';
 
 export interface ApprovedPlan {
   pullRequest: number;
@@ -62,4 +64,37 @@ export function checkApproval(approved: ApprovedPlan, planHash: string, planIsEm
       `(approved ${approved.planHash.slice(0, 12)}, now ${planHash.slice(0, 12)}). The bucket or the base state moved after the review; ` +
       'nothing was written. Re-run the pull request check to review the new plan.',
   );
+}
+
+export interface GateResult {
+  pullRequest: number;
+  approvedHash: string;
+  /** The plan computed for the check (a dry-run). */
+  plan: AnyTargetResult[];
+  /** Set when the plan differs from the reviewed one. */
+  refused?: { reason: 'plan-changed'; message: string };
+}
+
+/**
+ * The gate on a push: find the reviewed plan, compute this run's plan (a dry-run), compare.
+ * Throws `plan-changed` when there is no reviewed plan at all.
+ */
+export async function approve(
+  octokit: Octokit,
+  context: ActionContext,
+  key: string,
+  planRun: () => Promise<AnyTargetResult[]>,
+  log: { info(message: string): void },
+): Promise<GateResult> {
+  const approved = await findApprovedPlan(octokit, context.repo, context.sha, key);
+  log.info(`Reviewed plan ${approved.planHash} in PR #${approved.pullRequest} (${approved.commentUrl}).`);
+  const plan = await planRun();
+  const hash = combinedPlanHash(plan);
+  try {
+    checkApproval(approved, hash, planIsEmpty(plan));
+  } catch (error) {
+    return { pullRequest: approved.pullRequest, approvedHash: approved.planHash, plan, refused: { reason: 'plan-changed', message: errorMessage(error) } };
+  }
+  log.info(hash === approved.planHash ? `This run's plan ${hash} is the reviewed one: applying it.` : 'The plan is empty: nothing to deploy.');
+  return { pullRequest: approved.pullRequest, approvedHash: approved.planHash, plan };
 }

@@ -1,0 +1,137 @@
+// Everything a finished (or refused) run leaves behind: the log text, the JSON report file, the
+// job summary, annotations and the sticky PR comment. A comment that cannot be written is a
+// warning naming the permission, never a failure.
+
+import { tmpdir } from 'node:os';
+import type { FailureReason } from '../errors.js';
+import { renderText } from '../report/text.js';
+import { renderMarkdown, totals, type RenderContext } from '../report/markdown.js';
+import type { AnyTargetResult } from '../targets/types.js';
+import {
+  COMMENT_LIMIT,
+  PERMISSION_HINT,
+  commentBody,
+  describeApiError,
+  findMergedPullRequest,
+  isPermissionError,
+  marker,
+  upsertComment,
+  type Octokit,
+} from './comment.js';
+import { isForkPullRequest, isPullRequestEvent, type ActionContext } from './context.js';
+import type { ActionSettings } from './inputs.js';
+import type { ActionIO } from './io.js';
+import { writeReportFile } from './outputs.js';
+import { SUMMARY_LIMIT, annotate, collectAnnotations } from './summary.js';
+
+export interface Failure {
+  reason: FailureReason;
+  message: string;
+}
+
+/** Why the results fail the job, if they do: unresolved MANUAL conflicts first, then errors, then invalid files. */
+export function failureOf(results: readonly AnyTargetResult[]): Failure | undefined {
+  const sum = totals(results);
+  const reports = results.flatMap((r) => r.reports);
+  if (sum.unresolved > 0 || reports.some((r) => r.failure?.reason === 'manual-conflicts')) {
+    return { reason: 'manual-conflicts', message: `Manual conflict resolution required: ${sum.unresolved} unresolved conflict(s); nothing was written. See the job summary.` };
+  }
+  const engineFailure = reports.find((r) => r.failure && r.failure.reason !== 'validation')?.failure;
+  if (engineFailure) return { reason: 'error', message: engineFailure.message };
+  if (sum.errors > 0) {
+    const first = results.flatMap((r) => r.errors)[0]!;
+    return { reason: 'error', message: `${sum.errors} error(s), e.g. ${first.path ? `${first.path}: ` : ''}${first.message}` };
+  }
+  if (sum.invalid > 0) {
+    return { reason: 'validation', message: `${sum.invalid} invalid file(s) were refused and not synced (see the annotations and the job summary).` };
+  }
+  return undefined;
+}
+
+export interface PublishInput {
+  io: ActionIO;
+  context: ActionContext;
+  settings: ActionSettings;
+  results: readonly AnyTargetResult[];
+  dryRun: boolean;
+  planHash: string;
+  failure: Failure | undefined;
+  key: string;
+  scrub: (text: string) => string;
+  octokit: () => Octokit;
+  /** The merged PR, when the approval gate already found it. */
+  pullRequest: number | undefined;
+  forcedDryRun: boolean;
+}
+
+export async function publish(input: PublishInput): Promise<{ reportFile: string }> {
+  const { io, context, settings, results, scrub } = input;
+  const renderContext: RenderContext = {
+    title: `fastblocks-sync · ${settings.target} · ${settings.storageBucket ?? 'application cache'}`,
+    dryRun: input.dryRun,
+    planHash: input.planHash,
+    workspace: context.workspace,
+    ...(context.runId > 0 ? { runUrl: `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}` } : {}),
+    ...(input.failure ? { failure: input.failure } : {}),
+    notes: input.forcedDryRun ? [`${context.eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] : [],
+  };
+  const reportFile = await io.group('Report', async () => {
+    for (const result of results) {
+      for (const report of result.reports) io.info(scrub(`[${result.target}] ${renderText(report)}`));
+      for (const message of result.messages ?? []) io.info(scrub(`[${result.target}] ${message}`));
+    }
+    const file = await writeReportFile(
+      context.runnerTemp || tmpdir(),
+      `fastblocks-sync-${settings.target}-${context.runId || Date.now()}-${context.runAttempt}-${process.pid}.json`,
+      { version: 1, target: settings.target, dryRun: input.dryRun, planHash: input.planHash, failure: input.failure ?? null, results },
+      scrub,
+    );
+    io.info(`Report file: ${file}`);
+    await io.writeSummary(scrub(renderMarkdown(results, renderContext, { maxLength: SUMMARY_LIMIT, unit: 'bytes' })));
+    annotate(
+      io,
+      collectAnnotations(results, context.workspace).map((a) => ({ ...a, message: scrub(a.message) })),
+    );
+    return file;
+  });
+  await io.group('PR comment', () => postComment(input, renderContext));
+  return { reportFile };
+}
+
+async function postComment(input: PublishInput, renderContext: RenderContext): Promise<void> {
+  const { io, context, settings } = input;
+  if (settings.comment === 'never') return io.info("comment: never — no PR comment.");
+  let issue: number | undefined;
+  let createIfMissing = true;
+  if (isPullRequestEvent(context)) {
+    // pull_request_target runs with the base repository's token, so forks can be commented on there.
+    if (context.eventName === 'pull_request' && isForkPullRequest(context)) {
+      io.warning(`This pull request comes from a fork: its GITHUB_TOKEN is read-only, so no PR comment was written (the job summary has the report). ${PERMISSION_HINT}`);
+      return;
+    }
+    issue = context.pullRequest?.number;
+  } else if (context.eventName === 'push') {
+    createIfMissing = settings.comment === 'always';
+    issue = input.pullRequest;
+    if (issue === undefined) {
+      try {
+        issue = await findMergedPullRequest(input.octokit(), context.repo, context.sha);
+      } catch (error) {
+        io.warning(`Could not look up the pull request of this commit (${describeApiError(error)}); no PR comment. ${PERMISSION_HINT}`);
+        return;
+      }
+    }
+  }
+  if (issue === undefined || !Number.isFinite(issue)) return io.info('No pull request for this event: no PR comment.');
+  if (!settings.githubToken) return io.warning(`No github-token: no PR comment. ${PERMISSION_HINT}`);
+
+  const room = COMMENT_LIMIT - marker(input.key, input.planHash).length - 1;
+  const markdown = input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room }));
+  try {
+    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, commentBody(input.key, input.planHash, markdown), { createIfMissing });
+    io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
+  } catch (error) {
+    const hint = isPermissionError(error) ? PERMISSION_HINT : 'The job summary has the report.';
+    io.warning(`Could not write the PR comment on #${issue} (${describeApiError(error)}). ${hint}`);
+  }
+}
