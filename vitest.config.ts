@@ -4,9 +4,11 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Real servers (moto_server, redis-server) are started once for the whole run.
-    globalSetup: ['test/helpers/global-setup.ts'],
+    globalSetup: ['test/helpers/global-setup.ts', 'test/helpers/redis-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The second reporter prints the `N passed, M failed` line CI records.
+    reporters: ['default', './test/helpers/count-reporter.ts'],
   },
 });

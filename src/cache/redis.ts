@@ -1,0 +1,179 @@
+// The FastBlocks application's cache in Redis: the key layout the app really reads, and the few
+// operations the cache target needs (delete exact keys, delete a namespace with SCAN, read, write
+// with a TTL). Nothing here decides *what* to invalidate; src/targets/ does.
+//
+// Key layout, checked against the FastBlocks / ACB sources:
+// - ACB's Redis cache adapter prefixes every key with `<app name>:` (aiocache namespace
+//   `f"{config.app.name}:"`) and clears a namespace with the pattern `<app>:<namespace>:*`
+//   (lesleslie/acb acb/adapters/cache/redis.py).
+// - The template loaders cache a template's source under `get_cache_key(storage_path)`, which is
+//   `":".join(storage_path.parts)`, where the storage path is the template's path from its
+//   `templates` folder on, e.g. `templates/app/bulma/base.html` → `templates:app:bulma:base.html`
+//   (lesleslie/fastblocks fastblocks/adapters/templates/_base.py get_storage_path/get_cache_key,
+//   used by RedisLoader/StorageLoader/FileSystemLoader in .../templates/jinja2.py).
+// - Bytecode goes through `AsyncRedisBytecodeCache(prefix="bccache", client=cache)` whose key is
+//   `bccache:<filename or name>` (lesleslie/jinja2-async-environment jinja2_async_environment/bccache.py):
+//   the filename is the storage path when the template came from storage or disk, and the
+//   template name (relative to a search path, e.g. `base.html` or `blocks/header.html`) when it
+//   came from the Redis loader, which returns no filename.
+// - The default TTL is ACB's `default_timeout` of 86400 s (acb/adapters/cache/_base.py), the
+//   seed's warm TTL too.
+
+import { createClient, RESP_TYPES } from 'redis';
+
+export const DEFAULT_TEMPLATE_TTL = 86_400;
+/** Keys per SCAN step and per DEL batch. */
+export const DEFAULT_SCAN_COUNT = 500;
+
+/** `templates/app/bulma/base.html` → `<app>:templates:app:bulma:base.html`. */
+export function loaderKey(appName: string, storagePath: string): string {
+  return `${appName}:${storagePath.split('/').filter(Boolean).join(':')}`;
+}
+
+/**
+ * Every bytecode key the app may hold for a template: the storage-path form (loaded from storage
+ * or disk) and the name forms (loaded from Redis), one per search path the file can be found
+ * under — every trailing part of its path below `templates/`, e.g. for
+ * `templates/app/bulma/blocks/header.html`: `header.html`, `blocks/header.html`,
+ * `bulma/blocks/header.html`, `app/bulma/blocks/header.html`.
+ */
+export function bytecodeKeys(appName: string, storagePath: string): string[] {
+  const parts = storagePath.split('/').filter(Boolean);
+  const keys = [`${appName}:bccache:${parts.join('/')}`];
+  const below = parts[0] === 'templates' || parts[0] === '_templates' ? parts.slice(1) : parts;
+  for (let i = below.length - 1; i >= 0; i--) keys.push(`${appName}:bccache:${below.slice(i).join('/')}`);
+  return [...new Set(keys)];
+}
+
+/** Escape glob characters so an app name or namespace matches literally in SCAN MATCH. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+export function namespacePattern(appName: string, namespace: string): string {
+  return `${escapeGlob(appName)}:${escapeGlob(namespace)}:*`;
+}
+
+/** A Redis URL made printable: the password is replaced, nothing else changes. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<invalid Redis URL>';
+  }
+}
+
+export function isRedisUrl(url: string): boolean {
+  return /^rediss?:\/\//i.test(url);
+}
+
+export interface AppCacheOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). */
+  url: string;
+  appName: string;
+  connectTimeoutMs?: number;
+  scanCount?: number;
+}
+
+function makeClient(options: AppCacheOptions) {
+  return createClient({
+    url: options.url,
+    socket: { connectTimeout: options.connectTimeoutMs ?? 5_000, reconnectStrategy: false },
+  });
+}
+
+type Client = ReturnType<typeof makeClient>;
+
+/** One connection to the app's Redis, always closed by `close()`. */
+export class AppCache {
+  readonly appName: string;
+  readonly printableUrl: string;
+  private readonly client: Client;
+  private readonly scanCount: number;
+
+  private constructor(client: Client, options: AppCacheOptions) {
+    this.client = client;
+    this.appName = options.appName;
+    this.printableUrl = redactRedisUrl(options.url);
+    this.scanCount = options.scanCount ?? DEFAULT_SCAN_COUNT;
+  }
+
+  static async connect(options: AppCacheOptions): Promise<AppCache> {
+    if (!isRedisUrl(options.url)) throw new Error(`Cache URL must start with redis:// or rediss://, got ${redactRedisUrl(options.url)}`);
+    const client = makeClient(options);
+    let lastError: unknown;
+    // Without a listener, a socket error would be an unhandled 'error' event.
+    client.on('error', (error: unknown) => {
+      lastError = error;
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(lastError ?? error);
+      throw new Error(`Cannot connect to the cache at ${redactRedisUrl(options.url)}: ${reason}`, { cause: error });
+    }
+    return new AppCache(client, options);
+  }
+
+  loaderKey(storagePath: string): string {
+    return loaderKey(this.appName, storagePath);
+  }
+
+  bytecodeKeys(storagePath: string): string[] {
+    return bytecodeKeys(this.appName, storagePath);
+  }
+
+  /** Deletes exactly these keys; returns the ones that existed (and are now gone). */
+  async deleteKeys(keys: readonly string[]): Promise<string[]> {
+    const deleted: string[] = [];
+    for (let i = 0; i < keys.length; i += this.scanCount) {
+      const batch = keys.slice(i, i + this.scanCount);
+      const multi = this.client.multi();
+      for (const key of batch) multi.del(key);
+      const replies = (await multi.exec()) as unknown[];
+      batch.forEach((key, index) => {
+        if (Number(replies[index]) > 0) deleted.push(key);
+      });
+    }
+    return deleted;
+  }
+
+  /** Keys matching a SCAN pattern, in batches of `scanCount` (never KEYS). */
+  async scan(pattern: string): Promise<string[]> {
+    const found = new Set<string>();
+    for await (const batch of this.client.scanIterator({ MATCH: pattern, COUNT: this.scanCount })) {
+      for (const key of batch) found.add(String(key));
+    }
+    return [...found].sort();
+  }
+
+  /** Deletes every key of `<app>:<namespace>:*`; returns the keys deleted. */
+  async clearNamespace(namespace: string): Promise<string[]> {
+    const deleted: string[] = [];
+    const pattern = namespacePattern(this.appName, namespace);
+    for await (const batch of this.client.scanIterator({ MATCH: pattern, COUNT: this.scanCount })) {
+      if (batch.length === 0) continue;
+      deleted.push(...(await this.deleteKeys(batch.map(String))));
+    }
+    return deleted.sort();
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    const value = await this.client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).get(key);
+    return value ?? null;
+  }
+
+  async set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
+    await this.client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } });
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.client.close();
+    } catch {
+      this.client.destroy();
+    }
+  }
+}
