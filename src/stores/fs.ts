@@ -44,6 +44,15 @@ const LIST_CONCURRENCY = 32;
 
 type Operation = keyof RequestStats | 'checkAccess';
 
+interface CallContext {
+  operation: Operation;
+  /** The object the call is about (for copy, the destination); for list, the prefix. */
+  key?: string;
+  /** For copy: the source object. */
+  sourceKey?: string;
+  signal?: AbortSignal;
+}
+
 interface Sidecar {
   etag: string;
   /** The body this sidecar describes: when the file's size or mtime differ, the ETag is recomputed. */
@@ -72,30 +81,31 @@ export class FsStore implements RemoteStore {
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ObjectInfo[]> {
-    return this.run('list', prefix, options.signal, async () => {
+    return this.run({ operation: 'list', key: prefix, signal: options.signal }, async () => {
       const slash = prefix.lastIndexOf('/');
       const folder = prefix.slice(0, slash + 1);
       if (folder !== '') this.assertValidKey(folder.slice(0, -1));
       await this.assertRootExists();
       const keys = await this.walk(folder, prefix, options.skipPrefix);
       const ordered = sortByUtf8(keys);
-      return mapLimited(ordered, LIST_CONCURRENCY, async (key) => {
+      const infos = await mapLimited(ordered, LIST_CONCURRENCY, async (key) => {
         const head = await this.readHead(key);
         // Deleted while listing: S3 would not have listed it either.
         return head && { key, size: head.size, etag: head.etag, lastModified: head.lastModified };
-      }).then((infos) => infos.filter((info): info is ObjectInfo => info !== null));
+      });
+      return infos.filter((info): info is ObjectInfo => info !== null);
     });
   }
 
   async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
-    return this.run('head', key, options.signal, () => {
+    return this.run({ operation: 'head', key, signal: options.signal }, () => {
       this.assertValidKey(key);
       return this.readHead(key);
     });
   }
 
   async get(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<{ body: Buffer; head: ObjectHead }> {
-    return this.run('get', key, options.signal, async () => {
+    return this.run({ operation: 'get', key, signal: options.signal }, async () => {
       // One handle for body and stat, so both describe the same version even if a put renames over it.
       const handle = await fs.open(this.dataPath(key), 'r');
       try {
@@ -115,7 +125,7 @@ export class FsStore implements RemoteStore {
   }
 
   async put(key: string, body: Body, options: CallOptions & Conditions & ObjectAttributes = {}): Promise<{ etag: string }> {
-    return this.run('put', key, options.signal, async () => {
+    return this.run({ operation: 'put', key, signal: options.signal }, async () => {
       this.assertValidKey(key);
       const temp = await this.writeTemp(body, options.signal);
       try {
@@ -131,7 +141,7 @@ export class FsStore implements RemoteStore {
     destinationKey: string,
     options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
   ): Promise<{ etag: string }> {
-    return this.run('copy', `${sourceKey} → ${destinationKey}`, options.signal, async () => {
+    return this.run({ operation: 'copy', key: destinationKey, sourceKey, signal: options.signal }, async () => {
       this.assertValidKey(destinationKey);
       const source = await this.snapshot(sourceKey);
       try {
@@ -148,20 +158,20 @@ export class FsStore implements RemoteStore {
   }
 
   async delete(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<void> {
-    return this.run('delete', key, options.signal, async () => {
+    return this.run({ operation: 'delete', key, signal: options.signal }, async () => {
       this.assertValidKey(key);
       await this.ensureStoreDirs();
       await this.withKeyLock(key, async () => {
         await this.checkConditions('delete', key, { ifMatch: options.ifMatch });
-        await fs.rm(this.dataPath(key), { force: true });
-        await fs.rm(this.metaPath(key), { force: true });
+        await removeFile(this.dataPath(key));
+        await removeFile(this.metaPath(key));
         await this.removeEmptyParents(key);
       });
     });
   }
 
   async checkAccess(options: CallOptions = {}): Promise<void> {
-    return this.run('checkAccess', undefined, options.signal, async () => {
+    return this.run({ operation: 'checkAccess', signal: options.signal }, async () => {
       await this.assertRootExists();
       try {
         await fs.access(this.root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
@@ -174,20 +184,20 @@ export class FsStore implements RemoteStore {
   }
 
   /** Counts the request, honours the signal and maps file-system errors to StoreErrors. */
-  private async run<T>(operation: Operation, key: string | undefined, signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
-    this.stats[operation === 'checkAccess' ? 'head' : operation]++;
+  private async run<T>(context: CallContext, body: () => Promise<T>): Promise<T> {
+    this.stats[context.operation === 'checkAccess' ? 'head' : context.operation]++;
     try {
-      signal?.throwIfAborted();
+      context.signal?.throwIfAborted();
       return await body();
     } catch (error) {
-      throw await this.toStoreError(error, operation, key, signal);
+      throw await this.toStoreError(error, context);
     }
   }
 
-  private async toStoreError(error: unknown, operation: Operation, key: string | undefined, signal: AbortSignal | undefined): Promise<StoreError> {
+  private async toStoreError(error: unknown, { operation, key, sourceKey, signal }: CallContext): Promise<StoreError> {
     if (error instanceof StoreError) return error;
     const { name, code, message } = (error ?? {}) as { name?: string; code?: string; message?: string };
-    const where = `${operation} ${this.describe(key)}`;
+    const where = `${operation} ${sourceKey === undefined ? '' : `${this.describe(sourceKey)} → `}${this.describe(key)}`;
     const make = (storeCode: StoreError['code'], text: string, status?: number): StoreError =>
       new StoreError(storeCode, text, { status, key, cause: error });
     if (name === 'AbortError' || name === 'TimeoutError' || (signal?.aborted && error === signal.reason)) {
@@ -195,7 +205,7 @@ export class FsStore implements RemoteStore {
       return make(timedOut ? 'Timeout' : 'Aborted', `${where}: ${timedOut ? 'timed out' : 'aborted'}`);
     }
     const writing = operation === 'put' || operation === 'copy';
-    if (writing && (code === 'ENOTDIR' || code === 'EISDIR')) {
+    if (writing && (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST')) {
       // S3 can hold both `a` and `a/b`; a file system cannot.
       return make('BadRequest', `${where}: the key collides with a folder or file of another key (${code})`, 400);
     }
@@ -391,8 +401,30 @@ export class FsStore implements RemoteStore {
     await fs.writeFile(temp, JSON.stringify(sidecar));
     try {
       await renameCreatingFolders(temp, this.metaPath(key));
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      // EEXIST: mkdir met a file where a folder must go.
+      if (code !== 'EISDIR' && code !== 'ENOTDIR' && code !== 'EEXIST') throw error;
+      await this.clearStaleSidecars(key);
+      await renameCreatingFolders(temp, this.metaPath(key));
     } finally {
       await fs.rm(temp, { force: true });
+    }
+  }
+
+  /**
+   * Objects removed by hand leave their sidecars behind, which can block the path of a new
+   * sidecar (a file where a folder must go, or the reverse). The object's body was just stored
+   * at `key`, so whatever blocks that path in the sidecar tree describes no object and goes.
+   */
+  private async clearStaleSidecars(key: string): Promise<void> {
+    const segments = key.split('/');
+    for (let depth = 1; depth <= segments.length; depth++) {
+      const sidecarPath = path.join(this.root, META_DIR, ...segments.slice(0, depth));
+      const stat = await fs.lstat(sidecarPath).catch(() => null);
+      if (stat === null) return;
+      const blocks = depth === segments.length ? stat.isDirectory() : !stat.isDirectory();
+      if (blocks) return fs.rm(sidecarPath, { recursive: true, force: true });
     }
   }
 
@@ -551,6 +583,15 @@ async function md5File(file: string): Promise<string> {
   const hash = createHash('md5');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');
+}
+
+/** Removes the file at `file` if there is one; a folder there is no object, so it stays. */
+async function removeFile(file: string): Promise<void> {
+  const stat = await fs.lstat(file).catch((error: unknown) => {
+    if (isMissing(error)) return null;
+    throw error;
+  });
+  if (stat !== null && !stat.isDirectory()) await fs.rm(file, { force: true });
 }
 
 function isMissing(error: unknown): boolean {

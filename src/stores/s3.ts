@@ -74,8 +74,10 @@ type Operation = keyof RequestStats | 'checkAccess';
 
 interface RequestContext {
   operation: Operation;
-  /** The object (or `source → destination`) the request was about, for messages. */
+  /** The object the request is about (for copy, the destination); for list, the prefix. */
   key?: string;
+  /** For copy: the source object. */
+  sourceKey?: string;
   signal?: AbortSignal;
 }
 
@@ -212,7 +214,7 @@ export class S3Store implements RemoteStore {
     options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
   ): Promise<{ etag: string }> {
     const { attributes } = options;
-    const out = await this.request({ operation: 'copy', key: `${sourceKey} → ${destinationKey}`, signal: options.signal }, (o) =>
+    const out = await this.request({ operation: 'copy', key: destinationKey, sourceKey, signal: options.signal }, (o) =>
       this.client.send(
         new CopyObjectCommand({
           Bucket: this.bucket,
@@ -310,7 +312,8 @@ export class S3Store implements RemoteStore {
     const e = (error ?? {}) as SdkErrorShape;
     const status = e.$metadata?.httpStatusCode;
     const code = e.Code ?? e.name ?? '';
-    const where = `${context.operation} ${this.describe(context.key)}`;
+    const source = context.sourceKey === undefined ? '' : `${this.describe(context.sourceKey)} → `;
+    const where = `${context.operation} ${source}${this.describe(context.key)}`;
     const make = (storeCode: StoreErrorCode, message: string): StoreError =>
       new StoreError(storeCode, message, { status, key: context.key, cause: error });
 

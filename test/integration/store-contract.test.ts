@@ -454,12 +454,29 @@ describe('FsStore', () => {
     for (const r of results) if (r.status === 'rejected') expect((r.reason as StoreError).code).toBe('PreconditionFailed');
   });
 
-  test('a key cannot be both an object and a folder of objects', async () => {
+  test('a key cannot be both an object and a folder of objects; deleting the folder name is a no-op', async () => {
     const dir = path.join(workDir, 'collide');
     await fs.mkdir(dir);
     const store = createFsStore(dir);
     await store.put('a', Buffer.from('file'));
     await expectCode(store.put('a/b', Buffer.from('under a file')), 'BadRequest');
+    await store.put('d/e', Buffer.from('in a folder'));
+    await store.delete('d');
+    expect((await store.list('')).map((o) => o.key)).toEqual(['a', 'd/e']);
+  });
+
+  test('sidecars left by objects removed by hand do not block new objects', async () => {
+    const dir = path.join(workDir, 'stale-sidecars');
+    await fs.mkdir(dir);
+    const store = createFsStore(dir);
+    await store.put('x/y', Buffer.from('old'), { metadata: { v: 'old' } });
+    await store.put('f', Buffer.from('old'), { metadata: { v: 'old' } });
+    await fs.rm(path.join(dir, 'x'), { recursive: true });
+    await fs.rm(path.join(dir, 'f'));
+    await store.put('x', Buffer.from('new'), { metadata: { v: 'x' } });
+    await store.put('f/g', Buffer.from('new'), { metadata: { v: 'f/g' } });
+    expect((await store.head('x'))?.metadata).toEqual({ v: 'x' });
+    expect((await store.head('f/g'))?.metadata).toEqual({ v: 'f/g' });
   });
 
   test('an aborted signal stops the call with Aborted, a timed-out one with Timeout', async () => {
@@ -541,6 +558,7 @@ describe('S3Store', () => {
       const key = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.split('/').slice(2).join('/'));
       const conditional = req.headers['if-match'] !== undefined;
       seen.push(`${req.method} ${key}${conditional ? ' if-match' : ''}`);
+      if (req.url?.startsWith('/elsewhere')) return void res.writeHead(301, { 'x-amz-bucket-region': 'ap-south-1' }).end();
       if (key === 'hang') return; // never answers: for timeouts
       if (key.startsWith('legacy')) return legacyDelete(req, res, conditional);
       const script = scripts[key];
@@ -591,6 +609,12 @@ describe('S3Store', () => {
       expect((await storeErrorOf(store.get('bad-key-id'))).message).toContain('given to the store');
       expect((await storeErrorOf(store.get('no-bucket'))).message).toContain('Bucket "site" does not exist');
       expect((await storeErrorOf(store.get('denied'))).message).toContain('s3:GetObject');
+    });
+
+    test('checkAccess on a bucket in another region names that region', async () => {
+      const store = createS3Store({ bucket: 'elsewhere', endpoint, region: 'us-east-1', pathStyle: true, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET } });
+      const error = await expectCode(store.checkAccess(), 'BadRequest');
+      expect(error.message).toContain('bucket "elsewhere" is in region ap-south-1, not us-east-1');
     });
 
     test('a conditional delete on a store without conditional DELETE falls back to HEAD, compare, DELETE', async () => {
