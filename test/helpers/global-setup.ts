@@ -28,7 +28,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const moto = await startMoto();
   project.provide('s3Endpoint', moto ? `http://${HOST}:${moto.port}` : null);
 
-  // ---- redis-server: start it here (see TOOLCHAIN.md), provide its URL, stop it below. ----
+  // ---- Other servers: each has its own globalSetup (redis-setup.ts), listed in vitest.config.ts,
+  // ---- built on the helpers in servers.ts.
 
   return async () => {
     await moto?.stop();
