@@ -1,0 +1,272 @@
+// Where the app and its remote are: app name, remote URL, cache URL, reload webhook, and how
+// each area (templates, settings, static) maps to a key prefix in the remote.
+//
+// Precedence, for every value: an explicit option, then the environment, then the app's own
+// `settings/` files, then the default. Environment variables:
+//   FASTBLOCKS_SYNC_REMOTE        s3://bucket[/prefix] or file:///dir
+//   FASTBLOCKS_SYNC_APP_NAME      the app name (Redis key prefix)
+//   FASTBLOCKS_SYNC_CACHE_URL     redis://… or rediss://… (auth in the URL)
+//   FASTBLOCKS_SYNC_RELOAD_URL    settings reload webhook
+//   FASTBLOCKS_SYNC_RELOAD_SECRET HMAC key of the webhook signature
+// Settings files (ACB layout, values may sit at the top level or under the file's own key):
+//   settings/app.yml      `name` (or `app.name`)
+//   settings/storage.yml  `buckets` (area → bucket) and `prefix` (or under `storage:`)
+//   settings/cache.yml    `host`, `port`, `db`, `password` (or under `cache:`) → redis://host:port/db
+// Placeholder values (`${VAR}`, '', null…) in settings files count as "not set".
+//
+// Remote layout per area. Without a `buckets` entry for the area: `<remote prefix><area>/`
+// (templates/, settings/, static/). With one, as ACB's storage adapter does
+// (lesleslie/acb acb/adapters/storage/_base.py: StorageBucket.root = `<bucket>/<prefix>`, prefix
+// defaulting to the app name; file storage is a DirFileSystem on the local path):
+//   s3://…   bucket = buckets[area], keys `<remote prefix><storage prefix>/<area>/…`
+//   file://… keys `<buckets[area]>/<storage prefix>/<area>/…` under the directory
+// The tool's own area is `<remote prefix>.fastblocks-sync/` in each store, shared by all areas.
+
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { TOOL_DIR, normalizePrefix } from '../core/keys.js';
+import { createStore, type S3ConnectionOptions, type StoreLocation } from '../stores/index.js';
+import type { RemoteStore } from '../stores/store.js';
+import type { CommonOptions } from './types.js';
+
+export type ValueSource = 'option' | 'environment' | 'settings' | 'default' | 'none';
+
+export interface StorageMapping {
+  /** Area name → bucket (S3) or directory (file://). */
+  buckets: Record<string, string>;
+  /** `prefix` of storage.yml, else the app name, else ''. */
+  prefix: string;
+}
+
+export interface ResolvedApp {
+  appRoot: string;
+  appName: string | null;
+  remote: string | null;
+  cacheUrl: string | null;
+  reloadUrl: string | null;
+  reloadSecret: string | null;
+  storage: StorageMapping | null;
+  s3: S3ConnectionOptions;
+  /** Where each value came from (for the report and for people debugging a setup). */
+  sources: { appName: ValueSource; remote: ValueSource; cacheUrl: ValueSource; reloadUrl: ValueSource; storage: ValueSource };
+  /** Problems reading the app's settings files; never fatal. */
+  notes: string[];
+}
+
+export const ENV = {
+  remote: 'FASTBLOCKS_SYNC_REMOTE',
+  appName: 'FASTBLOCKS_SYNC_APP_NAME',
+  cacheUrl: 'FASTBLOCKS_SYNC_CACHE_URL',
+  reloadUrl: 'FASTBLOCKS_SYNC_RELOAD_URL',
+  reloadSecret: 'FASTBLOCKS_SYNC_RELOAD_SECRET',
+} as const;
+
+export interface ResolveOptions extends CommonOptions {
+  settingsPath?: string;
+  reloadUrl?: string;
+  reloadSecret?: string;
+  /** Follow settings/storage.yml `buckets` (default true). */
+  useStorageBuckets?: boolean;
+  /** Injected for tests; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A value that stands for "fill me in" rather than a real value. */
+export function isPlaceholder(value: unknown): boolean {
+  if (value === null || value === undefined) return true;
+  if (typeof value !== 'string') return false;
+  const text = value.trim();
+  if (text === '') return true;
+  if (/^\$\{\{?[^}]*\}?\}$/.test(text) || /^\$[A-Z_][A-Z0-9_]*$/i.test(text)) return true; // ${VAR} ${{ x }} $VAR
+  if (/^\{\{[^}]*\}\}$/.test(text) || /^<[^>]*>$/.test(text)) return true; // {{ var }} <your-token>
+  if (/^(\*+|x+|\.{3}|…)$/i.test(text)) return true; // *** xxxx ...
+  return /^(change[-_ ]?me|changethis|replace[-_ ]?me|todo|tbd|fixme|placeholder|secret|password|none|null|redacted)$/i.test(text);
+}
+
+function envValue(env: NodeJS.ProcessEnv, name: string): string | null {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? null : value.trim();
+}
+
+async function readYamlFile(file: string, notes: string[]): Promise<Record<string, unknown> | null> {
+  for (const candidate of [file, file.replace(/\.yml$/, '.yaml')]) {
+    let text: string;
+    try {
+      text = await readFile(candidate, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      notes.push(`cannot read ${path.basename(candidate)}: ${(error as Error).message}`);
+      return null;
+    }
+    try {
+      const value: unknown = parse(text, { maxAliasCount: 100 });
+      return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    } catch (error) {
+      notes.push(`cannot parse ${path.basename(candidate)}: ${(error as Error).message.split('\n')[0]}`);
+      return null;
+    }
+  }
+  return null;
+}
+
+function section(doc: Record<string, unknown> | null, name: string): Record<string, unknown> | null {
+  if (!doc) return null;
+  const nested = doc[name];
+  if (nested !== null && typeof nested === 'object' && !Array.isArray(nested)) return nested as Record<string, unknown>;
+  return doc;
+}
+
+function stringValue(value: unknown): string | null {
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'string' && !isPlaceholder(value) ? value.trim() : null;
+}
+
+export async function resolveApp(options: ResolveOptions = {}): Promise<ResolvedApp> {
+  const env = options.env ?? process.env;
+  const appRoot = path.resolve(options.appRoot ?? '.');
+  const settingsDir = path.resolve(appRoot, options.settingsPath ?? 'settings');
+  const notes: string[] = [];
+
+  const appDoc = section(await readYamlFile(path.join(settingsDir, 'app.yml'), notes), 'app');
+  const storageDoc = section(await readYamlFile(path.join(settingsDir, 'storage.yml'), notes), 'storage');
+  const cacheDoc = section(await readYamlFile(path.join(settingsDir, 'cache.yml'), notes), 'cache');
+
+  const pick = (option: string | undefined, envName: string, fromSettings: string | null): [string | null, ValueSource] => {
+    if (option !== undefined && option !== '') return [option, 'option'];
+    const fromEnv = envValue(env, envName);
+    if (fromEnv !== null) return [fromEnv, 'environment'];
+    if (fromSettings !== null) return [fromSettings, 'settings'];
+    return [null, 'none'];
+  };
+
+  const [appName, appNameSource] = pick(options.appName, ENV.appName, stringValue(appDoc?.name));
+  const [cacheUrl, cacheUrlSource] = pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
+  const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, null);
+  const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, null);
+
+  let storage: StorageMapping | null = null;
+  const rawBuckets = storageDoc?.buckets;
+  if (options.useStorageBuckets !== false && rawBuckets && typeof rawBuckets === 'object' && !Array.isArray(rawBuckets)) {
+    const buckets: Record<string, string> = {};
+    for (const [area, bucket] of Object.entries(rawBuckets as Record<string, unknown>)) {
+      const name = stringValue(bucket);
+      if (name !== null) buckets[area] = name;
+    }
+    if (Object.keys(buckets).length > 0) {
+      storage = { buckets, prefix: (stringValue(storageDoc?.prefix) ?? appName ?? '').replace(/^\/+|\/+$/g, '') };
+    }
+  }
+
+  // Without a remote anywhere, storage.yml still names the S3 bucket of each area.
+  let [remote, remoteSource] = pick(options.storageBucket, ENV.remote, null);
+  if (remote === null && storage !== null) remoteSource = 'settings';
+
+  return {
+    appRoot,
+    appName,
+    remote,
+    cacheUrl,
+    reloadUrl,
+    reloadSecret,
+    storage,
+    s3: {
+      ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+      ...(options.region !== undefined ? { region: options.region } : {}),
+      ...(options.pathStyle !== undefined ? { pathStyle: options.pathStyle } : {}),
+    },
+    sources: { appName: appNameSource, remote: remoteSource, cacheUrl: cacheUrlSource, reloadUrl: reloadUrlSource, storage: storage ? 'settings' : 'none' },
+    notes,
+  };
+}
+
+function cacheUrlFromSettings(doc: Record<string, unknown> | null): string | null {
+  if (!doc) return null;
+  const url = stringValue(doc.url);
+  if (url !== null && /^rediss?:\/\//i.test(url)) return url;
+  const host = stringValue(doc.host);
+  if (host === null) return null;
+  const port = stringValue(doc.port) ?? '6379';
+  const db = stringValue(doc.db);
+  const password = stringValue(doc.password);
+  const auth = password !== null ? `:${encodeURIComponent(password)}@` : '';
+  return `redis://${auth}${host}:${port}${db !== null ? `/${db}` : ''}`;
+}
+
+export type AreaName = 'templates' | 'settings' | 'static';
+
+export interface AreaLocation {
+  store: RemoteStore;
+  rootPrefix: string;
+  areaPrefix: string;
+  /** Printable: `s3://bucket/prefix` or `file:///dir/prefix` of the area root. */
+  printable: string;
+  layout: 'areas' | 'storage.yml';
+}
+
+/** Stores shared by the areas of one run (one S3 client per bucket). */
+export class StoreRegistry {
+  private readonly stores = new Map<string, StoreLocation>();
+  constructor(private readonly s3: S3ConnectionOptions) {}
+
+  get(url: string): StoreLocation {
+    let location = this.stores.get(url);
+    if (!location) {
+      location = createStore(url, this.s3);
+      this.stores.set(url, location);
+    }
+    return location;
+  }
+
+  close(): void {
+    for (const { store } of this.stores.values()) store.close?.();
+    this.stores.clear();
+  }
+}
+
+/**
+ * The area's root in the remote. `remoteRoot` is the area's folder name in the remote
+ * ('templates', 'settings', 'static', or a template path's name from its `templates` folder on).
+ */
+export function areaLocation(app: ResolvedApp, area: AreaName, remoteRoot: string, registry: StoreRegistry): AreaLocation {
+  const mapped = app.storage?.buckets[area];
+  const root = normalizePrefix(remoteRoot);
+  if (app.remote === null && mapped === undefined) {
+    throw new Error(
+      `No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, or map "${area}" in settings/storage.yml buckets`,
+    );
+  }
+  if (mapped === undefined) {
+    const { store, prefix } = registry.get(app.remote as string);
+    return { store, rootPrefix: prefix + root, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, prefix + root), layout: 'areas' };
+  }
+  const storagePrefix = normalizePrefix(app.storage?.prefix);
+  const remote = app.remote ?? `s3://${mapped}`;
+  if (/^s3:\/\//i.test(remote)) {
+    // The mapped bucket replaces the URL's bucket; the URL's prefix stays in front.
+    const urlPrefix = /^s3:\/\/[^/]*\/?(.*)$/i.exec(remote)?.[1] ?? '';
+    const { store, prefix } = registry.get(`s3://${mapped}/${urlPrefix}`);
+    const rootPrefix = prefix + storagePrefix + root;
+    return { store, rootPrefix, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, rootPrefix), layout: 'storage.yml' };
+  }
+  const { store, prefix } = registry.get(remote);
+  const rootPrefix = prefix + normalizePrefix(mapped) + storagePrefix + root;
+  return { store, rootPrefix, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, rootPrefix), layout: 'storage.yml' };
+}
+
+function printable(store: RemoteStore, prefix: string): string {
+  return `${store.url.replace(/\/+$/, '')}/${prefix}`;
+}
+
+/** 'templates' → 'templates'; 'src/templates' → 'templates'; 'custom' → 'custom'. */
+export function templateRemoteRoot(templatePath: string): string {
+  const parts = templatePath.split(/[\\/]+/).filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new Error(`Template path "${templatePath}" must stay inside the app root`);
+  const index = parts.indexOf('templates');
+  return (index >= 0 ? parts.slice(index) : parts).join('/') || 'templates';
+}
+
+/** A stable replica id for the CLI and library: host and absolute app root. */
+export function defaultReplica(appRoot: string, hostname: string): string {
+  return `${hostname}:${appRoot.split(path.sep).join('/')}`;
+}

@@ -1,0 +1,93 @@
+// Where the app's configuration comes from, and how areas map to remote prefixes.
+
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { areaLocation, resolveApp, StoreRegistry, templateRemoteRoot } from '../../src/targets/config.js';
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'fbs-config-'));
+  await mkdir(path.join(root, 'settings'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const write = (name: string, text: string) => writeFile(path.join(root, 'settings', name), text);
+
+describe('resolveApp', () => {
+  it('options win over the environment, which wins over settings files', async () => {
+    await write('app.yml', 'name: from-settings\n');
+    await write('cache.yml', 'host: cache.internal\nport: 6380\ndb: 2\n');
+    const env = { FASTBLOCKS_SYNC_APP_NAME: 'from-env', FASTBLOCKS_SYNC_CACHE_URL: 'redis://env:6379' };
+    const fromOptions = await resolveApp({ appRoot: root, appName: 'from-option', env });
+    expect([fromOptions.appName, fromOptions.sources.appName]).toEqual(['from-option', 'option']);
+    const fromEnv = await resolveApp({ appRoot: root, env });
+    expect([fromEnv.appName, fromEnv.sources.appName, fromEnv.cacheUrl]).toEqual(['from-env', 'environment', 'redis://env:6379']);
+    const fromFiles = await resolveApp({ appRoot: root, env: {} });
+    expect([fromFiles.appName, fromFiles.sources.appName, fromFiles.cacheUrl]).toEqual(['from-settings', 'settings', 'redis://cache.internal:6380/2']);
+  });
+
+  it('accepts the nested ACB forms and ignores placeholders', async () => {
+    await write('app.yaml', 'app:\n  name: nested\n');
+    await write('cache.yml', 'cache:\n  host: ${REDIS_HOST}\n');
+    await write('storage.yml', 'storage:\n  prefix: site\n  buckets:\n    templates: tpl-bucket\n    static: ${STATIC_BUCKET}\n');
+    const app = await resolveApp({ appRoot: root, env: {} });
+    expect(app.appName).toBe('nested');
+    expect(app.cacheUrl).toBeNull();
+    expect(app.storage).toEqual({ buckets: { templates: 'tpl-bucket' }, prefix: 'site' });
+  });
+
+  it('a broken settings file is a note, never fatal', async () => {
+    await write('app.yml', 'name: [oops\n');
+    const app = await resolveApp({ appRoot: root, env: {} });
+    expect(app.appName).toBeNull();
+    expect(app.notes[0]).toMatch(/cannot parse app.yml/);
+  });
+});
+
+describe('areaLocation', () => {
+  it('default layout: <remote prefix><area>/, one tool area per prefix', async () => {
+    const app = await resolveApp({ appRoot: root, storageBucket: 's3://bucket/site', env: {} });
+    const registry = new StoreRegistry({ region: 'us-east-1' });
+    const loc = areaLocation(app, 'templates', 'templates', registry);
+    expect([loc.rootPrefix, loc.areaPrefix, loc.layout]).toEqual(['site/templates/', 'site/.fastblocks-sync/', 'areas']);
+    expect(areaLocation(app, 'static', 'static', registry).store).toBe(loc.store);
+    registry.close();
+  });
+
+  it('storage.yml buckets: S3 bucket per area, keys under <prefix>/<area>/ (prefix defaults to the app name)', async () => {
+    await write('app.yml', 'name: shop\n');
+    await write('storage.yml', 'buckets:\n  templates: shop-templates\n');
+    const app = await resolveApp({ appRoot: root, storageBucket: 's3://main-bucket', env: {} });
+    const registry = new StoreRegistry({ region: 'us-east-1' });
+    const tpl = areaLocation(app, 'templates', 'templates', registry);
+    expect(tpl.printable).toBe('s3://shop-templates/shop/templates/');
+    expect(tpl.areaPrefix).toBe('.fastblocks-sync/');
+    const settings = areaLocation(app, 'settings', 'settings', registry);
+    expect(settings.printable).toBe('s3://main-bucket/settings/');
+    registry.close();
+  });
+
+  it('storage.yml buckets with a file:// remote: <dir>/<bucket>/<prefix>/<area>/ as ACB file storage', async () => {
+    await write('app.yml', 'name: shop\n');
+    await write('storage.yml', 'buckets:\n  static: shop-static\n');
+    const remote = pathToFileURL(path.join(root, 'remote')).href;
+    const app = await resolveApp({ appRoot: root, storageBucket: remote, env: {} });
+    const registry = new StoreRegistry({});
+    const loc = areaLocation(app, 'static', 'static', registry);
+    expect([loc.rootPrefix, loc.areaPrefix]).toEqual(['shop-static/shop/static/', '.fastblocks-sync/']);
+    expect(() => areaLocation({ ...app, remote: null, storage: null }, 'static', 'static', registry)).toThrow(/No remote configured for static/);
+    registry.close();
+  });
+
+  it('template roots keep their path from the templates folder on', () => {
+    expect(templateRemoteRoot('templates')).toBe('templates');
+    expect(templateRemoteRoot('./src/templates/')).toBe('templates');
+    expect(templateRemoteRoot('custom')).toBe('custom');
+    expect(() => templateRemoteRoot('../elsewhere')).toThrow(/inside the app root/);
+  });
+});
