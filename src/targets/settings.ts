@@ -1,0 +1,287 @@
+// settings/**/*.{yml,yaml}: every document of every file is parsed before it is written on either
+// side (an invalid file is never synced, the rest are), literal-looking secrets are reported as
+// warnings, and a real change can be announced to the app through a signed reload webhook.
+
+import { createHmac } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { isPair, isScalar, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
+import { localPathFor } from '../core/keys.js';
+import type { ValidationIssue } from '../core/engine.js';
+import type { InvalidFile, SyncReport } from '../core/model.js';
+import { errorMessage } from '../errors.js';
+import { isPlaceholder, type AreaLocation } from './config.js';
+import { baseResult, changedPaths, runArea, thrownError, withContext, type RunContext } from './common.js';
+import type { SettingsOptions, SettingsResult } from './types.js';
+
+/** Aliases a file may expand before it counts as an alias bomb ("billion laughs"). */
+export const MAX_ALIAS_COUNT = 100;
+export const DEFAULT_RELOAD_TIMEOUT_MS = 10_000;
+export const SIGNATURE_HEADER = 'X-FastBlocks-Signature';
+
+function firstLine(message: string): string {
+  // yaml's messages end with " at line L, column C:" and a code frame; the position is reported apart.
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
+}
+
+/** null when every document parses (unique keys, bounded aliases), else the first problem. */
+export function validateYaml(body: Buffer | string): ValidationIssue | null {
+  let text: string;
+  try {
+    text = typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    return { message: 'not valid UTF-8' };
+  }
+  const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
+  if ('empty' in docs) {
+    const error = docs.errors[0];
+    return error ? { message: firstLine(error.message), ...(error.linePos ? { line: error.linePos[0].line, column: error.linePos[0].col } : {}) } : null;
+  }
+  const list: Document.Parsed[] = docs;
+  for (const doc of list) {
+    const error = doc.errors[0];
+    if (error) {
+      return { message: firstLine(error.message), ...(error.linePos ? { line: error.linePos[0].line, column: error.linePos[0].col } : {}) };
+    }
+  }
+  for (const doc of list) {
+    try {
+      doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (error) {
+      const start = doc.range[0];
+      const line = text.slice(0, start).split('\n').length;
+      return { message: `${errorMessage(error)} (more than ${MAX_ALIAS_COUNT} alias expansions)`, line, column: 1 };
+    }
+  }
+  return null;
+}
+
+/** Last word of a key: `db_password` → password, `apiKey` → key, `secret-token` → token. */
+function lastWord(key: string): string {
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean);
+  return (words[words.length - 1] ?? '').toLowerCase();
+}
+
+const SECRET_WORDS = new Set(['password', 'passwd', 'pwd', 'passphrase', 'secret', 'token', 'key', 'apikey', 'credential', 'credentials', 'privatekey']);
+
+/**
+ * Keys that name a secret (last word password/passwd/pwd/passphrase/secret/token/key/apikey/
+ * credential(s)) with a literal string value. Placeholders are not literals: '', null, `${VAR}`,
+ * `${{ … }}`, `$VAR`, `{{ … }}`, `<…>`, `***`, `xxx`, and words like changeme/todo/placeholder
+ * (see isPlaceholder in config.ts); neither are tagged values (`!secret db`, `!env X`),
+ * numbers or booleans. The value itself is never printed.
+ */
+export function findLiteralSecrets(file: string, body: Buffer | string): { path: string; message: string }[] {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: false });
+  if ('empty' in docs) return [];
+  const warnings: { path: string; message: string }[] = [];
+  for (const doc of docs) {
+    visit(doc, {
+      Pair(_, pair, ancestors) {
+        if (!isScalar(pair.key) || !isScalar(pair.value)) return;
+        const key = String(pair.key.value);
+        if (!SECRET_WORDS.has(lastWord(key))) return;
+        const value = pair.value;
+        if (value.tag !== undefined || typeof value.value !== 'string' || isPlaceholder(value.value)) return;
+        const names: string[] = [];
+        for (const node of ancestors) if (isPair(node) && isScalar(node.key)) names.push(String(node.key.value));
+        names.push(key);
+        const offset = value.range?.[0] ?? pair.key.range?.[0] ?? 0;
+        const { line, col } = lineCounter.linePos(offset);
+        warnings.push({
+          path: file,
+          message: `line ${line}, column ${col}: "${names.join('.')}" looks like a literal secret; use a placeholder (e.g. \${${names.join('_').toUpperCase().replace(/[^A-Z0-9_]/g, '_')}}) or a secret manager`,
+        });
+      },
+    });
+  }
+  return warnings;
+}
+
+/** `app.yml` → `app`; `adapters/cache.yaml` → `cache`. */
+export function adapterOf(file: string): string {
+  return path.posix.basename(file).replace(/\.ya?ml$/i, '');
+}
+
+export interface ReloadRequest {
+  url: string;
+  secret: string;
+  app: string | null;
+  adapters: string[];
+  files: string[];
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** `sha256=<hex HMAC-SHA256 of the raw body>` — what the receiver recomputes and compares. */
+export function signBody(secret: string, body: string | Buffer): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/** The webhook URL without credentials, query or fragment: safe for reports. */
+export function printableUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+/** POSTs the reload request once; throws with the status or cause on anything but a 2xx. */
+export async function postReload(request: ReloadRequest): Promise<number> {
+  const body = JSON.stringify({ app: request.app, adapters: request.adapters, files: request.files });
+  const timeout = AbortSignal.timeout(request.timeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS);
+  const signal = request.signal ? AbortSignal.any([timeout, request.signal]) : timeout;
+  let response: Response;
+  try {
+    response = await fetch(request.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: signBody(request.secret, body), 'User-Agent': 'fastblocks-sync' },
+      body,
+      signal,
+      redirect: 'error',
+    });
+  } catch (error) {
+    const reason = timeout.aborted ? `no answer within ${request.timeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS} ms` : errorMessage(error);
+    throw new Error(`reload webhook ${printableUrl(request.url)} failed: ${reason}`, { cause: error });
+  }
+  await response.body?.cancel().catch(() => undefined);
+  if (response.status < 200 || response.status > 299) {
+    throw new Error(`reload webhook ${printableUrl(request.url)} answered ${response.status} ${response.statusText}`.trim());
+  }
+  return response.status;
+}
+
+export async function syncSettings(options: SettingsOptions = {}, context?: RunContext): Promise<SettingsResult> {
+  return withContext(options, context, (ctx) => runSettings(options, ctx));
+}
+
+async function runSettings(options: SettingsOptions, ctx: RunContext): Promise<SettingsResult> {
+  const settingsPath = options.settingsPath ?? 'settings';
+  const localRoot = path.resolve(ctx.app.appRoot, settingsPath);
+  const names = options.adapterNames?.filter((n) => n.trim() !== '');
+  const include = names && names.length > 0 ? names.flatMap((n) => [`${n}.yml`, `${n}.yaml`]) : ['*.yml', '*.yaml'];
+  const warnings = new Map<string, { path: string; message: string }>();
+  const addWarnings = (file: string, body: Buffer) => {
+    for (const w of findLiteralSecrets(file, body)) warnings.set(`${w.path}\0${w.message}`, w);
+  };
+
+  let report: SyncReport;
+  let location: AreaLocation;
+  try {
+    ({ report, location } = await runArea(ctx, options, 'settings', localRoot, 'settings', {
+      include,
+      ...(options.exclude ? { exclude: options.exclude } : {}),
+      validate: (file, body) => {
+        const issue = validateYaml(body);
+        if (!issue) addWarnings(file, body);
+        return issue;
+      },
+    }));
+  } catch (error) {
+    return { ...emptySettings(), errors: [thrownError(error, settingsPath)] };
+  }
+
+  if (report.dryRun) await validatePlanned(report, localRoot, location, addWarnings);
+
+  const result: SettingsResult = {
+    ...baseResult('settings', [{ report }]),
+    target: 'settings',
+    adaptersAffected: [],
+    configReloaded: [],
+    invalid: [...report.invalid],
+    warnings: [...report.warnings],
+  };
+  result.warnings.push(...warnings.values());
+
+  const changed = changedPaths(report);
+  const planned = report.dryRun ? report.synced.filter((s) => s.action !== 'update-metadata').map((s) => s.path) : changed;
+  result.adaptersAffected = [...new Set(planned.map(adapterOf))].sort();
+
+  if (options.reloadConfig === false) return result;
+  if (report.dryRun) {
+    if (planned.length > 0) result.messages.push('dry run: reload webhook not called');
+    return result;
+  }
+  if (changed.length === 0) return result;
+  const { reloadUrl, reloadSecret, appName } = ctx.app;
+  if (reloadUrl === null) {
+    result.messages.push('no reload webhook configured: the app was not asked to reload its settings');
+    return result;
+  }
+  if (reloadSecret === null) {
+    result.errors.push({ path: printableUrl(reloadUrl), message: 'reload webhook configured without a secret: refusing to send an unsigned request (set reloadSecret or FASTBLOCKS_SYNC_RELOAD_SECRET)' });
+    return result;
+  }
+  const adapters = [...new Set(changed.map(adapterOf))].sort();
+  try {
+    await postReload({
+      url: reloadUrl,
+      secret: reloadSecret,
+      app: appName,
+      adapters,
+      files: [...changed].sort(),
+      ...(options.reloadTimeoutMs !== undefined ? { timeoutMs: options.reloadTimeoutMs } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    result.configReloaded = adapters;
+  } catch (error) {
+    result.errors.push({ path: printableUrl(reloadUrl), message: errorMessage(error) });
+  }
+  return result;
+}
+
+/**
+ * The engine validates while applying; a dry run applies nothing, so the files the plan would
+ * write are read (never written) and validated here, and an invalid one moves from the plan to
+ * `invalid` exactly as a real run would report it.
+ */
+async function validatePlanned(
+  report: SyncReport,
+  localRoot: string,
+  location: AreaLocation,
+  addWarnings: (file: string, body: Buffer) => void,
+): Promise<void> {
+  const invalid: InvalidFile[] = [];
+  const keep: SyncReport['synced'] = [];
+  for (const item of report.synced) {
+    let body: Buffer | null = null;
+    let side: InvalidFile['side'] | null = null;
+    try {
+      if (item.action === 'upload') {
+        side = 'local';
+        body = await readFile(localPathFor(localRoot, item.path));
+      } else if (item.action === 'download') {
+        side = 'remote';
+        body = (await location.store.get(`${location.rootPrefix}${item.path}`)).body;
+      }
+    } catch (error) {
+      report.warnings.push({ path: item.path, message: `could not read for validation: ${errorMessage(error)}` });
+    }
+    const issue = body ? validateYaml(body) : null;
+    if (issue && side) invalid.push({ path: item.path, side, ...issue });
+    else {
+      if (body) addWarnings(item.path, body);
+      keep.push(item);
+    }
+  }
+  report.synced = keep;
+  report.invalid.push(...invalid);
+}
+
+function emptySettings(): SettingsResult {
+  return {
+    ...baseResult('settings', []),
+    target: 'settings',
+    adaptersAffected: [],
+    configReloaded: [],
+    invalid: [],
+    warnings: [],
+  };
+}
