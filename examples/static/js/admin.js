@@ -1,0 +1,1 @@
+export function confirmDelete(form) { return window.confirm('Delete?') && form.submit(); }
