@@ -211,10 +211,15 @@ class SyncRun {
     this.report.stats.remoteObjects = this.remoteEntries.size;
   }
 
+  /** Own properties only: a path named `constructor` has no base entry unless it was recorded. */
+  private baseEntry(p: string): BaseEntry | undefined {
+    const entries = this.base.state?.entries;
+    return entries && Object.hasOwn(entries, p) ? entries[p] : undefined;
+  }
+
   /** Multipart ETags hide the MD5; read our `md5` metadata, but only where content is compared. */
   private async fillMultipartMd5s(): Promise<void> {
-    const entries = this.base.state?.entries ?? {};
-    const unknown = [...this.remoteEntries.values()].filter((r) => r.md5 === undefined && entries[r.path]?.etag !== r.etag);
+    const unknown = [...this.remoteEntries.values()].filter((r) => r.md5 === undefined && this.baseEntry(r.path)?.etag !== r.etag);
     for (const entry of unknown) {
       const head = await this.store.head(`${this.layout.rootPrefix}${entry.path}`);
       const md5 = head?.metadata['md5'];
@@ -237,7 +242,7 @@ class SyncRun {
       const remoteByPath = new Map(remote.map((r) => [r.path, r]));
       for (const entry of local) {
         const other = remoteByPath.get(entry.path);
-        if (!other || detectChange(entry, other, base?.[entry.path]) !== 'conflict') continue;
+        if (!other || detectChange(entry, other, this.baseEntry(entry.path)) !== 'conflict') continue;
         const [lt, rt] = await Promise.all([
           localTime(this.local, entry.path),
           remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
@@ -370,7 +375,7 @@ class SyncRun {
     const remoteMd5 = head ? (md5FromEtag(head.etag) ?? head.metadata['md5']) : undefined;
     const remote: RemoteEntry[] = head ? [{ path: p, size: head.size, etag: head.etag, ...(remoteMd5 ? { md5: remoteMd5 } : {}), lastModified: head.lastModified }] : [];
     const input = await this.planInput(local, remote);
-    const baseEntry = this.base.state?.entries[p];
+    const baseEntry = this.baseEntry(p);
     const fresh = makePlan({ ...input, base: baseEntry ? { [p]: baseEntry } : this.base.state ? {} : null });
     return { ops: fresh.ops, conflicts: fresh.conflicts, skipped: fresh.skipped };
   }
@@ -385,10 +390,11 @@ class SyncRun {
   }
 
   private async commitBase(plan: Plan, result: ApplyResult): Promise<void> {
-    const entries: Record<string, BaseEntry> = { ...plan.nextBase };
+    // A Map, not object assignment: a path named `__proto__` must stay an ordinary entry.
+    const entries = new Map<string, BaseEntry>(Object.entries(plan.nextBase));
     for (const change of result.baseChanges) {
-      if (change.entry) entries[change.path] = change.entry;
-      else delete entries[change.path];
+      if (change.entry) entries.set(change.path, change.entry);
+      else entries.delete(change.path);
     }
     const state: BaseState = { version: 1, replica: this.replica, updatedAt: this.now().toISOString(), runId: this.runId, entries: sortedEntries(entries) };
     await writeBase(this.store, stateKey(this.layout, this.replica), state, this.base.etag);

@@ -68,8 +68,9 @@ export async function writeBase(
   return etag;
 }
 
-export function sortedEntries(entries: Record<string, BaseEntry>): Record<string, BaseEntry> {
-  return Object.fromEntries(Object.entries(entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+/** Sorted for stable state objects; fromEntries defines own properties, `__proto__` included. */
+export function sortedEntries(entries: ReadonlyMap<string, BaseEntry>): Record<string, BaseEntry> {
+  return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** What a run may change on the remote, written in the lock before the first write. */
