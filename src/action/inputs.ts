@@ -198,6 +198,9 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     pullCache: parseBoolean(INPUTS.pullCache, input(INPUTS.pullCache)),
     secrets: [reloadSecret, ...(cacheUrl?.secrets ?? [])].filter((s): s is string => s !== undefined && s !== ''),
   };
+  if (settings.prune && settings.direction === 'bidirectional') {
+    throw new InputError(INPUTS.prune, `Input '${INPUTS.prune}' is true with direction 'bidirectional'. Prune mirrors one side onto the other: use direction 'push' or 'pull', or set '${INPUTS.prune}: false'.`);
+  }
   return settings;
 }
 

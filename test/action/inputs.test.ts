@@ -163,6 +163,10 @@ describe('readInputs', () => {
     expect(failure({ bucket: 'b-1', 'reload-config': 'true' }).message).toContain("'reload-url' is empty");
   });
 
+  it('refuses prune with bidirectional', () => {
+    expect(failure({ bucket: 'b-1', prune: 'true', direction: 'bidirectional' }).message).toContain("use direction 'push' or 'pull'");
+  });
+
   it('falls back to GITHUB_TOKEN for github-token', () => {
     expect(readInputs((n) => (n === 'bucket' ? 'b-1' : ''), { GITHUB_TOKEN: 'ghs_env' }).githubToken).toBe('ghs_env');
   });

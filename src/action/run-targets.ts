@@ -1,0 +1,87 @@
+// Settings → the targets' options → `sync.*`, and the results as one list (settings, templates,
+// static, cache for `all`). Also: which local roots a target syncs.
+
+import type { SyncStrategy } from '../core/model.js';
+import { sync } from '../sync.js';
+import type { AnyTargetResult, CommonOptions } from '../targets/types.js';
+import type { ActionSettings } from './inputs.js';
+
+export interface RunOverrides {
+  dryRun: boolean;
+  replica: string;
+  /** The repository checkout: the app's root. */
+  appRoot: string;
+  signal?: AbortSignal;
+}
+
+export type RunTargets = (settings: ActionSettings, run: RunOverrides) => Promise<AnyTargetResult[]>;
+
+export const runTargets: RunTargets = async (s, run) => {
+  const strategy: Partial<SyncStrategy> = {
+    direction: s.direction,
+    conflictStrategy: s.conflictStrategy,
+    dryRun: run.dryRun,
+    backupOnConflict: s.backupOnConflict,
+    maxConcurrent: s.maxConcurrent,
+    timeout: s.timeout,
+    retryAttempts: s.retryAttempts,
+    retryDelay: s.retryDelay,
+  };
+  const common: CommonOptions = {
+    appRoot: run.appRoot,
+    strategy,
+    storageBucket: s.storageBucket,
+    appName: s.appName,
+    replica: run.replica,
+    endpoint: s.endpoint,
+    region: s.region,
+    pathStyle: s.pathStyle,
+    prune: s.prune,
+    maxDelete: s.maxDelete,
+    cacheUrl: s.cacheUrl,
+    signal: run.signal,
+  };
+  const settingsOptions = { settingsPath: s.settingsPath, adapterNames: s.adapterNames, reloadConfig: s.reloadConfig, reloadUrl: s.reloadUrl, reloadSecret: s.reloadSecret };
+  switch (s.target) {
+    case 'templates':
+      return [await sync.templates({ ...common, templatePaths: s.templatePaths, patterns: s.patterns })];
+    case 'settings':
+      return [await sync.settings({ ...common, ...settingsOptions })];
+    case 'static':
+      return [await sync.static({ ...common, patterns: s.patterns })];
+    case 'cache':
+      return [
+        await sync.cache({
+          ...common,
+          operation: s.cacheOperation === undefined || s.cacheOperation === 'none' ? 'refresh' : s.cacheOperation,
+          namespaces: s.cacheNamespaces,
+          keys: s.cacheKeys,
+          warmTemplates: s.warmTemplates,
+          templatePaths: s.templatePaths,
+          patterns: s.patterns,
+        }),
+      ];
+    case 'all': {
+      const all = await sync.all({ ...common, ...settingsOptions, templatePaths: s.templatePaths, patterns: s.patterns, refreshCache: s.cacheOperation !== 'none' });
+      return [all.settings, all.templates, all.static, all.cache];
+    }
+  }
+};
+
+/** Local roots (relative to the checkout) the target syncs, for the pull cache. */
+export function localRoots(s: ActionSettings): string[] {
+  const templates = s.templatePaths ?? ['templates'];
+  const settings = [s.settingsPath ?? 'settings'];
+  switch (s.target) {
+    case 'templates':
+      return templates;
+    case 'settings':
+      return settings;
+    case 'static':
+      return ['static'];
+    case 'cache':
+      return [];
+    case 'all':
+      return [...settings, ...templates, 'static'];
+  }
+}
