@@ -18,6 +18,7 @@ import { retryingStore } from './retrying-store.js';
 import { scanLocal } from './scan.js';
 import {
   acquireLock,
+  keepLockAlive,
   backupRunPrefix,
   readBase,
   releaseLock,
@@ -300,6 +301,13 @@ class SyncRun {
       { runId: this.runId, replica: this.replica, host: os.hostname(), pid: process.pid, journal: this.remoteJournal(plan.ops) },
       { now: this.now, sleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs: LOCK_TTL_MS, recover: (stale) => this.recover(stale) },
     );
+    const lost = new AbortController();
+    const stopRefreshing = keepLockAlive(store, lock, {
+      ttlMs: LOCK_TTL_MS,
+      now: this.now,
+      onLost: () => lost.abort(new Error('the lock was taken over by another run (this run took longer than the lock expiry)')),
+    });
+    const signal = this.options.signal ? AbortSignal.any([this.options.signal, lost.signal]) : lost.signal;
     let result: ApplyResult | undefined;
     try {
       await writeLocalJournal(this.local, this.runId, plan.ops);
@@ -310,7 +318,7 @@ class SyncRun {
         runId: this.runId,
         policy: this.retryPolicy(),
         maxConcurrent: strategy.parallel ? strategy.maxConcurrent : 1,
-        ...(this.options.signal ? { signal: this.options.signal } : {}),
+        signal,
         ...(this.options.attributesFor ? { attributesFor: this.options.attributesFor } : {}),
         ...(this.options.validate ? { validate: this.options.validate } : {}),
         replan: (p) => this.replan(p),
@@ -328,6 +336,7 @@ class SyncRun {
       await this.settleBackups(result);
       return this.finish();
     } finally {
+      stopRefreshing();
       await releaseLock(store, lock).catch((error: unknown) => {
         this.report.warnings.push({ path: '', message: `Could not release the lock (it expires by itself): ${errorMessage(error)}` });
       });

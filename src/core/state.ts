@@ -96,6 +96,7 @@ export interface LockBody {
 
 export interface HeldLock {
   key: string;
+  /** Changes with every refresh. */
   etag: string;
   body: LockBody;
 }
@@ -167,6 +168,32 @@ async function readLock(store: RemoteStore, key: string): Promise<{ etag: string
     if (error instanceof SyntaxError) throw new StoreError('Other', `Lock object ${key} is corrupt; delete it once no sync is running`);
     throw error;
   }
+}
+
+/**
+ * Refresh the lock's expiry every third of its lifetime, so a long run is never taken for an
+ * interrupted one. If the lock was taken over (our conditional refresh fails), `onLost` stops the run.
+ */
+export function keepLockAlive(
+  store: RemoteStore,
+  lock: HeldLock,
+  options: { ttlMs: number; now: () => Date; onLost: (error: unknown) => void },
+): () => void {
+  let refreshing: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    refreshing = refreshing.then(async () => {
+      const body: LockBody = { ...lock.body, expiresAt: new Date(options.now().getTime() + options.ttlMs).toISOString() };
+      try {
+        const { etag } = await store.put(lock.key, Buffer.from(JSON.stringify(body)), { ifMatch: lock.etag, contentType: 'application/json' });
+        lock.etag = etag;
+        lock.body = body;
+      } catch (error) {
+        if (isStoreError(error, 'PreconditionFailed') || isStoreError(error, 'NotFound')) options.onLost(error);
+      }
+    });
+  }, Math.max(1000, options.ttlMs / 3));
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export async function releaseLock(store: RemoteStore, lock: HeldLock): Promise<void> {

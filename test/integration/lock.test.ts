@@ -1,0 +1,71 @@
+// The remote lock: exclusive creation, waiting, takeover of an expired lock with recovery of its
+// run, refreshing during long runs, and noticing a takeover.
+
+import { describe, expect, it } from 'vitest';
+import { acquireLock, keepLockAlive, LockedError, releaseLock, type LockBody } from '../../src/core/state.js';
+import { createFsStore } from '../../src/stores/fs.js';
+import { tempDir } from '../helpers/trees.js';
+
+const KEY = 'app/.fastblocks-sync/locks/root=.json';
+const body = (runId: string) => ({ runId, replica: 'r', host: 'h', pid: 1, journal: [] });
+
+async function fixture(start = Date.parse('2026-11-27T10:00:00Z')) {
+  const store = createFsStore(await tempDir('fbsync-lock-'));
+  let now = start;
+  const clock = { now: () => new Date(now), advance: (ms: number) => void (now += ms) };
+  const sleeps: number[] = [];
+  const options = (extra: Partial<Parameters<typeof acquireLock>[3]> = {}) => ({
+    now: clock.now,
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+      clock.advance(ms);
+    },
+    waitMs: 3000,
+    ttlMs: 60_000,
+    recover: async () => undefined,
+    ...extra,
+  });
+  return { store, clock, sleeps, options };
+}
+
+describe('remote lock', () => {
+  it('is exclusive: a second run waits up to lock-wait, then fails naming the holder', async () => {
+    const { store, options, sleeps } = await fixture();
+    const held = await acquireLock(store, KEY, body('run-1'), options());
+    const error = await acquireLock(store, KEY, body('run-2'), options()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockedError);
+    expect((error as LockedError).message).toMatch(/locked by run run-1 of r .* raise --lock-wait/);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
+    await releaseLock(store, held);
+    const next = await acquireLock(store, KEY, body('run-2'), options());
+    expect(next.body.runId).toBe('run-2');
+  });
+
+  it('takes over an expired lock only after recovering the interrupted run', async () => {
+    const { store, clock, options } = await fixture();
+    await acquireLock(store, KEY, { ...body('crashed'), journal: [{ key: 'app/x', before: null, backup: null }] }, options());
+    clock.advance(61_000);
+    const recovered: LockBody[] = [];
+    const held = await acquireLock(store, KEY, body('run-2'), options({ recover: async (stale) => void recovered.push(stale) }));
+    expect(recovered.map((l) => l.runId)).toEqual(['crashed']);
+    expect(recovered[0]?.journal).toEqual([{ key: 'app/x', before: null, backup: null }]);
+    expect(held.body.runId).toBe('run-2');
+  });
+
+  it('refreshes its expiry while a run goes on, and reports a takeover', async () => {
+    const { store, options } = await fixture(Date.now());
+    const held = await acquireLock(store, KEY, body('long'), options({ ttlMs: 3000 }));
+    const firstExpiry = held.body.expiresAt;
+    const lost: unknown[] = [];
+    const stop = keepLockAlive(store, held, { ttlMs: 3000, now: () => new Date(), onLost: (e) => lost.push(e) });
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(Date.parse(held.body.expiresAt)).toBeGreaterThan(Date.parse(firstExpiry));
+    const current = JSON.parse((await store.get(KEY)).body.toString()) as LockBody;
+    expect(current.expiresAt).toBe(held.body.expiresAt);
+
+    await store.put(KEY, Buffer.from(JSON.stringify(body('thief'))));
+    await new Promise((r) => setTimeout(r, 1100));
+    stop();
+    expect(lost.length).toBeGreaterThan(0);
+  });
+});
