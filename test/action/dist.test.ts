@@ -39,7 +39,13 @@ async function snapshot(prefix: string): Promise<Record<string, string>> {
   return Object.fromEntries(objects.map((o) => [o.key, o.etag]));
 }
 
-function pullRequestEvent(number: number, headRepo = REPO) {
+interface EventSpec {
+  eventName: string;
+  event: Record<string, unknown>;
+  env: Record<string, string>;
+}
+
+function pullRequestEvent(number: number, headRepo = REPO): EventSpec {
   return {
     eventName: 'pull_request',
     event: {
@@ -51,7 +57,7 @@ function pullRequestEvent(number: number, headRepo = REPO) {
   };
 }
 
-function pushEvent(sha: string) {
+function pushEvent(sha: string): EventSpec {
   return {
     eventName: 'push',
     event: { ref: 'refs/heads/main', after: sha },
@@ -74,7 +80,7 @@ function inputs(prefix: string, extra: Record<string, string> = {}): Record<stri
   };
 }
 
-async function run(ws: string, event: ReturnType<typeof pushEvent>, input: Record<string, string>): Promise<ActionRun> {
+async function run(ws: string, event: EventSpec, input: Record<string, string>): Promise<ActionRun> {
   return runAction({ inputs: input, workspace: ws, eventName: event.eventName, event: event.event, env: event.env });
 }
 
