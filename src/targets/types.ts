@@ -87,6 +87,8 @@ export interface CommonOptions {
   endpoint?: string;
   region?: string;
   pathStyle?: boolean;
+  /** S3 credentials for library use; default: the AWS SDK's chain (environment, profile, role…). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   prune?: boolean;
   maxDelete?: string | number;
   force?: boolean;
