@@ -24,6 +24,8 @@ export interface ApplyContext {
   signal?: AbortSignal;
   attributesFor?: (path: string) => ObjectAttributes | undefined;
   validate?: (path: string, body: Buffer) => ValidationIssue | null;
+  /** The effective local modification time (ms): git commit time for clean files, else mtime. */
+  localTime: (path: string) => Promise<number | undefined>;
   /** A fresh plan for one path after its precondition failed (the side moved since planning). */
   replan: (path: string) => Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[] }>;
   onProgress?: (done: number, total: number) => void;
@@ -172,7 +174,7 @@ class Executor {
     }
     if (op.expectEtag !== null) await this.backupRemote(op.path, op.expectEtag);
     const attributes = this.ctx.attributesFor?.(op.path);
-    const mtime = (await local.mtimeMs(op.path)) / 1000;
+    const mtime = ((await this.ctx.localTime(op.path)) ?? (await local.mtimeMs(op.path))) / 1000;
     const { etag } = await this.retry((signal) =>
       store.put(this.key(op.path), body, {
         signal,

@@ -30,7 +30,7 @@ import {
   type LockBody,
   type RemoteLayout,
 } from './state.js';
-import { localTime, remoteTime } from './times.js';
+import { LocalTimes, remoteTime } from './times.js';
 import { md5FromEtag, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
 import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal } from './journal.js';
 
@@ -118,6 +118,7 @@ class SyncRun {
   private localEntries = new Map<string, LocalEntry>();
   private remoteEntries = new Map<string, RemoteEntry>();
   private base: { state: BaseState | null; etag: string | null } = { state: null, etag: null };
+  private readonly localTimes: LocalTimes;
   /** The store with retries, for the engine's own calls; the executor retries per operation. */
   private readonly store: RemoteStore;
 
@@ -125,6 +126,7 @@ class SyncRun {
     this.now = options.now ?? (() => new Date());
     this.requestsAtStart = { ...options.store.stats };
     this.local = new LocalTree(options.localRoot);
+    this.localTimes = new LocalTimes(this.local);
     this.layout = remoteLayout(options.rootPrefix, options.areaPrefix);
     this.replica = options.replica ?? defaultReplica(options.localRoot);
     this.runId = newRunId(this.now(), options.random);
@@ -245,7 +247,7 @@ class SyncRun {
         const other = remoteByPath.get(entry.path);
         if (!other || detectChange(entry, other, this.baseEntry(entry.path)) !== 'conflict') continue;
         const [lt, rt] = await Promise.all([
-          localTime(this.local, entry.path),
+          this.localTimes.of(entry.path),
           remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
         ]);
         if (lt !== undefined) localTimes.set(entry.path, lt);
@@ -322,6 +324,7 @@ class SyncRun {
         ...(this.options.attributesFor ? { attributesFor: this.options.attributesFor } : {}),
         ...(this.options.validate ? { validate: this.options.validate } : {}),
         replan: (p) => this.replan(p),
+        localTime: (p) => this.localTimes.of(p),
         ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
       });
       this.absorb(result);

@@ -1,8 +1,10 @@
-// Modification times for newest-wins, looked up only for the few paths in conflict.
-// A checkout resets every file's mtime, so for a file clean in git the time of the last commit
-// touching it is the real one; rclone's `mtime` metadata plays that part on the remote.
+// Modification times for newest-wins. A checkout resets every file's mtime, so for a file clean
+// in git the time of the last commit touching it is the real one; rclone's `mtime` metadata plays
+// that part on the remote. We write that same effective time as the object's `mtime`, so a CI
+// push does not make every object look as new as the checkout.
 
 import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import type { LocalTree } from './local.js';
 import type { RemoteStore } from '../stores/store.js';
@@ -11,27 +13,70 @@ const run = promisify(execFile);
 
 async function git(cwd: string, args: string[]): Promise<string | null> {
   try {
-    const { stdout } = await run('git', args, { cwd, timeout: 10_000 });
+    const { stdout } = await run('git', args, { cwd, timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
     return stdout;
   } catch {
     return null;
   }
 }
 
-/** Commit time (ms) when the file is tracked and unmodified in git, else its mtime. */
-export async function localTime(local: LocalTree, path: string): Promise<number | undefined> {
-  const file = local.absolute(path);
-  const status = await git(local.root, ['status', '--porcelain', '--', file]);
-  if (status === '') {
-    const committed = await git(local.root, ['log', '-1', '--format=%ct', '--', file]);
-    const seconds = Number.parseInt(committed?.trim() ?? '', 10);
-    if (Number.isFinite(seconds)) return seconds * 1000;
+/**
+ * Effective local times, from two git commands for the whole tree (not one per file):
+ * `git status` for what is dirty, `git log --name-only` for each clean file's last commit.
+ */
+export class LocalTimes {
+  private commitTimes: Promise<Map<string, number> | null> | undefined;
+
+  constructor(private readonly local: LocalTree) {}
+
+  /** Commit time (ms) when the file is tracked and unmodified in git, else its mtime. */
+  async of(relativePath: string): Promise<number | undefined> {
+    const committed = (await this.load())?.get(relativePath);
+    if (committed !== undefined) return committed;
+    try {
+      return await this.local.mtimeMs(relativePath);
+    } catch {
+      return undefined;
+    }
   }
-  try {
-    return await local.mtimeMs(path);
-  } catch {
-    return undefined;
+
+  private load(): Promise<Map<string, number> | null> {
+    this.commitTimes ??= readCommitTimes(this.local.root);
+    return this.commitTimes;
   }
+}
+
+async function readCommitTimes(root: string): Promise<Map<string, number> | null> {
+  const top = (await git(root, ['rev-parse', '--show-toplevel']))?.trim();
+  if (!top) return null;
+  const [status, log] = await Promise.all([
+    git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', '.']),
+    git(root, ['log', '--format=%x01%ct', '--name-only', '-z', '--no-renames', '--', '.']),
+  ]);
+  if (status === null || log === null) return null;
+  // Paths from git are relative to the repository top; ours are relative to the sync root.
+  const rootFromTop = path.relative(top, path.resolve(root)).split(path.sep).join('/');
+  const toRoot = (p: string) => (rootFromTop === '' ? p : p.startsWith(`${rootFromTop}/`) ? p.slice(rootFromTop.length + 1) : null);
+
+  const dirty = new Set<string>();
+  for (const record of status.split('\0')) {
+    const file = record.length > 3 ? toRoot(record.slice(3)) : null;
+    if (file) dirty.add(file);
+  }
+  const times = new Map<string, number>();
+  let current = 0;
+  for (const token of log.split('\0')) {
+    // With -z each commit header "\x01<seconds>" and each file name end in NUL; names after a
+    // header start with the newline that separates them from it.
+    const item = token.replace(/^\n/, '');
+    if (item.startsWith('\x01')) {
+      current = Number.parseInt(item.slice(1), 10) * 1000;
+      continue;
+    }
+    const file = item ? toRoot(item) : null;
+    if (file && !dirty.has(file) && !times.has(file)) times.set(file, current);
+  }
+  return times;
 }
 
 /** `x-amz-meta-mtime` (seconds, as rclone writes it) when present, else LastModified. */

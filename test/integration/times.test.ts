@@ -1,0 +1,73 @@
+// newest-wins in a git checkout: a clean file's time is its last commit, not the checkout's mtime,
+// and that is also the `mtime` written on the object.
+
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { runSync } from '../../src/core/engine.js';
+import { LocalTree } from '../../src/core/local.js';
+import { resolveStrategy } from '../../src/core/model.js';
+import { LocalTimes } from '../../src/core/times.js';
+import { createFsStore } from '../../src/stores/fs.js';
+import { readTree, tempDir, writeTree } from '../helpers/trees.js';
+
+const exec = promisify(execFile);
+const COMMIT_TIME = '2026-01-02T03:04:05Z';
+
+async function repoWith(files: Record<string, string>): Promise<{ repo: string; root: string }> {
+  const repo = await tempDir('fbsync-git-');
+  const root = path.join(repo, 'site', 'templates');
+  await writeTree(root, files);
+  const env = { ...process.env, GIT_AUTHOR_DATE: COMMIT_TIME, GIT_COMMITTER_DATE: COMMIT_TIME };
+  const git = (...args: string[]) => exec('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd: repo, env });
+  await git('init', '-q');
+  await git('add', '.');
+  await git('commit', '-qm', 'templates');
+  return { repo, root };
+}
+
+describe('local times from git', () => {
+  it('uses the last commit time for clean files and the mtime for modified and untracked ones', async () => {
+    const { root } = await repoWith({ 'clean.html': 'c', 'edited.html': 'e', 'dir/deep.html': 'd' });
+    await writeTree(root, { 'edited.html': 'changed', 'untracked.html': 'u' });
+    const times = new LocalTimes(new LocalTree(root));
+    expect(await times.of('clean.html')).toBe(Date.parse(COMMIT_TIME));
+    expect(await times.of('dir/deep.html')).toBe(Date.parse(COMMIT_TIME));
+    const now = Date.now();
+    expect(await times.of('edited.html')).toBeGreaterThan(now - 60_000);
+    expect(await times.of('untracked.html')).toBeGreaterThan(now - 60_000);
+  });
+
+  it('outside git, the mtime', async () => {
+    const root = await tempDir();
+    await writeTree(root, { 'a.html': 'a' });
+    await fs.utimes(path.join(root, 'a.html'), new Date('2025-05-05T00:00:00Z'), new Date('2025-05-05T00:00:00Z'));
+    expect(await new LocalTimes(new LocalTree(root)).of('a.html')).toBe(Date.parse('2025-05-05T00:00:00Z'));
+  });
+
+  it('a push writes the commit time as mtime, and newest-wins lets a later remote edit win', async () => {
+    const { root } = await repoWith({ 'page.html': 'v1' });
+    const bucket = await tempDir('fbsync-bucket-');
+    const store = createFsStore(bucket);
+    const sync = (direction: 'push' | 'bidirectional') =>
+      runSync({ localRoot: root, store, rootPrefix: '', replica: 'git', strategy: resolveStrategy({ direction, conflictStrategy: 'newest-wins' }) });
+    expect((await sync('push')).failure).toBeUndefined();
+    const head = await store.head('page.html');
+    expect(Number(head?.metadata['mtime']) * 1000).toBe(Date.parse(COMMIT_TIME));
+
+    // The bucket copy is edited after the commit; the checkout's fresh mtime must not beat it.
+    await store.put('page.html', Buffer.from('edited in production'), { metadata: { mtime: String(Date.parse('2026-06-01T00:00:00Z') / 1000) } });
+    await fs.writeFile(path.join(root, 'page.html'), 'v1'); // same content, new mtime: still clean in git
+    const committedEdit = 'v2 from the repo';
+    await writeTree(root, { 'page.html': committedEdit });
+    await exec('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qam', 'edit'], {
+      cwd: path.dirname(path.dirname(root)),
+      env: { ...process.env, GIT_AUTHOR_DATE: '2026-03-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-03-01T00:00:00Z' },
+    });
+    const report = await sync('bidirectional');
+    expect(report.conflicts).toMatchObject([{ path: 'page.html', resolution: 'remote-wins' }]);
+    expect(await readTree(root)).toEqual({ 'page.html': 'edited in production' });
+  });
+});
