@@ -14,10 +14,11 @@ export function resultFailed(result: TargetResult & { invalid?: unknown[] }): bo
   return result.errors.length > 0 || (result.invalid?.length ?? 0) > 0 || result.reports.some((r) => r.failure !== undefined && r.failure.reason !== 'manual-conflicts');
 }
 
-export async function syncAll(options: AllOptions = {}): Promise<AllResult> {
-  const app = await resolveApp(options);
-  const registry = new StoreRegistry(app.s3);
-  const context: RunContext = { app, registry, strategy: resolveStrategy(options.strategy) };
+/** With a context (the CLI's), its stores stay open; without, one is made and closed here. */
+export async function syncAll(options: AllOptions = {}, given?: RunContext): Promise<AllResult> {
+  const app = given?.app ?? (await resolveApp(options));
+  const registry = given?.registry ?? new StoreRegistry(app.s3);
+  const context: RunContext = given ?? { app, registry, strategy: resolveStrategy(options.strategy) };
   try {
     const settings = await syncSettings(options, context);
     const templates = await syncTemplates(options, context);
@@ -43,6 +44,6 @@ export async function syncAll(options: AllOptions = {}): Promise<AllResult> {
       failed: all.some((r) => resultFailed(r)),
     };
   } finally {
-    registry.close();
+    if (!given) registry.close();
   }
 }

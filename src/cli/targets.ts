@@ -1,0 +1,326 @@
+// `fastblocks-sync templates|settings|static|cache|all [options]`: the seed's areas on the command
+// line, with the same sync options, `--json` and exit codes as `sync` (0 ok, 1 failed, 2 usage,
+// 3 manual conflicts).
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { resolveStrategy, type SyncReport } from '../core/model.js';
+import { renderText } from '../report/text.js';
+import { syncAll } from '../targets/all.js';
+import { syncCache } from '../targets/cache.js';
+import { ENV, resolveApp, StoreRegistry, type ResolvedApp } from '../targets/config.js';
+import type { RunContext } from '../targets/common.js';
+import { syncSettings } from '../targets/settings.js';
+import { parseCacheControlRules, syncStatic } from '../targets/static.js';
+import { syncTemplates } from '../targets/templates.js';
+import {
+  CACHE_NAMESPACES,
+  CACHE_OPERATIONS,
+  type AllResult,
+  type AnyTargetResult,
+  type CacheNamespace,
+  type CacheOperation,
+  type CommonOptions,
+} from '../targets/types.js';
+import type { CliIo } from './index.js';
+import { addSyncOptions, EXIT, exitCodeFor, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
+
+export interface SharedCli {
+  io: CliIo;
+  setExit: (code: number) => void;
+  /** Graceful stop on SIGINT/SIGTERM (index.ts's abortOnSignals); none when absent. */
+  stopOnSignals?: () => { signal: AbortSignal; dispose: () => void };
+}
+
+interface TargetCliOptions extends SharedCliOptions {
+  appRoot: string;
+  remote?: string;
+  appName?: string;
+  cacheUrl?: string;
+  templatePath: string[];
+  cacheInvalidate: boolean;
+  settingsPath: string;
+  adapter: string[];
+  reload: boolean;
+  reloadUrl?: string;
+  reloadTimeout?: number;
+  staticPath: string;
+  cacheControl: string[];
+  cacheRefresh: boolean;
+}
+
+interface CacheCliOptions {
+  appRoot: string;
+  remote?: string;
+  appName?: string;
+  cacheUrl?: string;
+  operation: CacheOperation;
+  namespace: CacheNamespace[];
+  key: string[];
+  template: string[];
+  templatePath: string[];
+  warmTemplates: boolean;
+  ttl?: number;
+  dryRun: boolean;
+  endpoint?: string;
+  region?: string;
+  pathStyle: boolean;
+  json: boolean;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function oneOf<T extends string>(name: string, accepted: readonly T[]) {
+  return (value: string): T => {
+    const normalized = value.trim().toLowerCase();
+    if ((accepted as readonly string[]).includes(normalized)) return normalized as T;
+    throw new InvalidArgumentError(`${name} must be one of ${accepted.join(', ')}.`);
+  };
+}
+
+function positive(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed <= 0) throw new InvalidArgumentError(`${name} must be a number > 0.`);
+    return parsed;
+  };
+}
+
+function addAppOptions(command: Command): Command {
+  return command
+    .option('--app-root <dir>', 'the app directory holding templates/, settings/, static/', '.')
+    .option('--remote <url>', `s3://bucket[/prefix] or file:///dir (default: ${ENV.remote}, else settings/storage.yml buckets)`)
+    .option('--app-name <name>', `app name, the Redis key prefix (default: ${ENV.appName}, else settings/app.yml name)`)
+    .option('--cache-url <url>', `app Redis, redis:// or rediss:// (prefer ${ENV.cacheUrl}: a password here shows in process lists)`);
+}
+
+const addTemplateOptions = (command: Command): Command =>
+  command
+    .option('--template-path <dir>', 'template root relative to the app (repeatable; default templates)', collect, [])
+    .option('--no-cache-invalidate', 'do not delete the cache entries of changed templates');
+
+const addSettingsOptions = (command: Command): Command =>
+  command
+    .option('--settings-path <dir>', 'settings directory relative to the app', 'settings')
+    .option('--adapter <name>', 'only this adapter\'s file (its stem; repeatable)', collect, [])
+    .option('--no-reload', 'do not call the reload webhook after a change')
+    .option('--reload-url <url>', `reload webhook (default: ${ENV.reloadUrl}); its secret only from ${ENV.reloadSecret}`)
+    .addOption(new Option('--reload-timeout <seconds>', 'reload webhook timeout').argParser(positive('--reload-timeout')));
+
+const addStaticOptions = (command: Command): Command =>
+  command
+    .option('--static-path <dir>', 'static directory relative to the app', 'static')
+    .option('--cache-control <rule>', 'Cache-Control rule "<glob>=<value>", first match wins (repeatable; replaces the defaults)', collect, []);
+
+function commonOptions(options: TargetCliOptions | CacheCliOptions, signal: AbortSignal | undefined): CommonOptions & { reloadUrl?: string } {
+  const shared = options as Partial<SharedCliOptions>;
+  return {
+    appRoot: options.appRoot,
+    ...(options.remote ? { storageBucket: options.remote } : {}),
+    ...(options.appName ? { appName: options.appName } : {}),
+    ...(options.cacheUrl ? { cacheUrl: options.cacheUrl } : {}),
+    ...(shared.replica ? { replica: shared.replica } : {}),
+    ...(shared.prune !== undefined ? { prune: shared.prune } : {}),
+    ...(shared.maxDelete !== undefined ? { maxDelete: shared.maxDelete } : {}),
+    ...(shared.force !== undefined ? { force: shared.force } : {}),
+    ...s3OptionsFrom({ endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle } as SharedCliOptions),
+    ...(signal ? { signal } : {}),
+  };
+}
+
+function sourcesLine(app: ResolvedApp): string {
+  const remote = app.remote ?? (app.storage ? 'settings/storage.yml buckets' : 'none');
+  const cache = app.cacheUrl === null ? 'none' : `configured (${app.sources.cacheUrl})`;
+  return `App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote.replace(/\/\/[^/@]*@/, '//***@')} (${app.sources.remote}) · cache ${cache}`;
+}
+
+/** Target-specific lines after the engine reports. */
+function renderTarget(result: AnyTargetResult): string[] {
+  const lines: string[] = [];
+  const reportErrors = new Set(result.reports.flatMap((r) => [...r.errors.map((e) => e.message), ...(r.failure ? [r.failure.message] : [])]));
+  const reportWarnings = new Set(result.reports.flatMap((r) => r.warnings.map((w) => w.message)));
+  switch (result.target) {
+    case 'templates':
+      if (result.cacheInvalidated.length + result.bytecodeCleared.length > 0) {
+        lines.push(`Cache: deleted ${result.cacheInvalidated.length} loader key(s) and ${result.bytecodeCleared.length} bytecode key(s)`);
+        for (const key of [...result.cacheInvalidated, ...result.bytecodeCleared]) lines.push(`  ${key}`);
+      }
+      break;
+    case 'settings':
+      for (const w of result.warnings) if (!reportWarnings.has(w.message)) lines.push(`Warning: ${w.path}: ${w.message}`);
+      if (result.configReloaded.length > 0) lines.push(`Reload webhook acknowledged: ${result.configReloaded.join(', ')}`);
+      break;
+    case 'cache':
+      lines.push(
+        `Cache ${result.operation}: ${result.invalidatedKeys.length} key(s) deleted, ${result.warmedKeys.length} warmed${result.clearedNamespaces.length ? `, namespaces cleared: ${result.clearedNamespaces.join(', ')}` : ''}`,
+      );
+      for (const key of [...result.invalidatedKeys.slice(0, 50), ...result.warmedKeys.slice(0, 50)]) lines.push(`  ${key}`);
+      break;
+    case 'static':
+      break;
+  }
+  for (const m of result.messages) lines.push(`Note: ${m}`);
+  for (const e of result.errors) if (!reportErrors.has(e.message)) lines.push(`Error: ${e.path ? `${e.path}: ` : ''}${e.message}`);
+  return lines;
+}
+
+function renderResult(result: AnyTargetResult): string {
+  const parts = [`== ${result.target} ==`, ...result.reports.map((r) => renderText(r)), ...renderTarget(result)];
+  return parts.join('\n');
+}
+
+/** Exit code of target results: the engine's rule, plus any target error (webhook, cache) failing the run. */
+export function exitCodeForResults(results: readonly AnyTargetResult[]): number {
+  const reports: SyncReport[] = results.flatMap((r) => r.reports);
+  const engine = exitCodeFor(reports);
+  if (engine === EXIT.manual) return engine;
+  const failed = results.some((r) => r.errors.length > 0 || ('invalid' in r && r.invalid.length > 0));
+  return failed ? EXIT.failed : engine;
+}
+
+export function registerTargetCommands(program: Command, shared: SharedCli): void {
+  const { io } = shared;
+
+  async function run(body: (signal: AbortSignal | undefined) => Promise<{ results: AnyTargetResult[]; json: unknown; app: ResolvedApp }>, json: boolean): Promise<void> {
+    const stop = shared.stopOnSignals?.();
+    try {
+      const { results, json: payload, app } = await body(stop?.signal);
+      if (json) io.stdout(`${JSON.stringify(payload, null, 2)}\n`);
+      else io.stdout(`${[sourcesLine(app), ...app.notes.map((n) => `Note: ${n}`), ...results.map(renderResult)].join('\n\n')}\n`);
+      shared.setExit(exitCodeForResults(results));
+    } finally {
+      stop?.dispose();
+    }
+  }
+
+  async function context(options: TargetCliOptions, strategyOverride?: Partial<ReturnType<typeof strategyFromOptions>>) {
+    const app = await resolveApp({
+      ...commonOptions(options, undefined),
+      settingsPath: options.settingsPath,
+      ...(options.reloadUrl ? { reloadUrl: options.reloadUrl } : {}),
+    });
+    const registry = new StoreRegistry(app.s3);
+    const ctx: RunContext = { app, registry, strategy: resolveStrategy({ ...strategyFromOptions(options), ...strategyOverride }) };
+    return ctx;
+  }
+
+  function refuseInclude(options: TargetCliOptions, command: string, instead: string): void {
+    if (options.include.length > 0) throw new InvalidArgumentError(`${command} does not take --include: ${instead}`);
+  }
+
+  const single = (name: 'templates' | 'settings' | 'static', description: string, addOptions: (c: Command) => Command) =>
+    addSyncOptions(addOptions(addAppOptions(program.command(name).description(description)))).action(async (options: TargetCliOptions) => {
+      if (name === 'settings') refuseInclude(options, 'settings', 'select files with --adapter <name>');
+      const ctx = await context(options);
+      try {
+        await run(async (signal) => {
+          const common = { ...commonOptions(options, signal), ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}) };
+          const patterns = options.include.length > 0 ? { patterns: options.include } : {};
+          let result: AnyTargetResult;
+          if (name === 'templates') {
+            result = await syncTemplates(
+              { ...common, ...patterns, ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}), invalidateCache: options.cacheInvalidate },
+              ctx,
+            );
+          } else if (name === 'settings') {
+            result = await syncSettings(
+              {
+                ...common,
+                settingsPath: options.settingsPath,
+                ...(options.adapter.length ? { adapterNames: options.adapter } : {}),
+                reloadConfig: options.reload,
+                ...(options.reloadTimeout !== undefined ? { reloadTimeoutMs: options.reloadTimeout * 1000 } : {}),
+              },
+              ctx,
+            );
+          } else {
+            result = await syncStatic(
+              {
+                ...common,
+                ...patterns,
+                staticPath: options.staticPath,
+                ...(options.cacheControl.length ? { cacheControl: parseCacheControlRules(options.cacheControl) } : {}),
+              },
+              ctx,
+            );
+          }
+          return { results: [result], json: result, app: ctx.app };
+        }, options.json);
+      } finally {
+        ctx.registry.close();
+      }
+    });
+
+  single('templates', 'sync the app\'s templates, then delete the cache entries of the templates that changed', addTemplateOptions);
+  single('settings', 'sync settings/*.yml (validated both ways), then call the reload webhook on a change', addSettingsOptions);
+  single('static', 'sync static assets with Content-Type and per-glob Cache-Control', addStaticOptions);
+
+  addSyncOptions(addStaticOptions(addSettingsOptions(addTemplateOptions(addAppOptions(program.command('all'))))))
+    .description('settings, templates, static, then a cache refresh of the templates that changed')
+    .option('--no-cache-refresh', 'skip the cache step')
+    .action(async (options: TargetCliOptions) => {
+      refuseInclude(options, 'all', 'use the templates or static command for file patterns');
+      const ctx = await context(options);
+      try {
+        await run(async (signal) => {
+          const result: AllResult = await syncAll(
+            {
+              ...commonOptions(options, signal),
+              ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}),
+              ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}),
+              invalidateCache: options.cacheInvalidate,
+              settingsPath: options.settingsPath,
+              ...(options.adapter.length ? { adapterNames: options.adapter } : {}),
+              reloadConfig: options.reload,
+              ...(options.reloadTimeout !== undefined ? { reloadTimeoutMs: options.reloadTimeout * 1000 } : {}),
+              staticPath: options.staticPath,
+              ...(options.cacheControl.length ? { cacheControl: parseCacheControlRules(options.cacheControl) } : {}),
+              refreshCache: options.cacheRefresh,
+            },
+            ctx,
+          );
+          return { results: [result.settings, result.templates, result.static, result.cache], json: result, app: ctx.app };
+        }, options.json);
+      } finally {
+        ctx.registry.close();
+      }
+    });
+
+  addAppOptions(program.command('cache'))
+    .description('refresh | invalidate | warm | clear the app\'s Redis cache')
+    .addOption(new Option('--operation <op>', CACHE_OPERATIONS.join(' | ')).argParser(oneOf('--operation', CACHE_OPERATIONS)).default('refresh'))
+    .option('--namespace <ns>', `${CACHE_NAMESPACES.join(' | ')} (repeatable)`, (v: string, p: string[] = []) => [...p, oneOf('--namespace', CACHE_NAMESPACES)(v)], [])
+    .option('--key <key>', 'an exact Redis key (repeatable): only these keys are deleted', collect, [])
+    .option('--template <path>', 'limit warm/refresh to this template (repeatable)', collect, [])
+    .option('--template-path <dir>', 'template root whose remote folder holds the templates (repeatable)', collect, [])
+    .option('--no-warm-templates', 'invalidate: do not warm the templates deleted')
+    .addOption(new Option('--ttl <seconds>', 'TTL of warmed entries (default 86400)').argParser(positive('--ttl')))
+    .option('--dry-run', 'say what would happen; never connect to Redis', false)
+    .option('--endpoint <url>', 'S3-compatible endpoint (for warm/refresh, which read the bucket)')
+    .option('--region <region>', 'S3 region')
+    .option('--path-style', 'path-style S3 addressing', false)
+    .option('--json', 'print the result as JSON', false)
+    .action(async (options: CacheCliOptions) => {
+      const app = await resolveApp(commonOptions(options, undefined));
+      const registry = new StoreRegistry(app.s3);
+      try {
+        await run(async (signal) => {
+          const result = await syncCache(
+            {
+              ...commonOptions(options, signal),
+              operation: options.operation,
+              ...(options.namespace.length ? { namespaces: options.namespace } : {}),
+              ...(options.key.length ? { keys: options.key } : {}),
+              ...(options.template.length ? { templates: options.template } : {}),
+              ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}),
+              warmTemplates: options.warmTemplates,
+              ...(options.ttl !== undefined ? { ttl: options.ttl } : {}),
+            },
+            { app, registry, strategy: resolveStrategy({ dryRun: options.dryRun }) },
+          );
+          return { results: [result], json: result, app };
+        }, options.json);
+      } finally {
+        registry.close();
+      }
+    });
+}
