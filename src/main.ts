@@ -2,6 +2,7 @@
 // outputs → fail when it must. Each phase is a folded log group; setFailed is called in one place.
 
 import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
 import { approve } from './action/approval.js';
 import { actionsCacheClient, pullCache, type CacheClient } from './action/cache.js';
 import { commentKey, createOctokit, type Octokit } from './action/comment.js';
@@ -64,7 +65,8 @@ async function execute(deps: Dependencies, secrets: string[], scrub: (t: string)
   io.info(describe(settings, context, dryRun, replica));
   if (forcedDryRun) io.info(`${context.eventName} event: dry run (nothing is written from a pull request unless 'dry-run' is explicitly 'false').`);
 
-  const runOnce = (asDryRun: boolean) => deps.runTargets(settings, { dryRun: asDryRun, replica, appRoot: context.workspace, signal });
+  const appRoot = resolve(context.workspace, settings.appRoot);
+  const runOnce = (asDryRun: boolean) => deps.runTargets(settings, { dryRun: asDryRun, replica, appRoot, signal });
   let results: AnyTargetResult[];
   let failure: Failure | undefined;
   let pullRequest: number | undefined;
@@ -78,7 +80,7 @@ async function execute(deps: Dependencies, secrets: string[], scrub: (t: string)
     }
   }
   if (!failure) {
-    const cache = settings.pullCache && settings.direction !== 'push' ? pullCacheFor(deps, settings, context, replica) : undefined;
+    const cache = settings.pullCache && settings.direction !== 'push' ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;
     if (cache) await io.group('Restore pulled files (pull-cache)', () => cache.restore());
     results = await io.group(`Sync ${settings.target}${dryRun ? ' (dry run)' : ''}`, () => runOnce(dryRun));
     if (cache && !dryRun) await io.group('Save pulled files (pull-cache)', () => cache.save());
@@ -89,12 +91,12 @@ async function execute(deps: Dependencies, secrets: string[], scrub: (t: string)
   return { outputs: computeOutputs(results!, planHash, published.reportFile, failure?.reason), failure };
 }
 
-function pullCacheFor(deps: Dependencies, settings: ActionSettings, context: ActionContext, replica: string) {
+function pullCacheFor(deps: Dependencies, settings: ActionSettings, context: ActionContext, appRoot: string, replica: string) {
   return pullCache({
     client: deps.cache,
-    workspace: context.workspace,
+    workspace: appRoot,
     roots: localRoots(settings),
-    identity: [replica, settings.target, settings.storageBucket, ...localRoots(settings)].join('|'),
+    identity: [replica, settings.target, settings.storageBucket, settings.appRoot, ...localRoots(settings)].join('|'),
     tempDir: context.runnerTemp || tmpdir(),
     runKey: `${context.runId}-${context.runAttempt}`,
     log: deps.io,

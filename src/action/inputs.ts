@@ -37,6 +37,7 @@ export const INPUTS = {
   cacheUrl: 'cache-url',
   appName: 'app-name',
   replica: 'replica',
+  appRoot: 'app-root',
   comment: 'comment',
   githubToken: 'github-token',
   requireApprovedPlan: 'require-approved-plan',
@@ -52,6 +53,7 @@ export type InputName = (typeof INPUTS)[keyof typeof INPUTS];
 export const INPUT_DEFAULTS = {
   [INPUTS.target]: 'all',
   [INPUTS.prefix]: '',
+  [INPUTS.appRoot]: '.',
   [INPUTS.direction]: 'push',
   [INPUTS.conflictStrategy]: 'newest-wins',
   [INPUTS.backupOnConflict]: 'true',
@@ -116,6 +118,8 @@ export interface ActionSettings {
   cacheUrl: string | undefined;
   appName: string | undefined;
   replica: string | undefined;
+  /** The app's root relative to the checkout ('.' = the repository root). */
+  appRoot: string;
   comment: CommentMode;
   githubToken: string;
   requireApprovedPlan: boolean;
@@ -151,7 +155,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
   const cacheOperation =
     cacheOperationRaw === undefined
       ? undefined
-      : oneOf(INPUTS.cacheOperation, cacheOperationRaw.toLowerCase(), target === 'all' ? (['refresh', 'none'] as const) : CACHE_OPERATIONS, cacheOperationRaw);
+      : oneOf(INPUTS.cacheOperation, cacheOperationRaw.toLowerCase(), cacheOperationsFor(target), cacheOperationRaw);
 
   const settings: ActionSettings = {
     target,
@@ -192,6 +196,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     cacheUrl: cacheUrl?.url,
     appName: parseAppName(optional(INPUTS.appName)),
     replica: parseReplica(optional(INPUTS.replica)),
+    appRoot: relativePath(INPUTS.appRoot, input(INPUTS.appRoot)),
     comment: oneOf(INPUTS.comment, input(INPUTS.comment).toLowerCase(), COMMENT_MODES, input(INPUTS.comment)),
     githubToken: input(INPUTS.githubToken) || env.GITHUB_TOKEN || '',
     requireApprovedPlan: parseBoolean(INPUTS.requireApprovedPlan, input(INPUTS.requireApprovedPlan)),
@@ -202,6 +207,13 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     throw new InputError(INPUTS.prune, `Input '${INPUTS.prune}' is true with direction 'bidirectional'. Prune mirrors one side onto the other: use direction 'push' or 'pull', or set '${INPUTS.prune}: false'.`);
   }
   return settings;
+}
+
+/** `all` ends with a refresh (or none); `cache` runs one operation; the other targets ignore the input. */
+function cacheOperationsFor(target: ActionTarget): readonly (CacheOperation | 'none')[] {
+  if (target === 'all') return ['refresh', 'none'];
+  if (target === 'cache') return CACHE_OPERATIONS;
+  return [...CACHE_OPERATIONS, 'none'];
 }
 
 // ---------------------------------------------------------------------------------------------

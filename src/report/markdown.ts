@@ -81,7 +81,7 @@ interface Layout {
 
 function render(results: readonly AnyTargetResult[], context: RenderContext, layout: Layout): string {
   const out: string[] = [];
-  const mode = context.dryRun ? 'dry run — nothing was written' : 'applied';
+  const mode = context.dryRun ? 'dry run — nothing was written' : context.failure ? 'not applied (failed)' : 'applied';
   out.push(`### ${escapeText(context.title)}`, '', `**${mode}**`, '');
   if (context.failure) out.push(`> [!CAUTION]`, `> **Failed (${escapeText(context.failure.reason)}):** ${escapeText(oneLine(context.failure.message))}`, '');
   for (const note of context.notes ?? []) out.push(`> ${escapeText(oneLine(note))}`, '');
