@@ -241,7 +241,11 @@ export function escapeHtml(value: string): string {
 
 /** Text in a table cell or heading: HTML-escaped, one line, pipes escaped, Markdown specials neutralised. */
 function escapeText(value: string): string {
-  return escapeHtml(value).replace(/\|/g, '&#124;').replace(/([\\`*_[\]])/g, '\\$1');
+  // `_` inside a word never starts emphasis in GFM (pull_request stays readable); elsewhere it is escaped.
+  return escapeHtml(value)
+    .replace(/\|/g, '&#124;')
+    .replace(/([\\`*[\]])/g, '\\$1')
+    .replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, '\\_');
 }
 
 function text(value: string): string {

@@ -1,0 +1,178 @@
+// main.run() in-process with fakes for the runner (io), the targets and the cache: the
+// orchestration rules that the dist scenarios do not cover one by one.
+
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ActionIO, Annotation } from '../../src/action/io.js';
+import { annotate, collectAnnotations } from '../../src/action/summary.js';
+import type { RunOverrides } from '../../src/action/run-targets.js';
+import type { ActionSettings } from '../../src/action/inputs.js';
+import { createOctokit } from '../../src/action/comment.js';
+import { run } from '../../src/main.js';
+import type { AnyTargetResult } from '../../src/targets/types.js';
+import { startGitHubApi, type GitHubApiServer } from '../helpers/github-api.js';
+import { report, settings as settingsResult, templates } from './fixtures.js';
+
+interface FakeIO extends ActionIO {
+  outputs: Record<string, string>;
+  failed: string[];
+  secrets: string[];
+  logs: string[];
+  annotations: { level: string; message: string; annotation?: Annotation }[];
+  summary: string;
+}
+
+function fakeIO(inputs: Record<string, string>): FakeIO {
+  const io: FakeIO = {
+    outputs: {},
+    failed: [],
+    secrets: [],
+    logs: [],
+    annotations: [],
+    summary: '',
+    getInput: (name) => inputs[name] ?? '',
+    setOutput: (name, value) => void (io.outputs[name] = value),
+    setSecret: (value) => void io.secrets.push(value),
+    setFailed: (message) => void io.failed.push(message),
+    debug: () => {},
+    info: (message) => void io.logs.push(message),
+    notice: (message, annotation) => void io.annotations.push({ level: 'notice', message, annotation }),
+    warning: (message, annotation) => void io.annotations.push({ level: 'warning', message, annotation }),
+    error: (message, annotation) => void io.annotations.push({ level: 'error', message, annotation }),
+    group: (_name, fn) => fn(),
+    writeSummary: async (markdown) => void (io.summary += markdown),
+  };
+  return io;
+}
+
+let api: GitHubApiServer;
+let dir: string;
+beforeAll(async () => {
+  api = await startGitHubApi();
+  dir = await mkdtemp(join(tmpdir(), 'fbs-main-'));
+});
+afterAll(async () => {
+  await api.close();
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(() => api.reset());
+
+async function env(eventName: string, event: Record<string, unknown>, sha = 'sha-1') {
+  const path = join(dir, `${eventName}-${Math.random()}.json`);
+  await writeFile(path, JSON.stringify(event));
+  return {
+    GITHUB_EVENT_NAME: eventName,
+    GITHUB_EVENT_PATH: path,
+    GITHUB_REPOSITORY: 'acme/site',
+    GITHUB_REF: eventName === 'push' ? 'refs/heads/main' : 'refs/pull/5/merge',
+    GITHUB_SHA: sha,
+    GITHUB_API_URL: api.url,
+    GITHUB_WORKSPACE: dir,
+    RUNNER_TEMP: dir,
+  };
+}
+
+const prEvent = { number: 5, pull_request: { number: 5, base: { ref: 'main', repo: { full_name: 'acme/site' } }, head: { repo: { full_name: 'acme/site' } } } };
+
+function recordingTargets(results: (s: ActionSettings, r: RunOverrides) => AnyTargetResult[]) {
+  const calls: { settings: ActionSettings; run: RunOverrides }[] = [];
+  return {
+    calls,
+    runTargets: async (s: ActionSettings, r: RunOverrides) => {
+      calls.push({ settings: s, run: r });
+      return results(s, r);
+    },
+  };
+}
+
+const noCache = { isAvailable: () => false, restore: async () => undefined, save: async () => {} };
+const deps = (io: FakeIO, e: Record<string, string>, runTargets: ReturnType<typeof recordingTargets>['runTargets']) => ({
+  io,
+  env: e,
+  runTargets,
+  octokit: createOctokit,
+  cache: noCache,
+});
+
+describe('run()', () => {
+  it('runs a pull_request as a dry-run for the base branch replica unless dry-run is explicitly false', async () => {
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload' }] }))]);
+    const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
+    await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
+    expect(targets.calls[0]!.run).toMatchObject({ dryRun: true, replica: 'acme/site@main' });
+    expect(io.failed).toEqual([]);
+    expect(io.outputs).toMatchObject({ changed: 'true', 'synced-count': '1', 'failure-reason': '', 'plan-hash': 'a'.repeat(32) });
+    expect(io.summary).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
+
+    const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
+    await run(deps(explicit, await env('pull_request', prEvent), targets.runTargets));
+    expect(targets.calls[1]!.run.dryRun).toBe(false);
+  });
+
+  it('on a push with comment auto, only updates an existing comment on the merged PR', async () => {
+    const targets = recordingTargets(() => [templates(report({ dryRun: false }))]);
+    api.pullsByCommit.set('sha-p', [{ number: 12, merged_at: '2026-11-27T00:00:00Z', merge_commit_sha: 'sha-p' }]);
+    const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
+    await run(deps(io, await env('push', {}, 'sha-p'), targets.runTargets));
+    expect(api.commentsOn(12)).toHaveLength(0);
+    expect(io.logs.join('\n')).toContain('PR #12 has no fastblocks-sync comment to update');
+
+    const always = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'always' });
+    await run(deps(always, await env('push', {}, 'sha-p'), targets.runTargets));
+    expect(api.commentsOn(12)).toHaveLength(1);
+    await run(deps(fakeIO({ bucket: 'b-1', 'github-token': 't' }), await env('push', {}, 'sha-p'), targets.runTargets));
+    expect(api.commentsOn(12)).toHaveLength(1);
+  });
+
+  it('fails with validation for invalid files, and scrubs secrets from every report', async () => {
+    const secret = 'sup3r-s3cret';
+    const rep = report({ dryRun: false, local: join(dir, 'settings'), invalid: [{ path: 'app.yml', side: 'local', message: `bad value ${secret}`, line: 2, column: 3 }] });
+    const targets = recordingTargets(() => [settingsResult(rep)]);
+    const io = fakeIO({ bucket: 'b-1', target: 'settings', 'reload-secret': secret, comment: 'never' });
+    await run(deps(io, await env('push', {}), targets.runTargets));
+    expect(io.secrets).toEqual([secret]);
+    expect(io.outputs['failure-reason']).toBe('validation');
+    expect(io.failed).toEqual(['1 invalid file(s) were refused and not synced (see the annotations and the job summary).']);
+    expect(io.annotations[0]).toMatchObject({ level: 'error', annotation: { file: 'settings/app.yml', startLine: 2, startColumn: 3 } });
+    const all = [io.summary, JSON.stringify(io.annotations), io.logs.join('\n'), await readFile(io.outputs['report-file']!, 'utf8')].join('\n');
+    expect(all).not.toContain(secret);
+    expect(all).toContain('bad value ***');
+  });
+
+  it('turns a thrown error into failure-reason error, with the summary written', async () => {
+    const io = fakeIO({ bucket: 'b-1' });
+    await run(deps(io, await env('push', {}), async () => { throw new Error('NoSuchBucket: b-1 does not exist'); }));
+    expect(io.outputs['failure-reason']).toBe('error');
+    expect(io.failed).toEqual(['NoSuchBucket: b-1 does not exist']);
+    expect(io.summary).toContain('**Failed (error):** NoSuchBucket: b-1 does not exist');
+  });
+
+  it('passes app-root, strategy and replica through to the targets', async () => {
+    const targets = recordingTargets(() => []);
+    const io = fakeIO({ bucket: 'b-1', 'app-root': 'site', replica: 'custom@x', direction: 'pull', 'max-concurrent': '3', comment: 'never' });
+    await run(deps(io, await env('push', {}), targets.runTargets));
+    expect(targets.calls[0]!.run).toMatchObject({ appRoot: join(dir, 'site'), replica: 'custom@x', dryRun: false });
+    expect(targets.calls[0]!.settings).toMatchObject({ direction: 'pull', maxConcurrent: 3 });
+    expect(io.failed).toEqual([]);
+  });
+});
+
+describe('annotations', () => {
+  it('puts invalid YAML on the file and line, conflicts on the file, capped with one "N more" line', () => {
+    const rep = report({
+      local: join(dir, 'templates'),
+      invalid: [{ path: 'x.yml', side: 'local', message: 'duplicate key', line: 4, column: 2 }],
+      conflicts: Array.from({ length: 14 }, (_, i) => ({ path: `p${i}.html`, kind: 'modify/modify' as const, resolution: 'local-wins' as const, reason: 'newest' })),
+    });
+    const io = fakeIO({});
+    annotate(io, collectAnnotations([templates(rep)], dir));
+    const errors = io.annotations.filter((a) => a.level === 'error');
+    const warnings = io.annotations.filter((a) => a.level === 'warning');
+    expect(errors).toEqual([{ level: 'error', message: 'duplicate key (not synced)', annotation: { title: 'Invalid file', file: 'templates/x.yml', startLine: 4, startColumn: 2 } }]);
+    expect(warnings).toHaveLength(10);
+    expect(warnings[0]!.annotation).toMatchObject({ file: 'templates/p0.html', title: 'Sync conflict' });
+    expect(warnings[9]!.message).toBe('5 more warnings — see the job summary and the report file.');
+  });
+});
