@@ -12,7 +12,7 @@ import { coreIO, type ActionIO } from './action/io.js';
 import { computeOutputs, emptyOutputs, setOutputs, type ActionOutputs } from './action/outputs.js';
 import { publish, failureOf, type Failure } from './action/publish.js';
 import { defaultReplica } from './action/replica.js';
-import { combinedPlanHash } from './action/plan-hash.js';
+import { combinedPlanHash, planIsEmpty } from './action/plan-hash.js';
 import { localRoots, runTargets, type RunTargets } from './action/run-targets.js';
 import { errorMessage, failureReasonOf } from './errors.js';
 import type { AnyTargetResult } from './targets/types.js';
@@ -71,9 +71,11 @@ async function execute(deps: Dependencies, secrets: string[], scrub: (t: string)
   let failure: Failure | undefined;
   let pullRequest: number | undefined;
   let reportedDryRun = dryRun;
+  let approvedHash: string | undefined;
   if (settings.requireApprovedPlan && !dryRun && context.eventName === 'push') {
     const gate = await io.group('Approval: compare the plan with the reviewed one', () => approve(octokit(), context, key, () => runOnce(true), io));
     pullRequest = gate.pullRequest;
+    approvedHash = planIsEmpty(gate.plan) ? undefined : gate.approvedHash;
     if (gate.refused) {
       ({ results, failure } = { results: gate.plan, failure: gate.refused });
       reportedDryRun = true;
@@ -85,6 +87,9 @@ async function execute(deps: Dependencies, secrets: string[], scrub: (t: string)
     results = await io.group(`Sync ${settings.target}${dryRun ? ' (dry run)' : ''}`, () => runOnce(dryRun));
     if (cache && !dryRun) await io.group('Save pulled files (pull-cache)', () => cache.save());
     failure = failureOf(results);
+    if (approvedHash !== undefined && combinedPlanHash(results) !== approvedHash && !failure) {
+      io.warning(`The applied plan ${combinedPlanHash(results)} differs from the reviewed ${approvedHash}: the remote moved between the check and the apply (conditional writes kept every write safe).`);
+    }
   }
   const planHash = combinedPlanHash(results!);
   const published = await publish({ io, context, settings, results: results!, dryRun: reportedDryRun, planHash, failure, key, scrub, octokit, pullRequest, forcedDryRun });
