@@ -84,6 +84,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
         maxDelete: options.maxDelete,
         force: options.force,
         lockWait: options.lockWait,
+        ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
         signal: stop.signal,
         onProgress: progress.update,
       });

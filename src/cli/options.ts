@@ -20,6 +20,7 @@ export interface SharedCliOptions {
   retryAttempts: number;
   retryDelay: number;
   lockWait: number;
+  lockTtl?: number;
   replica?: string;
   endpoint?: string;
   region?: string;
@@ -71,6 +72,13 @@ export function addSyncOptions(command: Command): Command {
     )
     .addOption(new Option('--retry-delay <seconds>', 'base delay of the exponential backoff').argParser(number('--retry-delay', { min: 0, integer: false })).default(d.retryDelay))
     .addOption(new Option('--lock-wait <seconds>', 'how long to wait for another run holding the lock').argParser(number('--lock-wait', { min: 0, integer: false })).default(60))
+    .addOption(
+      // For tests and unusual setups (documented in the README): how soon a killed run's lock expires.
+      new Option('--lock-ttl <seconds>', 'lock expiry without a refresh (default 600)')
+        .argParser(number('--lock-ttl', { min: 2, integer: false }))
+        .env('FASTBLOCKS_SYNC_LOCK_TTL')
+        .hideHelp(),
+    )
     .option('--replica <id>', 'name of this local side in the base state (default: host:/absolute/path)')
     .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, Ceph, moto…)')
     .option('--region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')

@@ -66,6 +66,11 @@ export interface SyncOptions {
   validate?: (path: string, body: Buffer) => ValidationIssue | null;
   /** Seconds to wait for another run's lock before failing. */
   lockWait?: number;
+  /**
+   * Seconds the lock stays valid without a refresh (default 600). A run refreshes it every third
+   * of this; a killed run's lock is taken over, and its run rolled back, once it expires.
+   */
+  lockTtl?: number;
   /** Injected for tests: clock, sleep and randomness of the retry backoff. */
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
@@ -77,7 +82,7 @@ export interface SyncOptions {
 
 export type { InvalidFile, SyncReport };
 
-const LOCK_TTL_MS = 10 * 60 * 1000;
+export const DEFAULT_LOCK_TTL_SECONDS = 600;
 
 /** `20261127T225408Z-3f9a1c` — sortable, unique enough for backups folders. */
 export function newRunId(now: Date, random: () => number = Math.random): string {
@@ -297,15 +302,16 @@ class SyncRun {
     const { store } = this;
     const { strategy } = this.options;
     const sleep = this.options.sleep ?? realSleep;
+    const ttlMs = (this.options.lockTtl ?? DEFAULT_LOCK_TTL_SECONDS) * 1000;
     const lock = await acquireLock(
       store,
       lockKey(this.layout),
       { runId: this.runId, replica: this.replica, host: os.hostname(), pid: process.pid, journal: this.remoteJournal(plan.ops) },
-      { now: this.now, sleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs: LOCK_TTL_MS, recover: (stale) => this.recover(stale) },
+      { now: this.now, sleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs, recover: (stale) => this.recover(stale) },
     );
     const lost = new AbortController();
     const stopRefreshing = keepLockAlive(store, lock, {
-      ttlMs: LOCK_TTL_MS,
+      ttlMs,
       now: this.now,
       onLost: () => lost.abort(new Error('the lock was taken over by another run (this run took longer than the lock expiry)')),
     });
