@@ -94,6 +94,8 @@ export function baseResult<T extends TargetName>(
       result.errors.push({ path: label ?? '', message: report.failure.message });
     }
   }
+  // The engine lists applied ops in completion order; people and tests want a stable list.
+  result.syncedItems.sort();
   result.hasConflicts = result.conflicts.length > 0;
   return result;
 }
