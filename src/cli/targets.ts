@@ -3,6 +3,7 @@
 // 3 manual conflicts).
 
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError } from '../core/errors.js';
 import { resolveStrategy, type SyncReport } from '../core/model.js';
 import { renderText } from '../report/text.js';
 import { syncAll } from '../targets/all.js';
@@ -192,19 +193,18 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     }
   }
 
-  async function context(options: TargetCliOptions, strategyOverride?: Partial<ReturnType<typeof strategyFromOptions>>) {
+  async function context(options: TargetCliOptions): Promise<RunContext> {
     const app = await resolveApp({
       ...commonOptions(options, undefined),
       settingsPath: options.settingsPath,
       ...(options.reloadUrl ? { reloadUrl: options.reloadUrl } : {}),
     });
     const registry = new StoreRegistry(app.s3);
-    const ctx: RunContext = { app, registry, strategy: resolveStrategy({ ...strategyFromOptions(options), ...strategyOverride }) };
-    return ctx;
+    return { app, registry, strategy: strategyFromOptions(options) };
   }
 
   function refuseInclude(options: TargetCliOptions, command: string, instead: string): void {
-    if (options.include.length > 0) throw new InvalidArgumentError(`${command} does not take --include: ${instead}`);
+    if (options.include.length > 0) throw new ConfigError(`${command} does not take --include: ${instead}`);
   }
 
   const single = (name: 'templates' | 'settings' | 'static', description: string, addOptions: (c: Command) => Command) =>

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildProgram, type CliIo } from '../../src/cli/index.js';
 import { registerTargetCommands } from '../../src/cli/targets.js';
 import { CommanderError } from 'commander';
+import { ConfigError } from '../../src/core/errors.js';
 
 const examples = fileURLToPath(new URL('../../examples', import.meta.url));
 const redisUrl = inject('redisUrl');
@@ -27,6 +28,8 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
     await program.parseAsync(['node', 'fastblocks-sync', ...args]);
   } catch (error) {
     if (error instanceof CommanderError) return { code: error.exitCode === 0 ? 0 : 2, stdout, stderr };
+    // As main() does: a configuration error is a usage error.
+    if (error instanceof ConfigError) return { code: 2, stdout, stderr: `${stderr}fastblocks-sync: error: ${error.message}\n` };
     throw error;
   }
   return { code, stdout, stderr };
@@ -135,5 +138,15 @@ describe('fastblocks-sync all on examples/ with a file:// bucket', () => {
     const { code, stderr } = await cli(['cache', '--operation', 'flush', '--app-root', appRoot]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--operation must be one of refresh, invalidate, warm, clear/);
+  });
+});
+
+describe('target command usage errors', () => {
+  it('settings and all refuse --include with exit 2 and say what to use', async () => {
+    const settings = await cli(['settings', '--include', '*.yml', '--app-root', examples, '--remote', 'file:///nonexistent']);
+    expect(settings.code).toBe(2);
+    expect(settings.stderr).toMatch(/settings does not take --include: select files with --adapter/);
+    const all = await cli(['all', '--include', '*.html', '--app-root', examples]);
+    expect(all.code).toBe(2);
   });
 });
