@@ -54,6 +54,7 @@ async function execute(deps: Dependencies, secrets: string[], scrub: (t: string)
   const settings = await io.group('Inputs', async () => {
     const parsed = readInputs((name) => io.getInput(name), deps.env);
     for (const secret of parsed.secrets) io.setSecret(secret);
+    if (parsed.githubToken) io.setSecret(parsed.githubToken);
     secrets.push(...parsed.secrets);
     return parsed;
   });
@@ -72,7 +73,8 @@ async function execute(deps: Dependencies, secrets: string[], scrub: (t: string)
   let pullRequest: number | undefined;
   let reportedDryRun = dryRun;
   let approvedHash: string | undefined;
-  if (settings.requireApprovedPlan && !dryRun && context.eventName === 'push') {
+  // Every run that writes is gated, not only pushes (a manual dispatch must not bypass the review).
+  if (settings.requireApprovedPlan && !dryRun) {
     const gate = await io.group('Approval: compare the plan with the reviewed one', () => approve(octokit(), context, key, () => runOnce(true), io));
     pullRequest = gate.pullRequest;
     approvedHash = planIsEmpty(gate.plan) ? undefined : gate.approvedHash;

@@ -90,23 +90,27 @@ export function commentBody(key: string, planHash: string, markdown: string): st
   return `${head}${markdown.slice(0, COMMENT_LIMIT - head.length - 40)}\n\n… (truncated)\n`;
 }
 
-/** Creates the marked comment, or updates the existing one in place. `createIfMissing: false` only updates. */
+/**
+ * Creates the marked comment, or updates the existing one in place. `body` gets the existing
+ * comment (if any), so a caller can keep its marker's plan hash. `createIfMissing: false` only updates.
+ */
 export async function upsertComment(
   octokit: Octokit,
   repo: RepoRef,
   issueNumber: number,
   key: string,
-  body: string,
+  body: string | ((existing: MarkedComment | undefined) => string),
   options: { createIfMissing?: boolean } = {},
 ): Promise<UpsertResult | undefined> {
   const existing = await findMarkedComment(octokit, repo, issueNumber, key);
+  const text = typeof body === 'string' ? body : body(existing);
   if (existing) {
-    if (existing.body === body) return { action: 'unchanged', id: existing.id, url: existing.url };
-    const { data } = await octokit.rest.issues.updateComment({ ...repo, comment_id: existing.id, body });
+    if (existing.body === text) return { action: 'unchanged', id: existing.id, url: existing.url };
+    const { data } = await octokit.rest.issues.updateComment({ ...repo, comment_id: existing.id, body: text });
     return { action: 'updated', id: data.id, url: data.html_url };
   }
   if (options.createIfMissing === false) return undefined;
-  const { data } = await octokit.rest.issues.createComment({ ...repo, issue_number: issueNumber, body });
+  const { data } = await octokit.rest.issues.createComment({ ...repo, issue_number: issueNumber, body: text });
   return { action: 'created', id: data.id, url: data.html_url };
 }
 

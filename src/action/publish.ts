@@ -16,6 +16,7 @@ import {
   isPermissionError,
   marker,
   upsertComment,
+  type MarkedComment,
   type Octokit,
 } from './comment.js';
 import { isForkPullRequest, isPullRequestEvent, type ActionContext } from './context.js';
@@ -125,10 +126,16 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
   if (issue === undefined || !Number.isFinite(issue)) return io.info('No pull request for this event: no PR comment.');
   if (!settings.githubToken) return io.warning(`No github-token: no PR comment. ${PERMISSION_HINT}`);
 
-  const room = COMMENT_LIMIT - marker(input.key, input.planHash).length - 1;
-  const markdown = input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room }));
+  // Only a pull request run (the review) sets the marker's plan hash. Other runs keep the reviewed
+  // hash, so a refused or re-run deploy can never turn its own plan into an "approved" one.
+  const review = isPullRequestEvent(context);
+  const bodyFor = (existing: MarkedComment | undefined) => {
+    const planHash = review ? input.planHash : (existing?.planHash ?? 'none');
+    const room = COMMENT_LIMIT - marker(input.key, planHash).length - 1;
+    return commentBody(input.key, planHash, input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })));
+  };
   try {
-    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, commentBody(input.key, input.planHash, markdown), { createIfMissing });
+    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing });
     io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
   } catch (error) {
     const hint = isPermissionError(error) ? PERMISSION_HINT : 'The job summary has the report.';

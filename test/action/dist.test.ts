@@ -225,6 +225,12 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(refused.summary).toContain('**Failed (plan-changed):**');
     expect(await snapshot('s4')).toEqual(before);
     expect((await s3.makeStore().get('s4/templates/index.html')).body.toString()).toBe('hotfix in the bucket');
+    // The refused deploy reported on the PR but kept the reviewed hash: a re-run cannot approve itself.
+    expect(api.commentsOn(42)).toHaveLength(1);
+    expect(api.commentsOn(42)[0]!.body).toContain(`plan=${review2.outputs['plan-hash']} -->`);
+    expect(api.commentsOn(42)[0]!.body).toContain('**Failed (plan-changed):**');
+    const rerun = await run(ws, pushEvent('p4-2'), gated);
+    expect(rerun.outputs['failure-reason']).toBe('plan-changed');
   });
 
   it('5. an invalid input fails with a message listing the accepted values', async () => {

@@ -126,7 +126,16 @@ describe('run()', () => {
     expect(api.commentsOn(12)).toHaveLength(1);
   });
 
-  it('fails with validation for invalid files, and scrubs secrets from every report', async () => {
+  it('gates a workflow_dispatch run with require-approved-plan like a push', async () => {
+    const targets = recordingTargets(() => [templates(report({ synced: [{ path: 'a.html', action: 'upload' }] }))]);
+    const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'require-approved-plan': 'true', comment: 'never' });
+    await run(deps(io, await env('workflow_dispatch', {}, 'sha-unmerged'), targets.runTargets));
+    expect(io.outputs['failure-reason']).toBe('plan-changed');
+    expect(io.failed[0]).toContain('does not come from a merged pull request');
+    expect(targets.calls).toHaveLength(0);
+  });
+
+    it('fails with validation for invalid files, and scrubs secrets from every report', async () => {
     const secret = 'sup3r-s3cret';
     const rep = report({ dryRun: false, local: join(dir, 'settings'), invalid: [{ path: 'app.yml', side: 'local', message: `bad value ${secret}`, line: 2, column: 3 }] });
     const targets = recordingTargets(() => [settingsResult(rep)]);
