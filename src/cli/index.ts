@@ -10,6 +10,7 @@ import { errorMessage } from '../errors.js';
 import { renderText } from '../report/text.js';
 import { addSyncOptions, EXIT, exitCodeFor, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
 import { progressReporter } from './progress.js';
+import { registerTargetCommands } from './targets.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -96,6 +97,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       store.close?.();
     }
   });
+  registerTargetCommands(program, { io, setExit, stopOnSignals: abortOnSignals });
   return program;
 }
 

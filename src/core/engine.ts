@@ -15,7 +15,7 @@ import { emptyRequestStats } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { realSleep, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
-import { scanLocal } from './scan.js';
+import { compareKeys, scanLocal } from './scan.js';
 import {
   acquireLock,
   keepLockAlive,
@@ -399,7 +399,9 @@ class SyncRun {
   }
 
   private absorb(result: ApplyResult): void {
-    this.report.synced = result.done.map((op) => ({ path: op.path, action: op.kind }));
+    // Completion order depends on concurrency; report in plan order (phase, then path).
+    const done = [...result.done].sort((a, b) => a.phase - b.phase || compareKeys(a.path, b.path));
+    this.report.synced = done.map((op) => ({ path: op.path, action: op.kind }));
     this.report.conflicts.push(...result.conflicts);
     this.report.skipped.push(...result.skipped);
     this.report.invalid.push(...result.invalid);
