@@ -257,6 +257,9 @@ class Executor {
     const { store } = this.ctx;
     const key = this.key(path);
     const backup = `${backupRunPrefix(this.ctx.layout, this.ctx.runId)}${path}`;
+    // Registered before the copy, whose answer may be lost after it landed. One step: the copy is
+    // dropped only once the version is back, so a failed restore never loses it.
+    this.undo.push({ path, run: () => this.restoreRemote(key, backup, expectEtag) });
     try {
       await this.retry((signal) => store.copy(key, backup, { signal, ifMatch: expectEtag }));
     } catch (error) {
@@ -265,9 +268,15 @@ class Executor {
       throw error;
     }
     this.result.backups.push({ side: 'remote', location: backup, path });
-    // Undo runs in reverse: restore the version first, then drop the copy, leaving no trace.
-    this.undo.push({ path, run: () => this.retryUndo((signal) => store.delete(backup, { signal })) });
-    this.undo.push({ path, run: () => this.retryUndo((signal) => store.copy(backup, key, { signal })).then(() => undefined) });
+  }
+
+  /** Put the backed-up version back where the run replaced it, then drop the copy. */
+  private async restoreRemote(key: string, backup: string, expectEtag: string): Promise<void> {
+    const { store } = this.ctx;
+    if (!(await this.retryUndo((signal) => store.head(backup, { signal })))) return;
+    const current = await this.retryUndo((signal) => store.head(key, { signal }));
+    if (current?.etag !== expectEtag) await this.retryUndo((signal) => store.copy(backup, key, { signal }));
+    await this.retryUndo((signal) => store.delete(backup, { signal }));
   }
 
   /** Move the local version about to be replaced or deleted aside; moving it back is the undo step. */

@@ -1,0 +1,76 @@
+// Regression tests for the defects the reliability suite found. Each names the seed (world.run)
+// of the randomized fault run that found it, and replays the essential fault with a scripted
+// proxy, so it fails the same way every time without the fix.
+
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runSync, type SyncOptions } from '../../src/core/engine.js';
+import { resolveStrategy, type SyncStrategy } from '../../src/core/model.js';
+import type { S3Store } from '../../src/stores/s3.js';
+import { describeS3, s3TestContext } from '../helpers/s3.js';
+import { tempDir } from '../helpers/trees.js';
+import { FaultProxy, type FaultKind, type RequestInfo } from './fault-proxy.js';
+import { proxiedStore, type FaultEnv } from './fault-runs.js';
+import { backupContents, lockKeyOf, snapshot, unchanged, writeLocal, type WorldPaths } from './world.js';
+
+let env: FaultEnv;
+let store: S3Store;
+let worlds = 0;
+
+const copyFrom = (r: RequestInfo) => (typeof r.headers['x-amz-copy-source'] === 'string' ? decodeURIComponent(r.headers['x-amz-copy-source']) : null);
+const isPut = (r: RequestInfo, suffix: string) => r.method === 'PUT' && copyFrom(r) === null && r.path.endsWith(suffix);
+
+async function newWorld(local: Record<string, string>, remote: Record<string, string> = {}): Promise<WorldPaths> {
+  const world = { local: await tempDir('fbsync-reg-'), rootPrefix: `reg-${++worlds}/site/` };
+  for (const [p, c] of Object.entries(local)) await writeLocal(world.local, p, c);
+  for (const [p, c] of Object.entries(remote)) await env.direct.put(`${world.rootPrefix}${p}`, Buffer.from(c));
+  return world;
+}
+
+function options(world: WorldPaths, strategy: Partial<SyncStrategy>, extra: Partial<SyncOptions> = {}): SyncOptions {
+  return {
+    localRoot: world.local,
+    store,
+    rootPrefix: world.rootPrefix,
+    replica: 'reg',
+    force: true,
+    lockTtl: 3,
+    lockWait: 10,
+    strategy: resolveStrategy({ maxConcurrent: 1, parallel: false, retryAttempts: 0, retryDelay: 0.01, timeout: 0.6, ...strategy }),
+    ...extra,
+  };
+}
+
+/** Faults only where `script` says so, on the n-th sight of a request. */
+function script(seed: string, pick: (r: RequestInfo, n: number) => FaultKind | null): void {
+  env.proxy.configure({ seed, rate: 0, kinds: [], delayMs: 900, script: (r, n) => pick(r, n) });
+}
+
+async function settle(): Promise<void> {
+  env.proxy.configure(null);
+  await env.proxy.idle();
+}
+
+describeS3('regressions found by the reliability suite', () => {
+  beforeAll(async () => {
+    const ctx = await s3TestContext();
+    const proxy = new FaultProxy(ctx.endpoint);
+    env = { direct: ctx.makeStore(), proxy, proxyUrl: await proxy.start(), bucket: ctx.bucket };
+    store = proxiedStore(env);
+  });
+  afterAll(async () => {
+    store?.close();
+    await env?.proxy.stop();
+    env?.direct.close();
+  });
+
+  it('seed x9.2: a rollback whose restore fails keeps the backup (the replaced version is never deleted)', async () => {
+    const world = await newWorld({ 'a.html': 'mine', 'b.html': 'new' }, { 'a.html': 'theirs' });
+    // Overwrite a.html (backed up), then fail b.html for good; the restore of a.html fails too.
+    script('x9.2', (r) => (isPut(r, '/b.html') ? '500' : copyFrom(r)?.includes('/backups/') && !r.path.includes('/backups/') ? '503' : null));
+    const report = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
+    await settle();
+    expect(report.rolledBack).toBe(true);
+    expect(report.errors.map((e) => e.message).join('\n')).toMatch(/rollback failed/);
+    expect(await backupContents(env.direct, world)).toContain('theirs');
+  });
+});
