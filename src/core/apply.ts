@@ -3,7 +3,7 @@
 
 import { createReadStream } from 'node:fs';
 import pLimit from 'p-limit';
-import { isStoreError, type Body, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
+import { isStoreError, type Body, type ObjectAttributes, type ObjectHead, type RemoteStore } from '../stores/store.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
 import type { BaseEntry, Conflict, InvalidFile, Op, Skip } from './model.js';
 import { withRetry, type RetryPolicy } from './retry.js';
@@ -174,19 +174,20 @@ class Executor {
     }
     if (op.expectEtag !== null) await this.backupRemote(op.path, op.expectEtag);
     const attributes = this.ctx.attributesFor?.(op.path);
-    const mtime = ((await this.ctx.localTime(op.path)) ?? (await local.mtimeMs(op.path))) / 1000;
+    const mtime = (((await this.ctx.localTime(op.path)) ?? (await local.mtimeMs(op.path))) / 1000).toFixed(3);
+    if (op.expectEtag === null) {
+      // Registered before the PUT: an attempt whose answer was lost may have created the object.
+      this.undo.push({ path: op.path, run: () => this.removeCreated(op.path, (h) => h.metadata['md5'] === md5 && h.metadata['mtime'] === mtime) });
+    }
     const { etag } = await this.retry((signal) =>
       store.put(this.key(op.path), body, {
         signal,
         ...(op.expectEtag !== null ? { ifMatch: op.expectEtag } : { ifNoneMatch: '*' }),
         ...attributes,
         // rclone-compatible mtime (for newest-wins) and the MD5, which a multipart ETag would hide.
-        metadata: { ...attributes?.metadata, mtime: mtime.toFixed(3), md5: md5! },
+        metadata: { ...attributes?.metadata, mtime, md5: md5! },
       }),
     );
-    if (op.expectEtag === null) {
-      this.undo.push({ path: op.path, run: () => this.retryUndo((signal) => store.delete(this.key(op.path), { signal, ifMatch: etag })) });
-    }
     this.result.bytesUp += size;
     const meta = metaFingerprint(attributes);
     this.record(op, { path: op.path, entry: { md5: md5!, etag, size, ...(meta ? { meta } : {}) } });
@@ -234,8 +235,10 @@ class Executor {
 
   private async copyRemote(op: Extract<Op, { kind: 'copy-remote' }>): Promise<void> {
     const { store } = this.ctx;
-    const { etag } = await this.retry((signal) => store.copy(this.key(op.source), this.key(op.path), { signal, ifMatch: op.expectEtag }));
-    this.undo.push({ path: op.path, run: () => this.retryUndo((signal) => store.delete(this.key(op.path), { signal, ifMatch: etag })) });
+    let created: string | undefined;
+    // Registered before the copy, whose answer may be lost after it landed.
+    this.undo.push({ path: op.path, run: () => this.removeCreated(op.path, (h) => h.etag === created || h.etag === op.expectEtag) });
+    ({ etag: created } = await this.retry((signal) => store.copy(this.key(op.source), this.key(op.path), { signal, ifMatch: op.expectEtag })));
     this.record(op, undefined);
   }
 
@@ -268,6 +271,15 @@ class Executor {
       throw error;
     }
     this.result.backups.push({ side: 'remote', location: backup, path });
+  }
+
+  /** Delete an object the run created, if it is there and is the run's (not someone else's since). */
+  private async removeCreated(path: string, ours: (head: ObjectHead) => boolean): Promise<void> {
+    const { store } = this.ctx;
+    const key = this.key(path);
+    const current = await this.retryUndo((signal) => store.head(key, { signal }));
+    if (!current || !ours(current)) return;
+    await this.retryUndo((signal) => store.delete(key, { signal, ifMatch: current.etag }));
   }
 
   /** Put the backed-up version back where the run replaced it, then drop the copy. */

@@ -73,4 +73,16 @@ describeS3('regressions found by the reliability suite', () => {
     expect(report.errors.map((e) => e.message).join('\n')).toMatch(/rollback failed/);
     expect(await backupContents(env.direct, world)).toContain('theirs');
   });
+
+  it('seed x18.0: a backup copy or a new object whose answer was lost is undone by the rollback', async () => {
+    const world = await newWorld({ 'a.html': 'mine', 'b.html': 'new', 'c.html': 'last' }, { 'a.html': 'theirs' });
+    const before = await snapshot(env.direct, world);
+    // The backup copy of a.html and the PUT of b.html land, but their answers are lost; c.html fails.
+    script('x18.0', (r, n) => ((r.method === 'PUT' && r.path.includes('/backups/')) || isPut(r, '/b.html') ? (n === 1 ? 'reset-response' : null) : isPut(r, '/c.html') ? '500' : null));
+    const report = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins', retryAttempts: 1 }));
+    await settle();
+    expect(report.rolledBack).toBe(true);
+    expect(report.errors.filter((e) => e.message.startsWith('rollback failed'))).toEqual([]);
+    expect(unchanged(before, await snapshot(env.direct, world), 'rolled back')).toEqual([]);
+  });
 });
