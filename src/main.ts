@@ -68,34 +68,32 @@ async function execute(deps: Dependencies, secrets: string[], scrub: (t: string)
 
   const appRoot = resolve(context.workspace, settings.appRoot);
   const runOnce = (asDryRun: boolean) => deps.runTargets(settings, { dryRun: asDryRun, replica, appRoot, signal });
+
+  // Every run that writes is gated, not only pushes (a manual dispatch must not bypass the review).
+  const gate =
+    settings.requireApprovedPlan && !dryRun
+      ? await io.group('Approval: compare the plan with the reviewed one', () => approve(octokit(), context, key, () => runOnce(true), io))
+      : undefined;
   let results: AnyTargetResult[];
   let failure: Failure | undefined;
-  let pullRequest: number | undefined;
-  let reportedDryRun = dryRun;
-  let approvedHash: string | undefined;
-  // Every run that writes is gated, not only pushes (a manual dispatch must not bypass the review).
-  if (settings.requireApprovedPlan && !dryRun) {
-    const gate = await io.group('Approval: compare the plan with the reviewed one', () => approve(octokit(), context, key, () => runOnce(true), io));
-    pullRequest = gate.pullRequest;
-    approvedHash = planIsEmpty(gate.plan) ? undefined : gate.approvedHash;
-    if (gate.refused) {
-      ({ results, failure } = { results: gate.plan, failure: gate.refused });
-      reportedDryRun = true;
-    }
-  }
-  if (!failure) {
+  if (gate?.refused) {
+    results = gate.plan; // the plan that was refused, reported as a dry-run: nothing was written
+    failure = gate.refused;
+  } else {
     const cache = settings.pullCache && settings.direction !== 'push' ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;
     if (cache) await io.group('Restore pulled files (pull-cache)', () => cache.restore());
     results = await io.group(`Sync ${settings.target}${dryRun ? ' (dry run)' : ''}`, () => runOnce(dryRun));
     if (cache && !dryRun) await io.group('Save pulled files (pull-cache)', () => cache.save());
     failure = failureOf(results);
-    if (approvedHash !== undefined && combinedPlanHash(results) !== approvedHash && !failure) {
-      io.warning(`The applied plan ${combinedPlanHash(results)} differs from the reviewed ${approvedHash}: the remote moved between the check and the apply (conditional writes kept every write safe).`);
+    const applied = combinedPlanHash(results);
+    if (gate && !planIsEmpty(gate.plan) && !failure && applied !== gate.approvedHash) {
+      io.warning(`The applied plan ${applied} differs from the reviewed ${gate.approvedHash}: the remote moved between the check and the apply (conditional writes kept every write safe).`);
     }
   }
-  const planHash = combinedPlanHash(results!);
-  const published = await publish({ io, context, settings, results: results!, dryRun: reportedDryRun, planHash, failure, key, scrub, octokit, pullRequest, forcedDryRun });
-  return { outputs: computeOutputs(results!, planHash, published.reportFile, failure?.reason), failure };
+  const planHash = combinedPlanHash(results);
+  const reportedDryRun = dryRun || gate?.refused !== undefined;
+  const published = await publish({ io, context, settings, results, dryRun: reportedDryRun, planHash, failure, key, scrub, octokit, pullRequest: gate?.pullRequest, forcedDryRun });
+  return { outputs: computeOutputs(results, planHash, published.reportFile, failure?.reason), failure };
 }
 
 function pullCacheFor(deps: Dependencies, settings: ActionSettings, context: ActionContext, appRoot: string, replica: string) {
