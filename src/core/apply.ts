@@ -27,7 +27,7 @@ export interface ApplyContext {
   /** The effective local modification time (ms): git commit time for clean files, else mtime. */
   localTime: (path: string) => Promise<number | undefined>;
   /** A fresh plan for one path after its precondition failed (the side moved since planning). */
-  replan: (path: string) => Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[] }>;
+  replan: (path: string) => Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }>;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -122,6 +122,7 @@ class Executor {
       this.result.conflicts.push(...fresh.conflicts);
       const manual = fresh.conflicts.find((c) => c.resolution === 'manual');
       if (manual) throw new ManualConflictDuringRun(manual);
+      this.result.baseChanges.push({ path: op.path, entry: fresh.base });
       for (const next of fresh.ops) await this.execute(next);
     }
     this.ctx.onProgress?.(++this.completed, this.total);

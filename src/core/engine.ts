@@ -386,7 +386,7 @@ class SyncRun {
   }
 
   /** Plan one path again from fresh listings of both sides. */
-  private async replan(p: string): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[] }> {
+  private async replan(p: string): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
     const head = await this.store.head(`${this.layout.rootPrefix}${p}`);
     const md5 = await this.local.currentMd5(p).catch(() => null);
     const local: LocalEntry[] = md5 === null ? [] : [{ path: p, md5, size: await this.local.size(p), mtimeMs: await this.local.mtimeMs(p) }];
@@ -395,7 +395,10 @@ class SyncRun {
     const input = await this.planInput(local, remote);
     const baseEntry = this.baseEntry(p);
     const fresh = makePlan({ ...input, base: baseEntry ? { [p]: baseEntry } : this.base.state ? {} : null });
-    return { ops: fresh.ops, conflicts: fresh.conflicts, skipped: fresh.skipped };
+    // What the fresh plan records for the path (e.g. converged: the other side already has our
+    // version, as when a write landed but its answer was lost); its ops' outcomes come on top.
+    const base = Object.hasOwn(fresh.nextBase, p) ? fresh.nextBase[p]! : null;
+    return { ops: fresh.ops, conflicts: fresh.conflicts, skipped: fresh.skipped, base };
   }
 
   private absorb(result: ApplyResult): void {

@@ -2,6 +2,8 @@
 // of the randomized fault run that found it, and replays the essential fault with a scripted
 // proxy, so it fails the same way every time without the fix.
 
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncStrategy } from '../../src/core/model.js';
@@ -10,7 +12,7 @@ import { describeS3, s3TestContext } from '../helpers/s3.js';
 import { tempDir } from '../helpers/trees.js';
 import { FaultProxy, type FaultKind, type RequestInfo } from './fault-proxy.js';
 import { proxiedStore, type FaultEnv } from './fault-runs.js';
-import { backupContents, lockKeyOf, snapshot, unchanged, writeLocal, type WorldPaths } from './world.js';
+import { backupContents, committedChecks, lockKeyOf, snapshot, unchanged, writeLocal, type WorldPaths } from './world.js';
 
 let env: FaultEnv;
 let store: S3Store;
@@ -84,5 +86,25 @@ describeS3('regressions found by the reliability suite', () => {
     expect(report.rolledBack).toBe(true);
     expect(report.errors.filter((e) => e.message.startsWith('rollback failed'))).toEqual([]);
     expect(unchanged(before, await snapshot(env.direct, world), 'rolled back')).toEqual([]);
+  });
+
+  it('seed x15.0: a write that landed but whose answer was lost is recorded in the base (re-planned as converged)', async () => {
+    const world = await newWorld({ 'a.html': 'v1', 'gone.html': 'old' });
+    expect((await runSync(options(world, {}))).failure).toBeUndefined();
+    await writeLocal(world.local, 'a.html', 'v2');
+    await fs.rm(path.join(world.local, 'gone.html'));
+    const before = await snapshot(env.direct, world);
+    // First attempts land, their answers are lost; the retries find the remote already moved (412 / 404).
+    script('x15.0', (r, n) => (n === 1 && (isPut(r, '/a.html') || (r.method === 'DELETE' && r.path.endsWith('/gone.html'))) ? 'reset-response' : null));
+    const report = await runSync(options(world, { retryAttempts: 1 }));
+    await settle();
+    expect(report.failure).toBeUndefined();
+    expect(committedChecks(before, await snapshot(env.direct, world), report, world.rootPrefix)).toEqual([]);
+    // Before the fix the stale base turned the next plain local edit into a conflict, which
+    // remote-wins resolved by overwriting the edit.
+    await writeLocal(world.local, 'a.html', 'v3');
+    const next = await runSync(options(world, { conflictStrategy: 'remote-wins' }));
+    expect(next.conflicts).toEqual([]);
+    expect((await env.direct.get(`${world.rootPrefix}a.html`)).body.toString()).toBe('v3');
   });
 });
