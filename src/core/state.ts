@@ -188,7 +188,10 @@ export function keepLockAlive(
         lock.etag = etag;
         lock.body = body;
       } catch (error) {
-        if (isStoreError(error, 'PreconditionFailed') || isStoreError(error, 'NotFound')) options.onLost(error);
+        if (!isStoreError(error, 'PreconditionFailed') && !isStoreError(error, 'NotFound')) return;
+        // A refresh whose answer was lost changed the ETag: still ours, not taken over.
+        if (await stillOurs(store, lock).catch(() => true)) return;
+        options.onLost(error);
       }
     });
   }, Math.max(1000, options.ttlMs / 3));
@@ -197,5 +200,24 @@ export function keepLockAlive(
 }
 
 export async function releaseLock(store: RemoteStore, lock: HeldLock): Promise<void> {
-  await store.delete(lock.key, { ifMatch: lock.etag });
+  try {
+    await store.delete(lock.key, { ifMatch: lock.etag });
+  } catch (error) {
+    if (!isStoreError(error, 'PreconditionFailed')) throw error;
+    // Gone (an earlier attempt landed) or another run's: nothing of ours left to release.
+    if (!(await stillOurs(store, lock))) return;
+    await store.delete(lock.key, { ifMatch: lock.etag });
+  }
+}
+
+/**
+ * Whether the lock object is still this run's, adopting its current ETag: a refresh or delete
+ * whose answer was lost may have landed, and the retry then fails its precondition.
+ */
+async function stillOurs(store: RemoteStore, lock: HeldLock): Promise<boolean> {
+  const current = await readLock(store, lock.key);
+  if (!current || current.body.runId !== lock.body.runId) return false;
+  lock.etag = current.etag;
+  lock.body = current.body;
+  return true;
 }

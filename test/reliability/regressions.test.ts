@@ -49,8 +49,12 @@ function script(seed: string, pick: (r: RequestInfo, n: number) => FaultKind | n
 
 async function settle(): Promise<void> {
   env.proxy.configure(null);
+  env.proxy.observer = null;
   await env.proxy.idle();
 }
+
+const isLock = (r: RequestInfo) => r.path.endsWith('/locks/root=.json');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describeS3('regressions found by the reliability suite', () => {
   beforeAll(async () => {
@@ -106,5 +110,21 @@ describeS3('regressions found by the reliability suite', () => {
     const next = await runSync(options(world, { conflictStrategy: 'remote-wins' }));
     expect(next.conflicts).toEqual([]);
     expect((await env.direct.get(`${world.rootPrefix}a.html`)).body.toString()).toBe('v3');
+  });
+
+  it('seed x1.1: a lock refresh or release whose answer was lost is still our lock (no false takeover, no lock left behind)', async () => {
+    const world = await newWorld({ 'a.html': 'v1' });
+    // The upload takes 1.5 s, so the lock (TTL 3 s) is refreshed once; that refresh's answer is
+    // lost, and so is the release's.
+    env.proxy.observer = async (r) => {
+      if (isPut(r, '/a.html')) await sleep(1500);
+      return 'forward';
+    };
+    script('x1.1', (r, n) => (isLock(r) && ((r.method === 'PUT' && n === 2) || (r.method === 'DELETE' && n === 1)) ? 'reset-response' : null));
+    const report = await runSync(options(world, { retryAttempts: 2, timeout: 5 }));
+    await settle();
+    expect(report.failure).toBeUndefined();
+    expect(report.warnings).toEqual([]);
+    expect(await env.direct.head(lockKeyOf(world.rootPrefix))).toBeNull();
   });
 });
