@@ -164,7 +164,8 @@ class SyncRun {
 
   async run(): Promise<SyncReport> {
     const { strategy } = this.options;
-    if (!strategy.dryRun) await recoverLocalJournal(this.local);
+    // A leftover journal of a run that committed (killed before it cleaned up) is dropped, not undone.
+    if (!strategy.dryRun) await recoverLocalJournal(this.local, (runId) => this.committed(this.replica, runId));
     const localExists = await this.scan();
     if (!localExists && strategy.direction !== 'pull') {
       throw new ConfigError(`Local directory ${this.local.root} does not exist. Create it, fix the path, or use --direction pull to fetch the remote into it.`);
@@ -377,7 +378,19 @@ class SyncRun {
     return journal;
   }
 
+  /** Whether `runId` wrote the base state of `replica`: the run committed and must not be undone. */
+  private async committed(replica: string, runId: string): Promise<boolean> {
+    return (await readBase(this.store, stateKey(this.layout, replica))).state?.runId === runId;
+  }
+
   private async recover(stale: LockBody): Promise<void> {
+    if (await this.committed(stale.replica, stale.runId)) {
+      this.report.warnings.push({
+        path: '',
+        message: `Run ${stale.runId} of ${stale.replica} left its lock behind after it committed: nothing to undo.`,
+      });
+      return;
+    }
     const restored = await recoverInterruptedRun(this.store, stale);
     this.report.warnings.push({
       path: '',

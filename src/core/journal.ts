@@ -52,8 +52,11 @@ export async function clearLocalJournal(local: LocalTree, runId: string): Promis
   await fs.rm(journalFile(local, runId), { force: true });
 }
 
-/** Undo the local part of any interrupted run. Returns how many files were put back or removed. */
-export async function recoverLocalJournal(local: LocalTree): Promise<number> {
+/**
+ * Undo the local part of any interrupted run that did not commit (`committed` tells, from the
+ * base state; a committed run's journal is only removed). Returns how many files were put back or removed.
+ */
+export async function recoverLocalJournal(local: LocalTree, committed: (runId: string) => Promise<boolean> = async () => false): Promise<number> {
   let files: string[];
   try {
     files = (await fs.readdir(journalDir(local))).filter((f) => f.endsWith('.json'));
@@ -63,7 +66,11 @@ export async function recoverLocalJournal(local: LocalTree): Promise<number> {
   let restored = 0;
   for (const file of files) {
     const full = path.join(journalDir(local), file);
-    const { entries } = JSON.parse(await fs.readFile(full, 'utf8')) as { entries: LocalJournalEntry[] };
+    const { runId, entries } = JSON.parse(await fs.readFile(full, 'utf8')) as { runId: string; entries: LocalJournalEntry[] };
+    if (await committed(runId)) {
+      await fs.rm(full, { force: true });
+      continue;
+    }
     for (const entry of [...entries].reverse()) {
       if (entry.backup && (await exists(entry.backup))) {
         await local.restore(entry.backup, entry.path);

@@ -118,7 +118,7 @@ describeS3('regressions found by the reliability suite', () => {
     // lost, and so is the release's.
     env.proxy.observer = async (r) => {
       if (isPut(r, '/a.html')) await sleep(1500);
-      return 'forward';
+      return 'forward' as const;
     };
     script('x1.1', (r, n) => (isLock(r) && ((r.method === 'PUT' && n === 2) || (r.method === 'DELETE' && n === 1)) ? 'reset-response' : null));
     const report = await runSync(options(world, { retryAttempts: 2, timeout: 5 }));
@@ -126,5 +126,27 @@ describeS3('regressions found by the reliability suite', () => {
     expect(report.failure).toBeUndefined();
     expect(report.warnings).toEqual([]);
     expect(await env.direct.head(lockKeyOf(world.rootPrefix))).toBeNull();
+  });
+
+  it('seed x1.2: the lock a committed run left behind does not get that run undone when it expires', async () => {
+    const world = await newWorld({ 'page.html': 'v1' });
+    expect((await runSync(options(world, {}))).failure).toBeUndefined();
+    await writeLocal(world.local, 'page.html', 'v2');
+    await writeLocal(world.local, 'new.html', 'created');
+    // The run commits, but its lock cannot be released.
+    script('x1.2', (r) => (isLock(r) && r.method === 'DELETE' ? '500' : null));
+    const first = await runSync(options(world, {}));
+    await settle();
+    expect(first.failure).toBeUndefined();
+    expect(first.warnings.map((w) => w.message).join('\n')).toMatch(/Could not release the lock/);
+    await sleep(3200);
+    // The next run takes the expired lock over; the run it left it behind committed.
+    await writeLocal(world.local, 'other.html', 'x');
+    const next = await runSync(options(world, {}));
+    expect(next.failure).toBeUndefined();
+    const after = await snapshot(env.direct, world);
+    expect(Object.fromEntries(after.remote)).toEqual({ 'page.html': 'v2', 'new.html': 'created', 'other.html': 'x' });
+    expect(Object.fromEntries(after.local)).toEqual({ 'page.html': 'v2', 'new.html': 'created', 'other.html': 'x' });
+    expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/after it committed: nothing to undo/);
   });
 });
