@@ -18,6 +18,7 @@ import { retryingStore } from './retrying-store.js';
 import { compareKeys, scanLocal } from './scan.js';
 import {
   acquireLock,
+  expireLock,
   keepLockAlive,
   backupRunPrefix,
   readBase,
@@ -318,6 +319,8 @@ class SyncRun {
     });
     const signal = this.options.signal ? AbortSignal.any([this.options.signal, lost.signal]) : lost.signal;
     let result: ApplyResult | undefined;
+    /** Set when the next run must finish what this one could not: the lock (with the journal) stays. */
+    let leaveJournal = false;
     try {
       await writeLocalJournal(this.local, this.runId, plan.ops);
       result = await applyPlan(plan.ops, {
@@ -335,11 +338,18 @@ class SyncRun {
         ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
       });
       this.absorb(result);
-      if (result.failure) return this.rolledBack(result);
-      try {
-        await this.commitBase(plan, result);
-      } catch (error) {
-        await this.undoCommitted(result, error);
+      if (result.failure) {
+        leaveJournal = result.rollbackErrors.length > 0;
+        return this.rolledBack(result);
+      }
+      const commit = await this.commit(plan, result);
+      if (commit === 'unknown') {
+        leaveJournal = true;
+        return this.fail('error', 'Could not confirm that the base state was written (the store kept failing). The next run checks it, then keeps or undoes the changes of this run.');
+      }
+      if (commit !== 'committed') {
+        await this.undoCommitted(result, commit.error);
+        leaveJournal = result.rollbackErrors.length > 0;
         return this.rolledBack(result);
       }
       await clearLocalJournal(this.local, this.runId);
@@ -347,9 +357,35 @@ class SyncRun {
       return this.finish();
     } finally {
       stopRefreshing();
-      await releaseLock(store, lock).catch((error: unknown) => {
-        this.report.warnings.push({ path: '', message: `Could not release the lock (it expires by itself): ${errorMessage(error)}` });
+      // Not stopped by the run's signal: a run stopped by SIGINT/SIGTERM still releases its lock.
+      const cleanup = this.cleanupStore();
+      const release = leaveJournal ? expireLock(cleanup, lock, this.now()) : releaseLock(cleanup, lock);
+      await release.catch((error: unknown) => {
+        this.report.warnings.push({ path: '', message: `Could not ${leaveJournal ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}` });
       });
+    }
+  }
+
+  /** The store with retries but without the run's abort signal, for what must happen anyway. */
+  private cleanupStore(): RemoteStore {
+    return retryingStore(this.options.store, this.retryPolicy());
+  }
+
+  /**
+   * Write the base. A PUT whose answer was lost may have landed (its retry then fails the
+   * precondition): read the base back before deciding that the run did not commit.
+   */
+  private async commit(plan: Plan, result: ApplyResult): Promise<'committed' | 'unknown' | { error: unknown }> {
+    try {
+      await this.commitBase(plan, result);
+      return 'committed';
+    } catch (error) {
+      try {
+        const landed = (await readBase(this.cleanupStore(), stateKey(this.layout, this.replica))).state?.runId === this.runId;
+        return landed ? 'committed' : { error };
+      } catch {
+        return 'unknown';
+      }
     }
   }
 
@@ -469,6 +505,12 @@ class SyncRun {
       this.report.errors.push({ path: undo.path, message: `rollback failed: ${errorMessage(undo.error)}` });
     }
     if (failure.error instanceof ManualConflictDuringRun) return this.fail('manual-conflicts', 'Manual conflict resolution required');
+    if (result.rollbackErrors.length > 0) {
+      return this.fail(
+        'error',
+        `Sync failed on ${failure.path}, and ${result.rollbackErrors.length} change(s) could not be undone (see errors); the replaced versions are kept, and the next run restores them before it syncs. ${errorMessage(failure.error)}`,
+      );
+    }
     return this.fail('error', `Sync failed on ${failure.path}; every change of this run was rolled back. ${errorMessage(failure.error)}`);
   }
 

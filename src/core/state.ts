@@ -211,6 +211,20 @@ export async function releaseLock(store: RemoteStore, lock: HeldLock): Promise<v
 }
 
 /**
+ * Leave the lock for the next run, expired at once: its journal lets that run undo what this run
+ * could not (a failed rollback, a commit that may or may not have landed).
+ */
+export async function expireLock(store: RemoteStore, lock: HeldLock, now: Date): Promise<void> {
+  const write = () => store.put(lock.key, Buffer.from(JSON.stringify({ ...lock.body, expiresAt: now.toISOString() })), { ifMatch: lock.etag, contentType: 'application/json' });
+  try {
+    await write();
+  } catch (error) {
+    if (!isStoreError(error, 'PreconditionFailed') || !(await stillOurs(store, lock))) throw error;
+    await write();
+  }
+}
+
+/**
  * Whether the lock object is still this run's, adopting its current ETag: a refresh or delete
  * whose answer was lost may have landed, and the retry then fails its precondition.
  */

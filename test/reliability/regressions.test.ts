@@ -149,4 +149,32 @@ describeS3('regressions found by the reliability suite', () => {
     expect(Object.fromEntries(after.local)).toEqual({ 'page.html': 'v2', 'new.html': 'created', 'other.html': 'x' });
     expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/after it committed: nothing to undo/);
   });
+
+  it('seed x5.1: a base-state PUT whose answer was lost counts as committed (was rolled back under a written base)', async () => {
+    const world = await newWorld({ 'a.html': 'v1' });
+    expect((await runSync(options(world, {}))).failure).toBeUndefined();
+    await writeLocal(world.local, 'a.html', 'v2');
+    const before = await snapshot(env.direct, world);
+    script('x5.1', (r, n) => (n === 1 && r.method === 'PUT' && r.path.includes('/state/') ? 'reset-response' : null));
+    const report = await runSync(options(world, { retryAttempts: 1 }));
+    await settle();
+    expect(report.failure).toBeUndefined();
+    expect(committedChecks(before, await snapshot(env.direct, world), report, world.rootPrefix)).toEqual([]);
+  });
+
+  it('a run stopped by its signal (SIGINT/SIGTERM) rolls back and still releases its lock', async () => {
+    const world = await newWorld({ 'a.html': 'a', 'b.html': 'b', 'c.html': 'c' });
+    const before = await snapshot(env.direct, world);
+    const stop = new AbortController();
+    env.proxy.observer = (r) => {
+      if (isPut(r, '/b.html')) stop.abort(new Error('stopped by SIGINT'));
+      return 'forward';
+    };
+    const report = await runSync(options(world, {}, { signal: stop.signal }));
+    await settle();
+    expect(report.rolledBack).toBe(true);
+    expect(report.warnings).toEqual([]);
+    expect(await env.direct.head(lockKeyOf(world.rootPrefix))).toBeNull();
+    expect(unchanged(before, await snapshot(env.direct, world), 'stopped')).toEqual([]);
+  });
 });
