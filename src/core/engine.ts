@@ -124,6 +124,8 @@ class SyncRun {
   private localEntries = new Map<string, LocalEntry>();
   private remoteEntries = new Map<string, RemoteEntry>();
   private base: { state: BaseState | null; etag: string | null } = { state: null, etag: null };
+  /** Remote objects put back while taking over the lock of an interrupted run. */
+  private restoredByRecovery = 0;
   private readonly localTimes: LocalTimes;
   /** The store with retries, for the engine's own calls; the executor retries per operation. */
   private readonly store: RemoteStore;
@@ -311,6 +313,13 @@ class SyncRun {
       { runId: this.runId, replica: this.replica, host: os.hostname(), pid: process.pid, journal: this.remoteJournal(plan.ops) },
       { now: this.now, sleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs, recover: (stale) => this.recover(stale) },
     );
+    if (this.restoredByRecovery > 0) {
+      // The plan was made from listings taken before the interrupted run was undone: start over.
+      await releaseLock(this.cleanupStore(), lock).catch(() => undefined);
+      const again = await new SyncRun(this.options).run();
+      again.warnings.unshift(...this.report.warnings);
+      return again;
+    }
     const lost = new AbortController();
     const stopRefreshing = keepLockAlive(store, lock, {
       ttlMs,
@@ -428,6 +437,7 @@ class SyncRun {
       return;
     }
     const restored = await recoverInterruptedRun(this.store, stale);
+    this.restoredByRecovery += restored;
     this.report.warnings.push({
       path: '',
       message: `Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.`,

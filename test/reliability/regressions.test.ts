@@ -177,4 +177,25 @@ describeS3('regressions found by the reliability suite', () => {
     expect(await env.direct.head(lockKeyOf(world.rootPrefix))).toBeNull();
     expect(unchanged(before, await snapshot(env.direct, world), 'stopped')).toEqual([]);
   });
+
+  it('seed x9.2 (next run): what a failed rollback left is restored from the kept lock, then the run plans again', async () => {
+    const world = await newWorld({ 'a.html': 'mine', 'b.html': 'new' }, { 'a.html': 'theirs' });
+    script('x9.2', (r) => (isPut(r, '/b.html') ? '500' : copyFrom(r)?.includes('/backups/') && !r.path.includes('/backups/') ? '503' : null));
+    const failed = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
+    await settle();
+    expect(failed.failure?.message).toMatch(/could not be undone .* the next run restores them/);
+    // The lock stays, already expired, with the journal of what to restore.
+    const lock = JSON.parse((await env.direct.get(lockKeyOf(world.rootPrefix))).body.toString()) as { runId: string; expiresAt: string };
+    expect(lock.runId).toBe(failed.runId);
+    expect(Date.parse(lock.expiresAt)).toBeLessThanOrEqual(Date.now());
+
+    const before = await snapshot(env.direct, world);
+    const next = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
+    expect(next.failure).toBeUndefined();
+    expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/Recovered interrupted run .* 1 remote object\(s\) restored/);
+    expect(next.conflicts.map((c) => [c.path, c.kind])).toEqual([['a.html', 'add/add']]);
+    const after = await snapshot(env.direct, world);
+    expect(committedChecks(before, after, next, world.rootPrefix)).toEqual([]);
+    expect(await backupContents(env.direct, world)).toContain('theirs');
+  });
 });
