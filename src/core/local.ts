@@ -2,10 +2,14 @@
 // saw, never through a symbolic link, and reversible (replaced files are moved aside first).
 
 import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { localPathFor, printableKey, TOOL_DIR } from './keys.js';
 import { md5File } from './scan.js';
+
+/** Files up to this size are read synchronously (the page cache answers in microseconds). */
+const SYNC_READ_LIMIT = 1024 * 1024;
 
 export class LocalPreconditionError extends Error {
   constructor(readonly path: string, message: string) {
@@ -58,16 +62,37 @@ export class LocalTree {
     }
   }
 
+  /** Small files are read synchronously: fs.promises.readFile cost 0.3 ms of CPU per file, 0.65 s of a 2,000-file push. */
   async read(relativePath: string): Promise<Buffer> {
-    return fs.readFile(await this.safeTarget(relativePath));
+    const target = await this.safeTarget(relativePath);
+    const fd = openSync(target, 'r');
+    try {
+      const { size } = fstatSync(fd);
+      if (size <= SYNC_READ_LIMIT) {
+        const body = Buffer.allocUnsafe(size);
+        let length = 0;
+        while (length < size) {
+          const read = readSync(fd, body, length, size - length, length);
+          if (read === 0) break;
+          length += read;
+        }
+        // A file growing meanwhile is read again whole, below.
+        if (length < size || readSync(fd, Buffer.alloc(1), 0, 1, length) === 0) return body.subarray(0, length);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return fs.readFile(target);
   }
 
+  // stat and lstat are synchronous here: they answer from the kernel's caches in microseconds,
+  // where the promise API cost ~30 µs of CPU per call, 0.7 s of a 2,000-file push (bench/README.md).
   async size(relativePath: string): Promise<number> {
-    return (await fs.stat(await this.safeTarget(relativePath))).size;
+    return statSync(await this.safeTarget(relativePath)).size;
   }
 
   async mtimeMs(relativePath: string): Promise<number> {
-    return (await fs.stat(await this.safeTarget(relativePath))).mtimeMs;
+    return statSync(await this.safeTarget(relativePath)).mtimeMs;
   }
 
   /** Write `body` to `relativePath` via a temp file in the tool folder and a rename. */
@@ -118,7 +143,7 @@ export class LocalTree {
     for (const segment of relativePath.split('/').slice(0, -1)) {
       current = path.join(current, segment);
       try {
-        const stat = await fs.lstat(current);
+        const stat = lstatSync(current);
         if (stat.isSymbolicLink()) {
           throw new LocalPreconditionError(relativePath, `Refusing to write ${printableKey(relativePath)}: ${path.relative(this.root, current)} is a symbolic link`);
         }
