@@ -168,7 +168,15 @@ class SyncRun {
   async run(): Promise<SyncReport> {
     const { strategy } = this.options;
     // A leftover journal of a run that committed (killed before it cleaned up) is dropped, not undone.
-    if (!strategy.dryRun) await recoverLocalJournal(this.local, (runId) => this.committed(this.replica, runId));
+    if (!strategy.dryRun) {
+      const local = await recoverLocalJournal(this.local, (runId) => this.committed(this.replica, runId));
+      for (const runId of local.runIds) {
+        this.report.warnings.push({ path: '', message: `Recovered the local part of interrupted run ${runId}: ${local.restored} file(s) restored.` });
+      }
+      for (const p of local.kept) {
+        this.report.warnings.push({ path: p, message: 'changed since an interrupted run wrote it: this version was kept, the one before the run is in .fastblocks-sync/backups/' });
+      }
+    }
     const localExists = await this.scan();
     if (!localExists && strategy.direction !== 'pull') {
       throw new ConfigError(`Local directory ${this.local.root} does not exist. Create it, fix the path, or use --direction pull to fetch the remote into it.`);
@@ -436,8 +444,11 @@ class SyncRun {
       });
       return;
     }
-    const restored = await recoverInterruptedRun(this.store, stale);
+    const { restored, kept } = await recoverInterruptedRun(this.store, stale);
     this.restoredByRecovery += restored;
+    for (const key of kept) {
+      this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, the one before the run is under .fastblocks-sync/backups/${stale.runId}/` });
+    }
     this.report.warnings.push({
       path: '',
       message: `Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.`,

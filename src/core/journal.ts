@@ -52,18 +52,26 @@ export async function clearLocalJournal(local: LocalTree, runId: string): Promis
   await fs.rm(journalFile(local, runId), { force: true });
 }
 
+export interface Recovered {
+  /** Versions put back (or objects and files the run created, removed). */
+  restored: number;
+  /** Paths changed by someone else since the run was interrupted: their newer version was kept. */
+  kept: string[];
+}
+
 /**
  * Undo the local part of any interrupted run that did not commit (`committed` tells, from the
- * base state; a committed run's journal is only removed). Returns how many files were put back or removed.
+ * base state; a committed run's journal is only removed). A file changed since the run was
+ * interrupted (neither the run's version nor gone) is kept, and the old version stays in the backups.
  */
-export async function recoverLocalJournal(local: LocalTree, committed: (runId: string) => Promise<boolean> = async () => false): Promise<number> {
+export async function recoverLocalJournal(local: LocalTree, committed: (runId: string) => Promise<boolean> = async () => false): Promise<Recovered & { runIds: string[] }> {
+  const recovered: Recovered & { runIds: string[] } = { restored: 0, kept: [], runIds: [] };
   let files: string[];
   try {
     files = (await fs.readdir(journalDir(local))).filter((f) => f.endsWith('.json'));
   } catch {
-    return 0;
+    return recovered;
   }
-  let restored = 0;
   for (const file of files) {
     const full = path.join(journalDir(local), file);
     const { runId, entries } = JSON.parse(await fs.readFile(full, 'utf8')) as { runId: string; entries: LocalJournalEntry[] };
@@ -71,42 +79,54 @@ export async function recoverLocalJournal(local: LocalTree, committed: (runId: s
       await fs.rm(full, { force: true });
       continue;
     }
+    recovered.runIds.push(runId);
     for (const entry of [...entries].reverse()) {
+      const current = await local.currentMd5(entry.path).catch(() => undefined);
+      const ours = current === null || (entry.after !== undefined && current === entry.after);
       if (entry.backup && (await exists(entry.backup))) {
-        await local.restore(entry.backup, entry.path);
-        restored++;
-      } else if (entry.before === null && entry.after !== undefined && (await local.currentMd5(entry.path)) === entry.after) {
+        if (ours) {
+          await local.restore(entry.backup, entry.path);
+          recovered.restored++;
+        } else recovered.kept.push(entry.path);
+      } else if (entry.before === null && entry.after !== undefined && current === entry.after) {
         await local.remove(entry.path);
-        restored++;
+        recovered.restored++;
       }
     }
     await fs.rm(full, { force: true });
   }
-  return restored;
+  return recovered;
 }
 
-/** Undo the remote part of the run that held `stale`. Returns how many objects were restored. */
-export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody): Promise<number> {
-  let restored = 0;
+/**
+ * Undo the remote part of the run that held `stale`. An object changed by someone else since the
+ * run was interrupted (neither the run's version nor absent) is kept; the old version stays in the backups.
+ */
+export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody): Promise<Recovered> {
+  const recovered: Recovered = { restored: 0, kept: [] };
   for (const entry of [...stale.journal].reverse()) {
     const current = await store.head(entry.key);
+    const currentMd5 = current ? (md5FromEtag(current.etag) ?? current.metadata['md5']) : undefined;
     if (entry.backup) {
       const backup = await store.head(entry.backup);
-      if (backup && current?.etag !== entry.before) {
-        await store.copy(entry.backup, entry.key);
-        restored++;
+      if (!backup || current?.etag === entry.before) continue;
+      // Absent (deleted by the run), or the version the run wrote: put the old one back.
+      if (current && (entry.after === undefined || entry.after !== currentMd5)) {
+        recovered.kept.push(entry.key);
+        continue;
       }
+      await store.copy(entry.backup, entry.key);
+      recovered.restored++;
     } else if (entry.before === null && current) {
-      const md5 = md5FromEtag(current.etag) ?? current.metadata['md5'];
-      if (entry.after === undefined || entry.after === md5) {
+      if (entry.after === undefined || entry.after === currentMd5) {
         await store.delete(entry.key).catch((error: unknown) => {
           if (!isStoreError(error, 'NotFound')) throw error;
         });
-        restored++;
+        recovered.restored++;
       }
     }
   }
-  return restored;
+  return recovered;
 }
 
 async function exists(file: string): Promise<boolean> {

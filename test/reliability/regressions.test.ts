@@ -198,4 +198,23 @@ describeS3('regressions found by the reliability suite', () => {
     expect(committedChecks(before, after, next, world.rootPrefix)).toEqual([]);
     expect(await backupContents(env.direct, world)).toContain('theirs');
   });
+
+  it('seed y34.3: recovering an interrupted run keeps a file edited since (the restore overwrote it)', async () => {
+    const world = await newWorld({ 'a.html': 'local-v1' });
+    expect((await runSync(options(world, {}))).failure).toBeUndefined();
+    await env.direct.put(`${world.rootPrefix}a.html`, Buffer.from('remote-v2'));
+    // The download lands; the base PUT fails and so does reading it back: the commit is unknown.
+    script('y34.3', (r, n) => (r.path.includes('/state/') && (r.method === 'PUT' || (r.method === 'GET' && n >= 2)) ? '500' : null));
+    const unknown = await runSync(options(world, {}));
+    await settle();
+    expect(unknown.failure?.message).toMatch(/Could not confirm that the base state was written/);
+    expect(unknown.rolledBack).toBe(false);
+    await writeLocal(world.local, 'a.html', 'user-v3');
+    const next = await runSync(options(world, { conflictStrategy: 'remote-wins' }));
+    expect(next.failure).toBeUndefined();
+    const after = await snapshot(env.direct, world);
+    const present = new Set([...after.local.values(), ...after.remote.values(), ...(await backupContents(env.direct, world))]);
+    expect(present).toContain('user-v3');
+    expect(next.warnings.map((w) => `${w.path}: ${w.message}`).join('\n')).toMatch(/a.html: changed since an interrupted run wrote it/);
+  });
 });
