@@ -184,6 +184,7 @@ class SyncRun {
     await this.listRemote();
     if (this.report.errors.length > 0) return this.fail('refused', 'Refusing to sync: remote keys that cannot be local paths (see errors). Rename or delete those objects, or exclude them.');
     this.base = await readBase(this.store, stateKey(this.layout, this.replica));
+    await this.forgetFilesThisCheckoutNeverHad();
     await this.fillMultipartMd5s();
     const plan = await this.plan();
     this.report.conflicts = plan.conflicts;
@@ -231,6 +232,32 @@ class SyncRun {
     this.report.stats.remoteObjects = this.remoteEntries.size;
   }
 
+  /**
+   * A git checkout is not a persistent local side: a file an earlier run pulled but nobody
+   * committed is simply absent from the next checkout (a CI runner, a fresh clone). That absence
+   * is not a deletion to propagate. So in a git work tree, a base path missing locally that no
+   * commit ever touched loses its base entry for this run: it is planned as remote-only (pulled
+   * again, or skipped by a push), never deleted from the bucket. Outside git, absence is deletion.
+   */
+  private async forgetFilesThisCheckoutNeverHad(): Promise<void> {
+    const entries = this.base.state?.entries;
+    if (!entries) return;
+    const missing = Object.keys(entries).filter((p) => !this.localEntries.has(p) && this.filter(p));
+    if (missing.length === 0) return;
+    const forgotten: string[] = [];
+    for (const p of missing) {
+      if ((await this.localTimes.everTracked(p)) === false) forgotten.push(p);
+    }
+    if (forgotten.length === 0) return;
+    const trusted = new Map(Object.entries(entries));
+    for (const p of forgotten) trusted.delete(p);
+    this.base = { ...this.base, state: { ...this.base.state!, entries: Object.fromEntries(trusted) } };
+    this.report.warnings.push({
+      path: '',
+      message: `${forgotten.length} file(s) synced earlier are absent from this git checkout and were never committed (e.g. ${forgotten[0]}); treated as not present locally rather than deleted.`,
+    });
+  }
+
   /** Own properties only: a path named `constructor` has no base entry unless it was recorded. */
   private baseEntry(p: string): BaseEntry | undefined {
     const entries = this.base.state?.entries;
@@ -255,22 +282,7 @@ class SyncRun {
   private async planInput(local: LocalEntry[], remote: RemoteEntry[]): Promise<PlanInput> {
     const base = this.base.state?.entries ?? null;
     const { strategy } = this.options;
-    const localTimes = new Map<string, number>();
-    const remoteTimes = new Map<string, number>();
-    const needsTimes = strategy.conflictStrategy === 'newest-wins' || strategy.conflictStrategy === 'backup-both';
-    if (needsTimes) {
-      const remoteByPath = new Map(remote.map((r) => [r.path, r]));
-      for (const entry of local) {
-        const other = remoteByPath.get(entry.path);
-        if (!other || detectChange(entry, other, this.baseEntry(entry.path)) !== 'conflict') continue;
-        const [lt, rt] = await Promise.all([
-          this.localTimes.of(entry.path),
-          remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
-        ]);
-        if (lt !== undefined) localTimes.set(entry.path, lt);
-        if (rt !== undefined) remoteTimes.set(entry.path, rt);
-      }
-    }
+    const { localTimes, remoteTimes } = await this.conflictTimes(local, remote);
     const attributesFor = this.options.attributesFor;
     return {
       local,
@@ -284,6 +296,24 @@ class SyncRun {
       ...(attributesFor ? { metaFor: (p: string) => metaFingerprint(attributesFor(p)) } : {}),
       now: this.now(),
     };
+  }
+
+  /**
+   * Modification times of the paths in conflict (both present and both changed): they decide
+   * newest-wins and backup-both, and every report shows both sides' times. One HEAD per path.
+   */
+  private async conflictTimes(local: LocalEntry[], remote: RemoteEntry[]): Promise<{ localTimes: Map<string, number>; remoteTimes: Map<string, number> }> {
+    const localTimes = new Map<string, number>();
+    const remoteTimes = new Map<string, number>();
+    const remoteByPath = new Map(remote.map((r) => [r.path, r]));
+    for (const entry of local) {
+      const other = remoteByPath.get(entry.path);
+      if (!other || detectChange(entry, other, this.baseEntry(entry.path)) !== 'conflict') continue;
+      const [lt, rt] = await Promise.all([this.localTimes.of(entry.path), remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`)]);
+      if (lt !== undefined) localTimes.set(entry.path, lt);
+      if (rt !== undefined) remoteTimes.set(entry.path, rt);
+    }
+    return { localTimes, remoteTimes };
   }
 
   /** Deletions need a present source and must stay under the max-delete threshold. */

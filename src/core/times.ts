@@ -21,17 +21,17 @@ async function git(cwd: string, args: string[]): Promise<string | null> {
 }
 
 /**
- * Effective local times, from two git commands for the whole tree (not one per file):
- * `git status` for what is dirty, `git log --name-only` for each clean file's last commit.
+ * What git knows about the local tree, from two git commands for the whole tree (not one per
+ * file): `git status` for what is dirty, `git log --name-only` for each file's last commit.
  */
 export class LocalTimes {
-  private commitTimes: Promise<Map<string, number> | null> | undefined;
+  private history: Promise<GitHistory | null> | undefined;
 
   constructor(private readonly local: LocalTree) {}
 
   /** Commit time (ms) when the file is tracked and unmodified in git, else its mtime. */
   async of(relativePath: string): Promise<number | undefined> {
-    const committed = (await this.load())?.get(relativePath);
+    const committed = (await this.load())?.cleanCommitTimes.get(relativePath);
     if (committed !== undefined) return committed;
     try {
       return await this.local.mtimeMs(relativePath);
@@ -40,13 +40,26 @@ export class LocalTimes {
     }
   }
 
-  private load(): Promise<Map<string, number> | null> {
-    this.commitTimes ??= readCommitTimes(this.local.root);
-    return this.commitTimes;
+  /** Whether a commit ever touched the file; null outside a git work tree. */
+  async everTracked(relativePath: string): Promise<boolean | null> {
+    const history = await this.load();
+    return history ? history.everCommitted.has(relativePath) : null;
+  }
+
+  private load(): Promise<GitHistory | null> {
+    this.history ??= readHistory(this.local.root);
+    return this.history;
   }
 }
 
-async function readCommitTimes(root: string): Promise<Map<string, number> | null> {
+interface GitHistory {
+  /** Last commit time of each file that is clean now. */
+  cleanCommitTimes: Map<string, number>;
+  /** Every file any commit touched, deleted ones included. */
+  everCommitted: Set<string>;
+}
+
+async function readHistory(root: string): Promise<GitHistory | null> {
   const top = (await git(root, ['rev-parse', '--show-toplevel']))?.trim();
   if (!top) return null;
   const [status, log] = await Promise.all([
@@ -64,6 +77,7 @@ async function readCommitTimes(root: string): Promise<Map<string, number> | null
     if (file) dirty.add(file);
   }
   const times = new Map<string, number>();
+  const everCommitted = new Set<string>();
   let current = 0;
   for (const token of log.split('\0')) {
     // With -z each commit header "\x01<seconds>" and each file name end in NUL; names after a
@@ -74,9 +88,11 @@ async function readCommitTimes(root: string): Promise<Map<string, number> | null
       continue;
     }
     const file = item ? toRoot(item) : null;
-    if (file && !dirty.has(file) && !times.has(file)) times.set(file, current);
+    if (!file) continue;
+    everCommitted.add(file);
+    if (!dirty.has(file) && !times.has(file)) times.set(file, current);
   }
-  return times;
+  return { cleanCommitTimes: times, everCommitted };
 }
 
 /** `x-amz-meta-mtime` (seconds, as rclone writes it) when present, else LastModified. */

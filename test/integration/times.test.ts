@@ -70,4 +70,26 @@ describe('local times from git', () => {
     expect(report.conflicts).toMatchObject([{ path: 'page.html', resolution: 'remote-wins' }]);
     expect(await readTree(root)).toEqual({ 'page.html': 'edited in production' });
   });
+
+  it('a pulled file absent from a fresh checkout is pulled again, not deleted from the bucket', async () => {
+    const { repo, root } = await repoWith({ 'tracked.html': 't' });
+    const store = createFsStore(await tempDir('fbsync-bucket-'));
+    await store.put('pulled.html', Buffer.from('edited in the bucket'));
+    const sync = () => runSync({ localRoot: root, store, rootPrefix: '', replica: 'ci', strategy: resolveStrategy({ direction: 'bidirectional' }) });
+    expect((await sync()).synced).toMatchObject([{ path: 'pulled.html', action: 'download' }, { path: 'tracked.html', action: 'upload' }]);
+
+    // The next CI run checks out the repository again: pulled.html was never committed.
+    await fs.rm(path.join(root, 'pulled.html'));
+    const rerun = await sync();
+    expect(rerun.synced).toEqual([{ path: 'pulled.html', action: 'download' }]);
+    expect(rerun.warnings[0]?.message).toMatch(/never committed \(e\.g\. pulled\.html\)/);
+    expect((await store.get('pulled.html')).body.toString()).toBe('edited in the bucket');
+
+    // A committed file deleted by a commit is a real deletion and reaches the bucket.
+    await exec('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', 'rm', '-q', 'site/templates/tracked.html'], { cwd: repo });
+    await exec('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'remove'], { cwd: repo });
+    const deletion = await sync();
+    expect(deletion.synced).toEqual([{ path: 'tracked.html', action: 'delete-remote' }]);
+    expect(await store.head('tracked.html')).toBeNull();
+  });
 });
