@@ -15,7 +15,7 @@ interface ActionYml {
 
 const root = new URL('../../', import.meta.url);
 const action = parse(readFileSync(new URL('action.yml', root), 'utf8')) as ActionYml;
-const usage = readFileSync(new URL('docs/action-usage.md', root), 'utf8');
+const usage = readFileSync(new URL('README.md', root), 'utf8');
 
 describe('action.yml', () => {
   it('runs the committed bundle on node24, with branding', () => {
@@ -51,7 +51,7 @@ describe('action.yml', () => {
   });
 });
 
-describe('docs/action-usage.md (the README "Usage" section)', () => {
+describe('README.md (its "Usage (GitHub Action)" section)', () => {
   const tableNames = (heading: string): string[] => {
     const section = usage.split(/^#+ /m).find((s) => s.startsWith(heading));
     expect(section, `section "${heading}"`).toBeDefined();
