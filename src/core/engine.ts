@@ -98,7 +98,7 @@ export function defaultReplica(localRoot: string): string {
 
 /** Stable over runs: conflict-copy names carry a timestamp, which is left out. */
 export function planHash(ops: readonly Op[], conflicts: readonly Conflict[]): string {
-  const stable = (p: string) => p.replace(/\.conflict-(local|remote)-\d{8}T\d{6}Z$/, '.conflict-$1');
+  const stable = (p: string) => p.replace(/\.conflict-(local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/, '.conflict-$1');
   const canonical = JSON.stringify({
     ops: ops.map((op) => ({ ...op, path: stable(op.path), ...('source' in op ? { source: stable(op.source) } : {}) })),
     conflicts: conflicts.map((c) => [c.path, c.kind, c.resolution]),

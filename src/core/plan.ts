@@ -64,7 +64,8 @@ export function conflictCopyName(path: string, loser: Side, now: Date): string {
   return `${path}.conflict-${loser}-${stamp}`;
 }
 
-const CONFLICT_COPY = /\.conflict-(?:local|remote)-\d{8}T\d{6}Z$/;
+/** `-2`, `-3`… when the plain name is taken (another conflict of the same path in the same second). */
+const CONFLICT_COPY = /\.conflict-(?:local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/;
 
 /** Whether `path` is named like a conflict copy this tool keeps (see conflictCopyName). */
 export function isConflictCopy(path: string): boolean {
@@ -100,6 +101,8 @@ class PlanBuilder {
   /** A Map, not an object: a path may be any key, `__proto__` and `constructor` included. */
   private readonly nextBase = new Map<string, BaseEntry>();
   private baseChanged = false;
+  /** Conflict copy names this plan creates. */
+  private readonly copies = new Set<string>();
   private readonly local: Map<string, LocalEntry>;
   private readonly remote: Map<string, RemoteEntry>;
   private readonly base: Map<string, BaseEntry>;
@@ -204,6 +207,18 @@ class PlanBuilder {
     }
   }
 
+  /**
+   * A conflict copy name no side, base or other copy of this plan uses: a second conflict of the
+   * same path within one second (two quick runs) must not overwrite the first one's copy.
+   */
+  private copyName(path: string, loser: Side): string {
+    const plain = conflictCopyName(path, loser, this.input.now);
+    let name = plain;
+    for (let n = 2; this.local.has(name) || this.remote.has(name) || this.base.has(name) || this.copies.has(name); n++) name = `${plain}-${n}`;
+    this.copies.add(name);
+    return name;
+  }
+
   private refreshMetadata(path: string, remote: RemoteEntry, base: BaseEntry): void {
     const wanted = this.input.metaFor?.(path);
     if (wanted === undefined || wanted === base.meta) return;
@@ -262,23 +277,23 @@ class PlanBuilder {
    * their target, so there the source wins and the target's version is kept on the target.
    */
   private keepBoth(path: string, local?: LocalEntry, remote?: RemoteEntry, localTime?: number, remoteTime?: number): void {
-    const { direction, now } = this.input;
+    const { direction } = this.input;
     if (!local || !remote) return this.winner(path, local ? 'local' : 'remote', local, remote);
     if (direction === 'push') {
-      const copy = conflictCopyName(path, 'remote', now);
+      const copy = this.copyName(path, 'remote');
       this.ops.push({ kind: 'copy-remote', phase: 0, path: copy, source: path, expectEtag: remote.etag });
       this.writeRemoteFrom(path, local, remote);
       return;
     }
     if (direction === 'pull') {
-      const copy = conflictCopyName(path, 'local', now);
+      const copy = this.copyName(path, 'local');
       this.ops.push({ kind: 'copy-local', phase: 0, path: copy, source: path, md5: local.md5, size: local.size });
       this.writeLocalFrom(path, remote, local);
       return;
     }
     // Ties go to the remote: it is what production serves.
     const loser: Side = localTime !== undefined && remoteTime !== undefined && localTime > remoteTime ? 'remote' : 'local';
-    const copy = conflictCopyName(path, loser, now);
+    const copy = this.copyName(path, loser);
     if (loser === 'local') {
       this.ops.push({ kind: 'copy-local', phase: 0, path: copy, source: path, md5: local.md5, size: local.size });
       this.ops.push({ kind: 'upload', phase: 1, path: copy, md5: local.md5, size: local.size, expectEtag: null });

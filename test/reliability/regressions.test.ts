@@ -4,9 +4,10 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncStrategy } from '../../src/core/model.js';
+import { conflictCopyName, isConflictCopy, plan } from '../../src/core/plan.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { describeS3, s3TestContext } from '../helpers/s3.js';
 import { tempDir } from '../helpers/trees.js';
@@ -216,5 +217,40 @@ describeS3('regressions found by the reliability suite', () => {
     const present = new Set([...after.local.values(), ...after.remote.values(), ...(await backupContents(env.direct, world))]);
     expect(present).toContain('user-v3');
     expect(next.warnings.map((w) => `${w.path}: ${w.message}`).join('\n')).toMatch(/a.html: changed since an interrupted run wrote it/);
+  });
+
+  it('seed z36.2: a second conflict of a path within the same second keeps the first conflict copy', async () => {
+    const world = await newWorld({ 'about.html': 'v1' });
+    const now = () => new Date('2026-11-27T23:38:15.000Z');
+    expect((await runSync(options(world, {}, { now }))).failure).toBeUndefined();
+    for (const [mine, theirs] of [['local-1', 'remote-1'], ['local-2', 'remote-2']]) {
+      await writeLocal(world.local, 'about.html', mine!);
+      await env.direct.put(`${world.rootPrefix}about.html`, Buffer.from(theirs!));
+      const report = await runSync(options(world, { direction: 'push', conflictStrategy: 'backup-both' }, { now }));
+      expect(report.failure).toBeUndefined();
+    }
+    const after = await snapshot(env.direct, world);
+    // Both remote losers are kept beside the path, under different names.
+    expect([...after.remote.values()]).toEqual(expect.arrayContaining(['remote-1', 'remote-2', 'local-2']));
+    expect([...after.remote.keys()].filter((k) => k.includes('.conflict-remote-20261127T233815Z'))).toHaveLength(2);
+  });
+});
+
+describe('conflict copy names (seed z36.2)', () => {
+  it('are unique against both sides, the base and each other', () => {
+    const now = new Date('2026-11-27T23:38:15.000Z');
+    const taken = conflictCopyName('a.html', 'local', now);
+    const result = plan({
+      local: [{ path: 'a.html', md5: 'l', size: 1, mtimeMs: 0 }, { path: taken, md5: 'old', size: 1, mtimeMs: 0 }],
+      remote: [{ path: 'a.html', etag: 'r', md5: 'r', size: 1, lastModified: 0 }, { path: taken, etag: 'old', md5: 'old', size: 1, lastModified: 0 }],
+      base: { 'a.html': { md5: 'b', etag: 'b', size: 1 }, [taken]: { md5: 'old', etag: 'old', size: 1 } },
+      direction: 'bidirectional',
+      conflictStrategy: 'backup-both',
+      now,
+    });
+    const copies = result.ops.filter((op) => op.path.startsWith('a.html.conflict-')).map((op) => op.path);
+    expect(copies.length).toBeGreaterThan(0);
+    expect(copies.every((p) => p === `${taken}-2`)).toBe(true);
+    expect(isConflictCopy(`${taken}-2`)).toBe(true);
   });
 });
