@@ -13,6 +13,7 @@ import type { ValidationIssue } from './engine.js';
 
 /** Bodies above this are streamed from disk instead of read whole. */
 const STREAM_UPLOAD_THRESHOLD = 8 * 1024 * 1024;
+const UNDO_MIN_RETRIES = 4;
 
 export interface ApplyContext {
   local: LocalTree;
@@ -151,9 +152,12 @@ class Executor {
     return withRetry(this.ctx.policy, attempt, this.ctx.signal);
   }
 
-  /** Undo steps ignore the run's abort signal: a stopped run must still be rolled back. */
+  /**
+   * Undo steps ignore the run's abort signal (a stopped run must still be rolled back) and retry
+   * at least 4 times: a step that still fails leaves the run for the next one to recover.
+   */
   private retryUndo<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return withRetry(this.ctx.policy, attempt);
+    return withRetry({ ...this.ctx.policy, retries: Math.max(this.ctx.policy.retries, UNDO_MIN_RETRIES) }, attempt);
   }
 
   private async upload(op: Extract<Op, { kind: 'upload' }>): Promise<void> {
