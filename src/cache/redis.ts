@@ -19,7 +19,11 @@
 // - The default TTL is ACB's `default_timeout` of 86400 s (acb/adapters/cache/_base.py), the
 //   seed's warm TTL too.
 
-import { createClient, RESP_TYPES } from 'redis';
+// Loaded on first connect: the client costs ~90 ms of start-up, which every CLI run that touches no
+// cache (a plain `sync`) would otherwise pay (bench/README.md).
+import type { createClient as CreateClient, RESP_TYPES as RespTypes } from 'redis';
+
+let redis: { createClient: typeof CreateClient; RESP_TYPES: typeof RespTypes } | undefined;
 
 export const DEFAULT_TEMPLATE_TTL = 86_400;
 /** Keys per SCAN step and per DEL batch. */
@@ -77,7 +81,7 @@ export interface AppCacheOptions {
   scanCount?: number;
 }
 
-function makeClient(options: AppCacheOptions) {
+function makeClient(options: AppCacheOptions, createClient: typeof CreateClient) {
   return createClient({
     url: options.url,
     socket: { connectTimeout: options.connectTimeoutMs ?? 5_000, reconnectStrategy: false },
@@ -102,7 +106,8 @@ export class AppCache {
 
   static async connect(options: AppCacheOptions): Promise<AppCache> {
     if (!isRedisUrl(options.url)) throw new Error(`Cache URL must start with redis:// or rediss://, got ${redactRedisUrl(options.url)}`);
-    const client = makeClient(options);
+    redis ??= await import('redis');
+    const client = makeClient(options, redis.createClient);
     let lastError: unknown;
     // Without a listener, a socket error would be an unhandled 'error' event.
     client.on('error', (error: unknown) => {
@@ -161,7 +166,7 @@ export class AppCache {
   }
 
   async get(key: string): Promise<Buffer | null> {
-    const value = await this.client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).get(key);
+    const value = await this.client.withTypeMapping({ [redis!.RESP_TYPES.BLOB_STRING]: Buffer }).get(key);
     return value ?? null;
   }
 
