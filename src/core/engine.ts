@@ -177,13 +177,20 @@ class SyncRun {
         this.report.warnings.push({ path: p, message: 'changed since an interrupted run wrote it: this version was kept, the one before the run is in .fastblocks-sync/backups/' });
       }
     }
-    const localExists = await this.scan();
-    if (!localExists && strategy.direction !== 'pull') {
+    if (strategy.direction !== 'pull' && !(await directoryExists(this.local.root))) {
       throw new ConfigError(`Local directory ${this.local.root} does not exist. Create it, fix the path, or use --direction pull to fetch the remote into it.`);
     }
-    await this.listRemote();
+    // The local scan overlaps the listing and the state read: they share nothing, and hashing a
+    // large tree takes seconds (bench/README.md). Both settle before either outcome is used.
+    const [scanned, remote] = await Promise.allSettled([
+      this.scan(),
+      this.listRemote().then(() => readBase(this.store, stateKey(this.layout, this.replica))),
+    ]);
+    if (scanned.status === 'rejected') throw scanned.reason;
+    if (remote.status === 'rejected') throw remote.reason;
     if (this.report.errors.length > 0) return this.fail('refused', 'Refusing to sync: remote keys that cannot be local paths (see errors). Rename or delete those objects, or exclude them.');
-    this.base = await readBase(this.store, stateKey(this.layout, this.replica));
+    this.base = remote.value;
+    const localExists = scanned.value;
     await this.forgetFilesThisCheckoutNeverHad();
     await this.fillMultipartMd5s();
     const plan = await this.plan();
@@ -584,6 +591,17 @@ class SyncRun {
     };
     return this.report;
   }
+}
+
+/** A missing path is not a directory; anything else the scan reports itself. */
+async function directoryExists(root: string): Promise<boolean> {
+  return fs.stat(root).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
 }
 
 interface MaxDelete {
