@@ -417,6 +417,8 @@ class SyncRun {
       await release.catch((error: unknown) => {
         this.report.warnings.push({ path: '', message: `Could not ${leaveJournal ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}` });
       });
+      // Count the release too: the report's requests are every request the run sent.
+      this.finish();
     }
   }
 
