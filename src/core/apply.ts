@@ -98,6 +98,10 @@ class Executor {
         batch.map((op) =>
           limit(async () => {
             if (this.result.failure) return;
+            if (this.ctx.signal?.aborted) {
+              this.result.failure = { path: op.path, error: this.ctx.signal.reason };
+              return;
+            }
             try {
               await this.runWithReplan(op);
             } catch (error) {
@@ -149,7 +153,9 @@ class Executor {
   }
 
   private retry<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return withRetry(this.ctx.policy, attempt, this.ctx.signal);
+    // A stop (SIGINT/SIGTERM, a lost lock) starts no new attempt but lets the one in flight end:
+    // a request cut off by the client can still land on the server after the rollback ran.
+    return withRetry(this.ctx.policy, attempt, this.ctx.signal, { abortInFlight: false });
   }
 
   /**

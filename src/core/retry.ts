@@ -27,16 +27,19 @@ export function isRetryable(error: unknown): boolean {
 /**
  * Run `attempt` until it succeeds, fails with a non-retryable error, or runs out of retries.
  * Each attempt gets its own AbortSignal that fires after the timeout or when `runSignal` does.
+ * With `abortInFlight: false`, `runSignal` only stops further attempts: the attempt in flight
+ * finishes (or times out), so its outcome is known before anything is rolled back.
  */
 export async function withRetry<T>(
   policy: RetryPolicy,
   attempt: (signal: AbortSignal) => Promise<T>,
   runSignal?: AbortSignal,
+  { abortInFlight = true }: { abortInFlight?: boolean } = {},
 ): Promise<T> {
   for (let retry = 0; ; retry++) {
     runSignal?.throwIfAborted();
     const timeout = AbortSignal.timeout(policy.timeoutMs);
-    const signal = runSignal ? AbortSignal.any([timeout, runSignal]) : timeout;
+    const signal = runSignal && abortInFlight ? AbortSignal.any([timeout, runSignal]) : timeout;
     try {
       return await raceAbort(attempt(signal), signal, policy.timeoutMs);
     } catch (error) {

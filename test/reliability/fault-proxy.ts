@@ -58,10 +58,10 @@ export interface CannedResponse {
 }
 
 /**
- * Called for every request before it is forwarded. `forward` sends it on and resolves when the
- * server answered; the observer may also kill the client at any point (crash tests).
+ * Called for every request before it is forwarded: 'drop' resets the connection instead of
+ * forwarding ('forward' or anything else sends it on); it may also kill the client (crash tests).
  */
-export type Observer = (request: RequestInfo) => Promise<'forward' | 'drop'> | 'forward' | 'drop';
+export type Observer = (request: RequestInfo) => Promise<string> | string;
 
 export class FaultProxy {
   readonly faults: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
@@ -77,6 +77,8 @@ export class FaultProxy {
   /** Answer every request with this instead of forwarding (null: forward). */
   canned: ((request: RequestInfo) => CannedResponse | null) | null = null;
   observer: Observer | null = null;
+  /** Called after the server answered and before the client gets the answer (crash tests). */
+  afterForward: ((request: RequestInfo) => Promise<void>) | null = null;
 
   constructor(target: string) {
     this.target = new URL(target);
@@ -173,6 +175,7 @@ export class FaultProxy {
       return;
     }
     const answer = await this.forward(req, body);
+    await this.afterForward?.(info);
     if (fault === 'delay-response') await sleep(this.config!.delayMs);
     if (clientGone || res.socket === null || res.socket.destroyed) return;
     if (fault === 'reset-response') {

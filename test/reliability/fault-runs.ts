@@ -40,7 +40,7 @@ export interface FaultEnv {
 export interface RunRecord {
   seed: string;
   options: string;
-  outcome: 'committed' | 'rolled-back' | 'refused' | 'manual' | 'thrown' | 'rollback-incomplete';
+  outcome: 'committed' | 'rolled-back' | 'refused' | 'manual' | 'thrown' | 'rollback-incomplete' | 'commit-unknown';
   faults: number;
   violations: Violation[];
   message?: string;
@@ -165,13 +165,16 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
       violations.push(...unchanged(before, after, 'a rolled-back run'));
       if ((await leftoverJournals(world.local)).length > 0) violations.push({ kind: 'mixed_state', message: 'a rolled-back run left its local journal behind' });
     }
+  } else if (report.failure.reason === 'error') {
+    // The base PUT failed and reading it back failed too: the next run decides (below).
+    outcome = 'commit-unknown';
   } else {
     outcome = report.failure.reason === 'manual-conflicts' ? 'manual' : 'refused';
     violations.push(...unchanged(before, after, `a ${outcome} run`));
   }
   violations.push(...lostVersions(before, after, await backupContents(env.direct, world)));
 
-  if (outcome === 'rollback-incomplete') {
+  if (outcome === 'rollback-incomplete' || outcome === 'commit-unknown') {
     // What the run could not undo, the next run must: it finds the lock (kept, already expired)
     // and the local journal, and restores the state from before.
     const recovery = await runSync({ ...options, strategy: resolveStrategy({ ...options.strategy, dryRun: false }), lockWait: 10 });

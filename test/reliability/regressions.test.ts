@@ -119,7 +119,7 @@ describeS3('regressions found by the reliability suite', () => {
     // lost, and so is the release's.
     env.proxy.observer = async (r) => {
       if (isPut(r, '/a.html')) await sleep(1500);
-      return 'forward' as const;
+      return 'forward';
     };
     script('x1.1', (r, n) => (isLock(r) && ((r.method === 'PUT' && n === 2) || (r.method === 'DELETE' && n === 1)) ? 'reset-response' : null));
     const report = await runSync(options(world, { retryAttempts: 2, timeout: 5 }));
