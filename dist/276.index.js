@@ -1,8 +1,8 @@
-export const id = 768;
-export const ids = [768];
+export const id = 276;
+export const ids = [276];
 export const modules = {
 
-/***/ 31768:
+/***/ 14276:
 /***/ ((module) => {
 
 module.exports = eval("require")("@node-rs/xxhash");
