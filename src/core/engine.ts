@@ -483,7 +483,7 @@ class SyncRun {
       });
       return;
     }
-    const { restored, kept } = await recoverInterruptedRun(this.store, stale);
+    const { restored, kept } = await recoverInterruptedRun(this.store, stale, { rootPrefix: this.layout.rootPrefix, areaPrefix: this.layout.areaPrefix });
     this.restoredByRecovery += restored;
     for (const key of kept) {
       this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, the one before the run is under .fastblocks-sync/backups/${stale.runId}/` });

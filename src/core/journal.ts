@@ -7,7 +7,7 @@ import path from 'node:path';
 import { isStoreError, md5FromEtag, type RemoteStore } from '../stores/store.js';
 import type { LocalTree } from './local.js';
 import type { Op } from './model.js';
-import type { LockBody } from './state.js';
+import type { LockBody, RemoteJournalEntry } from './state.js';
 
 export interface LocalJournalEntry {
   path: string;
@@ -20,6 +20,8 @@ export interface LocalJournalEntry {
 }
 
 const journalDir = (local: LocalTree) => path.join(local.toolDir, 'journal');
+/** The run ids newRunId makes: `20261127T225408Z-3f9a1c`. */
+const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 const journalFile = (local: LocalTree, runId: string) => path.join(journalDir(local), `${runId}.json`);
 
 export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]): LocalJournalEntry[] {
@@ -44,8 +46,9 @@ export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]
 export async function writeLocalJournal(local: LocalTree, runId: string, ops: readonly Op[]): Promise<void> {
   const entries = localJournal(local, runId, ops);
   if (entries.length === 0) return;
+  const file = await local.toolPath(journalFile(local, runId));
   await fs.mkdir(journalDir(local), { recursive: true });
-  await fs.writeFile(journalFile(local, runId), JSON.stringify({ runId, entries }));
+  await fs.writeFile(file, JSON.stringify({ runId, entries }));
 }
 
 export async function clearLocalJournal(local: LocalTree, runId: string): Promise<void> {
@@ -68,24 +71,36 @@ export async function recoverLocalJournal(local: LocalTree, committed: (runId: s
   const recovered: Recovered & { runIds: string[] } = { restored: 0, kept: [], runIds: [] };
   let files: string[];
   try {
+    await local.toolPath(path.join(journalDir(local), 'x'));
     files = (await fs.readdir(journalDir(local))).filter((f) => f.endsWith('.json'));
-  } catch {
-    return recovered;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return recovered;
+    throw error;
   }
   for (const file of files) {
     const full = path.join(journalDir(local), file);
     const { runId, entries } = JSON.parse(await fs.readFile(full, 'utf8')) as { runId: string; entries: LocalJournalEntry[] };
+    // The journal is a file in the checkout, so untrusted: only our own run ids, and backups
+    // only where this run id keeps them (never a path the file names: that could pull any file
+    // of the machine into the tree, to be pushed).
+    if (typeof runId !== 'string' || !RUN_ID.test(runId) || file !== `${runId}.json` || !Array.isArray(entries)) continue;
     if (await committed(runId)) {
       await fs.rm(full, { force: true });
       continue;
     }
     recovered.runIds.push(runId);
     for (const entry of [...entries].reverse()) {
+      let backup: string | null;
+      try {
+        backup = entry.backup ? local.backupPath(runId, entry.path) : null;
+      } catch {
+        continue; // not a valid path under the root
+      }
       const current = await local.currentMd5(entry.path).catch(() => undefined);
       const ours = current === null || (entry.after !== undefined && current === entry.after);
-      if (entry.backup && (await exists(entry.backup))) {
+      if (backup && (await exists(backup))) {
         if (ours) {
-          await local.restore(entry.backup, entry.path);
+          await local.restore(backup, entry.path);
           recovered.restored++;
         } else recovered.kept.push(entry.path);
       } else if (entry.before === null && entry.after !== undefined && current === entry.after) {
@@ -102,9 +117,21 @@ export async function recoverLocalJournal(local: LocalTree, committed: (runId: s
  * Undo the remote part of the run that held `stale`. An object changed by someone else since the
  * run was interrupted (neither the run's version nor absent) is kept; the old version stays in the backups.
  */
-export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody): Promise<Recovered> {
+export async function recoverInterruptedRun(
+  store: RemoteStore,
+  stale: LockBody,
+  scope?: { rootPrefix: string; areaPrefix: string },
+): Promise<Recovered> {
   const recovered: Recovered = { restored: 0, kept: [] };
-  for (const entry of [...stale.journal].reverse()) {
+  // The lock object is input like any other: only synced keys of this root, only the tool's backups.
+  const inScope = (entry: RemoteJournalEntry) =>
+    !scope ||
+    (typeof entry.key === 'string' &&
+      entry.key.startsWith(scope.rootPrefix) &&
+      !entry.key.startsWith(scope.areaPrefix) &&
+      (entry.backup === null || (typeof entry.backup === 'string' && entry.backup.startsWith(`${scope.areaPrefix}backups/`))));
+  for (const entry of [...(Array.isArray(stale.journal) ? stale.journal : [])].reverse()) {
+    if (!inScope(entry)) continue;
     const current = await store.head(entry.key);
     const currentMd5 = current ? (md5FromEtag(current.etag) ?? current.metadata['md5']) : undefined;
     if (entry.backup) {

@@ -115,7 +115,7 @@ export class LocalTree {
    */
   async moveAside(relativePath: string, destination: string, { pruneEmptyParents }: { pruneEmptyParents: boolean }): Promise<void> {
     const source = await this.safeTarget(relativePath);
-    await fs.mkdir(path.dirname(destination), { recursive: true });
+    await fs.mkdir(path.dirname(await this.toolPath(destination)), { recursive: true });
     await fs.rename(source, destination);
     if (pruneEmptyParents) await this.removeEmptyParents(path.dirname(source));
   }
@@ -123,6 +123,7 @@ export class LocalTree {
   /** Put a moved-aside file back. */
   async restore(saved: string, relativePath: string): Promise<void> {
     const target = await this.safeTarget(relativePath);
+    await this.toolPath(saved);
     await fs.mkdir(path.dirname(target), { recursive: true });
     await fs.rename(saved, target);
   }
@@ -139,35 +140,51 @@ export class LocalTree {
    */
   private async safeTarget(relativePath: string): Promise<string> {
     const target = this.absolute(relativePath);
+    this.checkFolders(target, relativePath, 'Remove the link, or --exclude the path.');
+    return target;
+  }
+
+  /**
+   * `absolute`, a path under the tool folder, after the same check: a `.fastblocks-sync` that is
+   * a symbolic link (or has one inside) must not take temp files, the journal or backups outside.
+   */
+  async toolPath(absolute: string): Promise<string> {
+    if (absolute !== this.toolDir && !absolute.startsWith(this.toolDir + path.sep)) throw new Error(`${absolute} is not under ${this.toolDir}`);
+    this.checkFolders(absolute, path.relative(this.root, absolute).split(path.sep).join('/'), `The tool keeps its temp files, journal and backups in ${TOOL_DIR}/ inside the local root: remove the link.`);
+    return absolute;
+  }
+
+  /** Every existing folder from the root down to `absolute`'s parent must be a real folder. */
+  private checkFolders(absolute: string, label: string, fix: string): void {
     let current = this.root;
-    for (const segment of relativePath.split('/').slice(0, -1)) {
+    for (const segment of path.relative(this.root, absolute).split(path.sep).slice(0, -1)) {
       current = path.join(current, segment);
       try {
         const stat = lstatSync(current);
         if (stat.isSymbolicLink()) {
-          throw new LocalPreconditionError(relativePath, `Refusing to write ${printableKey(relativePath)}: ${path.relative(this.root, current)} is a symbolic link`);
+          throw new LocalPreconditionError(label, `Refusing to write ${printableKey(label)}: ${path.relative(this.root, current)} is a symbolic link (never written through). ${fix}`);
         }
         if (!stat.isDirectory()) {
-          throw new LocalPreconditionError(relativePath, `Cannot write ${printableKey(relativePath)}: ${path.relative(this.root, current)} is a file, not a folder`);
+          throw new LocalPreconditionError(label, `Cannot write ${printableKey(label)}: ${path.relative(this.root, current)} is a file, not a folder`);
         }
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') break;
         throw error;
       }
     }
-    return target;
   }
 
   private async tempFile(): Promise<string> {
     const dir = path.join(this.toolDir, 'tmp');
+    const file = await this.toolPath(path.join(dir, `${randomBytes(8).toString('hex')}.part`));
     await fs.mkdir(dir, { recursive: true });
     await this.ignoreToolDirInGit();
-    return path.join(dir, `${randomBytes(8).toString('hex')}.part`);
+    return file;
   }
 
   /** Keep the tool folder out of `git status` in the user's checkout. */
   private async ignoreToolDirInGit(): Promise<void> {
-    await fs.writeFile(path.join(this.toolDir, '.gitignore'), '*\n', { flag: 'wx' }).catch(() => undefined);
+    await fs.writeFile(await this.toolPath(path.join(this.toolDir, '.gitignore')), '*\n', { flag: 'wx' }).catch(() => undefined);
   }
 
   private async removeEmptyParents(dir: string): Promise<void> {
