@@ -124,6 +124,9 @@ class SyncRun {
   private localEntries = new Map<string, LocalEntry>();
   private remoteEntries = new Map<string, RemoteEntry>();
   private base: { state: BaseState | null; etag: string | null } = { state: null, etag: null };
+  /** Paths the local scan skipped, and base entries left out of the plan because of them. */
+  private localSkips: string[] = [];
+  private readonly setAside = new Map<string, BaseEntry>();
   /** Remote objects put back while taking over the lock of an interrupted run. */
   private restoredByRecovery = 0;
   private readonly localTimes: LocalTimes;
@@ -192,6 +195,7 @@ class SyncRun {
     this.base = remote.value;
     const localExists = scanned.value;
     await this.forgetFilesThisCheckoutNeverHad();
+    this.setAsideSkippedLocalPaths();
     await this.fillMultipartMd5s();
     const plan = await this.plan();
     this.report.conflicts = plan.conflicts;
@@ -212,6 +216,7 @@ class SyncRun {
   private async scan(): Promise<boolean> {
     const scanned = await scanLocal(this.local.root, this.filter, Math.max(4, this.options.strategy.maxConcurrent));
     this.localEntries = new Map(scanned.entries.map((e) => [e.path, e]));
+    this.localSkips = scanned.skipped.map((s) => s.path);
     this.report.skipped.push(...scanned.skipped);
     this.report.stats.localFiles = scanned.entries.length;
     return scanned.exists;
@@ -246,6 +251,29 @@ class SyncRun {
    * commit ever touched loses its base entry for this run: it is planned as remote-only (pulled
    * again, or skipped by a push), never deleted from the bucket. Outside git, absence is deletion.
    */
+  /**
+   * Paths the scan skipped (symbolic links, special files, unusable names), and everything under
+   * them, stay out of the plan on both sides: a remote object is never written through a link,
+   * and a file replaced by a link is not a local deletion. Their base entries are kept as they are.
+   */
+  private setAsideSkippedLocalPaths(): void {
+    if (this.localSkips.length === 0) return;
+    const shadowed = (p: string) => this.localSkips.some((s) => p === s || p.startsWith(`${s}/`));
+    for (const p of [...this.remoteEntries.keys()].filter(shadowed)) {
+      this.remoteEntries.delete(p);
+      this.report.skipped.push({ path: p, reason: 'remote object not written: the local path is a symbolic link or not a regular file (remove it, or --exclude the path)' });
+    }
+    const entries = this.base.state?.entries;
+    if (!entries) return;
+    const kept = new Map(Object.entries(entries));
+    for (const [p, entry] of kept) {
+      if (!shadowed(p)) continue;
+      this.setAside.set(p, entry);
+      kept.delete(p);
+    }
+    if (this.setAside.size > 0) this.base = { ...this.base, state: { ...this.base.state!, entries: Object.fromEntries(kept) } };
+  }
+
   private async forgetFilesThisCheckoutNeverHad(): Promise<void> {
     const entries = this.base.state?.entries;
     if (!entries) return;
@@ -524,6 +552,7 @@ class SyncRun {
   private async commitBase(plan: Plan, result: ApplyResult): Promise<void> {
     // A Map, not object assignment: a path named `__proto__` must stay an ordinary entry.
     const entries = new Map<string, BaseEntry>(Object.entries(plan.nextBase));
+    for (const [p, entry] of this.setAside) entries.set(p, entry);
     for (const change of result.baseChanges) {
       if (change.entry) entries.set(change.path, change.entry);
       else entries.delete(change.path);
