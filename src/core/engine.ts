@@ -226,6 +226,7 @@ class SyncRun {
     const { store } = this;
     const { rootPrefix, areaPrefix } = this.layout;
     const objects = await store.list(rootPrefix, areaPrefix.startsWith(rootPrefix) ? { skipPrefix: areaPrefix } : {});
+    const foldedKeys = new Map<string, string>();
     for (const object of objects) {
       if (object.key.startsWith(areaPrefix)) continue;
       const relative = object.key.slice(rootPrefix.length);
@@ -238,6 +239,17 @@ class SyncRun {
         });
         continue;
       }
+      // Two keys that differ only in case or Unicode normalization are one file on macOS and Windows.
+      const folded = relative.normalize('NFC').toLowerCase();
+      const twin = foldedKeys.get(folded);
+      if (twin !== undefined) {
+        this.report.errors.push({
+          path: printableKey(relative),
+          message: `remote keys "${printableKey(rootPrefix + twin)}" and "${printableKey(object.key)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`,
+        });
+        continue;
+      }
+      foldedKeys.set(folded, relative);
       const md5 = md5FromEtag(object.etag);
       this.remoteEntries.set(relative, { path: relative, size: object.size, etag: object.etag, ...(md5 ? { md5 } : {}), lastModified: object.lastModified });
     }
