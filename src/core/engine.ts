@@ -436,7 +436,9 @@ class SyncRun {
         leaveJournal = result.rollbackErrors.length > 0;
         return this.rolledBack(result);
       }
-      const commit = await this.commit(plan, result);
+      // Every op refused (invalid files) or re-planned away, and nothing to record: write nothing.
+      const nothingDone = result.done.length === 0 && result.baseChanges.length === 0 && !plan.baseChanged;
+      const commit = nothingDone ? 'committed' : await this.commit(plan, result);
       if (commit === 'unknown') {
         leaveJournal = true;
         return this.fail('error', 'Could not confirm that the base state was written (the store kept failing). The next run checks it, then keeps or undoes the changes of this run.');
