@@ -62,5 +62,10 @@ function fileUrlPath(url: string): string {
 }
 
 function invalidUrl(url: string, why: string, cause?: unknown): StoreError {
-  return new StoreError('BadRequest', `Invalid remote "${url}": ${why}. Expected ${ACCEPTED_FORMS}.`, { cause });
+  return new StoreError('BadRequest', `Invalid remote "${withoutUserinfo(url)}": ${why}. Expected ${ACCEPTED_FORMS}.`, { cause });
+}
+
+/** `s3://KEY:SECRET@bucket/p` → `s3://…@bucket/p`: a message must never repeat credentials. */
+function withoutUserinfo(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1…@');
 }
