@@ -313,6 +313,8 @@ function parseBucket(
   const url = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(bucketInput);
   if (url) {
     const scheme = url[1]!.toLowerCase();
+    const authority = url[2]!.split('/')[0]!;
+    if (authority.includes('@')) throw credentialsInBucket(`${scheme}://…@${authority.slice(authority.lastIndexOf('@') + 1)}`);
     if (scheme === 's3') {
       const [name = '', ...rest] = url[2]!.split('/');
       const urlPrefix = rest.join('/').replace(/^\/+|\/+$/g, '');
@@ -323,10 +325,16 @@ function parseBucket(
     }
     throw invalid(INPUTS.bucket, bucketInput, "a bucket name (e.g. 'my-app-prod'), an s3://bucket/prefix URL or a file:// URL");
   }
+  if (bucketInput.includes('@')) throw credentialsInBucket(`…@${bucketInput.slice(bucketInput.lastIndexOf('@') + 1)}`);
   if (!BUCKET_NAME.test(bucketInput) || bucketInput.includes('..')) {
     throw invalid(INPUTS.bucket, bucketInput, "a bucket name of 3 to 63 lower-case letters, digits, '.', '-' or '_' (e.g. 'my-app-prod')");
   }
   return { bucket: bucketInput, prefix, storageBucket: joinUrl(`s3://${bucketInput}`, prefix) };
+}
+
+/** Never echo credentials back: the message shows the value without them. */
+function credentialsInBucket(shown: string): InputError {
+  return new InputError(INPUTS.bucket, `Input '${INPUTS.bucket}' must not contain credentials (${shown}). Use the SDK credential chain (e.g. aws-actions/configure-aws-credentials) instead.`);
 }
 
 function joinUrl(base: string, prefix: string): string {
