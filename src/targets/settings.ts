@@ -24,8 +24,18 @@ function firstLine(message: string): string {
   return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
 }
 
+/**
+ * Largest settings file validated (and so synced). Parsing costs ~70 bytes of memory per byte of
+ * YAML (20 MB took 1.4 GB and 7 s), so a huge file could take the runner down.
+ */
+export const MAX_SETTINGS_BYTES = 2 * 1024 * 1024;
+
 /** null when every document parses (unique keys, bounded aliases), else the first problem. */
 export function validateYaml(body: Buffer | string): ValidationIssue | null {
+  const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  if (size > MAX_SETTINGS_BYTES) {
+    return { message: `${(size / 1024 / 1024).toFixed(1)} MiB is too large for a settings file (limit ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB): split it, or exclude it` };
+  }
   let text: string;
   try {
     text = typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: true }).decode(body);
