@@ -1,24 +1,17 @@
 // RemoteStore over an S3-compatible bucket (AWS S3, R2, MinIO, moto…) with @aws-sdk/client-s3.
 // One SDK request per call and no SDK retries: the engine retries with fresh attempts and
 // counts every request, so what `stats` reports is exactly what was sent.
+// With a custom endpoint, ListObjectsV2, GetObject and PutObject go straight through node:http
+// (s3-http.ts), and the SDK is loaded only for the rarer calls (head, copy, delete, checkAccess)
+// or when credentials must come from its provider chain: its import alone is ~100 ms of start-up.
 
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type _Object,
-} from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Client, _Object } from '@aws-sdk/client-s3';
+import type { AwsCredentialIdentity } from '@smithy/types';
 import { emptyRequestStats, type RequestStats } from '../core/model.js';
-import { S3Http, type S3HttpResponse } from './s3-http.js';
+import { S3Http, type S3HttpResponse, xmlBlocks, xmlField } from './s3-http.js';
 import {
   normalizeEtag,
   isStoreError,
@@ -118,8 +111,11 @@ export class S3Store implements RemoteStore {
   /** Where requests go, for messages: the origin only, so no credentials can appear. */
   private readonly endpointLabel: string;
   private readonly credentialsSource: string;
-  private readonly client: S3Client;
-  /** The direct path for PutObject and GetObject (custom endpoints), else null. */
+  private readonly clientConfig: ConstructorParameters<typeof S3Client>[0] & object;
+  /** The SDK and its client, loaded on first use. */
+  private sdkLoad: Promise<{ client: S3Client; s3: typeof import('@aws-sdk/client-s3') }> | undefined;
+  private sdkClient: S3Client | undefined;
+  /** The direct path for ListObjectsV2, GetObject and PutObject (custom endpoints), else null. */
   private readonly http: S3Http | null;
   private readonly agents: http.Agent[];
   /** Set once the store answered 501 to a conditional DELETE, so later deletes skip the attempt. */
@@ -137,17 +133,17 @@ export class S3Store implements RemoteStore {
     const httpAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     this.agents = [httpAgent, httpsAgent];
-    this.client = new S3Client({
+    this.clientConfig = {
       region: this.region,
       endpoint: options.endpoint,
       forcePathStyle: pathStyle,
       credentials: options.credentials,
       maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({ httpAgent, httpsAgent }),
       // The SDK's default CRC32 checksums (aws-chunked for streams) are rejected or mis-stored
       // by many S3-compatible servers; AWS itself accepts either.
       ...(endpoint ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
-    });
+    };
+    const explicit = options.credentials;
     this.http =
       endpoint && (options.directHttp ?? true)
         ? new S3Http({
@@ -155,10 +151,21 @@ export class S3Store implements RemoteStore {
             bucket: this.bucket,
             region: this.region,
             pathStyle,
-            credentials: () => this.client.config.credentials(),
+            credentials: async () => explicit ?? environmentCredentials() ?? (await this.sdk()).client.config.credentials(),
             agent: endpoint.protocol === 'https:' ? httpsAgent : httpAgent,
           })
         : null;
+  }
+
+  /** The SDK client, created on first use with the store's agents. */
+  private sdk(): Promise<{ client: S3Client; s3: typeof import('@aws-sdk/client-s3') }> {
+    this.sdkLoad ??= Promise.all([import('@aws-sdk/client-s3'), import('@smithy/node-http-handler')]).then(([s3, { NodeHttpHandler }]) => {
+      const [httpAgent, httpsAgent] = this.agents;
+      const client = new s3.S3Client({ ...this.clientConfig, requestHandler: new NodeHttpHandler({ httpAgent, httpsAgent }) });
+      this.sdkClient = client;
+      return { client, s3 };
+    });
+    return this.sdkLoad;
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ObjectInfo[]> {
@@ -166,13 +173,8 @@ export class S3Store implements RemoteStore {
     const objects: ObjectInfo[] = [];
     let cursor: { ContinuationToken?: string; StartAfter?: string } = {};
     for (;;) {
-      const page = await this.request({ operation: 'list', key: prefix, signal }, (o) =>
-        this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, MaxKeys: PAGE_SIZE, EncodingType: 'url', ...cursor }),
-          o,
-        ),
-      );
-      const pageObjects = (page.Contents ?? []).map(toObjectInfo);
+      const page = await this.request({ operation: 'list', key: prefix, signal }, (o) => this.listPage(prefix, cursor, o.abortSignal));
+      const pageObjects = page.objects;
       for (const object of pageObjects) {
         if (skipPrefix === undefined || !object.key.startsWith(skipPrefix)) objects.push(object);
       }
@@ -189,10 +191,32 @@ export class S3Store implements RemoteStore {
     }
   }
 
+  /** One ListObjectsV2 page, through the direct path when there is one. */
+  private async listPage(
+    prefix: string,
+    cursor: { ContinuationToken?: string; StartAfter?: string },
+    abortSignal: AbortSignal | undefined,
+  ): Promise<{ objects: ObjectInfo[]; IsTruncated: boolean; NextContinuationToken?: string }> {
+    if (this.http) {
+      const query: Record<string, string> = { 'list-type': '2', 'max-keys': String(PAGE_SIZE), 'encoding-type': 'url' };
+      if (prefix) query['prefix'] = prefix;
+      if (cursor.ContinuationToken !== undefined) query['continuation-token'] = cursor.ContinuationToken;
+      if (cursor.StartAfter !== undefined) query['start-after'] = cursor.StartAfter;
+      const out = await this.http.send({ method: 'GET', key: '', query, signal: abortSignal });
+      return parseListPage(out.body.toString('utf8'));
+    }
+    const { client, s3 } = await this.sdk();
+    const page = await client.send(
+      new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, MaxKeys: PAGE_SIZE, EncodingType: 'url', ...cursor }),
+      { abortSignal },
+    );
+    return { objects: (page.Contents ?? []).map(toObjectInfo), IsTruncated: page.IsTruncated ?? false, NextContinuationToken: page.NextContinuationToken };
+  }
+
   async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
     try {
       const out = await this.request({ operation: 'head', key, signal: options.signal }, (o) =>
-        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), o),
+        this.sdk().then(({ client, s3 }) => client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: key }), o)),
       );
       return toObjectHead(key, out);
     } catch (error) {
@@ -211,7 +235,8 @@ export class S3Store implements RemoteStore {
       });
     }
     return this.request({ operation: 'get', key, signal: options.signal }, async (o) => {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: quoteEtag(options.ifMatch) }), o);
+      const { client, s3 } = await this.sdk();
+      const out = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: quoteEtag(options.ifMatch) }), o);
       // Read inside the request so a connection lost mid-body is mapped like any other failure.
       const bytes = (await out.Body?.transformToByteArray()) ?? new Uint8Array();
       return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), head: toObjectHead(key, out) };
@@ -234,9 +259,10 @@ export class S3Store implements RemoteStore {
         );
         return { etag: normalizeEtag(headerValue(out.headers.etag)) };
       }
+      const { client, s3 } = await this.sdk();
       const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
-        this.client.send(
-          new PutObjectCommand({
+        client.send(
+          new s3.PutObjectCommand({
             Bucket: this.bucket,
             Key: key,
             Body: payload,
@@ -264,9 +290,10 @@ export class S3Store implements RemoteStore {
     options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
   ): Promise<{ etag: string }> {
     const { attributes } = options;
+    const { client, s3 } = await this.sdk();
     const out = await this.request({ operation: 'copy', key: destinationKey, sourceKey, signal: options.signal }, (o) =>
-      this.client.send(
-        new CopyObjectCommand({
+      client.send(
+        new s3.CopyObjectCommand({
           Bucket: this.bucket,
           Key: destinationKey,
           CopySource: copySource(this.bucket, sourceKey),
@@ -296,7 +323,7 @@ export class S3Store implements RemoteStore {
   async checkAccess(options: CallOptions = {}): Promise<void> {
     try {
       await this.request({ operation: 'checkAccess', signal: options.signal }, (o) =>
-        this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), o),
+        this.sdk().then(({ client, s3 }) => client.send(new s3.HeadBucketCommand({ Bucket: this.bucket }), o)),
       );
     } catch (error) {
       // HeadBucket has no body, so a missing bucket arrives as a bare 404.
@@ -306,13 +333,14 @@ export class S3Store implements RemoteStore {
   }
 
   close(): void {
-    this.client.destroy();
+    this.sdkClient?.destroy();
     for (const agent of this.agents) agent.destroy();
   }
 
   private deleteObject(key: string, ifMatch: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     return this.request({ operation: 'delete', key, signal }, async (o) => {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: quoteEtag(ifMatch) }), o);
+      const { client, s3 } = await this.sdk();
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: quoteEtag(ifMatch) }), o);
     });
   }
 
@@ -479,6 +507,31 @@ function attributeParams(attributes: ObjectAttributes): { ContentType?: string; 
 /** Keys arrive URL-encoded (EncodingType=url). AWS encodes a space as '+', moto as %20; a real '+' is %2B. */
 function decodeKey(encoded: string): string {
   return decodeURIComponent(encoded.replace(/\+/g, ' '));
+}
+
+/**
+ * Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), where the
+ * SDK's default chain would take them too: first, unless AWS_PROFILE names a profile.
+ */
+function environmentCredentials(): AwsCredentialIdentity | undefined {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken, AWS_PROFILE: profile } = process.env;
+  if (profile || !accessKeyId || !secretAccessKey) return undefined;
+  return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+}
+
+/** A ListObjectsV2 answer (EncodingType=url), read like the SDK reads it. */
+function parseListPage(xml: string): { objects: ObjectInfo[]; IsTruncated: boolean; NextContinuationToken?: string } {
+  const objects = xmlBlocks(xml, 'Contents').map((block) => {
+    const lastModified = xmlField(block, 'LastModified');
+    return {
+      key: decodeKey(xmlField(block, 'Key') ?? ''),
+      size: Number(xmlField(block, 'Size') ?? 0),
+      etag: normalizeEtag(xmlField(block, 'ETag')),
+      lastModified: lastModified ? Date.parse(lastModified) : 0,
+    };
+  });
+  const token = xmlField(xml, 'NextContinuationToken');
+  return { objects, IsTruncated: xmlField(xml, 'IsTruncated') === 'true', ...(token !== undefined ? { NextContinuationToken: token } : {}) };
 }
 
 function toObjectInfo(object: _Object): ObjectInfo {

@@ -56,6 +56,7 @@ describe('S3Store direct HTTP path: SigV4 against a verifying server', () => {
   let endpoint: string;
   const objects = new Map<string, { body: Buffer; headers: Record<string, string> }>();
   const failures: string[] = [];
+  const lists: { prefix: string; token: string | null; startAfter: string | null }[] = [];
   let expectToken: string | undefined;
 
   beforeAll(async () => {
@@ -65,7 +66,8 @@ describe('S3Store direct HTTP path: SigV4 against a verifying server', () => {
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         const why = verify(req, body, expectToken);
-        const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+        const url = new URL(req.url ?? '/', 'http://x');
+        const path = decodeURIComponent(url.pathname);
         if (why) {
           failures.push(`${req.method} ${path}: ${why}`);
           const xml = `<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>${why}</Message></Error>`;
@@ -76,6 +78,19 @@ describe('S3Store direct HTTP path: SigV4 against a verifying server', () => {
           for (const [name, value] of Object.entries(req.headers)) if (name.startsWith('x-amz-meta-') || name === 'content-type') headers[name] = String(value);
           objects.set(path, { body, headers });
           return void res.writeHead(200, { etag: `"${createHash('md5').update(body).digest('hex')}"` }).end();
+        }
+        if (url.searchParams.get('list-type') === '2') {
+          // One page per request: the listed keys (URL-encoded, as asked), a token with XML entities.
+          const prefix = url.searchParams.get('prefix') ?? '';
+          lists.push({ prefix, token: url.searchParams.get('continuation-token'), startAfter: url.searchParams.get('start-after') });
+          const keys = [...objects.keys()].map((k) => k.slice('/site/'.length)).filter((k) => k.startsWith(prefix)).sort();
+          const first = url.searchParams.get('continuation-token') === null;
+          const page = first ? keys.slice(0, 1) : keys.slice(1);
+          const contents = page
+            .map((k) => `<Contents><Key>${encodeURIComponent(k)}</Key><LastModified>2025-01-01T00:00:00.000Z</LastModified><ETag>&quot;${createHash('md5').update(objects.get(`/site/${k}`)!.body).digest('hex')}&quot;</ETag><Size>${objects.get(`/site/${k}`)!.body.length}</Size></Contents>`)
+            .join('');
+          const more = first && keys.length > 1 ? '<IsTruncated>true</IsTruncated><NextContinuationToken>a&amp;b+c/d=</NextContinuationToken>' : '<IsTruncated>false</IsTruncated>';
+          return void res.writeHead(200, { 'content-type': 'application/xml' }).end(`<?xml version="1.0"?><ListBucketResult>${more}${contents}</ListBucketResult>`);
         }
         const object = objects.get(path);
         if (!object) return void res.writeHead(404, { 'content-type': 'application/xml' }).end('<Error><Code>NoSuchKey</Code><Message>none</Message></Error>');
@@ -107,6 +122,26 @@ describe('S3Store direct HTTP path: SigV4 against a verifying server', () => {
       expect(got.body.equals(body)).toBe(true);
       expect(got.head.metadata).toEqual({ md5: 'abc', mtime: '1.5' });
     }
+    expect(failures).toEqual([]);
+    s.close();
+  });
+
+  test('a listing is signed with its query, pages on with the token as sent, and decodes keys', async () => {
+    failures.length = 0;
+    lists.length = 0;
+    const s = store();
+    const prefix = 'list odd+/';
+    const keys = ['a b+c.txt', 'ü/é €.md', "x!'()*.txt"];
+    for (const key of keys) await s.put(`${prefix}${key}`, Buffer.from(key));
+    const listed = await s.list(prefix);
+    expect(listed.map((o) => o.key)).toEqual(keys.map((k) => `${prefix}${k}`).sort());
+    expect(listed.map((o) => o.etag)).toEqual(listed.map((o) => createHash('md5').update(o.key.slice(prefix.length)).digest('hex')));
+    expect(listed[0]).toMatchObject({ size: Buffer.byteLength(listed[0]!.key.slice(prefix.length)), lastModified: Date.parse('2025-01-01T00:00:00Z') });
+    expect(lists).toEqual([
+      { prefix, token: null, startAfter: null },
+      { prefix, token: 'a&b+c/d=', startAfter: null },
+    ]);
+    expect(s.stats.list).toBe(2);
     expect(failures).toEqual([]);
     s.close();
   });
