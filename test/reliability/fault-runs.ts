@@ -4,6 +4,7 @@
 // and every version that existed before the run is still on a side or in a backup.
 
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { CONFLICT_STRATEGIES, resolveStrategy, type SyncReport } from '../../src/core/model.js';
 import { renderText } from '../../src/report/text.js';
@@ -18,6 +19,7 @@ import {
   leftoverJournals,
   lostVersions,
   randomEdits,
+  readAll,
   seedSide,
   snapshot,
   unchanged,
@@ -89,6 +91,13 @@ export async function faultWorld(env: FaultEnv, seed: string, runs: number): Pro
   const counter = { n: 0 };
   const store = proxiedStore(env);
   const result: WorldResult = { runs: [], faults: 0, violations: [] };
+  // A folder outside the root, linked from inside it; some worlds also have remote keys under the link.
+  const outside = await tempDir('fbsync-rel-outside-');
+  await fs.writeFile(path.join(outside, 'canary.txt'), 'outside the root');
+  await fs.symlink(outside, path.join(world.local, 'linked'));
+  if (prng.chance(0.5)) await env.direct.put(`${world.rootPrefix}linked/evil.html`, Buffer.from('written through a link?'));
+  const canary = async () => JSON.stringify(await readAll(outside));
+  const untouched = await canary();
   try {
     await seedSide(prng, env.direct, world, 'local', counter);
     if (prng.chance(0.5)) await seedSide(prng, env.direct, world, 'remote', counter, 0.3);
@@ -99,6 +108,7 @@ export async function faultWorld(env: FaultEnv, seed: string, runs: number): Pro
     }
     for (let i = 0; i < runs; i++) {
       const record = await faultRun(env, store, world, prng.fork(`run${i}`), `${seed}.${i}`, counter);
+      if ((await canary()) !== untouched) record.violations.push({ kind: 'escape', message: 'a file outside the root (behind a link in the tree) was written' });
       result.runs.push(record);
       result.faults += record.faults;
       result.violations.push(...record.violations.map((v) => ({ ...v, message: `[run ${seed}.${i} ${record.options}] ${v.message}` })));
@@ -107,6 +117,7 @@ export async function faultWorld(env: FaultEnv, seed: string, runs: number): Pro
     env.proxy.configure(null);
     store.close();
     await fs.rm(world.local, { recursive: true, force: true });
+    await fs.rm(outside, { recursive: true, force: true });
   }
   return result;
 }
@@ -114,11 +125,12 @@ export async function faultWorld(env: FaultEnv, seed: string, runs: number): Pro
 async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: Prng, runSeed: string, counter: { n: number }): Promise<RunRecord> {
   await randomEdits(prng, env.direct, world, counter);
   const direction = prng.pick(['bidirectional', 'bidirectional', 'push', 'pull'] as const);
-  const conflictStrategy = prng.pick(CONFLICT_STRATEGIES);
+  // Manual runs stop before apply: fewer of them.
+  const conflictStrategy = prng.pick([...CONFLICT_STRATEGIES.filter((c) => c !== 'manual'), ...CONFLICT_STRATEGIES.filter((c) => c !== 'manual'), 'manual' as const]);
   const maxConcurrent = prng.pick([1, 4, 16]);
-  const retryAttempts = prng.pick([0, 1, 2, 3]);
+  const retryAttempts = prng.pick([0, 1, 2, 2, 3]);
   const prune = direction !== 'bidirectional' && prng.chance(0.15);
-  const rate = prng.pick([0.05, 0.15, 0.3, 0.5]);
+  const rate = prng.pick([0.03, 0.06, 0.1, 0.2, 0.35]);
   const options: SyncOptions = {
     localRoot: world.local,
     store,
