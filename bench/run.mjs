@@ -289,6 +289,8 @@ function record(sample) {
 }
 
 async function measure(section, step, tool, rep, server, [command, args, env]) {
+  // Let the server log the set-up requests (bucket creation) before counting from here.
+  if (server) await new Promise((r) => setTimeout(r, 200));
   const from = server ? lineCount(server.logFile) : 0;
   const result = await timed(command, args, env);
   const sample = { section, step, tool, rep, wall: result.wall, cpu: result.cpu, rssMB: result.rssMB };
