@@ -215,7 +215,7 @@ class Executor {
 
   private async download(op: Extract<Op, { kind: 'download' }>): Promise<void> {
     const { local, store } = this.ctx;
-    const { body, head } = await this.retry((signal) => store.get(this.key(op.source), { signal, ifMatch: op.etag }));
+    const { body, head } = await this.movedIfMissing(op.path, this.retry((signal) => store.get(this.key(op.source), { signal, ifMatch: op.etag })));
     const md5 = md5Buffer(body);
     if (op.md5 !== undefined && md5 !== op.md5) {
       throw new Error(`Download of ${op.source} does not match its ETag (expected MD5 ${op.md5}, got ${md5})`);
@@ -258,7 +258,7 @@ class Executor {
     let created: string | undefined;
     // Registered before the copy, whose answer may be lost after it landed.
     this.undo.push({ path: op.path, run: () => this.removeCreated(op.path, (h) => h.etag === created || h.etag === op.expectEtag) });
-    ({ etag: created } = await this.retry((signal) => store.copy(this.key(op.source), this.key(op.path), { signal, ifMatch: op.expectEtag })));
+    ({ etag: created } = await this.movedIfMissing(op.path, this.retry((signal) => store.copy(this.key(op.source), this.key(op.path), { signal, ifMatch: op.expectEtag }))));
     this.record(op, undefined);
   }
 
@@ -291,6 +291,16 @@ class Executor {
       throw error;
     }
     this.result.backups.push({ side: 'remote', location: backup, path });
+  }
+
+  /** An object read or copied that is gone since planning (another writer deleted it): re-plan the path. */
+  private async movedIfMissing<T>(path: string, call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      if (isStoreError(error, 'NotFound')) throw new PreconditionMoved(path);
+      throw error;
+    }
   }
 
   /** Delete an object the run created, if it is there and is the run's (not someone else's since). */

@@ -234,6 +234,28 @@ describeS3('regressions found by the reliability suite', () => {
     expect([...after.remote.values()]).toEqual(expect.arrayContaining(['remote-1', 'remote-2', 'local-2']));
     expect([...after.remote.keys()].filter((k) => k.includes('.conflict-remote-20261127T233815Z'))).toHaveLength(2);
   });
+
+  it('seed r1-cc0 round 0: an object deleted by another writer between planning and download is re-planned, not a failed run', async () => {
+    const world = await newWorld({ 'a.html': 'v1', 'b.html': 'b' });
+    expect((await runSync(options(world, {}))).failure).toBeUndefined();
+    await env.direct.put(`${world.rootPrefix}a.html`, Buffer.from('v2'));
+    let deleted = false;
+    env.proxy.observer = async (r) => {
+      if (r.method === 'GET' && r.path.endsWith('/a.html') && !deleted) {
+        deleted = true;
+        await env.direct.delete(`${world.rootPrefix}a.html`);
+      }
+      return 'forward';
+    };
+    const report = await runSync(options(world, {}));
+    await settle();
+    expect(deleted).toBe(true);
+    expect(report.failure).toBeUndefined();
+    const after = await snapshot(env.direct, world);
+    expect(Object.fromEntries(after.local)).toEqual({ 'b.html': 'b' });
+    expect(Object.fromEntries(after.remote)).toEqual({ 'b.html': 'b' });
+    expect(await backupContents(env.direct, world)).toContain('v1');
+  });
 });
 
 describe('conflict copy names (seed z36.2)', () => {
