@@ -130,7 +130,7 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
   const maxConcurrent = prng.pick([1, 4, 16]);
   const retryAttempts = prng.pick([0, 1, 2, 2, 3]);
   const prune = direction !== 'bidirectional' && prng.chance(0.15);
-  const rate = prng.pick([0.03, 0.06, 0.1, 0.2, 0.35]);
+  const rate = prng.pick([0.05, 0.1, 0.15, 0.25, 0.35]);
   const options: SyncOptions = {
     localRoot: world.local,
     store,

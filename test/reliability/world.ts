@@ -25,6 +25,16 @@ export const PATHS = [
   'ünï/çødé.html',
   'plus+sign.txt',
   '.well-known/security.txt',
+  'shop/cart.html',
+  'shop/checkout.html',
+  'shop/items/1.html',
+  'shop/items/2.html',
+  'email/welcome.txt',
+  'email/reset.txt',
+  'settings/cache.yml',
+  'settings/storage.yml',
+  'static/js/app.js',
+  'static/img/hero.png',
 ] as const;
 
 export type Snapshot = {
