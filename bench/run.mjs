@@ -15,7 +15,8 @@
 //   sweep    (not in the default set) our cold push of the 2,000 files at --max-concurrent
 //            4/8/16/32/64 on moto and on fauxqs: where the default comes from
 // Options: --reps N (3), --work DIR (default <tmp>/fastblocks-sync-bench; data sets are cached
-// there), --tools a,b (default all), --out FILE (Markdown; JSON beside it). Every server is
+// there), --tools a,b (default all), --out FILE (Markdown; JSON beside it), --cli PATH (another
+// build of our CLI, for before/after comparisons). Every server is
 // started here on a free 127.0.0.1 port and stopped at the end; nothing else is contacted.
 // Measure on a quiet machine: the load average is recorded at the start and the end.
 
@@ -30,7 +31,9 @@ import { listFiles, makeDataset, mutate, treeDigest } from './dataset.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
-const cli = path.join(repo, 'bin', 'fastblocks-sync.js');
+// --cli PATH benchmarks another build of the CLI (e.g. an older commit's bin/fastblocks-sync.js).
+const cliArg = process.argv.indexOf('--cli');
+const cli = cliArg > 0 ? path.resolve(process.argv[cliArg + 1]) : path.join(repo, 'bin', 'fastblocks-sync.js');
 
 // ---------------------------------------------------------------------------------------------
 // Options
