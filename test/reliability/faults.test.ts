@@ -7,7 +7,7 @@ import { describeS3, s3TestContext } from '../helpers/s3.js';
 import { FaultProxy } from './fault-proxy.js';
 import { faultWorld, type FaultEnv, type RunRecord } from './fault-runs.js';
 
-const WORLDS = (process.env.RELIABILITY_WORLDS ?? 'fast-1,fast-2,fast-3,fast-4,fast-5').split(',');
+const WORLDS = (process.env.RELIABILITY_WORLDS ?? 'fast-1,fast-2,fast-3,fast-4').split(',');
 const RUNS_PER_WORLD = Number(process.env.RELIABILITY_RUNS_PER_WORLD ?? 3);
 
 describeS3('fault injection through a real proxy (seeded)', () => {
