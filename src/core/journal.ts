@@ -71,7 +71,7 @@ export async function recoverLocalJournal(local: LocalTree, committed: (runId: s
   const recovered: Recovered & { runIds: string[] } = { restored: 0, kept: [], runIds: [] };
   let files: string[];
   try {
-    await local.toolPath(path.join(journalDir(local), 'x'));
+    await local.toolPath(journalDir(local));
     files = (await fs.readdir(journalDir(local))).filter((f) => f.endsWith('.json'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return recovered;

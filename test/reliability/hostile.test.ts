@@ -203,7 +203,7 @@ describeS3('hostile input: clear errors, nothing written', () => {
       expect(result.code).toBe(1);
       expect(result.text).toMatch(/\.fastblocks-sync is a symbolic link \(never written through\)\. The tool keeps its temp files, journal and backups in \.fastblocks-sync\/ inside the local root: remove the link/);
       await w.unchanged();
-      rows.push({ input: '`.fastblocks-sync` → a folder outside the root (pull that replaces a file)', sees: `exit 1: ${headline(result.text).slice(0, 220)}`, written: 'nothing (the upload-side changes of the run rolled back)' });
+      rows.push({ input: '`.fastblocks-sync` → a folder outside the root (pull that replaces a file)', sees: `exit 1: ${headline(result.text).slice(0, 220)}`, written: 'nothing (refused before the run starts)' });
     });
 
     it('a crafted journal naming a file outside the root: never moved in, never pushed (regression)', async () => {
