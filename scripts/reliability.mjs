@@ -60,7 +60,8 @@ try {
 }
 const kinds = (kind) => figures.violations.filter((v) => v.kind === kind).length;
 const tally = { lost_versions: kinds('lost_version'), mixed_states: kinds('mixed_state'), escapes: kinds('escape'), secret_leaks: kinds('secret_leak') };
-console.log(`reliability: outcomes of the fault runs: ${Object.entries(figures.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}; lock losers that failed clearly: ${figures.lockLosers}`);
+console.log(`reliability: outcomes of the fault runs: ${Object.entries(figures.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+console.log(`reliability: crashes whose next run recovered the interrupted run (lock + journal): ${figures.recovered}; concurrent runs that lost the lock and failed clearly: ${figures.lockLosers}`);
 console.log(
   `runs=${figures.runs} faults=${figures.faults} crashes=${figures.crashes} concurrent=${figures.concurrent} ` +
     `lost_versions=${tally.lost_versions} mixed_states=${tally.mixed_states} escapes=${tally.escapes} secret_leaks=${tally.secret_leaks} stops=${figures.stops}`,

@@ -32,6 +32,8 @@ export interface CrashRecord {
   label: string;
   /** Whether the process was killed (the run may finish before the chosen write). */
   crashed: boolean;
+  /** Whether the next run found the interrupted run and restored or dropped its journal. */
+  recovered?: boolean;
   violations: Violation[];
 }
 
@@ -150,9 +152,10 @@ export async function crashRound(env: FaultEnv, seed: string): Promise<CrashReco
       violations.push(...committedChecks(before, after, report, world.rootPrefix));
     }
     // A run with nothing to do never looks at the lock: a committed run's lock may stay until it expires.
+    const recovered = report !== null && report.warnings.some((w) => /interrupted run|after it committed/.test(w.message));
     if (after.lock !== null && report && report.synced.length > 0) violations.push({ kind: 'mixed_state', message: 'a lock is left after the recovery run' });
     violations.push(...lostVersions(before, after, await backupContents(env.direct, world)));
-    return { seed, label, crashed, violations: tag(violations, seed, label) };
+    return { seed, label, crashed, recovered, violations: tag(violations, seed, label) };
   } finally {
     env.proxy.observer = null;
     env.proxy.afterForward = null;

@@ -11,7 +11,7 @@ import { renderText } from '../../src/report/text.js';
 import { createS3Store, type S3Store } from '../../src/stores/s3.js';
 import { errorMessage } from '../../src/errors.js';
 import { tempDir } from '../helpers/trees.js';
-import { FAULT_KINDS, type FaultProxy } from './fault-proxy.js';
+import { FAULT_KINDS, type FaultProxy, type RequestInfo } from './fault-proxy.js';
 import { Prng } from './prng.js';
 import {
   backupContents,
@@ -131,6 +131,8 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
   const retryAttempts = prng.pick([0, 1, 2, 2, 3]);
   const prune = direction !== 'bidirectional' && prng.chance(0.15);
   const rate = prng.pick([0.05, 0.1, 0.15, 0.25, 0.35]);
+  // Half the runs fault only the apply phase (writes and content reads), so more of them get there.
+  const applyOnly = prng.chance(0.5);
   const options: SyncOptions = {
     localRoot: world.local,
     store,
@@ -142,10 +144,16 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
     lockWait: 10,
     strategy: resolveStrategy({ direction, conflictStrategy, maxConcurrent, parallel: maxConcurrent > 1, retryAttempts, retryDelay: 0.01, timeout: TIMEOUT_S }),
   };
-  const label = `${direction}/${conflictStrategy} c=${maxConcurrent} r=${retryAttempts} rate=${rate}${prune ? ' prune' : ''}`;
+  const label = `${direction}/${conflictStrategy} c=${maxConcurrent} r=${retryAttempts} rate=${rate}${applyOnly ? ' apply-only' : ''}${prune ? ' prune' : ''}`;
   const before = await snapshot(env.direct, world);
   const faultsBefore = env.proxy.totalFaults;
-  env.proxy.configure({ seed: runSeed, rate, kinds: FAULT_KINDS, delayMs: DELAY_MS });
+  env.proxy.configure({
+    seed: runSeed,
+    rate,
+    kinds: FAULT_KINDS,
+    delayMs: DELAY_MS,
+    ...(applyOnly ? { filter: (r: RequestInfo) => r.write || (r.method === 'GET' && !r.query.has('list-type') && !r.path.includes('/.fastblocks-sync/')) } : {}),
+  });
   let report: SyncReport | undefined;
   let thrown: unknown;
   try {

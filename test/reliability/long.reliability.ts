@@ -32,6 +32,7 @@ const figures = {
   crashes: 0,
   concurrent: 0,
   stops: 0,
+  recovered: 0,
   lockLosers: 0,
   outcomes: {} as Record<RunRecord['outcome'], number>,
   violations: [] as Violation[],
@@ -74,6 +75,7 @@ describeS3('reliability, long mode', () => {
     for (let round = 0; figures.crashes < config.crashes && round < config.crashes * 3; round++) {
       const record = await crashRound(env, `${config.seed}-k${round}`);
       if (record.crashed) figures.crashes++;
+      if (record.recovered) figures.recovered++;
       figures.violations.push(...record.violations);
       for (const v of record.violations) log(`VIOLATION ${v.kind} ${v.message}`);
       if (round % 10 === 9) log(`${figures.crashes} crashes in ${round + 1} rounds`);
