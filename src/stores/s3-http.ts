@@ -1,5 +1,5 @@
-// A lean HTTP path for the S3 requests a sync sends by the thousand (PutObject, GetObject) and
-// the listing every run starts with (ListObjectsV2).
+// A lean HTTP path for the S3 requests a sync sends: PutObject and GetObject by the thousand, the
+// listing every run starts with (ListObjectsV2), and HeadObject, CopyObject and DeleteObject.
 //
 // The SDK spends ~1.5 ms of CPU per request in its middleware stack and serde; sending the same
 // SigV4-signed request straight through node:http costs ~0.2 ms. Against a fast server that is the
@@ -32,13 +32,15 @@ export interface S3HttpResponse {
 }
 
 export interface S3HttpRequest {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'HEAD' | 'DELETE';
   /** '' addresses the bucket itself (a listing). */
   key: string;
   query?: Record<string, string>;
   headers?: Record<string, string>;
   body?: Buffer | { size: number; stream: Readable };
   signal?: AbortSignal;
+  /** CopyObject: a 200 whose body is an error (or empty) failed, as the SDK reads it (503). */
+  errorIn200?: boolean;
 }
 
 /** A failed request, shaped like the SDK's service errors (name/Code, $metadata, $response, Region). */
@@ -117,6 +119,8 @@ export class S3Http {
   async send(request: S3HttpRequest): Promise<S3HttpResponse> {
     const { method, key, body, signal } = request;
     const headers: Record<string, string> = { host: this.host, ...request.headers };
+    // A PUT without a body (CopyObject) says so, or Node would send it chunked.
+    if (body === undefined && method === 'PUT') headers['content-length'] = '0';
     if (body !== undefined) {
       headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : body.size);
       // A stream cannot be hashed before it is sent; the SDK signs streams the same way.
@@ -151,8 +155,9 @@ export class S3Http {
           res.on('end', () => {
             const status = res.statusCode ?? 0;
             const responseBody = Buffer.concat(chunks);
-            if (status >= 200 && status < 300) resolve({ status, headers: res.headers, body: responseBody });
-            else reject(new S3HttpError(status, res.headers, responseBody));
+            const failedIn200 = request.errorIn200 === true && (responseBody.length === 0 || responseBody.subarray(-16).toString('utf8').endsWith('</Error>'));
+            if (status >= 200 && status < 300 && !failedIn200) resolve({ status, headers: res.headers, body: responseBody });
+            else reject(new S3HttpError(failedIn200 ? 503 : status, res.headers, responseBody));
           });
         },
       );

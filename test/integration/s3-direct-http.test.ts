@@ -73,6 +73,14 @@ describe('S3Store direct HTTP path: SigV4 against a verifying server', () => {
           const xml = `<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>${why}</Message></Error>`;
           return void res.writeHead(403, { 'content-type': 'application/xml' }).end(xml);
         }
+        if (req.headers['x-amz-copy-source'] === 'site/copy-fails-in-200') {
+          // S3's CopyObject quirk: a 200 whose body is an error.
+          return void res.writeHead(200, { 'content-type': 'application/xml' }).end('<?xml version="1.0"?>\n<Error><Code>InternalError</Code><Message>copy failed</Message></Error>');
+        }
+        if (req.method === 'DELETE') {
+          objects.delete(path);
+          return void res.writeHead(204).end();
+        }
         if (req.method === 'PUT') {
           const headers: Record<string, string> = {};
           for (const [name, value] of Object.entries(req.headers)) if (name.startsWith('x-amz-meta-') || name === 'content-type') headers[name] = String(value);
@@ -146,6 +154,20 @@ describe('S3Store direct HTTP path: SigV4 against a verifying server', () => {
     s.close();
   });
 
+  test('HEAD, DELETE and CopyObject verify; a copy answered 200 with an error fails like the SDK reads it', async () => {
+    failures.length = 0;
+    for (const directHttp of [true, false]) {
+      const s = store({ directHttp });
+      await s.put(`hd${directHttp}/a b.txt`, Buffer.from('x'), { metadata: { md5: 'm' } });
+      expect(await s.head(`hd${directHttp}/a b.txt`)).toMatchObject({ size: 1, metadata: { md5: 'm' } });
+      expect(await s.head(`hd${directHttp}/missing`)).toBeNull();
+      await s.delete(`hd${directHttp}/a b.txt`, { ifMatch: createHash('md5').update('x').digest('hex') });
+      await expect(s.copy('copy-fails-in-200', `hd${directHttp}/dest`)).rejects.toMatchObject({ code: 'Throttled', retryable: true });
+      s.close();
+    }
+    expect(failures).toEqual([]);
+  });
+
   test('a stream body is sent unsigned-payload and verifies', async () => {
     failures.length = 0;
     const s = store();
@@ -214,6 +236,27 @@ describeS3('S3Store direct HTTP path on moto: same objects as the SDK path', () 
     expect((await sdk.get('untyped/a')).head.contentType).toBe((await sdk.get('untyped/b')).head.contentType);
     direct.close();
     sdk.close();
+  });
+
+  test('head, copy (with and without new attributes) and delete behave the same on both paths', async () => {
+    for (const directHttp of [true, false]) {
+      const s = context.makeStore({ directHttp });
+      const base = `hcd-${directHttp}/ü b+c`;
+      const { etag } = await s.put(`${base}.html`, Buffer.from('<p>x</p>'), { contentType: 'text/html', metadata: { md5: 'm', mtime: '1.000' } });
+      expect(await s.head(`${base}.html`)).toMatchObject({ etag, size: 8, contentType: 'text/html', metadata: { md5: 'm', mtime: '1.000' } });
+      const kept = await s.copy(`${base}.html`, `${base}.kept`, { ifMatch: etag });
+      expect(kept.etag).toBe(etag);
+      expect(await s.head(`${base}.kept`)).toMatchObject({ contentType: 'text/html', metadata: { md5: 'm', mtime: '1.000' } });
+      await s.copy(`${base}.html`, `${base}.html`, { ifMatch: etag, attributes: { contentType: 'text/plain', cacheControl: 'no-cache', metadata: { md5: 'm' } } });
+      expect(await s.head(`${base}.html`)).toMatchObject({ etag, contentType: 'text/plain', cacheControl: 'no-cache', metadata: { md5: 'm' } });
+      await expect(s.copy(`${base}.missing`, `${base}.x`)).rejects.toMatchObject({ code: 'NotFound' });
+      await expect(s.delete(`${base}.kept`, { ifMatch: 'ffffffffffffffffffffffffffffffff' })).rejects.toMatchObject({ code: 'PreconditionFailed' });
+      await s.delete(`${base}.kept`, { ifMatch: etag });
+      await s.delete(`${base}.html`);
+      expect(await s.head(`${base}.kept`)).toBeNull();
+      expect(await s.head(`${base}.html`)).toBeNull();
+      s.close();
+    }
   });
 
   test('conditional PUT and GET fail the same way on both paths', async () => {
