@@ -43,6 +43,12 @@ async function build(): Promise<string> {
     // Another test file built the same sources first.
     await fs.rm(temp, { recursive: true, force: true });
   });
+  // Builds of older sources, unused for an hour, go.
+  for (const name of await fs.readdir(cache)) {
+    const other = path.join(cache, name);
+    const stat = await fs.stat(other).catch(() => null);
+    if (other !== dir && stat && Date.now() - stat.mtimeMs > 3_600_000) await fs.rm(other, { recursive: true, force: true });
+  }
   return entry;
 }
 
