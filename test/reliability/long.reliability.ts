@@ -4,13 +4,12 @@
 // Writes its figures as JSON to the file the script names; every violation carries its seed.
 
 import fs from 'node:fs/promises';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeS3, s3TestContext } from '../helpers/s3.js';
-import { cliEntry } from './cli-process.js';
+import { afterAll, expect, it } from 'vitest';
+import { describeS3 } from '../helpers/s3.js';
+import { useCliFaultEnv } from './cli-fault-env.js';
 import { concurrentRounds } from './concurrent.js';
 import { crashRound, signalRound } from './crashes.js';
-import { FaultProxy } from './fault-proxy.js';
-import { faultWorld, type FaultEnv, type RunRecord } from './fault-runs.js';
+import { faultWorld, type RunRecord } from './fault-runs.js';
 import type { Violation } from './world.js';
 
 interface LongConfig {
@@ -43,24 +42,15 @@ function log(line: string): void {
 }
 
 describeS3('reliability, long mode', () => {
-  let env: FaultEnv;
-
-  beforeAll(async () => {
-    const ctx = await s3TestContext();
-    const proxy = new FaultProxy(ctx.endpoint);
-    env = { direct: ctx.makeStore(), proxy, proxyUrl: await proxy.start(), bucket: ctx.bucket };
-    await cliEntry();
-  }, 300_000);
+  const fixture = useCliFaultEnv(300_000);
   afterAll(async () => {
-    await env?.proxy.stop();
-    env?.direct.close();
     if (config.out) await fs.writeFile(config.out, JSON.stringify(figures, null, 2));
   });
 
   it('fault runs', { timeout: 0 }, async () => {
     for (let world = 0; figures.runs < config.runs; world++) {
       const seed = `${config.seed}-w${world}`;
-      const result = await faultWorld(env, seed, Math.min(RUNS_PER_WORLD, config.runs - figures.runs));
+      const result = await faultWorld(fixture(), seed, Math.min(RUNS_PER_WORLD, config.runs - figures.runs));
       figures.runs += result.runs.length;
       figures.faults += result.faults;
       for (const run of result.runs) figures.outcomes[run.outcome] = (figures.outcomes[run.outcome] ?? 0) + 1;
@@ -73,7 +63,7 @@ describeS3('reliability, long mode', () => {
 
   it('crashes (SIGKILL during apply)', { timeout: 0 }, async () => {
     for (let round = 0; figures.crashes < config.crashes && round < config.crashes * 3; round++) {
-      const record = await crashRound(env, `${config.seed}-k${round}`);
+      const record = await crashRound(fixture(), `${config.seed}-k${round}`);
       if (record.crashed) figures.crashes++;
       if (record.recovered) figures.recovered++;
       figures.violations.push(...record.violations);
@@ -86,7 +76,7 @@ describeS3('reliability, long mode', () => {
 
   it('graceful stops (SIGINT / SIGTERM)', { timeout: 0 }, async () => {
     for (let round = 0; figures.stops < config.stops && round < config.stops * 3; round++) {
-      const record = await signalRound(env, `${config.seed}-s${round}`, round % 2 === 0 ? 'SIGINT' : 'SIGTERM');
+      const record = await signalRound(fixture(), `${config.seed}-s${round}`, round % 2 === 0 ? 'SIGINT' : 'SIGTERM');
       if (record.crashed) figures.stops++;
       figures.violations.push(...record.violations);
       for (const v of record.violations) log(`VIOLATION ${v.kind} ${v.message}`);
@@ -96,7 +86,7 @@ describeS3('reliability, long mode', () => {
 
   it('concurrent writers', { timeout: 0 }, async () => {
     for (let pair = 0; figures.concurrent < config.concurrent; pair++) {
-      const result = await concurrentRounds(env, `${config.seed}-cc${pair}`, Math.min(ROUNDS_PER_PAIR, config.concurrent - figures.concurrent));
+      const result = await concurrentRounds(fixture(), `${config.seed}-cc${pair}`, Math.min(ROUNDS_PER_PAIR, config.concurrent - figures.concurrent));
       figures.concurrent += result.rounds;
       figures.lockLosers += result.lockLosers;
       figures.violations.push(...result.violations);
