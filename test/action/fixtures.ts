@@ -26,9 +26,9 @@ export function report(overrides: Partial<SyncReport> = {}): SyncReport {
   };
 }
 
-export function templates(rep: SyncReport, extra: Partial<TemplatesResult> = {}): TemplatesResult {
+/** The fields every target result takes from its engine report. */
+function fromReport(rep: SyncReport) {
   return {
-    target: 'templates',
     syncedItems: rep.synced.map((s) => s.path),
     conflicts: rep.conflicts,
     skipped: rep.skipped,
@@ -36,7 +36,14 @@ export function templates(rep: SyncReport, extra: Partial<TemplatesResult> = {})
     errors: rep.errors,
     hasConflicts: rep.conflicts.length > 0,
     reports: [rep],
-    messages: [],
+    messages: [] as string[],
+  };
+}
+
+export function templates(rep: SyncReport, extra: Partial<TemplatesResult> = {}): TemplatesResult {
+  return {
+    target: 'templates',
+    ...fromReport(rep),
     cacheInvalidated: [],
     bytecodeCleared: [],
     ...extra,
@@ -46,14 +53,7 @@ export function templates(rep: SyncReport, extra: Partial<TemplatesResult> = {})
 export function settings(rep: SyncReport, extra: Partial<SettingsResult> = {}): SettingsResult {
   return {
     target: 'settings',
-    syncedItems: rep.synced.map((s) => s.path),
-    conflicts: rep.conflicts,
-    skipped: rep.skipped,
-    backedUp: rep.backedUp,
-    errors: rep.errors,
-    hasConflicts: rep.conflicts.length > 0,
-    reports: [rep],
-    messages: [],
+    ...fromReport(rep),
     adaptersAffected: [],
     configReloaded: [],
     invalid: rep.invalid,

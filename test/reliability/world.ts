@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { SyncReport } from '../../src/core/model.js';
 import type { RemoteStore } from '../../src/stores/store.js';
+import { readTree } from '../helpers/trees.js';
 import type { Prng } from './prng.js';
 
 /** Valid names, some of them awkward (space, plus, unicode, deep folders, dot files). */
@@ -83,24 +84,7 @@ export async function deleteLocal(root: string, relative: string): Promise<void>
 
 /** Every regular file under `root` except the tool folder. */
 export async function readLocal(root: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  async function walk(dir: string, prefix: string): Promise<void> {
-    let entries;
-    try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-      if (relative === '.fastblocks-sync') continue;
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) await walk(full, relative);
-      else if (entry.isFile()) out.set(relative, await fs.readFile(full, 'utf8'));
-    }
-  }
-  await walk(root, '');
-  return out;
+  return new Map(Object.entries(await readTree(root)));
 }
 
 /** Every file under a folder, recursively, as path → content (missing folder: empty). */
