@@ -15,6 +15,7 @@ import { emptyRequestStats } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { realSleep, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
+import { deletionRefusal, parseMaxDelete } from './safety.js';
 import { compareKeys, scanLocal } from './scan.js';
 import {
   acquireLock,
@@ -363,28 +364,16 @@ class SyncRun {
     return { localTimes, remoteTimes };
   }
 
-  /** Deletions need a present source and must stay under the max-delete threshold. */
   private safetyRefusal(plan: Plan, localExists: boolean): string | null {
     if (this.options.force) return null;
-    const deletesRemote = plan.ops.filter((op) => op.kind === 'delete-remote').length;
-    const deletesLocal = plan.ops.filter((op) => op.kind === 'delete-local').length;
-    const force = 'Pass --force if this is really intended.';
-    if (deletesRemote > 0 && (!localExists || this.localEntries.size === 0)) {
-      return `Refusing to delete ${deletesRemote} remote object(s): the local source ${this.local.root} is ${localExists ? 'empty' : 'missing'}. ${force}`;
-    }
-    if (deletesLocal > 0 && this.remoteEntries.size === 0) {
-      return `Refusing to delete ${deletesLocal} local file(s): the remote source ${this.report.remote} is empty. ${force}`;
-    }
-    const limit = parseMaxDelete(this.options.maxDelete);
-    for (const [side, count, total] of [
-      ['remote', deletesRemote, this.remoteEntries.size],
-      ['local', deletesLocal, this.localEntries.size],
-    ] as const) {
-      if (exceedsMaxDelete(count, total, limit)) {
-        return `Refusing to delete ${count} of ${total} ${side} file(s): above --max-delete ${limit.label}. ${force}`;
-      }
-    }
-    return null;
+    return deletionRefusal(plan.ops, {
+      localExists,
+      localFiles: this.localEntries.size,
+      remoteObjects: this.remoteEntries.size,
+      local: this.local.root,
+      remote: this.report.remote,
+      maxDelete: parseMaxDelete(this.options.maxDelete),
+    });
   }
 
   private async apply(plan: Plan): Promise<SyncReport> {
@@ -647,24 +636,4 @@ async function directoryExists(root: string): Promise<boolean> {
       throw error;
     },
   );
-}
-
-interface MaxDelete {
-  fraction?: number;
-  count?: number;
-  label: string;
-}
-
-/** '50%' (the default, applied only above 10 files) or an absolute count. */
-export function parseMaxDelete(value: string | number | undefined): MaxDelete {
-  const text = String(value ?? '50%').trim();
-  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
-  if (percent) return { fraction: Number(percent[1]) / 100, label: text };
-  if (/^\d+$/.test(text)) return { count: Number(text), label: text };
-  throw new ConfigError(`--max-delete must be a percentage like 50% or a file count like 100, got "${text}"`);
-}
-
-export function exceedsMaxDelete(deletes: number, total: number, limit: MaxDelete): boolean {
-  if (limit.count !== undefined) return deletes > limit.count;
-  return deletes > 10 && deletes > (limit.fraction ?? 0.5) * total;
 }
