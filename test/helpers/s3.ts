@@ -52,3 +52,14 @@ export async function s3TestContext(): Promise<S3TestContext> {
     makeStore: (options = {}) => createS3Store({ ...testStoreOptions(endpoint, bucket), ...options }),
   };
 }
+
+/** The remote and connection options of a target (templates, settings, static, cache) on the context's bucket. */
+export function targetRemoteOptions(context: S3TestContext, prefix = 'site') {
+  return {
+    storageBucket: `s3://${context.bucket}/${prefix}`,
+    endpoint: context.endpoint,
+    region: TEST_REGION,
+    pathStyle: true,
+    credentials: TEST_CREDENTIALS,
+  };
+}

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import { syncCache } from '../../src/targets/cache.js';
 import { syncTemplates } from '../../src/targets/templates.js';
 import type { CacheOperation, CacheOptions } from '../../src/targets/types.js';
-import { s3Endpoint, s3TestContext, TEST_CREDENTIALS, TEST_REGION, type S3TestContext } from '../helpers/s3.js';
+import { s3Endpoint, s3TestContext, targetRemoteOptions, type S3TestContext } from '../helpers/s3.js';
 
 const redisUrl = inject('redisUrl');
 const examples = fileURLToPath(new URL('../../examples', import.meta.url));
@@ -58,11 +58,7 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     await redis.connect();
     const common = {
       appRoot,
-      storageBucket: `s3://${s3.bucket}/site`,
-      endpoint: s3.endpoint,
-      region: TEST_REGION,
-      pathStyle: true,
-      credentials: TEST_CREDENTIALS,
+      ...targetRemoteOptions(s3),
       appName: app,
       cacheUrl: redisUrl!,
     };

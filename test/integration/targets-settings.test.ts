@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { syncSettings } from '../../src/targets/settings.js';
 import type { SettingsOptions } from '../../src/targets/types.js';
-import { describeS3, s3TestContext, TEST_CREDENTIALS, TEST_REGION, type S3TestContext } from '../helpers/s3.js';
+import { describeS3, s3TestContext, targetRemoteOptions, type S3TestContext } from '../helpers/s3.js';
 
 const examples = fileURLToPath(new URL('../../examples', import.meta.url));
 const BROKEN = 'name: shop\nfeatures: [search, cart\nlimits:\n  rows: 10\n'; // syntax error, line 3
@@ -31,11 +31,7 @@ describeS3('settings target: YAML validation both ways', () => {
     await cp(path.join(examples, 'settings'), path.join(appRoot, 'settings'), { recursive: true });
     options = {
       appRoot,
-      storageBucket: `s3://${s3.bucket}/run-${++n}`,
-      endpoint: s3.endpoint,
-      region: TEST_REGION,
-      pathStyle: true,
-      credentials: TEST_CREDENTIALS,
+      ...targetRemoteOptions(s3, `run-${++n}`),
       reloadConfig: false,
     };
   });

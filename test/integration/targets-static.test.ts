@@ -13,7 +13,7 @@ import { resolveApp, StoreRegistry } from '../../src/targets/config.js';
 import type { RunContext } from '../../src/targets/common.js';
 import { syncStatic } from '../../src/targets/static.js';
 import type { StaticOptions } from '../../src/targets/types.js';
-import { describeS3, s3TestContext, TEST_CREDENTIALS, TEST_REGION, type S3TestContext } from '../helpers/s3.js';
+import { describeS3, s3TestContext, targetRemoteOptions, type S3TestContext } from '../helpers/s3.js';
 
 const examples = fileURLToPath(new URL('../../examples', import.meta.url));
 
@@ -71,11 +71,7 @@ describeS3('static target: Content-Type, Cache-Control, metadata-only updates', 
     await writeFile(path.join(appRoot, 'static/offline.html'), '<p>offline</p>');
     options = {
       appRoot,
-      storageBucket: `s3://${s3.bucket}/site`,
-      endpoint: s3.endpoint,
-      region: TEST_REGION,
-      pathStyle: true,
-      credentials: TEST_CREDENTIALS,
+      ...targetRemoteOptions(s3),
       patterns: ['*.css', '*.js', '*.png', '*.svg', '*.ico', '*.woff2', '*.html'],
       strategy: { direction: 'push' },
     };

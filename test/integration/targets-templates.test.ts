@@ -10,7 +10,7 @@ import { createClient, RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncTemplates } from '../../src/targets/templates.js';
 import type { TemplatesOptions } from '../../src/targets/types.js';
-import { s3Endpoint, s3TestContext, TEST_CREDENTIALS, TEST_REGION, type S3TestContext } from '../helpers/s3.js';
+import { s3Endpoint, s3TestContext, targetRemoteOptions, type S3TestContext } from '../helpers/s3.js';
 
 const redisUrl = inject('redisUrl');
 const examples = fileURLToPath(new URL('../../examples', import.meta.url));
@@ -37,11 +37,7 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('templates target with
     await redis.connect();
     options = {
       appRoot,
-      storageBucket: `s3://${s3.bucket}/site`,
-      endpoint: s3.endpoint,
-      region: TEST_REGION,
-      pathStyle: true,
-      credentials: TEST_CREDENTIALS,
+      ...targetRemoteOptions(s3),
       appName: app,
       cacheUrl: redisUrl!,
       strategy: { direction: 'push', conflictStrategy: 'local-wins' },
