@@ -11,7 +11,7 @@ import { errorMessage } from '../errors.js';
 import { invalidKeyReason, pathFilter, printableKey } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
-import { emptyRequestStats } from './model.js';
+import { newReport } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { realSleep, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
@@ -148,7 +148,7 @@ class SyncRun {
     if (options.prune && strategy.direction === 'bidirectional') {
       throw new ConfigError('--prune mirrors one side onto the other: use it with --direction push or pull, not bidirectional');
     }
-    this.report = {
+    this.report = newReport({
       direction: strategy.direction,
       conflictStrategy: strategy.conflictStrategy,
       dryRun: strategy.dryRun,
@@ -156,17 +156,7 @@ class SyncRun {
       runId: this.runId,
       local: this.local.root,
       remote: `${options.store.url}/${options.rootPrefix}`,
-      synced: [],
-      conflicts: [],
-      skipped: [],
-      backedUp: [],
-      errors: [],
-      invalid: [],
-      warnings: [],
-      rolledBack: false,
-      planHash: '',
-      stats: { requests: emptyRequestStats(), bytesUp: 0, bytesDown: 0, durationMs: 0, localFiles: 0, remoteObjects: 0 },
-    };
+    });
   }
 
   async run(): Promise<SyncReport> {

@@ -213,3 +213,22 @@ export interface SyncReport {
   /** Set when the run did not complete: why, in one line for a person. */
   failure?: { reason: 'manual-conflicts' | 'refused' | 'error' | 'validation'; message: string };
 }
+
+export type ReportIdentity = Pick<SyncReport, 'direction' | 'conflictStrategy' | 'dryRun' | 'replica' | 'runId' | 'local' | 'remote'>;
+
+/** A report before anything was planned: empty lists, zero counters. */
+export function newReport(identity: ReportIdentity): SyncReport {
+  return {
+    ...identity,
+    synced: [],
+    conflicts: [],
+    skipped: [],
+    backedUp: [],
+    errors: [],
+    invalid: [],
+    warnings: [],
+    rolledBack: false,
+    planHash: '',
+    stats: { requests: emptyRequestStats(), bytesUp: 0, bytesDown: 0, durationMs: 0, localFiles: 0, remoteObjects: 0 },
+  };
+}

@@ -1,25 +1,19 @@
 // Target results for the renderer, summary and comment tests (the shapes the targets return).
 
-import type { SyncReport } from '../../src/core/model.js';
+import { newReport, type SyncReport } from '../../src/core/model.js';
 import type { CacheResult, SettingsResult, TemplatesResult } from '../../src/targets/types.js';
 
 export function report(overrides: Partial<SyncReport> = {}): SyncReport {
   return {
-    direction: 'push',
-    conflictStrategy: 'manual',
-    dryRun: true,
-    replica: 'o/r@main',
-    runId: 'run-1',
-    local: '/home/runner/work/app/app/templates',
-    remote: 's3://bucket/site/templates/',
-    synced: [],
-    conflicts: [],
-    skipped: [],
-    backedUp: [],
-    errors: [],
-    invalid: [],
-    warnings: [],
-    rolledBack: false,
+    ...newReport({
+      direction: 'push',
+      conflictStrategy: 'manual',
+      dryRun: true,
+      replica: 'o/r@main',
+      runId: 'run-1',
+      local: '/home/runner/work/app/app/templates',
+      remote: 's3://bucket/site/templates/',
+    }),
     planHash: 'a'.repeat(32),
     stats: { requests: { list: 1, get: 0, head: 0, put: 0, copy: 0, delete: 0 }, bytesUp: 0, bytesDown: 0, durationMs: 120, localFiles: 3, remoteObjects: 2 },
     ...overrides,
