@@ -1,6 +1,7 @@
 // Target results for the renderer, summary and comment tests (the shapes the targets return).
 
 import { newReport, type SyncReport } from '../../src/core/model.js';
+import { baseResult } from '../../src/targets/common.js';
 import type { CacheResult, SettingsResult, TemplatesResult } from '../../src/targets/types.js';
 
 export function report(overrides: Partial<SyncReport> = {}): SyncReport {
@@ -20,24 +21,9 @@ export function report(overrides: Partial<SyncReport> = {}): SyncReport {
   };
 }
 
-/** The fields every target result takes from its engine report. */
-function fromReport(rep: SyncReport) {
-  return {
-    syncedItems: rep.synced.map((s) => s.path),
-    conflicts: rep.conflicts,
-    skipped: rep.skipped,
-    backedUp: rep.backedUp,
-    errors: rep.errors,
-    hasConflicts: rep.conflicts.length > 0,
-    reports: [rep],
-    messages: [] as string[],
-  };
-}
-
 export function templates(rep: SyncReport, extra: Partial<TemplatesResult> = {}): TemplatesResult {
   return {
-    target: 'templates',
-    ...fromReport(rep),
+    ...baseResult('templates', [{ report: rep }]),
     cacheInvalidated: [],
     bytecodeCleared: [],
     ...extra,
@@ -46,8 +32,7 @@ export function templates(rep: SyncReport, extra: Partial<TemplatesResult> = {})
 
 export function settings(rep: SyncReport, extra: Partial<SettingsResult> = {}): SettingsResult {
   return {
-    target: 'settings',
-    ...fromReport(rep),
+    ...baseResult('settings', [{ report: rep }]),
     adaptersAffected: [],
     configReloaded: [],
     invalid: rep.invalid,
@@ -58,15 +43,7 @@ export function settings(rep: SyncReport, extra: Partial<SettingsResult> = {}): 
 
 export function cache(extra: Partial<CacheResult> = {}): CacheResult {
   return {
-    target: 'cache',
-    syncedItems: [],
-    conflicts: [],
-    skipped: [],
-    backedUp: [],
-    errors: [],
-    hasConflicts: false,
-    reports: [],
-    messages: [],
+    ...baseResult('cache', []),
     operation: 'refresh',
     invalidatedKeys: [],
     warmedKeys: [],
