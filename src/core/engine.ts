@@ -688,6 +688,7 @@ class SyncRun implements PreparedSync {
   decline(reason: 'plan-changed' | 'not-applied', message: string): void {
     if (this.result) throw new Error('decline() after apply(): use rollback()');
     this.report.synced = [];
+    this.report.applied = false;
     if (!this.report.failure) this.fail(reason, message);
   }
 
