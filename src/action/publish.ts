@@ -30,14 +30,19 @@ export interface Failure {
   message: string;
 }
 
-/** Why the results fail the job, if they do: unresolved MANUAL conflicts first, then errors, then invalid files. */
+/**
+ * Why the results fail the job, if they do: unresolved MANUAL conflicts first, then a plan that is
+ * not the approved one, then errors, then invalid files, then a run not applied for another reason.
+ */
 export function failureOf(results: readonly AnyTargetResult[]): Failure | undefined {
   const sum = totals(results);
   const reports = results.flatMap((r) => r.reports);
   if (sum.unresolved > 0 || reports.some((r) => r.failure?.reason === 'manual-conflicts')) {
     return { reason: 'manual-conflicts', message: `Manual conflict resolution required: ${sum.unresolved} unresolved conflict(s); nothing was written. See the job summary.` };
   }
-  const engineFailure = reports.find((r) => r.failure && r.failure.reason !== 'validation')?.failure;
+  const changed = reports.find((r) => r.failure?.reason === 'plan-changed')?.failure ?? results.find((r) => r.refused?.reason === 'plan-changed')?.refused;
+  if (changed) return { reason: 'plan-changed', message: changed.message };
+  const engineFailure = reports.find((r) => r.failure && r.failure.reason !== 'validation' && r.failure.reason !== 'not-applied')?.failure;
   if (engineFailure) return { reason: 'error', message: engineFailure.message };
   if (sum.errors > 0) {
     const first = results.flatMap((r) => r.errors)[0]!;
@@ -46,6 +51,8 @@ export function failureOf(results: readonly AnyTargetResult[]): Failure | undefi
   if (sum.invalid > 0) {
     return { reason: 'validation', message: `${sum.invalid} invalid file(s) were refused and not synced (see the annotations and the job summary).` };
   }
+  const notApplied = reports.find((r) => r.failure?.reason === 'not-applied')?.failure ?? results.find((r) => r.refused)?.refused;
+  if (notApplied) return { reason: 'error', message: notApplied.message };
   return undefined;
 }
 
@@ -62,7 +69,8 @@ export interface PublishInput {
   octokit: () => Octokit;
   /** The merged PR, when the approval gate already found it. */
   pullRequest: number | undefined;
-  forcedDryRun: boolean;
+  /** Lines for the reader about the event and its inputs (a forced dry run, base-branch settings). */
+  notes: string[];
 }
 
 export async function publish(input: PublishInput): Promise<{ reportFile: string }> {
@@ -74,7 +82,7 @@ export async function publish(input: PublishInput): Promise<{ reportFile: string
     workspace: context.workspace,
     ...(context.runId > 0 ? { runUrl: `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}` } : {}),
     ...(input.failure ? { failure: input.failure } : {}),
-    notes: input.forcedDryRun ? [`${context.eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] : [],
+    notes: input.notes,
   };
   const reportFile = await io.group('Report', async () => {
     for (const result of results) {
@@ -135,7 +143,7 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
     return commentBody(input.key, planHash, input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })));
   };
   try {
-    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing });
+    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing, identity: settings.commentAuthor });
     io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
   } catch (error) {
     const hint = isPermissionError(error) ? PERMISSION_HINT : 'The job summary has the report.';

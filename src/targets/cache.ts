@@ -158,7 +158,8 @@ async function runCache(options: CacheOptions, operation: CacheOperation, ctx: R
             if (operation === 'clear') result.clearedNamespaces.push(namespace);
           }
         }
-        if (operation === 'invalidate' && options.warmTemplates !== false) {
+        // Only template entries can be warmed again; other keys leave the bucket unread.
+        if (operation === 'invalidate' && options.warmTemplates !== false && result.invalidatedKeys.some((k) => k.startsWith(`${cache.appName}:templates:`))) {
           const deleted = new Set(result.invalidatedKeys);
           const templates = (await listBucketTemplates(ctx, options)).filter((t) => deleted.has(cache.loaderKey(t.storagePath)));
           await warm(cache, templates, ttl, result, options.signal);

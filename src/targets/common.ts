@@ -75,6 +75,8 @@ export async function prepareArea(
     ...(options.prune !== undefined ? { prune: options.prune } : {}),
     ...(options.maxDelete !== undefined ? { maxDelete: options.maxDelete } : {}),
     ...(options.force !== undefined ? { force: options.force } : {}),
+    ...(options.lockWait !== undefined ? { lockWait: options.lockWait } : {}),
+    ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
     ...engine,
   });

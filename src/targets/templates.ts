@@ -4,6 +4,7 @@
 // reported.
 
 import path from 'node:path';
+import { printableKey } from '../core/keys.js';
 import { errorMessage } from '../errors.js';
 import { templateRemoteRoot } from './config.js';
 import { baseResult, cacheEffect, changedPaths, openAppCache, prepareArea, prepareAreas, thrownError, withContext, type PreparedArea, type RunContext } from './common.js';
@@ -50,7 +51,7 @@ export function templatePathProblem(file: string): string | null {
   if (!file.split('/').some((part) => part.includes(':'))) return null;
   return (
     'a template name containing ":" is refused: the FastBlocks loader caches templates under their path parts joined with ":", ' +
-    `so "${file}" and "${file.split('/').flatMap((part) => part.split(':')).join('/')}" would share one cache key. Rename it.`
+    `so "${printableKey(file)}" and "${printableKey(file.split('/').flatMap((part) => part.split(':')).join('/'))}" would share one cache key. Rename it.`
   );
 }
 

@@ -99,6 +99,10 @@ export interface CommonOptions {
   prune?: boolean;
   maxDelete?: string | number;
   force?: boolean;
+  /** Seconds to wait for another run holding an area's lock (default 60). */
+  lockWait?: number;
+  /** Seconds a lock stays valid without a refresh (default 600). */
+  lockTtl?: number;
   /** Application Redis, `redis://` or `rediss://` with auth in the URL. */
   cacheUrl?: string;
   signal?: AbortSignal;

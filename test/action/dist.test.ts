@@ -13,6 +13,7 @@ import { runAction, type ActionRun } from './run-action.js';
 const REPO = 'acme/site';
 const RELOAD_SECRET = 'reload-s3cr3t-value';
 const REDIS_PASSWORD = 'redis-pa55word-value';
+const BASE_SHA = 'ba5e'.repeat(10);
 
 let s3: S3TestContext;
 let api: GitHubApiServer;
@@ -51,7 +52,7 @@ function pullRequestEvent(number: number, headRepo = REPO): EventSpec {
     event: {
       action: 'synchronize',
       number,
-      pull_request: { number, base: { ref: 'main', repo: { full_name: REPO } }, head: { ref: 'feature', repo: { full_name: headRepo } } },
+      pull_request: { number, base: { ref: 'main', sha: BASE_SHA, repo: { full_name: REPO } }, head: { ref: 'feature', repo: { full_name: headRepo } } },
     },
     env: { GITHUB_REPOSITORY: REPO, GITHUB_REF: `refs/pull/${number}/merge`, GITHUB_SHA: `merge-${number}`, GITHUB_API_URL: api.url },
   };
@@ -105,7 +106,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     // dry-run is not set: on a pull_request event the Action must not write anyway.
     const first = await run(ws, pr, inputs('s1', secrets));
     expectOk(first);
-    expect(first.stdout).toContain("pull_request event: dry run (nothing is written from a pull request unless 'dry-run' is explicitly 'false')");
+    expect(first.stdout).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
     expect(first.outputs).toMatchObject({ 'synced-count': '2', changed: 'true', 'failure-reason': '', 'conflict-count': '0' });
     expect(first.outputs['plan-hash']).toMatch(/^[0-9a-f]{32}$/);
     expect(api.commentsOn(7)).toHaveLength(1);
@@ -203,7 +204,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     const deploy = await run(ws, pushEvent('p4-1'), gated);
     expectOk(deploy);
     expect(deploy.outputs).toMatchObject({ 'plan-hash': review.outputs['plan-hash'], 'synced-count': '1', 'failure-reason': '' });
-    expect(deploy.stdout).toContain('is the reviewed one: applying it');
+    expect(deploy.stdout).toContain('is the reviewed one: applied.');
     const stored = await s3.makeStore().get('s4/templates/index.html');
     expect(stored.body.toString()).toBe('v2');
     // The merged PR's comment now shows what was applied.
