@@ -9,11 +9,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClient } from 'redis';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { expect, inject, it } from 'vitest';
 import { startActionsCache, type ActionsCacheServer } from '../helpers/actions-cache.js';
 import { startEchoRedis, type EchoRedis } from '../helpers/echo-redis.js';
-import { startGitHubApi, type GitHubApiServer } from '../helpers/github-api.js';
-import { createBucket, describeS3, s3TestContext, uniqueBucketName, type S3TestContext } from '../helpers/s3.js';
+import type { GitHubApiServer } from '../helpers/github-api.js';
+import { createBucket, describeS3, uniqueBucketName, type S3TestContext } from '../helpers/s3.js';
 import {
   BASE_SHA,
   REPO,
@@ -21,7 +21,7 @@ import {
   commitAll,
   pullRequestEvent,
   pushEvent,
-  removeTempDirs,
+  startDistWorld,
   s3Inputs,
   tempDir,
   treeSnapshot,
@@ -57,13 +57,9 @@ async function everything(result: ActionRun): Promise<string> {
 }
 
 describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', () => {
-  beforeAll(async () => {
-    s3 = await s3TestContext();
-    api = await startGitHubApi();
-  });
-  afterAll(async () => {
-    await api?.close();
-    await removeTempDirs();
+  startDistWorld((bucket, github) => {
+    s3 = bucket;
+    api = github;
   });
 
   it('1. a journal and backup committed to the checkout are never taken as an interrupted run', async () => {

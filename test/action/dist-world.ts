@@ -6,12 +6,28 @@ import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
-import type { S3TestContext } from '../helpers/s3.js';
+import { afterAll, beforeAll } from 'vitest';
+import { startGitHubApi, type GitHubApiServer } from '../helpers/github-api.js';
+import { s3TestContext, type S3TestContext } from '../helpers/s3.js';
 
 export const REPO = 'acme/site';
 export const BASE_SHA = 'ba5e'.repeat(10);
 
 const cleanup: string[] = [];
+
+/** A bucket (moto) and the recording GitHub API for the calling suite, with its temp folders removed after. */
+export function startDistWorld(ready: (s3: S3TestContext, api: GitHubApiServer) => void): void {
+  let api: GitHubApiServer | undefined;
+  beforeAll(async () => {
+    const s3 = await s3TestContext();
+    api = await startGitHubApi();
+    ready(s3, api);
+  });
+  afterAll(async () => {
+    await api?.close();
+    await removeTempDirs();
+  });
+}
 
 export async function tempDir(prefix = 'fbs-dist-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
