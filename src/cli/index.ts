@@ -1,6 +1,7 @@
 // The command line: `fastblocks-sync sync <local-dir> <remote-url> [options]` and the target
 // commands. Parses, runs the engine, prints the report, returns the exit code.
 
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { runSync } from '../core/engine.js';
 import { ConfigError } from '../core/errors.js';
@@ -55,9 +56,16 @@ function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
+/** The installed package's version: package.json sits two folders up from lib/cli/ (and src/cli/). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('fastblocks-sync')
     .description('Three-way sync of a directory with an S3-compatible bucket (or a file:// directory).')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)');

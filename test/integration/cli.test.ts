@@ -115,6 +115,14 @@ describe('fastblocks-sync sync', () => {
       expect(result.stdout).toContain(option);
     }
   });
+
+  it('--version prints the package version and exits 0', async () => {
+    const { version } = JSON.parse(await fs.readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await cli(flag);
+      expect(result).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+  });
 });
 
 describeS3('fastblocks-sync sync against moto_server', () => {
