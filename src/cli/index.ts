@@ -56,10 +56,20 @@ function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
-/** The installed package's version: package.json sits two folders up from lib/cli/ (and src/cli/). */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+/**
+ * The version of the package this file belongs to: the nearest package.json named fastblocks-sync
+ * above it (two folders up when installed; further up for the test suites' compiled copies).
+ */
+export function packageVersion(from: URL = new URL('./', import.meta.url)): string {
+  for (let dir = from; ; dir = new URL('../', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'fastblocks-sync' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // No package.json here, or one that is not ours: keep looking further up.
+    }
+    if (new URL('../', dir).href === dir.href) return 'unknown (no fastblocks-sync package.json above the CLI)';
+  }
 }
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
