@@ -87,11 +87,16 @@ describe('changelogForRelease (prepare)', () => {
     expect(() => changelogForRelease(empty, '1.1.1', '2027-02-03', 'https://github.com/o/r')).toThrow('nothing to release');
   });
 
-  it("prepares this project's own CHANGELOG.md into notes the release can publish", () => {
+  it("keeps this project's own CHANGELOG.md releasable: every dated section gives notes, Unreleased can be prepared", () => {
     const own = readFileSync(new URL('../../CHANGELOG.md', import.meta.url), 'utf8');
-    const next = changelogForRelease(own, '9.9.9', '2027-02-03', 'https://github.com/fastblocks/sync-action');
-    expect(releaseNotes(next, '9.9.9')).toMatch(/^### Added\n- /);
-    expect(next).toContain('[9.9.9]: https://github.com/fastblocks/sync-action/');
+    expect(own).toMatch(/^## \[Unreleased\]$/m);
+    for (const [, version] of own.matchAll(/^## \[(\d[^\]]*)\]/gm)) expect(releaseNotes(own, version!), version).toMatch(/^- /m);
+    // Right after a release "Unreleased" is empty, and prepare rightly refuses it.
+    const unreleased = /^## \[Unreleased\]\n([^]*?)(?=^## \[|^\[[^\]]+\]: )/m.exec(own)![1]!;
+    if (/^- /m.test(unreleased)) {
+      const next = changelogForRelease(own, '9.9.9', '2027-02-03', 'https://github.com/fastblocks/sync-action');
+      expect(releaseNotes(next, '9.9.9').trim()).toBe(unreleased.trim());
+    }
   });
 });
 
