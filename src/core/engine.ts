@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
 import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
-import { invalidKeyReason, pathFilter, printableKey } from './keys.js';
+import { foldedPath, invalidKeyReason, pathFilter, printableKey } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
 import { newReport } from './model.js';
@@ -127,6 +127,8 @@ class SyncRun {
   private base: { state: BaseState | null; etag: string | null } = { state: null, etag: null };
   /** Paths the local scan skipped, and base entries left out of the plan because of them. */
   private localSkips: string[] = [];
+  /** Local files refused because another local file differs from them only in case or normalization. */
+  private localTwins = 0;
   private readonly setAside = new Map<string, BaseEntry>();
   /** Remote objects put back while taking over the lock of an interrupted run. */
   private restoredByRecovery = 0;
@@ -182,7 +184,7 @@ class SyncRun {
     ]);
     if (scanned.status === 'rejected') throw scanned.reason;
     if (remote.status === 'rejected') throw remote.reason;
-    if (this.report.errors.length > 0) return this.fail('refused', 'Refusing to sync: remote keys that cannot be local paths (see errors). Rename or delete those objects, or exclude them.');
+    if (this.report.errors.length > 0) return this.fail('refused', this.refusedPathsMessage());
     this.base = remote.value;
     const localExists = scanned.value;
     await this.forgetFilesThisCheckoutNeverHad();
@@ -210,7 +212,21 @@ class SyncRun {
     this.localSkips = scanned.skipped.map((s) => s.path);
     this.report.skipped.push(...scanned.skipped);
     this.report.stats.localFiles = scanned.entries.length;
+    for (const { path: p, twin } of scanned.twins) {
+      this.localTwins++;
+      this.report.errors.push({ path: printableKey(p), message: twinsMessage('local files', twin, p) });
+    }
     return scanned.exists;
+  }
+
+  /** Why the run refuses paths before planning: local twins, remote keys that cannot be local paths, or both. */
+  private refusedPathsMessage(): string {
+    const remote = this.report.errors.length > this.localTwins;
+    const what = [
+      ...(this.localTwins > 0 ? ['local files that differ only in letter case or Unicode normalization'] : []),
+      ...(remote ? ['remote keys that cannot be local paths'] : []),
+    ].join(' and ');
+    return `Refusing to sync: ${what} (see errors). Rename or delete them, or exclude them.`;
   }
 
   private async listRemote(): Promise<void> {
@@ -231,13 +247,10 @@ class SyncRun {
         continue;
       }
       // Two keys that differ only in case or Unicode normalization are one file on macOS and Windows.
-      const folded = relative.normalize('NFC').toLowerCase();
+      const folded = foldedPath(relative);
       const twin = foldedKeys.get(folded);
       if (twin !== undefined) {
-        this.report.errors.push({
-          path: printableKey(relative),
-          message: `remote keys "${printableKey(rootPrefix + twin)}" and "${printableKey(object.key)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`,
-        });
+        this.report.errors.push({ path: printableKey(relative), message: twinsMessage('remote keys', rootPrefix + twin, object.key) });
         continue;
       }
       foldedKeys.set(folded, relative);
@@ -615,6 +628,11 @@ class SyncRun {
     };
     return this.report;
   }
+}
+
+/** The same words for twins on either side, so a person learns one message. */
+function twinsMessage(what: 'local files' | 'remote keys', first: string, second: string): string {
+  return `${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`;
 }
 
 /** A missing path is not a directory; anything else the scan reports itself. */

@@ -210,7 +210,8 @@ export class S3Store implements RemoteStore {
       new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, MaxKeys: PAGE_SIZE, EncodingType: 'url', ...cursor }),
       { abortSignal },
     );
-    return { objects: (page.Contents ?? []).map(toObjectInfo), IsTruncated: page.IsTruncated ?? false, NextContinuationToken: page.NextContinuationToken };
+    const encoded = page.EncodingType === 'url';
+    return { objects: (page.Contents ?? []).map((o) => toObjectInfo(o, encoded)), IsTruncated: page.IsTruncated ?? false, NextContinuationToken: page.NextContinuationToken };
   }
 
   async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
@@ -533,9 +534,14 @@ function attributeParams(attributes: ObjectAttributes): { ContentType?: string; 
   return { ContentType: attributes.contentType, CacheControl: attributes.cacheControl, Metadata: attributes.metadata };
 }
 
-/** Keys arrive URL-encoded (EncodingType=url). AWS encodes a space as '+', moto as %20; a real '+' is %2B. */
-function decodeKey(encoded: string): string {
-  return decodeURIComponent(encoded.replace(/\+/g, ' '));
+/**
+ * A listed key as stored. Keys arrive URL-encoded only when the answer says `EncodingType=url`:
+ * AWS and moto honour the request for it, but some servers (s3rver; Ceph, DigitalOcean, Scaleway
+ * and IBM COS in rclone's provider table) ignore it and send keys raw, where decoding would read
+ * `a+b` as `a b` and fail on `100%`. Encoded, AWS writes a space as '+', moto as %20; a '+' is %2B.
+ */
+function listedKey(key: string, encoded: boolean): string {
+  return encoded ? decodeURIComponent(key.replace(/\+/g, ' ')) : key;
 }
 
 /**
@@ -548,12 +554,14 @@ function environmentCredentials(): AwsCredentialIdentity | undefined {
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
 }
 
-/** A ListObjectsV2 answer (EncodingType=url), read like the SDK reads it. */
-function parseListPage(xml: string): { objects: ObjectInfo[]; IsTruncated: boolean; NextContinuationToken?: string } {
+/** A ListObjectsV2 answer, read like the SDK reads it; keys decoded only when the answer says they are encoded. */
+export function parseListPage(xml: string): { objects: ObjectInfo[]; IsTruncated: boolean; NextContinuationToken?: string } {
+  // Element text is escaped, so a key can never contain a literal `<EncodingType>`.
+  const encoded = xmlField(xml, 'EncodingType') === 'url';
   const objects = xmlBlocks(xml, 'Contents').map((block) => {
     const lastModified = xmlField(block, 'LastModified');
     return {
-      key: decodeKey(xmlField(block, 'Key') ?? ''),
+      key: listedKey(xmlField(block, 'Key') ?? '', encoded),
       size: Number(xmlField(block, 'Size') ?? 0),
       etag: normalizeEtag(xmlField(block, 'ETag')),
       lastModified: lastModified ? Date.parse(lastModified) : 0,
@@ -563,9 +571,9 @@ function parseListPage(xml: string): { objects: ObjectInfo[]; IsTruncated: boole
   return { objects, IsTruncated: xmlField(xml, 'IsTruncated') === 'true', ...(token !== undefined ? { NextContinuationToken: token } : {}) };
 }
 
-function toObjectInfo(object: _Object): ObjectInfo {
+function toObjectInfo(object: _Object, encoded: boolean): ObjectInfo {
   return {
-    key: decodeKey(object.Key ?? ''),
+    key: listedKey(object.Key ?? '', encoded),
     size: object.Size ?? 0,
     etag: normalizeEtag(object.ETag),
     lastModified: object.LastModified?.getTime() ?? 0,
