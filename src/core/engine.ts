@@ -237,6 +237,11 @@ class SyncRun {
     for (const object of objects) {
       if (object.key.startsWith(areaPrefix)) continue;
       const relative = object.key.slice(rootPrefix.length);
+      if (isFolderMarker(object.size, relative)) {
+        // The root's own marker stands for the root folder itself: nothing to report.
+        if (relative !== '' && this.filter(relative)) this.report.skipped.push({ path: printableKey(relative), reason: FOLDER_MARKER_REASON });
+        continue;
+      }
       if (!this.filter(relative)) continue;
       const invalid = invalidKeyReason(relative);
       if (invalid) {
@@ -342,6 +347,7 @@ class SyncRun {
       direction: strategy.direction,
       conflictStrategy: strategy.conflictStrategy,
       prune: this.options.prune ?? false,
+      inScope: this.filter,
       localTimes,
       remoteTimes,
       ...(attributesFor ? { metaFor: (p: string) => metaFingerprint(attributesFor(p)) } : {}),
@@ -628,6 +634,16 @@ class SyncRun {
     };
     return this.report;
   }
+}
+
+const FOLDER_MARKER_REASON = 'folder marker (a zero-byte object ending in "/", as the S3 console and other tools create): not a file, left as it is';
+
+/**
+ * An S3 "folder": a zero-byte key ending in '/' (or the root prefix itself). Not content: a local
+ * tree has folders without such objects, and a marker can never be a file name.
+ */
+function isFolderMarker(size: number, relativeKey: string): boolean {
+  return size === 0 && (relativeKey === '' || relativeKey.endsWith('/'));
 }
 
 /** The same words for twins on either side, so a person learns one message. */
