@@ -1,0 +1,34 @@
+// The Content-Type an object gets from its name, and how an object's existing attributes carry
+// over when a run replaces its body.
+
+import mime from 'mime-types';
+import type { ObjectAttributes, ObjectHead } from '../stores/store.js';
+
+/** `text/html; charset=utf-8`, `image/png`, …; undefined when the extension says nothing. */
+export function guessContentType(file: string): string | undefined {
+  const type = mime.lookup(file);
+  return (type && mime.contentType(type)) || undefined;
+}
+
+/** What S3 answers when nobody chose a type: not a choice worth keeping over a known extension. */
+const UNCHOSEN_TYPES: ReadonlySet<string> = new Set(['application/octet-stream', 'binary/octet-stream']);
+
+/** User metadata the tool writes itself (rclone-compatible mtime, and the content MD5). */
+export const OWN_METADATA: readonly string[] = ['mtime', 'md5'];
+
+/**
+ * The attributes of an uploaded object. A target's rules win; otherwise an object the run
+ * replaces keeps its Content-Type, Cache-Control and user metadata (set by a person, a CMS,
+ * `aws s3 cp --metadata`…), and a new object gets the Content-Type of its extension.
+ */
+export function uploadAttributes(path: string, rules: ObjectAttributes | undefined, existing: ObjectHead | null | undefined): ObjectAttributes {
+  const kept = existing?.contentType && !UNCHOSEN_TYPES.has(existing.contentType) ? existing.contentType : undefined;
+  const contentType = rules?.contentType ?? kept ?? guessContentType(path) ?? existing?.contentType;
+  const cacheControl = rules?.cacheControl ?? existing?.cacheControl;
+  const foreign = Object.fromEntries(Object.entries(existing?.metadata ?? {}).filter(([name]) => !OWN_METADATA.includes(name)));
+  return {
+    ...(contentType !== undefined ? { contentType } : {}),
+    ...(cacheControl !== undefined ? { cacheControl } : {}),
+    metadata: { ...foreign, ...rules?.metadata },
+  };
+}
