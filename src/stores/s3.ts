@@ -318,6 +318,16 @@ export class S3Store implements RemoteStore {
     // pipeline, not pipe: a failing source (a file removed meanwhile) fails the request too.
     const payload: Buffer | Readable = metered === null ? (body as Buffer) : pipeline((body as { open(): Readable }).open(), metered, () => undefined);
     const size = Buffer.isBuffer(body) ? body.length : body.size;
+    // The SDK pipes a stream body into its request without passing on the stream's errors, so the
+    // request would wait for the missing bytes until the timeout: a failed body aborts it instead.
+    const bodyFailed = new AbortController();
+    let bodyError: unknown;
+    if (!Buffer.isBuffer(payload)) {
+      payload.once('error', (error) => {
+        bodyError = error;
+        bodyFailed.abort(error);
+      });
+    }
     const { http: direct } = this;
     try {
       let etag: string;
@@ -334,7 +344,8 @@ export class S3Store implements RemoteStore {
         etag = normalizeEtag(headerValue(out.headers.etag));
       } else {
         const { client, s3 } = await this.sdk();
-        const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
+        const signal = options.signal ? AbortSignal.any([options.signal, bodyFailed.signal]) : bodyFailed.signal;
+        const out = await this.request({ operation: 'put', key, signal }, (o) =>
           client.send(
             new s3.PutObjectCommand({
               Bucket: this.bucket,
@@ -357,6 +368,9 @@ export class S3Store implements RemoteStore {
         throw badDigest(`put ${this.describe(key)}`, options.contentMd5, metered.md5(), key);
       }
       return { etag };
+    } catch (error) {
+      // The body's own failure (BadDigest: it changed while it was sent) says more than the abort it caused.
+      throw bodyError instanceof StoreError ? bodyError : error;
     } finally {
       // A request that failed before reading the stream would otherwise leak its file handle.
       if (!Buffer.isBuffer(payload)) payload.destroy();
@@ -370,6 +384,7 @@ export class S3Store implements RemoteStore {
    * conditions apply to the completion, the only step that makes the object visible.
    */
   private async putMultipart(key: string, body: { size: number; open(): Readable }, options: PutOptions): Promise<{ etag: string }> {
+    await this.checkConditions(key, options);
     const partSize = partSizeFor(body.size, this.partSize);
     const uploadId = await this.createMultipartUpload(key, options);
     const metered = meter(body.size);
@@ -404,6 +419,20 @@ export class S3Store implements RemoteStore {
       await this.abortMultipartUpload(key, uploadId).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * The conditions of a multipart upload, checked before any part is sent: the completion carries
+   * them too (atomic on AWS), but a server that ignores them there (moto) would otherwise replace
+   * the object blindly, and on any server a doomed upload of gigabytes is better not started.
+   */
+  private async checkConditions(key: string, options: Conditions & CallOptions): Promise<void> {
+    if (options.ifMatch === undefined && options.ifNoneMatch === undefined) return;
+    const current = await this.head(key, options.signal ? { signal: options.signal } : {});
+    if (options.ifNoneMatch === '*' && current !== null) throw this.preconditionFailed('put', key, 'the object already exists');
+    if (options.ifMatch === undefined) return;
+    if (current === null) throw this.preconditionFailed('put', key, 'the object does not exist');
+    if (current.etag !== normalizeEtag(options.ifMatch)) throw this.preconditionFailed('put', key, `its ETag is ${current.etag}, not ${normalizeEtag(options.ifMatch)}`);
   }
 
   private async createMultipartUpload(key: string, options: PutOptions): Promise<string> {
