@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs/promises';
+import pLimit from 'p-limit';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
 import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
@@ -34,6 +35,7 @@ import {
 } from './state.js';
 import { LocalTimes, remoteTime } from './times.js';
 import { md5FromEtag, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
+import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
 import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal } from './journal.js';
 
 export interface ValidationIssue {
@@ -320,14 +322,47 @@ class SyncRun {
     return entries && Object.hasOwn(entries, p) ? entries[p] : undefined;
   }
 
-  /** Multipart ETags hide the MD5; read our `md5` metadata, but only where content is compared. */
+  /**
+   * Multipart ETags (and SSE-KMS ones) hide the MD5, and content is compared only by MD5. Where
+   * the remote changed since the base: our `md5` metadata (one HEAD); else, when a local file of
+   * the same size could hold the same bytes (an object another tool uploaded, such as `aws s3 cp`
+   * with 8 MiB parts), the local file's multipart ETag for the part sizes the ETag's part count
+   * allows, as rclone compares multipart objects; else the object read and hashed (streamed). So
+   * identical bytes converge instead of becoming an add/add conflict. Paths in parallel.
+   */
   private async fillMultipartMd5s(): Promise<void> {
     const unknown = [...this.remoteEntries.values()].filter((r) => r.md5 === undefined && this.baseEntry(r.path)?.etag !== r.etag);
-    for (const entry of unknown) {
-      const head = await this.store.head(`${this.layout.rootPrefix}${entry.path}`);
-      const md5 = head?.metadata['md5'];
-      if (md5 && /^[0-9a-f]{32}$/.test(md5)) entry.md5 = md5;
+    const limit = pLimit(Math.max(1, this.options.strategy.maxConcurrent));
+    await Promise.all(unknown.map((entry) => limit(() => this.fillMd5(entry))));
+  }
+
+  private async fillMd5(entry: RemoteEntry): Promise<void> {
+    const key = `${this.layout.rootPrefix}${entry.path}`;
+    const head = await this.store.head(key);
+    // Gone or replaced since the listing: planned as listed; the executor's preconditions catch it.
+    if (!head || head.etag !== entry.etag) return;
+    const md5 = head.metadata['md5'];
+    if (md5 && /^[0-9a-f]{32}$/.test(md5)) {
+      entry.md5 = md5;
+      return;
     }
+    const local = this.localEntries.get(entry.path);
+    if (!local || local.size !== entry.size) return;
+    if (await this.sameMultipartEtag(entry.path, local.size, entry.etag)) {
+      entry.md5 = local.md5;
+      return;
+    }
+    entry.md5 = await this.store.getStream(key, (body) => md5Of(body), { ifMatch: entry.etag });
+  }
+
+  /** Whether the local file, cut into parts the way the ETag's part count allows, gives that ETag. */
+  private async sameMultipartEtag(p: string, size: number, etag: string): Promise<boolean> {
+    const parts = multipartPartCount(etag);
+    if (parts === null) return false;
+    const sizes = candidatePartSizes(size, parts);
+    if (sizes.length === 0) return false;
+    const etags = await multipartEtags((await this.local.openRead(p, size))() as AsyncIterable<Buffer>, sizes);
+    return [...etags.values()].includes(etag);
   }
 
   private async plan(): Promise<Plan> {
@@ -523,8 +558,17 @@ class SyncRun {
       });
       return;
     }
-    const { restored, kept } = await recoverInterruptedRun(this.store, stale, { rootPrefix: this.layout.rootPrefix, areaPrefix: this.layout.areaPrefix });
+    const { rootPrefix, areaPrefix } = this.layout;
+    const { restored, kept, matching } = await recoverInterruptedRun(this.store, stale, {
+      scope: { rootPrefix, areaPrefix },
+      // An object that already holds this side's file stays: undone, it would only be uploaded again.
+      keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5,
+      concurrency: Math.max(1, this.options.strategy.maxConcurrent),
+    });
     this.restoredByRecovery += restored;
+    if (matching > 0) {
+      this.report.warnings.push({ path: '', message: `Kept ${matching} object(s) interrupted run ${stale.runId} had written that already equal the local files.` });
+    }
     for (const key of kept) {
       this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, the one before the run is under .fastblocks-sync/backups/${stale.runId}/` });
     }
@@ -649,6 +693,12 @@ function isFolderMarker(size: number, relativeKey: string): boolean {
 /** The same words for twins on either side, so a person learns one message. */
 function twinsMessage(what: 'local files' | 'remote keys', first: string, second: string): string {
   return `${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`;
+}
+
+async function md5Of(body: AsyncIterable<unknown>): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of body) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** A missing path is not a directory; anything else the scan reports itself. */
