@@ -33,7 +33,7 @@ import {
   type RemoteStore,
   type StoreErrorCode,
 } from './store.js';
-import { PartBuffers, partSizeFor, readParts, type UploadedPart } from './multipart.js';
+import { MIN_PART_SIZE, PartBuffers, partSizeFor, readParts, type UploadedPart } from './multipart.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -154,10 +154,12 @@ export class S3Store implements RemoteStore {
     this.credentialsSource = describeCredentialsSource(options.credentials !== undefined);
     const pathStyle = options.pathStyle ?? endpoint !== undefined;
     this.multipartThreshold = options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
-    this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
-    if (!(this.partSize >= 5 * 1024 * 1024)) throw new StoreError('BadRequest', `Invalid part size ${this.partSize}: S3 parts are at least 5 MiB (5242880 bytes)`);
-    if (!(this.multipartThreshold >= this.partSize)) {
-      throw new StoreError('BadRequest', `Invalid multipart threshold ${this.multipartThreshold}: it must be at least the part size (${this.partSize} bytes)`);
+    if (!(this.multipartThreshold >= MIN_PART_SIZE)) {
+      throw new StoreError('BadRequest', `Invalid multipart threshold of ${this.multipartThreshold} bytes: S3 parts are at least 5 MiB, so set it to 5 MiB (5242880 bytes) or more`);
+    }
+    this.partSize = options.partSize ?? Math.min(DEFAULT_PART_SIZE, this.multipartThreshold);
+    if (!(this.partSize >= MIN_PART_SIZE && this.partSize <= this.multipartThreshold)) {
+      throw new StoreError('BadRequest', `Invalid part size of ${this.partSize} bytes: use 5 MiB (5242880 bytes) up to the multipart threshold (${this.multipartThreshold} bytes)`);
     }
     this.partBuffers = new PartBuffers(PART_BUFFERS, this.partSize);
     // One pool of keep-alive sockets shared by the SDK and the direct path.
