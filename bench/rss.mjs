@@ -5,7 +5,7 @@
 // same against a file:// bucket with --store file. Memory is what is measured, not time: the
 // figures hold on a busy machine too. Run `npm run build` first (the CLI runs from lib/).
 //
-//   node bench/rss.mjs [--size 1024] [--store moto|file] [--work DIR] [--keep]
+//   node bench/rss.mjs [--size 1024] [--store moto|file] [--work DIR] [--keep] [--cli PATH]
 //
 // Every server is started here on a free 127.0.0.1 port and stopped at the end.
 
@@ -18,8 +18,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.join(here, '..', 'bin', 'fastblocks-sync.js');
 const argv = process.argv.slice(2);
+// --cli PATH measures another build (e.g. an older commit's bin/fastblocks-sync.js), for before/after.
+const cliArg = argv.indexOf('--cli');
+const cli = cliArg >= 0 ? path.resolve(argv[cliArg + 1]) : path.join(here, '..', 'bin', 'fastblocks-sync.js');
 const option = (name, fallback) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
