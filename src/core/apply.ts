@@ -7,7 +7,7 @@ import { isStoreError, type Body, type ObjectAttributes, type ObjectHead, type R
 import { uploadAttributes } from './content-type.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
 import type { BaseEntry, Conflict, InvalidFile, Op, Skip } from './model.js';
-import { withRetry, type RetryPolicy } from './retry.js';
+import { forTransfer, withRetry, type RetryPolicy } from './retry.js';
 import { md5Buffer } from './scan.js';
 import { backupRunPrefix, type RemoteLayout } from './state.js';
 import type { ValidationIssue } from './engine.js';
@@ -15,12 +15,6 @@ import type { ValidationIssue } from './engine.js';
 /** Bodies above this are streamed from disk instead of read whole. */
 const STREAM_UPLOAD_THRESHOLD = 8 * 1024 * 1024;
 const UNDO_MIN_RETRIES = 4;
-/**
- * The slowest transfer rate a transfer's timeout allows for, bytes per ms (1 MiB/s): `--timeout`
- * bounds an operation, and a transfer gets one more second per MiB on top, so a 1 GiB file is
- * not cut off after 30 s while a stalled small request still is.
- */
-const SLOWEST_TRANSFER_RATE = 1024 * 1024 / 1000;
 
 export interface ApplyContext {
   local: LocalTree;
@@ -159,10 +153,9 @@ class Executor {
     }
   }
 
-  /** `bytes`: the size of a transfer, which extends the attempt's timeout (see SLOWEST_TRANSFER_RATE). */
+  /** `bytes`: the size of a transfer, which extends the attempt's timeout (see forTransfer). */
   private retry<T>(attempt: (signal: AbortSignal) => Promise<T>, bytes = 0): Promise<T> {
-    const { policy } = this.ctx;
-    const timed = bytes > 0 ? { ...policy, timeoutMs: policy.timeoutMs + Math.ceil(bytes / SLOWEST_TRANSFER_RATE) } : policy;
+    const timed = forTransfer(this.ctx.policy, bytes);
     // A stop (SIGINT/SIGTERM, a lost lock) starts no new attempt but lets the one in flight end:
     // a request cut off by the client can still land on the server after the rollback ran.
     return withRetry(timed, attempt, this.ctx.signal, { abortInFlight: false });

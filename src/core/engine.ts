@@ -14,7 +14,7 @@ import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
 import { newReport } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
-import { realSleep, type RetryPolicy } from './retry.js';
+import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
 import { deletionRefusal, parseMaxDelete } from './safety.js';
 import { compareKeys, scanLocal } from './scan.js';
@@ -352,7 +352,8 @@ class SyncRun {
       entry.md5 = local.md5;
       return;
     }
-    entry.md5 = await this.store.getStream(key, (body) => md5Of(body), { ifMatch: entry.etag });
+    const read = (signal: AbortSignal) => this.options.store.getStream(key, (body) => md5Of(body), { signal, ifMatch: entry.etag });
+    entry.md5 = await withRetry(forTransfer(this.retryPolicy(), entry.size), read, this.options.signal);
   }
 
   /** Whether the local file, cut into parts the way the ETag's part count allows, gives that ETag. */

@@ -136,7 +136,7 @@ export function multipartPartCount(etag: string): number | null {
  * 100 MiB), then whole MiB sizes near size / N. Only sizes giving exactly N parts are kept.
  */
 export function candidatePartSizes(size: number, parts: number, limit = 6): number[] {
-  const fits = (partSize: number) => partSize >= MIN_PART_SIZE || parts === 1 ? Math.ceil(size / partSize) === parts : false;
+  const fits = (partSize: number) => (partSize >= MIN_PART_SIZE || parts === 1) && Math.ceil(size / partSize) === parts;
   const common = [8, 5, 16, 15, 64, 100].map((m) => m * MIB);
   const smallest = Math.ceil(size / parts / MIB) * MIB;
   const near = [smallest, smallest + MIB, Math.ceil(size / parts), Math.ceil(size / parts / (1000 * 1000)) * 1000 * 1000];
