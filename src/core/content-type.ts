@@ -23,7 +23,9 @@ export const OWN_METADATA: readonly string[] = ['mtime', 'md5'];
  */
 export function uploadAttributes(path: string, rules: ObjectAttributes | undefined, existing: ObjectHead | null | undefined): ObjectAttributes {
   const kept = existing?.contentType && !UNCHOSEN_TYPES.has(existing.contentType) ? existing.contentType : undefined;
-  const contentType = rules?.contentType ?? kept ?? guessContentType(path) ?? existing?.contentType;
+  // A conflict copy (`page.html.conflict-local-…`) is still an HTML page.
+  const named = path.replace(/\.conflict-(?:local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/, '');
+  const contentType = rules?.contentType ?? kept ?? guessContentType(named) ?? existing?.contentType;
   const cacheControl = rules?.cacheControl ?? existing?.cacheControl;
   const foreign = Object.fromEntries(Object.entries(existing?.metadata ?? {}).filter(([name]) => !OWN_METADATA.includes(name)));
   return {
