@@ -3,7 +3,7 @@
 
 import fs from 'node:fs/promises';
 import pLimit from 'p-limit';
-import { isStoreError, type Body, type ObjectAttributes, type ObjectHead, type RemoteStore } from '../stores/store.js';
+import { isStoreError, md5FromEtag, metadataMd5, type Body, type ObjectAttributes, type ObjectHead, type RemoteStore } from '../stores/store.js';
 import { uploadAttributes } from './content-type.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
 import type { BaseEntry, Conflict, InvalidFile, Op, Skip } from './model.js';
@@ -313,7 +313,7 @@ class Executor {
     const { etag } = await this.retry((signal) =>
       store.copy(this.key(op.path), this.key(op.path), { signal, ifMatch: op.expectEtag, attributes }),
     );
-    const md5 = current.metadata['md5'] ?? (/^[0-9a-f]{32}$/.test(current.etag) ? current.etag : '');
+    const md5 = metadataMd5(current.metadata) ?? md5FromEtag(current.etag) ?? '';
     this.record(op, { path: op.path, entry: { md5, etag, size: current.size, meta: op.meta } });
   }
 

@@ -13,8 +13,11 @@ export function guessContentType(file: string): string | undefined {
 /** What S3 answers when nobody chose a type: not a choice worth keeping over a known extension. */
 const UNCHOSEN_TYPES: ReadonlySet<string> = new Set(['application/octet-stream', 'binary/octet-stream']);
 
-/** User metadata the tool writes itself (rclone-compatible mtime, and the content MD5). */
-export const OWN_METADATA: readonly string[] = ['mtime', 'md5'];
+/**
+ * User metadata that describes the body (the tool's rclone-compatible mtime and content MD5, and
+ * rclone's own MD5): written anew for a new body, never carried over from the replaced one.
+ */
+export const OWN_METADATA: readonly string[] = ['mtime', 'md5', 'md5chksum'];
 
 /**
  * The attributes of an uploaded object. A target's rules win; otherwise an object the run

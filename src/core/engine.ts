@@ -34,7 +34,7 @@ import {
   type RemoteLayout,
 } from './state.js';
 import { LocalTimes, remoteTime } from './times.js';
-import { md5FromEtag, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
+import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
 import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal } from './journal.js';
 
@@ -341,8 +341,8 @@ class SyncRun {
     const head = await this.store.head(key);
     // Gone or replaced since the listing: planned as listed; the executor's preconditions catch it.
     if (!head || head.etag !== entry.etag) return;
-    const md5 = head.metadata['md5'];
-    if (md5 && /^[0-9a-f]{32}$/.test(md5)) {
+    const md5 = metadataMd5(head.metadata);
+    if (md5 !== undefined) {
       entry.md5 = md5;
       return;
     }
@@ -584,7 +584,7 @@ class SyncRun {
     const head = await this.store.head(`${this.layout.rootPrefix}${p}`);
     const md5 = await this.local.currentMd5(p).catch(() => null);
     const local: LocalEntry[] = md5 === null ? [] : [{ path: p, md5, size: await this.local.size(p), mtimeMs: await this.local.mtimeMs(p) }];
-    const remoteMd5 = head ? (md5FromEtag(head.etag) ?? head.metadata['md5']) : undefined;
+    const remoteMd5 = head ? (md5FromEtag(head.etag) ?? metadataMd5(head.metadata)) : undefined;
     const remote: RemoteEntry[] = head ? [{ path: p, size: head.size, etag: head.etag, ...(remoteMd5 ? { md5: remoteMd5 } : {}), lastModified: head.lastModified }] : [];
     const input = await this.planInput(local, remote);
     const baseEntry = this.baseEntry(p);

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { isStoreError, md5FromEtag, type ObjectHead, type ObjectInfo, type RemoteStore } from '../stores/store.js';
+import { isStoreError, md5FromEtag, metadataMd5, type ObjectHead, type ObjectInfo, type RemoteStore } from '../stores/store.js';
 import type { LocalTree } from './local.js';
 import type { Op } from './model.js';
 import type { LockBody, RemoteJournalEntry } from './state.js';
@@ -184,7 +184,7 @@ function lookups(store: RemoteStore, objects: Map<string, ObjectInfo> | null, ba
       // A multipart ETag hides the MD5: our metadata has it.
       const head = 'metadata' in info ? info : await store.head(key);
       if (!head) return null;
-      return { etag: head.etag, md5: head.etag === info.etag || !objects ? (head as ObjectHead).metadata['md5'] : undefined };
+      return { etag: head.etag, md5: head.etag === info.etag || !objects ? metadataMd5((head as ObjectHead).metadata) : undefined };
     },
     backupExists: async (key) => (backups ? backups.has(key) : (await store.head(key)) !== null),
   };

@@ -147,6 +147,19 @@ export function md5FromEtag(etag: string): string | undefined {
   return /^[0-9a-f]{32}$/.test(etag) ? etag : undefined;
 }
 
+/**
+ * The content MD5 (hex) an object's user metadata records, which a multipart ETag hides: ours
+ * (`md5`, hex), else rclone's (`md5chksum`, base64), so objects rclone uploaded in parts compare
+ * by content too.
+ */
+export function metadataMd5(metadata: Readonly<Record<string, string>>): string | undefined {
+  const ours = metadata['md5'];
+  if (ours !== undefined && /^[0-9a-f]{32}$/.test(ours)) return ours;
+  const rclone = metadata['md5chksum'];
+  if (rclone === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(rclone)) return undefined;
+  return Buffer.from(rclone, 'base64').toString('hex');
+}
+
 /** Hex MD5 → the base64 form of the Content-MD5 header. */
 export function contentMd5Header(md5Hex: string): string {
   return Buffer.from(md5Hex, 'hex').toString('base64');

@@ -465,10 +465,10 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
 
   describe('7. identical bytes under a multipart ETag converge', () => {
     /** An object as another tool uploads it: multipart, in `partSize` parts, without our md5 metadata. */
-    async function foreignMultipart(key: string, bytes: Buffer, partSize: number): Promise<string> {
+    async function foreignMultipart(key: string, bytes: Buffer, partSize: number, metadata: Record<string, string> = {}): Promise<string> {
       const other = context.makeStore({ multipartThreshold: partSize, partSize });
       try {
-        return (await other.put(key, streamOf(bytes))).etag;
+        return (await other.put(key, streamOf(bytes), { metadata })).etag;
       } finally {
         other.close();
       }
@@ -508,6 +508,19 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
       const next = await sync({ conflictStrategy: 'manual' });
       expect(next.failure).toBeUndefined();
       expect(await treeBytes(local)).toEqual(await remoteBytes(store, prefix));
+    });
+
+    it('rclone\'s md5chksum metadata (base64) is its content MD5: compared by it, no body read from the bucket', async () => {
+      const bytes = patterned(11 * MiB, 14);
+      const { prefix, sync } = await fixture({ 'r.bin': bytes, 'changed.bin': bytes });
+      const md5chksum = createHash('md5').update(bytes).digest('base64');
+      await foreignMultipart(`${prefix}r.bin`, bytes, 5 * MiB, { md5chksum, mtime: '1700000000.5' });
+      const other = patterned(11 * MiB, 15);
+      await foreignMultipart(`${prefix}changed.bin`, other, 5 * MiB, { md5chksum: createHash('md5').update(other).digest('base64') });
+      const before = { ...store.stats };
+      const report = await sync({ conflictStrategy: 'manual' });
+      expect(report.conflicts.map((c) => [c.path, c.kind, c.remote?.md5])).toEqual([['changed.bin', 'add/add', md5(other)]]);
+      expect(store.stats.get - before.get).toBe(1); // the state only
     });
 
     const aws = spawnSync('sh', ['-c', 'command -v aws'], { stdio: 'ignore' }).status === 0;
