@@ -123,7 +123,7 @@ function commonOptions(options: TargetCliOptions | CacheCliOptions, signal: Abor
     ...(shared.prune !== undefined ? { prune: shared.prune } : {}),
     ...(shared.maxDelete !== undefined ? { maxDelete: shared.maxDelete } : {}),
     ...(shared.force !== undefined ? { force: shared.force } : {}),
-    ...s3OptionsFrom({ endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle } as SharedCliOptions),
+    ...s3OptionsFrom({ endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle, multipartThreshold: shared.multipartThreshold } as SharedCliOptions),
     ...(signal ? { signal } : {}),
   };
 }

@@ -1,10 +1,12 @@
 // Writes to the local tree: atomic (temp file + rename), conditional on the content the plan
 // saw, never through a symbolic link, and reversible (replaced files are moved aside first).
 
-import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { localPathFor, printableKey, TOOL_DIR } from './keys.js';
 import { md5File } from './scan.js';
 
@@ -97,15 +99,70 @@ export class LocalTree {
 
   /** Write `body` to `relativePath` via a temp file in the tool folder and a rename. */
   async writeAtomic(relativePath: string, body: Buffer): Promise<void> {
-    const target = await this.safeTarget(relativePath);
-    await fs.mkdir(path.dirname(target), { recursive: true });
     const temp = await this.tempFile();
-    await fs.writeFile(temp, body);
-    await fs.rename(temp, target);
+    try {
+      await fs.writeFile(temp, body);
+      await this.commit(temp, relativePath);
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
   }
 
+  /** The file's bytes as a stream of exactly `size` bytes from its start (for an upload of that size). */
+  async openRead(relativePath: string, size: number): Promise<() => Readable> {
+    const target = await this.safeTarget(relativePath);
+    // `end` is inclusive; a file grown since its size was taken is read only that far.
+    return () => createReadStream(target, { start: 0, ...(size > 0 ? { end: size - 1 } : {}) });
+  }
+
+  /**
+   * Stream `body` into `temp` (from tempFile()), hashing on the way: memory stays bounded
+   * whatever the size. Called once per attempt: the file is truncated first.
+   */
+  async receive(body: Readable, temp: string): Promise<{ md5: string; size: number }> {
+    const hash = createHash('md5');
+    let size = 0;
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    await pipeline(body, hashing, createWriteStream(await this.toolPath(temp)));
+    return { md5: hash.digest('hex'), size };
+  }
+
+  /**
+   * Move a finished temp file into place at `relativePath`. `mode` is the permission bits of the
+   * file it replaces (a read-only or executable file stays so); a new file gets the default.
+   */
+  async commit(temp: string, relativePath: string, mode?: number): Promise<void> {
+    const target = await this.safeTarget(relativePath);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    if (mode !== undefined) await fs.chmod(await this.toolPath(temp), mode);
+    await fs.rename(await this.toolPath(temp), target);
+  }
+
+  /** The permission bits of the file now, or undefined when there is none. */
+  async mode(relativePath: string): Promise<number | undefined> {
+    const target = await this.safeTarget(relativePath);
+    return fs.lstat(target).then(
+      (stat) => (stat.isFile() ? stat.mode & 0o7777 : undefined),
+      () => undefined,
+    );
+  }
+
+  /** A conflict copy: streamed (any size), with the source's permission bits. */
   async copy(sourceRelative: string, targetRelative: string): Promise<void> {
-    await this.writeAtomic(targetRelative, await this.read(sourceRelative));
+    const source = await this.safeTarget(sourceRelative);
+    const temp = await this.tempFile();
+    try {
+      await fs.copyFile(source, temp);
+      await this.commit(temp, targetRelative, (await fs.stat(source)).mode & 0o7777);
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
   }
 
   /**
@@ -174,7 +231,8 @@ export class LocalTree {
     }
   }
 
-  private async tempFile(): Promise<string> {
+  /** A fresh temp file name in the tool folder (same file system as the tree, so rename is atomic). */
+  async tempFile(): Promise<string> {
     const dir = path.join(this.toolDir, 'tmp');
     const file = await this.toolPath(path.join(dir, `${randomBytes(8).toString('hex')}.part`));
     await fs.mkdir(dir, { recursive: true });
