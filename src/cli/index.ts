@@ -1,6 +1,7 @@
 // The command line: `fastblocks-sync sync <local-dir> <remote-url> [options]` and the target
 // commands. Parses, runs the engine, prints the report, returns the exit code.
 
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { runSync } from '../core/engine.js';
 import { ConfigError } from '../core/errors.js';
@@ -55,9 +56,26 @@ function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
+/**
+ * The version of the package this file belongs to: the nearest package.json named fastblocks-sync
+ * above it (two folders up when installed; further up for the test suites' compiled copies).
+ */
+export function packageVersion(from: URL = new URL('./', import.meta.url)): string {
+  for (let dir = from; ; dir = new URL('../', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'fastblocks-sync' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // No package.json here, or one that is not ours: keep looking further up.
+    }
+    if (new URL('../', dir).href === dir.href) return 'unknown (no fastblocks-sync package.json above the CLI)';
+  }
+}
+
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('fastblocks-sync')
     .description('Three-way sync of a directory with an S3-compatible bucket (or a file:// directory).')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)');

@@ -25,6 +25,8 @@ export interface SharedCliOptions {
   endpoint?: string;
   region?: string;
   pathStyle: boolean;
+  /** MiB. */
+  multipartThreshold?: number;
   json: boolean;
 }
 
@@ -83,6 +85,9 @@ export function addSyncOptions(command: Command): Command {
     .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, Ceph, moto…)')
     .option('--region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
     .option('--path-style', 'address the bucket in the path (most S3-compatible stores need it)', false)
+    .addOption(
+      new Option('--multipart-threshold <MiB>', 'upload files of at least this size in parts (default 64)').argParser(number('--multipart-threshold', { min: 5, integer: false })),
+    )
     .option('--json', 'print one JSON report instead of text', false);
 }
 
@@ -105,6 +110,7 @@ export function s3OptionsFrom(options: SharedCliOptions): S3ConnectionOptions {
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.region ? { region: options.region } : {}),
     ...(options.pathStyle ? { pathStyle: true } : {}),
+    ...(options.multipartThreshold !== undefined ? { multipartThreshold: Math.round(options.multipartThreshold * 1024 * 1024) } : {}),
   };
 }
 

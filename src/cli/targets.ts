@@ -125,7 +125,7 @@ function commonOptions(options: TargetCliOptions | CacheCliOptions, signal: Abor
     ...(shared.force !== undefined ? { force: shared.force } : {}),
     ...(shared.lockWait !== undefined ? { lockWait: shared.lockWait } : {}),
     ...(shared.lockTtl !== undefined ? { lockTtl: shared.lockTtl } : {}),
-    ...s3OptionsFrom({ endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle } as SharedCliOptions),
+    ...s3OptionsFrom({ endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle, multipartThreshold: shared.multipartThreshold } as SharedCliOptions),
     ...(signal ? { signal } : {}),
   };
 }

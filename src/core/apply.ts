@@ -1,12 +1,13 @@
 // The executor: runs a plan's ops phase by phase with bounded concurrency and retries, keeps
 // every replaced or deleted version until the run commits, and undoes everything on failure.
 
-import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
 import pLimit from 'p-limit';
-import { isStoreError, type Body, type ObjectAttributes, type ObjectHead, type RemoteStore } from '../stores/store.js';
+import { isStoreError, md5FromEtag, metadataMd5, type Body, type ObjectAttributes, type ObjectHead, type RemoteStore } from '../stores/store.js';
+import { uploadAttributes } from './content-type.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
 import type { BaseEntry, Conflict, InvalidFile, Op, Skip } from './model.js';
-import { withRetry, type RetryPolicy } from './retry.js';
+import { forTransfer, withRetry, type RetryPolicy } from './retry.js';
 import { md5Buffer } from './scan.js';
 import { backupRunPrefix, type RemoteLayout } from './state.js';
 import type { ValidationIssue } from './engine.js';
@@ -152,10 +153,12 @@ class Executor {
     }
   }
 
-  private retry<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /** `bytes`: the size of a transfer, which extends the attempt's timeout (see forTransfer). */
+  private retry<T>(attempt: (signal: AbortSignal) => Promise<T>, bytes = 0): Promise<T> {
+    const timed = forTransfer(this.ctx.policy, bytes);
     // A stop (SIGINT/SIGTERM, a lost lock) starts no new attempt but lets the one in flight end:
     // a request cut off by the client can still land on the server after the rollback ran.
-    return withRetry(this.ctx.policy, attempt, this.ctx.signal, { abortInFlight: false });
+    return withRetry(timed, attempt, this.ctx.signal, { abortInFlight: false });
   }
 
   /**
@@ -170,7 +173,7 @@ class Executor {
     const { local, store } = this.ctx;
     const size = await local.size(op.path);
     let body: Body;
-    let md5 = op.md5;
+    let md5: string;
     if (size < STREAM_UPLOAD_THRESHOLD || this.ctx.validate) {
       const bytes = await local.read(op.path);
       md5 = md5Buffer(bytes);
@@ -178,30 +181,47 @@ class Executor {
       if (this.refused(op.path, 'local', bytes)) return;
       body = bytes;
     } else {
-      await local.expect(op.path, op.md5 ?? (await local.currentMd5(op.path)));
-      md5 ??= await local.currentMd5(op.path);
-      const file = local.absolute(op.path);
-      body = { size, open: () => createReadStream(file) };
+      // Streamed, not read twice: the store sends `md5` as Content-MD5 and checks it against the
+      // bytes it actually sent, so a file that changes meanwhile fails the op (BadDigest) and the
+      // run rolls back, instead of recording a hash the object does not have.
+      if (op.md5 !== null && size !== op.size) throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
+      md5 = op.md5 ?? (await local.currentMd5(op.path))!;
+      body = { size, open: await local.openRead(op.path, size) };
     }
-    if (op.expectEtag !== null) await this.backupRemote(op.path, op.expectEtag);
-    const attributes = this.ctx.attributesFor?.(op.path);
+    // The replaced object's attributes, read while its backup copy is made (not one more round trip).
+    const [existing] = await settleBoth(
+      op.expectEtag !== null ? this.currentHead(op.path, op.expectEtag) : Promise.resolve(null),
+      op.expectEtag !== null ? this.backupRemote(op.path, op.expectEtag) : Promise.resolve(),
+    );
+    const rules = this.ctx.attributesFor?.(op.path);
+    const attributes = uploadAttributes(op.path, rules, existing);
     const mtime = (((await this.ctx.localTime(op.path)) ?? (await local.mtimeMs(op.path))) / 1000).toFixed(3);
     if (op.expectEtag === null) {
       // Registered before the PUT: an attempt whose answer was lost may have created the object.
       this.undo.push(this.undoCreated(op.path, md5, mtime));
     }
-    const { etag } = await this.retry((signal) =>
-      store.put(this.key(op.path), body, {
-        signal,
-        ...(op.expectEtag !== null ? { ifMatch: op.expectEtag } : { ifNoneMatch: '*' }),
-        ...attributes,
-        // rclone-compatible mtime (for newest-wins) and the MD5, which a multipart ETag would hide.
-        metadata: { ...attributes?.metadata, mtime, md5: md5! },
-      }),
+    const { etag } = await this.retry(
+      (signal) =>
+        store.put(this.key(op.path), body, {
+          signal,
+          ...(op.expectEtag !== null ? { ifMatch: op.expectEtag } : { ifNoneMatch: '*' }),
+          ...attributes,
+          contentMd5: md5,
+          // rclone-compatible mtime (for newest-wins) and the MD5, which a multipart ETag would hide.
+          metadata: { ...attributes.metadata, mtime, md5 },
+        }),
+      size,
     );
     this.result.bytesUp += size;
-    const meta = metaFingerprint(attributes);
-    this.record(op, { path: op.path, entry: { md5: md5!, etag, size, ...(meta ? { meta } : {}) } });
+    const meta = metaFingerprint(rules);
+    this.record(op, { path: op.path, entry: { md5, etag, size, ...(meta ? { meta } : {}) } });
+  }
+
+  /** The object about to be replaced, as it is now; a different ETag (or none) means it moved since planning. */
+  private async currentHead(path: string, expectEtag: string): Promise<ObjectHead> {
+    const current = await this.retry((signal) => this.ctx.store.head(this.key(path), { signal }));
+    if (!current || current.etag !== expectEtag) throw new PreconditionMoved(path);
+    return current;
   }
 
   /**
@@ -213,23 +233,39 @@ class Executor {
     return { path, run: () => this.removeCreated(path, (h) => h.metadata['md5'] === md5 && h.metadata['mtime'] === mtime) };
   }
 
+  /**
+   * Streamed to a temp file while hashing (bounded memory whatever the size), checked, then
+   * renamed into place with the permission bits of the file it replaces.
+   */
   private async download(op: Extract<Op, { kind: 'download' }>): Promise<void> {
     const { local, store } = this.ctx;
-    const { body, head } = await this.movedIfMissing(op.path, this.retry((signal) => store.get(this.key(op.source), { signal, ifMatch: op.etag })));
-    const md5 = md5Buffer(body);
-    if (op.md5 !== undefined && md5 !== op.md5) {
-      throw new Error(`Download of ${op.source} does not match its ETag (expected MD5 ${op.md5}, got ${md5})`);
+    const temp = await local.tempFile();
+    try {
+      const { md5, size, head } = await this.movedIfMissing(
+        op.path,
+        this.retry(
+          (signal) => store.getStream(this.key(op.source), async (body, head) => ({ ...(await local.receive(body, temp)), head }), { signal, ifMatch: op.etag }),
+          op.size,
+        ),
+      );
+      if (op.md5 !== undefined && md5 !== op.md5) {
+        throw new Error(`Download of ${op.source} does not match its ETag (expected MD5 ${op.md5}, got ${md5})`);
+      }
+      this.result.bytesDown += size;
+      // Validated targets (settings YAML) are small text files: read back whole to check them.
+      if (this.ctx.validate && this.refused(op.path, 'remote', await fs.readFile(temp))) return;
+      await local.expect(op.path, op.expectMd5);
+      const mode = op.expectMd5 !== null ? await local.mode(op.path) : undefined;
+      if (op.expectMd5 !== null) await this.backupLocal(op.path, { deleting: false });
+      await local.commit(temp, op.path, mode);
+      if (op.expectMd5 === null) this.undo.push({ path: op.path, run: () => local.remove(op.path) });
+      const meta = metaFingerprint({ ...(head.contentType ? { contentType: head.contentType } : {}), ...(head.cacheControl ? { cacheControl: head.cacheControl } : {}) });
+      // A conflict copy downloaded under another name is recorded by its upload.
+      const entry = op.source === op.path ? { md5, etag: head.etag, size, ...(this.ctx.attributesFor && meta ? { meta } : {}) } : undefined;
+      this.record(op, entry ? { path: op.path, entry } : undefined);
+    } finally {
+      await fs.rm(temp, { force: true });
     }
-    this.result.bytesDown += body.length;
-    if (this.refused(op.path, 'remote', body)) return;
-    await local.expect(op.path, op.expectMd5);
-    if (op.expectMd5 !== null) await this.backupLocal(op.path, { deleting: false });
-    await local.writeAtomic(op.path, body);
-    if (op.expectMd5 === null) this.undo.push({ path: op.path, run: () => local.remove(op.path) });
-    const meta = metaFingerprint({ ...(head.contentType ? { contentType: head.contentType } : {}), ...(head.cacheControl ? { cacheControl: head.cacheControl } : {}) });
-    // A conflict copy downloaded under another name is recorded by its upload.
-    const entry = op.source === op.path ? { md5, etag: head.etag, size: body.length, ...(this.ctx.attributesFor && meta ? { meta } : {}) } : undefined;
-    this.record(op, entry ? { path: op.path, entry } : undefined);
   }
 
   private async deleteRemote(op: Extract<Op, { kind: 'delete-remote' }>): Promise<void> {
@@ -265,13 +301,19 @@ class Executor {
   private async updateMetadata(op: Extract<Op, { kind: 'update-metadata' }>): Promise<void> {
     const { store } = this.ctx;
     await this.backupRemote(op.path, op.expectEtag);
-    const current = await this.retry((signal) => store.head(this.key(op.path), { signal }));
-    if (!current || current.etag !== op.expectEtag) throw new PreconditionMoved(op.path);
-    const attributes = { ...this.ctx.attributesFor?.(op.path), metadata: current.metadata };
+    const current = await this.currentHead(op.path, op.expectEtag);
+    // The rules' attributes replace only what they set; the rest of the object's stays.
+    const rules = this.ctx.attributesFor?.(op.path);
+    const attributes: ObjectAttributes = {
+      ...(current.contentType !== undefined ? { contentType: current.contentType } : {}),
+      ...(current.cacheControl !== undefined ? { cacheControl: current.cacheControl } : {}),
+      ...rules,
+      metadata: { ...current.metadata, ...rules?.metadata },
+    };
     const { etag } = await this.retry((signal) =>
       store.copy(this.key(op.path), this.key(op.path), { signal, ifMatch: op.expectEtag, attributes }),
     );
-    const md5 = current.metadata['md5'] ?? (/^[0-9a-f]{32}$/.test(current.etag) ? current.etag : '');
+    const md5 = metadataMd5(current.metadata) ?? md5FromEtag(current.etag) ?? '';
     this.record(op, { path: op.path, entry: { md5, etag, size: current.size, meta: op.meta } });
   }
 
@@ -357,6 +399,14 @@ class Executor {
     }
     this.undo.length = 0;
   }
+}
+
+/** Both outcomes, once both have settled (nothing left running behind a failure); the first failure is thrown. */
+async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 class PreconditionMoved extends Error {

@@ -6,15 +6,16 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs/promises';
+import pLimit from 'p-limit';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
 import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
-import { invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
+import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
 import { emptyRequestStats, newReport } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
-import { realSleep, type RetryPolicy } from './retry.js';
+import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
 import { deletionRefusal, parseMaxDelete } from './safety.js';
 import { compareKeys, scanLocal } from './scan.js';
@@ -36,7 +37,8 @@ import {
   type RemoteLayout,
 } from './state.js';
 import { git, LocalTimes, remoteTime } from './times.js';
-import { md5FromEtag, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
+import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
+import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
 import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf } from './journal.js';
 
 export interface ValidationIssue {
@@ -216,6 +218,8 @@ class SyncRun implements PreparedSync {
   private base: { state: BaseState | null; etag: string | null } = { state: null, etag: null };
   /** Paths the local scan skipped, and base entries left out of the plan because of them. */
   private localSkips: string[] = [];
+  /** Local files refused because another local file differs from them only in case or normalization. */
+  private localTwins = 0;
   private readonly setAside = new Map<string, BaseEntry>();
   private readonly localTimes: LocalTimes;
   /** The store with retries, for the engine's own calls; the executor retries per operation. */
@@ -305,7 +309,7 @@ class SyncRun implements PreparedSync {
     ]);
     if (scanned.status === 'rejected') throw scanned.reason;
     if (remote.status === 'rejected') throw remote.reason;
-    if (this.report.errors.length > 0) return void this.fail('refused', 'Refusing to sync: remote keys that cannot be local paths (see errors). Rename or delete those objects, or exclude them.');
+    if (this.report.errors.length > 0) return void this.fail('refused', this.refusedPathsMessage());
     this.base = remote.value;
     const localExists = scanned.value;
     await this.forgetFilesThisCheckoutNeverHad();
@@ -354,7 +358,21 @@ class SyncRun implements PreparedSync {
     this.localSkips = scanned.skipped.map((s) => s.path);
     this.report.skipped.push(...scanned.skipped);
     this.report.stats.localFiles = scanned.entries.length;
+    for (const { path: p, twin } of scanned.twins) {
+      this.localTwins++;
+      this.report.errors.push({ path: printableKey(p), message: twinsMessage('local files', twin, p) });
+    }
     return scanned.exists;
+  }
+
+  /** Why the run refuses paths before planning: local twins, remote keys that cannot be local paths, or both. */
+  private refusedPathsMessage(): string {
+    const remote = this.report.errors.length > this.localTwins;
+    const what = [
+      ...(this.localTwins > 0 ? ['local files that differ only in letter case or Unicode normalization'] : []),
+      ...(remote ? ['remote keys that cannot be local paths'] : []),
+    ].join(' and ');
+    return `Refusing to sync: ${what} (see errors). Rename or delete them, or exclude them.`;
   }
 
   private async listRemote(): Promise<void> {
@@ -365,6 +383,11 @@ class SyncRun implements PreparedSync {
     for (const object of objects) {
       if (object.key.startsWith(areaPrefix)) continue;
       const relative = object.key.slice(rootPrefix.length);
+      if (isFolderMarker(object.size, relative)) {
+        // The root's own marker stands for the root folder itself: nothing to report.
+        if (relative !== '' && this.filter(relative)) this.report.skipped.push({ path: printableKey(relative), reason: FOLDER_MARKER_REASON });
+        continue;
+      }
       if (!this.filter(relative)) continue;
       const invalid = invalidKeyReason(relative);
       if (invalid) {
@@ -375,13 +398,10 @@ class SyncRun implements PreparedSync {
         continue;
       }
       // Two keys that differ only in case or Unicode normalization are one file on macOS and Windows.
-      const folded = relative.normalize('NFC').toLowerCase();
+      const folded = foldedPath(relative);
       const twin = foldedKeys.get(folded);
       if (twin !== undefined) {
-        this.report.errors.push({
-          path: printableKey(relative),
-          message: `remote keys "${printableKey(rootPrefix + twin)}" and "${printableKey(object.key)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`,
-        });
+        this.report.errors.push({ path: printableKey(relative), message: twinsMessage('remote keys', rootPrefix + twin, object.key) });
         continue;
       }
       foldedKeys.set(folded, relative);
@@ -446,14 +466,48 @@ class SyncRun implements PreparedSync {
     return entries && Object.hasOwn(entries, p) ? entries[p] : undefined;
   }
 
-  /** Multipart ETags hide the MD5; read our `md5` metadata, but only where content is compared. */
+  /**
+   * Multipart ETags (and SSE-KMS ones) hide the MD5, and content is compared only by MD5. Where
+   * the remote changed since the base: our `md5` metadata (one HEAD); else, when a local file of
+   * the same size could hold the same bytes (an object another tool uploaded, such as `aws s3 cp`
+   * with 8 MiB parts), the local file's multipart ETag for the part sizes the ETag's part count
+   * allows, as rclone compares multipart objects; else the object read and hashed (streamed). So
+   * identical bytes converge instead of becoming an add/add conflict. Paths in parallel.
+   */
   private async fillMultipartMd5s(): Promise<void> {
     const unknown = [...this.remoteEntries.values()].filter((r) => r.md5 === undefined && this.baseEntry(r.path)?.etag !== r.etag);
-    for (const entry of unknown) {
-      const head = await this.store.head(`${this.layout.rootPrefix}${entry.path}`);
-      const md5 = head?.metadata['md5'];
-      if (md5 && /^[0-9a-f]{32}$/.test(md5)) entry.md5 = md5;
+    const limit = pLimit(Math.max(1, this.options.strategy.maxConcurrent));
+    await Promise.all(unknown.map((entry) => limit(() => this.fillMd5(entry))));
+  }
+
+  private async fillMd5(entry: RemoteEntry): Promise<void> {
+    const key = `${this.layout.rootPrefix}${entry.path}`;
+    const head = await this.store.head(key);
+    // Gone or replaced since the listing: planned as listed; the executor's preconditions catch it.
+    if (!head || head.etag !== entry.etag) return;
+    const md5 = metadataMd5(head.metadata);
+    if (md5 !== undefined) {
+      entry.md5 = md5;
+      return;
     }
+    const local = this.localEntries.get(entry.path);
+    if (!local || local.size !== entry.size) return;
+    if (await this.sameMultipartEtag(entry.path, local.size, entry.etag)) {
+      entry.md5 = local.md5;
+      return;
+    }
+    const read = (signal: AbortSignal) => this.options.store.getStream(key, (body) => md5Of(body), { signal, ifMatch: entry.etag });
+    entry.md5 = await withRetry(forTransfer(this.retryPolicy(), entry.size), read, this.options.signal);
+  }
+
+  /** Whether the local file, cut into parts the way the ETag's part count allows, gives that ETag. */
+  private async sameMultipartEtag(p: string, size: number, etag: string): Promise<boolean> {
+    const parts = multipartPartCount(etag);
+    if (parts === null) return false;
+    const sizes = candidatePartSizes(size, parts);
+    if (sizes.length === 0) return false;
+    const etags = await multipartEtags((await this.local.openRead(p, size))() as AsyncIterable<Buffer>, sizes);
+    return [...etags.values()].includes(etag);
   }
 
   private async plan(): Promise<Plan> {
@@ -473,6 +527,7 @@ class SyncRun implements PreparedSync {
       direction: strategy.direction,
       conflictStrategy: strategy.conflictStrategy,
       prune: this.options.prune ?? false,
+      inScope: this.filter,
       localTimes,
       remoteTimes,
       ...(attributesFor ? { metaFor: (p: string) => metaFingerprint(attributesFor(p)) } : {}),
@@ -597,13 +652,17 @@ class SyncRun implements PreparedSync {
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, this.lost.signal]) : this.lost.signal;
       const localJournal = await writeLocalJournal(this.local, this.runId, this.lockName(), plan.ops);
       const group = (options.group ?? []).filter((key) => key !== stateKey(this.layout, this.replica));
-      // Not stopped by the run's signal: a stopped run still reaches the executor, which rolls back.
-      await updateLock(this.cleanupStore(), this.lock!, {
-        ...this.lock!.body,
-        journal: this.remoteJournal(plan.ops),
-        ...(localJournal ? { localJournal } : {}),
-        ...(group.length > 0 ? { group } : {}),
-      });
+      const journal = this.remoteJournal(plan.ops);
+      // Nothing to record (a plan that only records converged paths in the base): the lock stays as taken.
+      if (journal.length > 0 || localJournal || group.length > 0) {
+        // Not stopped by the run's signal: a stopped run still reaches the executor, which rolls back.
+        await updateLock(this.cleanupStore(), this.lock!, {
+          ...this.lock!.body,
+          journal,
+          ...(localJournal ? { localJournal } : {}),
+          ...(group.length > 0 ? { group } : {}),
+        });
+      }
       const result = await applyPlan(plan.ops, {
         local: this.local,
         store: this.options.store,
@@ -793,7 +852,16 @@ class SyncRun implements PreparedSync {
       if (ours && typeof stale.runId === 'string') await clearLocalJournal(this.local, stale.runId);
       return;
     }
-    const { restored, kept } = await recoverInterruptedRun(this.store, stale, { rootPrefix: this.layout.rootPrefix, areaPrefix: this.layout.areaPrefix });
+    const { rootPrefix, areaPrefix } = this.layout;
+    const { restored, kept, matching } = await recoverInterruptedRun(this.store, stale, {
+      scope: { rootPrefix, areaPrefix },
+      // An object that already holds this side's file stays: undone, it would only be uploaded again.
+      keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5,
+      concurrency: Math.max(1, this.options.strategy.maxConcurrent),
+    });
+    if (matching > 0) {
+      this.report.warnings.push({ path: '', message: `Kept ${matching} object(s) interrupted run ${stale.runId} had written that already equal the local files.` });
+    }
     for (const key of kept) {
       this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, the one before the run is under .fastblocks-sync/backups/${stale.runId}/` });
     }
@@ -823,7 +891,7 @@ class SyncRun implements PreparedSync {
     const head = await this.store.head(`${this.layout.rootPrefix}${p}`);
     const md5 = await this.local.currentMd5(p).catch(() => null);
     const local: LocalEntry[] = md5 === null ? [] : [{ path: p, md5, size: await this.local.size(p), mtimeMs: await this.local.mtimeMs(p) }];
-    const remoteMd5 = head ? (md5FromEtag(head.etag) ?? head.metadata['md5']) : undefined;
+    const remoteMd5 = head ? (md5FromEtag(head.etag) ?? metadataMd5(head.metadata)) : undefined;
     const remote: RemoteEntry[] = head ? [{ path: p, size: head.size, etag: head.etag, ...(remoteMd5 ? { md5: remoteMd5 } : {}), lastModified: head.lastModified }] : [];
     const input = await this.planInput(local, remote);
     const baseEntry = this.baseEntry(p);
@@ -927,6 +995,27 @@ function sameOutcome(planned: readonly Op[], fresh: { ops: Op[]; conflicts: Conf
         return false;
     }
   });
+}
+
+const FOLDER_MARKER_REASON = 'folder marker (a zero-byte object ending in "/", as the S3 console and other tools create): not a file, left as it is';
+
+/**
+ * An S3 "folder": a zero-byte key ending in '/' (or the root prefix itself). Not content: a local
+ * tree has folders without such objects, and a marker can never be a file name.
+ */
+function isFolderMarker(size: number, relativeKey: string): boolean {
+  return size === 0 && (relativeKey === '' || relativeKey.endsWith('/'));
+}
+
+/** The same words for twins on either side, so a person learns one message. */
+function twinsMessage(what: 'local files' | 'remote keys', first: string, second: string): string {
+  return `${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`;
+}
+
+async function md5Of(body: AsyncIterable<unknown>): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of body) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** A missing path is not a directory; anything else the scan reports itself. */

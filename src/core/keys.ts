@@ -48,8 +48,19 @@ export function printableKey(key: string): string {
   return key.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/**
+ * Whether a key lies in a tool area at any depth: this root's own (`.fastblocks-sync/…`) or a
+ * nested root's (`app/.fastblocks-sync/state/…`, when a parent folder or bucket root is synced
+ * too). A tool area is never content, on either side.
+ */
 export function isToolPath(relativeKey: string): boolean {
-  return relativeKey === TOOL_DIR || relativeKey.startsWith(`${TOOL_DIR}/`);
+  if (!relativeKey.includes(TOOL_DIR)) return false;
+  return relativeKey === TOOL_DIR || relativeKey.startsWith(`${TOOL_DIR}/`) || relativeKey.endsWith(`/${TOOL_DIR}`) || relativeKey.includes(`/${TOOL_DIR}/`);
+}
+
+/** Case and Unicode normalization folded away: two paths with the same fold are one file on macOS and Windows. */
+export function foldedPath(relativeKey: string): string {
+  return relativeKey.normalize('NFC').toLowerCase();
 }
 
 export interface PathFilter {

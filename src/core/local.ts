@@ -4,10 +4,12 @@
 // inside the root on a laptop, or a folder outside the tree (the Action: under RUNNER_TEMP, so
 // nothing of the tool's is ever read from a checkout).
 
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { localPathFor, printableKey, TOOL_DIR } from './keys.js';
 import { md5File } from './scan.js';
 
@@ -104,22 +106,72 @@ export class LocalTree {
     return statSync(await this.safeTarget(relativePath)).mtimeMs;
   }
 
-  /** Write `body` to `relativePath` via a temp file (same file system) and a rename. */
+  /** Write `body` to `relativePath` via a temp file in the tool's state folder and a rename. */
   async writeAtomic(relativePath: string, body: Buffer): Promise<void> {
-    const target = await this.safeTarget(relativePath);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const temp = await this.tempFileFor(target);
+    const temp = await this.tempFile();
     try {
-      await fs.writeFile(temp, body, { flag: 'wx' });
-      await fs.rename(temp, target);
-    } catch (error) {
+      await fs.writeFile(temp, body);
+      await this.commit(temp, relativePath);
+    } finally {
       await fs.rm(temp, { force: true });
-      throw error;
     }
   }
 
+  /** The file's bytes as a stream of exactly `size` bytes from its start (for an upload of that size). */
+  async openRead(relativePath: string, size: number): Promise<() => Readable> {
+    const target = await this.safeTarget(relativePath);
+    // `end` is inclusive; a file grown since its size was taken is read only that far.
+    return () => createReadStream(target, { start: 0, ...(size > 0 ? { end: size - 1 } : {}) });
+  }
+
+  /**
+   * Stream `body` into `temp` (from tempFile()), hashing on the way: memory stays bounded
+   * whatever the size. Called once per attempt: the file is truncated first.
+   */
+  async receive(body: Readable, temp: string): Promise<{ md5: string; size: number }> {
+    const hash = createHash('md5');
+    let size = 0;
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    await pipeline(body, hashing, createWriteStream(await this.toolPath(temp)));
+    return { md5: hash.digest('hex'), size };
+  }
+
+  /**
+   * Move a finished temp file into place at `relativePath`. `mode` is the permission bits of the
+   * file it replaces (a read-only or executable file stays so); a new file gets the default.
+   */
+  async commit(temp: string, relativePath: string, mode?: number): Promise<void> {
+    const target = await this.safeTarget(relativePath);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    if (mode !== undefined) await fs.chmod(await this.toolPath(temp), mode);
+    await this.move(await this.toolPath(temp), target);
+  }
+
+  /** The permission bits of the file now, or undefined when there is none. */
+  async mode(relativePath: string): Promise<number | undefined> {
+    const target = await this.safeTarget(relativePath);
+    return fs.lstat(target).then(
+      (stat) => (stat.isFile() ? stat.mode & 0o7777 : undefined),
+      () => undefined,
+    );
+  }
+
+  /** A conflict copy: streamed (any size), with the source's permission bits. */
   async copy(sourceRelative: string, targetRelative: string): Promise<void> {
-    await this.writeAtomic(targetRelative, await this.read(sourceRelative));
+    const source = await this.safeTarget(sourceRelative);
+    const temp = await this.tempFile();
+    try {
+      await fs.copyFile(source, temp);
+      await this.commit(temp, targetRelative, (await fs.stat(source)).mode & 0o7777);
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
   }
 
   /**
@@ -214,21 +266,20 @@ export class LocalTree {
   }
 
   /**
-   * A temp file on the target's file system: in the tool folder inside the tree, or — with an
-   * external state folder, which may be another file system — beside the target.
+   * A fresh temp file name in the tool's state folder: inside the tree it shares its file system,
+   * so the rename into place is atomic; an external folder may not, and commit() copies then.
    */
-  private async tempFileFor(target: string): Promise<string> {
-    const name = `${randomBytes(8).toString('hex')}.part`;
-    if (this.external) return path.join(path.dirname(target), `.${name.replace(/\.part$/, '')}.fastblocks-sync.part`);
+  async tempFile(): Promise<string> {
     const dir = path.join(this.toolDir, 'tmp');
-    const file = await this.toolPath(path.join(dir, name));
+    const file = await this.toolPath(path.join(dir, `${randomBytes(8).toString('hex')}.part`));
     await fs.mkdir(dir, { recursive: true });
     await this.ignoreToolDirInGit();
     return file;
   }
 
-  /** Keep the tool folder out of `git status` in the user's checkout. */
+  /** Keep the tool folder out of `git status` in the user's checkout (an external one is not in it). */
   private async ignoreToolDirInGit(): Promise<void> {
+    if (this.external) return;
     await fs.writeFile(await this.toolPath(path.join(this.toolDir, '.gitignore')), '*\n', { flag: 'wx' }).catch(() => undefined);
   }
 

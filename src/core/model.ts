@@ -110,7 +110,8 @@ export type ActionKind = 'upload' | 'download' | 'delete-remote' | 'delete-local
 /**
  * One write. Preconditions make every write conditional: the remote ETag or local MD5 the
  * plan saw (null = must not exist), so a side that moved since planning is never overwritten
- * blindly. Ops run in phases: 0 keeps conflict losers (copies), 1 transfers, 2 deletes.
+ * blindly. Ops run in phases: 0 keeps conflict losers (copies) and makes room (deletes a file a
+ * folder of the same name replaces, or the reverse), 1 transfers, 2 deletes.
  */
 export type Op =
   /** `md5` null: the source file is made earlier in this run (a conflict copy); hash it then. */
@@ -126,8 +127,8 @@ export type Op =
       size: number;
       expectMd5: string | null;
     }
-  | { kind: 'delete-remote'; phase: 2; path: string; expectEtag: string }
-  | { kind: 'delete-local'; phase: 2; path: string; expectMd5: string }
+  | { kind: 'delete-remote'; phase: 0 | 2; path: string; expectEtag: string }
+  | { kind: 'delete-local'; phase: 0 | 2; path: string; expectMd5: string }
   /** Keep the local loser of a conflict beside it (no transfer). */
   | { kind: 'copy-local'; phase: 0; path: string; source: string; md5: string; size: number }
   /** Keep the remote loser of a conflict beside it, server-side. */
@@ -145,7 +146,7 @@ export interface Skip {
 }
 
 export interface Plan {
-  /** Writes in order of phases: conflict copies first, then transfers, then deletions. */
+  /** Writes in order of phases: conflict copies and deletions that make room first, then transfers, then deletions. */
   ops: Op[];
   conflicts: Conflict[];
   skipped: Skip[];

@@ -27,6 +27,13 @@ export interface PlanInput {
   conflictStrategy: ConflictStrategy;
   /** Delete one-sided files that have no base, to mirror the source (push or pull only). */
   prune?: boolean;
+  /**
+   * The paths this run covers (its include/exclude filter). A base entry outside it is carried
+   * over untouched: a run filtered to `*.html` must not forget what it did not look at, or a later
+   * unfiltered run would take the other files for new on both sides and undo their deletions.
+   * Local and remote entries outside it are ignored. Default: every path.
+   */
+  inScope?: (path: string) => boolean;
   /** Modification times (ms) of conflicting paths, for newest-wins. Missing = unknown. */
   localTimes?: ReadonlyMap<string, number>;
   remoteTimes?: ReadonlyMap<string, number>;
@@ -82,7 +89,11 @@ function usableTime(time: number | undefined): number | undefined {
 
 export function plan(input: PlanInput): Plan {
   const builder = new PlanBuilder(input);
-  for (const path of unionOfPaths(input)) builder.visit(path);
+  const inScope = input.inScope ?? (() => true);
+  for (const path of unionOfPaths(input)) {
+    if (inScope(path)) builder.visit(path);
+    else builder.carryOver(path);
+  }
   return builder.finish();
 }
 
@@ -141,10 +152,16 @@ class PlanBuilder {
     }
   }
 
+  /** A path outside the run's scope: its base entry (if any) stays exactly as it was. */
+  carryOver(path: string): void {
+    const base = this.base.get(path);
+    if (base) this.nextBase.set(path, { ...base });
+  }
+
   finish(): Plan {
     const phaseOrder = (a: Op, b: Op) => a.phase - b.phase;
     return {
-      ops: this.ops.sort(phaseOrder),
+      ops: makeRoomFirst(this.ops).sort(phaseOrder),
       conflicts: this.conflicts,
       skipped: this.skipped,
       // Object.fromEntries defines own properties, so a `__proto__` path stays an entry.
@@ -313,6 +330,50 @@ class PlanBuilder {
       this.writeRemoteFrom(path, local, remote);
     }
   }
+}
+
+/** The side an op writes or deletes on; null for in-place metadata updates. */
+function sideOf(op: Op): Side | null {
+  switch (op.kind) {
+    case 'upload':
+    case 'copy-remote':
+    case 'delete-remote':
+      return 'remote';
+    case 'download':
+    case 'copy-local':
+    case 'delete-local':
+      return 'local';
+    case 'update-metadata':
+      return null;
+  }
+}
+
+const isDeletion = (op: Op): op is Extract<Op, { kind: 'delete-local' | 'delete-remote' }> => op.kind === 'delete-local' || op.kind === 'delete-remote';
+
+/** `a/b/c` → `a`, `a/b`. */
+function* foldersOf(path: string): Generator<string> {
+  for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) yield path.slice(0, slash);
+}
+
+/**
+ * A file replaced by a folder of the same name, or the reverse: the deletion must run before the
+ * write that needs its room (a file system, local or file://, cannot hold `a` and `a/b` at once).
+ * Such deletions move to phase 0, ahead of every transfer; like any deletion they back the old
+ * version up first, so the run stays atomic. Other deletions stay last.
+ */
+function makeRoomFirst(ops: Op[]): Op[] {
+  const writes = { local: new Set<string>(), remote: new Set<string>() };
+  const folders = { local: new Set<string>(), remote: new Set<string>() };
+  for (const op of ops) {
+    const side = sideOf(op);
+    if (!side || isDeletion(op)) continue;
+    writes[side].add(op.path);
+    for (const folder of foldersOf(op.path)) folders[side].add(folder);
+  }
+  const needsRoom = (side: Side, path: string): boolean =>
+    // A write beneath the deleted file, or in place of the deleted file's folder.
+    folders[side].has(path) || [...foldersOf(path)].some((folder) => writes[side].has(folder));
+  return ops.map((op) => (isDeletion(op) && needsRoom(sideOf(op)!, op.path) ? { ...op, phase: 0 as const } : op));
 }
 
 function resolve(

@@ -14,6 +14,18 @@ export interface RetryPolicy {
   random: () => number;
 }
 
+/**
+ * The slowest transfer rate a transfer's timeout allows for, bytes per ms (1 MiB/s): `--timeout`
+ * bounds an operation, and a transfer gets one more second per MiB on top, so a 1 GiB file is
+ * not cut off after 30 s while a stalled small request still is.
+ */
+const SLOWEST_TRANSFER_RATE = (1024 * 1024) / 1000;
+
+/** The policy for an attempt that moves `bytes`: its timeout extended by the transfer's size. */
+export function forTransfer(policy: RetryPolicy, bytes: number): RetryPolicy {
+  return bytes > 0 ? { ...policy, timeoutMs: policy.timeoutMs + Math.ceil(bytes / SLOWEST_TRANSFER_RATE) } : policy;
+}
+
 export const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function backoffDelay(policy: Pick<RetryPolicy, 'baseDelayMs' | 'random'>, retry: number): number {

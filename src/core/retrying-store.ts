@@ -16,6 +16,7 @@ export function retryingStore(store: RemoteStore, policy: RetryPolicy, runSignal
     list: (prefix, options) => retry((signal) => store.list(prefix, { ...options, signal })),
     head: (key, options) => retry((signal) => store.head(key, { ...options, signal })),
     get: (key, options) => retry((signal) => store.get(key, { ...options, signal })),
+    getStream: (key, consume, options) => retry((signal) => store.getStream(key, consume, { ...options, signal })),
     put: (key, body, options) => retry((signal) => store.put(key, body, { ...options, signal })),
     copy: (source, destination, options) => retry((signal) => store.copy(source, destination, { ...options, signal })),
     delete: (key, options) => retry((signal) => store.delete(key, { ...options, signal })),

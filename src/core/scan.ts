@@ -6,7 +6,7 @@ import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { invalidKeyReason, isToolPath, printableKey, type PathFilter } from './keys.js';
+import { foldedPath, invalidKeyReason, isToolPath, printableKey, type PathFilter } from './keys.js';
 import type { LocalEntry, Skip } from './model.js';
 
 export interface ScanResult {
@@ -14,6 +14,12 @@ export interface ScanResult {
   exists: boolean;
   entries: LocalEntry[];
   skipped: Skip[];
+  /**
+   * Files whose paths differ only in letter case or Unicode normalization (`README.md` and
+   * `Readme.md`): one file on macOS and Windows, so a run that pushed both would wedge every later
+   * run of a replica there. `path` is the later one in walk order, `twin` the one seen first.
+   */
+  twins: { path: string; twin: string }[];
 }
 
 /** Files above this size are hashed as a stream instead of being read whole. */
@@ -34,10 +40,10 @@ export async function scanLocal(root: string, filter: PathFilter, concurrency = 
     const stat = await fs.stat(root);
     if (!stat.isDirectory()) throw new Error(`Local path ${root} is not a directory`);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, entries: [], skipped: [] };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, entries: [], skipped: [], twins: [] };
     throw error;
   }
-  const scan: Scan = { filter, entries: [], large: [], skipped: [], buffer: Buffer.allocUnsafe(STREAM_HASH_THRESHOLD), sliceStart: performance.now() };
+  const scan: Scan = { filter, entries: [], large: [], skipped: [], folded: new Map(), twins: [], buffer: Buffer.allocUnsafe(STREAM_HASH_THRESHOLD), sliceStart: performance.now() };
   await walk(scan, root, '');
   const limit = pLimit(Math.max(1, concurrency));
   scan.entries.push(
@@ -52,7 +58,7 @@ export async function scanLocal(root: string, filter: PathFilter, concurrency = 
     )),
   );
   scan.entries.sort((a, b) => compareKeys(a.path, b.path));
-  return { exists: true, entries: scan.entries, skipped: scan.skipped };
+  return { exists: true, entries: scan.entries, skipped: scan.skipped, twins: scan.twins };
 }
 
 interface Scan {
@@ -61,6 +67,9 @@ interface Scan {
   /** Files at or above the stream threshold, hashed after the walk. */
   large: { key: string; absolute: string }[];
   skipped: Skip[];
+  /** Folded path → the path it was first seen as. */
+  folded: Map<string, string>;
+  twins: { path: string; twin: string }[];
   buffer: Buffer;
   sliceStart: number;
 }
@@ -102,6 +111,10 @@ async function walk(scan: Scan, absoluteDir: string, relativeDir: string): Promi
         scan.skipped.push({ path: printableKey(key), reason: `file name cannot be an object key: it ${invalid}` });
         continue;
       }
+      const folded = foldedPath(key);
+      const twin = scan.folded.get(folded);
+      if (twin !== undefined) scan.twins.push({ path: key, twin });
+      else scan.folded.set(folded, key);
       const entry = hashSmallFile(key, absolute, scan.buffer);
       if (entry) scan.entries.push(entry);
       else scan.large.push({ key, absolute });

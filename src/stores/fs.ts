@@ -13,21 +13,24 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync, statSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { emptyRequestStats, type RequestStats } from '../core/model.js';
 import {
+  badDigest,
+  meter,
   normalizeEtag,
   StoreError,
   type Body,
   type CallOptions,
   type Conditions,
+  type Consume,
   type ListOptions,
   type ObjectAttributes,
   type ObjectHead,
   type ObjectInfo,
+  type PutOptions,
   type RemoteStore,
 } from './store.js';
 
@@ -124,11 +127,34 @@ export class FsStore implements RemoteStore {
     });
   }
 
-  async put(key: string, body: Body, options: CallOptions & Conditions & ObjectAttributes = {}): Promise<{ etag: string }> {
+  async getStream<T>(key: string, consume: Consume<T>, options: CallOptions & { ifMatch?: string } = {}): Promise<T> {
+    return this.run({ operation: 'get', key, signal: options.signal }, async () => {
+      // One handle for body and stat, so both describe the same version even if a put renames over it.
+      const handle = await fs.open(this.dataPath(key), 'r');
+      try {
+        const stat = await handle.stat();
+        if (!stat.isFile()) throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
+        const sidecar = await this.readSidecar(key);
+        const known = sidecar !== null && sidecar.size === stat.size && sidecar.mtimeMs === stat.mtimeMs;
+        const etag = known ? sidecar.etag : await md5Stream(handle.createReadStream({ start: 0, autoClose: false }));
+        if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
+          throw preconditionFailed('get', this.describe(key), key, `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`);
+        }
+        const head: ObjectHead = { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...sidecarAttributes(sidecar, etag) };
+        return await consume(handle.createReadStream({ start: 0, autoClose: false, ...(options.signal ? { signal: options.signal } : {}) }), head);
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  async put(key: string, body: Body, options: PutOptions = {}): Promise<{ etag: string }> {
     return this.run({ operation: 'put', key, signal: options.signal }, async () => {
       this.assertValidKey(key);
       const temp = await this.writeTemp(body, options.signal);
       try {
+        // Checked before the body is moved into place: a mismatch writes nothing.
+        if (options.contentMd5 !== undefined && temp.etag !== options.contentMd5) throw badDigest(`put ${this.describe(key)}`, options.contentMd5, temp.etag, key);
         return await this.commitTemp(key, temp, options, options, options.signal);
       } finally {
         await fs.rm(temp.file, { force: true });
@@ -339,27 +365,16 @@ export class FsStore implements RemoteStore {
   private async writeTemp(body: Body, signal: AbortSignal | undefined): Promise<{ file: string; etag: string }> {
     await this.ensureStoreDirs();
     const file = path.join(this.root, TMP_DIR, `${randomUUID()}.part`);
-    const hash = createHash('md5');
-    let written = 0;
-    const expected = Buffer.isBuffer(body) ? body.length : body.size;
     try {
       if (Buffer.isBuffer(body)) {
-        hash.update(body);
-        written = body.length;
         await fs.writeFile(file, body, { signal });
-      } else {
-        const counter = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            hash.update(chunk);
-            written += chunk.length;
-            callback(null, chunk);
-          },
-        });
-        await pipeline(body.open(), counter, createWriteStream(file), { signal });
+        return { file, etag: md5(body) };
       }
-      // S3 refuses a body whose length differs from Content-Length; so does this store.
-      if (written !== expected) throw new StoreError('BadRequest', `the body has ${written} bytes but its size says ${expected}`, { status: 400 });
-      return { file, etag: hash.digest('hex') };
+      // Metered: a body whose length differs from its size fails, as S3 refuses a body whose
+      // length differs from Content-Length.
+      const metered = meter(body.size);
+      await pipeline(body.open(), metered, createWriteStream(file), { signal });
+      return { file, etag: metered.md5() };
     } catch (error) {
       await fs.rm(file, { force: true });
       throw error;
@@ -584,8 +599,12 @@ function md5(bytes: Buffer): string {
 }
 
 async function md5File(file: string): Promise<string> {
+  return md5Stream(createReadStream(file));
+}
+
+async function md5Stream(stream: NodeJS.ReadableStream): Promise<string> {
   const hash = createHash('md5');
-  await pipeline(createReadStream(file), hash);
+  await pipeline(stream, hash);
   return hash.digest('hex');
 }
 

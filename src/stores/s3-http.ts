@@ -31,8 +31,15 @@ export interface S3HttpResponse {
   body: Buffer;
 }
 
+/** A response whose body has not been read yet (a streamed GetObject). */
+export interface S3HttpStreamResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+}
+
 export interface S3HttpRequest {
-  method: 'GET' | 'PUT' | 'HEAD' | 'DELETE';
+  method: 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'POST';
   /** '' addresses the bucket itself (a listing). */
   key: string;
   query?: Record<string, string>;
@@ -90,7 +97,20 @@ export class S3Http {
     this.keyBase = pathStyle ? `${base}/${encodeKey(bucket)}/` : `${base}/`;
   }
 
+  /** The request with its whole answer read: for everything but streamed downloads. */
   async send(request: S3HttpRequest): Promise<S3HttpResponse> {
+    const { status, headers, body } = await this.open(request);
+    const responseBody = await readAll(body);
+    const failedIn200 = request.errorIn200 === true && (responseBody.length === 0 || responseBody.subarray(-16).toString('utf8').endsWith('</Error>'));
+    if (failedIn200) throw new S3HttpError(503, headers, responseBody);
+    return { status, headers, body: responseBody };
+  }
+
+  /**
+   * The request, answered once the response headers arrive: a 2xx gives the unread body (the
+   * caller reads or destroys it), anything else is read whole and thrown as an S3HttpError.
+   */
+  async open(request: S3HttpRequest): Promise<S3HttpStreamResponse> {
     const { method, key, body, signal } = request;
     const headers: Record<string, string> = { host: this.host, ...request.headers };
     // A PUT without a body (CopyObject) says so, or Node would send it chunked.
@@ -108,21 +128,13 @@ export class S3Http {
     const path = this.keyBase + encodeKey(key);
     await this.sign(method, path, search, headers, Buffer.isBuffer(body) ? body : undefined);
     signal?.throwIfAborted();
-    return new Promise<S3HttpResponse>((resolve, reject) => {
+    return new Promise<S3HttpStreamResponse>((resolve, reject) => {
       const req = this.transport.request(
         { method, hostname: this.hostname, port: this.port, path: search ? `${path}?${search}` : path, headers, agent: this.options.agent, signal },
         (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', reject);
-          res.on('aborted', () => reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            const responseBody = Buffer.concat(chunks);
-            const failedIn200 = request.errorIn200 === true && (responseBody.length === 0 || responseBody.subarray(-16).toString('utf8').endsWith('</Error>'));
-            if (status >= 200 && status < 300 && !failedIn200) resolve({ status, headers: res.headers, body: responseBody });
-            else reject(new S3HttpError(failedIn200 ? 503 : status, res.headers, responseBody));
-          });
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve({ status, headers: res.headers, body: res });
+          readAll(res).then((errorBody) => reject(new S3HttpError(status, res.headers, errorBody)), reject);
         },
       );
       req.on('error', reject);
@@ -169,6 +181,17 @@ export class S3Http {
     const signature = createHmac('sha256', this.signingKey!.key).update(stringToSign).digest('hex');
     headers['authorization'] = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   }
+}
+
+/** The whole body; a connection lost mid-body fails like the SDK's (ECONNRESET). */
+function readAll(res: http.IncomingMessage): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.on('error', reject);
+    res.on('aborted', () => reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+  });
 }
 
 /** A key as S3 expects it in the path: every segment percent-encoded (RFC 3986 unreserved kept), '/' kept. */

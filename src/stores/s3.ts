@@ -12,20 +12,28 @@ import type { S3Client, _Object } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { emptyRequestStats, type RequestStats } from '../core/model.js';
 import { S3Http, type S3HttpResponse, xmlBlocks, xmlField } from './s3-http.js';
+import { pipeline } from 'node:stream';
+import { md5Buffer } from '../core/scan.js';
 import {
+  badDigest,
+  contentMd5Header,
+  meter,
   normalizeEtag,
   isStoreError,
   StoreError,
   type Body,
   type CallOptions,
   type Conditions,
+  type Consume,
   type ListOptions,
   type ObjectAttributes,
   type ObjectHead,
   type ObjectInfo,
+  type PutOptions,
   type RemoteStore,
   type StoreErrorCode,
 } from './store.js';
+import { MIN_PART_SIZE, PartBuffers, partSizeFor, readParts, type UploadedPart } from './multipart.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -49,7 +57,20 @@ export interface S3StoreOptions {
    * custom endpoint; AWS itself always goes through the SDK.
    */
   directHttp?: boolean;
+  /**
+   * Bodies of at least this many bytes are sent as a multipart upload (default 64 MiB): parts of
+   * `partSize` (default 8 MiB, as the AWS CLI; larger when a file needs more than 10,000 parts),
+   * so a file of any size up to S3's 5 TiB uploads in bounded memory, and above 5 GiB at all.
+   */
+  multipartThreshold?: number;
+  /** Bytes per multipart part (at least 5 MiB, S3's minimum). */
+  partSize?: number;
 }
+
+export const DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+/** Part buffers held at once by one store, across all its uploads: the memory multipart uploads may use. */
+const PART_BUFFERS = 4;
 
 const PAGE_SIZE = 1000;
 /**
@@ -120,6 +141,9 @@ export class S3Store implements RemoteStore {
   private readonly agents: http.Agent[];
   /** Set once the store answered 501 to a conditional DELETE, so later deletes skip the attempt. */
   private conditionalDeleteUnsupported = false;
+  private readonly multipartThreshold: number;
+  private readonly partSize: number;
+  private readonly partBuffers: PartBuffers;
 
   constructor(options: S3StoreOptions) {
     this.bucket = options.bucket;
@@ -129,6 +153,15 @@ export class S3Store implements RemoteStore {
     this.url = `s3://${this.bucket}${endpoint ? ` (${endpoint.host})` : ''}`;
     this.credentialsSource = describeCredentialsSource(options.credentials !== undefined);
     const pathStyle = options.pathStyle ?? endpoint !== undefined;
+    this.multipartThreshold = options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
+    if (!(this.multipartThreshold >= MIN_PART_SIZE)) {
+      throw new StoreError('BadRequest', `Invalid multipart threshold of ${this.multipartThreshold} bytes: S3 parts are at least 5 MiB, so set it to 5 MiB (5242880 bytes) or more`);
+    }
+    this.partSize = options.partSize ?? Math.min(DEFAULT_PART_SIZE, this.multipartThreshold);
+    if (!(this.partSize >= MIN_PART_SIZE && this.partSize <= this.multipartThreshold)) {
+      throw new StoreError('BadRequest', `Invalid part size of ${this.partSize} bytes: use 5 MiB (5242880 bytes) up to the multipart threshold (${this.multipartThreshold} bytes)`);
+    }
+    this.partBuffers = new PartBuffers(PART_BUFFERS, this.partSize);
     // One pool of keep-alive sockets shared by the SDK and the direct path.
     const httpAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
@@ -210,7 +243,8 @@ export class S3Store implements RemoteStore {
       new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, MaxKeys: PAGE_SIZE, EncodingType: 'url', ...cursor }),
       { abortSignal },
     );
-    return { objects: (page.Contents ?? []).map(toObjectInfo), IsTruncated: page.IsTruncated ?? false, NextContinuationToken: page.NextContinuationToken };
+    const encoded = page.EncodingType === 'url';
+    return { objects: (page.Contents ?? []).map((o) => toObjectInfo(o, encoded)), IsTruncated: page.IsTruncated ?? false, NextContinuationToken: page.NextContinuationToken };
   }
 
   async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
@@ -218,7 +252,7 @@ export class S3Store implements RemoteStore {
     try {
       if (direct) {
         const out = await this.request({ operation: 'head', key, signal: options.signal }, (o) => direct.send({ method: 'HEAD', key, signal: o.abortSignal }));
-        return headFromHttp(key, out);
+        return headFromHttp(key, out.headers);
       }
       const out = await this.request({ operation: 'head', key, signal: options.signal }, (o) =>
         this.sdk().then(({ client, s3 }) => client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: key }), o)),
@@ -236,7 +270,7 @@ export class S3Store implements RemoteStore {
       return this.request({ operation: 'get', key, signal: options.signal }, async (o) => {
         const ifMatch = quoteEtag(options.ifMatch);
         const out = await direct.send({ method: 'GET', key, headers: ifMatch ? { 'if-match': ifMatch } : {}, signal: o.abortSignal });
-        return { body: out.body, head: headFromHttp(key, out) };
+        return { body: out.body, head: headFromHttp(key, out.headers, out.body.length) };
       });
     }
     return this.request({ operation: 'get', key, signal: options.signal }, async (o) => {
@@ -248,45 +282,251 @@ export class S3Store implements RemoteStore {
     });
   }
 
-  async put(key: string, body: Body, options: CallOptions & Conditions & ObjectAttributes = {}): Promise<{ etag: string }> {
-    const payload: Buffer | Readable = Buffer.isBuffer(body) ? body : body.open();
+  async getStream<T>(key: string, consume: Consume<T>, options: CallOptions & { ifMatch?: string } = {}): Promise<T> {
+    const { http: direct } = this;
+    const ifMatch = quoteEtag(options.ifMatch);
+    return this.request({ operation: 'get', key, signal: options.signal }, async (o) => {
+      let body: Readable;
+      let head: ObjectHead;
+      if (direct) {
+        const out = await direct.open({ method: 'GET', key, headers: ifMatch ? { 'if-match': ifMatch } : {}, signal: o.abortSignal });
+        ({ body, head } = { body: out.body, head: headFromHttp(key, out.headers) });
+      } else {
+        const { client, s3 } = await this.sdk();
+        const out = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: ifMatch }), o);
+        ({ body, head } = { body: out.Body as Readable, head: toObjectHead(key, out) });
+      }
+      try {
+        return await consume(body, head);
+      } finally {
+        // A body not read to its end would hold its connection.
+        if (!body.readableEnded) body.destroy();
+      }
+    });
+  }
+
+  async put(key: string, body: Body, options: PutOptions = {}): Promise<{ etag: string }> {
+    try {
+      if (!Buffer.isBuffer(body) && body.size >= this.multipartThreshold) return await this.putMultipart(key, body, options);
+      return await this.putSingle(key, body, options);
+    } catch (error) {
+      throw options.ifMatch === undefined ? error : this.missingMeansPreconditionFailed(error, 'put', key);
+    }
+  }
+
+  /** One PutObject; a stream body is metered, so what was hashed is what was sent. */
+  private async putSingle(key: string, body: Body, options: PutOptions): Promise<{ etag: string }> {
+    const metered = Buffer.isBuffer(body) ? null : meter(body.size);
+    // pipeline, not pipe: a failing source (a file removed meanwhile) fails the request too.
+    const payload: Buffer | Readable = metered === null ? (body as Buffer) : pipeline((body as { open(): Readable }).open(), metered, () => undefined);
+    const size = Buffer.isBuffer(body) ? body.length : body.size;
+    // The SDK pipes a stream body into its request without passing on the stream's errors, so the
+    // request would wait for the missing bytes until the timeout: a failed body aborts it instead.
+    const bodyFailed = new AbortController();
+    let bodyError: unknown;
+    if (!Buffer.isBuffer(payload)) {
+      payload.once('error', (error) => {
+        bodyError = error;
+        bodyFailed.abort(error);
+      });
+    }
     const { http: direct } = this;
     try {
+      let etag: string;
       if (direct) {
         const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
           direct.send({
             method: 'PUT',
             key,
             headers: putHeaders(options),
-            body: Buffer.isBuffer(payload) ? payload : { size: (body as { size: number }).size, stream: payload },
+            body: Buffer.isBuffer(payload) ? payload : { size, stream: payload },
             signal: o.abortSignal,
           }),
         );
-        return { etag: normalizeEtag(headerValue(out.headers.etag)) };
+        etag = normalizeEtag(headerValue(out.headers.etag));
+      } else {
+        const { client, s3 } = await this.sdk();
+        const signal = options.signal ? AbortSignal.any([options.signal, bodyFailed.signal]) : bodyFailed.signal;
+        const out = await this.request({ operation: 'put', key, signal }, (o) =>
+          client.send(
+            new s3.PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: payload,
+              // Always known: without it the SDK would buffer a stream or use chunked encoding.
+              ContentLength: size,
+              ContentMD5: options.contentMd5 === undefined ? undefined : contentMd5Header(options.contentMd5),
+              IfMatch: quoteEtag(options.ifMatch),
+              IfNoneMatch: options.ifNoneMatch,
+              ...attributeParams(options),
+            }),
+            o,
+          ),
+        );
+        etag = normalizeEtag(out.ETag);
       }
-      const { client, s3 } = await this.sdk();
-      const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
-        client.send(
-          new s3.PutObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Body: payload,
-            // Always known: without it the SDK would buffer a stream or use chunked encoding.
-            ContentLength: Buffer.isBuffer(body) ? body.length : body.size,
-            IfMatch: quoteEtag(options.ifMatch),
-            IfNoneMatch: options.ifNoneMatch,
-            ...attributeParams(options),
-          }),
-          o,
-        ),
-      );
-      return { etag: normalizeEtag(out.ETag) };
+      // A server that ignores Content-MD5 stored whatever arrived: say so (the caller undoes it).
+      if (metered !== null && options.contentMd5 !== undefined && metered.md5() !== options.contentMd5) {
+        throw badDigest(`put ${this.describe(key)}`, options.contentMd5, metered.md5(), key);
+      }
+      return { etag };
     } catch (error) {
-      throw options.ifMatch === undefined ? error : this.missingMeansPreconditionFailed(error, 'put', key);
+      // The body's own failure (BadDigest: it changed while it was sent) says more than the abort it caused.
+      throw bodyError instanceof StoreError ? bodyError : error;
     } finally {
       // A request that failed before reading the stream would otherwise leak its file handle.
       if (!Buffer.isBuffer(payload)) payload.destroy();
     }
+  }
+
+  /**
+   * A multipart upload: parts read in turn into a few pooled buffers (bounded memory whatever the
+   * size), each sent with its Content-MD5 while the next is read. The whole body's MD5 is checked
+   * before the upload completes, so a file that changed while it was read creates nothing; the
+   * conditions apply to the completion, the only step that makes the object visible.
+   */
+  private async putMultipart(key: string, body: { size: number; open(): Readable }, options: PutOptions): Promise<{ etag: string }> {
+    await this.checkConditions(key, options);
+    const partSize = partSizeFor(body.size, this.partSize);
+    const uploadId = await this.createMultipartUpload(key, options);
+    const metered = meter(body.size);
+    const source = pipeline(body.open(), metered, () => undefined);
+    const parts: UploadedPart[] = [];
+    const sending = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    try {
+      let number = 0;
+      for await (const part of readParts(source, partSize, this.partBuffers)) {
+        const partNumber = ++number;
+        const sent = this.uploadPart(key, uploadId, partNumber, part.bytes, options.signal)
+          .then((uploaded) => void (parts[partNumber - 1] = uploaded))
+          .catch((error: unknown) => void (failure ??= { error }))
+          .finally(() => {
+            part.release();
+            sending.delete(sent);
+          });
+        sending.add(sent);
+        if (failure) break;
+      }
+      await Promise.all(sending);
+      if (failure) throw failure.error;
+      if (options.contentMd5 !== undefined && metered.md5() !== options.contentMd5) {
+        throw badDigest(`put ${this.describe(key)}`, options.contentMd5, metered.md5(), key);
+      }
+      return await this.completeMultipartUpload(key, uploadId, parts, options);
+    } catch (error) {
+      source.destroy();
+      await Promise.allSettled(sending);
+      // Best effort: an upload left open costs storage until a lifecycle rule ends it.
+      await this.abortMultipartUpload(key, uploadId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The conditions of a multipart upload, checked before any part is sent: the completion carries
+   * them too (atomic on AWS), but a server that ignores them there (moto) would otherwise replace
+   * the object blindly, and on any server a doomed upload of gigabytes is better not started.
+   */
+  private async checkConditions(key: string, options: Conditions & CallOptions): Promise<void> {
+    if (options.ifMatch === undefined && options.ifNoneMatch === undefined) return;
+    const current = await this.head(key, options.signal ? { signal: options.signal } : {});
+    if (options.ifNoneMatch === '*' && current !== null) throw this.preconditionFailed('put', key, 'the object already exists');
+    if (options.ifMatch === undefined) return;
+    if (current === null) throw this.preconditionFailed('put', key, 'the object does not exist');
+    if (current.etag !== normalizeEtag(options.ifMatch)) throw this.preconditionFailed('put', key, `its ETag is ${current.etag}, not ${normalizeEtag(options.ifMatch)}`);
+  }
+
+  private async createMultipartUpload(key: string, options: PutOptions): Promise<string> {
+    const { http: direct } = this;
+    if (direct) {
+      const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
+        direct.send({ method: 'POST', key, query: { uploads: '' }, headers: putHeaders({ ...options, ifMatch: undefined, ifNoneMatch: undefined, contentMd5: undefined }), signal: o.abortSignal, errorIn200: true }),
+      );
+      return xmlField(out.body.toString('utf8'), 'UploadId') ?? '';
+    }
+    const { client, s3 } = await this.sdk();
+    const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
+      client.send(
+        new s3.CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          // With the SDK's default checksums (AWS), parts carry CRC32s; S3 wants the upload to say so.
+          ...(this.sdkChecksums() ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
+          ...attributeParams(options),
+        }),
+        o,
+      ),
+    );
+    return out.UploadId ?? '';
+  }
+
+  private async uploadPart(key: string, uploadId: string, partNumber: number, bytes: Buffer, signal: AbortSignal | undefined): Promise<UploadedPart> {
+    const md5 = contentMd5Header(md5Buffer(bytes));
+    const { http: direct } = this;
+    if (direct) {
+      const out = await this.request({ operation: 'put', key, signal }, (o) =>
+        direct.send({ method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, headers: { 'content-md5': md5 }, body: bytes, signal: o.abortSignal }),
+      );
+      return { PartNumber: partNumber, ETag: headerValue(out.headers.etag) ?? '' };
+    }
+    const { client, s3 } = await this.sdk();
+    const out = await this.request({ operation: 'put', key, signal }, (o) =>
+      client.send(
+        new s3.UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: bytes, ContentLength: bytes.length, ContentMD5: md5 }),
+        o,
+      ),
+    );
+    return { PartNumber: partNumber, ETag: out.ETag ?? '', ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}) };
+  }
+
+  private async completeMultipartUpload(key: string, uploadId: string, parts: UploadedPart[], options: PutOptions): Promise<{ etag: string }> {
+    const { http: direct } = this;
+    if (direct) {
+      const xml = `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts
+        .map((p) => `<Part><PartNumber>${p.PartNumber}</PartNumber><ETag>${escapeXml(p.ETag)}</ETag></Part>`)
+        .join('')}</CompleteMultipartUpload>`;
+      const headers: Record<string, string> = { 'content-type': 'application/xml' };
+      const ifMatch = quoteEtag(options.ifMatch);
+      if (ifMatch !== undefined) headers['if-match'] = ifMatch;
+      if (options.ifNoneMatch !== undefined) headers['if-none-match'] = options.ifNoneMatch;
+      const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
+        direct.send({ method: 'POST', key, query: { uploadId }, headers, body: Buffer.from(xml), signal: o.abortSignal, errorIn200: true }),
+      );
+      return { etag: normalizeEtag(xmlField(out.body.toString('utf8'), 'ETag')) };
+    }
+    const { client, s3 } = await this.sdk();
+    const out = await this.request({ operation: 'put', key, signal: options.signal }, (o) =>
+      client.send(
+        new s3.CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+          IfMatch: quoteEtag(options.ifMatch),
+          IfNoneMatch: options.ifNoneMatch,
+        }),
+        o,
+      ),
+    );
+    return { etag: normalizeEtag(out.ETag) };
+  }
+
+  private async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    const { http: direct } = this;
+    await this.request({ operation: 'delete', key }, async (o) => {
+      if (direct) {
+        await direct.send({ method: 'DELETE', key, query: { uploadId }, signal: o.abortSignal });
+        return;
+      }
+      const { client, s3 } = await this.sdk();
+      await client.send(new s3.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), o);
+    });
+  }
+
+  /** Whether the SDK adds its own checksums (CRC32) to requests: AWS defaults, not custom endpoints. */
+  private sdkChecksums(): boolean {
+    return this.clientConfig.requestChecksumCalculation !== 'WHEN_REQUIRED';
   }
 
   async copy(
@@ -488,8 +728,9 @@ function copySource(bucket: string, key: string): string {
 }
 
 /** PutObject's headers on the direct path, as the SDK would send them. */
-function putHeaders(options: Conditions & ObjectAttributes): Record<string, string> {
+function putHeaders(options: Conditions & ObjectAttributes & { contentMd5?: string | undefined }): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': options.contentType ?? 'application/octet-stream', ...attributeHeaders(options) };
+  if (options.contentMd5 !== undefined) headers['content-md5'] = contentMd5Header(options.contentMd5);
   const ifMatch = quoteEtag(options.ifMatch);
   if (ifMatch !== undefined) headers['if-match'] = ifMatch;
   if (options.ifNoneMatch !== undefined) headers['if-none-match'] = options.ifNoneMatch;
@@ -509,19 +750,19 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** GetObject's answer on the direct path, read like the SDK reads it. */
-function headFromHttp(key: string, out: S3HttpResponse): ObjectHead {
+/** GetObject's or HeadObject's answer on the direct path, read like the SDK reads it. */
+function headFromHttp(key: string, headers: S3HttpResponse['headers'], bodyLength = 0): ObjectHead {
   const metadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(out.headers)) {
+  for (const [name, value] of Object.entries(headers)) {
     if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name.slice('x-amz-meta-'.length)] = headerValue(value) ?? '';
   }
-  const lastModified = headerValue(out.headers['last-modified']);
-  const contentType = headerValue(out.headers['content-type']);
-  const cacheControl = headerValue(out.headers['cache-control']);
+  const lastModified = headerValue(headers['last-modified']);
+  const contentType = headerValue(headers['content-type']);
+  const cacheControl = headerValue(headers['cache-control']);
   return {
     key,
-    size: Number(headerValue(out.headers['content-length']) ?? out.body.length),
-    etag: normalizeEtag(headerValue(out.headers.etag)),
+    size: Number(headerValue(headers['content-length']) ?? bodyLength),
+    etag: normalizeEtag(headerValue(headers.etag)),
     lastModified: lastModified ? Date.parse(lastModified) : 0,
     metadata,
     ...(contentType !== undefined ? { contentType } : {}),
@@ -529,13 +770,24 @@ function headFromHttp(key: string, out: S3HttpResponse): ObjectHead {
   };
 }
 
+const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c]!);
+}
+
 function attributeParams(attributes: ObjectAttributes): { ContentType?: string; CacheControl?: string; Metadata?: Record<string, string> } {
   return { ContentType: attributes.contentType, CacheControl: attributes.cacheControl, Metadata: attributes.metadata };
 }
 
-/** Keys arrive URL-encoded (EncodingType=url). AWS encodes a space as '+', moto as %20; a real '+' is %2B. */
-function decodeKey(encoded: string): string {
-  return decodeURIComponent(encoded.replace(/\+/g, ' '));
+/**
+ * A listed key as stored. Keys arrive URL-encoded only when the answer says `EncodingType=url`:
+ * AWS and moto honour the request for it, but some servers (s3rver; Ceph, DigitalOcean, Scaleway
+ * and IBM COS in rclone's provider table) ignore it and send keys raw, where decoding would read
+ * `a+b` as `a b` and fail on `100%`. Encoded, AWS writes a space as '+', moto as %20; a '+' is %2B.
+ */
+function listedKey(key: string, encoded: boolean): string {
+  return encoded ? decodeURIComponent(key.replace(/\+/g, ' ')) : key;
 }
 
 /**
@@ -548,12 +800,14 @@ function environmentCredentials(): AwsCredentialIdentity | undefined {
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
 }
 
-/** A ListObjectsV2 answer (EncodingType=url), read like the SDK reads it. */
-function parseListPage(xml: string): { objects: ObjectInfo[]; IsTruncated: boolean; NextContinuationToken?: string } {
+/** A ListObjectsV2 answer, read like the SDK reads it; keys decoded only when the answer says they are encoded. */
+export function parseListPage(xml: string): { objects: ObjectInfo[]; IsTruncated: boolean; NextContinuationToken?: string } {
+  // Element text is escaped, so a key can never contain a literal `<EncodingType>`.
+  const encoded = xmlField(xml, 'EncodingType') === 'url';
   const objects = xmlBlocks(xml, 'Contents').map((block) => {
     const lastModified = xmlField(block, 'LastModified');
     return {
-      key: decodeKey(xmlField(block, 'Key') ?? ''),
+      key: listedKey(xmlField(block, 'Key') ?? '', encoded),
       size: Number(xmlField(block, 'Size') ?? 0),
       etag: normalizeEtag(xmlField(block, 'ETag')),
       lastModified: lastModified ? Date.parse(lastModified) : 0,
@@ -563,9 +817,9 @@ function parseListPage(xml: string): { objects: ObjectInfo[]; IsTruncated: boole
   return { objects, IsTruncated: xmlField(xml, 'IsTruncated') === 'true', ...(token !== undefined ? { NextContinuationToken: token } : {}) };
 }
 
-function toObjectInfo(object: _Object): ObjectInfo {
+function toObjectInfo(object: _Object, encoded: boolean): ObjectInfo {
   return {
-    key: decodeKey(object.Key ?? ''),
+    key: listedKey(object.Key ?? '', encoded),
     size: object.Size ?? 0,
     etag: normalizeEtag(object.ETag),
     lastModified: object.LastModified?.getTime() ?? 0,

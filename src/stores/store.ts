@@ -1,7 +1,8 @@
 // One interface for every remote: S3-compatible buckets and the embedded file:// store.
 // Keys here are full object keys inside the bucket; the engine adds and strips its root prefix.
 
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
 import type { RequestStats } from '../core/model.js';
 
 export interface ObjectInfo {
@@ -40,6 +41,20 @@ export interface CallOptions {
 /** A body with a known length; `open` is called once per attempt so retries send fresh bytes. */
 export type Body = Buffer | { size: number; open(): Readable };
 
+export interface PutOptions extends CallOptions, Conditions, ObjectAttributes {
+  /**
+   * The body's MD5 (hex). The store guarantees the object ends up with exactly these bytes or
+   * the put fails with BadDigest: sent as Content-MD5 on a single PUT (S3 refuses other bytes),
+   * and checked against the bytes actually sent: before completing a multipart upload (nothing is
+   * created), and after a single PUT to a server that ignores Content-MD5 (then the object may
+   * have been written: the caller undoes it like any write whose outcome is unknown).
+   */
+  contentMd5?: string;
+}
+
+/** A streamed read: the body is read by `consume` while the request is open. */
+export type Consume<T> = (body: Readable, head: ObjectHead) => Promise<T>;
+
 export interface ListOptions extends CallOptions {
   /**
    * A key prefix inside the listed prefix to leave out (the tool's own area). Stores skip over
@@ -59,8 +74,14 @@ export interface RemoteStore {
   head(key: string, options?: CallOptions): Promise<ObjectHead | null>;
   /** The whole body. Throws NotFound / PreconditionFailed. */
   get(key: string, options?: CallOptions & { ifMatch?: string }): Promise<{ body: Buffer; head: ObjectHead }>;
-  /** Returns the new ETag. */
-  put(key: string, body: Body, options?: CallOptions & Conditions & ObjectAttributes): Promise<{ etag: string }>;
+  /**
+   * The body streamed into `consume`, never held whole (a file of any size downloads in bounded
+   * memory). A failure of the request or of reading the body is a StoreError; `consume`'s own
+   * errors are mapped the same way. Throws NotFound / PreconditionFailed.
+   */
+  getStream<T>(key: string, consume: Consume<T>, options?: CallOptions & { ifMatch?: string }): Promise<T>;
+  /** Returns the new ETag: what the store reports (a multipart upload's is `…-N`). */
+  put(key: string, body: Body, options?: PutOptions): Promise<{ etag: string }>;
   /**
    * Server-side copy. `ifMatch` is on the source. With `attributes` the destination's metadata
    * is replaced (MetadataDirective REPLACE), else copied.
@@ -89,6 +110,8 @@ export type StoreErrorCode =
   | 'Network'
   | 'Aborted'
   | 'BadRequest'
+  /** The bytes sent are not the ones the caller hashed (a file changed while it was uploaded). */
+  | 'BadDigest'
   | 'Other';
 
 const RETRYABLE: ReadonlySet<StoreErrorCode> = new Set(['Throttled', 'ServerError', 'Timeout', 'Network']);
@@ -122,4 +145,63 @@ export function normalizeEtag(etag: string | undefined): string {
 /** The content MD5 an ETag stands for, if it is one (multipart ETags end in `-N`). */
 export function md5FromEtag(etag: string): string | undefined {
   return /^[0-9a-f]{32}$/.test(etag) ? etag : undefined;
+}
+
+/**
+ * The content MD5 (hex) an object's user metadata records, which a multipart ETag hides: ours
+ * (`md5`, hex), else rclone's (`md5chksum`, base64), so objects rclone uploaded in parts compare
+ * by content too.
+ */
+export function metadataMd5(metadata: Readonly<Record<string, string>>): string | undefined {
+  const ours = metadata['md5'];
+  if (ours !== undefined && /^[0-9a-f]{32}$/.test(ours)) return ours;
+  const rclone = metadata['md5chksum'];
+  if (rclone === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(rclone)) return undefined;
+  return Buffer.from(rclone, 'base64').toString('hex');
+}
+
+/** Hex MD5 → the base64 form of the Content-MD5 header. */
+export function contentMd5Header(md5Hex: string): string {
+  return Buffer.from(md5Hex, 'hex').toString('base64');
+}
+
+/** A pass-through that hashes (MD5) and counts what flows through it, and insists on exactly `size` bytes. */
+export interface Meter extends Transform {
+  readonly bytes: number;
+  /** The MD5 (hex) of every byte passed; call once the stream has ended. */
+  md5(): string;
+}
+
+/**
+ * Meters a stream body: what it hashes is exactly what is sent. A source that ends early or runs
+ * long (a file changed while it was read) fails the stream instead of sending a body that does
+ * not match its Content-Length, which a server would wait for until the timeout.
+ */
+export function meter(size: number): Meter {
+  const hash = createHash('md5');
+  let bytes = 0;
+  let digest: string | undefined;
+  const transform = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      if (bytes > size) return callback(new StoreError('BadDigest', `the body grew past its ${size} bytes while it was sent (it changed meanwhile)`));
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      if (bytes < size) return callback(new StoreError('BadDigest', `the body ended after ${bytes} of its ${size} bytes (it changed while it was sent)`));
+      callback();
+    },
+  });
+  // A getter: Object.assign would copy the count once, at 0.
+  Object.defineProperty(transform, 'bytes', { get: () => bytes });
+  return Object.assign(transform, { md5: () => (digest ??= hash.digest('hex')) }) as Meter;
+}
+
+/** The BadDigest error of a body whose bytes are not the ones the caller hashed. */
+export function badDigest(where: string, expected: string, sent: string, key?: string): StoreError {
+  return new StoreError('BadDigest', `${where}: the bytes sent (MD5 ${sent}) are not the ones expected (MD5 ${expected}): the source changed while it was sent`, {
+    status: 400,
+    ...(key !== undefined ? { key } : {}),
+  });
 }

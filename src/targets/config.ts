@@ -186,6 +186,7 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       ...(options.region !== undefined ? { region: options.region } : {}),
       ...(options.pathStyle !== undefined ? { pathStyle: options.pathStyle } : {}),
+      ...(options.multipartThreshold !== undefined ? { multipartThreshold: options.multipartThreshold } : {}),
       ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
     },
     sources: { appName: appNameSource, remote: remoteSource, cacheUrl: cacheUrlSource, reloadUrl: reloadUrlSource, storage: storage ? 'settings' : 'none' },

@@ -4,8 +4,8 @@
 // metadata in place (CopyObject onto itself) without sending a body again.
 
 import path from 'node:path';
-import mime from 'mime-types';
 import { Minimatch } from 'minimatch';
+import { guessContentType } from '../core/content-type.js';
 import type { ObjectAttributes } from '../stores/store.js';
 import { baseResult, prepareArea, prepareAreas, withContext, type RunContext } from './common.js';
 import { runTarget, type TargetPlan } from './transaction.js';
@@ -33,8 +33,7 @@ export const DEFAULT_CACHE_CONTROL: readonly CacheControlRule[] = [
 
 /** `text/css; charset=utf-8`, `image/png`, … and application/octet-stream when unknown. */
 export function contentTypeFor(file: string): string {
-  const type = mime.lookup(file);
-  return (type && mime.contentType(type)) || 'application/octet-stream';
+  return guessContentType(file) ?? 'application/octet-stream';
 }
 
 /** A function giving each path its Content-Type and the Cache-Control of the first matching rule. */

@@ -94,6 +94,8 @@ export interface CommonOptions {
   endpoint?: string;
   region?: string;
   pathStyle?: boolean;
+  /** Bytes: files at least this large upload in parts (default 64 MiB). */
+  multipartThreshold?: number;
   /** S3 credentials for library use; default: the AWS SDK's chain (environment, profile, role…). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   prune?: boolean;

@@ -7,6 +7,8 @@ import { INPUTS, INPUT_DEFAULTS } from '../../src/action/inputs.js';
 import { OUTPUTS } from '../../src/action/outputs.js';
 
 interface ActionYml {
+  name: string;
+  description: string;
   runs: { using: string; main: string };
   branding: { icon: string; color: string };
   inputs: Record<string, { description: string; required?: boolean; default?: string }>;
@@ -18,10 +20,17 @@ const action = parse(readFileSync(new URL('action.yml', root), 'utf8')) as Actio
 const usage = readFileSync(new URL('README.md', root), 'utf8');
 
 describe('action.yml', () => {
-  it('runs the committed bundle on node24, with branding', () => {
+  it('runs the committed bundle on node24', () => {
     expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
-    expect(action.branding.icon).toBeTruthy();
-    expect(action.branding.color).toBeTruthy();
+  });
+
+  it('has the metadata the GitHub Marketplace accepts: a name, a description under 125 characters, branding', () => {
+    expect(action.name).toMatch(/^\S.{2,}\S$/);
+    expect(action.description).not.toContain('\n');
+    expect(action.description.length).toBeLessThan(125);
+    // Marketplace branding: a Feather icon name and one of the eight colours GitHub offers.
+    expect(action.branding.icon).toMatch(/^[a-z][a-z0-9-]*$/);
+    expect(['white', 'yellow', 'blue', 'green', 'orange', 'red', 'purple', 'gray-dark']).toContain(action.branding.color);
   });
 
   it('declares exactly the inputs the input module reads, each described', () => {

@@ -37,6 +37,7 @@ export function failingStore(inner: RemoteStore, options: FaultOptions): RemoteS
     list: (prefix, o) => inner.list(prefix, o),
     head: (key, o) => inner.head(key, o),
     get: (key, o) => inner.get(key, o),
+    getStream: (key, consume, o) => inner.getStream(key, consume, o),
     checkAccess: (o) => inner.checkAccess(o),
     put: (key, body, o) => write(key, () => inner.put(key, body, o)),
     copy: (source, destination, o) => write(source, () => inner.copy(source, destination, o)),

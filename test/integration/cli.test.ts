@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main, type CliIo } from '../../src/cli/index.js';
+import { main, packageVersion, type CliIo } from '../../src/cli/index.js';
 import type { SyncReport } from '../../src/core/model.js';
 import { readTree, tempDir, writeTree } from '../helpers/trees.js';
 import { describeS3, s3Endpoint, s3TestContext } from '../helpers/s3.js';
@@ -114,6 +114,27 @@ describe('fastblocks-sync sync', () => {
     for (const option of ['--direction', '--conflict', '--dry-run', '--no-backup', '--prune', '--max-delete', '--force', '--include', '--exclude', '--max-concurrent', '--timeout', '--retry-attempts', '--retry-delay', '--replica', '--endpoint', '--region', '--path-style', '--json']) {
       expect(result.stdout).toContain(option);
     }
+  });
+
+  it('--version prints the package version and exits 0', async () => {
+    const { version } = JSON.parse(await fs.readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await cli(flag);
+      expect(result).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+  });
+
+  it('finds its version from a compiled copy deeper in the tree, past package.json files of others', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'package.json': JSON.stringify({ name: 'fastblocks-sync', version: '7.8.9' }),
+      'node_modules/.cache/build/package.json': JSON.stringify({ type: 'module' }),
+      'node_modules/.cache/build/abc/package.json': '{ not json',
+    });
+    expect(packageVersion(new URL(`file://${dir}/node_modules/.cache/build/abc/cli/`))).toBe('7.8.9');
+    expect(packageVersion(new URL(`file://${dir}/node_modules/.cache/`))).toBe('7.8.9');
+    const elsewhere = await tempDir();
+    expect(packageVersion(new URL(`file://${elsewhere}/`))).toMatch(/^unknown/);
   });
 });
 

@@ -37,6 +37,7 @@ function delegate(store: RemoteStore): RemoteStore {
     list: (p, o) => store.list(p, o),
     head: (k, o) => store.head(k, o),
     get: (k, o) => store.get(k, o),
+    getStream: (k, consume, o) => store.getStream(k, consume, o),
     put: (k, b, o) => store.put(k, b, o),
     copy: (a, b, o) => store.copy(a, b, o),
     delete: (k, o) => store.delete(k, o),

@@ -88,17 +88,22 @@ describe('S3Store direct HTTP path: SigV4 against a verifying server', () => {
           return void res.writeHead(200, { etag: `"${createHash('md5').update(body).digest('hex')}"` }).end();
         }
         if (url.searchParams.get('list-type') === '2') {
-          // One page per request: the listed keys (URL-encoded, as asked), a token with XML entities.
+          // One page per request: the listed keys (URL-encoded when asked, as AWS does, saying so
+          // with <EncodingType>; raw for the prefix 'raw/', as s3rver and some providers do), a
+          // token with XML entities.
           const prefix = url.searchParams.get('prefix') ?? '';
+          const encode = url.searchParams.get('encoding-type') === 'url' && !prefix.startsWith('raw/');
+          const escape = (k: string) => k.replace(/&/g, '&amp;').replace(/</g, '&lt;');
           lists.push({ prefix, token: url.searchParams.get('continuation-token'), startAfter: url.searchParams.get('start-after') });
           const keys = [...objects.keys()].map((k) => k.slice('/site/'.length)).filter((k) => k.startsWith(prefix)).sort();
           const first = url.searchParams.get('continuation-token') === null;
           const page = first ? keys.slice(0, 1) : keys.slice(1);
           const contents = page
-            .map((k) => `<Contents><Key>${encodeURIComponent(k)}</Key><LastModified>2025-01-01T00:00:00.000Z</LastModified><ETag>&quot;${createHash('md5').update(objects.get(`/site/${k}`)!.body).digest('hex')}&quot;</ETag><Size>${objects.get(`/site/${k}`)!.body.length}</Size></Contents>`)
+            .map((k) => `<Contents><Key>${encode ? encodeURIComponent(k) : escape(k)}</Key><LastModified>2025-01-01T00:00:00.000Z</LastModified><ETag>&quot;${createHash('md5').update(objects.get(`/site/${k}`)!.body).digest('hex')}&quot;</ETag><Size>${objects.get(`/site/${k}`)!.body.length}</Size></Contents>`)
             .join('');
           const more = first && keys.length > 1 ? '<IsTruncated>true</IsTruncated><NextContinuationToken>a&amp;b+c/d=</NextContinuationToken>' : '<IsTruncated>false</IsTruncated>';
-          return void res.writeHead(200, { 'content-type': 'application/xml' }).end(`<?xml version="1.0"?><ListBucketResult>${more}${contents}</ListBucketResult>`);
+          const encodingType = encode ? '<EncodingType>url</EncodingType>' : '';
+          return void res.writeHead(200, { 'content-type': 'application/xml' }).end(`<?xml version="1.0"?><ListBucketResult>${more}${contents}${encodingType}</ListBucketResult>`);
         }
         const object = objects.get(path);
         if (!object) return void res.writeHead(404, { 'content-type': 'application/xml' }).end('<Error><Code>NoSuchKey</Code><Message>none</Message></Error>');
@@ -151,6 +156,15 @@ describe('S3Store direct HTTP path: SigV4 against a verifying server', () => {
     ]);
     expect(s.stats.list).toBe(2);
     expect(failures).toEqual([]);
+    s.close();
+  });
+
+  test.each([true, false])('directHttp %s: a listing whose answer has no EncodingType=url is taken raw: "+", "%", "&" and spaces survive', async (directHttp) => {
+    const s = store({ directHttp });
+    const keys = ['100%.txt', 'a b&c=d?e#f;g@h.txt', 'plus+sign.txt', 'pct%41.txt'];
+    for (const key of keys) await s.put(`raw/${key}`, Buffer.from(key));
+    const listed = await s.list('raw/');
+    expect(listed.map((o) => o.key)).toEqual(keys.map((k) => `raw/${k}`).sort());
     s.close();
   });
 

@@ -70,6 +70,11 @@ function streamBody(chunks: string[]): { size: number; open(): Readable; opened:
 interface ContractTarget {
   /** A new store (stats at zero) on the suite's bucket. */
   makeStore(): RemoteStore;
+  /**
+   * A store that sends bodies of at least 5 MiB as multipart uploads of 5 MiB parts; undefined
+   * for stores without multipart uploads (file://).
+   */
+  makeMultipartStore?(): RemoteStore;
   /** A store whose bucket or directory does not exist. */
   makeMissingBucketStore(): RemoteStore;
 }
@@ -151,6 +156,134 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     expect(got.body.toString()).toBe(chunks.join(''));
     expect(etag).toBe(md5(chunks.join('')));
     expect(got.head.size).toBe(body.size);
+  });
+
+  describe('streamed reads', () => {
+    test('getStream hands the body and head to the consumer, once per request', async () => {
+      const { store, prefix } = fresh();
+      const body = Buffer.from('x'.repeat(200_000) + 'ünïcödé');
+      const { etag } = await store.put(`${prefix}big.txt`, body, { contentType: 'text/plain', metadata: { owner: 'ann' } });
+      const got = await store.getStream(`${prefix}big.txt`, async (stream, head) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        return { bytes: Buffer.concat(chunks), head };
+      });
+      expect(got.bytes.equals(body)).toBe(true);
+      expect(got.head).toMatchObject({ size: body.length, etag, contentType: 'text/plain', metadata: { owner: 'ann' } });
+      expect(store.stats.get).toBe(1);
+    });
+
+    test('getStream of a missing key is NotFound; with a stale If-Match PreconditionFailed; the consumer never runs', async () => {
+      const { store, prefix } = fresh();
+      let consumed = 0;
+      const consume = async () => void consumed++;
+      await expectCode(store.getStream(`${prefix}missing`, consume), 'NotFound');
+      await store.put(`${prefix}a`, Buffer.from('one'));
+      await expectCode(store.getStream(`${prefix}a`, consume, { ifMatch: md5('two') }), 'PreconditionFailed');
+      await store.getStream(`${prefix}a`, consume, { ifMatch: md5('one') });
+      expect(consumed).toBe(1);
+    });
+
+    test('a consumer that stops early releases the request: the store keeps working', async () => {
+      const { store, prefix } = fresh();
+      await store.put(`${prefix}a`, Buffer.alloc(300_000, 1));
+      for (let i = 0; i < 20; i++) {
+        await store.getStream(`${prefix}a`, async (stream) => {
+          for await (const _ of stream) break;
+        });
+      }
+      expect((await store.get(`${prefix}a`)).body.length).toBe(300_000);
+    });
+  });
+
+  describe('Content-MD5: the bytes sent are the bytes hashed', () => {
+    test('a body with the given MD5 is stored, as a Buffer and as a stream', async () => {
+      const { store, prefix } = fresh();
+      const text = 'the body';
+      await store.put(`${prefix}buffer`, Buffer.from(text), { contentMd5: md5(text) });
+      const { etag } = await store.put(`${prefix}stream`, streamBody([text]), { contentMd5: md5(text) });
+      expect(etag).toBe(md5(text));
+      expect((await store.get(`${prefix}stream`)).body.toString()).toBe(text);
+    });
+
+    test('a stream whose bytes are not the hashed ones (a file saved while it was sent) fails with BadDigest', async () => {
+      const { store, prefix } = fresh();
+      const error = await expectCode(store.put(`${prefix}changed`, streamBody(['what is really sent']), { contentMd5: md5('what was hashed at') }), 'BadDigest');
+      expect(error.message).toMatch(/changed while it was sent/);
+      expect(error.retryable).toBe(false);
+    });
+
+    test('a stream that ends before its size (a file truncated while it was sent) fails, without waiting for the timeout', async () => {
+      const { store, prefix } = fresh();
+      const short = { size: 100, open: () => Readable.from([Buffer.from('only 18 bytes here')]) };
+      const started = Date.now();
+      const error = await storeErrorOf(store.put(`${prefix}short`, short, { contentMd5: md5('x') }));
+      expect(error.message).toMatch(/ended after 18 of its 100 bytes/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await store.head(`${prefix}short`)).toBeNull();
+    });
+  });
+
+  describe('multipart uploads', () => {
+    const MiB = 1024 * 1024;
+    /** 11 MiB + 5 bytes of varied bytes: three parts of 5, 5 and 1 MiB + 5 bytes. */
+    const big = Buffer.alloc(11 * MiB + 5);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const bigStream = () => ({ size: big.length, open: () => Readable.from((function* () { for (let i = 0; i < big.length; i += 65536) yield big.subarray(i, i + 65536); })()) });
+
+    /** The multipart ETag S3 computes: MD5 of the parts' MD5s, '-', the number of parts. */
+    function multipartEtag(body: Buffer, partSize: number): string {
+      const digests: Buffer[] = [];
+      for (let i = 0; i < body.length; i += partSize) digests.push(createHash('md5').update(body.subarray(i, i + partSize)).digest());
+      return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
+    }
+
+    function multipartStore(): { store: RemoteStore; prefix: string } | null {
+      if (!target.makeMultipartStore) return null;
+      const store = target.makeMultipartStore();
+      opened.push(store);
+      return { store, prefix: `t${++testNumber}/` };
+    }
+
+    test('a body above the threshold is sent in parts: the ETag S3 reports for 5 MiB parts, the bytes and the attributes round-trip', async (context) => {
+      const fixture = multipartStore();
+      if (!fixture) return context.skip();
+      const { store, prefix } = fixture;
+      const { etag } = await store.put(`${prefix}big.bin`, bigStream(), {
+        contentMd5: md5(big),
+        contentType: 'application/x-thing',
+        cacheControl: 'no-cache',
+        metadata: { md5: md5(big), owner: 'ann' },
+      });
+      expect(etag).toBe(multipartEtag(big, 5 * MiB));
+      // CreateMultipartUpload, three UploadPart, CompleteMultipartUpload.
+      expect(store.stats.put).toBe(5);
+      const head = await store.head(`${prefix}big.bin`);
+      expect(head).toMatchObject({ size: big.length, etag, contentType: 'application/x-thing', cacheControl: 'no-cache', metadata: { md5: md5(big), owner: 'ann' } });
+      expect((await store.get(`${prefix}big.bin`)).body.equals(big)).toBe(true);
+      expect(await store.list(prefix)).toEqual([expect.objectContaining({ key: `${prefix}big.bin`, etag, size: big.length })]);
+    });
+
+    test('a body that changed while it was read creates nothing (BadDigest before the upload completes)', async (context) => {
+      const fixture = multipartStore();
+      if (!fixture) return context.skip();
+      const { store, prefix } = fixture;
+      await expectCode(store.put(`${prefix}changed.bin`, bigStream(), { contentMd5: md5('something else') }), 'BadDigest');
+      expect(await store.head(`${prefix}changed.bin`)).toBeNull();
+      expect(store.stats.delete).toBe(1); // AbortMultipartUpload
+    });
+
+    test('conditions hold for multipart uploads: If-None-Match:* on an existing key, If-Match with a stale ETag', async (context) => {
+      const fixture = multipartStore();
+      if (!fixture) return context.skip();
+      const { store, prefix } = fixture;
+      const { etag } = await store.put(`${prefix}big.bin`, Buffer.from('small original'));
+      await expectCode(store.put(`${prefix}big.bin`, bigStream(), { ifNoneMatch: '*' }), 'PreconditionFailed');
+      await expectCode(store.put(`${prefix}big.bin`, bigStream(), { ifMatch: md5('stale') }), 'PreconditionFailed');
+      expect((await store.head(`${prefix}big.bin`))?.etag).toBe(etag);
+      const replaced = await store.put(`${prefix}big.bin`, bigStream(), { ifMatch: etag });
+      expect(replaced.etag).toBe(multipartEtag(big, 5 * MiB));
+    });
   });
 
   test('head of a missing key is null, and still counts as a request', async () => {
@@ -491,20 +624,26 @@ describe('FsStore', () => {
 // ---------------------------------------------------------------------------------------------
 // S3Store against moto
 
-describeS3('S3Store on moto', () => {
-  storeContract({
-    enforcesCopySourceIfMatch: false,
-    listPageSize: 1000,
-    setup: async () => {
-      const context = await s3TestContext();
-      return {
-        makeStore: () => context.makeStore(),
-        makeMissingBucketStore: () => context.makeStore({ bucket: uniqueBucketName() }),
-      };
-    },
+// Both S3 paths: the direct node:http one (the default with a custom endpoint) and the SDK's.
+for (const directHttp of [true, false]) {
+  describeS3(`S3Store on moto (${directHttp ? 'direct HTTP' : 'SDK'} path)`, () => {
+    storeContract({
+      enforcesCopySourceIfMatch: false,
+      listPageSize: 1000,
+      setup: async () => {
+        const context = await s3TestContext();
+        const MiB = 1024 * 1024;
+        return {
+          makeStore: () => context.makeStore({ directHttp }),
+          makeMultipartStore: () => context.makeStore({ directHttp, multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
+          makeMissingBucketStore: () => context.makeStore({ directHttp, bucket: uniqueBucketName() }),
+        };
+      },
+    });
   });
-  // Wrong credentials cannot be tested here: moto accepts any. See the scripted server below.
-});
+}
+
+// Wrong credentials cannot be tested on moto: it accepts any. See the scripted server below.
 
 describe('S3Store', () => {
   test('an endpoint that refuses connections is a Network error naming the endpoint', async () => {

@@ -400,3 +400,128 @@ describe('planner truth table', () => {
     expect(got.baseChanged).toBe(want.baseChanged);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Two paths that need the same room: a file replaced by a folder of the same name, or the reverse
+// ---------------------------------------------------------------------------------------------
+
+describe('planner: a file replaced by a folder of the same name, or the reverse', () => {
+  const F = 'blog';
+  const INNER = 'blog/index.html';
+  const entry = (path: string, c: { md5: string; etag: string; size: number }) => ({
+    local: { path, md5: c.md5, size: c.size, mtimeMs: ENTRY_TIME } satisfies LocalEntry,
+    remote: { path, etag: c.etag, md5: c.md5, size: c.size, lastModified: ENTRY_TIME } satisfies RemoteEntry,
+    base: { md5: c.md5, etag: c.etag, size: c.size } satisfies BaseEntry,
+  });
+  const SWAPS = {
+    'file → folder': { before: F, after: INNER },
+    'folder → file': { before: INNER, after: F },
+  } as const;
+
+  for (const [swap, { before, after }] of Object.entries(SWAPS)) {
+    for (const changed of ['local', 'remote'] as const) {
+      for (const direction of DIRECTIONS) {
+        test(`${swap} on the ${changed} side, ${direction}: the deletion runs in an earlier phase than the write that needs its room`, () => {
+          const old = entry(before, CONTENT.base);
+          const fresh = entry(after, CONTENT.local);
+          // An unrelated deletion (a name that only shares a prefix) stays in the last phase.
+          const other = entry(`${F}.txt`, CONTENT.remote);
+          const input: PlanInput = {
+            local: changed === 'local' ? [fresh.local] : [old.local],
+            remote: changed === 'remote' ? [fresh.remote] : [old.remote, other.remote],
+            base: { [before]: old.base, [`${F}.txt`]: other.base },
+            direction,
+            conflictStrategy: 'manual',
+            now: NOW,
+          };
+          if (changed === 'local') input.local = [fresh.local];
+          const got = plan(input);
+          const target: Side = changed === 'local' ? 'remote' : 'local';
+          const writes = WRITES[direction].includes(target);
+          const write = got.ops.find((op) => op.path === after);
+          const deletion = got.ops.find((op) => op.path === before);
+          if (!writes) {
+            expect(write).toBeUndefined();
+            expect(deletion).toBeUndefined();
+            return;
+          }
+          expect(write).toMatchObject({ kind: target === 'remote' ? 'upload' : 'download', phase: 1 });
+          expect(deletion).toMatchObject({ kind: target === 'remote' ? 'delete-remote' : 'delete-local', phase: 0 });
+          // Phase order is the execution order.
+          expect(got.ops.indexOf(deletion!)).toBeLessThan(got.ops.indexOf(write!));
+          const unrelated = got.ops.find((op) => op.path === `${F}.txt`);
+          if (unrelated) expect(unrelated.phase).toBe(2);
+          expect(got.conflicts).toEqual([]);
+        });
+      }
+    }
+  }
+
+  test('a deletion whose path is only a name prefix of a write (a vs a.txt, a vs ab/c) is not moved', () => {
+    const base = entry('a', CONTENT.base);
+    const got = plan({
+      local: [entry('a.txt', CONTENT.local).local, entry('ab/c', CONTENT.local).local],
+      remote: [base.remote],
+      base: { a: base.base },
+      direction: 'push',
+      conflictStrategy: 'manual',
+      now: NOW,
+    });
+    expect(got.ops.map((op) => [op.kind, op.path, op.phase])).toEqual([
+      ['upload', 'a.txt', 1],
+      ['upload', 'ab/c', 1],
+      ['delete-remote', 'a', 2],
+    ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The run's scope (its include/exclude filter): base entries outside it are carried over untouched
+// ---------------------------------------------------------------------------------------------
+
+describe('planner: base entries outside the run\'s scope', () => {
+  const OUT = 'notes/readme.txt';
+  const inScope = (path: string) => path.endsWith('.html');
+  const outBase: BaseEntry = { md5: 'md5-out', etag: '"etag-out"', size: 7, meta: 'text/plain|' };
+
+  // Whatever the sides hold for the out-of-scope path (unchanged, changed, deleted on either or
+  // both), the plan neither writes it nor forgets or rewrites its base entry.
+  const SIDES = {
+    'absent on both sides': { local: [], remote: [] },
+    'unchanged on both sides': {
+      local: [{ path: OUT, md5: 'md5-out', size: 7, mtimeMs: ENTRY_TIME }],
+      remote: [{ path: OUT, etag: '"etag-out"', md5: 'md5-out', size: 7, lastModified: ENTRY_TIME }],
+    },
+    'changed on both sides': {
+      local: [{ path: OUT, md5: 'md5-l', size: 8, mtimeMs: ENTRY_TIME }],
+      remote: [{ path: OUT, etag: '"etag-r"', md5: 'md5-r', size: 9, lastModified: ENTRY_TIME }],
+    },
+  } satisfies Record<string, { local: LocalEntry[]; remote: RemoteEntry[] }>;
+
+  for (const [sides, entries] of Object.entries(SIDES)) {
+    for (const direction of DIRECTIONS) {
+      for (const prune of [false, true]) {
+        test(`${sides}, ${direction}, prune=${prune}: carried over, no op, no conflict, base unchanged`, () => {
+          const inP = { path: P, md5: CONTENT.local.md5, size: CONTENT.local.size, mtimeMs: ENTRY_TIME };
+          const got = plan({
+            local: [...entries.local, inP],
+            remote: entries.remote,
+            base: { [OUT]: outBase },
+            direction,
+            conflictStrategy: 'manual',
+            prune: prune && direction !== 'bidirectional',
+            inScope,
+            now: NOW,
+          });
+          expect(got.ops.filter((op) => op.path === OUT)).toEqual([]);
+          expect(got.conflicts).toEqual([]);
+          expect(got.skipped.filter((s) => s.path === OUT)).toEqual([]);
+          expect(got.nextBase[OUT]).toEqual(outBase);
+          expect(got.baseChanged).toBe(false);
+          // The in-scope path is planned as usual.
+          if (direction !== 'pull') expect(got.ops.map((op) => op.path)).toEqual([P]);
+        });
+      }
+    }
+  }
+});

@@ -1,0 +1,126 @@
+// A server that does not URL-encode listings: s3rver 3.7.1 ignores `encoding-type=url` and sends
+// keys raw, with no <EncodingType> element, as several real providers do (rclone's provider table
+// turns URL-encoded listings off for Ceph, DigitalOcean, Scaleway, IBM COS and others). moto does
+// encode, and stays the server for everything else. Keys with + % & = ? # ; @ é and a space must
+// round-trip byte for byte through push and pull, and the second run must write nothing.
+// s3rver's other bugs (shared/S3-TEST-SERVERS.md) stay out of the way here: the direct path and
+// WHEN_REQUIRED checksums send plain bodies, and nothing here relies on conditional writes.
+
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import S3rver from 's3rver';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSync } from '../../src/core/engine.js';
+import { resolveStrategy, type SyncDirection } from '../../src/core/model.js';
+import { createS3Store, type S3Store } from '../../src/stores/s3.js';
+import { freePort } from '../helpers/servers.js';
+import { tempDir } from '../helpers/trees.js';
+
+const BUCKET = 'raw-listings';
+/** s3rver accepts only these. */
+const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+const FILES: Record<string, string> = {
+  'plus+sign.html': 'a plus',
+  '100%.html': 'a percent',
+  'pct%41.html': 'not an A: a percent sign, then 41',
+  'a&b=c.html': 'ampersand and equals',
+  'why?.html': 'a question mark',
+  'hash#tag.html': 'a hash',
+  'semi;colon@at.html': 'a semicolon and an at sign',
+  'café.html': 'an é',
+  'with space.html': 'a space',
+  'dir with space/é+%&=?#;@ x.html': 'all of them, in a folder',
+};
+
+let server: S3rver;
+let endpoint: string;
+let directory: string;
+
+beforeAll(async () => {
+  directory = await tempDir('s3rver-');
+  const port = await freePort();
+  server = new S3rver({ address: '127.0.0.1', port, silent: true, directory, configureBuckets: [{ name: BUCKET, configs: [] }] });
+  await server.run();
+  endpoint = `http://127.0.0.1:${port}`;
+});
+
+afterAll(async () => {
+  await server?.close();
+  await fs.rm(directory, { recursive: true, force: true });
+});
+
+async function treeOf(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(dir: string, prefix: string): Promise<void> {
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+      if (relative === '.fastblocks-sync') continue;
+      if (entry.isDirectory()) await walk(path.join(dir, entry.name), relative);
+      else out[relative] = (await fs.readFile(path.join(dir, entry.name))).toString('base64');
+    }
+  }
+  await walk(root, '');
+  return out;
+}
+
+const b64 = (tree: Record<string, string>) => Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+
+describe('s3rver: a server that ignores encoding-type=url', () => {
+  it('really does send raw keys, with no EncodingType element', async () => {
+    const store = createS3Store({ bucket: BUCKET, endpoint, region: 'us-east-1', pathStyle: true, credentials: CREDENTIALS });
+    await store.put('probe/plus+sign', Buffer.from('x'));
+    const xml = await new Promise<string>((resolve, reject) => {
+      http.get(`${endpoint}/${BUCKET}?list-type=2&encoding-type=url&prefix=probe%2F`, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        res.on('error', reject);
+      });
+    });
+    expect(xml).toContain('<Key>probe/plus+sign</Key>');
+    expect(xml).not.toContain('<EncodingType>');
+    store.close();
+  });
+
+  for (const directHttp of [true, false]) {
+    it(`${directHttp ? 'direct HTTP' : 'SDK'} path: + % & = ? # ; @ é and spaces round-trip through push and pull, then nothing is written`, async () => {
+      const store: S3Store = createS3Store({ bucket: BUCKET, endpoint, region: 'us-east-1', pathStyle: true, credentials: CREDENTIALS, directHttp });
+      const prefix = `site-${directHttp ? 'direct' : 'sdk'}/`;
+      const local = await tempDir();
+      for (const [relative, content] of Object.entries(FILES)) {
+        await fs.mkdir(path.dirname(path.join(local, relative)), { recursive: true });
+        await fs.writeFile(path.join(local, relative), content);
+      }
+      const run = (root: string, replica: string, direction: SyncDirection) =>
+        runSync({ localRoot: root, store, rootPrefix: prefix, replica, strategy: resolveStrategy({ direction, retryDelay: 0 }), sleep: async () => undefined });
+
+      const pushed = await run(local, 'pusher', 'push');
+      expect(pushed.failure).toBeUndefined();
+      expect(pushed.synced).toHaveLength(Object.keys(FILES).length);
+      const listed = (await store.list(prefix)).map((o) => o.key.slice(prefix.length)).filter((k) => !k.startsWith('.fastblocks-sync/'));
+      expect(listed).toEqual(Object.keys(FILES).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+      for (const [relative, content] of Object.entries(FILES)) expect((await store.get(`${prefix}${relative}`)).body.toString()).toBe(content);
+
+      // The next runs of the same replica, both ways, find nothing to do (before the fix, a
+      // bidirectional run read `plus+sign` as `plus sign` and deleted the local file, and `100%`
+      // failed every run with "URI malformed").
+      for (const direction of ['push', 'bidirectional'] as const) {
+        const again = await run(local, 'pusher', direction);
+        expect(again.failure).toBeUndefined();
+        expect(again.synced).toEqual([]);
+      }
+      expect(await treeOf(local)).toEqual(b64(FILES));
+
+      // Another replica pulls the same bytes under the same names, then is idle too.
+      const elsewhere = await tempDir();
+      const pulled = await run(elsewhere, 'puller', 'pull');
+      expect(pulled.failure).toBeUndefined();
+      expect(await treeOf(elsewhere)).toEqual(b64(FILES));
+      expect((await run(elsewhere, 'puller', 'bidirectional')).synced).toEqual([]);
+      store.close();
+    });
+  }
+});
