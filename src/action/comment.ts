@@ -160,6 +160,8 @@ export interface UpsertResult {
   action: 'created' | 'updated' | 'unchanged';
   id: number;
   url: string;
+  /** Who GitHub says wrote a created comment: the token's identity. */
+  author?: { login: string; type?: string };
 }
 
 /** The comment body: marker first, then the Markdown, within GitHub's limit. */
@@ -193,7 +195,7 @@ export async function upsertComment(
   }
   if (options.createIfMissing === false) return undefined;
   const { data } = await octokit.rest.issues.createComment({ ...repo, issue_number: issueNumber, body: text });
-  return { action: 'created', id: data.id, url: data.html_url };
+  return { action: 'created', id: data.id, url: data.html_url, ...(data.user ? { author: { login: data.user.login, type: data.user.type } } : {}) };
 }
 
 /** The merged PR a pushed commit came from (for comments and the approval gate on push events). */

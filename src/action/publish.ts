@@ -16,6 +16,7 @@ import {
   isPermissionError,
   marker,
   upsertComment,
+  writtenBy,
   type MarkedComment,
   type Octokit,
 } from './comment.js';
@@ -145,6 +146,13 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
   try {
     const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing, identity: settings.commentAuthor });
     io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
+    // A token that posts as someone else than comment-author: its comment would never be found again (nor trusted).
+    if (result?.author && !writtenBy({ user: result.author }, settings.commentAuthor)) {
+      io.warning(
+        `The github-token posts as ${result.author.login}, but comment-author is ${settings.commentAuthor}: set 'comment-author: ${result.author.login}' ` +
+          'so the Action finds this comment again instead of adding another, and trusts its plan for require-approved-plan.',
+      );
+    }
   } catch (error) {
     const hint = isPermissionError(error) ? PERMISSION_HINT : 'The job summary has the report.';
     io.warning(`Could not write the PR comment on #${issue} (${describeApiError(error)}). ${hint}`);

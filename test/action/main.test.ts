@@ -135,6 +135,20 @@ describe('run()', () => {
     expect(targets.calls[1]!.run.readConfigFile).toBeUndefined();
   });
 
+  it('warns when the token posts as someone else than comment-author (its comment would never be found or trusted)', async () => {
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
+    api.tokenUser = { login: 'deploy-bot', type: 'User' };
+    const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
+    await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
+    expect(io.annotations.map((a) => a.message)).toContain(
+      "The github-token posts as deploy-bot, but comment-author is github-actions[bot]: set 'comment-author: deploy-bot' so the Action finds this comment again instead of adding another, and trusts its plan for require-approved-plan.",
+    );
+    const told = fakeIO({ bucket: 'b-1', 'github-token': 't', 'comment-author': 'deploy-bot' });
+    await run(deps(told, await env('pull_request', prEvent), targets.runTargets));
+    expect(told.annotations).toEqual([]);
+    expect(api.commentsOn(5)).toHaveLength(1);
+  });
+
   it('keeps the local state (journal, backups) under RUNNER_TEMP, never in the checkout', async () => {
     const targets = recordingTargets(() => []);
     await run(deps(fakeIO({ bucket: 'b-1', comment: 'never' }), await env('push', {}), targets.runTargets));
