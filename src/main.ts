@@ -1,99 +1,147 @@
-// The Action: inputs → (approval) → sync → report file, job summary, annotations, PR comment,
+// The Action: inputs → (approved plan) → sync → report file, job summary, annotations, PR comment,
 // outputs → fail when it must. Each phase is a folded log group; setFailed is called in one place.
+// Every text leaves through one scrubber (secrets.ts): the results are scrubbed as soon as the sync
+// returns, before anything renders or escapes them, and the IO scrubs and log-proofs every line.
 
 import { tmpdir } from 'node:os';
-import { resolve } from 'node:path';
-import { approve } from './action/approval.js';
+import { join, posix, resolve } from 'node:path';
+import { findApprovedPlan, planChangedMessage, type ApprovedPlan } from './action/approval.js';
+import { baseConfig, type BaseConfig } from './action/base-config.js';
 import { actionsCacheClient, pullCache, type CacheClient } from './action/cache.js';
 import { commentKey, createOctokit, type Octokit } from './action/comment.js';
 import { isPullRequestEvent, readContext, type ActionContext } from './action/context.js';
 import { readInputs, type ActionSettings } from './action/inputs.js';
-import { coreIO, type ActionIO } from './action/io.js';
+import { coreIO, safeIO, type ActionIO } from './action/io.js';
 import { computeOutputs, emptyOutputs, setOutputs, type ActionOutputs } from './action/outputs.js';
+import { combinedPlanHash } from './action/plan-hash.js';
 import { publish, failureOf, type Failure } from './action/publish.js';
 import { defaultReplica } from './action/replica.js';
-import { combinedPlanHash, planIsEmpty } from './action/plan-hash.js';
 import { localRoots, runTargets, type RunTargets } from './action/run-targets.js';
+import { createScrubber, urlForms, type Scrubber } from './action/secrets.js';
 import { errorMessage, failureReasonOf } from './errors.js';
-import type { AnyTargetResult } from './targets/types.js';
+import { escapeText } from './report/markdown.js';
 
 export interface Dependencies {
   io: ActionIO;
   env: Readonly<Record<string, string | undefined>>;
   runTargets: RunTargets;
-  octokit: (token: string, apiUrl: string) => Octokit;
+  octokit: (token: string, apiUrl: string, timeoutMs?: number) => Octokit;
   cache: CacheClient;
 }
 
 const defaults = (): Dependencies => ({ io: coreIO, env: process.env, runTargets, octokit: createOctokit, cache: actionsCacheClient });
 
 export async function run(overrides: Partial<Dependencies> = {}): Promise<void> {
-  const deps = { ...defaults(), ...overrides };
-  const secrets: string[] = [];
-  const scrub = (text: string) => secrets.reduce((t, s) => t.split(s).join('***'), text);
+  const given = { ...defaults(), ...overrides };
+  const scrubber = createScrubber();
+  const deps = { ...given, io: safeIO(given.io, scrubber.scrub) };
+  const { io } = deps;
   let outcome: { outputs: ActionOutputs; failure?: Failure };
   const abort = new AbortController();
   const stop = () => abort.abort(new Error('The run was cancelled'));
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
-    outcome = await execute(deps, secrets, scrub, abort.signal);
+    outcome = await execute(deps, scrubber, abort.signal);
   } catch (error) {
-    const failure = { reason: failureReasonOf(error), message: scrub(errorMessage(error)) };
-    await deps.io.writeSummary(`### fastblocks-sync\n\n**Failed (${failure.reason}):** ${failure.message}\n`).catch(() => undefined);
+    const failure = { reason: failureReasonOf(error), message: scrubber.scrub(errorMessage(error)) };
+    await io.writeSummary(`### fastblocks-sync\n\n**Failed (${failure.reason}):** ${escapeText(failure.message.replace(/[\r\n]+/g, ' '))}\n`).catch(() => undefined);
     outcome = { outputs: emptyOutputs(failure.reason), failure };
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
   }
-  setOutputs(outcome.outputs, deps.io.setOutput);
-  if (outcome.failure) deps.io.setFailed(scrub(outcome.failure.message));
+  setOutputs(outcome.outputs, io.setOutput);
+  if (outcome.failure) io.setFailed(outcome.failure.message);
 }
 
-async function execute(deps: Dependencies, secrets: string[], scrub: (t: string) => string, signal: AbortSignal) {
+/** Whether the run may write, and what to tell the reader about an event that decides it. */
+export function runMode(context: ActionContext, settings: ActionSettings): { dryRun: boolean; notes: string[] } {
+  if (context.eventName === 'pull_request_target') {
+    // It runs with the base repository's token and secrets for any pull request, forks included:
+    // it may review, never deploy. Preview deploys use pull_request.
+    const overridden = settings.dryRun.explicit && !settings.dryRun.value;
+    return {
+      dryRun: true,
+      notes: [`pull_request_target event: dry run${overridden ? " although 'dry-run' is 'false'" : ''}. This event never writes; deploy previews from pull_request events.`],
+    };
+  }
+  if (isPullRequestEvent(context) && !settings.dryRun.explicit) {
+    return { dryRun: true, notes: [`${context.eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] };
+  }
+  return { dryRun: settings.dryRun.value, notes: [] };
+}
+
+async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSignal) {
   const { io } = deps;
   const context = readContext(deps.env);
   const settings = await io.group('Inputs', async () => {
     const parsed = readInputs((name) => io.getInput(name), deps.env);
-    for (const secret of parsed.secrets) io.setSecret(secret);
-    if (parsed.githubToken) io.setSecret(parsed.githubToken);
-    secrets.push(...parsed.secrets);
+    // The token never enters a report (describeApiError keeps headers out); real tokens are long,
+    // so it is scrubbed too, but a short test token would only blank out letters of every line.
+    const token = parsed.githubToken.length >= 8 ? [parsed.githubToken] : [];
+    for (const secret of [...parsed.secrets, ...token].filter((s) => s !== '')) {
+      scrubber.add(secret);
+      // The runner masks exact strings: mask the forms another library might print, too.
+      for (const form of urlForms(secret)) io.setSecret(form);
+    }
+    if (parsed.githubToken && token.length === 0) io.setSecret(parsed.githubToken);
     return parsed;
   });
-  const forcedDryRun = isPullRequestEvent(context) && !settings.dryRun.explicit;
-  const dryRun = settings.dryRun.value || forcedDryRun;
+  const { dryRun, notes: modeNotes } = runMode(context, settings);
   const replica = settings.replica ?? defaultReplica(context);
   const key = commentKey(settings.target, settings.bucket, settings.prefix);
-  const octokit = lazy(() => deps.octokit(settings.githubToken, context.apiUrl));
+  const timeoutMs = settings.timeout * 1000;
+  const octokit = lazy(() => deps.octokit(settings.githubToken, context.apiUrl, timeoutMs));
   io.info(describe(settings, context, dryRun, replica));
-  if (forcedDryRun) io.info(`${context.eventName} event: dry run (nothing is written from a pull request unless 'dry-run' is explicitly 'false').`);
+  for (const note of modeNotes) io.info(note);
 
   const appRoot = resolve(context.workspace, settings.appRoot);
-  const runOnce = (asDryRun: boolean) => deps.runTargets(settings, { dryRun: asDryRun, replica, appRoot, signal });
-
-  // Every run that writes is gated, not only pushes (a manual dispatch must not bypass the review).
-  const gate =
-    settings.requireApprovedPlan && !dryRun
-      ? await io.group('Approval: compare the plan with the reviewed one', () => approve(octokit(), context, key, () => runOnce(true), io))
-      : undefined;
-  let results: AnyTargetResult[];
-  let failure: Failure | undefined;
-  if (gate?.refused) {
-    results = gate.plan; // the plan that was refused, reported as a dry-run: nothing was written
-    failure = gate.refused;
-  } else {
-    const cache = settings.pullCache && settings.direction !== 'push' ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;
-    if (cache) await io.group('Restore pulled files (pull-cache)', () => cache.restore());
-    results = await io.group(`Sync ${settings.target}${dryRun ? ' (dry run)' : ''}`, () => runOnce(dryRun));
-    if (cache && !dryRun) await io.group('Save pulled files (pull-cache)', () => cache.save());
-    failure = failureOf(results);
-    const applied = combinedPlanHash(results);
-    if (gate && !planIsEmpty(gate.plan) && !failure && applied !== gate.approvedHash) {
-      io.warning(`The applied plan ${applied} differs from the reviewed ${gate.approvedHash}: the remote moved between the check and the apply (conditional writes kept every write safe).`);
-    }
-  }
-  const planHash = combinedPlanHash(results);
-  const reportedDryRun = dryRun || gate?.refused !== undefined;
-  const published = await publish({ io, context, settings, results, dryRun: reportedDryRun, planHash, failure, key, scrub, octokit, pullRequest: gate?.pullRequest, forcedDryRun });
+  const base = isPullRequestEvent(context) ? baseSettings(context, settings, octokit, timeoutMs) : undefined;
+  const approved = settings.requireApprovedPlan && !dryRun ? await io.group('Approval: find the reviewed plan', () => reviewedPlan(octokit(), context, key, settings, io)) : undefined;
+  const cache = settings.pullCache && settings.direction !== 'push' && !dryRun ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;
+  if (cache) await io.group('Restore pulled files (pull-cache)', () => cache.restore());
+  const raw = await io.group(`Sync ${settings.target}${dryRun ? ' (dry run)' : ''}`, () =>
+    deps.runTargets(settings, {
+      dryRun,
+      replica,
+      appRoot,
+      signal,
+      localStateDir: join(context.runnerTemp || tmpdir(), 'fastblocks-sync', `state-${context.runId}-${context.runAttempt}-${process.pid}`),
+      ...(approved ? { expectedPlanHash: approved.planHash } : {}),
+      ...(base ? { readConfigFile: (name: string) => base.read(name) } : {}),
+    }),
+  );
+  // The choke point: every string of the results is scrubbed before anything escapes or renders it.
+  const results = scrubber.scrubDeep(raw);
+  if (cache) await io.group('Save pulled files (pull-cache)', () => cache.save());
+  const planHash = combinedPlanHash(settings.target, results);
+  let failure = failureOf(results);
+  if (failure?.reason === 'plan-changed' && approved) failure = { reason: 'plan-changed', message: planChangedMessage(approved, planHash) };
+  if (approved && !failure) io.info(planHash === approved.planHash ? `This run's plan ${planHash} is the reviewed one: applied.` : 'The plan writes nothing: nothing to deploy.');
+  const notes = [...modeNotes, ...(base ? await base.changedByPullRequest() : [])];
+  for (const note of notes.slice(modeNotes.length)) io.warning(note);
+  const published = await publish({ io, context, settings, results, dryRun, planHash, failure, key, scrub: scrubber.scrub, octokit, pullRequest: approved?.pullRequest, notes });
   return { outputs: computeOutputs(results, planHash, published.reportFile, failure?.reason), failure };
+}
+
+async function reviewedPlan(octokit: Octokit, context: ActionContext, key: string, settings: ActionSettings, io: ActionIO): Promise<ApprovedPlan> {
+  const approved = await findApprovedPlan(octokit, context.repo, context.sha, key, settings.commentAuthor);
+  io.info(
+    `Reviewed plan ${approved.planHash} in PR #${approved.pullRequest} (${approved.commentUrl}), posted by ${settings.commentAuthor}: ` +
+      'the plan is made under the bucket\'s locks and applied only if it is this one.',
+  );
+  return approved;
+}
+
+/** The settings folder of the base commit, for the files that choose where the tool reads and writes. */
+function baseSettings(context: ActionContext, settings: ActionSettings, octokit: () => Octokit, timeoutMs: number): BaseConfig {
+  return baseConfig({
+    workspace: context.workspace,
+    settingsDir: posix.normalize(posix.join(settings.appRoot, settings.settingsPath ?? 'settings')),
+    baseSha: context.pullRequest?.baseSha ?? '',
+    repo: context.repo,
+    octokit,
+    timeoutMs,
+  });
 }
 
 function pullCacheFor(deps: Dependencies, settings: ActionSettings, context: ActionContext, appRoot: string, replica: string) {

@@ -6,9 +6,9 @@
 // checkout still has the version they were pulled on top of, so a newer commit always wins.
 // The bucket stays the source of truth: a cache miss only means more downloads.
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import * as actionsCache from '@actions/cache';
 import { errorMessage } from '../errors.js';
@@ -92,13 +92,19 @@ export function pullCache(options: PullCacheOptions): PullCache {
       if (!restored) return options.log.warning('pull-cache: the cached entry has no readable manifest; ignoring it.');
       let laid = 0;
       let kept = 0;
+      const linked: string[] = [];
       for (const [path, entry] of Object.entries(restored.files)) {
         if (!safeRelative(path)) continue;
         if ((checkout.get(path) ?? null) !== entry.checkout) {
           kept++; // the checkout moved on since this file was pulled: the commit wins
           continue;
         }
-        const target = join(options.workspace, path);
+        // A checkout is anyone's input: a link on the way (or at the path) would take the write elsewhere.
+        const target = await plainTarget(options.workspace, path);
+        if (target === null) {
+          linked.push(path);
+          continue;
+        }
         if (entry.pulled === null) {
           await unlink(target).catch(() => undefined);
           laid++;
@@ -107,8 +113,11 @@ export function pullCache(options: PullCacheOptions): PullCache {
         const source = join(staging, 'files', path);
         if ((await md5File(source).catch(() => null)) !== entry.pulled) continue;
         await mkdir(dirname(target), { recursive: true });
-        await copyFile(source, target);
+        await replaceWithCopy(source, target);
         laid++;
+      }
+      if (linked.length > 0) {
+        options.log.warning(`pull-cache: ${linked.length} file(s) not restored because the checkout has a symbolic link on their path (never written through), e.g. ${linked[0]}; the sync pulls them if needed.`);
       }
       options.log.info(`pull-cache: restored ${laid} pulled file(s) from ${hit}${kept ? `; ${kept} left as committed (changed in git since)` : ''}.`);
     },
@@ -179,6 +188,36 @@ async function readManifest(dir: string): Promise<Manifest | undefined> {
     return parsed.version === 1 && typeof parsed.files === 'object' ? parsed : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The absolute path of `path` under the workspace when writing it cannot leave the workspace: every
+ * existing folder on the way is a real folder, and the path itself is a regular file or absent.
+ * Null otherwise (a symbolic link, or a file where a folder should be).
+ */
+async function plainTarget(workspace: string, path: string): Promise<string | null> {
+  let current = workspace;
+  const parts = path.split('/');
+  for (const [index, part] of parts.entries()) {
+    current = join(current, part);
+    const stat = await lstat(current).catch(() => null);
+    if (stat === null) return join(workspace, ...parts);
+    const last = index === parts.length - 1;
+    if (stat.isSymbolicLink() || (last ? !stat.isFile() : !stat.isDirectory())) return null;
+  }
+  return current;
+}
+
+/** Copy to a temp file beside the target, then rename: the target is replaced, never written through. */
+async function replaceWithCopy(source: string, target: string): Promise<void> {
+  const temp = join(dirname(target), `.${randomBytes(8).toString('hex')}.pull-cache.part`);
+  try {
+    await copyFile(source, temp, fsConstants.COPYFILE_EXCL);
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
   }
 }
 

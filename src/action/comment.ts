@@ -8,9 +8,25 @@ import type { RepoRef } from './context.js';
 
 export type Octokit = ReturnType<typeof getOctokit>;
 
-export function createOctokit(token: string, apiUrl: string): Octokit {
-  return getOctokit(token, { baseUrl: apiUrl.replace(/\/+$/, '') });
+/** GitHub API calls give up after this long by default: a stalled API must not hang the job. */
+export const DEFAULT_API_TIMEOUT_MS = 30_000;
+
+/** An Octokit whose every request (REST and GraphQL) is cut off after `timeoutMs`. */
+export function createOctokit(token: string, apiUrl: string, timeoutMs: number = DEFAULT_API_TIMEOUT_MS): Octokit {
+  const timedFetch: typeof fetch = async (input, init = {}) => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    try {
+      return await fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+    } catch (error) {
+      if (timeout.aborted) throw new Error(`the GitHub API did not answer within ${Math.round(timeoutMs / 100) / 10} s`, { cause: error });
+      throw error;
+    }
+  };
+  return getOctokit(token, { baseUrl: apiUrl.replace(/\/+$/, ''), request: { fetch: timedFetch } });
 }
+
+/** The login comments are posted as with the default GITHUB_TOKEN. */
+export const DEFAULT_IDENTITY = 'github-actions[bot]';
 
 /** GitHub's limit for an issue comment body. */
 export const COMMENT_LIMIT = 65_536;
@@ -32,16 +48,22 @@ export function marker(key: string, planHash: string): string {
   return `<!-- fastblocks-sync:${key} plan=${planHash || 'none'} -->`;
 }
 
-const MARKER = /<!-- fastblocks-sync:(\S+) plan=([0-9A-Za-z_-]+) -->/;
+const MARKER = /^<!-- fastblocks-sync:(\S+) plan=([0-9A-Za-z_-]+) -->$/;
 
-/** The key and plan hash of a marked comment body, or undefined. */
+/**
+ * The key and plan hash of a marked comment body, or undefined. The marker must be the whole first
+ * line: quoted or inside a code block, or after other text, it is text, not a marker.
+ */
 export function parseMarker(body: string | undefined | null): { key: string; planHash: string } | undefined {
-  const match = MARKER.exec(body ?? '');
+  const first = (body ?? '').split('\n', 1)[0]!.replace(/\r$/, '');
+  const match = MARKER.exec(first);
   return match ? { key: match[1]!, planHash: match[2]! } : undefined;
 }
 
 export interface MarkedComment {
   id: number;
+  /** GraphQL node id, for the comment's edit history. */
+  nodeId: string;
   body: string;
   planHash: string;
   url: string;
@@ -49,36 +71,97 @@ export interface MarkedComment {
 
 interface ApiComment {
   id: number;
+  node_id?: string;
   body?: string | null;
   html_url: string;
   user: { login: string; type?: string } | null;
-  author_association?: string;
 }
 
-/** Marker comments are trusted only from bots (the Actions token) or people with write access. */
-const TRUSTED_ASSOCIATIONS = new Set(['OWNER', 'MEMBER', 'COLLABORATOR']);
-function trusted(comment: ApiComment): boolean {
-  return comment.user?.type === 'Bot' || TRUSTED_ASSOCIATIONS.has(comment.author_association ?? '');
+/**
+ * Logins compared as GitHub writes them in both APIs: REST says `github-actions[bot]`, GraphQL says
+ * `github-actions` (with __typename Bot). Case does not matter in logins.
+ */
+function sameLogin(login: string | undefined, identity: string): boolean {
+  return login !== undefined && login.toLowerCase().replace(/\[bot\]$/, '') === identity.toLowerCase().replace(/\[bot\]$/, '');
 }
 
-/** The first trusted comment on the issue/PR whose marker has this key. */
-export async function findMarkedComment(octokit: Octokit, repo: RepoRef, issueNumber: number, key: string): Promise<MarkedComment | undefined> {
+const isBotIdentity = (identity: string) => /\[bot\]$/i.test(identity);
+
+/** Written by the Action's identity: its login, and a bot account when the identity is a bot's. */
+export function writtenBy(comment: Pick<ApiComment, 'user'>, identity: string): boolean {
+  const user = comment.user;
+  if (!user || !sameLogin(user.login, identity)) return false;
+  return !isBotIdentity(identity) || user.type === 'Bot';
+}
+
+/**
+ * The Action's marked comments for this key, oldest first: written by `identity` with the marker
+ * as their first line. Anyone can write a comment with a marker; only these count.
+ */
+export async function findMarkedComments(octokit: Octokit, repo: RepoRef, issueNumber: number, key: string, identity: string): Promise<MarkedComment[]> {
+  const found: MarkedComment[] = [];
   const iterator = octokit.paginate.iterator(octokit.rest.issues.listComments, { ...repo, issue_number: issueNumber, per_page: 100 });
   for await (const page of iterator) {
     for (const comment of page.data as ApiComment[]) {
       const parsed = parseMarker(comment.body);
-      if (parsed?.key === key && trusted(comment)) {
-        return { id: comment.id, body: comment.body ?? '', planHash: parsed.planHash, url: comment.html_url };
-      }
+      if (parsed?.key !== key || !writtenBy(comment, identity)) continue;
+      found.push({ id: comment.id, nodeId: comment.node_id ?? '', body: comment.body ?? '', planHash: parsed.planHash, url: comment.html_url });
     }
   }
-  return undefined;
+  return found;
+}
+
+/** The Action's sticky comment for this key (the oldest, if a second was ever made). */
+export async function findMarkedComment(octokit: Octokit, repo: RepoRef, issueNumber: number, key: string, identity: string): Promise<MarkedComment | undefined> {
+  return (await findMarkedComments(octokit, repo, issueNumber, key, identity))[0];
+}
+
+interface EditHistory {
+  node: {
+    author: { __typename?: string; login?: string } | null;
+    editor: { __typename?: string; login?: string } | null;
+    lastEditedAt: string | null;
+    userContentEdits: { totalCount: number; nodes: ({ editor: { __typename?: string; login?: string } | null } | null)[] } | null;
+  } | null;
+}
+
+const EDIT_HISTORY = `query($id: ID!) {
+  node(id: $id) {
+    ... on IssueComment {
+      author { __typename login }
+      editor { __typename login }
+      lastEditedAt
+      userContentEdits(first: 100) { totalCount nodes { editor { __typename login } } }
+    }
+  }
+}`;
+
+/**
+ * Why a marked comment cannot carry an approval, or null when it can: its GraphQL edit history
+ * (the REST API only says *that* a comment changed) must show no author or editor but `identity`.
+ * Anyone with write access may edit any comment; such an edit makes the marker untrusted.
+ */
+export async function untrustedEdits(octokit: Octokit, comment: MarkedComment, identity: string): Promise<string | null> {
+  if (!comment.nodeId) return 'the API gave no node id to read its edit history';
+  const { node } = await octokit.graphql<EditHistory>(EDIT_HISTORY, { id: comment.nodeId });
+  if (!node) return 'its edit history cannot be read';
+  const isIdentity = (actor: { __typename?: string; login?: string } | null) =>
+    actor !== null && sameLogin(actor.login, identity) && (!isBotIdentity(identity) || actor.__typename === 'Bot');
+  if (!isIdentity(node.author)) return `it was not written by ${identity}`;
+  if (node.lastEditedAt === null) return null;
+  const edits = node.userContentEdits;
+  if (!edits || edits.totalCount > edits.nodes.length) return 'its edit history is too long to check';
+  const other = [node.editor, ...edits.nodes.map((n) => n?.editor ?? null)].find((editor) => !isIdentity(editor));
+  if (other !== undefined) return `it was edited by ${other?.login ?? 'a deleted account'}, not only by ${identity}`;
+  return null;
 }
 
 export interface UpsertResult {
   action: 'created' | 'updated' | 'unchanged';
   id: number;
   url: string;
+  /** Who GitHub says wrote a created comment: the token's identity. */
+  author?: { login: string; type?: string };
 }
 
 /** The comment body: marker first, then the Markdown, within GitHub's limit. */
@@ -91,8 +174,9 @@ export function commentBody(key: string, planHash: string, markdown: string): st
 }
 
 /**
- * Creates the marked comment, or updates the existing one in place. `body` gets the existing
- * comment (if any), so a caller can keep its marker's plan hash. `createIfMissing: false` only updates.
+ * Creates the marked comment, or updates the existing one (the Action's own, by `identity`) in
+ * place. `body` gets the existing comment (if any), so a caller can keep its marker's plan hash.
+ * `createIfMissing: false` only updates.
  */
 export async function upsertComment(
   octokit: Octokit,
@@ -100,9 +184,9 @@ export async function upsertComment(
   issueNumber: number,
   key: string,
   body: string | ((existing: MarkedComment | undefined) => string),
-  options: { createIfMissing?: boolean } = {},
+  options: { createIfMissing?: boolean; identity?: string } = {},
 ): Promise<UpsertResult | undefined> {
-  const existing = await findMarkedComment(octokit, repo, issueNumber, key);
+  const existing = await findMarkedComment(octokit, repo, issueNumber, key, options.identity ?? DEFAULT_IDENTITY);
   const text = typeof body === 'string' ? body : body(existing);
   if (existing) {
     if (existing.body === text) return { action: 'unchanged', id: existing.id, url: existing.url };
@@ -111,7 +195,7 @@ export async function upsertComment(
   }
   if (options.createIfMissing === false) return undefined;
   const { data } = await octokit.rest.issues.createComment({ ...repo, issue_number: issueNumber, body: text });
-  return { action: 'created', id: data.id, url: data.html_url };
+  return { action: 'created', id: data.id, url: data.html_url, ...(data.user ? { author: { login: data.user.login, type: data.user.type } } : {}) };
 }
 
 /** The merged PR a pushed commit came from (for comments and the approval gate on push events). */
@@ -141,5 +225,7 @@ export function isPermissionError(error: unknown): boolean {
 export function describeApiError(error: unknown): string {
   const status = httpStatus(error);
   const message = errorMessage(error).split('\n')[0] ?? '';
+  // Octokit reports a request that never got an answer as status 500: say what really happened.
+  if (/did not answer within/.test(message)) return message;
   return status === undefined ? message : `HTTP ${status}: ${message.replace(/ - https:\/\/docs\.github\.com\S*$/, '')}`;
 }

@@ -13,6 +13,8 @@ export interface RepoRef {
 export interface PullRequestInfo {
   number: number;
   baseRef: string;
+  /** The base branch's commit the pull request is compared with: its settings choose where the tool reads and writes. */
+  baseSha: string;
   /** `owner/repo` of the base and head repositories; they differ on a fork PR. */
   baseRepo: string;
   headRepo: string | null;
@@ -89,6 +91,7 @@ function pullRequestFrom(payload: Record<string, unknown>, repository: string): 
   return {
     number,
     baseRef: typeof base.ref === 'string' ? base.ref : '',
+    baseSha: typeof base.sha === 'string' && /^[0-9a-f]{40}$/i.test(base.sha) ? base.sha : '',
     baseRepo,
     // A PR from a deleted fork has `head.repo: null`.
     headRepo: head.repo === null ? null : (fullName(head.repo) ?? baseRepo),

@@ -23,6 +23,7 @@ export const INPUTS = {
   timeout: 'timeout',
   retryAttempts: 'retry-attempts',
   retryDelay: 'retry-delay',
+  lockWait: 'lock-wait',
   templatePaths: 'template-paths',
   patterns: 'patterns',
   settingsPath: 'settings-path',
@@ -40,6 +41,7 @@ export const INPUTS = {
   appRoot: 'app-root',
   comment: 'comment',
   githubToken: 'github-token',
+  commentAuthor: 'comment-author',
   requireApprovedPlan: 'require-approved-plan',
   pullCache: 'pull-cache',
 } as const;
@@ -63,8 +65,10 @@ export const INPUT_DEFAULTS = {
   [INPUTS.timeout]: '30',
   [INPUTS.retryAttempts]: '2',
   [INPUTS.retryDelay]: '0.5',
+  [INPUTS.lockWait]: '60',
   [INPUTS.reloadConfig]: 'false',
   [INPUTS.comment]: 'auto',
+  [INPUTS.commentAuthor]: 'github-actions[bot]',
   [INPUTS.requireApprovedPlan]: 'false',
   [INPUTS.pullCache]: 'false',
 } as const satisfies Partial<Record<InputName, string>>;
@@ -102,6 +106,8 @@ export interface ActionSettings {
   timeout: number;
   retryAttempts: number;
   retryDelay: number;
+  /** Seconds to wait for another run holding a lock of the bucket (a concurrent deploy). */
+  lockWait: number;
   templatePaths: string[] | undefined;
   patterns: string[] | undefined;
   settingsPath: string | undefined;
@@ -122,6 +128,11 @@ export interface ActionSettings {
   appRoot: string;
   comment: CommentMode;
   githubToken: string;
+  /**
+   * The login the Action's comments are posted as (the github-token's identity). Only a comment by
+   * this login, never edited by anyone else, carries an approved plan.
+   */
+  commentAuthor: string;
   requireApprovedPlan: boolean;
   pullCache: boolean;
   /** Values to mask in logs and to scrub from every report: the reload secret, the cache URL's password. */
@@ -180,6 +191,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     timeout: parseNumber(INPUTS.timeout, input(INPUTS.timeout), { min: 0.001, max: 3600 }),
     retryAttempts: parseNumber(INPUTS.retryAttempts, input(INPUTS.retryAttempts), { integer: true, min: 0, max: 20 }),
     retryDelay: parseNumber(INPUTS.retryDelay, input(INPUTS.retryDelay), { min: 0, max: 300 }),
+    lockWait: parseNumber(INPUTS.lockWait, input(INPUTS.lockWait), { min: 0, max: 3600 }),
     templatePaths: parseList(INPUTS.templatePaths, input(INPUTS.templatePaths), relativePath),
     patterns: parseList(INPUTS.patterns, input(INPUTS.patterns)),
     settingsPath: optional(INPUTS.settingsPath) === undefined ? undefined : relativePath(INPUTS.settingsPath, input(INPUTS.settingsPath)),
@@ -199,6 +211,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     appRoot: relativePath(INPUTS.appRoot, input(INPUTS.appRoot)),
     comment: oneOf(INPUTS.comment, input(INPUTS.comment).toLowerCase(), COMMENT_MODES, input(INPUTS.comment)),
     githubToken: input(INPUTS.githubToken) || env.GITHUB_TOKEN || '',
+    commentAuthor: parseLogin(input(INPUTS.commentAuthor)),
     requireApprovedPlan: parseBoolean(INPUTS.requireApprovedPlan, input(INPUTS.requireApprovedPlan)),
     pullCache: parseBoolean(INPUTS.pullCache, input(INPUTS.pullCache)),
     secrets: [reloadSecret, ...(cacheUrl?.secrets ?? [])].filter((s): s is string => s !== undefined && s !== ''),
@@ -395,6 +408,12 @@ function parseAppName(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (/^[A-Za-z0-9_.-]+$/.test(value)) return value;
   throw invalid(INPUTS.appName, value, "a name of letters, digits, '_', '.' or '-' (the Redis key prefix, e.g. 'myapp')");
+}
+
+/** A GitHub login: a user (`deploy-bot`) or an app's bot (`my-app[bot]`). */
+function parseLogin(value: string): string {
+  if (/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/.test(value)) return value;
+  throw invalid(INPUTS.commentAuthor, value, "a GitHub login: 'github-actions[bot]' (the default token), '<app-slug>[bot]' for a GitHub App token, or the user of a personal access token");
 }
 
 function parseReplica(value: string | undefined): string | undefined {

@@ -2,6 +2,7 @@
 // interface so main.ts can be run in-process by tests; the default is @actions/core.
 
 import * as core from '@actions/core';
+import { logSafe } from './secrets.js';
 
 export interface Annotation {
   title?: string;
@@ -45,3 +46,25 @@ export const coreIO: ActionIO = {
     await core.summary.addRaw(markdown).write();
   },
 };
+
+/**
+ * The runner IO with every text scrubbed of secrets and made log-safe (secrets.ts): the one way
+ * the Action writes to the log, the summary and the job's failure message.
+ */
+export function safeIO(io: ActionIO, scrub: (text: string) => string): ActionIO {
+  const line = (text: string) => logSafe(scrub(text));
+  const note = (annotation?: Annotation) => (annotation ? { ...annotation, ...(annotation.title ? { title: line(annotation.title) } : {}) } : undefined);
+  return {
+    getInput: (name) => io.getInput(name),
+    setOutput: (name, value) => io.setOutput(name, scrub(value)),
+    setSecret: (value) => io.setSecret(value),
+    setFailed: (message) => io.setFailed(line(message)),
+    debug: (message) => io.debug(line(message)),
+    info: (message) => io.info(line(message)),
+    notice: (message, annotation) => io.notice(line(message), note(annotation)),
+    warning: (message, annotation) => io.warning(line(message), note(annotation)),
+    error: (message, annotation) => io.error(line(message), note(annotation)),
+    group: (name, fn) => io.group(line(name), fn),
+    writeSummary: (markdown) => io.writeSummary(scrub(markdown)),
+  };
+}

@@ -16,6 +16,7 @@ import {
   isPermissionError,
   marker,
   upsertComment,
+  writtenBy,
   type MarkedComment,
   type Octokit,
 } from './comment.js';
@@ -30,14 +31,19 @@ export interface Failure {
   message: string;
 }
 
-/** Why the results fail the job, if they do: unresolved MANUAL conflicts first, then errors, then invalid files. */
+/**
+ * Why the results fail the job, if they do: unresolved MANUAL conflicts first, then a plan that is
+ * not the approved one, then errors, then invalid files, then a run not applied for another reason.
+ */
 export function failureOf(results: readonly AnyTargetResult[]): Failure | undefined {
   const sum = totals(results);
   const reports = results.flatMap((r) => r.reports);
   if (sum.unresolved > 0 || reports.some((r) => r.failure?.reason === 'manual-conflicts')) {
     return { reason: 'manual-conflicts', message: `Manual conflict resolution required: ${sum.unresolved} unresolved conflict(s); nothing was written. See the job summary.` };
   }
-  const engineFailure = reports.find((r) => r.failure && r.failure.reason !== 'validation')?.failure;
+  const changed = reports.find((r) => r.failure?.reason === 'plan-changed')?.failure ?? results.find((r) => r.refused?.reason === 'plan-changed')?.refused;
+  if (changed) return { reason: 'plan-changed', message: changed.message };
+  const engineFailure = reports.find((r) => r.failure && r.failure.reason !== 'validation' && r.failure.reason !== 'not-applied')?.failure;
   if (engineFailure) return { reason: 'error', message: engineFailure.message };
   if (sum.errors > 0) {
     const first = results.flatMap((r) => r.errors)[0]!;
@@ -46,6 +52,8 @@ export function failureOf(results: readonly AnyTargetResult[]): Failure | undefi
   if (sum.invalid > 0) {
     return { reason: 'validation', message: `${sum.invalid} invalid file(s) were refused and not synced (see the annotations and the job summary).` };
   }
+  const notApplied = reports.find((r) => r.failure?.reason === 'not-applied')?.failure ?? results.find((r) => r.refused)?.refused;
+  if (notApplied) return { reason: 'error', message: notApplied.message };
   return undefined;
 }
 
@@ -62,7 +70,8 @@ export interface PublishInput {
   octokit: () => Octokit;
   /** The merged PR, when the approval gate already found it. */
   pullRequest: number | undefined;
-  forcedDryRun: boolean;
+  /** Lines for the reader about the event and its inputs (a forced dry run, base-branch settings). */
+  notes: string[];
 }
 
 export async function publish(input: PublishInput): Promise<{ reportFile: string }> {
@@ -74,7 +83,7 @@ export async function publish(input: PublishInput): Promise<{ reportFile: string
     workspace: context.workspace,
     ...(context.runId > 0 ? { runUrl: `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}` } : {}),
     ...(input.failure ? { failure: input.failure } : {}),
-    notes: input.forcedDryRun ? [`${context.eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] : [],
+    notes: input.notes,
   };
   const reportFile = await io.group('Report', async () => {
     for (const result of results) {
@@ -135,8 +144,15 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
     return commentBody(input.key, planHash, input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })));
   };
   try {
-    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing });
+    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing, identity: settings.commentAuthor });
     io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
+    // A token that posts as someone else than comment-author: its comment would never be found again (nor trusted).
+    if (result?.author && !writtenBy({ user: result.author }, settings.commentAuthor)) {
+      io.warning(
+        `The github-token posts as ${result.author.login}, but comment-author is ${settings.commentAuthor}: set 'comment-author: ${result.author.login}' ` +
+          'so the Action finds this comment again instead of adding another, and trusts its plan for require-approved-plan.',
+      );
+    }
   } catch (error) {
     const hint = isPermissionError(error) ? PERMISSION_HINT : 'The job summary has the report.';
     io.warning(`Could not write the PR comment on #${issue} (${describeApiError(error)}). ${hint}`);

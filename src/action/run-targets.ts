@@ -12,6 +12,12 @@ export interface RunOverrides {
   /** The repository checkout: the app's root. */
   appRoot: string;
   signal?: AbortSignal;
+  /** The approved plan hash (require-approved-plan): any other plan is refused, nothing written. */
+  expectedPlanHash?: string;
+  /** The tool's local journals and backups: outside the checkout (under RUNNER_TEMP). */
+  localStateDir?: string;
+  /** On pull requests: the settings files that choose where to read and write, from the base commit. */
+  readConfigFile?: (name: string) => Promise<string | null>;
 }
 
 export type RunTargets = (settings: ActionSettings, run: RunOverrides) => Promise<AnyTargetResult[]>;
@@ -38,8 +44,12 @@ export const runTargets: RunTargets = async (s, run) => {
     pathStyle: s.pathStyle,
     prune: s.prune,
     maxDelete: s.maxDelete,
+    lockWait: s.lockWait,
     cacheUrl: s.cacheUrl,
     signal: run.signal,
+    ...(run.expectedPlanHash !== undefined ? { expectedPlanHash: run.expectedPlanHash } : {}),
+    ...(run.localStateDir !== undefined ? { localStateDir: run.localStateDir } : {}),
+    ...(run.readConfigFile !== undefined ? { readConfigFile: run.readConfigFile } : {}),
   };
   const settingsOptions = { settingsPath: s.settingsPath, adapterNames: s.adapterNames, reloadConfig: s.reloadConfig, reloadUrl: s.reloadUrl, reloadSecret: s.reloadSecret };
   switch (s.target) {

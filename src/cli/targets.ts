@@ -123,6 +123,8 @@ function commonOptions(options: TargetCliOptions | CacheCliOptions, signal: Abor
     ...(shared.prune !== undefined ? { prune: shared.prune } : {}),
     ...(shared.maxDelete !== undefined ? { maxDelete: shared.maxDelete } : {}),
     ...(shared.force !== undefined ? { force: shared.force } : {}),
+    ...(shared.lockWait !== undefined ? { lockWait: shared.lockWait } : {}),
+    ...(shared.lockTtl !== undefined ? { lockTtl: shared.lockTtl } : {}),
     ...s3OptionsFrom({ endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle, multipartThreshold: shared.multipartThreshold } as SharedCliOptions),
     ...(signal ? { signal } : {}),
   };

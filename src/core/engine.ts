@@ -1,5 +1,6 @@
-// One sync run: list both sides, plan, then print (dry-run) or apply under the remote lock.
-// Everything outside the engine (CLI, Action, targets) calls runSync and reads its report.
+// One sync run: take the remote lock (a writing run), list both sides, plan, then print (dry-run)
+// or apply the plan made under the lock. Everything outside the engine (CLI, Action, targets)
+// calls runSync, or prepareSync when several roots are applied together (`target: all`).
 
 import { createHash } from 'node:crypto';
 import os from 'node:os';
@@ -9,10 +10,10 @@ import pLimit from 'p-limit';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
 import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
-import { foldedPath, invalidKeyReason, pathFilter, printableKey } from './keys.js';
+import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
-import { newReport } from './model.js';
+import { emptyRequestStats, newReport } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
@@ -29,14 +30,16 @@ import {
   sortedEntries,
   stateKey,
   lockKey,
+  updateLock,
   writeBase,
+  type HeldLock,
   type LockBody,
   type RemoteLayout,
 } from './state.js';
-import { LocalTimes, remoteTime } from './times.js';
+import { git, LocalTimes, remoteTime } from './times.js';
 import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
-import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal } from './journal.js';
+import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf } from './journal.js';
 
 export interface ValidationIssue {
   message: string;
@@ -47,6 +50,12 @@ export interface ValidationIssue {
 export interface SyncOptions {
   /** The local directory (created on pull when missing). */
   localRoot: string;
+  /**
+   * Where the tool keeps its local journal, backups and temp files. Default: `.fastblocks-sync/`
+   * inside the local root (a laptop's persistent side). The Action passes a folder outside the
+   * checkout (under RUNNER_TEMP): nothing of the tool's is then read from files a PR controls.
+   */
+  localStateDir?: string;
   store: RemoteStore;
   /** Key prefix of the synced root inside the bucket: '' or ending in '/'. */
   rootPrefix: string;
@@ -68,6 +77,19 @@ export interface SyncOptions {
   attributesFor?: (path: string) => ObjectAttributes | undefined;
   /** Refuse bytes about to be written on either side (null = fine). Invalid files are skipped, not fatal. */
   validate?: (path: string, body: Buffer) => ValidationIssue | null;
+  /**
+   * Refuse a path on both sides (null = fine), e.g. a template name the app's cache keys cannot
+   * tell apart from another. Such paths are reported as invalid and left out of the plan.
+   */
+  invalidPath?: (path: string) => string | null;
+  /**
+   * Apply only this plan (a hash a reviewer approved): refuse with `plan-changed` when the plan
+   * made under the lock differs — nothing is written — or when a path re-planned during the run
+   * would come out differently — everything is rolled back.
+   */
+  expectedPlanHash?: string;
+  /** A run id shared by roots applied together (prepareSync); default: a new one. */
+  runId?: string;
   /** Seconds to wait for another run's lock before failing. */
   lockWait?: number;
   /**
@@ -99,31 +121,98 @@ export function defaultReplica(localRoot: string): string {
   return `${os.hostname()}:${path.resolve(localRoot)}`;
 }
 
+/** What a plan is applied to, bound into its hash: the same ops against another place or rule are another plan. */
+export interface PlanBinding {
+  /** Printable remote root: store URL (bucket, endpoint host) and key prefix. */
+  remote: string;
+  direction: SyncStrategy['direction'];
+  conflictStrategy: SyncStrategy['conflictStrategy'];
+  prune: boolean;
+}
+
 /** Stable over runs: conflict-copy names carry a timestamp, which is left out. */
-export function planHash(ops: readonly Op[], conflicts: readonly Conflict[]): string {
+export function planHash(ops: readonly Op[], conflicts: readonly Conflict[], binding?: PlanBinding): string {
   const stable = (p: string) => p.replace(/\.conflict-(local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/, '.conflict-$1');
   const canonical = JSON.stringify({
+    ...(binding ? { binding: [binding.remote, binding.direction, binding.conflictStrategy, binding.prune] } : {}),
     ops: ops.map((op) => ({ ...op, path: stable(op.path), ...('source' in op ? { source: stable(op.source) } : {}) })),
     conflicts: conflicts.map((c) => [c.path, c.kind, c.resolution]),
   });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
 }
 
-export async function runSync(options: SyncOptions): Promise<SyncReport> {
-  return new SyncRun(options).run();
+/**
+ * A planned run. A writing run holds its root's lock from before it listed until `release()`,
+ * so what `apply()` writes is exactly the plan in `report`. A failed or empty plan has already
+ * released the lock (release() is then a no-op).
+ */
+export interface PreparedSync {
+  readonly report: SyncReport;
+  /** True when apply() has something to write (ops, or a base to record). */
+  readonly pending: boolean;
+  /** The state object this run writes when it commits, and where: witnesses for a group of roots. */
+  readonly commitWitness: { store: RemoteStore; areaPrefix: string; stateKey: string };
+  /**
+   * Execute the plan; the base is not advanced yet. False when it failed: everything was rolled
+   * back and `report.failure` says why. `group` names the state keys of the other roots applied
+   * with this one (same store and tool area), so recovery treats the group as one run.
+   */
+  apply(options?: { strict?: boolean; group?: readonly string[] }): Promise<boolean>;
+  /** Record the new base: the run's writes stand. False when that failed (then rolled back). */
+  commit(): Promise<boolean>;
+  /** Undo an applied run — also a committed one, whose previous base is put back — because another root of its group failed. */
+  rollback(reason: string): Promise<void>;
+  /** Do not apply this plan (it is not the approved one, or another root of the group cannot be applied): nothing is written. */
+  decline(reason: 'plan-changed' | 'not-applied', message: string): void;
+  /**
+   * Release the lock (kept, expired, when a rollback left something for the next run to undo) and
+   * close the report. A plan neither applied nor declined counts as declined (`not-applied`).
+   */
+  release(): Promise<SyncReport>;
 }
 
-class SyncRun {
+export async function runSync(options: SyncOptions): Promise<SyncReport> {
+  const prepared = await prepareSync(options);
+  try {
+    const expected = options.expectedPlanHash;
+    if (!prepared.pending) return prepared.report;
+    if (expected !== undefined && prepared.report.planHash !== expected) {
+      prepared.decline('plan-changed', `The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ${prepared.report.planHash.slice(0, 12)}); nothing was written.`);
+    } else if (await prepared.apply({ strict: expected !== undefined })) {
+      await prepared.commit();
+    }
+    return prepared.report;
+  } finally {
+    await prepared.release();
+  }
+}
+
+/** Plan under the lock (a writing run) and return the planned run, not yet applied. */
+export async function prepareSync(options: SyncOptions): Promise<PreparedSync> {
+  const run = new SyncRun(options);
+  await run.prepare();
+  return run;
+}
+
+/** A path re-planned during the run would come out differently from the approved plan. */
+class PlanChangedDuringRun extends Error {
+  constructor(readonly path: string) {
+    super(`${printableKey(path)} changed while the approved plan was being applied: the plan to apply is no longer the approved one`);
+    this.name = 'PlanChangedDuringRun';
+  }
+}
+
+class SyncRun implements PreparedSync {
   private readonly started = Date.now();
-  /** The store's counters are cumulative; the report shows this run's share. */
-  private readonly requestsAtStart: RequestStats;
+  /** This run's requests, counted per phase: roots applied together share their store's counters. */
+  private readonly requests: RequestStats = emptyRequestStats();
   private readonly now: () => Date;
   private readonly local: LocalTree;
   private readonly layout: RemoteLayout;
   private readonly replica: string;
   private readonly runId: string;
   private readonly filter: (key: string) => boolean;
-  private readonly report: SyncReport;
+  readonly report: SyncReport;
   private localEntries = new Map<string, LocalEntry>();
   private remoteEntries = new Map<string, RemoteEntry>();
   private base: { state: BaseState | null; etag: string | null } = { state: null, etag: null };
@@ -132,20 +221,29 @@ class SyncRun {
   /** Local files refused because another local file differs from them only in case or normalization. */
   private localTwins = 0;
   private readonly setAside = new Map<string, BaseEntry>();
-  /** Remote objects put back while taking over the lock of an interrupted run. */
-  private restoredByRecovery = 0;
   private readonly localTimes: LocalTimes;
   /** The store with retries, for the engine's own calls; the executor retries per operation. */
   private readonly store: RemoteStore;
+  private planned: Plan | undefined;
+  private lock: HeldLock | undefined;
+  private stopRefreshing: (() => void) | undefined;
+  /** Aborted when the lock is taken over by another run: the apply stops and rolls back. */
+  private readonly lost = new AbortController();
+  private result: ApplyResult | undefined;
+  /** The base object this run wrote (its ETag), until the lock is released. */
+  private committedBase: string | undefined;
+  /** Set when the next run must finish what this one could not: the lock (with the journal) stays. */
+  private leaveJournal = false;
+  private released = false;
+  private strict = false;
 
   constructor(private readonly options: SyncOptions) {
     this.now = options.now ?? (() => new Date());
-    this.requestsAtStart = { ...options.store.stats };
-    this.local = new LocalTree(options.localRoot);
+    this.local = new LocalTree(options.localRoot, options.localStateDir);
     this.localTimes = new LocalTimes(this.local);
     this.layout = remoteLayout(options.rootPrefix, options.areaPrefix);
     this.replica = options.replica ?? defaultReplica(options.localRoot);
-    this.runId = newRunId(this.now(), options.random);
+    this.runId = options.runId ?? newRunId(this.now(), options.random);
     this.filter = pathFilter(options.include, options.exclude);
     this.store = retryingStore(options.store, this.retryPolicy(), options.signal);
     const { strategy } = options;
@@ -163,20 +261,45 @@ class SyncRun {
     });
   }
 
-  async run(): Promise<SyncReport> {
+  get pending(): boolean {
+    return !this.released && !this.report.failure && !this.options.strategy.dryRun && this.planned !== undefined && (this.planned.ops.length > 0 || this.planned.baseChanged);
+  }
+
+  get commitWitness() {
+    return { store: this.options.store, areaPrefix: this.layout.areaPrefix, stateKey: stateKey(this.layout, this.replica) };
+  }
+
+  async prepare(): Promise<void> {
+    await this.measured(async () => {
+      try {
+        await this.planRun();
+      } catch (error) {
+        await this.releaseLock();
+        throw error;
+      }
+      // Nothing to write, or it may not be written: the lock is of no further use.
+      if (!this.pending) {
+        await this.releaseLock();
+        this.report.applied = !this.options.strategy.dryRun && !this.report.failure;
+      }
+    });
+  }
+
+  private async planRun(): Promise<void> {
     const { strategy } = this.options;
-    // A leftover journal of a run that committed (killed before it cleaned up) is dropped, not undone.
-    if (!strategy.dryRun) {
-      const local = await recoverLocalJournal(this.local, (runId) => this.committed(this.replica, runId));
-      for (const runId of local.runIds) {
-        this.report.warnings.push({ path: '', message: `Recovered the local part of interrupted run ${runId}: ${local.restored} file(s) restored.` });
-      }
-      for (const p of local.kept) {
-        this.report.warnings.push({ path: p, message: 'changed since an interrupted run wrote it: this version was kept, the one before the run is in .fastblocks-sync/backups/' });
-      }
+    const tracked = await this.trackedToolFolder();
+    if (tracked) {
+      this.fail('refused', tracked);
+      return;
     }
     if (strategy.direction !== 'pull' && !(await directoryExists(this.local.root))) {
       throw new ConfigError(`Local directory ${this.local.root} does not exist. Create it, fix the path, or use --direction pull to fetch the remote into it.`);
+    }
+    // A writing run plans under the lock: nobody else writes this root between the listing and
+    // the apply, and an interrupted run is undone before anything is listed.
+    if (!strategy.dryRun) {
+      await this.takeLock();
+      await this.sweepLocalJournals();
     }
     // The local scan overlaps the listing and the state read: they share nothing, and hashing a
     // large tree takes seconds (bench/README.md). Both settle before either outcome is used.
@@ -186,26 +309,47 @@ class SyncRun {
     ]);
     if (scanned.status === 'rejected') throw scanned.reason;
     if (remote.status === 'rejected') throw remote.reason;
-    if (this.report.errors.length > 0) return this.fail('refused', this.refusedPathsMessage());
+    if (this.report.errors.length > 0) return void this.fail('refused', this.refusedPathsMessage());
     this.base = remote.value;
     const localExists = scanned.value;
     await this.forgetFilesThisCheckoutNeverHad();
     this.setAsideSkippedLocalPaths();
+    this.setAsideInvalidPaths();
     await this.fillMultipartMd5s();
     const plan = await this.plan();
+    this.planned = plan;
     this.report.conflicts = plan.conflicts;
     this.report.skipped.push(...plan.skipped);
-    this.report.planHash = planHash(plan.ops, plan.conflicts);
-    this.report.synced = plan.ops.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.planHash = planHash(plan.ops, plan.conflicts, {
+      remote: this.report.remote,
+      direction: strategy.direction,
+      conflictStrategy: strategy.conflictStrategy,
+      prune: this.options.prune ?? false,
+    });
+    this.report.planned = plan.ops.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.synced = strategy.dryRun ? [...this.report.planned] : [];
 
     if (plan.conflicts.some((c) => c.resolution === 'manual')) {
       this.report.synced = [];
-      return this.fail('manual-conflicts', 'Manual conflict resolution required');
+      return void this.fail('manual-conflicts', 'Manual conflict resolution required');
     }
     const refusal = this.safetyRefusal(plan, localExists);
-    if (refusal) return this.fail('refused', refusal);
-    if (strategy.dryRun || (plan.ops.length === 0 && !plan.baseChanged)) return this.finish();
-    return this.apply(plan);
+    if (refusal) return void this.fail('refused', refusal);
+  }
+
+  /**
+   * A `.fastblocks-sync` folder that git tracks: someone committed the tool's journal or backups.
+   * They are never evidence of an interrupted run, and a run that finds them says so and stops.
+   */
+  private async trackedToolFolder(): Promise<string | null> {
+    const listed = await git(this.local.root, ['ls-files', '-z', '--', TOOL_DIR]);
+    const files = (listed ?? '').split('\0').filter(Boolean);
+    if (files.length === 0) return null;
+    return (
+      `${path.join(this.local.root, TOOL_DIR)} is tracked by git (${files.length} file(s), e.g. ${printableKey(files[0]!)}). ` +
+      "It is the tool's own folder (journal, backups): a journal or backup committed to a repository is never taken as an interrupted run. " +
+      `Remove it from the repository (git rm -r --cached ${TOOL_DIR}) and add ${TOOL_DIR}/ to .gitignore.`
+    );
   }
 
   private async scan(): Promise<boolean> {
@@ -421,81 +565,221 @@ class SyncRun {
     });
   }
 
-  private async apply(plan: Plan): Promise<SyncReport> {
-    const { store } = this;
-    const { strategy } = this.options;
-    const sleep = this.options.sleep ?? realSleep;
-    const ttlMs = (this.options.lockTtl ?? DEFAULT_LOCK_TTL_SECONDS) * 1000;
-    const lock = await acquireLock(
-      store,
-      lockKey(this.layout),
-      { runId: this.runId, replica: this.replica, host: os.hostname(), pid: process.pid, journal: this.remoteJournal(plan.ops) },
-      { now: this.now, sleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs, recover: (stale) => this.recover(stale) },
-    );
-    if (this.restoredByRecovery > 0) {
-      // The plan was made from listings taken before the interrupted run was undone: start over.
-      await releaseLock(this.cleanupStore(), lock).catch(() => undefined);
-      const again = await new SyncRun(this.options).run();
-      again.warnings.unshift(...this.report.warnings);
-      return again;
+
+  /**
+   * Paths the caller refuses (`invalidPath`): reported as invalid on each side that has them, left
+   * out of the plan on both sides, their base entries kept as they are.
+   */
+  private setAsideInvalidPaths(): void {
+    const reasonOf = this.options.invalidPath;
+    if (!reasonOf) return;
+    const refused = new Map<string, string>();
+    for (const p of [...this.localEntries.keys(), ...this.remoteEntries.keys()]) {
+      const reason = reasonOf(p);
+      if (reason !== null) refused.set(p, reason);
     }
-    const lost = new AbortController();
-    const stopRefreshing = keepLockAlive(store, lock, {
+    if (refused.size === 0) return;
+    const kept = new Map(Object.entries(this.base.state?.entries ?? {}));
+    for (const [p, reason] of refused) {
+      if (this.localEntries.delete(p)) this.report.invalid.push({ path: printableKey(p), side: 'local', message: reason });
+      if (this.remoteEntries.delete(p)) this.report.invalid.push({ path: printableKey(p), side: 'remote', message: reason });
+      const entry = this.baseEntry(p);
+      if (entry) {
+        this.setAside.set(p, entry);
+        kept.delete(p);
+      }
+    }
+    if (this.base.state) this.base = { ...this.base, state: { ...this.base.state, entries: Object.fromEntries(kept) } };
+  }
+
+  /** Runs a phase and counts its requests as this run's (phases of grouped runs never overlap). */
+  private async measured<T>(phase: () => Promise<T>): Promise<T> {
+    const before = { ...this.options.store.stats };
+    try {
+      return await phase();
+    } finally {
+      const after = this.options.store.stats;
+      for (const kind of Object.keys(this.requests) as (keyof RequestStats)[]) this.requests[kind] += after[kind] - before[kind];
+    }
+  }
+
+  private lockTtlMs(): number {
+    return (this.options.lockTtl ?? DEFAULT_LOCK_TTL_SECONDS) * 1000;
+  }
+
+  private async takeLock(): Promise<void> {
+    const ttlMs = this.lockTtlMs();
+    this.lock = await acquireLock(
+      this.store,
+      lockKey(this.layout),
+      { runId: this.runId, replica: this.replica, host: os.hostname(), pid: process.pid, journal: [] },
+      { now: this.now, sleep: this.options.sleep ?? realSleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs, recover: (stale) => this.recover(stale) },
+    );
+    this.stopRefreshing = keepLockAlive(this.store, this.lock, {
       ttlMs,
       now: this.now,
-      onLost: () => lost.abort(new Error('the lock was taken over by another run (this run took longer than the lock expiry)')),
+      onLost: () => this.lost.abort(new Error('the lock was taken over by another run (this run took longer than the lock expiry)')),
     });
-    const signal = this.options.signal ? AbortSignal.any([this.options.signal, lost.signal]) : lost.signal;
-    let result: ApplyResult | undefined;
-    /** Set when the next run must finish what this one could not: the lock (with the journal) stays. */
-    let leaveJournal = false;
-    try {
-      await writeLocalJournal(this.local, this.runId, plan.ops);
-      result = await applyPlan(plan.ops, {
+  }
+
+  /** The lock as `<store>/<key>`: a local journal names the remote root it belongs to. */
+  private lockName(): string {
+    return `${this.options.store.url}/${lockKey(this.layout)}`;
+  }
+
+  /**
+   * Local journals of this root left after taking the lock: none was vouched for by an
+   * interrupted run's lock (those were undone in recover()). A committed run's is dropped; any
+   * other is reported and dropped unread, its backups kept for a person to look at.
+   */
+  private async sweepLocalJournals(): Promise<void> {
+    for (const runId of await localJournalsOf(this.local, this.lockName())) {
+      if (!(await this.committed({ runId, replica: this.replica }))) {
+        this.report.warnings.push({
+          path: '',
+          message: `Ignored the local journal of run ${runId}: no lock of that run vouches for it, so it is not evidence of an interrupted run. Nothing was restored from it; any versions it kept are in ${this.local.backupRoot(runId)}.`,
+        });
+      }
+      await clearLocalJournal(this.local, runId);
+    }
+  }
+
+  async apply(options: { strict?: boolean; group?: readonly string[] } = {}): Promise<boolean> {
+    const plan = this.planned;
+    if (!this.pending || !plan || !this.lock) throw new Error('apply() needs a prepared run with something to write');
+    this.strict = options.strict ?? false;
+    return this.measured(async () => {
+      const signal = this.options.signal ? AbortSignal.any([this.options.signal, this.lost.signal]) : this.lost.signal;
+      const localJournal = await writeLocalJournal(this.local, this.runId, this.lockName(), plan.ops);
+      const group = (options.group ?? []).filter((key) => key !== stateKey(this.layout, this.replica));
+      const journal = this.remoteJournal(plan.ops);
+      // Nothing to record (a plan that only records converged paths in the base): the lock stays as taken.
+      if (journal.length > 0 || localJournal || group.length > 0) {
+        // Not stopped by the run's signal: a stopped run still reaches the executor, which rolls back.
+        await updateLock(this.cleanupStore(), this.lock!, {
+          ...this.lock!.body,
+          journal,
+          ...(localJournal ? { localJournal } : {}),
+          ...(group.length > 0 ? { group } : {}),
+        });
+      }
+      const result = await applyPlan(plan.ops, {
         local: this.local,
         store: this.options.store,
         layout: this.layout,
         runId: this.runId,
         policy: this.retryPolicy(),
-        maxConcurrent: strategy.parallel ? strategy.maxConcurrent : 1,
+        maxConcurrent: this.options.strategy.parallel ? this.options.strategy.maxConcurrent : 1,
         signal,
         ...(this.options.attributesFor ? { attributesFor: this.options.attributesFor } : {}),
         ...(this.options.validate ? { validate: this.options.validate } : {}),
-        replan: (p) => this.replan(p),
+        replan: (p) => this.replanChecked(p),
         localTime: (p) => this.localTimes.of(p),
         ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
       });
+      this.result = result;
       this.absorb(result);
-      if (result.failure) {
-        leaveJournal = result.rollbackErrors.length > 0;
-        return this.rolledBack(result);
-      }
+      if (!result.failure) return true;
+      this.leaveJournal = result.rollbackErrors.length > 0;
+      await this.rolledBack(result);
+      return false;
+    });
+  }
+
+  async commit(): Promise<boolean> {
+    const { planned: plan, result } = this;
+    if (!plan || !result || result.failure) throw new Error('commit() needs an applied run');
+    return this.measured(async () => {
       // Every op refused (invalid files) or re-planned away, and nothing to record: write nothing.
       const nothingDone = result.done.length === 0 && result.baseChanges.length === 0 && !plan.baseChanged;
-      const commit = nothingDone ? 'committed' : await this.commit(plan, result);
+      const commit = nothingDone ? 'committed' : await this.commitOnce(plan, result);
       if (commit === 'unknown') {
-        leaveJournal = true;
-        return this.fail('error', 'Could not confirm that the base state was written (the store kept failing). The next run checks it, then keeps or undoes the changes of this run.');
+        // Neither kept nor undone here: the lock stays, with its journal, for the next run to decide.
+        result.failure = { path: stateKey(this.layout, this.replica), error: new Error('commit not confirmed') };
+        this.leaveJournal = true;
+        this.fail('error', 'Could not confirm that the base state was written (the store kept failing). The next run checks it, then keeps or undoes the changes of this run.');
+        return false;
       }
       if (commit !== 'committed') {
-        await this.undoCommitted(result, commit.error);
-        leaveJournal = result.rollbackErrors.length > 0;
-        return this.rolledBack(result);
+        result.failure = { path: stateKey(this.layout, this.replica), error: commit.error };
+        await result.rollback();
+        this.leaveJournal = result.rollbackErrors.length > 0;
+        await this.rolledBack(result);
+        return false;
       }
-      await clearLocalJournal(this.local, this.runId);
-      await this.settleBackups(result);
-      return this.finish();
-    } finally {
-      stopRefreshing();
-      // Not stopped by the run's signal: a run stopped by SIGINT/SIGTERM still releases its lock.
-      const cleanup = this.cleanupStore();
-      const release = leaveJournal ? expireLock(cleanup, lock, this.now()) : releaseLock(cleanup, lock);
-      await release.catch((error: unknown) => {
-        this.report.warnings.push({ path: '', message: `Could not ${leaveJournal ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}` });
-      });
-      // Count the release too: the report's requests are every request the run sent.
-      this.finish();
+      this.report.applied = true;
+      return true;
+    });
+  }
+
+  async rollback(reason: string): Promise<void> {
+    const result = this.result;
+    if (!result || result.failure) return;
+    await this.measured(async () => {
+      result.failure = { path: '', error: new Error(reason) };
+      await result.rollback();
+      if (this.committedBase !== undefined && result.rollbackErrors.length === 0) await this.restorePreviousBase(result);
+      this.leaveJournal = result.rollbackErrors.length > 0;
+      this.report.applied = false;
+      await this.rolledBack(result, 'not-applied');
+    });
+  }
+
+  /** Put the base this run replaced back, so the undone run leaves no trace in the state either. */
+  private async restorePreviousBase(result: ApplyResult): Promise<void> {
+    const key = stateKey(this.layout, this.replica);
+    try {
+      if (this.base.state === null) await this.store.delete(key, { ifMatch: this.committedBase! });
+      else await writeBase(this.store, key, { ...this.base.state, entries: sortedEntries(this.originalBaseEntries()) }, this.committedBase!);
+      this.committedBase = undefined;
+    } catch (error) {
+      result.rollbackErrors.push({ path: key, error });
     }
+  }
+
+  /** The base as read (set-aside entries included), for putting it back. */
+  private originalBaseEntries(): Map<string, BaseEntry> {
+    const entries = new Map<string, BaseEntry>(Object.entries(this.base.state?.entries ?? {}));
+    for (const [p, entry] of this.setAside) entries.set(p, entry);
+    return entries;
+  }
+
+  decline(reason: 'plan-changed' | 'not-applied', message: string): void {
+    if (this.result) throw new Error('decline() after apply(): use rollback()');
+    this.report.synced = [];
+    this.report.applied = false;
+    if (!this.report.failure) this.fail(reason, message);
+  }
+
+  async release(): Promise<SyncReport> {
+    if (!this.released) {
+      if (this.pending && !this.result) this.decline('not-applied', 'Not applied: the run stopped before this root was written.');
+      // Applied but never committed (the caller stopped in between): undone, never left half-recorded.
+      if (this.result && !this.result.failure && !this.report.applied) await this.rollback('the run stopped before it recorded its base state');
+      this.released = true;
+      await this.measured(async () => {
+        if (this.report.applied && this.result) {
+          await clearLocalJournal(this.local, this.runId);
+          await this.settleBackups(this.result);
+        }
+        await this.releaseLock();
+      });
+    }
+    return this.finish();
+  }
+
+  private async releaseLock(): Promise<void> {
+    this.stopRefreshing?.();
+    this.stopRefreshing = undefined;
+    const lock = this.lock;
+    if (!lock) return;
+    this.lock = undefined;
+    // Not stopped by the run's signal: a run stopped by SIGINT/SIGTERM still releases its lock.
+    const cleanup = this.cleanupStore();
+    const release = this.leaveJournal ? expireLock(cleanup, lock, this.now()) : releaseLock(cleanup, lock);
+    await release.catch((error: unknown) => {
+      this.report.warnings.push({ path: '', message: `Could not ${this.leaveJournal ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}` });
+    });
   }
 
   /** The store with retries but without the run's abort signal, for what must happen anyway. */
@@ -507,14 +791,16 @@ class SyncRun {
    * Write the base. A PUT whose answer was lost may have landed (its retry then fails the
    * precondition): read the base back before deciding that the run did not commit.
    */
-  private async commit(plan: Plan, result: ApplyResult): Promise<'committed' | 'unknown' | { error: unknown }> {
+  private async commitOnce(plan: Plan, result: ApplyResult): Promise<'committed' | 'unknown' | { error: unknown }> {
     try {
-      await this.commitBase(plan, result);
+      this.committedBase = await this.commitBase(plan, result);
       return 'committed';
     } catch (error) {
       try {
-        const landed = (await readBase(this.cleanupStore(), stateKey(this.layout, this.replica))).state?.runId === this.runId;
-        return landed ? 'committed' : { error };
+        const read = await readBase(this.cleanupStore(), stateKey(this.layout, this.replica));
+        if (read.state?.runId !== this.runId) return { error };
+        this.committedBase = read.etag ?? undefined;
+        return 'committed';
       } catch {
         return 'unknown';
       }
@@ -546,17 +832,24 @@ class SyncRun {
     return journal;
   }
 
-  /** Whether `runId` wrote the base state of `replica`: the run committed and must not be undone. */
-  private async committed(replica: string, runId: string): Promise<boolean> {
-    return (await readBase(this.store, stateKey(this.layout, replica))).state?.runId === runId;
+  /**
+   * Whether the run that held `stale` committed, so it must not be undone: its base state, or
+   * that of any root applied with it (same store and tool area), carries its run id.
+   */
+  private async committed(stale: Pick<LockBody, 'runId' | 'replica' | 'group'>): Promise<boolean> {
+    const own = stateKey(this.layout, stale.replica);
+    const group = Array.isArray(stale.group) ? stale.group.filter((k) => typeof k === 'string' && k.startsWith(`${this.layout.areaPrefix}state/`) && k.endsWith('.json')) : [];
+    for (const key of [own, ...group]) {
+      if ((await readBase(this.store, key)).state?.runId === stale.runId) return true;
+    }
+    return false;
   }
 
   private async recover(stale: LockBody): Promise<void> {
-    if (await this.committed(stale.replica, stale.runId)) {
-      this.report.warnings.push({
-        path: '',
-        message: `Run ${stale.runId} of ${stale.replica} left its lock behind after it committed: nothing to undo.`,
-      });
+    const ours = stale.replica === this.replica;
+    if (await this.committed(stale)) {
+      this.report.warnings.push({ path: '', message: `Run ${stale.runId} of ${stale.replica} left its lock behind after it committed: nothing to undo.` });
+      if (ours && typeof stale.runId === 'string') await clearLocalJournal(this.local, stale.runId);
       return;
     }
     const { rootPrefix, areaPrefix } = this.layout;
@@ -566,17 +859,31 @@ class SyncRun {
       keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5,
       concurrency: Math.max(1, this.options.strategy.maxConcurrent),
     });
-    this.restoredByRecovery += restored;
     if (matching > 0) {
       this.report.warnings.push({ path: '', message: `Kept ${matching} object(s) interrupted run ${stale.runId} had written that already equal the local files.` });
     }
     for (const key of kept) {
       this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, the one before the run is under .fastblocks-sync/backups/${stale.runId}/` });
     }
-    this.report.warnings.push({
-      path: '',
-      message: `Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.`,
-    });
+    this.report.warnings.push({ path: '', message: `Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.` });
+    // The local part only on the side that ran it, and only when the lock vouches for the journal.
+    const local = ours ? await recoverLocalJournal(this.local, stale) : null;
+    if (!local) return;
+    for (const p of local.kept) {
+      this.report.warnings.push({ path: p, message: `changed since an interrupted run wrote it (run ${stale.runId}): this version was kept, the one before the run is in ${this.local.backupRoot(stale.runId)}` });
+    }
+    this.report.warnings.push({ path: '', message: `Recovered the local part of interrupted run ${stale.runId}: ${local.restored} file(s) restored.` });
+  }
+
+  /**
+   * A path whose precondition failed, planned again. With an approved plan (`strict`), only a
+   * re-plan that comes out as the planned op would have (e.g. its write landed but the answer was
+   * lost) is accepted; anything else is another plan than the approved one, and the run stops.
+   */
+  private async replanChecked(p: string): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
+    const fresh = await this.replan(p);
+    if (this.strict && !sameOutcome(this.planned?.ops.filter((op) => op.path === p) ?? [], fresh)) throw new PlanChangedDuringRun(p);
+    return fresh;
   }
 
   /** Plan one path again from fresh listings of both sides. */
@@ -606,7 +913,8 @@ class SyncRun {
     this.report.stats.bytesDown = result.bytesDown;
   }
 
-  private async commitBase(plan: Plan, result: ApplyResult): Promise<void> {
+  /** Writes the new base; returns the state object's new ETag. */
+  private async commitBase(plan: Plan, result: ApplyResult): Promise<string> {
     // A Map, not object assignment: a path named `__proto__` must stay an ordinary entry.
     const entries = new Map<string, BaseEntry>(Object.entries(plan.nextBase));
     for (const [p, entry] of this.setAside) entries.set(p, entry);
@@ -615,13 +923,7 @@ class SyncRun {
       else entries.delete(change.path);
     }
     const state: BaseState = { version: 1, replica: this.replica, updatedAt: this.now().toISOString(), runId: this.runId, entries: sortedEntries(entries) };
-    await writeBase(this.store, stateKey(this.layout, this.replica), state, this.base.etag);
-  }
-
-  /** The base could not be written after every op succeeded: undo the ops, as for any failure. */
-  private async undoCommitted(result: ApplyResult, error: unknown): Promise<void> {
-    result.failure = { path: stateKey(this.layout, this.replica), error };
-    await result.rollback();
+    return writeBase(this.store, stateKey(this.layout, this.replica), state, this.base.etag);
   }
 
   private async settleBackups(result: ApplyResult): Promise<void> {
@@ -637,7 +939,7 @@ class SyncRun {
     await fs.rm(this.local.backupRoot(this.runId), { recursive: true, force: true }).catch(() => undefined);
   }
 
-  private async rolledBack(result: ApplyResult): Promise<SyncReport> {
+  private async rolledBack(result: ApplyResult, reason?: 'not-applied'): Promise<void> {
     const failure = result.failure!;
     if (result.rollbackErrors.length === 0) {
       // Fully restored: the run leaves no journal and no backups behind.
@@ -646,39 +948,53 @@ class SyncRun {
     }
     this.report.rolledBack = true;
     this.report.synced = [];
-    this.report.errors.push({ path: failure.path, message: errorMessage(failure.error) });
+    if (reason !== 'not-applied') this.report.errors.push({ path: failure.path, message: errorMessage(failure.error) });
     for (const undo of result.rollbackErrors) {
       this.report.errors.push({ path: undo.path, message: `rollback failed: ${errorMessage(undo.error)}` });
     }
-    if (failure.error instanceof ManualConflictDuringRun) return this.fail('manual-conflicts', 'Manual conflict resolution required');
-    if (result.rollbackErrors.length > 0) {
-      return this.fail(
-        'error',
-        `Sync failed on ${failure.path}, and ${result.rollbackErrors.length} change(s) could not be undone (see errors); the replaced versions are kept, and the next run restores them before it syncs. ${errorMessage(failure.error)}`,
-      );
-    }
-    return this.fail('error', `Sync failed on ${failure.path}; every change of this run was rolled back. ${errorMessage(failure.error)}`);
+    const undone = result.rollbackErrors.length > 0
+      ? `${result.rollbackErrors.length} change(s) could not be undone (see errors); the replaced versions are kept, and the next run restores them before it syncs.`
+      : 'every change of this run was rolled back.';
+    if (reason === 'not-applied') return void this.fail('not-applied', `${errorMessage(failure.error)}; ${undone}`);
+    if (failure.error instanceof ManualConflictDuringRun) return void this.fail('manual-conflicts', 'Manual conflict resolution required');
+    if (failure.error instanceof PlanChangedDuringRun) return void this.fail('plan-changed', `${errorMessage(failure.error)}; ${undone}`);
+    if (result.rollbackErrors.length > 0) return void this.fail('error', `Sync failed on ${failure.path}, and ${undone} ${errorMessage(failure.error)}`);
+    this.fail('error', `Sync failed on ${failure.path}; ${undone} ${errorMessage(failure.error)}`);
   }
 
   private fail(reason: NonNullable<SyncReport['failure']>['reason'], message: string): SyncReport {
     this.report.failure = { reason, message };
-    return this.finish();
+    return this.report;
   }
 
   private finish(): SyncReport {
     this.report.stats.durationMs = Date.now() - this.started;
-    const now = this.options.store.stats;
-    const start = this.requestsAtStart;
-    this.report.stats.requests = {
-      list: now.list - start.list,
-      get: now.get - start.get,
-      head: now.head - start.head,
-      put: now.put - start.put,
-      copy: now.copy - start.copy,
-      delete: now.delete - start.delete,
-    };
+    this.report.stats.requests = { ...this.requests };
     return this.report;
   }
+}
+
+/**
+ * Whether a path re-planned during a strict run ends as the planned ops would have left it: no
+ * further op, no conflict, and the base entry the ops meant to record.
+ */
+function sameOutcome(planned: readonly Op[], fresh: { ops: Op[]; conflicts: Conflict[]; base: BaseEntry | null }): boolean {
+  if (fresh.ops.length > 0 || fresh.conflicts.length > 0 || planned.length === 0) return false;
+  return planned.every((op) => {
+    switch (op.kind) {
+      case 'upload':
+        return op.md5 !== null && fresh.base?.md5 === op.md5;
+      case 'download':
+        return op.md5 !== undefined && fresh.base?.md5 === op.md5;
+      case 'delete-remote':
+      case 'delete-local':
+        return fresh.base === null;
+      case 'update-metadata':
+        return fresh.base?.meta === op.meta;
+      default:
+        return false;
+    }
+  });
 }
 
 const FOLDER_MARKER_REASON = 'folder marker (a zero-byte object ending in "/", as the S3 console and other tools create): not a file, left as it is';

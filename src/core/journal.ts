@@ -1,7 +1,10 @@
 // Recovery of a run that was killed mid-apply. Before its first write a run records what it
-// may change: the remote part in the lock object, the local part in the tool folder. The next
-// run finds them (an expired lock, a leftover local journal) and puts the old versions back.
+// may change: the remote part in the lock object, the local part in its local state folder, with
+// the local journal's digest in the lock. The next run that takes over the expired lock puts the
+// old versions back — the local part only when the lock vouches for the local journal: a journal
+// found in a checkout is a file anyone who can commit may have written, never evidence.
 
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -18,6 +21,13 @@ export interface LocalJournalEntry {
   backup: string | null;
   /** MD5 the run writes, when known: a created file is removed only if it still has it. */
   after?: string;
+}
+
+interface LocalJournalFile {
+  runId: string;
+  /** The lock (`<store>/<key>`) whose holder wrote this journal: journals of other remotes are left alone. */
+  lock: string;
+  entries: LocalJournalEntry[];
 }
 
 const journalDir = (local: LocalTree) => path.join(local.toolDir, 'journal');
@@ -44,15 +54,21 @@ export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]
   return entries;
 }
 
-export async function writeLocalJournal(local: LocalTree, runId: string, ops: readonly Op[]): Promise<void> {
+const digest = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
+
+/** Writes the local journal; returns its digest (for the lock), or null when the run writes nothing locally. */
+export async function writeLocalJournal(local: LocalTree, runId: string, lock: string, ops: readonly Op[]): Promise<string | null> {
   const entries = localJournal(local, runId, ops);
-  if (entries.length === 0) return;
+  if (entries.length === 0) return null;
   const file = await local.toolPath(journalFile(local, runId));
   await fs.mkdir(journalDir(local), { recursive: true });
-  await fs.writeFile(file, JSON.stringify({ runId, entries }));
+  const text = JSON.stringify({ runId, lock, entries } satisfies LocalJournalFile);
+  await fs.writeFile(file, text);
+  return digest(text);
 }
 
 export async function clearLocalJournal(local: LocalTree, runId: string): Promise<void> {
+  if (!RUN_ID.test(runId)) return;
   await fs.rm(journalFile(local, runId), { force: true });
 }
 
@@ -63,54 +79,76 @@ export interface Recovered {
   kept: string[];
 }
 
-/**
- * Undo the local part of any interrupted run that did not commit (`committed` tells, from the
- * base state; a committed run's journal is only removed). A file changed since the run was
- * interrupted (neither the run's version nor gone) is kept, and the old version stays in the backups.
- */
-export async function recoverLocalJournal(local: LocalTree, committed: (runId: string) => Promise<boolean> = async () => false): Promise<Recovered & { runIds: string[] }> {
-  const recovered: Recovered & { runIds: string[] } = { restored: 0, kept: [], runIds: [] };
+/** Run ids of the local journals that name `lock`; journals of other remotes sharing the folder are left alone. */
+export async function localJournalsOf(local: LocalTree, lock: string): Promise<string[]> {
   let files: string[];
   try {
     await local.toolPath(journalDir(local));
     files = (await fs.readdir(journalDir(local))).filter((f) => f.endsWith('.json'));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return recovered;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+  const runIds: string[] = [];
   for (const file of files) {
-    const full = path.join(journalDir(local), file);
-    const { runId, entries } = JSON.parse(await fs.readFile(full, 'utf8')) as { runId: string; entries: LocalJournalEntry[] };
-    // The journal is a file in the checkout, so untrusted: only our own run ids, and backups
-    // only where this run id keeps them (never a path the file names: that could pull any file
-    // of the machine into the tree, to be pushed).
-    if (typeof runId !== 'string' || !RUN_ID.test(runId) || file !== `${runId}.json` || !Array.isArray(entries)) continue;
-    if (await committed(runId)) {
-      await fs.rm(full, { force: true });
-      continue;
-    }
-    recovered.runIds.push(runId);
-    for (const entry of [...entries].reverse()) {
-      let backup: string | null;
-      try {
-        backup = entry.backup ? local.backupPath(runId, entry.path) : null;
-      } catch {
-        continue; // not a valid path under the root
-      }
-      const current = await local.currentMd5(entry.path).catch(() => undefined);
-      const ours = current === null || (entry.after !== undefined && current === entry.after);
-      if (backup && (await exists(backup))) {
-        if (ours) {
-          await local.restore(backup, entry.path);
-          recovered.restored++;
-        } else recovered.kept.push(entry.path);
-      } else if (entry.before === null && entry.after !== undefined && current === entry.after) {
-        await local.remove(entry.path);
-        recovered.restored++;
-      }
-    }
-    await fs.rm(full, { force: true });
+    const runId = file.slice(0, -'.json'.length);
+    if (!RUN_ID.test(runId)) continue;
+    const parsed = await readJournal(local, runId);
+    if (parsed && parsed.journal.lock === lock) runIds.push(runId);
   }
+  return runIds;
+}
+
+async function readJournal(local: LocalTree, runId: string): Promise<{ journal: LocalJournalFile; digest: string } | null> {
+  let text: Buffer;
+  try {
+    text = await fs.readFile(await local.toolPath(journalFile(local, runId)));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  try {
+    const journal = JSON.parse(text.toString('utf8')) as LocalJournalFile;
+    if (journal.runId !== runId || typeof journal.lock !== 'string' || !Array.isArray(journal.entries)) return null;
+    return { journal, digest: digest(text) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Undo the local part of the interrupted run that held `stale` — only when the lock carries the
+ * digest of this very journal file. Returns null when there is no such journal (none, or one the
+ * lock does not vouch for: it is left untouched). A file changed since the run was interrupted
+ * (neither the run's version nor gone) is kept, and the old version stays in the backups.
+ */
+export async function recoverLocalJournal(local: LocalTree, stale: Pick<LockBody, 'runId' | 'localJournal'>): Promise<Recovered | null> {
+  if (typeof stale.runId !== 'string' || !RUN_ID.test(stale.runId) || typeof stale.localJournal !== 'string') return null;
+  const { runId } = stale;
+  const found = await readJournal(local, runId);
+  if (!found || found.digest !== stale.localJournal) return null;
+  const recovered: Recovered = { restored: 0, kept: [] };
+  for (const entry of [...found.journal.entries].reverse()) {
+    let backup: string | null;
+    try {
+      // Backups only where this run id keeps them, never a path the file names.
+      backup = entry.backup ? local.backupPath(runId, entry.path) : null;
+    } catch {
+      continue; // not a valid path under the root
+    }
+    const current = await local.currentMd5(entry.path).catch(() => undefined);
+    const ours = current === null || (entry.after !== undefined && current === entry.after);
+    if (backup && (await exists(backup))) {
+      if (ours) {
+        await local.restore(backup, entry.path);
+        recovered.restored++;
+      } else recovered.kept.push(entry.path);
+    } else if (entry.before === null && entry.after !== undefined && current === entry.after) {
+      await local.remove(entry.path);
+      recovered.restored++;
+    }
+  }
+  await clearLocalJournal(local, runId);
   return recovered;
 }
 

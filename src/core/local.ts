@@ -1,8 +1,11 @@
 // Writes to the local tree: atomic (temp file + rename), conditional on the content the plan
 // saw, never through a symbolic link, and reversible (replaced files are moved aside first).
+// The tool's own files (journal, backups, temp files) live in its state folder: `.fastblocks-sync/`
+// inside the root on a laptop, or a folder outside the tree (the Action: under RUNNER_TEMP, so
+// nothing of the tool's is ever read from a checkout).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -23,10 +26,16 @@ export class LocalPreconditionError extends Error {
 export class LocalTree {
   readonly root: string;
   readonly toolDir: string;
+  /** True when the state folder lies outside the tree (given explicitly). */
+  readonly external: boolean;
 
-  constructor(root: string) {
+  constructor(root: string, stateDir?: string) {
     this.root = path.resolve(root);
-    this.toolDir = path.join(this.root, TOOL_DIR);
+    this.toolDir = stateDir === undefined ? path.join(this.root, TOOL_DIR) : path.resolve(stateDir);
+    this.external = stateDir !== undefined;
+    if (this.external && (this.toolDir === this.root || this.toolDir.startsWith(this.root + path.sep) || this.root.startsWith(this.toolDir + path.sep))) {
+      throw new Error(`The local state folder ${this.toolDir} must lie outside the synced folder ${this.root} (and not contain it)`);
+    }
   }
 
   absolute(relativePath: string): string {
@@ -97,7 +106,7 @@ export class LocalTree {
     return statSync(await this.safeTarget(relativePath)).mtimeMs;
   }
 
-  /** Write `body` to `relativePath` via a temp file in the tool folder and a rename. */
+  /** Write `body` to `relativePath` via a temp file in the tool's state folder and a rename. */
   async writeAtomic(relativePath: string, body: Buffer): Promise<void> {
     const temp = await this.tempFile();
     try {
@@ -141,7 +150,7 @@ export class LocalTree {
     const target = await this.safeTarget(relativePath);
     await fs.mkdir(path.dirname(target), { recursive: true });
     if (mode !== undefined) await fs.chmod(await this.toolPath(temp), mode);
-    await fs.rename(await this.toolPath(temp), target);
+    await this.move(await this.toolPath(temp), target);
   }
 
   /** The permission bits of the file now, or undefined when there is none. */
@@ -173,7 +182,7 @@ export class LocalTree {
   async moveAside(relativePath: string, destination: string, { pruneEmptyParents }: { pruneEmptyParents: boolean }): Promise<void> {
     const source = await this.safeTarget(relativePath);
     await fs.mkdir(path.dirname(await this.toolPath(destination)), { recursive: true });
-    await fs.rename(source, destination);
+    await this.move(source, destination);
     if (pruneEmptyParents) await this.removeEmptyParents(path.dirname(source));
   }
 
@@ -182,7 +191,28 @@ export class LocalTree {
     const target = await this.safeTarget(relativePath);
     await this.toolPath(saved);
     await fs.mkdir(path.dirname(target), { recursive: true });
-    await fs.rename(saved, target);
+    await this.move(saved, target);
+  }
+
+  /**
+   * A rename; an external state folder may sit on another file system (EXDEV), then a copy to a
+   * temp file beside the destination and a rename, so the destination still changes atomically.
+   */
+  private async move(source: string, destination: string): Promise<void> {
+    try {
+      await fs.rename(source, destination);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      const temp = path.join(path.dirname(destination), `.${randomBytes(8).toString('hex')}.fastblocks-sync.part`);
+      try {
+        await fs.copyFile(source, temp, fsConstants.COPYFILE_EXCL);
+        await fs.rename(temp, destination);
+      } catch (copyError) {
+        await fs.rm(temp, { force: true });
+        throw copyError;
+      }
+      await fs.rm(source, { force: true });
+    }
   }
 
   async remove(relativePath: string): Promise<void> {
@@ -207,22 +237,26 @@ export class LocalTree {
    */
   async toolPath(absolute: string): Promise<string> {
     if (absolute !== this.toolDir && !absolute.startsWith(this.toolDir + path.sep)) throw new Error(`${absolute} is not under ${this.toolDir}`);
-    this.checkFolders(absolute, path.relative(this.root, absolute).split(path.sep).join('/'), `The tool keeps its temp files, journal and backups in ${TOOL_DIR}/ inside the local root: remove the link.`);
+    if (this.external) {
+      this.checkFolders(absolute, path.relative(this.toolDir, absolute).split(path.sep).join('/'), 'The local state folder must hold no links: remove the link.', this.toolDir);
+    } else {
+      this.checkFolders(absolute, path.relative(this.root, absolute).split(path.sep).join('/'), `The tool keeps its temp files, journal and backups in ${TOOL_DIR}/ inside the local root: remove the link.`);
+    }
     return absolute;
   }
 
-  /** Every existing folder from the root down to `absolute`'s parent must be a real folder. */
-  private checkFolders(absolute: string, label: string, fix: string): void {
-    let current = this.root;
-    for (const segment of path.relative(this.root, absolute).split(path.sep).slice(0, -1)) {
+  /** Every existing folder from `base` (the root) down to `absolute`'s parent must be a real folder. */
+  private checkFolders(absolute: string, label: string, fix: string, base: string = this.root): void {
+    let current = base;
+    for (const segment of path.relative(base, absolute).split(path.sep).slice(0, -1)) {
       current = path.join(current, segment);
       try {
         const stat = lstatSync(current);
         if (stat.isSymbolicLink()) {
-          throw new LocalPreconditionError(label, `Refusing to write ${printableKey(label)}: ${path.relative(this.root, current)} is a symbolic link (never written through). ${fix}`);
+          throw new LocalPreconditionError(label, `Refusing to write ${printableKey(label)}: ${path.relative(base, current)} is a symbolic link (never written through). ${fix}`);
         }
         if (!stat.isDirectory()) {
-          throw new LocalPreconditionError(label, `Cannot write ${printableKey(label)}: ${path.relative(this.root, current)} is a file, not a folder`);
+          throw new LocalPreconditionError(label, `Cannot write ${printableKey(label)}: ${path.relative(base, current)} is a file, not a folder`);
         }
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') break;
@@ -231,7 +265,10 @@ export class LocalTree {
     }
   }
 
-  /** A fresh temp file name in the tool folder (same file system as the tree, so rename is atomic). */
+  /**
+   * A fresh temp file name in the tool's state folder: inside the tree it shares its file system,
+   * so the rename into place is atomic; an external folder may not, and commit() copies then.
+   */
   async tempFile(): Promise<string> {
     const dir = path.join(this.toolDir, 'tmp');
     const file = await this.toolPath(path.join(dir, `${randomBytes(8).toString('hex')}.part`));
@@ -240,8 +277,9 @@ export class LocalTree {
     return file;
   }
 
-  /** Keep the tool folder out of `git status` in the user's checkout. */
+  /** Keep the tool folder out of `git status` in the user's checkout (an external one is not in it). */
   private async ignoreToolDirInGit(): Promise<void> {
+    if (this.external) return;
     await fs.writeFile(await this.toolPath(path.join(this.toolDir, '.gitignore')), '*\n', { flag: 'wx' }).catch(() => undefined);
   }
 

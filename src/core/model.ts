@@ -201,7 +201,18 @@ export interface SyncReport {
   /** Warnings for a person (e.g. a settings value that looks like a literal secret). */
   warnings: { path: string; message: string }[];
   rolledBack: boolean;
-  /** Stable hash of the plan (ops + conflict resolutions), used by the Action's approval gate. */
+  /**
+   * True once the run's writes stand (its base was committed). False for a dry run, and for a run
+   * that wrote nothing because it failed, was refused or was rolled back — then `synced` is empty
+   * and `planned` still shows what the plan was.
+   */
+  applied: boolean;
+  /** The plan, whether or not it was applied: what a dry run would write, what a refused run did not. */
+  planned: { path: string; action: SyncedAction }[];
+  /**
+   * Stable hash of the plan (ops + conflict resolutions) and of what it applies to (remote root,
+   * direction, conflict strategy, prune): the approval gate compares it.
+   */
   planHash: string;
   stats: {
     requests: RequestStats;
@@ -212,8 +223,15 @@ export interface SyncReport {
     remoteObjects: number;
   };
   /** Set when the run did not complete: why, in one line for a person. */
-  failure?: { reason: 'manual-conflicts' | 'refused' | 'error' | 'validation'; message: string };
+  failure?: { reason: FailureKind; message: string };
 }
+
+/**
+ * Why a run did not complete. `plan-changed`: not the approved plan (nothing written, or rolled
+ * back). `not-applied`: nothing written (or rolled back) because another root applied together
+ * with this one failed or was refused.
+ */
+export type FailureKind = 'manual-conflicts' | 'refused' | 'error' | 'validation' | 'plan-changed' | 'not-applied';
 
 export type ReportIdentity = Pick<SyncReport, 'direction' | 'conflictStrategy' | 'dryRun' | 'replica' | 'runId' | 'local' | 'remote'>;
 
@@ -229,6 +247,8 @@ export function newReport(identity: ReportIdentity): SyncReport {
     invalid: [],
     warnings: [],
     rolledBack: false,
+    applied: false,
+    planned: [],
     planHash: '',
     stats: { requests: emptyRequestStats(), bytesUp: 0, bytesDown: 0, durationMs: 0, localFiles: 0, remoteObjects: 0 },
   };

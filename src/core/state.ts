@@ -92,6 +92,16 @@ export interface LockBody {
   acquiredAt: string;
   expiresAt: string;
   journal: RemoteJournalEntry[];
+  /**
+   * SHA-256 of the run's local journal file, when it has one. A local journal is only undone when
+   * the lock of the run it names carries its digest: a file in a checkout is not evidence.
+   */
+  localJournal?: string;
+  /**
+   * State keys of the other roots applied together with this one (`target: all`), in this store's
+   * tool area. The run committed once any of them (or this root's) was written with its run id.
+   */
+  group?: string[];
 }
 
 export interface HeldLock {
@@ -130,7 +140,17 @@ export async function acquireLock(
   options: LockOptions,
 ): Promise<HeldLock> {
   const deadline = options.now().getTime() + options.waitMs;
+  let attempts = 0;
+  // Every path back to the top of the loop passes here, so none can spin past the deadline
+  // (a lock that keeps vanishing or changing hands used to retry forever). The first retry is
+  // always allowed: a lock released between our PUT and our read is free at once.
+  const waitOrGiveUp = async (holder: LockBody | null) => {
+    const left = deadline - options.now().getTime();
+    if (left <= 0 && (holder !== null || attempts > 1)) throw holder ? new LockedError(holder) : new LockBusyError(key, options.waitMs);
+    if (holder !== null || attempts > 1) await options.sleep(Math.min(1000, Math.max(50, left)));
+  };
   for (;;) {
+    attempts++;
     const now = options.now();
     const full: LockBody = { ...body, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + options.ttlMs).toISOString() };
     const payload = Buffer.from(JSON.stringify(full));
@@ -141,9 +161,13 @@ export async function acquireLock(
       if (!isStoreError(error, 'PreconditionFailed')) throw error;
     }
     const current = await readLock(store, key);
-    if (!current) continue;
+    // Released between our PUT and the read: try again (within the deadline).
+    if (!current) {
+      await waitOrGiveUp(null);
+      continue;
+    }
     // Our own earlier attempt succeeded but its answer was lost (a retried PUT then gets 412).
-    if (current.body.runId === body.runId) return { key, etag: current.etag, body: current.body };
+    if (current.body.runId === body.runId && sameHolder(current.body, body)) return { key, etag: current.etag, body: current.body };
     if (new Date(current.body.expiresAt).getTime() <= now.getTime()) {
       await options.recover(current.body);
       try {
@@ -151,12 +175,44 @@ export async function acquireLock(
         return { key, etag, body: full };
       } catch (error) {
         if (!isStoreError(error, 'PreconditionFailed')) throw error;
+        // Another run took it over first: wait for that one like for any holder.
+        await waitOrGiveUp(null);
         continue;
       }
     }
-    if (now.getTime() >= deadline) throw new LockedError(current.body);
-    await options.sleep(Math.min(1000, Math.max(50, deadline - now.getTime())));
+    await waitOrGiveUp(current.body);
   }
+}
+
+/** Same run id, host and process: a lock this process wrote (runs of one group share a run id, not a lock). */
+function sameHolder(current: LockBody, body: Omit<LockBody, 'acquiredAt' | 'expiresAt'>): boolean {
+  return current.host === body.host && current.pid === body.pid && current.replica === body.replica;
+}
+
+/** The lock kept changing hands (or vanishing) until the wait ran out. */
+export class LockBusyError extends Error {
+  constructor(key: string, waitMs: number) {
+    super(`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept taking and releasing it. Wait for them, or raise --lock-wait.`);
+    this.name = 'LockBusyError';
+  }
+}
+
+/**
+ * Replace the body of a lock this run holds (e.g. to record its journal before the first write).
+ * Throws when the lock is no longer this run's.
+ */
+export async function updateLock(store: RemoteStore, lock: HeldLock, body: LockBody): Promise<void> {
+  const write = () => store.put(lock.key, Buffer.from(JSON.stringify(body)), { ifMatch: lock.etag, contentType: 'application/json' });
+  let etag: string;
+  try {
+    ({ etag } = await write());
+  } catch (error) {
+    if (!isStoreError(error, 'PreconditionFailed')) throw error;
+    if (!(await stillOurs(store, lock))) throw new Error(`the lock ${lock.key} was taken over by another run before this run wrote anything`, { cause: error });
+    ({ etag } = await write());
+  }
+  lock.etag = etag;
+  lock.body = body;
 }
 
 async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {

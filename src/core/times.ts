@@ -11,7 +11,8 @@ import type { RemoteStore } from '../stores/store.js';
 
 const run = promisify(execFile);
 
-async function git(cwd: string, args: string[]): Promise<string | null> {
+/** stdout of a git command in `cwd`, or null when git fails (not installed, not a work tree). */
+export async function git(cwd: string, args: string[]): Promise<string | null> {
   try {
     const { stdout } = await run('git', args, { cwd, timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
     return stdout;

@@ -81,7 +81,7 @@ interface Layout {
 
 function render(results: readonly AnyTargetResult[], context: RenderContext, layout: Layout): string {
   const out: string[] = [];
-  const mode = context.dryRun ? 'dry run — nothing was written' : context.failure ? 'not applied (failed)' : 'applied';
+  const mode = modeLine(results, context);
   out.push(`### ${escapeText(context.title)}`, '', `**${mode}**`, '');
   if (context.failure) out.push(`> [!CAUTION]`, `> **Failed (${escapeText(context.failure.reason)}):** ${escapeText(oneLine(context.failure.message))}`, '');
   for (const note of context.notes ?? []) out.push(`> ${escapeText(oneLine(note))}`, '');
@@ -99,6 +99,18 @@ function render(results: readonly AnyTargetResult[], context: RenderContext, lay
 
   out.push(`<sub>Plan hash <code>${escapeHtml(context.planHash || '-')}</code>${context.runUrl ? ` · <a href="${escapeHtml(context.runUrl)}">workflow run</a>` : ''}</sub>`);
   return out.join('\n') + '\n';
+}
+
+/** What the run did, in one line: the reader must never wonder whether anything was written. */
+function modeLine(results: readonly AnyTargetResult[], context: RenderContext): string {
+  if (context.dryRun) return 'dry run — nothing was written';
+  if (!wroteAnything(results)) return context.failure ? 'not applied — nothing was written' : 'applied — nothing to change';
+  return context.failure ? 'applied, with errors (see below)' : 'applied';
+}
+
+/** Whether any file, object or cache key was written and stands (rolled-back and refused runs wrote nothing). */
+export function wroteAnything(results: readonly AnyTargetResult[]): boolean {
+  return results.some((r) => r.reports.some((rep) => rep.synced.length > 0) || (r.target === 'cache' && r.syncedItems.length > 0) || (r.target === 'templates' && r.cacheInvalidated.length + r.bytecodeCleared.length > 0));
 }
 
 function renderTarget(result: AnyTargetResult, context: RenderContext, layout: Layout): string[] {
@@ -151,8 +163,10 @@ function renderReport(target: string, report: SyncReport, context: RenderContext
   out.push(facts.join(' · '), '');
   if (report.failure) out.push(`**${escapeText(report.failure.reason)}:** ${escapeText(oneLine(report.failure.message))}`, '');
 
-  const changesTitle = context.dryRun ? 'Plan' : 'Applied changes';
-  out.push(...list(changesTitle, ['Action', 'Path'], report.synced.map((s) => [s.action, code(s.path)]), layout, 'No changes.'));
+  // A run that was not applied still shows its plan, titled as such.
+  const notApplied = !context.dryRun && !report.dryRun && report.synced.length === 0 && report.planned.length > 0 && report.failure !== undefined;
+  const [changesTitle, changes] = context.dryRun ? ['Plan', report.synced] : notApplied ? ['Plan (not applied)', report.planned] : ['Applied changes', report.synced];
+  out.push(...list(changesTitle, ['Action', 'Path'], changes.map((s) => [s.action, code(s.path)]), layout, 'No changes.'));
   out.push(
     ...list(
       'Conflicts',
@@ -240,7 +254,7 @@ export function escapeHtml(value: string): string {
 }
 
 /** Text in a table cell or heading: HTML-escaped, one line, pipes escaped, Markdown specials neutralised. */
-function escapeText(value: string): string {
+export function escapeText(value: string): string {
   // `_` inside a word never starts emphasis in GFM (pull_request stays readable); elsewhere it is escaped.
   return escapeHtml(value)
     .replace(/\|/g, '&#124;')

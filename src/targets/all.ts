@@ -1,14 +1,17 @@
 // `all`: settings, templates, static, then a cache refresh of the templates that changed — the
-// seed's "complete environment sync" — with one resolved app and one set of stores.
+// seed's "complete environment sync" — as one transaction: every area is planned first, and the
+// run writes everything or nothing (src/targets/transaction.ts). A manual conflict in templates
+// writes no settings and no static file; an area failing mid-apply rolls back the others.
 
-import { resolveStrategy } from '../core/model.js';
+import { newRunId } from '../core/engine.js';
+import { cacheEffect, newContext, type RunContext } from './common.js';
 import { resolveApp, StoreRegistry } from './config.js';
-import type { RunContext } from './common.js';
 import { skippedCache, syncCache } from './cache.js';
-import { syncSettings } from './settings.js';
-import { syncStatic } from './static.js';
-import { syncTemplates } from './templates.js';
-import type { AllOptions, AllResult, CacheResult, TargetResult } from './types.js';
+import { planSettings } from './settings.js';
+import { planStatic } from './static.js';
+import { planTemplates, plannedTemplates } from './templates.js';
+import { applyPlans, settle, type TargetPlan } from './transaction.js';
+import type { AllOptions, AllResult, AnyTargetResult, CacheResult, TargetResult } from './types.js';
 
 export function resultFailed(result: TargetResult & { invalid?: unknown[] }): boolean {
   return result.errors.length > 0 || (result.invalid?.length ?? 0) > 0 || result.reports.some((r) => r.failure !== undefined && r.failure.reason !== 'manual-conflicts');
@@ -18,11 +21,15 @@ export function resultFailed(result: TargetResult & { invalid?: unknown[] }): bo
 export async function syncAll(options: AllOptions = {}, given?: RunContext): Promise<AllResult> {
   const app = given?.app ?? (await resolveApp(options));
   const registry = given?.registry ?? new StoreRegistry(app.s3);
-  const context: RunContext = given ?? { app, registry, strategy: resolveStrategy(options.strategy) };
+  // One run id for every area: a group of roots is committed (and recovered) as one run.
+  const context: RunContext = given ? { ...given, runId: given.runId ?? newRunId(new Date()) } : newContext(app, registry, options);
+  const plans: TargetPlan[] = [];
   try {
-    const settings = await syncSettings(options, context);
-    const templates = await syncTemplates(options, context);
-    const staticResult = await syncStatic(
+    const settings = await planSettings(options, context);
+    plans.push(settings);
+    const templates = await planTemplates(options, context);
+    plans.push(templates);
+    const staticPlan = await planStatic(
       {
         ...options,
         ...(options.staticPatterns ? { patterns: options.staticPatterns } : { patterns: [] }),
@@ -30,20 +37,52 @@ export async function syncAll(options: AllOptions = {}, given?: RunContext): Pro
       },
       context,
     );
-    let cache: CacheResult;
-    if (options.refreshCache === false) cache = skippedCache('cache step skipped (refreshCache: false)');
-    else if ((templates.changedTemplates ?? []).length === 0) cache = skippedCache('no template changed: nothing to refresh');
-    else cache = await syncCache({ ...options, operation: 'refresh', templates: templates.changedTemplates ?? [] }, context);
-    const all = [settings, templates, staticResult, cache];
+    plans.push(staticPlan);
+    let changedTemplates: string[] = [];
+    const cachePlan = planRefresh(options, context, plannedTemplates(templates.areas), () => changedTemplates);
+    plans.push(cachePlan);
+
+    const decision = await applyPlans(plans, { name: 'all', expectedPlanHash: options.expectedPlanHash, dryRun: context.strategy.dryRun });
+    const settingsResult = await settle(settings, decision);
+    const templatesResult = await settle(templates, decision);
+    changedTemplates = templatesResult.changedTemplates ?? [];
+    const staticResult = await settle(staticPlan, decision);
+    const cache = await settle(cachePlan, decision);
+    const all: AnyTargetResult[] = [settingsResult, templatesResult, staticResult, cache];
     return {
-      settings,
-      templates,
+      settings: settingsResult,
+      templates: templatesResult,
       static: staticResult,
       cache,
       hasConflicts: all.some((r) => r.hasConflicts),
-      failed: all.some((r) => resultFailed(r)),
+      failed: all.some((r) => resultFailed(r) || r.refused !== undefined),
     };
   } finally {
+    // applyPlans releases every lock; this covers a plan step that threw before it ran.
+    for (const plan of plans) for (const area of plan.areas) await area.prepared.release().catch(() => undefined);
     if (!given) registry.close();
   }
+}
+
+/**
+ * The cache step: a refresh of the templates the run changes. Planned from the templates plan (so
+ * it is part of the approved plan), run with the templates the run really changed.
+ */
+function planRefresh(options: AllOptions, ctx: RunContext, planned: readonly string[], changed: () => string[]): TargetPlan<CacheResult> {
+  const refreshes = options.refreshCache !== false && planned.length > 0;
+  return {
+    target: 'cache',
+    areas: [],
+    errors: [],
+    effects: refreshes ? cacheEffect(ctx.app, { operation: 'refresh', templates: [...planned].sort() }) : null,
+    finish: async (applied) => {
+      if (options.refreshCache === false) return skippedCache('cache step skipped (refreshCache: false)');
+      const templates = ctx.strategy.dryRun ? planned : changed();
+      if (!applied && !ctx.strategy.dryRun) return skippedCache('not applied: the cache was not touched');
+      if (templates.length === 0) return skippedCache('no template changed: nothing to refresh');
+      // The refresh is part of the run already decided: no second gate.
+      const { expectedPlanHash: _decided, ...rest } = options;
+      return syncCache({ ...rest, operation: 'refresh', templates: [...templates] }, ctx);
+    },
+  };
 }

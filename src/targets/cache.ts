@@ -22,8 +22,9 @@ import { AppCache, DEFAULT_TEMPLATE_TTL, namespacePattern } from '../cache/redis
 import { errorMessage } from '../errors.js';
 import type { RemoteStore } from '../stores/store.js';
 import { areaLocation } from './config.js';
-import { baseResult, openAppCache, withContext, type RunContext } from './common.js';
-import { DEFAULT_TEMPLATE_PATTERNS, templateRoots, templateStoragePath } from './templates.js';
+import { baseResult, cacheEffect, openAppCache, withContext, type RunContext } from './common.js';
+import { runTarget, type TargetPlan } from './transaction.js';
+import { DEFAULT_TEMPLATE_PATTERNS, templatePathProblem, templateRoots, templateStoragePath } from './templates.js';
 import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation, type CacheOptions, type CacheResult } from './types.js';
 
 export interface BucketTemplate {
@@ -44,7 +45,8 @@ export async function listBucketTemplates(ctx: RunContext, options: Pick<CacheOp
     for (const object of objects) {
       if (object.key.startsWith(location.areaPrefix)) continue;
       const relative = object.key.slice(location.rootPrefix.length);
-      if (invalidKeyReason(relative) || !filter(relative)) continue;
+      // A name with ':' shares its cache key with another template (templatePathProblem): never warmed.
+      if (invalidKeyReason(relative) || !filter(relative) || templatePathProblem(relative) !== null) continue;
       found.push({ storagePath: templateStoragePath(remoteRoot, relative), store: location.store, objectKey: object.key });
     }
   }
@@ -81,7 +83,37 @@ export async function syncCache(options: CacheOptions, context?: RunContext): Pr
     result.errors.push({ path: 'cache', message: `unknown cache namespace(s) ${unknown.join(', ')}: use ${CACHE_NAMESPACES.join(', ')}` });
     return result;
   }
-  return withContext(options, context, (ctx) => runCache(options, operation, ctx, result));
+  return withContext(options, context, (ctx) => runTarget(ctx, options, planCache(options, operation, ctx, result)));
+}
+
+/**
+ * The cache operation as a plan: what it will do to which cache (bound into the plan hash, so an
+ * approved `invalidate` of some keys cannot become a `clear`). It runs only when the run is applied.
+ */
+export function planCache(options: CacheOptions, operation: CacheOperation, ctx: RunContext, result: CacheResult): TargetPlan<CacheResult> {
+  return {
+    target: 'cache',
+    areas: [],
+    errors: [],
+    effects: cacheEffect(ctx.app, cacheOperationPlan(options, operation)),
+    finish: async (applied) => {
+      if (applied || ctx.strategy.dryRun) return runCache(options, operation, ctx, result);
+      result.messages.push('not applied: the cache was not touched');
+      return result;
+    },
+  };
+}
+
+function cacheOperationPlan(options: CacheOptions, operation: CacheOperation): Record<string, unknown> {
+  const keys = (options.keys ?? []).filter((k) => k !== '');
+  return {
+    operation,
+    ...(keys.length > 0 ? { keys: [...keys].sort() } : { namespaces: [...(options.namespaces && options.namespaces.length > 0 ? options.namespaces : defaultNamespaces(operation))].sort() }),
+    ...(options.templates && options.templates.length > 0 ? { templates: normalizeTemplateNames(options.templates, options.templatePaths).sort() } : {}),
+    ...(operation === 'invalidate' ? { warm: options.warmTemplates !== false } : {}),
+    ...(operation === 'warm' || operation === 'refresh' || operation === 'invalidate' ? { from: templateRoots(options.templatePaths).map((r) => r.remoteRoot), patterns: options.patterns ?? [] } : {}),
+    ttl: options.ttl ?? DEFAULT_TEMPLATE_TTL,
+  };
 }
 
 async function runCache(options: CacheOptions, operation: CacheOperation, ctx: RunContext, result: CacheResult): Promise<CacheResult> {
@@ -126,7 +158,8 @@ async function runCache(options: CacheOptions, operation: CacheOperation, ctx: R
             if (operation === 'clear') result.clearedNamespaces.push(namespace);
           }
         }
-        if (operation === 'invalidate' && options.warmTemplates !== false) {
+        // Only template entries can be warmed again; other keys leave the bucket unread.
+        if (operation === 'invalidate' && options.warmTemplates !== false && result.invalidatedKeys.some((k) => k.startsWith(`${cache.appName}:templates:`))) {
           const deleted = new Set(result.invalidatedKeys);
           const templates = (await listBucketTemplates(ctx, options)).filter((t) => deleted.has(cache.loaderKey(t.storagePath)));
           await warm(cache, templates, ttl, result, options.signal);

@@ -1,7 +1,9 @@
 // What every area shares: one resolved app and one set of stores per run, the strategy, the
 // engine call, and turning engine reports into the seed-shaped result objects.
 
-import { runSync, type SyncOptions } from '../core/engine.js';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { newRunId, prepareSync, type PreparedSync, type SyncOptions } from '../core/engine.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../core/model.js';
 import { AppCache } from '../cache/redis.js';
 import { errorMessage } from '../errors.js';
@@ -12,6 +14,8 @@ export interface RunContext {
   app: ResolvedApp;
   registry: StoreRegistry;
   strategy: SyncStrategy;
+  /** One run id for every area of the run (they are applied together); default: one per area. */
+  runId?: string;
 }
 
 /**
@@ -27,36 +31,78 @@ export async function withContext<T>(
   const app = await resolveApp(options);
   const registry = new StoreRegistry(app.s3);
   try {
-    return await body({ app, registry, strategy: resolveStrategy(options.strategy) });
+    return await body(newContext(app, registry, options));
   } finally {
     registry.close();
   }
 }
 
-/** One engine run of one local root against its area root in the remote. */
-export async function runArea(
+/** A context for one run: its app, stores, strategy and run id. */
+export function newContext(app: ResolvedApp, registry: StoreRegistry, options: Pick<CommonOptions, 'strategy'>): RunContext {
+  return { app, registry, strategy: resolveStrategy(options.strategy), runId: newRunId(new Date()) };
+}
+
+/** One area of a run, planned (under its lock when the run writes) and not yet applied. */
+export interface PreparedArea {
+  /** The area's local root relative to the app, for multi-root areas (templates). */
+  label?: string;
+  remoteRoot: string;
+  localRoot: string;
+  location: AreaLocation;
+  prepared: PreparedSync;
+}
+
+/** Plans one local root against its area root in the remote (taking its lock when the run writes). */
+export async function prepareArea(
   context: RunContext,
   options: CommonOptions,
   area: AreaName,
   localRoot: string,
   remoteRoot: string,
-  extra: Pick<SyncOptions, 'include' | 'exclude' | 'attributesFor' | 'validate'>,
-): Promise<{ report: SyncReport; location: AreaLocation }> {
+  extra: Pick<SyncOptions, 'include' | 'exclude' | 'attributesFor' | 'validate' | 'invalidPath'> & { label?: string },
+): Promise<PreparedArea> {
+  const { label, ...engine } = extra;
   const location = areaLocation(context.app, area, remoteRoot, context.registry);
-  const report = await runSync({
+  const prepared = await prepareSync({
     localRoot,
     store: location.store,
     rootPrefix: location.rootPrefix,
     areaPrefix: location.areaPrefix,
     strategy: context.strategy,
+    ...(context.runId !== undefined ? { runId: context.runId } : {}),
+    ...(options.localStateDir !== undefined ? { localStateDir: localStateFor(options.localStateDir, localRoot) } : {}),
     ...(options.replica !== undefined ? { replica: options.replica } : {}),
     ...(options.prune !== undefined ? { prune: options.prune } : {}),
     ...(options.maxDelete !== undefined ? { maxDelete: options.maxDelete } : {}),
     ...(options.force !== undefined ? { force: options.force } : {}),
+    ...(options.lockWait !== undefined ? { lockWait: options.lockWait } : {}),
+    ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
-    ...extra,
+    ...engine,
   });
-  return { report, location };
+  return { ...(label !== undefined ? { label } : {}), remoteRoot, localRoot, location, prepared };
+}
+
+/** One state folder per synced folder under the given one (journals and backups of different roots never mix). */
+function localStateFor(base: string, localRoot: string): string {
+  const id = createHash('sha256').update(path.resolve(localRoot)).digest('hex').slice(0, 16);
+  return path.join(base, `${path.basename(localRoot) || 'root'}-${id}`);
+}
+
+/** Prepares areas one after another; one that cannot be planned is an error of the target, not of the run. */
+export async function prepareAreas(
+  steps: readonly { path: string; prepare: () => Promise<PreparedArea> }[],
+): Promise<{ areas: PreparedArea[]; errors: { path: string; message: string }[] }> {
+  const areas: PreparedArea[] = [];
+  const errors: { path: string; message: string }[] = [];
+  for (const step of steps) {
+    try {
+      areas.push(await step.prepare());
+    } catch (error) {
+      errors.push(thrownError(error, step.path));
+    }
+  }
+  return { areas, errors };
 }
 
 /** Paths whose content changed on either side in a real (applied, not rolled back) run. */
@@ -73,6 +119,7 @@ export function baseResult<T extends TargetName>(
   const prefix = (label: string | undefined, p: string) => (label ? `${label}/${p}` : p);
   const result: TargetResult & { target: T } = {
     target,
+    planHash: '',
     syncedItems: [],
     conflicts: [],
     skipped: [],
@@ -103,6 +150,24 @@ export function baseResult<T extends TargetName>(
 /** An error thrown by a step (bad configuration, unreachable store), as a result error. */
 export function thrownError(error: unknown, path = ''): { path: string; message: string } {
   return { path, message: errorMessage(error) };
+}
+
+/**
+ * What a plan does to the app's cache, as bound into its hash: which cache (without its password)
+ * and app, and the operation. Null without a cache: then nothing is done to one.
+ */
+export function cacheEffect(app: ResolvedApp, what: Record<string, unknown>): Record<string, unknown> | null {
+  if (app.cacheUrl === null) return null;
+  return { cache: cacheIdentity(app.cacheUrl), app: app.appName, ...what };
+}
+
+function cacheIdentity(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.username ? `${parsed.username}@` : ''}${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '<invalid cache URL>';
+  }
 }
 
 /** Connects to the app's cache when one is configured; the reason when it is not. */

@@ -89,21 +89,31 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | null {
   return value === undefined || value.trim() === '' ? null : value.trim();
 }
 
-async function readYamlFile(file: string, notes: string[]): Promise<Record<string, unknown> | null> {
-  for (const candidate of [file, file.replace(/\.yml$/, '.yaml')]) {
-    let text: string;
+/** Reads a settings file by name (`storage.yml`); null when it does not exist. */
+type ConfigReader = (name: string) => Promise<string | null>;
+
+/** The app's own file from its settings folder on disk; a file that cannot be read is a note, never fatal. */
+function diskReader(settingsDir: string, notes: string[]): ConfigReader {
+  return async (name) => {
     try {
-      text = await readFile(candidate, 'utf8');
+      return await readFile(path.join(settingsDir, name), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      notes.push(`cannot read ${path.basename(candidate)}: ${(error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      notes.push(`cannot read ${name}: ${(error as Error).message}`);
       return null;
     }
+  };
+}
+
+async function readYamlFile(name: string, read: ConfigReader, notes: string[]): Promise<Record<string, unknown> | null> {
+  for (const candidate of [name, name.replace(/\.yml$/, '.yaml')]) {
+    const text = await read(candidate);
+    if (text === null) continue;
     try {
       const value: unknown = parse(text, { maxAliasCount: 100 });
       return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
     } catch (error) {
-      notes.push(`cannot parse ${path.basename(candidate)}: ${(error as Error).message.split('\n')[0]}`);
+      notes.push(`cannot parse ${candidate}: ${(error as Error).message.split('\n')[0]}`);
       return null;
     }
   }
@@ -128,9 +138,11 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   const settingsDir = path.resolve(appRoot, options.settingsPath ?? 'settings');
   const notes: string[] = [];
 
-  const appDoc = section(await readYamlFile(path.join(settingsDir, 'app.yml'), notes), 'app');
-  const storageDoc = section(await readYamlFile(path.join(settingsDir, 'storage.yml'), notes), 'storage');
-  const cacheDoc = section(await readYamlFile(path.join(settingsDir, 'cache.yml'), notes), 'cache');
+  // Injected readers (the Action on a pull request: the base commit's files) fail the run when they fail.
+  const read = options.readConfigFile ?? diskReader(settingsDir, notes);
+  const appDoc = section(await readYamlFile('app.yml', read, notes), 'app');
+  const storageDoc = section(await readYamlFile('storage.yml', read, notes), 'storage');
+  const cacheDoc = section(await readYamlFile('cache.yml', read, notes), 'cache');
 
   const pick = (option: string | undefined, envName: string, fromSettings: string | null): [string | null, ValueSource] => {
     if (option !== undefined && option !== '') return [option, 'option'];

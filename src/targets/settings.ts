@@ -11,7 +11,8 @@ import type { ValidationIssue } from '../core/engine.js';
 import type { InvalidFile, SyncReport } from '../core/model.js';
 import { errorMessage } from '../errors.js';
 import { isPlaceholder, type AreaLocation } from './config.js';
-import { baseResult, changedPaths, runArea, thrownError, withContext, type RunContext } from './common.js';
+import { baseResult, changedPaths, prepareArea, prepareAreas, withContext, type PreparedArea, type RunContext } from './common.js';
+import { runTarget, type TargetPlan } from './transaction.js';
 import type { SettingsOptions, SettingsResult } from './types.js';
 
 /** Aliases a file may expand before it counts as an alias bomb ("billion laughs"). */
@@ -169,10 +170,11 @@ export async function postReload(request: ReloadRequest): Promise<number> {
 }
 
 export async function syncSettings(options: SettingsOptions = {}, context?: RunContext): Promise<SettingsResult> {
-  return withContext(options, context, (ctx) => runSettings(options, ctx));
+  return withContext(options, context, async (ctx) => runTarget(ctx, options, await planSettings(options, ctx)));
 }
 
-async function runSettings(options: SettingsOptions, ctx: RunContext): Promise<SettingsResult> {
+/** Plans the settings folder (under its lock when the run writes); nothing is written yet. */
+export async function planSettings(options: SettingsOptions, ctx: RunContext): Promise<TargetPlan<SettingsResult>> {
   const settingsPath = options.settingsPath ?? 'settings';
   const localRoot = path.resolve(ctx.app.appRoot, settingsPath);
   const names = options.adapterNames?.filter((n) => n.trim() !== '');
@@ -181,24 +183,44 @@ async function runSettings(options: SettingsOptions, ctx: RunContext): Promise<S
   const addWarnings = (file: string, body: Buffer) => {
     for (const w of findLiteralSecrets(file, body)) warnings.set(`${w.path}\0${w.message}`, w);
   };
+  const { areas, errors } = await prepareAreas([
+    {
+      path: settingsPath,
+      prepare: () =>
+        prepareArea(ctx, options, 'settings', localRoot, 'settings', {
+          include,
+          ...(options.exclude ? { exclude: options.exclude } : {}),
+          validate: (file, body) => {
+            const issue = validateYaml(body);
+            if (!issue) addWarnings(file, body);
+            return issue;
+          },
+        }),
+    },
+  ]);
+  const planned = areas.flatMap((a) => a.prepared.report.planned.filter((s) => s.action !== 'update-metadata'));
+  const { reloadUrl, appName } = ctx.app;
+  const reloads = options.reloadConfig !== false && planned.length > 0 && reloadUrl !== null;
+  return {
+    target: 'settings',
+    areas,
+    errors,
+    // The webhook's address (never its secret) is part of what a reviewer approves.
+    effects: reloads ? { reload: printableUrl(reloadUrl), app: appName } : null,
+    finish: (applied) => finishSettings(options, ctx, areas[0], errors, { localRoot, warnings, addWarnings, applied }),
+  };
+}
 
-  let report: SyncReport;
-  let location: AreaLocation;
-  try {
-    ({ report, location } = await runArea(ctx, options, 'settings', localRoot, 'settings', {
-      include,
-      ...(options.exclude ? { exclude: options.exclude } : {}),
-      validate: (file, body) => {
-        const issue = validateYaml(body);
-        if (!issue) addWarnings(file, body);
-        return issue;
-      },
-    }));
-  } catch (error) {
-    return { ...emptySettings(), errors: [thrownError(error, settingsPath)] };
-  }
-
-  if (report.dryRun) await validatePlanned(report, localRoot, location, addWarnings);
+async function finishSettings(
+  options: SettingsOptions,
+  ctx: RunContext,
+  area: PreparedArea | undefined,
+  errors: readonly { path: string; message: string }[],
+  run: { localRoot: string; warnings: Map<string, { path: string; message: string }>; addWarnings: (file: string, body: Buffer) => void; applied: boolean },
+): Promise<SettingsResult> {
+  if (!area) return { ...emptySettings(), errors: [...errors] };
+  const { report } = area.prepared;
+  if (report.dryRun) await validatePlanned(report, run.localRoot, area.location, run.addWarnings);
 
   const result: SettingsResult = {
     ...baseResult('settings', [{ report }]),
@@ -208,7 +230,7 @@ async function runSettings(options: SettingsOptions, ctx: RunContext): Promise<S
     invalid: [...report.invalid],
     warnings: [...report.warnings],
   };
-  result.warnings.push(...warnings.values());
+  result.warnings.push(...run.warnings.values());
 
   const changed = changedPaths(report);
   const planned = report.dryRun ? report.synced.filter((s) => s.action !== 'update-metadata').map((s) => s.path) : changed;
@@ -219,7 +241,7 @@ async function runSettings(options: SettingsOptions, ctx: RunContext): Promise<S
     if (planned.length > 0) result.messages.push('dry run: reload webhook not called');
     return result;
   }
-  if (changed.length === 0) return result;
+  if (!run.applied || changed.length === 0) return result;
   const { reloadUrl, reloadSecret, appName } = ctx.app;
   if (reloadUrl === null) {
     result.messages.push('no reload webhook configured: the app was not asked to reload its settings');

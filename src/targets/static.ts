@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Minimatch } from 'minimatch';
 import { guessContentType } from '../core/content-type.js';
 import type { ObjectAttributes } from '../stores/store.js';
-import { baseResult, runArea, thrownError, withContext, type RunContext } from './common.js';
+import { baseResult, prepareArea, prepareAreas, withContext, type RunContext } from './common.js';
+import { runTarget, type TargetPlan } from './transaction.js';
 import type { CacheControlRule, StaticOptions, StaticResult } from './types.js';
 
 /** The seed's asset patterns (fastblocks/actions/sync/static.py). */
@@ -57,19 +58,32 @@ export function parseCacheControlRules(lines: readonly string[]): CacheControlRu
 }
 
 export async function syncStatic(options: StaticOptions = {}, context?: RunContext): Promise<StaticResult> {
-  return withContext(options, context, (ctx) => runStatic(options, ctx));
+  return withContext(options, context, async (ctx) => runTarget(ctx, options, await planStatic(options, ctx)));
 }
 
-async function runStatic(options: StaticOptions, ctx: RunContext): Promise<StaticResult> {
+/** Plans the static folder (under its lock when the run writes); nothing is written yet. */
+export async function planStatic(options: StaticOptions, ctx: RunContext): Promise<TargetPlan<StaticResult>> {
   const staticPath = options.staticPath ?? 'static';
-  try {
-    const { report } = await runArea(ctx, options, 'static', path.resolve(ctx.app.appRoot, staticPath), 'static', {
-      include: [...(options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_STATIC_PATTERNS)],
-      exclude: [...(options.exclude ?? DEFAULT_STATIC_EXCLUDE)],
-      attributesFor: staticAttributes(options.cacheControl && options.cacheControl.length > 0 ? options.cacheControl : DEFAULT_CACHE_CONTROL),
-    });
-    return { ...baseResult('static', [{ report }]), target: 'static' };
-  } catch (error) {
-    return { ...baseResult('static', []), target: 'static', errors: [thrownError(error, staticPath)] };
-  }
+  const { areas, errors } = await prepareAreas([
+    {
+      path: staticPath,
+      prepare: () =>
+        prepareArea(ctx, options, 'static', path.resolve(ctx.app.appRoot, staticPath), 'static', {
+          include: [...(options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_STATIC_PATTERNS)],
+          exclude: [...(options.exclude ?? DEFAULT_STATIC_EXCLUDE)],
+          attributesFor: staticAttributes(options.cacheControl && options.cacheControl.length > 0 ? options.cacheControl : DEFAULT_CACHE_CONTROL),
+        }),
+    },
+  ]);
+  return {
+    target: 'static',
+    areas,
+    errors,
+    effects: null,
+    finish: async () => {
+      const result: StaticResult = { ...baseResult('static', areas.map((a) => ({ report: a.prepared.report }))), target: 'static' };
+      result.errors.push(...errors);
+      return result;
+    },
+  };
 }

@@ -4,10 +4,11 @@
 // reported.
 
 import path from 'node:path';
-import type { SyncReport } from '../core/model.js';
+import { printableKey } from '../core/keys.js';
 import { errorMessage } from '../errors.js';
 import { templateRemoteRoot } from './config.js';
-import { baseResult, changedPaths, openAppCache, runArea, thrownError, withContext, type RunContext } from './common.js';
+import { baseResult, cacheEffect, changedPaths, openAppCache, prepareArea, prepareAreas, thrownError, withContext, type PreparedArea, type RunContext } from './common.js';
+import { runTarget, type TargetPlan } from './transaction.js';
 import type { TemplatesOptions, TemplatesResult } from './types.js';
 
 export const DEFAULT_TEMPLATE_PATTERNS = ['*.html', '*.jinja2', '*.j2', '*.txt'] as const;
@@ -37,44 +38,82 @@ export function templateRoots(templatePaths: readonly string[] | undefined): Tem
 }
 
 export async function syncTemplates(options: TemplatesOptions = {}, context?: RunContext): Promise<TemplatesResult> {
-  return withContext(options, context, (ctx) => runTemplates(options, ctx));
+  return withContext(options, context, async (ctx) => runTarget(ctx, options, await planTemplates(options, ctx)));
 }
 
-async function runTemplates(options: TemplatesOptions, ctx: RunContext): Promise<TemplatesResult> {
-  const runs: { report: SyncReport; label?: string; remoteRoot: string }[] = [];
-  const errors: { path: string; message: string }[] = [];
+/**
+ * Why a template path is refused, or null. The FastBlocks loader keys a template by its storage
+ * path's parts joined with ':' (`<app>:templates:app:bulma:base.html`), so a name containing ':'
+ * shares its key with another path (`app:bulma:base.html` and `app/bulma/base.html`): pushing one
+ * would overwrite, in the app's cache, what the other serves.
+ */
+export function templatePathProblem(file: string): string | null {
+  if (!file.split('/').some((part) => part.includes(':'))) return null;
+  return (
+    'a template name containing ":" is refused: the FastBlocks loader caches templates under their path parts joined with ":", ' +
+    `so "${printableKey(file)}" and "${printableKey(file.split('/').flatMap((part) => part.split(':')).join('/'))}" would share one cache key. Rename it.`
+  );
+}
+
+/** Plans every template root (under its lock when the run writes); nothing is written yet. */
+export async function planTemplates(options: TemplatesOptions, ctx: RunContext): Promise<TargetPlan<TemplatesResult>> {
   let roots: TemplateRoot[];
   try {
     roots = templateRoots(options.templatePaths);
   } catch (error) {
-    return { ...emptyTemplates(), errors: [thrownError(error)] };
+    const errors = [thrownError(error)];
+    return { target: 'templates', areas: [], errors, effects: null, finish: async () => ({ ...emptyTemplates(), errors }) };
   }
   const multi = roots.length > 1;
-  for (const { templatePath, remoteRoot } of roots) {
-    try {
-      const { report } = await runArea(ctx, options, 'templates', path.resolve(ctx.app.appRoot, templatePath), remoteRoot, {
-        include: [...(options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_TEMPLATE_PATTERNS)],
-        ...(options.exclude ? { exclude: options.exclude } : {}),
-      });
-      runs.push({ report, remoteRoot, ...(multi ? { label: templatePath } : {}) });
-    } catch (error) {
-      errors.push(thrownError(error, templatePath));
-    }
-  }
+  const include = [...(options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_TEMPLATE_PATTERNS)];
+  const { areas, errors } = await prepareAreas(
+    roots.map(({ templatePath, remoteRoot }) => ({
+      path: templatePath,
+      prepare: () =>
+        prepareArea(ctx, options, 'templates', path.resolve(ctx.app.appRoot, templatePath), remoteRoot, {
+          include,
+          ...(options.exclude ? { exclude: options.exclude } : {}),
+          invalidPath: templatePathProblem,
+          ...(multi ? { label: templatePath } : {}),
+        }),
+    })),
+  );
+  const planned = plannedTemplates(areas);
+  const invalidates = planned.length > 0 && options.invalidateCache !== false;
+  return {
+    target: 'templates',
+    areas,
+    errors,
+    effects: invalidates ? cacheEffect(ctx.app, { invalidate: planned }) : null,
+    finish: (applied) => finishTemplates(options, ctx, areas, errors, applied),
+  };
+}
 
+/** Storage paths of the templates the plan writes (`templates/app/bulma/base.html`), applied or not. */
+export function plannedTemplates(areas: readonly PreparedArea[]): string[] {
+  return areas.flatMap(({ prepared, remoteRoot }) =>
+    prepared.report.planned.filter((s) => s.action !== 'update-metadata').map((s) => templateStoragePath(remoteRoot, s.path)),
+  );
+}
+
+async function finishTemplates(
+  options: TemplatesOptions,
+  ctx: RunContext,
+  areas: readonly PreparedArea[],
+  errors: readonly { path: string; message: string }[],
+  applied: boolean,
+): Promise<TemplatesResult> {
+  const runs = areas.map((a) => ({ report: a.prepared.report, ...(a.label !== undefined ? { label: a.label } : {}) }));
   const result: TemplatesResult = { ...baseResult('templates', runs), target: 'templates', cacheInvalidated: [], bytecodeCleared: [], changedTemplates: [] };
   result.errors.push(...errors);
-
-  const changed = runs.flatMap(({ report, remoteRoot }) => changedPaths(report).map((file) => templateStoragePath(remoteRoot, file)));
   if (ctx.strategy.dryRun) {
-    result.changedTemplates = runs.flatMap(({ report, remoteRoot }) =>
-      report.synced.filter((s) => s.action !== 'update-metadata').map((s) => templateStoragePath(remoteRoot, s.path)),
-    );
+    result.changedTemplates = plannedTemplates(areas);
     if (result.changedTemplates.length > 0) result.messages.push('dry run: cache not touched');
     return result;
   }
+  const changed = areas.flatMap(({ prepared, remoteRoot }) => changedPaths(prepared.report).map((file) => templateStoragePath(remoteRoot, file)));
   result.changedTemplates = changed;
-  if (changed.length === 0 || options.invalidateCache === false) return result;
+  if (!applied || changed.length === 0 || options.invalidateCache === false) return result;
   const invalidated = await invalidateTemplates(ctx, changed);
   result.cacheInvalidated = invalidated.loader;
   result.bytecodeCleared = invalidated.bytecode;

@@ -14,6 +14,13 @@ export type CacheNamespace = (typeof CACHE_NAMESPACES)[number];
 
 export interface TargetResult {
   target: TargetName;
+  /**
+   * Hash of this target's plan: its areas' plans (ops, conflicts, remote roots, direction,
+   * strategy) and what it does beyond the bucket (cache keys, the reload webhook's URL).
+   */
+  planHash: string;
+  /** Set when the run was not applied as a whole: not the approved plan, or another part of it failed. */
+  refused?: { reason: 'plan-changed' | 'not-applied'; message: string };
   /** Paths written on either side (relative to the area's local root), or cache keys written. */
   syncedItems: string[];
   conflicts: Conflict[];
@@ -94,9 +101,30 @@ export interface CommonOptions {
   prune?: boolean;
   maxDelete?: string | number;
   force?: boolean;
+  /** Seconds to wait for another run holding an area's lock (default 60). */
+  lockWait?: number;
+  /** Seconds a lock stays valid without a refresh (default 600). */
+  lockTtl?: number;
   /** Application Redis, `redis://` or `rediss://` with auth in the URL. */
   cacheUrl?: string;
   signal?: AbortSignal;
+  /**
+   * Where the tool keeps its local journals and backups (one folder per synced folder inside it).
+   * Default: `.fastblocks-sync/` in each synced folder. The Action uses a folder under RUNNER_TEMP.
+   */
+  localStateDir?: string;
+  /**
+   * Apply only this plan (the hash a reviewer approved, from a dry run with the same options):
+   * a different plan made under the locks is refused with `plan-changed` and nothing is written.
+   * A plan that writes nothing is accepted.
+   */
+  expectedPlanHash?: string;
+  /**
+   * Reads the app's own configuration files (`app.yml`, `storage.yml`, `cache.yml` of the settings
+   * folder) instead of the working tree; null when the file does not exist. The Action reads them
+   * from a pull request's base commit, so a pull request cannot choose where the tool reads and writes.
+   */
+  readConfigFile?: (name: string) => Promise<string | null>;
 }
 
 export interface TemplatesOptions extends CommonOptions {

@@ -76,7 +76,10 @@ describe('README.md (its "Usage (GitHub Action)" section)', () => {
   });
 
   it('documents the PR-gate pattern and both example workflows', () => {
-    expect(usage).toContain("dry-run: ${{ github.event_name == 'pull_request' }}");
+    expect(usage).toContain("dry-run: ${{ github.event_name != 'push' }}");
+    // The old pattern evaluates to 'false' on pull_request_target: it may only appear as the warning.
+    expect(usage.split("dry-run: ${{ github.event_name == 'pull_request' }}").length).toBe(1);
+    expect(usage).toMatch(/### Security model[\s\S]*Dismiss stale pull request approvals[\s\S]*Require status checks to pass before merging/);
     expect(usage).toContain('pull-requests: write');
     expect(usage).toMatch(/direction: pull/);
     expect(usage).toMatch(/require-approved-plan: true/);

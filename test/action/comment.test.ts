@@ -3,6 +3,7 @@ import {
   commentBody,
   commentKey,
   createOctokit,
+  DEFAULT_IDENTITY,
   findMarkedComment,
   findMergedPullRequest,
   isPermissionError,
@@ -11,8 +12,7 @@ import {
   parseMarker,
   upsertComment,
 } from '../../src/action/comment.js';
-import { checkApproval, findApprovedPlan } from '../../src/action/approval.js';
-import { ActionError } from '../../src/errors.js';
+import { findApprovedPlan } from '../../src/action/approval.js';
 import { startGitHubApi, type GitHubApiServer } from '../helpers/github-api.js';
 
 const repo = { owner: 'acme', repo: 'site' };
@@ -76,12 +76,34 @@ describe('upsertComment', () => {
     expect(api.commentsOn(9)).toHaveLength(131);
   });
 
-  it('ignores a forged marker from someone without write access', async () => {
+  it('trusts only the Action\'s own comments with the marker as their first line', async () => {
     const key = commentKey('all', 'b', '');
+    const find = async () => (await findMarkedComment(octokit(), repo, 4, key, DEFAULT_IDENTITY))?.planHash;
     api.addComment(4, `${marker(key, 'forged')}\nplease deploy`);
-    expect(await findMarkedComment(octokit(), repo, 4, key)).toBeUndefined();
-    api.addComment(4, `${marker(key, 'by-maintainer')}`, { author_association: 'MEMBER' });
-    expect((await findMarkedComment(octokit(), repo, 4, key))?.planHash).toBe('by-maintainer');
+    api.addComment(4, marker(key, 'by-maintainer'), { author_association: 'MEMBER' });
+    api.addComment(4, marker(key, 'by-owner'), { user: { login: 'acme-owner', type: 'User' }, author_association: 'OWNER' });
+    api.addComment(4, marker(key, 'by-another-bot'), { user: { login: 'dependabot[bot]', type: 'Bot' } });
+    // A user cannot take a bot's login, but a look-alike without the [bot] suffix is not the bot.
+    api.addComment(4, marker(key, 'look-alike'), { user: { login: 'github-actions', type: 'User' } });
+    const bot = { user: { login: 'github-actions[bot]', type: 'Bot' as const } };
+    api.addComment(4, `> ${marker(key, 'quoted')}`, bot);
+    api.addComment(4, `\`\`\`\n${marker(key, 'in-code')}\n\`\`\``, bot);
+    api.addComment(4, `text first\n${marker(key, 'second-line')}`, bot);
+    expect(await find()).toBeUndefined();
+    api.addComment(4, `${marker(key, 'ours')}\n### report`, bot);
+    expect(await find()).toBe('ours');
+    // A GitHub App identity: its own bot, not github-actions[bot].
+    expect(await findMarkedComment(octokit(), repo, 4, key, 'sync-app[bot]')).toBeUndefined();
+    api.addComment(4, marker(key, 'app'), { user: { login: 'sync-app[bot]', type: 'Bot' } });
+    expect((await findMarkedComment(octokit(), repo, 4, key, 'sync-app[bot]'))?.planHash).toBe('app');
+  });
+
+  it('never updates a marked comment someone else wrote: it creates its own', async () => {
+    const key = commentKey('all', 'b', '');
+    const forged = api.addComment(10, marker(key, 'forged'), { author_association: 'MEMBER' });
+    const result = await upsertComment(octokit(), repo, 10, key, commentBody(key, 'real', 'x'));
+    expect(result?.action).toBe('created');
+    expect(api.comments.find((c) => c.id === forged.id)?.body).toBe(marker(key, 'forged'));
   });
 
   it('only updates when createIfMissing is false', async () => {
@@ -102,35 +124,69 @@ describe('upsertComment', () => {
 
 describe('approval', () => {
   const key = commentKey('templates', 'b', '');
+  const merged = (sha: string, number: number) => api.pullsByCommit.set(sha, [{ number, merged_at: '2026-11-27T10:00:00Z', merge_commit_sha: sha }]);
+  const approve = (sha: string, identity = DEFAULT_IDENTITY) => findApprovedPlan(octokit(), repo, sha, key, identity);
 
-  it('finds the merged PR of a commit and the plan hash in its comment', async () => {
+  it('finds the merged PR of a commit and the plan hash in the Action\'s comment', async () => {
     api.pullsByCommit.set('sha1', [
       { number: 2, merged_at: null, merge_commit_sha: null },
       { number: 8, merged_at: '2026-11-27T10:00:00Z', merge_commit_sha: 'sha1' },
     ]);
     expect(await findMergedPullRequest(octokit(), repo, 'sha1')).toBe(8);
     await upsertComment(octokit(), repo, 8, key, commentBody(key, 'approvedhash', 'plan'));
-    const approved = await findApprovedPlan(octokit(), repo, 'sha1', key);
-    expect(approved).toMatchObject({ pullRequest: 8, planHash: 'approvedhash' });
-    expect(() => checkApproval(approved, 'approvedhash', false)).not.toThrow();
-    expect(() => checkApproval(approved, 'otherhash', true)).not.toThrow();
-    const refusal = (() => {
-      try {
-        checkApproval(approved, 'otherhash', false);
-      } catch (error) {
-        return error as ActionError;
-      }
-      return undefined;
-    })();
-    expect(refusal?.reason).toBe('plan-changed');
-    expect(refusal?.message).toContain('the plan changed since it was reviewed in PR #8');
+    // Edited since by the Action itself (a deploy reporting on the PR): still trusted.
+    await upsertComment(octokit(), repo, 8, key, commentBody(key, 'approvedhash', 'applied'));
+    expect(api.commentsOn(8)[0]!.edits).toHaveLength(1);
+    expect(await approve('sha1')).toMatchObject({ pullRequest: 8, planHash: 'approvedhash' });
+    expect(api.requestsTo('POST', '/graphql')).toHaveLength(1);
+  });
+
+  it('refuses a plan comment edited by anyone but the Action', async () => {
+    merged('sha3', 13);
+    await upsertComment(octokit(), repo, 13, key, commentBody(key, 'reviewed', 'plan'));
+    const comment = api.commentsOn(13)[0]!;
+    api.editComment(comment.id, commentBody(key, 'swapped', 'plan'), { login: 'maintainer', type: 'User' });
+    await expect(approve('sha3')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringMatching(/the plan comment on PR #13 .* is not trusted: it was edited by maintainer, not only by github-actions\[bot\]/) });
+    // Edited back by the Action does not wash the maintainer's edit out of the history.
+    await upsertComment(octokit(), repo, 13, key, commentBody(key, 'reviewed', 'plan again'));
+    await expect(approve('sha3')).rejects.toMatchObject({ reason: 'plan-changed' });
+    // An editor whose account was deleted (a ghost) is not the Action either.
+    merged('sha4', 14);
+    await upsertComment(octokit(), repo, 14, key, commentBody(key, 'reviewed', 'plan'));
+    api.editComment(api.commentsOn(14)[0]!.id, commentBody(key, 'reviewed', 'x'), null);
+    await expect(approve('sha4')).rejects.toMatchObject({ message: expect.stringContaining('it was edited by a deleted account') });
+  });
+
+  it('refuses two Action comments for one key that disagree, and a history it cannot read', async () => {
+    merged('sha5', 15);
+    const bot = { user: { login: 'github-actions[bot]', type: 'Bot' as const } };
+    api.addComment(15, marker(key, 'one'), bot);
+    api.addComment(15, marker(key, 'two'), bot);
+    await expect(approve('sha5')).rejects.toMatchObject({ message: expect.stringMatching(/has 2 plan comments by github-actions\[bot\] for templates:b\/ with different plans \(one, two\)/) });
+    merged('sha6', 16);
+    api.addComment(16, marker(key, 'only'), bot);
+    expect((await approve('sha6')).planHash).toBe('only');
+    api.forbid = 'graphql';
+    await expect(approve('sha6')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringMatching(/cannot read the edit history of the plan comment on PR #16 \(HTTP 403: Resource not accessible by integration\), so it cannot be trusted/) });
   });
 
   it('refuses with plan-changed when there is no merged PR, no comment, or no permission', async () => {
-    await expect(findApprovedPlan(octokit(), repo, 'nope', key)).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining('does not come from a merged pull request') });
-    api.pullsByCommit.set('sha2', [{ number: 11, merged_at: '2026-11-27T10:00:00Z', merge_commit_sha: 'sha2' }]);
-    await expect(findApprovedPlan(octokit(), repo, 'sha2', key)).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining('has no fastblocks-sync plan comment') });
+    await expect(approve('nope')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining('does not come from a merged pull request') });
+    merged('sha2', 11);
+    await expect(approve('sha2')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining("has no fastblocks-sync plan comment for templates:b/ written by github-actions[bot]") });
     api.forbid = 'comments';
-    await expect(findApprovedPlan(octokit(), repo, 'sha2', key)).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining("'pull-requests: read'") });
+    await expect(approve('sha2')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining("'pull-requests: read'") });
+  });
+});
+
+describe('GitHub API timeouts', () => {
+  it('a stalled API fails the call within the timeout instead of hanging', async () => {
+    api.stall = true;
+    const started = Date.now();
+    const error = await findMergedPullRequest(createOctokit('t', api.url, 300), repo, 'sha').catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(describeApiError(error)).toMatch(/the GitHub API did not answer within 0\.3 s/);
+    const graphql = await createOctokit('t', api.url, 300).graphql('query { viewer { login } }').catch((e: unknown) => e);
+    expect(String(graphql)).toMatch(/did not answer within 0\.3 s/);
   });
 });

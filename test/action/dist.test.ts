@@ -2,83 +2,22 @@
 // process (as the runner does), with moto_server as the bucket and a local recording server as
 // the GitHub API.
 
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeS3, s3TestContext, type S3TestContext } from '../helpers/s3.js';
-import { startGitHubApi, type GitHubApiServer } from '../helpers/github-api.js';
+import { readFile } from 'node:fs/promises';
+import { expect, it } from 'vitest';
+import { describeS3, type S3TestContext } from '../helpers/s3.js';
+import type { GitHubApiServer } from '../helpers/github-api.js';
+import { REPO, bucketSnapshot, pullRequestEvent, pushEvent, s3Inputs, startDistWorld, visibleLog, workspace, writeFiles, type EventSpec } from './dist-world.js';
 import { runAction, type ActionRun } from './run-action.js';
 
-const REPO = 'acme/site';
 const RELOAD_SECRET = 'reload-s3cr3t-value';
 const REDIS_PASSWORD = 'redis-pa55word-value';
 
 let s3: S3TestContext;
 let api: GitHubApiServer;
-const cleanup: string[] = [];
 
-async function workspace(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fbs-action-ws-'));
-  cleanup.push(dir);
-  await writeFiles(dir, files);
-  return dir;
-}
-
-async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {
-  for (const [path, body] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), body);
-  }
-}
-
-/** Every object under the prefix (the synced root and the tool's own area) with its ETag. */
-async function snapshot(prefix: string): Promise<Record<string, string>> {
-  const store = s3.makeStore();
-  const objects = await store.list(`${prefix}/`);
-  return Object.fromEntries(objects.map((o) => [o.key, o.etag]));
-}
-
-interface EventSpec {
-  eventName: string;
-  event: Record<string, unknown>;
-  env: Record<string, string>;
-}
-
-function pullRequestEvent(number: number, headRepo = REPO): EventSpec {
-  return {
-    eventName: 'pull_request',
-    event: {
-      action: 'synchronize',
-      number,
-      pull_request: { number, base: { ref: 'main', repo: { full_name: REPO } }, head: { ref: 'feature', repo: { full_name: headRepo } } },
-    },
-    env: { GITHUB_REPOSITORY: REPO, GITHUB_REF: `refs/pull/${number}/merge`, GITHUB_SHA: `merge-${number}`, GITHUB_API_URL: api.url },
-  };
-}
-
-function pushEvent(sha: string): EventSpec {
-  return {
-    eventName: 'push',
-    event: { ref: 'refs/heads/main', after: sha },
-    env: { GITHUB_REPOSITORY: REPO, GITHUB_REF: 'refs/heads/main', GITHUB_SHA: sha, GITHUB_API_URL: api.url },
-  };
-}
-
-function inputs(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    target: 'templates',
-    bucket: s3.bucket,
-    prefix,
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    'path-style': 'true',
-    direction: 'push',
-    'conflict-strategy': 'manual',
-    'github-token': 'ghs_dist_test_token',
-    ...extra,
-  };
-}
+const snapshot = (prefix: string) => bucketSnapshot(s3, prefix);
+const prEvent = (number: number, headRepo = REPO) => pullRequestEvent(api.url, number, { headRepo });
+const inputs = (prefix: string, extra: Record<string, string> = {}) => s3Inputs(s3, prefix, extra);
 
 async function run(ws: string, event: EventSpec, input: Record<string, string>): Promise<ActionRun> {
   return runAction({ inputs: input, workspace: ws, eventName: event.eventName, event: event.event, env: event.env });
@@ -89,23 +28,19 @@ function expectOk(result: ActionRun): void {
 }
 
 describeS3('dist/index.js as the runner runs it', () => {
-  beforeAll(async () => {
-    s3 = await s3TestContext();
-    api = await startGitHubApi();
-  });
-  afterAll(async () => {
-    await api?.close();
-    await Promise.all(cleanup.map((d) => rm(d, { recursive: true, force: true })));
+  startDistWorld((bucket, github) => {
+    s3 = bucket;
+    api = github;
   });
 
   it('1. a pull_request dry-run creates one sticky comment, a second run updates it, the bucket is untouched', async () => {
     const ws = await workspace({ 'templates/index.html': '<h1>v1</h1>', 'templates/about.html': 'about' });
-    const pr = pullRequestEvent(7);
+    const pr = prEvent(7);
     const secrets = { 'reload-secret': RELOAD_SECRET, 'cache-url': `redis://default:${REDIS_PASSWORD}@127.0.0.1:9/0` };
     // dry-run is not set: on a pull_request event the Action must not write anyway.
     const first = await run(ws, pr, inputs('s1', secrets));
     expectOk(first);
-    expect(first.stdout).toContain("pull_request event: dry run (nothing is written from a pull request unless 'dry-run' is explicitly 'false')");
+    expect(first.stdout).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
     expect(first.outputs).toMatchObject({ 'synced-count': '2', changed: 'true', 'failure-reason': '', 'conflict-count': '0' });
     expect(first.outputs['plan-hash']).toMatch(/^[0-9a-f]{32}$/);
     expect(api.commentsOn(7)).toHaveLength(1);
@@ -130,8 +65,8 @@ describeS3('dist/index.js as the runner runs it', () => {
     const report = await readFile(second.outputs['report-file']!, 'utf8');
     expect(JSON.parse(report)).toMatchObject({ version: 1, target: 'templates', dryRun: true, planHash: second.outputs['plan-hash'] });
     const visible = [
-      first.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n'),
-      second.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n'),
+      visibleLog(first.stdout),
+      visibleLog(second.stdout),
       first.stderr,
       second.stderr,
       first.summary,
@@ -147,13 +82,13 @@ describeS3('dist/index.js as the runner runs it', () => {
 
   it('2. a push with a MANUAL conflict exits non-zero with manual-conflicts, writes the summary, changes nothing', async () => {
     const ws = await workspace({ 'templates/index.html': 'v1', 'templates/about.html': 'about' });
-    expectOk(await run(ws, pushEvent('p2-1'), inputs('s2')));
+    expectOk(await run(ws, pushEvent(api.url, 'p2-1'), inputs('s2')));
     expect(Object.keys(await snapshot('s2'))).toEqual(expect.arrayContaining(['s2/templates/index.html', 's2/templates/about.html']));
 
     await writeFiles(ws, { 'templates/index.html': 'v2 local' });
     await s3.makeStore().put('s2/templates/index.html', Buffer.from('v2 remote'));
     const before = await snapshot('s2');
-    const result = await run(ws, pushEvent('p2-2'), inputs('s2'));
+    const result = await run(ws, pushEvent(api.url, 'p2-2'), inputs('s2'));
     expect(result.code).toBe(1);
     expect(result.outputs).toMatchObject({ 'failure-reason': 'manual-conflicts', 'unresolved-count': '1', 'conflict-count': '1', 'synced-count': '0', changed: 'false' });
     expect(result.stdout).toContain('::error::Manual conflict resolution required');
@@ -166,7 +101,7 @@ describeS3('dist/index.js as the runner runs it', () => {
   it('3a. a fork pull request succeeds with a warning naming the permission, and no comment request', async () => {
     const ws = await workspace({ 'templates/index.html': 'fork' });
     const requestsBefore = api.requests.length;
-    const result = await run(ws, pullRequestEvent(31, 'someone/site-fork'), inputs('s3a', { 'dry-run': 'true' }));
+    const result = await run(ws, prEvent(31, 'someone/site-fork'), inputs('s3a', { 'dry-run': 'true' }));
     expectOk(result);
     expect(result.annotations.join('\n')).toMatch(/::warning::This pull request comes from a fork.*pull-requests: write/);
     expect(api.requests.slice(requestsBefore).filter((r) => r.path.includes('/comments'))).toHaveLength(0);
@@ -178,7 +113,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     const ws = await workspace({ 'templates/index.html': 'x' });
     api.forbid = 'comment-writes';
     try {
-      const result = await run(ws, pullRequestEvent(32), inputs('s3b', { 'dry-run': 'true' }));
+      const result = await run(ws, prEvent(32), inputs('s3b', { 'dry-run': 'true' }));
       expectOk(result);
       expect(result.annotations.join('\n')).toMatch(/::warning::Could not write the PR comment on #32 \(HTTP 403: Resource not accessible by integration\)\. Add 'pull-requests: write'/);
       expect(api.requestsTo('POST', `/repos/${REPO}/issues/32/comments`)).toHaveLength(1);
@@ -192,18 +127,18 @@ describeS3('dist/index.js as the runner runs it', () => {
 
   it('4. require-approved-plan deploys the reviewed plan, and refuses once the bucket changed behind its back', async () => {
     const ws = await workspace({ 'templates/index.html': 'v1', 'templates/about.html': 'about' });
-    expectOk(await run(ws, pushEvent('p4-0'), inputs('s4', { 'conflict-strategy': 'newest-wins' })));
+    expectOk(await run(ws, pushEvent(api.url, 'p4-0'), inputs('s4', { 'conflict-strategy': 'newest-wins' })));
     const gated = inputs('s4', { 'conflict-strategy': 'newest-wins', 'require-approved-plan': 'true', 'dry-run': 'false' });
 
     // PR 41 is reviewed, merged as p4-1, deployed: the plan is the reviewed one.
     await writeFiles(ws, { 'templates/index.html': 'v2' });
-    const review = await run(ws, pullRequestEvent(41), { ...gated, 'dry-run': 'true' });
+    const review = await run(ws, prEvent(41), { ...gated, 'dry-run': 'true' });
     expectOk(review);
     api.pullsByCommit.set('p4-1', [{ number: 41, merged_at: '2026-11-27T10:00:00Z', merge_commit_sha: 'p4-1' }]);
-    const deploy = await run(ws, pushEvent('p4-1'), gated);
+    const deploy = await run(ws, pushEvent(api.url, 'p4-1'), gated);
     expectOk(deploy);
     expect(deploy.outputs).toMatchObject({ 'plan-hash': review.outputs['plan-hash'], 'synced-count': '1', 'failure-reason': '' });
-    expect(deploy.stdout).toContain('is the reviewed one: applying it');
+    expect(deploy.stdout).toContain('is the reviewed one: applied.');
     const stored = await s3.makeStore().get('s4/templates/index.html');
     expect(stored.body.toString()).toBe('v2');
     // The merged PR's comment now shows what was applied.
@@ -212,12 +147,12 @@ describeS3('dist/index.js as the runner runs it', () => {
 
     // PR 42 is reviewed; then someone edits the bucket; the merge's deploy refuses and writes nothing.
     await writeFiles(ws, { 'templates/index.html': 'v3' });
-    const review2 = await run(ws, pullRequestEvent(42), { ...gated, 'dry-run': 'true' });
+    const review2 = await run(ws, prEvent(42), { ...gated, 'dry-run': 'true' });
     expectOk(review2);
     await s3.makeStore().put('s4/templates/index.html', Buffer.from('hotfix in the bucket'));
     api.pullsByCommit.set('p4-2', [{ number: 42, merged_at: '2026-11-27T11:00:00Z', merge_commit_sha: 'p4-2' }]);
     const before = await snapshot('s4');
-    const refused = await run(ws, pushEvent('p4-2'), gated);
+    const refused = await run(ws, pushEvent(api.url, 'p4-2'), gated);
     expect(refused.code).toBe(1);
     expect(refused.outputs['failure-reason']).toBe('plan-changed');
     expect(refused.outputs['plan-hash']).not.toBe(review2.outputs['plan-hash']);
@@ -229,13 +164,13 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(api.commentsOn(42)).toHaveLength(1);
     expect(api.commentsOn(42)[0]!.body).toContain(`plan=${review2.outputs['plan-hash']} -->`);
     expect(api.commentsOn(42)[0]!.body).toContain('**Failed (plan-changed):**');
-    const rerun = await run(ws, pushEvent('p4-2'), gated);
+    const rerun = await run(ws, pushEvent(api.url, 'p4-2'), gated);
     expect(rerun.outputs['failure-reason']).toBe('plan-changed');
   });
 
   it('5. an invalid input fails with a message listing the accepted values', async () => {
     const ws = await workspace({ 'templates/index.html': 'x' });
-    const result = await run(ws, pushEvent('p5'), inputs('s5', { direction: 'sideways' }));
+    const result = await run(ws, pushEvent(api.url, 'p5'), inputs('s5', { direction: 'sideways' }));
     expect(result.code).toBe(1);
     expect(result.stdout).toContain("::error::Input 'direction' has an invalid value 'sideways'. Accepted: pull, push, bidirectional");
     expect(result.outputs['failure-reason']).toBe('validation');

@@ -167,6 +167,16 @@ describe('readInputs', () => {
     expect(failure({ bucket: 'b-1', prune: 'true', direction: 'bidirectional' }).message).toContain("use direction 'push' or 'pull'");
   });
 
+  it('takes the comment author as a GitHub login (default the Actions bot) and lock-wait in seconds', () => {
+    expect(inputs({ bucket: 'my-app-prod' })).toMatchObject({ commentAuthor: 'github-actions[bot]', lockWait: 60 });
+    expect(inputs({ bucket: 'my-app-prod', 'comment-author': 'sync-app[bot]', 'lock-wait': '5' })).toMatchObject({ commentAuthor: 'sync-app[bot]', lockWait: 5 });
+    expect(inputs({ bucket: 'my-app-prod', 'comment-author': 'deploy-bot' }).commentAuthor).toBe('deploy-bot');
+    for (const bad of ['github actions', 'a[bot]x', '-lead', 'x'.repeat(40), '<script>']) {
+      expect(failure({ bucket: 'my-app-prod', 'comment-author': bad }).message).toMatch(/^Input 'comment-author' has an invalid value .*Accepted: a GitHub login: 'github-actions\[bot\]'/);
+    }
+    expect(failure({ bucket: 'my-app-prod', 'lock-wait': 'forever' }).message).toBe("Input 'lock-wait' has an invalid value 'forever'. Accepted: a number from 0 to 3600");
+  });
+
   it('falls back to GITHUB_TOKEN for github-token', () => {
     expect(readInputs((n) => (n === 'bucket' ? 'b-1' : ''), { GITHUB_TOKEN: 'ghs_env' }).githubToken).toBe('ghs_env');
   });

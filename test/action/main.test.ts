@@ -74,7 +74,8 @@ async function env(eventName: string, event: Record<string, unknown>, sha = 'sha
   };
 }
 
-const prEvent = { number: 5, pull_request: { number: 5, base: { ref: 'main', repo: { full_name: 'acme/site' } }, head: { repo: { full_name: 'acme/site' } } } };
+const BASE_SHA = 'b'.repeat(40);
+const prEvent = { number: 5, pull_request: { number: 5, base: { ref: 'main', sha: BASE_SHA, repo: { full_name: 'acme/site' } }, head: { repo: { full_name: 'acme/site' } } } };
 
 function recordingTargets(results: (s: ActionSettings, r: RunOverrides) => AnyTargetResult[]) {
   const calls: { settings: ActionSettings; run: RunOverrides }[] = [];
@@ -103,12 +104,56 @@ describe('run()', () => {
     await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run).toMatchObject({ dryRun: true, replica: 'acme/site@main' });
     expect(io.failed).toEqual([]);
-    expect(io.outputs).toMatchObject({ changed: 'true', 'synced-count': '1', 'failure-reason': '', 'plan-hash': 'a'.repeat(32) });
+    expect(io.outputs).toMatchObject({ changed: 'true', 'synced-count': '1', 'failure-reason': '', 'plan-hash': expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(io.summary).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
 
     const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
     await run(deps(explicit, await env('pull_request', prEvent), targets.runTargets));
     expect(targets.calls[1]!.run.dryRun).toBe(false);
+  });
+
+  it('never writes on pull_request_target, whatever dry-run says, and says so', async () => {
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
+    const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
+    await run(deps(io, await env('pull_request_target', prEvent), targets.runTargets));
+    expect(targets.calls[0]!.run.dryRun).toBe(true);
+    expect(io.logs.join('\n')).toContain("pull_request_target event: dry run although 'dry-run' is 'false'. This event never writes; deploy previews from pull_request events.");
+    expect(io.summary).toContain("> pull_request_target event: dry run although &#39;dry-run&#39;".replace(/&#39;/g, "'"));
+  });
+
+  it('on a pull request, reads the settings that choose the bucket from the base commit, never the head', async () => {
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
+    const io = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never' });
+    await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
+    const read = targets.calls[0]!.run.readConfigFile!;
+    api.contents.set(`${BASE_SHA}:settings/storage.yml`, 'buckets:\n  templates: base-bucket\n');
+    expect(await read('storage.yml')).toBe('buckets:\n  templates: base-bucket\n');
+    expect(await read('cache.yml')).toBeNull();
+    expect(api.requestsTo('GET', /^\/repos\/acme\/site\/contents\/settings(\/|%2F)storage\.yml$/)[0]!.url).toContain(`ref=${BASE_SHA}`);
+    // Not on a push: the checkout is what was merged.
+    await run(deps(fakeIO({ bucket: 'b-1', comment: 'never' }), await env('push', {}), targets.runTargets));
+    expect(targets.calls[1]!.run.readConfigFile).toBeUndefined();
+  });
+
+  it('warns when the token posts as someone else than comment-author (its comment would never be found or trusted)', async () => {
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
+    api.tokenUser = { login: 'deploy-bot', type: 'User' };
+    const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
+    await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
+    expect(io.annotations.map((a) => a.message)).toContain(
+      "The github-token posts as deploy-bot, but comment-author is github-actions[bot]: set 'comment-author: deploy-bot' so the Action finds this comment again instead of adding another, and trusts its plan for require-approved-plan.",
+    );
+    const told = fakeIO({ bucket: 'b-1', 'github-token': 't', 'comment-author': 'deploy-bot' });
+    await run(deps(told, await env('pull_request', prEvent), targets.runTargets));
+    expect(told.annotations).toEqual([]);
+    expect(api.commentsOn(5)).toHaveLength(1);
+  });
+
+  it('keeps the local state (journal, backups) under RUNNER_TEMP, never in the checkout', async () => {
+    const targets = recordingTargets(() => []);
+    await run(deps(fakeIO({ bucket: 'b-1', comment: 'never' }), await env('push', {}), targets.runTargets));
+    const state = targets.calls[0]!.run.localStateDir!;
+    expect(state.startsWith(join(dir, 'fastblocks-sync'))).toBe(true);
   });
 
   it('on a push with comment auto, only updates an existing comment on the merged PR', async () => {

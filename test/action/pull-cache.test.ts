@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -78,6 +78,32 @@ describe('pull-cache', () => {
     await pullCache(options(run3, '3-1')).restore();
     expect(await readFile(join(run3, 'templates/a.html'), 'utf8')).toBe('A-committed');
     expect(await readFile(join(run3, 'templates/new.html'), 'utf8')).toBe('NEW');
+  });
+
+  it('never writes through a symbolic link of the checkout (regression: the restore followed it)', async () => {
+    const cacheDir = await tempDir();
+    const temp = await tempDir();
+    const outside = await tempDir();
+    await write(outside, { 'target.txt': 'outside' });
+    const client = fakeCache(cacheDir);
+    const warnings: string[] = [];
+    const options = (workspace: string, runKey: string) => ({ client, workspace, roots: ['templates'], identity: 'links', tempDir: temp, runKey, log: { ...quiet, warning: (m: string) => void warnings.push(m) } });
+    const run1 = await tempDir();
+    await write(run1, { 'templates/keep.html': 'K' });
+    const first = pullCache(options(run1, '1'));
+    await first.restore();
+    await write(run1, { 'templates/new.html': 'pulled', 'templates/sub/deep.html': 'pulled deep', 'templates/gone.html': 'x' });
+    await first.save();
+
+    const run2 = await tempDir();
+    await write(run2, { 'templates/keep.html': 'K' });
+    await symlink(join(outside, 'target.txt'), join(run2, 'templates/new.html'));
+    await symlink(outside, join(run2, 'templates/sub'));
+    await pullCache(options(run2, '2')).restore();
+    expect(await readFile(join(outside, 'target.txt'), 'utf8')).toBe('outside');
+    expect(existsSync(join(outside, 'deep.html'))).toBe(false);
+    expect(await readFile(join(run2, 'templates/gone.html'), 'utf8')).toBe('x');
+    expect(warnings).toEqual([expect.stringMatching(/^pull-cache: 2 file\(s\) not restored because the checkout has a symbolic link on their path \(never written through\)/)]);
   });
 
   it('does nothing without the cache service', async () => {

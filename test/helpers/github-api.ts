@@ -1,6 +1,8 @@
-// A local HTTP server standing in for the GitHub REST API: the issue-comment and
-// commit→pull-request endpoints the Action uses, with real state (comments persist between
-// requests), a record of every request, and a switch to answer 403 like a read-only token.
+// A local HTTP server standing in for the GitHub API: the issue-comment, commit→pull-request and
+// contents endpoints of the REST API the Action uses, and the GraphQL query for a comment's edit
+// history, with real state (comments persist, every edit is recorded with its editor, as GitHub's
+// `userContentEdits` does), a record of every request, a switch to answer 403 like a read-only
+// token, and one to never answer at all (a stalled API).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -15,12 +17,19 @@ export interface RecordedRequest {
   body: unknown;
 }
 
+export interface FakeUser {
+  login: string;
+  type: 'Bot' | 'User';
+}
+
 export interface FakeComment {
   id: number;
   issueNumber: number;
   body: string;
-  user: { login: string; type: 'Bot' | 'User' };
+  user: FakeUser;
   author_association: string;
+  /** Every edit after creation, oldest first, with who made it. */
+  edits: { editor: FakeUser | null; body: string }[];
 }
 
 export interface FakePullRequest {
@@ -29,8 +38,8 @@ export interface FakePullRequest {
   merge_commit_sha: string | null;
 }
 
-/** Which requests answer 403: none, comment writes (POST/PATCH) or every comment request. */
-export type ForbidMode = 'none' | 'comment-writes' | 'comments';
+/** Which requests answer 403: none, comment writes (POST/PATCH), every comment request, or GraphQL. */
+export type ForbidMode = 'none' | 'comment-writes' | 'comments' | 'graphql';
 
 export interface GitHubApiServer {
   readonly url: string;
@@ -39,8 +48,16 @@ export interface GitHubApiServer {
   /** Pull requests returned for `GET /repos/:o/:r/commits/:sha/pulls`. */
   readonly pullsByCommit: Map<string, FakePullRequest[]>;
   forbid: ForbidMode;
+  /** When true, requests are read and recorded but never answered. */
+  stall: boolean;
+  /** Who the token's writes (POST, PATCH) are made as. */
+  tokenUser: FakeUser;
+  /** File contents served by `GET /repos/:o/:r/contents/:path?ref=<sha>`, keyed `<sha>:<path>`. */
+  readonly contents: Map<string, string>;
   /** Adds a comment as if someone else wrote it (default: a user without write access). */
   addComment(issueNumber: number, body: string, user?: Partial<Pick<FakeComment, 'user' | 'author_association'>>): FakeComment;
+  /** Edits a comment as `editor` (anyone with write access can edit any comment). */
+  editComment(id: number, body: string, editor: FakeUser | null): void;
   commentsOn(issueNumber: number): FakeComment[];
   /** Requests whose method and path match (path may be a RegExp). */
   requestsTo(method: string, path: RegExp | string): RecordedRequest[];
@@ -62,12 +79,16 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   let nextId = 1000;
   let server: Server;
 
+  const contents = new Map<string, string>();
   const state: GitHubApiServer = {
     url: '',
     requests,
     comments,
     pullsByCommit,
+    contents,
     forbid: 'none',
+    stall: false,
+    tokenUser: { ...BOT },
     addComment(issueNumber, body, user = {}) {
       const comment: FakeComment = {
         id: nextId++,
@@ -75,9 +96,16 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
         body,
         user: user.user ?? { login: 'someone', type: 'User' },
         author_association: user.author_association ?? 'NONE',
+        edits: [],
       };
       comments.push(comment);
       return comment;
+    },
+    editComment(id, body, editor) {
+      const comment = comments.find((c) => c.id === id);
+      if (!comment) throw new Error(`no comment ${id}`);
+      comment.body = body;
+      comment.edits.push({ editor, body });
     },
     commentsOn: (issueNumber) => comments.filter((c) => c.issueNumber === issueNumber),
     requestsTo: (method, path) =>
@@ -86,7 +114,10 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       requests.length = 0;
       comments.length = 0;
       pullsByCommit.clear();
+      contents.clear();
       state.forbid = 'none';
+      state.stall = false;
+      state.tokenUser = { ...BOT };
     },
     close: async () => {
       server.closeAllConnections();
@@ -97,10 +128,14 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
 
   const toApi = (c: FakeComment & { repo: string }) => ({
     id: c.id,
+    node_id: nodeId(c.id),
     body: c.body,
     html_url: `https://github.test/${c.repo}/pull/${c.issueNumber}#issuecomment-${c.id}`,
     user: c.user,
     author_association: c.author_association,
+    created_at: '2026-11-27T10:00:00Z',
+    // The REST API only tells *that* a comment changed, not who changed it.
+    updated_at: c.edits.length > 0 ? `2026-11-27T10:${String(c.edits.length).padStart(2, '0')}:00Z` : '2026-11-27T10:00:00Z',
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -116,6 +151,7 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       }
     }
     requests.push({ method, url: req.url ?? '', path: url.pathname, authorization: req.headers.authorization, body });
+    if (state.stall) return; // never answered: the client must give up by itself
 
     const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -144,24 +180,53 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
         const text = (body as { body?: unknown } | undefined)?.body;
         if (typeof text !== 'string') return send(422, { message: 'body is required' });
         if (text.length > 65_536) return send(422, { message: 'Body is too long (maximum is 65536 characters)' });
-        const comment = state.addComment(issueNumber, text, { user: { ...BOT }, author_association: 'NONE' });
+        const comment = state.addComment(issueNumber, text, { user: { ...state.tokenUser }, author_association: 'NONE' });
         return send(201, toApi({ ...comment, repo }));
       }
     }
     m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname);
     if (m && method === 'PATCH') {
-      if (state.forbid !== 'none') return send(403, FORBIDDEN);
+      if (state.forbid === 'comment-writes' || state.forbid === 'comments') return send(403, FORBIDDEN);
       const comment = comments.find((c) => c.id === Number(m![3]));
       if (!comment) return send(404, { message: 'Not Found' });
       const text = (body as { body?: unknown } | undefined)?.body;
       if (typeof text !== 'string') return send(422, { message: 'body is required' });
       if (text.length > 65_536) return send(422, { message: 'Body is too long (maximum is 65536 characters)' });
-      comment.body = text;
+      if (comment.body !== text) state.editComment(comment.id, text, { ...state.tokenUser });
       return send(200, toApi({ ...comment, repo: `${m[1]}/${m[2]}` }));
     }
+    m = /^\/repos\/([^/]+)\/([^/]+)\/contents\/(.+)$/.exec(url.pathname);
+    if (m && method === 'GET') {
+      const file = decodeURIComponent(m[3]!);
+      const text = contents.get(`${url.searchParams.get('ref') ?? ''}:${file}`);
+      if (text === undefined) return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/repos/contents#get-repository-content' });
+      return send(200, { type: 'file', encoding: 'base64', path: file, name: file.split('/').pop(), content: Buffer.from(text).toString('base64') });
+    }
+    if (url.pathname === '/graphql' && method === 'POST') return state.forbid === 'graphql' ? send(403, FORBIDDEN) : send(200, graphql(body));
     m = /^\/repos\/([^/]+)\/([^/]+)\/commits\/([^/]+)\/pulls$/.exec(url.pathname);
     if (m && method === 'GET') return send(200, pullsByCommit.get(m[3]!) ?? []);
     return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+  }
+
+  /** The one query the Action sends: a comment's author and edit history, as GitHub's GraphQL API answers it. */
+  function graphql(body: unknown): unknown {
+    const { query, variables } = (body ?? {}) as { query?: string; variables?: { id?: string } };
+    if (!query?.includes('userContentEdits')) return { errors: [{ message: 'unsupported query in the fake API' }] };
+    const comment = comments.find((c) => nodeId(c.id) === variables?.id);
+    if (!comment) return { data: { node: null } };
+    const last = comment.edits.at(-1);
+    // GitHub lists the creation as the first edit once a comment was edited, newest first.
+    const history = comment.edits.length === 0 ? [] : [{ editor: comment.user }, ...comment.edits.map((e) => ({ editor: e.editor }))].reverse();
+    return {
+      data: {
+        node: {
+          author: actor(comment.user),
+          editor: last ? actor(last.editor) : null,
+          lastEditedAt: last ? '2026-11-27T11:00:00Z' : null,
+          userContentEdits: { totalCount: history.length, nodes: history.map((h) => ({ editor: actor(h.editor) })) },
+        },
+      },
+    };
   }
 
   server = createServer((req, res) => {
@@ -184,4 +249,15 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** GraphQL node ids are opaque strings; these look like GitHub's. */
+function nodeId(id: number): string {
+  return `IC_kwDO${Buffer.from(String(id)).toString('base64').replace(/=+$/, '')}`;
+}
+
+/** GraphQL names a bot without the `[bot]` suffix REST uses, and says what it is in __typename. */
+function actor(user: FakeUser | null): { __typename: string; login: string } | null {
+  if (!user) return null;
+  return user.type === 'Bot' ? { __typename: 'Bot', login: user.login.replace(/\[bot\]$/, '') } : { __typename: 'User', login: user.login };
 }

@@ -66,7 +66,7 @@ for (const storeCase of cases) {
       return { local, prefix, sync };
     }
 
-    it('pushes a tree, then a second run writes nothing and costs one list and one state read', async () => {
+    it('pushes a tree, then a second run writes nothing and costs one list, one state read and the lock it plans under', async () => {
       const { local, prefix, sync } = await fixture({ 'index.html': 'home', 'blocks/nav.html': 'nav', 'a b+ü.txt': 'unicode' });
       const first = await sync({ direction: 'push' });
       expect(first.failure).toBeUndefined();
@@ -77,7 +77,9 @@ for (const storeCase of cases) {
       const second = await sync({ direction: 'push' });
       expect(second.synced).toEqual([]);
       const delta = Object.fromEntries(Object.entries(store.stats).map(([k, v]) => [k, v - before[k as keyof typeof before]]));
-      expect(delta).toEqual({ list: 1, get: 1, head: 0, put: 0, copy: 0, delete: 0 });
+      // A writing run plans under the lock: one conditional PUT to take it, one DELETE to release it.
+      expect(delta).toEqual({ list: 1, get: 1, head: 0, put: 1, copy: 0, delete: 1 });
+      expect(second.stats.requests).toEqual(delta);
     });
 
     it('bidirectional: propagates edits, adds and deletes of each side, then is idle', async () => {

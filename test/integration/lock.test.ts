@@ -2,7 +2,8 @@
 // run, refreshing during long runs, and noticing a takeover.
 
 import { describe, expect, it } from 'vitest';
-import { acquireLock, keepLockAlive, LockedError, releaseLock, type LockBody } from '../../src/core/state.js';
+import { acquireLock, keepLockAlive, LockBusyError, LockedError, releaseLock, type LockBody } from '../../src/core/state.js';
+import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { createFsStore } from '../../src/stores/fs.js';
 import { tempDir } from '../helpers/trees.js';
 
@@ -26,6 +27,22 @@ async function fixture(start = Date.parse('2026-11-27T10:00:00Z')) {
     ...extra,
   });
   return { store, clock, sleeps, options };
+}
+
+/** A plain object forwarding to `store`, whose methods a test can replace. */
+function delegate(store: RemoteStore): RemoteStore {
+  return {
+    url: store.url,
+    stats: store.stats,
+    list: (p, o) => store.list(p, o),
+    head: (k, o) => store.head(k, o),
+    get: (k, o) => store.get(k, o),
+    getStream: (k, consume, o) => store.getStream(k, consume, o),
+    put: (k, b, o) => store.put(k, b, o),
+    copy: (a, b, o) => store.copy(a, b, o),
+    delete: (k, o) => store.delete(k, o),
+    checkAccess: (o) => store.checkAccess(o),
+  };
 }
 
 describe('remote lock', () => {
@@ -67,5 +84,48 @@ describe('remote lock', () => {
     await new Promise((r) => setTimeout(r, 1100));
     stop();
     expect(lost.length).toBeGreaterThan(0);
+  });
+
+  // Regressions: two retry paths of acquireLock looped with no deadline.
+  it('gives up at lock-wait when the lock keeps vanishing between the PUT and the read', async () => {
+    const { store, options, sleeps } = await fixture();
+    // Every create answers 412 (someone holds it) and every read answers 404 (released since).
+    const flapping: RemoteStore = {
+      ...delegate(store),
+      put: async () => {
+        throw new StoreError('PreconditionFailed', 'held');
+      },
+      get: async () => {
+        throw new StoreError('NotFound', 'gone');
+      },
+    };
+    const error = await acquireLock(flapping, KEY, body('run-1'), options()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockBusyError);
+    expect((error as Error).message).toMatch(/Could not take the lock .* within 3 s: other runs kept taking and releasing it\. Wait for them, or raise --lock-wait\./);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
+    expect(sleeps.length).toBeLessThan(100);
+  });
+
+  it('gives up at lock-wait when every takeover of an expired lock loses the race', async () => {
+    const { store, clock, options, sleeps } = await fixture();
+    await acquireLock(store, KEY, body('crashed'), options());
+    clock.advance(61_000);
+    const expired = (await store.get(KEY)).body;
+    let recovered = 0;
+    // The takeover (If-Match the expired lock) always finds it replaced by another expired lock.
+    const racing: RemoteStore = {
+      ...delegate(store),
+      put: async (key, payload, o) => {
+        if (o?.ifMatch) {
+          await store.put(key, expired);
+          throw new StoreError('PreconditionFailed', 'moved');
+        }
+        return store.put(key, payload, o);
+      },
+    };
+    const error = await acquireLock(racing, KEY, body('run-2'), options({ recover: async () => void recovered++ })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockBusyError);
+    expect(recovered).toBeGreaterThan(0);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
   });
 });

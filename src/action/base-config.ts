@@ -1,0 +1,96 @@
+// On a pull request, the files that choose *where* the tool reads and writes — the settings
+// folder's app.yml (app name, storage prefix), storage.yml (buckets, prefix) and cache.yml (Redis) —
+// come from the base commit, never from the pull request's head: otherwise a pull request could
+// point a dry-run (with the workflow's credentials) at another bucket and print its keys in a
+// public comment. Read with git when the checkout has the base commit, else from the contents API.
+
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { promisify } from 'node:util';
+import { ActionError } from '../errors.js';
+import { describeApiError, httpStatus, type Octokit } from './comment.js';
+import type { RepoRef } from './context.js';
+
+const run = promisify(execFile);
+
+export interface BaseConfig {
+  /** For resolveApp: a settings file as the base commit has it, or null when it has none. */
+  read(name: string): Promise<string | null>;
+  /** One line per file the pull request changes, once the run has read them. */
+  changedByPullRequest(): Promise<string[]>;
+}
+
+export interface BaseConfigOptions {
+  workspace: string;
+  /** The settings folder relative to the repository root, POSIX (e.g. `settings`, `app/settings`). */
+  settingsDir: string;
+  baseSha: string;
+  repo: RepoRef;
+  octokit: () => Octokit;
+  timeoutMs: number;
+}
+
+export function baseConfig(options: BaseConfigOptions): BaseConfig {
+  if (!/^[0-9a-f]{40}$/i.test(options.baseSha)) {
+    throw new ActionError('error', "Cannot tell the pull request's base commit (the event has no pull_request.base.sha): the settings that choose the bucket are only read from it.");
+  }
+  const read = new Map<string, string | null>();
+  let viaGit: Promise<boolean> | undefined;
+  const fromGit = async (file: string): Promise<string | null> => {
+    try {
+      const { stdout } = await run('git', ['show', `${options.baseSha}:${file}`], { cwd: options.workspace, timeout: options.timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+      return stdout;
+    } catch (error) {
+      // Exit 128 "does not exist in" / "exists on disk, but not in": the base has no such file.
+      if (/does not exist|exists on disk, but not in/.test(String((error as { stderr?: unknown }).stderr ?? ''))) return null;
+      throw new ActionError('error', `Cannot read ${file} at the base commit ${options.baseSha.slice(0, 12)} with git: ${String((error as Error).message).split('\n')[0]}`);
+    }
+  };
+  const fromApi = async (file: string): Promise<string | null> => {
+    try {
+      const { data } = await options.octokit().rest.repos.getContent({ ...options.repo, path: file, ref: options.baseSha });
+      if (Array.isArray(data) || data.type !== 'file' || !('content' in data)) return null;
+      return Buffer.from(data.content, 'base64').toString('utf8');
+    } catch (error) {
+      if (httpStatus(error) === 404) return null;
+      throw new ActionError(
+        'error',
+        `Cannot read ${file} at the pull request's base commit ${options.baseSha.slice(0, 12)} (${describeApiError(error)}): on pull requests the settings that choose the bucket come from the base branch. ` +
+          "Check out with 'fetch-depth: 0' (or fetch the base), or give the job 'contents: read'.",
+        { cause: error },
+      );
+    }
+  };
+  const path = (name: string) => posix.join(options.settingsDir, name);
+  return {
+    async read(name) {
+      const file = path(name);
+      viaGit ??= hasCommit(options.workspace, options.baseSha);
+      const text = (await viaGit) ? await fromGit(file) : await fromApi(file);
+      read.set(file, text);
+      return text;
+    },
+    async changedByPullRequest() {
+      const notes: string[] = [];
+      for (const [file, base] of read) {
+        const head = await readFile(join(options.workspace, ...file.split('/')), 'utf8').catch(() => null);
+        if (head === base) continue;
+        notes.push(
+          `This pull request ${base === null ? 'adds' : head === null ? 'removes' : 'changes'} ${file}: the plan uses the base branch's ${base === null ? '(absent) file' : 'version'}. ` +
+            'Where the tool reads and writes changes only once the pull request is merged.',
+        );
+      }
+      return notes;
+    },
+  };
+}
+
+async function hasCommit(workspace: string, sha: string): Promise<boolean> {
+  try {
+    await run('git', ['cat-file', '-e', `${sha}^{commit}`], { cwd: workspace, timeout: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}

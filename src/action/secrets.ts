@@ -1,0 +1,91 @@
+// Secrets leave the process in no form. One scrubber, applied at one choke point: to every string
+// of the results before anything renders, escapes or serialises them (main.ts), and again to every
+// finished text (log line, summary, comment, report file, output) as a second line of defence.
+// A secret can reach a message already encoded (a server echoing a URL-encoded password, a JSON
+// error body), so every encoded form is scrubbed too, not only the raw value.
+
+import { escapeHtml, escapeText } from '../report/markdown.js';
+
+export interface Scrubber {
+  /** Every form of every secret replaced with `***`. */
+  scrub(text: string): string;
+  /** The same, for every string inside a value (a copy; functions and class instances are kept). */
+  scrubDeep<T>(value: T): T;
+  add(secret: string): void;
+}
+
+export function createScrubber(initial: readonly string[] = []): Scrubber {
+  let forms: string[] = [];
+  const secrets = new Set<string>();
+  const add = (secret: string) => {
+    if (secret === '' || secrets.has(secret)) return;
+    secrets.add(secret);
+    // Longest first: a form containing another is replaced whole.
+    forms = [...new Set([...forms, ...formsOf(secret)])].filter((f) => f !== '').sort((a, b) => b.length - a.length);
+  };
+  initial.forEach(add);
+  const scrub = (text: string) => forms.reduce((t, form) => (t.includes(form) ? t.split(form).join('***') : t), text);
+  const scrubDeep = <T>(value: T): T => deep(value, scrub, new WeakMap()) as T;
+  return { scrub, scrubDeep, add };
+}
+
+/** The raw value and its URL-decoded and URL-encoded forms: what a URL or a server may carry. */
+export function urlForms(secret: string): string[] {
+  return [...new Set([secret, decoded(secret), encodeURIComponent(secret), encodeURI(secret), encodeURIComponent(secret).replace(/%20/g, '+')])];
+}
+
+/** Each URL form, and each of those as JSON, HTML and Markdown render it. */
+export function formsOf(secret: string): string[] {
+  const bases = urlForms(secret);
+  const forms = new Set<string>();
+  for (const base of bases) {
+    forms.add(base);
+    forms.add(JSON.stringify(base).slice(1, -1));
+    forms.add(escapeHtml(base));
+    forms.add(escapeText(base));
+    forms.add(escapeHtml(base).replace(/\|/g, '&#124;'));
+    forms.add(JSON.stringify(escapeText(base)).slice(1, -1));
+  }
+  return [...forms];
+}
+
+function decoded(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return value;
+  }
+}
+
+function deep(value: unknown, scrub: (t: string) => string, seen: WeakMap<object, unknown>): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (seen.has(value)) return seen.get(value);
+  if (Array.isArray(value)) {
+    const copy: unknown[] = [];
+    seen.set(value, copy);
+    for (const item of value) copy.push(deep(item, scrub, seen));
+    return copy;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  const copy: Record<string, unknown> = {};
+  seen.set(value, copy);
+  for (const [key, item] of Object.entries(value)) copy[key] = deep(item, scrub, seen);
+  return copy;
+}
+
+/**
+ * A log line made safe for the runner: control characters shown as escapes (tabs and line breaks
+ * kept), and no line can start a workflow command — `::cmd::` after leading whitespace, or the
+ * legacy `##[cmd]` the runner accepts anywhere in a line — whatever a file or object name holds.
+ */
+export function logSafe(text: string): string {
+  return text
+    .replace(/\r\n/g, '\n')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .split('\n')
+    .map((line) => line.replace(/^(\s*)::/, '$1\\x3a:').replace(/##\[/g, '#\\x23['))
+    .join('\n');
+}

@@ -1,0 +1,54 @@
+// The one scrubber (every encoded form of every secret) and the log-safe line (no data starts a
+// workflow command): src/action/secrets.ts.
+
+import { describe, expect, it } from 'vitest';
+import { createScrubber, formsOf, logSafe } from '../../src/action/secrets.js';
+
+describe('scrubber', () => {
+  const secret = 'pa*ss"wo\\rd<_xy 1/2';
+  const { scrub, scrubDeep } = createScrubber([secret]);
+
+  it('removes the secret raw and in every form a server or a renderer may give it', () => {
+    const forms = [
+      secret,
+      JSON.stringify(secret).slice(1, -1),
+      encodeURIComponent(secret),
+      encodeURIComponent(secret).replace(/%20/g, '+'),
+      'pa*ss&quot;wo\\rd&lt;_xy 1/2',
+      'pa\\*ss&quot;wo\\\\rd&lt;\\_xy 1/2',
+      JSON.stringify('pa\\*ss&quot;wo\\\\rd&lt;\\_xy 1/2').slice(1, -1),
+    ];
+    for (const form of forms) {
+      expect(formsOf(secret)).toContain(form);
+      expect(scrub(`before ${form} after`)).toBe('before *** after');
+    }
+  });
+
+  it('scrubs every string of a value without touching the original', () => {
+    const value = { a: [`x ${secret}`, { b: encodeURIComponent(secret) }], n: 3, ok: true, missing: null };
+    const clean = scrubDeep(value);
+    expect(clean).toEqual({ a: ['x ***', { b: '***' }], n: 3, ok: true, missing: null });
+    expect(value.a[0]).toBe(`x ${secret}`);
+  });
+
+  it('knows no secret until one is added', () => {
+    const empty = createScrubber();
+    expect(empty.scrub(secret)).toBe(secret);
+    empty.add(secret);
+    expect(empty.scrub(secret)).toBe('***');
+  });
+});
+
+describe('logSafe', () => {
+  it('never lets a line of data start a workflow command', () => {
+    const line = logSafe('  upload  a\n::error title=x::injected\n   ::add-mask::templates\n::stop-commands::tok');
+    for (const part of line.split('\n')) expect(part.trimStart().startsWith('::')).toBe(false);
+    expect(line).toContain('\\x3a:error title=x::injected');
+  });
+
+  it('defuses the legacy ##[command] form anywhere in a line, and shows control characters as escapes', () => {
+    expect(logSafe('name ##[add-mask]templates')).toBe('name #\\x23[add-mask]templates');
+    expect(logSafe('a\rb\u0007c\td')).toBe('a\\x0db\\x07c\td');
+    expect(logSafe('ok line')).toBe('ok line');
+  });
+});
