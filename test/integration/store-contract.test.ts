@@ -5,17 +5,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFsStore } from '../../src/stores/fs.js';
-import { createS3Store } from '../../src/stores/s3.js';
+import { createS3Store, type S3StoreOptions } from '../../src/stores/s3.js';
 import { createStore } from '../../src/stores/index.js';
 import { StoreError, type RemoteStore, type StoreErrorCode } from '../../src/stores/store.js';
 import { describeS3, s3TestContext, testStoreOptions, uniqueBucketName } from '../helpers/s3.js';
 import { freePort } from '../helpers/servers.js';
+import { startVerifyingProxy, type VerifyingProxy } from '../helpers/sigv4-proxy.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -624,24 +625,68 @@ describe('FsStore', () => {
 // ---------------------------------------------------------------------------------------------
 // S3Store against moto
 
-// Both S3 paths: the direct node:http one (the default with a custom endpoint) and the SDK's.
-for (const directHttp of [true, false]) {
-  describeS3(`S3Store on moto (${directHttp ? 'direct HTTP' : 'SDK'} path)`, () => {
-    storeContract({
-      enforcesCopySourceIfMatch: false,
-      listPageSize: 1000,
-      setup: async () => {
-        const context = await s3TestContext();
-        const MiB = 1024 * 1024;
-        return {
-          makeStore: () => context.makeStore({ directHttp }),
-          makeMultipartStore: () => context.makeStore({ directHttp, multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
-          makeMissingBucketStore: () => context.makeStore({ directHttp, bucket: uniqueBucketName() }),
-        };
-      },
-    });
+// The one S3 transport, as users meet it: a custom endpoint (path style, plain HTTP), and AWS
+// itself (virtual-hosted style over TLS, a session token), the latter through a proxy that
+// verifies every request's SigV4 signature the way S3 does (test/helpers/sigv4-proxy.ts).
+describeS3('S3Store on moto (custom endpoint, path style)', () => {
+  storeContract({
+    enforcesCopySourceIfMatch: false,
+    listPageSize: 1000,
+    setup: async () => {
+      const context = await s3TestContext();
+      const MiB = 1024 * 1024;
+      return {
+        makeStore: () => context.makeStore(),
+        makeMultipartStore: () => context.makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
+        makeMissingBucketStore: () => context.makeStore({ bucket: uniqueBucketName() }),
+      };
+    },
   });
-}
+});
+
+describeS3('S3Store on moto as on AWS (virtual-hosted, TLS, session token), every request signature-checked', () => {
+  const REGION = 'eu-west-1';
+  const credentials = { accessKeyId: 'ASIAVERIFIED', secretAccessKey: 'contract/secret+key=', sessionToken: 'FwoGZXIvYXdzE//token+with/odd=chars' };
+  let proxy: VerifyingProxy;
+  let agent: Agent;
+
+  afterAll(async () => {
+    // Every request of the whole contract went through the proxy and verified.
+    expect(proxy.requests.length).toBeGreaterThan(100);
+    expect(proxy.requests.filter((r) => r.failure !== null)).toEqual([]);
+    expect(new Set(proxy.requests.map((r) => r.region))).toEqual(new Set([REGION]));
+    agent.destroy();
+    await proxy.close();
+  });
+
+  storeContract({
+    enforcesCopySourceIfMatch: false,
+    listPageSize: 1000,
+    setup: async () => {
+      const context = await s3TestContext();
+      proxy = await startVerifyingProxy({
+        upstream: context.endpoint,
+        secrets: { [credentials.accessKeyId]: credentials.secretAccessKey },
+        sessionTokens: { [credentials.accessKeyId]: credentials.sessionToken },
+        bucketRegion: () => REGION,
+        tlsRegions: [REGION],
+      });
+      agent = proxy.awsAgent();
+      const MiB = 1024 * 1024;
+      const onAws = (options: Partial<S3StoreOptions> = {}) => createS3Store({ bucket: context.bucket, region: REGION, credentials, agent, ...options });
+      return {
+        makeStore: () => onAws(),
+        makeMultipartStore: () => onAws({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
+        makeMissingBucketStore: () => onAws({ bucket: uniqueBucketName() }),
+      };
+    },
+  });
+
+  test('the requests went to the bucket\'s own host name over TLS', () => {
+    const hosts = new Set(proxy.requests.map((r) => r.host.replace(/^test-[0-9a-f-]+\./, '<bucket>.')));
+    expect(hosts).toEqual(new Set([`<bucket>.s3.${REGION}.amazonaws.com`]));
+  });
+});
 
 // Wrong credentials cannot be tested on moto: it accepts any. See the scripted server below.
 
@@ -690,14 +735,27 @@ describe('S3Store', () => {
       'no-bucket': 'NoSuchBucket',
     };
     const seen: string[] = [];
+    /** The credential scope's region of each request. */
+    const signedFor: string[] = [];
     let server: Server;
     let endpoint: string;
 
     function reply(req: IncomingMessage, res: ServerResponse): void {
       const key = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.split('/').slice(2).join('/'));
       const conditional = req.headers['if-match'] !== undefined;
+      const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(String(req.headers.authorization))?.[1];
       seen.push(`${req.method} ${key}${conditional ? ' if-match' : ''}`);
+      signedFor.push(region ?? '');
       if (req.url?.startsWith('/elsewhere')) return void res.writeHead(301, { 'x-amz-bucket-region': 'ap-south-1' }).end();
+      if (key.startsWith('moved') && region !== 'eu-north-1') {
+        // A bucket in eu-north-1, as AWS answers a request signed for another region.
+        const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>use the specified endpoint</Message><Endpoint>site.s3.eu-north-1.amazonaws.com</Endpoint></Error>';
+        return void res.writeHead(301, { 'content-type': 'application/xml', 'x-amz-bucket-region': 'eu-north-1' }).end(req.method === 'HEAD' ? undefined : xml);
+      }
+      if (key.startsWith('moved')) return void res.writeHead(200, { etag: `"${md5(key)}"`, 'content-length': String(key.length) }).end(req.method === 'HEAD' ? undefined : key);
+      if (key === 'hostile-region') {
+        return void res.writeHead(301, { 'x-amz-bucket-region': 'evil.example/x?' }).end();
+      }
       if (key === 'hang') return; // never answers: for timeouts
       if (key.startsWith('legacy')) return legacyDelete(req, res, conditional);
       const script = scripts[key];
@@ -738,6 +796,27 @@ describe('S3Store', () => {
       const error = await expectCode(store.get(key), expected[key]!);
       expect(error.message).not.toContain(SECRET);
       expect(error.message).toMatch(/s3:\/\/site|"site"/);
+      // An answer naming another region is followed once; a server that keeps answering so is not followed again.
+      expect(store.stats.get).toBe(key === 'wrong-region' || key === 'redirect' ? 2 : 1);
+    });
+
+    test('a bucket in another region: the request is sent again there, once, and later ones go there at once', async () => {
+      const store = scriptedStore();
+      signedFor.length = 0;
+      seen.length = 0;
+      expect((await store.get('moved/a')).body.toString()).toBe('moved/a');
+      expect(await store.head('moved/b')).toMatchObject({ etag: md5('moved/b') });
+      expect(seen).toEqual(['GET moved/a', 'GET moved/a', 'HEAD moved/b']);
+      expect(signedFor).toEqual(['us-east-1', 'eu-north-1', 'eu-north-1']);
+      // Every request sent is counted, the redirected one too.
+      expect(store.stats).toMatchObject({ get: 2, head: 1 });
+    });
+
+    test('a redirect to something that is not a region is not followed, nor repeated in the message', async () => {
+      const store = scriptedStore();
+      const error = await expectCode(store.get('hostile-region'), 'BadRequest');
+      expect(error.message).not.toContain('evil');
+      expect(error.message).toContain("bucket \"site\" is not in region us-east-1: set the region to the bucket's region");
       expect(store.stats.get).toBe(1);
     });
 
