@@ -14,7 +14,11 @@ export type CredentialsProvider = () => Promise<S3Credentials>;
 
 /** The provider of a store: the given keys, else the environment, else the SDK's chain. */
 export function credentialsProvider(given: S3Credentials | undefined): CredentialsProvider {
-  if (given !== undefined) return async () => complete(given);
+  if (given !== undefined) {
+    // Checked on first use, not here: a store may be made before its credentials are needed.
+    let checked: S3Credentials | undefined;
+    return async () => (checked ??= complete(given));
+  }
   let chain: Promise<CredentialsProvider> | undefined;
   return async () => {
     const fromEnvironment = environmentCredentials();

@@ -80,7 +80,8 @@ export class HttpTransport implements Transport {
   /** Signs the request for the current region: the options node:http sends it with. */
   async prepare(request: TransportRequest): Promise<PreparedRequest> {
     const region = this.currentRegion;
-    const [address, credentials] = await Promise.all([this.address(region), this.options.credentials()]);
+    const address = this.addresses.get(region) ?? (await this.address(region));
+    const credentials = await this.options.credentials();
     const { method, key, body } = request;
     const headers: Record<string, string> = { host: address.host, ...request.headers };
     // Always a length: without one Node sends a body-less PUT or POST chunked, which S3 refuses.

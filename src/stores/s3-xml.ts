@@ -47,6 +47,26 @@ export function parseXml(xml: string): XmlElement {
 
 /** Reads the markup at `open` (a '<'); returns where the text after it starts. */
 function readMarkup(xml: string, open: number, stack: XmlElement[], onRoot: (element: XmlElement) => void): number {
+  const next = xml.charCodeAt(open + 1);
+  if (next === 0x21 /* ! */ || next === 0x3f /* ? */) return readSpecial(xml, open, stack);
+  const close = tagEnd(xml, open);
+  if (next === 0x2f /* / */) {
+    const element = stack.pop();
+    const name = xml.slice(open + 2, close);
+    if (element?.name !== name && element?.name !== name.trimEnd()) throw new MalformedXmlError(`</${name.trim()}> closes ${element ? `<${element.name}>` : 'nothing'}`);
+    return close + 1;
+  }
+  const selfClosing = xml.charCodeAt(close - 1) === 0x2f;
+  const element: XmlElement = { name: tagName(xml, open + 1, selfClosing ? close - 1 : close), text: '', children: [] };
+  const parent = stack[stack.length - 1];
+  if (parent) parent.children.push(element);
+  else onRoot(element);
+  if (!selfClosing) stack.push(element);
+  return close + 1;
+}
+
+/** CDATA (its text, as is), a comment or a processing instruction (skipped); a DOCTYPE is refused. */
+function readSpecial(xml: string, open: number, stack: XmlElement[]): number {
   if (xml.startsWith('<![CDATA[', open)) {
     const end = expectIndex(xml, ']]>', open, 'a CDATA section');
     addText(stack, undefined, xml.slice(open + 9, end), false);
@@ -54,21 +74,7 @@ function readMarkup(xml: string, open: number, stack: XmlElement[], onRoot: (ele
   }
   if (xml.startsWith('<!--', open)) return expectIndex(xml, '-->', open, 'a comment') + 3;
   if (xml.startsWith('<?', open)) return expectIndex(xml, '?>', open, 'a processing instruction') + 2;
-  if (xml.startsWith('<!', open)) throw new MalformedXmlError('a DOCTYPE or declaration, which S3 never sends');
-  const close = tagEnd(xml, open);
-  if (xml.charCodeAt(open + 1) === 0x2f /* / */) {
-    const name = xml.slice(open + 2, close).trim();
-    const element = stack.pop();
-    if (element?.name !== name) throw new MalformedXmlError(`</${name}> closes ${element ? `<${element.name}>` : 'nothing'}`);
-    return close + 1;
-  }
-  const selfClosing = xml.charCodeAt(close - 1) === 0x2f;
-  const element: XmlElement = { name: tagName(xml, open + 1, selfClosing ? close - 1 : close), text: '', children: [] };
-  const parent = stack.at(-1);
-  if (parent) parent.children.push(element);
-  else onRoot(element);
-  if (!selfClosing) stack.push(element);
-  return close + 1;
+  throw new MalformedXmlError('a DOCTYPE or declaration, which S3 never sends');
 }
 
 /** The '>' that ends the tag opened at `open`, skipping quoted attribute values. */
@@ -87,11 +93,14 @@ function tagEnd(xml: string, open: number): number {
 
 function tagName(xml: string, from: number, to: number): string {
   let end = from;
-  while (end < to && !isSpace(xml.charCodeAt(end))) end++;
-  const name = xml.slice(from, end);
-  if (name === '' || /[<>&"'=/]/.test(name)) throw new MalformedXmlError(`an invalid element name "${name.slice(0, 40)}"`);
-  return name;
+  for (let c = xml.charCodeAt(end); end < to && !isSpace(c) && !NOT_IN_NAMES.has(c); c = xml.charCodeAt(++end));
+  // A name ends at whitespace (attributes follow) or at the tag's end; anything else is not XML.
+  if (end === from || (end < to && !isSpace(xml.charCodeAt(end)))) throw new MalformedXmlError(`an invalid element name "${xml.slice(from, Math.min(to, from + 40))}"`);
+  return xml.slice(from, end);
 }
+
+/** < > & " ' = / : what no element name holds. */
+const NOT_IN_NAMES = new Set([0x3c, 0x3e, 0x26, 0x22, 0x27, 0x3d, 0x2f]);
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
@@ -104,7 +113,7 @@ function expectIndex(xml: string, token: string, from: number, what: string): nu
 }
 
 function addText(stack: XmlElement[], root: XmlElement | undefined, raw: string, decode: boolean): void {
-  const element = stack.at(-1);
+  const element = stack[stack.length - 1];
   if (element === undefined) {
     // Outside the root only whitespace may stand.
     if (/\S/.test(raw)) throw new MalformedXmlError(root ? 'text after the root element' : 'text before the root element');

@@ -42,7 +42,7 @@ interface Cli {
 
 /** `aws s3api …` against the proxy, with these keys and nothing from the user's profile. */
 function aws(proxy: VerifyingProxy, secret: string, args: string[], home: string): Promise<Cli> {
-  const env = { ...process.env, HOME: home, AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
   for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3']) delete env[name];
   return new Promise((resolve, reject) => {
     const child = spawn('aws', ['s3api', ...args, '--endpoint-url', proxy.endpoint, '--output', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -73,7 +73,7 @@ describeS3('SigV4: the verifying proxy against botocore, then our transport thro
     home = await fs.mkdtemp(path.join(os.tmpdir(), 'aws-cli-home-'));
   });
   afterAll(async () => {
-    for (const store of opened) store.close();
+    for (const store of opened) store.close?.();
     await proxy.close();
     await fs.rm(home, { recursive: true, force: true });
   });
