@@ -198,6 +198,45 @@ describeS3('SigV4: the verifying proxy against botocore, then our transport thro
     expect((error as Error).message).not.toContain('wrong-secret-value');
   });
 
+  describe('credentials the store is not given', () => {
+    const saved = { ...process.env };
+    afterAll(() => {
+      for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+      Object.assign(process.env, saved);
+    });
+    const clear = () => {
+      for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE']) delete process.env[name];
+      process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    };
+
+    test('from the environment, with a session token', async () => {
+      clear();
+      Object.assign(process.env, { AWS_ACCESS_KEY_ID: TOKEN_KEY, AWS_SECRET_ACCESS_KEY: TOKEN_SECRET, AWS_SESSION_TOKEN: SESSION_TOKEN });
+      const from = proxy.requests.length;
+      const s = store({ credentials: undefined });
+      await s.put('env/a.txt', Buffer.from('env'));
+      expect(proxy.requests.slice(from).map((r) => r.failure)).toEqual([null]);
+    });
+
+    test('from a profile, through the SDK\'s provider chain (loaded only then)', async () => {
+      clear();
+      const file = path.join(home, 'credentials');
+      await fs.writeFile(file, `[other]\naws_access_key_id = NOPE\naws_secret_access_key = nope\n\n[deploy]\naws_access_key_id = ${ACCESS_KEY}\naws_secret_access_key = ${SECRET}\n`);
+      Object.assign(process.env, { AWS_PROFILE: 'deploy', AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: path.join(home, 'no-config') });
+      const from = proxy.requests.length;
+      const s = store({ credentials: undefined });
+      await s.put('profile/a.txt', Buffer.from('profile'));
+      expect(proxy.requests.slice(from).map((r) => r.failure)).toEqual([null]);
+      // A profile that does not exist: no credentials, said so, and no request sent.
+      process.env.AWS_PROFILE = 'missing';
+      const none = store({ credentials: undefined });
+      const error = await none.put('profile/b.txt', Buffer.from('x')).catch((e: unknown) => e as Error);
+      expect(error).toMatchObject({ code: 'InvalidCredentials' });
+      expect((error as Error).message).toContain('the AWS profile "missing"');
+      expect(proxy.requests.length).toBe(from + 1);
+    });
+  });
+
   describe('AWS addressing', () => {
     let agent: Agent;
     beforeAll(() => {

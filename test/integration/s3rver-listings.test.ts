@@ -3,8 +3,8 @@
 // turns URL-encoded listings off for Ceph, DigitalOcean, Scaleway, IBM COS and others). moto does
 // encode, and stays the server for everything else. Keys with + % & = ? # ; @ é and a space must
 // round-trip byte for byte through push and pull, and the second run must write nothing.
-// s3rver's other bugs (shared/S3-TEST-SERVERS.md) stay out of the way here: the direct path and
-// WHEN_REQUIRED checksums send plain bodies, and nothing here relies on conditional writes.
+// s3rver's other bugs (shared/S3-TEST-SERVERS.md) stay out of the way here: our transport sends
+// plain bodies (no aws-chunked checksums), and nothing here relies on conditional writes.
 
 import { once } from 'node:events';
 import fs from 'node:fs/promises';

@@ -707,6 +707,43 @@ describe('S3Store', () => {
     expect(createS3Store({ bucket: 'site', region: 'eu-west-1' }).url).toBe('s3://site');
   });
 
+  test('bad options are refused at once, naming the option and the fix', () => {
+    const refused = (options: S3StoreOptions): StoreError => {
+      try {
+        createS3Store(options);
+      } catch (error) {
+        expect(error).toBeInstanceOf(StoreError);
+        return error as StoreError;
+      }
+      throw new Error(`accepted ${JSON.stringify(options)}`);
+    };
+    expect(refused({ bucket: 'site', region: 'eu-west-1.evil.example' }).message).toMatch(/Invalid region "eu-west-1.evil.example": use the bucket's region/);
+    expect(refused({ bucket: 'site', endpoint: 'http://127.0.0.1:9', region: 'us-east-1/x' }).message).toContain('Invalid region');
+    expect(refused({ bucket: 'site', endpoint: 'ftp://files.example.com' }).message).toContain('use an http:// or https:// URL');
+    expect(refused({ bucket: 'site', endpoint: 'not a url' }).message).toContain('Invalid S3 endpoint "not a url"');
+    expect(refused({ bucket: 'site--usw2-az1--x-s3', region: 'us-west-2' }).message).toContain('S3 Express One Zone directory bucket, which is not supported');
+    // R2 signs for the region "auto"; any S3-compatible server's own region name is fine.
+    expect(createS3Store({ bucket: 'site', endpoint: 'https://acct.r2.cloudflarestorage.com', region: 'auto' }).url).toBe('s3://site (acct.r2.cloudflarestorage.com)');
+  });
+
+  test('without an endpoint, AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) names it, as for the AWS CLI', () => {
+    const saved = { s3: process.env.AWS_ENDPOINT_URL_S3, any: process.env.AWS_ENDPOINT_URL, ignore: process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS };
+    try {
+      process.env.AWS_ENDPOINT_URL = 'http://any.example:9000';
+      expect(createS3Store({ bucket: 'site' }).url).toBe('s3://site (any.example:9000)');
+      process.env.AWS_ENDPOINT_URL_S3 = 'https://s3-only.example';
+      expect(createS3Store({ bucket: 'site' }).url).toBe('s3://site (s3-only.example)');
+      expect(createS3Store({ bucket: 'site', endpoint: 'http://given.example' }).url).toBe('s3://site (given.example)');
+      process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS = 'true';
+      expect(createS3Store({ bucket: 'site' }).url).toBe('s3://site');
+    } finally {
+      for (const [name, value] of [['AWS_ENDPOINT_URL_S3', saved.s3], ['AWS_ENDPOINT_URL', saved.any], ['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', saved.ignore]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   describe('against a scripted S3 server', () => {
     const SECRET = 'secret-value-that-must-not-leak';
     /** Response per key: what a real S3-compatible store answers in each failure. */
