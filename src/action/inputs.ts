@@ -2,7 +2,8 @@
 // A bad input fails at once with a message naming the input, the value and what is accepted.
 
 import { CONFLICT_STRATEGIES, DIRECTIONS, type ConflictStrategy, type SyncDirection } from '../core/model.js';
-import { InputError } from '../errors.js';
+import { errorMessage, InputError } from '../errors.js';
+import { parseRemote, remoteLabel, s3Location, withoutUserinfo, type RemoteLocation, type S3ConnectionOptions } from '../stores/location.js';
 import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation } from '../targets/types.js';
 
 /** Input names exactly as in action.yml (kebab-case), keyed by the settings field they fill. */
@@ -87,7 +88,9 @@ export interface ActionSettings {
   bucket: string | undefined;
   /** Key prefix inside the bucket, without leading or trailing '/'; '' for the bucket root. */
   prefix: string;
-  /** `s3://bucket/prefix` (or a `file://` URL given as bucket) for the targets; undefined for cache-only runs. */
+  /** The remote, parsed once here: what the targets sync with; undefined for cache-only runs. */
+  remote: RemoteLocation | undefined;
+  /** The remote as a person reads it (`s3://bucket/prefix`, `file:///dir`): titles, logs, the pull-cache key. */
   storageBucket: string | undefined;
   endpoint: string | undefined;
   region: string | undefined;
@@ -151,7 +154,11 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
   const optional = (name: InputName): string | undefined => input(name) || undefined;
 
   const target = oneOf(INPUTS.target, input(INPUTS.target), TARGETS);
-  const { bucket, prefix, storageBucket } = parseBucket(optional(INPUTS.bucket), input(INPUTS.prefix), target);
+  const { bucket, prefix, location } = parseBucket(optional(INPUTS.bucket), input(INPUTS.prefix), target);
+  const endpoint = parseHttpUrl(INPUTS.endpoint, optional(INPUTS.endpoint));
+  const region = parseRegion(optional(INPUTS.region));
+  const pathStyle = optional(INPUTS.pathStyle) === undefined ? undefined : parseBoolean(INPUTS.pathStyle, input(INPUTS.pathStyle));
+  const remote = location && remoteLocation(location, prefix, { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}), ...(pathStyle !== undefined ? { pathStyle } : {}) });
 
   const dryRunRaw = input(INPUTS.dryRun);
   const cacheUrl = parseCacheUrl(optional(INPUTS.cacheUrl));
@@ -172,10 +179,11 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     target,
     bucket,
     prefix,
-    storageBucket,
-    endpoint: parseHttpUrl(INPUTS.endpoint, optional(INPUTS.endpoint)),
-    region: parseRegion(optional(INPUTS.region)),
-    pathStyle: optional(INPUTS.pathStyle) === undefined ? undefined : parseBoolean(INPUTS.pathStyle, input(INPUTS.pathStyle)),
+    remote,
+    storageBucket: remote && remoteLabel(remote),
+    endpoint,
+    region,
+    pathStyle,
     direction: oneOf(INPUTS.direction, normalizeEnum(input(INPUTS.direction)), DIRECTIONS, input(INPUTS.direction)),
     conflictStrategy: oneOf(
       INPUTS.conflictStrategy,
@@ -310,17 +318,21 @@ function adapterName(name: string, value: string): string {
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
 
+/** Where the bucket input points, before the prefix and the connection inputs are added. */
+type BucketInput = { kind: 's3'; bucket: string } | { kind: 'file'; url: string };
+
 function parseBucket(
   bucketInput: string | undefined,
   prefixInput: string,
   target: ActionTarget,
-): { bucket: string | undefined; prefix: string; storageBucket: string | undefined } {
+): { bucket: string | undefined; prefix: string; location: BucketInput | undefined } {
   const prefix = prefixInput.replace(/^\/+|\/+$/g, '');
-  if (prefix.split('/').some((part) => part === '..' || part === '.') || prefix.includes('\\') || prefix.includes('\0')) {
-    throw invalid(INPUTS.prefix, prefixInput, "a key prefix with '/' separators and no '.' or '..' segments (e.g. 'sites/prod')");
+  const badSegment = prefix !== '' && prefix.split('/').some((part) => part === '..' || part === '.' || part === '');
+  if (badSegment || prefix.includes('\\') || prefix.includes('\0')) {
+    throw invalid(INPUTS.prefix, prefixInput, "a key prefix with '/' separators and no empty, '.' or '..' segments (e.g. 'sites/prod')");
   }
   if (bucketInput === undefined) {
-    if (target === 'cache') return { bucket: undefined, prefix, storageBucket: undefined };
+    if (target === 'cache') return { bucket: undefined, prefix, location: undefined };
     throw new InputError(INPUTS.bucket, `Input '${INPUTS.bucket}' is required for target '${target}'. Set it to the bucket name (e.g. 'my-app-prod').`);
   }
   const url = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(bucketInput);
@@ -333,16 +345,26 @@ function parseBucket(
       const urlPrefix = rest.join('/').replace(/^\/+|\/+$/g, '');
       return parseBucket(name, [urlPrefix, prefix].filter(Boolean).join('/'), target);
     }
-    if (scheme === 'file') {
-      return { bucket: bucketInput, prefix, storageBucket: joinUrl(bucketInput, prefix) };
-    }
+    if (scheme === 'file') return { bucket: bucketInput, prefix, location: { kind: 'file', url: bucketInput } };
     throw invalid(INPUTS.bucket, bucketInput, "a bucket name (e.g. 'my-app-prod'), an s3://bucket/prefix URL or a file:// URL");
   }
   if (bucketInput.includes('@')) throw credentialsInBucket(`…@${bucketInput.slice(bucketInput.lastIndexOf('@') + 1)}`);
   if (!BUCKET_NAME.test(bucketInput) || bucketInput.includes('..')) {
     throw invalid(INPUTS.bucket, bucketInput, "a bucket name of 3 to 63 lower-case letters, digits, '.', '-' or '_' (e.g. 'my-app-prod')");
   }
-  return { bucket: bucketInput, prefix, storageBucket: joinUrl(`s3://${bucketInput}`, prefix) };
+  return { bucket: bucketInput, prefix, location: { kind: 's3', bucket: bucketInput } };
+}
+
+/**
+ * The remote of the bucket, prefix and connection inputs. A file:// bucket takes the prefix as a
+ * folder of its directory (keys start at the folder), as it always did.
+ */
+function remoteLocation(location: BucketInput, prefix: string, connection: S3ConnectionOptions): RemoteLocation {
+  try {
+    return location.kind === 's3' ? s3Location(location.bucket, prefix, connection) : parseRemote(joinUrl(location.url, prefix));
+  } catch (error) {
+    throw invalid(INPUTS.bucket, withoutUserinfo(location.kind === 's3' ? location.bucket : location.url), `${errorMessage(error)}`);
+  }
 }
 
 /** Never echo credentials back: the message shows the value without them. */

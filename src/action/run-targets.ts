@@ -36,7 +36,7 @@ export const runTargets: RunTargets = async (s, run) => {
   const common: CommonOptions = {
     appRoot: run.appRoot,
     strategy,
-    storageBucket: s.storageBucket,
+    storageBucket: s.remote,
     appName: s.appName,
     replica: run.replica,
     endpoint: s.endpoint,

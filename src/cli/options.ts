@@ -105,7 +105,7 @@ export function strategyFromOptions(options: SharedCliOptions): SyncStrategy {
   });
 }
 
-export function s3OptionsFrom(options: SharedCliOptions): S3ConnectionOptions {
+export function s3OptionsFrom(options: Pick<SharedCliOptions, 'endpoint' | 'region' | 'pathStyle' | 'multipartThreshold'>): S3ConnectionOptions {
   return {
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.region ? { region: options.region } : {}),

@@ -4,12 +4,14 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../core/errors.js';
-import { resolveStrategy, type SyncReport } from '../core/model.js';
+import type { SyncReport } from '../core/model.js';
+import { errorMessage } from '../errors.js';
 import { renderText } from '../report/text.js';
+import { parseRemote, remoteLabel, type RemoteLocation } from '../stores/location.js';
 import { syncAll } from '../targets/all.js';
 import { syncCache } from '../targets/cache.js';
-import { ENV, resolveApp, StoreRegistry, type ResolvedApp } from '../targets/config.js';
-import type { RunContext } from '../targets/common.js';
+import { ENV, type ResolvedApp } from '../targets/config.js';
+import { createRunContext, type RunContext } from '../targets/common.js';
 import { syncSettings } from '../targets/settings.js';
 import { parseCacheControlRules, syncStatic } from '../targets/static.js';
 import { syncTemplates } from '../targets/templates.js';
@@ -112,11 +114,25 @@ const addStaticOptions = (command: Command): Command =>
     .option('--static-path <dir>', 'static directory relative to the app', 'static')
     .option('--cache-control <rule>', 'Cache-Control rule "<glob>=<value>", first match wins (repeatable; replaces the defaults)', collect, []);
 
-function commonOptions(options: TargetCliOptions | CacheCliOptions, signal: AbortSignal | undefined): CommonOptions & { reloadUrl?: string } {
+/** `--remote`, parsed once here: a bad one is a usage error (exit 2) naming the option. */
+function cliRemote(options: TargetCliOptions | CacheCliOptions): RemoteLocation | undefined {
+  if (!options.remote) return undefined;
+  try {
+    return parseRemote(options.remote, s3OptionsFrom(s3Flags(options)));
+  } catch (error) {
+    throw new ConfigError(`--remote: ${errorMessage(error)}`);
+  }
+}
+
+function s3Flags(options: TargetCliOptions | CacheCliOptions): Pick<SharedCliOptions, 'endpoint' | 'region' | 'pathStyle' | 'multipartThreshold'> {
+  return { endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle, multipartThreshold: (options as Partial<SharedCliOptions>).multipartThreshold };
+}
+
+function commonOptions(options: TargetCliOptions | CacheCliOptions, remote: RemoteLocation | undefined, signal: AbortSignal | undefined): CommonOptions & { reloadUrl?: string } {
   const shared = options as Partial<SharedCliOptions>;
   return {
     appRoot: options.appRoot,
-    ...(options.remote ? { storageBucket: options.remote } : {}),
+    ...(remote ? { storageBucket: remote } : {}),
     ...(options.appName ? { appName: options.appName } : {}),
     ...(options.cacheUrl ? { cacheUrl: options.cacheUrl } : {}),
     ...(shared.replica ? { replica: shared.replica } : {}),
@@ -125,15 +141,15 @@ function commonOptions(options: TargetCliOptions | CacheCliOptions, signal: Abor
     ...(shared.force !== undefined ? { force: shared.force } : {}),
     ...(shared.lockWait !== undefined ? { lockWait: shared.lockWait } : {}),
     ...(shared.lockTtl !== undefined ? { lockTtl: shared.lockTtl } : {}),
-    ...s3OptionsFrom({ endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle, multipartThreshold: shared.multipartThreshold } as SharedCliOptions),
+    ...s3OptionsFrom(s3Flags(options)),
     ...(signal ? { signal } : {}),
   };
 }
 
 function sourcesLine(app: ResolvedApp): string {
-  const remote = app.remote ?? (app.storage ? 'settings/storage.yml buckets' : 'none');
+  const remote = app.remote ? remoteLabel(app.remote) : app.storage ? 'settings/storage.yml buckets' : 'none';
   const cache = app.cacheUrl === null ? 'none' : `configured (${app.sources.cacheUrl})`;
-  return `App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote.replace(/\/\/[^/@]*@/, '//***@')} (${app.sources.remote}) · cache ${cache}`;
+  return `App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote} (${app.sources.remote}) · cache ${cache}`;
 }
 
 /** Target-specific lines after the engine reports. */
@@ -195,14 +211,18 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     }
   }
 
-  async function context(options: TargetCliOptions): Promise<RunContext> {
-    const app = await resolveApp({
-      ...commonOptions(options, undefined),
+  /** The app resolved once, for a command that syncs areas: without a remote anywhere, a usage error. */
+  async function context(options: TargetCliOptions, remote: RemoteLocation | undefined): Promise<RunContext> {
+    const ctx = await createRunContext({
+      ...commonOptions(options, remote, undefined),
       settingsPath: options.settingsPath,
       ...(options.reloadUrl ? { reloadUrl: options.reloadUrl } : {}),
+      strategy: strategyFromOptions(options),
     });
-    const registry = new StoreRegistry(app.s3);
-    return { app, registry, strategy: strategyFromOptions(options) };
+    if (ctx.app.remote === null && ctx.app.storage === null) {
+      throw new ConfigError(`No remote configured: pass --remote s3://bucket[/prefix] or file:///dir, set ${ENV.remote}, or map the areas in settings/storage.yml buckets`);
+    }
+    return ctx;
   }
 
   function refuseInclude(options: TargetCliOptions, command: string, instead: string): void {
@@ -212,10 +232,11 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
   const single = (name: 'templates' | 'settings' | 'static', description: string, addOptions: (c: Command) => Command) =>
     addSyncOptions(addOptions(addAppOptions(program.command(name).description(description)))).action(async (options: TargetCliOptions) => {
       if (name === 'settings') refuseInclude(options, 'settings', 'select files with --adapter <name>');
-      const ctx = await context(options);
+      const remote = cliRemote(options);
+      const ctx = await context(options, remote);
       try {
         await run(async (signal) => {
-          const common = { ...commonOptions(options, signal), ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}) };
+          const common = { ...commonOptions(options, remote, signal), ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}) };
           const patterns = options.include.length > 0 ? { patterns: options.include } : {};
           let result: AnyTargetResult;
           if (name === 'templates') {
@@ -261,12 +282,13 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     .option('--no-cache-refresh', 'skip the cache step')
     .action(async (options: TargetCliOptions) => {
       refuseInclude(options, 'all', 'use the templates or static command for file patterns');
-      const ctx = await context(options);
+      const remote = cliRemote(options);
+      const ctx = await context(options, remote);
       try {
         await run(async (signal) => {
           const result: AllResult = await syncAll(
             {
-              ...commonOptions(options, signal),
+              ...commonOptions(options, remote, signal),
               ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}),
               ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}),
               invalidateCache: options.cacheInvalidate,
@@ -302,13 +324,13 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     .option('--path-style', 'path-style S3 addressing', false)
     .option('--json', 'print the result as JSON', false)
     .action(async (options: CacheCliOptions) => {
-      const app = await resolveApp(commonOptions(options, undefined));
-      const registry = new StoreRegistry(app.s3);
+      const remote = cliRemote(options);
+      const ctx = await createRunContext({ ...commonOptions(options, remote, undefined), strategy: { dryRun: options.dryRun } });
       try {
         await run(async (signal) => {
           const result = await syncCache(
             {
-              ...commonOptions(options, signal),
+              ...commonOptions(options, remote, signal),
               operation: options.operation,
               ...(options.namespace.length ? { namespaces: options.namespace } : {}),
               ...(options.key.length ? { keys: options.key } : {}),
@@ -317,12 +339,12 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
               warmTemplates: options.warmTemplates,
               ...(options.ttl !== undefined ? { ttl: options.ttl } : {}),
             },
-            { app, registry, strategy: resolveStrategy({ dryRun: options.dryRun }) },
+            ctx,
           );
-          return { results: [result], json: result, app };
+          return { results: [result], json: result, app: ctx.app };
         }, options.json);
       } finally {
-        registry.close();
+        ctx.registry.close();
       }
     });
 }

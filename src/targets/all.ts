@@ -4,8 +4,7 @@
 // writes no settings and no static file; an area failing mid-apply rolls back the others.
 
 import { newRunId } from '../core/engine.js';
-import { cacheEffect, newContext, type RunContext } from './common.js';
-import { resolveApp, StoreRegistry } from './config.js';
+import { cacheEffect, createRunContext, type RunContext } from './common.js';
 import { skippedCache, syncCache } from './cache.js';
 import { planSettings } from './settings.js';
 import { planStatic } from './static.js';
@@ -19,10 +18,8 @@ export function resultFailed(result: TargetResult & { invalid?: unknown[] }): bo
 
 /** With a context (the CLI's), its stores stay open; without, one is made and closed here. */
 export async function syncAll(options: AllOptions = {}, given?: RunContext): Promise<AllResult> {
-  const app = given?.app ?? (await resolveApp(options));
-  const registry = given?.registry ?? new StoreRegistry(app.s3);
   // One run id for every area: a group of roots is committed (and recovered) as one run.
-  const context: RunContext = given ? { ...given, runId: given.runId ?? newRunId(new Date()) } : newContext(app, registry, options);
+  const context: RunContext = given ? { ...given, runId: given.runId ?? newRunId(new Date()) } : await createRunContext(options);
   const plans: TargetPlan[] = [];
   try {
     const settings = await planSettings(options, context);
@@ -60,7 +57,7 @@ export async function syncAll(options: AllOptions = {}, given?: RunContext): Pro
   } finally {
     // applyPlans releases every lock; this covers a plan step that threw before it ran.
     for (const plan of plans) for (const area of plan.areas) await area.prepared.release().catch(() => undefined);
-    if (!given) registry.close();
+    if (!given) context.registry.close();
   }
 }
 

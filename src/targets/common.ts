@@ -18,9 +18,15 @@ export interface RunContext {
   runId?: string;
 }
 
+/** A run's context: the app resolved once (the remote parsed), one set of stores, the strategy and one run id. */
+export async function createRunContext(options: CommonOptions & ResolveOptions): Promise<RunContext> {
+  const app = await resolveApp(options);
+  return { app, registry: new StoreRegistry(), strategy: resolveStrategy(options.strategy), runId: newRunId(new Date()) };
+}
+
 /**
- * Runs `body` with a context: the given one (from `all`, which owns and closes it), or a fresh
- * one closed afterwards.
+ * Runs `body` with a context: the given one (from `all` or the CLI, which own and close it), or a
+ * fresh one closed afterwards.
  */
 export async function withContext<T>(
   options: CommonOptions & ResolveOptions,
@@ -28,18 +34,12 @@ export async function withContext<T>(
   body: (context: RunContext) => Promise<T>,
 ): Promise<T> {
   if (context) return body(context);
-  const app = await resolveApp(options);
-  const registry = new StoreRegistry(app.s3);
+  const fresh = await createRunContext(options);
   try {
-    return await body(newContext(app, registry, options));
+    return await body(fresh);
   } finally {
-    registry.close();
+    fresh.registry.close();
   }
-}
-
-/** A context for one run: its app, stores, strategy and run id. */
-export function newContext(app: ResolvedApp, registry: StoreRegistry, options: Pick<CommonOptions, 'strategy'>): RunContext {
-  return { app, registry, strategy: resolveStrategy(options.strategy), runId: newRunId(new Date()) };
 }
 
 /** One area of a run, planned (under its lock when the run writes) and not yet applied. */

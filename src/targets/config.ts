@@ -25,8 +25,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { ConfigError } from '../core/errors.js';
 import { TOOL_DIR, normalizePrefix } from '../core/keys.js';
-import { createStore, type S3ConnectionOptions, type StoreLocation } from '../stores/index.js';
+import { errorMessage } from '../errors.js';
+import { openStore, parseRemote, s3Location, type RemoteLocation, type S3ConnectionOptions, type StoreLocation } from '../stores/location.js';
 import type { RemoteStore } from '../stores/store.js';
 import type { CommonOptions } from './types.js';
 
@@ -42,7 +44,8 @@ export interface StorageMapping {
 export interface ResolvedApp {
   appRoot: string;
   appName: string | null;
-  remote: string | null;
+  /** The remote as parsed at the edge; null when only settings/storage.yml names buckets. */
+  remote: RemoteLocation | null;
   cacheUrl: string | null;
   reloadUrl: string | null;
   reloadSecret: string | null;
@@ -170,9 +173,15 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
     }
   }
 
-  // Without a remote anywhere, storage.yml still names the S3 bucket of each area.
-  let [remote, remoteSource] = pick(options.storageBucket, ENV.remote, null);
+  const s3 = s3Connection(options);
+  let [remote, remoteSource] = remoteOf(options, env, s3);
+  // Without a remote anywhere, storage.yml still names the S3 bucket of each area. A store given
+  // as an object is the whole remote: storage.yml cannot point an area at another bucket of it.
   if (remote === null && storage !== null) remoteSource = 'settings';
+  if (remote?.kind === 'store' && storage !== null) {
+    notes.push('settings/storage.yml buckets are not followed: every area syncs in the store given, under <area>/');
+    storage = null;
+  }
 
   return {
     appRoot,
@@ -182,16 +191,44 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
     reloadUrl,
     reloadSecret,
     storage,
-    s3: {
-      ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
-      ...(options.region !== undefined ? { region: options.region } : {}),
-      ...(options.pathStyle !== undefined ? { pathStyle: options.pathStyle } : {}),
-      ...(options.multipartThreshold !== undefined ? { multipartThreshold: options.multipartThreshold } : {}),
-      ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
-    },
+    s3,
     sources: { appName: appNameSource, remote: remoteSource, cacheUrl: cacheUrlSource, reloadUrl: reloadUrlSource, storage: storage ? 'settings' : 'none' },
     notes,
   };
+}
+
+function s3Connection(options: CommonOptions): S3ConnectionOptions {
+  return {
+    ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+    ...(options.region !== undefined ? { region: options.region } : {}),
+    ...(options.pathStyle !== undefined ? { pathStyle: options.pathStyle } : {}),
+    ...(options.multipartThreshold !== undefined ? { multipartThreshold: options.multipartThreshold } : {}),
+    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+  };
+}
+
+/**
+ * The remote, parsed once here (the library's edge; the CLI and the Action pass it parsed): the
+ * `store` option, else `storageBucket`, else FASTBLOCKS_SYNC_REMOTE. A bad value is a ConfigError
+ * naming where it came from.
+ */
+function remoteOf(options: CommonOptions, env: NodeJS.ProcessEnv, s3: S3ConnectionOptions): [RemoteLocation | null, ValueSource] {
+  if (options.store !== undefined) {
+    if (options.storageBucket !== undefined) throw new ConfigError('Give either store or storageBucket, not both: the store is the remote.');
+    return [{ kind: 'store', store: options.store, prefix: '' }, 'option'];
+  }
+  const given = options.storageBucket;
+  if (given !== undefined && given !== '') return [typeof given === 'string' ? parsed(given, s3, 'storageBucket') : given, 'option'];
+  const fromEnv = envValue(env, ENV.remote);
+  return fromEnv === null ? [null, 'none'] : [parsed(fromEnv, s3, ENV.remote), 'environment'];
+}
+
+function parsed(text: string, s3: S3ConnectionOptions, source: string): RemoteLocation {
+  try {
+    return parseRemote(text, s3);
+  } catch (error) {
+    throw new ConfigError(`${source}: ${errorMessage(error)}`);
+  }
 }
 
 function cacheUrlFromSettings(doc: Record<string, unknown> | null): string | null {
@@ -218,22 +255,26 @@ export interface AreaLocation {
   layout: 'areas' | 'storage.yml';
 }
 
-/** Stores shared by the areas of one run (one S3 client per bucket). */
+/**
+ * Stores shared by the areas of one run: one per bucket (one connection pool) or directory. A
+ * store given by the caller is used as it is and left open.
+ */
 export class StoreRegistry {
-  private readonly stores = new Map<string, StoreLocation>();
-  constructor(private readonly s3: S3ConnectionOptions) {}
+  private readonly stores = new Map<string, RemoteStore>();
 
-  get(url: string): StoreLocation {
-    let location = this.stores.get(url);
-    if (!location) {
-      location = createStore(url, this.s3);
-      this.stores.set(url, location);
+  open(location: RemoteLocation): StoreLocation {
+    if (location.kind === 'store') return { store: location.store, prefix: location.prefix };
+    const key = location.kind === 's3' ? `s3\0${location.bucket}\0${JSON.stringify(location.connection)}` : `file\0${location.directory}`;
+    let store = this.stores.get(key);
+    if (!store) {
+      store = openStore(location).store;
+      this.stores.set(key, store);
     }
-    return location;
+    return { store, prefix: location.kind === 's3' ? location.prefix : '' };
   }
 
   close(): void {
-    for (const { store } of this.stores.values()) store.close?.();
+    for (const store of this.stores.values()) store.close?.();
     this.stores.clear();
   }
 }
@@ -245,25 +286,23 @@ export class StoreRegistry {
 export function areaLocation(app: ResolvedApp, area: AreaName, remoteRoot: string, registry: StoreRegistry): AreaLocation {
   const mapped = app.storage?.buckets[area];
   const root = normalizePrefix(remoteRoot);
-  if (app.remote === null && mapped === undefined) {
-    throw new Error(
-      `No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, or map "${area}" in settings/storage.yml buckets`,
-    );
-  }
   if (mapped === undefined) {
-    const { store, prefix } = registry.get(app.remote as string);
+    if (app.remote === null) {
+      throw new ConfigError(`No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, or map "${area}" in settings/storage.yml buckets`);
+    }
+    const { store, prefix } = registry.open(app.remote);
     return { store, rootPrefix: prefix + root, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, prefix + root), layout: 'areas' };
   }
   const storagePrefix = normalizePrefix(app.storage?.prefix);
-  const remote = app.remote ?? `s3://${mapped}`;
-  if (/^s3:\/\//i.test(remote)) {
-    // The mapped bucket replaces the URL's bucket; the URL's prefix stays in front.
-    const urlPrefix = /^s3:\/\/[^/]*\/?(.*)$/i.exec(remote)?.[1] ?? '';
-    const { store, prefix } = registry.get(`s3://${mapped}/${urlPrefix}`);
+  const remote = app.remote ?? s3Location(mapped, '', app.s3);
+  if (remote.kind === 's3') {
+    // The mapped bucket replaces the remote's bucket; the remote's prefix stays in front.
+    const { store, prefix } = registry.open(s3Location(mapped, remote.prefix, remote.connection));
     const rootPrefix = prefix + storagePrefix + root;
     return { store, rootPrefix, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, rootPrefix), layout: 'storage.yml' };
   }
-  const { store, prefix } = registry.get(remote);
+  // A directory acting as storage (ACB's file storage): the mapped bucket is a folder of it.
+  const { store, prefix } = registry.open(remote);
   const rootPrefix = prefix + normalizePrefix(mapped) + storagePrefix + root;
   return { store, rootPrefix, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, rootPrefix), layout: 'storage.yml' };
 }

@@ -2,6 +2,8 @@
 // Result field names follow the FastBlocks seed's result objects, in camelCase.
 
 import type { Conflict, InvalidFile, Skip, SyncReport, SyncStrategy } from '../core/model.js';
+import type { RemoteLocation } from '../stores/location.js';
+import type { RemoteStore } from '../stores/store.js';
 
 export type TargetName = 'templates' | 'settings' | 'static' | 'cache';
 
@@ -84,8 +86,16 @@ export interface CommonOptions {
   appRoot?: string;
   /** Strategy fields; missing ones take DEFAULT_STRATEGY's values. */
   strategy?: Partial<SyncStrategy>;
-  /** `s3://bucket[/prefix]` or `file:///dir[/prefix]`. */
-  storageBucket?: string;
+  /**
+   * The remote: `s3://bucket[/prefix]`, `file:///dir` or a directory path, or the same parsed
+   * (`parseRemote`). Default: FASTBLOCKS_SYNC_REMOTE, else the buckets of settings/storage.yml.
+   */
+  storageBucket?: string | RemoteLocation;
+  /**
+   * The remote as an open store (any RemoteStore: a custom one, or one shared between calls),
+   * instead of `storageBucket`; the caller closes it. Every area syncs under `<area>/` in it.
+   */
+  store?: RemoteStore;
   /** App name: the Redis key prefix. */
   appName?: string;
   /** Names this side in the base state. */

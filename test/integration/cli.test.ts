@@ -93,6 +93,33 @@ describe('fastblocks-sync sync', () => {
     expect(result.stderr).toMatch(message);
   });
 
+  // One parse of the remote at the edge: the same usage error (exit 2) from every command, before
+  // anything is read or written, with a message naming the option and the accepted forms.
+  it.each([
+    ['sync', 'ftp://host/site', /Invalid remote "ftp:\/\/host\/site": unsupported scheme "ftp:"/],
+    ['templates', 'ftp://host/site', /--remote: Invalid remote "ftp:\/\/host\/site": unsupported scheme "ftp:"/],
+    ['settings', 's3://', /--remote: Invalid remote "s3:\/\/": the bucket name is missing/],
+    ['static', 's3://bucket//x/', /--remote: Invalid remote "s3:\/\/bucket\/\/x\/": the prefix has an empty segment/],
+    ['all', 's3://KEY:SECRET@bucket', /--remote: Invalid remote "s3:\/\/…@bucket": put credentials and endpoints in their own inputs/],
+    ['cache', 'file://host/dir', /--remote: Invalid remote "file:\/\/host\/dir": file URLs name a local absolute path/],
+  ])('`%s` with the bad remote %s exits 2 and writes nothing', async (command, remote, message) => {
+    const { local, bucket } = await fixture({ 'templates/a.html': 'a', 'settings/app.yml': 'name: x\n', 'static/a.css': 'a' });
+    const args = command === 'sync' ? ['sync', local, remote] : [command, '--app-root', local, '--remote', remote];
+    const result = await cli(...args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toContain('SECRET');
+    expect(result.stdout).toBe('');
+    expect(await readTree(bucket)).toEqual({});
+  });
+
+  it('the area commands without any remote exit 2 naming the ways to give one', async () => {
+    const { local } = await fixture({ 'templates/a.html': 'a' });
+    const result = await cli('templates', '--app-root', local);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/No remote configured: pass --remote s3:\/\/bucket\[\/prefix\] or file:\/\/\/dir, set FASTBLOCKS_SYNC_REMOTE/);
+  });
+
   it('a missing local directory with push is a usage error naming the path and the fix', async () => {
     const { local, remote } = await fixture({});
     const missing = path.join(local, 'nope');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { resolveStrategy } from '../../src/core/model.js';
-import type { StoreLocation } from '../../src/stores/index.js';
+import type { RemoteLocation, RemoteStore, StoreLocation } from '../../src/stores/index.js';
 import { resolveApp, StoreRegistry } from '../../src/targets/config.js';
 import type { RunContext } from '../../src/targets/common.js';
 import { syncStatic } from '../../src/targets/static.js';
@@ -20,13 +20,13 @@ const examples = fileURLToPath(new URL('../../examples', import.meta.url));
 /** A registry whose stores record the key of every PUT. */
 class RecordingRegistry extends StoreRegistry {
   readonly puts: string[] = [];
-  private readonly wrapped = new Map<string, StoreLocation>();
-  override get(url: string): StoreLocation {
-    let location = this.wrapped.get(url);
-    if (!location) {
-      const inner = super.get(url);
+  private readonly wrapped = new Map<RemoteStore, RemoteStore>();
+  override open(remote: RemoteLocation): StoreLocation {
+    const inner = super.open(remote);
+    let store = this.wrapped.get(inner.store);
+    if (!store) {
       const puts = this.puts;
-      const store = new Proxy(inner.store, {
+      store = new Proxy(inner.store, {
         get(target, property, receiver) {
           if (property === 'put') {
             return (key: string, ...rest: unknown[]) => {
@@ -38,10 +38,9 @@ class RecordingRegistry extends StoreRegistry {
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
         },
       });
-      location = { store, prefix: inner.prefix };
-      this.wrapped.set(url, location);
+      this.wrapped.set(inner.store, store);
     }
-    return location;
+    return { store, prefix: inner.prefix };
   }
 }
 
@@ -53,7 +52,7 @@ describeS3('static target: Content-Type, Cache-Control, metadata-only updates', 
   async function run(extra: Partial<StaticOptions> = {}): Promise<{ result: Awaited<ReturnType<typeof syncStatic>>; puts: string[] }> {
     const merged = { ...options, ...extra };
     const app = await resolveApp({ ...merged, env: {} });
-    const registry = new RecordingRegistry(app.s3);
+    const registry = new RecordingRegistry();
     const context: RunContext = { app, registry, strategy: resolveStrategy(merged.strategy) };
     try {
       return { result: await syncStatic(merged, context), puts: registry.puts };

@@ -51,8 +51,8 @@ describe('resolveApp', () => {
 
 describe('areaLocation', () => {
   it('default layout: <remote prefix><area>/, one tool area per prefix', async () => {
-    const app = await resolveApp({ appRoot: root, storageBucket: 's3://bucket/site', env: {} });
-    const registry = new StoreRegistry({ region: 'us-east-1' });
+    const app = await resolveApp({ appRoot: root, storageBucket: 's3://bucket/site', region: 'us-east-1', env: {} });
+    const registry = new StoreRegistry();
     const loc = areaLocation(app, 'templates', 'templates', registry);
     expect([loc.rootPrefix, loc.areaPrefix, loc.layout]).toEqual(['site/templates/', 'site/.fastblocks-sync/', 'areas']);
     expect(areaLocation(app, 'static', 'static', registry).store).toBe(loc.store);
@@ -62,8 +62,8 @@ describe('areaLocation', () => {
   it('storage.yml buckets: S3 bucket per area, keys under <prefix>/<area>/ (prefix defaults to the app name)', async () => {
     await write('app.yml', 'name: shop\n');
     await write('storage.yml', 'buckets:\n  templates: shop-templates\n');
-    const app = await resolveApp({ appRoot: root, storageBucket: 's3://main-bucket', env: {} });
-    const registry = new StoreRegistry({ region: 'us-east-1' });
+    const app = await resolveApp({ appRoot: root, storageBucket: 's3://main-bucket', region: 'us-east-1', env: {} });
+    const registry = new StoreRegistry();
     const tpl = areaLocation(app, 'templates', 'templates', registry);
     expect(tpl.printable).toBe('s3://shop-templates/shop/templates/');
     expect(tpl.areaPrefix).toBe('.fastblocks-sync/');
@@ -77,7 +77,7 @@ describe('areaLocation', () => {
     await write('storage.yml', 'buckets:\n  static: shop-static\n');
     const remote = pathToFileURL(path.join(root, 'remote')).href;
     const app = await resolveApp({ appRoot: root, storageBucket: remote, env: {} });
-    const registry = new StoreRegistry({});
+    const registry = new StoreRegistry();
     const loc = areaLocation(app, 'static', 'static', registry);
     expect([loc.rootPrefix, loc.areaPrefix]).toEqual(['shop-static/shop/static/', '.fastblocks-sync/']);
     expect(() => areaLocation({ ...app, remote: null, storage: null }, 'static', 'static', registry)).toThrow(/No remote configured for static/);
