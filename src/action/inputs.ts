@@ -1,7 +1,7 @@
 // Every input of action.yml, parsed and validated in one place into one typed settings object.
 // A bad input fails at once with a message naming the input, the value and what is accepted.
 
-import { CONFLICT_STRATEGIES, DIRECTIONS, type ConflictStrategy, type SyncDirection } from '../core/model.js';
+import { CONFLICT_STRATEGIES, DIRECTIONS, RUN_LIMITS, withinLimit, type ConflictStrategy, type NumberLimit, type SyncDirection } from '../core/model.js';
 import { errorMessage, InputError } from '../errors.js';
 import { parseRemote, remoteLabel, s3Location, withoutUserinfo, type RemoteLocation, type S3ConnectionOptions } from '../stores/location.js';
 import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation } from '../targets/types.js';
@@ -195,11 +195,11 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     backupOnConflict: parseBoolean(INPUTS.backupOnConflict, input(INPUTS.backupOnConflict)),
     prune: parseBoolean(INPUTS.prune, input(INPUTS.prune)),
     maxDelete: parseMaxDelete(input(INPUTS.maxDelete)),
-    maxConcurrent: parseNumber(INPUTS.maxConcurrent, input(INPUTS.maxConcurrent), { integer: true, min: 1, max: 256 }),
-    timeout: parseNumber(INPUTS.timeout, input(INPUTS.timeout), { min: 0.001, max: 3600 }),
-    retryAttempts: parseNumber(INPUTS.retryAttempts, input(INPUTS.retryAttempts), { integer: true, min: 0, max: 20 }),
-    retryDelay: parseNumber(INPUTS.retryDelay, input(INPUTS.retryDelay), { min: 0, max: 300 }),
-    lockWait: parseNumber(INPUTS.lockWait, input(INPUTS.lockWait), { min: 0, max: 3600 }),
+    maxConcurrent: parseNumber(INPUTS.maxConcurrent, input(INPUTS.maxConcurrent), RUN_LIMITS.maxConcurrent),
+    timeout: parseNumber(INPUTS.timeout, input(INPUTS.timeout), RUN_LIMITS.timeout),
+    retryAttempts: parseNumber(INPUTS.retryAttempts, input(INPUTS.retryAttempts), RUN_LIMITS.retryAttempts),
+    retryDelay: parseNumber(INPUTS.retryDelay, input(INPUTS.retryDelay), RUN_LIMITS.retryDelay),
+    lockWait: parseNumber(INPUTS.lockWait, input(INPUTS.lockWait), RUN_LIMITS.lockWait),
     templatePaths: parseList(INPUTS.templatePaths, input(INPUTS.templatePaths), relativePath),
     patterns: parseList(INPUTS.patterns, input(INPUTS.patterns)),
     settingsPath: optional(INPUTS.settingsPath) === undefined ? undefined : relativePath(INPUTS.settingsPath, input(INPUTS.settingsPath)),
@@ -261,12 +261,10 @@ export function parseBoolean(name: string, value: string): boolean {
   throw invalid(name, value, BOOLEAN_VALUES.join(', '));
 }
 
-function parseNumber(name: string, value: string, limits: { integer?: boolean; min: number; max: number }): number {
+/** A number input in its range (RUN_LIMITS, shared with the CLI and the library). */
+function parseNumber(name: string, value: string, limit: NumberLimit): number {
   const number = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
-  const kind = limits.integer ? 'an integer' : 'a number';
-  if (!Number.isFinite(number) || (limits.integer && !Number.isInteger(number)) || number < limits.min || number > limits.max) {
-    throw invalid(name, value, `${kind} from ${limits.min} to ${limits.max}`);
-  }
+  if (!withinLimit(number, limit)) throw invalid(name, value, `${limit.integer ? 'an integer' : 'a number'} from ${limit.min} to ${limit.max}`);
   return number;
 }
 

@@ -13,7 +13,7 @@ import { errorMessage } from '../errors.js';
 import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
-import { emptyRequestStats, newReport } from './model.js';
+import { checkLimit, emptyRequestStats, newReport, RUN_LIMITS, validateStrategy } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
@@ -246,7 +246,9 @@ class SyncRun implements PreparedSync {
     this.runId = options.runId ?? newRunId(this.now(), options.random);
     this.filter = pathFilter(options.include, options.exclude);
     this.store = retryingStore(options.store, this.retryPolicy(), options.signal);
-    const { strategy } = options;
+    const strategy = validateStrategy(options.strategy);
+    if (options.lockWait !== undefined) checkLimit('lockWait', options.lockWait, RUN_LIMITS.lockWait);
+    if (options.lockTtl !== undefined) checkLimit('lockTtl', options.lockTtl, RUN_LIMITS.lockTtl);
     if (options.prune && strategy.direction === 'bidirectional') {
       throw new ConfigError('--prune mirrors one side onto the other: use it with --direction push or pull, not bidirectional');
     }

@@ -1,6 +1,8 @@
 // The engine's vocabulary: strategies, the entries each side reports, the base state,
 // the plan and the report. Nothing here knows about GitHub, S3 or the file system.
 
+import { ConfigError } from './errors.js';
+
 export const SyncDirection = {
   PULL: 'pull',
   PUSH: 'push',
@@ -51,9 +53,63 @@ export const DEFAULT_STRATEGY: Readonly<SyncStrategy> = Object.freeze({
   retryDelay: 0.5,
 });
 
+/** A number a run takes: its accepted range. */
+export interface NumberLimit {
+  min: number;
+  max: number;
+  integer: boolean;
+}
+
+/**
+ * The accepted range of every number a run takes, one rule for the CLI, the Action and the library
+ * (each words its own message from it: `--timeout`, `Input 'timeout'`, `strategy.timeout`).
+ */
+export const RUN_LIMITS = {
+  maxConcurrent: { min: 1, max: 256, integer: true },
+  timeout: { min: 0.1, max: 3600, integer: false },
+  retryAttempts: { min: 0, max: 20, integer: true },
+  retryDelay: { min: 0, max: 300, integer: false },
+  lockWait: { min: 0, max: 3600, integer: false },
+  lockTtl: { min: 2, max: 86_400, integer: false },
+} as const satisfies Record<string, NumberLimit>;
+
+export function withinLimit(value: number, limit: NumberLimit): boolean {
+  return Number.isFinite(value) && value >= limit.min && value <= limit.max && (!limit.integer || Number.isInteger(value));
+}
+
+/** `a whole number from 1 to 256`: what a limit accepts, in words. */
+export function describeLimit(limit: NumberLimit): string {
+  return `${limit.integer ? 'a whole number' : 'a number'} from ${limit.min} to ${limit.max}`;
+}
+
+/** `value` when within `limit`, else a ConfigError naming it (`lockWait must be a number from 0 to 3600, got -1`). */
+export function checkLimit(name: string, value: number, limit: NumberLimit): number {
+  if (typeof value === 'number' && withinLimit(value, limit)) return value;
+  throw new ConfigError(`${name} must be ${describeLimit(limit)}, got ${JSON.stringify(value) ?? String(value)}`);
+}
+
+/**
+ * The strategy, checked: every field of the right type and in its range. Throws a ConfigError
+ * naming the field as `name(field)` (default `strategy.<field>`), the value and what is accepted.
+ */
+export function validateStrategy(strategy: SyncStrategy, name: (field: keyof SyncStrategy) => string = (field) => `strategy.${field}`): SyncStrategy {
+  const fail = (field: keyof SyncStrategy, accepted: string) =>
+    new ConfigError(`${name(field)} must be ${accepted}, got ${JSON.stringify(strategy[field]) ?? String(strategy[field])}`);
+  if (!DIRECTIONS.includes(strategy.direction)) throw fail('direction', `one of ${DIRECTIONS.join(', ')}`);
+  if (!CONFLICT_STRATEGIES.includes(strategy.conflictStrategy)) throw fail('conflictStrategy', `one of ${CONFLICT_STRATEGIES.join(', ')}`);
+  for (const field of ['dryRun', 'backupOnConflict', 'parallel'] as const) {
+    if (typeof strategy[field] !== 'boolean') throw fail(field, 'true or false');
+  }
+  for (const field of ['maxConcurrent', 'timeout', 'retryAttempts', 'retryDelay'] as const) {
+    if (typeof strategy[field] !== 'number' || !withinLimit(strategy[field], RUN_LIMITS[field])) throw fail(field, describeLimit(RUN_LIMITS[field]));
+  }
+  return strategy;
+}
+
+/** DEFAULT_STRATEGY with the given fields (undefined ones left out), validated. */
 export function resolveStrategy(partial: Partial<SyncStrategy> = {}): SyncStrategy {
   const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
-  return { ...DEFAULT_STRATEGY, ...defined };
+  return validateStrategy({ ...DEFAULT_STRATEGY, ...defined });
 }
 
 /** A file in the local tree. `path` is the POSIX path relative to the local root. */

@@ -128,7 +128,7 @@ describe('readInputs', () => {
     [{ comment: 'sometimes' }, "Input 'comment' has an invalid value 'sometimes'. Accepted: auto, always, never"],
     [{ 'max-concurrent': '0' }, "Input 'max-concurrent' has an invalid value '0'. Accepted: an integer from 1 to 256"],
     [{ 'max-concurrent': '2.5' }, "Input 'max-concurrent' has an invalid value '2.5'. Accepted: an integer from 1 to 256"],
-    [{ timeout: '-1' }, "Input 'timeout' has an invalid value '-1'. Accepted: a number from 0.001 to 3600"],
+    [{ timeout: '-1' }, "Input 'timeout' has an invalid value '-1'. Accepted: a number from 0.1 to 3600"],
     [{ 'max-delete': 'lots' }, "Input 'max-delete' has an invalid value 'lots'."],
     [{ 'cache-namespaces': 'templates,sessions' }, "Input 'cache-namespaces' has an invalid value 'sessions'. Accepted: templates, bccache, responses, gather, static"],
     [{ 'cache-operation': 'nuke' }, "Input 'cache-operation' has an invalid value 'nuke'. Accepted: refresh, none"],
