@@ -1,9 +1,7 @@
-// One way to turn anything thrown into a message, and the errors the Action fails with.
-// `failure-reason` (an Action output) is carried by the error, so main.ts decides nothing twice.
+// One way to turn anything thrown into a message, and the errors the Action and the library fail
+// with. A failure's reason (FAILURE_REASONS) is carried by the error, so nothing decides it twice.
 
-/** Why a run failed, as the `failure-reason` output reports it. */
-export const FAILURE_REASONS = ['manual-conflicts', 'plan-changed', 'validation', 'error'] as const;
-export type FailureReason = (typeof FAILURE_REASONS)[number];
+import type { FailureReason } from './core/model.js';
 
 /** The message of anything thrown: an Error's message, a string, or a JSON rendering. */
 export function errorMessage(error: unknown): string {
@@ -24,7 +22,7 @@ export function errorMessage(error: unknown): string {
   }
 }
 
-/** A failure the Action reports with a known `failure-reason`. */
+/** A failure with a known reason (the Action's `failure-reason`). */
 export class ActionError extends Error {
   readonly reason: FailureReason;
   constructor(reason: FailureReason, message: string, options?: { cause?: unknown }) {

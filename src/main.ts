@@ -14,12 +14,13 @@ import { readInputs, type ActionSettings } from './action/inputs.js';
 import { coreIO, safeIO, type ActionIO } from './action/io.js';
 import { computeOutputs, emptyOutputs, setOutputs, type ActionOutputs } from './action/outputs.js';
 import { combinedPlanHash } from './action/plan-hash.js';
-import { publish, failureOf, type Failure } from './action/publish.js';
+import { publish } from './action/publish.js';
 import { defaultReplica } from './action/replica.js';
 import { localRoots, runTargets, type RunTargets } from './action/run-targets.js';
 import { createScrubber, urlForms, type Scrubber } from './action/secrets.js';
 import { errorMessage, failureReasonOf } from './errors.js';
 import { escapeText } from './report/markdown.js';
+import { actionFailureReason, failureOf, type Failure } from './results.js';
 
 export interface Dependencies {
   io: ActionIO;
@@ -43,7 +44,7 @@ export async function run(overrides: Partial<Dependencies> = {}): Promise<void> 
   try {
     outcome = await execute(deps, scrubber, abort.signal);
   } catch (error) {
-    const failure = { reason: failureReasonOf(error), message: scrubber.scrub(errorMessage(error)) };
+    const failure = { reason: actionFailureReason(failureReasonOf(error)), message: scrubber.scrub(errorMessage(error)) };
     await io.writeSummary(`### fastblocks-sync\n\n**Failed (${failure.reason}):** ${escapeText(failure.message.replace(/[\r\n]+/g, ' '))}\n`).catch(() => undefined);
     outcome = { outputs: emptyOutputs(failure.reason), failure };
   } finally {
@@ -114,7 +115,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   const results = scrubber.scrubDeep(raw);
   if (cache) await io.group('Save pulled files (pull-cache)', () => cache.save());
   const planHash = combinedPlanHash(settings.target, results);
-  let failure = failureOf(results);
+  let failure = actionFailure(failureOf(results));
   if (failure?.reason === 'plan-changed' && approved) failure = { reason: 'plan-changed', message: planChangedMessage(approved, planHash) };
   if (approved && !failure) io.info(planHash === approved.planHash ? `This run's plan ${planHash} is the reviewed one: applied.` : 'The plan writes nothing: nothing to deploy.');
   const notes = [...modeNotes, ...(base ? await base.changedByPullRequest() : [])];
@@ -159,6 +160,11 @@ function pullCacheFor(deps: Dependencies, settings: ActionSettings, context: Act
 function describe(s: ActionSettings, context: ActionContext, dryRun: boolean, replica: string): string {
   const where = s.storageBucket ?? '(no bucket)';
   return `fastblocks-sync: target ${s.target}, ${where}, direction ${s.direction}, conflicts ${s.conflictStrategy}, ${dryRun ? 'dry run' : 'apply'}, replica ${replica}, event ${context.eventName || '(none)'}`;
+}
+
+/** The failure as the Action's outputs name it (README: manual-conflicts, plan-changed, validation, error). */
+function actionFailure(failure: Failure | undefined): Failure | undefined {
+  return failure && { reason: actionFailureReason(failure.reason), message: failure.message };
 }
 
 function lazy<T>(make: () => T): () => T {

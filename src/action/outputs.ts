@@ -2,8 +2,8 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FailureReason } from '../errors.js';
-import { totals } from '../report/markdown.js';
+import type { FailureReason } from '../core/model.js';
+import { totals } from '../results.js';
 import type { AnyTargetResult } from '../targets/types.js';
 
 export const OUTPUTS = {

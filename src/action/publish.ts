@@ -3,9 +3,9 @@
 // warning naming the permission, never a failure.
 
 import { tmpdir } from 'node:os';
-import type { FailureReason } from '../errors.js';
 import { renderText } from '../report/text.js';
-import { renderMarkdown, totals, type RenderContext } from '../report/markdown.js';
+import { renderMarkdown, type RenderContext } from '../report/markdown.js';
+import type { Failure } from '../results.js';
 import type { AnyTargetResult } from '../targets/types.js';
 import {
   COMMENT_LIMIT,
@@ -25,37 +25,6 @@ import type { ActionSettings } from './inputs.js';
 import type { ActionIO } from './io.js';
 import { writeReportFile } from './outputs.js';
 import { SUMMARY_LIMIT, annotate, collectAnnotations } from './summary.js';
-
-export interface Failure {
-  reason: FailureReason;
-  message: string;
-}
-
-/**
- * Why the results fail the job, if they do: unresolved MANUAL conflicts first, then a plan that is
- * not the approved one, then errors, then invalid files, then a run not applied for another reason.
- */
-export function failureOf(results: readonly AnyTargetResult[]): Failure | undefined {
-  const sum = totals(results);
-  const reports = results.flatMap((r) => r.reports);
-  if (sum.unresolved > 0 || reports.some((r) => r.failure?.reason === 'manual-conflicts')) {
-    return { reason: 'manual-conflicts', message: `Manual conflict resolution required: ${sum.unresolved} unresolved conflict(s); nothing was written. See the job summary.` };
-  }
-  const changed = reports.find((r) => r.failure?.reason === 'plan-changed')?.failure ?? results.find((r) => r.refused?.reason === 'plan-changed')?.refused;
-  if (changed) return { reason: 'plan-changed', message: changed.message };
-  const engineFailure = reports.find((r) => r.failure && r.failure.reason !== 'validation' && r.failure.reason !== 'not-applied')?.failure;
-  if (engineFailure) return { reason: 'error', message: engineFailure.message };
-  if (sum.errors > 0) {
-    const first = results.flatMap((r) => r.errors)[0]!;
-    return { reason: 'error', message: `${sum.errors} error(s), e.g. ${first.path ? `${first.path}: ` : ''}${first.message}` };
-  }
-  if (sum.invalid > 0) {
-    return { reason: 'validation', message: `${sum.invalid} invalid file(s) were refused and not synced (see the annotations and the job summary).` };
-  }
-  const notApplied = reports.find((r) => r.failure?.reason === 'not-applied')?.failure ?? results.find((r) => r.refused)?.refused;
-  if (notApplied) return { reason: 'error', message: notApplied.message };
-  return undefined;
-}
 
 export interface PublishInput {
   io: ActionIO;

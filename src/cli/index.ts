@@ -9,7 +9,8 @@ import type { SyncReport } from '../core/model.js';
 import { createStore, isStoreError } from '../stores/index.js';
 import { errorMessage } from '../errors.js';
 import { renderText } from '../report/text.js';
-import { addSyncOptions, EXIT, exitCodeFor, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
+import { EXIT, exitCodeFor } from '../results.js';
+import { addSyncOptions, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
 import { progressReporter } from './progress.js';
 import { registerTargetCommands } from './targets.js';
 

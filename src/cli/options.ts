@@ -1,8 +1,8 @@
 // The options every sync command shares, parsed and validated in one place into the engine's
-// SyncStrategy, plus how a report is printed and which exit code it means.
+// SyncStrategy (src/results.ts decides what a report means for the exit code).
 
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CONFLICT_STRATEGIES, DEFAULT_STRATEGY, DIRECTIONS, RUN_LIMITS, resolveStrategy, withinLimit, type NumberLimit, type SyncReport, type SyncStrategy } from '../core/model.js';
+import { CONFLICT_STRATEGIES, DEFAULT_STRATEGY, DIRECTIONS, RUN_LIMITS, resolveStrategy, withinLimit, type NumberLimit, type SyncStrategy } from '../core/model.js';
 import type { S3ConnectionOptions } from '../stores/index.js';
 
 export interface SharedCliOptions {
@@ -29,8 +29,6 @@ export interface SharedCliOptions {
   multipartThreshold?: number;
   json: boolean;
 }
-
-export const EXIT = { ok: 0, failed: 1, usage: 2, manual: 3 } as const;
 
 /** 'remote_wins' (the seed's spelling) and 'REMOTE_WINS' are accepted as 'remote-wins'. */
 function choice<T extends string>(name: string, accepted: readonly T[]) {
@@ -114,12 +112,4 @@ export function s3OptionsFrom(options: Pick<SharedCliOptions, 'endpoint' | 'regi
     ...(options.pathStyle ? { pathStyle: true } : {}),
     ...(options.multipartThreshold !== undefined ? { multipartThreshold: Math.round(options.multipartThreshold * 1024 * 1024) } : {}),
   };
-}
-
-/** 0 ok, 1 failed (rolled back, refused, invalid files), 3 unresolved manual conflicts. */
-export function exitCodeFor(reports: SyncReport | readonly SyncReport[]): number {
-  const list = Array.isArray(reports) ? reports : [reports as SyncReport];
-  if (list.some((r) => r.failure?.reason === 'manual-conflicts')) return EXIT.manual;
-  if (list.some((r) => r.failure || r.errors.length > 0 || r.invalid.length > 0)) return EXIT.failed;
-  return EXIT.ok;
 }

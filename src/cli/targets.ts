@@ -4,7 +4,6 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../core/errors.js';
-import type { SyncReport } from '../core/model.js';
 import { errorMessage } from '../errors.js';
 import { renderText } from '../report/text.js';
 import { parseRemote, remoteLabel, type RemoteLocation } from '../stores/location.js';
@@ -25,7 +24,8 @@ import {
   type CommonOptions,
 } from '../targets/types.js';
 import type { CliIo } from './index.js';
-import { addSyncOptions, EXIT, exitCodeFor, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
+import { exitCodeForResults } from '../results.js';
+import { addSyncOptions, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
 
 export interface SharedCli {
   io: CliIo;
@@ -185,15 +185,6 @@ function renderTarget(result: AnyTargetResult): string[] {
 function renderResult(result: AnyTargetResult): string {
   const parts = [`== ${result.target} ==`, ...result.reports.map((r) => renderText(r)), ...renderTarget(result)];
   return parts.join('\n');
-}
-
-/** Exit code of target results: the engine's rule, plus any target error (webhook, cache) failing the run. */
-export function exitCodeForResults(results: readonly AnyTargetResult[]): number {
-  const reports: SyncReport[] = results.flatMap((r) => r.reports);
-  const engine = exitCodeFor(reports);
-  if (engine === EXIT.manual) return engine;
-  const failed = results.some((r) => r.errors.length > 0 || ('invalid' in r && r.invalid.length > 0));
-  return failed ? EXIT.failed : engine;
 }
 
 export function registerTargetCommands(program: Command, shared: SharedCli): void {

@@ -12,7 +12,7 @@ import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
-import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
+import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, Refusal, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
 import { checkLimit, emptyRequestStats, newReport, RUN_LIMITS, validateStrategy } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
@@ -163,7 +163,7 @@ export interface PreparedSync {
   /** Undo an applied run — also a committed one, whose previous base is put back — because another root of its group failed. */
   rollback(reason: string): Promise<void>;
   /** Do not apply this plan (it is not the approved one, or another root of the group cannot be applied): nothing is written. */
-  decline(reason: 'plan-changed' | 'not-applied', message: string): void;
+  decline(reason: Refusal['reason'], message: string): void;
   /**
    * Release the lock (kept, expired, when a rollback left something for the next run to undo) and
    * close the report. A plan neither applied nor declined counts as declined (`not-applied`).
@@ -746,7 +746,7 @@ class SyncRun implements PreparedSync {
     return entries;
   }
 
-  decline(reason: 'plan-changed' | 'not-applied', message: string): void {
+  decline(reason: Refusal['reason'], message: string): void {
     if (this.result) throw new Error('decline() after apply(): use rollback()');
     this.report.synced = [];
     this.report.applied = false;

@@ -283,11 +283,23 @@ export interface SyncReport {
 }
 
 /**
- * Why a run did not complete. `plan-changed`: not the approved plan (nothing written, or rolled
- * back). `not-applied`: nothing written (or rolled back) because another root applied together
- * with this one failed or was refused.
+ * Why a run did not complete: one vocabulary for the engine's reports, the targets' results, the
+ * CLI's exit codes, the library's errors and the Action's `failure-reason` (src/results.ts decides).
+ * - `manual-conflicts`: unresolved MANUAL conflicts ("Manual conflict resolution required"); nothing written.
+ * - `refused`: a safety check refused the plan (mass deletion, paths that cannot be synced); nothing written.
+ * - `plan-changed`: not the approved plan; nothing written, or rolled back.
+ * - `not-applied`: nothing written (or rolled back) because another part of the same run failed or was refused.
+ * - `validation`: bad input, or files refused by a validator (invalid YAML); the rest may have synced.
+ * - `error`: anything else (a failure mid-run, rolled back; an unreachable store; a webhook or cache failure).
  */
-export type FailureKind = 'manual-conflicts' | 'refused' | 'error' | 'validation' | 'plan-changed' | 'not-applied';
+export const FAILURE_REASONS = ['manual-conflicts', 'refused', 'plan-changed', 'not-applied', 'validation', 'error'] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/** Why a planned run was not applied as a whole: not the approved plan, or another part of it failed. */
+export type Refusal = { reason: Extract<FailureReason, 'plan-changed' | 'not-applied'>; message: string };
+
+/** The reasons an engine report carries: invalid files are listed in the report, never its failure. */
+export type FailureKind = Exclude<FailureReason, 'validation'>;
 
 export type ReportIdentity = Pick<SyncReport, 'direction' | 'conflictStrategy' | 'dryRun' | 'replica' | 'runId' | 'local' | 'remote'>;
 

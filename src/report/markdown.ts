@@ -3,7 +3,8 @@
 // (shortest cap that fits, with "N more" rows) and, as a last resort, the text is cut too.
 
 import { isAbsolute, relative, sep } from 'node:path';
-import type { Conflict, SyncDirection, SyncReport } from '../core/model.js';
+import type { SyncDirection, SyncReport } from '../core/model.js';
+import { invalidCount, unresolvedCount } from '../results.js';
 import type { AnyTargetResult } from '../targets/types.js';
 
 export interface RenderContext {
@@ -42,36 +43,6 @@ export function renderMarkdown(results: readonly AnyTargetResult[], context: Ren
   return cut(render(results, context, { rowCap: 0, foldAbove: 0 }), options.maxLength, measure);
 }
 
-/** Totals over every target, as the outputs report them. */
-export interface Totals {
-  synced: number;
-  conflicts: number;
-  unresolved: number;
-  skipped: number;
-  invalid: number;
-  errors: number;
-}
-
-export function totals(results: readonly AnyTargetResult[]): Totals {
-  const sum = (f: (r: AnyTargetResult) => number) => results.reduce((n, r) => n + f(r), 0);
-  return {
-    synced: sum((r) => r.syncedItems.length),
-    conflicts: sum((r) => r.conflicts.length),
-    unresolved: sum((r) => unresolved(r.conflicts)),
-    skipped: sum((r) => r.skipped.length),
-    invalid: sum(invalidCount),
-    errors: sum((r) => r.errors.length),
-  };
-}
-
-function unresolved(conflicts: readonly Conflict[]): number {
-  return conflicts.filter((c) => c.resolution === 'manual').length;
-}
-
-function invalidCount(result: AnyTargetResult): number {
-  return result.target === 'settings' ? result.invalid.length : result.reports.reduce((n, r) => n + r.invalid.length, 0);
-}
-
 // ---------------------------------------------------------------------------------------------
 
 interface Layout {
@@ -90,7 +61,7 @@ function render(results: readonly AnyTargetResult[], context: RenderContext, lay
   out.push(`| Target | ${verb} | Conflicts | Unresolved | Skipped | Invalid | Errors |`, '|---|---:|---:|---:|---:|---:|---:|');
   for (const result of results) {
     out.push(
-      `| ${result.target} | ${result.syncedItems.length} | ${result.conflicts.length} | ${unresolved(result.conflicts)} | ${result.skipped.length} | ${invalidCount(result)} | ${result.errors.length} |`,
+      `| ${result.target} | ${result.syncedItems.length} | ${result.conflicts.length} | ${unresolvedCount(result.conflicts)} | ${result.skipped.length} | ${invalidCount(result)} | ${result.errors.length} |`,
     );
   }
   out.push('');

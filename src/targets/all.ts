@@ -10,11 +10,8 @@ import { planSettings } from './settings.js';
 import { planStatic } from './static.js';
 import { planTemplates, plannedTemplates } from './templates.js';
 import { applyPlans, settle, type TargetPlan } from './transaction.js';
-import type { AllOptions, AllResult, AnyTargetResult, CacheResult, TargetResult } from './types.js';
-
-export function resultFailed(result: TargetResult & { invalid?: unknown[] }): boolean {
-  return result.errors.length > 0 || (result.invalid?.length ?? 0) > 0 || result.reports.some((r) => r.failure !== undefined && r.failure.reason !== 'manual-conflicts');
-}
+import { failedBesidesConflicts } from '../results.js';
+import type { AllOptions, AllResult, AnyTargetResult, CacheResult } from './types.js';
 
 /** With a context (the CLI's), its stores stay open; without, one is made and closed here. */
 export async function syncAll(options: AllOptions = {}, given?: RunContext): Promise<AllResult> {
@@ -52,7 +49,7 @@ export async function syncAll(options: AllOptions = {}, given?: RunContext): Pro
       static: staticResult,
       cache,
       hasConflicts: all.some((r) => r.hasConflicts),
-      failed: all.some((r) => resultFailed(r) || r.refused !== undefined),
+      failed: all.some(failedBesidesConflicts),
     };
   } finally {
     // applyPlans releases every lock; this covers a plan step that threw before it ran.

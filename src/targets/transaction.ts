@@ -13,7 +13,7 @@
 
 import { createHash } from 'node:crypto';
 import type { PreparedSync } from '../core/engine.js';
-import type { SyncReport } from '../core/model.js';
+import type { Refusal, SyncReport } from '../core/model.js';
 import { errorMessage } from '../errors.js';
 import type { PreparedArea } from './common.js';
 import type { AnyTargetResult, TargetName } from './types.js';
@@ -75,7 +75,7 @@ export interface Decision {
   /** True when the run's writes stand (all areas committed, or nothing to write); false for a dry run or a run not applied. */
   applied: boolean;
   /** Why the run was not applied, when it was refused as a whole (not for a dry run). */
-  refusal?: { reason: 'plan-changed' | 'not-applied'; message: string };
+  refusal?: Refusal;
 }
 
 /** Runs one target's plan as a transaction and returns its result. */
@@ -137,7 +137,7 @@ function blockerOf(plans: readonly TargetPlan[]): string | null {
 }
 
 /** Areas that would have written something are told why they were not; areas with nothing to do stay as they are. */
-function decline(areas: readonly PreparedArea[], reason: 'plan-changed' | 'not-applied', message: string): void {
+function decline(areas: readonly PreparedArea[], reason: Refusal['reason'], message: string): void {
   for (const { prepared } of areas) {
     if (prepared.pending || prepared.report.planned.length > 0) prepared.decline(reason, message);
   }

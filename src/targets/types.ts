@@ -1,7 +1,7 @@
 // Options and results of the four areas (templates, settings, static, cache) and `all`.
 // Result field names follow the FastBlocks seed's result objects, in camelCase.
 
-import type { Conflict, InvalidFile, Skip, SyncReport, SyncStrategy } from '../core/model.js';
+import type { Conflict, InvalidFile, Refusal, Skip, SyncReport, SyncStrategy } from '../core/model.js';
 import type { RemoteLocation } from '../stores/location.js';
 import type { RemoteStore } from '../stores/store.js';
 
@@ -22,7 +22,7 @@ export interface TargetResult {
    */
   planHash: string;
   /** Set when the run was not applied as a whole: not the approved plan, or another part of it failed. */
-  refused?: { reason: 'plan-changed' | 'not-applied'; message: string };
+  refused?: Refusal;
   /** Paths written on either side (relative to the area's local root), or cache keys written. */
   syncedItems: string[];
   conflicts: Conflict[];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { renderMarkdown, totals } from '../../src/report/markdown.js';
+import { renderMarkdown } from '../../src/report/markdown.js';
+import { totals } from '../../src/results.js';
 import { COMMENT_LIMIT } from '../../src/action/comment.js';
 import { SUMMARY_LIMIT } from '../../src/action/summary.js';
 import { cache, report, settings, templates } from './fixtures.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncStrategy } from '../../src/core/model.js';
-import { exitCodeFor } from '../../src/cli/options.js';
+import { exitCodeFor } from '../../src/results.js';
 import { createFsStore } from '../../src/stores/fs.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
 import { lockKey, remoteLayout, stateKey } from '../../src/core/state.js';
-import { exitCodeFor } from '../../src/cli/options.js';
+import { exitCodeFor } from '../../src/results.js';
 import { createFsStore } from '../../src/stores/fs.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
