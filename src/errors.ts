@@ -46,3 +46,17 @@ export class InputError extends ActionError {
 export function failureReasonOf(error: unknown): FailureReason {
   return error instanceof ActionError ? error.reason : 'error';
 }
+
+/**
+ * What `sync.templates/settings/static/all` reject with when MANUAL conflicts are left unresolved:
+ * nothing was written. The message contains "Manual conflict resolution required" (the FastBlocks
+ * seed's documented contract), and `result` is the full result, conflicts and plan included.
+ */
+export class ManualConflictError<R = unknown> extends Error {
+  readonly result: R;
+  constructor(message: string, result: R) {
+    super(message);
+    this.name = 'ManualConflictError';
+    this.result = result;
+  }
+}

@@ -81,6 +81,25 @@ export interface AppCacheOptions {
   scanCount?: number;
 }
 
+/**
+ * The Redis commands the app cache needs. Production connects node-redis (connectRedis); library
+ * users may hand in their own connection and unit tests an in-memory one, so cache logic is tested
+ * without a server (the Redis integration tests run it against redis-server).
+ */
+export interface CacheConnection {
+  /** Deletes each key (one round trip per batch); for each, whether it existed. */
+  deleteEach(keys: readonly string[]): Promise<boolean[]>;
+  /** SCAN MATCH `pattern` COUNT `count`, a batch of keys at a time (never KEYS). */
+  scan(pattern: string, count: number): AsyncIterable<readonly string[]>;
+  get(key: string): Promise<Buffer | null>;
+  /** SET with an expiry (EX seconds). */
+  set(key: string, value: Buffer, ttlSeconds: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens a connection for a cache URL; throws with the URL's password redacted when it cannot. */
+export type CacheConnector = (options: AppCacheOptions) => Promise<CacheConnection>;
+
 function makeClient(options: AppCacheOptions, createClient: typeof CreateClient) {
   return createClient({
     url: options.url,
@@ -90,36 +109,72 @@ function makeClient(options: AppCacheOptions, createClient: typeof CreateClient)
 
 type Client = ReturnType<typeof makeClient>;
 
-/** One connection to the app's Redis, always closed by `close()`. */
+/** node-redis, loaded on first use. */
+export const connectRedis: CacheConnector = async (options) => {
+  redis ??= await import('redis');
+  const { RESP_TYPES } = redis;
+  const client = makeClient(options, redis.createClient);
+  let lastError: unknown;
+  // Without a listener, a socket error would be an unhandled 'error' event.
+  client.on('error', (error: unknown) => {
+    lastError = error;
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(lastError ?? error);
+    throw new Error(`Cannot connect to the cache at ${redactRedisUrl(options.url)}: ${reason}`, { cause: error });
+  }
+  return redisConnection(client, RESP_TYPES);
+};
+
+function redisConnection(client: Client, types: typeof RespTypes): CacheConnection {
+  return {
+    async deleteEach(keys) {
+      const multi = client.multi();
+      for (const key of keys) multi.del(key);
+      const replies = (await multi.exec()) as unknown[];
+      return keys.map((_, index) => Number(replies[index]) > 0);
+    },
+    async *scan(pattern, count) {
+      for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: count })) yield batch.map(String);
+    },
+    async get(key) {
+      return (await client.withTypeMapping({ [types.BLOB_STRING]: Buffer }).get(key)) ?? null;
+    },
+    async set(key, value, ttlSeconds) {
+      await client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } });
+    },
+    async close() {
+      try {
+        await client.close();
+      } catch {
+        // A connection that cannot say goodbye (the server went away) is torn down instead.
+        client.destroy();
+      }
+    },
+  };
+}
+
+/** The app's cache: its key layout over one connection, which `close()` closes unless the caller owns it. */
 export class AppCache {
   readonly appName: string;
-  readonly printableUrl: string;
-  private readonly client: Client;
   private readonly scanCount: number;
+  private readonly owned: boolean;
 
-  private constructor(client: Client, options: AppCacheOptions) {
-    this.client = client;
+  constructor(
+    private readonly connection: CacheConnection,
+    options: { appName: string; scanCount?: number; owned?: boolean },
+  ) {
     this.appName = options.appName;
-    this.printableUrl = redactRedisUrl(options.url);
     this.scanCount = options.scanCount ?? DEFAULT_SCAN_COUNT;
+    this.owned = options.owned ?? true;
   }
 
-  static async connect(options: AppCacheOptions): Promise<AppCache> {
+  /** Connects with `connect` (default node-redis) to the cache at `options.url`. */
+  static async connect(options: AppCacheOptions, connect: CacheConnector = connectRedis): Promise<AppCache> {
     if (!isRedisUrl(options.url)) throw new Error(`Cache URL must start with redis:// or rediss://, got ${redactRedisUrl(options.url)}`);
-    redis ??= await import('redis');
-    const client = makeClient(options, redis.createClient);
-    let lastError: unknown;
-    // Without a listener, a socket error would be an unhandled 'error' event.
-    client.on('error', (error: unknown) => {
-      lastError = error;
-    });
-    try {
-      await client.connect();
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(lastError ?? error);
-      throw new Error(`Cannot connect to the cache at ${redactRedisUrl(options.url)}: ${reason}`, { cause: error });
-    }
-    return new AppCache(client, options);
+    return new AppCache(await connect(options), options);
   }
 
   loaderKey(storagePath: string): string {
@@ -135,50 +190,34 @@ export class AppCache {
     const deleted: string[] = [];
     for (let i = 0; i < keys.length; i += this.scanCount) {
       const batch = keys.slice(i, i + this.scanCount);
-      const multi = this.client.multi();
-      for (const key of batch) multi.del(key);
-      const replies = (await multi.exec()) as unknown[];
+      const existed = await this.connection.deleteEach(batch);
       batch.forEach((key, index) => {
-        if (Number(replies[index]) > 0) deleted.push(key);
+        if (existed[index]) deleted.push(key);
       });
     }
     return deleted;
   }
 
-  /** Keys matching a SCAN pattern, in batches of `scanCount` (never KEYS). */
-  async scan(pattern: string): Promise<string[]> {
-    const found = new Set<string>();
-    for await (const batch of this.client.scanIterator({ MATCH: pattern, COUNT: this.scanCount })) {
-      for (const key of batch) found.add(String(key));
-    }
-    return [...found].sort();
-  }
-
   /** Deletes every key of `<app>:<namespace>:*`; returns the keys deleted. */
   async clearNamespace(namespace: string): Promise<string[]> {
     const deleted: string[] = [];
-    const pattern = namespacePattern(this.appName, namespace);
-    for await (const batch of this.client.scanIterator({ MATCH: pattern, COUNT: this.scanCount })) {
+    for await (const batch of this.connection.scan(namespacePattern(this.appName, namespace), this.scanCount)) {
       if (batch.length === 0) continue;
-      deleted.push(...(await this.deleteKeys(batch.map(String))));
+      deleted.push(...(await this.deleteKeys(batch)));
     }
     return deleted.sort();
   }
 
-  async get(key: string): Promise<Buffer | null> {
-    const value = await this.client.withTypeMapping({ [redis!.RESP_TYPES.BLOB_STRING]: Buffer }).get(key);
-    return value ?? null;
+  get(key: string): Promise<Buffer | null> {
+    return this.connection.get(key);
   }
 
-  async set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
-    await this.client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } });
+  set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
+    return this.connection.set(key, value, ttlSeconds);
   }
 
+  /** Closes the connection this cache opened; one the caller handed in stays open. */
   async close(): Promise<void> {
-    try {
-      await this.client.close();
-    } catch {
-      this.client.destroy();
-    }
+    if (this.owned) await this.connection.close();
   }
 }

@@ -148,7 +148,7 @@ function commonOptions(options: TargetCliOptions | CacheCliOptions, remote: Remo
 
 function sourcesLine(app: ResolvedApp): string {
   const remote = app.remote ? remoteLabel(app.remote) : app.storage ? 'settings/storage.yml buckets' : 'none';
-  const cache = app.cacheUrl === null ? 'none' : `configured (${app.sources.cacheUrl})`;
+  const cache = app.cacheUrl === null && app.cacheClient === null ? 'none' : `configured (${app.sources.cacheUrl})`;
   return `App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote} (${app.sources.remote}) · cache ${cache}`;
 }
 

@@ -22,7 +22,7 @@ import { AppCache, DEFAULT_TEMPLATE_TTL, namespacePattern } from '../cache/redis
 import { errorMessage } from '../errors.js';
 import type { RemoteStore } from '../stores/store.js';
 import { areaLocation } from './config.js';
-import { baseResult, cacheEffect, openAppCache, withContext, type RunContext } from './common.js';
+import { baseResult, cacheEffect, hasCache, openAppCache, withContext, type RunContext } from './common.js';
 import { runTarget, type TargetPlan } from './transaction.js';
 import { DEFAULT_TEMPLATE_PATTERNS, templatePathProblem, templateRoots, templateStoragePath } from './templates.js';
 import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation, type CacheOptions, type CacheResult } from './types.js';
@@ -121,7 +121,7 @@ async function runCache(options: CacheOptions, operation: CacheOperation, ctx: R
     result.message = result.message ? `${result.message}; ${message}` : message;
     result.messages.push(message);
   };
-  if (ctx.app.cacheUrl === null) {
+  if (!hasCache(ctx.app)) {
     say('no cache configured');
     return result;
   }

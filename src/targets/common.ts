@@ -157,8 +157,13 @@ export function thrownError(error: unknown, path = ''): { path: string; message:
  * and app, and the operation. Null without a cache: then nothing is done to one.
  */
 export function cacheEffect(app: ResolvedApp, what: Record<string, unknown>): Record<string, unknown> | null {
-  if (app.cacheUrl === null) return null;
-  return { cache: cacheIdentity(app.cacheUrl), app: app.appName, ...what };
+  if (!hasCache(app)) return null;
+  return { cache: app.cacheUrl === null ? 'the connection given' : cacheIdentity(app.cacheUrl), app: app.appName, ...what };
+}
+
+/** Whether the app has a cache: a URL, or a connection the caller gave. */
+export function hasCache(app: ResolvedApp): boolean {
+  return app.cacheUrl !== null || app.cacheClient !== null;
 }
 
 function cacheIdentity(url: string): string {
@@ -172,12 +177,14 @@ function cacheIdentity(url: string): string {
 
 /** Connects to the app's cache when one is configured; the reason when it is not. */
 export async function openAppCache(app: ResolvedApp): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
-  if (app.cacheUrl === null) return { skip: 'no cache configured' };
-  if (app.appName === null) {
+  const { cacheClient, cacheUrl, appName } = app;
+  if (cacheClient === null && cacheUrl === null) return { skip: 'no cache configured' };
+  if (appName === null) {
     return { error: 'a cache is configured but the app name is unknown: set appName (--app-name), FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml' };
   }
+  if (cacheClient !== null) return { cache: new AppCache(cacheClient, { appName, owned: false }) };
   try {
-    return { cache: await AppCache.connect({ url: app.cacheUrl, appName: app.appName }) };
+    return { cache: await AppCache.connect({ url: cacheUrl ?? '', appName }) };
   } catch (error) {
     return { error: errorMessage(error) };
   }

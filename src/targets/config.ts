@@ -25,6 +25,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
+import type { CacheConnection } from '../cache/redis.js';
 import { ConfigError } from '../core/errors.js';
 import { TOOL_DIR, normalizePrefix } from '../core/keys.js';
 import { errorMessage } from '../errors.js';
@@ -47,6 +48,8 @@ export interface ResolvedApp {
   /** The remote as parsed at the edge; null when only settings/storage.yml names buckets. */
   remote: RemoteLocation | null;
   cacheUrl: string | null;
+  /** The `cache` option: a connection the caller opened (and closes), used instead of cacheUrl. */
+  cacheClient: CacheConnection | null;
   reloadUrl: string | null;
   reloadSecret: string | null;
   storage: StorageMapping | null;
@@ -156,7 +159,7 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   };
 
   const [appName, appNameSource] = pick(options.appName, ENV.appName, stringValue(appDoc?.name));
-  const [cacheUrl, cacheUrlSource] = pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
+  const [cacheUrl, cacheUrlSource] = options.cache ? [null, 'option' as const] : pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
   const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, null);
   const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, null);
 
@@ -188,6 +191,7 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
     appName,
     remote,
     cacheUrl,
+    cacheClient: options.cache ?? null,
     reloadUrl,
     reloadSecret,
     storage,

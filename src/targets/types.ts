@@ -2,6 +2,7 @@
 // Result field names follow the FastBlocks seed's result objects, in camelCase.
 
 import type { Conflict, InvalidFile, Refusal, Skip, SyncReport, SyncStrategy } from '../core/model.js';
+import type { CacheConnection } from '../cache/redis.js';
 import type { RemoteLocation } from '../stores/location.js';
 import type { RemoteStore } from '../stores/store.js';
 
@@ -117,6 +118,11 @@ export interface CommonOptions {
   lockTtl?: number;
   /** Application Redis, `redis://` or `rediss://` with auth in the URL. */
   cacheUrl?: string;
+  /**
+   * The app's cache as an open connection (any CacheConnection: a client of your own, an in-memory
+   * one in tests), instead of `cacheUrl`; the caller closes it.
+   */
+  cache?: CacheConnection;
   signal?: AbortSignal;
   /**
    * Where the tool keeps its local journals and backups (one folder per synced folder inside it).

@@ -161,4 +161,27 @@ describe('the npm tarball', () => {
     expect(errors.some((line) => /misuse\.ts\(2,7\): error TS2322: Type 'TemplatesResult' is not assignable to type 'number'/.test(line))).toBe(true);
     expect(errors.some((line) => /misuse\.ts\(2,\d+\): error TS2561: .*'appRot' does not exist in type 'TemplatesOptions'/.test(line))).toBe(true);
   });
+
+  it('a script written to the seed\'s contract stops on "Manual conflict resolution required" instead of carrying on', async () => {
+    // The same template edited on both sides since the runs above.
+    const template = 'example-app-templates/example-app/templates/app/bulma/index.html';
+    await writeFile(path.join(consumer, 'my-app/templates/app/bulma/index.html'), '<p>mine</p>\n');
+    await writeFile(path.join(consumer, 'bucket', template), '<p>theirs</p>\n');
+    // The seed documented `except ValueError as e: if "Manual conflict resolution required" in str(e)`.
+    const script = [
+      "import { sync } from 'fastblocks-sync';",
+      'try {',
+      "  await sync.templates({ appRoot: 'my-app', storageBucket: `file://${process.cwd()}/bucket`, strategy: { conflictStrategy: 'manual' } });",
+      "  console.log('synced');",
+      '} catch (e) {',
+      "  if (!String(e.message).includes('Manual conflict resolution required')) throw e;",
+      "  console.log('stopped', e.name, e.result.conflicts.map((c) => `${c.path} ${c.resolution}`).join(','));",
+      '}',
+    ].join('\n');
+    await writeFile(path.join(consumer, 'seed-contract.mjs'), script);
+    const ran = await run(process.execPath, ['seed-contract.mjs'], { cwd: consumer });
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout.trim()).toBe('stopped ManualConflictError app/bulma/index.html manual');
+    expect(await readFile(path.join(consumer, 'bucket', template), 'utf8')).toBe('<p>theirs</p>\n');
+  });
 });
