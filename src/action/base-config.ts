@@ -4,15 +4,12 @@
 // point a dry-run (with the workflow's credentials) at another bucket and print its keys in a
 // public comment. Read with git when the checkout has the base commit, else from the contents API.
 
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { promisify } from 'node:util';
+import { gitRead } from '../core/git.js';
 import { ActionError } from '../errors.js';
 import { describeApiError, httpStatus, type Octokit } from './comment.js';
 import type { RepoRef } from './context.js';
-
-const run = promisify(execFile);
 
 export interface BaseConfig {
   /** For resolveApp: a settings file as the base commit has it, or null when it has none. */
@@ -38,14 +35,12 @@ export function baseConfig(options: BaseConfigOptions): BaseConfig {
   const read = new Map<string, string | null>();
   let viaGit: Promise<boolean> | undefined;
   const fromGit = async (file: string): Promise<string | null> => {
-    try {
-      const { stdout } = await run('git', ['show', `${options.baseSha}:${file}`], { cwd: options.workspace, timeout: options.timeoutMs, maxBuffer: 16 * 1024 * 1024 });
-      return stdout;
-    } catch (error) {
-      // Exit 128 "does not exist in" / "exists on disk, but not in": the base has no such file.
-      if (/does not exist|exists on disk, but not in/.test(String((error as { stderr?: unknown }).stderr ?? ''))) return null;
-      throw new ActionError('error', `Cannot read ${file} at the base commit ${options.baseSha.slice(0, 12)} with git: ${String((error as Error).message).split('\n')[0]}`);
-    }
+    const shown = await gitRead(options.workspace, ['show', `${options.baseSha}:${file}`], { timeoutMs: options.timeoutMs });
+    if (shown.ok) return shown.stdout;
+    // "does not exist in" / "exists on disk, but not in": the base has no such file.
+    const why = shown.outside ? 'not a git work tree' : shown.why;
+    if (/does not exist|exists on disk, but not in/.test(why)) return null;
+    throw new ActionError('error', `Cannot read ${file} at the base commit ${options.baseSha.slice(0, 12)} with git: ${why}`);
   };
   const fromApi = async (file: string): Promise<string | null> => {
     try {
@@ -86,11 +81,7 @@ export function baseConfig(options: BaseConfigOptions): BaseConfig {
   };
 }
 
+/** Whether the checkout has the commit (else its files come from the contents API). */
 async function hasCommit(workspace: string, sha: string): Promise<boolean> {
-  try {
-    await run('git', ['cat-file', '-e', `${sha}^{commit}`], { cwd: workspace, timeout: 30_000 });
-    return true;
-  } catch {
-    return false;
-  }
+  return (await gitRead(workspace, ['cat-file', '-e', `${sha}^{commit}`], { timeoutMs: 30_000 })).ok;
 }

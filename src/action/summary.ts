@@ -1,5 +1,5 @@
 // The job summary (always written, under GitHub's 1 MiB limit) and annotations: invalid YAML on
-// the file and line, conflicts on the file, capped per severity with one "N more" line.
+// the file and line, conflicts on the file, errors and warnings, capped per severity with one "N more" line.
 
 import { join, relative, isAbsolute, sep } from 'node:path';
 import type { AnyTargetResult } from '../targets/types.js';
@@ -41,6 +41,10 @@ export function collectAnnotations(results: readonly AnyTargetResult[], workspac
       }
       for (const error of report.errors) {
         pending.push({ severity: 'error', message: `${error.path}: ${error.message}`, annotation: { title: 'Sync error' } });
+      }
+      // What the run fell back on or recovered from (git times unavailable, an interrupted run undone).
+      for (const warning of report.warnings) {
+        pending.push({ severity: 'warning', message: `${warning.path ? `${warning.path}: ` : ''}${warning.message}`, annotation: { title: 'Sync warning' } });
       }
     }
     if (result.reports.length === 0) {

@@ -36,7 +36,8 @@ import {
   type LockBody,
   type RemoteLayout,
 } from './state.js';
-import { git, LocalTimes, remoteTime } from './times.js';
+import { gitRead } from './git.js';
+import { LocalTimes, remoteTime } from './times.js';
 import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
 import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf } from './journal.js';
@@ -240,7 +241,7 @@ class SyncRun implements PreparedSync {
   constructor(private readonly options: SyncOptions) {
     this.now = options.now ?? (() => new Date());
     this.local = new LocalTree(options.localRoot, options.localStateDir);
-    this.localTimes = new LocalTimes(this.local);
+    this.localTimes = new LocalTimes(this.local, (message) => this.report.warnings.push({ path: '', message }));
     this.layout = remoteLayout(options.rootPrefix, options.areaPrefix);
     this.replica = options.replica ?? defaultReplica(options.localRoot);
     this.runId = options.runId ?? newRunId(this.now(), options.random);
@@ -344,8 +345,12 @@ class SyncRun implements PreparedSync {
    * They are never evidence of an interrupted run, and a run that finds them says so and stops.
    */
   private async trackedToolFolder(): Promise<string | null> {
-    const listed = await git(this.local.root, ['ls-files', '-z', '--', TOOL_DIR]);
-    const files = (listed ?? '').split('\0').filter(Boolean);
+    const listed = await gitRead(this.local.root, ['ls-files', '-z', '--', TOOL_DIR]);
+    if (!listed.ok) {
+      if (!listed.outside) this.report.warnings.push({ path: '', message: `Could not ask git whether it tracks ${TOOL_DIR} (${listed.why}).` });
+      return null;
+    }
+    const files = listed.stdout.split('\0').filter(Boolean);
     if (files.length === 0) return null;
     return (
       `${path.join(this.local.root, TOOL_DIR)} is tracked by git (${files.length} file(s), e.g. ${printableKey(files[0]!)}). ` +

@@ -229,4 +229,11 @@ describe('annotations', () => {
     expect(warnings[0]!.annotation).toMatchObject({ file: 'templates/p0.html', title: 'Sync conflict' });
     expect(warnings[9]!.message).toBe('5 more warnings — see the job summary and the report file.');
   });
+
+  it('a fallback the run took (git times unavailable) is a warning annotation, not only a line in the report', () => {
+    const rep = report({ local: join(dir, 'templates'), warnings: [{ path: '', message: "Modification times fall back to the files' mtimes: git could not read x" }] });
+    const io = fakeIO({});
+    annotate(io, collectAnnotations([templates(rep)], dir));
+    expect(io.annotations).toEqual([{ level: 'warning', message: "Modification times fall back to the files' mtimes: git could not read x", annotation: { title: 'Sync warning' } }]);
+  });
 });
