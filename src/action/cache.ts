@@ -7,10 +7,11 @@
 // The bucket stays the source of truth: a cache miss only means more downloads.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, createReadStream } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import * as actionsCache from '@actions/cache';
+import { md5File } from '../hash.js';
 import { errorMessage } from '../errors.js';
 
 /** The part of @actions/cache the Action uses; injected so tests need no cache service. */
@@ -71,7 +72,7 @@ export function pullCache(options: PullCacheOptions): PullCache {
 
   return {
     async restore() {
-      checkout = await snapshot(options.workspace, options.roots);
+      checkout = await snapshot(options.workspace, options.roots, options.log);
       if (!options.client.isAvailable()) {
         options.log.info('pull-cache: the Actions cache service is not available here; pulling without it.');
         return;
@@ -106,11 +107,15 @@ export function pullCache(options: PullCacheOptions): PullCache {
           continue;
         }
         if (entry.pulled === null) {
-          await unlink(target).catch(() => undefined);
+          await unlink(target).catch((error: NodeJS.ErrnoException) => {
+            // Already gone is what was wanted; anything else leaves the file for the sync to see.
+            if (error.code !== 'ENOENT') options.log.warning(`pull-cache: cannot remove ${path}, which the pull deleted (${errorMessage(error)}).`);
+          });
           laid++;
           continue;
         }
         const source = join(staging, 'files', path);
+        // A cached copy that is missing or not the pulled version is left out: the sync pulls it again.
         if ((await md5File(source).catch(() => null)) !== entry.pulled) continue;
         await mkdir(dirname(target), { recursive: true });
         await replaceWithCopy(source, target);
@@ -125,7 +130,7 @@ export function pullCache(options: PullCacheOptions): PullCache {
     async save() {
       if (!checkout) throw new Error('pull-cache: save() before restore()');
       if (!options.client.isAvailable()) return;
-      const now = await snapshot(options.workspace, options.roots);
+      const now = await snapshot(options.workspace, options.roots, options.log);
       const files: Record<string, ManifestEntry> = {};
       for (const path of [...new Set([...checkout.keys(), ...now.keys()])].sort()) {
         const before = checkout.get(path) ?? null;
@@ -156,11 +161,18 @@ export function pullCache(options: PullCacheOptions): PullCache {
   };
 }
 
-/** MD5 of every regular file under the roots, keyed by workspace-relative POSIX path. */
-export async function snapshot(workspace: string, roots: readonly string[]): Promise<Map<string, string>> {
+/**
+ * MD5 of every regular file under the roots, keyed by workspace-relative POSIX path. A root that
+ * does not exist holds nothing; a folder that cannot be read is a warning (its files are then not
+ * told apart from the checkout's, so they are neither cached nor restored).
+ */
+async function snapshot(workspace: string, roots: readonly string[], log: Pick<PullCacheOptions['log'], 'warning'>): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const walk = async (relative: string): Promise<void> => {
-    const entries = await readdir(join(workspace, relative), { withFileTypes: true }).catch(() => []);
+    const entries = await readdir(join(workspace, relative), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') log.warning(`pull-cache: cannot read ${relative} (${errorMessage(error)}); its files are left out of the cache.`);
+      return [];
+    });
     for (const entry of entries) {
       if (entry.name === '.fastblocks-sync' || entry.name === '.git') continue;
       const path = posix.join(relative, entry.name);
@@ -170,16 +182,6 @@ export async function snapshot(workspace: string, roots: readonly string[]): Pro
   };
   for (const root of new Set(roots)) await walk(root);
   return files;
-}
-
-function md5File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('md5');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')))
-      .on('error', reject);
-  });
 }
 
 async function readManifest(dir: string): Promise<Manifest | undefined> {

@@ -8,7 +8,7 @@ import { uploadAttributes } from './content-type.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
 import type { BaseEntry, Conflict, InvalidFile, Op, Skip } from './model.js';
 import { forTransfer, withRetry, type RetryPolicy } from './retry.js';
-import { md5Buffer } from './scan.js';
+import { md5Buffer } from '../hash.js';
 import { backupRunPrefix, type RemoteLayout } from './state.js';
 import type { ValidationIssue } from './engine.js';
 

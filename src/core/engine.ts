@@ -10,6 +10,7 @@ import pLimit from 'p-limit';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
 import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
+import { md5Stream } from '../hash.js';
 import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, Refusal, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
@@ -503,7 +504,7 @@ class SyncRun implements PreparedSync {
       entry.md5 = local.md5;
       return;
     }
-    const read = (signal: AbortSignal) => this.options.store.getStream(key, (body) => md5Of(body), { signal, ifMatch: entry.etag });
+    const read = (signal: AbortSignal) => this.options.store.getStream(key, (body) => md5Stream(body), { signal, ifMatch: entry.etag });
     entry.md5 = await withRetry(forTransfer(this.retryPolicy(), entry.size), read, this.options.signal);
   }
 
@@ -1017,12 +1018,6 @@ function isFolderMarker(size: number, relativeKey: string): boolean {
 /** The same words for twins on either side, so a person learns one message. */
 function twinsMessage(what: 'local files' | 'remote keys', first: string, second: string): string {
   return `${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`;
-}
-
-async function md5Of(body: AsyncIterable<unknown>): Promise<string> {
-  const hash = createHash('md5');
-  for await (const chunk of body) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** A missing path is not a directory; anything else the scan reports itself. */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { localPathFor, printableKey, TOOL_DIR } from './keys.js';
-import { md5File } from './scan.js';
+import { md5File } from '../hash.js';
 
 /** Files up to this size are read synchronously (the page cache answers in microseconds). */
 const SYNC_READ_LIMIT = 1024 * 1024;

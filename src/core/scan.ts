@@ -1,11 +1,11 @@
 // The local side: walk the root, filter, hash. Symbolic links are reported and never
 // followed, so a link to /etc cannot be pushed and a link out of the root cannot be written through.
 
-import crypto, { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
+import { md5Buffer, md5File } from '../hash.js';
 import { foldedPath, invalidKeyReason, isToolPath, printableKey, type PathFilter } from './keys.js';
 import type { LocalEntry, Skip } from './model.js';
 
@@ -126,22 +126,6 @@ async function walk(scan: Scan, absoluteDir: string, relativeDir: string): Promi
       scan.skipped.push({ path: printableKey(key), reason: 'not a regular file' });
     }
   }
-}
-
-export async function md5File(file: string, size?: number): Promise<string> {
-  if (size !== undefined && size < STREAM_HASH_THRESHOLD) {
-    return md5Buffer(await fs.readFile(file));
-  }
-  const hash = createHash('md5');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** One-shot hashing (Node ≥ 20.12) skips the Hash object; older Node 20 releases use createHash. */
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'hex') => string }).hash;
-
-export function md5Buffer(body: Buffer): string {
-  return oneShotHash ? oneShotHash('md5', body, 'hex') : createHash('md5').update(body).digest('hex');
 }
 
 /**

@@ -10,13 +10,14 @@
 // (`a/b` and `a/b.json/c`) always have sidecars that can coexist too.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, statSync, type Stats } from 'node:fs';
+import { createWriteStream, readFileSync, statSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { emptyRequestStats, type RequestStats } from '../core/model.js';
+import { md5Buffer, md5File, md5Stream } from '../hash.js';
 import {
   badDigest,
   meter,
@@ -115,7 +116,7 @@ export class FsStore implements RemoteStore {
         const stat = await handle.stat();
         if (!stat.isFile()) throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
         const body = await handle.readFile({ signal: options.signal });
-        const etag = md5(body);
+        const etag = md5Buffer(body);
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
           throw preconditionFailed('get', this.describe(key), key, `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`);
         }
@@ -368,7 +369,7 @@ export class FsStore implements RemoteStore {
     try {
       if (Buffer.isBuffer(body)) {
         await fs.writeFile(file, body, { signal });
-        return { file, etag: md5(body) };
+        return { file, etag: md5Buffer(body) };
       }
       // Metered: a body whose length differs from its size fails, as S3 refuses a body whose
       // length differs from Content-Length.
@@ -592,20 +593,6 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
-}
-
-function md5(bytes: Buffer): string {
-  return createHash('md5').update(bytes).digest('hex');
-}
-
-async function md5File(file: string): Promise<string> {
-  return md5Stream(createReadStream(file));
-}
-
-async function md5Stream(stream: NodeJS.ReadableStream): Promise<string> {
-  const hash = createHash('md5');
-  await pipeline(stream, hash);
-  return hash.digest('hex');
 }
 
 /** Removes the file at `file` if there is one; a folder there is no object, so it stays. */

@@ -8,7 +8,7 @@
 import type { Agent, IncomingHttpHeaders } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { emptyRequestStats, type RequestStats } from '../core/model.js';
-import { md5Buffer } from '../core/scan.js';
+import { md5Buffer } from '../hash.js';
 import { credentialsProvider, describeCredentialsSource, type S3Credentials } from './credentials.js';
 import { HttpTransport } from './http-transport.js';
 import { MIN_PART_SIZE, PartBuffers, partSizeFor, readParts, type UploadedPart } from './multipart.js';

@@ -2,8 +2,12 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/pr
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pullCache, type CacheClient } from '../../src/action/cache.js';
+
+const execFileAsync = promisify(execFile);
 
 /** An Actions cache stand-in: saved paths are copied into a directory per key; restore is by prefix, newest first. */
 function fakeCache(root: string): CacheClient & { keys: string[] } {
@@ -122,5 +126,23 @@ describe('pull-cache', () => {
     await cache.restore();
     await cache.save();
     expect(infos.join('\n')).toContain('not available');
+  });
+
+  it('a folder it cannot read is a warning naming it, never dropped in silence; a missing root is none', async () => {
+    const workspace = await tempDir();
+    await write(workspace, { 'templates/a.html': 'A' });
+    // A folder whose absolute path is longer than the system allows (PATH_MAX): made step by step
+    // with relative paths, then unreadable by its full path (ENAMETOOLONG), as root too.
+    const segment = 'd'.repeat(250);
+    await execFileAsync('bash', ['-c', `cd templates && for i in $(seq 18); do mkdir ${segment} && cd ${segment}; done`], { cwd: workspace });
+    try {
+      const warnings: string[] = [];
+      const log = { info: () => {}, debug: () => {}, warning: (m: string) => void warnings.push(m) };
+      const cache = pullCache({ client: fakeCache(await tempDir()), workspace, roots: ['templates', 'missing-root'], identity: 'x', tempDir: await tempDir(), runKey: '1', log });
+      await cache.restore();
+      expect(warnings).toEqual([expect.stringMatching(/^pull-cache: cannot read templates\/d{250}\/.*ENAMETOOLONG.*its files are left out of the cache\.$/)]);
+    } finally {
+      await execFileAsync('rm', ['-rf', 'templates'], { cwd: workspace });
+    }
   });
 });
