@@ -627,6 +627,7 @@ class SyncRun implements PreparedSync {
       ttlMs,
       now: this.now,
       onLost: () => this.lost.abort(new Error('the lock was taken over by another run (this run took longer than the lock expiry)')),
+      onWarning: (message) => this.report.warnings.push({ path: '', message }),
     });
   }
 

@@ -3,9 +3,11 @@
 // listing of synced files skips.
 
 import { createHash } from 'node:crypto';
+import { errorMessage } from '../errors.js';
 import { isStoreError, StoreError, type RemoteStore } from '../stores/store.js';
 import { TOOL_DIR } from './keys.js';
 import type { BaseEntry, BaseState } from './model.js';
+import { lockExpired, parseBaseState, parseLockBody, type LockBody } from './state-schema.js';
 
 export interface RemoteLayout {
   rootPrefix: string;
@@ -41,18 +43,16 @@ export interface LoadedBase {
 }
 
 export async function readBase(store: RemoteStore, key: string): Promise<LoadedBase> {
+  let read: { body: Buffer; head: { etag: string } };
   try {
-    const { body, head } = await store.get(key);
-    const state = JSON.parse(body.toString('utf8')) as BaseState;
-    if (state.version !== 1 || typeof state.entries !== 'object') {
-      throw new Error(`State object ${key} has an unknown format; remove it to start over with a first-run sync`);
-    }
-    return { state, etag: head.etag };
+    read = await store.get(key);
   } catch (error) {
     if (isStoreError(error, 'NotFound')) return { state: null, etag: null };
-    if (error instanceof SyntaxError) throw new Error(`State object ${key} is not valid JSON; remove it to start over with a first-run sync`);
     throw error;
   }
+  const state = parseBaseState(read.body.toString('utf8'));
+  if (state instanceof Error) throw new Error(`State object ${key} cannot be used (${state.message}); remove it to start over with a first-run sync`);
+  return { state, etag: read.head.etag };
 }
 
 /** Conditional: replaces exactly the version read (or creates), so concurrent runs cannot both win. */
@@ -73,36 +73,7 @@ export function sortedEntries(entries: ReadonlyMap<string, BaseEntry>): Record<s
   return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** What a run may change on the remote, written in the lock before the first write. */
-export interface RemoteJournalEntry {
-  key: string;
-  /** ETag before the run; null when the run creates the key. */
-  before: string | null;
-  /** Where the previous version is copied before it is replaced or deleted. */
-  backup: string | null;
-  /** MD5 of what the run creates, when known: recovery removes the object only if it still matches. */
-  after?: string;
-}
-
-export interface LockBody {
-  runId: string;
-  replica: string;
-  host: string;
-  pid: number;
-  acquiredAt: string;
-  expiresAt: string;
-  journal: RemoteJournalEntry[];
-  /**
-   * SHA-256 of the run's local journal file, when it has one. A local journal is only undone when
-   * the lock of the run it names carries its digest: a file in a checkout is not evidence.
-   */
-  localJournal?: string;
-  /**
-   * State keys of the other roots applied together with this one (`target: all`), in this store's
-   * tool area. The run committed once any of them (or this root's) was written with its run id.
-   */
-  group?: string[];
-}
+export type { LockBody, RemoteJournalEntry } from './state-schema.js';
 
 export interface HeldLock {
   key: string;
@@ -168,7 +139,7 @@ export async function acquireLock(
     }
     // Our own earlier attempt succeeded but its answer was lost (a retried PUT then gets 412).
     if (current.body.runId === body.runId && sameHolder(current.body, body)) return { key, etag: current.etag, body: current.body };
-    if (new Date(current.body.expiresAt).getTime() <= now.getTime()) {
+    if (lockExpired(current.body, now)) {
       await options.recover(current.body);
       try {
         const { etag } = await store.put(key, payload, { ifMatch: current.etag, contentType: 'application/json' });
@@ -215,15 +186,25 @@ export async function updateLock(store: RemoteStore, lock: HeldLock, body: LockB
   lock.body = body;
 }
 
+/** A lock object that is not a lock body (a bucket writer's garbage): refused, never taken over. */
+export class CorruptLockError extends StoreError {
+  constructor(key: string, why: string) {
+    super('Other', `Lock object ${key} is corrupt (${why}); delete it once no sync is running`, { key });
+    this.name = 'CorruptLockError';
+  }
+}
+
 async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {
+  let read: { body: Buffer; head: { etag: string } };
   try {
-    const { body, head } = await store.get(key);
-    return { etag: head.etag, body: JSON.parse(body.toString('utf8')) as LockBody };
+    read = await store.get(key);
   } catch (error) {
     if (isStoreError(error, 'NotFound')) return null;
-    if (error instanceof SyntaxError) throw new StoreError('Other', `Lock object ${key} is corrupt; delete it once no sync is running`);
     throw error;
   }
+  const body = parseLockBody(read.body.toString('utf8'));
+  if (body instanceof Error) throw new CorruptLockError(key, body.message);
+  return { etag: read.head.etag, body };
 }
 
 /**
@@ -233,9 +214,10 @@ async function readLock(store: RemoteStore, key: string): Promise<{ etag: string
 export function keepLockAlive(
   store: RemoteStore,
   lock: HeldLock,
-  options: { ttlMs: number; now: () => Date; onLost: (error: unknown) => void },
+  options: { ttlMs: number; now: () => Date; onLost: (error: unknown) => void; onWarning?: (message: string) => void },
 ): () => void {
   let refreshing: Promise<void> = Promise.resolve();
+  const warn = (message: string) => options.onWarning?.(message);
   const timer = setInterval(() => {
     refreshing = refreshing.then(async () => {
       const body: LockBody = { ...lock.body, expiresAt: new Date(options.now().getTime() + options.ttlMs).toISOString() };
@@ -244,10 +226,17 @@ export function keepLockAlive(
         lock.etag = etag;
         lock.body = body;
       } catch (error) {
-        if (!isStoreError(error, 'PreconditionFailed') && !isStoreError(error, 'NotFound')) return;
+        if (!isStoreError(error, 'PreconditionFailed') && !isStoreError(error, 'NotFound')) {
+          // Tried again at the next refresh; if none succeeds before the lock expires, another run
+          // may take it over, and the refresh after that notices.
+          return warn(`Could not refresh the lock ${lock.key} (${errorMessage(error)}); trying again in ${Math.round(options.ttlMs / 3000)} s.`);
+        }
         // A refresh whose answer was lost changed the ETag: still ours, not taken over.
-        if (await stillOurs(store, lock).catch(() => true)) return;
-        options.onLost(error);
+        const ours = await stillOurs(store, lock).catch((readError: unknown) => {
+          warn(`Could not read the lock ${lock.key} back after a failed refresh (${errorMessage(readError)}); taking it as still this run's.`);
+          return true;
+        });
+        if (!ours) options.onLost(error);
       }
     });
   }, Math.max(1000, options.ttlMs / 3));
@@ -285,7 +274,14 @@ export async function expireLock(store: RemoteStore, lock: HeldLock, now: Date):
  * whose answer was lost may have landed, and the retry then fails its precondition.
  */
 async function stillOurs(store: RemoteStore, lock: HeldLock): Promise<boolean> {
-  const current = await readLock(store, lock.key);
+  let current: Awaited<ReturnType<typeof readLock>>;
+  try {
+    current = await readLock(store, lock.key);
+  } catch (error) {
+    // Overwritten with something that is no lock of ours: not ours any more.
+    if (error instanceof CorruptLockError) return false;
+    throw error;
+  }
   if (!current || current.body.runId !== lock.body.runId) return false;
   lock.etag = current.etag;
   lock.body = current.body;
