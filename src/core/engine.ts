@@ -11,7 +11,7 @@ import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult }
 import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import { md5Stream } from '../hash.js';
-import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
+import { compareKeys, foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, Refusal, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
 import { checkLimit, emptyRequestStats, newReport, RUN_LIMITS, validateStrategy } from './model.js';
@@ -19,7 +19,7 @@ import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
 import { deletionRefusal, parseMaxDelete } from './safety.js';
-import { compareKeys, scanLocal } from './scan.js';
+import { scanLocal } from './scan.js';
 import {
   acquireLock,
   expireLock,

@@ -4,31 +4,12 @@
 
 import path from 'node:path';
 import { Minimatch } from 'minimatch';
+import { invalidKeyReason } from '../stores/keys.js';
 
 /** The tool's own folder, on both sides. Never synced, never listed as content. */
 export const TOOL_DIR = '.fastblocks-sync';
 
-/** Longest key segment most file systems accept (bytes). */
-const MAX_SEGMENT_BYTES = 255;
-
-/**
- * Why `relativeKey` cannot be a path under the local root, or null when it can.
- * Rejects what could escape the root or mean different files on different systems.
- */
-export function invalidKeyReason(relativeKey: string): string | null {
-  if (relativeKey.length === 0) return 'empty key';
-  if (relativeKey.includes('\0')) return 'contains a NUL byte';
-  if (relativeKey.includes('\\')) return 'contains a backslash';
-  if (relativeKey.startsWith('/')) return 'is absolute (starts with "/")';
-  if (/^[A-Za-z]:/.test(relativeKey)) return 'starts with a drive letter';
-  for (const segment of relativeKey.split('/')) {
-    if (segment === '') return 'has an empty path segment ("//" or a trailing "/")';
-    if (segment === '..') return 'has a ".." segment';
-    if (segment === '.') return 'has a "." segment';
-    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) return `has a segment longer than ${MAX_SEGMENT_BYTES} bytes`;
-  }
-  return null;
-}
+export { compareKeys, invalidKeyReason } from '../stores/keys.js';
 
 /** The absolute local path for a relative key, or throws when it would leave `root`. */
 export function localPathFor(root: string, relativeKey: string): string {
@@ -89,11 +70,6 @@ function matchesParent(matcher: Minimatch, key: string): boolean {
     if (matcher.match(segments.slice(0, i).join('/'))) return true;
   }
   return false;
-}
-
-/** Join a root prefix ('' or ending in '/') and a relative key. */
-export function joinKey(prefix: string, relativeKey: string): string {
-  return `${prefix}${relativeKey}`;
 }
 
 /** Normalise a user-given prefix: no leading '/', '' or ending in '/'. */

