@@ -15,7 +15,7 @@ import { coreIO, safeIO, type ActionIO } from './action/io.js';
 import { computeOutputs, emptyOutputs, setOutputs, type ActionOutputs } from './action/outputs.js';
 import { combinedPlanHash } from './action/plan-hash.js';
 import { publish } from './action/publish.js';
-import { defaultReplica } from './action/replica.js';
+import { workflowReplica } from './action/replica.js';
 import { localRoots, runTargets, type RunTargets } from './action/run-targets.js';
 import { createScrubber, urlForms, type Scrubber } from './action/secrets.js';
 import { errorMessage, failureReasonOf } from './errors.js';
@@ -88,7 +88,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
     return parsed;
   });
   const { dryRun, notes: modeNotes } = runMode(context, settings);
-  const replica = settings.replica ?? defaultReplica(context);
+  const replica = settings.replica ?? workflowReplica(context);
   const key = commentKey(settings.target, settings.bucket, settings.prefix);
   const timeoutMs = settings.timeout * 1000;
   const octokit = lazy(() => deps.octokit(settings.githubToken, context.apiUrl, timeoutMs));

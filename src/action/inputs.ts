@@ -2,8 +2,10 @@
 // A bad input fails at once with a message naming the input, the value and what is accepted.
 
 import { CONFLICT_STRATEGIES, DIRECTIONS, RUN_LIMITS, withinLimit, type ConflictStrategy, type NumberLimit, type SyncDirection } from '../core/model.js';
+import { parseMaxDelete as parseSafetyMaxDelete } from '../core/safety.js';
 import { errorMessage, InputError } from '../errors.js';
-import { parseRemote, remoteLabel, s3Location, withoutUserinfo, type RemoteLocation, type S3ConnectionOptions } from '../stores/location.js';
+import { parseRemote, remoteLabel, s3Location, type RemoteLocation, type S3ConnectionOptions } from '../stores/location.js';
+import { withoutUserinfo } from '../urls.js';
 import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation } from '../targets/types.js';
 
 /** Input names exactly as in action.yml (kebab-case), keyed by the settings field they fill. */
@@ -268,11 +270,14 @@ function parseNumber(name: string, value: string, limit: NumberLimit): number {
   return number;
 }
 
+/** The engine's own parser decides (core/safety.ts); the value is passed on as given. */
 function parseMaxDelete(value: string): string | number {
-  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value);
-  if (percent && Number(percent[1]) <= 100) return value;
-  if (/^\d+$/.test(value)) return Number(value);
-  throw invalid(INPUTS.maxDelete, value, "a percentage from 0% to 100% (e.g. '50%') or a number of files (e.g. '25')");
+  try {
+    const limit = parseSafetyMaxDelete(value);
+    return limit.count ?? value;
+  } catch {
+    throw invalid(INPUTS.maxDelete, value, "a percentage from 0% to 100% (e.g. '50%') or a number of files (e.g. '25')");
+  }
 }
 
 /**
@@ -337,7 +342,7 @@ function parseBucket(
   if (url) {
     const scheme = url[1]!.toLowerCase();
     const authority = url[2]!.split('/')[0]!;
-    if (authority.includes('@')) throw credentialsInBucket(`${scheme}://…@${authority.slice(authority.lastIndexOf('@') + 1)}`);
+    if (authority.includes('@')) throw credentialsInBucket(withoutUserinfo(`${scheme}://${authority}`));
     if (scheme === 's3') {
       const [name = '', ...rest] = url[2]!.split('/');
       const urlPrefix = rest.join('/').replace(/^\/+|\/+$/g, '');
@@ -346,7 +351,7 @@ function parseBucket(
     if (scheme === 'file') return { bucket: bucketInput, prefix, location: { kind: 'file', url: bucketInput } };
     throw invalid(INPUTS.bucket, bucketInput, "a bucket name (e.g. 'my-app-prod'), an s3://bucket/prefix URL or a file:// URL");
   }
-  if (bucketInput.includes('@')) throw credentialsInBucket(`…@${bucketInput.slice(bucketInput.lastIndexOf('@') + 1)}`);
+  if (bucketInput.includes('@')) throw credentialsInBucket(withoutUserinfo(bucketInput));
   if (!BUCKET_NAME.test(bucketInput) || bucketInput.includes('..')) {
     throw invalid(INPUTS.bucket, bucketInput, "a bucket name of 3 to 63 lower-case letters, digits, '.', '-' or '_' (e.g. 'my-app-prod')");
   }

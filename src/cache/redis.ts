@@ -22,6 +22,7 @@
 // Loaded on first connect: the client costs ~90 ms of start-up, which every CLI run that touches no
 // cache (a plain `sync`) would otherwise pay (bench/README.md).
 import type { createClient as CreateClient, RESP_TYPES as RespTypes } from 'redis';
+import { printableUrl } from '../urls.js';
 
 let redis: { createClient: typeof CreateClient; RESP_TYPES: typeof RespTypes } | undefined;
 
@@ -58,15 +59,9 @@ export function namespacePattern(appName: string, namespace: string): string {
   return `${escapeGlob(appName)}:${escapeGlob(namespace)}:*`;
 }
 
-/** A Redis URL made printable: the password is replaced, nothing else changes. */
+/** A Redis URL made printable: the password shown as `***` (src/urls.ts). */
 export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<invalid Redis URL>';
-  }
+  return printableUrl(url, { user: 'masked', fallback: '<invalid Redis URL>' });
 }
 
 export function isRedisUrl(url: string): boolean {

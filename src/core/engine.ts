@@ -13,6 +13,7 @@ import { errorMessage } from '../errors.js';
 import { md5Stream } from '../hash.js';
 import { compareKeys, foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
+import { newRunId, withoutCopyTime } from './names.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, Refusal, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
 import { checkLimit, emptyRequestStats, newReport, RUN_LIMITS, validateStrategy } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
@@ -112,13 +113,6 @@ export type { InvalidFile, SyncReport };
 
 export const DEFAULT_LOCK_TTL_SECONDS = 600;
 
-/** `20261127T225408Z-3f9a1c` — sortable, unique enough for backups folders. */
-export function newRunId(now: Date, random: () => number = Math.random): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const suffix = Math.floor(random() * 0xffffff).toString(16).padStart(6, '0');
-  return `${stamp}-${suffix}`;
-}
-
 export function defaultReplica(localRoot: string): string {
   return `${os.hostname()}:${path.resolve(localRoot)}`;
 }
@@ -134,7 +128,7 @@ export interface PlanBinding {
 
 /** Stable over runs: conflict-copy names carry a timestamp, which is left out. */
 export function planHash(ops: readonly Op[], conflicts: readonly Conflict[], binding?: PlanBinding): string {
-  const stable = (p: string) => p.replace(/\.conflict-(local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/, '.conflict-$1');
+  const stable = withoutCopyTime;
   const canonical = JSON.stringify({
     ...(binding ? { binding: [binding.remote, binding.direction, binding.conflictStrategy, binding.prune] } : {}),
     ops: ops.map((op) => ({ ...op, path: stable(op.path), ...('source' in op ? { source: stable(op.source) } : {}) })),

@@ -11,6 +11,7 @@ import pLimit from 'p-limit';
 import { isStoreError, md5FromEtag, metadataMd5, type ObjectHead, type ObjectInfo, type RemoteStore } from '../stores/store.js';
 import type { LocalTree } from './local.js';
 import type { Op } from './model.js';
+import { RUN_ID } from './names.js';
 import type { LockBody, RemoteJournalEntry } from './state.js';
 
 export interface LocalJournalEntry {
@@ -31,8 +32,6 @@ interface LocalJournalFile {
 }
 
 const journalDir = (local: LocalTree) => path.join(local.toolDir, 'journal');
-/** The run ids newRunId makes: `20261127T225408Z-3f9a1c`. */
-const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 const journalFile = (local: LocalTree, runId: string) => path.join(journalDir(local), `${runId}.json`);
 
 export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]): LocalJournalEntry[] {

@@ -161,8 +161,6 @@ export interface Conflict {
   remote?: { etag: string; md5?: string; size: number; timeMs?: number };
 }
 
-export type ActionKind = 'upload' | 'download' | 'delete-remote' | 'delete-local';
-
 /**
  * One write. Preconditions make every write conditional: the remote ETag or local MD5 the
  * plan saw (null = must not exist), so a side that moved since planning is never overwritten

@@ -17,6 +17,7 @@ import type {
   SyncDirection,
 } from './model.js';
 import { compareKeys } from './keys.js';
+import { conflictCopyName, isConflictCopy } from './names.js';
 
 export interface PlanInput {
   local: readonly LocalEntry[];
@@ -64,20 +65,6 @@ export function conflictKind(local: LocalEntry | undefined, remote: RemoteEntry 
 
 const canWrite = (direction: SyncDirection, side: Side): boolean =>
   direction === 'bidirectional' || (side === 'remote' ? direction === 'push' : direction === 'pull');
-
-/** `index.html` → `index.html.conflict-local-20261127T101500Z` */
-export function conflictCopyName(path: string, loser: Side, now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${path}.conflict-${loser}-${stamp}`;
-}
-
-/** `-2`, `-3`… when the plain name is taken (another conflict of the same path in the same second). */
-const CONFLICT_COPY = /\.conflict-(?:local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/;
-
-/** Whether `path` is named like a conflict copy this tool keeps (see conflictCopyName). */
-export function isConflictCopy(path: string): boolean {
-  return CONFLICT_COPY.test(path);
-}
 
 /** Largest |ms| a Date can hold (±100,000,000 days around 1970). */
 const MAX_TIME_MS = 8.64e15;

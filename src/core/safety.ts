@@ -10,13 +10,16 @@ export interface MaxDelete {
   label: string;
 }
 
-/** '50%' (the default, applied only above 10 files) or an absolute count. */
+/**
+ * '50%' (the default, applied only above 10 files; at most 100%) or an absolute count: the one
+ * parser of the CLI's --max-delete, the Action's input and the library's option.
+ */
 export function parseMaxDelete(value: string | number | undefined): MaxDelete {
   const text = String(value ?? '50%').trim();
   const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
-  if (percent) return { fraction: Number(percent[1]) / 100, label: text };
+  if (percent && Number(percent[1]) <= 100) return { fraction: Number(percent[1]) / 100, label: text };
   if (/^\d+$/.test(text)) return { count: Number(text), label: text };
-  throw new ConfigError(`--max-delete must be a percentage like 50% or a file count like 100, got "${text}"`);
+  throw new ConfigError(`--max-delete must be a percentage like 50% or a file count like 100, got "${text}"${percent ? ' (a percentage is at most 100%)' : ''}`);
 }
 
 export function exceedsMaxDelete(deletes: number, total: number, limit: MaxDelete): boolean {

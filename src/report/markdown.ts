@@ -5,6 +5,7 @@
 import { isAbsolute, relative, sep } from 'node:path';
 import type { SyncDirection, SyncReport } from '../core/model.js';
 import { invalidCount, unresolvedCount } from '../results.js';
+import { formatBytes } from './format.js';
 import type { AnyTargetResult } from '../targets/types.js';
 
 export interface RenderContext {
@@ -247,10 +248,4 @@ function oneLine(value: string): string {
 
 function time(ms: number | undefined): string {
   return ms === undefined || !Number.isFinite(ms) ? 'time unknown' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }

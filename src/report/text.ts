@@ -2,6 +2,7 @@
 
 import { printableKey } from '../core/keys.js';
 import type { SyncReport } from '../core/model.js';
+import { formatBytes } from './format.js';
 
 /** File names and messages come from files, buckets and servers: one line each, control characters escaped. */
 const p = (text: string) => printableKey(text);
@@ -15,18 +16,6 @@ const ACTION_LABEL: Record<SyncReport['synced'][number]['action'], string> = {
   'copy-remote': 'keep remote copy',
   'update-metadata': 'update metadata',
 };
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
 
 export function renderText(report: SyncReport, { verbose = true }: { verbose?: boolean } = {}): string {
   const lines: string[] = [];

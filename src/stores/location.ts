@@ -10,6 +10,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createFsStore } from './fs.js';
+import { withoutUserinfo } from '../urls.js';
 import { createS3Store, type S3StoreOptions } from './s3.js';
 import { StoreError, type RemoteStore } from './store.js';
 
@@ -129,9 +130,4 @@ export function remoteLabel(location: RemoteLocation): string {
 
 function invalidRemote(url: string, why: string, cause?: unknown): StoreError {
   return new StoreError('BadRequest', `Invalid remote "${withoutUserinfo(url)}": ${why}. Expected ${ACCEPTED_REMOTES}.`, { cause });
-}
-
-/** `s3://KEY:SECRET@bucket/p` → `s3://…@bucket/p`: a message must never repeat credentials. */
-export function withoutUserinfo(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1…@');
 }

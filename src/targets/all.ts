@@ -3,7 +3,7 @@
 // run writes everything or nothing (src/targets/transaction.ts). A manual conflict in templates
 // writes no settings and no static file; an area failing mid-apply rolls back the others.
 
-import { newRunId } from '../core/engine.js';
+import { newRunId } from '../core/names.js';
 import { cacheEffect, createRunContext, type RunContext } from './common.js';
 import { skippedCache, syncCache } from './cache.js';
 import { planSettings } from './settings.js';

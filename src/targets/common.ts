@@ -3,10 +3,12 @@
 
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { newRunId, prepareSync, type PreparedSync, type SyncOptions } from '../core/engine.js';
+import { prepareSync, type PreparedSync, type SyncOptions } from '../core/engine.js';
+import { newRunId } from '../core/names.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../core/model.js';
 import { AppCache } from '../cache/redis.js';
 import { errorMessage } from '../errors.js';
+import { printableUrl } from '../urls.js';
 import { areaLocation, resolveApp, StoreRegistry, type AreaLocation, type AreaName, type ResolveOptions, type ResolvedApp } from './config.js';
 import type { CommonOptions, TargetName, TargetResult } from './types.js';
 
@@ -158,21 +160,12 @@ export function thrownError(error: unknown, path = ''): { path: string; message:
  */
 export function cacheEffect(app: ResolvedApp, what: Record<string, unknown>): Record<string, unknown> | null {
   if (!hasCache(app)) return null;
-  return { cache: app.cacheUrl === null ? 'the connection given' : cacheIdentity(app.cacheUrl), app: app.appName, ...what };
+  return { cache: app.cacheUrl === null ? 'the connection given' : printableUrl(app.cacheUrl, { user: 'keep', fallback: '<invalid cache URL>' }), app: app.appName, ...what };
 }
 
 /** Whether the app has a cache: a URL, or a connection the caller gave. */
 export function hasCache(app: ResolvedApp): boolean {
   return app.cacheUrl !== null || app.cacheClient !== null;
-}
-
-function cacheIdentity(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.username ? `${parsed.username}@` : ''}${parsed.host}${parsed.pathname}`;
-  } catch {
-    return '<invalid cache URL>';
-  }
 }
 
 /** Connects to the app's cache when one is configured; the reason when it is not. */

@@ -322,8 +322,3 @@ export function templateRemoteRoot(templatePath: string): string {
   const index = parts.indexOf('templates');
   return (index >= 0 ? parts.slice(index) : parts).join('/') || 'templates';
 }
-
-/** A stable replica id for the CLI and library: host and absolute app root. */
-export function defaultReplica(appRoot: string, hostname: string): string {
-  return `${hostname}:${appRoot.split(path.sep).join('/')}`;
-}

@@ -10,6 +10,7 @@ import { localPathFor } from '../core/keys.js';
 import type { ValidationIssue } from '../core/engine.js';
 import type { InvalidFile, SyncReport } from '../core/model.js';
 import { errorMessage } from '../errors.js';
+import { printableUrl } from '../urls.js';
 import { isPlaceholder, type AreaLocation } from './config.js';
 import { baseResult, changedPaths, prepareArea, prepareAreas, withContext, type PreparedArea, type RunContext } from './common.js';
 import { runTarget, type TargetPlan } from './transaction.js';
@@ -132,16 +133,6 @@ export interface ReloadRequest {
 /** `sha256=<hex HMAC-SHA256 of the raw body>` — what the receiver recomputes and compares. */
 export function signBody(secret: string, body: string | Buffer): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
-
-/** The webhook URL without credentials, query or fragment: safe for reports. */
-export function printableUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-  } catch {
-    return '<invalid URL>';
-  }
 }
 
 /** POSTs the reload request once; throws with the status or cause on anything but a 2xx. */

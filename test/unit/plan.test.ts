@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { BaseEntry, LocalEntry, Op, RemoteEntry } from '../../src/core/model.js';
-import { conflictCopyName, conflictKind, detectChange, isConflictCopy, plan, type PlanInput } from '../../src/core/plan.js';
+import { conflictCopyName, isConflictCopy } from '../../src/core/names.js';
+import { conflictKind, detectChange, plan, type PlanInput } from '../../src/core/plan.js';
 
 const NOW = new Date('2026-11-27T10:15:00.000Z');
 const STAMP = '20261127T101500Z';

@@ -38,6 +38,8 @@ describe('deletion guard', () => {
     expect(parseMaxDelete('25%')).toEqual({ fraction: 0.25, label: '25%' });
     expect(parseMaxDelete(7)).toEqual({ count: 7, label: '7' });
     expect(() => parseMaxDelete('lots')).toThrow(/--max-delete must be a percentage like 50% or a file count/);
+    expect(() => parseMaxDelete('150%')).toThrow('--max-delete must be a percentage like 50% or a file count like 100, got "150%" (a percentage is at most 100%)');
+    expect(parseMaxDelete('100%')).toEqual({ fraction: 1, label: '100%' });
     expect(exceedsMaxDelete(51, 100, parseMaxDelete('50%'))).toBe(true);
     expect(exceedsMaxDelete(50, 100, parseMaxDelete('50%'))).toBe(false);
   });

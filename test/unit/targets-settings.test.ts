@@ -3,7 +3,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isPlaceholder } from '../../src/targets/config.js';
-import { adapterOf, findLiteralSecrets, printableUrl, signBody, validateYaml } from '../../src/targets/settings.js';
+import { adapterOf, findLiteralSecrets, signBody, validateYaml } from '../../src/targets/settings.js';
+import { printableUrl } from '../../src/urls.js';
 
 describe('validateYaml', () => {
   it('accepts every document of a valid multi-document file', () => {
