@@ -53,9 +53,9 @@ function resolved<R extends AnyTargetResult | AllResult>(result: R): R {
 export { syncAll, syncCache, syncSettings, syncStatic, syncTemplates };
 export { ManualConflictError } from './errors.js';
 export { SyncDirection, ConflictStrategy, DEFAULT_STRATEGY, FAILURE_REASONS, RUN_LIMITS, resolveStrategy, validateStrategy } from './core/model.js';
-export type { FailureReason, SyncStrategy, SyncReport, Conflict, Skip, InvalidFile } from './core/model.js';
+export type { FailureReason, SyncStrategy, SyncReport, Conflict, Skip, InvalidFile, ValidationIssue } from './core/model.js';
 export { runSync } from './core/engine.js';
-export type { SyncOptions, ValidationIssue } from './core/engine.js';
+export type { SyncOptions } from './core/engine.js';
 export { createStore, openStore, parseRemote } from './stores/index.js';
 export type { RemoteLocation, RemoteStore, S3ConnectionOptions, StoreLocation } from './stores/index.js';
 export { AppCache, type CacheConnection } from './cache/redis.js';

@@ -11,20 +11,11 @@ import { errorMessage } from '../errors.js';
 import { renderText } from '../report/text.js';
 import { EXIT, exitCodeFor } from '../results.js';
 import { addSyncOptions, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
+import { processIo, type CliIo } from './io.js';
 import { progressReporter } from './progress.js';
 import { registerTargetCommands } from './targets.js';
 
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  isTTY: boolean;
-}
-
-const processIo: CliIo = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-  isTTY: Boolean(process.stderr.isTTY),
-};
+export type { CliIo } from './io.js';
 
 export function printReports(reports: readonly SyncReport[], options: Pick<SharedCliOptions, 'json'>, io: CliIo): void {
   if (options.json) io.stdout(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);

@@ -23,7 +23,7 @@ import {
   type CacheOperation,
   type CommonOptions,
 } from '../targets/types.js';
-import type { CliIo } from './index.js';
+import type { CliIo } from './io.js';
 import { exitCodeForResults } from '../results.js';
 import { addSyncOptions, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
 

@@ -6,11 +6,10 @@ import pLimit from 'p-limit';
 import { isStoreError, md5FromEtag, metadataMd5, type Body, type ObjectAttributes, type ObjectHead, type RemoteStore } from '../stores/store.js';
 import { uploadAttributes } from './content-type.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
-import type { BaseEntry, Conflict, InvalidFile, Op, Skip } from './model.js';
+import type { BaseEntry, Conflict, InvalidFile, Op, Skip, ValidationIssue } from './model.js';
 import { forTransfer, withRetry, type RetryPolicy } from './retry.js';
 import { md5Buffer } from '../hash.js';
 import { backupRunPrefix, type RemoteLayout } from './state.js';
-import type { ValidationIssue } from './engine.js';
 
 /** Bodies above this are streamed from disk instead of read whole. */
 const STREAM_UPLOAD_THRESHOLD = 8 * 1024 * 1024;

@@ -14,8 +14,8 @@ import { md5Stream } from '../hash.js';
 import { compareKeys, foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
 import { newRunId, withoutCopyTime } from './names.js';
-import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, Refusal, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
-import { checkLimit, emptyRequestStats, newReport, RUN_LIMITS, validateStrategy } from './model.js';
+import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, Refusal, RemoteEntry, Skip, SyncReport, SyncStrategy, ValidationIssue } from './model.js';
+import { checkLimit, newReport, RUN_LIMITS, validateStrategy } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
@@ -40,15 +40,9 @@ import {
 } from './state.js';
 import { gitRead } from './git.js';
 import { LocalTimes, remoteTime } from './times.js';
-import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
+import { emptyRequestStats, md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore, type RequestStats } from '../stores/store.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
 import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf } from './journal.js';
-
-export interface ValidationIssue {
-  message: string;
-  line?: number;
-  column?: number;
-}
 
 export interface SyncOptions {
   /** The local directory (created on pull when missing). */
@@ -109,7 +103,7 @@ export interface SyncOptions {
   signal?: AbortSignal;
 }
 
-export type { InvalidFile, SyncReport };
+export type { InvalidFile, SyncReport, ValidationIssue };
 
 export const DEFAULT_LOCK_TTL_SECONDS = 600;
 

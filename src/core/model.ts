@@ -1,6 +1,7 @@
 // The engine's vocabulary: strategies, the entries each side reports, the base state,
 // the plan and the report. Nothing here knows about GitHub, S3 or the file system.
 
+import { emptyRequestStats, type RequestStats } from '../stores/store.js';
 import { ConfigError } from './errors.js';
 
 export const SyncDirection = {
@@ -215,17 +216,11 @@ export interface Plan {
 
 export type SyncedAction = OpKind;
 
-export interface RequestStats {
-  list: number;
-  get: number;
-  head: number;
-  put: number;
-  copy: number;
-  delete: number;
-}
-
-export function emptyRequestStats(): RequestStats {
-  return { list: 0, get: 0, head: 0, put: 0, copy: 0, delete: 0 };
+/** Why a validator (e.g. the settings target's YAML check) refuses bytes about to be written. */
+export interface ValidationIssue {
+  message: string;
+  line?: number;
+  column?: number;
 }
 
 export interface InvalidFile {

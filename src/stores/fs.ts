@@ -16,7 +16,6 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { emptyRequestStats, type RequestStats } from '../core/model.js';
 import { md5Buffer, md5File, md5Stream } from '../hash.js';
 import { compareKeys, invalidKeyReason } from './keys.js';
 import {
@@ -34,6 +33,8 @@ import {
   type ObjectInfo,
   type PutOptions,
   type RemoteStore,
+  emptyRequestStats,
+  type RequestStats,
 } from './store.js';
 
 const META_DIR = '.fsstore-meta';

@@ -7,7 +7,6 @@
 
 import type { Agent, IncomingHttpHeaders } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
-import { emptyRequestStats, type RequestStats } from '../core/model.js';
 import { md5Buffer } from '../hash.js';
 import { credentialsProvider, describeCredentialsSource, type S3Credentials } from './credentials.js';
 import { HttpTransport } from './http-transport.js';
@@ -32,6 +31,8 @@ import {
   type PutOptions,
   type RemoteStore,
   type StoreErrorCode,
+  emptyRequestStats,
+  type RequestStats,
 } from './store.js';
 import type { Transport, TransportRequest, TransportResponse } from './transport.js';
 

@@ -3,7 +3,20 @@
 
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import type { RequestStats } from '../core/model.js';
+
+/** Requests a store sent, by kind (a HeadBucket counts as a head). */
+export interface RequestStats {
+  list: number;
+  get: number;
+  head: number;
+  put: number;
+  copy: number;
+  delete: number;
+}
+
+export function emptyRequestStats(): RequestStats {
+  return { list: 0, get: 0, head: 0, put: 0, copy: 0, delete: 0 };
+}
 
 export interface ObjectInfo {
   key: string;
