@@ -14,11 +14,11 @@ export function errorMessage(error: unknown): string {
     return message;
   }
   if (typeof error === 'string') return error;
-  if (error === undefined || error === null) return String(error);
+  if (typeof error !== 'object' || error === null) return String(error);
   try {
-    return JSON.stringify(error) ?? String(error);
+    return JSON.stringify(error);
   } catch {
-    return String(error);
+    return Object.prototype.toString.call(error);
   }
 }
 

@@ -74,7 +74,7 @@ export function runMode(context: ActionContext, settings: ActionSettings): { dry
 async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSignal) {
   const { io } = deps;
   const context = readContext(deps.env);
-  const settings = await io.group('Inputs', async () => {
+  const settings = await io.group('Inputs', () => {
     const parsed = readInputs((name) => io.getInput(name), deps.env);
     // The token never enters a report (describeApiError keeps headers out); real tokens are long,
     // so it is scrubbed too, but a short test token would only blank out letters of every line.
@@ -85,7 +85,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
       for (const form of urlForms(secret)) io.setSecret(form);
     }
     if (parsed.githubToken && token.length === 0) io.setSecret(parsed.githubToken);
-    return parsed;
+    return Promise.resolve(parsed);
   });
   const { dryRun, notes: modeNotes } = runMode(context, settings);
   const replica = settings.replica ?? workflowReplica(context);

@@ -43,7 +43,7 @@ export async function findApprovedPlan(octokit: Octokit, repo: RepoRef, sha: str
   if (hashes.size > 1) {
     throw refuse(`PR #${pullRequest} has ${comments.length} plan comments by ${identity} for ${key} with different plans (${[...hashes].map((h) => h.slice(0, 12)).join(', ')}): which one was reviewed is unclear.`);
   }
-  const comment = comments[0]!;
+  const [comment] = comments as [MarkedComment, ...MarkedComment[]];
   let untrusted: string | null;
   try {
     untrusted = await untrustedEdits(octokit, comment, identity);

@@ -90,7 +90,10 @@ export function pullCache(options: PullCacheOptions): PullCache {
         return;
       }
       restored = await readManifest(staging);
-      if (!restored) return options.log.warning('pull-cache: the cached entry has no readable manifest; ignoring it.');
+      if (!restored) {
+        options.log.warning('pull-cache: the cached entry has no readable manifest; ignoring it.');
+        return;
+      }
       let laid = 0;
       let kept = 0;
       const linked: string[] = [];
@@ -107,9 +110,9 @@ export function pullCache(options: PullCacheOptions): PullCache {
           continue;
         }
         if (entry.pulled === null) {
-          await unlink(target).catch((error: NodeJS.ErrnoException) => {
+          await unlink(target).catch((error: unknown) => {
             // Already gone is what was wanted; anything else leaves the file for the sync to see.
-            if (error.code !== 'ENOENT') options.log.warning(`pull-cache: cannot remove ${path}, which the pull deleted (${errorMessage(error)}).`);
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') options.log.warning(`pull-cache: cannot remove ${path}, which the pull deleted (${errorMessage(error)}).`);
           });
           laid++;
           continue;
@@ -169,8 +172,9 @@ export function pullCache(options: PullCacheOptions): PullCache {
 async function snapshot(workspace: string, roots: readonly string[], log: Pick<PullCacheOptions['log'], 'warning'>): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const walk = async (relative: string): Promise<void> => {
-    const entries = await readdir(join(workspace, relative), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') log.warning(`pull-cache: cannot read ${relative} (${errorMessage(error)}); its files are left out of the cache.`);
+    const entries = await readdir(join(workspace, relative), { withFileTypes: true }).catch((error: unknown) => {
+      const { code } = error as NodeJS.ErrnoException;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') log.warning(`pull-cache: cannot read ${relative} (${errorMessage(error)}); its files are left out of the cache.`);
       return [];
     });
     for (const entry of entries) {
@@ -186,8 +190,8 @@ async function snapshot(workspace: string, roots: readonly string[], log: Pick<P
 
 async function readManifest(dir: string): Promise<Manifest | undefined> {
   try {
-    const parsed = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
-    return parsed.version === 1 && typeof parsed.files === 'object' ? parsed : undefined;
+    const parsed = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Partial<Manifest> | null;
+    return parsed?.version === 1 && typeof parsed.files === 'object' ? (parsed as Manifest) : undefined;
   } catch {
     return undefined;
   }

@@ -55,9 +55,9 @@ const MARKER = /^<!-- fastblocks-sync:(\S+) plan=([0-9A-Za-z_-]+) -->$/;
  * line: quoted or inside a code block, or after other text, it is text, not a marker.
  */
 export function parseMarker(body: string | undefined | null): { key: string; planHash: string } | undefined {
-  const first = (body ?? '').split('\n', 1)[0]!.replace(/\r$/, '');
-  const match = MARKER.exec(first);
-  return match ? { key: match[1]!, planHash: match[2]! } : undefined;
+  const first = (body ?? '').split('\n', 1)[0] ?? '';
+  const [, key, planHash] = MARKER.exec(first.replace(/\r$/, '')) ?? [];
+  return key !== undefined && planHash !== undefined ? { key, planHash } : undefined;
 }
 
 export interface MarkedComment {
@@ -82,7 +82,7 @@ interface ApiComment {
  * `github-actions` (with __typename Bot). Case does not matter in logins.
  */
 function sameLogin(login: string | undefined, identity: string): boolean {
-  return login !== undefined && login.toLowerCase().replace(/\[bot\]$/, '') === identity.toLowerCase().replace(/\[bot\]$/, '');
+  return login?.toLowerCase().replace(/\[bot\]$/, '') === identity.toLowerCase().replace(/\[bot\]$/, '');
 }
 
 const isBotIdentity = (identity: string) => /\[bot\]$/i.test(identity);
@@ -226,6 +226,6 @@ export function describeApiError(error: unknown): string {
   const status = httpStatus(error);
   const message = errorMessage(error).split('\n')[0] ?? '';
   // Octokit reports a request that never got an answer as status 500: say what really happened.
-  if (/did not answer within/.test(message)) return message;
+  if (message.includes('did not answer within')) return message;
   return status === undefined ? message : `HTTP ${status}: ${message.replace(/ - https:\/\/docs\.github\.com\S*$/, '')}`;
 }

@@ -220,7 +220,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     replica: parseReplica(optional(INPUTS.replica)),
     appRoot: relativePath(INPUTS.appRoot, input(INPUTS.appRoot)),
     comment: oneOf(INPUTS.comment, input(INPUTS.comment).toLowerCase(), COMMENT_MODES, input(INPUTS.comment)),
-    githubToken: input(INPUTS.githubToken) || env.GITHUB_TOKEN || '',
+    githubToken: optional(INPUTS.githubToken) ?? env.GITHUB_TOKEN ?? '',
     commentAuthor: parseLogin(input(INPUTS.commentAuthor)),
     requireApprovedPlan: parseBoolean(INPUTS.requireApprovedPlan, input(INPUTS.requireApprovedPlan)),
     pullCache: parseBoolean(INPUTS.pullCache, input(INPUTS.pullCache)),
@@ -338,13 +338,12 @@ function parseBucket(
     if (target === 'cache') return { bucket: undefined, prefix, location: undefined };
     throw new InputError(INPUTS.bucket, `Input '${INPUTS.bucket}' is required for target '${target}'. Set it to the bucket name (e.g. 'my-app-prod').`);
   }
-  const url = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(bucketInput);
-  if (url) {
-    const scheme = url[1]!.toLowerCase();
-    const authority = url[2]!.split('/')[0]!;
-    if (authority.includes('@')) throw credentialsInBucket(withoutUserinfo(`${scheme}://${authority}`));
+  const [, schemeText, afterScheme = ''] = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(bucketInput) ?? [];
+  if (schemeText !== undefined) {
+    const scheme = schemeText.toLowerCase();
+    const [name = '', ...rest] = afterScheme.split('/');
+    if (name.includes('@')) throw credentialsInBucket(withoutUserinfo(`${scheme}://${name}`));
     if (scheme === 's3') {
-      const [name = '', ...rest] = url[2]!.split('/');
       const urlPrefix = rest.join('/').replace(/^\/+|\/+$/g, '');
       return parseBucket(name, [urlPrefix, prefix].filter(Boolean).join('/'), target);
     }
@@ -366,7 +365,7 @@ function remoteLocation(location: BucketInput, prefix: string, connection: S3Con
   try {
     return location.kind === 's3' ? s3Location(location.bucket, prefix, connection) : parseRemote(joinUrl(location.url, prefix));
   } catch (error) {
-    throw invalid(INPUTS.bucket, withoutUserinfo(location.kind === 's3' ? location.bucket : location.url), `${errorMessage(error)}`);
+    throw invalid(INPUTS.bucket, withoutUserinfo(location.kind === 's3' ? location.bucket : location.url), errorMessage(error));
   }
 }
 
@@ -443,6 +442,11 @@ function parseLogin(value: string): string {
 
 function parseReplica(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (value.length <= 200 && !/[\0-\x1f]/.test(value)) return value;
+  if (value.length <= 200 && !hasControlCharacter(value)) return value;
   throw invalid(INPUTS.replica, value, 'one line of at most 200 characters (default: owner/repo@branch)');
+}
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) < 0x20) return true;
+  return false;
 }

@@ -12,19 +12,19 @@ export interface Annotation {
 }
 
 export interface ActionIO {
-  getInput(name: string): string;
-  setOutput(name: string, value: string): void;
-  setSecret(value: string): void;
+  getInput: (name: string) => string;
+  setOutput: (name: string, value: string) => void;
+  setSecret: (value: string) => void;
   /** The only way the Action fails a job; main.ts calls it in exactly one place. */
-  setFailed(message: string): void;
-  debug(message: string): void;
-  info(message: string): void;
-  notice(message: string, annotation?: Annotation): void;
-  warning(message: string, annotation?: Annotation): void;
-  error(message: string, annotation?: Annotation): void;
-  group<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  setFailed: (message: string) => void;
+  debug: (message: string) => void;
+  info: (message: string) => void;
+  notice: (message: string, annotation?: Annotation) => void;
+  warning: (message: string, annotation?: Annotation) => void;
+  error: (message: string, annotation?: Annotation) => void;
+  group: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
   /** Appends Markdown to the job summary (no-op outside Actions). */
-  writeSummary(markdown: string): Promise<void>;
+  writeSummary: (markdown: string) => Promise<void>;
 }
 
 export const coreIO: ActionIO = {

@@ -57,7 +57,7 @@ export async function publish(input: PublishInput): Promise<{ reportFile: string
   const reportFile = await io.group('Report', async () => {
     for (const result of results) {
       for (const report of result.reports) io.info(scrub(`[${result.target}] ${renderText(report)}`));
-      for (const message of result.messages ?? []) io.info(scrub(`[${result.target}] ${message}`));
+      for (const message of result.messages) io.info(scrub(`[${result.target}] ${message}`));
     }
     const file = await writeReportFile(
       context.runnerTemp || tmpdir(),
@@ -79,7 +79,10 @@ export async function publish(input: PublishInput): Promise<{ reportFile: string
 
 async function postComment(input: PublishInput, renderContext: RenderContext): Promise<void> {
   const { io, context, settings } = input;
-  if (settings.comment === 'never') return io.info("comment: never — no PR comment.");
+  if (settings.comment === 'never') {
+    io.info('comment: never — no PR comment.');
+    return;
+  }
   let issue: number | undefined;
   let createIfMissing = true;
   if (isPullRequestEvent(context)) {
@@ -101,8 +104,14 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
       }
     }
   }
-  if (issue === undefined || !Number.isFinite(issue)) return io.info('No pull request for this event: no PR comment.');
-  if (!settings.githubToken) return io.warning(`No github-token: no PR comment. ${PERMISSION_HINT}`);
+  if (issue === undefined || !Number.isFinite(issue)) {
+    io.info('No pull request for this event: no PR comment.');
+    return;
+  }
+  if (!settings.githubToken) {
+    io.warning(`No github-token: no PR comment. ${PERMISSION_HINT}`);
+    return;
+  }
 
   // Only a pull request run (the review) sets the marker's plan hash. Other runs keep the reviewed
   // hash, so a refused or re-run deploy can never turn its own plan into an "approved" one.

@@ -8,10 +8,10 @@ import { escapeHtml, escapeText } from '../report/markdown.js';
 
 export interface Scrubber {
   /** Every form of every secret replaced with `***`. */
-  scrub(text: string): string;
+  scrub: (text: string) => string;
   /** The same, for every string inside a value (a copy; functions and class instances are kept). */
-  scrubDeep<T>(value: T): T;
-  add(secret: string): void;
+  scrubDeep: <T>(value: T) => T;
+  add: (secret: string) => void;
 }
 
 export function createScrubber(initial: readonly string[] = []): Scrubber {
@@ -83,7 +83,7 @@ function deep(value: unknown, scrub: (t: string) => string, seen: WeakMap<object
 export function logSafe(text: string): string {
   return text
     .replace(/\r\n/g, '\n')
-    // eslint-disable-next-line no-control-regex
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
     .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
     .split('\n')
     .map((line) => line.replace(/^(\s*)::/, '$1\\x3a:').replace(/##\[/g, '#\\x23['))

@@ -77,5 +77,5 @@ function repoPath(workspace: string, localRoot: string, path: string): string {
 }
 
 function stripUndefined(annotation: Annotation): Annotation {
-  return Object.fromEntries(Object.entries(annotation).filter(([, v]) => v !== undefined)) as Annotation;
+  return Object.fromEntries(Object.entries(annotation).filter(([, v]) => v !== undefined));
 }

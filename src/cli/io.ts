@@ -11,5 +11,6 @@ export interface CliIo {
 export const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
-  isTTY: Boolean(process.stderr.isTTY),
+  // Undefined when stderr is no terminal, whatever its type says.
+  isTTY: (process.stderr.isTTY as boolean | undefined) === true,
 };

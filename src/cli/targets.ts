@@ -303,7 +303,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
   addAppOptions(program.command('cache'))
     .description('refresh | invalidate | warm | clear the app\'s Redis cache')
     .addOption(new Option('--operation <op>', CACHE_OPERATIONS.join(' | ')).argParser(oneOf('--operation', CACHE_OPERATIONS)).default('refresh'))
-    .option('--namespace <ns>', `${CACHE_NAMESPACES.join(' | ')} (repeatable)`, (v: string, p: string[] = []) => [...p, oneOf('--namespace', CACHE_NAMESPACES)(v)], [])
+    .option('--namespace <ns>', `${CACHE_NAMESPACES.join(' | ')} (repeatable)`, (v: string, p: string[]) => [...p, oneOf('--namespace', CACHE_NAMESPACES)(v)], [])
     .option('--key <key>', 'an exact Redis key (repeatable): only these keys are deleted', collect, [])
     .option('--template <path>', 'limit warm/refresh to this template (repeatable)', collect, [])
     .option('--template-path <dir>', 'template root whose remote folder holds the templates (repeatable)', collect, [])

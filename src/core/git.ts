@@ -49,7 +49,7 @@ export async function gitRead(cwd: string, args: readonly string[], { timeoutMs 
 function failureOf(error: unknown): string {
   const { code, stderr, message } = error as { code?: unknown; stderr?: unknown; message?: string };
   if (code === 'ENOENT') return 'git is not installed (or not on PATH)';
-  const said = String(stderr ?? '')
+  const said = (typeof stderr === 'string' ? stderr : Buffer.isBuffer(stderr) ? stderr.toString('utf8') : '')
     .split('\n')
     .map((line) => line.trim())
     .find((line) => line.startsWith('fatal:') || line.startsWith('error:'));

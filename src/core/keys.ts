@@ -25,7 +25,7 @@ export function localPathFor(root: string, relativeKey: string): string {
 
 /** A key made safe to print: control characters shown as escapes. */
 export function printableKey(key: string): string {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
   return key.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
@@ -44,9 +44,7 @@ export function foldedPath(relativeKey: string): string {
   return relativeKey.normalize('NFC').toLowerCase();
 }
 
-export interface PathFilter {
-  (relativeKey: string): boolean;
-}
+export type PathFilter = (relativeKey: string) => boolean;
 
 /**
  * include/exclude globs (minimatch). A pattern without "/" matches the file name anywhere

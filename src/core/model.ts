@@ -83,10 +83,20 @@ export function describeLimit(limit: NumberLimit): string {
   return `${limit.integer ? 'a whole number' : 'a number'} from ${limit.min} to ${limit.max}`;
 }
 
+/** A value as a message shows it: JSON where it has one (`"sideways"`, `0`), else its type. */
+function shown(value: unknown): string {
+  return jsonOf(value) ?? typeof value;
+}
+
+/** JSON.stringify gives undefined for undefined, functions and symbols, whatever its type says. */
+function jsonOf(value: unknown): string | undefined {
+  return JSON.stringify(value);
+}
+
 /** `value` when within `limit`, else a ConfigError naming it (`lockWait must be a number from 0 to 3600, got -1`). */
 export function checkLimit(name: string, value: number, limit: NumberLimit): number {
   if (typeof value === 'number' && withinLimit(value, limit)) return value;
-  throw new ConfigError(`${name} must be ${describeLimit(limit)}, got ${JSON.stringify(value) ?? String(value)}`);
+  throw new ConfigError(`${name} must be ${describeLimit(limit)}, got ${shown(value)}`);
 }
 
 /**
@@ -95,7 +105,7 @@ export function checkLimit(name: string, value: number, limit: NumberLimit): num
  */
 export function validateStrategy(strategy: SyncStrategy, name: (field: keyof SyncStrategy) => string = (field) => `strategy.${field}`): SyncStrategy {
   const fail = (field: keyof SyncStrategy, accepted: string) =>
-    new ConfigError(`${name(field)} must be ${accepted}, got ${JSON.stringify(strategy[field]) ?? String(strategy[field])}`);
+    new ConfigError(`${name(field)} must be ${accepted}, got ${shown(strategy[field])}`);
   if (!DIRECTIONS.includes(strategy.direction)) throw fail('direction', `one of ${DIRECTIONS.join(', ')}`);
   if (!CONFLICT_STRATEGIES.includes(strategy.conflictStrategy)) throw fail('conflictStrategy', `one of ${CONFLICT_STRATEGIES.join(', ')}`);
   for (const field of ['dryRun', 'backupOnConflict', 'parallel'] as const) {
@@ -109,7 +119,8 @@ export function validateStrategy(strategy: SyncStrategy, name: (field: keyof Syn
 
 /** DEFAULT_STRATEGY with the given fields (undefined ones left out), validated. */
 export function resolveStrategy(partial: Partial<SyncStrategy> = {}): SyncStrategy {
-  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  // A JavaScript caller's `{ timeout: undefined }` means "the default", as a missing field does.
+  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => (v as unknown) !== undefined));
   return validateStrategy({ ...DEFAULT_STRATEGY, ...defined });
 }
 
@@ -289,7 +300,10 @@ export const FAILURE_REASONS = ['manual-conflicts', 'refused', 'plan-changed', '
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 /** Why a planned run was not applied as a whole: not the approved plan, or another part of it failed. */
-export type Refusal = { reason: Extract<FailureReason, 'plan-changed' | 'not-applied'>; message: string };
+export interface Refusal {
+  reason: Extract<FailureReason, 'plan-changed' | 'not-applied'>;
+  message: string;
+}
 
 /** The reasons an engine report carries: invalid files are listed in the report, never its failure. */
 export type FailureKind = Exclude<FailureReason, 'validation'>;

@@ -282,7 +282,7 @@ async function stillOurs(store: RemoteStore, lock: HeldLock): Promise<boolean> {
     if (error instanceof CorruptLockError) return false;
     throw error;
   }
-  if (!current || current.body.runId !== lock.body.runId) return false;
+  if (current?.body.runId !== lock.body.runId) return false;
   lock.etag = current.etag;
   lock.body = current.body;
   return true;

@@ -108,6 +108,6 @@ async function readHistory(root: string, warn: (message: string) => void): Promi
 export async function remoteTime(store: RemoteStore, key: string, signal?: AbortSignal): Promise<number | undefined> {
   const head = await store.head(key, signal ? { signal } : {});
   if (!head) return undefined;
-  const seconds = Number.parseFloat(head.metadata['mtime'] ?? '');
+  const seconds = Number.parseFloat(head.metadata.mtime ?? '');
   return Number.isFinite(seconds) ? Math.round(seconds * 1000) : head.lastModified;
 }

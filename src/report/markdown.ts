@@ -88,7 +88,7 @@ export function wroteAnything(results: readonly AnyTargetResult[]): boolean {
 function renderTarget(result: AnyTargetResult, context: RenderContext, layout: Layout): string[] {
   const out: string[] = [];
   for (const report of result.reports) out.push(...renderReport(result.target, report, context, layout));
-  const messages = result.messages ?? [];
+  const { messages } = result;
   if (messages.length > 0 && result.target !== 'cache') out.push(...messages.map((m) => `_${result.target}:_ ${text(m)}`), '');
 
   if (result.reports.length === 0 && result.target !== 'cache') {
@@ -122,7 +122,7 @@ const ARROWS: Record<SyncDirection, string> = { push: '→', pull: '←', bidire
 
 function renderReport(target: string, report: SyncReport, context: RenderContext, layout: Layout): string[] {
   const out: string[] = [];
-  out.push(`#### ${target} · ${code(displayLocal(report.local, context.workspace))} ${ARROWS[report.direction] ?? '⇄'} ${code(report.remote)}`, '');
+  out.push(`#### ${target} · ${code(displayLocal(report.local, context.workspace))} ${ARROWS[report.direction]} ${code(report.remote)}`, '');
   const facts = [
     `direction ${report.direction}`,
     `conflicts ${report.conflictStrategy}`,

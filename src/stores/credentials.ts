@@ -17,7 +17,14 @@ export function credentialsProvider(given: S3Credentials | undefined): Credentia
   if (given !== undefined) {
     // Checked on first use, not here: a store may be made before its credentials are needed.
     let checked: S3Credentials | undefined;
-    return async () => (checked ??= complete(given));
+    // A rejection, not a throw, for empty keys: as the chain's own failures arrive.
+    return () => {
+      try {
+        return Promise.resolve((checked ??= complete(given)));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
   }
   let chain: Promise<CredentialsProvider> | undefined;
   return async () => {

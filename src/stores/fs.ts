@@ -121,7 +121,7 @@ export class FsStore implements RemoteStore {
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
           throw preconditionFailed('get', this.describe(key), key, `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`);
         }
-        const attributes = sidecarAttributes(await this.readSidecar(key), etag);
+        const attributes = sidecarAttributes(this.readSidecar(key), etag);
         return { body, head: { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...attributes } };
       } finally {
         await handle.close();
@@ -136,7 +136,7 @@ export class FsStore implements RemoteStore {
       try {
         const stat = await handle.stat();
         if (!stat.isFile()) throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
-        const sidecar = await this.readSidecar(key);
+        const sidecar = this.readSidecar(key);
         const known = sidecar !== null && sidecar.size === stat.size && sidecar.mtimeMs === stat.mtimeMs;
         const etag = known ? sidecar.etag : await md5Stream(handle.createReadStream({ start: 0, autoClose: false }));
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
@@ -177,7 +177,7 @@ export class FsStore implements RemoteStore {
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== source.etag) {
           throw preconditionFailed('copy', this.describe(sourceKey), sourceKey, `its ETag is ${source.etag}, not ${normalizeEtag(options.ifMatch)}`);
         }
-        const attributes = options.attributes ?? sidecarAttributes(await this.readSidecar(sourceKey), source.etag);
+        const attributes = options.attributes ?? sidecarAttributes(this.readSidecar(sourceKey), source.etag);
         return await this.commitTemp(destinationKey, source, {}, attributes, options.signal);
       } finally {
         await fs.rm(source.file, { force: true });
@@ -347,13 +347,14 @@ export class FsStore implements RemoteStore {
       throw error;
     }
     if (!stat.isFile()) return null;
-    const sidecar = await this.readSidecar(key);
+    const sidecar = this.readSidecar(key);
     const unchanged = sidecar !== null && sidecar.size === stat.size && sidecar.mtimeMs === stat.mtimeMs;
     const etag = unchanged ? sidecar.etag : await md5File(file);
     return { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...sidecarAttributes(sidecar, etag) };
   }
 
-  private async readSidecar(key: string): Promise<Sidecar | null> {
+  /** Synchronous, as readHead's stat (see there). */
+  private readSidecar(key: string): Sidecar | null {
     try {
       return JSON.parse(readFileSync(this.metaPath(key), 'utf8')) as Sidecar;
     } catch (error) {
@@ -523,7 +524,7 @@ function normalizeAttributes(attributes: ObjectAttributes): Omit<Sidecar, 'etag'
 
 /** The sidecar's attributes when it describes the body with this ETag; none for a body changed by hand. */
 function sidecarAttributes(sidecar: Sidecar | null, etag: string): Pick<ObjectHead, 'metadata' | 'contentType' | 'cacheControl'> {
-  if (sidecar === null || sidecar.etag !== etag) return { metadata: {} };
+  if (sidecar?.etag !== etag) return { metadata: {} };
   return { metadata: sidecar.metadata, contentType: sidecar.contentType, cacheControl: sidecar.cacheControl };
 }
 

@@ -94,7 +94,7 @@ export class HttpTransport implements Transport {
     // and query from their decoded form, as S3 canonicalises them.
     const signed = aws4.sign({ method, host: address.host, path, headers, service: 's3', region }, credentials);
     return {
-      options: { method, hostname: address.hostname, port: address.port, path: signed.path, headers: signed.headers as http.OutgoingHttpHeaders, agent: this.agent },
+      options: { method, hostname: address.hostname, port: address.port, path: signed.path, headers: signed.headers, agent: this.agent },
       region,
     };
   }
@@ -144,5 +144,5 @@ function queryString(query: Readonly<Record<string, string>> | undefined): strin
   if (query === undefined) return '';
   const names = Object.keys(query).sort();
   if (names.length === 0) return '';
-  return `?${names.map((name) => `${encodeComponent(name)}=${encodeComponent(query[name]!)}`).join('&')}`;
+  return `?${names.map((name) => `${encodeComponent(name)}=${encodeComponent(query[name] ?? '')}`).join('&')}`;
 }

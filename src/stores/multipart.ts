@@ -27,7 +27,7 @@ export function partSizeFor(size: number, preferred: number): number {
 
 export interface PartLease {
   buffer: Buffer;
-  release(): void;
+  release: () => void;
 }
 
 /** A counting semaphore over part buffers; buffers of the usual size are kept for reuse. */
@@ -64,7 +64,7 @@ export class PartBuffers {
  * buffer the consumer releases once the part is sent. Reading waits for a free buffer, so a slow
  * server holds the file read back instead of filling memory.
  */
-export async function* readParts(stream: Readable, partSize: number, pool: PartBuffers): AsyncGenerator<{ bytes: Buffer; release(): void }> {
+export async function* readParts(stream: Readable, partSize: number, pool: PartBuffers): AsyncGenerator<{ bytes: Buffer; release: () => void }> {
   let lease: PartLease | undefined = await pool.take(partSize);
   let filled = 0;
   try {

@@ -46,7 +46,7 @@ export function isValidRegion(region: string): boolean {
 export async function awsDnsSuffix(region: string): Promise<string> {
   if (COMMERCIAL_REGION.test(region)) return 'amazonaws.com';
   const { awsEndpointFunctions } = await import('@aws-sdk/core/client');
-  const partition = awsEndpointFunctions['partition'] as (region: string) => { dnsSuffix: string };
+  const partition = awsEndpointFunctions.partition as (region: string) => { dnsSuffix: string };
   return partition(region).dnsSuffix;
 }
 

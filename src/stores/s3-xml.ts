@@ -40,7 +40,8 @@ export function parseXml(xml: string): XmlElement {
       root = element;
     });
   }
-  if (stack.length > 0) throw new MalformedXmlError(`the document ends inside <${stack.at(-1)!.name}> (cut short?)`);
+  const open = stack.at(-1);
+  if (open) throw new MalformedXmlError(`the document ends inside <${open.name}> (cut short?)`);
   if (root === undefined) throw new MalformedXmlError('no root element');
   return root;
 }
@@ -132,7 +133,8 @@ export function decodeReferences(text: string): string {
     const named = NAMED[entity];
     if (named !== undefined) return named;
     const numeric = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(entity);
-    const code = numeric ? parseInt(numeric[1] ?? numeric[2]!, numeric[1] !== undefined ? 16 : 10) : NaN;
+    const [, hex, decimal] = numeric ?? [];
+    const code = hex !== undefined ? parseInt(hex, 16) : decimal !== undefined ? parseInt(decimal, 10) : NaN;
     if (!isXmlChar(code)) throw new MalformedXmlError(`an invalid reference "&${entity.slice(0, 20)};"`);
     return String.fromCodePoint(code);
   });
@@ -159,7 +161,7 @@ export function xmlField(xml: string, name: string): string | undefined {
 const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c]!);
+  return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c] ?? c);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -578,7 +578,8 @@ function parseEndpoint(endpoint: string): URL {
 function environmentEndpoint(): string | undefined {
   const env = process.env;
   if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
-  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  // Set but empty counts as unset, as the AWS CLI reads it.
+  return [env.AWS_ENDPOINT_URL_S3, env.AWS_ENDPOINT_URL].find((value) => value !== undefined && value !== '');
 }
 
 /** AWS's FIPS and dual-stack endpoints, when the environment asks for them as the SDK reads it. */

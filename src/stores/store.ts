@@ -166,9 +166,9 @@ export function md5FromEtag(etag: string): string | undefined {
  * by content too.
  */
 export function metadataMd5(metadata: Readonly<Record<string, string>>): string | undefined {
-  const ours = metadata['md5'];
+  const ours = metadata.md5;
   if (ours !== undefined && /^[0-9a-f]{32}$/.test(ours)) return ours;
-  const rclone = metadata['md5chksum'];
+  const rclone = metadata.md5chksum;
   if (rclone === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(rclone)) return undefined;
   return Buffer.from(rclone, 'base64').toString('hex');
 }
@@ -197,12 +197,18 @@ export function meter(size: number): Meter {
   const transform = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
-      if (bytes > size) return callback(new StoreError('BadDigest', `the body grew past its ${size} bytes while it was sent (it changed meanwhile)`));
+      if (bytes > size) {
+        callback(new StoreError('BadDigest', `the body grew past its ${size} bytes while it was sent (it changed meanwhile)`));
+        return;
+      }
       hash.update(chunk);
       callback(null, chunk);
     },
     flush(callback) {
-      if (bytes < size) return callback(new StoreError('BadDigest', `the body ended after ${bytes} of its ${size} bytes (it changed while it was sent)`));
+      if (bytes < size) {
+        callback(new StoreError('BadDigest', `the body ended after ${bytes} of its ${size} bytes (it changed while it was sent)`));
+        return;
+      }
       callback();
     },
   });

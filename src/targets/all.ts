@@ -75,8 +75,7 @@ function planRefresh(options: AllOptions, ctx: RunContext, planned: readonly str
       if (!applied && !ctx.strategy.dryRun) return skippedCache('not applied: the cache was not touched');
       if (templates.length === 0) return skippedCache('no template changed: nothing to refresh');
       // The refresh is part of the run already decided: no second gate.
-      const { expectedPlanHash: _decided, ...rest } = options;
-      return syncCache({ ...rest, operation: 'refresh', templates: [...templates] }, ctx);
+      return syncCache({ ...options, expectedPlanHash: undefined, operation: 'refresh', templates: [...templates] }, ctx);
     },
   };
 }

@@ -72,10 +72,11 @@ export function skippedCache(message: string): CacheResult {
 }
 
 export async function syncCache(options: CacheOptions, context?: RunContext): Promise<CacheResult> {
-  const operation = options.operation ?? 'refresh';
+  // A JavaScript caller may leave it out, or pass anything.
+  const operation = (options.operation as CacheOperation | undefined) ?? 'refresh';
   const result = emptyCache(operation);
   if (!(CACHE_OPERATIONS as readonly string[]).includes(operation)) {
-    result.errors.push({ path: 'cache', message: `unknown cache operation "${String(operation)}": use ${CACHE_OPERATIONS.join(', ')}` });
+    result.errors.push({ path: 'cache', message: `unknown cache operation "${operation}": use ${CACHE_OPERATIONS.join(', ')}` });
     return result;
   }
   const unknown = (options.namespaces ?? []).filter((n) => !(CACHE_NAMESPACES as readonly string[]).includes(n));
@@ -220,7 +221,7 @@ async function refresh(cache: AppCache, ctx: RunContext, options: CacheOptions, 
     // Without names, only entries that exist and differ from the bucket are stale.
     if (named.size === 0 && cached === null) continue;
     const { body } = await template.store.get(template.objectKey, options.signal ? { signal: options.signal } : {});
-    if (cached !== null && cached.equals(body)) continue;
+    if (cached?.equals(body)) continue;
     refreshed++;
     result.invalidatedKeys.push(...(await cache.deleteKeys([key, ...cache.bytecodeKeys(template.storagePath)])));
     await cache.set(key, body, ttl);
@@ -250,12 +251,10 @@ async function dryRunPlan(
   if (operation === 'clear' || operation === 'invalidate') {
     return `would delete ${namespaces.map((n) => namespacePattern(app, n)).join(', ')}${operation === 'invalidate' && options.warmTemplates !== false ? ' and warm the templates deleted' : ''}`;
   }
-  let count = 'the';
-  try {
-    count = String((await listBucketTemplates(ctx, options)).length);
-  } catch (error) {
-    count = `the (bucket not readable: ${errorMessage(error)})`;
-  }
+  const count = await listBucketTemplates(ctx, options).then(
+    (templates) => String(templates.length),
+    (error: unknown) => `the (bucket not readable: ${errorMessage(error)})`,
+  );
   return operation === 'warm'
     ? `would warm ${count} template(s) from the bucket into ${app}:templates:… with TTL ${options.ttl ?? DEFAULT_TEMPLATE_TTL} s`
     : `would compare ${count} template(s) in the bucket with their cached sources and refresh the changed ones`;

@@ -172,12 +172,13 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
       if (name !== null) buckets[area] = name;
     }
     if (Object.keys(buckets).length > 0) {
-      storage = { buckets, prefix: (stringValue(storageDoc?.prefix) ?? appName ?? '').replace(/^\/+|\/+$/g, '') };
+      storage = { buckets, prefix: (stringValue(storageDoc.prefix) ?? appName ?? '').replace(/^\/+|\/+$/g, '') };
     }
   }
 
   const s3 = s3Connection(options);
-  let [remote, remoteSource] = remoteOf(options, env, s3);
+  const [remote, resolvedSource] = remoteOf(options, env, s3);
+  let remoteSource = resolvedSource;
   // Without a remote anywhere, storage.yml still names the S3 bucket of each area. A store given
   // as an object is the whole remote: storage.yml cannot point an area at another bucket of it.
   if (remote === null && storage !== null) remoteSource = 'settings';

@@ -80,10 +80,10 @@ export async function planStatic(options: StaticOptions, ctx: RunContext): Promi
     areas,
     errors,
     effects: null,
-    finish: async () => {
+    finish: () => {
       const result: StaticResult = { ...baseResult('static', areas.map((a) => ({ report: a.prepared.report }))), target: 'static' };
       result.errors.push(...errors);
-      return result;
+      return Promise.resolve(result);
     },
   };
 }

@@ -62,7 +62,7 @@ export async function planTemplates(options: TemplatesOptions, ctx: RunContext):
     roots = templateRoots(options.templatePaths);
   } catch (error) {
     const errors = [thrownError(error)];
-    return { target: 'templates', areas: [], errors, effects: null, finish: async () => ({ ...emptyTemplates(), errors }) };
+    return { target: 'templates', areas: [], errors, effects: null, finish: () => Promise.resolve({ ...emptyTemplates(), errors }) };
   }
   const multi = roots.length > 1;
   const include = [...(options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_TEMPLATE_PATTERNS)];

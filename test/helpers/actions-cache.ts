@@ -24,13 +24,12 @@ export interface ActionsCacheServer {
 export async function startActionsCache(): Promise<ActionsCacheServer> {
   const entries = new Map<number, Entry>();
   let nextId = 1;
-  let server: Server;
   const json = (res: import('node:http').ServerResponse, status: number, payload?: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(payload === undefined ? undefined : JSON.stringify(payload));
   };
 
-  server = createServer((req, res) => {
+  const server: Server = createServer((req, res) => {
     void (async () => {
       const body = await read(req);
       const url = new URL(req.url ?? '/', 'http://localhost');

@@ -77,7 +77,6 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   const comments: FakeComment[] = [];
   const pullsByCommit = new Map<string, FakePullRequest[]>();
   let nextId = 1000;
-  let server: Server;
 
   const contents = new Map<string, string>();
   const state: GitHubApiServer = {
@@ -229,7 +228,7 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     };
   }
 
-  server = createServer((req, res) => {
+  const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       res.writeHead(500);
       res.end(String(error));

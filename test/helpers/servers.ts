@@ -79,7 +79,7 @@ export async function startServer(
     await waitForPort(port, { host, child, name });
   } catch (error) {
     child.kill('SIGKILL');
-    throw new Error(`${(error as Error).message}\n${stderr}`);
+    throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error });
   }
   return { port, child, stop: () => stopChild(child) };
 }

@@ -342,7 +342,7 @@ for (const storeCase of cases) {
     describe('10. big files stream', () => {
       it('a 12 MiB file goes up and comes down byte for byte; the base records the ETag the store reports', async () => {
         const big = patterned(12 * MiB + 3, 7);
-        const { local, prefix, sync } = await fixture({ 'video.bin': big });
+        const { prefix, sync } = await fixture({ 'video.bin': big });
         const storeFor = storeCase.s3 ? () => (s3 as S3TestContext).makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }) : () => store;
         const push = await sync({ direction: 'push' }, { store: storeFor() });
         expect(push.failure).toBeUndefined();

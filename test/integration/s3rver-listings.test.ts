@@ -6,7 +6,6 @@
 // s3rver's other bugs (shared/S3-TEST-SERVERS.md) stay out of the way here: our transport sends
 // plain bodies (no aws-chunked checksums), and nothing here relies on conditional writes.
 
-import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';

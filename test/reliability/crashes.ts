@@ -100,6 +100,7 @@ export async function crashRound(env: FaultEnv, seed: string): Promise<CrashReco
 
     let writes = 0;
     let crashed = false;
+    // eslint-disable-next-line prefer-const -- read by the observer installed before the run starts
     let run: CliRun | undefined;
     let chosen: RequestInfo | undefined;
     const delays = prng.fork('delays');
@@ -180,6 +181,7 @@ export async function signalRound(env: FaultEnv, seed: string, signal: 'SIGINT' 
     const before = await snapshot(env.direct, world);
     let writes = 0;
     let sent = false;
+    // eslint-disable-next-line prefer-const -- read by the observer installed before the run starts
     let run: CliRun | undefined;
     env.proxy.observer = async (r) => {
       if (!worldWrite(world, r) || !run) return 'forward';
