@@ -44,7 +44,8 @@ export default tseslint.config(
   {
     plugins: { '@stylistic': stylistic },
     rules: {
-      '@stylistic/max-len': ['error', { code: 120, tabWidth: 2 }],
+      // A regular expression cannot be split without changing its form: it may run longer.
+      '@stylistic/max-len': ['error', { code: 120, tabWidth: 2, ignoreRegExpLiterals: true }],
       '@eslint-community/eslint-comments/require-description': ['error', { ignore: [] }],
       '@eslint-community/eslint-comments/disable-enable-pair': ['error', { allowWholeFile: true }],
     },

@@ -123,8 +123,8 @@ try {
   if (pulled !== md5) throw new Error(`pulled bytes differ: ${pulled} != ${md5}`);
   const lines = [
     `one ${SIZE_MIB} MiB file, ${STORE === 'moto' ? 'moto_server' : 'file:// bucket'}, Node ${process.version}`,
-    `push: peak RSS ${push.rssMB.toFixed(1)} MB, wall ${push.wall}, ${push.report.stats.requests.put} PUT requests, ${push.report.stats.bytesUp} bytes up`,
-    `pull: peak RSS ${pull.rssMB.toFixed(1)} MB, wall ${pull.wall}, ${pull.report.stats.bytesDown} bytes down, MD5 ${pulled} = source`,
+    (`push: peak RSS ${push.rssMB.toFixed(1)} MB, wall ${push.wall}, ` + `${push.report.stats.requests.put} PUT requests, ${push.report.stats.bytesUp} bytes up`),
+    (`pull: peak RSS ${pull.rssMB.toFixed(1)} MB, wall ${pull.wall}, ` + `${pull.report.stats.bytesDown} bytes down, MD5 ${pulled} = source`),
     '/usr/bin/time -v (push):',
     ...push.timeV.map((l) => `  ${l}`),
     '/usr/bin/time -v (pull):',

@@ -288,7 +288,7 @@ const samples = []; // { section, step, tool, rep, wall, cpu, rssMB, server, our
 function record(sample) {
   samples.push(sample);
   const server = Object.entries(sample.server ?? {}).map(([k, v]) => `${k}:${v}`).join(' ');
-  log(`${sample.section} ${sample.tool} ${sample.step} rep ${sample.rep}: ${sample.wall.toFixed(2)} s, cpu ${sample.cpu.toFixed(2)} s, ${sample.rssMB.toFixed(0)} MB, server ${server}${sample.ours ? `, ours ${JSON.stringify(sample.ours.requests)}` : ''}`);
+  log((`${sample.section} ${sample.tool} ${sample.step} rep ${sample.rep}: ` + `${sample.wall.toFixed(2)} s, cpu ${sample.cpu.toFixed(2)} s, ` + `${sample.rssMB.toFixed(0)} MB, server ` + `${server}${sample.ours ? `, ours ${JSON.stringify(sample.ours.requests)}` : ''}`));
 }
 
 async function measure(section, step, tool, rep, server, [command, args, env]) {
@@ -477,14 +477,14 @@ const TOOL_NAMES = {
 };
 
 function sectionTable(section, steps, tools) {
-  const rows = ['| step | tool | wall s (median) | min–max | ÷ ours | client CPU s | peak RSS MB | requests at the server (median run) | our --json requests |', '|---|---|---:|---:|---:|---:|---:|---|---|'];
+  const rows = [('| step | tool | wall s (median) | min–max | ÷ ours | client CPU s | peak RSS MB | ' + 'requests at the server (median run) | our --json requests |'), '|---|---|---:|---:|---:|---:|---:|---|---|'];
   for (const step of steps) {
     const ours = summarize(section, step, 'ours');
     for (const tool of tools) {
       const s = summarize(section, step, tool);
       if (!s) continue;
       const ratio = ours && tool !== 'ours' ? `${fmt(s.wall / ours.wall)}×` : '';
-      rows.push(`| ${step} | ${TOOL_NAMES[tool] ?? tool} | ${fmt(s.wall)} | ${fmt(s.min)}–${fmt(s.max)} | ${ratio} | ${fmt(s.cpu)} | ${fmt(s.rssMB, 0)} | ${serverText(s.mid.server)} | ${oursText(s.mid.ours)} |`);
+      rows.push((`| ${step} | ${TOOL_NAMES[tool] ?? tool} | ${fmt(s.wall)} | ` + `${fmt(s.min)}–${fmt(s.max)} | ${ratio} | ${fmt(s.cpu)} | ${fmt(s.rssMB, 0)} | ` + `${serverText(s.mid.server)} | ${oursText(s.mid.ours)} |`));
     }
   }
   return rows.join('\n');
@@ -498,10 +498,10 @@ function targets(smallCount) {
   if (cold && limits.length) {
     const limit = limits.reduce((a, b) => (a.wall < b.wall ? a : b));
     const ratio = cold.wall / limit.wall;
-    lines.push(`| moto cold push ≤ 1.15× the PutObject loop (the faster of both loops) | ${fmt(cold.wall)} s ÷ ${fmt(limit.wall)} s = **${fmt(ratio)}×** | ${verdict(ratio <= 1.15)} |`);
+    lines.push(('| moto cold push ≤ 1.15× the PutObject loop (the faster of both loops) | ' + `${fmt(cold.wall)} s ÷ ${fmt(limit.wall)} s = **${fmt(ratio)}×** ` + `| ${verdict(ratio <= 1.15)} |`));
     for (const peer of ['aws', 'rclone', 'rclone-fast']) {
       const p = summarize('moto', 'cold push', peer);
-      if (p) lines.push(`| moto cold push vs ${TOOL_NAMES[peer]} | ${fmt(cold.wall)} s vs ${fmt(p.wall)} s = **${fmt(cold.wall / p.wall)}×** | |`);
+      if (p) lines.push((`| moto cold push vs ${TOOL_NAMES[peer]} | ${fmt(cold.wall)} s vs ${fmt(p.wall)} s = ` + `**${fmt(cold.wall / p.wall)}×** | |`));
     }
   }
   const noop = summarize('moto', 'no-op', 'ours');
@@ -509,21 +509,21 @@ function targets(smallCount) {
   if (noop) {
     const requests = Object.values(noop.mid.ours.requests).reduce((a, b) => a + b, 0);
     const allowed = Math.ceil(smallCount / 1000) + 3;
-    lines.push(`| moto no-op ≤ ceil(N/1000)+3 = ${allowed} requests | ${requests} (${oursText(noop.mid.ours)}) | ${verdict(requests <= allowed)} |`);
-    if (fast) lines.push(`| moto no-op no slower than ${TOOL_NAMES['rclone-fast']} | ${fmt(noop.wall)} s vs ${fmt(fast.wall)} s = **${fmt(noop.wall / fast.wall)}×** | ${verdict(noop.wall <= fast.wall)} |`);
+    lines.push((`| moto no-op ≤ ceil(N/1000)+3 = ${allowed} requests | ${requests} ` + `(${oursText(noop.mid.ours)}) | ${verdict(requests <= allowed)} |`));
+    if (fast) lines.push((`| moto no-op no slower than ${TOOL_NAMES['rclone-fast']} | ${fmt(noop.wall)} s vs ` + `${fmt(fast.wall)} s = **${fmt(noop.wall / fast.wall)}×** ` + `| ${verdict(noop.wall <= fast.wall)} |`));
   }
   const change = summarize('moto', '1% change', 'ours');
-  if (change) lines.push(`| moto 1% change: only changed objects + bookkeeping | ${oursText(change.mid.ours)} (${change.mid.ours.synced} synced) | see below |`);
+  if (change) lines.push((`| moto 1% change: only changed objects + bookkeeping | ${oursText(change.mid.ours)} ` + `(${change.mid.ours.synced} synced) | see below |`));
   const fq = summarize('fauxqs', 'cold push', 'ours');
   const fqAws = summarize('fauxqs', 'cold push', 'aws');
-  if (fq && fqAws) lines.push(`| fauxqs cold push ≤ 0.3× \`aws s3 sync\` | ${fmt(fq.wall)} s ÷ ${fmt(fqAws.wall)} s = **${fmt(fq.wall / fqAws.wall)}×** | ${verdict(fq.wall / fqAws.wall <= 0.3)} |`);
+  if (fq && fqAws) lines.push((`| fauxqs cold push ≤ 0.3× \`aws s3 sync\` | ${fmt(fq.wall)} s ÷ ${fmt(fqAws.wall)} s ` + `= **${fmt(fq.wall / fqAws.wall)}×** | ${verdict(fq.wall / fqAws.wall <= 0.3)} |`));
   const scale = summarize('scale', 'no-op (file://)', 'ours');
-  if (scale) lines.push(`| ${SCALE.toLocaleString('en')}-file no-op peak RSS < 300 MB | ${fmt(scale.rssMB, 0)} MB (wall ${fmt(scale.wall)} s, run ${fmt(scale.mid.ours.durationMs / 1000)} s) | ${verdict(scale.rssMB < 300)} |`);
+  if (scale) lines.push((`| ${SCALE.toLocaleString('en')}-file no-op peak RSS < 300 MB | ${fmt(scale.rssMB, 0)} ` + `MB (wall ${fmt(scale.wall)} s, run ${fmt(scale.mid.ours.durationMs / 1000)} s) ` + `| ${verdict(scale.rssMB < 300)} |`));
   const scan = summarize('scale', 'scan (walk + MD5)', 'ours');
   const md5sum = summarize('scale', 'scan (walk + MD5)', 'md5sum');
   if (scan && md5sum) {
     const mb = scan.mid.scan.bytes / 1e6;
-    lines.push(`| hashing throughput vs \`md5sum\` (same ${scan.mid.scan.files.toLocaleString('en')} files, ${fmt(mb, 0)} MB, warm cache) | ours ${fmt(mb / (scan.mid.scan.ms / 1000), 0)} MB/s in-process scan (${fmt(mb / scan.wall, 0)} MB/s with start-up) vs md5sum ${fmt(mb / md5sum.wall, 0)} MB/s | |`);
+    lines.push((`| hashing throughput vs \`md5sum\` (same ${scan.mid.scan.files.toLocaleString('en')} ` + `files, ${fmt(mb, 0)} MB, warm cache) | ours ${fmt(mb / (scan.mid.scan.ms / 1000), 0)} ` + `MB/s in-process scan (${fmt(mb / scan.wall, 0)} MB/s with start-up) vs md5sum ` + `${fmt(mb / md5sum.wall, 0)} MB/s | |`));
   }
   return lines.join('\n');
 }
@@ -536,8 +536,8 @@ function machine() {
   const moto = spawnSync('sh', ['-c', 'python -c "import moto; print(moto.__version__)" 2>/dev/null || pip show moto 2>/dev/null | grep -i ^version'], { encoding: 'utf8' }).stdout.trim();
   const fauxqs = JSON.parse(fs.readFileSync(path.join(repo, 'node_modules', 'fauxqs', 'package.json'), 'utf8')).version;
   return [
-    `- CPU: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}; RAM ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${os.type()} ${os.release()}`,
-    `- Node ${process.version}; ${version(AWS, ['--version'])}; ${version('rclone', ['version'])}; moto ${moto || '?'}; fauxqs ${fauxqs}`,
+    (`- CPU: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}; RAM ` + `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${os.type()} ${os.release()}`),
+    (`- Node ${process.version}; ${version(AWS, ['--version'])}; ` + `${version('rclone', ['version'])}; moto ${moto || '?'}; fauxqs ${fauxqs}`),
   ].join('\n');
 }
 
@@ -566,8 +566,8 @@ try {
   const steps = ['cold push', 'no-op', '1% change', 'cold pull'];
   const allTools = [...TOOLS, 'limit-sdk', 'limit-store'];
   parts.push(`# fastblocks-sync benchmark, ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
-  parts.push(`${machine()}\n- load average (1 min) ${load0[0].toFixed(2)} at the start, ${load1[0].toFixed(2)} at the end; ${((Date.now() - started) / 60000).toFixed(1)} min in all`);
-  parts.push(`- command: \`npm run bench -- ${argv.join(' ')}\`; median of ${REPS} runs (large: ${LARGE_REPS}); ours with its defaults, peers with theirs`);
+  parts.push((`${machine()}\n- load average (1 min) ${load0[0].toFixed(2)} at the start, ` + `${load1[0].toFixed(2)} at the end; ${((Date.now() - started) / 60000).toFixed(1)} min ` + 'in all'));
+  parts.push((`- command: \`npm run bench -- ${argv.join(' ')}\`; median of ${REPS} runs (large: ` + `${LARGE_REPS}); ours with its defaults, peers with theirs`));
   parts.push('## Targets\n\n' + targets(SMALL));
   if (samples.some((s) => s.section === 'moto')) parts.push(`## moto, ${SMALL.toLocaleString('en')} files of 1–20 KiB\n\n` + sectionTable('moto', steps, allTools));
   if (samples.some((s) => s.section === 'fauxqs')) parts.push(`## fauxqs (fast server), cold push of ${SMALL.toLocaleString('en')} files\n\n` + sectionTable('fauxqs', ['cold push'], allTools));
@@ -577,7 +577,7 @@ try {
     parts.push(
       `## ${SCALE.toLocaleString('en')} files against a file:// bucket\n\n` +
         sectionTable('scale', ['seed push (file://)', 'no-op (file://)', 'scan (walk + MD5)'], ['ours', 'md5sum']) +
-        (scan ? `\n\nThe scan alone (median run): ${scan.mid.scan.files.toLocaleString('en')} files, ${fmt(scan.mid.scan.bytes / 1e6, 0)} MB in ${fmt(scan.mid.scan.ms / 1000)} s (${fmt(scan.mid.scan.cpuMs / 1000)} s CPU), peak RSS ${scan.mid.scan.maxRssMB} MB.` : ''),
+        (scan ? (`\n\nThe scan alone (median run): ${scan.mid.scan.files.toLocaleString('en')} files, ` + `${fmt(scan.mid.scan.bytes / 1e6, 0)} MB in ${fmt(scan.mid.scan.ms / 1000)} s ` + `(${fmt(scan.mid.scan.cpuMs / 1000)} s CPU), peak RSS ${scan.mid.scan.maxRssMB} MB.`) : ''),
     );
   }
   if (samples.some((s) => s.section.startsWith('sweep'))) {

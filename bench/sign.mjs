@@ -105,7 +105,7 @@ for (let r = 0; r < ROUNDS; r++) {
   // Interleaved, so a burst of load elsewhere hits every signer alike.
   for (const [name, sign] of Object.entries(signers)) (results[name] ??= []).push(await round(sign));
 }
-console.log(`µs per signed PutObject (${body.length}-byte body hashed; median of ${ROUNDS} rounds of ${ITERATIONS}; Node ${process.version})`);
+console.log((`µs per signed PutObject (${body.length}-byte body hashed; median of ${ROUNDS} rounds ` + `of ${ITERATIONS}; Node ${process.version})`));
 for (const [name, times] of Object.entries(results)) {
-  console.log(`${name.padEnd(10)} ${median(times).toFixed(1).padStart(6)} µs   (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`);
+  console.log((`${name.padEnd(10)} ${median(times).toFixed(1).padStart(6)} µs   (min ` + `${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`));
 }

@@ -162,7 +162,7 @@ export function describePackage(dir, { files = [], outputs = [] } = {}, spdx = r
     throw new Error(`${pkg.name}@${pkg.version} is bundled but declares no license and ships no license file (${dir})`);
   }
   if (licenseFiles.length === 0 && standardTexts.length === 0) {
-    throw new Error(`${pkg.name}@${pkg.version} ships no license file and declares '${declared}', which is no SPDX license id: find its license text before bundling it`);
+    throw new Error((`${pkg.name}@${pkg.version} ships no license file and declares '${declared}', which is ` + 'no SPDX license id: find its license text before bundling it'));
   }
   const copyright = new Set([...licenseFiles, ...noticeFiles].flatMap((f) => copyrightLines(f.text)));
   for (const file of [...files].sort()) for (const line of copyrightLines(readFileSync(file, 'utf8'), { comments: true })) copyright.add(line);

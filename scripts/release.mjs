@@ -77,7 +77,7 @@ const HEADING = /^## \[([^\]]+)\](.*)$/gm;
 export function releaseNotes(changelog, version) {
   const headings = [...changelog.matchAll(HEADING)];
   const index = headings.findIndex((h) => h[1] === version);
-  if (index < 0) throw new ReleaseError(`CHANGELOG.md has no "## [${version}] - YYYY-MM-DD" section: run 'node scripts/release.mjs prepare ${version}' and commit before tagging`);
+  if (index < 0) throw new ReleaseError((`CHANGELOG.md has no "## [${version}] - YYYY-MM-DD" section: run 'node ` + `scripts/release.mjs prepare ${version}' and commit before tagging`));
   const heading = headings[index];
   const date = /^ - (\d{4}-\d{2}-\d{2})\s*$/.exec(heading[2])?.[1];
   if (!date || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) throw new ReleaseError(`CHANGELOG.md's "## [${version}]" heading needs its release date: "## [${version}] - YYYY-MM-DD"`);
@@ -106,7 +106,7 @@ export function changelogForRelease(changelog, version, date, repositoryUrl) {
   const previous = [...changelog.slice(to).matchAll(HEADING)][0]?.[1];
   const links = [
     `[Unreleased]: ${repositoryUrl}/compare/v${version}...HEAD`,
-    `[${version}]: ${previous ? `${repositoryUrl}/compare/v${previous}...v${version}` : `${repositoryUrl}/releases/tag/v${version}`}`,
+    (`[${version}]: ` + `${previous ? `${repositoryUrl}/compare/v${previous}...v${version}` : releaseUrl(repositoryUrl, version)}`),
   ].join('\n');
   const tail = changelog.slice(to);
   const linked = /^\[Unreleased\]: .*$/m.test(tail) ? tail.replace(/^\[Unreleased\]: .*$/m, links) : `${tail.trimEnd()}\n\n${links}\n`;
@@ -130,9 +130,9 @@ function existingTags() {
 function plan(tag, { notes, repository }) {
   const release = parseTag(tag);
   const pkg = readJson('package.json');
-  if (pkg.version !== release.version) throw new ReleaseError(`tag ${tag} does not match package.json's version ${pkg.version}: run 'node scripts/release.mjs prepare ${release.version}', commit, and tag that commit`);
+  if (pkg.version !== release.version) throw new ReleaseError((`tag ${tag} does not match package.json's version ${pkg.version}: run 'node ` + `scripts/release.mjs prepare ${release.version}', commit, and tag that commit`));
   if (repository && githubRepository(pkg)?.toLowerCase() !== repository.toLowerCase()) {
-    throw new ReleaseError(`package.json's repository (${githubRepository(pkg) ?? 'none'}) is not ${repository}: npm refuses provenance for a package built in another repository`);
+    throw new ReleaseError((`package.json's repository (${githubRepository(pkg) ?? 'none'}) is not ${repository}: ` + 'npm refuses provenance for a package built in another repository'));
   }
   const text = releaseNotes(readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8'), release.version);
   if (notes) writeFileSync(notes, text);
@@ -156,7 +156,7 @@ function prepare(version) {
   const changelog = readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8');
   writeFileSync(path.join(root, 'CHANGELOG.md'), changelogForRelease(changelog, release.version, date, `https://github.com/${repo}`));
   execFileSync('npm', ['version', release.version, '--no-git-tag-version', '--allow-same-version'], { cwd: root, stdio: 'ignore' });
-  return `package.json and CHANGELOG.md now release ${release.version} (${date}); commit them, then tag v${release.version} and push the tag`;
+  return (`package.json and CHANGELOG.md now release ${release.version} (${date}); commit them, ` + `then tag v${release.version} and push the tag`);
 }
 
 function verifyDist() {
@@ -172,7 +172,7 @@ function main(argv) {
   if (command === 'plan' && argument) return plan(argument, values);
   if (command === 'prepare' && argument) return prepare(argument);
   if (command === 'verify-dist') return verifyDist();
-  throw new ReleaseError('usage: node scripts/release.mjs plan <vX.Y.Z> [--notes file] [--repository owner/name] | prepare <X.Y.Z> | verify-dist');
+  throw new ReleaseError(('usage: node scripts/release.mjs plan <vX.Y.Z> [--notes file] [--repository ' + 'owner/name] | prepare <X.Y.Z> | verify-dist'));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -182,4 +182,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.stderr.write(`release: ${error instanceof ReleaseError ? error.message : error.stack}\n`);
     process.exitCode = error instanceof ReleaseError ? 2 : 1;
   }
+}
+
+function releaseUrl(repositoryUrl, version) {
+  return `${repositoryUrl}/releases/tag/v${version}`;
 }

@@ -45,7 +45,7 @@ export async function run(overrides: Partial<Dependencies> = {}): Promise<void> 
     outcome = await execute(deps, scrubber, abort.signal);
   } catch (error) {
     const failure = { reason: actionFailureReason(failureReasonOf(error)), message: scrubber.scrub(errorMessage(error)) };
-    await io.writeSummary(`### fastblocks-sync\n\n**Failed (${failure.reason}):** ${escapeText(failure.message.replace(/[\r\n]+/g, ' '))}\n`).catch(() => undefined);
+    await io.writeSummary((`### fastblocks-sync\n\n**Failed ` + `(${failure.reason}):** ${escapeText(failure.message.replace(/[\r\n]+/g, ' '))}\n`)).catch(() => undefined);
     outcome = { outputs: emptyOutputs(failure.reason), failure };
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
@@ -62,11 +62,11 @@ export function runMode(context: ActionContext, settings: ActionSettings): { dry
     const overridden = settings.dryRun.explicit && !settings.dryRun.value;
     return {
       dryRun: true,
-      notes: [`pull_request_target event: dry run${overridden ? " although 'dry-run' is 'false'" : ''}. This event never writes; deploy previews from pull_request events.`],
+      notes: [('pull_request_target event: dry ' + `run${overridden ? " although 'dry-run' is 'false'" : ''}. This event never writes; ` + 'deploy previews from pull_request events.')],
     };
   }
   if (isPullRequestEvent(context) && !settings.dryRun.explicit) {
-    return { dryRun: true, notes: [`${context.eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] };
+    return { dryRun: true, notes: [(`${context.eventName} event: dry run. The Action writes from a pull request only when ` + `'dry-run' is explicitly 'false'.`)] };
   }
   return { dryRun: settings.dryRun.value, notes: [] };
 }
@@ -127,7 +127,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
 async function reviewedPlan(octokit: Octokit, context: ActionContext, key: string, settings: ActionSettings, io: ActionIO): Promise<ApprovedPlan> {
   const approved = await findApprovedPlan(octokit, context.repo, context.sha, key, settings.commentAuthor);
   io.info(
-    `Reviewed plan ${approved.planHash} in PR #${approved.pullRequest} (${approved.commentUrl}), posted by ${settings.commentAuthor}: ` +
+    (`Reviewed plan ${approved.planHash} in PR #${approved.pullRequest} ` + `(${approved.commentUrl}), posted by ${settings.commentAuthor}: `) +
       'the plan is made under the bucket\'s locks and applied only if it is this one.',
   );
   return approved;
@@ -159,7 +159,7 @@ function pullCacheFor(deps: Dependencies, settings: ActionSettings, context: Act
 
 function describe(s: ActionSettings, context: ActionContext, dryRun: boolean, replica: string): string {
   const where = s.storageBucket ?? '(no bucket)';
-  return `fastblocks-sync: target ${s.target}, ${where}, direction ${s.direction}, conflicts ${s.conflictStrategy}, ${dryRun ? 'dry run' : 'apply'}, replica ${replica}, event ${context.eventName || '(none)'}`;
+  return (`fastblocks-sync: target ${s.target}, ${where}, direction ${s.direction}, conflicts ` + `${s.conflictStrategy}, ${dryRun ? 'dry run' : 'apply'}, replica ${replica}, ` + `event ${context.eventName || '(none)'}`);
 }
 
 /** The failure as the Action's outputs name it (README: manual-conflicts, plan-changed, validation, error). */

@@ -10,7 +10,10 @@ export interface Failure {
   message: string;
 }
 
-/** The CLI's exit codes: 0 ok, 1 failed (rolled back, refused, invalid files), 2 usage or configuration, 3 manual conflicts. */
+/**
+ * The CLI's exit codes: 0 ok, 1 failed (rolled back, refused, invalid files), 2 usage or configuration, 3 manual
+ * conflicts.
+ */
 export const EXIT = { ok: 0, failed: 1, usage: 2, manual: 3 } as const;
 
 /** The first line of the library's error and of the Action's failure on unresolved MANUAL conflicts. */
@@ -76,7 +79,7 @@ function decide(outcome: Outcome): Failure | undefined {
   const first = outcome.errors[0];
   if (first) return { reason: 'error', message: `${outcome.errors.length} error(s), e.g. ${first.path ? `${first.path}: ` : ''}${first.message}` };
   if (outcome.invalid > 0) {
-    return { reason: 'validation', message: `${outcome.invalid} invalid file(s) were refused and not synced (see the annotations and the job summary).` };
+    return { reason: 'validation', message: (`${outcome.invalid} invalid file(s) were refused and not synced (see the annotations ` + 'and the job summary).') };
   }
   const notApplied = failures.find((f) => f.reason === 'not-applied') ?? outcome.refusals[0];
   return notApplied && { reason: 'not-applied', message: notApplied.message };
@@ -129,7 +132,10 @@ export function failedBesidesConflicts(result: AnyTargetResult): boolean {
   return result.reports.some((r) => r.failure !== undefined && r.failure.reason !== 'manual-conflicts');
 }
 
-/** The reasons the Action's `failure-reason` output reports (README): a refusal or a run not applied is an `error` there. */
+/**
+ * The reasons the Action's `failure-reason` output reports (README): a refusal or a run not applied is an `error`
+ * there.
+ */
 export type ActionFailureReason = 'manual-conflicts' | 'plan-changed' | 'validation' | 'error';
 
 export function actionFailureReason(reason: FailureReason): ActionFailureReason {

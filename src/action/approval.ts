@@ -22,7 +22,7 @@ export async function findApprovedPlan(octokit: Octokit, repo: RepoRef, sha: str
   try {
     pullRequest = await findMergedPullRequest(octokit, repo, sha);
   } catch (error) {
-    throw refuse(`cannot look up the pull request of commit ${sha.slice(0, 12)} (${describeApiError(error)}). The job needs 'pull-requests: read' (or write) permission.`, error);
+    throw refuse((`cannot look up the pull request of commit ${sha.slice(0, 12)} ` + `(${describeApiError(error)}). The job needs 'pull-requests: read' (or write) ` + 'permission.'), error);
   }
   if (pullRequest === undefined) {
     throw refuse(`commit ${sha.slice(0, 12)} does not come from a merged pull request, so there is no reviewed plan to deploy.`);
@@ -31,26 +31,26 @@ export async function findApprovedPlan(octokit: Octokit, repo: RepoRef, sha: str
   try {
     comments = await findMarkedComments(octokit, repo, pullRequest, key, identity);
   } catch (error) {
-    throw refuse(`cannot read the comments of PR #${pullRequest} (${describeApiError(error)}). The job needs 'pull-requests: read' permission.`, error);
+    throw refuse((`cannot read the comments of PR #${pullRequest} (${describeApiError(error)}). The job ` + `needs 'pull-requests: read' permission.`), error);
   }
   if (comments.length === 0) {
     throw refuse(
-      `PR #${pullRequest} has no fastblocks-sync plan comment for ${key} written by ${identity}. Run the Action as a dry-run on pull_request events with the same inputs ` +
+      (`PR #${pullRequest} has no fastblocks-sync plan comment for ${key} written by ` + `${identity}. Run the Action as a dry-run on pull_request events with the same inputs `) +
         `(and set 'comment-author' when its comments are posted by a GitHub App or a personal access token).`,
     );
   }
   const hashes = new Set(comments.map((c) => c.planHash));
   if (hashes.size > 1) {
-    throw refuse(`PR #${pullRequest} has ${comments.length} plan comments by ${identity} for ${key} with different plans (${[...hashes].map((h) => h.slice(0, 12)).join(', ')}): which one was reviewed is unclear.`);
+    throw refuse((`PR #${pullRequest} has ${comments.length} plan comments by ${identity} for ${key} ` + `with different plans (${[...hashes].map((h) => h.slice(0, 12)).join(', ')}): which ` + 'one was reviewed is unclear.'));
   }
   const [comment] = comments as [MarkedComment, ...MarkedComment[]];
   let untrusted: string | null;
   try {
     untrusted = await untrustedEdits(octokit, comment, identity);
   } catch (error) {
-    throw refuse(`cannot read the edit history of the plan comment on PR #${pullRequest} (${describeApiError(error)}), so it cannot be trusted.`, error);
+    throw refuse((`cannot read the edit history of the plan comment on PR #${pullRequest} ` + `(${describeApiError(error)}), so it cannot be trusted.`), error);
   }
-  if (untrusted) throw refuse(`the plan comment on PR #${pullRequest} (${comment.url}) is not trusted: ${untrusted}. Re-run the pull request check to post the plan again.`);
+  if (untrusted) throw refuse((`the plan comment on PR #${pullRequest} (${comment.url}) is not trusted: ${untrusted}. ` + 'Re-run the pull request check to post the plan again.'));
   return { pullRequest, planHash: comment.planHash, commentUrl: comment.url };
 }
 
@@ -58,7 +58,7 @@ export async function findApprovedPlan(octokit: Octokit, repo: RepoRef, sha: str
 export function planChangedMessage(approved: ApprovedPlan, planHash: string): string {
   return (
     `require-approved-plan: the plan changed since it was reviewed in PR #${approved.pullRequest} ` +
-    `(approved ${approved.planHash.slice(0, 12)}, now ${planHash.slice(0, 12)}). The bucket, the base state or the inputs moved after the review; ` +
+    (`(approved ${approved.planHash.slice(0, 12)}, now ${planHash.slice(0, 12)}). The ` + 'bucket, the base state or the inputs moved after the review; ') +
     'nothing was written. Re-run the pull request check to review the new plan.'
   );
 }

@@ -30,7 +30,7 @@ export interface BaseConfigOptions {
 
 export function baseConfig(options: BaseConfigOptions): BaseConfig {
   if (!/^[0-9a-f]{40}$/i.test(options.baseSha)) {
-    throw new ActionError('error', "Cannot tell the pull request's base commit (the event has no pull_request.base.sha): the settings that choose the bucket are only read from it.");
+    throw new ActionError('error', ("Cannot tell the pull request's base commit (the event has no pull_request.base.sha): " + "the settings that choose the bucket are only read from it."));
   }
   const read = new Map<string, string | null>();
   let viaGit: Promise<boolean> | undefined;
@@ -51,7 +51,7 @@ export function baseConfig(options: BaseConfigOptions): BaseConfig {
       if (httpStatus(error) === 404) return null;
       throw new ActionError(
         'error',
-        `Cannot read ${file} at the pull request's base commit ${options.baseSha.slice(0, 12)} (${describeApiError(error)}): on pull requests the settings that choose the bucket come from the base branch. ` +
+        (`Cannot read ${file} at the pull request's base commit ${options.baseSha.slice(0, 12)} ` + `(${describeApiError(error)}): on pull requests the settings that choose the bucket ` + 'come from the base branch. ') +
           "Check out with 'fetch-depth: 0' (or fetch the base), or give the job 'contents: read'.",
         { cause: error },
       );
@@ -72,7 +72,7 @@ export function baseConfig(options: BaseConfigOptions): BaseConfig {
         const head = await readFile(join(options.workspace, ...file.split('/')), 'utf8').catch(() => null);
         if (head === base) continue;
         notes.push(
-          `This pull request ${base === null ? 'adds' : head === null ? 'removes' : 'changes'} ${file}: the plan uses the base branch's ${base === null ? '(absent) file' : 'version'}. ` +
+          (`This pull request ${base === null ? 'adds' : head === null ? 'removes' : 'changes'} ` + `${file}: the plan uses the base ` + `branch's ${base === null ? '(absent) file' : 'version'}. `) +
             'Where the tool reads and writes changes only once the pull request is merged.',
         );
       }

@@ -125,9 +125,9 @@ export function pullCache(options: PullCacheOptions): PullCache {
         laid++;
       }
       if (linked.length > 0) {
-        options.log.warning(`pull-cache: ${linked.length} file(s) not restored because the checkout has a symbolic link on their path (never written through), e.g. ${linked[0]}; the sync pulls them if needed.`);
+        options.log.warning((`pull-cache: ${linked.length} file(s) not restored because the checkout has a symbolic ` + `link on their path (never written through), e.g. ${linked[0]}; the sync pulls them if ` + 'needed.'));
       }
-      options.log.info(`pull-cache: restored ${laid} pulled file(s) from ${hit}${kept ? `; ${kept} left as committed (changed in git since)` : ''}.`);
+      options.log.info((`pull-cache: restored ${laid} pulled file(s) from ` + `${hit}${kept ? `; ${kept} left as committed (changed in git since)` : ''}.`));
     },
 
     async save() {

@@ -32,7 +32,7 @@ export const DEFAULT_IDENTITY = 'github-actions[bot]';
 export const COMMENT_LIMIT = 65_536;
 
 export const PERMISSION_HINT =
-  "Add 'pull-requests: write' to the job's permissions (e.g. `permissions: { contents: read, pull-requests: write }`). " +
+  ("Add 'pull-requests: write' to the job's permissions (e.g. `permissions: { contents: " + "read, pull-requests: write }`). ") +
   'Pull requests from forks get a read-only token: the report is in the job summary instead.';
 
 /**

@@ -13,7 +13,9 @@ export interface RepoRef {
 export interface PullRequestInfo {
   number: number;
   baseRef: string;
-  /** The base branch's commit the pull request is compared with: its settings choose where the tool reads and writes. */
+  /**
+   * The base branch's commit the pull request is compared with: its settings choose where the tool reads and writes.
+   */
   baseSha: string;
   /** `owner/repo` of the base and head repositories; they differ on a fork PR. */
   baseRepo: string;

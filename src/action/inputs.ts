@@ -168,7 +168,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
   const reloadSecret = optional(INPUTS.reloadSecret);
   const reloadConfig = parseBoolean(INPUTS.reloadConfig, input(INPUTS.reloadConfig));
   if (reloadConfig && (target === 'settings' || target === 'all') && reloadUrl === undefined) {
-    throw new InputError(INPUTS.reloadUrl, `Input '${INPUTS.reloadConfig}' is true but '${INPUTS.reloadUrl}' is empty. Set the webhook URL, or set '${INPUTS.reloadConfig}: false'.`);
+    throw new InputError(INPUTS.reloadUrl, (`Input '${INPUTS.reloadConfig}' is true but '${INPUTS.reloadUrl}' is empty. Set the ` + `webhook URL, or set '${INPUTS.reloadConfig}: false'.`));
   }
 
   const cacheOperationRaw = optional(INPUTS.cacheOperation);
@@ -227,7 +227,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     secrets: [reloadSecret, ...(cacheUrl?.secrets ?? [])].filter((s): s is string => s !== undefined && s !== ''),
   };
   if (settings.prune && settings.direction === 'bidirectional') {
-    throw new InputError(INPUTS.prune, `Input '${INPUTS.prune}' is true with direction 'bidirectional'. Prune mirrors one side onto the other: use direction 'push' or 'pull', or set '${INPUTS.prune}: false'.`);
+    throw new InputError(INPUTS.prune, (`Input '${INPUTS.prune}' is true with direction 'bidirectional'. Prune mirrors one ` + `side onto the other: use direction 'push' or 'pull', or set '${INPUTS.prune}: false'.`));
   }
   return settings;
 }
@@ -371,7 +371,7 @@ function remoteLocation(location: BucketInput, prefix: string, connection: S3Con
 
 /** Never echo credentials back: the message shows the value without them. */
 function credentialsInBucket(shown: string): InputError {
-  return new InputError(INPUTS.bucket, `Input '${INPUTS.bucket}' must not contain credentials (${shown}). Use the SDK credential chain (e.g. aws-actions/configure-aws-credentials) instead.`);
+  return new InputError(INPUTS.bucket, (`Input '${INPUTS.bucket}' must not contain credentials (${shown}). Use the SDK ` + 'credential chain (e.g. aws-actions/configure-aws-credentials) instead.'));
 }
 
 function joinUrl(base: string, prefix: string): string {
@@ -389,7 +389,7 @@ function parseHttpUrl(name: string, value: string | undefined): string | undefin
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(name, value, 'an http:// or https:// URL');
   if (url.username || url.password) {
     // Never echo credentials back: the message shows the URL without them.
-    throw new InputError(name, `Input '${name}' must not contain credentials (${url.protocol}//…@${url.host}). Use the SDK credential chain or a secret input instead.`);
+    throw new InputError(name, (`Input '${name}' must not contain credentials (${url.protocol}//…@${url.host}). Use ` + 'the SDK credential chain or a secret input instead.'));
   }
   return value;
 }
@@ -414,7 +414,7 @@ function parseCacheUrl(value: string | undefined): { url: string; secrets: strin
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new InputError(
       INPUTS.cacheUrl,
-      `Input '${INPUTS.cacheUrl}' has an invalid scheme '${url.protocol.replace(/:$/, '')}'. Accepted: redis://[user:password@]host[:port][/db] or rediss://…`,
+      (`Input '${INPUTS.cacheUrl}' has an invalid scheme '${url.protocol.replace(/:$/, '')}'. ` + 'Accepted: redis://[user:password@]host[:port][/db] or rediss://…'),
     );
   }
   return { url: value, secrets: [...new Set(secrets)] };
@@ -437,7 +437,7 @@ function parseAppName(value: string | undefined): string | undefined {
 /** A GitHub login: a user (`deploy-bot`) or an app's bot (`my-app[bot]`). */
 function parseLogin(value: string): string {
   if (/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/.test(value)) return value;
-  throw invalid(INPUTS.commentAuthor, value, "a GitHub login: 'github-actions[bot]' (the default token), '<app-slug>[bot]' for a GitHub App token, or the user of a personal access token");
+  throw invalid(INPUTS.commentAuthor, value, ("a GitHub login: 'github-actions[bot]' (the default token), '<app-slug>[bot]' for a " + "GitHub App token, or the user of a personal access token"));
 }
 
 function parseReplica(value: string | undefined): string | undefined {

@@ -88,7 +88,7 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
   if (isPullRequestEvent(context)) {
     // pull_request_target runs with the base repository's token, so forks can be commented on there.
     if (context.eventName === 'pull_request' && isForkPullRequest(context)) {
-      io.warning(`This pull request comes from a fork: its GITHUB_TOKEN is read-only, so no PR comment was written (the job summary has the report). ${PERMISSION_HINT}`);
+      io.warning(('This pull request comes from a fork: its GITHUB_TOKEN is read-only, so no PR comment ' + `was written (the job summary has the report). ${PERMISSION_HINT}`));
       return;
     }
     issue = context.pullRequest?.number;
@@ -99,7 +99,7 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
       try {
         issue = await findMergedPullRequest(input.octokit(), context.repo, context.sha);
       } catch (error) {
-        io.warning(`Could not look up the pull request of this commit (${describeApiError(error)}); no PR comment. ${PERMISSION_HINT}`);
+        io.warning((`Could not look up the pull request of this commit (${describeApiError(error)}); no PR ` + `comment. ${PERMISSION_HINT}`));
         return;
       }
     }
@@ -127,8 +127,8 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
     // A token that posts as someone else than comment-author: its comment would never be found again (nor trusted).
     if (result?.author && !writtenBy({ user: result.author }, settings.commentAuthor)) {
       io.warning(
-        `The github-token posts as ${result.author.login}, but comment-author is ${settings.commentAuthor}: set 'comment-author: ${result.author.login}' ` +
-          'so the Action finds this comment again instead of adding another, and trusts its plan for require-approved-plan.',
+        (`The github-token posts as ${result.author.login}, but comment-author is ` + `${settings.commentAuthor}: set 'comment-author: ${result.author.login}' `) +
+          ('so the Action finds this comment again instead of adding another, and trusts its plan ' + 'for require-approved-plan.'),
       );
     }
   } catch (error) {

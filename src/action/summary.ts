@@ -27,7 +27,7 @@ export function collectAnnotations(results: readonly AnyTargetResult[], workspac
         const where = invalid.side === 'local' ? { file: file(invalid.path), startLine: invalid.line, startColumn: invalid.column } : {};
         pending.push({
           severity: 'error',
-          message: `${invalid.side === 'remote' ? `Remote version of ${invalid.path}: ` : ''}${invalid.message} (not synced)`,
+          message: (`${invalid.side === 'remote' ? `Remote version of ${invalid.path}: ` : ''}${invalid.message} ` + '(not synced)'),
           annotation: { title: 'Invalid file', ...where },
         });
       }
@@ -35,7 +35,7 @@ export function collectAnnotations(results: readonly AnyTargetResult[], workspac
         const manual = conflict.resolution === 'manual';
         pending.push({
           severity: manual ? 'error' : 'warning',
-          message: `${conflict.kind} conflict: ${manual ? 'unresolved, resolve it by hand' : `resolved ${conflict.resolution}`} — ${conflict.reason}`,
+          message: (`${conflict.kind} conflict: ` + `${manual ? 'unresolved, resolve it by hand' : `resolved ${conflict.resolution}`} — ${conflict.reason}`),
           annotation: { title: manual ? 'Unresolved sync conflict' : 'Sync conflict', file: file(conflict.path) },
         });
       }
@@ -63,7 +63,7 @@ export function annotate(io: Pick<ActionIO, 'error' | 'warning'>, pending: reado
     const shown = all.length > cap ? all.slice(0, cap - 1) : all;
     for (const p of shown) io[severity](p.message, stripUndefined(p.annotation));
     if (shown.length < all.length) {
-      io[severity](`${all.length - shown.length} more ${severity === 'error' ? 'errors' : 'warnings'} — see the job summary and the report file.`, {
+      io[severity]((`${all.length - shown.length} more ${severity === 'error' ? 'errors' : 'warnings'} — ` + 'see the job summary and the report file.'), {
         title: 'More sync annotations',
       });
     }

@@ -149,7 +149,7 @@ function commonOptions(options: TargetCliOptions | CacheCliOptions, remote: Remo
 function sourcesLine(app: ResolvedApp): string {
   const remote = app.remote ? remoteLabel(app.remote) : app.storage ? 'settings/storage.yml buckets' : 'none';
   const cache = app.cacheUrl === null && app.cacheClient === null ? 'none' : `configured (${app.sources.cacheUrl})`;
-  return `App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote} (${app.sources.remote}) · cache ${cache}`;
+  return (`App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote} ` + `(${app.sources.remote}) · cache ${cache}`);
 }
 
 /** Target-specific lines after the engine reports. */
@@ -160,7 +160,7 @@ function renderTarget(result: AnyTargetResult): string[] {
   switch (result.target) {
     case 'templates':
       if (result.cacheInvalidated.length + result.bytecodeCleared.length > 0) {
-        lines.push(`Cache: deleted ${result.cacheInvalidated.length} loader key(s) and ${result.bytecodeCleared.length} bytecode key(s)`);
+        lines.push((`Cache: deleted ${result.cacheInvalidated.length} loader key(s) and ` + `${result.bytecodeCleared.length} bytecode key(s)`));
         for (const key of [...result.cacheInvalidated, ...result.bytecodeCleared]) lines.push(`  ${key}`);
       }
       break;
@@ -170,7 +170,8 @@ function renderTarget(result: AnyTargetResult): string[] {
       break;
     case 'cache':
       lines.push(
-        `Cache ${result.operation}: ${result.invalidatedKeys.length} key(s) deleted, ${result.warmedKeys.length} warmed${result.clearedNamespaces.length ? `, namespaces cleared: ${result.clearedNamespaces.join(', ')}` : ''}`,
+        (`Cache ${result.operation}: ${result.invalidatedKeys.length} key(s) deleted, ` + `${result.warmedKeys.length} warmed`) +
+          (result.clearedNamespaces.length ? `, namespaces cleared: ${result.clearedNamespaces.join(', ')}` : ''),
       );
       for (const key of [...result.invalidatedKeys.slice(0, 50), ...result.warmedKeys.slice(0, 50)]) lines.push(`  ${key}`);
       break;
@@ -211,7 +212,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
       strategy: strategyFromOptions(options),
     });
     if (ctx.app.remote === null && ctx.app.storage === null) {
-      throw new ConfigError(`No remote configured: pass --remote s3://bucket[/prefix] or file:///dir, set ${ENV.remote}, or map the areas in settings/storage.yml buckets`);
+      throw new ConfigError(('No remote configured: pass --remote s3://bucket[/prefix] or file:///dir, set ' + `${ENV.remote}, or map the areas in settings/storage.yml buckets`));
     }
     return ctx;
   }

@@ -63,8 +63,8 @@ async function readHistory(root: string, warn: (message: string) => void): Promi
   if (!status.ok || !log.ok || !where.ok) {
     const why = [where, status, log].map((r) => (r.ok || r.outside ? null : r.why)).find((w) => w !== null) ?? 'git failed';
     warn(
-      `Modification times fall back to the files' mtimes: git could not read ${root} (${why}). In a fresh checkout every file then looks as ` +
-        'new as the checkout for newest-wins, and files absent from it count as deleted. Make git work there, or choose another conflict strategy.',
+      (`Modification times fall back to the files' mtimes: git could not read ${root} ` + `(${why}). In a fresh checkout every file then looks as `) +
+        ('new as the checkout for newest-wins, and files absent from it count as deleted. Make ' + 'git work there, or choose another conflict strategy.'),
     );
     return null;
   }
@@ -72,8 +72,8 @@ async function readHistory(root: string, warn: (message: string) => void): Promi
   const top = topLine.trim();
   if (shallow?.trim() === 'true') {
     warn(
-      `The git checkout of ${root} is shallow: files last changed before its oldest commit get that commit's time for newest-wins ` +
-        '(and the mtime written to the objects). Check out the full history (actions/checkout fetch-depth: 0) for real per-file times.',
+      (`The git checkout of ${root} is shallow: files last changed before its oldest commit ` + `get that commit's time for newest-wins `) +
+        ('(and the mtime written to the objects). Check out the full history (actions/checkout ' + 'fetch-depth: 0) for real per-file times.'),
     );
   }
   // Paths from git are relative to the repository top; ours are relative to the sync root.

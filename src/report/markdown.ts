@@ -62,14 +62,15 @@ function render(results: readonly AnyTargetResult[], context: RenderContext, lay
   out.push(`| Target | ${verb} | Conflicts | Unresolved | Skipped | Invalid | Errors |`, '|---|---:|---:|---:|---:|---:|---:|');
   for (const result of results) {
     out.push(
-      `| ${result.target} | ${result.syncedItems.length} | ${result.conflicts.length} | ${unresolvedCount(result.conflicts)} | ${result.skipped.length} | ${invalidCount(result)} | ${result.errors.length} |`,
+      (`| ${result.target} | ${result.syncedItems.length} | ${result.conflicts.length} | ` + `${unresolvedCount(result.conflicts)} | ${result.skipped.length} | ` + `${invalidCount(result)} | ${result.errors.length} |`),
     );
   }
   out.push('');
 
   for (const result of results) out.push(...renderTarget(result, context, layout));
 
-  out.push(`<sub>Plan hash <code>${escapeHtml(context.planHash || '-')}</code>${context.runUrl ? ` · <a href="${escapeHtml(context.runUrl)}">workflow run</a>` : ''}</sub>`);
+  const runLink = context.runUrl ? ` · <a href="${escapeHtml(context.runUrl)}">workflow run</a>` : '';
+  out.push(`<sub>Plan hash <code>${escapeHtml(context.planHash || '-')}</code>${runLink}</sub>`);
   return out.join('\n') + '\n';
 }
 
@@ -122,7 +123,8 @@ const ARROWS: Record<SyncDirection, string> = { push: '→', pull: '←', bidire
 
 function renderReport(target: string, report: SyncReport, context: RenderContext, layout: Layout): string[] {
   const out: string[] = [];
-  out.push(`#### ${target} · ${code(displayLocal(report.local, context.workspace))} ${ARROWS[report.direction]} ${code(report.remote)}`, '');
+  const local = code(displayLocal(report.local, context.workspace));
+  out.push(`#### ${target} · ${local} ${ARROWS[report.direction]} ${code(report.remote)}`, '');
   const facts = [
     `direction ${report.direction}`,
     `conflicts ${report.conflictStrategy}`,

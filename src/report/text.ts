@@ -20,7 +20,8 @@ const ACTION_LABEL: Record<SyncReport['synced'][number]['action'], string> = {
 export function renderText(report: SyncReport, { verbose = true }: { verbose?: boolean } = {}): string {
   const lines: string[] = [];
   const arrow = { push: '→', pull: '←', bidirectional: '⇄' }[report.direction];
-  lines.push(`${report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync'}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`);
+  const title = report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync';
+  lines.push(`${title}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`);
   const notApplied = !report.dryRun && report.synced.length === 0 && report.planned.length > 0 && report.failure !== undefined;
   const shown = notApplied ? report.planned : report.synced;
   const width = Math.max(0, ...shown.map((s) => ACTION_LABEL[s.action].length));
@@ -59,5 +60,5 @@ export function summaryLine(report: SyncReport): string {
     `${report.skipped.length} skipped`,
   ];
   const rolled = report.rolledBack ? ' — rolled back' : '';
-  return `${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`;
+  return (`${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ` + `${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`);
 }

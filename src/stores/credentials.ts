@@ -66,5 +66,5 @@ export function describeCredentialsSource(given: boolean): string {
   if (given) return 'the access key id / secret access key given to the store';
   if (process.env.AWS_ACCESS_KEY_ID) return 'the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables';
   if (process.env.AWS_PROFILE) return `the AWS profile "${process.env.AWS_PROFILE}"`;
-  return 'the AWS SDK default credential chain (environment, shared config and credentials files, SSO, web identity, instance or container role)';
+  return ('the AWS SDK default credential chain (environment, shared config and credentials ' + 'files, SSO, web identity, instance or container role)');
 }

@@ -23,7 +23,10 @@ export interface HttpTransportOptions {
   /** AWS only: FIPS and dual-stack endpoints. */
   fips?: boolean;
   dualStack?: boolean;
-  /** The agent requests go through (e.g. one trusting a private CA); default: a keep-alive agent of the transport's own. */
+  /**
+   * The agent requests go through (e.g. one trusting a private CA); default: a keep-alive agent of the transport's
+   * own.
+   */
   agent?: http.Agent | undefined;
 }
 

@@ -45,7 +45,10 @@ export interface S3StoreOptions {
    * Default: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (as the AWS CLI and SDKs read them), else AWS.
    */
   endpoint?: string;
-  /** Default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. On AWS a wrong one is corrected by the bucket's answer. */
+  /**
+   * Default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. On AWS a wrong one is corrected by the bucket's
+   * answer.
+   */
   region?: string;
   /** Path-style addressing (`endpoint/bucket/key`). Default: true with a custom endpoint, else false. */
   pathStyle?: boolean;
@@ -145,7 +148,7 @@ export class S3Store implements RemoteStore {
     const endpoint = endpointUrl === undefined ? undefined : parseEndpoint(endpointUrl);
     checkRegion(this.region, endpoint === undefined);
     if (endpoint === undefined && this.bucket.endsWith('--x-s3')) {
-      throw new StoreError('BadRequest', `Bucket "${this.bucket}" is an S3 Express One Zone directory bucket, which is not supported: its listings are not in key order and its ETags are not MD5s. Use a general purpose bucket.`);
+      throw new StoreError('BadRequest', (`Bucket "${this.bucket}" is an S3 Express One Zone directory bucket, which is not ` + 'supported: its listings are not in key order and its ETags are not MD5s. Use a ' + 'general purpose bucket.'));
     }
     this.url = `s3://${this.bucket}${endpoint ? ` (${endpoint.host})` : ''}`;
     this.credentialsSource = describeCredentialsSource(options.credentials !== undefined);
@@ -471,7 +474,7 @@ export class S3Store implements RemoteStore {
   private noSuchBucket(cause: unknown): StoreError {
     return new StoreError(
       'NoSuchBucket',
-      `Bucket "${this.bucket}" does not exist at ${this.transport.endpointLabel}: create it, or fix the \`bucket\` input.`,
+      (`Bucket "${this.bucket}" does not exist at ${this.transport.endpointLabel}: create it, ` + `or fix the \`bucket\` input.`),
       { status: 404, cause },
     );
   }
@@ -491,7 +494,7 @@ export class S3Store implements RemoteStore {
       const timedOut = e.name === 'TimeoutError' || (context.signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
       return make(timedOut ? 'Timeout' : 'Aborted', `${where}: ${timedOut ? 'timed out' : 'aborted'}`);
     }
-    if (e.code === 'ECONNREFUSED') return make('Network', `${where}: connection refused by ${this.transport.endpointLabel}: check the endpoint and that the server is running`);
+    if (e.code === 'ECONNREFUSED') return make('Network', (`${where}: connection refused by ${this.transport.endpointLabel}: check the endpoint ` + 'and that the server is running'));
     if ((e.code !== undefined && NETWORK_CODES.has(e.code)) || /socket hang up/i.test(e.message ?? '')) {
       return make('Network', `${where}: network error talking to ${this.transport.endpointLabel}: ${e.code ?? e.message}`);
     }
@@ -507,7 +510,7 @@ export class S3Store implements RemoteStore {
     if (CREDENTIAL_ERRORS.has(code)) return make('InvalidCredentials', `${where}: the store rejected the credentials (${code}): check ${this.credentialsSource}`);
     if (code === 'NoSuchBucket') return this.noSuchBucket(error);
     // S3 checks Content-MD5: the bytes that arrived are not the ones the caller hashed.
-    if (code === 'BadDigest') return make('BadDigest', `${where}: the store refused the body: its MD5 is not the Content-MD5 sent (the source changed while it was sent)`);
+    if (code === 'BadDigest') return make('BadDigest', (`${where}: the store refused the body: its MD5 is not the Content-MD5 sent (the source ` + 'changed while it was sent)'));
     if (WRONG_REGION_ERRORS.has(code) || status === 301) return make('BadRequest', `${where}: ${this.wrongRegionAdvice(error)}`);
     if (code === 'NoSuchKey' || code === 'NotFound' || status === 404) return make('NotFound', `${where}: not found`);
     if (code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || status === 412) {
@@ -552,11 +555,11 @@ function redirectRegion(error: unknown): string | undefined {
 function multipartSizes(options: S3StoreOptions): [threshold: number, partSize: number] {
   const threshold = options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
   if (!(threshold >= MIN_PART_SIZE)) {
-    throw new StoreError('BadRequest', `Invalid multipart threshold of ${threshold} bytes: S3 parts are at least 5 MiB, so set it to 5 MiB (5242880 bytes) or more`);
+    throw new StoreError('BadRequest', (`Invalid multipart threshold of ${threshold} bytes: S3 parts are at least 5 MiB, so ` + 'set it to 5 MiB (5242880 bytes) or more'));
   }
   const partSize = options.partSize ?? Math.min(DEFAULT_PART_SIZE, threshold);
   if (!(partSize >= MIN_PART_SIZE && partSize <= threshold)) {
-    throw new StoreError('BadRequest', `Invalid part size of ${partSize} bytes: use 5 MiB (5242880 bytes) up to the multipart threshold (${threshold} bytes)`);
+    throw new StoreError('BadRequest', (`Invalid part size of ${partSize} bytes: use 5 MiB (5242880 bytes) up to the multipart ` + `threshold (${threshold} bytes)`));
   }
   return [threshold, partSize];
 }
@@ -569,7 +572,7 @@ function parseEndpoint(endpoint: string): URL {
     throw new StoreError('BadRequest', `Invalid S3 endpoint "${endpoint}": expected a URL such as https://s3.example.com`, { cause: error });
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new StoreError('BadRequest', `Invalid S3 endpoint "${url.origin === 'null' ? url.protocol : url.origin}": use an http:// or https:// URL such as https://s3.example.com`);
+    throw new StoreError('BadRequest', (`Invalid S3 endpoint "${url.origin === 'null' ? url.protocol : url.origin}": use an ` + 'http:// or https:// URL such as https://s3.example.com'));
   }
   return url;
 }
@@ -593,7 +596,7 @@ function awsEndpointVariants(): { fips?: boolean; dualStack?: boolean } {
 /** On AWS the region is part of a host name; elsewhere only of the credential scope, where a '/' would break it. */
 function checkRegion(region: string, aws: boolean): void {
   const valid = aws ? isValidRegion(region) : /^[\w.-]{1,128}$/.test(region);
-  if (!valid) throw new StoreError('BadRequest', `Invalid region "${region.slice(0, 80)}": use the bucket's region, such as eu-west-1${aws ? '' : ' (or auto, for R2)'}`);
+  if (!valid) throw new StoreError('BadRequest', (`Invalid region "${region.slice(0, 80)}": use the bucket's region, such as ` + `eu-west-1${aws ? '' : ' (or auto, for R2)'}`));
 }
 
 /** The whole body; a connection lost mid-body fails like a reset socket. */

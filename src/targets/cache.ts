@@ -246,16 +246,17 @@ async function dryRunPlan(
 ): Promise<string> {
   if ((operation === 'clear' || operation === 'invalidate') && keys.length > 0) return `would delete ${keys.length} key(s): ${keys.join(', ')}`;
   if (operation === 'refresh' && options.templates && options.templates.length > 0) {
-    return `would invalidate and warm ${options.templates.length} changed template(s): ${normalizeTemplateNames(options.templates, options.templatePaths).join(', ')}`;
+    return (`would invalidate and warm ${options.templates.length} changed ` + `template(s): ${normalizeTemplateNames(options.templates, options.templatePaths).join(', ')}`);
   }
   if (operation === 'clear' || operation === 'invalidate') {
-    return `would delete ${namespaces.map((n) => namespacePattern(app, n)).join(', ')}${operation === 'invalidate' && options.warmTemplates !== false ? ' and warm the templates deleted' : ''}`;
+    const warms = operation === 'invalidate' && options.warmTemplates !== false ? ' and warm the templates deleted' : '';
+    return `would delete ${namespaces.map((n) => namespacePattern(app, n)).join(', ')}${warms}`;
   }
   const count = await listBucketTemplates(ctx, options).then(
     (templates) => String(templates.length),
     (error: unknown) => `the (bucket not readable: ${errorMessage(error)})`,
   );
   return operation === 'warm'
-    ? `would warm ${count} template(s) from the bucket into ${app}:templates:… with TTL ${options.ttl ?? DEFAULT_TEMPLATE_TTL} s`
+    ? (`would warm ${count} template(s) from the bucket into ${app}:templates:… with ` + `TTL ${options.ttl ?? DEFAULT_TEMPLATE_TTL} s`)
     : `would compare ${count} template(s) in the bucket with their cached sources and refresh the changed ones`;
 }

@@ -293,7 +293,7 @@ export function areaLocation(app: ResolvedApp, area: AreaName, remoteRoot: strin
   const root = normalizePrefix(remoteRoot);
   if (mapped === undefined) {
     if (app.remote === null) {
-      throw new ConfigError(`No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, or map "${area}" in settings/storage.yml buckets`);
+      throw new ConfigError((`No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, ` + `or map "${area}" in settings/storage.yml buckets`));
     }
     const { store, prefix } = registry.open(app.remote);
     return { store, rootPrefix: prefix + root, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, prefix + root), layout: 'areas' };

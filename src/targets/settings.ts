@@ -35,7 +35,7 @@ export const MAX_SETTINGS_BYTES = 2 * 1024 * 1024;
 export function validateYaml(body: Buffer | string): ValidationIssue | null {
   const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   if (size > MAX_SETTINGS_BYTES) {
-    return { message: `${(size / 1024 / 1024).toFixed(1)} MiB is too large for a settings file (limit ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB): split it, or exclude it` };
+    return { message: (`${(size / 1024 / 1024).toFixed(1)} MiB is too large for a settings file (limit ` + `${MAX_SETTINGS_BYTES / 1024 / 1024} MiB): split it, or exclude it`) };
   }
   let text: string;
   try {
@@ -106,12 +106,19 @@ export function findLiteralSecrets(file: string, body: Buffer | string): { path:
         const { line, col } = lineCounter.linePos(offset);
         warnings.push({
           path: file,
-          message: `line ${line}, column ${col}: "${names.join('.')}" looks like a literal secret; use a placeholder (e.g. \${${names.join('_').toUpperCase().replace(/[^A-Z0-9_]/g, '_')}}) or a secret manager`,
+          message:
+            `line ${line}, column ${col}: "${names.join('.')}" looks like a literal secret; ` +
+            `use a placeholder (e.g. \${${placeholderName(names)}}) or a secret manager`,
         });
       },
     });
   }
   return warnings;
+}
+
+/** `db.password` → `DB_PASSWORD`: the environment variable a placeholder would name. */
+function placeholderName(names: readonly string[]): string {
+  return names.join('_').toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
 /** `app.yml` → `app`; `adapters/cache.yaml` → `cache`. */
@@ -238,7 +245,7 @@ async function finishSettings(
     return result;
   }
   if (reloadSecret === null) {
-    result.errors.push({ path: printableUrl(reloadUrl), message: 'reload webhook configured without a secret: refusing to send an unsigned request (set reloadSecret or FASTBLOCKS_SYNC_RELOAD_SECRET)' });
+    result.errors.push({ path: printableUrl(reloadUrl), message: ('reload webhook configured without a secret: refusing to send an unsigned request (set ' + 'reloadSecret or FASTBLOCKS_SYNC_RELOAD_SECRET)') });
     return result;
   }
   const adapters = [...new Set(changed.map(adapterOf))].sort();

@@ -50,7 +50,7 @@ export async function syncTemplates(options: TemplatesOptions = {}, context?: Ru
 export function templatePathProblem(file: string): string | null {
   if (!file.split('/').some((part) => part.includes(':'))) return null;
   return (
-    'a template name containing ":" is refused: the FastBlocks loader caches templates under their path parts joined with ":", ' +
+    ('a template name containing ":" is refused: the FastBlocks loader caches templates ' + 'under their path parts joined with ":", ') +
     `so "${printableKey(file)}" and "${printableKey(file.split('/').flatMap((part) => part.split(':')).join('/'))}" would share one cache key. Rename it.`
   );
 }

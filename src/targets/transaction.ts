@@ -72,7 +72,10 @@ function emptyReport(report: SyncReport): boolean {
 
 export interface Decision {
   planHash: string;
-  /** True when the run's writes stand (all areas committed, or nothing to write); false for a dry run or a run not applied. */
+  /**
+   * True when the run's writes stand (all areas committed, or nothing to write); false for a dry run or a run not
+   * applied.
+   */
   applied: boolean;
   /** Why the run was not applied, when it was refused as a whole (not for a dry run). */
   refusal?: Refusal;
@@ -109,7 +112,7 @@ export async function applyPlans(plans: readonly TargetPlan[], gate: Gate): Prom
     }
     const expected = gate.expectedPlanHash;
     if (expected !== undefined && planHash !== expected && !plansAreEmpty(plans)) {
-      const message = `The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ${planHash.slice(0, 12)}); nothing was written.`;
+      const message = (`The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ` + `${planHash.slice(0, 12)}); nothing was written.`);
       decline(areas, 'plan-changed', message);
       return { planHash, applied: false, refusal: { reason: 'plan-changed', message } };
     }
@@ -117,7 +120,7 @@ export async function applyPlans(plans: readonly TargetPlan[], gate: Gate): Prom
     if (await applyAll(runs, expected !== undefined)) return { planHash, applied: true };
     const failed = runs.find((r) => r.report.failure && r.report.failure.reason !== 'not-applied');
     const reason = failed?.report.failure?.reason === 'plan-changed' ? 'plan-changed' : 'not-applied';
-    return { planHash, applied: false, refusal: { reason, message: `Rolled back: ${failed?.report.remote ?? 'an area'} failed (${failed?.report.failure?.message ?? 'unknown error'}). Nothing written by this run remains.` } };
+    return { planHash, applied: false, refusal: { reason, message: (`Rolled back: ${failed?.report.remote ?? 'an area'} failed ` + `(${failed?.report.failure?.message ?? 'unknown error'}). Nothing written by this run ` + 'remains.') } };
   } finally {
     await releaseAll(areas.map((a) => a.prepared));
   }
@@ -130,7 +133,9 @@ function blockerOf(plans: readonly TargetPlan[]): string | null {
     if (error) return `${plan.target}${error.path ? ` (${error.path})` : ''} could not be planned: ${error.message}`;
     for (const area of plan.areas) {
       const failure = area.prepared.report.failure;
-      if (failure) return `${plan.target}${area.label ? ` (${area.label})` : ''}: ${failure.reason === 'manual-conflicts' ? 'unresolved manual conflicts' : failure.message}`;
+      if (!failure) continue;
+      const why = failure.reason === 'manual-conflicts' ? 'unresolved manual conflicts' : failure.message;
+      return `${plan.target}${area.label ? ` (${area.label})` : ''}: ${why}`;
     }
   }
   return null;

@@ -50,7 +50,10 @@ function expectOk(result: ActionRun): void {
   expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
 }
 
-/** Every text the run left for people: the log (without the runner's mask commands), stderr, summary, outputs and report file. */
+/**
+ * Every text the run left for people: the log (without the runner's mask commands), stderr, summary, outputs and
+ * report file.
+ */
 async function everything(result: ActionRun): Promise<string> {
   const report = result.outputs['report-file'] ? await readFile(result.outputs['report-file'], 'utf8').catch(() => '') : '';
   return [visibleLog(result.stdout), result.stderr, result.summary, JSON.stringify(result.outputs), report].join('\n');
@@ -109,7 +112,7 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     expect(await treeSnapshot(plain)).toEqual(before);
   });
 
-  it('2. the applied plan is the approved one: it binds the resolved location and a cache plan is never "empty"', async () => {
+  it(('2. the applied plan is the approved one: it binds the resolved location and a cache ' + 'plan is never "empty"'), async () => {
     // A pull request maps templates to another bucket in settings/storage.yml. Its review plans
     // against the base branch's (absent) storage.yml and says so; after the merge the deploy would
     // write elsewhere than reviewed: refused, nothing written in either bucket.
@@ -133,7 +136,8 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     expect(deploy.summary).toContain('**not applied — nothing was written**');
     expect({ main: await bucketSnapshot(s3, 'r2'), other: await bucketSnapshot(s3, '', other) }).toEqual(before);
 
-    // target: cache: the reviewed plan invalidates one key; a deploy that would clear every namespace is another plan.
+    // target: cache: the reviewed plan invalidates one key; a deploy that would clear every namespace is another
+    // plan.
     if (redisUrl === null) return;
     const redis = createClient({ url: redisUrl });
     await redis.connect();
@@ -254,7 +258,7 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     await rm(join(ws, 'settings'), { recursive: true });
   });
 
-  it('6. a Redis password with * " \\ < _ that the server echoes is absent, raw and in every escaped form, from log, summary, comment and report', async () => {
+  it(('6. a Redis password with * " \\ < _ that the server echoes is absent, raw and in ' + 'every escaped form, from log, summary, comment and report'), async () => {
     const password = 'pa*ss"wo\\rd<_xy';
     const forms = {
       raw: password,
@@ -349,7 +353,7 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     }
   });
 
-  it('9. pull-cache never writes through a link, a stalled GitHub API cannot hang the job, a held lock is waited for only lock-wait', async () => {
+  it(('9. pull-cache never writes through a link, a stalled GitHub API cannot hang the job, ' + 'a held lock is waited for only lock-wait'), async () => {
     // pull-cache: the first run pulls and saves; the next checkout has links where those files go.
     const cache: ActionsCacheServer = await startActionsCache();
     try {

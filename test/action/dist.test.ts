@@ -33,7 +33,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     api = github;
   });
 
-  it('1. a pull_request dry-run creates one sticky comment, a second run updates it, the bucket is untouched', async () => {
+  it(('1. a pull_request dry-run creates one sticky comment, a second run updates it, the ' + 'bucket is untouched'), async () => {
     const ws = await workspace({ 'templates/index.html': '<h1>v1</h1>', 'templates/about.html': 'about' });
     const pr = prEvent(7);
     const secrets = { 'reload-secret': RELOAD_SECRET, 'cache-url': `redis://default:${REDIS_PASSWORD}@127.0.0.1:9/0` };
@@ -80,7 +80,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(first.stdout).toContain(`::add-mask::${REDIS_PASSWORD}`);
   });
 
-  it('2. a push with a MANUAL conflict exits non-zero with manual-conflicts, writes the summary, changes nothing', async () => {
+  it(('2. a push with a MANUAL conflict exits non-zero with manual-conflicts, writes the ' + 'summary, changes nothing'), async () => {
     const ws = await workspace({ 'templates/index.html': 'v1', 'templates/about.html': 'about' });
     expectOk(await run(ws, pushEvent(api.url, 'p2-1'), inputs('s2')));
     expect(Object.keys(await snapshot('s2'))).toEqual(expect.arrayContaining(['s2/templates/index.html', 's2/templates/about.html']));
@@ -125,7 +125,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     }
   });
 
-  it('4. require-approved-plan deploys the reviewed plan, and refuses once the bucket changed behind its back', async () => {
+  it(('4. require-approved-plan deploys the reviewed plan, and refuses once the bucket ' + 'changed behind its back'), async () => {
     const ws = await workspace({ 'templates/index.html': 'v1', 'templates/about.html': 'about' });
     expectOk(await run(ws, pushEvent(api.url, 'p4-0'), inputs('s4', { 'conflict-strategy': 'newest-wins' })));
     const gated = inputs('s4', { 'conflict-strategy': 'newest-wins', 'require-approved-plan': 'true', 'dry-run': 'false' });

@@ -122,7 +122,7 @@ describe('readInputs', () => {
 
   it.each([
     [{ direction: 'sideways' }, "Input 'direction' has an invalid value 'sideways'. Accepted: pull, push, bidirectional"],
-    [{ 'conflict-strategy': 'coin-flip' }, "Input 'conflict-strategy' has an invalid value 'coin-flip'. Accepted: remote-wins, local-wins, newest-wins, manual, backup-both"],
+    [{ 'conflict-strategy': 'coin-flip' }, ("Input 'conflict-strategy' has an invalid value 'coin-flip'. Accepted: remote-wins, " + "local-wins, newest-wins, manual, backup-both")],
     [{ target: 'everything' }, "Input 'target' has an invalid value 'everything'. Accepted: templates, settings, static, cache, all"],
     [{ 'dry-run': 'yes' }, "Input 'dry-run' has an invalid value 'yes'. Accepted: true, false"],
     [{ comment: 'sometimes' }, "Input 'comment' has an invalid value 'sometimes'. Accepted: auto, always, never"],
@@ -130,7 +130,7 @@ describe('readInputs', () => {
     [{ 'max-concurrent': '2.5' }, "Input 'max-concurrent' has an invalid value '2.5'. Accepted: an integer from 1 to 256"],
     [{ timeout: '-1' }, "Input 'timeout' has an invalid value '-1'. Accepted: a number from 0.1 to 3600"],
     [{ 'max-delete': 'lots' }, "Input 'max-delete' has an invalid value 'lots'."],
-    [{ 'cache-namespaces': 'templates,sessions' }, "Input 'cache-namespaces' has an invalid value 'sessions'. Accepted: templates, bccache, responses, gather, static"],
+    [{ 'cache-namespaces': 'templates,sessions' }, ("Input 'cache-namespaces' has an invalid value 'sessions'. Accepted: templates, " + "bccache, responses, gather, static")],
     [{ 'cache-operation': 'nuke' }, "Input 'cache-operation' has an invalid value 'nuke'. Accepted: refresh, none"],
     [{ target: 'cache', 'cache-operation': 'nuke' }, "Input 'cache-operation' has an invalid value 'nuke'. Accepted: refresh, invalidate, warm, clear"],
     [{ 'template-paths': '../elsewhere' }, "Input 'template-paths' has an invalid value '../elsewhere'."],

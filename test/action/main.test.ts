@@ -117,7 +117,7 @@ describe('run()', () => {
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
     await run(deps(io, await env('pull_request_target', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run.dryRun).toBe(true);
-    expect(io.logs.join('\n')).toContain("pull_request_target event: dry run although 'dry-run' is 'false'. This event never writes; deploy previews from pull_request events.");
+    expect(io.logs.join('\n')).toContain(("pull_request_target event: dry run although 'dry-run' is 'false'. This event never " + "writes; deploy previews from pull_request events."));
     expect(io.summary).toContain("> pull_request_target event: dry run although &#39;dry-run&#39;".replace(/&#39;/g, "'"));
   });
 
@@ -135,13 +135,13 @@ describe('run()', () => {
     expect(targets.calls[1]!.run.readConfigFile).toBeUndefined();
   });
 
-  it('warns when the token posts as someone else than comment-author (its comment would never be found or trusted)', async () => {
+  it(('warns when the token posts as someone else than comment-author (its comment would ' + 'never be found or trusted)'), async () => {
     const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
     api.tokenUser = { login: 'deploy-bot', type: 'User' };
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
     await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
     expect(io.annotations.map((a) => a.message)).toContain(
-      "The github-token posts as deploy-bot, but comment-author is github-actions[bot]: set 'comment-author: deploy-bot' so the Action finds this comment again instead of adding another, and trusts its plan for require-approved-plan.",
+      ("The github-token posts as deploy-bot, but comment-author is github-actions[bot]: set " + "'comment-author: deploy-bot' so the Action finds this comment again instead of adding " + "another, and trusts its plan for require-approved-plan."),
     );
     const told = fakeIO({ bucket: 'b-1', 'github-token': 't', 'comment-author': 'deploy-bot' });
     await run(deps(told, await env('pull_request', prEvent), targets.runTargets));

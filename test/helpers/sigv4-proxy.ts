@@ -138,7 +138,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer, o
 
 function error(res: ServerResponse, req: IncomingMessage, status: number, code: string, message: string, region?: string): void {
   const regionXml = region ? `<Region>${region}</Region>` : '';
-  const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</Message>${regionXml}<RequestId>proxy</RequestId></Error>`;
+  const xml = ('<?xml version="1.0" ' + `encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</Message>${regionXml}<RequestId>proxy</RequestId></Error>`);
   res.writeHead(status, { 'content-type': 'application/xml', ...(region ? { 'x-amz-bucket-region': region } : {}) });
   res.end(req.method === 'HEAD' ? undefined : xml);
 }
@@ -237,7 +237,8 @@ function makeCertificate(regions: string[]): { key: string; cert: string } {
   try {
     const names = regions.flatMap((region) => [`DNS:s3.${region}.amazonaws.com`, `DNS:*.s3.${region}.amazonaws.com`]).join(',');
     const config = path.join(dir, 'openssl.cnf');
-    writeFileSync(config, `[req]\ndistinguished_name=dn\nx509_extensions=ext\nprompt=no\n[dn]\nCN=s3.amazonaws.com\n[ext]\nsubjectAltName=${names}\nbasicConstraints=critical,CA:TRUE\n`);
+    const lines = ['[req]', 'distinguished_name=dn', 'x509_extensions=ext', 'prompt=no', '[dn]', 'CN=s3.amazonaws.com', '[ext]'];
+    writeFileSync(config, `${[...lines, `subjectAltName=${names}`, 'basicConstraints=critical,CA:TRUE'].join('\n')}\n`);
     const keyFile = path.join(dir, 'key.pem');
     const certFile = path.join(dir, 'cert.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', keyFile, '-out', certFile, '-config', config], { stdio: 'ignore' });

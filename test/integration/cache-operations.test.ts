@@ -156,7 +156,7 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     expect([...before.keys()].filter((k) => !after.has(k)).sort()).toEqual([`${app}:gather:routes`, `${app}:responses:/page/7`]);
   });
 
-  it('invalidate of the template namespaces deletes loader and bytecode entries, then warms the deleted templates', async () => {
+  it(('invalidate of the template namespaces deletes loader and bytecode entries, then warms ' + 'the deleted templates'), async () => {
     const result = await syncCache({ ...base, operation: 'invalidate' });
     expect(result.errors).toEqual([]);
     expect(result.invalidatedKeys).toHaveLength(6);

@@ -113,7 +113,7 @@ describe('local journals are evidence only when the lock vouches for them', () =
     expect(await fs.readFile(path.join(local, '.fastblocks-sync/backups', RUN_ID, 'page.html'), 'utf8')).toBe('SMUGGLED');
   });
 
-  it('a run killed after its writes is undone locally and remotely by the next run, from the lock-vouched journal', async () => {
+  it(('a run killed after its writes is undone locally and remotely by the next run, from ' + 'the lock-vouched journal'), async () => {
     const { local, prefix, options, sync } = await fixture({ 'page.html': 'v1', 'gone.html': 'keep me' });
     expect((await sync()).failure).toBeUndefined();
     await putRemote(store, prefix, { 'page.html': 'v2 from the bucket' });
@@ -258,7 +258,7 @@ describe('roots applied together', () => {
     expect((await first.sync({ direction: 'push', dryRun: true })).planned).toEqual([{ path: 'a.html', action: 'upload' }]);
   });
 
-  it('a group killed after its first base was written is kept, not undone, by the next run of another root', async () => {
+  it(('a group killed after its first base was written is kept, not undone, by the next run ' + 'of another root'), async () => {
     const bucket = await tempDir('fbsync-gate-group-');
     const shared = createFsStore(bucket);
     const runId = '20261127T020304Z-00bb22';

@@ -26,7 +26,8 @@ describeS3('2,000 files against moto_server', () => {
     const push = await sync();
     expect(push.failure).toBeUndefined();
     expect(push.synced).toHaveLength(N);
-    // One PUT per file plus the lock (taken, then given the journal) and the state: no HEAD after PUT, no per-file reads.
+    // One PUT per file plus the lock (taken, then given the journal) and the state: no HEAD after PUT, no per-file
+    // reads.
     expect(push.stats.requests.put).toBe(N + 3);
     expect(push.stats.requests.head + push.stats.requests.get).toBeLessThanOrEqual(2);
 
@@ -37,6 +38,6 @@ describeS3('2,000 files against moto_server', () => {
     expect({ put: r.put, copy: r.copy, delete: r.delete }).toEqual({ put: 1, copy: 0, delete: 1 });
     const total = r.list + r.get + r.head;
     expect(total).toBeLessThanOrEqual(Math.ceil(N / 1000) + 3);
-    console.log(`2,000 files: cold push ${push.stats.durationMs} ms (${push.stats.requests.put} PUT); no-op ${again.stats.durationMs} ms, ${total} requests (${JSON.stringify(r)})`);
+    console.log((`2,000 files: cold push ${push.stats.durationMs} ms (${push.stats.requests.put} PUT); ` + `no-op ${again.stats.durationMs} ms, ${total} requests (${JSON.stringify(r)})`));
   });
 });

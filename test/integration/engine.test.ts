@@ -66,7 +66,7 @@ for (const storeCase of cases) {
       return { local, prefix, sync };
     }
 
-    it('pushes a tree, then a second run writes nothing and costs one list, one state read and the lock it plans under', async () => {
+    it(('pushes a tree, then a second run writes nothing and costs one list, one state read ' + 'and the lock it plans under'), async () => {
       const { local, prefix, sync } = await fixture({ 'index.html': 'home', 'blocks/nav.html': 'nav', 'a b+ü.txt': 'unicode' });
       const first = await sync({ direction: 'push' });
       expect(first.failure).toBeUndefined();
@@ -99,7 +99,7 @@ for (const storeCase of cases) {
       expect((await sync()).synced).toEqual([]);
     });
 
-    it('first run copies one-sided files, never deletes, and reports differing files as add/add conflicts', async () => {
+    it(('first run copies one-sided files, never deletes, and reports differing files as ' + 'add/add conflicts'), async () => {
       const { local, prefix, sync } = await fixture({ 'same.html': 'x', 'local-only.html': 'l', 'both.html': 'mine' });
       await putRemote(store, prefix, { 'same.html': 'x', 'remote-only.html': 'r', 'both.html': 'theirs' });
       const report = await sync({ conflictStrategy: 'remote-wins' });

@@ -49,7 +49,7 @@ describe('sync.* with unresolved MANUAL conflicts', () => {
     expect(await readTree(bucket)).toEqual(before);
   });
 
-  it('a dry run rejects the same way (the plan has unresolved conflicts), and syncTemplates() resolves with them', async () => {
+  it(('a dry run rejects the same way (the plan has unresolved conflicts), and ' + 'syncTemplates() resolves with them'), async () => {
     const { appRoot, storageBucket } = await conflicted('templates');
     await expect(sync.templates({ appRoot, storageBucket, strategy: { conflictStrategy: 'manual', dryRun: true } })).rejects.toBeInstanceOf(ManualConflictError);
     const result = await syncTemplates({ appRoot, storageBucket, strategy: { conflictStrategy: 'manual' } });

@@ -136,7 +136,7 @@ describe('the npm tarball', () => {
     expect(second.stdout).not.toMatch(/^ {2}(upload|download|delete)/m);
   });
 
-  it("`import { sync } from 'fastblocks-sync'` runs in node and type-checks with the shipped types; misuse does not", async () => {
+  it(("`import { sync } from 'fastblocks-sync'` runs in node and type-checks with the " + "shipped types; misuse does not"), async () => {
     // The README's consumer is valid JavaScript and TypeScript: run it, then check it.
     const consumerCode = readmeBlock('Install', 'ts');
     expect(consumerCode).toMatch(/^import \{ sync \} from 'fastblocks-sync';\n/);
@@ -162,7 +162,7 @@ describe('the npm tarball', () => {
     expect(errors.some((line) => /misuse\.ts\(2,\d+\): error TS2561: .*'appRot' does not exist in type 'TemplatesOptions'/.test(line))).toBe(true);
   });
 
-  it('a script written to the seed\'s contract stops on "Manual conflict resolution required" instead of carrying on', async () => {
+  it(('a script written to the seed\'s contract stops on "Manual conflict resolution ' + 'required" instead of carrying on'), async () => {
     // The same template edited on both sides since the runs above.
     const template = 'example-app-templates/example-app/templates/app/bulma/index.html';
     await writeFile(path.join(consumer, 'my-app/templates/app/bulma/index.html'), '<p>mine</p>\n');
@@ -171,7 +171,7 @@ describe('the npm tarball', () => {
     const script = [
       "import { sync } from 'fastblocks-sync';",
       'try {',
-      "  await sync.templates({ appRoot: 'my-app', storageBucket: `file://${process.cwd()}/bucket`, strategy: { conflictStrategy: 'manual' } });",
+      ("  await sync.templates({ appRoot: 'my-app', storageBucket: " + "`file://${process.cwd()}/bucket`, strategy: { conflictStrategy: 'manual' } });"),
       "  console.log('synced');",
       '} catch (e) {',
       "  if (!String(e.message).includes('Manual conflict resolution required')) throw e;",

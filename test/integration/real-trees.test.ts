@@ -226,7 +226,7 @@ for (const storeCase of cases) {
 
     // ------------------------------------------------------------------------------------------
     describe('3. a large upload records the hash of what was sent', () => {
-      it('a file saved while it is uploaded (same size, other bytes) fails the op, and the run rolls back', async () => {
+      it(('a file saved while it is uploaded (same size, other bytes) fails the op, and the run ' + 'rolls back'), async () => {
         const original = patterned(9 * MiB, 1);
         const { local, prefix, sync } = await fixture({ 'big.bin': original, 'small.html': 's' });
         await sync({ direction: 'push' });
@@ -300,7 +300,7 @@ for (const storeCase of cases) {
         expect(report.failure?.message).toMatch(/local files that differ only in letter case or Unicode normalization/);
         const messages = report.errors.map((e) => e.message);
         expect(messages).toContain(
-          'local files "README.md" and "Readme.md" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.',
+          ('local files "README.md" and "Readme.md" differ only in letter case or Unicode ' + 'normalization: on macOS and Windows they are the same file. Rename or delete one of ' + 'them, or --exclude it.'),
         );
         expect(messages.some((m) => m.includes(nfc) && m.includes(nfd))).toBe(true);
         expect(await listing(store)).toEqual(before);
@@ -340,7 +340,7 @@ for (const storeCase of cases) {
 
     // ------------------------------------------------------------------------------------------
     describe('10. big files stream', () => {
-      it('a 12 MiB file goes up and comes down byte for byte; the base records the ETag the store reports', async () => {
+      it(('a 12 MiB file goes up and comes down byte for byte; the base records the ETag the ' + 'store reports'), async () => {
         const big = patterned(12 * MiB + 3, 7);
         const { prefix, sync } = await fixture({ 'video.bin': big });
         const storeFor = storeCase.s3 ? () => (s3 as S3TestContext).makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }) : () => store;
@@ -494,7 +494,7 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
       expect((await sync({ conflictStrategy: 'manual' })).synced).toEqual([]);
     });
 
-    it('a part size no guess matches: the object is read and hashed (streamed) instead; different bytes stay a conflict', async () => {
+    it(('a part size no guess matches: the object is read and hashed (streamed) instead; ' + 'different bytes stay a conflict'), async () => {
       const bytes = patterned(20_000_000, 12);
       const { local, prefix, sync } = await fixture({ 'odd.bin': bytes, 'other.bin': bytes });
       await foreignMultipart(`${prefix}odd.bin`, bytes, 6 * MiB + 12_345);
@@ -510,7 +510,7 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
       expect(await treeBytes(local)).toEqual(await remoteBytes(store, prefix));
     });
 
-    it('rclone\'s md5chksum metadata (base64) is its content MD5: compared by it, no body read from the bucket', async () => {
+    it(('rclone\'s md5chksum metadata (base64) is its content MD5: compared by it, no body ' + 'read from the bucket'), async () => {
       const bytes = patterned(11 * MiB, 14);
       const { prefix, sync } = await fixture({ 'r.bin': bytes, 'changed.bin': bytes });
       const md5chksum = createHash('md5').update(bytes).digest('base64');

@@ -88,7 +88,7 @@ describeS3('SigV4: the verifying proxy against botocore, then our transport thro
   const failuresSince = (from: number) => proxy.requests.slice(from).filter((r) => r.failure !== null);
 
   describe.skipIf(!haveAws)('the proxy, checked against the AWS CLI (botocore)', () => {
-    test('botocore\'s put-object, get-object and list-objects-v2 verify, for keys with + % = & ; @ é and spaces', async () => {
+    test(('botocore\'s put-object, get-object and list-objects-v2 verify, for keys with + % = & ' + '; @ é and spaces'), async () => {
       const from = proxy.requests.length;
       const file = path.join(home, 'body.txt');
       await fs.writeFile(file, 'botocore body');
@@ -190,7 +190,7 @@ describeS3('SigV4: the verifying proxy against botocore, then our transport thro
     await expect(without.put('token/b.txt', Buffer.from('t'))).rejects.toMatchObject({ code: 'InvalidCredentials' });
   });
 
-  test('a wrong secret is InvalidCredentials, naming where the credentials came from and never the secret', async () => {
+  test(('a wrong secret is InvalidCredentials, naming where the credentials came from and ' + 'never the secret'), async () => {
     const s = store({ credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: 'wrong-secret-value' } });
     const error = await s.put('x.txt', Buffer.from('x')).catch((e: unknown) => e as Error);
     expect(error).toMatchObject({ code: 'InvalidCredentials' });
@@ -221,7 +221,7 @@ describeS3('SigV4: the verifying proxy against botocore, then our transport thro
     test('from a profile, through the SDK\'s provider chain (loaded only then)', async () => {
       clear();
       const file = path.join(home, 'credentials');
-      await fs.writeFile(file, `[other]\naws_access_key_id = NOPE\naws_secret_access_key = nope\n\n[deploy]\naws_access_key_id = ${ACCESS_KEY}\naws_secret_access_key = ${SECRET}\n`);
+      await fs.writeFile(file, (`[other]\naws_access_key_id = NOPE\naws_secret_access_key = ` + `nope\n\n[deploy]\naws_access_key_id = ${ACCESS_KEY}\naws_secret_access_key ` + `= ${SECRET}\n`));
       Object.assign(process.env, { AWS_PROFILE: 'deploy', AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: path.join(home, 'no-config') });
       const from = proxy.requests.length;
       const s = store({ credentials: undefined });
@@ -250,7 +250,7 @@ describeS3('SigV4: the verifying proxy against botocore, then our transport thro
       return made;
     }
 
-    test('a bucket in another region than configured: one redirect, then every request goes to its region', async () => {
+    test(('a bucket in another region than configured: one redirect, then every request goes to ' + 'its region'), async () => {
       const bucket = `west-${randomUUID()}`;
       await createBucket(context.endpoint, bucket);
       const from = proxy.requests.length;

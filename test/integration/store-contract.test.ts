@@ -174,7 +174,7 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       expect(store.stats.get).toBe(1);
     });
 
-    test('getStream of a missing key is NotFound; with a stale If-Match PreconditionFailed; the consumer never runs', async () => {
+    test(('getStream of a missing key is NotFound; with a stale If-Match PreconditionFailed; the ' + 'consumer never runs'), async () => {
       const { store, prefix } = fresh();
       let consumed = 0;
       const consume = async () => void consumed++;
@@ -207,14 +207,14 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       expect((await store.get(`${prefix}stream`)).body.toString()).toBe(text);
     });
 
-    test('a stream whose bytes are not the hashed ones (a file saved while it was sent) fails with BadDigest', async () => {
+    test(('a stream whose bytes are not the hashed ones (a file saved while it was sent) fails ' + 'with BadDigest'), async () => {
       const { store, prefix } = fresh();
       const error = await expectCode(store.put(`${prefix}changed`, streamBody(['what is really sent']), { contentMd5: md5('what was hashed at') }), 'BadDigest');
       expect(error.message).toMatch(/changed while it was sent/);
       expect(error.retryable).toBe(false);
     });
 
-    test('a stream that ends before its size (a file truncated while it was sent) fails, without waiting for the timeout', async () => {
+    test(('a stream that ends before its size (a file truncated while it was sent) fails, ' + 'without waiting for the timeout'), async () => {
       const { store, prefix } = fresh();
       const short = { size: 100, open: () => Readable.from([Buffer.from('only 18 bytes here')]) };
       const started = Date.now();
@@ -246,7 +246,7 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       return { store, prefix: `t${++testNumber}/` };
     }
 
-    test('a body above the threshold is sent in parts: the ETag S3 reports for 5 MiB parts, the bytes and the attributes round-trip', async (context) => {
+    test(('a body above the threshold is sent in parts: the ETag S3 reports for 5 MiB parts, the ' + 'bytes and the attributes round-trip'), async (context) => {
       const fixture = multipartStore();
       if (!fixture) return context.skip();
       const { store, prefix } = fixture;
@@ -265,7 +265,7 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       expect(await store.list(prefix)).toEqual([expect.objectContaining({ key: `${prefix}big.bin`, etag, size: big.length })]);
     });
 
-    test('a body that changed while it was read creates nothing (BadDigest before the upload completes)', async (context) => {
+    test(('a body that changed while it was read creates nothing (BadDigest before the upload ' + 'completes)'), async (context) => {
       const fixture = multipartStore();
       if (!fixture) return context.skip();
       const { store, prefix } = fixture;
@@ -274,7 +274,7 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       expect(store.stats.delete).toBe(1); // AbortMultipartUpload
     });
 
-    test('conditions hold for multipart uploads: If-None-Match:* on an existing key, If-Match with a stale ETag', async (context) => {
+    test(('conditions hold for multipart uploads: If-None-Match:* on an existing key, If-Match ' + 'with a stale ETag'), async (context) => {
       const fixture = multipartStore();
       if (!fixture) return context.skip();
       const { store, prefix } = fixture;
@@ -786,7 +786,7 @@ describe('S3Store', () => {
       if (req.url?.startsWith('/elsewhere')) return void res.writeHead(301, { 'x-amz-bucket-region': 'ap-south-1' }).end();
       if (key.startsWith('moved') && region !== 'eu-north-1') {
         // A bucket in eu-north-1, as AWS answers a request signed for another region.
-        const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>use the specified endpoint</Message><Endpoint>site.s3.eu-north-1.amazonaws.com</Endpoint></Error>';
+        const xml = ('<?xml version="1.0" ' + 'encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>use the specified ' + 'endpoint</Message><Endpoint>site.s3.eu-north-1.amazonaws.com</Endpoint></Error>');
         return void res.writeHead(301, { 'content-type': 'application/xml', 'x-amz-bucket-region': 'eu-north-1' }).end(req.method === 'HEAD' ? undefined : xml);
       }
       if (key.startsWith('moved')) return void res.writeHead(200, { etag: `"${md5(key)}"`, 'content-length': String(key.length) }).end(req.method === 'HEAD' ? undefined : key);
@@ -797,7 +797,7 @@ describe('S3Store', () => {
       if (key.startsWith('legacy')) return legacyDelete(req, res, conditional);
       const script = scripts[key];
       if (!script) return void res.writeHead(404).end();
-      const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${script.code}</Code><Message>scripted ${script.code}</Message>${script.extra ?? ''}<RequestId>1</RequestId></Error>`;
+      const xml = ('<?xml version="1.0" ' + `encoding="UTF-8"?><Error><Code>${script.code}</Code><Message>scripted ` + `${script.code}</Message>${script.extra ?? ''}<RequestId>1</RequestId></Error>`);
       res.writeHead(script.status, { 'content-type': 'application/xml', ...script.headers }).end(req.method === 'HEAD' ? undefined : xml);
     }
 
@@ -805,7 +805,7 @@ describe('S3Store', () => {
     function legacyDelete(req: IncomingMessage, res: ServerResponse, conditional: boolean): void {
       if (req.method === 'HEAD') return void res.writeHead(200, { etag: `"${md5('legacy')}"`, 'content-length': '6' }).end();
       if (req.method === 'DELETE' && conditional) {
-        const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>';
+        const xml = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A ' + 'header you provided implies functionality that is not implemented</Message></Error>');
         return void res.writeHead(501, { 'content-type': 'application/xml' }).end(xml);
       }
       res.writeHead(204).end();
@@ -837,7 +837,7 @@ describe('S3Store', () => {
       expect(store.stats.get).toBe(key === 'wrong-region' || key === 'redirect' ? 2 : 1);
     });
 
-    test('a bucket in another region: the request is sent again there, once, and later ones go there at once', async () => {
+    test(('a bucket in another region: the request is sent again there, once, and later ones go ' + 'there at once'), async () => {
       const store = scriptedStore();
       signedFor.length = 0;
       seen.length = 0;

@@ -98,7 +98,7 @@ describe('target all is all-or-nothing', () => {
 });
 
 describe('what the plan hash binds beyond the bucket', () => {
-  it('a target: cache plan is its operation: another operation or key is another plan, and a refused one never reaches Redis', async () => {
+  it(('a target: cache plan is its operation: another operation or key is another plan, and ' + 'a refused one never reaches Redis'), async () => {
     const { options } = await app(APP);
     // Nothing listens on port 9: a cache operation that ran would fail to connect.
     const cache = { ...options, cacheUrl: 'redis://:pw@127.0.0.1:9/0', appName: 'shop' };

@@ -128,7 +128,7 @@ describe('local times when git cannot read the checkout as it is', () => {
     expect(report.warnings).toEqual([]);
   });
 
-  it('git failing inside a work tree: mtimes, with a warning saying why (in the report, hence an Action annotation)', async () => {
+  it(('git failing inside a work tree: mtimes, with a warning saying why (in the report, ' + 'hence an Action annotation)'), async () => {
     const { repo, root } = await repoWith({ 'page.html': 'v1' });
     await fs.writeFile(path.join(repo, '.git', 'HEAD'), 'not a ref\n');
     const warnings: string[] = [];

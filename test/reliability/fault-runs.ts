@@ -144,7 +144,7 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
     lockWait: 10,
     strategy: resolveStrategy({ direction, conflictStrategy, maxConcurrent, parallel: maxConcurrent > 1, retryAttempts, retryDelay: 0.01, timeout: TIMEOUT_S }),
   };
-  const label = `${direction}/${conflictStrategy} c=${maxConcurrent} r=${retryAttempts} rate=${rate}${applyOnly ? ' apply-only' : ''}${prune ? ' prune' : ''}`;
+  const label = (`${direction}/${conflictStrategy} c=${maxConcurrent} r=${retryAttempts} ` + `rate=${rate}${applyOnly ? ' apply-only' : ''}${prune ? ' prune' : ''}`);
   const before = await snapshot(env.direct, world);
   const faultsBefore = env.proxy.totalFaults;
   env.proxy.configure({

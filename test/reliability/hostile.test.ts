@@ -178,7 +178,7 @@ describeS3('hostile input: clear errors, nothing written', () => {
       rows.push({ input: 'local link `linkdir/` → a folder outside the root; remote `linkdir/evil.html` (pull)', sees: `exit 0; \`Skipped: linkdir/evil.html remote object not written: the local path is a symbolic link …\``, written: 'nothing through the link' });
     });
 
-    it('a synced file replaced by a link: not taken for a deletion (regression: the remote object was deleted)', async () => {
+    it(('a synced file replaced by a link: not taken for a deletion (regression: the remote ' + 'object was deleted)'), async () => {
       const w = await world(async (w) => {
         await writeTree(w.local, { 'index.html': 'page', 'about.html': 'about' });
         expect((await cli(['sync', w.local, w.remote, ...s3Args()])).code).toBe(0);
@@ -193,7 +193,7 @@ describeS3('hostile input: clear errors, nothing written', () => {
       rows.push({ input: 'a synced file replaced by a link to a file outside', sees: 'exit 0; `Skipped: about.html symbolic link (never followed)`', written: 'nothing (the remote object is kept)' });
     });
 
-    it('.fastblocks-sync itself a link to a folder outside: refused (regression: temp files, journal and backups went outside)', async () => {
+    it(('.fastblocks-sync itself a link to a folder outside: refused (regression: temp files, ' + 'journal and backups went outside)'), async () => {
       const w = await world(async (w) => {
         await writeTree(w.local, { 'page.html': 'local version' });
         await fs.symlink(w.outside, path.join(w.local, '.fastblocks-sync'));
@@ -239,11 +239,12 @@ describeS3('hostile input: clear errors, nothing written', () => {
       expect(result.invalid).toEqual([expect.objectContaining({ path: 'app.yml', side: 'local', message: expect.stringMatching(/more than 100 alias expansions/) })]);
       expect(Object.keys(await bucketSnapshot(`${w.prefix}settings/app`))).toEqual([]);
       await w.unchanged();
-      rows.push({ input: 'settings/app.yml: YAML alias bomb (9^9 expansions)', sees: `invalid: app.yml:${result.invalid[0]?.line}:${result.invalid[0]?.column} (local) ${result.invalid[0]?.message.slice(0, 120)}`, written: 'nothing' });
+      rows.push({ input: 'settings/app.yml: YAML alias bomb (9^9 expansions)', sees: (`invalid: app.yml:${result.invalid[0]?.line}:${result.invalid[0]?.column} ` + `(local) ${result.invalid[0]?.message.slice(0, 120)}`), written: 'nothing' });
     });
 
-    it('a huge settings file (6 MB): refused as too large (regression: parsed whole, ~70 bytes of memory per byte; 20 MB took 1.4 GB and 7 s)', async () => {
-      const big = `items:\n${Array.from({ length: 120_000 }, (_, i) => `  - key${i}: "value ${i} ${'x'.repeat(20)}"`).join('\n')}\n`;
+    it(('a huge settings file (6 MB): refused as too large (regression: parsed whole, ~70 ' + 'bytes of memory per byte; 20 MB took 1.4 GB and 7 s)'), async () => {
+      const line = (i: number) => `  - key${i}: "value ${i} ${'x'.repeat(20)}"`;
+      const big = `items:\n${Array.from({ length: 120_000 }, (_, i) => line(i)).join('\n')}\n`;
       const w = await world(async (w) => writeTree(w.local, { 'settings/app.yml': big, 'settings/ok.yml': 'a: 1\n' }));
       const result = await settings(w);
       expect(result.invalid).toEqual([expect.objectContaining({ path: 'app.yml', message: expect.stringMatching(/too large for a settings file \(limit 2 MiB\): split it, or exclude it/) })]);
@@ -323,7 +324,8 @@ describeS3('hostile input: clear errors, nothing written', () => {
       expect(result.code).toBe(2);
       expect(result.text).toMatch(expected);
       await w.unchanged();
-      rows.push({ input: `CLI \`${label}\``, sees: `exit 2: ${(result.text.split('\n').find((l) => l.includes('error')) ?? result.text.split('\n')[0]!).trim()}`, written: 'nothing' });
+      const errorLine = result.text.split('\n').find((l) => l.includes('error')) ?? result.text.split('\n')[0]!;
+      rows.push({ input: `CLI \`${label}\``, sees: `exit 2: ${errorLine.trim()}`, written: 'nothing' });
     });
 
     it.each([
@@ -348,7 +350,7 @@ describeS3('hostile input: clear errors, nothing written', () => {
       expect(result.code).toBe(2);
       expect(result.text).toMatch(/Local directory .*nope does not exist\. Create it, fix the path, or use --direction pull/);
       await w.unchanged();
-      rows.push({ input: 'CLI: a local directory that does not exist (push)', sees: 'exit 2: `Local directory …/nope does not exist. Create it, fix the path, or use --direction pull to fetch the remote into it.`', written: 'nothing' });
+      rows.push({ input: 'CLI: a local directory that does not exist (push)', sees: ('exit 2: `Local directory …/nope does not exist. Create it, fix the path, or use ' + '--direction pull to fetch the remote into it.`'), written: 'nothing' });
     });
   });
 

@@ -94,7 +94,7 @@ describeS3('regressions found by the reliability suite', () => {
     expect(unchanged(before, await snapshot(env.direct, world), 'rolled back')).toEqual([]);
   });
 
-  it('seed x15.0: a write that landed but whose answer was lost is recorded in the base (re-planned as converged)', async () => {
+  it(('seed x15.0: a write that landed but whose answer was lost is recorded in the base ' + '(re-planned as converged)'), async () => {
     const world = await newWorld({ 'a.html': 'v1', 'gone.html': 'old' });
     expect((await runSync(options(world, {}))).failure).toBeUndefined();
     await writeLocal(world.local, 'a.html', 'v2');
@@ -114,7 +114,7 @@ describeS3('regressions found by the reliability suite', () => {
     expect((await env.direct.get(`${world.rootPrefix}a.html`)).body.toString()).toBe('v3');
   });
 
-  it('seed x1.1: a lock refresh or release whose answer was lost is still our lock (no false takeover, no lock left behind)', async () => {
+  it(('seed x1.1: a lock refresh or release whose answer was lost is still our lock (no ' + 'false takeover, no lock left behind)'), async () => {
     const world = await newWorld({ 'a.html': 'v1' });
     // The upload takes 1.5 s, so the lock (TTL 3 s) is refreshed once; that refresh's answer is
     // lost, and so is the release's.
@@ -152,7 +152,7 @@ describeS3('regressions found by the reliability suite', () => {
     expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/after it committed: nothing to undo/);
   });
 
-  it('seed x5.1: a base-state PUT whose answer was lost counts as committed (was rolled back under a written base)', async () => {
+  it(('seed x5.1: a base-state PUT whose answer was lost counts as committed (was rolled ' + 'back under a written base)'), async () => {
     const world = await newWorld({ 'a.html': 'v1' });
     expect((await runSync(options(world, {}))).failure).toBeUndefined();
     await writeLocal(world.local, 'a.html', 'v2');
@@ -180,7 +180,7 @@ describeS3('regressions found by the reliability suite', () => {
     expect(unchanged(before, await snapshot(env.direct, world), 'stopped')).toEqual([]);
   });
 
-  it('seed x9.2 (next run): what a failed rollback left is restored from the kept lock, then the run plans again', async () => {
+  it(('seed x9.2 (next run): what a failed rollback left is restored from the kept lock, ' + 'then the run plans again'), async () => {
     const world = await newWorld({ 'a.html': 'mine', 'b.html': 'new' }, { 'a.html': 'theirs' });
     script('x9.2', (r) => (isPut(r, '/b.html') ? '500' : copyFrom(r)?.includes('/backups/') && !r.path.includes('/backups/') ? '503' : null));
     const failed = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
@@ -239,7 +239,7 @@ describeS3('regressions found by the reliability suite', () => {
     expect([...after.remote.keys()].filter((k) => k.includes('.conflict-remote-20261127T233815Z'))).toHaveLength(2);
   });
 
-  it('seed r1-cc0 round 0: an object deleted by another writer between planning and download is re-planned, not a failed run', async () => {
+  it(('seed r1-cc0 round 0: an object deleted by another writer between planning and ' + 'download is re-planned, not a failed run'), async () => {
     const world = await newWorld({ 'a.html': 'v1', 'b.html': 'b' });
     expect((await runSync(options(world, {}))).failure).toBeUndefined();
     await env.direct.put(`${world.rootPrefix}a.html`, Buffer.from('v2'));

@@ -104,7 +104,7 @@ describeS3('secrets never reach an output', () => {
     expect(hits()).toEqual([]);
   });
 
-  it('the library: a reload webhook failing and succeeding, literal secrets in settings, the cache with a password', async () => {
+  it(('the library: a reload webhook failing and succeeding, literal secrets in settings, ' + 'the cache with a password'), async () => {
     const appRoot = await tempDir('fbsync-secret-app-');
     await writeTree(appRoot, { 'settings/app.yml': `name: shop\ndb_password: ${REDIS_PASSWORD}\napi:\n  token: ${RELOAD_SECRET}\n` });
     const common = { appRoot, storageBucket: `s3://${bucket}/lib`, endpoint, pathStyle: true, region: 'us-east-1', replica: 'secrets', credentials: { accessKeyId: SECRET_ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY } };
@@ -135,6 +135,7 @@ describeS3('secrets never reach an output', () => {
       'static/app.css': 'body{}',
     });
     const hook = await webhook(500);
+    const withPassword = `redis://default:${REDIS_PASSWORD}@`;
     const inputs = {
       target: 'all',
       bucket,
@@ -146,7 +147,7 @@ describeS3('secrets never reach an output', () => {
       'conflict-strategy': 'manual',
       'reload-url': hook.url.replace(`?token=${RELOAD_SECRET}`, ''),
       'reload-secret': RELOAD_SECRET,
-      'cache-url': `${(redisUrl ?? `redis://127.0.0.1:${await freePort()}`).replace('redis://', `redis://default:${REDIS_PASSWORD}@`)}/0`,
+      'cache-url': `${(redisUrl ?? `redis://127.0.0.1:${await freePort()}`).replace('redis://', withPassword)}/0`,
       'app-name': 'shop',
       'github-token': GITHUB_TOKEN,
     };

@@ -184,7 +184,7 @@ export function committedChecks(before: Snapshot, after: Snapshot, report: SyncR
   } else {
     for (const p of new Set([...after.local.keys(), ...after.remote.keys()])) {
       if (skipped.has(p)) continue;
-      if (after.local.get(p) !== after.remote.get(p)) mixed(`bidirectional run committed but "${p}" differs (local ${after.local.has(p) ? 'present' : 'absent'}, remote ${after.remote.has(p) ? 'present' : 'absent'})`);
+      if (after.local.get(p) !== after.remote.get(p)) mixed((`bidirectional run committed but "${p}" differs (local ` + `${after.local.has(p) ? 'present' : 'absent'}, remote ${after.remote.has(p) ? 'present' : 'absent'})`));
     }
   }
   // The base: advanced by this run when it changed, and agreeing with both sides.

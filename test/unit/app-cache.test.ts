@@ -38,7 +38,7 @@ describe('AppCache over an injected connection', () => {
     expect([...connection.entries.keys()]).toEqual(['app:other']);
   });
 
-  it('clears a namespace by SCAN with the app name and namespace matched literally (glob characters escaped)', async () => {
+  it(('clears a namespace by SCAN with the app name and namespace matched literally (glob ' + 'characters escaped)'), async () => {
     const connection = memoryCache({ 'a*b:templates:x': '1', 'axb:templates:x': '2', 'a*b:bccache:y': '3', 'a*b:templates': 'no colon after' });
     const cache = new AppCache(connection, { appName: 'a*b' });
     expect(await cache.clearNamespace('templates')).toEqual(['a*b:templates:x']);
@@ -70,7 +70,7 @@ describe('the library with an injected cache connection (no Redis server)', () =
     return { appRoot, bucket, storageBucket: `file://${bucket}` };
   }
 
-  it('sync.templates deletes exactly the changed templates\' loader and bytecode keys, and leaves the connection open', async () => {
+  it(('sync.templates deletes exactly the changed templates\' loader and bytecode keys, and ' + 'leaves the connection open'), async () => {
     const { appRoot, storageBucket } = await app({ 'templates/app/base.html': 'v1', 'templates/app/page.html': 'p1' });
     const cache = memoryCache({ 'shop:templates:app:base.html': 'old', 'shop:bccache:templates/app/base.html': 'bc', 'shop:templates:app:page.html': 'keep' });
     const options = { appRoot, storageBucket, appName: 'shop', cache, strategy: { direction: 'push' as const } };

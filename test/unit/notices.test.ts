@@ -118,7 +118,7 @@ describe('noticesFromStats', () => {
     const delta = sections.get('delta@4.0.0')!;
     expect(delta).toContain('License: MIT\n');
     expect(delta).toContain('The package ships no license file; its package.json declares the license MIT.');
-    expect(delta).toContain(`----- MIT (MIT License): standard text from the SPDX License List, as the package ships none -----\n${spdx.MIT!.licenseText.trimEnd()}`);
+    expect(delta).toContain(('----- MIT (MIT License): standard text from the SPDX License List, as the package ' + `ships none -----\n${spdx.MIT!.licenseText.trimEnd()}`));
     expect(delta).toContain('  Copyright (c) 2018 Delta Dev\n');
   });
 
@@ -160,7 +160,7 @@ describe('the completeness check of the notices test', () => {
 
 describe('copyrightLines and containsLicense', () => {
   it('keeps notices and drops license terms and templates that mention copyright', () => {
-    const text = 'Copyright (c) 2019 GitHub\ncopyright notice and this permission notice appear\nCopyright [yyyy] [name of copyright owner]\n(c) 2020 Someone\ncopyright in it.';
+    const text = ('Copyright (c) 2019 GitHub\ncopyright notice and this permission notice ' + 'appear\nCopyright [yyyy] [name of copyright owner]\n(c) 2020 Someone\ncopyright in ' + 'it.');
     expect(copyrightLines(text)).toEqual(['Copyright (c) 2019 GitHub', '(c) 2020 Someone']);
   });
 

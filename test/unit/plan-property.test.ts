@@ -158,7 +158,10 @@ function applyOne(op: Op, { local, remote }: Sides): void {
   }
 }
 
-/** What the engine stores after the run: nextBase plus each touched path's outcome (both sides equal → recorded; gone → dropped). */
+/**
+ * What the engine stores after the run: nextBase plus each touched path's outcome (both sides equal → recorded; gone
+ * → dropped).
+ */
 function mergedBase(result: Plan, after: Sides): Record<string, BaseEntry> {
   const base = new Map(Object.entries(result.nextBase));
   for (const path of new Set(result.ops.map((op) => op.path))) {
@@ -171,7 +174,10 @@ function mergedBase(result: Plan, after: Sides): Record<string, BaseEntry> {
   return Object.fromEntries(base);
 }
 
-/** Every version that existed before is still somewhere at its path or its conflict copies, unless the plan was allowed to drop it. */
+/**
+ * Every version that existed before is still somewhere at its path or its conflict copies, unless the plan was
+ * allowed to drop it.
+ */
 function lostVersions(s: Scenario, result: Plan, after: Sides, prune: boolean): string[] {
   const lost: string[] = [];
   PATHS.forEach((path, i) => {
@@ -237,7 +243,7 @@ describe('planner properties (bidirectional)', () => {
 });
 
 describe('planner properties (push and pull)', () => {
-  it('writes only the side the direction allows; every path not held back ends equal; a second plan writes nothing', () => {
+  it(('writes only the side the direction allows; every path not held back ends equal; a ' + 'second plan writes nothing'), () => {
     fc.assert(
       fc.property(scenario, fc.constantFrom<SyncDirection>('push', 'pull'), fc.constantFrom(...ALL_STRATEGIES), fc.boolean(), (s, direction, strategy, prune) => {
         const before = sidesOf(s);

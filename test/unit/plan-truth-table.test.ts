@@ -354,8 +354,9 @@ function inputFor(row: Row): PlanInput {
 const canonical = (ops: readonly Op[]) => [...ops].sort((a, b) => a.phase - b.phase || JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
 const label = (r: Row) =>
-  `base ${r.state.base}, local ${r.state.local}, remote ${r.state.remote}${r.state.both === '-' ? '' : ` (${r.state.both})`} → ${r.state.meaning} | ` +
-  `${r.baseFile === 'base without this path' ? 'other base, ' : ''}${r.direction} ${r.strategy} (${r.times}) prune=${r.prune} meta=${r.meta}`;
+  (`base ${r.state.base}, local ${r.state.local}, remote ` + `${r.state.remote}${r.state.both === '-' ? '' : ` (${r.state.both})`} ` + `→ ${r.state.meaning} | `) +
+  (r.baseFile === 'base without this path' ? 'other base, ' : '') +
+  `${r.direction} ${r.strategy} (${r.times}) prune=${r.prune} meta=${r.meta}`;
 
 describe('planner truth table', () => {
   it('covers every combination: 14 possible states, 6 impossible ones skipped', () => {
@@ -369,7 +370,7 @@ describe('planner truth table', () => {
   });
 
   for (const c of IMPOSSIBLE) {
-    it.skip(`impossible: base ${c.base}, local ${c.local}, remote ${c.remote} — ${impossible(c.base, c.local, c.remote)}`, () => {});
+    it.skip((`impossible: base ${c.base}, local ${c.local}, ` + `remote ${c.remote} — ${impossible(c.base, c.local, c.remote)}`), () => {});
   }
 
   test.for(ROWS.map((row) => [label(row), row] as const))('%s', ([, row]) => {
@@ -421,7 +422,7 @@ describe('planner: a file replaced by a folder of the same name, or the reverse'
   for (const [swap, { before, after }] of Object.entries(SWAPS)) {
     for (const changed of ['local', 'remote'] as const) {
       for (const direction of DIRECTIONS) {
-        test(`${swap} on the ${changed} side, ${direction}: the deletion runs in an earlier phase than the write that needs its room`, () => {
+        test((`${swap} on the ${changed} side, ${direction}: the deletion runs in an earlier phase ` + 'than the write that needs its room'), () => {
           const old = entry(before, CONTENT.base);
           const fresh = entry(after, CONTENT.local);
           // An unrelated deletion (a name that only shares a prefix) stays in the last phase.

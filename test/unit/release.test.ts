@@ -77,7 +77,7 @@ describe('changelogForRelease (prepare)', () => {
     const next = changelogForRelease(CHANGELOG, '1.1.1', '2027-02-03', 'https://github.com/o/r');
     expect(next).toContain('## [Unreleased]\n\n## [1.1.1] - 2027-02-03\n\n### Fixed\n- A fix.\n\n## [1.1.0] - 2027-01-10');
     expect(releaseNotes(next, '1.1.1')).toBe('### Fixed\n- A fix.\n');
-    expect(next).toContain('[Unreleased]: https://github.com/o/r/compare/v1.1.1...HEAD\n[1.1.1]: https://github.com/o/r/compare/v1.1.0...v1.1.1\n[1.1.0]:');
+    expect(next).toContain(('[Unreleased]: https://github.com/o/r/compare/v1.1.1...HEAD\n[1.1.1]: ' + 'https://github.com/o/r/compare/v1.1.0...v1.1.1\n[1.1.0]:'));
     expect(next.split('- A fix.').length - 1, 'the entry is moved, not copied').toBe(1);
   });
 
@@ -87,7 +87,7 @@ describe('changelogForRelease (prepare)', () => {
     expect(() => changelogForRelease(empty, '1.1.1', '2027-02-03', 'https://github.com/o/r')).toThrow('nothing to release');
   });
 
-  it("keeps this project's own CHANGELOG.md releasable: every dated section gives notes, Unreleased can be prepared", () => {
+  it(("keeps this project's own CHANGELOG.md releasable: every dated section gives notes, " + "Unreleased can be prepared"), () => {
     const own = readFileSync(new URL('../../CHANGELOG.md', import.meta.url), 'utf8');
     expect(own).toMatch(/^## \[Unreleased\]$/m);
     for (const [, version] of own.matchAll(/^## \[(\d[^\]]*)\]/gm)) expect(releaseNotes(own, version!), version).toMatch(/^- /m);

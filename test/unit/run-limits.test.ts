@@ -82,7 +82,7 @@ describe('RUN_LIMITS: the CLI, the Action and the library accept the same number
 });
 
 describe('the library checks what the CLI and the Action parse', () => {
-  it('a strategy field of the wrong type or out of range is a ConfigError naming the field, the value and the range', () => {
+  it(('a strategy field of the wrong type or out of range is a ConfigError naming the field, ' + 'the value and the range'), () => {
     expect(() => resolveStrategy({ timeout: 0 })).toThrow('strategy.timeout must be a number from 0.1 to 3600, got 0');
     expect(() => resolveStrategy({ direction: 'sideways' as never })).toThrow('strategy.direction must be one of pull, push, bidirectional, got "sideways"');
     expect(() => resolveStrategy({ dryRun: 'yes' as never })).toThrow('strategy.dryRun must be true or false, got "yes"');

@@ -78,7 +78,7 @@ describe('custom endpoints agree with the SDK', () => {
 });
 
 describe('the fast path', () => {
-  test('regions of the commercial partition end in amazonaws.com without loading the partition table, as the table says', async () => {
+  test(('regions of the commercial partition end in amazonaws.com without loading the ' + 'partition table, as the table says'), async () => {
     const partition = awsEndpointFunctions['partition'] as (region: string) => { name: string; dnsSuffix: string };
     for (const region of [...REGIONS, 'ap-east-2', 'me-south-1', 'af-south-1', 'sa-east-1', 'ca-west-1', 'eu-south-2']) {
       expect(await awsDnsSuffix(region), region).toBe(partition(region).dnsSuffix);

@@ -59,7 +59,7 @@ describe('areaLocation', () => {
     registry.close();
   });
 
-  it('storage.yml buckets: S3 bucket per area, keys under <prefix>/<area>/ (prefix defaults to the app name)', async () => {
+  it(('storage.yml buckets: S3 bucket per area, keys under <prefix>/<area>/ (prefix defaults ' + 'to the app name)'), async () => {
     await write('app.yml', 'name: shop\n');
     await write('storage.yml', 'buckets:\n  templates: shop-templates\n');
     const app = await resolveApp({ appRoot: root, storageBucket: 's3://main-bucket', region: 'us-east-1', env: {} });
