@@ -91,6 +91,11 @@ function matchesParent(matcher: Minimatch, key: string): boolean {
   return false;
 }
 
+/** The folders a path lies in: `a/b/c` → `a`, `a/b`. */
+export function* foldersOf(path: string): Generator<string> {
+  for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) yield path.slice(0, slash);
+}
+
 /** Join a root prefix ('' or ending in '/') and a relative key. */
 export function joinKey(prefix: string, relativeKey: string): string {
   return `${prefix}${relativeKey}`;

@@ -16,6 +16,9 @@ import type {
   Skip,
   SyncDirection,
 } from './model.js';
+import { settleClashes } from './clash.js';
+import { foldersOf } from './keys.js';
+import { isDeletion, opStep, sideOf } from './model.js';
 import { compareKeys } from './scan.js';
 
 export interface PlanInput {
@@ -114,6 +117,8 @@ class PlanBuilder {
   private baseChanged = false;
   /** Conflict copy names this plan creates. */
   private readonly copies = new Set<string>();
+  /** Folders of every path the plan sees, made when a conflict copy needs a name. */
+  private folders: Set<string> | undefined;
   private readonly local: Map<string, LocalEntry>;
   private readonly remote: Map<string, RemoteEntry>;
   private readonly base: Map<string, BaseEntry>;
@@ -159,11 +164,22 @@ class PlanBuilder {
   }
 
   finish(): Plan {
-    const phaseOrder = (a: Op, b: Op) => a.phase - b.phase;
-    return {
-      ops: makeRoomFirst(this.ops).sort(phaseOrder),
+    const settled = settleClashes({
+      local: this.local,
+      remote: this.remote,
+      ops: this.ops,
       conflicts: this.conflicts,
       skipped: this.skipped,
+      direction: this.input.direction,
+      manual: this.input.conflictStrategy === 'manual',
+      copyName: (path, side) => this.copyName(path, side),
+    });
+    // Stable: within a step, ops keep the order of their paths.
+    const stepOrder = (a: Op, b: Op) => opStep(a) - opStep(b);
+    return {
+      ops: makeRoomFirst(settled.ops).sort(stepOrder),
+      conflicts: settled.conflicts,
+      skipped: settled.skipped,
       // Object.fromEntries defines own properties, so a `__proto__` path stays an entry.
       nextBase: Object.fromEntries(this.nextBase),
       baseChanged: this.baseChanged,
@@ -231,9 +247,16 @@ class PlanBuilder {
   private copyName(path: string, loser: Side): string {
     const plain = conflictCopyName(path, loser, this.input.now);
     let name = plain;
-    for (let n = 2; this.local.has(name) || this.remote.has(name) || this.base.has(name) || this.copies.has(name); n++) name = `${plain}-${n}`;
+    for (let n = 2; this.taken(name); n++) name = `${plain}-${n}`;
     this.copies.add(name);
     return name;
+  }
+
+  /** Whether a name is a path of either side, the base or this plan's copies, or a folder of one. */
+  private taken(name: string): boolean {
+    if (this.local.has(name) || this.remote.has(name) || this.base.has(name) || this.copies.has(name)) return true;
+    this.folders ??= new Set([...this.local.keys(), ...this.remote.keys(), ...this.base.keys()].flatMap((p) => [...foldersOf(p)]));
+    return this.folders.has(name);
   }
 
   private refreshMetadata(path: string, remote: RemoteEntry, base: BaseEntry): void {
@@ -330,29 +353,6 @@ class PlanBuilder {
       this.writeRemoteFrom(path, local, remote);
     }
   }
-}
-
-/** The side an op writes or deletes on; null for in-place metadata updates. */
-function sideOf(op: Op): Side | null {
-  switch (op.kind) {
-    case 'upload':
-    case 'copy-remote':
-    case 'delete-remote':
-      return 'remote';
-    case 'download':
-    case 'copy-local':
-    case 'delete-local':
-      return 'local';
-    case 'update-metadata':
-      return null;
-  }
-}
-
-const isDeletion = (op: Op): op is Extract<Op, { kind: 'delete-local' | 'delete-remote' }> => op.kind === 'delete-local' || op.kind === 'delete-remote';
-
-/** `a/b/c` → `a`, `a/b`. */
-function* foldersOf(path: string): Generator<string> {
-  for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) yield path.slice(0, slash);
 }
 
 /**
