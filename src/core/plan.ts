@@ -51,13 +51,24 @@ export type Change = 'unchanged' | 'local' | 'remote' | 'converged' | 'both-dele
 /** How a path moved since the base, from content alone. */
 export function detectChange(local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): Change {
   const localChanged = (local?.md5 ?? null) !== (base?.md5 ?? null);
-  const remoteChanged = (remote?.etag ?? null) !== (base?.etag ?? null);
+  const remoteChanged = !remoteIsBase(remote, base);
   if (!localChanged && !remoteChanged) return 'unchanged';
   if (localChanged && !remoteChanged) return 'local';
   if (!localChanged && remoteChanged) return 'remote';
   if (!local && !remote) return 'both-deleted';
   if (local && remote && remote.md5 !== undefined && local.md5 === remote.md5) return 'converged';
   return 'conflict';
+}
+
+/**
+ * Whether the object is the base's version: the same ETag, or the same content under a new ETag.
+ * A server-side copy gives an object a new ETag without changing a byte — a rollback or recovery
+ * putting a multipart object back by CopyObject, a metadata edit — and its content MD5 (a
+ * single-part ETag, or the `md5` metadata the copy keeps) and size still match the base.
+ */
+export function remoteIsBase(remote: RemoteEntry | undefined, base: BaseEntry | undefined): boolean {
+  if (!remote || !base) return !remote && !base;
+  return remote.etag === base.etag || (remote.md5 !== undefined && remote.md5 === base.md5 && remote.size === base.size);
 }
 
 export function conflictKind(local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): ConflictKind {
@@ -139,6 +150,7 @@ class PlanBuilder {
 
     switch (detectChange(local, remote, base)) {
       case 'unchanged':
+        if (remote && base && remote.etag !== base.etag) this.retag(path, remote, base);
         if (local && remote && base) this.refreshMetadata(path, remote, base);
         else if (base) this.forget(path);
         return;
@@ -184,6 +196,12 @@ class PlanBuilder {
       nextBase: Object.fromEntries(this.nextBase),
       baseChanged: this.baseChanged,
     };
+  }
+
+  /** The same content under a new ETag: the base records the ETag, so the next run compares it directly. */
+  private retag(path: string, remote: RemoteEntry, base: BaseEntry): void {
+    this.nextBase.set(path, { ...base, etag: remote.etag });
+    this.baseChanged = true;
   }
 
   private forget(path: string): void {

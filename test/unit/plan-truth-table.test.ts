@@ -23,7 +23,11 @@ import { applyOps, type Sides } from '../helpers/plan-sim.js';
 // ---------------------------------------------------------------------------------------------
 
 type BaseState = 'absent' | 'present';
-type SideState = 'absent' | 'same' | 'changed';
+/**
+ * `retagged` (remote only): the base's content under a new ETag, as a server-side copy leaves an
+ * object (a rollback putting a multipart object back by CopyObject): same MD5 and size.
+ */
+type SideState = 'absent' | 'same' | 'changed' | 'retagged';
 /** When both sides changed: to equal content (converged) or to different content. */
 type Both = 'equal' | 'different' | '-';
 
@@ -47,11 +51,15 @@ const MEANINGS: readonly (readonly [BaseState, SideState, SideState, Both, Meani
   ['absent', 'absent', 'changed', '-', 'remote edit'], // remote add
   ['absent', 'changed', 'changed', 'equal', 'converged'], // first run, same file on both sides
   ['absent', 'changed', 'changed', 'different', 'add/add'],
+  ['present', 'same', 'retagged', '-', 'unchanged'], // the base records the new ETag
+  ['present', 'changed', 'retagged', '-', 'local edit'], // not a conflict: the remote did not change
+  ['present', 'absent', 'retagged', '-', 'local edit'],
 ];
 
 /** The combinations that cannot happen, and why. */
 function impossible(base: BaseState, local: SideState, remote: SideState): string | null {
-  if (base === 'absent' && (local === 'same' || remote === 'same')) return '"same as base" needs a base entry';
+  if (base === 'absent' && (local === 'same' || remote === 'same' || remote === 'retagged')) return '"same as base" needs a base entry';
+  if (local === 'retagged') return 'only an object has an ETag';
   if (base === 'absent' && local === 'absent' && remote === 'absent') return 'a path on no side and not in the base is not an input';
   return null;
 }
@@ -64,7 +72,7 @@ interface State {
   meaning: Meaning;
 }
 
-const SIDE_STATES: readonly SideState[] = ['absent', 'same', 'changed'];
+const SIDE_STATES: readonly SideState[] = ['absent', 'same', 'changed', 'retagged'];
 const BASE_STATES: readonly BaseState[] = ['absent', 'present'];
 
 const ALL_COMBINATIONS = BASE_STATES.flatMap((base) =>
@@ -102,6 +110,7 @@ const CONTENT = {
   local: { md5: 'md5-local', etag: '"etag-local"', size: 101 },
   remote: { md5: 'md5-remote', etag: '"etag-remote"', size: 102 },
   converged: { md5: 'md5-converged', etag: '"etag-converged"', size: 103 },
+  retagged: { md5: 'md5-base', etag: '"etag-retagged"', size: 100 },
 } as const;
 
 /** Entry times are all equal: only the localTimes/remoteTimes maps may decide newest-wins. */
@@ -115,7 +124,7 @@ function localEntry(s: State): LocalEntry | undefined {
 
 function remoteEntry(s: State): RemoteEntry | undefined {
   if (s.remote === 'absent') return undefined;
-  const c = s.remote === 'same' ? CONTENT.base : s.both === 'equal' ? CONTENT.converged : CONTENT.remote;
+  const c = s.remote === 'same' ? CONTENT.base : s.remote === 'retagged' ? CONTENT.retagged : s.both === 'equal' ? CONTENT.converged : CONTENT.remote;
   return { path: P, etag: c.etag, md5: c.md5, size: c.size, lastModified: ENTRY_TIME };
 }
 
@@ -234,7 +243,9 @@ function expected(row: Row): Expected {
     case 'unchanged': {
       const wanted = METAS[row.meta]?.(P);
       const refresh = wanted !== undefined && wanted !== base!.meta && canWrite('remote');
-      return refresh ? { ...none, ops: [{ kind: 'update-metadata', phase: 1, path: P, expectEtag: remote!.etag, meta: wanted }] } : none;
+      // A new ETag for the same content is recorded, whatever the direction: nothing is written for it.
+      const unchanged = state.remote === 'retagged' ? { ...none, nextBase: { [P]: { ...base!, etag: remote!.etag } }, baseChanged: true } : none;
+      return refresh ? { ...unchanged, ops: [{ kind: 'update-metadata', phase: 1, path: P, expectEtag: remote!.etag, meta: wanted }] } : unchanged;
     }
     case 'local edit':
     case 'remote edit': {
@@ -360,14 +371,14 @@ const label = (r: Row) =>
   `${r.baseFile === 'base without this path' ? 'other base, ' : ''}${r.direction} ${r.strategy} (${r.times}) prune=${r.prune} meta=${r.meta}`;
 
 describe('planner truth table', () => {
-  it('covers every combination: 14 possible states, 6 impossible ones skipped', () => {
+  it('covers every combination: 17 possible states, 17 impossible ones skipped', () => {
     const withoutBase = POSSIBLE.filter((s) => s.base === 'absent').length;
-    expect(ALL_COMBINATIONS).toHaveLength(20);
-    expect(POSSIBLE).toHaveLength(14);
-    expect(IMPOSSIBLE).toHaveLength(6);
+    expect(ALL_COMBINATIONS).toHaveLength(34);
+    expect(POSSIBLE).toHaveLength(17);
+    expect(IMPOSSIBLE).toHaveLength(17);
     // Every meaning of DESIGN.md §3 appears.
     expect(new Set(POSSIBLE.map((s) => s.meaning))).toEqual(new Set(MEANINGS.map((m) => m[4])));
-    expect(ROWS).toHaveLength((14 + withoutBase) * 3 * 5 * 5 * 2 * 3);
+    expect(ROWS).toHaveLength((17 + withoutBase) * 3 * 5 * 5 * 2 * 3);
   });
 
   for (const c of IMPOSSIBLE) {
