@@ -10,7 +10,7 @@ import pLimit from 'p-limit';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
 import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
-import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
+import { crossTwins, foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR, type HeldName } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
 import { emptyRequestStats, newReport, opStep } from './model.js';
@@ -220,6 +220,8 @@ class SyncRun implements PreparedSync {
   private localSkips: string[] = [];
   /** Local files refused because another local file differs from them only in case or normalization. */
   private localTwins = 0;
+  /** Twins only both sides together show, or a file and a folder (see crossTwins). */
+  private crossTwinCount = 0;
   private readonly setAside = new Map<string, BaseEntry>();
   private readonly localTimes: LocalTimes;
   /** The store with retries, for the engine's own calls; the executor retries per operation. */
@@ -309,6 +311,7 @@ class SyncRun implements PreparedSync {
     ]);
     if (scanned.status === 'rejected') throw scanned.reason;
     if (remote.status === 'rejected') throw remote.reason;
+    this.findCrossTwins();
     if (this.report.errors.length > 0) return void this.fail('refused', this.refusedPathsMessage());
     this.base = remote.value;
     const localExists = scanned.value;
@@ -365,11 +368,24 @@ class SyncRun implements PreparedSync {
     return scanned.exists;
   }
 
-  /** Why the run refuses paths before planning: local twins, remote keys that cannot be local paths, or both. */
+  /**
+   * Twins across the two sides, or between a file and a folder (D3): refused before anything is
+   * written, like each side's own twins. Base paths absent from both sides add nothing: the plan
+   * only forgets them, and writes nothing under their names.
+   */
+  private findCrossTwins(): void {
+    for (const [a, b] of crossTwins(this.localEntries.keys(), this.remoteEntries.keys())) {
+      this.crossTwinCount++;
+      this.report.errors.push({ path: printableKey(b.name), message: crossTwinsMessage(a, b) });
+    }
+  }
+
+  /** Why the run refuses paths before planning: twins, remote keys that cannot be local paths, or both. */
   private refusedPathsMessage(): string {
-    const remote = this.report.errors.length > this.localTwins;
+    const remote = this.report.errors.length > this.localTwins + this.crossTwinCount;
     const what = [
       ...(this.localTwins > 0 ? ['local files that differ only in letter case or Unicode normalization'] : []),
+      ...(this.crossTwinCount > 0 ? ['names that differ only in letter case or Unicode normalization across the local tree and the bucket, or between a file and a folder'] : []),
       ...(remote ? ['remote keys that cannot be local paths'] : []),
     ].join(' and ');
     return `Refusing to sync: ${what} (see errors). Rename or delete them, or exclude them.`;
@@ -1010,6 +1026,14 @@ function isFolderMarker(size: number, relativeKey: string): boolean {
 /** The same words for twins on either side, so a person learns one message. */
 function twinsMessage(what: 'local files' | 'remote keys', first: string, second: string): string {
   return `${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`;
+}
+
+/** A twin pair no single side shows, in the words of twinsMessage. */
+function crossTwinsMessage(a: HeldName, b: HeldName): string {
+  const describe = (n: HeldName) => `${n.side} ${n.file ? (n.side === 'local' ? 'file' : 'key') : 'folder'} "${printableKey(n.name)}${n.file ? '' : '/'}"`;
+  const same = a.file && b.file ? 'the same file' : 'one name, which cannot be a file and a folder at once';
+  const normalization = a.name.normalize('NFC') === b.name.normalize('NFC') ? ' (the same letters in two Unicode normalizations, NFC and NFD)' : '';
+  return `${describe(a)} and ${describe(b)} differ only in letter case or Unicode normalization${normalization}: on macOS and Windows they are ${same}. Rename or delete one of them, or --exclude it.`;
 }
 
 async function md5Of(body: AsyncIterable<unknown>): Promise<string> {
