@@ -36,10 +36,11 @@ import {
   type LockBody,
   type RemoteLayout,
 } from './state.js';
+import { isGone, thisProcess } from './holder.js';
 import { git, LocalTimes, remoteTime } from './times.js';
 import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
-import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf } from './journal.js';
+import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf, isRunId } from './journal.js';
 
 export interface ValidationIssue {
   message: string;
@@ -109,6 +110,11 @@ export interface SyncOptions {
 export type { InvalidFile, SyncReport };
 
 export const DEFAULT_LOCK_TTL_SECONDS = 600;
+/**
+ * How long a lock whose holder's process is gone (killed on this host) must stay unchanged before
+ * it is taken over: requests the process had sent before it died land within seconds.
+ */
+const DEAD_HOLDER_GRACE_MS = 10_000;
 
 /** `20261127T225408Z-3f9a1c` — sortable, unique enough for backups folders. */
 export function newRunId(now: Date, random: () => number = Math.random): string {
@@ -223,6 +229,8 @@ class SyncRun implements PreparedSync {
   /** Twins only both sides together show, or a file and a folder (see crossTwins). */
   private crossTwinCount = 0;
   private readonly setAside = new Map<string, BaseEntry>();
+  /** Interrupted runs this run recovered (or found committed): their copies go after the commit with --no-backup. */
+  private readonly recovered: { runId: string; local: boolean }[] = [];
   private readonly localTimes: LocalTimes;
   /** The store with retries, for the engine's own calls; the executor retries per operation. */
   private readonly store: RemoteStore;
@@ -281,8 +289,9 @@ class SyncRun implements PreparedSync {
       }
       // Nothing to write, or it may not be written: the lock is of no further use.
       if (!this.pending) {
-        await this.releaseLock();
         this.report.applied = !this.options.strategy.dryRun && !this.report.failure;
+        if (this.report.applied) await this.dropRecoveredBackups();
+        await this.releaseLock();
       }
     });
   }
@@ -302,6 +311,7 @@ class SyncRun implements PreparedSync {
     if (!strategy.dryRun) {
       await this.takeLock();
       await this.sweepLocalJournals();
+      await this.sweepAbandonedWrites();
     }
     // The local scan overlaps the listing and the state read: they share nothing, and hashing a
     // large tree takes seconds (bench/README.md). Both settle before either outcome is used.
@@ -628,8 +638,16 @@ class SyncRun implements PreparedSync {
     this.lock = await acquireLock(
       this.store,
       lockKey(this.layout),
-      { runId: this.runId, replica: this.replica, host: os.hostname(), pid: process.pid, journal: [] },
-      { now: this.now, sleep: this.options.sleep ?? realSleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs, recover: (stale) => this.recover(stale) },
+      { runId: this.runId, replica: this.replica, ...thisProcess(), journal: [] },
+      {
+        now: this.now,
+        sleep: this.options.sleep ?? realSleep,
+        waitMs: (this.options.lockWait ?? 60) * 1000,
+        ttlMs,
+        recover: (stale) => this.recover(stale),
+        holderGone: isGone,
+        deadHolderGraceMs: Math.min(DEAD_HOLDER_GRACE_MS, ttlMs),
+      },
     );
     this.stopRefreshing = keepLockAlive(this.store, this.lock, {
       ttlMs,
@@ -778,6 +796,7 @@ class SyncRun implements PreparedSync {
           await clearLocalJournal(this.local, this.runId);
           await this.settleBackups(this.result);
         }
+        if (this.report.applied) await this.dropRecoveredBackups();
         await this.releaseLock();
       });
     }
@@ -863,9 +882,13 @@ class SyncRun implements PreparedSync {
 
   private async recover(stale: LockBody): Promise<void> {
     const ours = stale.replica === this.replica;
+    if (new Date(stale.expiresAt).getTime() > this.now().getTime()) {
+      this.report.warnings.push({ path: '', message: `Took over the lock of run ${stale.runId} before it expired: its process (${stale.pid} on this host) is gone.` });
+    }
     if (await this.committed(stale)) {
       this.report.warnings.push({ path: '', message: `Run ${stale.runId} of ${stale.replica} left its lock behind after it committed: nothing to undo.` });
       if (ours && typeof stale.runId === 'string') await clearLocalJournal(this.local, stale.runId);
+      if (isRunId(stale.runId)) this.recovered.push({ runId: stale.runId, local: ours });
       return;
     }
     const { rootPrefix, areaPrefix } = this.layout;
@@ -878,15 +901,18 @@ class SyncRun implements PreparedSync {
     if (matching > 0) {
       this.report.warnings.push({ path: '', message: `Kept ${matching} object(s) interrupted run ${stale.runId} had written that already equal the local files.` });
     }
+    const noBackup = !this.options.strategy.backupOnConflict;
+    const before = (where: string) => (noBackup ? 'the one before the run is dropped once this run commits (--no-backup)' : `the one before the run is ${where}`);
     for (const key of kept) {
-      this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, the one before the run is under .fastblocks-sync/backups/${stale.runId}/` });
+      this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, ${before(`under .fastblocks-sync/backups/${stale.runId}/`)}` });
     }
     this.report.warnings.push({ path: '', message: `Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.` });
     // The local part only on the side that ran it, and only when the lock vouches for the journal.
     const local = ours ? await recoverLocalJournal(this.local, stale) : null;
+    if (isRunId(stale.runId)) this.recovered.push({ runId: stale.runId, local: local !== null });
     if (!local) return;
     for (const p of local.kept) {
-      this.report.warnings.push({ path: p, message: `changed since an interrupted run wrote it (run ${stale.runId}): this version was kept, the one before the run is in ${this.local.backupRoot(stale.runId)}` });
+      this.report.warnings.push({ path: p, message: `changed since an interrupted run wrote it (run ${stale.runId}): this version was kept, ${before(`in ${this.local.backupRoot(stale.runId)}`)}` });
     }
     this.report.warnings.push({ path: '', message: `Recovered the local part of interrupted run ${stale.runId}: ${local.restored} file(s) restored.` });
   }
@@ -940,6 +966,38 @@ class SyncRun implements PreparedSync {
     }
     const state: BaseState = { version: 1, replica: this.replica, updatedAt: this.now().toISOString(), runId: this.runId, entries: sortedEntries(entries) };
     return writeBase(this.store, stateKey(this.layout, this.replica), state, this.base.etag);
+  }
+
+  /**
+   * With --no-backup, the copies an interrupted run made before it was killed, once this run —
+   * which undid that run, or found it committed — has committed too: they existed only to make
+   * that run atomic (the README's promise for --no-backup). Its local copies only on the side
+   * that ran it. A copy that cannot be deleted is reported, never fatal.
+   */
+  private async dropRecoveredBackups(): Promise<void> {
+    if (this.options.strategy.backupOnConflict) return;
+    for (const { runId, local } of this.recovered.splice(0)) {
+      try {
+        const store = this.cleanupStore();
+        for (const object of await store.list(backupRunPrefix(this.layout, runId))) await store.delete(object.key);
+        if (local) await fs.rm(this.local.backupRoot(runId), { recursive: true, force: true });
+      } catch (error) {
+        this.report.warnings.push({ path: '', message: `Could not drop the copies of interrupted run ${runId} (--no-backup): ${errorMessage(error)}` });
+      }
+    }
+  }
+
+  /** Temp files killed runs left, locally and in the store (file://), removed while this run holds the lock. */
+  private async sweepAbandonedWrites(): Promise<void> {
+    const sweeps = await Promise.allSettled([this.local.sweepTemp(), this.options.store.sweepAbandonedWrites?.(this.layout.rootPrefix) ?? { items: 0, bytes: 0 }]);
+    for (const [i, sweep] of sweeps.entries()) {
+      const where = i === 0 ? `the local temp folder ${path.join(this.local.toolDir, 'tmp')}` : `the store ${this.options.store.url}`;
+      if (sweep.status === 'rejected') this.report.warnings.push({ path: '', message: `Could not remove the temp files of killed runs in ${where}: ${errorMessage(sweep.reason)}` });
+      else if (sweep.value.items > 0) {
+        const mb = (sweep.value.bytes / 1e6).toFixed(1);
+        this.report.warnings.push({ path: '', message: `Removed ${sweep.value.items} temp file(s) (${mb} MB) that runs which were killed left in ${where}.` });
+      }
+    }
   }
 
   private async settleBackups(result: ApplyResult): Promise<void> {

@@ -33,6 +33,9 @@ interface LocalJournalFile {
 const journalDir = (local: LocalTree) => path.join(local.toolDir, 'journal');
 /** The run ids newRunId makes: `20261127T225408Z-3f9a1c`. */
 const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+
+/** Whether a value (read from a lock or a file name, so untrusted) is a run id newRunId makes. */
+export const isRunId = (value: unknown): value is string => typeof value === 'string' && RUN_ID.test(value);
 const journalFile = (local: LocalTree, runId: string) => path.join(journalDir(local), `${runId}.json`);
 
 export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]): LocalJournalEntry[] {
