@@ -30,6 +30,7 @@ import {
   sortedEntries,
   stateKey,
   lockKey,
+  readLock,
   updateLock,
   writeBase,
   type HeldLock,
@@ -40,7 +41,7 @@ import { isGone, thisProcess } from './holder.js';
 import { git, LocalTimes, remoteTime } from './times.js';
 import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
-import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf, isRunId } from './journal.js';
+import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf, isRunId, previewInterruptedRun, previewLocalJournal } from './journal.js';
 
 export interface ValidationIssue {
   message: string;
@@ -313,6 +314,9 @@ class SyncRun implements PreparedSync {
       await this.sweepLocalJournals();
       await this.sweepAbandonedWrites();
     }
+    // A dry run takes no lock, but plans against what the next writing run will find: a run left
+    // interrupted is undone by it first (see previewRecovery).
+    const interrupted = strategy.dryRun ? await this.interruptedRun() : null;
     // The local scan overlaps the listing and the state read: they share nothing, and hashing a
     // large tree takes seconds (bench/README.md). Both settle before either outcome is used.
     const [scanned, remote] = await Promise.allSettled([
@@ -321,6 +325,7 @@ class SyncRun implements PreparedSync {
     ]);
     if (scanned.status === 'rejected') throw scanned.reason;
     if (remote.status === 'rejected') throw remote.reason;
+    if (interrupted) await this.previewRecovery(interrupted);
     this.findCrossTwins();
     if (this.report.errors.length > 0) return void this.fail('refused', this.refusedPathsMessage());
     this.base = remote.value;
@@ -376,6 +381,61 @@ class SyncRun implements PreparedSync {
       this.report.errors.push({ path: printableKey(p), message: twinsMessage('local files', twin, p) });
     }
     return scanned.exists;
+  }
+
+  /**
+   * For a dry run: the lock of a run that was interrupted (expired, or its process is gone) and did
+   * not commit, which the next writing run undoes before it plans. A lock a live run holds is
+   * only mentioned: that run's changes are not known yet.
+   */
+  private async interruptedRun(): Promise<LockBody | null> {
+    const lock = await readLock(this.store, lockKey(this.layout)).catch((error: unknown) => {
+      this.report.warnings.push({ path: '', message: `Could not read the lock of this root, so this plan may include the changes of an interrupted run: ${errorMessage(error)}` });
+      return null;
+    });
+    if (!lock) return null;
+    const stale = lock.body;
+    // Expired exactly when acquireLock takes it over (an unreadable time never expires).
+    const expired = new Date(stale.expiresAt).getTime() <= this.now().getTime();
+    if (!expired && !isGone(stale)) {
+      this.report.warnings.push({
+        path: '',
+        message: `Run ${stale.runId} of ${stale.replica} is writing this root right now: this plan does not include its changes, and may differ once it is done.`,
+      });
+      return null;
+    }
+    return (await this.committed(stale)) ? null : stale;
+  }
+
+  /**
+   * Plan as if the interrupted run were undone, as the next writing run does first: the objects
+   * and files recovery would put back or remove are replaced in the listings. The same decisions
+   * as recover(), made without writing (journal.ts, preview*).
+   */
+  private async previewRecovery(stale: LockBody): Promise<void> {
+    const { rootPrefix, areaPrefix } = this.layout;
+    const remote = await previewInterruptedRun(this.store, stale, {
+      scope: { rootPrefix, areaPrefix },
+      keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5,
+      concurrency: Math.max(1, this.options.strategy.maxConcurrent),
+    });
+    for (const [key, object] of remote.after) {
+      const p = key.slice(rootPrefix.length);
+      if (!this.filter(p) || invalidKeyReason(p) !== null) continue;
+      if (object === null) this.remoteEntries.delete(p);
+      else this.remoteEntries.set(p, { path: p, size: object.info.size, etag: object.info.etag, ...(object.md5 ? { md5: object.md5 } : {}), lastModified: object.info.lastModified });
+    }
+    const local = stale.replica === this.replica ? await previewLocalJournal(this.local, stale) : null;
+    for (const [p, file] of local?.after ?? []) {
+      if (!this.filter(p)) continue;
+      if (file === null) this.localEntries.delete(p);
+      else this.localEntries.set(p, { path: p, md5: file.md5, size: file.size, mtimeMs: this.localEntries.get(p)?.mtimeMs ?? this.now().getTime() });
+    }
+    const undone = `${remote.restored} object(s)${local ? ` and ${local.restored} local file(s)` : ''}`;
+    this.report.warnings.push({
+      path: '',
+      message: `Run ${stale.runId} of ${stale.replica} was interrupted: the next run that writes undoes it first (${undone} put back). This plan is made as if that were done.`,
+    });
   }
 
   /**

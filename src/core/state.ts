@@ -239,7 +239,7 @@ export async function updateLock(store: RemoteStore, lock: HeldLock, body: LockB
   lock.body = body;
 }
 
-async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {
+export async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {
   try {
     const { body, head } = await store.get(key);
     return { etag: head.etag, body: JSON.parse(body.toString('utf8')) as LockBody };
