@@ -5,7 +5,7 @@
 // ratio of our cold push to this loop measures what the sync logic costs on top of the transfers.
 //
 // Two clients: `sdk` (PutObjectCommand, what any JS tool gets) and `store` (S3Store.put from lib/,
-// the direct HTTP path our sync uses, with no conditions and no metadata). The faster of the two
+// the S3 transport our sync uses, with no conditions and no metadata). The faster of the two
 // is the limit the benchmark reports.
 //
 // Usage: node bench/put-loop.mjs <dir> <endpoint> <bucket> <prefix> [concurrency=16] [sdk|store]

@@ -472,7 +472,7 @@ const TOOL_NAMES = {
   rclone: '`rclone sync`',
   'rclone-fast': '`rclone sync --fast-list --checksum`',
   'limit-sdk': 'limit: PutObject loop (SDK)',
-  'limit-store': 'limit: PutObject loop (direct HTTP)',
+  'limit-store': 'limit: PutObject loop (S3Store)',
   md5sum: '`md5sum` (xargs, 5,000 files per process)',
 };
 

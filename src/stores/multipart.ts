@@ -1,4 +1,4 @@
-// Multipart uploads in bounded memory, and the multipart ETag S3 gives them, for both S3 paths.
+// Multipart uploads in bounded memory, and the multipart ETag S3 gives them.
 //
 // A part's Content-MD5 must be known before the part is sent, so each part is read into a buffer,
 // hashed, and sent from that buffer: what is hashed is exactly what is sent, and a failed part is
@@ -17,7 +17,6 @@ export interface UploadedPart {
   PartNumber: number;
   /** As the server returned it (quoted). */
   ETag: string;
-  ChecksumCRC32?: string;
 }
 
 /** `preferred`, or the smallest whole number of MiB that fits `size` in 10,000 parts. */

@@ -5,17 +5,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFsStore } from '../../src/stores/fs.js';
-import { createS3Store } from '../../src/stores/s3.js';
+import { createS3Store, type S3StoreOptions } from '../../src/stores/s3.js';
 import { createStore } from '../../src/stores/index.js';
 import { StoreError, type RemoteStore, type StoreErrorCode } from '../../src/stores/store.js';
 import { describeS3, s3TestContext, testStoreOptions, uniqueBucketName } from '../helpers/s3.js';
 import { freePort } from '../helpers/servers.js';
+import { startVerifyingProxy, type VerifyingProxy } from '../helpers/sigv4-proxy.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -624,24 +625,68 @@ describe('FsStore', () => {
 // ---------------------------------------------------------------------------------------------
 // S3Store against moto
 
-// Both S3 paths: the direct node:http one (the default with a custom endpoint) and the SDK's.
-for (const directHttp of [true, false]) {
-  describeS3(`S3Store on moto (${directHttp ? 'direct HTTP' : 'SDK'} path)`, () => {
-    storeContract({
-      enforcesCopySourceIfMatch: false,
-      listPageSize: 1000,
-      setup: async () => {
-        const context = await s3TestContext();
-        const MiB = 1024 * 1024;
-        return {
-          makeStore: () => context.makeStore({ directHttp }),
-          makeMultipartStore: () => context.makeStore({ directHttp, multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
-          makeMissingBucketStore: () => context.makeStore({ directHttp, bucket: uniqueBucketName() }),
-        };
-      },
-    });
+// The one S3 transport, as users meet it: a custom endpoint (path style, plain HTTP), and AWS
+// itself (virtual-hosted style over TLS, a session token), the latter through a proxy that
+// verifies every request's SigV4 signature the way S3 does (test/helpers/sigv4-proxy.ts).
+describeS3('S3Store on moto (custom endpoint, path style)', () => {
+  storeContract({
+    enforcesCopySourceIfMatch: false,
+    listPageSize: 1000,
+    setup: async () => {
+      const context = await s3TestContext();
+      const MiB = 1024 * 1024;
+      return {
+        makeStore: () => context.makeStore(),
+        makeMultipartStore: () => context.makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
+        makeMissingBucketStore: () => context.makeStore({ bucket: uniqueBucketName() }),
+      };
+    },
   });
-}
+});
+
+describeS3('S3Store on moto as on AWS (virtual-hosted, TLS, session token), every request signature-checked', () => {
+  const REGION = 'eu-west-1';
+  const credentials = { accessKeyId: 'ASIAVERIFIED', secretAccessKey: 'contract/secret+key=', sessionToken: 'FwoGZXIvYXdzE//token+with/odd=chars' };
+  let proxy: VerifyingProxy;
+  let agent: Agent;
+
+  afterAll(async () => {
+    // Every request of the whole contract went through the proxy and verified.
+    expect(proxy.requests.length).toBeGreaterThan(100);
+    expect(proxy.requests.filter((r) => r.failure !== null)).toEqual([]);
+    expect(new Set(proxy.requests.map((r) => r.region))).toEqual(new Set([REGION]));
+    agent.destroy();
+    await proxy.close();
+  });
+
+  storeContract({
+    enforcesCopySourceIfMatch: false,
+    listPageSize: 1000,
+    setup: async () => {
+      const context = await s3TestContext();
+      proxy = await startVerifyingProxy({
+        upstream: context.endpoint,
+        secrets: { [credentials.accessKeyId]: credentials.secretAccessKey },
+        sessionTokens: { [credentials.accessKeyId]: credentials.sessionToken },
+        bucketRegion: () => REGION,
+        tlsRegions: [REGION],
+      });
+      agent = proxy.awsAgent();
+      const MiB = 1024 * 1024;
+      const onAws = (options: Partial<S3StoreOptions> = {}) => createS3Store({ bucket: context.bucket, region: REGION, credentials, agent, ...options });
+      return {
+        makeStore: () => onAws(),
+        makeMultipartStore: () => onAws({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
+        makeMissingBucketStore: () => onAws({ bucket: uniqueBucketName() }),
+      };
+    },
+  });
+
+  test('the requests went to the bucket\'s own host name over TLS', () => {
+    const hosts = new Set(proxy.requests.map((r) => r.host.replace(/^test-[0-9a-f-]+\./, '<bucket>.')));
+    expect(hosts).toEqual(new Set([`<bucket>.s3.${REGION}.amazonaws.com`]));
+  });
+});
 
 // Wrong credentials cannot be tested on moto: it accepts any. See the scripted server below.
 
@@ -660,6 +705,43 @@ describe('S3Store', () => {
     const store = createS3Store({ bucket: 'site', endpoint: 'https://key:secret@s3.example.com:9000', credentials: { accessKeyId: 'AKID', secretAccessKey: 'hush' } });
     expect(store.url).toBe('s3://site (s3.example.com:9000)');
     expect(createS3Store({ bucket: 'site', region: 'eu-west-1' }).url).toBe('s3://site');
+  });
+
+  test('bad options are refused at once, naming the option and the fix', () => {
+    const refused = (options: S3StoreOptions): StoreError => {
+      try {
+        createS3Store(options);
+      } catch (error) {
+        expect(error).toBeInstanceOf(StoreError);
+        return error as StoreError;
+      }
+      throw new Error(`accepted ${JSON.stringify(options)}`);
+    };
+    expect(refused({ bucket: 'site', region: 'eu-west-1.evil.example' }).message).toMatch(/Invalid region "eu-west-1.evil.example": use the bucket's region/);
+    expect(refused({ bucket: 'site', endpoint: 'http://127.0.0.1:9', region: 'us-east-1/x' }).message).toContain('Invalid region');
+    expect(refused({ bucket: 'site', endpoint: 'ftp://files.example.com' }).message).toContain('use an http:// or https:// URL');
+    expect(refused({ bucket: 'site', endpoint: 'not a url' }).message).toContain('Invalid S3 endpoint "not a url"');
+    expect(refused({ bucket: 'site--usw2-az1--x-s3', region: 'us-west-2' }).message).toContain('S3 Express One Zone directory bucket, which is not supported');
+    // R2 signs for the region "auto"; any S3-compatible server's own region name is fine.
+    expect(createS3Store({ bucket: 'site', endpoint: 'https://acct.r2.cloudflarestorage.com', region: 'auto' }).url).toBe('s3://site (acct.r2.cloudflarestorage.com)');
+  });
+
+  test('without an endpoint, AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) names it, as for the AWS CLI', () => {
+    const saved = { s3: process.env.AWS_ENDPOINT_URL_S3, any: process.env.AWS_ENDPOINT_URL, ignore: process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS };
+    try {
+      process.env.AWS_ENDPOINT_URL = 'http://any.example:9000';
+      expect(createS3Store({ bucket: 'site' }).url).toBe('s3://site (any.example:9000)');
+      process.env.AWS_ENDPOINT_URL_S3 = 'https://s3-only.example';
+      expect(createS3Store({ bucket: 'site' }).url).toBe('s3://site (s3-only.example)');
+      expect(createS3Store({ bucket: 'site', endpoint: 'http://given.example' }).url).toBe('s3://site (given.example)');
+      process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS = 'true';
+      expect(createS3Store({ bucket: 'site' }).url).toBe('s3://site');
+    } finally {
+      for (const [name, value] of [['AWS_ENDPOINT_URL_S3', saved.s3], ['AWS_ENDPOINT_URL', saved.any], ['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', saved.ignore]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
   });
 
   describe('against a scripted S3 server', () => {
@@ -690,14 +772,27 @@ describe('S3Store', () => {
       'no-bucket': 'NoSuchBucket',
     };
     const seen: string[] = [];
+    /** The credential scope's region of each request. */
+    const signedFor: string[] = [];
     let server: Server;
     let endpoint: string;
 
     function reply(req: IncomingMessage, res: ServerResponse): void {
       const key = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.split('/').slice(2).join('/'));
       const conditional = req.headers['if-match'] !== undefined;
+      const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(String(req.headers.authorization))?.[1];
       seen.push(`${req.method} ${key}${conditional ? ' if-match' : ''}`);
+      signedFor.push(region ?? '');
       if (req.url?.startsWith('/elsewhere')) return void res.writeHead(301, { 'x-amz-bucket-region': 'ap-south-1' }).end();
+      if (key.startsWith('moved') && region !== 'eu-north-1') {
+        // A bucket in eu-north-1, as AWS answers a request signed for another region.
+        const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>use the specified endpoint</Message><Endpoint>site.s3.eu-north-1.amazonaws.com</Endpoint></Error>';
+        return void res.writeHead(301, { 'content-type': 'application/xml', 'x-amz-bucket-region': 'eu-north-1' }).end(req.method === 'HEAD' ? undefined : xml);
+      }
+      if (key.startsWith('moved')) return void res.writeHead(200, { etag: `"${md5(key)}"`, 'content-length': String(key.length) }).end(req.method === 'HEAD' ? undefined : key);
+      if (key === 'hostile-region') {
+        return void res.writeHead(301, { 'x-amz-bucket-region': 'evil.example/x?' }).end();
+      }
       if (key === 'hang') return; // never answers: for timeouts
       if (key.startsWith('legacy')) return legacyDelete(req, res, conditional);
       const script = scripts[key];
@@ -738,6 +833,27 @@ describe('S3Store', () => {
       const error = await expectCode(store.get(key), expected[key]!);
       expect(error.message).not.toContain(SECRET);
       expect(error.message).toMatch(/s3:\/\/site|"site"/);
+      // An answer naming another region is followed once; a server that keeps answering so is not followed again.
+      expect(store.stats.get).toBe(key === 'wrong-region' || key === 'redirect' ? 2 : 1);
+    });
+
+    test('a bucket in another region: the request is sent again there, once, and later ones go there at once', async () => {
+      const store = scriptedStore();
+      signedFor.length = 0;
+      seen.length = 0;
+      expect((await store.get('moved/a')).body.toString()).toBe('moved/a');
+      expect(await store.head('moved/b')).toMatchObject({ etag: md5('moved/b') });
+      expect(seen).toEqual(['GET moved/a', 'GET moved/a', 'HEAD moved/b']);
+      expect(signedFor).toEqual(['us-east-1', 'eu-north-1', 'eu-north-1']);
+      // Every request sent is counted, the redirected one too.
+      expect(store.stats).toMatchObject({ get: 2, head: 1 });
+    });
+
+    test('a redirect to something that is not a region is not followed, nor repeated in the message', async () => {
+      const store = scriptedStore();
+      const error = await expectCode(store.get('hostile-region'), 'BadRequest');
+      expect(error.message).not.toContain('evil');
+      expect(error.message).toContain("bucket \"site\" is not in region us-east-1: set the region to the bucket's region");
       expect(store.stats.get).toBe(1);
     });
 
