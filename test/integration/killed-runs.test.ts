@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runSync } from '../../src/core/engine.js';
-import { pidSpace } from '../../src/core/holder.js';
+import { pidSpace, writerTag } from '../../src/core/holder.js';
+import { LocalTree } from '../../src/core/local.js';
 import { resolveStrategy } from '../../src/core/model.js';
 import { lockKey, remoteLayout, type LockBody } from '../../src/core/state.js';
 import { createFsStore } from '../../src/stores/fs.js';
@@ -115,6 +116,36 @@ describe('a lock whose holder is a process of this host that is gone (D9)', () =
     const { sync } = await world({ pidSpace: pidSpace()! });
     await expect(sync(2)).rejects.toThrow(/whose process \(\d+ on this host\) is gone: the lock is taken over once it has stayed unchanged for 10 s/);
   });
+});
+
+describe('temp files of writers that died (D5): the file:// store\'s and the local tool folder\'s', () => {
+  /** Names as the writers make them, with another pid; times in the past to stand for an old file. */
+  async function leftovers(dir: string, extension: string): Promise<Record<string, string>> {
+    await fs.mkdir(dir, { recursive: true });
+    const tag = writerTag().replace(/^\d+/, '');
+    const files = {
+      dead: `${await deadPid()}${tag}-aaaa.${extension}`,
+      live: `${writerTag()}-bbbb.${extension}`,
+      oldUntagged: `0123abcd.${extension}`,
+      newUntagged: `4567cdef.${extension}`,
+      otherHost: `${process.pid}-000000000000-cccc.${extension}`,
+    };
+    for (const name of Object.values(files)) await fs.writeFile(path.join(dir, name), 'partial body');
+    const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    await fs.utimes(path.join(dir, files.oldUntagged), hoursAgo, hoursAgo);
+    return files;
+  }
+
+  for (const where of ['store', 'local'] as const) {
+    it.skipIf(pidSpace() === undefined)(`${where}: a dead process's and anything untouched for an hour go; a live writer's, another host's and recent ones stay`, async () => {
+      const root = await tempDir();
+      const dir = where === 'store' ? path.join(root, '.fsstore-tmp') : path.join(root, '.fastblocks-sync', 'tmp');
+      const files = await leftovers(dir, 'part');
+      const swept = where === 'store' ? await createFsStore(root).sweepAbandonedWrites() : await new LocalTree(root).sweepTemp();
+      expect(swept).toEqual({ items: 2, bytes: 2 * 'partial body'.length });
+      expect((await fs.readdir(dir)).sort()).toEqual([files.live, files.newUntagged, files.otherHost].sort());
+    });
+  }
 });
 
 describe.skipIf(pidSpace() === undefined)('the real CLI killed with SIGKILL mid-transfer, then run again at once (D5, D6, D9)', () => {
