@@ -94,7 +94,7 @@ describe('a lock whose holder is a process of this host that is gone (D9)', () =
     expect((await store.get('a.txt')).body.toString()).toBe('a');
   });
 
-  it('is waited for when its pid is meaningless here: another pid namespace or boot (a container with the same host name), an older lock without one, another host, or a live process', async () => {
+  it('is waited for when its pid is meaningless here: another pid namespace or boot (a container with the same host name), an older lock without one, another host, a live process, or no pid at all', async () => {
     const live = spawn('sleep', ['30']);
     try {
       for (const holder of [
@@ -102,6 +102,10 @@ describe('a lock whose holder is a process of this host that is gone (D9)', () =
         {},
         { pidSpace: pidSpace() ?? 'x', host: `not-${os.hostname()}` },
         { pidSpace: pidSpace() ?? 'x', pid: live.pid! },
+        // A bucket writer's lock: pids that would signal a process group or every process are never looked at.
+        { pidSpace: pidSpace() ?? 'x', pid: 0 },
+        { pidSpace: pidSpace() ?? 'x', pid: -1 },
+        { pidSpace: pidSpace() ?? 'x', pid: '1; true' as unknown as number },
       ]) {
         const { store, sync } = await world(holder);
         await expect(sync()).rejects.toThrow(/Another sync is running/);
