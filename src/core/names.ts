@@ -17,6 +17,9 @@ export function newRunId(now: Date, random: () => number = Math.random): string 
 /** The run ids newRunId makes. */
 export const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 
+/** Whether a value (read from a lock or a file name, so untrusted) is a run id newRunId makes. */
+export const isRunId = (value: unknown): value is string => typeof value === 'string' && RUN_ID.test(value);
+
 /** `index.html` → `index.html.conflict-local-20261127T101500Z` */
 export function conflictCopyName(path: string, loser: Side, now: Date): string {
   return `${path}.conflict-${loser}-${compactTimestamp(now)}`;

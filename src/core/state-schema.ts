@@ -25,6 +25,8 @@ export interface LockBody {
   replica: string;
   host: string;
   pid: number;
+  /** Where `pid` is meaningful (boot and pid namespace, see holder.ts); absent in older locks. */
+  pidSpace?: string;
   acquiredAt: string;
   expiresAt: string;
   journal: RemoteJournalEntry[];
@@ -85,17 +87,19 @@ export function parseLockBody(text: string): LockBody | Error {
     return new Error('it is not valid JSON');
   }
   if (!isRecord(value)) return new Error('it is not an object');
-  const { runId, replica, host, pid, acquiredAt, expiresAt, journal, localJournal, group } = value;
+  const { runId, replica, host, pid, pidSpace, acquiredAt, expiresAt, journal, localJournal, group } = value;
   if (!isString(runId) || !isString(replica) || !isString(host) || !isCount(pid)) return new Error('its runId, replica, host or pid is missing');
   if (!isString(acquiredAt) || !isString(expiresAt)) return new Error('its acquiredAt or expiresAt is not a string');
   if (!Array.isArray(journal) || !journal.every(isJournalEntry)) return new Error('its journal is not a list of { key, before, backup[, after] }');
   if (localJournal !== undefined && !isString(localJournal)) return new Error('its localJournal is not a string');
+  if (pidSpace !== undefined && !isString(pidSpace)) return new Error('its pidSpace is not a string');
   if (group !== undefined && !(Array.isArray(group) && group.every(isString))) return new Error('its group is not a list of state keys');
   return {
     runId,
     replica,
     host,
     pid,
+    ...(pidSpace !== undefined ? { pidSpace } : {}),
     acquiredAt,
     expiresAt,
     journal,
