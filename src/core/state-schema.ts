@@ -88,7 +88,7 @@ export function parseLockBody(text: string): LockBody | Error {
   }
   if (!isRecord(value)) return new Error('it is not an object');
   const { runId, replica, host, pid, pidSpace, acquiredAt, expiresAt, journal, localJournal, group } = value;
-  if (!isString(runId) || !isString(replica) || !isString(host) || !isCount(pid)) return new Error('its runId, replica, host or pid is missing');
+  if (!isString(runId) || !isString(replica) || !isString(host)) return new Error('its runId, replica or host is missing');
   if (!isString(acquiredAt) || !isString(expiresAt)) return new Error('its acquiredAt or expiresAt is not a string');
   if (!Array.isArray(journal) || !journal.every(isJournalEntry)) return new Error('its journal is not a list of { key, before, backup[, after] }');
   if (localJournal !== undefined && !isString(localJournal)) return new Error('its localJournal is not a string');
@@ -98,7 +98,8 @@ export function parseLockBody(text: string): LockBody | Error {
     runId,
     replica,
     host,
-    pid,
+    // A pid that is not a number names no process: its holder is never judged gone (holder.ts).
+    pid: typeof pid === 'number' ? pid : Number.NaN,
     ...(pidSpace !== undefined ? { pidSpace } : {}),
     acquiredAt,
     expiresAt,

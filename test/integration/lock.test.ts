@@ -176,7 +176,7 @@ describe('remote lock', () => {
   it.each([
     ['a journal that is not a list', { journal: 'rm -rf' }, /its journal is not a list/],
     ['a journal entry without a key', { journal: [{ before: null, backup: null }] }, /its journal is not a list/],
-    ['no run id', { runId: 7 }, /its runId, replica, host or pid is missing/],
+    ['no run id', { runId: 7 }, /its runId, replica or host is missing/],
     ['not JSON at all', null, /it is not valid JSON/],
   ])('refuses a lock with %s: corrupt, recovery never runs, nothing is taken over', async (_label, change, message) => {
     const { store, options } = await fixture();
