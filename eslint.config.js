@@ -23,7 +23,12 @@ export default tseslint.config(
       // Numbers read well in messages; anything else must be made a string on purpose.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       // `return void io.info(…)` and `(x) => void list.push(x)` say "nothing to return" on purpose.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidOperator: true }],
+      '@typescript-eslint/no-confusing-void-expression': [
+        'error',
+        { ignoreArrowShorthand: true, ignoreVoidOperator: true, ignoreVoidReturningFunctions: true },
+      ],
+      // `const { after: _, ...rest } = walked` leaves a field out on purpose.
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
       // Passing on what was thrown, as it was thrown, is what a retry or a race must do.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
     },

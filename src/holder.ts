@@ -100,8 +100,8 @@ function spaceHash(host: string, space: string | undefined): string {
  */
 export async function sweepAbandoned(dir: string, isTemp: (name: string) => boolean, staleMs: number): Promise<{ items: number; bytes: number }> {
   const swept = { items: 0, bytes: 0 };
-  const names = await fs.readdir(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
+  const names = await fs.readdir(dir).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   });
   for (const name of names.filter(isTemp)) {

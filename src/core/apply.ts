@@ -32,7 +32,10 @@ export interface ApplyContext {
   onProgress?: (done: number, total: number) => void;
 }
 
-export type BaseChange = { path: string; entry: BaseEntry | null };
+export interface BaseChange {
+  path: string;
+  entry: BaseEntry | null;
+}
 
 export interface ApplyResult {
   done: Op[];
@@ -59,7 +62,10 @@ export class ManualConflictDuringRun extends Error {
   }
 }
 
-type Undo = { path: string; run: () => Promise<void> };
+interface Undo {
+  path: string;
+  run: () => Promise<void>;
+}
 
 export function metaFingerprint(attributes: ObjectAttributes | undefined): string | undefined {
   if (!attributes || (!attributes.contentType && !attributes.cacheControl)) return undefined;
@@ -185,7 +191,9 @@ class Executor {
       // bytes it actually sent, so a file that changes meanwhile fails the op (BadDigest) and the
       // run rolls back, instead of recording a hash the object does not have.
       if (op.md5 !== null && size !== op.size) throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
-      md5 = op.md5 ?? (await local.currentMd5(op.path))!;
+      const current = op.md5 ?? (await local.currentMd5(op.path));
+      if (current === null) throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
+      md5 = current;
       body = { size, open: await local.openRead(op.path, size) };
     }
     // The replaced object's attributes, read while its backup copy is made (not one more round trip).
@@ -220,7 +228,7 @@ class Executor {
   /** The object about to be replaced, as it is now; a different ETag (or none) means it moved since planning. */
   private async currentHead(path: string, expectEtag: string): Promise<ObjectHead> {
     const current = await this.retry((signal) => this.ctx.store.head(this.key(path), { signal }));
-    if (!current || current.etag !== expectEtag) throw new PreconditionMoved(path);
+    if (current?.etag !== expectEtag) throw new PreconditionMoved(path);
     return current;
   }
 
@@ -230,7 +238,7 @@ class Executor {
    * memory until the run ends (a 100,000-file push peaked at 1.35 GB RSS).
    */
   private undoCreated(path: string, md5: string | null, mtime: string): Undo {
-    return { path, run: () => this.removeCreated(path, (h) => h.metadata['md5'] === md5 && h.metadata['mtime'] === mtime) };
+    return { path, run: () => this.removeCreated(path, (h) => h.metadata.md5 === md5 && h.metadata.mtime === mtime) };
   }
 
   /**
@@ -291,6 +299,7 @@ class Executor {
 
   private async copyRemote(op: Extract<Op, { kind: 'copy-remote' }>): Promise<void> {
     const { store } = this.ctx;
+    // eslint-disable-next-line prefer-const -- the undo registered first reads what the copy assigns
     let created: string | undefined;
     // Registered before the copy, whose answer may be lost after it landed.
     this.undo.push({ path: op.path, run: () => this.removeCreated(op.path, (h) => h.etag === created || h.etag === op.expectEtag) });

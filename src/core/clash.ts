@@ -174,7 +174,8 @@ function moveAside(settled: Settled, input: ClashInput, name: string, side: Side
   const copy = input.copyName(name, side);
   const other = canWrite(input.direction, side === 'local' ? 'remote' : 'local');
   if (side === 'local') {
-    const file = input.local.get(name)!;
+    const file = input.local.get(name);
+    if (!file) throw new Error(`a clash moves the local file ${name} aside, which the plan does not have`);
     settled.ops.push(
       { kind: 'copy-local', phase: 0, path: copy, source: name, md5: file.md5, size: file.size },
       { kind: 'delete-local', phase: 0, path: name, expectMd5: file.md5 },
@@ -182,7 +183,8 @@ function moveAside(settled: Settled, input: ClashInput, name: string, side: Side
     );
     return copy;
   }
-  const object = input.remote.get(name)!;
+  const object = input.remote.get(name);
+  if (!object) throw new Error(`a clash moves the remote object ${name} aside, which the plan does not have`);
   settled.ops.push(
     { kind: 'copy-remote', phase: 0, path: copy, source: name, expectEtag: object.etag },
     { kind: 'delete-remote', phase: 0, path: name, expectEtag: object.etag },

@@ -12,7 +12,7 @@ import { isStoreError, md5FromEtag, metadataMd5, type ObjectHead, type ObjectInf
 import type { LocalTree } from './local.js';
 import { md5File } from '../hash.js';
 import type { Op } from './model.js';
-import { isRunId, RUN_ID } from './names.js';
+import { RUN_ID } from './names.js';
 import type { LockBody, RemoteJournalEntry } from './state.js';
 
 export interface LocalJournalEntry {
@@ -94,7 +94,7 @@ export async function localJournalsOf(local: LocalTree, lock: string): Promise<s
     const runId = file.slice(0, -'.json'.length);
     if (!RUN_ID.test(runId)) continue;
     const parsed = await readJournal(local, runId);
-    if (parsed && parsed.journal.lock === lock) runIds.push(runId);
+    if (parsed?.journal.lock === lock) runIds.push(runId);
   }
   return runIds;
 }
@@ -144,7 +144,7 @@ async function walkLocalJournal(local: LocalTree, stale: Pick<LockBody, 'runId' 
   if (typeof stale.runId !== 'string' || !RUN_ID.test(stale.runId) || typeof stale.localJournal !== 'string') return null;
   const { runId } = stale;
   const found = await readJournal(local, runId);
-  if (!found || found.digest !== stale.localJournal) return null;
+  if (found?.digest !== stale.localJournal) return null;
   const recovered: LocalPreview = { restored: 0, kept: [], after: new Map() };
   /** The file now, as earlier entries of this recovery left it. */
   const currentMd5 = async (p: string) => (recovered.after.has(p) ? (recovered.after.get(p)?.md5 ?? null) : await local.currentMd5(p).catch(() => undefined));
@@ -255,7 +255,7 @@ interface Lookups {
 }
 
 async function listed(store: RemoteStore, prefix: string, skipPrefix?: string): Promise<Map<string, ObjectInfo>> {
-  const objects = await store.list(prefix, skipPrefix !== undefined && skipPrefix.startsWith(prefix) ? { skipPrefix } : {});
+  const objects = await store.list(prefix, skipPrefix?.startsWith(prefix) ? { skipPrefix } : {});
   return new Map(objects.map((o) => [o.key, o]));
 }
 
@@ -272,7 +272,7 @@ function lookups(store: RemoteStore, objects: Map<string, ObjectInfo> | null, ba
   };
   return {
     current: async (key) => {
-      const known = after.has(key) ? after.get(key)! : await withMd5(key, objects);
+      const known = after.has(key) ? (after.get(key) ?? null) : await withMd5(key, objects);
       return known && { etag: known.info.etag, md5: known.md5 };
     },
     backup: (key) => withMd5(key, backups),

@@ -88,8 +88,9 @@ export function crossTwins(local: Iterable<string>, remote: Iterable<string>): [
 function firstTwinPair(list: readonly HeldName[]): [HeldName, HeldName] | null {
   for (let i = 0; i < list.length; i++) {
     for (let j = i + 1; j < list.length; j++) {
-      const [a, b] = [list[i]!, list[j]!];
-      if (a.name === b.name || (!a.file && !b.file)) continue;
+      const a = list[i];
+      const b = list[j];
+      if (!a || !b || a.name === b.name || (!a.file && !b.file)) continue;
       if (a.side === b.side && a.file && b.file) continue;
       return [a, b];
     }

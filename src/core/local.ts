@@ -229,6 +229,7 @@ export class LocalTree {
    * The absolute target, after checking that no folder between the root and it is a symbolic
    * link: a link inside the tree must never let a remote key write outside the root.
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async: a refusal is a rejection, as every failure here
   private async safeTarget(relativePath: string): Promise<string> {
     const target = this.absolute(relativePath);
     this.checkFolders(target, relativePath, 'Remove the link, or --exclude the path.');
@@ -239,6 +240,7 @@ export class LocalTree {
    * `absolute`, a path under the tool folder, after the same check: a `.fastblocks-sync` that is
    * a symbolic link (or has one inside) must not take temp files, the journal or backups outside.
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async: a refusal is a rejection, as every failure here
   async toolPath(absolute: string): Promise<string> {
     if (absolute !== this.toolDir && !absolute.startsWith(this.toolDir + path.sep)) throw new Error(`${absolute} is not under ${this.toolDir}`);
     if (this.external) {

@@ -56,7 +56,7 @@ export function detectChange(local: LocalEntry | undefined, remote: RemoteEntry 
   if (localChanged && !remoteChanged) return 'local';
   if (!localChanged && remoteChanged) return 'remote';
   if (!local && !remote) return 'both-deleted';
-  if (local && remote && remote.md5 !== undefined && local.md5 === remote.md5) return 'converged';
+  if (local && remote?.md5 !== undefined && local.md5 === remote.md5) return 'converged';
   return 'conflict';
 }
 
@@ -147,7 +147,8 @@ class PlanBuilder {
       case 'both-deleted':
         return this.forget(path);
       case 'converged':
-        this.nextBase.set(path, { md5: local!.md5, etag: remote!.etag, size: local!.size, ...(base?.meta ? { meta: base.meta } : {}) });
+        // Converged: both sides are there (detectChange).
+        if (local && remote) this.nextBase.set(path, { md5: local.md5, etag: remote.etag, size: local.size, ...(base?.meta ? { meta: base.meta } : {}) });
         this.baseChanged = true;
         return;
       case 'conflict':
@@ -377,7 +378,10 @@ function makeRoomFirst(ops: Op[]): Op[] {
   const needsRoom = (side: Side, path: string): boolean =>
     // A write beneath the deleted file, or in place of the deleted file's folder.
     folders[side].has(path) || [...foldersOf(path)].some((folder) => writes[side].has(folder));
-  return ops.map((op) => (isDeletion(op) && needsRoom(sideOf(op)!, op.path) ? { ...op, phase: 0 as const } : op));
+  return ops.map((op) => {
+    const side = sideOf(op);
+    return isDeletion(op) && side !== null && needsRoom(side, op.path) ? { ...op, phase: 0 as const } : op;
+  });
 }
 
 function resolve(

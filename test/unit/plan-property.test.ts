@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BaseEntry, ConflictStrategy, LocalEntry, Op, Plan, RemoteEntry, Side, SyncDirection } from '../../src/core/model.js';
+import type { BaseEntry, ConflictStrategy, LocalEntry, Plan, RemoteEntry, Side, SyncDirection } from '../../src/core/model.js';
 import { plan, type PlanInput } from '../../src/core/plan.js';
 import { accesses, applyOps as apply, fileFolderNames, type Sides } from '../helpers/plan-sim.js';
 

@@ -518,7 +518,6 @@ interface ClashOutcome {
   skipped?: string[];
 }
 
-const SAME: ClashOutcome = {};
 const manualClash = (name: string, ...skipped: string[]): ClashOutcome => ({ conflicts: [`${name} file/folder manual`], skipped });
 
 const CLASHES: Record<string, ClashScenario> = {
