@@ -29,6 +29,7 @@ import { TOOL_DIR, normalizePrefix } from '../core/keys.js';
 import { createStore, type S3ConnectionOptions, type StoreLocation } from '../stores/index.js';
 import type { RemoteStore } from '../stores/store.js';
 import type { CommonOptions } from './types.js';
+import { yamlNestingProblem } from './yaml-depth.js';
 
 export type ValueSource = 'option' | 'environment' | 'settings' | 'default' | 'none';
 
@@ -109,6 +110,11 @@ async function readYamlFile(name: string, read: ConfigReader, notes: string[]): 
   for (const candidate of [name, name.replace(/\.yml$/, '.yaml')]) {
     const text = await read(candidate);
     if (text === null) continue;
+    const nesting = yamlNestingProblem(text);
+    if (nesting) {
+      notes.push(`cannot parse ${candidate}: ${nesting.message} at line ${nesting.line}, column ${nesting.column}`);
+      return null;
+    }
     try {
       const value: unknown = parse(text, { maxAliasCount: 100 });
       return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
