@@ -135,7 +135,7 @@ async function runCache(options: CacheOptions, operation: CacheOperation, ctx: R
     return result;
   }
 
-  const opened = await openAppCache(ctx.app);
+  const opened = await openAppCache(ctx.app, { timeoutMs: ctx.strategy.timeout * 1000, signal: options.signal });
   if ('skip' in opened) {
     say(opened.skip);
     return result;

@@ -170,14 +170,18 @@ function cacheIdentity(url: string): string {
   }
 }
 
-/** Connects to the app's cache when one is configured; the reason when it is not. */
-export async function openAppCache(app: ResolvedApp): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
+/**
+ * Connects to the app's cache when one is configured; the reason when it is not. `limits`: the
+ * run's per-operation timeout and its cancel signal, for the connection and every command.
+ */
+export async function openAppCache(app: ResolvedApp, limits: { timeoutMs?: number; signal?: AbortSignal | undefined } = {}): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
   if (app.cacheUrl === null) return { skip: 'no cache configured' };
   if (app.appName === null) {
     return { error: 'a cache is configured but the app name is unknown: set appName (--app-name), FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml' };
   }
   try {
-    return { cache: await AppCache.connect({ url: app.cacheUrl, appName: app.appName }) };
+    const { timeoutMs, signal } = limits;
+    return { cache: await AppCache.connect({ url: app.cacheUrl, appName: app.appName, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(signal ? { signal } : {}) }) };
   } catch (error) {
     return { error: errorMessage(error) };
   }

@@ -56,7 +56,7 @@ function reply(args: string[]): string {
 }
 
 /** One RESP array of bulk strings from the front of `buffer`, or null when incomplete. */
-function parseCommand(buffer: Buffer): { args: string[]; length: number } | null {
+export function parseCommand(buffer: Buffer): { args: string[]; length: number } | null {
   const text = buffer.toString('latin1');
   if (!text.startsWith('*')) return null;
   let at = text.indexOf('\r\n');
