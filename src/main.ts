@@ -73,16 +73,20 @@ export function runMode(context: ActionContext, settings: ActionSettings): { dry
 async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSignal) {
   const { io } = deps;
   const context = readContext(deps.env);
+  const guarded = new Set<string>();
+  // Scrubbed from every text, and masked by the runner in the forms another library might print.
+  const guard = (secret: string) => {
+    if (secret === '' || guarded.has(secret)) return;
+    guarded.add(secret);
+    scrubber.add(secret);
+    for (const form of urlForms(secret)) io.setSecret(form);
+  };
   const settings = await io.group('Inputs', async () => {
     const parsed = readInputs((name) => io.getInput(name), deps.env);
     // The token never enters a report (describeApiError keeps headers out); real tokens are long,
     // so it is scrubbed too, but a short test token would only blank out letters of every line.
     const token = parsed.githubToken.length >= 8 ? [parsed.githubToken] : [];
-    for (const secret of [...parsed.secrets, ...token].filter((s) => s !== '')) {
-      scrubber.add(secret);
-      // The runner masks exact strings: mask the forms another library might print, too.
-      for (const form of urlForms(secret)) io.setSecret(form);
-    }
+    for (const secret of [...parsed.secrets, ...token]) guard(secret);
     if (parsed.githubToken && token.length === 0) io.setSecret(parsed.githubToken);
     return parsed;
   });
@@ -106,6 +110,8 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
       appRoot,
       signal,
       localStateDir: join(context.runnerTemp || tmpdir(), 'fastblocks-sync', `state-${context.runId}-${context.runAttempt}-${process.pid}`),
+      // The cache URL's password and the reload secret may come from the environment or cache.yml.
+      onSecret: guard,
       ...(approved ? { expectedPlanHash: approved.planHash } : {}),
       ...(base ? { readConfigFile: (name: string) => base.read(name) } : {}),
     }),

@@ -18,6 +18,8 @@ export interface RunOverrides {
   localStateDir?: string;
   /** On pull requests: the settings files that choose where to read and write, from the base commit. */
   readConfigFile?: (name: string) => Promise<string | null>;
+  /** Secrets the run resolves from the environment or settings files: to mask and scrub. */
+  onSecret?: (secret: string) => void;
 }
 
 export type RunTargets = (settings: ActionSettings, run: RunOverrides) => Promise<AnyTargetResult[]>;
@@ -50,6 +52,7 @@ export const runTargets: RunTargets = async (s, run) => {
     ...(run.expectedPlanHash !== undefined ? { expectedPlanHash: run.expectedPlanHash } : {}),
     ...(run.localStateDir !== undefined ? { localStateDir: run.localStateDir } : {}),
     ...(run.readConfigFile !== undefined ? { readConfigFile: run.readConfigFile } : {}),
+    ...(run.onSecret !== undefined ? { onSecret: run.onSecret } : {}),
   };
   const settingsOptions = { settingsPath: s.settingsPath, adapterNames: s.adapterNames, reloadConfig: s.reloadConfig, reloadUrl: s.reloadUrl, reloadSecret: s.reloadSecret };
   switch (s.target) {

@@ -162,6 +162,7 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   const [cacheUrl, cacheUrlSource] = pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
   const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, null);
   const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, null);
+  for (const secret of [...cacheUrlSecrets(cacheUrl), reloadSecret]) if (secret) options.onSecret?.(secret);
 
   let storage: StorageMapping | null = null;
   const rawBuckets = storageDoc?.buckets;
@@ -198,6 +199,22 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
     sources: { appName: appNameSource, remote: remoteSource, cacheUrl: cacheUrlSource, reloadUrl: reloadUrlSource, storage: storage ? 'settings' : 'none' },
     notes,
   };
+}
+
+/** The password a cache URL carries, as the URL holds it and percent-decoded. */
+function cacheUrlSecrets(url: string | null): string[] {
+  let password = '';
+  try {
+    password = url === null ? '' : new URL(url).password;
+  } catch {
+    return []; // never connected to: it fails as an invalid URL, which is never printed
+  }
+  if (password === '') return [];
+  try {
+    return [...new Set([password, decodeURIComponent(password)])];
+  } catch {
+    return [password];
+  }
 }
 
 function cacheUrlFromSettings(doc: Record<string, unknown> | null): string | null {

@@ -125,6 +125,12 @@ export interface CommonOptions {
    * from a pull request's base commit, so a pull request cannot choose where the tool reads and writes.
    */
   readConfigFile?: (name: string) => Promise<string | null>;
+  /**
+   * Told every secret the run resolves beyond its options — the cache URL's password and the reload
+   * secret from the environment or the settings files — before it is used, so a caller can mask and
+   * scrub it (the Action does) wherever it came from.
+   */
+  onSecret?: (secret: string) => void;
 }
 
 export interface TemplatesOptions extends CommonOptions {
