@@ -18,7 +18,8 @@ import { publish, failureOf, type Failure } from './action/publish.js';
 import { defaultReplica } from './action/replica.js';
 import { localRoots, runTargets, type RunTargets } from './action/run-targets.js';
 import { createScrubber, urlForms, type Scrubber } from './action/secrets.js';
-import { errorMessage, failureReasonOf } from './errors.js';
+import { linkedFolderMessage, linkOnPath } from './core/links.js';
+import { ActionError, errorMessage, failureReasonOf } from './errors.js';
 import { escapeText } from './report/markdown.js';
 
 export interface Dependencies {
@@ -99,6 +100,9 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   for (const note of modeNotes) io.info(note);
 
   const appRoot = resolve(context.workspace, settings.appRoot);
+  // The app root is the base the areas check their roots from: it must be a real folder of the checkout.
+  const linked = await linkOnPath(context.workspace, appRoot);
+  if (linked) throw new ActionError('error', linkedFolderMessage(settings.appRoot, linked, "Input 'app-root':"));
   const base = isPullRequestEvent(context) ? baseSettings(context, settings, octokit, timeoutMs) : undefined;
   const approved = settings.requireApprovedPlan && !dryRun ? await io.group('Approval: find the reviewed plan', () => reviewedPlan(octokit(), context, key, settings, io)) : undefined;
   const cache = settings.pullCache && settings.direction !== 'push' && !dryRun ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;

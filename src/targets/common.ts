@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { newRunId, prepareSync, type PreparedSync, type SyncOptions } from '../core/engine.js';
+import { linkedFolderMessage, linkOnPath } from '../core/links.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../core/model.js';
 import { AppCache } from '../cache/redis.js';
 import { errorMessage } from '../errors.js';
@@ -62,6 +63,9 @@ export async function prepareArea(
   extra: Pick<SyncOptions, 'include' | 'exclude' | 'attributesFor' | 'validate' | 'invalidPath'> & { label?: string },
 ): Promise<PreparedArea> {
   const { label, ...engine } = extra;
+  // The edge where a run resolves its roots: a root that is (or sits under) a link is never walked.
+  const link = await linkOnPath(context.app.appRoot, localRoot);
+  if (link) throw new Error(linkedFolderMessage(displayRoot(context.app.appRoot, localRoot), link));
   const location = areaLocation(context.app, area, remoteRoot, context.registry);
   const prepared = await prepareSync({
     localRoot,
@@ -81,6 +85,12 @@ export async function prepareArea(
     ...engine,
   });
   return { ...(label !== undefined ? { label } : {}), remoteRoot, localRoot, location, prepared };
+}
+
+/** The local root as a person configured it: relative to the app root when inside it. */
+function displayRoot(appRoot: string, localRoot: string): string {
+  const relative = path.relative(appRoot, localRoot);
+  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? localRoot : relative.split(path.sep).join('/');
 }
 
 /** One state folder per synced folder under the given one (journals and backups of different roots never mix). */
