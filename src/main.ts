@@ -6,10 +6,10 @@
 import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import { findApprovedPlan, planChangedMessage, type ApprovedPlan } from './action/approval.js';
-import { baseConfig, type BaseConfig } from './action/base-config.js';
+import { baseConfig, pullRequestBaseSha, type BaseConfig } from './action/base-config.js';
 import { actionsCacheClient, pullCache, type CacheClient } from './action/cache.js';
 import { commentKey, createOctokit, type Octokit } from './action/comment.js';
-import { isPullRequestEvent, readContext, type ActionContext } from './action/context.js';
+import { readContext, type ActionContext } from './action/context.js';
 import { readInputs, type ActionSettings } from './action/inputs.js';
 import { coreIO, safeIO, type ActionIO } from './action/io.js';
 import { computeOutputs, emptyOutputs, setOutputs, type ActionOutputs } from './action/outputs.js';
@@ -65,8 +65,10 @@ export function runMode(context: ActionContext, settings: ActionSettings): { dry
       notes: [`pull_request_target event: dry run${overridden ? " although 'dry-run' is 'false'" : ''}. This event never writes; deploy previews from pull_request events.`],
     };
   }
-  if (isPullRequestEvent(context) && !settings.dryRun.explicit) {
-    return { dryRun: true, notes: [`${context.eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] };
+  // Every event that runs on a pull request's code, not only pull_request: a review, a review
+  // comment, the merge queue, a comment on the pull request, a refs/pull/ ref.
+  if (context.fromPullRequest && !settings.dryRun.explicit) {
+    return { dryRun: true, notes: [`${context.eventName || 'This'} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] };
   }
   return { dryRun: settings.dryRun.value, notes: [] };
 }
@@ -103,7 +105,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   // The app root is the base the areas check their roots from: it must be a real folder of the checkout.
   const linked = await linkOnPath(context.workspace, appRoot);
   if (linked) throw new ActionError('error', linkedFolderMessage(settings.appRoot, linked, "Input 'app-root':"));
-  const base = isPullRequestEvent(context) ? baseSettings(context, settings, octokit, timeoutMs) : undefined;
+  const base = context.fromPullRequest ? await baseSettings(context, settings, octokit, timeoutMs) : undefined;
   const approved = settings.requireApprovedPlan && !dryRun ? await io.group('Approval: find the reviewed plan', () => reviewedPlan(octokit(), context, key, settings, io)) : undefined;
   const cache = settings.pullCache && settings.direction !== 'push' && !dryRun ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;
   if (cache) await io.group('Restore pulled files (pull-cache)', () => cache.restore());
@@ -143,11 +145,11 @@ async function reviewedPlan(octokit: Octokit, context: ActionContext, key: strin
 }
 
 /** The settings folder of the base commit, for the files that choose where the tool reads and writes. */
-function baseSettings(context: ActionContext, settings: ActionSettings, octokit: () => Octokit, timeoutMs: number): BaseConfig {
+async function baseSettings(context: ActionContext, settings: ActionSettings, octokit: () => Octokit, timeoutMs: number): Promise<BaseConfig> {
   return baseConfig({
     workspace: context.workspace,
     settingsDir: posix.normalize(posix.join(settings.appRoot, settings.settingsPath ?? 'settings')),
-    baseSha: context.pullRequest?.baseSha ?? '',
+    baseSha: await pullRequestBaseSha(context.pullRequest, context.repo, octokit),
     repo: context.repo,
     octokit,
     timeoutMs,

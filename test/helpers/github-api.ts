@@ -54,6 +54,8 @@ export interface GitHubApiServer {
   tokenUser: FakeUser;
   /** File contents served by `GET /repos/:o/:r/contents/:path?ref=<sha>`, keyed `<sha>:<path>`. */
   readonly contents: Map<string, string>;
+  /** Pull requests served by `GET /repos/:o/:r/pulls/:number`. */
+  readonly pulls: Map<number, { number: number; state: 'open' | 'closed'; base: { ref: string; sha: string }; head: { sha: string } }>;
   /** Adds a comment as if someone else wrote it (default: a user without write access). */
   addComment(issueNumber: number, body: string, user?: Partial<Pick<FakeComment, 'user' | 'author_association'>>): FakeComment;
   /** Edits a comment as `editor` (anyone with write access can edit any comment). */
@@ -80,12 +82,14 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   let server: Server;
 
   const contents = new Map<string, string>();
+  const pulls: GitHubApiServer['pulls'] = new Map();
   const state: GitHubApiServer = {
     url: '',
     requests,
     comments,
     pullsByCommit,
     contents,
+    pulls,
     forbid: 'none',
     stall: false,
     tokenUser: { ...BOT },
@@ -115,6 +119,7 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       comments.length = 0;
       pullsByCommit.clear();
       contents.clear();
+      pulls.clear();
       state.forbid = 'none';
       state.stall = false;
       state.tokenUser = { ...BOT };
@@ -194,6 +199,11 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       if (text.length > 65_536) return send(422, { message: 'Body is too long (maximum is 65536 characters)' });
       if (comment.body !== text) state.editComment(comment.id, text, { ...state.tokenUser });
       return send(200, toApi({ ...comment, repo: `${m[1]}/${m[2]}` }));
+    }
+    m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(url.pathname);
+    if (m && method === 'GET') {
+      const pull = pulls.get(Number(m[3]));
+      return pull ? send(200, pull) : send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/pulls/pulls#get-a-pull-request' });
     }
     m = /^\/repos\/([^/]+)\/([^/]+)\/contents\/(.+)$/.exec(url.pathname);
     if (m && method === 'GET') {
