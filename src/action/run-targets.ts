@@ -47,6 +47,7 @@ export const runTargets: RunTargets = async (s, run) => {
     prune: s.prune,
     maxDelete: s.maxDelete,
     lockWait: s.lockWait,
+    lockTtl: s.lockTtl,
     cacheUrl: s.cacheUrl,
     signal: run.signal,
     ...(run.expectedPlanHash !== undefined ? { expectedPlanHash: run.expectedPlanHash } : {}),

@@ -88,6 +88,12 @@ export interface SyncOptions {
    * would come out differently — everything is rolled back.
    */
   expectedPlanHash?: string;
+  /**
+   * Undo an interrupted run found under an expired lock exactly, keeping none of its writes even
+   * where they already equal this side (default: with `expectedPlanHash`). A run that applies an
+   * approved plan needs the state that plan was made against; rolled forward, the re-plan differs.
+   */
+  exactRecovery?: boolean;
   /** A run id shared by roots applied together (prepareSync); default: a new one. */
   runId?: string;
   /** Seconds to wait for another run's lock before failing. */
@@ -853,10 +859,11 @@ class SyncRun implements PreparedSync {
       return;
     }
     const { rootPrefix, areaPrefix } = this.layout;
+    const exact = this.options.exactRecovery ?? this.options.expectedPlanHash !== undefined;
     const { restored, kept, matching } = await recoverInterruptedRun(this.store, stale, {
       scope: { rootPrefix, areaPrefix },
       // An object that already holds this side's file stays: undone, it would only be uploaded again.
-      keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5,
+      ...(exact ? {} : { keep: async (key: string, md5: string) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5 }),
       concurrency: Math.max(1, this.options.strategy.maxConcurrent),
     });
     if (matching > 0) {

@@ -82,6 +82,8 @@ export async function prepareArea(
     ...(options.lockWait !== undefined ? { lockWait: options.lockWait } : {}),
     ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    // A gated run recovers an interrupted one exactly: the approved plan was made before it.
+    ...(options.expectedPlanHash !== undefined ? { exactRecovery: true } : {}),
     ...engine,
   });
   return { ...(label !== undefined ? { label } : {}), remoteRoot, localRoot, location, prepared };
