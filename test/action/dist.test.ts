@@ -134,7 +134,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     await writeFiles(ws, { 'templates/index.html': 'v2' });
     const review = await run(ws, prEvent(41), { ...gated, 'dry-run': 'true' });
     expectOk(review);
-    api.pullsByCommit.set('p4-1', [{ number: 41, merged_at: '2026-11-27T10:00:00Z', merge_commit_sha: 'p4-1' }]);
+    api.merge('p4-1', 41);
     const deploy = await run(ws, pushEvent(api.url, 'p4-1'), gated);
     expectOk(deploy);
     expect(deploy.outputs).toMatchObject({ 'plan-hash': review.outputs['plan-hash'], 'synced-count': '1', 'failure-reason': '' });
@@ -150,7 +150,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     const review2 = await run(ws, prEvent(42), { ...gated, 'dry-run': 'true' });
     expectOk(review2);
     await s3.makeStore().put('s4/templates/index.html', Buffer.from('hotfix in the bucket'));
-    api.pullsByCommit.set('p4-2', [{ number: 42, merged_at: '2026-11-27T11:00:00Z', merge_commit_sha: 'p4-2' }]);
+    api.merge('p4-2', 42);
     const before = await snapshot('s4');
     const refused = await run(ws, pushEvent(api.url, 'p4-2'), gated);
     expect(refused.code).toBe(1);
