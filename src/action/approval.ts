@@ -125,7 +125,7 @@ async function readAtMerge(octokit: Octokit, comment: MarkedComment, pr: MergedP
   const last = history.lastEditedAt === null ? created : Date.parse(history.lastEditedAt);
   if (last <= merged) return { ...reading, marker: parseMarker(comment.body), at: last };
   // Edited since the merge (the deploy's report, a late run): the revision in force at the merge.
-  const revision = history.edits.find((edit) => Date.parse(edit.editedAt) <= merged);
+  const revision = history.edits.filter((edit) => Date.parse(edit.editedAt) <= merged).sort((x, y) => Date.parse(y.editedAt) - Date.parse(x.editedAt))[0];
   if (!revision) return { ...reading, marker: undefined, at: created, unknown: 'GitHub lists no version of it from before the merge' };
   let body: string | null;
   try {

@@ -174,7 +174,7 @@ export interface EditHistory {
   actors: Actor[];
   createdAt: string;
   lastEditedAt: string | null;
-  /** Every revision (the creation included, once edited), newest first. */
+  /** Every revision (the creation included, once edited), in GitHub's order (newest first). */
   edits: { id: string; editedAt: string }[];
 }
 
