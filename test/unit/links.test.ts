@@ -53,5 +53,11 @@ describe('a synced root that is a link', () => {
     }
     expect((await readdir(outside)).sort()).toEqual(['runner-notes.html']);
     expect((await readdir(path.join(bucket, 'site', 'templates'))).sort()).toEqual(['planted.html']);
+    // Named by its real path (the user's choice, not a link in the tree), the folder syncs.
+    await mkdir(path.join(outside, 'templates'));
+    await writeFile(path.join(outside, 'templates', 'shared.html'), 'shared');
+    const named = await sync.templates({ appRoot: app, templatePaths: [path.join(outside, 'templates')], storageBucket: `${pathToFileURL(bucket).href}/site`, strategy: { dryRun: true, conflictStrategy: 'remote-wins' } });
+    expect(named.errors).toEqual([]);
+    expect(named.syncedItems).toEqual(['planted.html', 'shared.html']);
   });
 });
