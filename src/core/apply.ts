@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import { isStoreError, md5FromEtag, metadataMd5, type Body, type ObjectAttributes, type ObjectHead, type RemoteStore } from '../stores/store.js';
 import { uploadAttributes } from './content-type.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
-import type { BaseEntry, Conflict, InvalidFile, Op, Skip } from './model.js';
+import { opStep, type BaseEntry, type Conflict, type InvalidFile, type Op, type Skip } from './model.js';
 import { forTransfer, withRetry, type RetryPolicy } from './retry.js';
 import { md5Buffer } from './scan.js';
 import { backupRunPrefix, type RemoteLayout } from './state.js';
@@ -93,8 +93,9 @@ class Executor {
   async run(ops: readonly Op[]): Promise<ApplyResult> {
     this.total = ops.length;
     const limit = pLimit(Math.max(1, this.ctx.maxConcurrent));
-    for (const phase of [0, 1, 2]) {
-      const batch = ops.filter((op) => op.phase === phase);
+    // Ops of one step run concurrently; steps run in order (see opStep).
+    for (const step of [0, 1, 2, 3]) {
+      const batch = ops.filter((op) => opStep(op) === step);
       await Promise.all(
         batch.map((op) =>
           limit(async () => {

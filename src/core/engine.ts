@@ -10,10 +10,10 @@ import pLimit from 'p-limit';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
 import { ConfigError } from './errors.js';
 import { errorMessage } from '../errors.js';
-import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
+import { crossTwins, foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR, type HeldName } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
-import { emptyRequestStats, newReport } from './model.js';
+import { emptyRequestStats, newReport, opStep } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
@@ -30,16 +30,18 @@ import {
   sortedEntries,
   stateKey,
   lockKey,
+  readLock,
   updateLock,
   writeBase,
   type HeldLock,
   type LockBody,
   type RemoteLayout,
 } from './state.js';
+import { isGone, thisProcess } from './holder.js';
 import { git, LocalTimes, remoteTime } from './times.js';
 import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
-import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf } from './journal.js';
+import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf, isRunId, previewInterruptedRun, previewLocalJournal } from './journal.js';
 
 export interface ValidationIssue {
   message: string;
@@ -115,6 +117,11 @@ export interface SyncOptions {
 export type { InvalidFile, SyncReport };
 
 export const DEFAULT_LOCK_TTL_SECONDS = 600;
+/**
+ * How long a lock whose holder's process is gone (killed on this host) must stay unchanged before
+ * it is taken over: requests the process had sent before it died land within seconds.
+ */
+const DEAD_HOLDER_GRACE_MS = 10_000;
 
 /** `20261127T225408Z-3f9a1c` — sortable, unique enough for backups folders. */
 export function newRunId(now: Date, random: () => number = Math.random): string {
@@ -226,7 +233,11 @@ class SyncRun implements PreparedSync {
   private localSkips: string[] = [];
   /** Local files refused because another local file differs from them only in case or normalization. */
   private localTwins = 0;
+  /** Twins only both sides together show, or a file and a folder (see crossTwins). */
+  private crossTwinCount = 0;
   private readonly setAside = new Map<string, BaseEntry>();
+  /** Interrupted runs this run recovered (or found committed): their copies go after the commit with --no-backup. */
+  private readonly recovered: { runId: string; local: boolean }[] = [];
   private readonly localTimes: LocalTimes;
   /** The store with retries, for the engine's own calls; the executor retries per operation. */
   private readonly store: RemoteStore;
@@ -285,8 +296,9 @@ class SyncRun implements PreparedSync {
       }
       // Nothing to write, or it may not be written: the lock is of no further use.
       if (!this.pending) {
-        await this.releaseLock();
         this.report.applied = !this.options.strategy.dryRun && !this.report.failure;
+        if (this.report.applied) await this.dropRecoveredBackups();
+        await this.releaseLock();
       }
     });
   }
@@ -306,7 +318,11 @@ class SyncRun implements PreparedSync {
     if (!strategy.dryRun) {
       await this.takeLock();
       await this.sweepLocalJournals();
+      await this.sweepAbandonedWrites();
     }
+    // A dry run takes no lock, but plans against what the next writing run will find: a run left
+    // interrupted is undone by it first (see previewRecovery).
+    const interrupted = strategy.dryRun ? await this.interruptedRun() : null;
     // The local scan overlaps the listing and the state read: they share nothing, and hashing a
     // large tree takes seconds (bench/README.md). Both settle before either outcome is used.
     const [scanned, remote] = await Promise.allSettled([
@@ -315,6 +331,8 @@ class SyncRun implements PreparedSync {
     ]);
     if (scanned.status === 'rejected') throw scanned.reason;
     if (remote.status === 'rejected') throw remote.reason;
+    if (interrupted) await this.previewRecovery(interrupted);
+    this.findCrossTwins();
     if (this.report.errors.length > 0) return void this.fail('refused', this.refusedPathsMessage());
     this.base = remote.value;
     const localExists = scanned.value;
@@ -371,11 +389,79 @@ class SyncRun implements PreparedSync {
     return scanned.exists;
   }
 
-  /** Why the run refuses paths before planning: local twins, remote keys that cannot be local paths, or both. */
+  /**
+   * For a dry run: the lock of a run that was interrupted (expired, or its process is gone) and did
+   * not commit, which the next writing run undoes before it plans. A lock a live run holds is
+   * only mentioned: that run's changes are not known yet.
+   */
+  private async interruptedRun(): Promise<LockBody | null> {
+    const lock = await readLock(this.store, lockKey(this.layout)).catch((error: unknown) => {
+      this.report.warnings.push({ path: '', message: `Could not read the lock of this root, so this plan may include the changes of an interrupted run: ${errorMessage(error)}` });
+      return null;
+    });
+    if (!lock) return null;
+    const stale = lock.body;
+    // Expired exactly when acquireLock takes it over (an unreadable time never expires).
+    const expired = new Date(stale.expiresAt).getTime() <= this.now().getTime();
+    if (!expired && !isGone(stale)) {
+      this.report.warnings.push({
+        path: '',
+        message: `Run ${stale.runId} of ${stale.replica} is writing this root right now: this plan does not include its changes, and may differ once it is done.`,
+      });
+      return null;
+    }
+    return (await this.committed(stale)) ? null : stale;
+  }
+
+  /**
+   * Plan as if the interrupted run were undone, as the next writing run does first: the objects
+   * and files recovery would put back or remove are replaced in the listings. The same decisions
+   * as recover(), made without writing (journal.ts, preview*).
+   */
+  private async previewRecovery(stale: LockBody): Promise<void> {
+    const { rootPrefix, areaPrefix } = this.layout;
+    const remote = await previewInterruptedRun(this.store, stale, {
+      scope: { rootPrefix, areaPrefix },
+      keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5,
+      concurrency: Math.max(1, this.options.strategy.maxConcurrent),
+    });
+    for (const [key, object] of remote.after) {
+      const p = key.slice(rootPrefix.length);
+      if (!this.filter(p) || invalidKeyReason(p) !== null) continue;
+      if (object === null) this.remoteEntries.delete(p);
+      else this.remoteEntries.set(p, { path: p, size: object.info.size, etag: object.info.etag, ...(object.md5 ? { md5: object.md5 } : {}), lastModified: object.info.lastModified });
+    }
+    const local = stale.replica === this.replica ? await previewLocalJournal(this.local, stale) : null;
+    for (const [p, file] of local?.after ?? []) {
+      if (!this.filter(p)) continue;
+      if (file === null) this.localEntries.delete(p);
+      else this.localEntries.set(p, { path: p, md5: file.md5, size: file.size, mtimeMs: this.localEntries.get(p)?.mtimeMs ?? this.now().getTime() });
+    }
+    const undone = `${remote.restored} object(s)${local ? ` and ${local.restored} local file(s)` : ''}`;
+    this.report.warnings.push({
+      path: '',
+      message: `Run ${stale.runId} of ${stale.replica} was interrupted: the next run that writes undoes it first (${undone} put back). This plan is made as if that were done.`,
+    });
+  }
+
+  /**
+   * Twins across the two sides, or between a file and a folder (D3): refused before anything is
+   * written, like each side's own twins. Base paths absent from both sides add nothing: the plan
+   * only forgets them, and writes nothing under their names.
+   */
+  private findCrossTwins(): void {
+    for (const [a, b] of crossTwins(this.localEntries.keys(), this.remoteEntries.keys())) {
+      this.crossTwinCount++;
+      this.report.errors.push({ path: printableKey(b.name), message: crossTwinsMessage(a, b) });
+    }
+  }
+
+  /** Why the run refuses paths before planning: twins, remote keys that cannot be local paths, or both. */
   private refusedPathsMessage(): string {
-    const remote = this.report.errors.length > this.localTwins;
+    const remote = this.report.errors.length > this.localTwins + this.crossTwinCount;
     const what = [
       ...(this.localTwins > 0 ? ['local files that differ only in letter case or Unicode normalization'] : []),
+      ...(this.crossTwinCount > 0 ? ['names that differ only in letter case or Unicode normalization across the local tree and the bucket, or between a file and a folder'] : []),
       ...(remote ? ['remote keys that cannot be local paths'] : []),
     ].join(' and ');
     return `Refusing to sync: ${what} (see errors). Rename or delete them, or exclude them.`;
@@ -618,8 +704,16 @@ class SyncRun implements PreparedSync {
     this.lock = await acquireLock(
       this.store,
       lockKey(this.layout),
-      { runId: this.runId, replica: this.replica, host: os.hostname(), pid: process.pid, journal: [] },
-      { now: this.now, sleep: this.options.sleep ?? realSleep, waitMs: (this.options.lockWait ?? 60) * 1000, ttlMs, recover: (stale) => this.recover(stale) },
+      { runId: this.runId, replica: this.replica, ...thisProcess(), journal: [] },
+      {
+        now: this.now,
+        sleep: this.options.sleep ?? realSleep,
+        waitMs: (this.options.lockWait ?? 60) * 1000,
+        ttlMs,
+        recover: (stale) => this.recover(stale),
+        holderGone: isGone,
+        deadHolderGraceMs: Math.min(DEAD_HOLDER_GRACE_MS, ttlMs),
+      },
     );
     this.stopRefreshing = keepLockAlive(this.store, this.lock, {
       ttlMs,
@@ -768,6 +862,7 @@ class SyncRun implements PreparedSync {
           await clearLocalJournal(this.local, this.runId);
           await this.settleBackups(this.result);
         }
+        if (this.report.applied) await this.dropRecoveredBackups();
         await this.releaseLock();
       });
     }
@@ -853,9 +948,13 @@ class SyncRun implements PreparedSync {
 
   private async recover(stale: LockBody): Promise<void> {
     const ours = stale.replica === this.replica;
+    if (new Date(stale.expiresAt).getTime() > this.now().getTime()) {
+      this.report.warnings.push({ path: '', message: `Took over the lock of run ${stale.runId} before it expired: its process (${stale.pid} on this host) is gone.` });
+    }
     if (await this.committed(stale)) {
       this.report.warnings.push({ path: '', message: `Run ${stale.runId} of ${stale.replica} left its lock behind after it committed: nothing to undo.` });
       if (ours && typeof stale.runId === 'string') await clearLocalJournal(this.local, stale.runId);
+      if (isRunId(stale.runId)) this.recovered.push({ runId: stale.runId, local: ours });
       return;
     }
     const { rootPrefix, areaPrefix } = this.layout;
@@ -869,15 +968,18 @@ class SyncRun implements PreparedSync {
     if (matching > 0) {
       this.report.warnings.push({ path: '', message: `Kept ${matching} object(s) interrupted run ${stale.runId} had written that already equal the local files.` });
     }
+    const noBackup = !this.options.strategy.backupOnConflict;
+    const before = (where: string) => (noBackup ? 'the one before the run is dropped once this run commits (--no-backup)' : `the one before the run is ${where}`);
     for (const key of kept) {
-      this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, the one before the run is under .fastblocks-sync/backups/${stale.runId}/` });
+      this.report.warnings.push({ path: key, message: `changed since interrupted run ${stale.runId} wrote it: this version was kept, ${before(`under .fastblocks-sync/backups/${stale.runId}/`)}` });
     }
     this.report.warnings.push({ path: '', message: `Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.` });
     // The local part only on the side that ran it, and only when the lock vouches for the journal.
     const local = ours ? await recoverLocalJournal(this.local, stale) : null;
+    if (isRunId(stale.runId)) this.recovered.push({ runId: stale.runId, local: local !== null });
     if (!local) return;
     for (const p of local.kept) {
-      this.report.warnings.push({ path: p, message: `changed since an interrupted run wrote it (run ${stale.runId}): this version was kept, the one before the run is in ${this.local.backupRoot(stale.runId)}` });
+      this.report.warnings.push({ path: p, message: `changed since an interrupted run wrote it (run ${stale.runId}): this version was kept, ${before(`in ${this.local.backupRoot(stale.runId)}`)}` });
     }
     this.report.warnings.push({ path: '', message: `Recovered the local part of interrupted run ${stale.runId}: ${local.restored} file(s) restored.` });
   }
@@ -910,8 +1012,8 @@ class SyncRun implements PreparedSync {
   }
 
   private absorb(result: ApplyResult): void {
-    // Completion order depends on concurrency; report in plan order (phase, then path).
-    const done = [...result.done].sort((a, b) => a.phase - b.phase || compareKeys(a.path, b.path));
+    // Completion order depends on concurrency; report in plan order (step, then path).
+    const done = [...result.done].sort((a, b) => opStep(a) - opStep(b) || compareKeys(a.path, b.path));
     this.report.synced = done.map((op) => ({ path: op.path, action: op.kind }));
     this.report.conflicts.push(...result.conflicts);
     this.report.skipped.push(...result.skipped);
@@ -931,6 +1033,38 @@ class SyncRun implements PreparedSync {
     }
     const state: BaseState = { version: 1, replica: this.replica, updatedAt: this.now().toISOString(), runId: this.runId, entries: sortedEntries(entries) };
     return writeBase(this.store, stateKey(this.layout, this.replica), state, this.base.etag);
+  }
+
+  /**
+   * With --no-backup, the copies an interrupted run made before it was killed, once this run —
+   * which undid that run, or found it committed — has committed too: they existed only to make
+   * that run atomic (the README's promise for --no-backup). Its local copies only on the side
+   * that ran it. A copy that cannot be deleted is reported, never fatal.
+   */
+  private async dropRecoveredBackups(): Promise<void> {
+    if (this.options.strategy.backupOnConflict) return;
+    for (const { runId, local } of this.recovered.splice(0)) {
+      try {
+        const store = this.cleanupStore();
+        for (const object of await store.list(backupRunPrefix(this.layout, runId))) await store.delete(object.key);
+        if (local) await fs.rm(this.local.backupRoot(runId), { recursive: true, force: true });
+      } catch (error) {
+        this.report.warnings.push({ path: '', message: `Could not drop the copies of interrupted run ${runId} (--no-backup): ${errorMessage(error)}` });
+      }
+    }
+  }
+
+  /** Temp files killed runs left, locally and in the store (file://), removed while this run holds the lock. */
+  private async sweepAbandonedWrites(): Promise<void> {
+    const sweeps = await Promise.allSettled([this.local.sweepTemp(), this.options.store.sweepAbandonedWrites?.(this.layout.rootPrefix) ?? { items: 0, bytes: 0 }]);
+    for (const [i, sweep] of sweeps.entries()) {
+      const where = i === 0 ? `the local temp folder ${path.join(this.local.toolDir, 'tmp')}` : `the store ${this.options.store.url}`;
+      if (sweep.status === 'rejected') this.report.warnings.push({ path: '', message: `Could not remove the temp files of killed runs in ${where}: ${errorMessage(sweep.reason)}` });
+      else if (sweep.value.items > 0) {
+        const mb = (sweep.value.bytes / 1e6).toFixed(1);
+        this.report.warnings.push({ path: '', message: `Removed ${sweep.value.items} temp file(s) (${mb} MB) that runs which were killed left in ${where}.` });
+      }
+    }
   }
 
   private async settleBackups(result: ApplyResult): Promise<void> {
@@ -1017,6 +1151,14 @@ function isFolderMarker(size: number, relativeKey: string): boolean {
 /** The same words for twins on either side, so a person learns one message. */
 function twinsMessage(what: 'local files' | 'remote keys', first: string, second: string): string {
   return `${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`;
+}
+
+/** A twin pair no single side shows, in the words of twinsMessage. */
+function crossTwinsMessage(a: HeldName, b: HeldName): string {
+  const describe = (n: HeldName) => `${n.side} ${n.file ? (n.side === 'local' ? 'file' : 'key') : 'folder'} "${printableKey(n.name)}${n.file ? '' : '/'}"`;
+  const same = a.file && b.file ? 'the same file' : 'one name, which cannot be a file and a folder at once';
+  const normalization = a.name.normalize('NFC') === b.name.normalize('NFC') ? ' (the same letters in two Unicode normalizations, NFC and NFD)' : '';
+  return `${describe(a)} and ${describe(b)} differ only in letter case or Unicode normalization${normalization}: on macOS and Windows they are ${same}. Rename or delete one of them, or --exclude it.`;
 }
 
 async function md5Of(body: AsyncIterable<unknown>): Promise<string> {

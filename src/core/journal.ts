@@ -10,6 +10,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { isStoreError, md5FromEtag, metadataMd5, type ObjectHead, type ObjectInfo, type RemoteStore } from '../stores/store.js';
 import type { LocalTree } from './local.js';
+import { md5File } from './scan.js';
 import type { Op } from './model.js';
 import type { LockBody, RemoteJournalEntry } from './state.js';
 
@@ -33,6 +34,9 @@ interface LocalJournalFile {
 const journalDir = (local: LocalTree) => path.join(local.toolDir, 'journal');
 /** The run ids newRunId makes: `20261127T225408Z-3f9a1c`. */
 const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+
+/** Whether a value (read from a lock or a file name, so untrusted) is a run id newRunId makes. */
+export const isRunId = (value: unknown): value is string => typeof value === 'string' && RUN_ID.test(value);
 const journalFile = (local: LocalTree, runId: string) => path.join(journalDir(local), `${runId}.json`);
 
 export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]): LocalJournalEntry[] {
@@ -123,11 +127,31 @@ async function readJournal(local: LocalTree, runId: string): Promise<{ journal: 
  * (neither the run's version nor gone) is kept, and the old version stays in the backups.
  */
 export async function recoverLocalJournal(local: LocalTree, stale: Pick<LockBody, 'runId' | 'localJournal'>): Promise<Recovered | null> {
+  const walked = await walkLocalJournal(local, stale, true);
+  if (walked === null) return null;
+  await clearLocalJournal(local, stale.runId);
+  const { after: _after, ...recovered } = walked;
+  return recovered;
+}
+
+export interface LocalPreview extends Recovered {
+  /** Each path recovery would put back (the backup's MD5 and size) or remove (null). */
+  after: Map<string, { md5: string; size: number } | null>;
+}
+
+/** What recoverLocalJournal would do, without touching a file (for a dry run); null when it would do nothing. */
+export async function previewLocalJournal(local: LocalTree, stale: Pick<LockBody, 'runId' | 'localJournal'>): Promise<LocalPreview | null> {
+  return walkLocalJournal(local, stale, false);
+}
+
+async function walkLocalJournal(local: LocalTree, stale: Pick<LockBody, 'runId' | 'localJournal'>, write: boolean): Promise<LocalPreview | null> {
   if (typeof stale.runId !== 'string' || !RUN_ID.test(stale.runId) || typeof stale.localJournal !== 'string') return null;
   const { runId } = stale;
   const found = await readJournal(local, runId);
   if (!found || found.digest !== stale.localJournal) return null;
-  const recovered: Recovered = { restored: 0, kept: [] };
+  const recovered: LocalPreview = { restored: 0, kept: [], after: new Map() };
+  /** The file now, as earlier entries of this recovery left it. */
+  const currentMd5 = async (p: string) => (recovered.after.has(p) ? (recovered.after.get(p)?.md5 ?? null) : await local.currentMd5(p).catch(() => undefined));
   for (const entry of [...found.journal.entries].reverse()) {
     let backup: string | null;
     try {
@@ -136,19 +160,22 @@ export async function recoverLocalJournal(local: LocalTree, stale: Pick<LockBody
     } catch {
       continue; // not a valid path under the root
     }
-    const current = await local.currentMd5(entry.path).catch(() => undefined);
+    const current = await currentMd5(entry.path);
     const ours = current === null || (entry.after !== undefined && current === entry.after);
     if (backup && (await exists(backup))) {
-      if (ours) {
-        await local.restore(backup, entry.path);
-        recovered.restored++;
-      } else recovered.kept.push(entry.path);
+      if (!ours) {
+        recovered.kept.push(entry.path);
+        continue;
+      }
+      if (write) await local.restore(backup, entry.path);
+      else recovered.after.set(entry.path, { md5: await md5File(backup), size: (await fs.stat(backup)).size });
+      recovered.restored++;
     } else if (entry.before === null && entry.after !== undefined && current === entry.after) {
-      await local.remove(entry.path);
+      if (write) await local.remove(entry.path);
+      else recovered.after.set(entry.path, null);
       recovered.restored++;
     }
   }
-  await clearLocalJournal(local, runId);
   return recovered;
 }
 
@@ -171,6 +198,14 @@ export interface RecoveryOptions {
   concurrency?: number;
 }
 
+/** An object as recovery leaves it: its listing and content MD5 (when known), or null when absent. */
+export type RecoveredObject = { info: ObjectInfo; md5: string | undefined } | null;
+
+export interface RemotePreview extends RemoteRecovery {
+  /** Each key recovery would restore (with the backup's listing and MD5) or remove (null). */
+  after: Map<string, RecoveredObject>;
+}
+
 /**
  * Undo the remote part of the run that held `stale`. An object changed by someone else since the
  * run was interrupted (neither the run's version nor absent) is kept; the old version stays in the
@@ -178,8 +213,23 @@ export interface RecoveryOptions {
  * run's backups are each listed once, so recovering 2,000 entries costs a few listings, not 2,000 HEADs.
  */
 export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody, options: RecoveryOptions = {}): Promise<RemoteRecovery> {
+  const { after: _after, ...recovered } = await walkRecovery(store, stale, options, true);
+  return recovered;
+}
+
+/**
+ * What recoverInterruptedRun would do, without writing: a dry run plans against the bucket as the
+ * next writing run will find it once it has undone the interrupted run. A restored object is
+ * predicted with its backup's ETag (a copy of a single-part object keeps it; a multipart one's copy
+ * may get another, and a plan bound to it then differs, which the approval gate refuses).
+ */
+export async function previewInterruptedRun(store: RemoteStore, stale: LockBody, options: RecoveryOptions = {}): Promise<RemotePreview> {
+  return walkRecovery(store, stale, options, false);
+}
+
+async function walkRecovery(store: RemoteStore, stale: LockBody, options: RecoveryOptions, write: boolean): Promise<RemotePreview> {
   const { scope, keep } = options;
-  const recovered: RemoteRecovery = { restored: 0, kept: [], matching: 0 };
+  const recovered: RemotePreview = { restored: 0, kept: [], matching: 0, after: new Map() };
   const inScope = (entry: RemoteJournalEntry) =>
     !scope ||
     (typeof entry.key === 'string' &&
@@ -191,12 +241,12 @@ export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody,
   for (const entry of entries) byKey.set(entry.key, [...(byKey.get(entry.key) ?? []), entry]);
   const objects = scope ? await listed(store, scope.rootPrefix, scope.areaPrefix) : null;
   const backups = scope && typeof stale.runId === 'string' ? await listed(store, `${scope.areaPrefix}backups/${stale.runId}/`) : null;
-  const look = lookups(store, objects, backups);
+  const look = lookups(store, objects, backups, recovered.after);
   const limit = pLimit(options.concurrency ?? 16);
   await Promise.all(
     [...byKey.values()].map((forKey) =>
       limit(async () => {
-        for (const entry of forKey) await recoverEntry(store, entry, look, keep, recovered);
+        for (const entry of forKey) await recoverEntry(store, entry, look, keep, recovered, write);
       }),
     ),
   );
@@ -204,9 +254,10 @@ export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody,
 }
 
 interface Lookups {
-  /** The object now (from the listing when there is one), with its content MD5 when known. */
+  /** The object now (as earlier entries of this recovery left it, else the listing), with its content MD5 when known. */
   current(key: string): Promise<{ etag: string; md5: string | undefined } | null>;
-  backupExists(key: string): Promise<boolean>;
+  /** The backup's listing and content MD5, or null when it is gone. */
+  backup(key: string): Promise<{ info: ObjectInfo; md5: string | undefined } | null>;
 }
 
 async function listed(store: RemoteStore, prefix: string, skipPrefix?: string): Promise<Map<string, ObjectInfo>> {
@@ -214,19 +265,23 @@ async function listed(store: RemoteStore, prefix: string, skipPrefix?: string): 
   return new Map(objects.map((o) => [o.key, o]));
 }
 
-function lookups(store: RemoteStore, objects: Map<string, ObjectInfo> | null, backups: Map<string, ObjectInfo> | null): Lookups {
+function lookups(store: RemoteStore, objects: Map<string, ObjectInfo> | null, backups: Map<string, ObjectInfo> | null, after: Map<string, RecoveredObject>): Lookups {
+  /** Listing and MD5; a multipart ETag hides the MD5, our metadata has it (one HEAD). */
+  const withMd5 = async (key: string, listing: Map<string, ObjectInfo> | null): Promise<{ info: ObjectInfo; md5: string | undefined } | null> => {
+    const info = listing ? (listing.get(key) ?? null) : await store.head(key);
+    if (!info) return null;
+    const md5 = md5FromEtag(info.etag);
+    if (md5 !== undefined) return { info, md5 };
+    const head = 'metadata' in info ? info : await store.head(key);
+    if (!head) return null;
+    return { info: head, md5: head.etag === info.etag || !listing ? metadataMd5((head as ObjectHead).metadata) : undefined };
+  };
   return {
     current: async (key) => {
-      const info = objects ? (objects.get(key) ?? null) : await store.head(key);
-      if (!info) return null;
-      const md5 = md5FromEtag(info.etag);
-      if (md5 !== undefined) return { etag: info.etag, md5 };
-      // A multipart ETag hides the MD5: our metadata has it.
-      const head = 'metadata' in info ? info : await store.head(key);
-      if (!head) return null;
-      return { etag: head.etag, md5: head.etag === info.etag || !objects ? metadataMd5((head as ObjectHead).metadata) : undefined };
+      const known = after.has(key) ? after.get(key)! : await withMd5(key, objects);
+      return known && { etag: known.info.etag, md5: known.md5 };
     },
-    backupExists: async (key) => (backups ? backups.has(key) : (await store.head(key)) !== null),
+    backup: (key) => withMd5(key, backups),
   };
 }
 
@@ -235,14 +290,17 @@ async function recoverEntry(
   entry: RemoteJournalEntry,
   look: Lookups,
   keep: RecoveryOptions['keep'],
-  recovered: RemoteRecovery,
+  recovered: RemotePreview,
+  write: boolean,
 ): Promise<void> {
   const current = await look.current(entry.key);
   const currentMd5 = current?.md5;
   // What the run wrote, and what this side would write anyway: undoing it would only be redone.
   const matches = async () => current !== null && currentMd5 !== undefined && (await keep?.(entry.key, currentMd5)) === true;
   if (entry.backup) {
-    if (current?.etag === entry.before || !(await look.backupExists(entry.backup))) return;
+    if (current?.etag === entry.before) return;
+    const backup = await look.backup(entry.backup);
+    if (!backup) return;
     // Absent (deleted by the run), or the version the run wrote: put the old one back.
     if (current && (entry.after === undefined || entry.after !== currentMd5)) {
       recovered.kept.push(entry.key);
@@ -252,7 +310,8 @@ async function recoverEntry(
       recovered.matching++;
       return;
     }
-    await store.copy(entry.backup, entry.key);
+    const etag = write ? (await store.copy(entry.backup, entry.key)).etag : backup.info.etag;
+    recovered.after.set(entry.key, { info: { ...backup.info, key: entry.key, etag }, md5: backup.md5 });
     recovered.restored++;
   } else if (entry.before === null && current) {
     if (entry.after !== undefined && entry.after !== currentMd5) return;
@@ -260,9 +319,12 @@ async function recoverEntry(
       recovered.matching++;
       return;
     }
-    await store.delete(entry.key).catch((error: unknown) => {
-      if (!isStoreError(error, 'NotFound')) throw error;
-    });
+    if (write) {
+      await store.delete(entry.key).catch((error: unknown) => {
+        if (!isStoreError(error, 'NotFound')) throw error;
+      });
+    }
+    recovered.after.set(entry.key, null);
     recovered.restored++;
   }
 }

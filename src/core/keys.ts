@@ -63,6 +63,59 @@ export function foldedPath(relativeKey: string): string {
   return relativeKey.normalize('NFC').toLowerCase();
 }
 
+/** A name one side holds: a file (object key) or a folder of files. */
+export interface HeldName {
+  name: string;
+  side: 'local' | 'remote';
+  file: boolean;
+}
+
+/**
+ * Names that differ only in letter case or Unicode normalization, which macOS and Windows take
+ * for one name, and that no single side's check sees: a local file and a remote key (`README.md`,
+ * `Readme.md`), or a file and a folder (`x` and `X/y.txt`) on one side or across. One pair per
+ * folded name. Two files on the same side are left out (each side's own check reports those),
+ * and so are two folders, which such systems merge into one without losing a file.
+ */
+export function crossTwins(local: Iterable<string>, remote: Iterable<string>): [HeldName, HeldName][] {
+  const byFold = new Map<string, HeldName[]>();
+  const seen = new Set<string>();
+  const add = (held: HeldName) => {
+    const id = `${held.side}:${held.file ? 'f' : 'd'}:${held.name}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    const fold = foldedPath(held.name);
+    const list = byFold.get(fold);
+    if (list) list.push(held);
+    else byFold.set(fold, [held]);
+  };
+  for (const [side, paths] of [['local', local], ['remote', remote]] as const) {
+    for (const name of paths) {
+      add({ name, side, file: true });
+      for (const folder of foldersOf(name)) add({ name: folder, side, file: false });
+    }
+  }
+  const twins: [HeldName, HeldName][] = [];
+  for (const list of byFold.values()) {
+    if (list.length < 2) continue;
+    const pair = firstTwinPair(list);
+    if (pair) twins.push(pair);
+  }
+  return twins;
+}
+
+function firstTwinPair(list: readonly HeldName[]): [HeldName, HeldName] | null {
+  for (let i = 0; i < list.length; i++) {
+    for (let j = i + 1; j < list.length; j++) {
+      const [a, b] = [list[i]!, list[j]!];
+      if (a.name === b.name || (!a.file && !b.file)) continue;
+      if (a.side === b.side && a.file && b.file) continue;
+      return [a, b];
+    }
+  }
+  return null;
+}
+
 export interface PathFilter {
   (relativeKey: string): boolean;
 }
@@ -89,6 +142,11 @@ function matchesParent(matcher: Minimatch, key: string): boolean {
     if (matcher.match(segments.slice(0, i).join('/'))) return true;
   }
   return false;
+}
+
+/** The folders a path lies in: `a/b/c` → `a`, `a/b`. */
+export function* foldersOf(path: string): Generator<string> {
+  for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) yield path.slice(0, slash);
 }
 
 /** Join a root prefix ('' or ending in '/') and a relative key. */

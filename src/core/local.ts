@@ -11,7 +11,11 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { localPathFor, printableKey, TOOL_DIR } from './keys.js';
+import { sweepAbandoned, writerTag } from './holder.js';
 import { md5File } from './scan.js';
+
+/** A temp file untouched this long belongs to no live run (a download streams into it, then renames it). */
+const STALE_TEMP_MS = 3_600_000;
 
 /** Files up to this size are read synchronously (the page cache answers in microseconds). */
 const SYNC_READ_LIMIT = 1024 * 1024;
@@ -271,10 +275,20 @@ export class LocalTree {
    */
   async tempFile(): Promise<string> {
     const dir = path.join(this.toolDir, 'tmp');
-    const file = await this.toolPath(path.join(dir, `${randomBytes(8).toString('hex')}.part`));
+    // Tagged with this process, so a temp file a killed run left is told from a live one's.
+    const file = await this.toolPath(path.join(dir, `${writerTag()}-${randomBytes(8).toString('hex')}.part`));
     await fs.mkdir(dir, { recursive: true });
     await this.ignoreToolDirInGit();
     return file;
+  }
+
+  /**
+   * Temp files of runs that were killed: of a process of this host and pid space that is gone
+   * (see holder.ts), or untouched for an hour (another host or container sharing the folder, an
+   * older version's names). A live run's temp file is written as it downloads, then renamed.
+   */
+  async sweepTemp(): Promise<{ items: number; bytes: number }> {
+    return sweepAbandoned(await this.toolPath(path.join(this.toolDir, 'tmp')), (name) => name.endsWith('.part'), STALE_TEMP_MS);
   }
 
   /** Keep the tool folder out of `git status` in the user's checkout (an external one is not in it). */

@@ -91,7 +91,11 @@ export interface BaseState {
   entries: Record<string, BaseEntry>;
 }
 
-export type ConflictKind = 'modify/modify' | 'add/add' | 'modify/delete' | 'delete/modify';
+/**
+ * `file/folder`: one name is a file on one side and a folder (of other paths) on the other, so
+ * no side could hold what the other holds (see clash.ts).
+ */
+export type ConflictKind = 'modify/modify' | 'add/add' | 'modify/delete' | 'delete/modify' | 'file/folder';
 export type Resolution = 'local-wins' | 'remote-wins' | 'keep-both' | 'manual';
 export type Side = 'local' | 'remote';
 
@@ -110,8 +114,8 @@ export type ActionKind = 'upload' | 'download' | 'delete-remote' | 'delete-local
 /**
  * One write. Preconditions make every write conditional: the remote ETag or local MD5 the
  * plan saw (null = must not exist), so a side that moved since planning is never overwritten
- * blindly. Ops run in phases: 0 keeps conflict losers (copies) and makes room (deletes a file a
- * folder of the same name replaces, or the reverse), 1 transfers, 2 deletes.
+ * blindly. Ops run in phases: 0 keeps conflict losers (copies), then makes room (deletes a file
+ * a folder of the same name replaces, or the reverse), 1 transfers, 2 deletes.
  */
 export type Op =
   /** `md5` null: the source file is made earlier in this run (a conflict copy); hash it then. */
@@ -137,6 +141,32 @@ export type Op =
   | { kind: 'update-metadata'; phase: 1; path: string; expectEtag: string; meta: string };
 
 export type OpKind = Op['kind'];
+
+/** The side an op writes or deletes on; null for in-place metadata updates. */
+export function sideOf(op: Op): Side | null {
+  switch (op.kind) {
+    case 'upload':
+    case 'copy-remote':
+    case 'delete-remote':
+      return 'remote';
+    case 'download':
+    case 'copy-local':
+    case 'delete-local':
+      return 'local';
+    case 'update-metadata':
+      return null;
+  }
+}
+
+export const isDeletion = (op: Op): op is Extract<Op, { kind: 'delete-local' | 'delete-remote' }> => op.kind === 'delete-local' || op.kind === 'delete-remote';
+
+/**
+ * The order ops run in: phase by phase, and within phase 0 the conflict copies before the
+ * deletions that make room, since a copy may read the file such a deletion removes.
+ */
+export function opStep(op: Op): number {
+  return op.phase === 0 ? (isDeletion(op) ? 1 : 0) : op.phase + 1;
+}
 
 export type SkipReason = string;
 

@@ -16,6 +16,9 @@ import type {
   Skip,
   SyncDirection,
 } from './model.js';
+import { settleClashes } from './clash.js';
+import { foldersOf } from './keys.js';
+import { isDeletion, opStep, sideOf } from './model.js';
 import { compareKeys } from './scan.js';
 
 export interface PlanInput {
@@ -48,13 +51,24 @@ export type Change = 'unchanged' | 'local' | 'remote' | 'converged' | 'both-dele
 /** How a path moved since the base, from content alone. */
 export function detectChange(local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): Change {
   const localChanged = (local?.md5 ?? null) !== (base?.md5 ?? null);
-  const remoteChanged = (remote?.etag ?? null) !== (base?.etag ?? null);
+  const remoteChanged = !remoteIsBase(remote, base);
   if (!localChanged && !remoteChanged) return 'unchanged';
   if (localChanged && !remoteChanged) return 'local';
   if (!localChanged && remoteChanged) return 'remote';
   if (!local && !remote) return 'both-deleted';
   if (local && remote && remote.md5 !== undefined && local.md5 === remote.md5) return 'converged';
   return 'conflict';
+}
+
+/**
+ * Whether the object is the base's version: the same ETag, or the same content under a new ETag.
+ * A server-side copy gives an object a new ETag without changing a byte — a rollback or recovery
+ * putting a multipart object back by CopyObject, a metadata edit — and its content MD5 (a
+ * single-part ETag, or the `md5` metadata the copy keeps) and size still match the base.
+ */
+export function remoteIsBase(remote: RemoteEntry | undefined, base: BaseEntry | undefined): boolean {
+  if (!remote || !base) return !remote && !base;
+  return remote.etag === base.etag || (remote.md5 !== undefined && remote.md5 === base.md5 && remote.size === base.size);
 }
 
 export function conflictKind(local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): ConflictKind {
@@ -114,6 +128,8 @@ class PlanBuilder {
   private baseChanged = false;
   /** Conflict copy names this plan creates. */
   private readonly copies = new Set<string>();
+  /** Folders of every path the plan sees, made when a conflict copy needs a name. */
+  private folders: Set<string> | undefined;
   private readonly local: Map<string, LocalEntry>;
   private readonly remote: Map<string, RemoteEntry>;
   private readonly base: Map<string, BaseEntry>;
@@ -134,6 +150,7 @@ class PlanBuilder {
 
     switch (detectChange(local, remote, base)) {
       case 'unchanged':
+        if (remote && base && remote.etag !== base.etag) this.retag(path, remote, base);
         if (local && remote && base) this.refreshMetadata(path, remote, base);
         else if (base) this.forget(path);
         return;
@@ -159,15 +176,32 @@ class PlanBuilder {
   }
 
   finish(): Plan {
-    const phaseOrder = (a: Op, b: Op) => a.phase - b.phase;
-    return {
-      ops: makeRoomFirst(this.ops).sort(phaseOrder),
+    const settled = settleClashes({
+      local: this.local,
+      remote: this.remote,
+      ops: this.ops,
       conflicts: this.conflicts,
       skipped: this.skipped,
+      direction: this.input.direction,
+      manual: this.input.conflictStrategy === 'manual',
+      copyName: (path, side) => this.copyName(path, side),
+    });
+    // Stable: within a step, ops keep the order of their paths.
+    const stepOrder = (a: Op, b: Op) => opStep(a) - opStep(b);
+    return {
+      ops: makeRoomFirst(settled.ops).sort(stepOrder),
+      conflicts: settled.conflicts,
+      skipped: settled.skipped,
       // Object.fromEntries defines own properties, so a `__proto__` path stays an entry.
       nextBase: Object.fromEntries(this.nextBase),
       baseChanged: this.baseChanged,
     };
+  }
+
+  /** The same content under a new ETag: the base records the ETag, so the next run compares it directly. */
+  private retag(path: string, remote: RemoteEntry, base: BaseEntry): void {
+    this.nextBase.set(path, { ...base, etag: remote.etag });
+    this.baseChanged = true;
   }
 
   private forget(path: string): void {
@@ -231,9 +265,16 @@ class PlanBuilder {
   private copyName(path: string, loser: Side): string {
     const plain = conflictCopyName(path, loser, this.input.now);
     let name = plain;
-    for (let n = 2; this.local.has(name) || this.remote.has(name) || this.base.has(name) || this.copies.has(name); n++) name = `${plain}-${n}`;
+    for (let n = 2; this.taken(name); n++) name = `${plain}-${n}`;
     this.copies.add(name);
     return name;
+  }
+
+  /** Whether a name is a path of either side, the base or this plan's copies, or a folder of one. */
+  private taken(name: string): boolean {
+    if (this.local.has(name) || this.remote.has(name) || this.base.has(name) || this.copies.has(name)) return true;
+    this.folders ??= new Set([...this.local.keys(), ...this.remote.keys(), ...this.base.keys()].flatMap((p) => [...foldersOf(p)]));
+    return this.folders.has(name);
   }
 
   private refreshMetadata(path: string, remote: RemoteEntry, base: BaseEntry): void {
@@ -330,29 +371,6 @@ class PlanBuilder {
       this.writeRemoteFrom(path, local, remote);
     }
   }
-}
-
-/** The side an op writes or deletes on; null for in-place metadata updates. */
-function sideOf(op: Op): Side | null {
-  switch (op.kind) {
-    case 'upload':
-    case 'copy-remote':
-    case 'delete-remote':
-      return 'remote';
-    case 'download':
-    case 'copy-local':
-    case 'delete-local':
-      return 'local';
-    case 'update-metadata':
-      return null;
-  }
-}
-
-const isDeletion = (op: Op): op is Extract<Op, { kind: 'delete-local' | 'delete-remote' }> => op.kind === 'delete-local' || op.kind === 'delete-remote';
-
-/** `a/b/c` → `a`, `a/b`. */
-function* foldersOf(path: string): Generator<string> {
-  for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) yield path.slice(0, slash);
 }
 
 /**

@@ -89,6 +89,8 @@ export interface LockBody {
   replica: string;
   host: string;
   pid: number;
+  /** Where `pid` is meaningful (boot and pid namespace, see holder.ts); absent in older locks. */
+  pidSpace?: string;
   acquiredAt: string;
   expiresAt: string;
   journal: RemoteJournalEntry[];
@@ -120,19 +122,32 @@ export interface LockOptions {
   ttlMs: number;
   /** Called with the lock of an interrupted run before it is taken over. */
   recover: (stale: LockBody) => Promise<void>;
+  /**
+   * Whether the holder's process is gone (killed on this host): its lock is then taken over
+   * without waiting for it to expire, once it has stayed unchanged for `deadHolderGraceMs` —
+   * time for requests the process had already sent to land before its run is undone.
+   */
+  holderGone?: (holder: LockBody) => boolean;
+  deadHolderGraceMs?: number;
 }
 
 export class LockedError extends Error {
-  constructor(readonly holder: LockBody) {
+  constructor(readonly holder: LockBody, graceMs?: number) {
     super(
-      `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}) until ${holder.expiresAt}. ` +
-        'Another sync is running: wait for it, or raise --lock-wait.',
+      graceMs !== undefined
+        ? `The remote root is locked by run ${holder.runId} of ${holder.replica}, whose process (${holder.pid} on this host) is gone: ` +
+            `the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} s. Run again, or raise --lock-wait.`
+        : `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}) until ${holder.expiresAt}. ` +
+            'Another sync is running: wait for it, or raise --lock-wait.',
     );
     this.name = 'LockedError';
   }
 }
 
-/** Create the lock with If-None-Match: *; take over an expired one after recovering its run. */
+/**
+ * Create the lock with If-None-Match: *; take over an expired one — or one whose holder's process
+ * is gone — after recovering its run.
+ */
 export async function acquireLock(
   store: RemoteStore,
   key: string,
@@ -140,13 +155,19 @@ export async function acquireLock(
   options: LockOptions,
 ): Promise<HeldLock> {
   const deadline = options.now().getTime() + options.waitMs;
+  const graceMs = options.deadHolderGraceMs ?? 0;
   let attempts = 0;
+  /** The lock version first seen held by a process that is gone, and when (our clock). */
+  let dead: { etag: string; since: number } | undefined;
   // Every path back to the top of the loop passes here, so none can spin past the deadline
   // (a lock that keeps vanishing or changing hands used to retry forever). The first retry is
   // always allowed: a lock released between our PUT and our read is free at once.
   const waitOrGiveUp = async (holder: LockBody | null) => {
     const left = deadline - options.now().getTime();
-    if (left <= 0 && (holder !== null || attempts > 1)) throw holder ? new LockedError(holder) : new LockBusyError(key, options.waitMs);
+    if (left <= 0 && (holder !== null || attempts > 1)) {
+      if (holder === null) throw new LockBusyError(key, options.waitMs);
+      throw new LockedError(holder, dead ? graceMs : undefined);
+    }
     if (holder !== null || attempts > 1) await options.sleep(Math.min(1000, Math.max(50, left)));
   };
   for (;;) {
@@ -168,7 +189,9 @@ export async function acquireLock(
     }
     // Our own earlier attempt succeeded but its answer was lost (a retried PUT then gets 412).
     if (current.body.runId === body.runId && sameHolder(current.body, body)) return { key, etag: current.etag, body: current.body };
-    if (new Date(current.body.expiresAt).getTime() <= now.getTime()) {
+    const expired = new Date(current.body.expiresAt).getTime() <= now.getTime();
+    dead = !expired && options.holderGone?.(current.body) ? (dead?.etag === current.etag ? dead : { etag: current.etag, since: now.getTime() }) : undefined;
+    if (expired || (dead && now.getTime() - dead.since >= graceMs)) {
       await options.recover(current.body);
       try {
         const { etag } = await store.put(key, payload, { ifMatch: current.etag, contentType: 'application/json' });
@@ -176,6 +199,7 @@ export async function acquireLock(
       } catch (error) {
         if (!isStoreError(error, 'PreconditionFailed')) throw error;
         // Another run took it over first: wait for that one like for any holder.
+        dead = undefined;
         await waitOrGiveUp(null);
         continue;
       }
@@ -215,7 +239,7 @@ export async function updateLock(store: RemoteStore, lock: HeldLock, body: LockB
   lock.body = body;
 }
 
-async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {
+export async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {
   try {
     const { body, head } = await store.get(key);
     return { etag: head.etag, body: JSON.parse(body.toString('utf8')) as LockBody };

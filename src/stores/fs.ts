@@ -5,7 +5,9 @@
 // Layout under the root:
 //   <key>                     object bodies, the key's '/' segments as folders
 //   .fsstore-meta/<key>       JSON sidecar: ETag cache, content type, cache control, user metadata
-//   .fsstore-tmp/             bodies being written (renamed into place) and per-key lock files
+//   .fsstore-tmp/             bodies being written (renamed into place) and per-key lock files;
+//                             a body's name starts with its writer's tag, so one a killed process
+//                             left is swept (sweepAbandonedWrites)
 // The sidecar tree mirrors the object tree name for name, so two keys that can coexist as files
 // (`a/b` and `a/b.json/c`) always have sidecars that can coexist too.
 
@@ -16,6 +18,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sweepAbandoned, writerTag } from '../core/holder.js';
 import { emptyRequestStats, type RequestStats } from '../core/model.js';
 import {
   badDigest,
@@ -42,6 +45,8 @@ const RESERVED_NAMES: ReadonlySet<string> = new Set([META_DIR, TMP_DIR]);
 const LOCK_WAIT_MS = 10_000;
 /** A lock older than this was left by a crashed process: writes take milliseconds. */
 const STALE_LOCK_MS = 30_000;
+/** A temp body untouched this long was left by a writer that died (writers stream into it, then wait ≤ 10 s for the key). */
+const STALE_TEMP_MS = 3_600_000;
 /** Files stat'ed and read at once while listing, well under any open-files limit. */
 const LIST_CONCURRENCY = 32;
 
@@ -209,6 +214,20 @@ export class FsStore implements RemoteStore {
     });
   }
 
+  /**
+   * Temp bodies and sidecars of writers that are gone: a process of this host and pid space that
+   * no longer exists (see holder.ts), or anything untouched for an hour (another host sharing the
+   * directory, an older version's names). Not a request: nothing is counted.
+   */
+  async sweepAbandonedWrites(): Promise<{ items: number; bytes: number }> {
+    return sweepAbandoned(path.join(this.root, TMP_DIR), (name) => name.endsWith('.part') || name.endsWith('.meta'), STALE_TEMP_MS);
+  }
+
+  /** A fresh temp file name, tagged with this process (see sweepAbandonedWrites). */
+  private tempPath(extension: 'part' | 'meta'): string {
+    return path.join(this.root, TMP_DIR, `${writerTag()}-${randomUUID()}.${extension}`);
+  }
+
   /** Counts the request, honours the signal and maps file-system errors to StoreErrors. */
   private async run<T>(context: CallContext, body: () => Promise<T>): Promise<T> {
     this.stats[context.operation === 'checkAccess' ? 'head' : context.operation]++;
@@ -364,7 +383,7 @@ export class FsStore implements RemoteStore {
   /** Streams the body to a temp file, hashing on the way; the temp file is the caller's to move or remove. */
   private async writeTemp(body: Body, signal: AbortSignal | undefined): Promise<{ file: string; etag: string }> {
     await this.ensureStoreDirs();
-    const file = path.join(this.root, TMP_DIR, `${randomUUID()}.part`);
+    const file = this.tempPath('part');
     try {
       if (Buffer.isBuffer(body)) {
         await fs.writeFile(file, body, { signal });
@@ -385,7 +404,7 @@ export class FsStore implements RemoteStore {
   private async snapshot(key: string): Promise<{ file: string; etag: string }> {
     const source = this.dataPath(key);
     await this.ensureStoreDirs();
-    const file = path.join(this.root, TMP_DIR, `${randomUUID()}.part`);
+    const file = this.tempPath('part');
     try {
       await fs.copyFile(source, file);
       return { file, etag: await md5File(file) };
@@ -416,7 +435,7 @@ export class FsStore implements RemoteStore {
   }
 
   private async writeSidecar(key: string, sidecar: Sidecar): Promise<void> {
-    const temp = path.join(this.root, TMP_DIR, `${randomUUID()}.meta`);
+    const temp = this.tempPath('meta');
     await fs.writeFile(temp, JSON.stringify(sidecar));
     try {
       await renameCreatingFolders(temp, this.metaPath(key));

@@ -95,6 +95,14 @@ export interface RemoteStore {
   delete(key: string, options?: CallOptions & { ifMatch?: string }): Promise<void>;
   /** Throws NoSuchBucket / AccessDenied with a clear message when the bucket cannot be used. */
   checkAccess(options?: CallOptions): Promise<void>;
+  /**
+   * Remove what writers that died left half-written (the file:// store: its temp files of
+   * processes that are gone, or untouched for an hour) so nothing of a killed run lingers. The
+   * engine calls it while it holds the lock of the root under `prefix`; a store whose leftovers
+   * are not per key (file://) may sweep more than the prefix. Returns how many bytes it removed.
+   * Optional: S3's counterpart would be aborting stale multipart uploads under the prefix.
+   */
+  sweepAbandonedWrites?(prefix: string, options?: CallOptions): Promise<{ items: number; bytes: number }>;
   close?(): void;
 }
 

@@ -177,4 +177,24 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(result.summary).toContain("Input 'direction' has an invalid value 'sideways'");
     expect(await snapshot('s5')).toEqual({});
   });
+
+  it('6. a template that is a folder of objects in the bucket: manual fails with the file/folder conflict; otherwise the rest deploys and the file is held back', async () => {
+    const ws = await workspace({ 'templates/index.html': 'home', 'templates/docs.html': 'a file in the repository' });
+    // Another tool made docs.html a "folder" in the bucket.
+    await s3.makeStore().put('s6/templates/docs.html/index.html', Buffer.from('an object under it'));
+    const before = await snapshot('s6');
+    const manual = await run(ws, pushEvent(api.url, 'p6-1'), inputs('s6'));
+    expect(manual.code).toBe(1);
+    expect(manual.outputs).toMatchObject({ 'failure-reason': 'manual-conflicts', 'unresolved-count': '1', 'synced-count': '0' });
+    expect(manual.summary).toContain('| <code>docs.html</code> | file/folder | **manual (unresolved)** |');
+    expect(await snapshot('s6')).toEqual(before);
+
+    const deploy = await run(ws, pushEvent(api.url, 'p6-2'), inputs('s6', { 'conflict-strategy': 'newest-wins' }));
+    expectOk(deploy);
+    expect(deploy.outputs).toMatchObject({ 'failure-reason': '', 'conflict-count': '1', 'synced-count': '1' });
+    expect(deploy.summary).toMatch(/docs\.html.*the local file is not pushed/);
+    const after = Object.keys(await snapshot('s6')).filter((k) => !k.includes('.fastblocks-sync/'));
+    // The bucket never holds docs.html both as an object and as a folder.
+    expect(after.sort()).toEqual(['s6/templates/docs.html/index.html', 's6/templates/index.html']);
+  });
 });

@@ -16,17 +16,23 @@ import type {
   SyncDirection,
 } from '../../src/core/model.js';
 import { plan, type PlanInput } from '../../src/core/plan.js';
+import { applyOps, type Sides } from '../helpers/plan-sim.js';
 
 // ---------------------------------------------------------------------------------------------
 // The states of one path
 // ---------------------------------------------------------------------------------------------
 
 type BaseState = 'absent' | 'present';
-type SideState = 'absent' | 'same' | 'changed';
+/**
+ * `retagged` (remote only): the base's content under a new ETag, as a server-side copy leaves an
+ * object (a rollback putting a multipart object back by CopyObject): same MD5 and size.
+ */
+type SideState = 'absent' | 'same' | 'changed' | 'retagged';
 /** When both sides changed: to equal content (converged) or to different content. */
 type Both = 'equal' | 'different' | '-';
 
-type Meaning = 'unchanged' | 'local edit' | 'remote edit' | 'converged' | 'both deleted' | ConflictKind;
+/** One path alone: a file/folder clash needs two paths (see the clash table below). */
+type Meaning = 'unchanged' | 'local edit' | 'remote edit' | 'converged' | 'both deleted' | Exclude<ConflictKind, 'file/folder'>;
 
 /** DESIGN.md §3: what each possible state means. "edit" covers add, modify and delete. */
 const MEANINGS: readonly (readonly [BaseState, SideState, SideState, Both, Meaning])[] = [
@@ -45,11 +51,15 @@ const MEANINGS: readonly (readonly [BaseState, SideState, SideState, Both, Meani
   ['absent', 'absent', 'changed', '-', 'remote edit'], // remote add
   ['absent', 'changed', 'changed', 'equal', 'converged'], // first run, same file on both sides
   ['absent', 'changed', 'changed', 'different', 'add/add'],
+  ['present', 'same', 'retagged', '-', 'unchanged'], // the base records the new ETag
+  ['present', 'changed', 'retagged', '-', 'local edit'], // not a conflict: the remote did not change
+  ['present', 'absent', 'retagged', '-', 'local edit'],
 ];
 
 /** The combinations that cannot happen, and why. */
 function impossible(base: BaseState, local: SideState, remote: SideState): string | null {
-  if (base === 'absent' && (local === 'same' || remote === 'same')) return '"same as base" needs a base entry';
+  if (base === 'absent' && (local === 'same' || remote === 'same' || remote === 'retagged')) return '"same as base" needs a base entry';
+  if (local === 'retagged') return 'only an object has an ETag';
   if (base === 'absent' && local === 'absent' && remote === 'absent') return 'a path on no side and not in the base is not an input';
   return null;
 }
@@ -62,7 +72,7 @@ interface State {
   meaning: Meaning;
 }
 
-const SIDE_STATES: readonly SideState[] = ['absent', 'same', 'changed'];
+const SIDE_STATES: readonly SideState[] = ['absent', 'same', 'changed', 'retagged'];
 const BASE_STATES: readonly BaseState[] = ['absent', 'present'];
 
 const ALL_COMBINATIONS = BASE_STATES.flatMap((base) =>
@@ -100,6 +110,7 @@ const CONTENT = {
   local: { md5: 'md5-local', etag: '"etag-local"', size: 101 },
   remote: { md5: 'md5-remote', etag: '"etag-remote"', size: 102 },
   converged: { md5: 'md5-converged', etag: '"etag-converged"', size: 103 },
+  retagged: { md5: 'md5-base', etag: '"etag-retagged"', size: 100 },
 } as const;
 
 /** Entry times are all equal: only the localTimes/remoteTimes maps may decide newest-wins. */
@@ -113,7 +124,7 @@ function localEntry(s: State): LocalEntry | undefined {
 
 function remoteEntry(s: State): RemoteEntry | undefined {
   if (s.remote === 'absent') return undefined;
-  const c = s.remote === 'same' ? CONTENT.base : s.both === 'equal' ? CONTENT.converged : CONTENT.remote;
+  const c = s.remote === 'same' ? CONTENT.base : s.remote === 'retagged' ? CONTENT.retagged : s.both === 'equal' ? CONTENT.converged : CONTENT.remote;
   return { path: P, etag: c.etag, md5: c.md5, size: c.size, lastModified: ENTRY_TIME };
 }
 
@@ -232,7 +243,9 @@ function expected(row: Row): Expected {
     case 'unchanged': {
       const wanted = METAS[row.meta]?.(P);
       const refresh = wanted !== undefined && wanted !== base!.meta && canWrite('remote');
-      return refresh ? { ...none, ops: [{ kind: 'update-metadata', phase: 1, path: P, expectEtag: remote!.etag, meta: wanted }] } : none;
+      // A new ETag for the same content is recorded, whatever the direction: nothing is written for it.
+      const unchanged = state.remote === 'retagged' ? { ...none, nextBase: { [P]: { ...base!, etag: remote!.etag } }, baseChanged: true } : none;
+      return refresh ? { ...unchanged, ops: [{ kind: 'update-metadata', phase: 1, path: P, expectEtag: remote!.etag, meta: wanted }] } : unchanged;
     }
     case 'local edit':
     case 'remote edit': {
@@ -358,14 +371,14 @@ const label = (r: Row) =>
   `${r.baseFile === 'base without this path' ? 'other base, ' : ''}${r.direction} ${r.strategy} (${r.times}) prune=${r.prune} meta=${r.meta}`;
 
 describe('planner truth table', () => {
-  it('covers every combination: 14 possible states, 6 impossible ones skipped', () => {
+  it('covers every combination: 17 possible states, 17 impossible ones skipped', () => {
     const withoutBase = POSSIBLE.filter((s) => s.base === 'absent').length;
-    expect(ALL_COMBINATIONS).toHaveLength(20);
-    expect(POSSIBLE).toHaveLength(14);
-    expect(IMPOSSIBLE).toHaveLength(6);
+    expect(ALL_COMBINATIONS).toHaveLength(34);
+    expect(POSSIBLE).toHaveLength(17);
+    expect(IMPOSSIBLE).toHaveLength(17);
     // Every meaning of DESIGN.md §3 appears.
     expect(new Set(POSSIBLE.map((s) => s.meaning))).toEqual(new Set(MEANINGS.map((m) => m[4])));
-    expect(ROWS).toHaveLength((14 + withoutBase) * 3 * 5 * 5 * 2 * 3);
+    expect(ROWS).toHaveLength((17 + withoutBase) * 3 * 5 * 5 * 2 * 3);
   });
 
   for (const c of IMPOSSIBLE) {
@@ -472,6 +485,200 @@ describe('planner: a file replaced by a folder of the same name, or the reverse'
       ['upload', 'ab/c', 1],
       ['delete-remote', 'a', 2],
     ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// File/folder clashes: one name that is a file on one side and a folder on the other
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The rule, as tables of what each side holds after the run (DESIGN: "one path must never block
+ * the rest"): the folder keeps the name; a file that must give way is kept as a conflict copy
+ * (`x.c-local` / `x.c-remote` below) on every side the direction writes, or — where the direction
+ * cannot move it — stays where it is and is not propagated (skipped); `manual` fails the run with
+ * the clash as a conflict. A bucket that already holds both (`z` and `z/w`, from other tools) is
+ * left alone, and the shape the local tree has decides which part of it is skipped.
+ * Contents: b = base, l = local, r = remote, n/w = new files.
+ */
+interface ClashScenario {
+  base: Record<string, string> | null;
+  local: Record<string, string>;
+  remote: Record<string, string>;
+  /** Per direction: the result for each strategy ('*' = every non-manual strategy not listed). */
+  expect: Record<SyncDirection, Partial<Record<ConflictStrategy | '*', ClashOutcome>>>;
+}
+
+interface ClashOutcome {
+  local?: Record<string, string>;
+  remote?: Record<string, string>;
+  /** `path kind resolution` of every conflict. */
+  conflicts?: string[];
+  skipped?: string[];
+}
+
+const SAME: ClashOutcome = {};
+const manualClash = (name: string, ...skipped: string[]): ClashOutcome => ({ conflicts: [`${name} file/folder manual`], skipped });
+
+const CLASHES: Record<string, ClashScenario> = {
+  'local file → folder, remote edits the file': {
+    base: { x: 'b' },
+    local: { 'x/y': 'n' },
+    remote: { x: 'r' },
+    expect: {
+      bidirectional: {
+        manual: manualClash('x'),
+        'local-wins': { local: { 'x/y': 'n' }, remote: { 'x/y': 'n' }, conflicts: ['x delete/modify local-wins'] },
+        '*': { local: { 'x/y': 'n', 'x.c-remote': 'r' }, remote: { 'x/y': 'n', 'x.c-remote': 'r' }, conflicts: ['x file/folder keep-both'] },
+      },
+      push: {
+        manual: manualClash('x'),
+        'local-wins': { remote: { 'x/y': 'n' }, conflicts: ['x delete/modify local-wins'] },
+        '*': { remote: { 'x/y': 'n', 'x.c-remote': 'r' }, conflicts: ['x file/folder keep-both'] },
+      },
+      pull: {
+        manual: { conflicts: ['x delete/modify manual'], skipped: ['x/y'] },
+        'local-wins': { conflicts: ['x delete/modify local-wins'], skipped: ['x', 'x/y'] },
+        '*': { conflicts: ['x file/folder keep-both'], skipped: ['x', 'x/y'] },
+      },
+    },
+  },
+  'local folder → file, remote adds a file in the folder': {
+    base: { 'x/y': 'b' },
+    local: { x: 'l' },
+    remote: { 'x/y': 'b', 'x/n': 'r' },
+    expect: {
+      bidirectional: {
+        manual: manualClash('x'),
+        '*': { local: { 'x/n': 'r', 'x.c-local': 'l' }, remote: { 'x/n': 'r', 'x.c-local': 'l' }, conflicts: ['x file/folder keep-both'] },
+      },
+      push: {
+        manual: manualClash('x', 'x/n'),
+        '*': { remote: { 'x/n': 'r' }, conflicts: ['x file/folder keep-both'], skipped: ['x', 'x/n'] },
+      },
+      pull: {
+        manual: manualClash('x', 'x/y'),
+        '*': { local: { 'x/n': 'r', 'x.c-local': 'l' }, conflicts: ['x file/folder keep-both'], skipped: ['x/y'] },
+      },
+    },
+  },
+  'remote file → folder, local edits the file': {
+    base: { x: 'b' },
+    local: { x: 'l' },
+    remote: { 'x/y': 'w', o: 'w' },
+    expect: {
+      bidirectional: {
+        manual: manualClash('x'),
+        'remote-wins': { local: { 'x/y': 'w', o: 'w' }, remote: { 'x/y': 'w', o: 'w' }, conflicts: ['x modify/delete remote-wins'] },
+        '*': { local: { 'x/y': 'w', o: 'w', 'x.c-local': 'l' }, remote: { 'x/y': 'w', o: 'w', 'x.c-local': 'l' }, conflicts: ['x file/folder keep-both'] },
+      },
+      push: {
+        manual: { conflicts: ['x modify/delete manual'], skipped: ['o', 'x/y'] },
+        'remote-wins': { conflicts: ['x modify/delete remote-wins'], skipped: ['o', 'x', 'x/y'] },
+        '*': { conflicts: ['x file/folder keep-both'], skipped: ['o', 'x', 'x/y'] },
+      },
+      pull: {
+        manual: manualClash('x'),
+        'remote-wins': { local: { 'x/y': 'w', o: 'w' }, conflicts: ['x modify/delete remote-wins'] },
+        '*': { local: { 'x/y': 'w', o: 'w', 'x.c-local': 'l' }, conflicts: ['x file/folder keep-both'] },
+      },
+    },
+  },
+  'first run: local file z, remote folder z/': {
+    base: null,
+    local: { z: 'l' },
+    remote: { 'z/w': 'w' },
+    expect: {
+      bidirectional: { manual: manualClash('z'), '*': { local: { 'z/w': 'w', 'z.c-local': 'l' }, remote: { 'z/w': 'w', 'z.c-local': 'l' }, conflicts: ['z file/folder keep-both'] } },
+      push: { manual: manualClash('z', 'z/w'), '*': { conflicts: ['z file/folder keep-both'], skipped: ['z', 'z/w'] } },
+      pull: { manual: manualClash('z'), '*': { local: { 'z/w': 'w', 'z.c-local': 'l' }, conflicts: ['z file/folder keep-both'] } },
+    },
+  },
+  'first run: local folder z/, remote file z': {
+    base: null,
+    local: { 'z/w': 'l' },
+    remote: { z: 'r' },
+    expect: {
+      bidirectional: { manual: manualClash('z'), '*': { local: { 'z/w': 'l', 'z.c-remote': 'r' }, remote: { 'z/w': 'l', 'z.c-remote': 'r' }, conflicts: ['z file/folder keep-both'] } },
+      push: { manual: manualClash('z'), '*': { remote: { 'z/w': 'l', 'z.c-remote': 'r' }, conflicts: ['z file/folder keep-both'] } },
+      pull: { manual: manualClash('z', 'z/w'), '*': { conflicts: ['z file/folder keep-both'], skipped: ['z', 'z/w'] } },
+    },
+  },
+  'a bucket holding both z and z/w, pulled into an empty tree': {
+    base: null,
+    local: {},
+    remote: { z: 'r', 'z/w': 'w' },
+    expect: {
+      bidirectional: { '*': { local: { 'z/w': 'w' }, skipped: ['z'] }, manual: { local: { 'z/w': 'w' }, skipped: ['z'] } },
+      push: { '*': { skipped: ['z', 'z/w'] }, manual: { skipped: ['z', 'z/w'] } },
+      pull: { '*': { local: { 'z/w': 'w' }, skipped: ['z'] }, manual: { local: { 'z/w': 'w' }, skipped: ['z'] } },
+    },
+  },
+  'a bucket holding both z and z/w, the local z a synced file': {
+    base: { z: 'r' },
+    local: { z: 'r' },
+    remote: { z: 'r', 'z/w': 'w' },
+    expect: {
+      bidirectional: { '*': { skipped: ['z/w'] }, manual: { skipped: ['z/w'] } },
+      push: { '*': { skipped: ['z/w'] }, manual: { skipped: ['z/w'] } },
+      pull: { '*': { skipped: ['z/w'] }, manual: { skipped: ['z/w'] } },
+    },
+  },
+  'a bucket holding both z and z/w, the local z a synced folder': {
+    base: { 'z/w': 'w' },
+    local: { 'z/w': 'w' },
+    remote: { z: 'r', 'z/w': 'w' },
+    expect: {
+      bidirectional: { '*': { skipped: ['z'] }, manual: { skipped: ['z'] } },
+      push: { '*': { skipped: ['z'] }, manual: { skipped: ['z'] } },
+      pull: { '*': { skipped: ['z'] }, manual: { skipped: ['z'] } },
+    },
+  },
+  'a swap (no clash): local file → folder, remote unchanged': {
+    base: { x: 'b' },
+    local: { 'x/y': 'n' },
+    remote: { x: 'b' },
+    expect: {
+      bidirectional: { '*': { local: { 'x/y': 'n' }, remote: { 'x/y': 'n' } }, manual: { local: { 'x/y': 'n' }, remote: { 'x/y': 'n' } } },
+      push: { '*': { remote: { 'x/y': 'n' } }, manual: { remote: { 'x/y': 'n' } } },
+      pull: { '*': { skipped: ['x', 'x/y'] }, manual: { skipped: ['x', 'x/y'] } },
+    },
+  },
+};
+
+describe('planner truth table: file/folder clashes', () => {
+  const copies = (tree: Record<string, string>) =>
+    Object.fromEntries(Object.entries(tree).map(([k, v]) => [k.replace(/\.c-(local|remote)$/, `.conflict-$1-${STAMP}`), v]));
+  const rows = Object.entries(CLASHES).flatMap(([name, scenario]) =>
+    DIRECTIONS.flatMap((direction) => STRATEGIES.map((strategy) => [`${name} | ${direction} ${strategy}`, scenario, direction, strategy] as const)),
+  );
+  test.for(rows)('%s', ([, scenario, direction, strategy]) => {
+    const table = scenario.expect[direction];
+    const want = table[strategy] ?? (strategy === 'manual' ? undefined : table['*']);
+    if (!want) throw new Error('the table has no row for this case');
+    const before: Sides = { local: new Map(Object.entries(scenario.local)), remote: new Map(Object.entries(scenario.remote)) };
+    const got = plan({
+      local: Object.entries(scenario.local).map(([path, c]) => ({ path, md5: c, size: c.length, mtimeMs: ENTRY_TIME })),
+      remote: Object.entries(scenario.remote).map(([path, c]) => ({ path, etag: c, md5: c, size: c.length, lastModified: ENTRY_TIME })),
+      base: scenario.base && Object.fromEntries(Object.entries(scenario.base).map(([path, c]) => [path, { md5: c, etag: c, size: c.length }])),
+      direction,
+      conflictStrategy: strategy,
+      // The remote is newer: newest-wins picks a side where both sides have the file.
+      localTimes: new Map([['x', 1_000]]),
+      remoteTimes: new Map([['x', 2_000]]),
+      now: NOW,
+    });
+    expect(got.conflicts.map((c) => `${c.path} ${c.kind} ${c.resolution}`)).toEqual(want.conflicts ?? []);
+    expect(got.skipped.map((k) => k.path).sort()).toEqual([...(want.skipped ?? [])].sort());
+    for (const k of got.skipped) expect(k.reason).toMatch(/\S/);
+    if (got.conflicts.some((c) => c.resolution === 'manual')) {
+      // A manual conflict fails the run: nothing is applied.
+      expect(want.local ?? want.remote).toBeUndefined();
+      return;
+    }
+    const after = applyOps(got.ops, before);
+    expect(Object.fromEntries(after.local)).toEqual(copies(want.local ?? scenario.local));
+    expect(Object.fromEntries(after.remote)).toEqual(copies(want.remote ?? scenario.remote));
   });
 });
 
