@@ -118,6 +118,8 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
       localStateDir: join(context.runnerTemp || tmpdir(), 'fastblocks-sync', `state-${context.runId}-${context.runAttempt}-${process.pid}`),
       // The cache URL's password and the reload secret may come from the environment or cache.yml.
       onSecret: guard,
+      // Under the gate the review previews, and the deploy does, the same exact recovery of a killed run.
+      exactRecovery: settings.requireApprovedPlan,
       ...(approved ? { expectedPlanHash: approved.planHash } : {}),
       ...(base ? { readConfigFile: (name: string) => base.read(name) } : {}),
     }),

@@ -83,7 +83,7 @@ export async function prepareArea(
     ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
     // A gated run recovers an interrupted one exactly: the approved plan was made before it.
-    ...(options.expectedPlanHash !== undefined ? { exactRecovery: true } : {}),
+    ...(options.exactRecovery || options.expectedPlanHash !== undefined ? { exactRecovery: true } : {}),
     ...engine,
   });
   return { ...(label !== undefined ? { label } : {}), remoteRoot, localRoot, location, prepared };

@@ -342,6 +342,12 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
       expect(Object.keys(await bucketSnapshot(s3, 'rk')).filter((k) => k.includes('/locks/'))).toHaveLength(3);
       // After the lock-ttl, the re-run of the gated deploy puts back exactly what was there, re-plans the reviewed plan, applies it.
       await new Promise((resolve) => setTimeout(resolve, 3_500));
+      // A review now (a dry run, gated inputs) previews the same exact recovery: its plan is still the reviewed one.
+      const crashed = await bucketSnapshot(s3, 'rk');
+      const preview = await run(ws, pr(1991), { ...gated, 'dry-run': 'true', comment: 'never' });
+      expectOk(preview);
+      expect(preview.outputs['plan-hash']).toBe(review.outputs['plan-hash']);
+      expect(await bucketSnapshot(s3, 'rk')).toEqual(crashed);
       const again = await run(ws, push('rk-1'), gated);
       expectOk(again);
       expect(again.outputs['plan-hash']).toBe(review.outputs['plan-hash']);
