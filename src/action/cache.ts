@@ -11,6 +11,7 @@ import { constants as fsConstants, createReadStream } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import * as actionsCache from '@actions/cache';
+import { linkOnPath } from '../core/links.js';
 import { errorMessage } from '../errors.js';
 
 /** The part of @actions/cache the Action uses; injected so tests need no cache service. */
@@ -156,7 +157,11 @@ export function pullCache(options: PullCacheOptions): PullCache {
   };
 }
 
-/** MD5 of every regular file under the roots, keyed by workspace-relative POSIX path. */
+/**
+ * MD5 of every regular file under the roots, keyed by workspace-relative POSIX path. A root that is
+ * (or sits under) a symbolic link is left out: its files are not the checkout's, and saving them
+ * would copy whatever it points at into the Actions cache (the sync refuses such a root anyway).
+ */
 export async function snapshot(workspace: string, roots: readonly string[]): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const walk = async (relative: string): Promise<void> => {
@@ -168,7 +173,9 @@ export async function snapshot(workspace: string, roots: readonly string[]): Pro
       else if (entry.isFile()) files.set(path, await md5File(join(workspace, path)));
     }
   };
-  for (const root of new Set(roots)) await walk(root);
+  for (const root of new Set(roots)) {
+    if ((await linkOnPath(workspace, join(workspace, root))) === null) await walk(root);
+  }
   return files;
 }
 

@@ -78,14 +78,49 @@ export interface AppCacheOptions {
   url: string;
   appName: string;
   connectTimeoutMs?: number;
+  /**
+   * Every command, and the connection with its handshake, gives up after this long (default 30 s):
+   * a server that accepts the connection and never answers must not hang the run.
+   */
+  timeoutMs?: number;
+  /** Cancels whatever is waiting for the server (the run was stopped). */
+  signal?: AbortSignal;
   scanCount?: number;
 }
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
 function makeClient(options: AppCacheOptions, createClient: typeof CreateClient) {
   return createClient({
     url: options.url,
     socket: { connectTimeout: options.connectTimeoutMs ?? 5_000, reconnectStrategy: false },
+    commandOptions: { timeout: options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS },
   });
+}
+
+/**
+ * `work`, or an error once `timeoutMs` passed or `signal` aborted — whichever comes first. The
+ * library's own command timeout does not cover the connection handshake (AUTH, HELLO, CLIENT
+ * SETINFO), so every call is bounded here; `giveUp` drops the connection so nothing stays pending.
+ */
+async function bounded<T>(work: Promise<T>, what: string, options: Pick<AppCacheOptions, 'timeoutMs' | 'signal'>, giveUp: () => void): Promise<T> {
+  const ms = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const timeout = AbortSignal.timeout(ms);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  let stop: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    stop = () => reject(timeout.aborted ? new Error(`the cache did not answer ${what} within ${ms / 1000} s`) : (signal.reason as Error));
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
+  try {
+    return await Promise.race([work, stopped]);
+  } catch (error) {
+    if (signal.aborted) giveUp();
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', stop!);
+  }
 }
 
 type Client = ReturnType<typeof makeClient>;
@@ -96,12 +131,14 @@ export class AppCache {
   readonly printableUrl: string;
   private readonly client: Client;
   private readonly scanCount: number;
+  private readonly options: AppCacheOptions;
 
   private constructor(client: Client, options: AppCacheOptions) {
     this.client = client;
     this.appName = options.appName;
     this.printableUrl = redactRedisUrl(options.url);
     this.scanCount = options.scanCount ?? DEFAULT_SCAN_COUNT;
+    this.options = options;
   }
 
   static async connect(options: AppCacheOptions): Promise<AppCache> {
@@ -114,12 +151,17 @@ export class AppCache {
       lastError = error;
     });
     try {
-      await client.connect();
+      await bounded(client.connect(), 'the connection', options, () => client.destroy());
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(lastError ?? error);
       throw new Error(`Cannot connect to the cache at ${redactRedisUrl(options.url)}: ${reason}`, { cause: error });
     }
     return new AppCache(client, options);
+  }
+
+  /** One command (or transaction), bounded by the timeout and the run's signal. */
+  private call<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return bounded(work(), `${what} at ${this.printableUrl}`, this.options, () => this.client.destroy());
   }
 
   loaderKey(storagePath: string): string {
@@ -137,7 +179,7 @@ export class AppCache {
       const batch = keys.slice(i, i + this.scanCount);
       const multi = this.client.multi();
       for (const key of batch) multi.del(key);
-      const replies = (await multi.exec()) as unknown[];
+      const replies = (await this.call(`DEL of ${batch.length} key(s)`, () => multi.exec())) as unknown[];
       batch.forEach((key, index) => {
         if (Number(replies[index]) > 0) deleted.push(key);
       });
@@ -148,8 +190,8 @@ export class AppCache {
   /** Keys matching a SCAN pattern, in batches of `scanCount` (never KEYS). */
   async scan(pattern: string): Promise<string[]> {
     const found = new Set<string>();
-    for await (const batch of this.client.scanIterator({ MATCH: pattern, COUNT: this.scanCount })) {
-      for (const key of batch) found.add(String(key));
+    for await (const batch of this.scanBatches(pattern)) {
+      for (const key of batch) found.add(key);
     }
     return [...found].sort();
   }
@@ -158,27 +200,39 @@ export class AppCache {
   async clearNamespace(namespace: string): Promise<string[]> {
     const deleted: string[] = [];
     const pattern = namespacePattern(this.appName, namespace);
-    for await (const batch of this.client.scanIterator({ MATCH: pattern, COUNT: this.scanCount })) {
+    for await (const batch of this.scanBatches(pattern)) {
       if (batch.length === 0) continue;
-      deleted.push(...(await this.deleteKeys(batch.map(String))));
+      deleted.push(...(await this.deleteKeys(batch)));
     }
     return deleted.sort();
   }
 
+  /** SCAN step by step, each step bounded like any command. */
+  private async *scanBatches(pattern: string): AsyncGenerator<string[]> {
+    let cursor = '0';
+    do {
+      const step = await this.call('SCAN', () => this.client.scan(cursor, { MATCH: pattern, COUNT: this.scanCount }));
+      cursor = String(step.cursor);
+      yield step.keys.map(String);
+    } while (cursor !== '0');
+  }
+
   async get(key: string): Promise<Buffer | null> {
-    const value = await this.client.withTypeMapping({ [redis!.RESP_TYPES.BLOB_STRING]: Buffer }).get(key);
+    const value = await this.call('GET', () => this.client.withTypeMapping({ [redis!.RESP_TYPES.BLOB_STRING]: Buffer }).get(key));
     return value ?? null;
   }
 
   async set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
-    await this.client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } });
+    await this.call('SET', () => this.client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } }));
   }
 
   async close(): Promise<void> {
+    if (!this.client.isOpen) return;
     try {
-      await this.client.close();
+      // close() waits for pending replies: a server that stopped answering gets the same bound.
+      await bounded(this.client.close(), 'QUIT', { timeoutMs: this.options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS }, () => this.client.destroy());
     } catch {
-      this.client.destroy();
+      if (this.client.isOpen) this.client.destroy();
     }
   }
 }

@@ -90,6 +90,13 @@ export interface SyncOptions {
    * would come out differently — everything is rolled back.
    */
   expectedPlanHash?: string;
+  /**
+   * Undo an interrupted run found under an expired lock exactly, keeping none of its writes even
+   * where they already equal this side (default: with `expectedPlanHash`). A run that applies an
+   * approved plan needs the state that plan was made against; rolled forward, the re-plan differs.
+   * A dry run previews the recovery by the same rule (the review of a gated deploy sets it too).
+   */
+  exactRecovery?: boolean;
   /** A run id shared by roots applied together (prepareSync); default: a new one. */
   runId?: string;
   /** Seconds to wait for another run's lock before failing. */
@@ -416,7 +423,7 @@ class SyncRun implements PreparedSync {
     const { rootPrefix, areaPrefix } = this.layout;
     const remote = await previewInterruptedRun(this.store, stale, {
       scope: { rootPrefix, areaPrefix },
-      keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5,
+      ...this.recoveryKeep(),
       concurrency: Math.max(1, this.options.strategy.maxConcurrent),
     });
     for (const [key, object] of remote.after) {
@@ -940,6 +947,17 @@ class SyncRun implements PreparedSync {
     return false;
   }
 
+  /**
+   * What undoing an interrupted run may keep, for recover() and previewRecovery() alike: an object
+   * that already holds this side's file stays (undone, it would only be uploaded again) — unless
+   * the run recovers exactly (exactRecovery), as one applying an approved plan must.
+   */
+  private recoveryKeep(): { keep?: (key: string, md5: string) => Promise<boolean> } {
+    if (this.options.exactRecovery ?? this.options.expectedPlanHash !== undefined) return {};
+    const { rootPrefix } = this.layout;
+    return { keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5 };
+  }
+
   private async recover(stale: LockBody): Promise<void> {
     const ours = stale.replica === this.replica;
     if (new Date(stale.expiresAt).getTime() > this.now().getTime()) {
@@ -954,8 +972,7 @@ class SyncRun implements PreparedSync {
     const { rootPrefix, areaPrefix } = this.layout;
     const { restored, kept, matching } = await recoverInterruptedRun(this.store, stale, {
       scope: { rootPrefix, areaPrefix },
-      // An object that already holds this side's file stays: undone, it would only be uploaded again.
-      keep: async (key, md5) => (await this.local.currentMd5(key.slice(rootPrefix.length)).catch(() => null)) === md5,
+      ...this.recoveryKeep(),
       concurrency: Math.max(1, this.options.strategy.maxConcurrent),
     });
     if (matching > 0) {

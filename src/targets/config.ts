@@ -29,6 +29,7 @@ import { TOOL_DIR, normalizePrefix } from '../core/keys.js';
 import { createStore, type S3ConnectionOptions, type StoreLocation } from '../stores/index.js';
 import type { RemoteStore } from '../stores/store.js';
 import type { CommonOptions } from './types.js';
+import { yamlNestingProblem } from './yaml-depth.js';
 
 export type ValueSource = 'option' | 'environment' | 'settings' | 'default' | 'none';
 
@@ -109,6 +110,11 @@ async function readYamlFile(name: string, read: ConfigReader, notes: string[]): 
   for (const candidate of [name, name.replace(/\.yml$/, '.yaml')]) {
     const text = await read(candidate);
     if (text === null) continue;
+    const nesting = yamlNestingProblem(text);
+    if (nesting) {
+      notes.push(`cannot parse ${candidate}: ${nesting.message} at line ${nesting.line}, column ${nesting.column}`);
+      return null;
+    }
     try {
       const value: unknown = parse(text, { maxAliasCount: 100 });
       return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
@@ -156,6 +162,7 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   const [cacheUrl, cacheUrlSource] = pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
   const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, null);
   const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, null);
+  for (const secret of [...cacheUrlSecrets(cacheUrl), reloadSecret]) if (secret) options.onSecret?.(secret);
 
   let storage: StorageMapping | null = null;
   const rawBuckets = storageDoc?.buckets;
@@ -192,6 +199,22 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
     sources: { appName: appNameSource, remote: remoteSource, cacheUrl: cacheUrlSource, reloadUrl: reloadUrlSource, storage: storage ? 'settings' : 'none' },
     notes,
   };
+}
+
+/** The password a cache URL carries, as the URL holds it and percent-decoded. */
+function cacheUrlSecrets(url: string | null): string[] {
+  let password = '';
+  try {
+    password = url === null ? '' : new URL(url).password;
+  } catch {
+    return []; // never connected to: it fails as an invalid URL, which is never printed
+  }
+  if (password === '') return [];
+  try {
+    return [...new Set([password, decodeURIComponent(password)])];
+  } catch {
+    return [password];
+  }
 }
 
 function cacheUrlFromSettings(doc: Record<string, unknown> | null): string | null {
