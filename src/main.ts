@@ -6,10 +6,10 @@
 import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import { findApprovedPlan, planChangedMessage, type ApprovedPlan } from './action/approval.js';
-import { baseConfig, type BaseConfig } from './action/base-config.js';
+import { baseConfig, pullRequestBaseSha, type BaseConfig } from './action/base-config.js';
 import { actionsCacheClient, pullCache, type CacheClient } from './action/cache.js';
 import { commentKey, createOctokit, type Octokit } from './action/comment.js';
-import { isPullRequestEvent, readContext, type ActionContext } from './action/context.js';
+import { readContext, type ActionContext } from './action/context.js';
 import { readInputs, type ActionSettings } from './action/inputs.js';
 import { coreIO, safeIO, type ActionIO } from './action/io.js';
 import { computeOutputs, emptyOutputs, setOutputs, type ActionOutputs } from './action/outputs.js';
@@ -18,7 +18,8 @@ import { publish } from './action/publish.js';
 import { workflowReplica } from './action/replica.js';
 import { localRoots, runTargets, type RunTargets } from './action/run-targets.js';
 import { createScrubber, urlForms, type Scrubber } from './action/secrets.js';
-import { errorMessage, failureReasonOf } from './errors.js';
+import { linkedFolderMessage, linkOnPath } from './core/links.js';
+import { ActionError, errorMessage, failureReasonOf } from './errors.js';
 import { escapeText } from './report/markdown.js';
 import { actionFailureReason, failureOf, type Failure } from './results.js';
 
@@ -65,8 +66,10 @@ export function runMode(context: ActionContext, settings: ActionSettings): { dry
       notes: [('pull_request_target event: dry ' + `run${overridden ? " although 'dry-run' is 'false'" : ''}. This event never writes; ` + 'deploy previews from pull_request events.')],
     };
   }
-  if (isPullRequestEvent(context) && !settings.dryRun.explicit) {
-    return { dryRun: true, notes: [(`${context.eventName} event: dry run. The Action writes from a pull request only when ` + `'dry-run' is explicitly 'false'.`)] };
+  // Every event that runs on a pull request's code, not only pull_request: a review, a review
+  // comment, the merge queue, a comment on the pull request, a refs/pull/ ref.
+  if (context.fromPullRequest && !settings.dryRun.explicit) {
+    return { dryRun: true, notes: [`${context.eventName || 'This'} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] };
   }
   return { dryRun: settings.dryRun.value, notes: [] };
 }
@@ -74,16 +77,20 @@ export function runMode(context: ActionContext, settings: ActionSettings): { dry
 async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSignal) {
   const { io } = deps;
   const context = readContext(deps.env);
-  const settings = await io.group('Inputs', () => {
+  const guarded = new Set<string>();
+  // Scrubbed from every text, and masked by the runner in the forms another library might print.
+  const guard = (secret: string) => {
+    if (secret === '' || guarded.has(secret)) return;
+    guarded.add(secret);
+    scrubber.add(secret);
+    for (const form of urlForms(secret)) io.setSecret(form);
+  };
+  const settings = await io.group('Inputs', async () => {
     const parsed = readInputs((name) => io.getInput(name), deps.env);
     // The token never enters a report (describeApiError keeps headers out); real tokens are long,
     // so it is scrubbed too, but a short test token would only blank out letters of every line.
     const token = parsed.githubToken.length >= 8 ? [parsed.githubToken] : [];
-    for (const secret of [...parsed.secrets, ...token].filter((s) => s !== '')) {
-      scrubber.add(secret);
-      // The runner masks exact strings: mask the forms another library might print, too.
-      for (const form of urlForms(secret)) io.setSecret(form);
-    }
+    for (const secret of [...parsed.secrets, ...token]) guard(secret);
     if (parsed.githubToken && token.length === 0) io.setSecret(parsed.githubToken);
     return Promise.resolve(parsed);
   });
@@ -96,7 +103,10 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   for (const note of modeNotes) io.info(note);
 
   const appRoot = resolve(context.workspace, settings.appRoot);
-  const base = isPullRequestEvent(context) ? baseSettings(context, settings, octokit, timeoutMs) : undefined;
+  // The app root is the base the areas check their roots from: it must be a real folder of the checkout.
+  const linked = await linkOnPath(context.workspace, appRoot);
+  if (linked) throw new ActionError('error', linkedFolderMessage(settings.appRoot, linked, "Input 'app-root':"));
+  const base = context.fromPullRequest ? await baseSettings(context, settings, octokit, timeoutMs) : undefined;
   const approved = settings.requireApprovedPlan && !dryRun ? await io.group('Approval: find the reviewed plan', () => reviewedPlan(octokit(), context, key, settings, io)) : undefined;
   const cache = settings.pullCache && settings.direction !== 'push' && !dryRun ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;
   if (cache) await io.group('Restore pulled files (pull-cache)', () => cache.restore());
@@ -107,6 +117,10 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
       appRoot,
       signal,
       localStateDir: join(context.runnerTemp || tmpdir(), 'fastblocks-sync', `state-${context.runId}-${context.runAttempt}-${process.pid}`),
+      // The cache URL's password and the reload secret may come from the environment or cache.yml.
+      onSecret: guard,
+      // Under the gate the review previews, and the deploy does, the same exact recovery of a killed run.
+      exactRecovery: settings.requireApprovedPlan,
       ...(approved ? { expectedPlanHash: approved.planHash } : {}),
       ...(base ? { readConfigFile: (name: string) => base.read(name) } : {}),
     }),
@@ -134,11 +148,11 @@ async function reviewedPlan(octokit: Octokit, context: ActionContext, key: strin
 }
 
 /** The settings folder of the base commit, for the files that choose where the tool reads and writes. */
-function baseSettings(context: ActionContext, settings: ActionSettings, octokit: () => Octokit, timeoutMs: number): BaseConfig {
+async function baseSettings(context: ActionContext, settings: ActionSettings, octokit: () => Octokit, timeoutMs: number): Promise<BaseConfig> {
   return baseConfig({
     workspace: context.workspace,
     settingsDir: posix.normalize(posix.join(settings.appRoot, settings.settingsPath ?? 'settings')),
-    baseSha: context.pullRequest?.baseSha ?? '',
+    baseSha: await pullRequestBaseSha(context.pullRequest, context.repo, octokit),
     repo: context.repo,
     octokit,
     timeoutMs,

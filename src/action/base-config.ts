@@ -9,7 +9,7 @@ import { join, posix } from 'node:path';
 import { gitRead } from '../core/git.js';
 import { ActionError } from '../errors.js';
 import { describeApiError, httpStatus, type Octokit } from './comment.js';
-import type { RepoRef } from './context.js';
+import type { PullRequestInfo, RepoRef } from './context.js';
 
 export interface BaseConfig {
   /** For resolveApp: a settings file as the base commit has it, or null when it has none. */
@@ -28,9 +28,23 @@ export interface BaseConfigOptions {
   timeoutMs: number;
 }
 
+/**
+ * The pull request's base commit: from the event when it says (pull_request*, merge_group), else
+ * asked from the API by its number (issue_comment, a refs/pull/ ref). '' when neither can tell.
+ */
+export async function pullRequestBaseSha(pr: PullRequestInfo | undefined, repo: RepoRef, octokit: () => Octokit): Promise<string> {
+  if (!pr || pr.baseSha || !Number.isFinite(pr.number)) return pr?.baseSha ?? '';
+  try {
+    const { data } = await octokit().rest.pulls.get({ ...repo, pull_number: pr.number });
+    return /^[0-9a-f]{40}$/i.test(data.base.sha) ? data.base.sha : '';
+  } catch (error) {
+    throw new ActionError('error', `Cannot look up the base commit of pull request #${pr.number} (${describeApiError(error)}): on pull requests the settings that choose the bucket come from the base branch. Give the job 'pull-requests: read'.`, { cause: error });
+  }
+}
+
 export function baseConfig(options: BaseConfigOptions): BaseConfig {
   if (!/^[0-9a-f]{40}$/i.test(options.baseSha)) {
-    throw new ActionError('error', ("Cannot tell the pull request's base commit (the event has no pull_request.base.sha): " + "the settings that choose the bucket are only read from it."));
+    throw new ActionError('error', "Cannot tell the pull request's base commit (the event names no base commit): the settings that choose the bucket are only read from it on events that run on a pull request.");
   }
   const read = new Map<string, string | null>();
   let viaGit: Promise<boolean> | undefined;

@@ -11,6 +11,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import * as actionsCache from '@actions/cache';
+import { linkOnPath } from '../core/links.js';
 import { md5File } from '../hash.js';
 import { errorMessage } from '../errors.js';
 
@@ -165,16 +166,18 @@ export function pullCache(options: PullCacheOptions): PullCache {
 }
 
 /**
- * MD5 of every regular file under the roots, keyed by workspace-relative POSIX path. A root that
- * does not exist holds nothing; a folder that cannot be read is a warning (its files are then not
- * told apart from the checkout's, so they are neither cached nor restored).
+ * MD5 of every regular file under the roots, keyed by workspace-relative POSIX path. A root that is
+ * (or sits under) a symbolic link is left out: its files are not the checkout's, and saving them
+ * would copy whatever it points at into the Actions cache (the sync refuses such a root anyway). A
+ * root that does not exist holds nothing; a folder that cannot be read is a warning (its files are
+ * then not told apart from the checkout's, so they are neither cached nor restored).
  */
-async function snapshot(workspace: string, roots: readonly string[], log: Pick<PullCacheOptions['log'], 'warning'>): Promise<Map<string, string>> {
+export async function snapshot(workspace: string, roots: readonly string[], log?: Pick<PullCacheOptions['log'], 'warning'>): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const walk = async (relative: string): Promise<void> => {
     const entries = await readdir(join(workspace, relative), { withFileTypes: true }).catch((error: unknown) => {
       const { code } = error as NodeJS.ErrnoException;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') log.warning(`pull-cache: cannot read ${relative} (${errorMessage(error)}); its files are left out of the cache.`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') log?.warning(`pull-cache: cannot read ${relative} (${errorMessage(error)}); its files are left out of the cache.`);
       return [];
     });
     for (const entry of entries) {
@@ -184,7 +187,9 @@ async function snapshot(workspace: string, roots: readonly string[], log: Pick<P
       else if (entry.isFile()) files.set(path, await md5File(join(workspace, path)));
     }
   };
-  for (const root of new Set(roots)) await walk(root);
+  for (const root of new Set(roots)) {
+    if ((await linkOnPath(workspace, join(workspace, root))) === null) await walk(root);
+  }
   return files;
 }
 

@@ -27,6 +27,7 @@ export const INPUTS = {
   retryAttempts: 'retry-attempts',
   retryDelay: 'retry-delay',
   lockWait: 'lock-wait',
+  lockTtl: 'lock-ttl',
   templatePaths: 'template-paths',
   patterns: 'patterns',
   settingsPath: 'settings-path',
@@ -69,6 +70,7 @@ export const INPUT_DEFAULTS = {
   [INPUTS.retryAttempts]: '2',
   [INPUTS.retryDelay]: '0.5',
   [INPUTS.lockWait]: '60',
+  [INPUTS.lockTtl]: '600',
   [INPUTS.reloadConfig]: 'false',
   [INPUTS.comment]: 'auto',
   [INPUTS.commentAuthor]: 'github-actions[bot]',
@@ -113,6 +115,11 @@ export interface ActionSettings {
   retryDelay: number;
   /** Seconds to wait for another run holding a lock of the bucket (a concurrent deploy). */
   lockWait: number;
+  /**
+   * Seconds a lock stays valid without a refresh: how long a killed run (a cancelled job, a lost
+   * runner) blocks the next runs before they take its lock over and undo it.
+   */
+  lockTtl: number;
   templatePaths: string[] | undefined;
   patterns: string[] | undefined;
   settingsPath: string | undefined;
@@ -202,6 +209,7 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     retryAttempts: parseNumber(INPUTS.retryAttempts, input(INPUTS.retryAttempts), RUN_LIMITS.retryAttempts),
     retryDelay: parseNumber(INPUTS.retryDelay, input(INPUTS.retryDelay), RUN_LIMITS.retryDelay),
     lockWait: parseNumber(INPUTS.lockWait, input(INPUTS.lockWait), RUN_LIMITS.lockWait),
+    lockTtl: parseNumber(INPUTS.lockTtl, input(INPUTS.lockTtl), RUN_LIMITS.lockTtl),
     templatePaths: parseList(INPUTS.templatePaths, input(INPUTS.templatePaths), relativePath),
     patterns: parseList(INPUTS.patterns, input(INPUTS.patterns)),
     settingsPath: optional(INPUTS.settingsPath) === undefined ? undefined : relativePath(INPUTS.settingsPath, input(INPUTS.settingsPath)),

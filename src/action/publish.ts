@@ -113,17 +113,26 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
     return;
   }
 
-  // Only a pull request run (the review) sets the marker's plan hash. Other runs keep the reviewed
-  // hash, so a refused or re-run deploy can never turn its own plan into an "approved" one.
+  // Only a pull request run (the review) sets the marker's plan hash, with the head it planned.
+  // Other runs keep the reviewed marker as it is, so a refused or re-run deploy can never turn its
+  // own plan into an "approved" one.
   const review = isPullRequestEvent(context);
+  if (review && context.pullRequest?.closed) {
+    // A run on a closed or merged pull request (a preview teardown) reviews nothing: what the comment
+    // showed at the merge stays the last word (the gate reads the comment as it stood then anyway).
+    return io.info(`PR #${issue} is closed: its plan comment is left as it was reviewed (the job summary has this run's report).`);
+  }
   const bodyFor = (existing: MarkedComment | undefined) => {
     const planHash = review ? input.planHash : (existing?.planHash ?? 'none');
-    const room = COMMENT_LIMIT - marker(input.key, planHash).length - 1;
-    return commentBody(input.key, planHash, input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })));
+    const head = review ? context.pullRequest?.headSha || undefined : existing?.head;
+    const room = COMMENT_LIMIT - marker(input.key, planHash, head).length - 1;
+    return commentBody(input.key, planHash, input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })), head);
   };
   try {
-    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing, identity: settings.commentAuthor });
+    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing, identity: settings.commentAuthor, removeDuplicates: review });
     io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
+    if (result?.removed) io.info(`Removed ${result.removed} duplicate fastblocks-sync comment(s) of this Action for ${input.key}: one plan comment per key.`);
+    if (result?.notRemoved?.length) io.warning(`Could not remove a duplicate fastblocks-sync comment: ${result.notRemoved.join('; ')}. Delete it by hand; the gate reads the one written last before the merge.`);
     // A token that posts as someone else than comment-author: its comment would never be found again (nor trusted).
     if (result?.author && !writtenBy({ user: result.author }, settings.commentAuthor)) {
       io.warning(

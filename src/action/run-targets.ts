@@ -23,6 +23,10 @@ export interface RunOverrides {
   localStateDir?: string;
   /** On pull requests: the settings files that choose where to read and write, from the base commit. */
   readConfigFile?: (name: string) => Promise<string | null>;
+  /** Undo an interrupted run exactly (require-approved-plan: the review and the deploy alike). */
+  exactRecovery?: boolean;
+  /** Secrets the run resolves from the environment or settings files: to mask and scrub. */
+  onSecret?: (secret: string) => void;
 }
 
 export type RunTargets = (settings: ActionSettings, run: RunOverrides) => Promise<AnyTargetResult[]>;
@@ -50,11 +54,14 @@ export const runTargets: RunTargets = async (s, run) => {
     prune: s.prune,
     maxDelete: s.maxDelete,
     lockWait: s.lockWait,
+    lockTtl: s.lockTtl,
     cacheUrl: s.cacheUrl,
     signal: run.signal,
     ...(run.expectedPlanHash !== undefined ? { expectedPlanHash: run.expectedPlanHash } : {}),
     ...(run.localStateDir !== undefined ? { localStateDir: run.localStateDir } : {}),
     ...(run.readConfigFile !== undefined ? { readConfigFile: run.readConfigFile } : {}),
+    ...(run.onSecret !== undefined ? { onSecret: run.onSecret } : {}),
+    ...(run.exactRecovery ? { exactRecovery: true } : {}),
   };
   const settingsOptions = { settingsPath: s.settingsPath, adapterNames: s.adapterNames, reloadConfig: s.reloadConfig, reloadUrl: s.reloadUrl, reloadSecret: s.reloadSecret };
   switch (s.target) {

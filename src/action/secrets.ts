@@ -77,15 +77,31 @@ function deep(value: unknown, scrub: (t: string) => string, seen: WeakMap<object
 
 /**
  * A log line made safe for the runner: control characters shown as escapes (tabs and line breaks
- * kept), and no line can start a workflow command — `::cmd::` after leading whitespace, or the
- * legacy `##[cmd]` the runner accepts anywhere in a line — whatever a file or object name holds.
+ * kept; C1 controls such as U+0085 too), and no line can start a workflow command — `::cmd::`
+ * after leading whitespace, or the legacy `##[cmd]` the runner accepts anywhere in a line —
+ * whatever a file or object name holds.
  */
 export function logSafe(text: string): string {
   return text
     .replace(/\r\n/g, '\n')
     // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
     .split('\n')
-    .map((line) => line.replace(/^(\s*)::/, '$1\\x3a:').replace(/##\[/g, '#\\x23['))
+    .map(safeLine)
     .join('\n');
+}
+
+/**
+ * What may stand before a command at the start of a line: the runner looks for `::` after .NET's
+ * TrimStart(), which skips every Unicode space, line and paragraph separator (and U+0085, already
+ * escaped above); invisible format characters (zero-width space, BOM, bidi marks) are counted too.
+ */
+const LEADING_BLANKS = /^[\s\p{Z}\p{Cf}]+/u;
+
+/** Leading blanks other than space and tab shown as `\uXXXX`; a `::` after them defused. */
+function safeLine(line: string): string {
+  const lead = LEADING_BLANKS.exec(line)?.[0] ?? '';
+  const shown = lead.replace(/[^ \t]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+  const rest = line.slice(lead.length);
+  return `${shown}${rest.startsWith('::') ? `\\x3a${rest.slice(1)}` : rest}`.replace(/##\[/g, '#\\x23[');
 }

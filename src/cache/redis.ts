@@ -22,6 +22,7 @@
 // Loaded on first connect: the client costs ~90 ms of start-up, which every CLI run that touches no
 // cache (a plain `sync`) would otherwise pay (bench/README.md).
 import type { createClient as CreateClient, RESP_TYPES as RespTypes } from 'redis';
+import { errorMessage } from '../errors.js';
 import { printableUrl } from '../urls.js';
 
 let redis: { createClient: typeof CreateClient; RESP_TYPES: typeof RespTypes } | undefined;
@@ -73,8 +74,17 @@ export interface AppCacheOptions {
   url: string;
   appName: string;
   connectTimeoutMs?: number;
+  /**
+   * Every command, and the connection with its handshake, gives up after this long (default 30 s):
+   * a server that accepts the connection and never answers must not hang the run.
+   */
+  timeoutMs?: number;
+  /** Cancels whatever is waiting for the server (the run was stopped). */
+  signal?: AbortSignal;
   scanCount?: number;
 }
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
 /**
  * The Redis commands the app cache needs. Production connects node-redis (connectRedis); library
@@ -99,12 +109,40 @@ function makeClient(options: AppCacheOptions, createClient: typeof CreateClient)
   return createClient({
     url: options.url,
     socket: { connectTimeout: options.connectTimeoutMs ?? 5_000, reconnectStrategy: false },
+    commandOptions: { timeout: options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS },
   });
+}
+
+/**
+ * `work`, or an error once `timeoutMs` passed or `signal` aborted — whichever comes first. The
+ * library's own command timeout does not cover the connection handshake (AUTH, HELLO, CLIENT
+ * SETINFO), so every call is bounded here; `giveUp` drops the connection so nothing stays pending.
+ */
+async function bounded<T>(work: Promise<T>, what: string, options: Pick<AppCacheOptions, 'timeoutMs' | 'signal'>, giveUp: () => void): Promise<T> {
+  const ms = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const timeout = AbortSignal.timeout(ms);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  let stop: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    stop = () => {
+      reject(timeout.aborted ? new Error(`the cache did not answer ${what} within ${ms / 1000} s`) : (signal.reason as Error));
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
+  try {
+    return await Promise.race([work, stopped]);
+  } catch (error) {
+    if (signal.aborted) giveUp();
+    throw error;
+  } finally {
+    if (stop) signal.removeEventListener('abort', stop);
+  }
 }
 
 type Client = ReturnType<typeof makeClient>;
 
-/** node-redis, loaded on first use. */
+/** node-redis, loaded on first use; the connection and every command bounded by the timeout and the signal. */
 export const connectRedis: CacheConnector = async (options) => {
   redis ??= await import('redis');
   const { RESP_TYPES } = redis;
@@ -115,37 +153,53 @@ export const connectRedis: CacheConnector = async (options) => {
     lastError = error;
   });
   try {
-    await client.connect();
+    await bounded(client.connect(), 'the connection', options, () => client.destroy());
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(lastError ?? error);
+    const reason = error instanceof Error ? error.message : errorMessage(lastError ?? error);
     throw new Error(`Cannot connect to the cache at ${redactRedisUrl(options.url)}: ${reason}`, { cause: error });
   }
-  return redisConnection(client, RESP_TYPES);
+  return redisConnection(client, RESP_TYPES, options);
 };
 
-function redisConnection(client: Client, types: typeof RespTypes): CacheConnection {
+function redisConnection(client: Client, types: typeof RespTypes, options: AppCacheOptions): CacheConnection {
+  const where = redactRedisUrl(options.url);
+  /** One command (or transaction), bounded by the timeout and the run's signal. */
+  const call = <T>(what: string, work: () => Promise<T>): Promise<T> =>
+    bounded(work(), `${what} at ${where}`, options, () => {
+      client.destroy();
+    });
   return {
     async deleteEach(keys) {
       const multi = client.multi();
       for (const key of keys) multi.del(key);
-      const replies = (await multi.exec()) as unknown[];
+      const replies = (await call(`DEL of ${keys.length} key(s)`, () => multi.exec())) as unknown[];
       return keys.map((_, index) => Number(replies[index]) > 0);
     },
+    /** SCAN step by step, each step bounded like any command. */
     async *scan(pattern, count) {
-      for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: count })) yield batch.map(String);
+      let cursor = '0';
+      do {
+        const step = await call('SCAN', () => client.scan(cursor, { MATCH: pattern, COUNT: count }));
+        cursor = String(step.cursor);
+        yield step.keys.map(String);
+      } while (cursor !== '0');
     },
     async get(key) {
-      return (await client.withTypeMapping({ [types.BLOB_STRING]: Buffer }).get(key)) ?? null;
+      return (await call('GET', () => client.withTypeMapping({ [types.BLOB_STRING]: Buffer }).get(key))) ?? null;
     },
     async set(key, value, ttlSeconds) {
-      await client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } });
+      await call('SET', () => client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } }));
     },
     async close() {
+      if (!client.isOpen) return;
       try {
-        await client.close();
+        // close() waits for pending replies: a server that stopped answering gets the same bound.
+        await bounded(client.close(), 'QUIT', { timeoutMs: options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS }, () => {
+          client.destroy();
+        });
       } catch {
         // A connection that cannot say goodbye (the server went away) is torn down instead.
-        client.destroy();
+        if (client.isOpen) client.destroy();
       }
     },
   };

@@ -73,6 +73,13 @@ export interface SyncOptions {
    * would come out differently — everything is rolled back.
    */
   expectedPlanHash?: string;
+  /**
+   * Undo an interrupted run found under an expired lock exactly, keeping none of its writes even
+   * where they already equal this side (default: with `expectedPlanHash`). A run that applies an
+   * approved plan needs the state that plan was made against; rolled forward, the re-plan differs.
+   * A dry run previews the recovery by the same rule (the review of a gated deploy sets it too).
+   */
+  exactRecovery?: boolean;
   /** A run id shared by roots applied together (prepareSync); default: a new one. */
   runId?: string;
   /** Seconds to wait for another run's lock before failing. */
@@ -248,6 +255,7 @@ class SyncRun implements PreparedSync {
       filter: this.filter,
       now: this.now,
       strategy,
+      exact: options.exactRecovery ?? options.expectedPlanHash !== undefined,
       warn,
     });
     this.lockSession = new LockSession({

@@ -186,6 +186,8 @@ export interface RecoveryOptions {
   /**
    * Whether an object the interrupted run wrote already holds the content this side would write
    * (its MD5 given): then it stays, instead of being undone now and uploaded again by this run.
+   * Never given by a run applying an approved plan: it must find the exact state before the
+   * interrupted run, the state the reviewed plan was made against (engine.ts exactRecovery).
    */
   keep?: (key: string, md5: string) => Promise<boolean>;
   /** Keys looked at in parallel (default 16); the journal's entries for one key keep their order. */

@@ -48,6 +48,11 @@ export interface RecoveryContext {
   filter: PathFilter;
   now: () => Date;
   strategy: Pick<SyncStrategy, 'maxConcurrent' | 'backupOnConflict'>;
+  /**
+   * Undo exactly what the journal says (a run applying an approved plan must: its review previewed
+   * that), instead of keeping objects that already hold this side's file.
+   */
+  exact: boolean;
   warn: (message: string, path?: string) => void;
 }
 
@@ -87,8 +92,7 @@ export class Recovery {
     const { rootPrefix, areaPrefix } = ctx.layout;
     const { restored, kept, matching } = await recoverInterruptedRun(ctx.store, stale, {
       scope: { rootPrefix, areaPrefix },
-      // An object that already holds this side's file stays: undone, it would only be uploaded again.
-      keep: (key, md5) => this.localHolds(key.slice(rootPrefix.length), md5),
+      ...this.keep(),
       concurrency: Math.max(1, ctx.strategy.maxConcurrent),
     });
     if (matching > 0) ctx.warn(`Kept ${matching} object(s) interrupted run ${stale.runId} had written that already equal the local files.`);
@@ -106,6 +110,17 @@ export class Recovery {
       ctx.warn(`changed since an interrupted run wrote it (run ${stale.runId}): this version was kept, ${before(`in ${ctx.local.backupRoot(stale.runId)}`)}`, p);
     }
     ctx.warn(`Recovered the local part of interrupted run ${stale.runId}: ${local.restored} file(s) restored.`);
+  }
+
+  /**
+   * What undoing an interrupted run may keep, for recover() and preview() alike: an object that
+   * already holds this side's file stays (undone, it would only be uploaded again), unless the run
+   * recovers exactly.
+   */
+  private keep(): { keep?: (key: string, md5: string) => Promise<boolean> } {
+    if (this.ctx.exact) return {};
+    const { rootPrefix } = this.ctx.layout;
+    return { keep: (key, md5) => this.localHolds(key.slice(rootPrefix.length), md5) };
   }
 
   /**
@@ -152,7 +167,7 @@ export class Recovery {
     const { rootPrefix, areaPrefix } = ctx.layout;
     const remote = await previewInterruptedRun(ctx.store, stale, {
       scope: { rootPrefix, areaPrefix },
-      keep: (key, md5) => this.localHolds(key.slice(rootPrefix.length), md5),
+      ...this.keep(),
       concurrency: Math.max(1, ctx.strategy.maxConcurrent),
     });
     for (const [key, object] of remote.after) {

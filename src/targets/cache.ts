@@ -96,7 +96,7 @@ export function planCache(options: CacheOptions, operation: CacheOperation, ctx:
     target: 'cache',
     areas: [],
     errors: [],
-    effects: cacheEffect(ctx.app, cacheOperationPlan(options, operation)),
+    effects: cacheEffect(ctx.app, cacheOperationPlan(options, operation, ctx)),
     finish: async (applied) => {
       if (applied || ctx.strategy.dryRun) return runCache(options, operation, ctx, result);
       result.messages.push('not applied: the cache was not touched');
@@ -105,16 +105,31 @@ export function planCache(options: CacheOptions, operation: CacheOperation, ctx:
   };
 }
 
-function cacheOperationPlan(options: CacheOptions, operation: CacheOperation): Record<string, unknown> {
+function cacheOperationPlan(options: CacheOptions, operation: CacheOperation, ctx: RunContext): Record<string, unknown> {
   const keys = (options.keys ?? []).filter((k) => k !== '');
   return {
     operation,
     ...(keys.length > 0 ? { keys: [...keys].sort() } : { namespaces: [...(options.namespaces && options.namespaces.length > 0 ? options.namespaces : defaultNamespaces(operation))].sort() }),
     ...(options.templates && options.templates.length > 0 ? { templates: normalizeTemplateNames(options.templates, options.templatePaths).sort() } : {}),
     ...(operation === 'invalidate' ? { warm: options.warmTemplates !== false } : {}),
-    ...(operation === 'warm' || operation === 'refresh' || operation === 'invalidate' ? { from: templateRoots(options.templatePaths).map((r) => r.remoteRoot), patterns: options.patterns ?? [] } : {}),
+    ...(operation === 'warm' || operation === 'refresh' || operation === 'invalidate' ? { from: templateSources(ctx, options.templatePaths), patterns: options.patterns ?? [] } : {}),
     ttl: options.ttl ?? DEFAULT_TEMPLATE_TTL,
   };
+}
+
+/**
+ * Where the operation reads templates from, resolved for this run (bucket, endpoint and prefix after
+ * the storage.yml mapping): what goes into the cache is part of the approved plan, so a merge that
+ * moves the templates' location (a pull request adding a storage.yml) is another plan.
+ */
+function templateSources(ctx: RunContext, templatePaths: readonly string[] | undefined): string[] {
+  return templateRoots(templatePaths).map(({ remoteRoot }) => {
+    try {
+      return areaLocation(ctx.app, 'templates', remoteRoot, ctx.registry).printable;
+    } catch (error) {
+      return `${remoteRoot}: ${errorMessage(error)}`; // the run fails reading it; the plan still says so
+    }
+  });
 }
 
 async function runCache(options: CacheOptions, operation: CacheOperation, ctx: RunContext, result: CacheResult): Promise<CacheResult> {
@@ -136,7 +151,7 @@ async function runCache(options: CacheOptions, operation: CacheOperation, ctx: R
     return result;
   }
 
-  const opened = await openAppCache(ctx.app);
+  const opened = await openAppCache(ctx.app, { timeoutMs: ctx.strategy.timeout * 1000, signal: options.signal });
   if ('skip' in opened) {
     say(opened.skip);
     return result;

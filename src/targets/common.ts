@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { prepareSync, type PreparedSync, type SyncOptions } from '../core/engine.js';
+import { linkedFolderMessage, linkOnPath } from '../core/links.js';
 import { newRunId } from '../core/names.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../core/model.js';
 import { AppCache } from '../cache/redis.js';
@@ -64,6 +65,9 @@ export async function prepareArea(
   extra: Pick<SyncOptions, 'include' | 'exclude' | 'attributesFor' | 'validate' | 'invalidPath'> & { label?: string },
 ): Promise<PreparedArea> {
   const { label, ...engine } = extra;
+  // The edge where a run resolves its roots: a root that is (or sits under) a link is never walked.
+  const link = await linkOnPath(context.app.appRoot, localRoot);
+  if (link) throw new Error(linkedFolderMessage(displayRoot(context.app.appRoot, localRoot), link));
   const location = areaLocation(context.app, area, remoteRoot, context.registry);
   const prepared = await prepareSync({
     localRoot,
@@ -80,9 +84,17 @@ export async function prepareArea(
     ...(options.lockWait !== undefined ? { lockWait: options.lockWait } : {}),
     ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    // A gated run recovers an interrupted one exactly: the approved plan was made before it.
+    ...(options.exactRecovery || options.expectedPlanHash !== undefined ? { exactRecovery: true } : {}),
     ...engine,
   });
   return { ...(label !== undefined ? { label } : {}), remoteRoot, localRoot, location, prepared };
+}
+
+/** The local root as a person configured it: relative to the app root when inside it. */
+function displayRoot(appRoot: string, localRoot: string): string {
+  const relative = path.relative(appRoot, localRoot);
+  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? localRoot : relative.split(path.sep).join('/');
 }
 
 /** One state folder per synced folder under the given one (journals and backups of different roots never mix). */
@@ -168,16 +180,20 @@ export function hasCache(app: ResolvedApp): boolean {
   return app.cacheUrl !== null || app.cacheClient !== null;
 }
 
-/** Connects to the app's cache when one is configured; the reason when it is not. */
-export async function openAppCache(app: ResolvedApp): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
+/**
+ * Connects to the app's cache when one is configured; the reason when it is not. `limits`: the
+ * run's per-operation timeout and its cancel signal, for the connection and every command.
+ */
+export async function openAppCache(app: ResolvedApp, limits: { timeoutMs?: number; signal?: AbortSignal | undefined } = {}): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
   const { cacheClient, cacheUrl, appName } = app;
   if (cacheClient === null && cacheUrl === null) return { skip: 'no cache configured' };
   if (appName === null) {
-    return { error: ('a cache is configured but the app name is unknown: set appName (--app-name), ' + 'FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml') };
+    return { error: 'a cache is configured but the app name is unknown: set appName (--app-name), FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml' };
   }
   if (cacheClient !== null) return { cache: new AppCache(cacheClient, { appName, owned: false }) };
   try {
-    return { cache: await AppCache.connect({ url: cacheUrl ?? '', appName }) };
+    const { timeoutMs, signal } = limits;
+    return { cache: await AppCache.connect({ url: cacheUrl ?? '', appName, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(signal ? { signal } : {}) }) };
   } catch (error) {
     return { error: errorMessage(error) };
   }

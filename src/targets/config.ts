@@ -32,6 +32,7 @@ import { errorMessage } from '../errors.js';
 import { openStore, parseRemote, s3Location, type RemoteLocation, type S3ConnectionOptions, type StoreLocation } from '../stores/location.js';
 import type { RemoteStore } from '../stores/store.js';
 import type { CommonOptions } from './types.js';
+import { yamlNestingProblem } from './yaml-depth.js';
 
 export type ValueSource = 'option' | 'environment' | 'settings' | 'default' | 'none';
 
@@ -115,6 +116,11 @@ async function readYamlFile(name: string, read: ConfigReader, notes: string[]): 
   for (const candidate of [name, name.replace(/\.yml$/, '.yaml')]) {
     const text = await read(candidate);
     if (text === null) continue;
+    const nesting = yamlNestingProblem(text);
+    if (nesting) {
+      notes.push(`cannot parse ${candidate}: ${nesting.message} at line ${nesting.line}, column ${nesting.column}`);
+      return null;
+    }
     try {
       const value: unknown = parse(text, { maxAliasCount: 100 });
       return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
@@ -162,6 +168,7 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   const [cacheUrl, cacheUrlSource] = options.cache ? [null, 'option' as const] : pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
   const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, null);
   const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, null);
+  for (const secret of [...cacheUrlSecrets(cacheUrl), reloadSecret]) if (secret) options.onSecret?.(secret);
 
   let storage: StorageMapping | null = null;
   const rawBuckets = storageDoc?.buckets;
@@ -233,6 +240,22 @@ function parsed(text: string, s3: S3ConnectionOptions, source: string): RemoteLo
     return parseRemote(text, s3);
   } catch (error) {
     throw new ConfigError(`${source}: ${errorMessage(error)}`);
+  }
+}
+
+/** The password a cache URL carries, as the URL holds it and percent-decoded. */
+function cacheUrlSecrets(url: string | null): string[] {
+  let password = '';
+  try {
+    password = url === null ? '' : new URL(url).password;
+  } catch {
+    return []; // never connected to: it fails as an invalid URL, which is never printed
+  }
+  if (password === '') return [];
+  try {
+    return [...new Set([password, decodeURIComponent(password)])];
+  } catch {
+    return [password];
   }
 }
 

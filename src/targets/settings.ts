@@ -14,6 +14,7 @@ import { isPlaceholder, type AreaLocation } from './config.js';
 import { baseResult, changedPaths, prepareArea, prepareAreas, withContext, type PreparedArea, type RunContext } from './common.js';
 import { runTarget, type TargetPlan } from './transaction.js';
 import type { SettingsOptions, SettingsResult } from './types.js';
+import { yamlNestingProblem } from './yaml-depth.js';
 
 /** Aliases a file may expand before it counts as an alias bomb ("billion laughs"). */
 export const MAX_ALIAS_COUNT = 100;
@@ -43,6 +44,9 @@ export function validateYaml(body: Buffer | string): ValidationIssue | null {
   } catch {
     return { message: 'not valid UTF-8' };
   }
+  // Before the recursive parser ever sees it: a deep enough file aborts the process (yaml-depth.ts).
+  const nesting = yamlNestingProblem(text);
+  if (nesting) return nesting;
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
   if ('empty' in docs) {
     const error = docs.errors[0];
@@ -87,6 +91,7 @@ const SECRET_WORDS = new Set(['password', 'passwd', 'pwd', 'passphrase', 'secret
  */
 export function findLiteralSecrets(file: string, body: Buffer | string): { path: string; message: string }[] {
   const text = typeof body === 'string' ? body : body.toString('utf8');
+  if (yamlNestingProblem(text)) return [];
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: false });
   if ('empty' in docs) return [];

@@ -114,7 +114,7 @@ async function finishTemplates(
   const changed = areas.flatMap(({ prepared, remoteRoot }) => changedPaths(prepared.report).map((file) => templateStoragePath(remoteRoot, file)));
   result.changedTemplates = changed;
   if (!applied || changed.length === 0 || options.invalidateCache === false) return result;
-  const invalidated = await invalidateTemplates(ctx, changed);
+  const invalidated = await invalidateTemplates(ctx, changed, options.signal);
   result.cacheInvalidated = invalidated.loader;
   result.bytecodeCleared = invalidated.bytecode;
   result.messages.push(...invalidated.messages);
@@ -130,9 +130,9 @@ export interface Invalidation {
 }
 
 /** Deletes the loader and bytecode keys of these storage paths; reports the keys that existed. */
-export async function invalidateTemplates(ctx: RunContext, storagePaths: readonly string[]): Promise<Invalidation> {
+export async function invalidateTemplates(ctx: RunContext, storagePaths: readonly string[], signal?: AbortSignal): Promise<Invalidation> {
   const outcome: Invalidation = { loader: [], bytecode: [], messages: [], errors: [] };
-  const opened = await openAppCache(ctx.app);
+  const opened = await openAppCache(ctx.app, { timeoutMs: ctx.strategy.timeout * 1000, signal });
   if ('skip' in opened) {
     outcome.messages.push(`${opened.skip}: cache entries of ${storagePaths.length} changed template(s) not invalidated`);
     return outcome;

@@ -136,11 +136,23 @@ export interface CommonOptions {
    */
   expectedPlanHash?: string;
   /**
+   * Undo an interrupted run exactly, keeping none of its writes (default: with `expectedPlanHash`).
+   * The review of a gated deploy sets it too, so its dry run plans against the state the deploy
+   * will find after its recovery.
+   */
+  exactRecovery?: boolean;
+  /**
    * Reads the app's own configuration files (`app.yml`, `storage.yml`, `cache.yml` of the settings
    * folder) instead of the working tree; null when the file does not exist. The Action reads them
    * from a pull request's base commit, so a pull request cannot choose where the tool reads and writes.
    */
   readConfigFile?: (name: string) => Promise<string | null>;
+  /**
+   * Told every secret the run resolves beyond its options — the cache URL's password and the reload
+   * secret from the environment or the settings files — before it is used, so a caller can mask and
+   * scrub it (the Action does) wherever it came from.
+   */
+  onSecret?: (secret: string) => void;
 }
 
 export interface TemplatesOptions extends CommonOptions {

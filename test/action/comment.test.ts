@@ -34,6 +34,11 @@ describe('marker', () => {
     expect(key).toBe('templates:my-bucket/sites/prod');
     expect(marker(key, 'abc123')).toBe('<!-- fastblocks-sync:templates:my-bucket/sites/prod plan=abc123 -->');
     expect(parseMarker(`${marker(key, 'abc123')}\n### report`)).toEqual({ key, planHash: 'abc123' });
+    // A review's marker also names the pull request head it planned.
+    const head = 'a1b2'.repeat(10);
+    expect(marker(key, 'abc123', head)).toBe(`<!-- fastblocks-sync:templates:my-bucket/sites/prod plan=abc123 head=${head} -->`);
+    expect(parseMarker(marker(key, 'abc123', head))).toEqual({ key, planHash: 'abc123', head });
+    expect(parseMarker(`<!-- fastblocks-sync:${key} plan=abc123 head=zz -->`)).toBeUndefined();
   });
 
   it('encodes characters that could end the comment or split the key', () => {
@@ -124,55 +129,130 @@ describe('upsertComment', () => {
 
 describe('approval', () => {
   const key = commentKey('templates', 'b', '');
-  const merged = (sha: string, number: number) => api.pullsByCommit.set(sha, [{ number, merged_at: '2026-11-27T10:00:00Z', merge_commit_sha: sha }]);
+  const HEAD = 'feed'.repeat(10);
+  const bot = { user: { login: 'github-actions[bot]', type: 'Bot' as const } };
   const approve = (sha: string, identity = DEFAULT_IDENTITY) => findApprovedPlan(octokit(), repo, sha, key, identity);
+  /** A review's comment: the plan for the pull request's head. */
+  const review = (issue: number, hash: string, text = 'plan', head = HEAD) => upsertComment(octokit(), repo, issue, key, commentBody(key, hash, text, head), { removeDuplicates: true });
+  let clock = 0;
+  beforeEach(() => {
+    clock = Date.parse('2026-11-30T10:00:00Z');
+    api.now = () => clock;
+  });
+  const later = (seconds = 1) => void (clock += seconds * 1000);
 
-  it('finds the merged PR of a commit and the plan hash in the Action\'s comment', async () => {
+  it('finds the merged PR of a commit and the plan hash in the Action\'s comment, for the merged head', async () => {
+    await review(8, 'approvedhash');
+    later();
     api.pullsByCommit.set('sha1', [
       { number: 2, merged_at: null, merge_commit_sha: null },
-      { number: 8, merged_at: '2026-11-27T10:00:00Z', merge_commit_sha: 'sha1' },
+      { number: 8, merged_at: new Date(clock).toISOString(), merge_commit_sha: 'sha1', head: { sha: HEAD } },
     ]);
     expect(await findMergedPullRequest(octokit(), repo, 'sha1')).toBe(8);
-    await upsertComment(octokit(), repo, 8, key, commentBody(key, 'approvedhash', 'plan'));
-    // Edited since by the Action itself (a deploy reporting on the PR): still trusted.
-    await upsertComment(octokit(), repo, 8, key, commentBody(key, 'approvedhash', 'applied'));
+    later();
+    // Edited since by the Action itself (a deploy reporting on the PR, keeping the marker): still the approval.
+    await upsertComment(octokit(), repo, 8, key, commentBody(key, 'approvedhash', 'applied', HEAD));
     expect(api.commentsOn(8)[0]!.edits).toHaveLength(1);
     expect(await approve('sha1')).toMatchObject({ pullRequest: 8, planHash: 'approvedhash' });
-    expect(api.requestsTo('POST', '/graphql')).toHaveLength(1);
+  });
+
+  it('reads the comment as it stood at the merge: a plan posted after it approves nothing (a re-run of the check, a closed-PR run)', async () => {
+    await review(20, 'reviewed');
+    later();
+    api.merge('sha20', 20);
+    later();
+    // A run after the merge (the check re-run on the merged pull request) re-plans and edits the comment.
+    await review(20, 'unreviewed', 'plan after the merge');
+    expect(parseMarker(api.commentsOn(20)[0]!.body)?.planHash).toBe('unreviewed');
+    expect((await approve('sha20')).planHash).toBe('reviewed');
+    // The version at the merge comes from the edit history (one revision read, not the whole history's text).
+    expect(api.requestsTo('POST', '/graphql').filter((r) => JSON.stringify(r.body).includes('UserContentEdit'))).toHaveLength(1);
+    // Created only after the merge: nothing was approved.
+    api.merge('sha21', 21);
+    later();
+    await review(21, 'late');
+    await expect(approve('sha21')).rejects.toMatchObject({
+      reason: 'plan-changed',
+      message: expect.stringMatching(/PR #21 had no fastblocks-sync plan comment for templates:b\/ by github-actions\[bot\] when it was merged .*; one posted after the merge approves nothing\. A plan is approved only before the merge: review it in a new pull request/),
+    });
+  });
+
+  it('binds the plan to the head the pull request was merged with', async () => {
+    await review(22, 'old-head', 'plan', 'abcd'.repeat(10));
+    later();
+    api.merge('sha22', 22);
+    await expect(approve('sha22')).rejects.toMatchObject({ message: expect.stringMatching(/holds the plan for commit abcdabcdabcd, but the pull request was merged at feedfeedfeed: the merged code was never planned/) });
+    // A marker of an older version (no head) says nothing about which commit was reviewed.
+    api.addComment(23, marker(key, 'no-head'), bot);
+    later();
+    api.merge('sha23', 23);
+    await expect(approve('sha23')).rejects.toMatchObject({ message: expect.stringContaining('names no pull request head') });
   });
 
   it('refuses a plan comment edited by anyone but the Action', async () => {
-    merged('sha3', 13);
-    await upsertComment(octokit(), repo, 13, key, commentBody(key, 'reviewed', 'plan'));
+    await review(13, 'reviewed');
     const comment = api.commentsOn(13)[0]!;
-    api.editComment(comment.id, commentBody(key, 'swapped', 'plan'), { login: 'maintainer', type: 'User' });
+    later();
+    api.editComment(comment.id, commentBody(key, 'swapped', 'plan', HEAD), { login: 'maintainer', type: 'User' });
+    later();
+    api.merge('sha3', 13);
     await expect(approve('sha3')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringMatching(/the plan comment on PR #13 .* is not trusted: it was edited by maintainer, not only by github-actions\[bot\]/) });
     // Edited back by the Action does not wash the maintainer's edit out of the history.
-    await upsertComment(octokit(), repo, 13, key, commentBody(key, 'reviewed', 'plan again'));
+    await review(13, 'reviewed', 'plan again');
+    later();
+    api.merge('sha3', 13);
     await expect(approve('sha3')).rejects.toMatchObject({ reason: 'plan-changed' });
     // An editor whose account was deleted (a ghost) is not the Action either.
-    merged('sha4', 14);
-    await upsertComment(octokit(), repo, 14, key, commentBody(key, 'reviewed', 'plan'));
-    api.editComment(api.commentsOn(14)[0]!.id, commentBody(key, 'reviewed', 'x'), null);
+    await review(14, 'reviewed');
+    later();
+    api.editComment(api.commentsOn(14)[0]!.id, commentBody(key, 'reviewed', 'x', HEAD), null);
+    later();
+    api.merge('sha4', 14);
     await expect(approve('sha4')).rejects.toMatchObject({ message: expect.stringContaining('it was edited by a deleted account') });
   });
 
-  it('refuses two Action comments for one key that disagree, and a history it cannot read', async () => {
-    merged('sha5', 15);
-    const bot = { user: { login: 'github-actions[bot]', type: 'Bot' as const } };
-    api.addComment(15, marker(key, 'one'), bot);
-    api.addComment(15, marker(key, 'two'), bot);
-    await expect(approve('sha5')).rejects.toMatchObject({ message: expect.stringMatching(/has 2 plan comments by github-actions\[bot\] for templates:b\/ with different plans \(one, two\)/) });
-    merged('sha6', 16);
-    api.addComment(16, marker(key, 'only'), bot);
-    expect((await approve('sha6')).planHash).toBe('only');
+  it('never deadlocks on duplicates: the comment written last before the merge is the approval, and a review removes the others', async () => {
+    api.addComment(15, marker(key, 'one', HEAD), bot);
+    later();
+    api.addComment(15, marker(key, 'two', HEAD), bot);
+    later();
+    api.merge('sha5', 15);
+    expect((await approve('sha5')).planHash).toBe('two');
+    // The older one edited last (a later review updating the first it found) is the newer plan.
+    later();
+    api.editComment(api.commentsOn(15)[0]!.id, marker(key, 'three', HEAD), { ...bot.user });
+    later();
+    api.merge('sha5', 15);
+    expect((await approve('sha5')).planHash).toBe('three');
+    // The next review keeps exactly one.
+    const result = await review(15, 'four');
+    expect(result).toMatchObject({ action: 'updated', removed: 1, notRemoved: [] });
+    expect(api.commentsOn(15).map((c) => parseMarker(c.body)?.planHash)).toEqual(['four']);
+    expect(api.requestsTo('DELETE', /\/issues\/comments\/\d+$/)).toHaveLength(1);
+  });
+
+  it('pages through a long edit history: a comment edited 250 times by the Action is still trusted, one foreign edit on page 3 is found', async () => {
+    await review(16, 'v0');
+    for (let i = 1; i <= 250; i++) {
+      later();
+      await review(16, `v${i}`);
+    }
+    later();
+    api.merge('sha6', 16);
+    expect((await approve('sha6')).planHash).toBe('v250');
+    const pages = api.requestsTo('POST', '/graphql').filter((r) => JSON.stringify(r.body).includes('userContentEdits'));
+    expect(pages).toHaveLength(3);
+    // A foreign edit deep in the history.
+    const comment = api.commentsOn(16)[0]!;
+    comment.edits[10]!.editor = { login: 'maintainer', type: 'User' };
+    await expect(approve('sha6')).rejects.toMatchObject({ message: expect.stringContaining('it was edited by maintainer') });
     api.forbid = 'graphql';
     await expect(approve('sha6')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringMatching(/cannot read the edit history of the plan comment on PR #16 \(HTTP 403: Resource not accessible by integration\), so it cannot be trusted/) });
   });
 
   it('refuses with plan-changed when there is no merged PR, no comment, or no permission', async () => {
     await expect(approve('nope')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining('does not come from a merged pull request') });
-    merged('sha2', 11);
+    api.merge('sha2', 11);
     await expect(approve('sha2')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining("has no fastblocks-sync plan comment for templates:b/ written by github-actions[bot]") });
     api.forbid = 'comments';
     await expect(approve('sha2')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining("'pull-requests: read'") });

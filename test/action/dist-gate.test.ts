@@ -43,7 +43,8 @@ async function run(ws: string, event: EventSpec, input: Record<string, string>, 
 const pr = (number: number, options?: Parameters<typeof pullRequestEvent>[2]) => pullRequestEvent(api.url, number, options);
 const push = (sha: string) => pushEvent(api.url, sha);
 const inputs = (prefix: string, extra: Record<string, string> = {}) => s3Inputs(s3, prefix, extra);
-const merged = (sha: string, number: number) => api.pullsByCommit.set(sha, [{ number, merged_at: '2026-11-30T10:00:00Z', merge_commit_sha: sha }]);
+/** Merged now, at the head the test events carry: after the review that approved it. */
+const merged = (sha: string, number: number) => api.merge(sha, number);
 const BOT = { login: 'github-actions[bot]', type: 'Bot' as const };
 
 function expectOk(result: ActionRun): void {
@@ -196,8 +197,8 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     expect(api.requestsTo('POST', '/graphql').length).toBeGreaterThan(0);
 
     // The control: the Action's own comment with this plan (a review of v3) deploys it.
-    merged('r3-2', 302);
     expectOk(await run(ws, pr(302), { ...gated, 'dry-run': 'true' }));
+    merged('r3-2', 302);
     const deployed = await run(ws, push('r3-2'), gated);
     expectOk(deployed);
     expect((await s3.makeStore().get('r3/templates/index.html')).body.toString()).toBe('v3 (never reviewed)');

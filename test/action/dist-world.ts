@@ -12,6 +12,8 @@ import { s3TestContext, type S3TestContext } from '../helpers/s3.js';
 
 export const REPO = 'acme/site';
 export const BASE_SHA = 'ba5e'.repeat(10);
+/** The head commit of every test pull request (the recording API merges at it by default). */
+export const PR_HEAD_SHA = 'feed'.repeat(10);
 
 const cleanup: string[] = [];
 
@@ -100,7 +102,7 @@ export function pullRequestEvent(apiUrl: string, number: number, options: { head
       pull_request: {
         number,
         base: { ref: 'main', sha: BASE_SHA, repo: { full_name: REPO } },
-        head: { ref: 'feature', sha: 'feed'.repeat(10), repo: { full_name: options.headRepo ?? REPO } },
+        head: { ref: 'feature', sha: PR_HEAD_SHA, repo: { full_name: options.headRepo ?? REPO } },
       },
     },
     env: { GITHUB_REPOSITORY: REPO, GITHUB_REF: `refs/pull/${number}/merge`, GITHUB_SHA: `merge-${number}`, GITHUB_API_URL: apiUrl },

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { expect, it } from 'vitest';
 import { describeS3, type S3TestContext } from '../helpers/s3.js';
 import type { GitHubApiServer } from '../helpers/github-api.js';
-import { REPO, bucketSnapshot, pullRequestEvent, pushEvent, s3Inputs, startDistWorld, visibleLog, workspace, writeFiles, type EventSpec } from './dist-world.js';
+import { PR_HEAD_SHA, REPO, bucketSnapshot, pullRequestEvent, pushEvent, s3Inputs, startDistWorld, visibleLog, workspace, writeFiles, type EventSpec } from './dist-world.js';
 import { runAction, type ActionRun } from './run-action.js';
 
 const RELOAD_SECRET = 'reload-s3cr3t-value';
@@ -45,7 +45,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(first.outputs['plan-hash']).toMatch(/^[0-9a-f]{32}$/);
     expect(api.commentsOn(7)).toHaveLength(1);
     const comment = api.commentsOn(7)[0]!;
-    expect(comment.body.startsWith(`<!-- fastblocks-sync:templates:${s3.bucket}/s1 plan=${first.outputs['plan-hash']} -->`)).toBe(true);
+    expect(comment.body.startsWith(`<!-- fastblocks-sync:templates:${s3.bucket}/s1 plan=${first.outputs['plan-hash']} head=${PR_HEAD_SHA} -->`)).toBe(true);
     expect(comment.body).toContain('**Plan** (2)');
     expect(first.summary).toContain('dry run — nothing was written');
 
@@ -56,7 +56,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(second.outputs['plan-hash']).not.toBe(first.outputs['plan-hash']);
     expect(api.commentsOn(7)).toHaveLength(1);
     expect(api.commentsOn(7)[0]!.id).toBe(comment.id);
-    expect(api.commentsOn(7)[0]!.body).toContain(`plan=${second.outputs['plan-hash']} -->`);
+    expect(api.commentsOn(7)[0]!.body).toContain(`plan=${second.outputs['plan-hash']} head=${PR_HEAD_SHA} -->`);
     expect(api.requestsTo('POST', `/repos/${REPO}/issues/7/comments`)).toHaveLength(1);
     expect(api.requestsTo('PATCH', /\/issues\/comments\/\d+$/)).toHaveLength(1);
     expect(await snapshot('s1')).toEqual({});
@@ -134,7 +134,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     await writeFiles(ws, { 'templates/index.html': 'v2' });
     const review = await run(ws, prEvent(41), { ...gated, 'dry-run': 'true' });
     expectOk(review);
-    api.pullsByCommit.set('p4-1', [{ number: 41, merged_at: '2026-11-27T10:00:00Z', merge_commit_sha: 'p4-1' }]);
+    api.merge('p4-1', 41);
     const deploy = await run(ws, pushEvent(api.url, 'p4-1'), gated);
     expectOk(deploy);
     expect(deploy.outputs).toMatchObject({ 'plan-hash': review.outputs['plan-hash'], 'synced-count': '1', 'failure-reason': '' });
@@ -150,7 +150,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     const review2 = await run(ws, prEvent(42), { ...gated, 'dry-run': 'true' });
     expectOk(review2);
     await s3.makeStore().put('s4/templates/index.html', Buffer.from('hotfix in the bucket'));
-    api.pullsByCommit.set('p4-2', [{ number: 42, merged_at: '2026-11-27T11:00:00Z', merge_commit_sha: 'p4-2' }]);
+    api.merge('p4-2', 42);
     const before = await snapshot('s4');
     const refused = await run(ws, pushEvent(api.url, 'p4-2'), gated);
     expect(refused.code).toBe(1);
@@ -162,7 +162,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect((await s3.makeStore().get('s4/templates/index.html')).body.toString()).toBe('hotfix in the bucket');
     // The refused deploy reported on the PR but kept the reviewed hash: a re-run cannot approve itself.
     expect(api.commentsOn(42)).toHaveLength(1);
-    expect(api.commentsOn(42)[0]!.body).toContain(`plan=${review2.outputs['plan-hash']} -->`);
+    expect(api.commentsOn(42)[0]!.body).toContain(`plan=${review2.outputs['plan-hash']} head=${PR_HEAD_SHA} -->`);
     expect(api.commentsOn(42)[0]!.body).toContain('**Failed (plan-changed):**');
     const rerun = await run(ws, pushEvent(api.url, 'p4-2'), gated);
     expect(rerun.outputs['failure-reason']).toBe('plan-changed');

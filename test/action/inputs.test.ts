@@ -177,6 +177,14 @@ describe('readInputs', () => {
     expect(failure({ bucket: 'my-app-prod', 'lock-wait': 'forever' }).message).toBe("Input 'lock-wait' has an invalid value 'forever'. Accepted: a number from 0 to 3600");
   });
 
+  it('takes lock-ttl in seconds (default 600), from 2 to 86400', () => {
+    expect(inputs({ bucket: 'my-app-prod' }).lockTtl).toBe(600);
+    expect(inputs({ bucket: 'my-app-prod', 'lock-ttl': '30' }).lockTtl).toBe(30);
+    for (const bad of ['1', '0', '-5', '86401', 'ten', '1e9']) {
+      expect(failure({ bucket: 'my-app-prod', 'lock-ttl': bad }).message).toBe(`Input 'lock-ttl' has an invalid value '${bad}'. Accepted: a number from 2 to 86400`);
+    }
+  });
+
   it('falls back to GITHUB_TOKEN for github-token', () => {
     expect(readInputs((n) => (n === 'bucket' ? 'b-1' : ''), { GITHUB_TOKEN: 'ghs_env' }).githubToken).toBe('ghs_env');
   });

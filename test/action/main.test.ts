@@ -66,7 +66,8 @@ async function env(eventName: string, event: Record<string, unknown>, sha = 'sha
     GITHUB_EVENT_NAME: eventName,
     GITHUB_EVENT_PATH: path,
     GITHUB_REPOSITORY: 'acme/site',
-    GITHUB_REF: eventName === 'push' ? 'refs/heads/main' : 'refs/pull/5/merge',
+    // A workflow_dispatch or push runs on a branch; the pull request events on refs/pull/.
+    GITHUB_REF: eventName.startsWith('pull_request') ? 'refs/pull/5/merge' : 'refs/heads/main',
     GITHUB_SHA: sha,
     GITHUB_API_URL: api.url,
     GITHUB_WORKSPACE: dir,
@@ -119,6 +120,40 @@ describe('run()', () => {
     expect(targets.calls[0]!.run.dryRun).toBe(true);
     expect(io.logs.join('\n')).toContain(("pull_request_target event: dry run although 'dry-run' is 'false'. This event never " + "writes; deploy previews from pull_request events."));
     expect(io.summary).toContain("> pull_request_target event: dry run although &#39;dry-run&#39;".replace(/&#39;/g, "'"));
+  });
+
+  it('treats every event that runs on a pull request like pull_request: dry run unless dry-run is explicitly false, settings from the base commit', async () => {
+    const OTHER_BASE = 'c'.repeat(40);
+    api.pulls.set(7, { number: 7, state: 'open', base: { ref: 'main', sha: OTHER_BASE }, head: { sha: 'd'.repeat(40) } });
+    const events: [string, Record<string, unknown>, Record<string, string>, string][] = [
+      ['pull_request_review', { review: { state: 'approved' }, ...prEvent }, {}, BASE_SHA],
+      ['pull_request_review_comment', { comment: { body: 'nit' }, ...prEvent }, {}, BASE_SHA],
+      ['merge_group', { merge_group: { base_ref: 'refs/heads/main', base_sha: OTHER_BASE, head_sha: 'e'.repeat(40) } }, { GITHUB_REF: 'refs/heads/gh-readonly-queue/main/pr-7-abc' }, OTHER_BASE],
+      // The base commit of a comment's pull request is not in the event: asked from the API.
+      ['issue_comment', { issue: { number: 7, pull_request: { url: 'x' } }, comment: { body: '/deploy' } }, { GITHUB_REF: 'refs/heads/main' }, OTHER_BASE],
+      // Any event on a refs/pull/ ref.
+      ['workflow_run', {}, { GITHUB_REF: 'refs/pull/7/merge' }, OTHER_BASE],
+    ];
+    for (const [eventName, event, extra, base] of events) {
+      const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload' }] }))]);
+      const io = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never' });
+      await run(deps(io, { ...(await env(eventName, event)), ...extra }, targets.runTargets));
+      expect(io.failed, eventName).toEqual([]);
+      expect(targets.calls[0]!.run.dryRun, eventName).toBe(true);
+      expect(io.logs.join('\n'), eventName).toContain(`${eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`);
+      api.contents.set(`${base}:settings/storage.yml`, `prefix: ${eventName}\n`);
+      expect(await targets.calls[0]!.run.readConfigFile!('storage.yml'), eventName).toBe(`prefix: ${eventName}\n`);
+      const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never', 'dry-run': 'false' });
+      await run(deps(explicit, { ...(await env(eventName, event)), ...extra }, targets.runTargets));
+      expect(targets.calls[1]!.run.dryRun, eventName).toBe(false);
+    }
+    // An issue comment on an issue (not a pull request) and a push are not pull request runs.
+    for (const [eventName, event] of [['issue_comment', { issue: { number: 8 }, comment: { body: 'hi' } }], ['push', {}]] as const) {
+      const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
+      await run(deps(fakeIO({ bucket: 'b-1', comment: 'never' }), { ...(await env(eventName, event)), GITHUB_REF: 'refs/heads/main' }, targets.runTargets));
+      expect(targets.calls[0]!.run.dryRun, eventName).toBe(false);
+      expect(targets.calls[0]!.run.readConfigFile, eventName).toBeUndefined();
+    }
   });
 
   it('on a pull request, reads the settings that choose the bucket from the base commit, never the head', async () => {

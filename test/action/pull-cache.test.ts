@@ -110,6 +110,21 @@ describe('pull-cache', () => {
     expect(warnings).toEqual([expect.stringMatching(/^pull-cache: 2 file\(s\) not restored because the checkout has a symbolic link on their path \(never written through\)/)]);
   });
 
+  it('never reads a synced root that is a symbolic link: nothing it points at reaches the Actions cache', async () => {
+    const cacheDir = await tempDir();
+    const outside = await tempDir();
+    await write(outside, { 'runner-notes.html': 'AWS_SECRET_ACCESS_KEY=…' });
+    const client = fakeCache(cacheDir);
+    const workspace = await tempDir();
+    await symlink(outside, join(workspace, 'templates'));
+    const cache = pullCache({ client, workspace, roots: ['templates'], identity: 'linked-root', tempDir: await tempDir(), runKey: '1', log: quiet });
+    await cache.restore();
+    // What a pull through the link would leave (the sync refuses such a root; this proves the cache never looks).
+    await write(outside, { 'pulled.html': 'x' });
+    await cache.save();
+    expect(client.keys).toEqual([]);
+  });
+
   it('does nothing without the cache service', async () => {
     const workspace = await tempDir();
     await write(workspace, { 'templates/a.html': 'A' });

@@ -2,7 +2,7 @@
 // variables (the runner's name mangling), an event JSON in GITHUB_EVENT_PATH, GITHUB_OUTPUT and
 // GITHUB_STEP_SUMMARY files, RUNNER_TEMP, and a GitHub API URL.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,8 @@ export interface ActionRunOptions {
   workspace: string;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** Given the runner's child process as soon as it starts (crash tests kill it). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** `conflict-strategy` → `INPUT_CONFLICT-STRATEGY`: upper-case, spaces to '_', dashes kept (as the runner does). */
@@ -63,6 +65,7 @@ export async function runAction(options: ActionRunOptions): Promise<ActionRun> {
   for (const [name, value] of Object.entries(options.inputs)) env[inputVariable(name)] = value;
 
   const child = spawn(process.execPath, [DIST], { cwd: options.workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  options.onSpawn?.(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

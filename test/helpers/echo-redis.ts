@@ -13,7 +13,11 @@ export interface EchoRedis {
   close(): Promise<void>;
 }
 
-export async function startEchoRedis(): Promise<EchoRedis> {
+/**
+ * `answer` decides the reply to each command (default: the echoing one below); null leaves a
+ * command unanswered, as a hung server does (silent-redis.ts).
+ */
+export async function startEchoRedis(answer: (args: string[]) => string | null = reply): Promise<EchoRedis> {
   const commands: string[][] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -27,7 +31,8 @@ export async function startEchoRedis(): Promise<EchoRedis> {
         if (!parsed) break;
         buffer = buffer.subarray(parsed.length);
         commands.push(parsed.args);
-        socket.write(reply(parsed.args));
+        const text = answer(parsed.args);
+        if (text !== null) socket.write(text);
       }
     });
     socket.on('error', () => undefined);

@@ -1,8 +1,9 @@
-// A local HTTP server standing in for the GitHub API: the issue-comment, commit→pull-request and
-// contents endpoints of the REST API the Action uses, and the GraphQL query for a comment's edit
-// history, with real state (comments persist, every edit is recorded with its editor, as GitHub's
-// `userContentEdits` does), a record of every request, a switch to answer 403 like a read-only
-// token, and one to never answer at all (a stalled API).
+// A local HTTP server standing in for the GitHub API: the issue-comment, commit→pull-request,
+// pull-request and contents endpoints of the REST API the Action uses, and the GraphQL queries for
+// a comment's edit history (paged, 100 at most per page) and for one revision's text, with real
+// state (comments persist with their times, every edit is recorded with its editor, time and text,
+// as GitHub's `userContentEdits` does; merges have a time and a head), a record of every request,
+// a switch to answer 403 like a read-only token, and one to never answer at all (a stalled API).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -28,14 +29,19 @@ export interface FakeComment {
   body: string;
   user: FakeUser;
   author_association: string;
-  /** Every edit after creation, oldest first, with who made it. */
-  edits: { editor: FakeUser | null; body: string }[];
+  /** ISO 8601 with milliseconds (GitHub gives seconds; the order is what matters here). */
+  createdAt: string;
+  /** The body it was created with. */
+  createdBody: string;
+  /** Every edit after creation, oldest first, with who made it, when, and the text it left. */
+  edits: { editor: FakeUser | null; body: string; editedAt: string }[];
 }
 
 export interface FakePullRequest {
   number: number;
   merged_at: string | null;
   merge_commit_sha: string | null;
+  head?: { sha: string };
 }
 
 /** Which requests answer 403: none, comment writes (POST/PATCH), every comment request, or GraphQL. */
@@ -54,6 +60,12 @@ export interface GitHubApiServer {
   tokenUser: FakeUser;
   /** File contents served by `GET /repos/:o/:r/contents/:path?ref=<sha>`, keyed `<sha>:<path>`. */
   readonly contents: Map<string, string>;
+  /** Pull requests served by `GET /repos/:o/:r/pulls/:number`. */
+  readonly pulls: Map<number, { number: number; state: 'open' | 'closed'; base: { ref: string; sha: string }; head: { sha: string } }>;
+  /** The clock of comments, edits and merges (ms); tests may move it. */
+  now: () => number;
+  /** `sha` is the merge commit of pull request `number`, merged now at head `head` (default: the test events' head). */
+  merge(sha: string, number: number, head?: string): FakePullRequest;
   /** Adds a comment as if someone else wrote it (default: a user without write access). */
   addComment(issueNumber: number, body: string, user?: Partial<Pick<FakeComment, 'user' | 'author_association'>>): FakeComment;
   /** Edits a comment as `editor` (anyone with write access can edit any comment). */
@@ -79,15 +91,23 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   let nextId = 1000;
 
   const contents = new Map<string, string>();
+  const pulls: GitHubApiServer['pulls'] = new Map();
   const state: GitHubApiServer = {
     url: '',
     requests,
     comments,
     pullsByCommit,
     contents,
+    pulls,
     forbid: 'none',
     stall: false,
     tokenUser: { ...BOT },
+    now: () => Date.now(),
+    merge(sha, number, head = 'feed'.repeat(10)) {
+      const pull = { number, merged_at: new Date(state.now()).toISOString(), merge_commit_sha: sha, head: { sha: head } };
+      pullsByCommit.set(sha, [pull]);
+      return pull;
+    },
     addComment(issueNumber, body, user = {}) {
       const comment: FakeComment = {
         id: nextId++,
@@ -95,6 +115,8 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
         body,
         user: user.user ?? { login: 'someone', type: 'User' },
         author_association: user.author_association ?? 'NONE',
+        createdAt: new Date(state.now()).toISOString(),
+        createdBody: body,
         edits: [],
       };
       comments.push(comment);
@@ -104,7 +126,7 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       const comment = comments.find((c) => c.id === id);
       if (!comment) throw new Error(`no comment ${id}`);
       comment.body = body;
-      comment.edits.push({ editor, body });
+      comment.edits.push({ editor, body, editedAt: new Date(state.now()).toISOString() });
     },
     commentsOn: (issueNumber) => comments.filter((c) => c.issueNumber === issueNumber),
     requestsTo: (method, path) =>
@@ -114,9 +136,11 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       comments.length = 0;
       pullsByCommit.clear();
       contents.clear();
+      pulls.clear();
       state.forbid = 'none';
       state.stall = false;
       state.tokenUser = { ...BOT };
+      state.now = () => Date.now();
     },
     close: async () => {
       server.closeAllConnections();
@@ -132,9 +156,9 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     html_url: `https://github.test/${c.repo}/pull/${c.issueNumber}#issuecomment-${c.id}`,
     user: c.user,
     author_association: c.author_association,
-    created_at: '2026-11-27T10:00:00Z',
+    created_at: c.createdAt,
     // The REST API only tells *that* a comment changed, not who changed it.
-    updated_at: c.edits.length > 0 ? `2026-11-27T10:${String(c.edits.length).padStart(2, '0')}:00Z` : '2026-11-27T10:00:00Z',
+    updated_at: c.edits.at(-1)?.editedAt ?? c.createdAt,
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -184,6 +208,14 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       }
     }
     m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname);
+    if (m && method === 'DELETE') {
+      if (state.forbid === 'comment-writes' || state.forbid === 'comments') return send(403, FORBIDDEN);
+      const index = comments.findIndex((c) => c.id === Number(m![3]));
+      if (index < 0) return send(404, { message: 'Not Found' });
+      comments.splice(index, 1);
+      res.writeHead(204);
+      return void res.end();
+    }
     if (m && method === 'PATCH') {
       if (state.forbid === 'comment-writes' || state.forbid === 'comments') return send(403, FORBIDDEN);
       const comment = comments.find((c) => c.id === Number(m![3]));
@@ -193,6 +225,11 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       if (text.length > 65_536) return send(422, { message: 'Body is too long (maximum is 65536 characters)' });
       if (comment.body !== text) state.editComment(comment.id, text, { ...state.tokenUser });
       return send(200, toApi({ ...comment, repo: `${m[1]}/${m[2]}` }));
+    }
+    m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(url.pathname);
+    if (m && method === 'GET') {
+      const pull = pulls.get(Number(m[3]));
+      return pull ? send(200, pull) : send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/pulls/pulls#get-a-pull-request' });
     }
     m = /^\/repos\/([^/]+)\/([^/]+)\/contents\/(.+)$/.exec(url.pathname);
     if (m && method === 'GET') {
@@ -207,25 +244,54 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
   }
 
-  /** The one query the Action sends: a comment's author and edit history, as GitHub's GraphQL API answers it. */
+  /**
+   * The two queries the Action sends, answered as GitHub's GraphQL API does: a comment's author,
+   * times and edit history (newest first, `first` ≤ 100 per page, `after` a cursor), and one
+   * revision's text (`diff` of a UserContentEdit is the whole body it left).
+   */
   function graphql(body: unknown): unknown {
-    const { query, variables } = (body ?? {}) as { query?: string; variables?: { id?: string } };
+    const { query, variables } = (body ?? {}) as { query?: string; variables?: { id?: string; after?: string | null } };
+    if (query?.includes('on UserContentEdit')) {
+      const found = revisionById(variables?.id ?? '');
+      return { data: { node: found ? { editedAt: found.editedAt, diff: found.diff } : null } };
+    }
     if (!query?.includes('userContentEdits')) return { errors: [{ message: 'unsupported query in the fake API' }] };
     const comment = comments.find((c) => nodeId(c.id) === variables?.id);
     if (!comment) return { data: { node: null } };
+    const first = Number(/userContentEdits\(first: (\d+)/.exec(query)?.[1] ?? 100);
+    if (first > 100) return { errors: [{ message: 'first may not exceed 100' }] };
     const last = comment.edits.at(-1);
-    // GitHub lists the creation as the first edit once a comment was edited, newest first.
-    const history = comment.edits.length === 0 ? [] : [{ editor: comment.user }, ...comment.edits.map((e) => ({ editor: e.editor }))].reverse();
+    const history = revisions(comment);
+    const start = variables?.after ? Number(variables.after) : 0;
+    const page = history.slice(start, start + first);
     return {
       data: {
         node: {
           author: actor(comment.user),
           editor: last ? actor(last.editor) : null,
-          lastEditedAt: last ? '2026-11-27T11:00:00Z' : null,
-          userContentEdits: { totalCount: history.length, nodes: history.map((h) => ({ editor: actor(h.editor) })) },
+          createdAt: comment.createdAt,
+          lastEditedAt: last ? last.editedAt : null,
+          userContentEdits: {
+            totalCount: history.length,
+            pageInfo: { hasNextPage: start + first < history.length, endCursor: page.length > 0 ? String(start + page.length) : null },
+            nodes: page.map((h) => ({ id: h.id, editedAt: h.editedAt, editor: actor(h.editor) })),
+          },
         },
       },
     };
+  }
+
+  /** GitHub lists the creation as the first edit once a comment was edited; newest first. */
+  function revisions(comment: FakeComment): { id: string; editor: FakeUser | null; editedAt: string; diff: string }[] {
+    if (comment.edits.length === 0) return [];
+    const all = [{ editor: comment.user, editedAt: comment.createdAt, body: comment.createdBody }, ...comment.edits];
+    return all.map((e, i) => ({ id: `UCE_${comment.id}_${i}`, editor: e.editor, editedAt: e.editedAt, diff: e.body })).reverse();
+  }
+
+  function revisionById(id: string): { editedAt: string; diff: string } | undefined {
+    const m = /^UCE_(\d+)_(\d+)$/.exec(id);
+    const comment = m ? comments.find((c) => c.id === Number(m[1])) : undefined;
+    return comment ? revisions(comment).find((r) => r.id === id) : undefined;
   }
 
   const server: Server = createServer((req, res) => {

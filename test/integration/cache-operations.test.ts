@@ -180,6 +180,26 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     expect([...before.keys()].filter((k) => !after.has(k)).sort()).toEqual([`${app}:bccache:base.html`, `${app}:bccache:templates/app/bulma/base.html`].sort());
   });
 
+  it('binds where templates are read from into the plan hash: a storage.yml that moves them is another plan, refused under the gate', async () => {
+    // The reviewed plan was made without a storage.yml; the merge added one pointing elsewhere in the bucket.
+    const moved = (name: string) => Promise.resolve(name === 'storage.yml' ? `buckets:\n  templates: ${s3.bucket}\nprefix: evil\n` : null);
+    const none = () => Promise.resolve(null);
+    for (const operation of ['warm', 'refresh', 'invalidate'] as const) {
+      const reviewed = await syncCache({ ...base, operation, readConfigFile: none, strategy: { dryRun: true } });
+      const deployed = await syncCache({ ...base, operation, readConfigFile: moved, strategy: { dryRun: true } });
+      expect(deployed.planHash, operation).not.toBe(reviewed.planHash);
+      // The same location is the same plan.
+      expect((await syncCache({ ...base, operation, readConfigFile: none, strategy: { dryRun: true } })).planHash, operation).toBe(reviewed.planHash);
+      const before = await dumpAll();
+      const gated = await syncCache({ ...base, operation, readConfigFile: moved, expectedPlanHash: reviewed.planHash });
+      expect(gated.refused?.reason, operation).toBe('plan-changed');
+      expect(await dumpAll(), operation).toEqual(before);
+    }
+    // Operations that never read the bucket do not depend on it.
+    const clear = await syncCache({ ...base, operation: 'clear', readConfigFile: none, strategy: { dryRun: true } });
+    expect((await syncCache({ ...base, operation: 'clear', readConfigFile: moved, strategy: { dryRun: true } })).planHash).toBe(clear.planHash);
+  });
+
   it('no cache configured: says so and succeeds', async () => {
     const result = await syncCache({ ...base, cacheUrl: undefined, env: {}, operation: 'clear' } as CacheOptions);
     expect(result.errors).toEqual([]);

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClient } from 'redis';
 import { AppCache } from '../../src/cache/redis.js';
+import { startSilentRedis } from '../helpers/silent-redis.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -91,3 +92,46 @@ describe.skipIf(redisUrl === null)('AppCache on redis-server', () => {
     await expect(AppCache.connect({ url: 'http://127.0.0.1:1', appName: app })).rejects.toThrow(/redis:\/\/ or rediss:\/\//);
   });
 });
+
+describe('AppCache against a server that stops answering', () => {
+  it('gives up on the connection and on every command after the timeout, and on the run\'s signal', async () => {
+    const never = await startSilentRedis('never');
+    const stalled = await startSilentRedis('after-handshake');
+    try {
+      let started = Date.now();
+      await expect(AppCache.connect({ url: `redis://:pw@127.0.0.1:${never.port}/0`, appName: 'app', timeoutMs: 300 })).rejects.toThrow(
+        new RegExp(`^Cannot connect to the cache at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${never.port}/0: the cache did not answer the connection within 0\\.3 s$`),
+      );
+      expect(Date.now() - started).toBeLessThan(3_000);
+
+      const calls: [string, (cache: AppCache) => Promise<unknown>][] = [
+        ['GET', (cache) => cache.get('app:templates:a.html')],
+        ['SET', (cache) => cache.set('app:templates:a.html', Buffer.from('x'), 10)],
+        ['SCAN', (cache) => cache.clearNamespace('responses')],
+        ['DEL of 1 key(s)', (cache) => cache.deleteKeys(['app:templates:a.html'])],
+      ];
+      for (const [what, call] of calls) {
+        // A fresh connection each: a command that timed out drops its connection.
+        const cache = await AppCache.connect({ url: `redis://127.0.0.1:${stalled.port}/0`, appName: 'app', timeoutMs: 300 });
+        started = Date.now();
+        await expect(call(cache), what).rejects.toThrow(`the cache did not answer ${what} at redis://127.0.0.1:${stalled.port}/0 within 0.3 s`);
+        expect(Date.now() - started, what).toBeLessThan(3_000);
+        await cache.close();
+      }
+      expect(stalled.commands.map((c) => c[0]!.toUpperCase())).toEqual(expect.arrayContaining(['GET', 'SET', 'SCAN', 'MULTI']));
+
+      // The run is stopped: whatever waits for the server stops with the run's reason, long before the timeout.
+      const stop = new AbortController();
+      const slow = await AppCache.connect({ url: `redis://127.0.0.1:${stalled.port}/0`, appName: 'app', timeoutMs: 60_000, signal: stop.signal });
+      started = Date.now();
+      setTimeout(() => stop.abort(new Error('The run was cancelled')), 100);
+      await expect(slow.get('k')).rejects.toThrow('The run was cancelled');
+      expect(Date.now() - started).toBeLessThan(3_000);
+      await slow.close();
+    } finally {
+      await never.close();
+      await stalled.close();
+    }
+  });
+});
+

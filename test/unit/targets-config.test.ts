@@ -31,6 +31,20 @@ describe('resolveApp', () => {
     expect([fromFiles.appName, fromFiles.sources.appName, fromFiles.cacheUrl]).toEqual(['from-settings', 'settings', 'redis://cache.internal:6380/2']);
   });
 
+  it('tells onSecret the cache password and the reload secret wherever they come from, before anything uses them', async () => {
+    const told = async (options: Parameters<typeof resolveApp>[0]) => {
+      const secrets: string[] = [];
+      await resolveApp({ appRoot: root, ...options, onSecret: (s) => secrets.push(s) });
+      return secrets;
+    };
+    const env = { FASTBLOCKS_SYNC_CACHE_URL: `redis://default:${encodeURIComponent('Sup3r*"pw<_x')}@cache:6379/0`, FASTBLOCKS_SYNC_RELOAD_SECRET: 'hmac-key-from-env' };
+    expect(await told({ env })).toEqual(['Sup3r*%22pw%3C_x', 'Sup3r*"pw<_x', 'hmac-key-from-env']);
+    await write('cache.yml', 'host: cache.internal\npassword: "p@ss word"\n');
+    expect(await told({ env: {} })).toEqual(['p%40ss%20word', 'p@ss word']);
+    expect(await told({ env: {}, cacheUrl: 'redis://cache:6379/0' })).toEqual([]);
+    expect(await told({ env: {}, cacheUrl: 'redis://:plain@cache:6379/0', reloadSecret: 'opt' })).toEqual(['plain', 'opt']);
+  });
+
   it('accepts the nested ACB forms and ignores placeholders', async () => {
     await write('app.yaml', 'app:\n  name: nested\n');
     await write('cache.yml', 'cache:\n  host: ${REDIS_HOST}\n');
