@@ -64,9 +64,10 @@ export interface ParsedMarker {
  * first line: quoted or inside a code block, or after other text, it is text, not a marker.
  */
 export function parseMarker(body: string | undefined | null): ParsedMarker | undefined {
-  const first = (body ?? '').split('\n', 1)[0]!.replace(/\r$/, '');
-  const match = MARKER.exec(first);
-  return match ? { key: match[1]!, planHash: match[2]!, ...(match[3] ? { head: match[3] } : {}) } : undefined;
+  const first = ((body ?? '').split('\n', 1)[0] ?? '').replace(/\r$/, '');
+  const [, key, planHash, head] = MARKER.exec(first) ?? [];
+  if (key === undefined || planHash === undefined) return undefined;
+  return { key, planHash, ...(head ? { head } : {}) };
 }
 
 export interface MarkedComment {
@@ -93,7 +94,7 @@ interface ApiComment {
  * `github-actions` (with __typename Bot). Case does not matter in logins.
  */
 function sameLogin(login: string | undefined, identity: string): boolean {
-  return login !== undefined && login.toLowerCase().replace(/\[bot\]$/, '') === identity.toLowerCase().replace(/\[bot\]$/, '');
+  return login?.toLowerCase().replace(/\[bot\]$/, '') === identity.toLowerCase().replace(/\[bot\]$/, '');
 }
 
 const isBotIdentity = (identity: string) => /\[bot\]$/i.test(identity);
@@ -302,7 +303,10 @@ export async function findMergedPull(octokit: Octokit, repo: RepoRef, sha: strin
   const { data } = await octokit.rest.repos.listPullRequestsAssociatedWithCommit({ ...repo, commit_sha: sha, per_page: 100 });
   const merged = data.filter((pr) => pr.merged_at);
   const pr = merged.find((p) => p.merge_commit_sha === sha) ?? merged[0];
-  return pr ? { number: pr.number, headSha: pr.head?.sha ?? '', mergedAt: pr.merged_at ?? '' } : undefined;
+  // GitHub's answers are data from outside: a field its types promise may still be missing.
+  const head = pr?.head as { sha?: string } | undefined;
+  const mergedAt = pr?.merged_at;
+  return pr ? { number: pr.number, headSha: head?.sha ?? '', mergedAt: mergedAt ?? '' } : undefined;
 }
 
 /** The merged PR a pushed commit came from (for comments and the approval gate on push events). */
@@ -330,6 +334,6 @@ export function describeApiError(error: unknown): string {
   const status = httpStatus(error);
   const message = errorMessage(error).split('\n')[0] ?? '';
   // Octokit reports a request that never got an answer as status 500: say what really happened.
-  if (/did not answer within/.test(message)) return message;
+  if (message.includes('did not answer within')) return message;
   return status === undefined ? message : `HTTP ${status}: ${message.replace(/ - https:\/\/docs\.github\.com\S*$/, '')}`;
 }

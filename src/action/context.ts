@@ -84,12 +84,13 @@ export function readContext(env: Env = process.env, cwd: string = process.cwd())
     sha: env.GITHUB_SHA ?? '',
     runId: Number.parseInt(env.GITHUB_RUN_ID ?? '', 10) || 0,
     runAttempt: Number.parseInt(env.GITHUB_RUN_ATTEMPT ?? '', 10) || 1,
-    serverUrl: env.GITHUB_SERVER_URL || 'https://github.com',
-    apiUrl: env.GITHUB_API_URL || 'https://api.github.com',
-    workspace: env.GITHUB_WORKSPACE || cwd,
-    runnerTemp: env.RUNNER_TEMP || '',
+    // An empty variable counts as unset, as the runner may export it empty.
+    serverUrl: nonEmpty(env.GITHUB_SERVER_URL) ?? 'https://github.com',
+    apiUrl: nonEmpty(env.GITHUB_API_URL) ?? 'https://api.github.com',
+    workspace: nonEmpty(env.GITHUB_WORKSPACE) ?? cwd,
+    runnerTemp: env.RUNNER_TEMP ?? '',
     pullRequest,
-    fromPullRequest: PULL_REQUEST_EVENTS.has(eventName) || PULL_REQUEST_CODE_EVENTS.has(eventName) || pullRequest !== undefined || /^refs\/pull\//.test(ref),
+    fromPullRequest: PULL_REQUEST_EVENTS.has(eventName) || PULL_REQUEST_CODE_EVENTS.has(eventName) || pullRequest !== undefined || ref.startsWith('refs/pull/'),
   };
 }
 
@@ -115,6 +116,10 @@ function unknownPullRequest(repository: string): PullRequestInfo {
 
 function sha(value: unknown): string {
   return typeof value === 'string' && /^[0-9a-f]{40}$/i.test(value) ? value.toLowerCase() : '';
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
 }
 
 function readEvent(path: string | undefined): Record<string, unknown> {

@@ -120,11 +120,13 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
   if (review && context.pullRequest?.closed) {
     // A run on a closed or merged pull request (a preview teardown) reviews nothing: what the comment
     // showed at the merge stays the last word (the gate reads the comment as it stood then anyway).
-    return io.info(`PR #${issue} is closed: its plan comment is left as it was reviewed (the job summary has this run's report).`);
+    io.info(`PR #${issue} is closed: its plan comment is left as it was reviewed (the job summary has this run's report).`);
+    return;
   }
   const bodyFor = (existing: MarkedComment | undefined) => {
     const planHash = review ? input.planHash : (existing?.planHash ?? 'none');
-    const head = review ? context.pullRequest?.headSha || undefined : existing?.head;
+    // No head known ('') marks the plan as for no commit at all.
+    const head = review ? nonEmptyHead(context.pullRequest?.headSha) : existing?.head;
     const room = COMMENT_LIMIT - marker(input.key, planHash, head).length - 1;
     return commentBody(input.key, planHash, input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })), head);
   };
@@ -144,4 +146,8 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
     const hint = isPermissionError(error) ? PERMISSION_HINT : 'The job summary has the report.';
     io.warning(`Could not write the PR comment on #${issue} (${describeApiError(error)}). ${hint}`);
   }
+}
+
+function nonEmptyHead(sha: string | undefined): string | undefined {
+  return sha === '' ? undefined : sha;
 }

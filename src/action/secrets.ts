@@ -101,7 +101,7 @@ const LEADING_BLANKS = /^[\s\p{Z}\p{Cf}]+/u;
 /** Leading blanks other than space and tab shown as `\uXXXX`; a `::` after them defused. */
 function safeLine(line: string): string {
   const lead = LEADING_BLANKS.exec(line)?.[0] ?? '';
-  const shown = lead.replace(/[^ \t]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+  const shown = lead.replace(/[^ \t]/gu, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
   const rest = line.slice(lead.length);
   return `${shown}${rest.startsWith('::') ? `\\x3a${rest.slice(1)}` : rest}`.replace(/##\[/g, '#\\x23[');
 }

@@ -180,7 +180,8 @@ function redisConnection(client: Client, types: typeof RespTypes, options: AppCa
       let cursor = '0';
       do {
         const step = await call('SCAN', () => client.scan(cursor, { MATCH: pattern, COUNT: count }));
-        cursor = String(step.cursor);
+        // A number or a string, as the server's RESP version answers it.
+        cursor = `${step.cursor as string | number}`;
         yield step.keys.map(String);
       } while (cursor !== '0');
     },
@@ -199,7 +200,8 @@ function redisConnection(client: Client, types: typeof RespTypes, options: AppCa
         });
       } catch {
         // A connection that cannot say goodbye (the server went away) is torn down instead.
-        if (client.isOpen) client.destroy();
+        // Torn down by bounded() already when it gave up; else here.
+        if ((client.isOpen as boolean)) client.destroy();
       }
     },
   };

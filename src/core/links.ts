@@ -25,8 +25,9 @@ export async function linkOnPath(base: string, target: string): Promise<LinkOnPa
   const parts = inside ? relative.split(path.sep) : [];
   const candidates = inside ? parts.map((_, i) => path.join(base, ...parts.slice(0, i + 1))) : relative === '' ? [] : [target];
   for (const candidate of candidates) {
-    const stat = await fs.lstat(candidate).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
+    const stat = await fs.lstat(candidate).catch((error: unknown) => {
+      const { code } = error as NodeJS.ErrnoException;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
       throw error;
     });
     if (stat === null) return null;

@@ -245,7 +245,7 @@ function parsed(text: string, s3: S3ConnectionOptions, source: string): RemoteLo
 
 /** The password a cache URL carries, as the URL holds it and percent-decoded. */
 function cacheUrlSecrets(url: string | null): string[] {
-  let password = '';
+  let password: string;
   try {
     password = url === null ? '' : new URL(url).password;
   } catch {
