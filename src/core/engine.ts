@@ -13,7 +13,7 @@ import { errorMessage } from '../errors.js';
 import { foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
-import { emptyRequestStats, newReport } from './model.js';
+import { emptyRequestStats, newReport, syncedItem } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
@@ -326,7 +326,7 @@ class SyncRun implements PreparedSync {
       conflictStrategy: strategy.conflictStrategy,
       prune: this.options.prune ?? false,
     });
-    this.report.planned = plan.ops.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.planned = plan.ops.map(syncedItem);
     this.report.synced = strategy.dryRun ? [...this.report.planned] : [];
 
     if (plan.conflicts.some((c) => c.resolution === 'manual')) {
@@ -905,7 +905,7 @@ class SyncRun implements PreparedSync {
   private absorb(result: ApplyResult): void {
     // Completion order depends on concurrency; report in plan order (phase, then path).
     const done = [...result.done].sort((a, b) => a.phase - b.phase || compareKeys(a.path, b.path));
-    this.report.synced = done.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.synced = done.map(syncedItem);
     this.report.conflicts.push(...result.conflicts);
     this.report.skipped.push(...result.skipped);
     this.report.invalid.push(...result.invalid);

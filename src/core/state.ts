@@ -123,13 +123,25 @@ export interface LockOptions {
 }
 
 export class LockedError extends Error {
-  constructor(readonly holder: LockBody) {
+  constructor(
+    readonly holder: LockBody,
+    now: Date = new Date(),
+  ) {
     super(
-      `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}) until ${holder.expiresAt}. ` +
-        'Another sync is running: wait for it, or raise --lock-wait.',
+      `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}, pid ${holder.pid}), ` +
+        `taken ${lockAge(holder, now)} and valid until ${holder.expiresAt}. Another sync is running: wait for it, or raise lock-wait (--lock-wait).`,
     );
     this.name = 'LockedError';
   }
+}
+
+/** How long ago a lock was taken, for a person: `4 min 10 s ago`. */
+function lockAge(holder: LockBody, now: Date): string {
+  const ms = now.getTime() - new Date(holder.acquiredAt).getTime();
+  if (!Number.isFinite(ms)) return 'at an unknown time';
+  if (ms < 0) return `at ${holder.acquiredAt} (in the future by this machine's clock)`;
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s ago` : `${Math.floor(s / 60)} min ${s % 60} s ago`;
 }
 
 /** Create the lock with If-None-Match: *; take over an expired one after recovering its run. */
@@ -146,7 +158,7 @@ export async function acquireLock(
   // always allowed: a lock released between our PUT and our read is free at once.
   const waitOrGiveUp = async (holder: LockBody | null) => {
     const left = deadline - options.now().getTime();
-    if (left <= 0 && (holder !== null || attempts > 1)) throw holder ? new LockedError(holder) : new LockBusyError(key, options.waitMs);
+    if (left <= 0 && (holder !== null || attempts > 1)) throw holder ? new LockedError(holder, options.now()) : new LockBusyError(key, options.waitMs);
     if (holder !== null || attempts > 1) await options.sleep(Math.min(1000, Math.max(50, left)));
   };
   for (;;) {
@@ -192,7 +204,7 @@ function sameHolder(current: LockBody, body: Omit<LockBody, 'acquiredAt' | 'expi
 /** The lock kept changing hands (or vanishing) until the wait ran out. */
 export class LockBusyError extends Error {
   constructor(key: string, waitMs: number) {
-    super(`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept taking and releasing it. Wait for them, or raise --lock-wait.`);
+    super(`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept taking and releasing it. Wait for them, or raise lock-wait (--lock-wait).`);
     this.name = 'LockBusyError';
   }
 }

@@ -99,7 +99,7 @@ const deps = (io: FakeIO, e: Record<string, string>, runTargets: ReturnType<type
 
 describe('run()', () => {
   it('runs a pull_request as a dry-run for the base branch replica unless dry-run is explicitly false', async () => {
-    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload' }] }))]);
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
     await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run).toMatchObject({ dryRun: true, replica: 'acme/site@main' });
@@ -172,7 +172,7 @@ describe('run()', () => {
   });
 
   it('gates a workflow_dispatch run with require-approved-plan like a push', async () => {
-    const targets = recordingTargets(() => [templates(report({ synced: [{ path: 'a.html', action: 'upload' }] }))]);
+    const targets = recordingTargets(() => [templates(report({ synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'require-approved-plan': 'true', comment: 'never' });
     await run(deps(io, await env('workflow_dispatch', {}, 'sha-unmerged'), targets.runTargets));
     expect(io.outputs['failure-reason']).toBe('plan-changed');
