@@ -4,7 +4,8 @@
 //
 // Every Markdown-significant character is written as an HTML entity: the parser (cmark-gfm, like
 // CommonMark) reads an entity as a literal character, never as syntax, and its autolinker looks at
-// the raw text, so `http&#58;//…`, `www&#46;…` and `a&#64;b.c` are no links. GitHub's mentions
+// the raw text, so `http&#58;//…` and `www&#46;…` are no links; e-mail addresses it finds in the
+// parsed text, so there an `@` is split off by an empty comment or followed by a zero-width space. GitHub's mentions
 // and references are found later, in the rendered HTML's text, where entities are already decoded:
 // outside `<code>` a zero-width space after `@` (as Renovate and Dependabot do) and after `#`
 // before a digit keeps `@user` and `#12` from linking. Inside `<code>` GitHub links neither, so
@@ -40,7 +41,7 @@ const SPECIAL = /[&<>"'|\\`*_~[\]@:#$]/g;
 const DECEPTIVE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0]/g;
 
 function visible(value: string): string {
-  return value.replace(/\r\n|[\r\n]/g, ' ').replace(DECEPTIVE, (c) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`);
+  return value.replace(DECEPTIVE, (c) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`);
 }
 
 function entities(value: string): string {
@@ -50,14 +51,17 @@ function entities(value: string): string {
     .replace(/(www)\./gi, '$1&#46;');
 }
 
-/** A code cell's content (file names, keys, hashes): literal characters, no Markdown, one line. */
+/** A code cell's content (file names, keys, hashes): literal characters, no Markdown, one line (line breaks shown as `<U+000A>`). */
 export function inertCode(value: string): string {
-  return entities(value);
+  // cmark-gfm links e-mail addresses in the parsed text (entities already decoded): an empty HTML
+  // comment (GitHub drops it from the page) splits the text before the `@`, so none is found.
+  return entities(value).replace(/&#64;/g, '<!-- -->&#64;');
 }
 
 /** A text cell or line (messages, warnings, notes): as inertCode, and no @-mention or #reference either. */
 export function inertText(value: string): string {
-  return entities(value)
+  // A message's line breaks read as spaces; a name's are shown (`<U+000A>`): it is not the name without them.
+  return entities(value.replace(/\r\n|[\r\n]/g, ' '))
     .replace(/&#64;/g, '&#64;&#8203;')
     .replace(/&#35;(?=\d)/g, '&#35;&#8203;');
 }
