@@ -6,7 +6,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { DefaultArtifactClient } from '@actions/artifact';
+// Only the upload half of @actions/artifact is bundled. Its client class also loads the download
+// code, whose unzip dependency (`buffers`) declares no license and ships none: it cannot be
+// redistributed in dist/. The package's exports map hides the module, hence the path.
+import { uploadArtifact } from '../../node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js';
 import { errorMessage } from '../errors.js';
 import type { ActionContext } from './context.js';
 
@@ -18,7 +21,7 @@ export interface ArtifactUploader {
 
 export const actionsArtifactUploader: ArtifactUploader = {
   upload: async (name, files, root) => {
-    const { id } = await new DefaultArtifactClient().uploadArtifact(name, files, root);
+    const { id } = await uploadArtifact(name, files, root);
     if (id === undefined) throw new Error('the artifact service returned no artifact id');
     return { id };
   },

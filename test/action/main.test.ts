@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readable } from '../helpers/comment-html.js';
 import type { ActionIO, Annotation } from '../../src/action/io.js';
 import { annotate, collectAnnotations } from '../../src/action/summary.js';
 import type { RunOverrides } from '../../src/action/run-targets.js';
@@ -105,7 +106,7 @@ describe('run()', () => {
     expect(targets.calls[0]!.run).toMatchObject({ dryRun: true, replica: 'acme/site@main' });
     expect(io.failed).toEqual([]);
     expect(io.outputs).toMatchObject({ changed: 'true', 'synced-count': '1', 'failure-reason': '', 'plan-hash': expect.stringMatching(/^[0-9a-f]{32}$/) });
-    expect(io.summary).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
+    expect(readable(io.summary)).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
 
     const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
     await run(deps(explicit, await env('pull_request', prEvent), targets.runTargets));
@@ -118,7 +119,8 @@ describe('run()', () => {
     await run(deps(io, await env('pull_request_target', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run.dryRun).toBe(true);
     expect(io.logs.join('\n')).toContain("pull_request_target event: dry run although 'dry-run' is 'false'. This event never writes; deploy previews from pull_request events.");
-    expect(io.summary).toContain("> pull_request_target event: dry run although &#39;dry-run&#39;".replace(/&#39;/g, "'"));
+    expect(io.summary).toMatch(/^> pull&#95;request&#95;target event/m);
+    expect(readable(io.summary)).toContain("pull_request_target event: dry run although 'dry-run' is 'false'");
   });
 
   it('on a pull request, reads the settings that choose the bucket from the base commit, never the head', async () => {
@@ -200,7 +202,7 @@ describe('run()', () => {
     await run(deps(io, await env('push', {}), async () => { throw new Error('NoSuchBucket: b-1 does not exist'); }));
     expect(io.outputs['failure-reason']).toBe('error');
     expect(io.failed).toEqual(['NoSuchBucket: b-1 does not exist']);
-    expect(io.summary).toContain('**Failed (error):** NoSuchBucket: b-1 does not exist');
+    expect(readable(io.summary)).toContain('Failed (error): NoSuchBucket: b-1 does not exist');
   });
 
   it('passes app-root, strategy and replica through to the targets', async () => {

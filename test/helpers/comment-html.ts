@@ -100,3 +100,8 @@ export function cutCounts(markdown: string): Map<string, number> {
   }
   return counts;
 }
+
+/** What a reader reads: the Markdown rendered (markdown-it), tags dropped, entities decoded, blanks collapsed. */
+export function readable(markdown: string): string {
+  return textOf(renderHtml(markdown, 'markdown-it')).replace(/\s+/g, ' ');
+}
