@@ -96,9 +96,29 @@ const deps = (io: FakeIO, e: Record<string, string>, runTargets: ReturnType<type
   runTargets,
   octokit: createOctokit,
   cache: noCache,
+  artifact: { upload: async () => ({ id: 1 }) },
 });
 
 describe('run()', () => {
+  it('pull-cache failures are warnings, never the run\'s failure', async () => {
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, direction: 'pull', synced: [{ path: 'a.html', action: 'download', change: 'create' }] }))]);
+    const broken = {
+      isAvailable: () => {
+        throw new Error('cache service exploded');
+      },
+      restore: async () => undefined,
+      save: async () => {},
+    };
+    const io = fakeIO({ bucket: 'b-1', direction: 'pull', 'pull-cache': 'true', comment: 'never' });
+    await run({ ...deps(io, await env('push', {}), targets.runTargets), cache: broken });
+    expect(io.failed).toEqual([]);
+    expect(io.outputs['failure-reason']).toBe('');
+    const warnings = io.annotations.filter((a) => a.level === 'warning').map((a) => a.message);
+    expect(warnings).toContain('pull-cache: restore failed (cache service exploded); the sync downloads what it needs.');
+    expect(warnings).toContain('pull-cache: save failed (cache service exploded); the next run downloads these files again.');
+  });
+
+
   it('runs a pull_request as a dry-run for the base branch replica unless dry-run is explicitly false', async () => {
     const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });

@@ -53,8 +53,8 @@ export interface FakePullRequest {
   merge_commit_sha: string | null;
 }
 
-/** Which requests answer 403: none, comment writes (POST/PATCH), every comment request, or GraphQL. */
-export type ForbidMode = 'none' | 'comment-writes' | 'comments' | 'graphql';
+/** Which requests answer 403: none, comment writes (POST/PATCH), every comment request, GraphQL, or the commit → pull request lookup. */
+export type ForbidMode = 'none' | 'comment-writes' | 'comments' | 'graphql' | 'pulls';
 
 export interface GitHubApiServer {
   readonly url: string;
@@ -235,7 +235,7 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     if (url.pathname.startsWith('/artifact-blob/') && method === 'PUT') return blobPut(url, raw, res);
     if (url.pathname === '/graphql' && method === 'POST') return state.forbid === 'graphql' ? send(403, FORBIDDEN) : send(200, graphql(body));
     m = /^\/repos\/([^/]+)\/([^/]+)\/commits\/([^/]+)\/pulls$/.exec(url.pathname);
-    if (m && method === 'GET') return send(200, pullsByCommit.get(m[3]!) ?? []);
+    if (m && method === 'GET') return state.forbid === 'pulls' ? send(403, FORBIDDEN) : send(200, pullsByCommit.get(m[3]!) ?? []);
     return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
   }
 
