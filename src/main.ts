@@ -123,7 +123,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   const notes = [...modeNotes, ...(base ? await base.changedByPullRequest() : [])];
   for (const note of notes.slice(modeNotes.length)) io.warning(note);
   const published = await publish({ io, context, settings, results, dryRun, planHash, failure, key, scrub: scrubber.scrub, octokit, pullRequest: approved?.pullRequest, notes, env: deps.env, artifact: deps.artifact });
-  return { outputs: computeOutputs(results, planHash, published.reportFile, failure?.reason), failure };
+  return { outputs: computeOutputs(results, planHash, published, failure?.reason), failure };
 }
 
 async function reviewedPlan(octokit: Octokit, context: ActionContext, key: string, settings: ActionSettings, io: ActionIO): Promise<ApprovedPlan> {

@@ -11,6 +11,7 @@ export const OUTPUTS = {
   changed: 'changed',
   planHash: 'plan-hash',
   reportFile: 'report-file',
+  artifactUrl: 'artifact-url',
   failureReason: 'failure-reason',
   toCreate: 'to-create',
   toOverwrite: 'to-overwrite',
@@ -23,7 +24,7 @@ export type ActionOutputs = Record<OutputName, string>;
 export function computeOutputs(
   results: readonly AnyTargetResult[],
   planHash: string,
-  reportFile: string,
+  files: { reportFile: string; artifactUrl: string },
   failureReason: FailureReason | undefined,
 ): ActionOutputs {
   const sum = totals(results);
@@ -35,7 +36,8 @@ export function computeOutputs(
     // On a dry-run: whether the plan would change anything.
     [OUTPUTS.changed]: String(sum.synced > 0),
     [OUTPUTS.planHash]: planHash,
-    [OUTPUTS.reportFile]: reportFile,
+    [OUTPUTS.reportFile]: files.reportFile,
+    [OUTPUTS.artifactUrl]: files.artifactUrl,
     [OUTPUTS.failureReason]: failureReason ?? '',
     // Files and objects the run creates, overwrites or deletes on either side (a dry run or a run
     // not applied: its plan), as the comment's title line counts them.
@@ -46,7 +48,7 @@ export function computeOutputs(
 }
 
 export function emptyOutputs(failureReason: FailureReason): ActionOutputs {
-  return computeOutputs([], '', '', failureReason);
+  return computeOutputs([], '', { reportFile: '', artifactUrl: '' }, failureReason);
 }
 
 export function setOutputs(outputs: ActionOutputs, setOutput: (name: string, value: string) => void): void {

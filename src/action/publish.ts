@@ -81,7 +81,7 @@ export interface PublishInput {
   artifact: ArtifactUploader;
 }
 
-export async function publish(input: PublishInput): Promise<{ reportFile: string }> {
+export async function publish(input: PublishInput): Promise<{ reportFile: string; artifactUrl: string }> {
   const { io, context, settings, results, scrub } = input;
   const base: RenderContext = {
     target: settings.target,
@@ -108,7 +108,7 @@ export async function publish(input: PublishInput): Promise<{ reportFile: string
     return { reportFile: saved.reportFile, renderContext: withLink };
   });
   await io.group('PR comment', () => postComment(input, renderContext));
-  return { reportFile };
+  return { reportFile, artifactUrl: renderContext.fullPlan?.url ?? '' };
 }
 
 function runUrl(context: ActionContext): string {

@@ -73,6 +73,7 @@ describeS3('issue 11: the PR comment a reviewer can trust (committed dist/index.
     expect(comment.split('\n')[1]).toBe('### fastblocks-sync · templates · Plan: 1 to create, 1 to overwrite, 1 to delete');
     for (const renderer of ['cmark-gfm', 'markdown-it'] as const) expect(parseComment(comment, renderer).links).toContain(url);
     expect(review.summary).toContain(url);
+    expect(review.outputs['artifact-url']).toBe(url);
 
     // The report stays in the workspace for later steps, git-ignored; report-file points at it.
     expect(review.outputs['report-file']).toBe(join(ws, REPORT_DIR, `${artifact.name}.json`));
@@ -88,6 +89,7 @@ describeS3('issue 11: the PR comment a reviewer can trust (committed dist/index.
     expectOk(off);
     expect(api.requests.slice(before).filter((r) => r.path.startsWith('/twirp/'))).toHaveLength(0);
     expect(api.commentsOn(112)[0]!.body).not.toContain('/artifacts/');
+    expect(off.outputs['artifact-url']).toBe('');
     const outside = await run(ws, pullRequestEvent(api.url, 112), s3Inputs(s3, 'a2'));
     expectOk(outside);
     expect(outside.stdout).toContain('No artifact: the Actions artifact service is not available here');
