@@ -5,7 +5,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, sep } from 'node:path';
 // Only the upload half of @actions/artifact is bundled. Its client class also loads the download
 // code, whose unzip dependency (`buffers`) declares no license and ships none: it cannot be
 // redistributed in dist/. The package's exports map hides the module, hence the path.
@@ -66,8 +66,16 @@ export interface ReportFolder {
  * followed. A folder this creates gets a `.gitignore` of `*`, so a later step that commits the
  * workspace (create-pull-request) does not commit the report.
  */
-export async function writeReportFolder(workspace: string, path: string, files: readonly { name: string; content: string }[]): Promise<ReportFolder> {
+export async function writeReportFolder(
+  workspace: string,
+  path: string,
+  files: readonly { name: string; content: string }[],
+  syncedRoots: readonly string[] = [],
+): Promise<ReportFolder> {
   const dir = isAbsolute(path) ? path : join(workspace, path);
+  // Inside a synced folder the reports would be synced by the next run (static/ takes every file).
+  const root = syncedRoots.find((r) => dir === r || dir.startsWith(r + sep) || r.startsWith(dir + sep));
+  if (root) throw new Error(`report-path: ${dir} overlaps the synced folder ${root}; the reports would be synced with it. Choose a report-path outside the synced folders.`);
   const created = isAbsolute(path) ? await makeAbsolute(dir) : await makeInside(workspace, path);
   if (created) await replaceFile(dir, '.gitignore', '# Written by fastblocks-sync: its reports are not part of the repository.\n*\n');
   const written: string[] = [];

@@ -3,7 +3,7 @@
 // warning naming the permission, never a failure.
 
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { errorMessage, type FailureReason } from '../errors.js';
 import { renderText } from '../report/text.js';
 import { renderMarkdown, type RenderContext } from '../report/markdown.js';
@@ -26,6 +26,7 @@ import { isForkPullRequest, isPullRequestEvent, type ActionContext } from './con
 import type { ActionSettings } from './inputs.js';
 import type { ActionIO } from './io.js';
 import type { ReportFile } from './outputs.js';
+import { localRoots } from './run-targets.js';
 import { SUMMARY_LIMIT, annotate, collectAnnotations } from './summary.js';
 
 export interface Failure {
@@ -129,7 +130,8 @@ async function saveReport(input: PublishInput, base: RenderContext): Promise<{ r
   ];
   let folder: ReportFolder;
   try {
-    folder = await writeReportFolder(context.workspace, settings.reportPath, files);
+    const synced = localRoots(settings).map((root) => resolve(context.workspace, settings.appRoot, root));
+    folder = await writeReportFolder(context.workspace, settings.reportPath, files, synced);
   } catch (error) {
     const fallback = join(context.runnerTemp || tmpdir(), `fastblocks-sync-report-${process.pid}`);
     io.warning(`${errorMessage(error)} The report is written to ${fallback} instead.`);

@@ -107,6 +107,12 @@ describeS3('issue 11: the PR comment a reviewer can trust (committed dist/index.
     expect(await treeSnapshot(outside)).toEqual({ 'victim/keep.txt': Buffer.from('keep').toString('base64') });
     expect(result.outputs['report-file']).not.toContain(ws);
     expect(JSON.parse(await readFile(result.outputs['report-file']!, 'utf8'))).toMatchObject({ target: 'templates', dryRun: true });
+
+    // Inside a synced folder the reports would be pushed by the next run: refused the same way.
+    const inside = await run(ws, pullRequestEvent(api.url, 113), s3Inputs(s3, 'a3', { 'report-path': 'templates/reports' }));
+    expectOk(inside);
+    expect(inside.stdout).toMatch(/::warning::report-path: .*templates\/reports overlaps the synced folder .*templates; the reports would be synced with it/);
+    expect(await treeSnapshot(join(ws, 'templates'))).toEqual({ 'index.html': Buffer.from('x').toString('base64') });
   });
 
   it('4. with manual conflicts the comment still shows every other change, and the caution box lists every reason', async () => {
