@@ -459,11 +459,6 @@ function requests(report: SyncReport): number {
   return r.list + r.get + r.head + r.put + r.copy + r.delete;
 }
 
-/** Text in a table cell or heading: inert, one line. */
-export function escapeText(value: string): string {
-  return inertText(value);
-}
-
 function text(value: string): string {
   return inertText(clip(value, TEXT_MAX));
 }
