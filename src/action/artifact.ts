@@ -8,7 +8,8 @@ import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 // Only the upload half of @actions/artifact is bundled. Its client class also loads the download
 // code, whose unzip dependency (`buffers`) declares no license and ships none: it cannot be
-// redistributed in dist/. The package's exports map hides the module, hence the path.
+// redistributed in dist/. The package's exports map hides the module, hence the path (and the
+// version pinned to 6.2.x in package.json: an internal path may move in another minor version).
 import { uploadArtifact } from '../../node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js';
 import { errorMessage } from '../errors.js';
 import type { ActionContext } from './context.js';
