@@ -2,7 +2,7 @@
 // `failure-reason` (an Action output) is carried by the error, so main.ts decides nothing twice.
 
 /** Why a run failed, as the `failure-reason` output reports it. */
-export const FAILURE_REASONS = ['manual-conflicts', 'plan-changed', 'validation', 'error'] as const;
+export const FAILURE_REASONS = ['manual-conflicts', 'plan-changed', 'locked', 'validation', 'error'] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 /** The message of anything thrown: an Error's message, a string, or a JSON rendering. */

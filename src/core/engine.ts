@@ -13,7 +13,7 @@ import { errorMessage } from '../errors.js';
 import { crossTwins, foldedPath, invalidKeyReason, pathFilter, printableKey, TOOL_DIR, type HeldName } from './keys.js';
 import { LocalTree } from './local.js';
 import type { BaseEntry, BaseState, Conflict, InvalidFile, LocalEntry, Op, Plan, RemoteEntry, RequestStats, Skip, SyncReport, SyncStrategy } from './model.js';
-import { emptyRequestStats, newReport, opStep } from './model.js';
+import { emptyRequestStats, newReport, opStep, syncedItem } from './model.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js';
 import { retryingStore } from './retrying-store.js';
@@ -351,7 +351,7 @@ class SyncRun implements PreparedSync {
       conflictStrategy: strategy.conflictStrategy,
       prune: this.options.prune ?? false,
     });
-    this.report.planned = plan.ops.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.planned = plan.ops.map(syncedItem);
     this.report.synced = strategy.dryRun ? [...this.report.planned] : [];
 
     if (plan.conflicts.some((c) => c.resolution === 'manual')) {
@@ -1024,7 +1024,7 @@ class SyncRun implements PreparedSync {
   private absorb(result: ApplyResult): void {
     // Completion order depends on concurrency; report in plan order (step, then path).
     const done = [...result.done].sort((a, b) => opStep(a) - opStep(b) || compareKeys(a.path, b.path));
-    this.report.synced = done.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.synced = done.map(syncedItem);
     this.report.conflicts.push(...result.conflicts);
     this.report.skipped.push(...result.skipped);
     this.report.invalid.push(...result.invalid);

@@ -191,6 +191,48 @@ export interface Plan {
 
 export type SyncedAction = OpKind;
 
+/**
+ * What a write does to the file or object at its path, in a reviewer's words: a new one
+ * (`create`), a replaced body (`overwrite`), a removal (`delete`), or only new Content-Type /
+ * Cache-Control (`metadata-only`). Read off the op's precondition: a write that expects a
+ * version replaces it.
+ */
+export type ChangeKind = 'create' | 'overwrite' | 'delete' | 'metadata-only';
+
+/** One write of a report (planned or done): the path, the op, and what it does there. */
+export interface SyncedItem {
+  path: string;
+  action: SyncedAction;
+  change: ChangeKind;
+}
+
+export function changeOf(op: Op): ChangeKind {
+  switch (op.kind) {
+    case 'upload':
+      return op.expectEtag === null ? 'create' : 'overwrite';
+    case 'download':
+      return op.expectMd5 === null ? 'create' : 'overwrite';
+    case 'delete-remote':
+    case 'delete-local':
+      return 'delete';
+    case 'update-metadata':
+      return 'metadata-only';
+    // A conflict copy takes a new name beside its original.
+    case 'copy-local':
+    case 'copy-remote':
+      return 'create';
+  }
+}
+
+export function syncedItem(op: Op): SyncedItem {
+  return { path: op.path, action: op.kind, change: changeOf(op) };
+}
+
+/** The side of the sync an action writes. */
+export function sideOfAction(action: SyncedAction): Side {
+  return action === 'download' || action === 'delete-local' || action === 'copy-local' ? 'local' : 'remote';
+}
+
 export interface RequestStats {
   list: number;
   get: number;
@@ -221,7 +263,7 @@ export interface SyncReport {
   runId: string;
   local: string;
   remote: string;
-  synced: { path: string; action: SyncedAction }[];
+  synced: SyncedItem[];
   conflicts: Conflict[];
   skipped: Skip[];
   backedUp: string[];
@@ -238,7 +280,7 @@ export interface SyncReport {
    */
   applied: boolean;
   /** The plan, whether or not it was applied: what a dry run would write, what a refused run did not. */
-  planned: { path: string; action: SyncedAction }[];
+  planned: SyncedItem[];
   /**
    * Stable hash of the plan (ops + conflict resolutions) and of what it applies to (remote root,
    * direction, conflict strategy, prune): the approval gate compares it.
