@@ -4886,7 +4886,7 @@ const defaults_1 = __webpack_require__(46264);
 const registry_1 = __webpack_require__(68199);
 const HIMPORT_DISCARD_1 = __importDefault(__webpack_require__(93503));
 const HIMPORT_DISCARDALL_1 = __importDefault(__webpack_require__(67392));
-const HIMPORT_PREPARE_1 = __importDefault(__webpack_require__(96070));
+const HIMPORT_PREPARE_1 = __importDefault(__webpack_require__(73689));
 const HIMPORT_SET_1 = __importDefault(__webpack_require__(67225));
 const ASKING_1 = __webpack_require__(908);
 const noop = () => { };
@@ -21923,7 +21923,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 96070:
+/***/ 73689:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -28689,7 +28689,7 @@ const HGETDEL_1 = __importDefault(__webpack_require__(83738));
 const HGETEX_1 = __importDefault(__webpack_require__(98154));
 const HIMPORT_DISCARD_1 = __importDefault(__webpack_require__(93503));
 const HIMPORT_DISCARDALL_1 = __importDefault(__webpack_require__(67392));
-const HIMPORT_PREPARE_1 = __importDefault(__webpack_require__(96070));
+const HIMPORT_PREPARE_1 = __importDefault(__webpack_require__(73689));
 const HIMPORT_SET_1 = __importDefault(__webpack_require__(67225));
 const HINCRBY_1 = __importDefault(__webpack_require__(40216));
 const HINCRBYFLOAT_1 = __importDefault(__webpack_require__(86044));
@@ -43686,7 +43686,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 73270:
+/***/ 50889:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44120,7 +44120,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_SELECTED_LABELS_GROUPBY_1 = __importStar(__webpack_require__(73270));
+const MRANGE_SELECTED_LABELS_GROUPBY_1 = __importStar(__webpack_require__(50889));
 exports["default"] = {
     parseCommand: (0, MRANGE_SELECTED_LABELS_GROUPBY_1.createMRangeSelectedLabelsGroupByTransformArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_SELECTED_LABELS_GROUPBY_1.default.transformReply,
@@ -45058,7 +45058,7 @@ const MGET_1 = __importDefault(__webpack_require__(65152));
 const MRANGE_GROUPBY_1 = __importDefault(__webpack_require__(61344));
 const MRANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(6718));
 const MRANGE_SELECTED_LABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(69184));
-const MRANGE_SELECTED_LABELS_GROUPBY_1 = __importDefault(__webpack_require__(73270));
+const MRANGE_SELECTED_LABELS_GROUPBY_1 = __importDefault(__webpack_require__(50889));
 const MRANGE_SELECTED_LABELS_1 = __importDefault(__webpack_require__(57035));
 const MRANGE_WITHLABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(39628));
 const MRANGE_WITHLABELS_GROUPBY_1 = __importDefault(__webpack_require__(93962));

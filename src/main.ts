@@ -6,6 +6,7 @@
 import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import { findApprovedPlan, planChangedMessage, type ApprovedPlan } from './action/approval.js';
+import { actionsArtifactUploader, type ArtifactUploader } from './action/artifact.js';
 import { baseConfig, pullRequestBaseSha, type BaseConfig } from './action/base-config.js';
 import { actionsCacheClient, pullCache, type CacheClient } from './action/cache.js';
 import { commentKey, createOctokit, type Octokit } from './action/comment.js';
@@ -20,8 +21,9 @@ import { localRoots, runTargets, type RunTargets } from './action/run-targets.js
 import { createScrubber, urlForms, type Scrubber } from './action/secrets.js';
 import { linkedFolderMessage, linkOnPath } from './core/links.js';
 import { ActionError, errorMessage, failureReasonOf } from './errors.js';
-import { escapeText } from './report/markdown.js';
+import { inertText } from './report/inert.js';
 import { actionFailureReason, failureOf, type Failure } from './results.js';
+import type { ActionFailure } from './errors.js';
 
 export interface Dependencies {
   io: ActionIO;
@@ -29,9 +31,10 @@ export interface Dependencies {
   runTargets: RunTargets;
   octokit: (token: string, apiUrl: string, timeoutMs?: number) => Octokit;
   cache: CacheClient;
+  artifact: ArtifactUploader;
 }
 
-const defaults = (): Dependencies => ({ io: coreIO, env: process.env, runTargets, octokit: createOctokit, cache: actionsCacheClient });
+const defaults = (): Dependencies => ({ io: coreIO, env: process.env, runTargets, octokit: createOctokit, cache: actionsCacheClient, artifact: actionsArtifactUploader });
 
 export async function run(overrides: Partial<Dependencies> = {}): Promise<void> {
   const given = { ...defaults(), ...overrides };
@@ -46,7 +49,7 @@ export async function run(overrides: Partial<Dependencies> = {}): Promise<void> 
     outcome = await execute(deps, scrubber, abort.signal);
   } catch (error) {
     const failure = { reason: actionFailureReason(failureReasonOf(error)), message: scrubber.scrub(errorMessage(error)) };
-    await io.writeSummary((`### fastblocks-sync\n\n**Failed ` + `(${failure.reason}):** ${escapeText(failure.message.replace(/[\r\n]+/g, ' '))}\n`)).catch(() => undefined);
+    await io.writeSummary(`### fastblocks-sync\n\n**Failed (${failure.reason}):** ${inertText(failure.message)}\n`).catch(() => undefined);
     outcome = { outputs: emptyOutputs(failure.reason), failure };
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
@@ -95,7 +98,8 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
     return Promise.resolve(parsed);
   });
   const { dryRun, notes: modeNotes } = runMode(context, settings);
-  const replica = settings.replica ?? workflowReplica(context);
+  // The cache target keeps no base state: it needs no replica.
+  const replica = settings.replica ?? (settings.target === 'cache' ? '' : workflowReplica(context));
   const key = commentKey(settings.target, settings.bucket, settings.prefix);
   const timeoutMs = settings.timeout * 1000;
   const octokit = lazy(() => deps.octokit(settings.githubToken, context.apiUrl, timeoutMs));
@@ -109,7 +113,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   const base = context.fromPullRequest ? await baseSettings(context, settings, octokit, timeoutMs) : undefined;
   const approved = settings.requireApprovedPlan && !dryRun ? await io.group('Approval: find the reviewed plan', () => reviewedPlan(octokit(), context, key, settings, io)) : undefined;
   const cache = settings.pullCache && settings.direction !== 'push' && !dryRun ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;
-  if (cache) await io.group('Restore pulled files (pull-cache)', () => cache.restore());
+  if (cache) await io.group('Restore pulled files (pull-cache)', () => warnOnly(io, 'restore', () => cache.restore()));
   const raw = await io.group(`Sync ${settings.target}${dryRun ? ' (dry run)' : ''}`, () =>
     deps.runTargets(settings, {
       dryRun,
@@ -127,15 +131,15 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   );
   // The choke point: every string of the results is scrubbed before anything escapes or renders it.
   const results = scrubber.scrubDeep(raw);
-  if (cache) await io.group('Save pulled files (pull-cache)', () => cache.save());
+  if (cache) await io.group('Save pulled files (pull-cache)', () => warnOnly(io, 'save', () => cache.save()));
   const planHash = combinedPlanHash(settings.target, results);
   let failure = actionFailure(failureOf(results));
   if (failure?.reason === 'plan-changed' && approved) failure = { reason: 'plan-changed', message: planChangedMessage(approved, planHash) };
   if (approved && !failure) io.info(planHash === approved.planHash ? `This run's plan ${planHash} is the reviewed one: applied.` : 'The plan writes nothing: nothing to deploy.');
   const notes = [...modeNotes, ...(base ? await base.changedByPullRequest() : [])];
   for (const note of notes.slice(modeNotes.length)) io.warning(note);
-  const published = await publish({ io, context, settings, results, dryRun, planHash, failure, key, scrub: scrubber.scrub, octokit, pullRequest: approved?.pullRequest, notes });
-  return { outputs: computeOutputs(results, planHash, published.reportFile, failure?.reason), failure };
+  const published = await publish({ io, context, settings, results, dryRun, planHash, failure, key, scrub: scrubber.scrub, octokit, pullRequest: approved?.pullRequest, notes, env: deps.env, artifact: deps.artifact });
+  return { outputs: computeOutputs(results, planHash, published, failure?.reason), failure };
 }
 
 async function reviewedPlan(octokit: Octokit, context: ActionContext, key: string, settings: ActionSettings, io: ActionIO): Promise<ApprovedPlan> {
@@ -177,8 +181,20 @@ function describe(s: ActionSettings, context: ActionContext, dryRun: boolean, re
 }
 
 /** The failure as the Action's outputs name it (README: manual-conflicts, plan-changed, validation, error). */
-function actionFailure(failure: Failure | undefined): Failure | undefined {
+function actionFailure(failure: Failure | undefined): ActionFailure | undefined {
   return failure && { reason: actionFailureReason(failure.reason), message: failure.message };
+}
+
+/**
+ * pull-cache only speeds pulls up (the bucket is the source of truth): whatever goes wrong in it is
+ * a warning, never the run's failure.
+ */
+async function warnOnly(io: ActionIO, step: 'restore' | 'save', work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    io.warning(`pull-cache: ${step} failed (${errorMessage(error)}); ${step === 'restore' ? 'the sync downloads what it needs' : 'the next run downloads these files again'}.`);
+  }
 }
 
 function lazy<T>(make: () => T): () => T {

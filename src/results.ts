@@ -2,7 +2,9 @@
 // code, the Action's `failure-reason` and failure message, and the library's ManualConflictError
 // and `AllResult.failed`. The reasons are the engine's vocabulary (FAILURE_REASONS in core/model.ts).
 
-import type { Conflict, FailureReason, SyncReport } from './core/model.js';
+import type { FailureReason, SyncReport } from './core/model.js';
+import type { ActionFailureReason } from './errors.js';
+import { invalidCount, totals, unresolvedCount } from './report/model.js';
 import type { AnyTargetResult, TargetResult } from './targets/types.js';
 
 export interface Failure {
@@ -19,50 +21,18 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, manual: 3 } as const;
 /** The first line of the library's error and of the Action's failure on unresolved MANUAL conflicts. */
 export const MANUAL_CONFLICTS_MESSAGE = 'Manual conflict resolution required';
 
-/** Totals over every target, as the outputs and the summary report them. */
-export interface Totals {
-  synced: number;
-  conflicts: number;
-  unresolved: number;
-  skipped: number;
-  invalid: number;
-  errors: number;
-}
-
-export function totals(results: readonly AnyTargetResult[]): Totals {
-  const sum = (f: (r: AnyTargetResult) => number) => results.reduce((n, r) => n + f(r), 0);
-  return {
-    synced: sum((r) => r.syncedItems.length),
-    conflicts: sum((r) => r.conflicts.length),
-    unresolved: sum((r) => unresolvedCount(r.conflicts)),
-    skipped: sum((r) => r.skipped.length),
-    invalid: sum(invalidCount),
-    errors: sum((r) => r.errors.length),
-  };
-}
-
-/** Conflicts left for a person: MANUAL, nothing written. */
-export function unresolvedCount(conflicts: readonly Conflict[]): number {
-  return conflicts.filter((c) => c.resolution === 'manual').length;
-}
-
-/** Files refused by validation: the settings result's own list, else its reports'. */
-export function invalidCount(result: AnyTargetResult): number {
-  return result.target === 'settings' ? result.invalid.length : result.reports.reduce((n, r) => n + r.invalid.length, 0);
-}
-
 /** What a failure is decided from: the engine reports, and what the targets add beside them. */
 interface Outcome {
   reports: readonly SyncReport[];
   unresolved: number;
-  errors: readonly { path: string; message: string }[];
+  errors: readonly { path: string; message: string; reason?: 'locked' }[];
   invalid: number;
   refusals: readonly NonNullable<TargetResult['refused']>[];
 }
 
 /**
  * Why a run fails, if it does, in this order: unresolved MANUAL conflicts, a plan that is not the
- * approved one, the engine's own failure (refused, error), other errors (webhook, cache, areas
+ * approved one, a lock another run held past lock-wait, the engine's own failure (refused, error), other errors (webhook, cache, areas
  * that could not be planned), invalid files, and last a run not applied for another part's sake.
  */
 function decide(outcome: Outcome): Failure | undefined {
@@ -74,6 +44,9 @@ function decide(outcome: Outcome): Failure | undefined {
   }
   const changed = failures.find((f) => f.reason === 'plan-changed') ?? outcome.refusals.find((r) => r.reason === 'plan-changed');
   if (changed) return { reason: 'plan-changed', message: changed.message };
+  // Another run held a lock of the bucket past lock-wait: nothing was planned or written.
+  const locked = outcome.errors.find((e) => e.reason === 'locked');
+  if (locked) return { reason: 'locked', message: locked.message };
   const engine = failures.find((f) => f.reason === 'refused' || f.reason === 'error');
   if (engine) return { reason: engine.reason, message: engine.message };
   const first = outcome.errors[0];
@@ -132,12 +105,7 @@ export function failedBesidesConflicts(result: AnyTargetResult): boolean {
   return result.reports.some((r) => r.failure !== undefined && r.failure.reason !== 'manual-conflicts');
 }
 
-/**
- * The reasons the Action's `failure-reason` output reports (README): a refusal or a run not applied is an `error`
- * there.
- */
-export type ActionFailureReason = 'manual-conflicts' | 'plan-changed' | 'validation' | 'error';
-
+/** The reason as the Action's `failure-reason` output names it (ACTION_FAILURE_REASONS): a refusal or a run not applied is an `error` there. */
 export function actionFailureReason(reason: FailureReason): ActionFailureReason {
   return reason === 'refused' || reason === 'not-applied' ? 'error' : reason;
 }

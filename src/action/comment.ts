@@ -321,12 +321,28 @@ export function httpStatus(error: unknown): number | undefined {
 }
 
 /**
- * 403 = missing permission or a read-only (fork) token. 404 on a write is what GitHub answers
- * when the token cannot see the resource at all.
+ * 401 = a bad or expired token; 403 = a missing permission or a read-only (fork) token; 404 is what
+ * GitHub answers when the token cannot see the resource at all.
  */
 export function isPermissionError(error: unknown): boolean {
   const status = httpStatus(error);
-  return status === 403 || status === 404;
+  return status === 401 || status === 403 || status === 404;
+}
+
+/**
+ * No answer from the API at all: a refused or reset connection, a DNS failure, a timeout. Octokit
+ * reports those as status 500 without a response; a real 500 from GitHub carries one.
+ */
+export function isUnreachable(error: unknown): boolean {
+  const status = httpStatus(error);
+  return status === undefined || (status === 500 && (error as { response?: unknown }).response === undefined);
+}
+
+/** What to tell a person about a failed GitHub API call: the permission to add only when it is one. */
+export function apiAdvice(error: unknown, what: string): string {
+  if (isPermissionError(error)) return `Could not ${what} (${describeApiError(error)}). ${PERMISSION_HINT}`;
+  if (isUnreachable(error)) return `GitHub API unreachable: could not ${what} (${describeApiError(error)}). The job summary has the report.`;
+  return `Could not ${what} (${describeApiError(error)}). The job summary has the report.`;
 }
 
 /** One line for a person: status + GitHub's message, without request details (no headers, no token). */

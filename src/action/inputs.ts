@@ -48,6 +48,8 @@ export const INPUTS = {
   commentAuthor: 'comment-author',
   requireApprovedPlan: 'require-approved-plan',
   pullCache: 'pull-cache',
+  reportPath: 'report-path',
+  uploadArtifact: 'upload-artifact',
 } as const;
 export type InputName = (typeof INPUTS)[keyof typeof INPUTS];
 
@@ -76,6 +78,8 @@ export const INPUT_DEFAULTS = {
   [INPUTS.commentAuthor]: 'github-actions[bot]',
   [INPUTS.requireApprovedPlan]: 'false',
   [INPUTS.pullCache]: 'false',
+  [INPUTS.reportPath]: '.fastblocks-sync-report',
+  [INPUTS.uploadArtifact]: 'true',
 } as const satisfies Partial<Record<InputName, string>>;
 
 export const TARGETS = ['templates', 'settings', 'static', 'cache', 'all'] as const;
@@ -147,6 +151,10 @@ export interface ActionSettings {
   commentAuthor: string;
   requireApprovedPlan: boolean;
   pullCache: boolean;
+  /** Folder (relative to the workspace) for the JSON report and the full Markdown plan. */
+  reportPath: string;
+  /** Upload the report folder's files of this run as a workflow artifact (the comment links to it). */
+  uploadArtifact: boolean;
   /** Values to mask in logs and to scrub from every report: the reload secret, the cache URL's password. */
   secrets: string[];
 }
@@ -232,6 +240,8 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     commentAuthor: parseLogin(input(INPUTS.commentAuthor)),
     requireApprovedPlan: parseBoolean(INPUTS.requireApprovedPlan, input(INPUTS.requireApprovedPlan)),
     pullCache: parseBoolean(INPUTS.pullCache, input(INPUTS.pullCache)),
+    reportPath: relativePath(INPUTS.reportPath, input(INPUTS.reportPath)),
+    uploadArtifact: parseBoolean(INPUTS.uploadArtifact, input(INPUTS.uploadArtifact)),
     secrets: [reloadSecret, ...(cacheUrl?.secrets ?? [])].filter((s): s is string => s !== undefined && s !== ''),
   };
   if (settings.prune && settings.direction === 'bidirectional') {

@@ -3,17 +3,19 @@
 // warning naming the permission, never a failure.
 
 import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { errorMessage, type ActionFailure } from '../errors.js';
 import { renderText } from '../report/text.js';
 import { renderMarkdown, type RenderContext } from '../report/markdown.js';
-import type { Failure } from '../results.js';
+import { runCounts } from '../report/model.js';
+import { artifactName, artifactUnavailable, artifactUrl, writeReportFolder, type ArtifactUploader, type ReportFolder } from './artifact.js';
 import type { AnyTargetResult } from '../targets/types.js';
 import {
   COMMENT_LIMIT,
   PERMISSION_HINT,
   commentBody,
-  describeApiError,
+  apiAdvice,
   findMergedPullRequest,
-  isPermissionError,
   marker,
   upsertComment,
   writtenBy,
@@ -23,7 +25,8 @@ import {
 import { isForkPullRequest, isPullRequestEvent, type ActionContext } from './context.js';
 import type { ActionSettings } from './inputs.js';
 import type { ActionIO } from './io.js';
-import { writeReportFile } from './outputs.js';
+import type { ReportFile } from './outputs.js';
+import { localRoots } from './run-targets.js';
 import { SUMMARY_LIMIT, annotate, collectAnnotations } from './summary.js';
 
 export interface PublishInput {
@@ -33,7 +36,7 @@ export interface PublishInput {
   results: readonly AnyTargetResult[];
   dryRun: boolean;
   planHash: string;
-  failure: Failure | undefined;
+  failure: ActionFailure | undefined;
   key: string;
   scrub: (text: string) => string;
   octokit: () => Octokit;
@@ -41,40 +44,103 @@ export interface PublishInput {
   pullRequest: number | undefined;
   /** Lines for the reader about the event and its inputs (a forced dry run, base-branch settings). */
   notes: string[];
+  /** The runner's environment (the artifact service's variables, the job and step names). */
+  env: Readonly<Record<string, string | undefined>>;
+  artifact: ArtifactUploader;
 }
 
-export async function publish(input: PublishInput): Promise<{ reportFile: string }> {
+export async function publish(input: PublishInput): Promise<{ reportFile: string; artifactUrl: string }> {
   const { io, context, settings, results, scrub } = input;
-  const renderContext: RenderContext = {
-    title: `fastblocks-sync · ${settings.target} · ${settings.storageBucket ?? 'application cache'}`,
+  const base: RenderContext = {
+    target: settings.target,
     dryRun: input.dryRun,
     planHash: input.planHash,
     workspace: context.workspace,
-    ...(context.runId > 0 ? { runUrl: `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}` } : {}),
+    ...(context.runId > 0 ? { runUrl: runUrl(context) } : {}),
     ...(input.failure ? { failure: input.failure } : {}),
     notes: input.notes,
   };
-  const reportFile = await io.group('Report', async () => {
+  const { reportFile, renderContext } = await io.group('Report', async () => {
     for (const result of results) {
       for (const report of result.reports) io.info(scrub(`[${result.target}] ${renderText(report)}`));
       for (const message of result.messages) io.info(scrub(`[${result.target}] ${message}`));
     }
-    const file = await writeReportFile(
-      context.runnerTemp || tmpdir(),
-      `fastblocks-sync-${settings.target}-${context.runId || Date.now()}-${context.runAttempt}-${process.pid}.json`,
-      { version: 1, target: settings.target, dryRun: input.dryRun, planHash: input.planHash, failure: input.failure ?? null, results },
-      scrub,
-    );
-    io.info(`Report file: ${file}`);
-    await io.writeSummary(scrub(renderMarkdown(results, renderContext, { maxLength: SUMMARY_LIMIT, unit: 'bytes' })));
+    const saved = await saveReport(input, base);
+    io.info(`Report file: ${saved.reportFile}`);
+    const withLink: RenderContext = { ...base, ...saved.link };
+    await io.writeSummary(scrub(renderMarkdown(results, withLink, { maxLength: SUMMARY_LIMIT, unit: 'bytes' })));
     annotate(
       io,
       collectAnnotations(results, context.workspace).map((a) => ({ ...a, message: scrub(a.message) })),
     );
-    return file;
+    return { reportFile: saved.reportFile, renderContext: withLink };
   });
   await io.group('PR comment', () => postComment(input, renderContext));
-  return { reportFile };
+  return { reportFile, artifactUrl: renderContext.fullPlan?.url ?? '' };
+}
+
+function runUrl(context: ActionContext): string {
+  return `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}`;
+}
+
+/**
+ * Writes the JSON report and the full Markdown plan to `report-path` and uploads them as an
+ * artifact. Returns the report file and the link (or why there is none) for the renderings.
+ */
+async function saveReport(input: PublishInput, base: RenderContext): Promise<{ reportFile: string; link: Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'> }> {
+  const { io, context, settings, results, scrub } = input;
+  const name = artifactName(settings.target, input.key, input.env, context.runAttempt);
+  const report: ReportFile = { version: 1, target: settings.target, dryRun: input.dryRun, planHash: input.planHash, failure: input.failure ?? null, counts: runCounts(results), results };
+  const files = [
+    { name: `${name}.json`, content: scrub(JSON.stringify(report, null, 2)) + '\n' },
+    { name: `${name}.md`, content: scrub(renderMarkdown(results, { ...base, fullPlanMissing: 'this file is the full plan' }, { maxLength: Number.POSITIVE_INFINITY, foldAbove: Number.POSITIVE_INFINITY })) },
+  ];
+  let folder: ReportFolder;
+  try {
+    const synced = localRoots(settings).map((root) => resolve(context.workspace, settings.appRoot, root));
+    folder = await writeReportFolder(context.workspace, settings.reportPath, files, synced);
+  } catch (error) {
+    const fallback = join(context.runnerTemp || tmpdir(), `fastblocks-sync-report-${process.pid}`);
+    io.warning(`${errorMessage(error)} The report is written to ${fallback} instead.`);
+    folder = await writeReportFolder(context.workspace, fallback, files);
+  }
+  const reportFile = folder.files[0]!;
+  return { reportFile, link: await uploadReport(input, name, folder) };
+}
+
+async function uploadReport(input: PublishInput, name: string, folder: ReportFolder): Promise<Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'>> {
+  const { io, context, settings } = input;
+  if (!settings.uploadArtifact) return { fullPlanMissing: "'upload-artifact' is false" };
+  const unavailable = artifactUnavailable(input.env, context.serverUrl);
+  if (unavailable) {
+    io.info(`No artifact: ${unavailable}. The report is in ${folder.dir}.`);
+    return { fullPlanMissing: unavailable };
+  }
+  try {
+    const { id } = await withTimeout(input.artifact.upload(name, folder.files, folder.dir), ARTIFACT_TIMEOUT_MS, 'the artifact upload did not finish');
+    const url = artifactUrl(context, id);
+    io.info(`Artifact ${name} (the JSON report and the full plan): ${url}`);
+    return { fullPlan: { url, name } };
+  } catch (error) {
+    io.warning(`Could not upload the artifact ${name} (${errorMessage(error)}); the job summary has the report, and ${folder.dir} has the full plan until the job ends.`);
+    return { fullPlanMissing: 'the artifact upload failed (see the job log)' };
+  }
+}
+
+/** The artifact service retries on its own; a stalled one must not hold the job for long. */
+const ARTIFACT_TIMEOUT_MS = 120_000;
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function postComment(input: PublishInput, renderContext: RenderContext): Promise<void> {
@@ -99,7 +165,7 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
       try {
         issue = await findMergedPullRequest(input.octokit(), context.repo, context.sha);
       } catch (error) {
-        io.warning((`Could not look up the pull request of this commit (${describeApiError(error)}); no PR ` + `comment. ${PERMISSION_HINT}`));
+        io.warning(`No PR comment. ${apiAdvice(error, 'look up the pull request of this commit')}`);
         return;
       }
     }
@@ -143,8 +209,7 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
       );
     }
   } catch (error) {
-    const hint = isPermissionError(error) ? PERMISSION_HINT : 'The job summary has the report.';
-    io.warning(`Could not write the PR comment on #${issue} (${describeApiError(error)}). ${hint}`);
+    io.warning(apiAdvice(error, `write the PR comment on #${issue}`));
   }
 }
 

@@ -84,7 +84,9 @@ export const runTargets: RunTargets = async (s, run) => {
         }),
       ];
     case 'all': {
-      const all = await syncAll({ ...common, ...settingsOptions, templatePaths: s.templatePaths, patterns: s.patterns, refreshCache: s.cacheOperation !== 'none' });
+      const all = await syncAll({ ...common, ...settingsOptions, templatePaths: s.templatePaths, patterns: s.patterns, refreshCache: s.cacheOperation !== 'none',
+        refreshCacheOff: 'cache step skipped (cache-operation: none)',
+      });
       return [all.settings, all.templates, all.static, all.cache];
     }
   }

@@ -4,7 +4,7 @@
 // A secret can reach a message already encoded (a server echoing a URL-encoded password, a JSON
 // error body), so every encoded form is scrubbed too, not only the raw value.
 
-import { escapeHtml, escapeText } from '../report/markdown.js';
+import { escapeHtml, inertCode, inertText } from '../report/inert.js';
 
 export interface Scrubber {
   /** Every form of every secret replaced with `***`. */
@@ -42,9 +42,10 @@ export function formsOf(secret: string): string[] {
     forms.add(base);
     forms.add(JSON.stringify(base).slice(1, -1));
     forms.add(escapeHtml(base));
-    forms.add(escapeText(base));
+    forms.add(inertCode(base));
+    forms.add(inertText(base));
     forms.add(escapeHtml(base).replace(/\|/g, '&#124;'));
-    forms.add(JSON.stringify(escapeText(base)).slice(1, -1));
+    forms.add(JSON.stringify(inertText(base)).slice(1, -1));
   }
   return [...forms];
 }

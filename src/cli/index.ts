@@ -8,6 +8,7 @@ import { ConfigError } from '../core/errors.js';
 import type { SyncReport } from '../core/model.js';
 import { createStore, isStoreError } from '../stores/index.js';
 import { errorMessage } from '../errors.js';
+import { reportCounts } from '../report/model.js';
 import { renderText } from '../report/text.js';
 import { EXIT, exitCodeFor } from '../results.js';
 import { addSyncOptions, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
@@ -18,7 +19,9 @@ import { registerTargetCommands } from './targets.js';
 export type { CliIo } from './io.js';
 
 export function printReports(reports: readonly SyncReport[], options: Pick<SharedCliOptions, 'json'>, io: CliIo): void {
-  if (options.json) io.stdout(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+  // Each report with its writes counted by kind (create, overwrite, delete…), as the text says them.
+  const counted = reports.map((r) => ({ ...r, counts: reportCounts(r) }));
+  if (options.json) io.stdout(`${JSON.stringify(counted.length === 1 ? counted[0] : counted, null, 2)}\n`);
   else io.stdout(`${reports.map((r) => renderText(r)).join('\n\n')}\n`);
 }
 

@@ -291,6 +291,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
               staticPath: options.staticPath,
               ...(options.cacheControl.length ? { cacheControl: parseCacheControlRules(options.cacheControl) } : {}),
               refreshCache: options.cacheRefresh,
+              refreshCacheOff: 'cache step skipped (--no-cache-refresh)',
             },
             ctx,
           );

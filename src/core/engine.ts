@@ -21,7 +21,7 @@ import { compareKeys, crossTwins, foldedPath, invalidKeyReason, pathFilter, prin
 import { LocalPreconditionError, LocalTree } from './local.js';
 import { LockSession } from './lock-session.js';
 import type { Conflict, InvalidFile, LocalEntry, Op, Plan, Refusal, RemoteEntry, Skip, SyncReport, SyncStrategy, ValidationIssue, BaseEntry } from './model.js';
-import { checkLimit, newReport, opStep, RUN_LIMITS, validateStrategy } from './model.js';
+import { checkLimit, newReport, opStep, RUN_LIMITS, syncedItem, validateStrategy } from './model.js';
 import { newRunId, withoutCopyTime } from './names.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
 import { Recovery, remoteJournal } from './recovery.js';
@@ -346,7 +346,7 @@ class SyncRun implements PreparedSync {
       conflictStrategy: strategy.conflictStrategy,
       prune: this.options.prune ?? false,
     });
-    this.report.planned = plan.ops.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.planned = plan.ops.map(syncedItem);
     this.report.synced = strategy.dryRun ? [...this.report.planned] : [];
 
     if (plan.conflicts.some((c) => c.resolution === 'manual')) {
@@ -749,7 +749,7 @@ class SyncRun implements PreparedSync {
   private absorb(result: ApplyResult): void {
     // Completion order depends on concurrency; report in plan order (step, then path).
     const done = [...result.done].sort((a, b) => opStep(a) - opStep(b) || compareKeys(a.path, b.path));
-    this.report.synced = done.map((op) => ({ path: op.path, action: op.kind }));
+    this.report.synced = done.map(syncedItem);
     this.report.conflicts.push(...result.conflicts);
     this.report.skipped.push(...result.skipped);
     this.report.invalid.push(...result.invalid);

@@ -257,6 +257,48 @@ export interface Plan {
 
 export type SyncedAction = OpKind;
 
+/**
+ * What a write does to the file or object at its path, in a reviewer's words: a new one
+ * (`create`), a replaced body (`overwrite`), a removal (`delete`), or only new Content-Type /
+ * Cache-Control (`metadata-only`). Read off the op's precondition: a write that expects a
+ * version replaces it.
+ */
+export type ChangeKind = 'create' | 'overwrite' | 'delete' | 'metadata-only';
+
+/** One write of a report (planned or done): the path, the op, and what it does there. */
+export interface SyncedItem {
+  path: string;
+  action: SyncedAction;
+  change: ChangeKind;
+}
+
+export function changeOf(op: Op): ChangeKind {
+  switch (op.kind) {
+    case 'upload':
+      return op.expectEtag === null ? 'create' : 'overwrite';
+    case 'download':
+      return op.expectMd5 === null ? 'create' : 'overwrite';
+    case 'delete-remote':
+    case 'delete-local':
+      return 'delete';
+    case 'update-metadata':
+      return 'metadata-only';
+    // A conflict copy takes a new name beside its original.
+    case 'copy-local':
+    case 'copy-remote':
+      return 'create';
+  }
+}
+
+export function syncedItem(op: Op): SyncedItem {
+  return { path: op.path, action: op.kind, change: changeOf(op) };
+}
+
+/** The side of the sync an action writes. */
+export function sideOfAction(action: SyncedAction): Side {
+  return action === 'download' || action === 'delete-local' || action === 'copy-local' ? 'local' : 'remote';
+}
+
 /** Why a validator (e.g. the settings target's YAML check) refuses bytes about to be written. */
 export interface ValidationIssue {
   message: string;
@@ -281,7 +323,7 @@ export interface SyncReport {
   runId: string;
   local: string;
   remote: string;
-  synced: { path: string; action: SyncedAction }[];
+  synced: SyncedItem[];
   conflicts: Conflict[];
   skipped: Skip[];
   backedUp: string[];
@@ -298,7 +340,7 @@ export interface SyncReport {
    */
   applied: boolean;
   /** The plan, whether or not it was applied: what a dry run would write, what a refused run did not. */
-  planned: { path: string; action: SyncedAction }[];
+  planned: SyncedItem[];
   /**
    * Stable hash of the plan (ops + conflict resolutions) and of what it applies to (remote root,
    * direction, conflict strategy, prune): the approval gate compares it.
@@ -322,11 +364,12 @@ export interface SyncReport {
  * - `manual-conflicts`: unresolved MANUAL conflicts ("Manual conflict resolution required"); nothing written.
  * - `refused`: a safety check refused the plan (mass deletion, paths that cannot be synced); nothing written.
  * - `plan-changed`: not the approved plan; nothing written, or rolled back.
+ * - `locked`: another run held a lock of the bucket past lock-wait; nothing planned or written.
  * - `not-applied`: nothing written (or rolled back) because another part of the same run failed or was refused.
  * - `validation`: bad input, or files refused by a validator (invalid YAML); the rest may have synced.
  * - `error`: anything else (a failure mid-run, rolled back; an unreachable store; a webhook or cache failure).
  */
-export const FAILURE_REASONS = ['manual-conflicts', 'refused', 'plan-changed', 'not-applied', 'validation', 'error'] as const;
+export const FAILURE_REASONS = ['manual-conflicts', 'refused', 'plan-changed', 'locked', 'not-applied', 'validation', 'error'] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 /** Why a planned run was not applied as a whole: not the approved plan, or another part of it failed. */
@@ -336,7 +379,7 @@ export interface Refusal {
 }
 
 /** The reasons an engine report carries: invalid files are listed in the report, never its failure. */
-export type FailureKind = Exclude<FailureReason, 'validation'>;
+export type FailureKind = Exclude<FailureReason, 'validation' | 'locked'>;
 
 export type ReportIdentity = Pick<SyncReport, 'direction' | 'conflictStrategy' | 'dryRun' | 'replica' | 'runId' | 'local' | 'remote'>;
 

@@ -101,16 +101,29 @@ export interface LockOptions {
 }
 
 export class LockedError extends Error {
-  constructor(readonly holder: LockBody, graceMs?: number) {
+  constructor(
+    readonly holder: LockBody,
+    now: Date = new Date(),
+    graceMs?: number,
+  ) {
     super(
       graceMs !== undefined
-        ? `The remote root is locked by run ${holder.runId} of ${holder.replica}, whose process (${holder.pid} on this host) is gone: ` +
-            `the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} s. Run again, or raise --lock-wait.`
-        : `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}) until ${holder.expiresAt}. ` +
-            'Another sync is running: wait for it, or raise --lock-wait.',
+        ? `The remote root is locked by run ${holder.runId} of ${holder.replica}, taken ${lockAge(holder, now)}, whose process (${holder.pid} on this host) is gone: ` +
+            `the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} s. Run again, or raise lock-wait (--lock-wait).`
+        : `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}, pid ${holder.pid}), ` +
+            `taken ${lockAge(holder, now)} and valid until ${holder.expiresAt}. Another sync is running: wait for it, or raise lock-wait (--lock-wait).`,
     );
     this.name = 'LockedError';
   }
+}
+
+/** How long ago a lock was taken, for a person: `4 min 10 s ago`. */
+function lockAge(holder: LockBody, now: Date): string {
+  const ms = now.getTime() - new Date(holder.acquiredAt).getTime();
+  if (!Number.isFinite(ms)) return 'at an unknown time';
+  if (ms < 0) return `at ${holder.acquiredAt} (in the future by this machine's clock)`;
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s ago` : `${Math.floor(s / 60)} min ${s % 60} s ago`;
 }
 
 /**
@@ -135,7 +148,7 @@ export async function acquireLock(
     const left = deadline - options.now().getTime();
     if (left <= 0 && (holder !== null || attempts > 1)) {
       if (holder === null) throw new LockBusyError(key, options.waitMs);
-      throw new LockedError(holder, dead ? graceMs : undefined);
+      throw new LockedError(holder, options.now(), dead ? graceMs : undefined);
     }
     if (holder !== null || attempts > 1) await options.sleep(Math.min(1000, Math.max(50, left)));
   };
@@ -185,7 +198,7 @@ function sameHolder(current: LockBody, body: Omit<LockBody, 'acquiredAt' | 'expi
 /** The lock kept changing hands (or vanishing) until the wait ran out. */
 export class LockBusyError extends Error {
   constructor(key: string, waitMs: number) {
-    super(`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept taking and releasing it. Wait for them, or raise --lock-wait.`);
+    super(`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept taking and releasing it. Wait for them, or raise lock-wait (--lock-wait).`);
     this.name = 'LockBusyError';
   }
 }

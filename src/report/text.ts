@@ -1,32 +1,42 @@
 // The CLI's human report: what was (or would be) written, conflicts, skips, then one summary line.
 
 import { printableKey } from '../core/keys.js';
-import type { SyncReport } from '../core/model.js';
+import type { SyncedItem, SyncReport } from '../core/model.js';
 import { formatBytes } from './format.js';
+import { countsLine, reportCounts, shownChanges } from './model.js';
 
 /** File names and messages come from files, buckets and servers: one line each, control characters escaped. */
 const p = (text: string) => printableKey(text);
 
-const ACTION_LABEL: Record<SyncReport['synced'][number]['action'], string> = {
-  upload: 'upload',
-  download: 'download',
-  'delete-remote': 'delete remote',
-  'delete-local': 'delete local',
-  'copy-local': 'keep local copy',
-  'copy-remote': 'keep remote copy',
-  'update-metadata': 'update metadata',
-};
+/** Each write with what it does at its path: `upload (overwrite)`, `delete remote`… */
+function label(item: SyncedItem): string {
+  switch (item.action) {
+    case 'upload':
+      return `upload (${item.change})`;
+    case 'download':
+      return `download (${item.change})`;
+    case 'delete-remote':
+      return 'delete remote';
+    case 'delete-local':
+      return 'delete local';
+    case 'copy-local':
+      return 'keep local copy';
+    case 'copy-remote':
+      return 'keep remote copy';
+    case 'update-metadata':
+      return 'update metadata';
+  }
+}
 
 export function renderText(report: SyncReport, { verbose = true }: { verbose?: boolean } = {}): string {
   const lines: string[] = [];
   const arrow = { push: '→', pull: '←', bidirectional: '⇄' }[report.direction];
-  const title = report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync';
-  lines.push(`${title}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`);
-  const notApplied = !report.dryRun && report.synced.length === 0 && report.planned.length > 0 && report.failure !== undefined;
-  const shown = notApplied ? report.planned : report.synced;
-  const width = Math.max(0, ...shown.map((s) => ACTION_LABEL[s.action].length));
-  if (verbose && notApplied) lines.push('Plan (not applied):');
-  if (verbose) for (const item of shown) lines.push(`  ${ACTION_LABEL[item.action].padEnd(width)}  ${p(item.path)}`);
+  lines.push(`${report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync'}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`);
+  const { state, items } = shownChanges(report);
+  const shown = orderedForReview(items);
+  const width = Math.max(0, ...shown.map((s) => label(s).length));
+  if (verbose && state === 'not-applied' && shown.length > 0) lines.push('Plan (not applied):');
+  if (verbose) for (const item of shown) lines.push(`  ${label(item).padEnd(width)}  ${p(item.path)}`);
   if (report.conflicts.length > 0) {
     lines.push('Conflicts:');
     for (const c of report.conflicts) lines.push(`  ${p(c.path)}  ${c.kind}  → ${c.resolution}  (${p(c.reason)})`);
@@ -47,18 +57,18 @@ export function renderText(report: SyncReport, { verbose = true }: { verbose?: b
   return lines.join('\n');
 }
 
+/** Deletions, then overwrites, then metadata-only changes, then creations: what destroys comes first. */
+function orderedForReview(items: readonly SyncedItem[]): SyncedItem[] {
+  const rank = { delete: 0, overwrite: 1, 'metadata-only': 2, create: 3 } as const;
+  return [...items].sort((a, b) => rank[a.change] - rank[b.change]);
+}
+
 export function summaryLine(report: SyncReport): string {
-  const count = (kind: string) => report.synced.filter((s) => s.action === kind).length;
+  const { state } = shownChanges(report);
+  const counts = reportCounts(report);
   const r = report.stats.requests;
   const requests = r.list + r.get + r.head + r.put + r.copy + r.delete;
-  const verb = report.dryRun ? 'would ' : '';
-  const parts = [
-    `${verb}upload ${count('upload')}`,
-    `${verb}download ${count('download')}`,
-    `${verb}delete ${count('delete-remote')} remote / ${count('delete-local')} local`,
-    `${report.conflicts.length} conflict(s)`,
-    `${report.skipped.length} skipped`,
-  ];
+  const parts = [countsLine(counts, state, report.direction !== 'push'), `${report.conflicts.length} conflict(s)`, `${report.skipped.length} skipped`];
   const rolled = report.rolledBack ? ' — rolled back' : '';
-  return (`${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ` + `${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`);
+  return `${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`;
 }

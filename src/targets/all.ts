@@ -70,7 +70,7 @@ function planRefresh(options: AllOptions, ctx: RunContext, planned: readonly str
     errors: [],
     effects: refreshes ? cacheEffect(ctx.app, { operation: 'refresh', templates: [...planned].sort() }) : null,
     finish: async (applied) => {
-      if (options.refreshCache === false) return skippedCache('cache step skipped (refreshCache: false)');
+      if (options.refreshCache === false) return skippedCache(options.refreshCacheOff ?? 'cache step skipped: the cache refresh is turned off');
       const templates = ctx.strategy.dryRun ? planned : changed();
       if (!applied && !ctx.strategy.dryRun) return skippedCache('not applied: the cache was not touched');
       if (templates.length === 0) return skippedCache('no template changed: nothing to refresh');

@@ -11,7 +11,8 @@ import { AppCache } from '../cache/redis.js';
 import { errorMessage } from '../errors.js';
 import { printableUrl } from '../urls.js';
 import { areaLocation, resolveApp, StoreRegistry, type AreaLocation, type AreaName, type ResolveOptions, type ResolvedApp } from './config.js';
-import type { CommonOptions, TargetName, TargetResult } from './types.js';
+import { LockBusyError, LockedError } from '../core/state.js';
+import type { CommonOptions, TargetError, TargetName, TargetResult } from './types.js';
 
 export interface RunContext {
   app: ResolvedApp;
@@ -106,9 +107,9 @@ function localStateFor(base: string, localRoot: string): string {
 /** Prepares areas one after another; one that cannot be planned is an error of the target, not of the run. */
 export async function prepareAreas(
   steps: readonly { path: string; prepare: () => Promise<PreparedArea> }[],
-): Promise<{ areas: PreparedArea[]; errors: { path: string; message: string }[] }> {
+): Promise<{ areas: PreparedArea[]; errors: TargetError[] }> {
   const areas: PreparedArea[] = [];
-  const errors: { path: string; message: string }[] = [];
+  const errors: TargetError[] = [];
   for (const step of steps) {
     try {
       areas.push(await step.prepare());
@@ -162,8 +163,9 @@ export function baseResult<T extends TargetName>(
 }
 
 /** An error thrown by a step (bad configuration, unreachable store), as a result error. */
-export function thrownError(error: unknown, path = ''): { path: string; message: string } {
-  return { path, message: errorMessage(error) };
+export function thrownError(error: unknown, path = ''): TargetError {
+  const locked = error instanceof LockedError || error instanceof LockBusyError;
+  return { path, message: errorMessage(error), ...(locked ? { reason: 'locked' as const } : {}) };
 }
 
 /**

@@ -283,8 +283,9 @@ async function validatePlanned(
   addWarnings: (file: string, body: Buffer) => void,
 ): Promise<void> {
   const invalid: InvalidFile[] = [];
-  const keep: SyncReport['synced'] = [];
-  for (const item of report.synced) {
+  const keep: SyncReport['planned'] = [];
+  // The plan, not only what the run would sync: a plan blocked by a manual conflict is still shown.
+  for (const item of report.planned) {
     let body: Buffer | null = null;
     let side: InvalidFile['side'] | null = null;
     try {
@@ -305,7 +306,9 @@ async function validatePlanned(
       keep.push(item);
     }
   }
-  report.synced = keep;
+  const refused = new Set(invalid.map((f) => f.path));
+  report.planned = keep;
+  report.synced = report.synced.filter((s) => !refused.has(s.path));
   report.invalid.push(...invalid);
 }
 

@@ -16,14 +16,14 @@ import type { PreparedSync } from '../core/engine.js';
 import type { Refusal, SyncReport } from '../core/model.js';
 import { errorMessage } from '../errors.js';
 import type { PreparedArea } from './common.js';
-import type { AnyTargetResult, TargetName } from './types.js';
+import type { AnyTargetResult, TargetError, TargetName } from './types.js';
 
 /** A target's part of the run, planned and not yet applied. */
 export interface TargetPlan<R extends AnyTargetResult = AnyTargetResult> {
   target: TargetName;
   areas: PreparedArea[];
   /** Areas that could not be planned at all (bad configuration, an unreachable store). */
-  errors: { path: string; message: string }[];
+  errors: TargetError[];
   /**
    * What the target writes beyond the bucket if the run is applied (cache keys, a webhook call),
    * without secrets; null when nothing. Bound into the plan hash: it is part of what is approved.

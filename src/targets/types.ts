@@ -15,6 +15,13 @@ export type CacheOperation = (typeof CACHE_OPERATIONS)[number];
 export const CACHE_NAMESPACES = ['templates', 'bccache', 'responses', 'gather', 'static'] as const;
 export type CacheNamespace = (typeof CACHE_NAMESPACES)[number];
 
+/** An error of a target; `reason: 'locked'` when another run held a lock of the bucket past lock-wait. */
+export interface TargetError {
+  path: string;
+  message: string;
+  reason?: 'locked';
+}
+
 export interface TargetResult {
   target: TargetName;
   /**
@@ -29,7 +36,7 @@ export interface TargetResult {
   conflicts: Conflict[];
   skipped: Skip[];
   backedUp: string[];
-  errors: { path: string; message: string }[];
+  errors: TargetError[];
   hasConflicts: boolean;
   /** Engine reports, one per synced root; empty for cache. */
   reports: SyncReport[];
@@ -215,6 +222,8 @@ export interface AllOptions extends TemplatesOptions, SettingsOptions, Omit<Stat
   staticExclude?: string[];
   /** false skips the cache step; by default `all` ends with a cache refresh of the templates it changed. */
   refreshCache?: boolean;
+  /** How the cache result says the refresh was turned off, in the caller's words (e.g. the Action's `cache-operation: none`). */
+  refreshCacheOff?: string;
 }
 
 export interface AllResult {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { INPUTS, INPUT_DEFAULTS } from '../../src/action/inputs.js';
 import { OUTPUTS } from '../../src/action/outputs.js';
+import { ACTION_FAILURE_REASONS as FAILURE_REASONS } from '../../src/errors.js';
 
 interface ActionYml {
   name: string;
@@ -79,7 +80,9 @@ describe('README.md (its "Usage (GitHub Action)" section)', () => {
     expect(usage).toContain("dry-run: ${{ github.event_name != 'push' }}");
     // The old pattern evaluates to 'false' on pull_request_target: it may only appear as the warning.
     expect(usage.split("dry-run: ${{ github.event_name == 'pull_request' }}").length).toBe(1);
-    expect(usage).toMatch(/### Security model[\s\S]*Dismiss stale pull request approvals[\s\S]*Require status checks to pass before merging/);
+    expect(usage).toMatch(/### Reviewing a plan[\s\S]*Branch protection the gate relies on[\s\S]*Dismiss stale pull request approvals[\s\S]*Require status checks to pass before merging[\s\S]*### Security model[\s\S]*\(#reviewing-a-plan\)/);
+    // Every failure reason the Action can set has a row of the troubleshooting table, with its fix.
+    for (const reason of FAILURE_REASONS) expect(usage).toMatch(new RegExp(`\\| \`${reason}\` \\| .+ \\| .+ \\|`));
     expect(usage).toContain('pull-requests: write');
     expect(usage).toMatch(/direction: pull/);
     expect(usage).toMatch(/require-approved-plan: true/);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  apiAdvice,
   commentBody,
   commentKey,
   createOctokit,
@@ -268,5 +269,18 @@ describe('GitHub API timeouts', () => {
     expect(describeApiError(error)).toMatch(/the GitHub API did not answer within 0\.3 s/);
     const graphql = await createOctokit('t', api.url, 300).graphql('query { viewer { login } }').catch((e: unknown) => e);
     expect(String(graphql)).toMatch(/did not answer within 0\.3 s/);
+  });
+});
+
+describe('apiAdvice', () => {
+  const failure = (status: number | undefined, response?: unknown) => Object.assign(new Error('boom'), status === undefined ? {} : { status }, response === undefined ? {} : { response });
+  it('advises the permission only on 401, 403 and 404', () => {
+    for (const status of [401, 403, 404]) expect(apiAdvice(failure(status), 'look it up')).toContain("Add 'pull-requests: write'");
+    expect(apiAdvice(failure(422, {}), 'look it up')).toBe('Could not look it up (HTTP 422: boom). The job summary has the report.');
+  });
+  it('says "GitHub API unreachable" when no answer came (a network error; Octokit reports it as 500 without a response)', () => {
+    expect(apiAdvice(failure(undefined), 'look it up')).toBe('GitHub API unreachable: could not look it up (boom). The job summary has the report.');
+    expect(apiAdvice(failure(500), 'look it up')).toMatch(/^GitHub API unreachable/);
+    expect(apiAdvice(failure(500, { status: 500 }), 'look it up')).toMatch(/^Could not look it up \(HTTP 500/);
   });
 });

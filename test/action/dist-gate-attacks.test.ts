@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { createClient, RESP_TYPES } from 'redis';
 import { expect, inject, it } from 'vitest';
+import { readable } from '../helpers/comment-html.js';
 import { startEchoRedis } from '../helpers/echo-redis.js';
 import type { GitHubApiServer } from '../helpers/github-api.js';
 import { startSilentRedis } from '../helpers/silent-redis.js';
@@ -103,7 +104,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
       const ws = await workspace({ 'settings/storage.yml': `buckets:\n  templates: ${s3.bucket}\nprefix: evil\n` });
       const review = await run(ws, pr(number), { ...gated, 'dry-run': 'true' });
       expectOk(review);
-      expect(api.commentsOn(number)[0]!.body, operation).toContain('This pull request adds settings/storage.yml: the plan uses the base branch');
+      expect(readable(api.commentsOn(number)[0]!.body), operation).toContain('This pull request adds settings/storage.yml: the plan uses the base branch');
       merged(`ra-${number}`, number);
       const before = { redis: await redisSnapshot('raapp:*'), bucket: await bucketSnapshot(s3, 'ra') };
       const deploy = await run(ws, push(`ra-${number}`), gated);
@@ -134,7 +135,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     const comment = api.commentsOn(1301)[0]!.body;
     for (const text of [comment, await everything(review)]) expect(text).not.toMatch(/runner-notes|deploy-key|wJalrXUtnFEMI/);
     expect(review.code).toBe(1);
-    expect(comment).toContain('The local folder templates is a symbolic link');
+    expect(readable(comment)).toContain('The local folder templates is a symbolic link');
     merged('rc-1', 1301);
     const deploy = await run(ws, push('rc-1'), inputs('rc', { 'conflict-strategy': 'local-wins' }));
     expect(deploy.code).toBe(1);
@@ -254,7 +255,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     for (const file of ['a', 'e', 'f']) {
       expect(review.annotations.some((a) => a.includes(`file=settings/${file}.yml,line=1,col=`) && a.includes('::nested deeper than 64 levels')), file).toBe(true);
     }
-    expect(api.commentsOn(1801)[0]!.body).toContain('nested deeper than 64 levels');
+    expect(readable(api.commentsOn(1801)[0]!.body)).toContain('nested deeper than 64 levels');
 
     // A bucket writer plants them; a scheduled pull refuses them, pulls the rest, releases its lock.
     const store = s3.makeStore();

@@ -10,6 +10,7 @@ import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { expect, inject, it } from 'vitest';
+import { readable } from '../helpers/comment-html.js';
 import { startActionsCache, type ActionsCacheServer } from '../helpers/actions-cache.js';
 import { startEchoRedis, type EchoRedis } from '../helpers/echo-redis.js';
 import type { GitHubApiServer } from '../helpers/github-api.js';
@@ -126,8 +127,10 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     const review = await run(ws, pr(201), { ...gated, 'dry-run': 'true' });
     expectOk(review);
     const comment = api.commentsOn(201)[0]!.body;
-    expect(comment).toContain("This pull request adds settings/storage.yml: the plan uses the base branch&#39;s (absent) file".replace(/&#39;/g, "'"));
-    expect(comment).toContain(`<code>s3://${s3.bucket} (127.0.0.1:`);
+    expect(readable(comment)).toContain("This pull request adds settings/storage.yml: the plan uses the base branch's (absent) file");
+    // The title block names the area's real location: the base branch's (absent) storage.yml, not the PR's bucket.
+    expect(readable(comment)).toMatch(new RegExp(`Where: templates → s3://${s3.bucket} \\(127\\.0\\.0\\.1:\\d+\\)/r2/templates/`));
+    expect(comment).not.toContain(other);
     merged('r2-1', 201);
     const before = { main: await bucketSnapshot(s3, 'r2'), other: await bucketSnapshot(s3, '', other) };
     const deploy = await run(ws, push('r2-1'), gated);
@@ -220,8 +223,10 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     for (const [i, area] of areas.entries()) expect(await bucketSnapshot(s3, area), area).toEqual(before[i]);
     expect(await treeSnapshot(ws)).toEqual(tree);
     expect(result.summary).toContain('**not applied — nothing was written**');
-    expect(result.summary).toContain('**Plan (not applied)** (1)');
-    expect(result.summary).toContain('Not applied: templates: unresolved manual conflicts. Nothing was written by this run.');
+    // The plan that was not applied is shown whole: the settings and static overwrites beside the conflict.
+    expect(result.summary).toMatch(/\*\*Plan \(not applied\): deletions, overwrites and conflicts\*\* \(1\)/);
+    expect(result.outputs).toMatchObject({ 'to-overwrite': '2', 'to-create': '0', 'to-delete': '0' });
+    expect(readable(result.summary)).toContain('Not applied: templates: unresolved manual conflicts. Nothing was written by this run.');
   });
 
   it('5. pull_request_target never writes, and no pull request chooses the bucket', async () => {
@@ -287,7 +292,7 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
       expect(redis.commands.some((c) => c.includes(password))).toBe(true);
       const text = [await everything(first), await everything(second), ...api.commentsOn(601).map((c) => c.body)].join('\n');
       expect(text).toContain("WRONGPASS invalid password '***' for this server");
-      expect(api.commentsOn(601)[0]!.body).toContain('WRONGPASS invalid password');
+      expect(readable(api.commentsOn(601)[0]!.body)).toContain('WRONGPASS invalid password');
       for (const [name, form] of Object.entries(forms)) expect(text.includes(form), `${name} form ${form}`).toBe(false);
     } finally {
       await redis.close();
@@ -344,7 +349,7 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
       const result = await run(ws, push('r8-1'), inputs('r8', { target: 'all', 'cache-url': redisUrl! }));
       expect(result.code).toBe(1);
       expect(result.outputs['failure-reason']).toBe('validation');
-      expect(result.summary).toContain('a template name containing &quot;:&quot; is refused'.replace(/&quot;/g, '&quot;'));
+      expect(readable(result.summary)).toContain('a template name containing ":" is refused');
       const keys = Object.keys(await bucketSnapshot(s3, 'r8/templates'));
       expect(keys).toContain('r8/templates/app/bulma/base.html');
       expect(keys.some((k) => k.includes('app:bulma'))).toBe(false);
@@ -405,7 +410,7 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
       const started = Date.now();
       const review = await run(ws, review901, inputs('r9b', { timeout: '1' }));
       expectOk(review);
-      expect(review.stdout).toMatch(/::warning::Could not write the PR comment on #901 \(the GitHub API did not answer within 1 s\)/);
+      expect(review.stdout).toMatch(/::warning::GitHub API unreachable: could not write the PR comment on #901 \(the GitHub API did not answer within 1 s\)/);
       const deploy = await run(ws, push('r9b-1'), inputs('r9b', { timeout: '1', 'require-approved-plan': 'true', 'dry-run': 'false' }));
       expect(deploy.code).toBe(1);
       expect(deploy.outputs['failure-reason']).toBe('plan-changed');
@@ -418,13 +423,14 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
 
     // Another run holds the lock and keeps it alive: this one waits lock-wait, then fails naming it.
     const lockKey = 'r9b/.fastblocks-sync/locks/root=templates.json';
-    const holder = { runId: '20261130T000000Z-0a0b0c', replica: 'someone@else', host: 'other-runner', pid: 7, acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString(), journal: [] };
+    const holder = { runId: '20261130T000000Z-0a0b0c', replica: 'someone@else', host: 'other-runner', pid: 7, acquiredAt: new Date(Date.now() - 5 * 60_000).toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString(), journal: [] };
     await s3.makeStore().put(lockKey, Buffer.from(JSON.stringify(holder)));
     const locked = await bucketSnapshot(s3, 'r9b');
     const started = Date.now();
     const blocked = await run(ws, push('r9b-2'), inputs('r9b', { 'lock-wait': '1' }));
     expect(blocked.code).toBe(1);
-    expect(blocked.stdout).toMatch(/::error::.*locked by run 20261130T000000Z-0a0b0c of someone@else \(host other-runner\)/);
+    expect(blocked.outputs['failure-reason']).toBe('locked');
+    expect(blocked.stdout).toMatch(/::error::.*locked by run 20261130T000000Z-0a0b0c of someone@else \(host other-runner, pid 7\), taken 5 min \d+ s ago/);
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(await bucketSnapshot(s3, 'r9b')).toEqual(locked);
   });

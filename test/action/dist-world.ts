@@ -14,6 +14,8 @@ export const REPO = 'acme/site';
 export const BASE_SHA = 'ba5e'.repeat(10);
 /** The head commit of every test pull request (the recording API merges at it by default). */
 export const PR_HEAD_SHA = 'feed'.repeat(10);
+/** report-path's default. */
+export const REPORT_DIR = '.fastblocks-sync-report';
 
 const cleanup: string[] = [];
 
@@ -73,13 +75,15 @@ export async function bucketSnapshot(s3: S3TestContext, prefix: string, bucket?:
   return Object.fromEntries(objects.map((o) => [o.key, o.etag]));
 }
 
-/** Every entry under a folder — files with their bytes, links with their targets — `.git` left out. */
+/** Every entry under a folder — files with their bytes, links with their targets — `.git` and the report folder left out. */
 export async function treeSnapshot(root: string): Promise<Record<string, string>> {
   const tree: Record<string, string> = {};
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
     const full = join(entry.parentPath, entry.name);
     const path = relative(root, full).split(sep).join('/');
     if (path === '.git' || path.startsWith('.git/')) continue;
+    // The Action's report folder (report-path, git-ignored): written by every run on purpose.
+    if (path === REPORT_DIR || path.startsWith(`${REPORT_DIR}/`)) continue;
     const stat = await lstat(full);
     if (stat.isSymbolicLink()) tree[path] = `-> ${await readlink(full)}`;
     else if (stat.isFile()) tree[path] = (await readFile(full)).toString('base64');

@@ -4,6 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { expect, it } from 'vitest';
+import { readable } from '../helpers/comment-html.js';
 import { describeS3, type S3TestContext } from '../helpers/s3.js';
 import type { GitHubApiServer } from '../helpers/github-api.js';
 import { PR_HEAD_SHA, REPO, bucketSnapshot, pullRequestEvent, pushEvent, s3Inputs, startDistWorld, visibleLog, workspace, writeFiles, type EventSpec } from './dist-world.js';
@@ -46,7 +47,9 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(api.commentsOn(7)).toHaveLength(1);
     const comment = api.commentsOn(7)[0]!;
     expect(comment.body.startsWith(`<!-- fastblocks-sync:templates:${s3.bucket}/s1 plan=${first.outputs['plan-hash']} head=${PR_HEAD_SHA} -->`)).toBe(true);
-    expect(comment.body).toContain('**Plan** (2)');
+    expect(comment.body).toContain('**Plan: creations** (2)');
+    expect(comment.body.split('\n')[1]).toBe('### fastblocks-sync · templates · Plan: 2 to create, 0 to overwrite, 0 to delete');
+    expect(first.outputs).toMatchObject({ 'to-create': '2', 'to-overwrite': '0', 'to-delete': '0' });
     expect(first.summary).toContain('dry run — nothing was written');
 
     await writeFiles(ws, { 'templates/contact.html': 'contact' });
@@ -94,7 +97,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(result.stdout).toContain('::error::Manual conflict resolution required');
     expect(result.annotations.some((a) => a.startsWith('::error title=Unresolved sync conflict,file=templates/index.html::'))).toBe(true);
     expect(result.summary).toContain('**Failed (manual-conflicts):**');
-    expect(result.summary).toContain('| <code>index.html</code> | modify/modify | **manual (unresolved)** |');
+    expect(result.summary).toContain('| **conflict** (modify/modify) | <code>index.html</code> | **unresolved (manual)** ·');
     expect(await snapshot('s2')).toEqual(before);
   });
 
@@ -105,7 +108,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expectOk(result);
     expect(result.annotations.join('\n')).toMatch(/::warning::This pull request comes from a fork.*pull-requests: write/);
     expect(api.requests.slice(requestsBefore).filter((r) => r.path.includes('/comments'))).toHaveLength(0);
-    expect(result.summary).toContain('**Plan** (1)');
+    expect(result.summary).toContain('**Plan: creations** (1)');
     expect(result.outputs['failure-reason']).toBe('');
   });
 
@@ -118,7 +121,7 @@ describeS3('dist/index.js as the runner runs it', () => {
       expect(result.annotations.join('\n')).toMatch(/::warning::Could not write the PR comment on #32 \(HTTP 403: Resource not accessible by integration\)\. Add 'pull-requests: write'/);
       expect(api.requestsTo('POST', `/repos/${REPO}/issues/32/comments`)).toHaveLength(1);
       expect(api.commentsOn(32)).toHaveLength(0);
-      expect(result.summary).toContain('**Plan** (1)');
+      expect(result.summary).toContain('**Plan: creations** (1)');
       expect(result.outputs['failure-reason']).toBe('');
     } finally {
       api.forbid = 'none';
@@ -143,7 +146,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(stored.body.toString()).toBe('v2');
     // The merged PR's comment now shows what was applied.
     expect(api.commentsOn(41)).toHaveLength(1);
-    expect(api.commentsOn(41)[0]!.body).toContain('**Applied changes** (1)');
+    expect(api.commentsOn(41)[0]!.body).toMatch(/\*\*Applied: (creations|deletions, overwrites and conflicts)\*\* \(1\)/);
 
     // PR 42 is reviewed; then someone edits the bucket; the merge's deploy refuses and writes nothing.
     await writeFiles(ws, { 'templates/index.html': 'v3' });
@@ -174,7 +177,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toContain("::error::Input 'direction' has an invalid value 'sideways'. Accepted: pull, push, bidirectional");
     expect(result.outputs['failure-reason']).toBe('validation');
-    expect(result.summary).toContain("Input 'direction' has an invalid value 'sideways'");
+    expect(readable(result.summary)).toContain("Input 'direction' has an invalid value 'sideways'");
     expect(await snapshot('s5')).toEqual({});
   });
 
@@ -186,7 +189,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     const manual = await run(ws, pushEvent(api.url, 'p6-1'), inputs('s6'));
     expect(manual.code).toBe(1);
     expect(manual.outputs).toMatchObject({ 'failure-reason': 'manual-conflicts', 'unresolved-count': '1', 'synced-count': '0' });
-    expect(manual.summary).toContain('| <code>docs.html</code> | file/folder | **manual (unresolved)** |');
+    expect(manual.summary).toContain('| **conflict** (file/folder) | <code>docs.html</code> | **unresolved (manual)** ·');
     expect(await snapshot('s6')).toEqual(before);
 
     const deploy = await run(ws, pushEvent(api.url, 'p6-2'), inputs('s6', { 'conflict-strategy': 'newest-wins' }));

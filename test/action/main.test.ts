@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readable } from '../helpers/comment-html.js';
 import type { ActionIO, Annotation } from '../../src/action/io.js';
 import { annotate, collectAnnotations } from '../../src/action/summary.js';
 import type { RunOverrides } from '../../src/action/run-targets.js';
@@ -96,17 +97,37 @@ const deps = (io: FakeIO, e: Record<string, string>, runTargets: ReturnType<type
   runTargets,
   octokit: createOctokit,
   cache: noCache,
+  artifact: { upload: async () => ({ id: 1 }) },
 });
 
 describe('run()', () => {
+  it('pull-cache failures are warnings, never the run\'s failure', async () => {
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, direction: 'pull', synced: [{ path: 'a.html', action: 'download', change: 'create' }] }))]);
+    const broken = {
+      isAvailable: () => {
+        throw new Error('cache service exploded');
+      },
+      restore: async () => undefined,
+      save: async () => {},
+    };
+    const io = fakeIO({ bucket: 'b-1', direction: 'pull', 'pull-cache': 'true', comment: 'never' });
+    await run({ ...deps(io, await env('push', {}), targets.runTargets), cache: broken });
+    expect(io.failed).toEqual([]);
+    expect(io.outputs['failure-reason']).toBe('');
+    const warnings = io.annotations.filter((a) => a.level === 'warning').map((a) => a.message);
+    expect(warnings).toContain('pull-cache: restore failed (cache service exploded); the sync downloads what it needs.');
+    expect(warnings).toContain('pull-cache: save failed (cache service exploded); the next run downloads these files again.');
+  });
+
+
   it('runs a pull_request as a dry-run for the base branch replica unless dry-run is explicitly false', async () => {
-    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload' }] }))]);
+    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
     await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run).toMatchObject({ dryRun: true, replica: 'acme/site@main' });
     expect(io.failed).toEqual([]);
     expect(io.outputs).toMatchObject({ changed: 'true', 'synced-count': '1', 'failure-reason': '', 'plan-hash': expect.stringMatching(/^[0-9a-f]{32}$/) });
-    expect(io.summary).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
+    expect(readable(io.summary)).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
 
     const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
     await run(deps(explicit, await env('pull_request', prEvent), targets.runTargets));
@@ -118,8 +139,9 @@ describe('run()', () => {
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
     await run(deps(io, await env('pull_request_target', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run.dryRun).toBe(true);
-    expect(io.logs.join('\n')).toContain(("pull_request_target event: dry run although 'dry-run' is 'false'. This event never " + "writes; deploy previews from pull_request events."));
-    expect(io.summary).toContain("> pull_request_target event: dry run although &#39;dry-run&#39;".replace(/&#39;/g, "'"));
+    expect(io.logs.join('\n')).toContain("pull_request_target event: dry run although 'dry-run' is 'false'. This event never writes; deploy previews from pull_request events.");
+    expect(io.summary).toMatch(/^> pull&#95;request&#95;target event/m);
+    expect(readable(io.summary)).toContain("pull_request_target event: dry run although 'dry-run' is 'false'");
   });
 
   it('treats every event that runs on a pull request like pull_request: dry run unless dry-run is explicitly false, settings from the base commit', async () => {
@@ -135,7 +157,7 @@ describe('run()', () => {
       ['workflow_run', {}, { GITHUB_REF: 'refs/pull/7/merge' }, OTHER_BASE],
     ];
     for (const [eventName, event, extra, base] of events) {
-      const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload' }] }))]);
+      const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
       const io = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never' });
       await run(deps(io, { ...(await env(eventName, event)), ...extra }, targets.runTargets));
       expect(io.failed, eventName).toEqual([]);
@@ -207,7 +229,7 @@ describe('run()', () => {
   });
 
   it('gates a workflow_dispatch run with require-approved-plan like a push', async () => {
-    const targets = recordingTargets(() => [templates(report({ synced: [{ path: 'a.html', action: 'upload' }] }))]);
+    const targets = recordingTargets(() => [templates(report({ synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'require-approved-plan': 'true', comment: 'never' });
     await run(deps(io, await env('workflow_dispatch', {}, 'sha-unmerged'), targets.runTargets));
     expect(io.outputs['failure-reason']).toBe('plan-changed');
@@ -235,7 +257,7 @@ describe('run()', () => {
     await run(deps(io, await env('push', {}), async () => { throw new Error('NoSuchBucket: b-1 does not exist'); }));
     expect(io.outputs['failure-reason']).toBe('error');
     expect(io.failed).toEqual(['NoSuchBucket: b-1 does not exist']);
-    expect(io.summary).toContain('**Failed (error):** NoSuchBucket: b-1 does not exist');
+    expect(readable(io.summary)).toContain('Failed (error): NoSuchBucket: b-1 does not exist');
   });
 
   it('passes app-root, strategy and replica through to the targets', async () => {

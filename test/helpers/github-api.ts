@@ -37,6 +37,21 @@ export interface FakeComment {
   edits: { editor: FakeUser | null; body: string; editedAt: string }[];
 }
 
+export interface FakeArtifact {
+  id: number;
+  name: string;
+  workflowRunBackendId: string;
+  workflowJobRunBackendId: string;
+  /** Staged blocks of the blob, by block id. */
+  blocks: Map<string, Buffer>;
+  /** The committed blob (a zip of the uploaded files); null until the block list is put. */
+  blob: Buffer | null;
+  finalized: boolean;
+  /** What FinalizeArtifact reported: size in bytes and `sha256:<hex>`. */
+  size: string | null;
+  hash: string | null;
+}
+
 export interface FakePullRequest {
   number: number;
   merged_at: string | null;
@@ -44,8 +59,8 @@ export interface FakePullRequest {
   head?: { sha: string };
 }
 
-/** Which requests answer 403: none, comment writes (POST/PATCH), every comment request, or GraphQL. */
-export type ForbidMode = 'none' | 'comment-writes' | 'comments' | 'graphql';
+/** Which requests answer 403: none, comment writes (POST/PATCH), every comment request, GraphQL, or the commit → pull request lookup. */
+export type ForbidMode = 'none' | 'comment-writes' | 'comments' | 'graphql' | 'pulls';
 
 export interface GitHubApiServer {
   readonly url: string;
@@ -66,6 +81,14 @@ export interface GitHubApiServer {
   now: () => number;
   /** `sha` is the merge commit of pull request `number`, merged now at head `head` (default: the test events' head). */
   merge(sha: string, number: number, head?: string): FakePullRequest;
+  /**
+   * The Actions artifact service (artifacts v4, as @actions/artifact talks to it): Twirp
+   * `ArtifactService` CreateArtifact / FinalizeArtifact, and the signed blob upload URL it hands
+   * out (Azure Blob `Put Block` / `Put Block List`). Point ACTIONS_RESULTS_URL here.
+   */
+  readonly artifacts: FakeArtifact[];
+  /** A runtime token whose claims name this run and job, as the runner's ACTIONS_RUNTIME_TOKEN does. */
+  readonly runtimeToken: string;
   /** Adds a comment as if someone else wrote it (default: a user without write access). */
   addComment(issueNumber: number, body: string, user?: Partial<Pick<FakeComment, 'user' | 'author_association'>>): FakeComment;
   /** Edits a comment as `editor` (anyone with write access can edit any comment). */
@@ -92,6 +115,8 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
 
   const contents = new Map<string, string>();
   const pulls: GitHubApiServer['pulls'] = new Map();
+  const artifacts: FakeArtifact[] = [];
+  const runtimeToken = fakeJwt({ scp: `Actions.GenericRead:00000000 Actions.Results:${RUN_BACKEND_ID}:${JOB_BACKEND_ID} Actions.UploadArtifacts:0:0/1` });
   const state: GitHubApiServer = {
     url: '',
     requests,
@@ -99,6 +124,8 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     pullsByCommit,
     contents,
     pulls,
+    artifacts,
+    runtimeToken,
     forbid: 'none',
     stall: false,
     tokenUser: { ...BOT },
@@ -137,6 +164,7 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       pullsByCommit.clear();
       contents.clear();
       pulls.clear();
+      artifacts.length = 0;
       state.forbid = 'none';
       state.stall = false;
       state.tokenUser = { ...BOT };
@@ -162,11 +190,12 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const raw = await readBody(req);
+    const bytes = await readBytes(req);
+    const raw = req.url?.startsWith('/artifact-blob/') ? bytes : bytes.toString('utf8');
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     let body: unknown = undefined;
-    if (raw) {
+    if (typeof raw === 'string' && raw) {
       try {
         body = JSON.parse(raw);
       } catch {
@@ -238,10 +267,60 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       if (text === undefined) return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/repos/contents#get-repository-content' });
       return send(200, { type: 'file', encoding: 'base64', path: file, name: file.split('/').pop(), content: Buffer.from(text).toString('base64') });
     }
+    if (url.pathname.startsWith('/twirp/github.actions.results.api.v1.ArtifactService/') && method === 'POST') return send(...twirp(url.pathname.split('/').pop()!, body, req.headers.authorization));
+    if (url.pathname.startsWith('/artifact-blob/') && method === 'PUT') return blobPut(url, raw, res);
     if (url.pathname === '/graphql' && method === 'POST') return state.forbid === 'graphql' ? send(403, FORBIDDEN) : send(200, graphql(body));
     m = /^\/repos\/([^/]+)\/([^/]+)\/commits\/([^/]+)\/pulls$/.exec(url.pathname);
-    if (m && method === 'GET') return send(200, pullsByCommit.get(m[3]!) ?? []);
+    if (m && method === 'GET') return state.forbid === 'pulls' ? send(403, FORBIDDEN) : send(200, pullsByCommit.get(m[3]!) ?? []);
     return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+  }
+
+  /** The artifact service's two calls of an upload, checked as the real service checks them. */
+  function twirp(method: string, body: unknown, authorization: string | undefined): [number, unknown] {
+    if (authorization !== `Bearer ${runtimeToken}`) return [401, { code: 'unauthenticated', msg: 'bad runtime token' }];
+    const request = (body ?? {}) as Record<string, unknown>;
+    const ids = { workflowRunBackendId: String(request.workflow_run_backend_id ?? ''), workflowJobRunBackendId: String(request.workflow_job_run_backend_id ?? '') };
+    if (ids.workflowRunBackendId !== RUN_BACKEND_ID || ids.workflowJobRunBackendId !== JOB_BACKEND_ID) return [400, { code: 'invalid_argument', msg: 'unknown backend ids' }];
+    const name = String(request.name ?? '');
+    if (method === 'CreateArtifact') {
+      if (artifacts.some((a) => a.name === name)) return [409, { code: 'already_exists', msg: 'an artifact with this name already exists on the workflow run' }];
+      const artifact: FakeArtifact = { id: nextId++, name, ...ids, blocks: new Map(), blob: null, finalized: false, size: null, hash: null };
+      artifacts.push(artifact);
+      return [200, { ok: true, signed_upload_url: `${state.url}/artifact-blob/actions-results/${artifact.id}/${encodeURIComponent(name)}.zip?sig=fake-signature&sv=2023-11-03` }];
+    }
+    if (method === 'FinalizeArtifact') {
+      const artifact = artifacts.find((a) => a.name === name && !a.finalized);
+      if (!artifact?.blob) return [404, { code: 'not_found', msg: 'no uploaded artifact of this name' }];
+      artifact.finalized = true;
+      artifact.size = String(request.size ?? '');
+      artifact.hash = typeof request.hash === 'string' ? request.hash : null;
+      return [200, { ok: true, artifact_id: String(artifact.id) }];
+    }
+    return [404, { code: 'bad_route', msg: `no method ${method}` }];
+  }
+
+  /** Azure Blob `Put Block` (`comp=block`) and `Put Block List` (`comp=blocklist`) on the signed URL. */
+  function blobPut(url: URL, raw: Buffer | string, res: ServerResponse): void {
+    const reply = (status: number) => {
+      res.writeHead(status, { 'x-ms-request-id': `req-${nextId++}`, 'x-ms-version': '2023-11-03', etag: '"0x8DC0000000000000"', 'last-modified': new Date().toUTCString(), 'content-length': '0' });
+      res.end();
+    };
+    const artifact = artifacts.find((a) => url.pathname === `/artifact-blob/actions-results/${a.id}/${encodeURIComponent(a.name)}.zip`);
+    if (!artifact || url.searchParams.get('sig') !== 'fake-signature') return reply(403);
+    const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+    const comp = url.searchParams.get('comp');
+    if (comp === 'block') {
+      artifact.blocks.set(url.searchParams.get('blockid') ?? '', bytes);
+      return reply(201);
+    }
+    if (comp === 'blocklist') {
+      const ids = [...bytes.toString('utf8').matchAll(/<(?:Latest|Uncommitted|Committed)>([^<]*)<\//g)].map((m) => m[1]!);
+      if (ids.some((id) => !artifact.blocks.has(id))) return reply(400);
+      artifact.blob = Buffer.concat(ids.map((id) => artifact.blocks.get(id)!));
+      return reply(201);
+    }
+    artifact.blob = bytes; // a single Put Blob
+    return reply(201);
   }
 
   /**
@@ -307,13 +386,22 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   return state;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBytes(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+const RUN_BACKEND_ID = 'ce7f54c7-61c7-4aae-887f-30da475f5f1a';
+const JOB_BACKEND_ID = 'ca395085-040a-526b-2ce8-bdc85f692774';
+
+/** A JWT as the runner hands it out (the artifact client reads its claims, it does not check the signature). */
+function fakeJwt(claims: Record<string, unknown>): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ typ: 'JWT', alg: 'RS256' })}.${part({ ...claims, exp: 4_102_444_800 })}.c2lnbmF0dXJl`;
 }
 
 /** GraphQL node ids are opaque strings; these look like GitHub's. */

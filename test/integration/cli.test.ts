@@ -32,11 +32,11 @@ describe('fastblocks-sync sync', () => {
     const { local, bucket, remote } = await fixture({ 'index.html': '<h1>home</h1>', 'blocks/nav.html': 'nav' });
     const first = await cli('sync', local, remote);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('upload  blocks/nav.html');
-    expect(first.stdout).toMatch(/upload 2, download 0, .* \| \d+ requests/);
+    expect(first.stdout).toContain('upload (create)  blocks/nav.html');
+    expect(first.stdout).toMatch(/Applied: 2 created, 0 overwritten, 0 deleted \(local side: 0 downloads, 0 deletions\), .* \| \d+ requests/);
     await writeTree(bucket, { 'from-remote.html': 'r' });
     const second = await cli('sync', local, remote);
-    expect(second.stdout).toContain('download  from-remote.html');
+    expect(second.stdout).toContain('download (create)  from-remote.html');
     expect(await readTree(local)).toEqual({ 'index.html': '<h1>home</h1>', 'blocks/nav.html': 'nav', 'from-remote.html': 'r' });
   });
 
@@ -197,7 +197,9 @@ describe('the installed binary', () => {
     const { local, remote } = await fixture({ 'a.html': 'a' });
     const bin = path.resolve(import.meta.dirname, '../../bin/fastblocks-sync.js');
     const { stdout } = await exec(process.execPath, [bin, 'sync', local, remote, '--json']);
-    expect((JSON.parse(stdout) as SyncReport).synced).toEqual([{ path: 'a.html', action: 'upload' }]);
+    const json = JSON.parse(stdout) as SyncReport & { counts: Record<string, number> };
+    expect(json.synced).toEqual([{ path: 'a.html', action: 'upload', change: 'create' }]);
+    expect(json.counts).toEqual({ create: 1, overwrite: 0, delete: 0, metadataOnly: 0, download: 0, deleteLocal: 0 });
     await expect(exec(process.execPath, [bin, 'sync', local, remote, '--direction', 'sideways'])).rejects.toMatchObject({ code: 2 });
   });
 });

@@ -57,7 +57,7 @@ for (const storeCase of cases) {
     });
 
     /** The dry run's plan and hash are those of the writing run that recovers and then applies. */
-    async function expectSamePlan(sync: (d: SyncDirection, dry?: boolean) => Promise<SyncReport>, direction: SyncDirection, planned: { path: string; action: string }[]) {
+    async function expectSamePlan(sync: (d: SyncDirection, dry?: boolean) => Promise<SyncReport>, direction: SyncDirection, planned: { path: string; action: string; change: string }[]) {
       const dry = await sync(direction, true);
       expect(dry.failure).toBeUndefined();
       expect(dry.warnings.map((w) => w.message).join('\n')).toMatch(new RegExp(`Run ${RUN} of dry was interrupted: the next run that writes undoes it first .*This plan is made as if that were done`));
@@ -96,7 +96,7 @@ for (const storeCase of cases) {
       );
       // Recovery keeps a.txt and c.txt (they hold this side's files) and puts b.txt back; the plan
       // then deletes b.txt again. Planned on the half-applied bucket, b.txt looked deleted on both sides.
-      await expectSamePlan(sync, 'bidirectional', [{ path: 'b.txt', action: 'delete-remote' }]);
+      await expectSamePlan(sync, 'bidirectional', [{ path: 'b.txt', action: 'delete-remote', change: 'delete' }]);
       expect(await readRemote(store, prefix)).toEqual({ 'a.txt': 'a2', 'c.txt': 'c' });
     });
 
@@ -111,7 +111,7 @@ for (const storeCase of cases) {
       await fs.rename(path.join(local, 'x.txt'), tree.backupPath(RUN, 'x.txt'));
       await writeTree(local, { 'x.txt': 'x2' });
       await store.put(lockKey(layout), Buffer.from(JSON.stringify(lockBody([], { localJournal: digest! }))));
-      await expectSamePlan(sync, 'pull', [{ path: 'x.txt', action: 'download' }]);
+      await expectSamePlan(sync, 'pull', [{ path: 'x.txt', action: 'download', change: 'overwrite' }]);
       expect(await readTree(local)).toEqual({ 'x.txt': 'x2', 'y.txt': 'y' });
     });
 

@@ -185,7 +185,7 @@ describe('the approved plan is the applied plan', () => {
     expect(report.failure?.reason).toBe('plan-changed');
     expect(report.failure?.message).toMatch(/The plan changed since it was approved \(approved [0-9a-f]{12}, now [0-9a-f]{12}\); nothing was written\./);
     expect(report.synced).toEqual([]);
-    expect(report.planned).toEqual([{ path: 'page.html', action: 'upload' }]);
+    expect(report.planned).toEqual([{ path: 'page.html', action: 'upload', change: 'overwrite' }]);
     expect(report.applied).toBe(false);
     expect(await snapshotRemote(store, prefix)).toEqual(before);
   });
@@ -255,7 +255,7 @@ describe('roots applied together', () => {
     const baseAfter = await snapshotRemote(store, `${first.prefix}.fastblocks-sync/state/`);
     expect(Object.keys(baseAfter)).toEqual(Object.keys(baseBefore));
     // The restored base plans the local edit again.
-    expect((await first.sync({ direction: 'push', dryRun: true })).planned).toEqual([{ path: 'a.html', action: 'upload' }]);
+    expect((await first.sync({ direction: 'push', dryRun: true })).planned).toEqual([{ path: 'a.html', action: 'upload', change: 'overwrite' }]);
   });
 
   it(('a group killed after its first base was written is kept, not undone, by the next run ' + 'of another root'), async () => {
@@ -308,7 +308,7 @@ describe('paths the caller refuses', () => {
       ['app:base.html', 'local', 'contains ":"'],
       ['blocks/nav:top.html', 'remote', 'contains ":"'],
     ]);
-    expect(report.synced).toEqual([{ path: 'ok.html', action: 'upload' }]);
+    expect(report.synced).toEqual([{ path: 'ok.html', action: 'upload', change: 'create' }]);
     expect(await readRemote(store, prefix)).toEqual({ 'ok.html': 'ok', 'blocks/nav:top.html': 'remote colon' });
   });
 });

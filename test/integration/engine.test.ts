@@ -257,8 +257,8 @@ for (const storeCase of cases) {
       const remoteBefore = await snapshotRemote(store, '');
       const report = await sync({ dryRun: true });
       expect(report.synced).toEqual([
-        { path: 'a.html', action: 'upload' },
-        { path: 'b.html', action: 'download' },
+        { path: 'a.html', action: 'upload', change: 'create' },
+        { path: 'b.html', action: 'download', change: 'create' },
       ]);
       expect(await snapshotRemote(store, '')).toEqual(remoteBefore);
       expect(await readTree(local)).toEqual({ 'a.html': 'a' });

@@ -51,7 +51,7 @@ describe('remote lock', () => {
     const held = await acquireLock(store, KEY, body('run-1'), options());
     const error = await acquireLock(store, KEY, body('run-2'), options()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockedError);
-    expect((error as LockedError).message).toMatch(/locked by run run-1 of r .* raise --lock-wait/);
+    expect((error as LockedError).message).toMatch(/locked by run run-1 of r \(host .*, pid \d+\), taken \d+ s ago and valid until .* raise lock-wait \(--lock-wait\)/);
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
     await releaseLock(store, held);
     const next = await acquireLock(store, KEY, body('run-2'), options());
@@ -122,7 +122,7 @@ describe('remote lock', () => {
     };
     const error = await acquireLock(flapping, KEY, body('run-1'), options()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockBusyError);
-    expect((error as Error).message).toMatch(/Could not take the lock .* within 3 s: other runs kept taking and releasing it\. Wait for them, or raise --lock-wait\./);
+    expect((error as Error).message).toMatch(/Could not take the lock .* within 3 s: other runs kept taking and releasing it\. Wait for them, or raise lock-wait \(--lock-wait\)\./);
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
     expect(sleeps.length).toBeLessThan(100);
   });

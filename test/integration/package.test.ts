@@ -123,8 +123,8 @@ describe('the npm tarball', () => {
     const script = commands.join('\n');
     const first = await run('bash', ['-euo', 'pipefail', '-c', script], { cwd: consumer });
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/== templates ==[\s\S]*upload {2}app\/bulma\/index\.html/);
-    expect(first.stdout).toMatch(/== static ==[\s\S]*upload {2}css\/app\.css/);
+    expect(first.stdout).toMatch(/== templates ==[\s\S]*upload \(create\) {2}app\/bulma\/index\.html/);
+    expect(first.stdout).toMatch(/== static ==[\s\S]*upload \(create\) {2}css\/app\.css/);
 
     // Where FastBlocks reads it: examples/settings/storage.yml maps templates to their own bucket.
     const bucket = await readTree(path.join(consumer, 'bucket'));

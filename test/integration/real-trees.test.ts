@@ -131,8 +131,8 @@ for (const storeCase of cases) {
         const toFolder = await sync({ direction: 'push' });
         expect(toFolder.failure).toBeUndefined();
         expect(toFolder.synced).toEqual([
-          { path: 'blog', action: 'delete-remote' },
-          { path: 'blog/index.html', action: 'upload' },
+          { path: 'blog', action: 'delete-remote', change: 'delete' },
+          { path: 'blog/index.html', action: 'upload', change: 'create' },
         ]);
         expect(await remoteBytes(store, prefix)).toEqual(await treeBytes(local));
         expect((await sync({ direction: 'push' })).synced).toEqual([]);
@@ -206,8 +206,8 @@ for (const storeCase of cases) {
         const all = await sync();
         expect(all.failure).toBeUndefined();
         expect(all.synced).toEqual([
-          { path: 'b.txt', action: 'delete-remote' },
-          { path: 'c.txt', action: 'delete-local' },
+          { path: 'b.txt', action: 'delete-remote', change: 'delete' },
+          { path: 'c.txt', action: 'delete-local', change: 'delete' },
         ]);
         expect(await treeBytes(local)).toEqual(bytesOf({ 'a.html': 'a' }));
         expect(await remoteBytes(store, prefix)).toEqual(bytesOf({ 'a.html': 'a' }));
@@ -219,7 +219,7 @@ for (const storeCase of cases) {
         await fs.rm(path.join(local, 'drafts'), { recursive: true });
         expect((await sync({}, { exclude: ['drafts'] })).synced).toEqual([]);
         const all = await sync();
-        expect(all.synced).toEqual([{ path: 'drafts/x.html', action: 'delete-remote' }]);
+        expect(all.synced).toEqual([{ path: 'drafts/x.html', action: 'delete-remote', change: 'delete' }]);
         expect(await remoteBytes(store, prefix)).toEqual(bytesOf({ 'a.html': 'a' }));
       });
     });

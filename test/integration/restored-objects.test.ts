@@ -74,8 +74,8 @@ describe.skipIf(s3Endpoint === null)('a multipart object restored by a server-si
       expect(next.conflicts).toEqual([]);
       expect(exitCodeFor(next)).toBe(0);
       expect(next.synced).toEqual([
-        { path: 'big.bin', action: 'upload' },
-        { path: 'z.txt', action: 'upload' },
+        { path: 'big.bin', action: 'upload', change: 'overwrite' },
+        { path: 'z.txt', action: 'upload', change: 'overwrite' },
       ]);
       expect(md5(await fs.readFile(path.join(local, 'big.bin')))).toBe(md5(edited));
       expect(md5(Buffer.from((await store.get(`${prefix}big.bin`)).body))).toBe(md5(edited));
@@ -135,7 +135,7 @@ describe.skipIf(s3Endpoint === null)('a multipart object restored by a server-si
     expect(report.failure).toBeUndefined();
     expect(report.warnings.map((w) => w.message).join('\n')).toMatch(/1 remote object\(s\) restored/);
     expect(report.conflicts).toEqual([]);
-    expect(report.synced).toEqual([{ path: 'big.bin', action: 'upload' }]);
+    expect(report.synced).toEqual([{ path: 'big.bin', action: 'upload', change: 'overwrite' }]);
     expect(md5(await fs.readFile(path.join(local, 'big.bin')))).toBe(md5(again));
     expect(md5(Buffer.from((await store.get(`${prefix}big.bin`)).body))).toBe(md5(again));
     expect(md5(original)).not.toBe(md5(again));

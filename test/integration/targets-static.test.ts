@@ -131,7 +131,7 @@ describeS3('static target: Content-Type, Cache-Control, metadata-only updates', 
     await writeFile(path.join(appRoot, 'static/css/print.css'), '@media print { body { color: #000; } }\n');
     const { result, puts } = await run();
     expect(result.reports[0]!.synced).toEqual(
-      expect.arrayContaining([{ path: 'css/print.css', action: 'upload' }]),
+      expect.arrayContaining([{ path: 'css/print.css', action: 'upload', change: 'overwrite' }]),
     );
     expect(puts.filter((key) => key.startsWith('site/static/'))).toEqual(['site/static/css/print.css']);
   });

@@ -81,7 +81,7 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('templates target with
 
     expect(result.errors).toEqual([]);
     expect(result.syncedItems).toEqual(['app/bulma/blocks/header.html']);
-    expect(result.reports[0]?.synced).toEqual([{ path: 'app/bulma/blocks/header.html', action: 'upload' }]);
+    expect(result.reports[0]?.synced).toEqual([{ path: 'app/bulma/blocks/header.html', action: 'upload', change: 'overwrite' }]);
     expect(result.changedTemplates).toEqual(['templates/app/bulma/blocks/header.html']);
     expect(result.cacheInvalidated).toEqual([`${app}:templates:app:bulma:blocks:header.html`]);
     expect(result.bytecodeCleared.sort()).toEqual(

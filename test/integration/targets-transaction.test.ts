@@ -125,7 +125,7 @@ describe('template names the app cannot cache apart', () => {
       ['blocks:nav.html', 'remote'],
     ]);
     expect(report.invalid[0]!.message).toMatch(/a template name containing ":" is refused: the FastBlocks loader caches templates under their path parts joined with ":", so "app:bulma:base\.html" and "app\/bulma\/base\.html" would share one cache key\. Rename it\./);
-    expect(report.synced).toEqual([{ path: 'app/bulma/base.html', action: 'upload' }]);
+    expect(report.synced).toEqual([{ path: 'app/bulma/base.html', action: 'upload', change: 'create' }]);
     expect(Object.keys(await bucketFiles(bucket)).filter((k) => !k.includes('.fastblocks-sync')).sort()).toEqual(['templates/app/bulma/base.html', 'templates/blocks:nav.html']);
   });
 });

@@ -81,7 +81,7 @@ describe('local times from git', () => {
     // The next CI run checks out the repository again: pulled.html was never committed.
     await fs.rm(path.join(root, 'pulled.html'));
     const rerun = await sync();
-    expect(rerun.synced).toEqual([{ path: 'pulled.html', action: 'download' }]);
+    expect(rerun.synced).toEqual([{ path: 'pulled.html', action: 'download', change: 'create' }]);
     expect(rerun.warnings[0]?.message).toMatch(/never committed \(e\.g\. pulled\.html\)/);
     expect((await store.get('pulled.html')).body.toString()).toBe('edited in the bucket');
 
@@ -89,7 +89,7 @@ describe('local times from git', () => {
     await exec('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', 'rm', '-q', 'site/templates/tracked.html'], { cwd: repo });
     await exec('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'remove'], { cwd: repo });
     const deletion = await sync();
-    expect(deletion.synced).toEqual([{ path: 'tracked.html', action: 'delete-remote' }]);
+    expect(deletion.synced).toEqual([{ path: 'tracked.html', action: 'delete-remote', change: 'delete' }]);
     expect(await store.head('tracked.html')).toBeNull();
   });
 });

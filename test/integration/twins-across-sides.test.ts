@@ -69,8 +69,8 @@ for (const storeCase of cases) {
       const report = await run(local, prefix, 'bidirectional', ['README.md']);
       expect(report.failure).toBeUndefined();
       expect(report.synced).toEqual([
-        { path: 'Readme.md', action: 'upload' },
-        { path: 'ok.txt', action: 'upload' },
+        { path: 'Readme.md', action: 'upload', change: 'create' },
+        { path: 'ok.txt', action: 'upload', change: 'create' },
       ]);
     });
 

@@ -95,7 +95,7 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
         if (report) reports.push(report);
         if (run.code === 0) continue;
         const text = `${report?.failure?.message ?? ''} ${run.stderr}`;
-        if (/locked by run \S+ of [AB] .*wait for it, or raise --lock-wait/s.test(text) && run.code === 1) {
+        if (/locked by run \S+ of [AB] .*wait for it, or raise lock-wait \(--lock-wait\)/s.test(text) && run.code === 1) {
           result.lockLosers++;
           continue;
         }
