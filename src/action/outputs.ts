@@ -1,7 +1,5 @@
 // The Action's outputs: names in one place, values computed from the target results.
 
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { runCounts, totals, type ChangeCounts } from '../report/model.js';
 import type { ActionFailureReason as FailureReason } from '../errors.js';
 import type { AnyTargetResult } from '../targets/types.js';

@@ -104,7 +104,8 @@ async function saveReport(input: PublishInput, base: RenderContext): Promise<{ r
     io.warning(`${errorMessage(error)} The report is written to ${fallback} instead.`);
     folder = await writeReportFolder(context.workspace, fallback, files);
   }
-  const reportFile = folder.files[0]!;
+  // writeReportFolder writes the report file first.
+  const [reportFile = ''] = folder.files;
   return { reportFile, link: await uploadReport(input, name, folder) };
 }
 

@@ -196,7 +196,7 @@ function unresolvedSuffix(results: readonly AnyTargetResult[]): string {
 
 /** Each area's real local root and bucket/prefix (storage.yml may map areas to other buckets). */
 function locations(results: readonly AnyTargetResult[]): string[] {
-  return results.flatMap((r) => r.reports.map((rep) => `${r.target} ${ARROWS[rep.direction] ?? '⇄'} ${code(rep.remote)}`));
+  return results.flatMap((r) => r.reports.map((rep) => `${r.target} ${ARROWS[rep.direction]} ${code(rep.remote)}`));
 }
 
 /** What the run did, in one line: the reader must never wonder whether anything was written. */
@@ -280,7 +280,7 @@ function areaName(result: AnyTargetResult, report: SyncReport, context: RenderCo
 function targetBlocks(result: AnyTargetResult, context: RenderContext): Block[] {
   const blocks: Block[] = [];
   for (const report of result.reports) blocks.push(...reportBlocks(result.target, report, context));
-  const messages = result.messages ?? [];
+  const { messages } = result;
   if (messages.length > 0 && result.target !== 'cache') lines(blocks, ...messages.map((m) => `_${result.target}:_ ${inertText(clip(m, TEXT_MAX))}`), '');
   if (result.reports.length === 0 && result.target !== 'cache') {
     // A target without engine reports (e.g. it failed before syncing): its own lists still count.
@@ -325,7 +325,7 @@ const STATE_TITLE: Record<ShownState, string> = { plan: 'Plan', applied: 'Applie
 
 function reportBlocks(target: string, report: SyncReport, context: RenderContext): Block[] {
   const blocks: Block[] = [];
-  lines(blocks, `#### ${target} · ${code(displayLocal(report.local, context.workspace))} ${ARROWS[report.direction] ?? '⇄'} ${code(report.remote)}`, '', factsLine(report), '');
+  lines(blocks, `#### ${target} · ${code(displayLocal(report.local, context.workspace))} ${ARROWS[report.direction]} ${code(report.remote)}`, '', factsLine(report), '');
   if (report.failure) lines(blocks, `**${inertText(report.failure.reason)}:** ${inertText(clip(report.failure.message, TEXT_MAX))}`, '');
   const { state, items } = shownChanges(report);
   const unresolved = unresolvedCount(report.conflicts);
@@ -380,7 +380,7 @@ const CHANGE_RANK: Record<SyncedItem['change'], Rank> = { delete: RANK.delete, o
 const CHANGE_NOUN: Record<SyncedItem['change'], string> = { delete: 'deletion', overwrite: 'overwrite', 'metadata-only': 'metadata-only change', create: 'creation' };
 
 function changeRow(item: SyncedItem): Row {
-  const label = CHANGE_LABEL[item.action]?.[item.change] ?? `${item.action} (${item.change})`;
+  const label = CHANGE_LABEL[item.action][item.change] ?? `${item.action} (${item.change})`;
   const detail = item.action === 'upload' && item.change === 'overwrite' ? 'replaces the object in the bucket' : '';
   return row(CHANGE_RANK[item.change], CHANGE_NOUN[item.change], [label, code(item.path), detail]);
 }
