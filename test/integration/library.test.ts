@@ -45,7 +45,7 @@ describe('sync.* with unresolved MANUAL conflicts', () => {
     expect(error).toBeInstanceOf(ManualConflictError);
     expect(error.message).toMatch(/^Manual conflict resolution required: 1 unresolved conflict\(s\) \(templates: page\.html\); nothing was written\.$/);
     expect(error.result.templates.hasConflicts).toBe(true);
-    expect(error.result.templates.reports[0]!.planned).toContainEqual({ path: 'new.html', action: 'upload' });
+    expect(error.result.templates.reports[0]!.planned).toContainEqual({ path: 'new.html', action: 'upload', change: 'create' });
     expect(await readTree(bucket)).toEqual(before);
   });
 
