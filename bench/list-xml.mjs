@@ -22,7 +22,8 @@ const contents = Array.from({ length: 1000 }, (_, i) => {
   const etag = `&quot;${i.toString(16).padStart(32, '0')}&quot;`;
   return [
     `<Contents><Key>${key}</Key><LastModified>2025-11-28T01:07:00.000Z</LastModified><ETag>${etag}</ETag>`,
-    `<ChecksumAlgorithm>CRC32</ChecksumAlgorithm><Size>${1024 + i}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+    `<ChecksumAlgorithm>CRC32</ChecksumAlgorithm><Size>${1024 + i}</Size>`,
+    '<StorageClass>STANDARD</StorageClass></Contents>',
   ].join('');
 }).join('');
 const xml = [

@@ -142,7 +142,7 @@ for (const file of files) {
     changed++;
   }
   if (targets.size === 0) continue;
-  const osf = ts.createSourceFile(file, original, ts.ScriptTarget.Latest, true, kindOf(file));
+  const osf = ts.createSourceFile(file, rewrapped, ts.ScriptTarget.Latest, true, kindOf(file));
   const edits = [];
   for (const n of collect(osf)) {
     const key = cooked(n);
@@ -170,7 +170,13 @@ for (const file of files) {
   }
   edits.sort((a, b) => b.start - a.start);
   let out = rewrapped;
-  for (const e of edits) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  let limit = Number.POSITIVE_INFINITY;
+  for (const e of edits) {
+    // A literal inside another one's ${…} is left for the next run: edits never overlap.
+    if (e.end > limit) continue;
+    out = out.slice(0, e.start) + e.text + out.slice(e.end);
+    limit = e.start;
+  }
   if (out !== rewrapped) {
     writeFileSync(path.join(repo, file), out);
     changed += edits.length;

@@ -72,7 +72,7 @@ export function runMode(context: ActionContext, settings: ActionSettings): { dry
   // Every event that runs on a pull request's code, not only pull_request: a review, a review
   // comment, the merge queue, a comment on the pull request, a refs/pull/ ref.
   if (context.fromPullRequest && !settings.dryRun.explicit) {
-    return { dryRun: true, notes: [`${context.eventName || 'This'} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] };
+    return { dryRun: true, notes: [(`${context.eventName || 'This'} event: dry run. The Action writes from a pull request ` + `only when 'dry-run' is explicitly 'false'.`)] };
   }
   return { dryRun: settings.dryRun.value, notes: [] };
 }
@@ -193,7 +193,8 @@ async function warnOnly(io: ActionIO, step: 'restore' | 'save', work: () => Prom
   try {
     await work();
   } catch (error) {
-    io.warning(`pull-cache: ${step} failed (${errorMessage(error)}); ${step === 'restore' ? 'the sync downloads what it needs' : 'the next run downloads these files again'}.`);
+    const then = step === 'restore' ? 'the sync downloads what it needs' : 'the next run downloads these files again';
+    io.warning(`pull-cache: ${step} failed (${errorMessage(error)}); ${then}.`);
   }
 }
 

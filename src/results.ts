@@ -32,8 +32,9 @@ interface Outcome {
 
 /**
  * Why a run fails, if it does, in this order: unresolved MANUAL conflicts, a plan that is not the
- * approved one, a lock another run held past lock-wait, the engine's own failure (refused, error), other errors (webhook, cache, areas
- * that could not be planned), invalid files, and last a run not applied for another part's sake.
+ * approved one, a lock another run held past lock-wait, the engine's own failure (refused, error),
+ * other errors (webhook, cache, areas that could not be planned), invalid files, and last a run not
+ * applied for another part's sake.
  */
 function decide(outcome: Outcome): Failure | undefined {
   const { reports } = outcome;
@@ -105,7 +106,10 @@ export function failedBesidesConflicts(result: AnyTargetResult): boolean {
   return result.reports.some((r) => r.failure !== undefined && r.failure.reason !== 'manual-conflicts');
 }
 
-/** The reason as the Action's `failure-reason` output names it (ACTION_FAILURE_REASONS): a refusal or a run not applied is an `error` there. */
+/**
+ * The reason as the Action's `failure-reason` output names it (ACTION_FAILURE_REASONS): a refusal or a run not
+ * applied is an `error` there.
+ */
 export function actionFailureReason(reason: FailureReason): ActionFailureReason {
   return reason === 'refused' || reason === 'not-applied' ? 'error' : reason;
 }

@@ -41,7 +41,8 @@ export function artifactUnavailable(env: Env, serverUrl: string): string | null 
 
 /** Where GitHub shows an uploaded artifact (what actions/upload-artifact reports as `artifact-url`). */
 export function artifactUrl(context: Pick<ActionContext, 'serverUrl' | 'repo' | 'runId'>, id: number): string {
-  return `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}/artifacts/${id}`;
+  const run = `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}`;
+  return `${run}/artifacts/${id}`;
 }
 
 /**
@@ -76,7 +77,7 @@ export async function writeReportFolder(
   const dir = isAbsolute(path) ? path : join(workspace, path);
   // Inside a synced folder the reports would be synced by the next run (static/ takes every file).
   const root = syncedRoots.find((r) => dir === r || dir.startsWith(r + sep) || r.startsWith(dir + sep));
-  if (root) throw new Error(`report-path: ${dir} overlaps the synced folder ${root}; the reports would be synced with it. Choose a report-path outside the synced folders.`);
+  if (root) throw new Error((`report-path: ${dir} overlaps the synced folder ${root}; the reports would be synced ` + 'with it. Choose a report-path outside the synced folders.'));
   const created = isAbsolute(path) ? await makeAbsolute(dir) : await makeInside(workspace, path);
   if (created) await replaceFile(dir, '.gitignore', '# Written by fastblocks-sync: its reports are not part of the repository.\n*\n');
   const written: string[] = [];
@@ -84,7 +85,10 @@ export async function writeReportFolder(
   return { dir, files: written };
 }
 
-/** Creates each missing folder of `path` under `root`; refuses links and non-folders on the way. True when the last one was created. */
+/**
+ * Creates each missing folder of `path` under `root`; refuses links and non-folders on the way. True when the last
+ * one was created.
+ */
 async function makeInside(root: string, path: string): Promise<boolean> {
   let current = root;
   let created = false;
@@ -98,7 +102,7 @@ async function makeInside(root: string, path: string): Promise<boolean> {
     }
     created = false;
     if (stat.isSymbolicLink() || !stat.isDirectory()) {
-      throw new Error(`report-path: ${current} is ${stat.isSymbolicLink() ? 'a symbolic link' : 'not a folder'} in the checkout; the report is never written through it. Remove it or choose another report-path.`);
+      throw new Error((`report-path: ${current} is ` + `${stat.isSymbolicLink() ? 'a symbolic link' : 'not a folder'} in the checkout; the ` + 'report is never written through it. Remove it or choose another report-path.'));
     }
   }
   return created;

@@ -38,13 +38,13 @@ export async function pullRequestBaseSha(pr: PullRequestInfo | undefined, repo: 
     const { data } = await octokit().rest.pulls.get({ ...repo, pull_number: pr.number });
     return /^[0-9a-f]{40}$/i.test(data.base.sha) ? data.base.sha : '';
   } catch (error) {
-    throw new ActionError('error', `Cannot look up the base commit of pull request #${pr.number} (${describeApiError(error)}): on pull requests the settings that choose the bucket come from the base branch. Give the job 'pull-requests: read'.`, { cause: error });
+    throw new ActionError('error', (`Cannot look up the base commit of pull request #${pr.number} ` + `(${describeApiError(error)}): on pull requests the settings that choose the bucket ` + `come from the base branch. Give the job 'pull-requests: read'.`), { cause: error });
   }
 }
 
 export function baseConfig(options: BaseConfigOptions): BaseConfig {
   if (!/^[0-9a-f]{40}$/i.test(options.baseSha)) {
-    throw new ActionError('error', "Cannot tell the pull request's base commit (the event names no base commit): the settings that choose the bucket are only read from it on events that run on a pull request.");
+    throw new ActionError('error', ("Cannot tell the pull request's base commit (the event names no base commit): the " + "settings that choose the bucket are only read from it on events that run on a pull " + "request."));
   }
   const read = new Map<string, string | null>();
   let viaGit: Promise<boolean> | undefined;

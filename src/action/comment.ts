@@ -33,7 +33,7 @@ export const DEFAULT_IDENTITY = 'github-actions[bot]';
 export const COMMENT_LIMIT = 65_536;
 
 export const PERMISSION_HINT =
-  "Add 'pull-requests: write' to the job's permissions (e.g. `permissions: { contents: read, pull-requests: write }`). " +
+  ("Add 'pull-requests: write' to the job's permissions (e.g. `permissions: { contents: " + "read, pull-requests: write }`). ") +
   'Pull requests from forks get a read-only token: the report is in the job summary instead.';
 
 /**
@@ -167,7 +167,10 @@ const REVISION = `query($id: ID!) {
   }
 }`;
 
-/** Pages of 100 edits read at most: 10,000 edits — far beyond one sticky comment's life (a PR run edits it only when its plan changed). */
+/**
+ * Pages of 100 edits read at most: 10,000 edits — far beyond one sticky comment's life (a PR run edits it only when
+ * its plan changed).
+ */
 const MAX_HISTORY_PAGES = 100;
 
 export interface EditHistory {
@@ -241,7 +244,9 @@ export interface UpsertResult {
   notRemoved?: string[];
 }
 
-/** Deletes the Action's own duplicate comments; a failure is reported, never thrown (the comment itself matters more). */
+/**
+ * Deletes the Action's own duplicate comments; a failure is reported, never thrown (the comment itself matters more).
+ */
 async function removeComments(octokit: Octokit, repo: RepoRef, comments: readonly MarkedComment[]): Promise<{ removed: number; notRemoved: string[] }> {
   const notRemoved: string[] = [];
   for (const comment of comments) {

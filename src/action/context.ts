@@ -41,7 +41,10 @@ export interface ActionContext {
   apiUrl: string;
   workspace: string;
   runnerTemp: string;
-  /** Present on pull_request / pull_request_target events, and on the other events of fromPullRequest when they say which. */
+  /**
+   * Present on pull_request / pull_request_target events, and on the other events of fromPullRequest when they say
+   * which.
+   */
   pullRequest: PullRequestInfo | undefined;
   /**
    * The checkout may hold a pull request's unreviewed code: the review events, and any other event

@@ -123,7 +123,7 @@ async function uploadReport(input: PublishInput, name: string, folder: ReportFol
     io.info(`Artifact ${name} (the JSON report and the full plan): ${url}`);
     return { fullPlan: { url, name } };
   } catch (error) {
-    io.warning(`Could not upload the artifact ${name} (${errorMessage(error)}); the job summary has the report, and ${folder.dir} has the full plan until the job ends.`);
+    io.warning((`Could not upload the artifact ${name} (${errorMessage(error)}); the job summary has ` + `the report, and ${folder.dir} has the full plan until the job ends.`));
     return { fullPlanMissing: 'the artifact upload failed (see the job log)' };
   }
 }
@@ -200,8 +200,8 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
   try {
     const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing, identity: settings.commentAuthor, removeDuplicates: review });
     io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
-    if (result?.removed) io.info(`Removed ${result.removed} duplicate fastblocks-sync comment(s) of this Action for ${input.key}: one plan comment per key.`);
-    if (result?.notRemoved?.length) io.warning(`Could not remove a duplicate fastblocks-sync comment: ${result.notRemoved.join('; ')}. Delete it by hand; the gate reads the one written last before the merge.`);
+    if (result?.removed) io.info((`Removed ${result.removed} duplicate fastblocks-sync comment(s) of this Action for ` + `${input.key}: one plan comment per key.`));
+    if (result?.notRemoved?.length) io.warning(('Could not remove a duplicate fastblocks-sync comment: ' + `${result.notRemoved.join('; ')}. Delete it by hand; the gate reads the one written ` + 'last before the merge.'));
     // A token that posts as someone else than comment-author: its comment would never be found again (nor trusted).
     if (result?.author && !writtenBy({ user: result.author }, settings.commentAuthor)) {
       io.warning(

@@ -82,11 +82,13 @@ function deep(value: unknown, scrub: (t: string) => string, seen: WeakMap<object
  * after leading whitespace, or the legacy `##[cmd]` the runner accepts anywhere in a line —
  * whatever a file or object name holds.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
 export function logSafe(text: string): string {
   return text
     .replace(/\r\n/g, '\n')
-    // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(CONTROLS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
     .split('\n')
     .map(safeLine)
     .join('\n');

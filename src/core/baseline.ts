@@ -92,7 +92,7 @@ export async function trackedToolFolder(root: string, warn: (message: string) =>
   if (first === undefined) return null;
   return (
     `${path.join(root, TOOL_DIR)} is tracked by git (${rest.length + 1} file(s), e.g. ${printableKey(first)}). ` +
-    "It is the tool's own folder (journal, backups): a journal or backup committed to a repository is never taken as an interrupted run. " +
+    ("It is the tool's own folder (journal, backups): a journal or backup committed to a " + "repository is never taken as an interrupted run. ") +
     `Remove it from the repository (git rm -r --cached ${TOOL_DIR}) and add ${TOOL_DIR}/ to .gitignore.`
   );
 }
@@ -119,7 +119,7 @@ export async function forgetFilesThisCheckoutNeverHad(
   if (forgotten.length === 0) return;
   baseline.forget(forgotten);
   warn(
-    `${forgotten.length} file(s) synced earlier are absent from this git checkout and were never committed (e.g. ${forgotten[0]}); ` +
+    (`${forgotten.length} file(s) synced earlier are absent from this git checkout and were ` + `never committed (e.g. ${forgotten[0]}); `) +
       'treated as not present locally rather than deleted.',
   );
 }
@@ -134,7 +134,7 @@ export function setAsideSkippedLocalPaths(baseline: Baseline, localSkips: readon
   const shadowed = (p: string) => localSkips.some((s) => p === s || p.startsWith(`${s}/`));
   for (const p of [...remote.keys()].filter(shadowed)) {
     remote.delete(p);
-    skipped.push({ path: p, reason: 'remote object not written: the local path is a symbolic link or not a regular file (remove it, or --exclude the path)' });
+    skipped.push({ path: p, reason: ('remote object not written: the local path is a symbolic link or not a regular file ' + '(remove it, or --exclude the path)') });
   }
   baseline.setAsidePaths(Object.keys(baseline.entries ?? {}).filter(shadowed));
 }

@@ -122,14 +122,14 @@ function forgetReports(settled: Settled, paths: ReadonlySet<string>): void {
 function skipBucketClash(settled: Settled, input: ClashInput, name: string): void {
   const shown = printableKey(name);
   if (input.local.has(name)) {
-    const reason = `the bucket holds both ${shown} and objects under ${shown}/, and the local ${shown} is a file: nothing under ${shown}/ can be written locally. Rename or delete the object ${shown} or those under ${shown}/ in the bucket, or --exclude them`;
+    const reason = (`the bucket holds both ${shown} and objects under ${shown}/, and the local ${shown} is ` + `a file: nothing under ${shown}/ can be written locally. Rename or delete the object ` + `${shown} or those under ${shown}/ in the bucket, or --exclude them`);
     for (const path of dropOps(settled, (op) => sideOf(op) === 'local' && beneath(op.path, name))) settled.skipped.push({ path, reason });
     return;
   }
   dropOps(settled, (op) => touches(op, name) && sideOf(op) === 'local');
   settled.skipped.push({
     path: name,
-    reason: `the bucket holds both ${shown} and objects under ${shown}/, and a local folder cannot also be a file: the object ${shown} is not written locally (the folder is). Rename or delete one of them in the bucket, or --exclude it`,
+    reason: (`the bucket holds both ${shown} and objects under ${shown}/, and a local folder cannot ` + `also be a file: the object ${shown} is not written locally (the folder is). Rename or ` + 'delete one of them in the bucket, or --exclude it'),
   });
 }
 
@@ -138,7 +138,7 @@ function leaveToHand(settled: Settled, input: ClashInput, name: string): void {
   dropOps(settled, (op) => touches(op, name) && !isDeletion(op));
   forgetReports(settled, new Set([name]));
   settled.conflicts.push(
-    clashConflict(input, name, 'manual', `strategy manual: ${printableKey(name)} is a file on one side and a folder on the other; rename the file or move the folder's files, then sync again`),
+    clashConflict(input, name, 'manual', (`strategy manual: ${printableKey(name)} is a file on one side and a folder on the ` + `other; rename the file or move the folder's files, then sync again`)),
   );
 }
 
@@ -157,7 +157,7 @@ function folderWins(settled: Settled, input: ClashInput, name: string): void {
   const shown = printableKey(name);
   const parts = [
     ...kept.map((copy) => `the file is kept beside it as ${printableKey(copy)}`),
-    ...held.map((side) => `the ${side} file is not ${side === 'local' ? 'pushed' : 'pulled'}: ${input.direction} does not delete the ${side === 'local' ? 'remote' : 'local'} files under ${shown}/`),
+    ...held.map((side) => (`the ${side} file is not ${side === 'local' ? 'pushed' : 'pulled'}: ${input.direction} ` + `does not delete the ${side === 'local' ? 'remote' : 'local'} files under ${shown}/`)),
   ];
   settled.conflicts.push(clashConflict(input, name, 'keep-both', `${shown} is a file on one side and a folder on the other: the folder keeps the name; ${parts.join('; ')}`));
   if (held.length > 0) {

@@ -144,9 +144,15 @@ export interface PreparedSync {
   apply(options?: { strict?: boolean; group?: readonly string[] }): Promise<boolean>;
   /** Record the new base: the run's writes stand. False when that failed (then rolled back). */
   commit(): Promise<boolean>;
-  /** Undo an applied run — also a committed one, whose previous base is put back — because another root of its group failed. */
+  /**
+   * Undo an applied run — also a committed one, whose previous base is put back — because another root of its group
+   * failed.
+   */
   rollback(reason: string): Promise<void>;
-  /** Do not apply this plan (it is not the approved one, or another root of the group cannot be applied): nothing is written. */
+  /**
+   * Do not apply this plan (it is not the approved one, or another root of the group cannot be applied): nothing is
+   * written.
+   */
   decline(reason: Refusal['reason'], message: string): void;
   /**
    * Release the lock (kept, expired, when a rollback left something for the next run to undo) and
@@ -161,7 +167,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     const expected = options.expectedPlanHash;
     if (!prepared.pending) return prepared.report;
     if (expected !== undefined && prepared.report.planHash !== expected) {
-      prepared.decline('plan-changed', `The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ${prepared.report.planHash.slice(0, 12)}); nothing was written.`);
+      prepared.decline('plan-changed', (`The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ` + `${prepared.report.planHash.slice(0, 12)}); nothing was written.`));
     } else if (await prepared.apply({ strict: expected !== undefined })) {
       await prepared.commit();
     }
@@ -181,7 +187,7 @@ export async function prepareSync(options: SyncOptions): Promise<PreparedSync> {
 /** A path re-planned during the run would come out differently from the approved plan. */
 class PlanChangedDuringRun extends Error {
   constructor(readonly path: string) {
-    super(`${printableKey(path)} changed while the approved plan was being applied: the plan to apply is no longer the approved one`);
+    super((`${printableKey(path)} changed while the approved plan was being applied: the plan to ` + 'apply is no longer the approved one'));
     this.name = 'PlanChangedDuringRun';
   }
 }
@@ -306,7 +312,7 @@ class SyncRun implements PreparedSync {
       return;
     }
     if (strategy.direction !== 'pull' && !(await directoryExists(this.local.root))) {
-      throw new ConfigError(`Local directory ${this.local.root} does not exist. Create it, fix the path, or use --direction pull to fetch the remote into it.`);
+      throw new ConfigError((`Local directory ${this.local.root} does not exist. Create it, fix the path, or use ` + '--direction pull to fetch the remote into it.'));
     }
     // A writing run plans under the lock: nobody else writes this root between the listing and
     // the apply, and an interrupted run is undone before anything is listed.
@@ -387,7 +393,7 @@ class SyncRun implements PreparedSync {
     const remote = this.report.errors.length > this.localTwins + this.crossTwinCount;
     const what = [
       ...(this.localTwins > 0 ? ['local files that differ only in letter case or Unicode normalization'] : []),
-      ...(this.crossTwinCount > 0 ? ['names that differ only in letter case or Unicode normalization across the local tree and the bucket, or between a file and a folder'] : []),
+      ...(this.crossTwinCount > 0 ? [('names that differ only in letter case or Unicode normalization across the local tree ' + 'and the bucket, or between a file and a folder')] : []),
       ...(remote ? ['remote keys that cannot be local paths'] : []),
     ].join(' and ');
     return `Refusing to sync: ${what} (see errors). Rename or delete them, or exclude them.`;
@@ -411,7 +417,7 @@ class SyncRun implements PreparedSync {
       if (invalid) {
         this.report.errors.push({
           path: printableKey(relative),
-          message: `remote key "${printableKey(object.key)}" ${invalid}; it cannot be written under the local root. Delete or rename the object, or --exclude it.`,
+          message: (`remote key "${printableKey(object.key)}" ${invalid}; it cannot be written under the ` + 'local root. Delete or rename the object, or --exclude it.'),
         });
         continue;
       }
@@ -597,7 +603,7 @@ class SyncRun implements PreparedSync {
         // Neither kept nor undone here: the lock stays, with its journal, for the next run to decide.
         result.failure = { path: stateKey(this.layout, this.replica), error: new Error('commit not confirmed') };
         this.leaveJournal = true;
-        this.fail('error', 'Could not confirm that the base state was written (the store kept failing). The next run checks it, then keeps or undoes the changes of this run.');
+        this.fail('error', ('Could not confirm that the base state was written (the store kept failing). The next ' + 'run checks it, then keeps or undoes the changes of this run.'));
         return false;
       }
       if (commit !== 'committed') {
@@ -790,7 +796,7 @@ class SyncRun implements PreparedSync {
     }
     await this.removeLocalBackups().catch((error: unknown) => failed.push(`${this.local.backupRoot(this.runId)} (${errorMessage(error)})`));
     if (failed.length > 0) {
-      this.report.warnings.push({ path: '', message: `Could not drop ${failed.length} copy(ies) this run kept to stay atomic (--no-backup), e.g. ${failed[0]}: remove them by hand.` });
+      this.report.warnings.push({ path: '', message: (`Could not drop ${failed.length} copy(ies) this run kept to stay atomic (--no-backup), ` + `e.g. ${failed[0]}: remove them by hand.`) });
     }
   }
 
@@ -805,7 +811,7 @@ class SyncRun implements PreparedSync {
       // Fully restored: the run leaves no journal and no backups behind.
       await clearLocalJournal(this.local, this.runId);
       await this.removeLocalBackups().catch((error: unknown) => {
-        this.report.warnings.push({ path: '', message: `Could not remove this run's local copies in ${this.local.backupRoot(this.runId)}: ${errorMessage(error)}` });
+        this.report.warnings.push({ path: '', message: (`Could not remove this run's local copies ` + `in ${this.local.backupRoot(this.runId)}: ${errorMessage(error)}`) });
       });
     }
     this.report.rolledBack = true;
@@ -815,7 +821,7 @@ class SyncRun implements PreparedSync {
       this.report.errors.push({ path: undo.path, message: `rollback failed: ${errorMessage(undo.error)}` });
     }
     const undone = result.rollbackErrors.length > 0
-      ? `${result.rollbackErrors.length} change(s) could not be undone (see errors); the replaced versions are kept, and the next run restores them before it syncs.`
+      ? (`${result.rollbackErrors.length} change(s) could not be undone (see errors); the ` + 'replaced versions are kept, and the next run restores them before it syncs.')
       : 'every change of this run was rolled back.';
     if (reason === 'not-applied') return void this.fail('not-applied', `${errorMessage(failure.error)}; ${undone}`);
     if (failure.error instanceof ManualConflictDuringRun) return void this.fail('manual-conflicts', 'Manual conflict resolution required');
@@ -859,7 +865,7 @@ function sameOutcome(planned: readonly Op[], fresh: { ops: Op[]; conflicts: Conf
   });
 }
 
-const FOLDER_MARKER_REASON = 'folder marker (a zero-byte object ending in "/", as the S3 console and other tools create): not a file, left as it is';
+const FOLDER_MARKER_REASON = ('folder marker (a zero-byte object ending in "/", as the S3 console and other tools ' + 'create): not a file, left as it is');
 
 /**
  * An S3 "folder": a zero-byte key ending in '/' (or the root prefix itself). Not content: a local
@@ -871,15 +877,18 @@ function isFolderMarker(size: number, relativeKey: string): boolean {
 
 /** The same words for twins on either side, so a person learns one message. */
 function twinsMessage(what: 'local files' | 'remote keys', first: string, second: string): string {
-  return `${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.`;
+  return (`${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter ` + 'case or Unicode normalization: on macOS and Windows they are the same file. Rename or ' + 'delete one of them, or --exclude it.');
 }
 
 /** A twin pair no single side shows, in the words of twinsMessage. */
 function crossTwinsMessage(a: HeldName, b: HeldName): string {
-  const describe = (n: HeldName) => `${n.side} ${n.file ? (n.side === 'local' ? 'file' : 'key') : 'folder'} "${printableKey(n.name)}${n.file ? '' : '/'}"`;
+  const describe = (n: HeldName) => {
+    const kind = n.file ? (n.side === 'local' ? 'file' : 'key') : 'folder';
+    return `${n.side} ${kind} "${printableKey(n.name)}${n.file ? '' : '/'}"`;
+  };
   const same = a.file && b.file ? 'the same file' : 'one name, which cannot be a file and a folder at once';
   const normalization = a.name.normalize('NFC') === b.name.normalize('NFC') ? ' (the same letters in two Unicode normalizations, NFC and NFD)' : '';
-  return `${describe(a)} and ${describe(b)} differ only in letter case or Unicode normalization${normalization}: on macOS and Windows they are ${same}. Rename or delete one of them, or --exclude it.`;
+  return (`${describe(a)} and ${describe(b)} differ only in letter case or Unicode ` + `normalization${normalization}: on macOS and Windows they are ${same}. Rename or ` + 'delete one of them, or --exclude it.');
 }
 
 /** A missing path is not a directory; anything else the scan reports itself. */

@@ -250,7 +250,9 @@ async function walkRecovery(store: RemoteStore, stale: LockBody, options: Recove
 }
 
 interface Lookups {
-  /** The object now (as earlier entries of this recovery left it, else the listing), with its content MD5 when known. */
+  /**
+   * The object now (as earlier entries of this recovery left it, else the listing), with its content MD5 when known.
+   */
   current(key: string): Promise<{ etag: string; md5: string | undefined } | null>;
   /** The backup's listing and content MD5, or null when it is gone. */
   backup(key: string): Promise<{ info: ObjectInfo; md5: string | undefined } | null>;

@@ -39,8 +39,9 @@ export async function linkOnPath(base: string, target: string): Promise<LinkOnPa
 /** The refusal of a folder that is, or sits under, a link: names the folder, the link and the fix. */
 export function linkedFolderMessage(folder: string, link: LinkOnPath, label = 'The local folder'): string {
   return (
-    `${label} ${folder} ${link.path === folder ? 'is a symbolic link' : `sits under the symbolic link ${link.path}`} (to ${link.to}): refused, nothing read or written. ` +
-    'The tool never follows a link at or above a synced folder (in a checkout, links are anyone\'s input and could take reads and writes outside it). ' +
+    `${label} ${folder} ${link.path === folder ? 'is a symbolic link' : `sits under the symbolic link ${link.path}`}` +
+    ` (to ${link.to}): refused, nothing read or written. ` +
+    ('The tool never follows a link at or above a synced folder (in a checkout, links are ' + 'anyone\'s input and could take reads and writes outside it). ') +
     'Make it a real folder, or name the real folder in the options.'
   );
 }

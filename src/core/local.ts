@@ -72,12 +72,15 @@ export class LocalTree {
     if (current !== md5) {
       throw new LocalPreconditionError(
         relativePath,
-        `${printableKey(relativePath)} changed locally during the run (expected ${md5 ?? 'no file'}, found ${current ?? 'no file'})`,
+        (`${printableKey(relativePath)} changed locally during the run (expected ` + `${md5 ?? 'no file'}, found ${current ?? 'no file'})`),
       );
     }
   }
 
-  /** Small files are read synchronously: fs.promises.readFile cost 0.3 ms of CPU per file, 0.65 s of a 2,000-file push. */
+  /**
+   * Small files are read synchronously: fs.promises.readFile cost 0.3 ms of CPU per file, 0.65 s of a 2,000-file
+   * push.
+   */
   async read(relativePath: string): Promise<Buffer> {
     const target = await this.safeTarget(relativePath);
     const fd = openSync(target, 'r');
@@ -259,7 +262,7 @@ export class LocalTree {
       try {
         const stat = lstatSync(current);
         if (stat.isSymbolicLink()) {
-          throw new LocalPreconditionError(label, `Refusing to write ${printableKey(label)}: ${path.relative(base, current)} is a symbolic link (never written through). ${fix}`);
+          throw new LocalPreconditionError(label, (`Refusing to write ${printableKey(label)}: ${path.relative(base, current)} is a ` + `symbolic link (never written through). ${fix}`));
         }
         if (!stat.isDirectory()) {
           throw new LocalPreconditionError(label, `Cannot write ${printableKey(label)}: ${path.relative(base, current)} is a file, not a folder`);

@@ -99,7 +99,8 @@ export class Recovery {
     const noBackup = !ctx.strategy.backupOnConflict;
     const before = (where: string) => (noBackup ? 'the one before the run is dropped once this run commits (--no-backup)' : `the one before the run is ${where}`);
     for (const key of kept) {
-      ctx.warn(`changed since interrupted run ${stale.runId} wrote it: this version was kept, ${before(`under .fastblocks-sync/backups/${stale.runId}/`)}`, key);
+      const previous = before(`under .fastblocks-sync/backups/${stale.runId}/`);
+      ctx.warn(`changed since interrupted run ${stale.runId} wrote it: this version was kept, ${previous}`, key);
     }
     ctx.warn(`Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.`);
     // The local part only on the side that ran it, and only when the lock vouches for the journal.
@@ -107,7 +108,7 @@ export class Recovery {
     if (isRunId(stale.runId)) this.recovered.push({ runId: stale.runId, local: local !== null });
     if (!local) return;
     for (const p of local.kept) {
-      ctx.warn(`changed since an interrupted run wrote it (run ${stale.runId}): this version was kept, ${before(`in ${ctx.local.backupRoot(stale.runId)}`)}`, p);
+      ctx.warn((`changed since an interrupted run wrote it (run ${stale.runId}): this version was ` + `kept, ${before(`in ${ctx.local.backupRoot(stale.runId)}`)}`), p);
     }
     ctx.warn(`Recovered the local part of interrupted run ${stale.runId}: ${local.restored} file(s) restored.`);
   }
@@ -144,14 +145,14 @@ export class Recovery {
   async interruptedRun(): Promise<LockBody | null> {
     const { ctx } = this;
     const lock = await readLock(ctx.store, lockKey(ctx.layout)).catch((error: unknown) => {
-      ctx.warn(`Could not read the lock of this root, so this plan may include the changes of an interrupted run: ${errorMessage(error)}`);
+      ctx.warn(('Could not read the lock of this root, so this plan may include the changes of an ' + `interrupted run: ${errorMessage(error)}`));
       return null;
     });
     if (!lock) return null;
     const stale = lock.body;
     // Expired exactly when acquireLock takes it over.
     if (!lockExpired(stale, ctx.now()) && !isGone(stale)) {
-      ctx.warn(`Run ${stale.runId} of ${stale.replica} is writing this root right now: this plan does not include its changes, and may differ once it is done.`);
+      ctx.warn((`Run ${stale.runId} of ${stale.replica} is writing this root right now: this plan does ` + 'not include its changes, and may differ once it is done.'));
       return null;
     }
     return (await this.committed(stale)) ? null : stale;
@@ -186,7 +187,7 @@ export class Recovery {
       else sides.local.set(p, { path: p, md5: file.md5, size: file.size, mtimeMs: sides.local.get(p)?.mtimeMs ?? ctx.now().getTime() });
     }
     const undone = `${remote.restored} object(s)${local ? ` and ${local.restored} local file(s)` : ''}`;
-    ctx.warn(`Run ${stale.runId} of ${stale.replica} was interrupted: the next run that writes undoes it first (${undone} put back). This plan is made as if that were done.`);
+    ctx.warn((`Run ${stale.runId} of ${stale.replica} was interrupted: the next run that writes ` + `undoes it first (${undone} put back). This plan is made as if that were done.`));
   }
 
   /**
@@ -199,7 +200,7 @@ export class Recovery {
     for (const runId of await localJournalsOf(local, lockName)) {
       if (!(await this.committed({ runId, replica }))) {
         this.ctx.warn(
-          `Ignored the local journal of run ${runId}: no lock of that run vouches for it, so it is not evidence of an interrupted run. ` +
+          (`Ignored the local journal of run ${runId}: no lock of that run vouches for it, so it ` + 'is not evidence of an interrupted run. ') +
             `Nothing was restored from it; any versions it kept are in ${local.backupRoot(runId)}.`,
         );
       }

@@ -108,10 +108,10 @@ export class LockedError extends Error {
   ) {
     super(
       graceMs !== undefined
-        ? `The remote root is locked by run ${holder.runId} of ${holder.replica}, taken ${lockAge(holder, now)}, whose process (${holder.pid} on this host) is gone: ` +
-            `the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} s. Run again, or raise lock-wait (--lock-wait).`
-        : `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}, pid ${holder.pid}), ` +
-            `taken ${lockAge(holder, now)} and valid until ${holder.expiresAt}. Another sync is running: wait for it, or raise lock-wait (--lock-wait).`,
+        ? (`The remote root is locked by run ${holder.runId} of ${holder.replica}, taken ` + `${lockAge(holder, now)}, whose process (${holder.pid} on this host) is gone: `) +
+            (`the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} ` + 's. Run again, or raise lock-wait (--lock-wait).')
+        : (`The remote root is locked by run ${holder.runId} of ${holder.replica} (host ` + `${holder.host}, pid ${holder.pid}), `) +
+            (`taken ${lockAge(holder, now)} and valid until ${holder.expiresAt}. Another sync is ` + 'running: wait for it, or raise lock-wait (--lock-wait).'),
     );
     this.name = 'LockedError';
   }
@@ -198,7 +198,7 @@ function sameHolder(current: LockBody, body: Omit<LockBody, 'acquiredAt' | 'expi
 /** The lock kept changing hands (or vanishing) until the wait ran out. */
 export class LockBusyError extends Error {
   constructor(key: string, waitMs: number) {
-    super(`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept taking and releasing it. Wait for them, or raise lock-wait (--lock-wait).`);
+    super((`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept ` + 'taking and releasing it. Wait for them, or raise lock-wait (--lock-wait).'));
     this.name = 'LockBusyError';
   }
 }
@@ -264,11 +264,11 @@ export function keepLockAlive(
         if (!isStoreError(error, 'PreconditionFailed') && !isStoreError(error, 'NotFound')) {
           // Tried again at the next refresh; if none succeeds before the lock expires, another run
           // may take it over, and the refresh after that notices.
-          return warn(`Could not refresh the lock ${lock.key} (${errorMessage(error)}); trying again in ${Math.round(options.ttlMs / 3000)} s.`);
+          return warn((`Could not refresh the lock ${lock.key} (${errorMessage(error)}); trying again ` + `in ${Math.round(options.ttlMs / 3000)} s.`));
         }
         // A refresh whose answer was lost changed the ETag: still ours, not taken over.
         const ours = await stillOurs(store, lock).catch((readError: unknown) => {
-          warn(`Could not read the lock ${lock.key} back after a failed refresh (${errorMessage(readError)}); taking it as still this run's.`);
+          warn((`Could not read the lock ${lock.key} back after a failed refresh ` + `(${errorMessage(readError)}); taking it as still this run's.`));
           return true;
         });
         if (!ours) options.onLost(error);

@@ -142,7 +142,10 @@ function renderTable(table: Table, kept: ReadonlySet<Row>, foldAbove: number): s
   const shown = table.rows.filter((r) => kept.has(r));
   const lines = [`| ${table.header.join(' | ')} |`, `|${table.header.map(() => '---').join('|')}|`, ...shown.map((r) => r.text)];
   const left = table.rows.filter((r) => !kept.has(r));
-  if (left.length > 0) lines.push(`| ${[`… ${left.length} more not shown: ${nounCounts(left)}`, ...table.header.slice(1).map(() => '')].join(' | ')} |`);
+  if (left.length > 0) {
+    const cells = [`… ${left.length} more not shown: ${nounCounts(left)}`, ...table.header.slice(1).map(() => '')];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
   const count = `(${table.rows.length}${left.length > 0 ? `, ${shown.length} shown` : ''})`;
   if (table.foldable && shown.length > foldAbove) {
     return ['<details>', `<summary><b>${table.title}</b> ${count}</summary>`, '', ...lines, '', '</details>', ''];
@@ -159,11 +162,11 @@ function nounCounts(rows: readonly Row[]): string {
 
 function cutNote(left: readonly Row[], total: number, context: RenderContext): string[] {
   const where = context.fullPlan
-    ? `The full plan is in the artifact <a href="${escapeHtml(context.fullPlan.url)}">${inertText(context.fullPlan.name)}</a>.`
+    ? ('The full plan is in the artifact <a ' + `href="${escapeHtml(context.fullPlan.url)}">${inertText(context.fullPlan.name)}</a>.`)
     : `The full plan is not attached: ${inertText(context.fullPlanMissing ?? 'no artifact was uploaded')}.`;
   return [
     '> [!NOTE]',
-    `> This report shows ${total - left.length} of ${total} rows to fit GitHub's size limit: every deletion, overwrite and conflict comes before any creation. Not shown: ${nounCounts(left)}. ${where}`,
+    (`> This report shows ${total - left.length} of ${total} rows to fit GitHub's size ` + 'limit: every deletion, overwrite and conflict comes before any creation. Not ' + `shown: ${nounCounts(left)}. ${where}`),
     '',
   ];
 }
@@ -325,11 +328,12 @@ const STATE_TITLE: Record<ShownState, string> = { plan: 'Plan', applied: 'Applie
 
 function reportBlocks(target: string, report: SyncReport, context: RenderContext): Block[] {
   const blocks: Block[] = [];
-  lines(blocks, `#### ${target} · ${code(displayLocal(report.local, context.workspace))} ${ARROWS[report.direction]} ${code(report.remote)}`, '', factsLine(report), '');
+  const local = code(displayLocal(report.local, context.workspace));
+  lines(blocks, `#### ${target} · ${local} ${ARROWS[report.direction]} ${code(report.remote)}`, '', factsLine(report), '');
   if (report.failure) lines(blocks, `**${inertText(report.failure.reason)}:** ${inertText(clip(report.failure.message, TEXT_MAX))}`, '');
   const { state, items } = shownChanges(report);
   const unresolved = unresolvedCount(report.conflicts);
-  if (unresolved > 0 && items.length > 0) lines(blocks, `**Blocked by ${plural(unresolved, 'unresolved conflict')}:** none of the changes below is written until ${unresolved === 1 ? 'it is' : 'they are'} resolved.`, '');
+  if (unresolved > 0 && items.length > 0) lines(blocks, (`**Blocked by ${plural(unresolved, 'unresolved conflict')}:** none of the changes ` + `below is written until ${unresolved === 1 ? 'it is' : 'they are'} resolved.`), '');
   const title = STATE_TITLE[state];
   const ordered = orderItems(items);
   const destructive = [...ordered.filter((s) => s.change === 'delete' || s.change === 'overwrite').map(changeRow), ...report.conflicts.map(conflictRow)];

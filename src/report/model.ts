@@ -42,10 +42,15 @@ export function addCounts(a: ChangeCounts, b: ChangeCounts): ChangeCounts {
   };
 }
 
-/** `plan`: a dry run's plan. `applied`: what the run wrote. `not-applied`: a real run's plan that was not (or was rolled back). */
+/**
+ * `plan`: a dry run's plan. `applied`: what the run wrote. `not-applied`: a real run's plan that was not (or was
+ * rolled back).
+ */
 export type ShownState = 'plan' | 'applied' | 'not-applied';
 
-/** The writes a report shows and in which sense: the plan of a dry run or of a run not applied, else what was written. */
+/**
+ * The writes a report shows and in which sense: the plan of a dry run or of a run not applied, else what was written.
+ */
 export function shownChanges(report: SyncReport): { state: ShownState; items: readonly SyncedItem[] } {
   if (report.dryRun) return { state: 'plan', items: report.planned };
   if (report.applied) return { state: 'applied', items: report.synced };
@@ -61,7 +66,10 @@ export function runCounts(results: readonly AnyTargetResult[]): ChangeCounts {
   return results.flatMap((r) => r.reports).reduce((sum, report) => addCounts(sum, reportCounts(report)), { ...NO_CHANGES });
 }
 
-/** Whether any area writes the local side (a pull or a bidirectional run): then downloads and local deletions are shown. */
+/**
+ * Whether any area writes the local side (a pull or a bidirectional run): then downloads and local deletions are
+ * shown.
+ */
 export function writesLocal(results: readonly AnyTargetResult[]): boolean {
   return results.some((r) => r.reports.some((rep) => rep.direction !== 'push' || rep.planned.some((s) => sideOfAction(s.action) === 'local')));
 }
@@ -125,7 +133,7 @@ export function wroteAnything(results: readonly AnyTargetResult[]): boolean {
 export function problemLines(results: readonly AnyTargetResult[]): string[] {
   const lines: string[] = [];
   const sum = totals(results);
-  if (sum.unresolved > 0) lines.push(`${plural(sum.unresolved, 'unresolved conflict')} (conflict-strategy manual): resolve by hand, then run again. Nothing is written until then.`);
+  if (sum.unresolved > 0) lines.push((`${plural(sum.unresolved, 'unresolved conflict')} (conflict-strategy manual): resolve ` + 'by hand, then run again. Nothing is written until then.'));
   if (sum.invalid > 0) lines.push(`${plural(sum.invalid, 'invalid file')} refused and not synced: fix the file(s) listed below.`);
   if (sum.errors > 0) lines.push(`${plural(sum.errors, 'error')}: see the errors listed below.`);
   const seen = new Set<string>();

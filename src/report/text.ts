@@ -31,7 +31,8 @@ function label(item: SyncedItem): string {
 export function renderText(report: SyncReport, { verbose = true }: { verbose?: boolean } = {}): string {
   const lines: string[] = [];
   const arrow = { push: '→', pull: '←', bidirectional: '⇄' }[report.direction];
-  lines.push(`${report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync'}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`);
+  const title = report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync';
+  lines.push(`${title}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`);
   const { state, items } = shownChanges(report);
   const shown = orderedForReview(items);
   const width = Math.max(0, ...shown.map((s) => label(s).length));
@@ -70,5 +71,5 @@ export function summaryLine(report: SyncReport): string {
   const requests = r.list + r.get + r.head + r.put + r.copy + r.delete;
   const parts = [countsLine(counts, state, report.direction !== 'push'), `${report.conflicts.length} conflict(s)`, `${report.skipped.length} skipped`];
   const rolled = report.rolledBack ? ' — rolled back' : '';
-  return `${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`;
+  return (`${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ` + `${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`);
 }

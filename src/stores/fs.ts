@@ -48,7 +48,10 @@ const RESERVED_NAMES: ReadonlySet<string> = new Set([META_DIR, TMP_DIR]);
 const LOCK_WAIT_MS = 10_000;
 /** A lock older than this was left by a crashed process: writes take milliseconds. */
 const STALE_LOCK_MS = 30_000;
-/** A temp body untouched this long was left by a writer that died (writers stream into it, then wait ≤ 10 s for the key). */
+/**
+ * A temp body untouched this long was left by a writer that died (writers stream into it, then wait ≤ 10 s for the
+ * key).
+ */
 const STALE_TEMP_MS = 3_600_000;
 /** Files stat'ed and read at once while listing, well under any open-files limit. */
 const LIST_CONCURRENCY = 32;
@@ -244,7 +247,8 @@ export class FsStore implements RemoteStore {
   private async toStoreError(error: unknown, { operation, key, sourceKey, signal }: CallContext): Promise<StoreError> {
     if (error instanceof StoreError) return error;
     const { name, code, message } = (error ?? {}) as { name?: string; code?: string; message?: string };
-    const where = `${operation} ${sourceKey === undefined ? '' : `${this.describe(sourceKey)} → `}${this.describe(key)}`;
+    const source = sourceKey === undefined ? '' : `${this.describe(sourceKey)} → `;
+    const where = `${operation} ${source}${this.describe(key)}`;
     const make = (storeCode: StoreError['code'], text: string, status?: number): StoreError =>
       new StoreError(storeCode, text, { status, key, cause: error });
     if (name === 'AbortError' || name === 'TimeoutError' || (signal?.aborted && error === signal.reason)) {
@@ -523,7 +527,10 @@ export class FsStore implements RemoteStore {
   }
 }
 
-/** Why `key` cannot name an object in this store, or null when it can: the shared key rules, and not inside its own folders. */
+/**
+ * Why `key` cannot name an object in this store, or null when it can: the shared key rules, and not inside its own
+ * folders.
+ */
 function storeKeyProblem(key: string): string | null {
   const reason = invalidKeyReason(key);
   if (reason !== null) return reason;

@@ -227,7 +227,7 @@ export function meter(size: number): Meter {
 
 /** The BadDigest error of a body whose bytes are not the ones the caller hashed. */
 export function badDigest(where: string, expected: string, sent: string, key?: string): StoreError {
-  return new StoreError('BadDigest', `${where}: the bytes sent (MD5 ${sent}) are not the ones expected (MD5 ${expected}): the source changed while it was sent`, {
+  return new StoreError('BadDigest', (`${where}: the bytes sent (MD5 ${sent}) are not the ones expected (MD5 ${expected}): ` + 'the source changed while it was sent'), {
     status: 400,
     ...(key !== undefined ? { key } : {}),
   });

@@ -190,7 +190,7 @@ export async function openAppCache(app: ResolvedApp, limits: { timeoutMs?: numbe
   const { cacheClient, cacheUrl, appName } = app;
   if (cacheClient === null && cacheUrl === null) return { skip: 'no cache configured' };
   if (appName === null) {
-    return { error: 'a cache is configured but the app name is unknown: set appName (--app-name), FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml' };
+    return { error: ('a cache is configured but the app name is unknown: set appName (--app-name), ' + 'FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml') };
   }
   if (cacheClient !== null) return { cache: new AppCache(cacheClient, { appName, owned: false }) };
   try {

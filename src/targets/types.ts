@@ -222,7 +222,10 @@ export interface AllOptions extends TemplatesOptions, SettingsOptions, Omit<Stat
   staticExclude?: string[];
   /** false skips the cache step; by default `all` ends with a cache refresh of the templates it changed. */
   refreshCache?: boolean;
-  /** How the cache result says the refresh was turned off, in the caller's words (e.g. the Action's `cache-operation: none`). */
+  /**
+   * How the cache result says the refresh was turned off, in the caller's words (e.g. the Action's `cache-operation:
+   * none`).
+   */
   refreshCacheOff?: string;
 }
 

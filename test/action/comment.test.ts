@@ -157,7 +157,7 @@ describe('approval', () => {
     expect(await approve('sha1')).toMatchObject({ pullRequest: 8, planHash: 'approvedhash' });
   });
 
-  it('reads the comment as it stood at the merge: a plan posted after it approves nothing (a re-run of the check, a closed-PR run)', async () => {
+  it(('reads the comment as it stood at the merge: a plan posted after it approves nothing ' + '(a re-run of the check, a closed-PR run)'), async () => {
     await review(20, 'reviewed');
     later();
     api.merge('sha20', 20);
@@ -212,7 +212,7 @@ describe('approval', () => {
     await expect(approve('sha4')).rejects.toMatchObject({ message: expect.stringContaining('it was edited by a deleted account') });
   });
 
-  it('never deadlocks on duplicates: the comment written last before the merge is the approval, and a review removes the others', async () => {
+  it(('never deadlocks on duplicates: the comment written last before the merge is the ' + 'approval, and a review removes the others'), async () => {
     api.addComment(15, marker(key, 'one', HEAD), bot);
     later();
     api.addComment(15, marker(key, 'two', HEAD), bot);
@@ -232,7 +232,7 @@ describe('approval', () => {
     expect(api.requestsTo('DELETE', /\/issues\/comments\/\d+$/)).toHaveLength(1);
   });
 
-  it('pages through a long edit history: a comment edited 250 times by the Action is still trusted, one foreign edit on page 3 is found', async () => {
+  it(('pages through a long edit history: a comment edited 250 times by the Action is still ' + 'trusted, one foreign edit on page 3 is found'), async () => {
     await review(16, 'v0');
     for (let i = 1; i <= 250; i++) {
       later();
@@ -278,7 +278,7 @@ describe('apiAdvice', () => {
     for (const status of [401, 403, 404]) expect(apiAdvice(failure(status), 'look it up')).toContain("Add 'pull-requests: write'");
     expect(apiAdvice(failure(422, {}), 'look it up')).toBe('Could not look it up (HTTP 422: boom). The job summary has the report.');
   });
-  it('says "GitHub API unreachable" when no answer came (a network error; Octokit reports it as 500 without a response)', () => {
+  it(('says "GitHub API unreachable" when no answer came (a network error; Octokit reports ' + 'it as 500 without a response)'), () => {
     expect(apiAdvice(failure(undefined), 'look it up')).toBe('GitHub API unreachable: could not look it up (boom). The job summary has the report.');
     expect(apiAdvice(failure(500), 'look it up')).toMatch(/^GitHub API unreachable/);
     expect(apiAdvice(failure(500, { status: 500 }), 'look it up')).toMatch(/^Could not look it up \(HTTP 500/);

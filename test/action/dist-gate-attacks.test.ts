@@ -59,7 +59,10 @@ async function redisSnapshot(pattern: string): Promise<Record<string, string>> {
   try {
     const out: Record<string, string> = {};
     for await (const keys of redis.scanIterator({ MATCH: pattern, COUNT: 500 })) {
-      for (const key of keys) out[String(key)] = `${(await redis.dump(String(key)))!.toString('base64')} ttl:${(await redis.pTTL(String(key))) > 0 ? 'yes' : 'no'}`;
+      for (const key of keys) {
+        const ttl = (await redis.pTTL(String(key))) > 0 ? 'yes' : 'no';
+        out[String(key)] = `${(await redis.dump(String(key)))!.toString('base64')} ttl:${ttl}`;
+      }
     }
     return out;
   } finally {
@@ -122,7 +125,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     expect(await redisGet('raapp:templates:index.html')).toBe('GOOD reviewed template');
   });
 
-  it('C. an area root that is a symbolic link is refused: nothing outside the checkout is listed, uploaded or written', async () => {
+  it(('C. an area root that is a symbolic link is refused: nothing outside the checkout is ' + 'listed, uploaded or written'), async () => {
     const outside = await tempDir('fbs-outside-secrets-');
     await writeFiles(outside, { 'runner-notes.html': 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'deploy-key.html': 'PRIVATE' });
     const ws = await workspace({ 'templates/index.html': 'v1' });
@@ -160,7 +163,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     expect(await bucketSnapshot(s3, 'rc2')).toEqual(bucket2);
   });
 
-  it('E. a Redis password from FASTBLOCKS_SYNC_CACHE_URL or settings/cache.yml is absent, raw and in every escaped form, from log, summary, comment and report', async () => {
+  it(('E. a Redis password from FASTBLOCKS_SYNC_CACHE_URL or settings/cache.yml is absent, ' + 'raw and in every escaped form, from log, summary, comment and report'), async () => {
     const password = 'Sup3r*Secret"pw<_x\\y';
     const forms = {
       raw: password,
@@ -198,7 +201,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     }
   });
 
-  it('F. events that run on a pull request but are not pull_request write nothing unless dry-run is explicitly false', async () => {
+  it(('F. events that run on a pull request but are not pull_request write nothing unless ' + 'dry-run is explicitly false'), async () => {
     api.pulls.set(1600, { number: 1600, state: 'open', base: { ref: 'main', sha: BASE_SHA }, head: { sha: HEAD } });
     const events: [string, (base: EventSpec) => EventSpec][] = [
       ['pull_request_review', (e) => ({ ...e, eventName: 'pull_request_review', event: { ...e.event, action: 'submitted', review: { state: 'approved' } } })],
@@ -215,7 +218,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
       const result = await run(ws, make(pr(1600)), inputs(prefix, { 'conflict-strategy': 'newest-wins' }));
       expect(await bucketSnapshot(s3, prefix), eventName).toEqual(before);
       expectOk(result);
-      expect(result.stdout, eventName).toContain(`${eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`);
+      expect(result.stdout, eventName).toContain((`${eventName} event: dry run. The Action writes from a pull request only when ` + `'dry-run' is explicitly 'false'.`));
       expect(result.outputs['synced-count'], eventName).toBe('1');
     }
     // Told explicitly, like a pull_request preview deploy, it writes.
@@ -224,7 +227,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     expect((await s3.makeStore().get('rf-explicit/templates/index.html')).body.toString()).toBe('preview');
   });
 
-  it('G. a Redis that accepts the connection and never answers fails the run within the timeout instead of hanging it', async () => {
+  it(('G. a Redis that accepts the connection and never answers fails the run within the ' + 'timeout instead of hanging it'), async () => {
     const never = await startSilentRedis('never');
     const stalled = await startSilentRedis('after-handshake');
     try {
@@ -245,7 +248,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     }
   }, 90_000);
 
-  it('H4. YAML nested 1,000 or 200,000 deep is refused with file:line:col, in a review and in a pull of a bucket writer\'s object; the process never aborts', async () => {
+  it(('H4. YAML nested 1,000 or 200,000 deep is refused with file:line:col, in a review and ' + 'in a pull of a bucket writer\'s object; the process never aborts'), async () => {
     const nested = (depth: number) => `a: ${'['.repeat(depth)}${']'.repeat(depth)}\n`;
     const ws = await workspace({ 'settings/a.yml': nested(1_000), 'settings/e.yml': nested(200_000), 'settings/f.yml': `a: ${'{a: '.repeat(20_000)}1${'}'.repeat(20_000)}\n`, 'settings/ok.yml': 'k: 1\n' });
     const review = await run(ws, pr(1801), inputs('rh', { target: 'settings', 'dry-run': 'true' }));
@@ -274,7 +277,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     expectOk(await run(await workspace({ 'settings/app.yml': 'name: y\n' }), push('rh2-1'), inputs('rh2', { target: 'settings', 'lock-wait': '2', comment: 'never', 'conflict-strategy': 'local-wins', 'adapter-names': 'app' })));
   });
 
-  it('I. a plan posted after the merge (a run on the closed pull request, a re-run of the check) never approves a deploy', async () => {
+  it(('I. a plan posted after the merge (a run on the closed pull request, a re-run of the ' + 'check) never approves a deploy'), async () => {
     const ws = await workspace({ 'templates/index.html': 'v1', 'templates/promo.html': 'promo v1' });
     const gated = inputs('ri', { 'conflict-strategy': 'local-wins', 'require-approved-plan': 'true' });
     expectOk(await run(ws, push('ri-0'), inputs('ri', { 'conflict-strategy': 'local-wins' })));
@@ -313,7 +316,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     expect(reviewed).toBe(`<!-- fastblocks-sync:templates:${s3.bucket}/ri plan=${review.outputs['plan-hash']} head=${HEAD} -->`);
   });
 
-  it('J3. a kill -9 in the middle of a gated target: all is undone exactly by the next gated run, which then applies the reviewed plan', async () => {
+  it(('J3. a kill -9 in the middle of a gated target: all is undone exactly by the next ' + 'gated run, which then applies the reviewed plan'), async () => {
     const proxy = new FaultProxy(s3.endpoint);
     const endpoint = await proxy.start();
     try {
@@ -341,7 +344,8 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
       const state = async () => Promise.all(['rk/settings/app.yml', 'rk/templates/index.html', 'rk/static/site.css'].map(async (k) => (await store.get(k)).body.toString().trim()));
       expect(await state()).toEqual(['name: rkapp\ndebug: true', 'v2', 'v1']);
       expect(Object.keys(await bucketSnapshot(s3, 'rk')).filter((k) => k.includes('/locks/'))).toHaveLength(3);
-      // After the lock-ttl, the re-run of the gated deploy puts back exactly what was there, re-plans the reviewed plan, applies it.
+      // After the lock-ttl, the re-run of the gated deploy puts back exactly what was there, re-plans the reviewed
+      // plan, applies it.
       await new Promise((resolve) => setTimeout(resolve, 3_500));
       // A review now (a dry run, gated inputs) previews the same exact recovery: its plan is still the reviewed one.
       const crashed = await bucketSnapshot(s3, 'rk');
@@ -364,7 +368,7 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     }
   }, 120_000);
 
-  it('K. the gate never deadlocks: duplicate Action comments and a comment edited hundreds of times still carry the last reviewed plan', async () => {
+  it(('K. the gate never deadlocks: duplicate Action comments and a comment edited hundreds ' + 'of times still carry the last reviewed plan'), async () => {
     const ws = await workspace({ 'templates/index.html': 'v1' });
     const gated = inputs('rk2', { 'conflict-strategy': 'newest-wins', 'require-approved-plan': 'true' });
     expectOk(await run(ws, push('rk2-0'), inputs('rk2', { 'conflict-strategy': 'newest-wins' })));
@@ -386,7 +390,8 @@ describeS3('issue 9 follow-up: outside attacks on the PR gate (committed dist/in
     // The review left exactly one comment for the key.
     expect(review.stdout).toContain(`Removed 1 duplicate fastblocks-sync comment(s) of this Action for ${key}`);
     expect(api.commentsOn(2001).map((c) => c.body.split('\n')[0])).toEqual([`<!-- fastblocks-sync:${key} plan=${review.outputs['plan-hash']} head=${HEAD} -->`]);
-    // Duplicates the review could not remove (raced again after it): the one written last before the merge is the approval.
+    // Duplicates the review could not remove (raced again after it): the one written last before the merge is the
+    // approval.
     const ws2 = await workspace({ 'templates/index.html': 'v1' });
     const gated2 = inputs('rk3', { 'conflict-strategy': 'newest-wins', 'require-approved-plan': 'true' });
     expectOk(await run(ws2, push('rk3-0'), inputs('rk3', { 'conflict-strategy': 'newest-wins' })));

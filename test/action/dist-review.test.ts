@@ -44,7 +44,7 @@ describeS3('issue 11: the PR comment a reviewer can trust (committed dist/index.
     api = github;
   });
 
-  it('1. a PR dry-run uploads the JSON report and the full plan as an artifact, and the comment links to it', async () => {
+  it(('1. a PR dry-run uploads the JSON report and the full plan as an artifact, and the ' + 'comment links to it'), async () => {
     const pages = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`templates/p${i}.html`, `page ${i}`]));
     const ws = await workspace({ ...pages, 'templates/base.html': 'v1', 'templates/old.html': 'old' });
     expectOk(await run(ws, pushEvent(api.url, 'a1-0'), s3Inputs(s3, 'a1')));
@@ -82,7 +82,7 @@ describeS3('issue 11: the PR comment a reviewer can trust (committed dist/index.
     expect(execFileSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: ws, encoding: 'utf8' })).not.toContain(REPORT_DIR);
   });
 
-  it('2. upload-artifact: false uploads nothing; without the artifact service the run says why and still succeeds', async () => {
+  it(('2. upload-artifact: false uploads nothing; without the artifact service the run says ' + 'why and still succeeds'), async () => {
     const ws = await workspace({ 'templates/index.html': 'x' });
     const before = api.requests.length;
     const off = await run(ws, pullRequestEvent(api.url, 112), s3Inputs(s3, 'a2', { 'upload-artifact': 'false' }), artifactEnv());
@@ -115,7 +115,7 @@ describeS3('issue 11: the PR comment a reviewer can trust (committed dist/index.
     expect(await treeSnapshot(join(ws, 'templates'))).toEqual({ 'index.html': Buffer.from('x').toString('base64') });
   });
 
-  it('4. with manual conflicts the comment still shows every other change, and the caution box lists every reason', async () => {
+  it(('4. with manual conflicts the comment still shows every other change, and the caution ' + 'box lists every reason'), async () => {
     const ws = await workspace({ 'settings/app.yml': 'name: a4\n', 'templates/index.html': 'v1', 'templates/base.html': 'b1', 'static/site.css': 'body{}' });
     const all = s3Inputs(s3, 'a4', { target: 'all', 'cache-operation': 'none' });
     expectOk(await run(ws, pushEvent(api.url, 'a4-0'), all));
@@ -145,14 +145,14 @@ describeS3('issue 11: the PR comment a reviewer can trust (committed dist/index.
     const missing = await runAction({ inputs: s3Inputs(s3, 'a5'), workspace: ws, eventName: 'push', event: event.event, env: bare });
     expect(missing.code).toBe(1);
     expect(missing.outputs['failure-reason']).toBe('validation');
-    expect(missing.stdout).toContain("::error::Input 'replica' is empty and GITHUB_REPOSITORY is not set, so the default owner/repo@branch cannot be made. Set 'replica'");
+    expect(missing.stdout).toContain(("::error::Input 'replica' is empty and GITHUB_REPOSITORY is not set, so the default " + "owner/repo@branch cannot be made. Set 'replica'"));
     expect(await s3.makeStore().list('a5/')).toEqual([]);
     const given = await runAction({ inputs: s3Inputs(s3, 'a5', { replica: 'acme/site@main', comment: 'never' }), workspace: ws, eventName: 'push', event: event.event, env: bare });
     expectOk(given);
     expect(given.outputs['to-create']).toBe('1');
   });
 
-  it('6. the pull request lookup advises the permission only on 401/403/404, and says "GitHub API unreachable" when it is', async () => {
+  it(('6. the pull request lookup advises the permission only on 401/403/404, and says ' + '"GitHub API unreachable" when it is'), async () => {
     const ws = await workspace({ 'templates/index.html': 'x' });
     api.forbid = 'pulls';
     try {

@@ -75,7 +75,10 @@ export async function bucketSnapshot(s3: S3TestContext, prefix: string, bucket?:
   return Object.fromEntries(objects.map((o) => [o.key, o.etag]));
 }
 
-/** Every entry under a folder — files with their bytes, links with their targets — `.git` and the report folder left out. */
+/**
+ * Every entry under a folder — files with their bytes, links with their targets — `.git` and the report folder left
+ * out.
+ */
 export async function treeSnapshot(root: string): Promise<Record<string, string>> {
   const tree: Record<string, string> = {};
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {

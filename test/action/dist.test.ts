@@ -181,7 +181,7 @@ describeS3('dist/index.js as the runner runs it', () => {
     expect(await snapshot('s5')).toEqual({});
   });
 
-  it('6. a template that is a folder of objects in the bucket: manual fails with the file/folder conflict; otherwise the rest deploys and the file is held back', async () => {
+  it(('6. a template that is a folder of objects in the bucket: manual fails with the ' + 'file/folder conflict; otherwise the rest deploys and the file is held back'), async () => {
     const ws = await workspace({ 'templates/index.html': 'home', 'templates/docs.html': 'a file in the repository' });
     // Another tool made docs.html a "folder" in the bucket.
     await s3.makeStore().put('s6/templates/docs.html/index.html', Buffer.from('an object under it'));

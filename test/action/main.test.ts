@@ -139,12 +139,12 @@ describe('run()', () => {
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
     await run(deps(io, await env('pull_request_target', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run.dryRun).toBe(true);
-    expect(io.logs.join('\n')).toContain("pull_request_target event: dry run although 'dry-run' is 'false'. This event never writes; deploy previews from pull_request events.");
+    expect(io.logs.join('\n')).toContain(("pull_request_target event: dry run although 'dry-run' is 'false'. This event never " + "writes; deploy previews from pull_request events."));
     expect(io.summary).toMatch(/^> pull&#95;request&#95;target event/m);
     expect(readable(io.summary)).toContain("pull_request_target event: dry run although 'dry-run' is 'false'");
   });
 
-  it('treats every event that runs on a pull request like pull_request: dry run unless dry-run is explicitly false, settings from the base commit', async () => {
+  it(('treats every event that runs on a pull request like pull_request: dry run unless ' + 'dry-run is explicitly false, settings from the base commit'), async () => {
     const OTHER_BASE = 'c'.repeat(40);
     api.pulls.set(7, { number: 7, state: 'open', base: { ref: 'main', sha: OTHER_BASE }, head: { sha: 'd'.repeat(40) } });
     const events: [string, Record<string, unknown>, Record<string, string>, string][] = [
@@ -162,7 +162,7 @@ describe('run()', () => {
       await run(deps(io, { ...(await env(eventName, event)), ...extra }, targets.runTargets));
       expect(io.failed, eventName).toEqual([]);
       expect(targets.calls[0]!.run.dryRun, eventName).toBe(true);
-      expect(io.logs.join('\n'), eventName).toContain(`${eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`);
+      expect(io.logs.join('\n'), eventName).toContain((`${eventName} event: dry run. The Action writes from a pull request only when ` + `'dry-run' is explicitly 'false'.`));
       api.contents.set(`${base}:settings/storage.yml`, `prefix: ${eventName}\n`);
       expect(await targets.calls[0]!.run.readConfigFile!('storage.yml'), eventName).toBe(`prefix: ${eventName}\n`);
       const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never', 'dry-run': 'false' });

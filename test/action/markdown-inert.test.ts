@@ -41,7 +41,7 @@ const HOSTILE_NAMES = [
   'gnp.\u202Ehtml',
 ];
 
-const HOSTILE_WARNING = '@octocat please approve: see http://evil.example, www.evil.example, admin@evil.example and #12 **now** _quick_ ~~x~~ [y](http://z) `code` <b>bold</b> | cell';
+const HOSTILE_WARNING = ('@octocat please approve: see http://evil.example, www.evil.example, ' + 'admin@evil.example and #12 **now** _quick_ ~~x~~ [y](http://z) `code` <b>bold</b> | ' + 'cell');
 
 /** The same plan with hostile or with plain names and texts: everything but the names is equal. */
 function plan(names: readonly string[], warning: string) {
@@ -71,7 +71,7 @@ describe('file names and messages are inert in the rendered comment', () => {
   });
 
   for (const renderer of RENDERERS) {
-    it(`${renderer}: no link, emphasis, strikethrough, image, mention or reference from a name or a message; every row intact`, () => {
+    it((`${renderer}: no link, emphasis, strikethrough, image, mention or reference from a ` + 'name or a message; every row intact'), () => {
       const bad = parseComment(hostile, renderer);
       const good = parseComment(plain, renderer);
       // Our own markup is the same in both; a hostile name adds none.
@@ -137,7 +137,7 @@ function shapeResults(s: Shape) {
 }
 
 describe('truncation keeps every deletion, overwrite and conflict before any creation, at any size', () => {
-  it('property: fits the limit; counts shown + cut are exact; no row of a kind is cut while a less important one is shown', () => {
+  it(('property: fits the limit; counts shown + cut are exact; no row of a kind is cut while ' + 'a less important one is shown'), () => {
     let cutRuns = 0;
     let creationsBesideCuts = 0;
     fc.assert(

@@ -18,7 +18,7 @@ describe('renderMarkdown', () => {
     const other = report({ remote: 's3://app-static/site/static/', local: '/l/static', synced: [item('a.css', 'upload', 'create')] });
     const md = renderMarkdown([templates(rep), { ...templates(other), target: 'static' } as never], { ...context, target: 'all' }, { maxLength: COMMENT_LIMIT });
     expect(md.split('\n')[0]).toBe('### fastblocks-sync · all · Plan: 2 to create, 1 to overwrite, 1 to delete, 1 metadata-only');
-    expect(md).toContain('Where: templates → <code>s3&#58;//app-templates/site/templates/</code> · static → <code>s3&#58;//app-static/site/static/</code>');
+    expect(md).toContain(('Where: templates → <code>s3&#58;//app-templates/site/templates/</code> · static → ' + '<code>s3&#58;//app-static/site/static/</code>'));
     expect(md).toContain('| Area | Create | Overwrite | Delete | Metadata-only | Conflicts | Unresolved | Invalid | Errors | Skipped |');
     expect(md).toContain('| templates | 1 | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 0 |');
     expect(md).toContain('| **Total** | 2 | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 0 |');
@@ -30,7 +30,7 @@ describe('renderMarkdown', () => {
   it('shows downloads and local deletions when a run writes the local side', () => {
     const rep = report({ direction: 'pull', synced: [item('a.html', 'download', 'create'), item('b.html', 'download', 'overwrite'), item('c.html', 'delete-local', 'delete')] });
     const md = renderMarkdown([templates(rep)], context, { maxLength: COMMENT_LIMIT });
-    expect(md.split('\n')[0]).toBe('### fastblocks-sync · templates · Plan: 1 to create, 1 to overwrite, 1 to delete (local side: 2 downloads, 1 deletion)');
+    expect(md.split('\n')[0]).toBe(('### fastblocks-sync · templates · Plan: 1 to create, 1 to overwrite, 1 to delete ' + '(local side: 2 downloads, 1 deletion)'));
     expect(md).toContain('| Area | Create | Overwrite | Delete | Metadata-only | Download | Delete local |');
     expect(md).toContain('| templates | 1 | 1 | 1 | 0 | 2 | 1 |');
     expect(md).toContain('| **download (overwrites the local file)** | <code>b.html</code> |');
@@ -68,11 +68,11 @@ describe('renderMarkdown', () => {
     expect(md).toContain('blocked by 1 unresolved conflict');
     expect(md).toContain('**Blocked by 1 unresolved conflict:** none of the changes below is written until it is resolved.');
     expect(md).toContain('| **delete** | <code>app/legacy/old-landing.html</code> |');
-    expect(md).toContain('> - 1 unresolved conflict (conflict-strategy manual)&#58; resolve by hand, then run again. Nothing is written until then.');
+    expect(md).toContain(('> - 1 unresolved conflict (conflict-strategy manual)&#58; resolve by hand, then run ' + 'again. Nothing is written until then.'));
     expect(md).toContain('> - 1 invalid file refused and not synced&#58; fix the file(s) listed below.');
   });
 
-  it('the fixture of issue 11 fits a comment with all 5 non-creations, exact counts of what was cut and a working artifact link', () => {
+  it(('the fixture of issue 11 fits a comment with all 5 non-creations, exact counts of what ' + 'was cut and a working artifact link'), () => {
     const md = renderMarkdown(reviewFixture(), { ...context, target: 'all', fullPlan: ARTIFACT }, { maxLength: COMMENT_LIMIT });
     expect(md.length).toBeLessThanOrEqual(COMMENT_LIMIT);
     for (const renderer of ['markdown-it', 'cmark-gfm'] as const) {

@@ -60,7 +60,7 @@ describe('logSafe', () => {
     expect(logSafe('ok line')).toBe('ok line');
   });
 
-  it('counts every character the runner trims (.NET Char.IsWhiteSpace) and invisible format characters as leading blanks', () => {
+  it(('counts every character the runner trims (.NET Char.IsWhiteSpace) and invisible format ' + 'characters as leading blanks'), () => {
     // The runner's TrimStart() skips these before it looks for '::'; a name can carry any of them after a line break.
     const blanks = ['\u0085', '\u00a0', '\u1680', '\u2000', '\u2007', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff', '\u200b', '\u200e', '\u2060', '\u180e', '\v', '\f'];
     const dotnetTrim = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*/;

@@ -23,7 +23,10 @@ export interface RenderedComment {
   links: string[];
   /** Tag name → how many times it opens. */
   tags: Map<string, number>;
-  /** Rows of the change tables by kind (delete, overwrite, conflict, create, metadata-only, download…), paths in order. */
+  /**
+   * Rows of the change tables by kind (delete, overwrite, conflict, create, metadata-only, download…), paths in
+   * order.
+   */
   rowsByChange: Map<string, string[]>;
   /** Files of the "Invalid files" tables. */
   invalidFiles: string[];

@@ -59,7 +59,10 @@ export interface FakePullRequest {
   head?: { sha: string };
 }
 
-/** Which requests answer 403: none, comment writes (POST/PATCH), every comment request, GraphQL, or the commit → pull request lookup. */
+/**
+ * Which requests answer 403: none, comment writes (POST/PATCH), every comment request, GraphQL, or the commit → pull
+ * request lookup.
+ */
 export type ForbidMode = 'none' | 'comment-writes' | 'comments' | 'graphql' | 'pulls';
 
 export interface GitHubApiServer {
@@ -116,7 +119,7 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   const contents = new Map<string, string>();
   const pulls: GitHubApiServer['pulls'] = new Map();
   const artifacts: FakeArtifact[] = [];
-  const runtimeToken = fakeJwt({ scp: `Actions.GenericRead:00000000 Actions.Results:${RUN_BACKEND_ID}:${JOB_BACKEND_ID} Actions.UploadArtifacts:0:0/1` });
+  const runtimeToken = fakeJwt({ scp: (`Actions.GenericRead:00000000 Actions.Results:${RUN_BACKEND_ID}:${JOB_BACKEND_ID} ` + 'Actions.UploadArtifacts:0:0/1') });
   const state: GitHubApiServer = {
     url: '',
     requests,
@@ -286,7 +289,8 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       if (artifacts.some((a) => a.name === name)) return [409, { code: 'already_exists', msg: 'an artifact with this name already exists on the workflow run' }];
       const artifact: FakeArtifact = { id: nextId++, name, ...ids, blocks: new Map(), blob: null, finalized: false, size: null, hash: null };
       artifacts.push(artifact);
-      return [200, { ok: true, signed_upload_url: `${state.url}/artifact-blob/actions-results/${artifact.id}/${encodeURIComponent(name)}.zip?sig=fake-signature&sv=2023-11-03` }];
+      const blob = `${state.url}/artifact-blob/actions-results/${artifact.id}/${encodeURIComponent(name)}.zip`;
+      return [200, { ok: true, signed_upload_url: `${blob}?sig=fake-signature&sv=2023-11-03` }];
     }
     if (method === 'FinalizeArtifact') {
       const artifact = artifacts.find((a) => a.name === name && !a.finalized);

@@ -74,7 +74,7 @@ export function applyOps(ops: readonly Op[], before: Sides): Sides {
     }
     for (const op of batch) applyOne(op, sides);
     // A file system holds no name as a file and a folder at once, whatever order the step ran in.
-    check(fileFolderNames(sides.local.keys()).length === 0, `step ${step}: the local side would hold ${fileFolderNames(sides.local.keys()).join(', ')} as a file and a folder`);
+    check(fileFolderNames(sides.local.keys()).length === 0, (`step ${step}: the local side would hold ` + `${fileFolderNames(sides.local.keys()).join(', ')} as a file and a folder`));
     const made = fileFolderNames(sides.remote.keys()).filter((n) => !inBucket.has(n));
     check(made.length === 0, `step ${step}: the bucket would hold ${made.join(', ')} as an object and a folder`);
   }

@@ -180,7 +180,7 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     expect([...before.keys()].filter((k) => !after.has(k)).sort()).toEqual([`${app}:bccache:base.html`, `${app}:bccache:templates/app/bulma/base.html`].sort());
   });
 
-  it('binds where templates are read from into the plan hash: a storage.yml that moves them is another plan, refused under the gate', async () => {
+  it(('binds where templates are read from into the plan hash: a storage.yml that moves them ' + 'is another plan, refused under the gate'), async () => {
     // The reviewed plan was made without a storage.yml; the merge added one pointing elsewhere in the bucket.
     const moved = (name: string) => Promise.resolve(name === 'storage.yml' ? `buckets:\n  templates: ${s3.bucket}\nprefix: evil\n` : null);
     const none = () => Promise.resolve(null);

@@ -100,7 +100,7 @@ describe('AppCache against a server that stops answering', () => {
     try {
       let started = Date.now();
       await expect(AppCache.connect({ url: `redis://:pw@127.0.0.1:${never.port}/0`, appName: 'app', timeoutMs: 300 })).rejects.toThrow(
-        new RegExp(`^Cannot connect to the cache at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${never.port}/0: the cache did not answer the connection within 0\\.3 s$`),
+        new RegExp((`^Cannot connect to the cache at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${never.port}/0: ` + `the cache did not answer the connection within 0\\.3 s$`)),
       );
       expect(Date.now() - started).toBeLessThan(3_000);
 

@@ -60,7 +60,7 @@ for (const storeCase of cases) {
     async function expectSamePlan(sync: (d: SyncDirection, dry?: boolean) => Promise<SyncReport>, direction: SyncDirection, planned: { path: string; action: string; change: string }[]) {
       const dry = await sync(direction, true);
       expect(dry.failure).toBeUndefined();
-      expect(dry.warnings.map((w) => w.message).join('\n')).toMatch(new RegExp(`Run ${RUN} of dry was interrupted: the next run that writes undoes it first .*This plan is made as if that were done`));
+      expect(dry.warnings.map((w) => w.message).join('\n')).toMatch(new RegExp((`Run ${RUN} of dry was interrupted: the next run that writes undoes it first .*This ` + 'plan is made as if that were done')));
       expect(dry.planned).toEqual(planned);
       const real = await sync(direction);
       expect(real.failure).toBeUndefined();
@@ -70,7 +70,7 @@ for (const storeCase of cases) {
       expect(real.planHash).toBe(dry.planHash);
     }
 
-    it('a push killed after it replaced, created and deleted objects: the dry run plans the deletion recovery brings back', async () => {
+    it(('a push killed after it replaced, created and deleted objects: the dry run plans the ' + 'deletion recovery brings back'), async () => {
       const { local, prefix, layout, sync } = await fixture({ 'a.txt': 'a1', 'b.txt': 'b1' });
       // Local edits, and a push of them killed half-way: a.txt replaced, c.txt created, b.txt deleted.
       await writeTree(local, { 'a.txt': 'a2', 'c.txt': 'c' });
@@ -100,7 +100,7 @@ for (const storeCase of cases) {
       expect(await readRemote(store, prefix)).toEqual({ 'a.txt': 'a2', 'c.txt': 'c' });
     });
 
-    it('a pull killed after it replaced a local file: the dry run plans the download recovery makes necessary again', async () => {
+    it(('a pull killed after it replaced a local file: the dry run plans the download recovery ' + 'makes necessary again'), async () => {
       const { local, prefix, layout, sync } = await fixture({ 'x.txt': 'x1', 'y.txt': 'y' });
       await store.put(`${prefix}x.txt`, Buffer.from('x2'));
       // The killed pull had moved x1 aside and written x2 in its place; its lock vouches for its journal.
@@ -121,7 +121,7 @@ for (const storeCase of cases) {
       await store.put(lockKey(layout), Buffer.from(JSON.stringify(lockBody([], { host: `not-${os.hostname()}`, expiresAt: future }))));
       const dry = await sync('bidirectional', true);
       expect(dry.failure).toBeUndefined();
-      expect(dry.warnings.map((w) => w.message)).toContain(`Run ${RUN} of dry is writing this root right now: this plan does not include its changes, and may differ once it is done.`);
+      expect(dry.warnings.map((w) => w.message)).toContain((`Run ${RUN} of dry is writing this root right now: this plan does not include its ` + 'changes, and may differ once it is done.'));
     });
   });
 }

@@ -60,7 +60,7 @@ for (const storeCase of cases) {
       return real;
     }
 
-    it('local file → folder while the remote edits the file: the folder and a conflict copy of the edit reach both sides; other changes sync', async () => {
+    it(('local file → folder while the remote edits the file: the folder and a conflict copy ' + 'of the edit reach both sides; other changes sync'), async () => {
       for (const conflict of NON_MANUAL) {
         const { local, prefix, sync } = await fixture({ 'keep.txt': 'keep', x: 'file' });
         await sync({ direction: 'push' });
@@ -92,7 +92,7 @@ for (const storeCase of cases) {
       expect(await readTree(local)).toEqual({ 'x/y.txt': 'new' });
     });
 
-    it('local folder → file while the remote adds a file in the folder: every strategy syncs, manual exits 3', async () => {
+    it(('local folder → file while the remote adds a file in the folder: every strategy syncs, ' + 'manual exits 3'), async () => {
       for (const conflict of [...NON_MANUAL, 'local-wins', 'manual'] as const) {
         const { local, prefix, sync } = await fixture({ 'x/y.txt': 'y', 'o.txt': 'o' });
         await sync();
@@ -112,7 +112,7 @@ for (const storeCase of cases) {
       }
     });
 
-    it('pull: the local side edits x while the remote deletes x and adds x/y.txt and other.txt — the pull goes through, the edit is kept', async () => {
+    it(('pull: the local side edits x while the remote deletes x and adds x/y.txt and ' + 'other.txt — the pull goes through, the edit is kept'), async () => {
       const { local, prefix, sync } = await fixture({ x: 'v1' });
       await sync();
       await writeTree(local, { x: 'local edit' });
@@ -123,7 +123,7 @@ for (const storeCase of cases) {
       expect(await readRemote(store, prefix)).toEqual({ 'x/y.txt': 'y', 'other.txt': 'other' });
     });
 
-    it('first run, local file z and remote z/w.txt: every direction syncs, and a push never makes the bucket hold both', async () => {
+    it(('first run, local file z and remote z/w.txt: every direction syncs, and a push never ' + 'makes the bucket hold both'), async () => {
       const results: Record<SyncDirection, [Tree, Tree]> = {
         bidirectional: [
           { 'z/w.txt': 'w', 'z.conflict-local': 'z' },
@@ -167,7 +167,7 @@ for (const storeCase of cases) {
 }
 
 describe.skipIf(s3Endpoint === null)('a bucket that holds both z and z/w.txt (made by other tools), on moto_server', () => {
-  it('pull and bidirectional runs go through every time: the folder comes down, z is skipped with the fix, the bucket is untouched', async () => {
+  it(('pull and bidirectional runs go through every time: the folder comes down, z is ' + 'skipped with the fix, the bucket is untouched'), async () => {
     const store = (await s3TestContext()).makeStore();
     for (const direction of ['pull', 'bidirectional'] as const) {
       const local = await tempDir();

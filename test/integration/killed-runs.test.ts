@@ -94,7 +94,7 @@ describe('a lock whose holder is a process of this host that is gone (D9)', () =
     expect((await store.get('a.txt')).body.toString()).toBe('a');
   });
 
-  it('is waited for when its pid is meaningless here: another pid namespace or boot (a container with the same host name), an older lock without one, another host, a live process, or no pid at all', async () => {
+  it(('is waited for when its pid is meaningless here: another pid namespace or boot (a ' + 'container with the same host name), an older lock without one, another host, a live ' + 'process, or no pid at all'), async () => {
     const live = spawn('sleep', ['30']);
     try {
       for (const holder of [
@@ -141,7 +141,7 @@ describe('temp files of writers that died (D5): the file:// store\'s and the loc
   }
 
   for (const where of ['store', 'local'] as const) {
-    it.skipIf(pidSpace() === undefined)(`${where}: a dead process's and anything untouched for an hour go; a live writer's, another host's and recent ones stay`, async () => {
+    it.skipIf(pidSpace() === undefined)((`${where}: a dead process's and anything untouched for an hour go; a live writer's, ` + `another host's and recent ones stay`), async () => {
       const root = await tempDir();
       const dir = where === 'store' ? path.join(root, '.fsstore-tmp') : path.join(root, '.fastblocks-sync', 'tmp');
       const files = await leftovers(dir, 'part');
@@ -153,7 +153,7 @@ describe('temp files of writers that died (D5): the file:// store\'s and the loc
 });
 
 describe.skipIf(pidSpace() === undefined)('the real CLI killed with SIGKILL mid-transfer, then run again at once (D5, D6, D9)', () => {
-  it('a killed bidirectional run: the next run takes over within seconds, restores, and leaves no temp file and — with --no-backup — no copy behind', { timeout: 90_000 }, async () => {
+  it(('a killed bidirectional run: the next run takes over within seconds, restores, and ' + 'leaves no temp file and — with --no-backup — no copy behind'), { timeout: 90_000 }, async () => {
     const bucket = await tempDir('fbsync-bucket-');
     const local = await tempDir();
     await writeTree(local, { 'up-1.txt': 'u1', 'up-2.txt': 'u2', 'down.txt': 'd1' });

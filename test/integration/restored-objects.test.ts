@@ -51,7 +51,7 @@ describe.skipIf(s3Endpoint === null)('a multipart object restored by a server-si
     return { local, prefix, sync, original, pushedEtag: pushed!.etag };
   }
 
-  it('after a rollback: the local edit is pushed (no conflict under manual, and remote-wins never downloads the old version over it)', async () => {
+  it(('after a rollback: the local edit is pushed (no conflict under manual, and remote-wins ' + 'never downloads the old version over it)'), async () => {
     for (const conflictStrategy of ['manual', 'remote-wins'] as const) {
       const { local, prefix, sync, original, pushedEtag } = await fixture();
       const edited = patterned(12 * MiB, 2);
@@ -106,7 +106,7 @@ describe.skipIf(s3Endpoint === null)('a multipart object restored by a server-si
     expect(third.stats.requests.head).toBe(0);
   });
 
-  it('after kill -9 recovery: the object put back from its backup is unchanged; the local edit wins without a conflict', async () => {
+  it(('after kill -9 recovery: the object put back from its backup is unchanged; the local ' + 'edit wins without a conflict'), async () => {
     const { local, prefix, sync, original, pushedEtag } = await fixture();
     const edited = patterned(12 * MiB, 4);
     await fs.writeFile(path.join(local, 'big.bin'), edited);

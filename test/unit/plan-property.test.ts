@@ -77,7 +77,10 @@ function inputOf(
   };
 }
 
-/** What the engine stores after the run: nextBase plus each touched path's outcome (both sides equal → recorded; gone → dropped). */
+/**
+ * What the engine stores after the run: nextBase plus each touched path's outcome (both sides equal → recorded; gone
+ * → dropped).
+ */
 function mergedBase(result: Plan, after: Sides): Record<string, BaseEntry> {
   const base = new Map(Object.entries(result.nextBase));
   for (const path of new Set(result.ops.map((op) => op.path))) {
@@ -90,7 +93,10 @@ function mergedBase(result: Plan, after: Sides): Record<string, BaseEntry> {
   return Object.fromEntries(base);
 }
 
-/** Every version that existed before is still somewhere at its path or its conflict copies, unless the plan was allowed to drop it. */
+/**
+ * Every version that existed before is still somewhere at its path or its conflict copies, unless the plan was
+ * allowed to drop it.
+ */
 function lostVersions(s: Scenario, result: Plan, after: Sides, prune: boolean, paths: readonly string[] = PATHS): string[] {
   const lost: string[] = [];
   paths.forEach((path, i) => {
@@ -195,7 +201,7 @@ const nestedScenario: fc.Arbitrary<Scenario> = fc.record({ states: fc.tuple(...N
 
 describe('planner properties: a name that is a file on one side and a folder on the other', () => {
   const DIRECTIONS: readonly SyncDirection[] = ['pull', 'push', 'bidirectional'];
-  it('every plan applies (no side ever holds a name as a file and a folder it did not hold before), loses nothing, and holds on the next run', () => {
+  it(('every plan applies (no side ever holds a name as a file and a folder it did not hold ' + 'before), loses nothing, and holds on the next run'), () => {
     fc.assert(
       fc.property(nestedScenario, fc.constantFrom(...DIRECTIONS), fc.constantFrom(...NON_MANUAL), fc.boolean(), (s, direction, strategy, prune) => {
         const before = sidesOf(s, NESTED);

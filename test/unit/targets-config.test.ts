@@ -31,7 +31,7 @@ describe('resolveApp', () => {
     expect([fromFiles.appName, fromFiles.sources.appName, fromFiles.cacheUrl]).toEqual(['from-settings', 'settings', 'redis://cache.internal:6380/2']);
   });
 
-  it('tells onSecret the cache password and the reload secret wherever they come from, before anything uses them', async () => {
+  it(('tells onSecret the cache password and the reload secret wherever they come from, ' + 'before anything uses them'), async () => {
     const told = async (options: Parameters<typeof resolveApp>[0]) => {
       const secrets: string[] = [];
       await resolveApp({ appRoot: root, ...options, onSecret: (s) => secrets.push(s) });

@@ -27,7 +27,7 @@ describe('yamlNestingProblem', () => {
     expect(yamlNestingProblem(`---\na: 1\n---\n${flow(MAX_YAML_DEPTH)}`)).toMatchObject({ line: 4 });
     // The first place in document order.
     expect(yamlNestingProblem(`x: 1\n${flow(MAX_YAML_DEPTH)}${flow(MAX_YAML_DEPTH).replace('a:', 'b:')}`)).toMatchObject({ line: 2 });
-    const text = `a: "${'['.repeat(500)}"\nb: '${'{'.repeat(500)}'\n# ${'['.repeat(500)}\nc: |\n  ${'[{'.repeat(500)}\n`;
+    const text = (`a: "${'['.repeat(500)}"\nb: '${'{'.repeat(500)}'\n# ${'['.repeat(500)}\nc: ` + `|\n  ${'[{'.repeat(500)}\n`);
     expect(yamlNestingProblem(text)).toBeNull();
     expect(() => parse(text)).not.toThrow();
   });
