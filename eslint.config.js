@@ -30,7 +30,10 @@ export default tseslint.config(
       // `const { after: _, ...rest } = walked` leaves a field out on purpose.
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
       // Passing on what was thrown, as it was thrown, is what a retry or a race must do.
-      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
     },
   },
   {

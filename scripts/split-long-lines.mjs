@@ -22,11 +22,29 @@ const MAX = 120;
 const tmp = path.join(tmpdir(), `split-long-lines-${process.pid}`);
 rmSync(tmp, { recursive: true, force: true });
 mkdirSync(tmp, { recursive: true });
-for (const entry of ['src', 'test', 'bench', 'scripts', 'bin', 'vitest.config.ts', 'eslint.config.js', '.prettierrc.json', '.prettierignore']) {
+for (const entry of [
+  'src',
+  'test',
+  'bench',
+  'scripts',
+  'bin',
+  'vitest.config.ts',
+  'eslint.config.js',
+  '.prettierrc.json',
+  '.prettierignore',
+]) {
   cpSync(path.join(repo, entry), path.join(tmp, entry), { recursive: true });
 }
 execFileSync(path.join(repo, 'node_modules/.bin/prettier'), ['--write', '.'], { cwd: tmp, stdio: 'ignore' });
-const files = execFileSync('bash', ['-c', ("grep -rln '.\\{121,\\}' src test bench scripts bin --include=*.ts --include=*.mjs " + "--include=*.js --include=*.mts || true")], { cwd: tmp, encoding: 'utf8' })
+const files = execFileSync(
+  'bash',
+  [
+    '-c',
+    "grep -rln '.\\{121,\\}' src test bench scripts bin --include=*.ts --include=*.mjs " +
+      '--include=*.js --include=*.mts || true',
+  ],
+  { cwd: tmp, encoding: 'utf8' },
+)
   .split('\n')
   .filter(Boolean);
 
@@ -37,7 +55,15 @@ const skipParent = (n) => {
   if (!p) return true;
   if (ts.isImportDeclaration(p) || ts.isExportDeclaration(p) || ts.isExternalModuleReference(p)) return true;
   if (ts.isLiteralTypeNode(p) || ts.isTaggedTemplateExpression(p)) return true;
-  if ((ts.isPropertyAssignment(p) || ts.isPropertySignature(p) || ts.isPropertyDeclaration(p) || ts.isMethodDeclaration(p) || ts.isEnumMember(p)) && p.name === n) return true;
+  if (
+    (ts.isPropertyAssignment(p) ||
+      ts.isPropertySignature(p) ||
+      ts.isPropertyDeclaration(p) ||
+      ts.isMethodDeclaration(p) ||
+      ts.isEnumMember(p)) &&
+    p.name === n
+  )
+    return true;
   if (ts.isExpressionStatement(p)) return true; // directives
   if (ts.isImportTypeNode?.(p)) return true;
   return false;
@@ -98,7 +124,9 @@ function rewrapComment(source, line) {
     if (last !== undefined && last.length + 1 + word.length <= width) wrapped[wrapped.length - 1] = `${last} ${word}`;
     else wrapped.push(word);
   }
-  const replacement = doc ? [`${indent}/**`, ...wrapped.map((w) => `${indent} * ${w}`), `${indent} */`] : wrapped.map((w) => `${indent}// ${w}`);
+  const replacement = doc
+    ? [`${indent}/**`, ...wrapped.map((w) => `${indent} * ${w}`), `${indent} */`]
+    : wrapped.map((w) => `${indent}// ${w}`);
   lines.splice(at, 1, ...replacement);
   return lines.join('\n');
 }
@@ -112,7 +140,8 @@ for (const file of files) {
   // Lines holding a regular expression may run longer (eslint.config.js: it cannot be split as it is).
   const regexLines = new Set();
   const findRegex = (n) => {
-    if (n.kind === ts.SyntaxKind.RegularExpressionLiteral) regexLines.add(fsf.getLineAndCharacterOfPosition(n.getStart()).line);
+    if (n.kind === ts.SyntaxKind.RegularExpressionLiteral)
+      regexLines.add(fsf.getLineAndCharacterOfPosition(n.getStart()).line);
     ts.forEachChild(n, findRegex);
   };
   findRegex(fsf);
@@ -121,7 +150,8 @@ for (const file of files) {
   for (const n of collect(fsf)) {
     const start = fsf.getLineAndCharacterOfPosition(n.getStart()).line;
     const end = fsf.getLineAndCharacterOfPosition(n.getEnd()).line;
-    for (let l = start; l <= end; l++) if (long.has(l) && n.getText().length > 30 && !skipParent(n)) targets.set(cooked(n), n);
+    for (let l = start; l <= end; l++)
+      if (long.has(l) && n.getText().length > 30 && !skipParent(n)) targets.set(cooked(n), n);
   }
   const covered = new Set();
   for (const n of targets.values()) {

@@ -7,7 +7,13 @@ import type { FailureReason } from './core/model.js';
  * The reasons the Action's `failure-reason` output reports (action.yml, README): the engine's
  * vocabulary (FAILURE_REASONS in core/model.ts) with a refusal and a run not applied as `error`.
  */
-export const ACTION_FAILURE_REASONS = ['manual-conflicts', 'plan-changed', 'locked', 'validation', 'error'] as const satisfies readonly FailureReason[];
+export const ACTION_FAILURE_REASONS = [
+  'manual-conflicts',
+  'plan-changed',
+  'locked',
+  'validation',
+  'error',
+] as const satisfies readonly FailureReason[];
 export type ActionFailureReason = (typeof ACTION_FAILURE_REASONS)[number];
 
 /** A failure as the Action reports it: its `failure-reason` and the message the job fails with. */

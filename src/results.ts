@@ -40,10 +40,15 @@ function decide(outcome: Outcome): Failure | undefined {
   const { reports } = outcome;
   const failures = reports.flatMap((r) => (r.failure ? [r.failure] : []));
   if (outcome.unresolved > 0 || failures.some((f) => f.reason === 'manual-conflicts')) {
-    const count = outcome.unresolved > 0 ? `${outcome.unresolved} unresolved conflict(s)` : 'conflicts changed during the run';
-    return { reason: 'manual-conflicts', message: `${MANUAL_CONFLICTS_MESSAGE}: ${count}; nothing was written. See the job summary.` };
+    const count =
+      outcome.unresolved > 0 ? `${outcome.unresolved} unresolved conflict(s)` : 'conflicts changed during the run';
+    return {
+      reason: 'manual-conflicts',
+      message: `${MANUAL_CONFLICTS_MESSAGE}: ${count}; nothing was written. See the job summary.`,
+    };
   }
-  const changed = failures.find((f) => f.reason === 'plan-changed') ?? outcome.refusals.find((r) => r.reason === 'plan-changed');
+  const changed =
+    failures.find((f) => f.reason === 'plan-changed') ?? outcome.refusals.find((r) => r.reason === 'plan-changed');
   if (changed) return { reason: 'plan-changed', message: changed.message };
   // Another run held a lock of the bucket past lock-wait: nothing was planned or written.
   const locked = outcome.errors.find((e) => e.reason === 'locked');
@@ -51,9 +56,18 @@ function decide(outcome: Outcome): Failure | undefined {
   const engine = failures.find((f) => f.reason === 'refused' || f.reason === 'error');
   if (engine) return { reason: engine.reason, message: engine.message };
   const first = outcome.errors[0];
-  if (first) return { reason: 'error', message: `${outcome.errors.length} error(s), e.g. ${first.path ? `${first.path}: ` : ''}${first.message}` };
+  if (first)
+    return {
+      reason: 'error',
+      message: `${outcome.errors.length} error(s), e.g. ${first.path ? `${first.path}: ` : ''}${first.message}`,
+    };
   if (outcome.invalid > 0) {
-    return { reason: 'validation', message: (`${outcome.invalid} invalid file(s) were refused and not synced (see the annotations ` + 'and the job summary).') };
+    return {
+      reason: 'validation',
+      message:
+        `${outcome.invalid} invalid file(s) were refused and not synced (see the annotations ` +
+        'and the job summary).',
+    };
   }
   const notApplied = failures.find((f) => f.reason === 'not-applied') ?? outcome.refusals[0];
   return notApplied && { reason: 'not-applied', message: notApplied.message };

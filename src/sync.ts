@@ -43,17 +43,39 @@ export const sync = {
 
 /** The result, or a ManualConflictError carrying it when MANUAL conflicts were left unresolved. */
 function resolved<R extends AnyTargetResult | AllResult>(result: R): R {
-  const results: AnyTargetResult[] = 'target' in result ? [result] : [result.settings, result.templates, result.static, result.cache];
+  const results: AnyTargetResult[] =
+    'target' in result ? [result] : [result.settings, result.templates, result.static, result.cache];
   if (failureOf(results)?.reason !== 'manual-conflicts') return result;
-  const unresolved = results.flatMap((r) => r.conflicts.filter((c) => c.resolution === 'manual').map((c) => `${r.target}: ${c.path}`));
+  const unresolved = results.flatMap((r) =>
+    r.conflicts.filter((c) => c.resolution === 'manual').map((c) => `${r.target}: ${c.path}`),
+  );
   const shown = unresolved.slice(0, 5).join(', ') + (unresolved.length > 5 ? `, … ${unresolved.length - 5} more` : '');
-  throw new ManualConflictError(`${MANUAL_CONFLICTS_MESSAGE}: ${unresolved.length} unresolved conflict(s) (${shown}); nothing was written.`, result);
+  throw new ManualConflictError(
+    `${MANUAL_CONFLICTS_MESSAGE}: ${unresolved.length} unresolved conflict(s) (${shown}); nothing was written.`,
+    result,
+  );
 }
 
 export { syncAll, syncCache, syncSettings, syncStatic, syncTemplates };
 export { ManualConflictError } from './errors.js';
-export { SyncDirection, ConflictStrategy, DEFAULT_STRATEGY, FAILURE_REASONS, RUN_LIMITS, resolveStrategy, validateStrategy } from './core/model.js';
-export type { FailureReason, SyncStrategy, SyncReport, Conflict, Skip, InvalidFile, ValidationIssue } from './core/model.js';
+export {
+  SyncDirection,
+  ConflictStrategy,
+  DEFAULT_STRATEGY,
+  FAILURE_REASONS,
+  RUN_LIMITS,
+  resolveStrategy,
+  validateStrategy,
+} from './core/model.js';
+export type {
+  FailureReason,
+  SyncStrategy,
+  SyncReport,
+  Conflict,
+  Skip,
+  InvalidFile,
+  ValidationIssue,
+} from './core/model.js';
 export { runSync } from './core/engine.js';
 export type { SyncOptions } from './core/engine.js';
 export { createStore, openStore, parseRemote } from './stores/index.js';
@@ -62,7 +84,12 @@ export { AppCache, type CacheConnection } from './cache/redis.js';
 export { CACHE_NAMESPACES, CACHE_OPERATIONS } from './targets/types.js';
 export type * from './targets/types.js';
 export { ENV as CONFIG_ENV, resolveApp, type ResolvedApp } from './targets/config.js';
-export { DEFAULT_CACHE_CONTROL, DEFAULT_STATIC_EXCLUDE, DEFAULT_STATIC_PATTERNS, parseCacheControlRules } from './targets/static.js';
+export {
+  DEFAULT_CACHE_CONTROL,
+  DEFAULT_STATIC_EXCLUDE,
+  DEFAULT_STATIC_PATTERNS,
+  parseCacheControlRules,
+} from './targets/static.js';
 export { DEFAULT_TEMPLATE_PATTERNS } from './targets/templates.js';
 export { validateYaml, findLiteralSecrets, signBody, SIGNATURE_HEADER } from './targets/settings.js';
 export { loaderKey, bytecodeKeys, DEFAULT_TEMPLATE_TTL } from './cache/redis.js';

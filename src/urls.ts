@@ -6,7 +6,10 @@
  * `scheme://user:pass@host/path?q#f` → `scheme://host/path`. `user: 'keep'` keeps the user name,
  * `'masked'` keeps it with the password shown as `***` (when there is one). Unparsable → `fallback`.
  */
-export function printableUrl(url: string, { user = 'drop', fallback = '<invalid URL>' }: { user?: 'drop' | 'keep' | 'masked'; fallback?: string } = {}): string {
+export function printableUrl(
+  url: string,
+  { user = 'drop', fallback = '<invalid URL>' }: { user?: 'drop' | 'keep' | 'masked'; fallback?: string } = {},
+): string {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -113,7 +113,10 @@ export function pullCache(options: PullCacheOptions): PullCache {
         if (entry.pulled === null) {
           await unlink(target).catch((error: unknown) => {
             // Already gone is what was wanted; anything else leaves the file for the sync to see.
-            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') options.log.warning(`pull-cache: cannot remove ${path}, which the pull deleted (${errorMessage(error)}).`);
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+              options.log.warning(
+                `pull-cache: cannot remove ${path}, which the pull deleted (${errorMessage(error)}).`,
+              );
           });
           laid++;
           continue;
@@ -126,9 +129,16 @@ export function pullCache(options: PullCacheOptions): PullCache {
         laid++;
       }
       if (linked.length > 0) {
-        options.log.warning((`pull-cache: ${linked.length} file(s) not restored because the checkout has a symbolic ` + `link on their path (never written through), e.g. ${linked[0]}; the sync pulls them if ` + 'needed.'));
+        options.log.warning(
+          `pull-cache: ${linked.length} file(s) not restored because the checkout has a symbolic ` +
+            `link on their path (never written through), e.g. ${linked[0]}; the sync pulls them if ` +
+            'needed.',
+        );
       }
-      options.log.info((`pull-cache: restored ${laid} pulled file(s) from ` + `${hit}${kept ? `; ${kept} left as committed (changed in git since)` : ''}.`));
+      options.log.info(
+        `pull-cache: restored ${laid} pulled file(s) from ` +
+          `${hit}${kept ? `; ${kept} left as committed (changed in git since)` : ''}.`,
+      );
     },
 
     async save() {
@@ -172,12 +182,19 @@ export function pullCache(options: PullCacheOptions): PullCache {
  * root that does not exist holds nothing; a folder that cannot be read is a warning (its files are
  * then not told apart from the checkout's, so they are neither cached nor restored).
  */
-export async function snapshot(workspace: string, roots: readonly string[], log?: Pick<PullCacheOptions['log'], 'warning'>): Promise<Map<string, string>> {
+export async function snapshot(
+  workspace: string,
+  roots: readonly string[],
+  log?: Pick<PullCacheOptions['log'], 'warning'>,
+): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const walk = async (relative: string): Promise<void> => {
     const entries = await readdir(join(workspace, relative), { withFileTypes: true }).catch((error: unknown) => {
       const { code } = error as NodeJS.ErrnoException;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') log?.warning(`pull-cache: cannot read ${relative} (${errorMessage(error)}); its files are left out of the cache.`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR')
+        log?.warning(
+          `pull-cache: cannot read ${relative} (${errorMessage(error)}); its files are left out of the cache.`,
+        );
       return [];
     });
     for (const entry of entries) {

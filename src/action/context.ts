@@ -59,7 +59,11 @@ export interface ActionContext {
 export const PULL_REQUEST_EVENTS: ReadonlySet<string> = new Set(['pull_request', 'pull_request_target']);
 
 /** Other events whose checkout is a pull request's code (or the merge queue's, before it is merged). */
-const PULL_REQUEST_CODE_EVENTS: ReadonlySet<string> = new Set(['pull_request_review', 'pull_request_review_comment', 'merge_group']);
+const PULL_REQUEST_CODE_EVENTS: ReadonlySet<string> = new Set([
+  'pull_request_review',
+  'pull_request_review_comment',
+  'merge_group',
+]);
 
 export function isPullRequestEvent(context: Pick<ActionContext, 'eventName'>): boolean {
   return PULL_REQUEST_EVENTS.has(context.eventName);
@@ -93,15 +97,29 @@ export function readContext(env: Env = process.env, cwd: string = process.cwd())
     workspace: nonEmpty(env.GITHUB_WORKSPACE) ?? cwd,
     runnerTemp: env.RUNNER_TEMP ?? '',
     pullRequest,
-    fromPullRequest: PULL_REQUEST_EVENTS.has(eventName) || PULL_REQUEST_CODE_EVENTS.has(eventName) || pullRequest !== undefined || ref.startsWith('refs/pull/'),
+    fromPullRequest:
+      PULL_REQUEST_EVENTS.has(eventName) ||
+      PULL_REQUEST_CODE_EVENTS.has(eventName) ||
+      pullRequest !== undefined ||
+      ref.startsWith('refs/pull/'),
   };
 }
 
 /** What the event says of the pull request it runs on, if anything. */
-function pullRequestOf(eventName: string, payload: Record<string, unknown>, repository: string, ref: string): PullRequestInfo | undefined {
+function pullRequestOf(
+  eventName: string,
+  payload: Record<string, unknown>,
+  repository: string,
+  ref: string,
+): PullRequestInfo | undefined {
   if (isRecord(payload.pull_request)) return pullRequestFrom(payload, repository);
   const issue = payload.issue;
-  if (eventName === 'issue_comment' && isRecord(issue) && isRecord(issue.pull_request) && typeof issue.number === 'number') {
+  if (
+    eventName === 'issue_comment' &&
+    isRecord(issue) &&
+    isRecord(issue.pull_request) &&
+    typeof issue.number === 'number'
+  ) {
     return { ...unknownPullRequest(repository), number: issue.number, closed: issue.state === 'closed' };
   }
   const group = payload.merge_group;
@@ -114,7 +132,15 @@ function pullRequestOf(eventName: string, payload: Record<string, unknown>, repo
 }
 
 function unknownPullRequest(repository: string): PullRequestInfo {
-  return { number: Number.NaN, baseRef: '', baseSha: '', headSha: '', baseRepo: repository, headRepo: repository, closed: false };
+  return {
+    number: Number.NaN,
+    baseRef: '',
+    baseSha: '',
+    headSha: '',
+    baseRepo: repository,
+    headRepo: repository,
+    closed: false,
+  };
 }
 
 function sha(value: unknown): string {

@@ -1,10 +1,24 @@
 // Every input of action.yml, parsed and validated in one place into one typed settings object.
 // A bad input fails at once with a message naming the input, the value and what is accepted.
 
-import { CONFLICT_STRATEGIES, DIRECTIONS, RUN_LIMITS, withinLimit, type ConflictStrategy, type NumberLimit, type SyncDirection } from '../core/model.js';
+import {
+  CONFLICT_STRATEGIES,
+  DIRECTIONS,
+  RUN_LIMITS,
+  withinLimit,
+  type ConflictStrategy,
+  type NumberLimit,
+  type SyncDirection,
+} from '../core/model.js';
 import { parseMaxDelete as parseSafetyMaxDelete } from '../core/safety.js';
 import { errorMessage, InputError } from '../errors.js';
-import { parseRemote, remoteLabel, s3Location, type RemoteLocation, type S3ConnectionOptions } from '../stores/location.js';
+import {
+  parseRemote,
+  remoteLabel,
+  s3Location,
+  type RemoteLocation,
+  type S3ConnectionOptions,
+} from '../stores/location.js';
 import { withoutUserinfo } from '../urls.js';
 import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation } from '../targets/types.js';
 
@@ -174,8 +188,15 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
   const { bucket, prefix, location } = parseBucket(optional(INPUTS.bucket), input(INPUTS.prefix), target);
   const endpoint = parseHttpUrl(INPUTS.endpoint, optional(INPUTS.endpoint));
   const region = parseRegion(optional(INPUTS.region));
-  const pathStyle = optional(INPUTS.pathStyle) === undefined ? undefined : parseBoolean(INPUTS.pathStyle, input(INPUTS.pathStyle));
-  const remote = location && remoteLocation(location, prefix, { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}), ...(pathStyle !== undefined ? { pathStyle } : {}) });
+  const pathStyle =
+    optional(INPUTS.pathStyle) === undefined ? undefined : parseBoolean(INPUTS.pathStyle, input(INPUTS.pathStyle));
+  const remote =
+    location &&
+    remoteLocation(location, prefix, {
+      ...(endpoint ? { endpoint } : {}),
+      ...(region ? { region } : {}),
+      ...(pathStyle !== undefined ? { pathStyle } : {}),
+    });
 
   const dryRunRaw = input(INPUTS.dryRun);
   const cacheUrl = parseCacheUrl(optional(INPUTS.cacheUrl));
@@ -183,7 +204,11 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
   const reloadSecret = optional(INPUTS.reloadSecret);
   const reloadConfig = parseBoolean(INPUTS.reloadConfig, input(INPUTS.reloadConfig));
   if (reloadConfig && (target === 'settings' || target === 'all') && reloadUrl === undefined) {
-    throw new InputError(INPUTS.reloadUrl, (`Input '${INPUTS.reloadConfig}' is true but '${INPUTS.reloadUrl}' is empty. Set the ` + `webhook URL, or set '${INPUTS.reloadConfig}: false'.`));
+    throw new InputError(
+      INPUTS.reloadUrl,
+      `Input '${INPUTS.reloadConfig}' is true but '${INPUTS.reloadUrl}' is empty. Set the ` +
+        `webhook URL, or set '${INPUTS.reloadConfig}: false'.`,
+    );
   }
 
   const cacheOperationRaw = optional(INPUTS.cacheOperation);
@@ -208,7 +233,10 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
       CONFLICT_STRATEGIES,
       input(INPUTS.conflictStrategy),
     ),
-    dryRun: dryRunRaw === '' ? { value: false, explicit: false } : { value: parseBoolean(INPUTS.dryRun, dryRunRaw), explicit: true },
+    dryRun:
+      dryRunRaw === ''
+        ? { value: false, explicit: false }
+        : { value: parseBoolean(INPUTS.dryRun, dryRunRaw), explicit: true },
     backupOnConflict: parseBoolean(INPUTS.backupOnConflict, input(INPUTS.backupOnConflict)),
     prune: parseBoolean(INPUTS.prune, input(INPUTS.prune)),
     maxDelete: parseMaxDelete(input(INPUTS.maxDelete)),
@@ -220,7 +248,10 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     lockTtl: parseNumber(INPUTS.lockTtl, input(INPUTS.lockTtl), RUN_LIMITS.lockTtl),
     templatePaths: parseList(INPUTS.templatePaths, input(INPUTS.templatePaths), relativePath),
     patterns: parseList(INPUTS.patterns, input(INPUTS.patterns)),
-    settingsPath: optional(INPUTS.settingsPath) === undefined ? undefined : relativePath(INPUTS.settingsPath, input(INPUTS.settingsPath)),
+    settingsPath:
+      optional(INPUTS.settingsPath) === undefined
+        ? undefined
+        : relativePath(INPUTS.settingsPath, input(INPUTS.settingsPath)),
     adapterNames: parseList(INPUTS.adapterNames, input(INPUTS.adapterNames), adapterName),
     reloadConfig,
     reloadUrl,
@@ -230,7 +261,10 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
       oneOf(name, value.toLowerCase(), CACHE_NAMESPACES, value),
     ),
     cacheKeys: parseList(INPUTS.cacheKeys, input(INPUTS.cacheKeys)),
-    warmTemplates: optional(INPUTS.warmTemplates) === undefined ? undefined : parseBoolean(INPUTS.warmTemplates, input(INPUTS.warmTemplates)),
+    warmTemplates:
+      optional(INPUTS.warmTemplates) === undefined
+        ? undefined
+        : parseBoolean(INPUTS.warmTemplates, input(INPUTS.warmTemplates)),
     cacheUrl: cacheUrl?.url,
     appName: parseAppName(optional(INPUTS.appName)),
     replica: parseReplica(optional(INPUTS.replica)),
@@ -245,7 +279,11 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     secrets: [reloadSecret, ...(cacheUrl?.secrets ?? [])].filter((s): s is string => s !== undefined && s !== ''),
   };
   if (settings.prune && settings.direction === 'bidirectional') {
-    throw new InputError(INPUTS.prune, (`Input '${INPUTS.prune}' is true with direction 'bidirectional'. Prune mirrors one ` + `side onto the other: use direction 'push' or 'pull', or set '${INPUTS.prune}: false'.`));
+    throw new InputError(
+      INPUTS.prune,
+      `Input '${INPUTS.prune}' is true with direction 'bidirectional'. Prune mirrors one ` +
+        `side onto the other: use direction 'push' or 'pull', or set '${INPUTS.prune}: false'.`,
+    );
   }
   return settings;
 }
@@ -284,7 +322,8 @@ export function parseBoolean(name: string, value: string): boolean {
 /** A number input in its range (RUN_LIMITS, shared with the CLI and the library). */
 function parseNumber(name: string, value: string, limit: NumberLimit): number {
   const number = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
-  if (!withinLimit(number, limit)) throw invalid(name, value, `${limit.integer ? 'an integer' : 'a number'} from ${limit.min} to ${limit.max}`);
+  if (!withinLimit(number, limit))
+    throw invalid(name, value, `${limit.integer ? 'an integer' : 'a number'} from ${limit.min} to ${limit.max}`);
   return number;
 }
 
@@ -294,7 +333,11 @@ function parseMaxDelete(value: string): string | number {
     const limit = parseSafetyMaxDelete(value);
     return limit.count ?? value;
   } catch {
-    throw invalid(INPUTS.maxDelete, value, "a percentage from 0% to 100% (e.g. '50%') or a number of files (e.g. '25')");
+    throw invalid(
+      INPUTS.maxDelete,
+      value,
+      "a percentage from 0% to 100% (e.g. '50%') or a number of files (e.g. '25')",
+    );
   }
 }
 
@@ -302,7 +345,11 @@ function parseMaxDelete(value: string): string | number {
  * A list input: one item per line, or separated by commas or spaces on a line. Commas inside
  * braces stay (`*.{yml,yaml}` is one pattern). Empty → undefined (the target's default).
  */
-export function parseList<T = string>(name: string, value: string, item?: (name: string, value: string) => T): T[] | undefined {
+export function parseList<T = string>(
+  name: string,
+  value: string,
+  item?: (name: string, value: string) => T,
+): T[] | undefined {
   const items: string[] = [];
   for (const line of value.split(/\r?\n/)) {
     let depth = 0;
@@ -326,15 +373,29 @@ export function parseList<T = string>(name: string, value: string, item?: (name:
 /** A path inside the repository: relative, POSIX, no `..`. */
 function relativePath(name: string, value: string): string {
   const normalized = value.replace(/\/+$/, '') || '.';
-  if (normalized.startsWith('/') || /^[A-Za-z]:/.test(normalized) || normalized.includes('\\') || normalized.split('/').includes('..') || normalized.includes('\0')) {
-    throw invalid(name, value, "a relative path inside the repository, with '/' separators and no '..' (e.g. 'templates')");
+  if (
+    normalized.startsWith('/') ||
+    /^[A-Za-z]:/.test(normalized) ||
+    normalized.includes('\\') ||
+    normalized.split('/').includes('..') ||
+    normalized.includes('\0')
+  ) {
+    throw invalid(
+      name,
+      value,
+      "a relative path inside the repository, with '/' separators and no '..' (e.g. 'templates')",
+    );
   }
   return normalized;
 }
 
 function adapterName(name: string, value: string): string {
   if (/^[A-Za-z0-9_.-]+$/.test(value)) return value;
-  throw invalid(name, value, "adapter names (settings file stems such as 'app' or 'storage'), separated by commas or new lines");
+  throw invalid(
+    name,
+    value,
+    "adapter names (settings file stems such as 'app' or 'storage'), separated by commas or new lines",
+  );
 }
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
@@ -350,11 +411,18 @@ function parseBucket(
   const prefix = prefixInput.replace(/^\/+|\/+$/g, '');
   const badSegment = prefix !== '' && prefix.split('/').some((part) => part === '..' || part === '.' || part === '');
   if (badSegment || prefix.includes('\\') || prefix.includes('\0')) {
-    throw invalid(INPUTS.prefix, prefixInput, "a key prefix with '/' separators and no empty, '.' or '..' segments (e.g. 'sites/prod')");
+    throw invalid(
+      INPUTS.prefix,
+      prefixInput,
+      "a key prefix with '/' separators and no empty, '.' or '..' segments (e.g. 'sites/prod')",
+    );
   }
   if (bucketInput === undefined) {
     if (target === 'cache') return { bucket: undefined, prefix, location: undefined };
-    throw new InputError(INPUTS.bucket, `Input '${INPUTS.bucket}' is required for target '${target}'. Set it to the bucket name (e.g. 'my-app-prod').`);
+    throw new InputError(
+      INPUTS.bucket,
+      `Input '${INPUTS.bucket}' is required for target '${target}'. Set it to the bucket name (e.g. 'my-app-prod').`,
+    );
   }
   const [, schemeText, afterScheme = ''] = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(bucketInput) ?? [];
   if (schemeText !== undefined) {
@@ -366,11 +434,19 @@ function parseBucket(
       return parseBucket(name, [urlPrefix, prefix].filter(Boolean).join('/'), target);
     }
     if (scheme === 'file') return { bucket: bucketInput, prefix, location: { kind: 'file', url: bucketInput } };
-    throw invalid(INPUTS.bucket, bucketInput, "a bucket name (e.g. 'my-app-prod'), an s3://bucket/prefix URL or a file:// URL");
+    throw invalid(
+      INPUTS.bucket,
+      bucketInput,
+      "a bucket name (e.g. 'my-app-prod'), an s3://bucket/prefix URL or a file:// URL",
+    );
   }
   if (bucketInput.includes('@')) throw credentialsInBucket(withoutUserinfo(bucketInput));
   if (!BUCKET_NAME.test(bucketInput) || bucketInput.includes('..')) {
-    throw invalid(INPUTS.bucket, bucketInput, "a bucket name of 3 to 63 lower-case letters, digits, '.', '-' or '_' (e.g. 'my-app-prod')");
+    throw invalid(
+      INPUTS.bucket,
+      bucketInput,
+      "a bucket name of 3 to 63 lower-case letters, digits, '.', '-' or '_' (e.g. 'my-app-prod')",
+    );
   }
   return { bucket: bucketInput, prefix, location: { kind: 's3', bucket: bucketInput } };
 }
@@ -381,15 +457,25 @@ function parseBucket(
  */
 function remoteLocation(location: BucketInput, prefix: string, connection: S3ConnectionOptions): RemoteLocation {
   try {
-    return location.kind === 's3' ? s3Location(location.bucket, prefix, connection) : parseRemote(joinUrl(location.url, prefix));
+    return location.kind === 's3'
+      ? s3Location(location.bucket, prefix, connection)
+      : parseRemote(joinUrl(location.url, prefix));
   } catch (error) {
-    throw invalid(INPUTS.bucket, withoutUserinfo(location.kind === 's3' ? location.bucket : location.url), errorMessage(error));
+    throw invalid(
+      INPUTS.bucket,
+      withoutUserinfo(location.kind === 's3' ? location.bucket : location.url),
+      errorMessage(error),
+    );
   }
 }
 
 /** Never echo credentials back: the message shows the value without them. */
 function credentialsInBucket(shown: string): InputError {
-  return new InputError(INPUTS.bucket, (`Input '${INPUTS.bucket}' must not contain credentials (${shown}). Use the SDK ` + 'credential chain (e.g. aws-actions/configure-aws-credentials) instead.'));
+  return new InputError(
+    INPUTS.bucket,
+    `Input '${INPUTS.bucket}' must not contain credentials (${shown}). Use the SDK ` +
+      'credential chain (e.g. aws-actions/configure-aws-credentials) instead.',
+  );
 }
 
 function joinUrl(base: string, prefix: string): string {
@@ -407,7 +493,11 @@ function parseHttpUrl(name: string, value: string | undefined): string | undefin
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(name, value, 'an http:// or https:// URL');
   if (url.username || url.password) {
     // Never echo credentials back: the message shows the URL without them.
-    throw new InputError(name, (`Input '${name}' must not contain credentials (${url.protocol}//…@${url.host}). Use ` + 'the SDK credential chain or a secret input instead.'));
+    throw new InputError(
+      name,
+      `Input '${name}' must not contain credentials (${url.protocol}//…@${url.host}). Use ` +
+        'the SDK credential chain or a secret input instead.',
+    );
   }
   return value;
 }
@@ -415,7 +505,11 @@ function parseHttpUrl(name: string, value: string | undefined): string | undefin
 function parseRegion(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (/^[a-z0-9-]{2,32}$/i.test(value)) return value;
-  throw invalid(INPUTS.region, value, "a region name such as 'us-east-1' or 'auto' (empty: AWS_REGION, else us-east-1)");
+  throw invalid(
+    INPUTS.region,
+    value,
+    "a region name such as 'us-east-1' or 'auto' (empty: AWS_REGION, else us-east-1)",
+  );
 }
 
 /** The cache URL and the secrets it carries (its password, raw and URL-decoded). */
@@ -426,13 +520,17 @@ function parseCacheUrl(value: string | undefined): { url: string; secrets: strin
     url = new URL(value);
   } catch {
     // Never echo the value: it may hold a password.
-    throw new InputError(INPUTS.cacheUrl, `Input '${INPUTS.cacheUrl}' is not a valid URL. Accepted: redis://[user:password@]host[:port][/db] or rediss://…`);
+    throw new InputError(
+      INPUTS.cacheUrl,
+      `Input '${INPUTS.cacheUrl}' is not a valid URL. Accepted: redis://[user:password@]host[:port][/db] or rediss://…`,
+    );
   }
   const secrets = url.password ? [url.password, safeDecode(url.password)] : [];
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new InputError(
       INPUTS.cacheUrl,
-      (`Input '${INPUTS.cacheUrl}' has an invalid scheme '${url.protocol.replace(/:$/, '')}'. ` + 'Accepted: redis://[user:password@]host[:port][/db] or rediss://…'),
+      `Input '${INPUTS.cacheUrl}' has an invalid scheme '${url.protocol.replace(/:$/, '')}'. ` +
+        'Accepted: redis://[user:password@]host[:port][/db] or rediss://…',
     );
   }
   return { url: value, secrets: [...new Set(secrets)] };
@@ -449,13 +547,22 @@ function safeDecode(value: string): string {
 function parseAppName(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (/^[A-Za-z0-9_.-]+$/.test(value)) return value;
-  throw invalid(INPUTS.appName, value, "a name of letters, digits, '_', '.' or '-' (the Redis key prefix, e.g. 'myapp')");
+  throw invalid(
+    INPUTS.appName,
+    value,
+    "a name of letters, digits, '_', '.' or '-' (the Redis key prefix, e.g. 'myapp')",
+  );
 }
 
 /** A GitHub login: a user (`deploy-bot`) or an app's bot (`my-app[bot]`). */
 function parseLogin(value: string): string {
   if (/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/.test(value)) return value;
-  throw invalid(INPUTS.commentAuthor, value, ("a GitHub login: 'github-actions[bot]' (the default token), '<app-slug>[bot]' for a " + "GitHub App token, or the user of a personal access token"));
+  throw invalid(
+    INPUTS.commentAuthor,
+    value,
+    "a GitHub login: 'github-actions[bot]' (the default token), '<app-slug>[bot]' for a " +
+      'GitHub App token, or the user of a personal access token',
+  );
 }
 
 function parseReplica(value: string | undefined): string | undefined {

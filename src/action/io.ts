@@ -53,7 +53,8 @@ export const coreIO: ActionIO = {
  */
 export function safeIO(io: ActionIO, scrub: (text: string) => string): ActionIO {
   const line = (text: string) => logSafe(scrub(text));
-  const note = (annotation?: Annotation) => (annotation ? { ...annotation, ...(annotation.title ? { title: line(annotation.title) } : {}) } : undefined);
+  const note = (annotation?: Annotation) =>
+    annotation ? { ...annotation, ...(annotation.title ? { title: line(annotation.title) } : {}) } : undefined;
   return {
     getInput: (name) => io.getInput(name),
     setOutput: (name, value) => io.setOutput(name, scrub(value)),

@@ -8,7 +8,14 @@ import { errorMessage, type ActionFailure } from '../errors.js';
 import { renderText } from '../report/text.js';
 import { renderMarkdown, type RenderContext } from '../report/markdown.js';
 import { runCounts } from '../report/model.js';
-import { artifactName, artifactUnavailable, artifactUrl, writeReportFolder, type ArtifactUploader, type ReportFolder } from './artifact.js';
+import {
+  artifactName,
+  artifactUnavailable,
+  artifactUrl,
+  writeReportFolder,
+  type ArtifactUploader,
+  type ReportFolder,
+} from './artifact.js';
 import type { AnyTargetResult } from '../targets/types.js';
 import {
   COMMENT_LIMIT,
@@ -87,13 +94,33 @@ function runUrl(context: ActionContext): string {
  * Writes the JSON report and the full Markdown plan to `report-path` and uploads them as an
  * artifact. Returns the report file and the link (or why there is none) for the renderings.
  */
-async function saveReport(input: PublishInput, base: RenderContext): Promise<{ reportFile: string; link: Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'> }> {
+async function saveReport(
+  input: PublishInput,
+  base: RenderContext,
+): Promise<{ reportFile: string; link: Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'> }> {
   const { io, context, settings, results, scrub } = input;
   const name = artifactName(settings.target, input.key, input.env, context.runAttempt);
-  const report: ReportFile = { version: 1, target: settings.target, dryRun: input.dryRun, planHash: input.planHash, failure: input.failure ?? null, counts: runCounts(results), results };
+  const report: ReportFile = {
+    version: 1,
+    target: settings.target,
+    dryRun: input.dryRun,
+    planHash: input.planHash,
+    failure: input.failure ?? null,
+    counts: runCounts(results),
+    results,
+  };
   const files = [
     { name: `${name}.json`, content: scrub(JSON.stringify(report, null, 2)) + '\n' },
-    { name: `${name}.md`, content: scrub(renderMarkdown(results, { ...base, fullPlanMissing: 'this file is the full plan' }, { maxLength: Number.POSITIVE_INFINITY, foldAbove: Number.POSITIVE_INFINITY })) },
+    {
+      name: `${name}.md`,
+      content: scrub(
+        renderMarkdown(
+          results,
+          { ...base, fullPlanMissing: 'this file is the full plan' },
+          { maxLength: Number.POSITIVE_INFINITY, foldAbove: Number.POSITIVE_INFINITY },
+        ),
+      ),
+    },
   ];
   let folder: ReportFolder;
   try {
@@ -109,7 +136,11 @@ async function saveReport(input: PublishInput, base: RenderContext): Promise<{ r
   return { reportFile, link: await uploadReport(input, name, folder) };
 }
 
-async function uploadReport(input: PublishInput, name: string, folder: ReportFolder): Promise<Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'>> {
+async function uploadReport(
+  input: PublishInput,
+  name: string,
+  folder: ReportFolder,
+): Promise<Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'>> {
   const { io, context, settings } = input;
   if (!settings.uploadArtifact) return { fullPlanMissing: "'upload-artifact' is false" };
   const unavailable = artifactUnavailable(input.env, context.serverUrl);
@@ -118,12 +149,19 @@ async function uploadReport(input: PublishInput, name: string, folder: ReportFol
     return { fullPlanMissing: unavailable };
   }
   try {
-    const { id } = await withTimeout(input.artifact.upload(name, folder.files, folder.dir), ARTIFACT_TIMEOUT_MS, 'the artifact upload did not finish');
+    const { id } = await withTimeout(
+      input.artifact.upload(name, folder.files, folder.dir),
+      ARTIFACT_TIMEOUT_MS,
+      'the artifact upload did not finish',
+    );
     const url = artifactUrl(context, id);
     io.info(`Artifact ${name} (the JSON report and the full plan): ${url}`);
     return { fullPlan: { url, name } };
   } catch (error) {
-    io.warning((`Could not upload the artifact ${name} (${errorMessage(error)}); the job summary has ` + `the report, and ${folder.dir} has the full plan until the job ends.`));
+    io.warning(
+      `Could not upload the artifact ${name} (${errorMessage(error)}); the job summary has ` +
+        `the report, and ${folder.dir} has the full plan until the job ends.`,
+    );
     return { fullPlanMissing: 'the artifact upload failed (see the job log)' };
   }
 }
@@ -155,7 +193,10 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
   if (isPullRequestEvent(context)) {
     // pull_request_target runs with the base repository's token, so forks can be commented on there.
     if (context.eventName === 'pull_request' && isForkPullRequest(context)) {
-      io.warning(('This pull request comes from a fork: its GITHUB_TOKEN is read-only, so no PR comment ' + `was written (the job summary has the report). ${PERMISSION_HINT}`));
+      io.warning(
+        'This pull request comes from a fork: its GITHUB_TOKEN is read-only, so no PR comment ' +
+          `was written (the job summary has the report). ${PERMISSION_HINT}`,
+      );
       return;
     }
     issue = context.pullRequest?.number;
@@ -187,7 +228,9 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
   if (review && context.pullRequest?.closed) {
     // A run on a closed or merged pull request (a preview teardown) reviews nothing: what the comment
     // showed at the merge stays the last word (the gate reads the comment as it stood then anyway).
-    io.info(`PR #${issue} is closed: its plan comment is left as it was reviewed (the job summary has this run's report).`);
+    io.info(
+      `PR #${issue} is closed: its plan comment is left as it was reviewed (the job summary has this run's report).`,
+    );
     return;
   }
   const bodyFor = (existing: MarkedComment | undefined) => {
@@ -195,18 +238,42 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
     // No head known ('') marks the plan as for no commit at all.
     const head = review ? nonEmptyHead(context.pullRequest?.headSha) : existing?.head;
     const room = COMMENT_LIMIT - marker(input.key, planHash, head).length - 1;
-    return commentBody(input.key, planHash, input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })), head);
+    return commentBody(
+      input.key,
+      planHash,
+      input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })),
+      head,
+    );
   };
   try {
-    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing, identity: settings.commentAuthor, removeDuplicates: review });
-    io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
-    if (result?.removed) io.info((`Removed ${result.removed} duplicate fastblocks-sync comment(s) of this Action for ` + `${input.key}: one plan comment per key.`));
-    if (result?.notRemoved?.length) io.warning(('Could not remove a duplicate fastblocks-sync comment: ' + `${result.notRemoved.join('; ')}. Delete it by hand; the gate reads the one written ` + 'last before the merge.'));
+    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, {
+      createIfMissing,
+      identity: settings.commentAuthor,
+      removeDuplicates: review,
+    });
+    io.info(
+      result
+        ? `PR #${issue} comment ${result.action}: ${result.url}`
+        : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`,
+    );
+    if (result?.removed)
+      io.info(
+        `Removed ${result.removed} duplicate fastblocks-sync comment(s) of this Action for ` +
+          `${input.key}: one plan comment per key.`,
+      );
+    if (result?.notRemoved?.length)
+      io.warning(
+        'Could not remove a duplicate fastblocks-sync comment: ' +
+          `${result.notRemoved.join('; ')}. Delete it by hand; the gate reads the one written ` +
+          'last before the merge.',
+      );
     // A token that posts as someone else than comment-author: its comment would never be found again (nor trusted).
     if (result?.author && !writtenBy({ user: result.author }, settings.commentAuthor)) {
       io.warning(
-        (`The github-token posts as ${result.author.login}, but comment-author is ` + `${settings.commentAuthor}: set 'comment-author: ${result.author.login}' `) +
-          ('so the Action finds this comment again instead of adding another, and trusts its plan ' + 'for require-approved-plan.'),
+        `The github-token posts as ${result.author.login}, but comment-author is ` +
+          `${settings.commentAuthor}: set 'comment-author: ${result.author.login}' ` +
+          ('so the Action finds this comment again instead of adding another, and trusts its plan ' +
+            'for require-approved-plan.'),
       );
     }
   } catch (error) {

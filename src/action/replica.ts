@@ -15,8 +15,14 @@ import { INPUTS } from './inputs.js';
 export function workflowReplica(context: ActionContext): string {
   const { owner, repo } = context.repo;
   if (!owner || !repo) throw missing('GITHUB_REPOSITORY is not set');
-  const branch = isPullRequestEvent(context) && context.pullRequest?.baseRef ? context.pullRequest.baseRef : refName(context.ref);
-  if (!branch) throw missing(isPullRequestEvent(context) ? "the event has no pull_request.base.ref and GITHUB_REF is not set" : 'GITHUB_REF is not set');
+  const branch =
+    isPullRequestEvent(context) && context.pullRequest?.baseRef ? context.pullRequest.baseRef : refName(context.ref);
+  if (!branch)
+    throw missing(
+      isPullRequestEvent(context)
+        ? 'the event has no pull_request.base.ref and GITHUB_REF is not set'
+        : 'GITHUB_REF is not set',
+    );
   return `${owner}/${repo}@${branch}`;
 }
 

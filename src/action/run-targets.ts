@@ -63,7 +63,13 @@ export const runTargets: RunTargets = async (s, run) => {
     ...(run.onSecret !== undefined ? { onSecret: run.onSecret } : {}),
     ...(run.exactRecovery ? { exactRecovery: true } : {}),
   };
-  const settingsOptions = { settingsPath: s.settingsPath, adapterNames: s.adapterNames, reloadConfig: s.reloadConfig, reloadUrl: s.reloadUrl, reloadSecret: s.reloadSecret };
+  const settingsOptions = {
+    settingsPath: s.settingsPath,
+    adapterNames: s.adapterNames,
+    reloadConfig: s.reloadConfig,
+    reloadUrl: s.reloadUrl,
+    reloadSecret: s.reloadSecret,
+  };
   switch (s.target) {
     case 'templates':
       return [await syncTemplates({ ...common, templatePaths: s.templatePaths, patterns: s.patterns })];
@@ -84,7 +90,12 @@ export const runTargets: RunTargets = async (s, run) => {
         }),
       ];
     case 'all': {
-      const all = await syncAll({ ...common, ...settingsOptions, templatePaths: s.templatePaths, patterns: s.patterns, refreshCache: s.cacheOperation !== 'none',
+      const all = await syncAll({
+        ...common,
+        ...settingsOptions,
+        templatePaths: s.templatePaths,
+        patterns: s.patterns,
+        refreshCache: s.cacheOperation !== 'none',
         refreshCacheOff: 'cache step skipped (cache-operation: none)',
       });
       return [all.settings, all.templates, all.static, all.cache];

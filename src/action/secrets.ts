@@ -31,7 +31,15 @@ export function createScrubber(initial: readonly string[] = []): Scrubber {
 
 /** The raw value and its URL-decoded and URL-encoded forms: what a URL or a server may carry. */
 export function urlForms(secret: string): string[] {
-  return [...new Set([secret, decoded(secret), encodeURIComponent(secret), encodeURI(secret), encodeURIComponent(secret).replace(/%20/g, '+')])];
+  return [
+    ...new Set([
+      secret,
+      decoded(secret),
+      encodeURIComponent(secret),
+      encodeURI(secret),
+      encodeURIComponent(secret).replace(/%20/g, '+'),
+    ]),
+  ];
 }
 
 /** Each URL form, and each of those as JSON, HTML and Markdown render it. */

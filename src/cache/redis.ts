@@ -118,14 +118,23 @@ function makeClient(options: AppCacheOptions, createClient: typeof CreateClient)
  * library's own command timeout does not cover the connection handshake (AUTH, HELLO, CLIENT
  * SETINFO), so every call is bounded here; `giveUp` drops the connection so nothing stays pending.
  */
-async function bounded<T>(work: Promise<T>, what: string, options: Pick<AppCacheOptions, 'timeoutMs' | 'signal'>, giveUp: () => void): Promise<T> {
+async function bounded<T>(
+  work: Promise<T>,
+  what: string,
+  options: Pick<AppCacheOptions, 'timeoutMs' | 'signal'>,
+  giveUp: () => void,
+): Promise<T> {
   const ms = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const timeout = AbortSignal.timeout(ms);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   let stop: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
     stop = () => {
-      reject(timeout.aborted ? new Error(`the cache did not answer ${what} within ${ms / 1000} s`) : (signal.reason as Error));
+      reject(
+        timeout.aborted
+          ? new Error(`the cache did not answer ${what} within ${ms / 1000} s`)
+          : (signal.reason as Error),
+      );
     };
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
@@ -201,7 +210,7 @@ function redisConnection(client: Client, types: typeof RespTypes, options: AppCa
       } catch {
         // A connection that cannot say goodbye (the server went away) is torn down instead.
         // Torn down by bounded() already when it gave up; else here.
-        if ((client.isOpen as boolean)) client.destroy();
+        if (client.isOpen as boolean) client.destroy();
       }
     },
   };
@@ -224,7 +233,8 @@ export class AppCache {
 
   /** Connects with `connect` (default node-redis) to the cache at `options.url`. */
   static async connect(options: AppCacheOptions, connect: CacheConnector = connectRedis): Promise<AppCache> {
-    if (!isRedisUrl(options.url)) throw new Error(`Cache URL must start with redis:// or rediss://, got ${redactRedisUrl(options.url)}`);
+    if (!isRedisUrl(options.url))
+      throw new Error(`Cache URL must start with redis:// or rediss://, got ${redactRedisUrl(options.url)}`);
     return new AppCache(await connect(options), options);
   }
 

@@ -28,7 +28,8 @@ export function printReports(reports: readonly SyncReport[], options: Pick<Share
 /** Store errors a person fixes in their configuration (exit 2), the rest are run failures (1). */
 function exitCodeForError(error: unknown): number {
   if (error instanceof ConfigError) return EXIT.usage;
-  if (isStoreError(error) && ['NoSuchBucket', 'InvalidCredentials', 'AccessDenied', 'BadRequest'].includes(error.code)) return EXIT.usage;
+  if (isStoreError(error) && ['NoSuchBucket', 'InvalidCredentials', 'AccessDenied', 'BadRequest'].includes(error.code))
+    return EXIT.usage;
   return EXIT.failed;
 }
 
@@ -58,7 +59,10 @@ function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
 export function packageVersion(from: URL = new URL('./', import.meta.url)): string {
   for (let dir = from; ; dir = new URL('../', dir)) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
       if (pkg.name === 'fastblocks-sync' && typeof pkg.version === 'string') return pkg.version;
     } catch {
       // No package.json here, or one that is not ours: keep looking further up.

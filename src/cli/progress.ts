@@ -2,7 +2,10 @@
 
 import type { CliIo } from './io.js';
 
-export function progressReporter(io: CliIo, enabled: boolean): { update: (done: number, total: number) => void; done: () => void } {
+export function progressReporter(
+  io: CliIo,
+  enabled: boolean,
+): { update: (done: number, total: number) => void; done: () => void } {
   if (!enabled || !io.isTTY) return { update: () => undefined, done: () => undefined };
   let shown = false;
   return {

@@ -91,9 +91,15 @@ function positive(name: string) {
 function addAppOptions(command: Command): Command {
   return command
     .option('--app-root <dir>', 'the app directory holding templates/, settings/, static/', '.')
-    .option('--remote <url>', `s3://bucket[/prefix] or file:///dir (default: ${ENV.remote}, else settings/storage.yml buckets)`)
+    .option(
+      '--remote <url>',
+      `s3://bucket[/prefix] or file:///dir (default: ${ENV.remote}, else settings/storage.yml buckets)`,
+    )
     .option('--app-name <name>', `app name, the Redis key prefix (default: ${ENV.appName}, else settings/app.yml name)`)
-    .option('--cache-url <url>', `app Redis, redis:// or rediss:// (prefer ${ENV.cacheUrl}: a password here shows in process lists)`);
+    .option(
+      '--cache-url <url>',
+      `app Redis, redis:// or rediss:// (prefer ${ENV.cacheUrl}: a password here shows in process lists)`,
+    );
 }
 
 const addTemplateOptions = (command: Command): Command =>
@@ -104,15 +110,25 @@ const addTemplateOptions = (command: Command): Command =>
 const addSettingsOptions = (command: Command): Command =>
   command
     .option('--settings-path <dir>', 'settings directory relative to the app', 'settings')
-    .option('--adapter <name>', 'only this adapter\'s file (its stem; repeatable)', collect, [])
+    .option('--adapter <name>', "only this adapter's file (its stem; repeatable)", collect, [])
     .option('--no-reload', 'do not call the reload webhook after a change')
-    .option('--reload-url <url>', `reload webhook (default: ${ENV.reloadUrl}); its secret only from ${ENV.reloadSecret}`)
-    .addOption(new Option('--reload-timeout <seconds>', 'reload webhook timeout').argParser(positive('--reload-timeout')));
+    .option(
+      '--reload-url <url>',
+      `reload webhook (default: ${ENV.reloadUrl}); its secret only from ${ENV.reloadSecret}`,
+    )
+    .addOption(
+      new Option('--reload-timeout <seconds>', 'reload webhook timeout').argParser(positive('--reload-timeout')),
+    );
 
 const addStaticOptions = (command: Command): Command =>
   command
     .option('--static-path <dir>', 'static directory relative to the app', 'static')
-    .option('--cache-control <rule>', 'Cache-Control rule "<glob>=<value>", first match wins (repeatable; replaces the defaults)', collect, []);
+    .option(
+      '--cache-control <rule>',
+      'Cache-Control rule "<glob>=<value>", first match wins (repeatable; replaces the defaults)',
+      collect,
+      [],
+    );
 
 /** `--remote`, parsed once here: a bad one is a usage error (exit 2) naming the option. */
 function cliRemote(options: TargetCliOptions | CacheCliOptions): RemoteLocation | undefined {
@@ -124,11 +140,22 @@ function cliRemote(options: TargetCliOptions | CacheCliOptions): RemoteLocation 
   }
 }
 
-function s3Flags(options: TargetCliOptions | CacheCliOptions): Pick<SharedCliOptions, 'endpoint' | 'region' | 'pathStyle' | 'multipartThreshold'> {
-  return { endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle, multipartThreshold: (options as Partial<SharedCliOptions>).multipartThreshold };
+function s3Flags(
+  options: TargetCliOptions | CacheCliOptions,
+): Pick<SharedCliOptions, 'endpoint' | 'region' | 'pathStyle' | 'multipartThreshold'> {
+  return {
+    endpoint: options.endpoint,
+    region: options.region,
+    pathStyle: options.pathStyle,
+    multipartThreshold: (options as Partial<SharedCliOptions>).multipartThreshold,
+  };
 }
 
-function commonOptions(options: TargetCliOptions | CacheCliOptions, remote: RemoteLocation | undefined, signal: AbortSignal | undefined): CommonOptions & { reloadUrl?: string } {
+function commonOptions(
+  options: TargetCliOptions | CacheCliOptions,
+  remote: RemoteLocation | undefined,
+  signal: AbortSignal | undefined,
+): CommonOptions & { reloadUrl?: string } {
   const shared = options as Partial<SharedCliOptions>;
   return {
     appRoot: options.appRoot,
@@ -149,37 +176,50 @@ function commonOptions(options: TargetCliOptions | CacheCliOptions, remote: Remo
 function sourcesLine(app: ResolvedApp): string {
   const remote = app.remote ? remoteLabel(app.remote) : app.storage ? 'settings/storage.yml buckets' : 'none';
   const cache = app.cacheUrl === null && app.cacheClient === null ? 'none' : `configured (${app.sources.cacheUrl})`;
-  return (`App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote} ` + `(${app.sources.remote}) · cache ${cache}`);
+  return (
+    `App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote} ` +
+    `(${app.sources.remote}) · cache ${cache}`
+  );
 }
 
 /** Target-specific lines after the engine reports. */
 function renderTarget(result: AnyTargetResult): string[] {
   const lines: string[] = [];
-  const reportErrors = new Set(result.reports.flatMap((r) => [...r.errors.map((e) => e.message), ...(r.failure ? [r.failure.message] : [])]));
+  const reportErrors = new Set(
+    result.reports.flatMap((r) => [...r.errors.map((e) => e.message), ...(r.failure ? [r.failure.message] : [])]),
+  );
   const reportWarnings = new Set(result.reports.flatMap((r) => r.warnings.map((w) => w.message)));
   switch (result.target) {
     case 'templates':
       if (result.cacheInvalidated.length + result.bytecodeCleared.length > 0) {
-        lines.push((`Cache: deleted ${result.cacheInvalidated.length} loader key(s) and ` + `${result.bytecodeCleared.length} bytecode key(s)`));
+        lines.push(
+          `Cache: deleted ${result.cacheInvalidated.length} loader key(s) and ` +
+            `${result.bytecodeCleared.length} bytecode key(s)`,
+        );
         for (const key of [...result.cacheInvalidated, ...result.bytecodeCleared]) lines.push(`  ${key}`);
       }
       break;
     case 'settings':
-      for (const w of result.warnings) if (!reportWarnings.has(w.message)) lines.push(`Warning: ${w.path}: ${w.message}`);
-      if (result.configReloaded.length > 0) lines.push(`Reload webhook acknowledged: ${result.configReloaded.join(', ')}`);
+      for (const w of result.warnings)
+        if (!reportWarnings.has(w.message)) lines.push(`Warning: ${w.path}: ${w.message}`);
+      if (result.configReloaded.length > 0)
+        lines.push(`Reload webhook acknowledged: ${result.configReloaded.join(', ')}`);
       break;
     case 'cache':
       lines.push(
-        (`Cache ${result.operation}: ${result.invalidatedKeys.length} key(s) deleted, ` + `${result.warmedKeys.length} warmed`) +
+        `Cache ${result.operation}: ${result.invalidatedKeys.length} key(s) deleted, ` +
+          `${result.warmedKeys.length} warmed` +
           (result.clearedNamespaces.length ? `, namespaces cleared: ${result.clearedNamespaces.join(', ')}` : ''),
       );
-      for (const key of [...result.invalidatedKeys.slice(0, 50), ...result.warmedKeys.slice(0, 50)]) lines.push(`  ${key}`);
+      for (const key of [...result.invalidatedKeys.slice(0, 50), ...result.warmedKeys.slice(0, 50)])
+        lines.push(`  ${key}`);
       break;
     case 'static':
       break;
   }
   for (const m of result.messages) lines.push(`Note: ${m}`);
-  for (const e of result.errors) if (!reportErrors.has(e.message)) lines.push(`Error: ${e.path ? `${e.path}: ` : ''}${e.message}`);
+  for (const e of result.errors)
+    if (!reportErrors.has(e.message)) lines.push(`Error: ${e.path ? `${e.path}: ` : ''}${e.message}`);
   return lines;
 }
 
@@ -191,12 +231,18 @@ function renderResult(result: AnyTargetResult): string {
 export function registerTargetCommands(program: Command, shared: SharedCli): void {
   const { io } = shared;
 
-  async function run(body: (signal: AbortSignal | undefined) => Promise<{ results: AnyTargetResult[]; json: unknown; app: ResolvedApp }>, json: boolean): Promise<void> {
+  async function run(
+    body: (signal: AbortSignal | undefined) => Promise<{ results: AnyTargetResult[]; json: unknown; app: ResolvedApp }>,
+    json: boolean,
+  ): Promise<void> {
     const stop = shared.stopOnSignals?.();
     try {
       const { results, json: payload, app } = await body(stop?.signal);
       if (json) io.stdout(`${JSON.stringify(payload, null, 2)}\n`);
-      else io.stdout(`${[sourcesLine(app), ...app.notes.map((n) => `Note: ${n}`), ...results.map(renderResult)].join('\n\n')}\n`);
+      else
+        io.stdout(
+          `${[sourcesLine(app), ...app.notes.map((n) => `Note: ${n}`), ...results.map(renderResult)].join('\n\n')}\n`,
+        );
       shared.setExit(exitCodeForResults(results));
     } finally {
       stop?.dispose();
@@ -212,7 +258,10 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
       strategy: strategyFromOptions(options),
     });
     if (ctx.app.remote === null && ctx.app.storage === null) {
-      throw new ConfigError(('No remote configured: pass --remote s3://bucket[/prefix] or file:///dir, set ' + `${ENV.remote}, or map the areas in settings/storage.yml buckets`));
+      throw new ConfigError(
+        'No remote configured: pass --remote s3://bucket[/prefix] or file:///dir, set ' +
+          `${ENV.remote}, or map the areas in settings/storage.yml buckets`,
+      );
     }
     return ctx;
   }
@@ -221,52 +270,76 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     if (options.include.length > 0) throw new ConfigError(`${command} does not take --include: ${instead}`);
   }
 
-  const single = (name: 'templates' | 'settings' | 'static', description: string, addOptions: (c: Command) => Command) =>
-    addSyncOptions(addOptions(addAppOptions(program.command(name).description(description)))).action(async (options: TargetCliOptions) => {
-      if (name === 'settings') refuseInclude(options, 'settings', 'select files with --adapter <name>');
-      const remote = cliRemote(options);
-      const ctx = await context(options, remote);
-      try {
-        await run(async (signal) => {
-          const common = { ...commonOptions(options, remote, signal), ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}) };
-          const patterns = options.include.length > 0 ? { patterns: options.include } : {};
-          let result: AnyTargetResult;
-          if (name === 'templates') {
-            result = await syncTemplates(
-              { ...common, ...patterns, ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}), invalidateCache: options.cacheInvalidate },
-              ctx,
-            );
-          } else if (name === 'settings') {
-            result = await syncSettings(
-              {
-                ...common,
-                settingsPath: options.settingsPath,
-                ...(options.adapter.length ? { adapterNames: options.adapter } : {}),
-                reloadConfig: options.reload,
-                ...(options.reloadTimeout !== undefined ? { reloadTimeoutMs: options.reloadTimeout * 1000 } : {}),
-              },
-              ctx,
-            );
-          } else {
-            result = await syncStatic(
-              {
-                ...common,
-                ...patterns,
-                staticPath: options.staticPath,
-                ...(options.cacheControl.length ? { cacheControl: parseCacheControlRules(options.cacheControl) } : {}),
-              },
-              ctx,
-            );
-          }
-          return { results: [result], json: result, app: ctx.app };
-        }, options.json);
-      } finally {
-        ctx.registry.close();
-      }
-    });
+  const single = (
+    name: 'templates' | 'settings' | 'static',
+    description: string,
+    addOptions: (c: Command) => Command,
+  ) =>
+    addSyncOptions(addOptions(addAppOptions(program.command(name).description(description)))).action(
+      async (options: TargetCliOptions) => {
+        if (name === 'settings') refuseInclude(options, 'settings', 'select files with --adapter <name>');
+        const remote = cliRemote(options);
+        const ctx = await context(options, remote);
+        try {
+          await run(async (signal) => {
+            const common = {
+              ...commonOptions(options, remote, signal),
+              ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}),
+            };
+            const patterns = options.include.length > 0 ? { patterns: options.include } : {};
+            let result: AnyTargetResult;
+            if (name === 'templates') {
+              result = await syncTemplates(
+                {
+                  ...common,
+                  ...patterns,
+                  ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}),
+                  invalidateCache: options.cacheInvalidate,
+                },
+                ctx,
+              );
+            } else if (name === 'settings') {
+              result = await syncSettings(
+                {
+                  ...common,
+                  settingsPath: options.settingsPath,
+                  ...(options.adapter.length ? { adapterNames: options.adapter } : {}),
+                  reloadConfig: options.reload,
+                  ...(options.reloadTimeout !== undefined ? { reloadTimeoutMs: options.reloadTimeout * 1000 } : {}),
+                },
+                ctx,
+              );
+            } else {
+              result = await syncStatic(
+                {
+                  ...common,
+                  ...patterns,
+                  staticPath: options.staticPath,
+                  ...(options.cacheControl.length
+                    ? { cacheControl: parseCacheControlRules(options.cacheControl) }
+                    : {}),
+                },
+                ctx,
+              );
+            }
+            return { results: [result], json: result, app: ctx.app };
+          }, options.json);
+        } finally {
+          ctx.registry.close();
+        }
+      },
+    );
 
-  single('templates', 'sync the app\'s templates, then delete the cache entries of the templates that changed', addTemplateOptions);
-  single('settings', 'sync settings/*.yml (validated both ways), then call the reload webhook on a change', addSettingsOptions);
+  single(
+    'templates',
+    "sync the app's templates, then delete the cache entries of the templates that changed",
+    addTemplateOptions,
+  );
+  single(
+    'settings',
+    'sync settings/*.yml (validated both ways), then call the reload webhook on a change',
+    addSettingsOptions,
+  );
   single('static', 'sync static assets with Content-Type and per-glob Cache-Control', addStaticOptions);
 
   addSyncOptions(addStaticOptions(addSettingsOptions(addTemplateOptions(addAppOptions(program.command('all'))))))
@@ -295,7 +368,11 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
             },
             ctx,
           );
-          return { results: [result.settings, result.templates, result.static, result.cache], json: result, app: ctx.app };
+          return {
+            results: [result.settings, result.templates, result.static, result.cache],
+            json: result,
+            app: ctx.app,
+          };
         }, options.json);
       } finally {
         ctx.registry.close();
@@ -303,9 +380,18 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     });
 
   addAppOptions(program.command('cache'))
-    .description('refresh | invalidate | warm | clear the app\'s Redis cache')
-    .addOption(new Option('--operation <op>', CACHE_OPERATIONS.join(' | ')).argParser(oneOf('--operation', CACHE_OPERATIONS)).default('refresh'))
-    .option('--namespace <ns>', `${CACHE_NAMESPACES.join(' | ')} (repeatable)`, (v: string, p: string[]) => [...p, oneOf('--namespace', CACHE_NAMESPACES)(v)], [])
+    .description("refresh | invalidate | warm | clear the app's Redis cache")
+    .addOption(
+      new Option('--operation <op>', CACHE_OPERATIONS.join(' | '))
+        .argParser(oneOf('--operation', CACHE_OPERATIONS))
+        .default('refresh'),
+    )
+    .option(
+      '--namespace <ns>',
+      `${CACHE_NAMESPACES.join(' | ')} (repeatable)`,
+      (v: string, p: string[]) => [...p, oneOf('--namespace', CACHE_NAMESPACES)(v)],
+      [],
+    )
     .option('--key <key>', 'an exact Redis key (repeatable): only these keys are deleted', collect, [])
     .option('--template <path>', 'limit warm/refresh to this template (repeatable)', collect, [])
     .option('--template-path <dir>', 'template root whose remote folder holds the templates (repeatable)', collect, [])
@@ -318,7 +404,10 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     .option('--json', 'print the result as JSON', false)
     .action(async (options: CacheCliOptions) => {
       const remote = cliRemote(options);
-      const ctx = await createRunContext({ ...commonOptions(options, remote, undefined), strategy: { dryRun: options.dryRun } });
+      const ctx = await createRunContext({
+        ...commonOptions(options, remote, undefined),
+        strategy: { dryRun: options.dryRun },
+      });
       try {
         await run(async (signal) => {
           const result = await syncCache(

@@ -66,7 +66,10 @@ export class Baseline {
   }
 
   /** What the commit records: the plan's next base, the set-aside entries, and what the ops changed. */
-  next(nextBase: Readonly<Record<string, BaseEntry>>, changes: readonly { path: string; entry: BaseEntry | null }[]): Record<string, BaseEntry> {
+  next(
+    nextBase: Readonly<Record<string, BaseEntry>>,
+    changes: readonly { path: string; entry: BaseEntry | null }[],
+  ): Record<string, BaseEntry> {
     // A Map, not object assignment: a path named `__proto__` must stay an ordinary entry.
     const entries = new Map<string, BaseEntry>(Object.entries(nextBase));
     for (const [p, entry] of this.setAside) entries.set(p, entry);
@@ -92,7 +95,8 @@ export async function trackedToolFolder(root: string, warn: (message: string) =>
   if (first === undefined) return null;
   return (
     `${path.join(root, TOOL_DIR)} is tracked by git (${rest.length + 1} file(s), e.g. ${printableKey(first)}). ` +
-    ("It is the tool's own folder (journal, backups): a journal or backup committed to a " + "repository is never taken as an interrupted run. ") +
+    ("It is the tool's own folder (journal, backups): a journal or backup committed to a " +
+      'repository is never taken as an interrupted run. ') +
     `Remove it from the repository (git rm -r --cached ${TOOL_DIR}) and add ${TOOL_DIR}/ to .gitignore.`
   );
 }
@@ -119,7 +123,8 @@ export async function forgetFilesThisCheckoutNeverHad(
   if (forgotten.length === 0) return;
   baseline.forget(forgotten);
   warn(
-    (`${forgotten.length} file(s) synced earlier are absent from this git checkout and were ` + `never committed (e.g. ${forgotten[0]}); `) +
+    `${forgotten.length} file(s) synced earlier are absent from this git checkout and were ` +
+      `never committed (e.g. ${forgotten[0]}); ` +
       'treated as not present locally rather than deleted.',
   );
 }
@@ -129,12 +134,22 @@ export async function forgetFilesThisCheckoutNeverHad(
  * them, stay out of the plan on both sides: a remote object is never written through a link,
  * and a file replaced by a link is not a local deletion. Their base entries are kept as they are.
  */
-export function setAsideSkippedLocalPaths(baseline: Baseline, localSkips: readonly string[], remote: Map<string, RemoteEntry>, skipped: Skip[]): void {
+export function setAsideSkippedLocalPaths(
+  baseline: Baseline,
+  localSkips: readonly string[],
+  remote: Map<string, RemoteEntry>,
+  skipped: Skip[],
+): void {
   if (localSkips.length === 0) return;
   const shadowed = (p: string) => localSkips.some((s) => p === s || p.startsWith(`${s}/`));
   for (const p of [...remote.keys()].filter(shadowed)) {
     remote.delete(p);
-    skipped.push({ path: p, reason: ('remote object not written: the local path is a symbolic link or not a regular file ' + '(remove it, or --exclude the path)') });
+    skipped.push({
+      path: p,
+      reason:
+        'remote object not written: the local path is a symbolic link or not a regular file ' +
+        '(remove it, or --exclude the path)',
+    });
   }
   baseline.setAsidePaths(Object.keys(baseline.entries ?? {}).filter(shadowed));
 }

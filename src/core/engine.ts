@@ -12,15 +12,49 @@ import pLimit from 'p-limit';
 import { errorMessage } from '../errors.js';
 import { md5Stream } from '../hash.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
-import { emptyRequestStats, md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore, type RequestStats } from '../stores/store.js';
+import {
+  emptyRequestStats,
+  md5FromEtag,
+  metadataMd5,
+  type ObjectAttributes,
+  type RemoteStore,
+  type RequestStats,
+} from '../stores/store.js';
 import { applyPlan, ManualConflictDuringRun, metaFingerprint, type ApplyResult } from './apply.js';
-import { Baseline, forgetFilesThisCheckoutNeverHad, setAsideInvalidPaths, setAsideSkippedLocalPaths, trackedToolFolder } from './baseline.js';
+import {
+  Baseline,
+  forgetFilesThisCheckoutNeverHad,
+  setAsideInvalidPaths,
+  setAsideSkippedLocalPaths,
+  trackedToolFolder,
+} from './baseline.js';
 import { ConfigError } from './errors.js';
 import { clearLocalJournal, writeLocalJournal } from './journal.js';
-import { compareKeys, crossTwins, foldedPath, invalidKeyReason, pathFilter, printableKey, type HeldName } from './keys.js';
+import {
+  compareKeys,
+  crossTwins,
+  foldedPath,
+  invalidKeyReason,
+  pathFilter,
+  printableKey,
+  type HeldName,
+} from './keys.js';
 import { LocalPreconditionError, LocalTree } from './local.js';
 import { LockSession } from './lock-session.js';
-import type { Conflict, InvalidFile, LocalEntry, Op, Plan, Refusal, RemoteEntry, Skip, SyncReport, SyncStrategy, ValidationIssue, BaseEntry } from './model.js';
+import type {
+  Conflict,
+  InvalidFile,
+  LocalEntry,
+  Op,
+  Plan,
+  Refusal,
+  RemoteEntry,
+  Skip,
+  SyncReport,
+  SyncStrategy,
+  ValidationIssue,
+  BaseEntry,
+} from './model.js';
 import { checkLimit, newReport, opStep, RUN_LIMITS, syncedItem, validateStrategy } from './model.js';
 import { newRunId, withoutCopyTime } from './names.js';
 import { detectChange, plan as makePlan, type PlanInput } from './plan.js';
@@ -100,7 +134,6 @@ export interface SyncOptions {
 
 export type { InvalidFile, SyncReport, ValidationIssue };
 
-
 export function defaultReplica(localRoot: string): string {
   return `${os.hostname()}:${path.resolve(localRoot)}`;
 }
@@ -167,7 +200,11 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     const expected = options.expectedPlanHash;
     if (!prepared.pending) return prepared.report;
     if (expected !== undefined && prepared.report.planHash !== expected) {
-      prepared.decline('plan-changed', (`The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ` + `${prepared.report.planHash.slice(0, 12)}); nothing was written.`));
+      prepared.decline(
+        'plan-changed',
+        `The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ` +
+          `${prepared.report.planHash.slice(0, 12)}); nothing was written.`,
+      );
     } else if (await prepared.apply({ strict: expected !== undefined })) {
       await prepared.commit();
     }
@@ -187,7 +224,10 @@ export async function prepareSync(options: SyncOptions): Promise<PreparedSync> {
 /** A path re-planned during the run would come out differently from the approved plan. */
 class PlanChangedDuringRun extends Error {
   constructor(readonly path: string) {
-    super((`${printableKey(path)} changed while the approved plan was being applied: the plan to ` + 'apply is no longer the approved one'));
+    super(
+      `${printableKey(path)} changed while the approved plan was being applied: the plan to ` +
+        'apply is no longer the approved one',
+    );
     this.name = 'PlanChangedDuringRun';
   }
 }
@@ -239,7 +279,9 @@ class SyncRun implements PreparedSync {
     if (options.lockWait !== undefined) checkLimit('lockWait', options.lockWait, RUN_LIMITS.lockWait);
     if (options.lockTtl !== undefined) checkLimit('lockTtl', options.lockTtl, RUN_LIMITS.lockTtl);
     if (options.prune && strategy.direction === 'bidirectional') {
-      throw new ConfigError('--prune mirrors one side onto the other: use it with --direction push or pull, not bidirectional');
+      throw new ConfigError(
+        '--prune mirrors one side onto the other: use it with --direction push or pull, not bidirectional',
+      );
     }
     this.report = newReport({
       direction: strategy.direction,
@@ -280,11 +322,21 @@ class SyncRun implements PreparedSync {
   }
 
   get pending(): boolean {
-    return !this.released && !this.report.failure && !this.options.strategy.dryRun && this.planned !== undefined && (this.planned.ops.length > 0 || this.planned.baseChanged);
+    return (
+      !this.released &&
+      !this.report.failure &&
+      !this.options.strategy.dryRun &&
+      this.planned !== undefined &&
+      (this.planned.ops.length > 0 || this.planned.baseChanged)
+    );
   }
 
   get commitWitness() {
-    return { store: this.options.store, areaPrefix: this.layout.areaPrefix, stateKey: stateKey(this.layout, this.replica) };
+    return {
+      store: this.options.store,
+      areaPrefix: this.layout.areaPrefix,
+      stateKey: stateKey(this.layout, this.replica),
+    };
   }
 
   async prepare(): Promise<void> {
@@ -306,13 +358,18 @@ class SyncRun implements PreparedSync {
 
   private async planRun(): Promise<void> {
     const { strategy } = this.options;
-    const tracked = await trackedToolFolder(this.local.root, (message) => this.report.warnings.push({ path: '', message }));
+    const tracked = await trackedToolFolder(this.local.root, (message) =>
+      this.report.warnings.push({ path: '', message }),
+    );
     if (tracked) {
       this.fail('refused', tracked);
       return;
     }
     if (strategy.direction !== 'pull' && !(await directoryExists(this.local.root))) {
-      throw new ConfigError((`Local directory ${this.local.root} does not exist. Create it, fix the path, or use ` + '--direction pull to fetch the remote into it.'));
+      throw new ConfigError(
+        `Local directory ${this.local.root} does not exist. Create it, fix the path, or use ` +
+          '--direction pull to fetch the remote into it.',
+      );
     }
     // A writing run plans under the lock: nobody else writes this root between the listing and
     // the apply, and an interrupted run is undone before anything is listed.
@@ -340,7 +397,12 @@ class SyncRun implements PreparedSync {
     const warn = (message: string) => this.report.warnings.push({ path: '', message });
     await forgetFilesThisCheckoutNeverHad(this.baseline, this.localEntries, this.filter, this.localTimes, warn);
     setAsideSkippedLocalPaths(this.baseline, this.localSkips, this.remoteEntries, this.report.skipped);
-    setAsideInvalidPaths(this.baseline, this.options.invalidPath, { local: this.localEntries, remote: this.remoteEntries }, this.report.invalid);
+    setAsideInvalidPaths(
+      this.baseline,
+      this.options.invalidPath,
+      { local: this.localEntries, remote: this.remoteEntries },
+      this.report.invalid,
+    );
     await this.fillMultipartMd5s();
     const plan = await this.plan();
     this.planned = plan;
@@ -393,7 +455,12 @@ class SyncRun implements PreparedSync {
     const remote = this.report.errors.length > this.localTwins + this.crossTwinCount;
     const what = [
       ...(this.localTwins > 0 ? ['local files that differ only in letter case or Unicode normalization'] : []),
-      ...(this.crossTwinCount > 0 ? [('names that differ only in letter case or Unicode normalization across the local tree ' + 'and the bucket, or between a file and a folder')] : []),
+      ...(this.crossTwinCount > 0
+        ? [
+            'names that differ only in letter case or Unicode normalization across the local tree ' +
+              'and the bucket, or between a file and a folder',
+          ]
+        : []),
       ...(remote ? ['remote keys that cannot be local paths'] : []),
     ].join(' and ');
     return `Refusing to sync: ${what} (see errors). Rename or delete them, or exclude them.`;
@@ -409,7 +476,8 @@ class SyncRun implements PreparedSync {
       const relative = object.key.slice(rootPrefix.length);
       if (isFolderMarker(object.size, relative)) {
         // The root's own marker stands for the root folder itself: nothing to report.
-        if (relative !== '' && this.filter(relative)) this.report.skipped.push({ path: printableKey(relative), reason: FOLDER_MARKER_REASON });
+        if (relative !== '' && this.filter(relative))
+          this.report.skipped.push({ path: printableKey(relative), reason: FOLDER_MARKER_REASON });
         continue;
       }
       if (!this.filter(relative)) continue;
@@ -417,7 +485,9 @@ class SyncRun implements PreparedSync {
       if (invalid) {
         this.report.errors.push({
           path: printableKey(relative),
-          message: (`remote key "${printableKey(object.key)}" ${invalid}; it cannot be written under the ` + 'local root. Delete or rename the object, or --exclude it.'),
+          message:
+            `remote key "${printableKey(object.key)}" ${invalid}; it cannot be written under the ` +
+            'local root. Delete or rename the object, or --exclude it.',
         });
         continue;
       }
@@ -425,12 +495,21 @@ class SyncRun implements PreparedSync {
       const folded = foldedPath(relative);
       const twin = foldedKeys.get(folded);
       if (twin !== undefined) {
-        this.report.errors.push({ path: printableKey(relative), message: twinsMessage('remote keys', rootPrefix + twin, object.key) });
+        this.report.errors.push({
+          path: printableKey(relative),
+          message: twinsMessage('remote keys', rootPrefix + twin, object.key),
+        });
         continue;
       }
       foldedKeys.set(folded, relative);
       const md5 = md5FromEtag(object.etag);
-      this.remoteEntries.set(relative, { path: relative, size: object.size, etag: object.etag, ...(md5 ? { md5 } : {}), lastModified: object.lastModified });
+      this.remoteEntries.set(relative, {
+        path: relative,
+        size: object.size,
+        etag: object.etag,
+        ...(md5 ? { md5 } : {}),
+        lastModified: object.lastModified,
+      });
     }
     this.report.stats.remoteObjects = this.remoteEntries.size;
   }
@@ -448,7 +527,9 @@ class SyncRun implements PreparedSync {
    * identical bytes converge instead of becoming an add/add conflict. Paths in parallel.
    */
   private async fillMultipartMd5s(): Promise<void> {
-    const unknown = [...this.remoteEntries.values()].filter((r) => r.md5 === undefined && this.baseEntry(r.path)?.etag !== r.etag);
+    const unknown = [...this.remoteEntries.values()].filter(
+      (r) => r.md5 === undefined && this.baseEntry(r.path)?.etag !== r.etag,
+    );
     const limit = pLimit(Math.max(1, this.options.strategy.maxConcurrent));
     await Promise.all(unknown.map((entry) => limit(() => this.fillMd5(entry))));
   }
@@ -469,7 +550,8 @@ class SyncRun implements PreparedSync {
       entry.md5 = local.md5;
       return;
     }
-    const read = (signal: AbortSignal) => this.options.store.getStream(key, (body) => md5Stream(body), { signal, ifMatch: entry.etag });
+    const read = (signal: AbortSignal) =>
+      this.options.store.getStream(key, (body) => md5Stream(body), { signal, ifMatch: entry.etag });
     entry.md5 = await withRetry(forTransfer(this.retryPolicy(), entry.size), read, this.options.signal);
   }
 
@@ -512,14 +594,20 @@ class SyncRun implements PreparedSync {
    * Modification times of the paths in conflict (both present and both changed): they decide
    * newest-wins and backup-both, and every report shows both sides' times. One HEAD per path.
    */
-  private async conflictTimes(local: LocalEntry[], remote: RemoteEntry[]): Promise<{ localTimes: Map<string, number>; remoteTimes: Map<string, number> }> {
+  private async conflictTimes(
+    local: LocalEntry[],
+    remote: RemoteEntry[],
+  ): Promise<{ localTimes: Map<string, number>; remoteTimes: Map<string, number> }> {
     const localTimes = new Map<string, number>();
     const remoteTimes = new Map<string, number>();
     const remoteByPath = new Map(remote.map((r) => [r.path, r]));
     for (const entry of local) {
       const other = remoteByPath.get(entry.path);
       if (!other || detectChange(entry, other, this.baseEntry(entry.path)) !== 'conflict') continue;
-      const [lt, rt] = await Promise.all([this.localTimes.of(entry.path), remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`)]);
+      const [lt, rt] = await Promise.all([
+        this.localTimes.of(entry.path),
+        remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
+      ]);
       if (lt !== undefined) localTimes.set(entry.path, lt);
       if (rt !== undefined) remoteTimes.set(entry.path, rt);
     }
@@ -538,7 +626,6 @@ class SyncRun implements PreparedSync {
     });
   }
 
-
   /** Runs a phase and counts its requests as this run's (phases of grouped runs never overlap). */
   private async measured<T>(phase: () => Promise<T>): Promise<T> {
     const before = { ...this.options.store.stats };
@@ -546,7 +633,8 @@ class SyncRun implements PreparedSync {
       return await phase();
     } finally {
       const after = this.options.store.stats;
-      for (const kind of Object.keys(this.requests) as (keyof RequestStats)[]) this.requests[kind] += after[kind] - before[kind];
+      for (const kind of Object.keys(this.requests) as (keyof RequestStats)[])
+        this.requests[kind] += after[kind] - before[kind];
     }
   }
 
@@ -557,7 +645,8 @@ class SyncRun implements PreparedSync {
 
   async apply(options: { strict?: boolean; group?: readonly string[] } = {}): Promise<boolean> {
     const plan = this.planned;
-    if (!this.pending || !plan || !this.lockSession.isHeld) throw new Error('apply() needs a prepared run with something to write');
+    if (!this.pending || !plan || !this.lockSession.isHeld)
+      throw new Error('apply() needs a prepared run with something to write');
     this.strict = options.strict ?? false;
     return this.measured(async () => {
       const { lost } = this.lockSession;
@@ -567,7 +656,10 @@ class SyncRun implements PreparedSync {
       const journal = remoteJournal(plan.ops, this.layout, this.runId);
       // Nothing to record (a plan that only records converged paths in the base): the lock stays as taken.
       if (journal.length > 0 || localJournal || group.length > 0) {
-        await this.lockSession.record(journal, { ...(localJournal ? { localJournal } : {}), ...(group.length > 0 ? { group } : {}) });
+        await this.lockSession.record(journal, {
+          ...(localJournal ? { localJournal } : {}),
+          ...(group.length > 0 ? { group } : {}),
+        });
       }
       const result = await applyPlan(plan.ops, {
         local: this.local,
@@ -603,7 +695,11 @@ class SyncRun implements PreparedSync {
         // Neither kept nor undone here: the lock stays, with its journal, for the next run to decide.
         result.failure = { path: stateKey(this.layout, this.replica), error: new Error('commit not confirmed') };
         this.leaveJournal = true;
-        this.fail('error', ('Could not confirm that the base state was written (the store kept failing). The next ' + 'run checks it, then keeps or undoes the changes of this run.'));
+        this.fail(
+          'error',
+          'Could not confirm that the base state was written (the store kept failing). The next ' +
+            'run checks it, then keeps or undoes the changes of this run.',
+        );
         return false;
       }
       if (commit !== 'committed') {
@@ -624,7 +720,8 @@ class SyncRun implements PreparedSync {
     await this.measured(async () => {
       result.failure = { path: '', error: new Error(reason) };
       await result.rollback();
-      if (this.committedBase !== undefined && result.rollbackErrors.length === 0) await this.restorePreviousBase(result);
+      if (this.committedBase !== undefined && result.rollbackErrors.length === 0)
+        await this.restorePreviousBase(result);
       this.leaveJournal = result.rollbackErrors.length > 0;
       this.report.applied = false;
       await this.rolledBack(result, 'not-applied');
@@ -654,9 +751,11 @@ class SyncRun implements PreparedSync {
 
   async release(): Promise<SyncReport> {
     if (!this.released) {
-      if (this.pending && !this.result) this.decline('not-applied', 'Not applied: the run stopped before this root was written.');
+      if (this.pending && !this.result)
+        this.decline('not-applied', 'Not applied: the run stopped before this root was written.');
       // Applied but never committed (the caller stopped in between): undone, never left half-recorded.
-      if (this.result && !this.result.failure && !this.report.applied) await this.rollback('the run stopped before it recorded its base state');
+      if (this.result && !this.result.failure && !this.report.applied)
+        await this.rollback('the run stopped before it recorded its base state');
       this.released = true;
       await this.measured(async () => {
         if (this.report.applied && this.result) {
@@ -716,19 +815,35 @@ class SyncRun implements PreparedSync {
    * re-plan that comes out as the planned op would have (e.g. its write landed but the answer was
    * lost) is accepted; anything else is another plan than the approved one, and the run stops.
    */
-  private async replanChecked(p: string): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
+  private async replanChecked(
+    p: string,
+  ): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
     const fresh = await this.replan(p);
-    if (this.strict && !sameOutcome(this.planned?.ops.filter((op) => op.path === p) ?? [], fresh)) throw new PlanChangedDuringRun(p);
+    if (this.strict && !sameOutcome(this.planned?.ops.filter((op) => op.path === p) ?? [], fresh))
+      throw new PlanChangedDuringRun(p);
     return fresh;
   }
 
   /** Plan one path again from fresh listings of both sides. */
-  private async replan(p: string): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
+  private async replan(
+    p: string,
+  ): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
     const head = await this.store.head(`${this.layout.rootPrefix}${p}`);
     const md5 = await this.localMd5(p);
-    const local: LocalEntry[] = md5 === null ? [] : [{ path: p, md5, size: await this.local.size(p), mtimeMs: await this.local.mtimeMs(p) }];
+    const local: LocalEntry[] =
+      md5 === null ? [] : [{ path: p, md5, size: await this.local.size(p), mtimeMs: await this.local.mtimeMs(p) }];
     const remoteMd5 = head ? (md5FromEtag(head.etag) ?? metadataMd5(head.metadata)) : undefined;
-    const remote: RemoteEntry[] = head ? [{ path: p, size: head.size, etag: head.etag, ...(remoteMd5 ? { md5: remoteMd5 } : {}), lastModified: head.lastModified }] : [];
+    const remote: RemoteEntry[] = head
+      ? [
+          {
+            path: p,
+            size: head.size,
+            etag: head.etag,
+            ...(remoteMd5 ? { md5: remoteMd5 } : {}),
+            lastModified: head.lastModified,
+          },
+        ]
+      : [];
     const input = await this.planInput(local, remote);
     const baseEntry = this.baseEntry(p);
     const fresh = makePlan({ ...input, base: baseEntry ? { [p]: baseEntry } : this.baseline.state ? {} : null });
@@ -766,19 +881,38 @@ class SyncRun implements PreparedSync {
   /** Writes the new base; returns the state object's new ETag. */
   private async commitBase(plan: Plan, result: ApplyResult): Promise<string> {
     const entries = this.baseline.next(plan.nextBase, result.baseChanges);
-    const state = { version: 1 as const, replica: this.replica, updatedAt: this.now().toISOString(), runId: this.runId, entries };
+    const state = {
+      version: 1 as const,
+      replica: this.replica,
+      updatedAt: this.now().toISOString(),
+      runId: this.runId,
+      entries,
+    };
     return writeBase(this.store, stateKey(this.layout, this.replica), state, this.baseline.etag);
   }
 
   /** Temp files killed runs left, locally and in the store (file://), removed while this run holds the lock. */
   private async sweepAbandonedWrites(): Promise<void> {
-    const sweeps = await Promise.allSettled([this.local.sweepTemp(), this.options.store.sweepAbandonedWrites?.(this.layout.rootPrefix) ?? { items: 0, bytes: 0 }]);
+    const sweeps = await Promise.allSettled([
+      this.local.sweepTemp(),
+      this.options.store.sweepAbandonedWrites?.(this.layout.rootPrefix) ?? { items: 0, bytes: 0 },
+    ]);
     for (const [i, sweep] of sweeps.entries()) {
-      const where = i === 0 ? `the local temp folder ${path.join(this.local.toolDir, 'tmp')}` : `the store ${this.options.store.url}`;
-      if (sweep.status === 'rejected') this.report.warnings.push({ path: '', message: `Could not remove the temp files of killed runs in ${where}: ${errorMessage(sweep.reason)}` });
+      const where =
+        i === 0
+          ? `the local temp folder ${path.join(this.local.toolDir, 'tmp')}`
+          : `the store ${this.options.store.url}`;
+      if (sweep.status === 'rejected')
+        this.report.warnings.push({
+          path: '',
+          message: `Could not remove the temp files of killed runs in ${where}: ${errorMessage(sweep.reason)}`,
+        });
       else if (sweep.value.items > 0) {
         const mb = (sweep.value.bytes / 1e6).toFixed(1);
-        this.report.warnings.push({ path: '', message: `Removed ${sweep.value.items} temp file(s) (${mb} MB) that runs which were killed left in ${where}.` });
+        this.report.warnings.push({
+          path: '',
+          message: `Removed ${sweep.value.items} temp file(s) (${mb} MB) that runs which were killed left in ${where}.`,
+        });
       }
     }
   }
@@ -791,12 +925,20 @@ class SyncRun implements PreparedSync {
     // Without backups the copies existed only to make the run atomic; one that stays is said.
     const failed: string[] = [];
     for (const backup of result.backups) {
-      const drop = backup.side === 'remote' ? this.store.delete(backup.location) : fs.rm(backup.location, { force: true });
+      const drop =
+        backup.side === 'remote' ? this.store.delete(backup.location) : fs.rm(backup.location, { force: true });
       await drop.catch((error: unknown) => failed.push(`${backup.side}:${backup.path} (${errorMessage(error)})`));
     }
-    await this.removeLocalBackups().catch((error: unknown) => failed.push(`${this.local.backupRoot(this.runId)} (${errorMessage(error)})`));
+    await this.removeLocalBackups().catch((error: unknown) =>
+      failed.push(`${this.local.backupRoot(this.runId)} (${errorMessage(error)})`),
+    );
     if (failed.length > 0) {
-      this.report.warnings.push({ path: '', message: (`Could not drop ${failed.length} copy(ies) this run kept to stay atomic (--no-backup), ` + `e.g. ${failed[0]}: remove them by hand.`) });
+      this.report.warnings.push({
+        path: '',
+        message:
+          `Could not drop ${failed.length} copy(ies) this run kept to stay atomic (--no-backup), ` +
+          `e.g. ${failed[0]}: remove them by hand.`,
+      });
     }
   }
 
@@ -811,7 +953,12 @@ class SyncRun implements PreparedSync {
       // Fully restored: the run leaves no journal and no backups behind.
       await clearLocalJournal(this.local, this.runId);
       await this.removeLocalBackups().catch((error: unknown) => {
-        this.report.warnings.push({ path: '', message: (`Could not remove this run's local copies ` + `in ${this.local.backupRoot(this.runId)}: ${errorMessage(error)}`) });
+        this.report.warnings.push({
+          path: '',
+          message:
+            `Could not remove this run's local copies ` +
+            `in ${this.local.backupRoot(this.runId)}: ${errorMessage(error)}`,
+        });
       });
     }
     this.report.rolledBack = true;
@@ -820,13 +967,18 @@ class SyncRun implements PreparedSync {
     for (const undo of result.rollbackErrors) {
       this.report.errors.push({ path: undo.path, message: `rollback failed: ${errorMessage(undo.error)}` });
     }
-    const undone = result.rollbackErrors.length > 0
-      ? (`${result.rollbackErrors.length} change(s) could not be undone (see errors); the ` + 'replaced versions are kept, and the next run restores them before it syncs.')
-      : 'every change of this run was rolled back.';
+    const undone =
+      result.rollbackErrors.length > 0
+        ? `${result.rollbackErrors.length} change(s) could not be undone (see errors); the ` +
+          'replaced versions are kept, and the next run restores them before it syncs.'
+        : 'every change of this run was rolled back.';
     if (reason === 'not-applied') return void this.fail('not-applied', `${errorMessage(failure.error)}; ${undone}`);
-    if (failure.error instanceof ManualConflictDuringRun) return void this.fail('manual-conflicts', 'Manual conflict resolution required');
-    if (failure.error instanceof PlanChangedDuringRun) return void this.fail('plan-changed', `${errorMessage(failure.error)}; ${undone}`);
-    if (result.rollbackErrors.length > 0) return void this.fail('error', `Sync failed on ${failure.path}, and ${undone} ${errorMessage(failure.error)}`);
+    if (failure.error instanceof ManualConflictDuringRun)
+      return void this.fail('manual-conflicts', 'Manual conflict resolution required');
+    if (failure.error instanceof PlanChangedDuringRun)
+      return void this.fail('plan-changed', `${errorMessage(failure.error)}; ${undone}`);
+    if (result.rollbackErrors.length > 0)
+      return void this.fail('error', `Sync failed on ${failure.path}, and ${undone} ${errorMessage(failure.error)}`);
     this.fail('error', `Sync failed on ${failure.path}; ${undone} ${errorMessage(failure.error)}`);
   }
 
@@ -846,7 +998,10 @@ class SyncRun implements PreparedSync {
  * Whether a path re-planned during a strict run ends as the planned ops would have left it: no
  * further op, no conflict, and the base entry the ops meant to record.
  */
-function sameOutcome(planned: readonly Op[], fresh: { ops: Op[]; conflicts: Conflict[]; base: BaseEntry | null }): boolean {
+function sameOutcome(
+  planned: readonly Op[],
+  fresh: { ops: Op[]; conflicts: Conflict[]; base: BaseEntry | null },
+): boolean {
   if (fresh.ops.length > 0 || fresh.conflicts.length > 0 || planned.length === 0) return false;
   return planned.every((op) => {
     switch (op.kind) {
@@ -865,7 +1020,9 @@ function sameOutcome(planned: readonly Op[], fresh: { ops: Op[]; conflicts: Conf
   });
 }
 
-const FOLDER_MARKER_REASON = ('folder marker (a zero-byte object ending in "/", as the S3 console and other tools ' + 'create): not a file, left as it is');
+const FOLDER_MARKER_REASON =
+  'folder marker (a zero-byte object ending in "/", as the S3 console and other tools ' +
+  'create): not a file, left as it is';
 
 /**
  * An S3 "folder": a zero-byte key ending in '/' (or the root prefix itself). Not content: a local
@@ -877,7 +1034,11 @@ function isFolderMarker(size: number, relativeKey: string): boolean {
 
 /** The same words for twins on either side, so a person learns one message. */
 function twinsMessage(what: 'local files' | 'remote keys', first: string, second: string): string {
-  return (`${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter ` + 'case or Unicode normalization: on macOS and Windows they are the same file. Rename or ' + 'delete one of them, or --exclude it.');
+  return (
+    `${what} "${printableKey(first)}" and "${printableKey(second)}" differ only in letter ` +
+    'case or Unicode normalization: on macOS and Windows they are the same file. Rename or ' +
+    'delete one of them, or --exclude it.'
+  );
 }
 
 /** A twin pair no single side shows, in the words of twinsMessage. */
@@ -887,8 +1048,15 @@ function crossTwinsMessage(a: HeldName, b: HeldName): string {
     return `${n.side} ${kind} "${printableKey(n.name)}${n.file ? '' : '/'}"`;
   };
   const same = a.file && b.file ? 'the same file' : 'one name, which cannot be a file and a folder at once';
-  const normalization = a.name.normalize('NFC') === b.name.normalize('NFC') ? ' (the same letters in two Unicode normalizations, NFC and NFD)' : '';
-  return (`${describe(a)} and ${describe(b)} differ only in letter case or Unicode ` + `normalization${normalization}: on macOS and Windows they are ${same}. Rename or ` + 'delete one of them, or --exclude it.');
+  const normalization =
+    a.name.normalize('NFC') === b.name.normalize('NFC')
+      ? ' (the same letters in two Unicode normalizations, NFC and NFD)'
+      : '';
+  return (
+    `${describe(a)} and ${describe(b)} differ only in letter case or Unicode ` +
+    `normalization${normalization}: on macOS and Windows they are ${same}. Rename or ` +
+    'delete one of them, or --exclude it.'
+  );
 }
 
 /** A missing path is not a directory; anything else the scan reports itself. */

@@ -35,11 +35,19 @@ export function workTreeOf(dir: string): string | null {
 }
 
 /** stdout of a reading git command in `cwd`, or why there is none. */
-export async function gitRead(cwd: string, args: readonly string[], { timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<GitRead> {
+export async function gitRead(
+  cwd: string,
+  args: readonly string[],
+  { timeoutMs = 60_000 }: { timeoutMs?: number } = {},
+): Promise<GitRead> {
   const top = workTreeOf(cwd);
   if (top === null) return { ok: false, outside: true };
   try {
-    const { stdout } = await run('git', ['-c', `safe.directory=${top}`, ...args], { cwd, timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 });
+    const { stdout } = await run('git', ['-c', `safe.directory=${top}`, ...args], {
+      cwd,
+      timeout: timeoutMs,
+      maxBuffer: 256 * 1024 * 1024,
+    });
     return { ok: true, stdout, top };
   } catch (error) {
     return { ok: false, outside: false, why: failureOf(error) };

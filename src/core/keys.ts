@@ -36,7 +36,12 @@ export function printableKey(key: string): string {
  */
 export function isToolPath(relativeKey: string): boolean {
   if (!relativeKey.includes(TOOL_DIR)) return false;
-  return relativeKey === TOOL_DIR || relativeKey.startsWith(`${TOOL_DIR}/`) || relativeKey.endsWith(`/${TOOL_DIR}`) || relativeKey.includes(`/${TOOL_DIR}/`);
+  return (
+    relativeKey === TOOL_DIR ||
+    relativeKey.startsWith(`${TOOL_DIR}/`) ||
+    relativeKey.endsWith(`/${TOOL_DIR}`) ||
+    relativeKey.includes(`/${TOOL_DIR}/`)
+  );
 }
 
 /** Case and Unicode normalization folded away: two paths with the same fold are one file on macOS and Windows. */
@@ -70,7 +75,10 @@ export function crossTwins(local: Iterable<string>, remote: Iterable<string>): [
     if (list) list.push(held);
     else byFold.set(fold, [held]);
   };
-  for (const [side, paths] of [['local', local], ['remote', remote]] as const) {
+  for (const [side, paths] of [
+    ['local', local],
+    ['remote', remote],
+  ] as const) {
     for (const name of paths) {
       add({ name, side, file: true });
       for (const folder of foldersOf(name)) add({ name: folder, side, file: false });

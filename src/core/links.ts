@@ -23,7 +23,11 @@ export async function linkOnPath(base: string, target: string): Promise<LinkOnPa
   const relative = path.relative(base, target);
   const inside = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
   const parts = inside ? relative.split(path.sep) : [];
-  const candidates = inside ? parts.map((_, i) => path.join(base, ...parts.slice(0, i + 1))) : relative === '' ? [] : [target];
+  const candidates = inside
+    ? parts.map((_, i) => path.join(base, ...parts.slice(0, i + 1)))
+    : relative === ''
+      ? []
+      : [target];
   for (const candidate of candidates) {
     const stat = await fs.lstat(candidate).catch((error: unknown) => {
       const { code } = error as NodeJS.ErrnoException;
@@ -31,7 +35,11 @@ export async function linkOnPath(base: string, target: string): Promise<LinkOnPa
       throw error;
     });
     if (stat === null) return null;
-    if (stat.isSymbolicLink()) return { path: inside ? path.relative(base, candidate).split(path.sep).join('/') : candidate, to: await fs.readlink(candidate) };
+    if (stat.isSymbolicLink())
+      return {
+        path: inside ? path.relative(base, candidate).split(path.sep).join('/') : candidate,
+        to: await fs.readlink(candidate),
+      };
   }
   return null;
 }
@@ -41,7 +49,8 @@ export function linkedFolderMessage(folder: string, link: LinkOnPath, label = 'T
   return (
     `${label} ${folder} ${link.path === folder ? 'is a symbolic link' : `sits under the symbolic link ${link.path}`}` +
     ` (to ${link.to}): refused, nothing read or written. ` +
-    ('The tool never follows a link at or above a synced folder (in a checkout, links are ' + 'anyone\'s input and could take reads and writes outside it). ') +
+    ('The tool never follows a link at or above a synced folder (in a checkout, links are ' +
+      "anyone's input and could take reads and writes outside it). ") +
     'Make it a real folder, or name the real folder in the options.'
   );
 }

@@ -6,7 +6,15 @@
 import { errorMessage } from '../errors.js';
 import { isGone, thisProcess } from '../holder.js';
 import type { RemoteStore } from '../stores/store.js';
-import { acquireLock, expireLock, keepLockAlive, releaseLock, updateLock, type HeldLock, type LockBody } from './state.js';
+import {
+  acquireLock,
+  expireLock,
+  keepLockAlive,
+  releaseLock,
+  updateLock,
+  type HeldLock,
+  type LockBody,
+} from './state.js';
 
 export const DEFAULT_LOCK_TTL_SECONDS = 600;
 /** How long a lock whose holder is gone from this host is watched before it is taken over. */
@@ -66,7 +74,9 @@ export class LockSession {
       ttlMs,
       now: options.now,
       onLost: () => {
-        this.lost.abort(new Error('the lock was taken over by another run (this run took longer than the lock expiry)'));
+        this.lost.abort(
+          new Error('the lock was taken over by another run (this run took longer than the lock expiry)'),
+        );
       },
       onWarning: options.warn,
     });
@@ -96,7 +106,9 @@ export class LockSession {
     const cleanup = this.options.cleanupStore();
     const release = leaveJournal ? expireLock(cleanup, lock, this.options.now()) : releaseLock(cleanup, lock);
     await release.catch((error: unknown) => {
-      this.options.warn(`Could not ${leaveJournal ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}`);
+      this.options.warn(
+        `Could not ${leaveJournal ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}`,
+      );
     });
   }
 }

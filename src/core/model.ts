@@ -75,7 +75,9 @@ export const RUN_LIMITS = {
 } as const satisfies Record<string, NumberLimit>;
 
 export function withinLimit(value: number, limit: NumberLimit): boolean {
-  return Number.isFinite(value) && value >= limit.min && value <= limit.max && (!limit.integer || Number.isInteger(value));
+  return (
+    Number.isFinite(value) && value >= limit.min && value <= limit.max && (!limit.integer || Number.isInteger(value))
+  );
 }
 
 /** `a whole number from 1 to 256`: what a limit accepts, in words. */
@@ -103,16 +105,21 @@ export function checkLimit(name: string, value: number, limit: NumberLimit): num
  * The strategy, checked: every field of the right type and in its range. Throws a ConfigError
  * naming the field as `name(field)` (default `strategy.<field>`), the value and what is accepted.
  */
-export function validateStrategy(strategy: SyncStrategy, name: (field: keyof SyncStrategy) => string = (field) => `strategy.${field}`): SyncStrategy {
+export function validateStrategy(
+  strategy: SyncStrategy,
+  name: (field: keyof SyncStrategy) => string = (field) => `strategy.${field}`,
+): SyncStrategy {
   const fail = (field: keyof SyncStrategy, accepted: string) =>
     new ConfigError(`${name(field)} must be ${accepted}, got ${shown(strategy[field])}`);
   if (!DIRECTIONS.includes(strategy.direction)) throw fail('direction', `one of ${DIRECTIONS.join(', ')}`);
-  if (!CONFLICT_STRATEGIES.includes(strategy.conflictStrategy)) throw fail('conflictStrategy', `one of ${CONFLICT_STRATEGIES.join(', ')}`);
+  if (!CONFLICT_STRATEGIES.includes(strategy.conflictStrategy))
+    throw fail('conflictStrategy', `one of ${CONFLICT_STRATEGIES.join(', ')}`);
   for (const field of ['dryRun', 'backupOnConflict', 'parallel'] as const) {
     if (typeof strategy[field] !== 'boolean') throw fail(field, 'true or false');
   }
   for (const field of ['maxConcurrent', 'timeout', 'retryAttempts', 'retryDelay'] as const) {
-    if (typeof strategy[field] !== 'number' || !withinLimit(strategy[field], RUN_LIMITS[field])) throw fail(field, describeLimit(RUN_LIMITS[field]));
+    if (typeof strategy[field] !== 'number' || !withinLimit(strategy[field], RUN_LIMITS[field]))
+      throw fail(field, describeLimit(RUN_LIMITS[field]));
   }
   return strategy;
 }
@@ -224,7 +231,8 @@ export function sideOf(op: Op): Side | null {
   }
 }
 
-export const isDeletion = (op: Op): op is Extract<Op, { kind: 'delete-local' | 'delete-remote' }> => op.kind === 'delete-local' || op.kind === 'delete-remote';
+export const isDeletion = (op: Op): op is Extract<Op, { kind: 'delete-local' | 'delete-remote' }> =>
+  op.kind === 'delete-local' || op.kind === 'delete-remote';
 
 /**
  * The order ops run in: phase by phase, and within phase 0 the conflict copies before the
@@ -369,7 +377,15 @@ export interface SyncReport {
  * - `validation`: bad input, or files refused by a validator (invalid YAML); the rest may have synced.
  * - `error`: anything else (a failure mid-run, rolled back; an unreachable store; a webhook or cache failure).
  */
-export const FAILURE_REASONS = ['manual-conflicts', 'refused', 'plan-changed', 'locked', 'not-applied', 'validation', 'error'] as const;
+export const FAILURE_REASONS = [
+  'manual-conflicts',
+  'refused',
+  'plan-changed',
+  'locked',
+  'not-applied',
+  'validation',
+  'error',
+] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 /** Why a planned run was not applied as a whole: not the approved plan, or another part of it failed. */
@@ -381,7 +397,10 @@ export interface Refusal {
 /** The reasons an engine report carries: invalid files are listed in the report, never its failure. */
 export type FailureKind = Exclude<FailureReason, 'validation' | 'locked'>;
 
-export type ReportIdentity = Pick<SyncReport, 'direction' | 'conflictStrategy' | 'dryRun' | 'replica' | 'runId' | 'local' | 'remote'>;
+export type ReportIdentity = Pick<
+  SyncReport,
+  'direction' | 'conflictStrategy' | 'dryRun' | 'replica' | 'runId' | 'local' | 'remote'
+>;
 
 /** A report before anything was planned: empty lists, zero counters. */
 export function newReport(identity: ReportIdentity): SyncReport {

@@ -5,12 +5,17 @@ import type { Side } from './model.js';
 
 /** `2026-11-27T22:54:08.123Z` → `20261127T225408Z`. */
 export function compactTimestamp(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** `20261127T225408Z-3f9a1c`: sortable, unique enough for backups folders. */
 export function newRunId(now: Date, random: () => number = Math.random): string {
-  const suffix = Math.floor(random() * 0xffffff).toString(16).padStart(6, '0');
+  const suffix = Math.floor(random() * 0xffffff)
+    .toString(16)
+    .padStart(6, '0');
   return `${compactTimestamp(now)}-${suffix}`;
 }
 

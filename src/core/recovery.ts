@@ -29,8 +29,14 @@ export function remoteJournal(ops: readonly Op[], layout: RemoteLayout, runId: s
     const key = `${layout.rootPrefix}${op.path}`;
     const backup = `${backupRunPrefix(layout, runId)}${op.path}`;
     if (op.kind === 'upload') {
-      journal.push({ key, before: op.expectEtag, backup: op.expectEtag ? backup : null, ...(op.md5 ? { after: op.md5 } : {}) });
-    } else if (op.kind === 'delete-remote' || op.kind === 'update-metadata') journal.push({ key, before: op.expectEtag, backup });
+      journal.push({
+        key,
+        before: op.expectEtag,
+        backup: op.expectEtag ? backup : null,
+        ...(op.md5 ? { after: op.md5 } : {}),
+      });
+    } else if (op.kind === 'delete-remote' || op.kind === 'update-metadata')
+      journal.push({ key, before: op.expectEtag, backup });
     else if (op.kind === 'copy-remote') journal.push({ key, before: null, backup: null });
   }
   return journal;
@@ -81,7 +87,9 @@ export class Recovery {
     const { ctx } = this;
     const ours = stale.replica === ctx.replica;
     if (new Date(stale.expiresAt).getTime() > ctx.now().getTime()) {
-      ctx.warn(`Took over the lock of run ${stale.runId} before it expired: its process (${stale.pid} on this host) is gone.`);
+      ctx.warn(
+        `Took over the lock of run ${stale.runId} before it expired: its process (${stale.pid} on this host) is gone.`,
+      );
     }
     if (await this.committed(stale)) {
       ctx.warn(`Run ${stale.runId} of ${stale.replica} left its lock behind after it committed: nothing to undo.`);
@@ -95,9 +103,15 @@ export class Recovery {
       ...this.keep(),
       concurrency: Math.max(1, ctx.strategy.maxConcurrent),
     });
-    if (matching > 0) ctx.warn(`Kept ${matching} object(s) interrupted run ${stale.runId} had written that already equal the local files.`);
+    if (matching > 0)
+      ctx.warn(
+        `Kept ${matching} object(s) interrupted run ${stale.runId} had written that already equal the local files.`,
+      );
     const noBackup = !ctx.strategy.backupOnConflict;
-    const before = (where: string) => (noBackup ? 'the one before the run is dropped once this run commits (--no-backup)' : `the one before the run is ${where}`);
+    const before = (where: string) =>
+      noBackup
+        ? 'the one before the run is dropped once this run commits (--no-backup)'
+        : `the one before the run is ${where}`;
     for (const key of kept) {
       const previous = before(`under .fastblocks-sync/backups/${stale.runId}/`);
       ctx.warn(`changed since interrupted run ${stale.runId} wrote it: this version was kept, ${previous}`, key);
@@ -108,7 +122,11 @@ export class Recovery {
     if (isRunId(stale.runId)) this.recovered.push({ runId: stale.runId, local: local !== null });
     if (!local) return;
     for (const p of local.kept) {
-      ctx.warn((`changed since an interrupted run wrote it (run ${stale.runId}): this version was ` + `kept, ${before(`in ${ctx.local.backupRoot(stale.runId)}`)}`), p);
+      ctx.warn(
+        `changed since an interrupted run wrote it (run ${stale.runId}): this version was ` +
+          `kept, ${before(`in ${ctx.local.backupRoot(stale.runId)}`)}`,
+        p,
+      );
     }
     ctx.warn(`Recovered the local part of interrupted run ${stale.runId}: ${local.restored} file(s) restored.`);
   }
@@ -132,7 +150,10 @@ export class Recovery {
     try {
       return (await this.ctx.local.currentMd5(relativePath)) === md5;
     } catch (error) {
-      this.ctx.warn(`could not read the local file to compare it with what the interrupted run wrote: ${errorMessage(error)}`, relativePath);
+      this.ctx.warn(
+        `could not read the local file to compare it with what the interrupted run wrote: ${errorMessage(error)}`,
+        relativePath,
+      );
       return false;
     }
   }
@@ -145,14 +166,20 @@ export class Recovery {
   async interruptedRun(): Promise<LockBody | null> {
     const { ctx } = this;
     const lock = await readLock(ctx.store, lockKey(ctx.layout)).catch((error: unknown) => {
-      ctx.warn(('Could not read the lock of this root, so this plan may include the changes of an ' + `interrupted run: ${errorMessage(error)}`));
+      ctx.warn(
+        'Could not read the lock of this root, so this plan may include the changes of an ' +
+          `interrupted run: ${errorMessage(error)}`,
+      );
       return null;
     });
     if (!lock) return null;
     const stale = lock.body;
     // Expired exactly when acquireLock takes it over.
     if (!lockExpired(stale, ctx.now()) && !isGone(stale)) {
-      ctx.warn((`Run ${stale.runId} of ${stale.replica} is writing this root right now: this plan does ` + 'not include its changes, and may differ once it is done.'));
+      ctx.warn(
+        `Run ${stale.runId} of ${stale.replica} is writing this root right now: this plan does ` +
+          'not include its changes, and may differ once it is done.',
+      );
       return null;
     }
     return (await this.committed(stale)) ? null : stale;
@@ -163,7 +190,10 @@ export class Recovery {
    * and files recovery would put back or remove are replaced in the listings. The same decisions
    * as recover(), made without writing (journal.ts, preview*).
    */
-  async preview(stale: LockBody, sides: { local: Map<string, LocalEntry>; remote: Map<string, RemoteEntry> }): Promise<void> {
+  async preview(
+    stale: LockBody,
+    sides: { local: Map<string, LocalEntry>; remote: Map<string, RemoteEntry> },
+  ): Promise<void> {
     const { ctx } = this;
     const { rootPrefix, areaPrefix } = ctx.layout;
     const remote = await previewInterruptedRun(ctx.store, stale, {
@@ -184,10 +214,19 @@ export class Recovery {
     for (const [p, file] of local?.after ?? []) {
       if (!ctx.filter(p)) continue;
       if (file === null) sides.local.delete(p);
-      else sides.local.set(p, { path: p, md5: file.md5, size: file.size, mtimeMs: sides.local.get(p)?.mtimeMs ?? ctx.now().getTime() });
+      else
+        sides.local.set(p, {
+          path: p,
+          md5: file.md5,
+          size: file.size,
+          mtimeMs: sides.local.get(p)?.mtimeMs ?? ctx.now().getTime(),
+        });
     }
     const undone = `${remote.restored} object(s)${local ? ` and ${local.restored} local file(s)` : ''}`;
-    ctx.warn((`Run ${stale.runId} of ${stale.replica} was interrupted: the next run that writes ` + `undoes it first (${undone} put back). This plan is made as if that were done.`));
+    ctx.warn(
+      `Run ${stale.runId} of ${stale.replica} was interrupted: the next run that writes ` +
+        `undoes it first (${undone} put back). This plan is made as if that were done.`,
+    );
   }
 
   /**
@@ -200,7 +239,8 @@ export class Recovery {
     for (const runId of await localJournalsOf(local, lockName)) {
       if (!(await this.committed({ runId, replica }))) {
         this.ctx.warn(
-          (`Ignored the local journal of run ${runId}: no lock of that run vouches for it, so it ` + 'is not evidence of an interrupted run. ') +
+          `Ignored the local journal of run ${runId}: no lock of that run vouches for it, so it ` +
+            'is not evidence of an interrupted run. ' +
             `Nothing was restored from it; any versions it kept are in ${local.backupRoot(runId)}.`,
         );
       }

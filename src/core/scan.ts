@@ -40,10 +40,20 @@ export async function scanLocal(root: string, filter: PathFilter, concurrency = 
     const stat = await fs.stat(root);
     if (!stat.isDirectory()) throw new Error(`Local path ${root} is not a directory`);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, entries: [], skipped: [], twins: [] };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      return { exists: false, entries: [], skipped: [], twins: [] };
     throw error;
   }
-  const scan: Scan = { filter, entries: [], large: [], skipped: [], folded: new Map(), twins: [], buffer: Buffer.allocUnsafe(STREAM_HASH_THRESHOLD), sliceStart: performance.now() };
+  const scan: Scan = {
+    filter,
+    entries: [],
+    large: [],
+    skipped: [],
+    folded: new Map(),
+    twins: [],
+    buffer: Buffer.allocUnsafe(STREAM_HASH_THRESHOLD),
+    sliceStart: performance.now(),
+  };
   await walk(scan, root, '');
   const limit = pLimit(Math.max(1, concurrency));
   scan.entries.push(

@@ -44,9 +44,11 @@ export interface LockBody {
 
 type Json = Record<string, unknown>;
 
-const isRecord = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isString = (value: unknown): value is string => typeof value === 'string';
-const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 /** The base state in `text`, or an Error saying why it cannot be one (which the caller words). */
 export function parseBaseState(text: string): BaseState | Error {
@@ -58,12 +60,14 @@ export function parseBaseState(text: string): BaseState | Error {
   }
   if (!isRecord(value) || value.version !== 1) return new Error('it is not a version 1 state object');
   const { replica, updatedAt, runId, entries } = value;
-  if (!isString(replica) || !isString(updatedAt) || !isString(runId)) return new Error('its replica, updatedAt or runId is not a string');
+  if (!isString(replica) || !isString(updatedAt) || !isString(runId))
+    return new Error('its replica, updatedAt or runId is not a string');
   if (!isRecord(entries)) return new Error('its entries are not an object');
   const parsed: Record<string, BaseEntry> = {};
   for (const [path, entry] of Object.entries(entries)) {
     const checked = baseEntry(entry);
-    if (checked === null) return new Error(`its entry for ${JSON.stringify(path.slice(0, 200))} is not { md5, etag, size[, meta] }`);
+    if (checked === null)
+      return new Error(`its entry for ${JSON.stringify(path.slice(0, 200))} is not { md5, etag, size[, meta] }`);
     // defineProperty: a path named `__proto__` stays an ordinary entry.
     Object.defineProperty(parsed, path, { value: checked, enumerable: true, writable: true, configurable: true });
   }
@@ -88,12 +92,15 @@ export function parseLockBody(text: string): LockBody | Error {
   }
   if (!isRecord(value)) return new Error('it is not an object');
   const { runId, replica, host, pid, pidSpace, acquiredAt, expiresAt, journal, localJournal, group } = value;
-  if (!isString(runId) || !isString(replica) || !isString(host)) return new Error('its runId, replica or host is missing');
+  if (!isString(runId) || !isString(replica) || !isString(host))
+    return new Error('its runId, replica or host is missing');
   if (!isString(acquiredAt) || !isString(expiresAt)) return new Error('its acquiredAt or expiresAt is not a string');
-  if (!Array.isArray(journal) || !journal.every(isJournalEntry)) return new Error('its journal is not a list of { key, before, backup[, after] }');
+  if (!Array.isArray(journal) || !journal.every(isJournalEntry))
+    return new Error('its journal is not a list of { key, before, backup[, after] }');
   if (localJournal !== undefined && !isString(localJournal)) return new Error('its localJournal is not a string');
   if (pidSpace !== undefined && !isString(pidSpace)) return new Error('its pidSpace is not a string');
-  if (group !== undefined && !(Array.isArray(group) && group.every(isString))) return new Error('its group is not a list of state keys');
+  if (group !== undefined && !(Array.isArray(group) && group.every(isString)))
+    return new Error('its group is not a list of state keys');
   return {
     runId,
     replica,

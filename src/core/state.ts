@@ -34,7 +34,8 @@ export function replicaSlug(replica: string): string {
 export const stateKey = (layout: RemoteLayout, replica: string): string =>
   `${layout.areaPrefix}state/${layout.rootId}/${replicaSlug(replica)}.json`;
 export const lockKey = (layout: RemoteLayout): string => `${layout.areaPrefix}locks/${layout.rootId}.json`;
-export const backupRunPrefix = (layout: RemoteLayout, runId: string): string => `${layout.areaPrefix}backups/${runId}/${layout.rootId}/`;
+export const backupRunPrefix = (layout: RemoteLayout, runId: string): string =>
+  `${layout.areaPrefix}backups/${runId}/${layout.rootId}/`;
 
 export interface LoadedBase {
   state: BaseState | null;
@@ -51,7 +52,10 @@ export async function readBase(store: RemoteStore, key: string): Promise<LoadedB
     throw error;
   }
   const state = parseBaseState(read.body.toString('utf8'));
-  if (state instanceof Error) throw new Error(`State object ${key} cannot be used (${state.message}); remove it to start over with a first-run sync`);
+  if (state instanceof Error)
+    throw new Error(
+      `State object ${key} cannot be used (${state.message}); remove it to start over with a first-run sync`,
+    );
   return { state, etag: read.head.etag };
 }
 
@@ -108,10 +112,14 @@ export class LockedError extends Error {
   ) {
     super(
       graceMs !== undefined
-        ? (`The remote root is locked by run ${holder.runId} of ${holder.replica}, taken ` + `${lockAge(holder, now)}, whose process (${holder.pid} on this host) is gone: `) +
-            (`the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} ` + 's. Run again, or raise lock-wait (--lock-wait).')
-        : (`The remote root is locked by run ${holder.runId} of ${holder.replica} (host ` + `${holder.host}, pid ${holder.pid}), `) +
-            (`taken ${lockAge(holder, now)} and valid until ${holder.expiresAt}. Another sync is ` + 'running: wait for it, or raise lock-wait (--lock-wait).'),
+        ? `The remote root is locked by run ${holder.runId} of ${holder.replica}, taken ` +
+            `${lockAge(holder, now)}, whose process (${holder.pid} on this host) is gone: ` +
+            (`the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} ` +
+              's. Run again, or raise lock-wait (--lock-wait).')
+        : `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ` +
+            `${holder.host}, pid ${holder.pid}), ` +
+            (`taken ${lockAge(holder, now)} and valid until ${holder.expiresAt}. Another sync is ` +
+              'running: wait for it, or raise lock-wait (--lock-wait).'),
     );
     this.name = 'LockedError';
   }
@@ -155,7 +163,11 @@ export async function acquireLock(
   for (;;) {
     attempts++;
     const now = options.now();
-    const full: LockBody = { ...body, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + options.ttlMs).toISOString() };
+    const full: LockBody = {
+      ...body,
+      acquiredAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + options.ttlMs).toISOString(),
+    };
     const payload = Buffer.from(JSON.stringify(full));
     try {
       const { etag } = await store.put(key, payload, { ifNoneMatch: '*', contentType: 'application/json' });
@@ -170,9 +182,15 @@ export async function acquireLock(
       continue;
     }
     // Our own earlier attempt succeeded but its answer was lost (a retried PUT then gets 412).
-    if (current.body.runId === body.runId && sameHolder(current.body, body)) return { key, etag: current.etag, body: current.body };
+    if (current.body.runId === body.runId && sameHolder(current.body, body))
+      return { key, etag: current.etag, body: current.body };
     const expired = lockExpired(current.body, now);
-    dead = !expired && options.holderGone?.(current.body) ? (dead?.etag === current.etag ? dead : { etag: current.etag, since: now.getTime() }) : undefined;
+    dead =
+      !expired && options.holderGone?.(current.body)
+        ? dead?.etag === current.etag
+          ? dead
+          : { etag: current.etag, since: now.getTime() }
+        : undefined;
     if (expired || (dead && now.getTime() - dead.since >= graceMs)) {
       await options.recover(current.body);
       try {
@@ -198,7 +216,10 @@ function sameHolder(current: LockBody, body: Omit<LockBody, 'acquiredAt' | 'expi
 /** The lock kept changing hands (or vanishing) until the wait ran out. */
 export class LockBusyError extends Error {
   constructor(key: string, waitMs: number) {
-    super((`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept ` + 'taking and releasing it. Wait for them, or raise lock-wait (--lock-wait).'));
+    super(
+      `Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept ` +
+        'taking and releasing it. Wait for them, or raise lock-wait (--lock-wait).',
+    );
     this.name = 'LockBusyError';
   }
 }
@@ -208,13 +229,17 @@ export class LockBusyError extends Error {
  * Throws when the lock is no longer this run's.
  */
 export async function updateLock(store: RemoteStore, lock: HeldLock, body: LockBody): Promise<void> {
-  const write = () => store.put(lock.key, Buffer.from(JSON.stringify(body)), { ifMatch: lock.etag, contentType: 'application/json' });
+  const write = () =>
+    store.put(lock.key, Buffer.from(JSON.stringify(body)), { ifMatch: lock.etag, contentType: 'application/json' });
   let etag: string;
   try {
     ({ etag } = await write());
   } catch (error) {
     if (!isStoreError(error, 'PreconditionFailed')) throw error;
-    if (!(await stillOurs(store, lock))) throw new Error(`the lock ${lock.key} was taken over by another run before this run wrote anything`, { cause: error });
+    if (!(await stillOurs(store, lock)))
+      throw new Error(`the lock ${lock.key} was taken over by another run before this run wrote anything`, {
+        cause: error,
+      });
     ({ etag } = await write());
   }
   lock.etag = etag;
@@ -253,28 +278,43 @@ export function keepLockAlive(
 ): () => void {
   let refreshing: Promise<void> = Promise.resolve();
   const warn = (message: string) => options.onWarning?.(message);
-  const timer = setInterval(() => {
-    refreshing = refreshing.then(async () => {
-      const body: LockBody = { ...lock.body, expiresAt: new Date(options.now().getTime() + options.ttlMs).toISOString() };
-      try {
-        const { etag } = await store.put(lock.key, Buffer.from(JSON.stringify(body)), { ifMatch: lock.etag, contentType: 'application/json' });
-        lock.etag = etag;
-        lock.body = body;
-      } catch (error) {
-        if (!isStoreError(error, 'PreconditionFailed') && !isStoreError(error, 'NotFound')) {
-          // Tried again at the next refresh; if none succeeds before the lock expires, another run
-          // may take it over, and the refresh after that notices.
-          return warn((`Could not refresh the lock ${lock.key} (${errorMessage(error)}); trying again ` + `in ${Math.round(options.ttlMs / 3000)} s.`));
+  const timer = setInterval(
+    () => {
+      refreshing = refreshing.then(async () => {
+        const body: LockBody = {
+          ...lock.body,
+          expiresAt: new Date(options.now().getTime() + options.ttlMs).toISOString(),
+        };
+        try {
+          const { etag } = await store.put(lock.key, Buffer.from(JSON.stringify(body)), {
+            ifMatch: lock.etag,
+            contentType: 'application/json',
+          });
+          lock.etag = etag;
+          lock.body = body;
+        } catch (error) {
+          if (!isStoreError(error, 'PreconditionFailed') && !isStoreError(error, 'NotFound')) {
+            // Tried again at the next refresh; if none succeeds before the lock expires, another run
+            // may take it over, and the refresh after that notices.
+            return warn(
+              `Could not refresh the lock ${lock.key} (${errorMessage(error)}); trying again ` +
+                `in ${Math.round(options.ttlMs / 3000)} s.`,
+            );
+          }
+          // A refresh whose answer was lost changed the ETag: still ours, not taken over.
+          const ours = await stillOurs(store, lock).catch((readError: unknown) => {
+            warn(
+              `Could not read the lock ${lock.key} back after a failed refresh ` +
+                `(${errorMessage(readError)}); taking it as still this run's.`,
+            );
+            return true;
+          });
+          if (!ours) options.onLost(error);
         }
-        // A refresh whose answer was lost changed the ETag: still ours, not taken over.
-        const ours = await stillOurs(store, lock).catch((readError: unknown) => {
-          warn((`Could not read the lock ${lock.key} back after a failed refresh ` + `(${errorMessage(readError)}); taking it as still this run's.`));
-          return true;
-        });
-        if (!ours) options.onLost(error);
-      }
-    });
-  }, Math.max(1000, options.ttlMs / 3));
+      });
+    },
+    Math.max(1000, options.ttlMs / 3),
+  );
   timer.unref();
   return () => clearInterval(timer);
 }
@@ -295,7 +335,11 @@ export async function releaseLock(store: RemoteStore, lock: HeldLock): Promise<v
  * could not (a failed rollback, a commit that may or may not have landed).
  */
 export async function expireLock(store: RemoteStore, lock: HeldLock, now: Date): Promise<void> {
-  const write = () => store.put(lock.key, Buffer.from(JSON.stringify({ ...lock.body, expiresAt: now.toISOString() })), { ifMatch: lock.etag, contentType: 'application/json' });
+  const write = () =>
+    store.put(lock.key, Buffer.from(JSON.stringify({ ...lock.body, expiresAt: now.toISOString() })), {
+      ifMatch: lock.etag,
+      contentType: 'application/json',
+    });
   try {
     await write();
   } catch (error) {

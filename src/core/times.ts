@@ -61,10 +61,13 @@ async function readHistory(root: string, warn: (message: string) => void): Promi
       ])
     : [where, where];
   if (!status.ok || !log.ok || !where.ok) {
-    const why = [where, status, log].map((r) => (r.ok || r.outside ? null : r.why)).find((w) => w !== null) ?? 'git failed';
+    const why =
+      [where, status, log].map((r) => (r.ok || r.outside ? null : r.why)).find((w) => w !== null) ?? 'git failed';
     warn(
-      (`Modification times fall back to the files' mtimes: git could not read ${root} ` + `(${why}). In a fresh checkout every file then looks as `) +
-        ('new as the checkout for newest-wins, and files absent from it count as deleted. Make ' + 'git work there, or choose another conflict strategy.'),
+      `Modification times fall back to the files' mtimes: git could not read ${root} ` +
+        `(${why}). In a fresh checkout every file then looks as ` +
+        ('new as the checkout for newest-wins, and files absent from it count as deleted. Make ' +
+          'git work there, or choose another conflict strategy.'),
     );
     return null;
   }
@@ -72,13 +75,16 @@ async function readHistory(root: string, warn: (message: string) => void): Promi
   const top = topLine.trim();
   if (shallow?.trim() === 'true') {
     warn(
-      (`The git checkout of ${root} is shallow: files last changed before its oldest commit ` + `get that commit's time for newest-wins `) +
-        ('(and the mtime written to the objects). Check out the full history (actions/checkout ' + 'fetch-depth: 0) for real per-file times.'),
+      `The git checkout of ${root} is shallow: files last changed before its oldest commit ` +
+        `get that commit's time for newest-wins ` +
+        ('(and the mtime written to the objects). Check out the full history (actions/checkout ' +
+          'fetch-depth: 0) for real per-file times.'),
     );
   }
   // Paths from git are relative to the repository top; ours are relative to the sync root.
   const rootFromTop = path.relative(top, path.resolve(root)).split(path.sep).join('/');
-  const toRoot = (p: string) => (rootFromTop === '' ? p : p.startsWith(`${rootFromTop}/`) ? p.slice(rootFromTop.length + 1) : null);
+  const toRoot = (p: string) =>
+    rootFromTop === '' ? p : p.startsWith(`${rootFromTop}/`) ? p.slice(rootFromTop.length + 1) : null;
 
   const dirty = new Set<string>();
   for (const record of status.stdout.split('\0')) {

@@ -117,17 +117,26 @@ export class FsStore implements RemoteStore {
     });
   }
 
-  async get(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<{ body: Buffer; head: ObjectHead }> {
+  async get(
+    key: string,
+    options: CallOptions & { ifMatch?: string } = {},
+  ): Promise<{ body: Buffer; head: ObjectHead }> {
     return this.run({ operation: 'get', key, signal: options.signal }, async () => {
       // One handle for body and stat, so both describe the same version even if a put renames over it.
       const handle = await fs.open(this.dataPath(key), 'r');
       try {
         const stat = await handle.stat();
-        if (!stat.isFile()) throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
+        if (!stat.isFile())
+          throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
         const body = await handle.readFile({ signal: options.signal });
         const etag = md5Buffer(body);
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
-          throw preconditionFailed('get', this.describe(key), key, `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`);
+          throw preconditionFailed(
+            'get',
+            this.describe(key),
+            key,
+            `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`,
+          );
         }
         const attributes = sidecarAttributes(this.readSidecar(key), etag);
         return { body, head: { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...attributes } };
@@ -143,15 +152,34 @@ export class FsStore implements RemoteStore {
       const handle = await fs.open(this.dataPath(key), 'r');
       try {
         const stat = await handle.stat();
-        if (!stat.isFile()) throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
+        if (!stat.isFile())
+          throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
         const sidecar = this.readSidecar(key);
         const known = sidecar !== null && sidecar.size === stat.size && sidecar.mtimeMs === stat.mtimeMs;
         const etag = known ? sidecar.etag : await md5Stream(handle.createReadStream({ start: 0, autoClose: false }));
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
-          throw preconditionFailed('get', this.describe(key), key, `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`);
+          throw preconditionFailed(
+            'get',
+            this.describe(key),
+            key,
+            `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`,
+          );
         }
-        const head: ObjectHead = { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...sidecarAttributes(sidecar, etag) };
-        return await consume(handle.createReadStream({ start: 0, autoClose: false, ...(options.signal ? { signal: options.signal } : {}) }), head);
+        const head: ObjectHead = {
+          key,
+          size: stat.size,
+          etag,
+          lastModified: Math.floor(stat.mtimeMs),
+          ...sidecarAttributes(sidecar, etag),
+        };
+        return await consume(
+          handle.createReadStream({
+            start: 0,
+            autoClose: false,
+            ...(options.signal ? { signal: options.signal } : {}),
+          }),
+          head,
+        );
       } finally {
         await handle.close();
       }
@@ -164,7 +192,8 @@ export class FsStore implements RemoteStore {
       const temp = await this.writeTemp(body, options.signal);
       try {
         // Checked before the body is moved into place: a mismatch writes nothing.
-        if (options.contentMd5 !== undefined && temp.etag !== options.contentMd5) throw badDigest(`put ${this.describe(key)}`, options.contentMd5, temp.etag, key);
+        if (options.contentMd5 !== undefined && temp.etag !== options.contentMd5)
+          throw badDigest(`put ${this.describe(key)}`, options.contentMd5, temp.etag, key);
         return await this.commitTemp(key, temp, options, options, options.signal);
       } finally {
         await fs.rm(temp.file, { force: true });
@@ -183,7 +212,12 @@ export class FsStore implements RemoteStore {
       try {
         // The condition is checked against the copied bytes, so it holds for exactly what is written.
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== source.etag) {
-          throw preconditionFailed('copy', this.describe(sourceKey), sourceKey, `its ETag is ${source.etag}, not ${normalizeEtag(options.ifMatch)}`);
+          throw preconditionFailed(
+            'copy',
+            this.describe(sourceKey),
+            sourceKey,
+            `its ETag is ${source.etag}, not ${normalizeEtag(options.ifMatch)}`,
+          );
         }
         const attributes = options.attributes ?? sidecarAttributes(this.readSidecar(sourceKey), source.etag);
         return await this.commitTemp(destinationKey, source, {}, attributes, options.signal);
@@ -212,9 +246,13 @@ export class FsStore implements RemoteStore {
       try {
         await fs.access(this.root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
       } catch (error) {
-        throw new StoreError('AccessDenied', `Directory ${this.root} is not readable and writable by this user: fix its permissions`, {
-          cause: error,
-        });
+        throw new StoreError(
+          'AccessDenied',
+          `Directory ${this.root} is not readable and writable by this user: fix its permissions`,
+          {
+            cause: error,
+          },
+        );
       }
     });
   }
@@ -225,7 +263,11 @@ export class FsStore implements RemoteStore {
    * directory, an older version's names). Not a request: nothing is counted.
    */
   async sweepAbandonedWrites(): Promise<{ items: number; bytes: number }> {
-    return sweepAbandoned(path.join(this.root, TMP_DIR), (name) => name.endsWith('.part') || name.endsWith('.meta'), STALE_TEMP_MS);
+    return sweepAbandoned(
+      path.join(this.root, TMP_DIR),
+      (name) => name.endsWith('.part') || name.endsWith('.meta'),
+      STALE_TEMP_MS,
+    );
   }
 
   /** A fresh temp file name, tagged with this process (see sweepAbandonedWrites). */
@@ -252,7 +294,8 @@ export class FsStore implements RemoteStore {
     const make = (storeCode: StoreError['code'], text: string, status?: number): StoreError =>
       new StoreError(storeCode, text, { status, key, cause: error });
     if (name === 'AbortError' || name === 'TimeoutError' || (signal?.aborted && error === signal.reason)) {
-      const timedOut = name === 'TimeoutError' || (signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
+      const timedOut =
+        name === 'TimeoutError' || (signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
       return make(timedOut ? 'Timeout' : 'Aborted', `${where}: ${timedOut ? 'timed out' : 'aborted'}`);
     }
     const writing = operation === 'put' || operation === 'copy';
@@ -287,7 +330,10 @@ export class FsStore implements RemoteStore {
   }
 
   private noSuchBucket(cause?: unknown): StoreError {
-    return new StoreError('NoSuchBucket', `Directory ${this.root} does not exist: create it, or fix the store path.`, { status: 404, cause });
+    return new StoreError('NoSuchBucket', `Directory ${this.root} does not exist: create it, or fix the store path.`, {
+      status: 404,
+      cause,
+    });
   }
 
   private async assertRootExists(): Promise<void> {
@@ -297,7 +343,8 @@ export class FsStore implements RemoteStore {
     } catch (error) {
       throw this.noSuchBucket(error);
     }
-    if (!stat.isDirectory()) throw new StoreError('NoSuchBucket', `${this.root} is not a directory: point the store at a directory.`);
+    if (!stat.isDirectory())
+      throw new StoreError('NoSuchBucket', `${this.root} is not a directory: point the store at a directory.`);
   }
 
   /** Never creates the root: a mistyped path must fail like a missing bucket, not become one. */
@@ -308,11 +355,15 @@ export class FsStore implements RemoteStore {
 
   private assertValidKey(key: string): void {
     const reason = storeKeyProblem(key);
-    if (reason !== null) throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it ${reason}`, { status: 400, key });
+    if (reason !== null)
+      throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it ${reason}`, { status: 400, key });
     // Defence in depth: whatever the checks above missed, the path must stay under the root.
     const resolved = path.resolve(this.root, ...key.split('/'));
     if (!resolved.startsWith(this.root + path.sep)) {
-      throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it resolves outside ${this.root}`, { status: 400, key });
+      throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it resolves outside ${this.root}`, {
+        status: 400,
+        key,
+      });
     }
   }
 
@@ -417,7 +468,12 @@ export class FsStore implements RemoteStore {
       return { file, etag: await md5File(file) };
     } catch (error) {
       await fs.rm(file, { force: true });
-      if (isMissing(error)) throw new StoreError('NotFound', `copy ${this.describe(key)}: source not found`, { status: 404, key, cause: error });
+      if (isMissing(error))
+        throw new StoreError('NotFound', `copy ${this.describe(key)}: source not found`, {
+          status: 404,
+          key,
+          cause: error,
+        });
       throw error;
     }
   }
@@ -436,7 +492,12 @@ export class FsStore implements RemoteStore {
       const file = this.dataPath(key);
       await renameCreatingFolders(temp.file, file);
       const stat = await fs.stat(file);
-      await this.writeSidecar(key, { etag: temp.etag, size: stat.size, mtimeMs: stat.mtimeMs, ...normalizeAttributes(attributes) });
+      await this.writeSidecar(key, {
+        etag: temp.etag,
+        size: stat.size,
+        mtimeMs: stat.mtimeMs,
+        ...normalizeAttributes(attributes),
+      });
     });
     return { etag: temp.etag };
   }
@@ -481,7 +542,8 @@ export class FsStore implements RemoteStore {
     if (ifNoneMatch === '*' && current !== null) throw fail('the object already exists');
     if (ifMatch === undefined) return;
     if (current === null) throw fail('the object does not exist');
-    if (current.etag !== normalizeEtag(ifMatch)) throw fail(`its ETag is ${current.etag}, not ${normalizeEtag(ifMatch)}`);
+    if (current.etag !== normalizeEtag(ifMatch))
+      throw fail(`its ETag is ${current.etag}, not ${normalizeEtag(ifMatch)}`);
   }
 
   /**
@@ -539,17 +601,25 @@ function storeKeyProblem(key: string): string | null {
 }
 
 function preconditionFailed(operation: Operation, where: string, key: string, why: string): StoreError {
-  return new StoreError('PreconditionFailed', `${operation} ${where}: precondition failed: ${why}`, { status: 412, key });
+  return new StoreError('PreconditionFailed', `${operation} ${where}: precondition failed: ${why}`, {
+    status: 412,
+    key,
+  });
 }
 
 function normalizeAttributes(attributes: ObjectAttributes): Omit<Sidecar, 'etag' | 'size' | 'mtimeMs'> {
   // S3 stores user metadata names in lower case.
-  const metadata = Object.fromEntries(Object.entries(attributes.metadata ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+  const metadata = Object.fromEntries(
+    Object.entries(attributes.metadata ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
+  );
   return { contentType: attributes.contentType, cacheControl: attributes.cacheControl, metadata };
 }
 
 /** The sidecar's attributes when it describes the body with this ETag; none for a body changed by hand. */
-function sidecarAttributes(sidecar: Sidecar | null, etag: string): Pick<ObjectHead, 'metadata' | 'contentType' | 'cacheControl'> {
+function sidecarAttributes(
+  sidecar: Sidecar | null,
+  etag: string,
+): Pick<ObjectHead, 'metadata' | 'contentType' | 'cacheControl'> {
   if (sidecar?.etag !== etag) return { metadata: {} };
   return { metadata: sidecar.metadata, contentType: sidecar.contentType, cacheControl: sidecar.cacheControl };
 }
@@ -568,7 +638,11 @@ async function acquireLockFile(lockFile: string, key: string): Promise<void> {
       continue;
     }
     if (Date.now() > deadline) {
-      throw new StoreError('Throttled', `Key ${JSON.stringify(key)} stayed locked by another process for ${LOCK_WAIT_MS / 1000} s (${lockFile})`, { key });
+      throw new StoreError(
+        'Throttled',
+        `Key ${JSON.stringify(key)} stayed locked by another process for ${LOCK_WAIT_MS / 1000} s (${lockFile})`,
+        { key },
+      );
     }
     await sleep(5 + Math.random() * 20);
   }

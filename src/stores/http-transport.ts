@@ -10,7 +10,15 @@ import http from 'node:http';
 import https from 'node:https';
 import aws4 from 'aws4';
 import type { CredentialsProvider } from './credentials.js';
-import { awsDnsSuffix, encodeComponent, encodeKey, isValidRegion, s3Address, type AddressOptions, type S3Address } from './s3-address.js';
+import {
+  awsDnsSuffix,
+  encodeComponent,
+  encodeKey,
+  isValidRegion,
+  s3Address,
+  type AddressOptions,
+  type S3Address,
+} from './s3-address.js';
 import type { Transport, TransportRequest, TransportResponse } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -61,7 +69,11 @@ export class HttpTransport implements Transport {
     const secure = options.endpoint === undefined || options.endpoint.protocol === 'https:';
     this.client = secure ? https : http;
     this.ownsAgent = options.agent === undefined;
-    this.agent = options.agent ?? (secure ? new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }) : new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }));
+    this.agent =
+      options.agent ??
+      (secure
+        ? new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS })
+        : new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }));
   }
 
   get region(): string {
@@ -72,7 +84,10 @@ export class HttpTransport implements Transport {
     const { endpoint } = this.options;
     if (endpoint !== undefined) return endpoint.origin;
     // Before the first request in a region of another partition, the usual form names it well enough.
-    return this.origins.get(this.currentRegion) ?? `https://${s3Address({ ...this.addressOptions(this.currentRegion), pathStyle: true }).host}`;
+    return (
+      this.origins.get(this.currentRegion) ??
+      `https://${s3Address({ ...this.addressOptions(this.currentRegion), pathStyle: true }).host}`
+    );
   }
 
   useRegion(region: string): void {
@@ -91,13 +106,21 @@ export class HttpTransport implements Transport {
     if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : body.size);
     else if (method === 'PUT' || method === 'POST') headers['content-length'] = '0';
     // A stream cannot be hashed before it is sent; the SDK signs streams the same way.
-    headers['x-amz-content-sha256'] = body === undefined ? EMPTY_SHA256 : Buffer.isBuffer(body) ? sha256Hex(body) : 'UNSIGNED-PAYLOAD';
+    headers['x-amz-content-sha256'] =
+      body === undefined ? EMPTY_SHA256 : Buffer.isBuffer(body) ? sha256Hex(body) : 'UNSIGNED-PAYLOAD';
     const path = address.keyBase + encodeKey(key) + queryString(request.query);
     // aws4 adds x-amz-date, the session token and Authorization; it re-encodes the path's segments
     // and query from their decoded form, as S3 canonicalises them.
     const signed = aws4.sign({ method, host: address.host, path, headers, service: 's3', region }, credentials);
     return {
-      options: { method, hostname: address.hostname, port: address.port, path: signed.path, headers: signed.headers, agent: this.agent },
+      options: {
+        method,
+        hostname: address.hostname,
+        port: address.port,
+        path: signed.path,
+        headers: signed.headers,
+        agent: this.agent,
+      },
       region,
     };
   }
@@ -132,7 +155,10 @@ export class HttpTransport implements Transport {
     const address = s3Address(this.addressOptions(region), dnsSuffix);
     this.addresses.set(region, address);
     // For messages: the service's host, without the bucket a virtual host carries.
-    this.origins.set(region, endpoint?.origin ?? `https://${s3Address({ ...this.addressOptions(region), pathStyle: true }, dnsSuffix).host}`);
+    this.origins.set(
+      region,
+      endpoint?.origin ?? `https://${s3Address({ ...this.addressOptions(region), pathStyle: true }, dnsSuffix).host}`,
+    );
     return address;
   }
 

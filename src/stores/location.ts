@@ -78,7 +78,8 @@ function parseS3Url(url: string, connection: S3ConnectionOptions): S3Location {
   const prefix = match?.[2] ?? '';
   if (bucket === '') throw invalidRemote(url, 'the bucket name is missing');
   // Credentials belong in the credential inputs or the environment, never in a printable URL.
-  if (bucket.includes('@') || bucket.includes(':')) throw invalidRemote(url, 'put credentials and endpoints in their own inputs, not in the URL');
+  if (bucket.includes('@') || bucket.includes(':'))
+    throw invalidRemote(url, 'put credentials and endpoints in their own inputs, not in the URL');
   if (!BUCKET_NAME.test(bucket)) throw invalidRemote(url, `"${bucket}" is not a valid bucket name`);
   if (prefix.split('/').slice(0, -1).includes('')) throw invalidRemote(url, 'the prefix has an empty segment ("//")');
   return { kind: 's3', bucket, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`, connection };
@@ -92,7 +93,8 @@ function fileUrlPath(url: string): string {
   } catch (error) {
     throw invalidRemote(url, 'it is not a valid URL', error);
   }
-  if (parsed.host !== '') throw invalidRemote(url, `file URLs name a local absolute path (file:///path), not a host "${parsed.host}"`);
+  if (parsed.host !== '')
+    throw invalidRemote(url, `file URLs name a local absolute path (file:///path), not a host "${parsed.host}"`);
   return fileURLToPath(parsed);
 }
 
@@ -129,5 +131,9 @@ export function remoteLabel(location: RemoteLocation): string {
 }
 
 function invalidRemote(url: string, why: string, cause?: unknown): StoreError {
-  return new StoreError('BadRequest', `Invalid remote "${withoutUserinfo(url)}": ${why}. Expected ${ACCEPTED_REMOTES}.`, { cause });
+  return new StoreError(
+    'BadRequest',
+    `Invalid remote "${withoutUserinfo(url)}": ${why}. Expected ${ACCEPTED_REMOTES}.`,
+    { cause },
+  );
 }

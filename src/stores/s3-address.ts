@@ -85,7 +85,8 @@ function usesVirtualHost(options: AddressOptions, protocol: string, serviceHost:
 
 /** The SDK's isVirtualHostableS3Bucket: lower-case DNS labels of 3–63 characters, not an IP address. */
 export function isVirtualHostableBucket(bucket: string, allowDots: boolean): boolean {
-  if (allowDots && bucket.includes('.')) return bucket.split('.').every((label) => isVirtualHostableBucket(label, false));
+  if (allowDots && bucket.includes('.'))
+    return bucket.split('.').every((label) => isVirtualHostableBucket(label, false));
   return /^(?!-)[a-z0-9-]{3,63}(?<!-)$/.test(bucket) && isIP(bucket) === 0;
 }
 

@@ -54,7 +54,8 @@ function readMarkup(xml: string, open: number, stack: XmlElement[], onRoot: (ele
   if (next === 0x2f /* / */) {
     const element = stack.pop();
     const name = xml.slice(open + 2, close);
-    if (element?.name !== name && element?.name !== name.trimEnd()) throw new MalformedXmlError(`</${name.trim()}> closes ${element ? `<${element.name}>` : 'nothing'}`);
+    if (element?.name !== name && element?.name !== name.trimEnd())
+      throw new MalformedXmlError(`</${name.trim()}> closes ${element ? `<${element.name}>` : 'nothing'}`);
     return close + 1;
   }
   const selfClosing = xml.charCodeAt(close - 1) === 0x2f;
@@ -96,7 +97,8 @@ function tagName(xml: string, from: number, to: number): string {
   let end = from;
   for (let c = xml.charCodeAt(end); end < to && !isSpace(c) && !NOT_IN_NAMES.has(c); c = xml.charCodeAt(++end));
   // A name ends at whitespace (attributes follow) or at the tag's end; anything else is not XML.
-  if (end === from || (end < to && !isSpace(xml.charCodeAt(end)))) throw new MalformedXmlError(`an invalid element name "${xml.slice(from, Math.min(to, from + 40))}"`);
+  if (end === from || (end < to && !isSpace(xml.charCodeAt(end))))
+    throw new MalformedXmlError(`an invalid element name "${xml.slice(from, Math.min(to, from + 40))}"`);
   return xml.slice(from, end);
 }
 
@@ -117,7 +119,8 @@ function addText(stack: XmlElement[], root: XmlElement | undefined, raw: string,
   const element = stack[stack.length - 1];
   if (element === undefined) {
     // Outside the root only whitespace may stand.
-    if (/\S/.test(raw)) throw new MalformedXmlError(root ? 'text after the root element' : 'text before the root element');
+    if (/\S/.test(raw))
+      throw new MalformedXmlError(root ? 'text after the root element' : 'text before the root element');
     return;
   }
   element.text += decode ? decodeReferences(raw) : raw;
@@ -143,7 +146,9 @@ export function decodeReferences(text: string): string {
 /** XML 1.0's Char production: what a character reference may name. */
 function isXmlChar(code: number): boolean {
   if (code === 0x9 || code === 0xa || code === 0xd) return true;
-  return (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
+  return (
+    (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff)
+  );
 }
 
 /** The text of the first child named `name`, or undefined. */
@@ -219,7 +224,8 @@ function decodeListedKey(text: string): string {
 
 function listedSize(text: string): number {
   const size = Number(text.trim());
-  if (!Number.isSafeInteger(size) || size < 0 || text.trim() === '') throw new MalformedXmlError(`an object size "${text.slice(0, 40)}"`);
+  if (!Number.isSafeInteger(size) || size < 0 || text.trim() === '')
+    throw new MalformedXmlError(`an object size "${text.slice(0, 40)}"`);
   return size;
 }
 

@@ -206,7 +206,9 @@ export function meter(size: number): Meter {
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
       if (bytes > size) {
-        callback(new StoreError('BadDigest', `the body grew past its ${size} bytes while it was sent (it changed meanwhile)`));
+        callback(
+          new StoreError('BadDigest', `the body grew past its ${size} bytes while it was sent (it changed meanwhile)`),
+        );
         return;
       }
       hash.update(chunk);
@@ -214,7 +216,12 @@ export function meter(size: number): Meter {
     },
     flush(callback) {
       if (bytes < size) {
-        callback(new StoreError('BadDigest', `the body ended after ${bytes} of its ${size} bytes (it changed while it was sent)`));
+        callback(
+          new StoreError(
+            'BadDigest',
+            `the body ended after ${bytes} of its ${size} bytes (it changed while it was sent)`,
+          ),
+        );
         return;
       }
       callback();
@@ -227,8 +234,13 @@ export function meter(size: number): Meter {
 
 /** The BadDigest error of a body whose bytes are not the ones the caller hashed. */
 export function badDigest(where: string, expected: string, sent: string, key?: string): StoreError {
-  return new StoreError('BadDigest', (`${where}: the bytes sent (MD5 ${sent}) are not the ones expected (MD5 ${expected}): ` + 'the source changed while it was sent'), {
-    status: 400,
-    ...(key !== undefined ? { key } : {}),
-  });
+  return new StoreError(
+    'BadDigest',
+    `${where}: the bytes sent (MD5 ${sent}) are not the ones expected (MD5 ${expected}): ` +
+      'the source changed while it was sent',
+    {
+      status: 400,
+      ...(key !== undefined ? { key } : {}),
+    },
+  );
 }

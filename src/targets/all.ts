@@ -16,7 +16,9 @@ import type { AllOptions, AllResult, AnyTargetResult, CacheResult } from './type
 /** With a context (the CLI's), its stores stay open; without, one is made and closed here. */
 export async function syncAll(options: AllOptions = {}, given?: RunContext): Promise<AllResult> {
   // One run id for every area: a group of roots is committed (and recovered) as one run.
-  const context: RunContext = given ? { ...given, runId: given.runId ?? newRunId(new Date()) } : await createRunContext(options);
+  const context: RunContext = given
+    ? { ...given, runId: given.runId ?? newRunId(new Date()) }
+    : await createRunContext(options);
   const plans: TargetPlan[] = [];
   try {
     const settings = await planSettings(options, context);
@@ -36,7 +38,11 @@ export async function syncAll(options: AllOptions = {}, given?: RunContext): Pro
     const cachePlan = planRefresh(options, context, plannedTemplates(templates.areas), () => changedTemplates);
     plans.push(cachePlan);
 
-    const decision = await applyPlans(plans, { name: 'all', expectedPlanHash: options.expectedPlanHash, dryRun: context.strategy.dryRun });
+    const decision = await applyPlans(plans, {
+      name: 'all',
+      expectedPlanHash: options.expectedPlanHash,
+      dryRun: context.strategy.dryRun,
+    });
     const settingsResult = await settle(settings, decision);
     const templatesResult = await settle(templates, decision);
     changedTemplates = templatesResult.changedTemplates ?? [];
@@ -62,7 +68,12 @@ export async function syncAll(options: AllOptions = {}, given?: RunContext): Pro
  * The cache step: a refresh of the templates the run changes. Planned from the templates plan (so
  * it is part of the approved plan), run with the templates the run really changed.
  */
-function planRefresh(options: AllOptions, ctx: RunContext, planned: readonly string[], changed: () => string[]): TargetPlan<CacheResult> {
+function planRefresh(
+  options: AllOptions,
+  ctx: RunContext,
+  planned: readonly string[],
+  changed: () => string[],
+): TargetPlan<CacheResult> {
   const refreshes = options.refreshCache !== false && planned.length > 0;
   return {
     target: 'cache',
@@ -70,12 +81,16 @@ function planRefresh(options: AllOptions, ctx: RunContext, planned: readonly str
     errors: [],
     effects: refreshes ? cacheEffect(ctx.app, { operation: 'refresh', templates: [...planned].sort() }) : null,
     finish: async (applied) => {
-      if (options.refreshCache === false) return skippedCache(options.refreshCacheOff ?? 'cache step skipped: the cache refresh is turned off');
+      if (options.refreshCache === false)
+        return skippedCache(options.refreshCacheOff ?? 'cache step skipped: the cache refresh is turned off');
       const templates = ctx.strategy.dryRun ? planned : changed();
       if (!applied && !ctx.strategy.dryRun) return skippedCache('not applied: the cache was not touched');
       if (templates.length === 0) return skippedCache('no template changed: nothing to refresh');
       // The refresh is part of the run already decided: no second gate.
-      return syncCache({ ...options, expectedPlanHash: undefined, operation: 'refresh', templates: [...templates] }, ctx);
+      return syncCache(
+        { ...options, expectedPlanHash: undefined, operation: 'refresh', templates: [...templates] },
+        ctx,
+      );
     },
   };
 }

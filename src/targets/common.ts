@@ -10,7 +10,15 @@ import { resolveStrategy, type SyncReport, type SyncStrategy } from '../core/mod
 import { AppCache } from '../cache/redis.js';
 import { errorMessage } from '../errors.js';
 import { printableUrl } from '../urls.js';
-import { areaLocation, resolveApp, StoreRegistry, type AreaLocation, type AreaName, type ResolveOptions, type ResolvedApp } from './config.js';
+import {
+  areaLocation,
+  resolveApp,
+  StoreRegistry,
+  type AreaLocation,
+  type AreaName,
+  type ResolveOptions,
+  type ResolvedApp,
+} from './config.js';
 import { LockBusyError, LockedError } from '../core/state.js';
 import type { CommonOptions, TargetError, TargetName, TargetResult } from './types.js';
 
@@ -25,7 +33,12 @@ export interface RunContext {
 /** A run's context: the app resolved once (the remote parsed), one set of stores, the strategy and one run id. */
 export async function createRunContext(options: CommonOptions & ResolveOptions): Promise<RunContext> {
   const app = await resolveApp(options);
-  return { app, registry: new StoreRegistry(), strategy: resolveStrategy(options.strategy), runId: newRunId(new Date()) };
+  return {
+    app,
+    registry: new StoreRegistry(),
+    strategy: resolveStrategy(options.strategy),
+    runId: newRunId(new Date()),
+  };
 }
 
 /**
@@ -95,7 +108,9 @@ export async function prepareArea(
 /** The local root as a person configured it: relative to the app root when inside it. */
 function displayRoot(appRoot: string, localRoot: string): string {
   const relative = path.relative(appRoot, localRoot);
-  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? localRoot : relative.split(path.sep).join('/');
+  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative)
+    ? localRoot
+    : relative.split(path.sep).join('/');
 }
 
 /** One state folder per synced folder under the given one (journals and backups of different roots never mix). */
@@ -174,7 +189,14 @@ export function thrownError(error: unknown, path = ''): TargetError {
  */
 export function cacheEffect(app: ResolvedApp, what: Record<string, unknown>): Record<string, unknown> | null {
   if (!hasCache(app)) return null;
-  return { cache: app.cacheUrl === null ? 'the connection given' : printableUrl(app.cacheUrl, { user: 'keep', fallback: '<invalid cache URL>' }), app: app.appName, ...what };
+  return {
+    cache:
+      app.cacheUrl === null
+        ? 'the connection given'
+        : printableUrl(app.cacheUrl, { user: 'keep', fallback: '<invalid cache URL>' }),
+    app: app.appName,
+    ...what,
+  };
 }
 
 /** Whether the app has a cache: a URL, or a connection the caller gave. */
@@ -186,16 +208,30 @@ export function hasCache(app: ResolvedApp): boolean {
  * Connects to the app's cache when one is configured; the reason when it is not. `limits`: the
  * run's per-operation timeout and its cancel signal, for the connection and every command.
  */
-export async function openAppCache(app: ResolvedApp, limits: { timeoutMs?: number; signal?: AbortSignal | undefined } = {}): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
+export async function openAppCache(
+  app: ResolvedApp,
+  limits: { timeoutMs?: number; signal?: AbortSignal | undefined } = {},
+): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
   const { cacheClient, cacheUrl, appName } = app;
   if (cacheClient === null && cacheUrl === null) return { skip: 'no cache configured' };
   if (appName === null) {
-    return { error: ('a cache is configured but the app name is unknown: set appName (--app-name), ' + 'FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml') };
+    return {
+      error:
+        'a cache is configured but the app name is unknown: set appName (--app-name), ' +
+        'FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml',
+    };
   }
   if (cacheClient !== null) return { cache: new AppCache(cacheClient, { appName, owned: false }) };
   try {
     const { timeoutMs, signal } = limits;
-    return { cache: await AppCache.connect({ url: cacheUrl ?? '', appName, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(signal ? { signal } : {}) }) };
+    return {
+      cache: await AppCache.connect({
+        url: cacheUrl ?? '',
+        appName,
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(signal ? { signal } : {}),
+      }),
+    };
   } catch (error) {
     return { error: errorMessage(error) };
   }

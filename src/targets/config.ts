@@ -29,7 +29,14 @@ import type { CacheConnection } from '../cache/redis.js';
 import { ConfigError } from '../core/errors.js';
 import { TOOL_DIR, normalizePrefix } from '../core/keys.js';
 import { errorMessage } from '../errors.js';
-import { openStore, parseRemote, s3Location, type RemoteLocation, type S3ConnectionOptions, type StoreLocation } from '../stores/location.js';
+import {
+  openStore,
+  parseRemote,
+  s3Location,
+  type RemoteLocation,
+  type S3ConnectionOptions,
+  type StoreLocation,
+} from '../stores/location.js';
 import type { RemoteStore } from '../stores/store.js';
 import type { CommonOptions } from './types.js';
 import { yamlNestingProblem } from './yaml-depth.js';
@@ -56,7 +63,13 @@ export interface ResolvedApp {
   storage: StorageMapping | null;
   s3: S3ConnectionOptions;
   /** Where each value came from (for the report and for people debugging a setup). */
-  sources: { appName: ValueSource; remote: ValueSource; cacheUrl: ValueSource; reloadUrl: ValueSource; storage: ValueSource };
+  sources: {
+    appName: ValueSource;
+    remote: ValueSource;
+    cacheUrl: ValueSource;
+    reloadUrl: ValueSource;
+    storage: ValueSource;
+  };
   /** Problems reading the app's settings files; never fatal. */
   notes: string[];
 }
@@ -88,7 +101,9 @@ export function isPlaceholder(value: unknown): boolean {
   if (/^\$\{\{?[^}]*\}?\}$/.test(text) || /^\$[A-Z_][A-Z0-9_]*$/i.test(text)) return true; // ${VAR} ${{ x }} $VAR
   if (/^\{\{[^}]*\}\}$/.test(text) || /^<[^>]*>$/.test(text)) return true; // {{ var }} <your-token>
   if (/^(\*+|x+|\.{3}|…)$/i.test(text)) return true; // *** xxxx ...
-  return /^(change[-_ ]?me|changethis|replace[-_ ]?me|todo|tbd|fixme|placeholder|secret|password|none|null|redacted)$/i.test(text);
+  return /^(change[-_ ]?me|changethis|replace[-_ ]?me|todo|tbd|fixme|placeholder|secret|password|none|null|redacted)$/i.test(
+    text,
+  );
 }
 
 function envValue(env: NodeJS.ProcessEnv, name: string): string | null {
@@ -112,7 +127,11 @@ function diskReader(settingsDir: string, notes: string[]): ConfigReader {
   };
 }
 
-async function readYamlFile(name: string, read: ConfigReader, notes: string[]): Promise<Record<string, unknown> | null> {
+async function readYamlFile(
+  name: string,
+  read: ConfigReader,
+  notes: string[],
+): Promise<Record<string, unknown> | null> {
   for (const candidate of [name, name.replace(/\.yml$/, '.yaml')]) {
     const text = await read(candidate);
     if (text === null) continue;
@@ -123,7 +142,9 @@ async function readYamlFile(name: string, read: ConfigReader, notes: string[]): 
     }
     try {
       const value: unknown = parse(text, { maxAliasCount: 100 });
-      return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+      return value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? (value as Record<string, unknown>)
+        : null;
     } catch (error) {
       notes.push(`cannot parse ${candidate}: ${(error as Error).message.split('\n')[0]}`);
       return null;
@@ -156,7 +177,11 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   const storageDoc = section(await readYamlFile('storage.yml', read, notes), 'storage');
   const cacheDoc = section(await readYamlFile('cache.yml', read, notes), 'cache');
 
-  const pick = (option: string | undefined, envName: string, fromSettings: string | null): [string | null, ValueSource] => {
+  const pick = (
+    option: string | undefined,
+    envName: string,
+    fromSettings: string | null,
+  ): [string | null, ValueSource] => {
     if (option !== undefined && option !== '') return [option, 'option'];
     const fromEnv = envValue(env, envName);
     if (fromEnv !== null) return [fromEnv, 'environment'];
@@ -165,14 +190,21 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   };
 
   const [appName, appNameSource] = pick(options.appName, ENV.appName, stringValue(appDoc?.name));
-  const [cacheUrl, cacheUrlSource] = options.cache ? [null, 'option' as const] : pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
+  const [cacheUrl, cacheUrlSource] = options.cache
+    ? [null, 'option' as const]
+    : pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
   const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, null);
   const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, null);
   for (const secret of [...cacheUrlSecrets(cacheUrl), reloadSecret]) if (secret) options.onSecret?.(secret);
 
   let storage: StorageMapping | null = null;
   const rawBuckets = storageDoc?.buckets;
-  if (options.useStorageBuckets !== false && rawBuckets && typeof rawBuckets === 'object' && !Array.isArray(rawBuckets)) {
+  if (
+    options.useStorageBuckets !== false &&
+    rawBuckets &&
+    typeof rawBuckets === 'object' &&
+    !Array.isArray(rawBuckets)
+  ) {
     const buckets: Record<string, string> = {};
     for (const [area, bucket] of Object.entries(rawBuckets as Record<string, unknown>)) {
       const name = stringValue(bucket);
@@ -204,7 +236,13 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
     reloadSecret,
     storage,
     s3,
-    sources: { appName: appNameSource, remote: remoteSource, cacheUrl: cacheUrlSource, reloadUrl: reloadUrlSource, storage: storage ? 'settings' : 'none' },
+    sources: {
+      appName: appNameSource,
+      remote: remoteSource,
+      cacheUrl: cacheUrlSource,
+      reloadUrl: reloadUrlSource,
+      storage: storage ? 'settings' : 'none',
+    },
     notes,
   };
 }
@@ -224,13 +262,19 @@ function s3Connection(options: CommonOptions): S3ConnectionOptions {
  * `store` option, else `storageBucket`, else FASTBLOCKS_SYNC_REMOTE. A bad value is a ConfigError
  * naming where it came from.
  */
-function remoteOf(options: CommonOptions, env: NodeJS.ProcessEnv, s3: S3ConnectionOptions): [RemoteLocation | null, ValueSource] {
+function remoteOf(
+  options: CommonOptions,
+  env: NodeJS.ProcessEnv,
+  s3: S3ConnectionOptions,
+): [RemoteLocation | null, ValueSource] {
   if (options.store !== undefined) {
-    if (options.storageBucket !== undefined) throw new ConfigError('Give either store or storageBucket, not both: the store is the remote.');
+    if (options.storageBucket !== undefined)
+      throw new ConfigError('Give either store or storageBucket, not both: the store is the remote.');
     return [{ kind: 'store', store: options.store, prefix: '' }, 'option'];
   }
   const given = options.storageBucket;
-  if (given !== undefined && given !== '') return [typeof given === 'string' ? parsed(given, s3, 'storageBucket') : given, 'option'];
+  if (given !== undefined && given !== '')
+    return [typeof given === 'string' ? parsed(given, s3, 'storageBucket') : given, 'option'];
   const fromEnv = envValue(env, ENV.remote);
   return fromEnv === null ? [null, 'none'] : [parsed(fromEnv, s3, ENV.remote), 'environment'];
 }
@@ -292,7 +336,10 @@ export class StoreRegistry {
 
   open(location: RemoteLocation): StoreLocation {
     if (location.kind === 'store') return { store: location.store, prefix: location.prefix };
-    const key = location.kind === 's3' ? `s3\0${location.bucket}\0${JSON.stringify(location.connection)}` : `file\0${location.directory}`;
+    const key =
+      location.kind === 's3'
+        ? `s3\0${location.bucket}\0${JSON.stringify(location.connection)}`
+        : `file\0${location.directory}`;
     let store = this.stores.get(key);
     if (!store) {
       store = openStore(location).store;
@@ -311,15 +358,29 @@ export class StoreRegistry {
  * The area's root in the remote. `remoteRoot` is the area's folder name in the remote
  * ('templates', 'settings', 'static', or a template path's name from its `templates` folder on).
  */
-export function areaLocation(app: ResolvedApp, area: AreaName, remoteRoot: string, registry: StoreRegistry): AreaLocation {
+export function areaLocation(
+  app: ResolvedApp,
+  area: AreaName,
+  remoteRoot: string,
+  registry: StoreRegistry,
+): AreaLocation {
   const mapped = app.storage?.buckets[area];
   const root = normalizePrefix(remoteRoot);
   if (mapped === undefined) {
     if (app.remote === null) {
-      throw new ConfigError((`No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, ` + `or map "${area}" in settings/storage.yml buckets`));
+      throw new ConfigError(
+        `No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, ` +
+          `or map "${area}" in settings/storage.yml buckets`,
+      );
     }
     const { store, prefix } = registry.open(app.remote);
-    return { store, rootPrefix: prefix + root, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, prefix + root), layout: 'areas' };
+    return {
+      store,
+      rootPrefix: prefix + root,
+      areaPrefix: `${prefix}${TOOL_DIR}/`,
+      printable: printable(store, prefix + root),
+      layout: 'areas',
+    };
   }
   const storagePrefix = normalizePrefix(app.storage?.prefix);
   const remote = app.remote ?? s3Location(mapped, '', app.s3);
@@ -327,12 +388,24 @@ export function areaLocation(app: ResolvedApp, area: AreaName, remoteRoot: strin
     // The mapped bucket replaces the remote's bucket; the remote's prefix stays in front.
     const { store, prefix } = registry.open(s3Location(mapped, remote.prefix, remote.connection));
     const rootPrefix = prefix + storagePrefix + root;
-    return { store, rootPrefix, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, rootPrefix), layout: 'storage.yml' };
+    return {
+      store,
+      rootPrefix,
+      areaPrefix: `${prefix}${TOOL_DIR}/`,
+      printable: printable(store, rootPrefix),
+      layout: 'storage.yml',
+    };
   }
   // A directory acting as storage (ACB's file storage): the mapped bucket is a folder of it.
   const { store, prefix } = registry.open(remote);
   const rootPrefix = prefix + normalizePrefix(mapped) + storagePrefix + root;
-  return { store, rootPrefix, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, rootPrefix), layout: 'storage.yml' };
+  return {
+    store,
+    rootPrefix,
+    areaPrefix: `${prefix}${TOOL_DIR}/`,
+    printable: printable(store, rootPrefix),
+    layout: 'storage.yml',
+  };
 }
 
 function printable(store: RemoteStore, prefix: string): string {

@@ -35,7 +35,9 @@ function escape(c: string): string {
 }
 
 export function memoryCache(initial: Record<string, string> = {}): MemoryCache {
-  const entries = new Map<string, { value: Buffer; ttl?: number }>(Object.entries(initial).map(([k, v]) => [k, { value: Buffer.from(v) }]));
+  const entries = new Map<string, { value: Buffer; ttl?: number }>(
+    Object.entries(initial).map(([k, v]) => [k, { value: Buffer.from(v) }]),
+  );
   const commands: string[] = [];
   const cache: MemoryCache = {
     entries,

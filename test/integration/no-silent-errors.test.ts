@@ -24,18 +24,28 @@ describe('housekeeping failures are warnings', () => {
     const inner = createFsStore(bucket);
     await writeTree(local, { 'page.html': 'v1' });
     const sync = (store: RemoteStore) =>
-      runSync({ localRoot: local, store, rootPrefix: '', replica: 'r', strategy: resolveStrategy({ direction: 'push', backupOnConflict: false, retryDelay: 0 }) });
+      runSync({
+        localRoot: local,
+        store,
+        rootPrefix: '',
+        replica: 'r',
+        strategy: resolveStrategy({ direction: 'push', backupOnConflict: false, retryDelay: 0 }),
+      });
     expect((await sync(inner)).failure).toBeUndefined();
     await writeTree(local, { 'page.html': 'v2' });
     const report = await sync(backupsStay(inner));
     expect(report.failure).toBeUndefined();
     expect(report.applied).toBe(true);
     expect(report.warnings.map((w) => w.message)).toEqual([
-      expect.stringMatching(/^Could not drop 1 copy\(ies\) this run kept to stay atomic \(--no-backup\), e\.g\. remote:page\.html \(.*access denied on backups\/\)/),
+      expect.stringMatching(
+        /^Could not drop 1 copy\(ies\) this run kept to stay atomic \(--no-backup\), e\.g\. remote:page\.html \(.*access denied on backups\/\)/,
+      ),
     ]);
     // The copy is still there, as the warning says; the object is the new version.
     expect((await readTree(bucket))['page.html']).toBe('v2');
     const copies = (await inner.list('.fastblocks-sync/backups/')).map((o) => o.key);
-    expect(copies).toEqual([expect.stringMatching(/^\.fastblocks-sync\/backups\/\d{8}T\d{6}Z-[0-9a-f]{6}\/root=\/page\.html$/)]);
+    expect(copies).toEqual([
+      expect.stringMatching(/^\.fastblocks-sync\/backups\/\d{8}T\d{6}Z-[0-9a-f]{6}\/root=\/page\.html$/),
+    ]);
   });
 });

@@ -36,7 +36,10 @@ async function cliAccepts(flag: string, value: number): Promise<{ accepted: bool
   const bucket = await tempDir('fbsync-bucket-');
   let stderr = '';
   const io: CliIo = { stdout: () => undefined, stderr: (t) => void (stderr += t), isTTY: false };
-  const code = await main(['node', 'fastblocks-sync', 'sync', local, `file://${bucket}`, '--dry-run', flag, String(value)], io);
+  const code = await main(
+    ['node', 'fastblocks-sync', 'sync', local, `file://${bucket}`, '--dry-run', flag, String(value)],
+    io,
+  );
   return { accepted: code !== 2, stderr };
 }
 
@@ -82,27 +85,43 @@ describe('RUN_LIMITS: the CLI, the Action and the library accept the same number
 });
 
 describe('the library checks what the CLI and the Action parse', () => {
-  it(('a strategy field of the wrong type or out of range is a ConfigError naming the field, ' + 'the value and the range'), () => {
-    expect(() => resolveStrategy({ timeout: 0 })).toThrow('strategy.timeout must be a number from 0.1 to 3600, got 0');
-    expect(() => resolveStrategy({ direction: 'sideways' as never })).toThrow('strategy.direction must be one of pull, push, bidirectional, got "sideways"');
-    expect(() => resolveStrategy({ dryRun: 'yes' as never })).toThrow('strategy.dryRun must be true or false, got "yes"');
-    expect(() => validateStrategy({ ...DEFAULT_STRATEGY, maxConcurrent: Number.NaN })).toThrow(/strategy\.maxConcurrent must be a whole number from 1 to 256/);
-  });
+  it(
+    'a strategy field of the wrong type or out of range is a ConfigError naming the field, ' +
+      'the value and the range',
+    () => {
+      expect(() => resolveStrategy({ timeout: 0 })).toThrow(
+        'strategy.timeout must be a number from 0.1 to 3600, got 0',
+      );
+      expect(() => resolveStrategy({ direction: 'sideways' as never })).toThrow(
+        'strategy.direction must be one of pull, push, bidirectional, got "sideways"',
+      );
+      expect(() => resolveStrategy({ dryRun: 'yes' as never })).toThrow(
+        'strategy.dryRun must be true or false, got "yes"',
+      );
+      expect(() => validateStrategy({ ...DEFAULT_STRATEGY, maxConcurrent: Number.NaN })).toThrow(
+        /strategy\.maxConcurrent must be a whole number from 1 to 256/,
+      );
+    },
+  );
 
   it('runSync refuses a hand-made strategy or lock time out of range before it touches anything', async () => {
     const local = await tempDir();
     const bucket = await tempDir('fbsync-bucket-');
     const store = createFsStore(bucket);
-    await expect(runSync({ localRoot: local, store, rootPrefix: '', strategy: { ...DEFAULT_STRATEGY, maxConcurrent: 0 } })).rejects.toThrow(/strategy\.maxConcurrent must be/);
-    await expect(runSync({ localRoot: local, store, rootPrefix: '', strategy: DEFAULT_STRATEGY, lockTtl: 1 })).rejects.toThrow('lockTtl must be a number from 2 to 86400, got 1');
+    await expect(
+      runSync({ localRoot: local, store, rootPrefix: '', strategy: { ...DEFAULT_STRATEGY, maxConcurrent: 0 } }),
+    ).rejects.toThrow(/strategy\.maxConcurrent must be/);
+    await expect(
+      runSync({ localRoot: local, store, rootPrefix: '', strategy: DEFAULT_STRATEGY, lockTtl: 1 }),
+    ).rejects.toThrow('lockTtl must be a number from 2 to 86400, got 1');
     expect(store.stats).toEqual({ list: 0, get: 0, head: 0, put: 0, copy: 0, delete: 0 });
   });
 
   it('sync.* rejects a bad strategy before planning anything', async () => {
     const appRoot = await tempDir();
     const bucket = await tempDir('fbsync-bucket-');
-    await expect(sync.templates({ appRoot, storageBucket: `file://${bucket}`, strategy: { retryAttempts: 99 } })).rejects.toThrow(
-      'strategy.retryAttempts must be a whole number from 0 to 20, got 99',
-    );
+    await expect(
+      sync.templates({ appRoot, storageBucket: `file://${bucket}`, strategy: { retryAttempts: 99 } }),
+    ).rejects.toThrow('strategy.retryAttempts must be a whole number from 0 to 20, got 99');
   });
 });

@@ -14,7 +14,26 @@ const md5 = (data: Buffer | string): string => createHash('md5').update(data).di
 
 describe('compareKeys', () => {
   test('orders like Buffer.compare of the UTF-8 bytes', () => {
-    const char = fc.constantFrom('a', 'Z', '/', '-', '.', ' ', 'é', 'ÿ', 'Ā', '߿', 'ࠀ', '\ue000', '\uffff', '😀', '𝄞', '\u{10ffff}', '~', '0');
+    const char = fc.constantFrom(
+      'a',
+      'Z',
+      '/',
+      '-',
+      '.',
+      ' ',
+      'é',
+      'ÿ',
+      'Ā',
+      '߿',
+      'ࠀ',
+      '\ue000',
+      '\uffff',
+      '😀',
+      '𝄞',
+      '\u{10ffff}',
+      '~',
+      '0',
+    );
     const key = fc.array(char, { maxLength: 5 }).map((chars) => chars.join(''));
     fc.assert(
       fc.property(key, key, (a, b) => {

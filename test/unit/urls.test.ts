@@ -5,7 +5,9 @@ import { printableUrl, withoutUserinfo } from '../../src/urls.js';
 
 describe('printableUrl', () => {
   it('drops the user, the password, the query and the fragment by default', () => {
-    expect(printableUrl('https://user:pw@app.example.com:8443/_reload?token=abc#x')).toBe('https://app.example.com:8443/_reload');
+    expect(printableUrl('https://user:pw@app.example.com:8443/_reload?token=abc#x')).toBe(
+      'https://app.example.com:8443/_reload',
+    );
   });
   it('keeps the user name, or masks the password, when asked', () => {
     expect(printableUrl('redis://user:hunter2@cache:6380/2', { user: 'keep' })).toBe('redis://user@cache:6380/2');
