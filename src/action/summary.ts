@@ -53,8 +53,8 @@ export function collectAnnotations(results: readonly AnyTargetResult[], workspac
           annotation: { title: 'Sync error' },
         });
       }
-      // What the run fell back on or recovered from (git times unavailable, an interrupted run undone).
-      for (const warning of report.warnings) {
+      // What the run fell back on because something it needed failed (git times unavailable).
+      for (const warning of report.warnings.filter((w) => w.fallback)) {
         pending.push({
           severity: 'warning',
           message: `${warning.path ? `${warning.path}: ` : ''}${warning.message}`,

@@ -269,7 +269,9 @@ class SyncRun implements PreparedSync {
   constructor(private readonly options: SyncOptions) {
     this.now = options.now ?? (() => new Date());
     this.local = new LocalTree(options.localRoot, options.localStateDir);
-    this.localTimes = new LocalTimes(this.local, (message) => this.report.warnings.push({ path: '', message }));
+    this.localTimes = new LocalTimes(this.local, (message) =>
+      this.report.warnings.push({ path: '', message, fallback: true }),
+    );
     this.layout = remoteLayout(options.rootPrefix, options.areaPrefix);
     this.replica = options.replica ?? defaultReplica(options.localRoot);
     this.runId = options.runId ?? newRunId(this.now(), options.random);
@@ -359,7 +361,7 @@ class SyncRun implements PreparedSync {
   private async planRun(): Promise<void> {
     const { strategy } = this.options;
     const tracked = await trackedToolFolder(this.local.root, (message) =>
-      this.report.warnings.push({ path: '', message }),
+      this.report.warnings.push({ path: '', message, fallback: true }),
     );
     if (tracked) {
       this.fail('refused', tracked);

@@ -339,7 +339,11 @@ export interface SyncReport {
   /** Files refused by the target's validator (e.g. invalid YAML); never written on either side. */
   invalid: InvalidFile[];
   /** Warnings for a person (e.g. a settings value that looks like a literal secret). */
-  warnings: { path: string; message: string }[];
+  /**
+   * Warnings for a person. `fallback`: the run did something other than what it was asked because
+   * something it needed failed (git could not give commit times): the Action also annotates it.
+   */
+  warnings: { path: string; message: string; fallback?: true }[];
   rolledBack: boolean;
   /**
    * True once the run's writes stand (its base was committed). False for a dry run, and for a run

@@ -402,7 +402,14 @@ describe('annotations', () => {
   it('a fallback the run took (git times unavailable) is a warning annotation, not only a line in the report', () => {
     const rep = report({
       local: join(dir, 'templates'),
-      warnings: [{ path: '', message: "Modification times fall back to the files' mtimes: git could not read x" }],
+      warnings: [
+        {
+          path: '',
+          message: "Modification times fall back to the files' mtimes: git could not read x",
+          fallback: true,
+        },
+        { path: '', message: 'Recovered interrupted run r of x: 1 remote object(s) restored.' },
+      ],
     });
     const io = fakeIO({});
     annotate(io, collectAnnotations([templates(rep)], dir));
