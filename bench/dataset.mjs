@@ -102,7 +102,13 @@ export function listFiles(dir, { skip = '.fastblocks-sync' } = {}) {
 /** path → MD5 of every file under dir (the tool folder left out). */
 export function treeDigest(dir) {
   const digest = new Map();
-  for (const key of listFiles(dir)) digest.set(key, createHash('md5').update(fs.readFileSync(path.join(dir, ...key.split('/')))).digest('hex'));
+  for (const key of listFiles(dir))
+    digest.set(
+      key,
+      createHash('md5')
+        .update(fs.readFileSync(path.join(dir, ...key.split('/'))))
+        .digest('hex'),
+    );
   return digest;
 }
 

@@ -36,10 +36,19 @@ async function walk(root, rel = '') {
 }
 
 const files = await walk(dir);
-const credentials = { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test' };
+const credentials = {
+  accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test',
+  secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+};
 const store =
   clientKind === 'store'
-    ? (await import('../lib/stores/s3.js')).createS3Store({ bucket, endpoint, region: 'us-east-1', pathStyle: true, credentials })
+    ? (await import('../lib/stores/s3.js')).createS3Store({
+        bucket,
+        endpoint,
+        region: 'us-east-1',
+        pathStyle: true,
+        credentials,
+      })
     : null;
 const client = new S3Client({
   endpoint,
@@ -60,7 +69,10 @@ async function worker() {
     // Read synchronously: the loop must not be slower than it needs to be.
     const body = readFileSync(path.join(dir, rel));
     if (store) await store.put(`${prefix}${rel}`, body);
-    else await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${rel}`, Body: body, ContentLength: body.length }));
+    else
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${rel}`, Body: body, ContentLength: body.length }),
+      );
     bytes += body.length;
     puts++;
   }

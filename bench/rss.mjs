@@ -48,7 +48,7 @@ function md5File(file) {
   const hash = createHash('md5');
   const fd = fs.openSync(file, 'r');
   const buffer = Buffer.allocUnsafe(8 * 1024 * 1024);
-  for (let read; (read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, read));
+  for (let read; (read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) hash.update(buffer.subarray(0, read));
   fs.closeSync(fd);
   return hash.digest('hex');
 }
@@ -67,7 +67,13 @@ async function startMoto() {
   const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const endpoint = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
-    if (await fetch(endpoint).then(() => true, () => false)) break;
+    if (
+      await fetch(endpoint).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 100));
   }
   await fetch(`${endpoint}/rss-bucket`, { method: 'PUT' });
@@ -89,8 +95,17 @@ function measure(args) {
   } catch {
     throw new Error(`the CLI did not print a report (exit ${out.status}):\n${out.stdout}\n${out.stderr}`);
   }
-  if (report.failure) throw new Error(`the run failed: ${JSON.stringify(report.failure)} ${JSON.stringify(report.errors)}`);
-  return { rssMB: kb / 1024, wall, report, timeV: out.stderr.split('\n').filter((l) => /Maximum resident|Elapsed|Exit status/.test(l)).map((l) => l.trim()) };
+  if (report.failure)
+    throw new Error(`the run failed: ${JSON.stringify(report.failure)} ${JSON.stringify(report.errors)}`);
+  return {
+    rssMB: kb / 1024,
+    wall,
+    report,
+    timeV: out.stderr
+      .split('\n')
+      .filter((l) => /Maximum resident|Elapsed|Exit status/.test(l))
+      .map((l) => l.trim()),
+  };
 }
 
 const source = path.join(WORK, 'push');
@@ -123,8 +138,10 @@ try {
   if (pulled !== md5) throw new Error(`pulled bytes differ: ${pulled} != ${md5}`);
   const lines = [
     `one ${SIZE_MIB} MiB file, ${STORE === 'moto' ? 'moto_server' : 'file:// bucket'}, Node ${process.version}`,
-    `push: peak RSS ${push.rssMB.toFixed(1)} MB, wall ${push.wall}, ${push.report.stats.requests.put} PUT requests, ${push.report.stats.bytesUp} bytes up`,
-    `pull: peak RSS ${pull.rssMB.toFixed(1)} MB, wall ${pull.wall}, ${pull.report.stats.bytesDown} bytes down, MD5 ${pulled} = source`,
+    `push: peak RSS ${push.rssMB.toFixed(1)} MB, wall ${push.wall}, ` +
+      `${push.report.stats.requests.put} PUT requests, ${push.report.stats.bytesUp} bytes up`,
+    `pull: peak RSS ${pull.rssMB.toFixed(1)} MB, wall ${pull.wall}, ` +
+      `${pull.report.stats.bytesDown} bytes down, MD5 ${pulled} = source`,
     '/usr/bin/time -v (push):',
     ...push.timeV.map((l) => `  ${l}`),
     '/usr/bin/time -v (pull):',

@@ -120,15 +120,31 @@ async function startServer(name, command, args, outFile, port, logFile = outFile
 
 async function startMoto() {
   const port = await freePort();
-  const server = await startServer('moto_server', 'moto_server', ['-H', '127.0.0.1', '-p', String(port)], path.join(WORK, 'moto.log'), port);
-  return { ...server, reset: () => fetch(`${server.endpoint}/moto-api/reset`, { method: 'POST' }).then((r) => r.arrayBuffer()) };
+  const server = await startServer(
+    'moto_server',
+    'moto_server',
+    ['-H', '127.0.0.1', '-p', String(port)],
+    path.join(WORK, 'moto.log'),
+    port,
+  );
+  return {
+    ...server,
+    reset: () => fetch(`${server.endpoint}/moto-api/reset`, { method: 'POST' }).then((r) => r.arrayBuffer()),
+  };
 }
 
 async function startFauxqs() {
   const port = await freePort();
   const requestLog = path.join(WORK, 'fauxqs.log');
   fs.writeFileSync(requestLog, '');
-  return startServer('fauxqs', process.execPath, [path.join(here, 'fauxqs-server.mjs'), String(port), requestLog], path.join(WORK, 'fauxqs.out'), port, requestLog);
+  return startServer(
+    'fauxqs',
+    process.execPath,
+    [path.join(here, 'fauxqs-server.mjs'), String(port), requestLog],
+    path.join(WORK, 'fauxqs.out'),
+    port,
+    requestLog,
+  );
 }
 
 /** The AWS CLI behind pyenv's shim, so its start-up is the CLI's own, not the shim's. */
@@ -137,12 +153,22 @@ function resolveAws() {
   return real.status === 0 ? real.stdout.trim() : 'aws';
 }
 
-const baseEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_DEFAULT_REGION: 'us-east-1', AWS_REGION: 'us-east-1' };
+const baseEnv = {
+  ...process.env,
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_DEFAULT_REGION: 'us-east-1',
+  AWS_REGION: 'us-east-1',
+};
 delete baseEnv.AWS_PROFILE;
 const awsConfig = path.join(WORK, 'aws-config');
 fs.writeFileSync(awsConfig, '[default]\ns3 =\n  addressing_style = path\n');
 fs.writeFileSync(path.join(WORK, 'aws-credentials'), '');
-const awsEnv = { ...baseEnv, AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: path.join(WORK, 'aws-credentials') };
+const awsEnv = {
+  ...baseEnv,
+  AWS_CONFIG_FILE: awsConfig,
+  AWS_SHARED_CREDENTIALS_FILE: path.join(WORK, 'aws-credentials'),
+};
 /** rclone 1.60 refuses to start with AWS_CA_BUNDLE set; the endpoint is plain http anyway. */
 function rcloneEnv(endpoint) {
   const env = {
@@ -170,7 +196,10 @@ function timed(command, args, env, { allowFail = false } = {}) {
   const timeFile = path.join(WORK, 'time.out');
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', timeFile, command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', timeFile, command, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -180,7 +209,8 @@ function timed(command, args, env, { allowFail = false } = {}) {
       const wall = Number(process.hrtime.bigint() - started) / 1e9;
       const line = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? '';
       const [user, sys, rssKb] = line.split(/\s+/).map(Number);
-      if (code !== 0 && !allowFail) return reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr.slice(-2000)}`));
+      if (code !== 0 && !allowFail)
+        return reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr.slice(-2000)}`));
       resolve({ wall, cpu: user + sys, rssMB: rssKb / 1024, stdout, stderr, code });
     });
   });
@@ -201,7 +231,11 @@ async function requestsSince(file, from) {
     const match = /"(GET|PUT|POST|HEAD|DELETE) (\S+)/.exec(line);
     if (!match) continue;
     let [, method, target] = match;
-    if (method === 'GET' && (/[?&](list-type|prefix|delimiter|marker|continuation-token)=/.test(target) || /^\/[^/?]+\/?(\?|$)/.test(target))) method = 'LIST';
+    if (
+      method === 'GET' &&
+      (/[?&](list-type|prefix|delimiter|marker|continuation-token)=/.test(target) || /^\/[^/?]+\/?(\?|$)/.test(target))
+    )
+      method = 'LIST';
     counts[method] = (counts[method] ?? 0) + 1;
   }
   return counts;
@@ -211,7 +245,12 @@ async function requestsSince(file, from) {
 // S3 helpers (outside every timing)
 
 function s3Client(endpoint) {
-  return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
 }
 async function createBucket(endpoint, bucket) {
   const client = s3Client(endpoint);
@@ -224,7 +263,9 @@ async function remoteDigest(endpoint, bucket, prefix) {
   const digest = new Map();
   let token;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     for (const object of page.Contents ?? []) {
       const key = object.Key.slice(prefix.length);
       if (!key.startsWith('.fastblocks-sync/')) digest.set(key, object.ETag.replaceAll('"', ''));
@@ -247,13 +288,25 @@ const AWS = resolveAws();
 function pushCommand(tool, endpoint, src, bucket) {
   switch (tool) {
     case 'ours':
-      return [process.execPath, [cli, 'sync', src, `s3://${bucket}/ours`, '--endpoint', endpoint, '--path-style', '--json'], ourEnv];
+      return [
+        process.execPath,
+        [cli, 'sync', src, `s3://${bucket}/ours`, '--endpoint', endpoint, '--path-style', '--json'],
+        ourEnv,
+      ];
     case 'aws':
-      return [AWS, ['--endpoint-url', endpoint, 's3', 'sync', src, `s3://${bucket}/aws`, '--delete', '--only-show-errors'], awsEnv];
+      return [
+        AWS,
+        ['--endpoint-url', endpoint, 's3', 'sync', src, `s3://${bucket}/aws`, '--delete', '--only-show-errors'],
+        awsEnv,
+      ];
     case 'rclone':
       return ['rclone', ['sync', src, `peer:${bucket}/rclone`, '-q'], rcloneEnv(endpoint)];
     case 'rclone-fast':
-      return ['rclone', ['sync', src, `peer:${bucket}/rclone-fast`, '-q', '--fast-list', '--checksum'], rcloneEnv(endpoint)];
+      return [
+        'rclone',
+        ['sync', src, `peer:${bucket}/rclone-fast`, '-q', '--fast-list', '--checksum'],
+        rcloneEnv(endpoint),
+      ];
     default:
       throw new Error(`unknown tool ${tool}`);
   }
@@ -261,13 +314,32 @@ function pushCommand(tool, endpoint, src, bucket) {
 function pullCommand(tool, endpoint, dst, bucket) {
   switch (tool) {
     case 'ours':
-      return [process.execPath, [cli, 'sync', dst, `s3://${bucket}/ours`, '--endpoint', endpoint, '--path-style', '--json', '--direction', 'pull'], ourEnv];
+      return [
+        process.execPath,
+        [
+          cli,
+          'sync',
+          dst,
+          `s3://${bucket}/ours`,
+          '--endpoint',
+          endpoint,
+          '--path-style',
+          '--json',
+          '--direction',
+          'pull',
+        ],
+        ourEnv,
+      ];
     case 'aws':
       return [AWS, ['--endpoint-url', endpoint, 's3', 'sync', `s3://${bucket}/aws`, dst, '--only-show-errors'], awsEnv];
     case 'rclone':
       return ['rclone', ['sync', `peer:${bucket}/rclone`, dst, '-q'], rcloneEnv(endpoint)];
     case 'rclone-fast':
-      return ['rclone', ['sync', `peer:${bucket}/rclone-fast`, dst, '-q', '--fast-list', '--checksum'], rcloneEnv(endpoint)];
+      return [
+        'rclone',
+        ['sync', `peer:${bucket}/rclone-fast`, dst, '-q', '--fast-list', '--checksum'],
+        rcloneEnv(endpoint),
+      ];
     default:
       throw new Error(`unknown tool ${tool}`);
   }
@@ -287,8 +359,15 @@ function ourReport(stdout) {
 const samples = []; // { section, step, tool, rep, wall, cpu, rssMB, server, ours? }
 function record(sample) {
   samples.push(sample);
-  const server = Object.entries(sample.server ?? {}).map(([k, v]) => `${k}:${v}`).join(' ');
-  log(`${sample.section} ${sample.tool} ${sample.step} rep ${sample.rep}: ${sample.wall.toFixed(2)} s, cpu ${sample.cpu.toFixed(2)} s, ${sample.rssMB.toFixed(0)} MB, server ${server}${sample.ours ? `, ours ${JSON.stringify(sample.ours.requests)}` : ''}`);
+  const server = Object.entries(sample.server ?? {})
+    .map(([k, v]) => `${k}:${v}`)
+    .join(' ');
+  log(
+    `${sample.section} ${sample.tool} ${sample.step} rep ${sample.rep}: ` +
+      `${sample.wall.toFixed(2)} s, cpu ${sample.cpu.toFixed(2)} s, ` +
+      `${sample.rssMB.toFixed(0)} MB, server ` +
+      `${server}${sample.ours ? `, ours ${JSON.stringify(sample.ours.requests)}` : ''}`,
+  );
 }
 
 async function measure(section, step, tool, rep, server, [command, args, env]) {
@@ -330,7 +409,8 @@ async function peerRun(section, moto, data, tool, rep, { pull }) {
   await measure(section, '1% change', tool, rep, moto, pushCommand(tool, moto.endpoint, src, bucket));
   const local = treeDigest(src);
   const wrong = sameDigest(local, await remoteDigest(moto.endpoint, bucket, prefixOf(tool)));
-  if (wrong) throw new Error(`${section} ${tool} rep ${rep}: remote differs from the source after the change: ${wrong}`);
+  if (wrong)
+    throw new Error(`${section} ${tool} rep ${rep}: remote differs from the source after the change: ${wrong}`);
   if (pull) {
     const dst = path.join(WORK, `pull-${tool}`);
     fs.rmSync(dst, { recursive: true, force: true });
@@ -345,7 +425,11 @@ async function loopRun(section, server, data, rep, { reset }) {
     const bucket = reset ? 'bench' : `loop-${kind}-${rep}-${Date.now()}`;
     if (reset) await server.reset();
     await createBucket(server.endpoint, bucket);
-    await measure(section, 'cold push', `limit-${kind}`, rep, server, [process.execPath, [path.join(here, 'put-loop.mjs'), data.dir, server.endpoint, bucket, 'loop/', String(CONCURRENCY), kind], ourEnv]);
+    await measure(section, 'cold push', `limit-${kind}`, rep, server, [
+      process.execPath,
+      [path.join(here, 'put-loop.mjs'), data.dir, server.endpoint, bucket, 'loop/', String(CONCURRENCY), kind],
+      ourEnv,
+    ]);
   }
 }
 
@@ -375,7 +459,11 @@ async function fauxqsSection(reps, tools) {
     // Warm the server up first (JIT, route tables): the first push into a fresh fauxqs is slower,
     // and whichever tool ran first would pay for it.
     await createBucket(server.endpoint, 'warm-up');
-    await timed(process.execPath, [path.join(here, 'put-loop.mjs'), data.dir, server.endpoint, 'warm-up', 'w/', String(CONCURRENCY), 'store'], ourEnv);
+    await timed(
+      process.execPath,
+      [path.join(here, 'put-loop.mjs'), data.dir, server.endpoint, 'warm-up', 'w/', String(CONCURRENCY), 'store'],
+      ourEnv,
+    );
     for (let rep = 1; rep <= reps; rep++) {
       const order = [...tools, 'limit'];
       const rotated = order.slice((rep - 1) % order.length).concat(order.slice(0, (rep - 1) % order.length));
@@ -405,14 +493,21 @@ async function sweepSection(reps) {
   try {
     for (let rep = 1; rep <= reps; rep++) {
       for (const concurrency of SWEEP) {
-        for (const [name, server] of [['moto', moto], ['fauxqs', fast]]) {
+        for (const [name, server] of [
+          ['moto', moto],
+          ['fauxqs', fast],
+        ]) {
           const bucket = `sweep-${concurrency}-${rep}`;
           if (name === 'moto') await moto.reset();
           await createBucket(server.endpoint, bucket);
           const src = path.join(WORK, 'src-sweep');
           freshCopy(data.dir, src);
           const [command, args, env] = pushCommand('ours', server.endpoint, src, bucket);
-          await measure(`sweep-${name}`, `cold push, --max-concurrent ${concurrency}`, 'ours', rep, server, [command, [...args, '--max-concurrent', String(concurrency)], env]);
+          await measure(`sweep-${name}`, `cold push, --max-concurrent ${concurrency}`, 'ours', rep, server, [
+            command,
+            [...args, '--max-concurrent', String(concurrency)],
+            env,
+          ]);
         }
       }
     }
@@ -435,13 +530,36 @@ async function scaleSection(reps) {
   for (let rep = 1; rep <= reps; rep++) await measure('scale', 'no-op (file://)', 'ours', rep, null, ours());
   // Hashing throughput: the scan alone against md5sum over the same files, both on a warm cache.
   const fileList = path.join(WORK, `files-${SCALE}.txt`);
-  fs.writeFileSync(fileList, listFiles(src).map((f) => path.join(src, f)).join('\0'));
+  fs.writeFileSync(
+    fileList,
+    listFiles(src)
+      .map((f) => path.join(src, f))
+      .join('\0'),
+  );
   for (let rep = 1; rep <= reps; rep++) {
     const scan = await timed(process.execPath, [path.join(here, 'scan-only.mjs'), src], ourEnv);
     const result = JSON.parse(scan.stdout);
-    record({ section: 'scale', step: 'scan (walk + MD5)', tool: 'ours', rep, wall: scan.wall, cpu: scan.cpu, rssMB: scan.rssMB, scan: result });
+    record({
+      section: 'scale',
+      step: 'scan (walk + MD5)',
+      tool: 'ours',
+      rep,
+      wall: scan.wall,
+      cpu: scan.cpu,
+      rssMB: scan.rssMB,
+      scan: result,
+    });
     const md5sum = await timed('sh', ['-c', `xargs -0 -n 5000 md5sum < '${fileList}' > /dev/null`], process.env);
-    record({ section: 'scale', step: 'scan (walk + MD5)', tool: 'md5sum', rep, wall: md5sum.wall, cpu: md5sum.cpu, rssMB: md5sum.rssMB, scan: { files: result.files, bytes: result.bytes } });
+    record({
+      section: 'scale',
+      step: 'scan (walk + MD5)',
+      tool: 'md5sum',
+      rep,
+      wall: md5sum.wall,
+      cpu: md5sum.cpu,
+      rssMB: md5sum.rssMB,
+      scan: { files: result.files, bytes: result.bytes },
+    });
   }
   return data;
 }
@@ -458,13 +576,32 @@ function summarize(section, step, tool) {
   if (runs.length === 0) return null;
   const byWall = [...runs].sort((a, b) => a.wall - b.wall);
   const mid = byWall[Math.floor((byWall.length - 1) / 2)];
-  return { runs, n: runs.length, wall: mid.wall, min: byWall[0].wall, max: byWall.at(-1).wall, cpu: median(runs.map((r) => r.cpu)), rssMB: median(runs.map((r) => r.rssMB)), mid };
+  return {
+    runs,
+    n: runs.length,
+    wall: mid.wall,
+    min: byWall[0].wall,
+    max: byWall.at(-1).wall,
+    cpu: median(runs.map((r) => r.cpu)),
+    rssMB: median(runs.map((r) => r.rssMB)),
+    mid,
+  };
 }
 const fmt = (n, digits = 2) => (n === undefined || n === null || Number.isNaN(n) ? '–' : n.toFixed(digits));
 const serverText = (counts) =>
-  counts ? `${Object.values(counts).reduce((a, b) => a + b, 0)} (${['LIST', 'GET', 'HEAD', 'PUT', 'POST', 'DELETE'].filter((k) => counts[k]).map((k) => `${k} ${counts[k]}`).join(', ')})` : '–';
+  counts
+    ? `${Object.values(counts).reduce((a, b) => a + b, 0)} (${['LIST', 'GET', 'HEAD', 'PUT', 'POST', 'DELETE']
+        .filter((k) => counts[k])
+        .map((k) => `${k} ${counts[k]}`)
+        .join(', ')})`
+    : '–';
 const oursText = (ours) =>
-  ours ? Object.entries(ours.requests).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || '0' : '';
+  ours
+    ? Object.entries(ours.requests)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || '0'
+    : '';
 
 const TOOL_NAMES = {
   ours: '**fastblocks-sync**',
@@ -477,14 +614,22 @@ const TOOL_NAMES = {
 };
 
 function sectionTable(section, steps, tools) {
-  const rows = ['| step | tool | wall s (median) | min–max | ÷ ours | client CPU s | peak RSS MB | requests at the server (median run) | our --json requests |', '|---|---|---:|---:|---:|---:|---:|---|---|'];
+  const rows = [
+    '| step | tool | wall s (median) | min–max | ÷ ours | client CPU s | peak RSS MB | ' +
+      'requests at the server (median run) | our --json requests |',
+    '|---|---|---:|---:|---:|---:|---:|---|---|',
+  ];
   for (const step of steps) {
     const ours = summarize(section, step, 'ours');
     for (const tool of tools) {
       const s = summarize(section, step, tool);
       if (!s) continue;
       const ratio = ours && tool !== 'ours' ? `${fmt(s.wall / ours.wall)}×` : '';
-      rows.push(`| ${step} | ${TOOL_NAMES[tool] ?? tool} | ${fmt(s.wall)} | ${fmt(s.min)}–${fmt(s.max)} | ${ratio} | ${fmt(s.cpu)} | ${fmt(s.rssMB, 0)} | ${serverText(s.mid.server)} | ${oursText(s.mid.ours)} |`);
+      rows.push(
+        `| ${step} | ${TOOL_NAMES[tool] ?? tool} | ${fmt(s.wall)} | ` +
+          `${fmt(s.min)}–${fmt(s.max)} | ${ratio} | ${fmt(s.cpu)} | ${fmt(s.rssMB, 0)} | ` +
+          `${serverText(s.mid.server)} | ${oursText(s.mid.ours)} |`,
+      );
     }
   }
   return rows.join('\n');
@@ -498,10 +643,18 @@ function targets(smallCount) {
   if (cold && limits.length) {
     const limit = limits.reduce((a, b) => (a.wall < b.wall ? a : b));
     const ratio = cold.wall / limit.wall;
-    lines.push(`| moto cold push ≤ 1.15× the PutObject loop (the faster of both loops) | ${fmt(cold.wall)} s ÷ ${fmt(limit.wall)} s = **${fmt(ratio)}×** | ${verdict(ratio <= 1.15)} |`);
+    lines.push(
+      '| moto cold push ≤ 1.15× the PutObject loop (the faster of both loops) | ' +
+        `${fmt(cold.wall)} s ÷ ${fmt(limit.wall)} s = **${fmt(ratio)}×** ` +
+        `| ${verdict(ratio <= 1.15)} |`,
+    );
     for (const peer of ['aws', 'rclone', 'rclone-fast']) {
       const p = summarize('moto', 'cold push', peer);
-      if (p) lines.push(`| moto cold push vs ${TOOL_NAMES[peer]} | ${fmt(cold.wall)} s vs ${fmt(p.wall)} s = **${fmt(cold.wall / p.wall)}×** | |`);
+      if (p)
+        lines.push(
+          `| moto cold push vs ${TOOL_NAMES[peer]} | ${fmt(cold.wall)} s vs ${fmt(p.wall)} s = ` +
+            `**${fmt(cold.wall / p.wall)}×** | |`,
+        );
     }
   }
   const noop = summarize('moto', 'no-op', 'ours');
@@ -509,35 +662,73 @@ function targets(smallCount) {
   if (noop) {
     const requests = Object.values(noop.mid.ours.requests).reduce((a, b) => a + b, 0);
     const allowed = Math.ceil(smallCount / 1000) + 3;
-    lines.push(`| moto no-op ≤ ceil(N/1000)+3 = ${allowed} requests | ${requests} (${oursText(noop.mid.ours)}) | ${verdict(requests <= allowed)} |`);
-    if (fast) lines.push(`| moto no-op no slower than ${TOOL_NAMES['rclone-fast']} | ${fmt(noop.wall)} s vs ${fmt(fast.wall)} s = **${fmt(noop.wall / fast.wall)}×** | ${verdict(noop.wall <= fast.wall)} |`);
+    lines.push(
+      `| moto no-op ≤ ceil(N/1000)+3 = ${allowed} requests | ${requests} ` +
+        `(${oursText(noop.mid.ours)}) | ${verdict(requests <= allowed)} |`,
+    );
+    if (fast)
+      lines.push(
+        `| moto no-op no slower than ${TOOL_NAMES['rclone-fast']} | ${fmt(noop.wall)} s vs ` +
+          `${fmt(fast.wall)} s = **${fmt(noop.wall / fast.wall)}×** ` +
+          `| ${verdict(noop.wall <= fast.wall)} |`,
+      );
   }
   const change = summarize('moto', '1% change', 'ours');
-  if (change) lines.push(`| moto 1% change: only changed objects + bookkeeping | ${oursText(change.mid.ours)} (${change.mid.ours.synced} synced) | see below |`);
+  if (change)
+    lines.push(
+      `| moto 1% change: only changed objects + bookkeeping | ${oursText(change.mid.ours)} ` +
+        `(${change.mid.ours.synced} synced) | see below |`,
+    );
   const fq = summarize('fauxqs', 'cold push', 'ours');
   const fqAws = summarize('fauxqs', 'cold push', 'aws');
-  if (fq && fqAws) lines.push(`| fauxqs cold push ≤ 0.3× \`aws s3 sync\` | ${fmt(fq.wall)} s ÷ ${fmt(fqAws.wall)} s = **${fmt(fq.wall / fqAws.wall)}×** | ${verdict(fq.wall / fqAws.wall <= 0.3)} |`);
+  if (fq && fqAws)
+    lines.push(
+      `| fauxqs cold push ≤ 0.3× \`aws s3 sync\` | ${fmt(fq.wall)} s ÷ ${fmt(fqAws.wall)} s ` +
+        `= **${fmt(fq.wall / fqAws.wall)}×** | ${verdict(fq.wall / fqAws.wall <= 0.3)} |`,
+    );
   const scale = summarize('scale', 'no-op (file://)', 'ours');
-  if (scale) lines.push(`| ${SCALE.toLocaleString('en')}-file no-op peak RSS < 300 MB | ${fmt(scale.rssMB, 0)} MB (wall ${fmt(scale.wall)} s, run ${fmt(scale.mid.ours.durationMs / 1000)} s) | ${verdict(scale.rssMB < 300)} |`);
+  if (scale)
+    lines.push(
+      `| ${SCALE.toLocaleString('en')}-file no-op peak RSS < 300 MB | ${fmt(scale.rssMB, 0)} ` +
+        `MB (wall ${fmt(scale.wall)} s, run ${fmt(scale.mid.ours.durationMs / 1000)} s) ` +
+        `| ${verdict(scale.rssMB < 300)} |`,
+    );
   const scan = summarize('scale', 'scan (walk + MD5)', 'ours');
   const md5sum = summarize('scale', 'scan (walk + MD5)', 'md5sum');
   if (scan && md5sum) {
     const mb = scan.mid.scan.bytes / 1e6;
-    lines.push(`| hashing throughput vs \`md5sum\` (same ${scan.mid.scan.files.toLocaleString('en')} files, ${fmt(mb, 0)} MB, warm cache) | ours ${fmt(mb / (scan.mid.scan.ms / 1000), 0)} MB/s in-process scan (${fmt(mb / scan.wall, 0)} MB/s with start-up) vs md5sum ${fmt(mb / md5sum.wall, 0)} MB/s | |`);
+    lines.push(
+      `| hashing throughput vs \`md5sum\` (same ${scan.mid.scan.files.toLocaleString('en')} ` +
+        `files, ${fmt(mb, 0)} MB, warm cache) | ours ${fmt(mb / (scan.mid.scan.ms / 1000), 0)} ` +
+        `MB/s in-process scan (${fmt(mb / scan.wall, 0)} MB/s with start-up) vs md5sum ` +
+        `${fmt(mb / md5sum.wall, 0)} MB/s | |`,
+    );
   }
   return lines.join('\n');
 }
 
 function machine() {
   const version = (command, args) => {
-    const r = spawnSync(command, args, { encoding: 'utf8', env: command === 'rclone' ? rcloneEnv('http://127.0.0.1:1') : awsEnv });
+    const r = spawnSync(command, args, {
+      encoding: 'utf8',
+      env: command === 'rclone' ? rcloneEnv('http://127.0.0.1:1') : awsEnv,
+    });
     return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0];
   };
-  const moto = spawnSync('sh', ['-c', 'python -c "import moto; print(moto.__version__)" 2>/dev/null || pip show moto 2>/dev/null | grep -i ^version'], { encoding: 'utf8' }).stdout.trim();
+  const moto = spawnSync(
+    'sh',
+    [
+      '-c',
+      'python -c "import moto; print(moto.__version__)" 2>/dev/null || pip show moto 2>/dev/null | grep -i ^version',
+    ],
+    { encoding: 'utf8' },
+  ).stdout.trim();
   const fauxqs = JSON.parse(fs.readFileSync(path.join(repo, 'node_modules', 'fauxqs', 'package.json'), 'utf8')).version;
   return [
-    `- CPU: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}; RAM ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${os.type()} ${os.release()}`,
-    `- Node ${process.version}; ${version(AWS, ['--version'])}; ${version('rclone', ['version'])}; moto ${moto || '?'}; fauxqs ${fauxqs}`,
+    `- CPU: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}; RAM ` +
+      `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${os.type()} ${os.release()}`,
+    `- Node ${process.version}; ${version(AWS, ['--version'])}; ` +
+      `${version('rclone', ['version'])}; moto ${moto || '?'}; fauxqs ${fauxqs}`,
   ].join('\n');
 }
 
@@ -554,9 +745,19 @@ try {
   if (SECTIONS.includes('moto')) {
     await motoSection('moto', SMALL, REPS, TOOLS, { pull: true });
   }
-  if (SECTIONS.includes('fauxqs')) await fauxqsSection(REPS, TOOLS.filter((t) => t !== 'rclone-fast'));
+  if (SECTIONS.includes('fauxqs'))
+    await fauxqsSection(
+      REPS,
+      TOOLS.filter((t) => t !== 'rclone-fast'),
+    );
   if (SECTIONS.includes('large')) {
-    await motoSection('large', LARGE, LARGE_REPS, TOOLS.filter((t) => t !== 'rclone'), { pull: false });
+    await motoSection(
+      'large',
+      LARGE,
+      LARGE_REPS,
+      TOOLS.filter((t) => t !== 'rclone'),
+      { pull: false },
+    );
   }
   if (SECTIONS.includes('scale')) await scaleSection(REPS);
   if (SECTIONS.includes('sweep')) await sweepSection(REPS);
@@ -566,22 +767,42 @@ try {
   const steps = ['cold push', 'no-op', '1% change', 'cold pull'];
   const allTools = [...TOOLS, 'limit-sdk', 'limit-store'];
   parts.push(`# fastblocks-sync benchmark, ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
-  parts.push(`${machine()}\n- load average (1 min) ${load0[0].toFixed(2)} at the start, ${load1[0].toFixed(2)} at the end; ${((Date.now() - started) / 60000).toFixed(1)} min in all`);
-  parts.push(`- command: \`npm run bench -- ${argv.join(' ')}\`; median of ${REPS} runs (large: ${LARGE_REPS}); ours with its defaults, peers with theirs`);
+  parts.push(
+    `${machine()}\n- load average (1 min) ${load0[0].toFixed(2)} at the start, ` +
+      `${load1[0].toFixed(2)} at the end; ${((Date.now() - started) / 60000).toFixed(1)} min ` +
+      'in all',
+  );
+  parts.push(
+    `- command: \`npm run bench -- ${argv.join(' ')}\`; median of ${REPS} runs (large: ` +
+      `${LARGE_REPS}); ours with its defaults, peers with theirs`,
+  );
   parts.push('## Targets\n\n' + targets(SMALL));
-  if (samples.some((s) => s.section === 'moto')) parts.push(`## moto, ${SMALL.toLocaleString('en')} files of 1–20 KiB\n\n` + sectionTable('moto', steps, allTools));
-  if (samples.some((s) => s.section === 'fauxqs')) parts.push(`## fauxqs (fast server), cold push of ${SMALL.toLocaleString('en')} files\n\n` + sectionTable('fauxqs', ['cold push'], allTools));
-  if (samples.some((s) => s.section === 'large')) parts.push(`## moto, ${LARGE.toLocaleString('en')} files\n\n` + sectionTable('large', steps, allTools));
+  if (samples.some((s) => s.section === 'moto'))
+    parts.push(`## moto, ${SMALL.toLocaleString('en')} files of 1–20 KiB\n\n` + sectionTable('moto', steps, allTools));
+  if (samples.some((s) => s.section === 'fauxqs'))
+    parts.push(
+      `## fauxqs (fast server), cold push of ${SMALL.toLocaleString('en')} files\n\n` +
+        sectionTable('fauxqs', ['cold push'], allTools),
+    );
+  if (samples.some((s) => s.section === 'large'))
+    parts.push(`## moto, ${LARGE.toLocaleString('en')} files\n\n` + sectionTable('large', steps, allTools));
   if (samples.some((s) => s.section === 'scale')) {
     const scan = summarize('scale', 'scan (walk + MD5)', 'ours');
     parts.push(
       `## ${SCALE.toLocaleString('en')} files against a file:// bucket\n\n` +
         sectionTable('scale', ['seed push (file://)', 'no-op (file://)', 'scan (walk + MD5)'], ['ours', 'md5sum']) +
-        (scan ? `\n\nThe scan alone (median run): ${scan.mid.scan.files.toLocaleString('en')} files, ${fmt(scan.mid.scan.bytes / 1e6, 0)} MB in ${fmt(scan.mid.scan.ms / 1000)} s (${fmt(scan.mid.scan.cpuMs / 1000)} s CPU), peak RSS ${scan.mid.scan.maxRssMB} MB.` : ''),
+        (scan
+          ? `\n\nThe scan alone (median run): ${scan.mid.scan.files.toLocaleString('en')} files, ` +
+            `${fmt(scan.mid.scan.bytes / 1e6, 0)} MB in ${fmt(scan.mid.scan.ms / 1000)} s ` +
+            `(${fmt(scan.mid.scan.cpuMs / 1000)} s CPU), peak RSS ${scan.mid.scan.maxRssMB} MB.`
+          : ''),
     );
   }
   if (samples.some((s) => s.section.startsWith('sweep'))) {
-    const rows = ['| --max-concurrent | moto wall s (median) | moto client CPU s | fauxqs wall s (median) | fauxqs client CPU s |', '|---:|---:|---:|---:|---:|'];
+    const rows = [
+      '| --max-concurrent | moto wall s (median) | moto client CPU s | fauxqs wall s (median) | fauxqs client CPU s |',
+      '|---:|---:|---:|---:|---:|',
+    ];
     for (const concurrency of SWEEP) {
       const step = `cold push, --max-concurrent ${concurrency}`;
       const m = summarize('sweep-moto', step, 'ours');

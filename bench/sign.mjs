@@ -39,7 +39,11 @@ const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEM
 const region = 'eu-west-1';
 const host = 'site-assets.s3.eu-west-1.amazonaws.com';
 const key = (i) => `site/templates/dir-${i % 321}/page ${i}+é.html`;
-const encodeKey = (k) => k.split('/').map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join('/');
+const encodeKey = (k) =>
+  k
+    .split('/')
+    .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join('/');
 const putHeaders = () => ({
   'content-type': 'text/html; charset=utf-8',
   'content-md5': '1B2M2Y8AsgTpgAmY7PhCfg==',
@@ -67,13 +71,31 @@ const signers = {
   aws4: (i) => {
     const headers = putHeaders();
     headers['x-amz-content-sha256'] = sha256Hex(body);
-    return aws4.sign({ host, method: 'PUT', path: `/${encodeKey(key(i))}`, headers, service: 's3', region }, credentials);
+    return aws4.sign(
+      { host, method: 'PUT', path: `/${encodeKey(key(i))}`, headers, service: 's3', region },
+      credentials,
+    );
   },
   smithy: (() => {
-    const signer = new SignatureV4({ credentials, region, service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: true });
+    const signer = new SignatureV4({
+      credentials,
+      region,
+      service: 's3',
+      sha256: Sha256,
+      uriEscapePath: false,
+      applyChecksum: true,
+    });
     return (i) => {
       const headers = { ...putHeaders(), host, 'x-amz-content-sha256': sha256Hex(body) };
-      return signer.sign({ method: 'PUT', protocol: 'https:', hostname: host, path: `/${encodeKey(key(i))}`, query: {}, headers, body });
+      return signer.sign({
+        method: 'PUT',
+        protocol: 'https:',
+        hostname: host,
+        path: `/${encodeKey(key(i))}`,
+        query: {},
+        headers,
+        body,
+      });
     };
   })(),
 };
@@ -87,7 +109,13 @@ if (existsSync(transportModule)) {
 
 if (values.baseline) {
   const { S3Http } = await import(pathToFileURL(path.resolve(values.baseline)).href);
-  const old = new S3Http({ endpoint: new URL(`https://s3.${region}.amazonaws.com`), bucket: 'site-assets', region, pathStyle: false, credentials: async () => credentials });
+  const old = new S3Http({
+    endpoint: new URL(`https://s3.${region}.amazonaws.com`),
+    bucket: 'site-assets',
+    region,
+    pathStyle: false,
+    credentials: async () => credentials,
+  });
   // The old signer was a private method of the direct HTTP path; called as it called it.
   signers.baseline = (i) => old.sign('PUT', `/${encodeKey(key(i))}`, '', { host, ...putHeaders() }, body);
 }
@@ -105,7 +133,13 @@ for (let r = 0; r < ROUNDS; r++) {
   // Interleaved, so a burst of load elsewhere hits every signer alike.
   for (const [name, sign] of Object.entries(signers)) (results[name] ??= []).push(await round(sign));
 }
-console.log(`µs per signed PutObject (${body.length}-byte body hashed; median of ${ROUNDS} rounds of ${ITERATIONS}; Node ${process.version})`);
+console.log(
+  `µs per signed PutObject (${body.length}-byte body hashed; median of ${ROUNDS} rounds ` +
+    `of ${ITERATIONS}; Node ${process.version})`,
+);
 for (const [name, times] of Object.entries(results)) {
-  console.log(`${name.padEnd(10)} ${median(times).toFixed(1).padStart(6)} µs   (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`);
+  console.log(
+    `${name.padEnd(10)} ${median(times).toFixed(1).padStart(6)} µs   (min ` +
+      `${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`,
+  );
 }

@@ -30,12 +30,20 @@ rmSync(work, { recursive: true, force: true });
 try {
   const lib = path.join(work, 'lib');
   const stats = path.join(work, 'stats.json');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', lib, '--declaration', 'false', '--sourceMap', 'false'], { cwd: root, stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    [tsc, '-p', 'tsconfig.build.json', '--outDir', lib, '--declaration', 'false', '--sourceMap', 'false'],
+    { cwd: root, stdio: 'inherit' },
+  );
   // The compiled files sit one folder deeper than src/: a source path into node_modules (a module a
   // package's exports map hides, see src/action/artifact.ts) resolves through this link the same.
   symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'), 'dir');
   rmSync(out, { recursive: true, force: true });
-  execFileSync(process.execPath, [ncc, 'build', path.join(lib, 'index.js'), '-o', out, '--stats-out', stats, '--quiet'], { cwd: root, stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    [ncc, 'build', path.join(lib, 'index.js'), '-o', out, '--stats-out', stats, '--quiet'],
+    { cwd: root, stdio: 'inherit' },
+  );
   writeFileSync(path.join(out, 'licenses.txt'), noticesFromStats(JSON.parse(readFileSync(stats, 'utf8')), root));
   if (values.stats) copyFileSync(stats, path.resolve(values.stats));
 } finally {

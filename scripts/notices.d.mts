@@ -29,9 +29,16 @@ export interface PackageNotice {
 }
 
 export function packageDirOf(file: string): string | undefined;
-export function bundledPackages(stats: WebpackStats, ownRoot: string): Map<string, { files: Set<string>; outputs: Set<string> }>;
+export function bundledPackages(
+  stats: WebpackStats,
+  ownRoot: string,
+): Map<string, { files: Set<string>; outputs: Set<string> }>;
 export function copyrightLines(text: string, options?: { comments?: boolean }): string[];
 export function containsLicense(files: readonly LicenseText[], standardText: string): boolean;
-export function describePackage(dir: string, use?: PackageUse, spdx?: Record<string, { name: string; licenseText: string }>): PackageNotice;
+export function describePackage(
+  dir: string,
+  use?: PackageUse,
+  spdx?: Record<string, { name: string; licenseText: string }>,
+): PackageNotice;
 export function renderNotices(packages: readonly PackageNotice[]): string;
 export function noticesFromStats(stats: WebpackStats, ownRoot: string): string;

@@ -50,7 +50,8 @@ export function bundledPackages(stats, ownRoot) {
     if (typeof file !== 'string' || !path.isAbsolute(file)) continue; // webpack runtime, externals
     const dir = packageDirOf(file);
     if (dir === undefined) {
-      if (path.relative(ownRoot, file).startsWith('..')) throw new Error(`bundled file outside the project and node_modules: ${file}`);
+      if (path.relative(ownRoot, file).startsWith('..'))
+        throw new Error(`bundled file outside the project and node_modules: ${file}`);
       continue;
     }
     const entry = packages.get(dir) ?? { files: new Set(), outputs: new Set() };
@@ -87,7 +88,8 @@ function declaredLicense(pkg) {
 }
 
 // Lines of license terms that happen to start with the word ("copyright notice and this permission…").
-const TERMS = /^copyright\s+(?:notices?|owners?|holders?|and|laws?|license|statement|protection|in|to|of|or|is|for|under|the)\b/i;
+const TERMS =
+  /^copyright\s+(?:notices?|owners?|holders?|and|laws?|license|statement|protection|in|to|of|or|is|for|under|the)\b/i;
 const PLACEHOLDER = /\[yyyy\]|\{yyyy\}|<year>|\[name of copyright owner\]|<copyright holders?>/i;
 
 /** "Copyright …" lines of a text: a notice's own lines, not the license terms that mention copyright. */
@@ -134,7 +136,8 @@ function missingTexts(declared, licenseFiles, spdx) {
   const missing = [];
   for (const id of licenseIds(declared ?? '')) {
     const standard = spdx[id.replace(/\+$/, '')];
-    if (standard && !containsLicense(licenseFiles, standard.licenseText)) missing.push({ id, name: standard.name, text: standard.licenseText.replace(/\s+$/, '') });
+    if (standard && !containsLicense(licenseFiles, standard.licenseText))
+      missing.push({ id, name: standard.name, text: standard.licenseText.replace(/\s+$/, '') });
   }
   return missing;
 }
@@ -142,13 +145,19 @@ function missingTexts(declared, licenseFiles, spdx) {
 function repositoryOf(pkg) {
   const url = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
   if (!url) return undefined;
-  return url.replace(/^git\+/, '').replace(/^git:\/\//, 'https://').replace(/\.git$/, '').replace(/^github:/, 'https://github.com/');
+  return url
+    .replace(/^git\+/, '')
+    .replace(/^git:\/\//, 'https://')
+    .replace(/\.git$/, '')
+    .replace(/^github:/, 'https://github.com/');
 }
 
 function authorOf(pkg) {
   const author = pkg.author;
   if (!author) return undefined;
-  return typeof author === 'string' ? author : [author.name, author.email && `<${author.email}>`, author.url && `(${author.url})`].filter(Boolean).join(' ');
+  return typeof author === 'string'
+    ? author
+    : [author.name, author.email && `<${author.email}>`, author.url && `(${author.url})`].filter(Boolean).join(' ');
 }
 
 /** Everything the notices say about one bundled package, read from its folder. */
@@ -162,10 +171,14 @@ export function describePackage(dir, { files = [], outputs = [] } = {}, spdx = r
     throw new Error(`${pkg.name}@${pkg.version} is bundled but declares no license and ships no license file (${dir})`);
   }
   if (licenseFiles.length === 0 && standardTexts.length === 0) {
-    throw new Error(`${pkg.name}@${pkg.version} ships no license file and declares '${declared}', which is no SPDX license id: find its license text before bundling it`);
+    throw new Error(
+      `${pkg.name}@${pkg.version} ships no license file and declares '${declared}', which is ` +
+        'no SPDX license id: find its license text before bundling it',
+    );
   }
   const copyright = new Set([...licenseFiles, ...noticeFiles].flatMap((f) => copyrightLines(f.text)));
-  for (const file of [...files].sort()) for (const line of copyrightLines(readFileSync(file, 'utf8'), { comments: true })) copyright.add(line);
+  for (const file of [...files].sort())
+    for (const line of copyrightLines(readFileSync(file, 'utf8'), { comments: true })) copyright.add(line);
   return {
     name: pkg.name,
     version: pkg.version,
@@ -185,11 +198,11 @@ export function describePackage(dir, { files = [], outputs = [] } = {}, spdx = r
 function header(packages) {
   const width = Math.max(...packages.map((p) => `${p.name} ${p.version}`.length));
   return [
-    'Third-party software in this GitHub Action\'s bundle (dist/)',
+    "Third-party software in this GitHub Action's bundle (dist/)",
     '',
     'fastblocks-sync itself is under the MIT license (LICENSE in the repository). The JavaScript files in',
     'dist/ also contain the following packages, compiled in by @vercel/ncc (whose module loader is',
-    'webpack\'s runtime, MIT, Copyright JS Foundation and other contributors). For each package: its',
+    "webpack's runtime, MIT, Copyright JS Foundation and other contributors). For each package: its",
     'version, declared license, the bundle files it is in, its copyright lines (from its license and',
     'NOTICE files and from the headers of the bundled source files), the full text of every license and',
     'NOTICE file it ships, and, where it ships no text of a license it declares, the standard text of',
@@ -203,22 +216,37 @@ function header(packages) {
 }
 
 function section(p) {
-  const lines = [RULE, `${p.name} ${p.version}`, RULE, `License: ${p.declared ?? '(not declared in package.json; see the license file below)'}`];
+  const lines = [
+    RULE,
+    `${p.name} ${p.version}`,
+    RULE,
+    `License: ${p.declared ?? '(not declared in package.json; see the license file below)'}`,
+  ];
   lines.push(`Bundled in: ${p.outputs.length ? p.outputs.join(', ') : '(no output file)'}`);
   if (p.repository) lines.push(`Repository: ${p.repository}`);
   if (p.author) lines.push(`Author: ${p.author}`);
-  lines.push('Copyright:', ...(p.copyright.length ? p.copyright.map((c) => `  ${c}`) : ['  (the package states no copyright line)']));
-  if (p.licenseFiles.length === 0) lines.push('', `The package ships no license file; its package.json declares the license ${p.declared}.`);
+  lines.push(
+    'Copyright:',
+    ...(p.copyright.length ? p.copyright.map((c) => `  ${c}`) : ['  (the package states no copyright line)']),
+  );
+  if (p.licenseFiles.length === 0)
+    lines.push('', `The package ships no license file; its package.json declares the license ${p.declared}.`);
   for (const file of p.licenseFiles) lines.push('', `----- ${file.name} -----`, file.text);
   for (const text of p.standardTexts) {
-    lines.push('', `----- ${text.id} (${text.name}): standard text from the SPDX License List, as the package ships none -----`, text.text);
+    lines.push(
+      '',
+      `----- ${text.id} (${text.name}): standard text from the SPDX License List, as the package ships none -----`,
+      text.text,
+    );
   }
   for (const file of p.noticeFiles) lines.push('', `----- ${file.name} (NOTICE) -----`, file.text);
   return lines.join('\n');
 }
 
 export function renderNotices(packages) {
-  const sorted = [...packages].sort((a, b) => (a.name === b.name ? a.version.localeCompare(b.version, 'en', { numeric: true }) : a.name < b.name ? -1 : 1));
+  const sorted = [...packages].sort((a, b) =>
+    a.name === b.name ? a.version.localeCompare(b.version, 'en', { numeric: true }) : a.name < b.name ? -1 : 1,
+  );
   return `${[header(sorted), ...sorted.map(section)].join('\n\n')}\n`;
 }
 

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?$/;
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?$/;
 
 export class ReleaseError extends Error {}
 
@@ -27,8 +28,18 @@ export function parseTag(tag) {
   const match = /^v(.+)$/.exec(tag ?? '');
   const version = match?.[1] ?? '';
   const parts = SEMVER.exec(version);
-  if (!parts) throw new ReleaseError(`'${tag}' is not a release tag: expected vMAJOR.MINOR.PATCH (e.g. v1.2.3) or a pre-release such as v1.3.0-rc.1`);
-  return { tag, version, major: Number(parts[1]), minor: Number(parts[2]), patch: Number(parts[3]), prerelease: parts[4] ?? null };
+  if (!parts)
+    throw new ReleaseError(
+      `'${tag}' is not a release tag: expected vMAJOR.MINOR.PATCH (e.g. v1.2.3) or a pre-release such as v1.3.0-rc.1`,
+    );
+  return {
+    tag,
+    version,
+    major: Number(parts[1]),
+    minor: Number(parts[2]),
+    patch: Number(parts[3]),
+    prerelease: parts[4] ?? null,
+  };
 }
 
 function compareIdentifiers(a, b) {
@@ -77,10 +88,17 @@ const HEADING = /^## \[([^\]]+)\](.*)$/gm;
 export function releaseNotes(changelog, version) {
   const headings = [...changelog.matchAll(HEADING)];
   const index = headings.findIndex((h) => h[1] === version);
-  if (index < 0) throw new ReleaseError(`CHANGELOG.md has no "## [${version}] - YYYY-MM-DD" section: run 'node scripts/release.mjs prepare ${version}' and commit before tagging`);
+  if (index < 0)
+    throw new ReleaseError(
+      `CHANGELOG.md has no "## [${version}] - YYYY-MM-DD" section: run 'node ` +
+        `scripts/release.mjs prepare ${version}' and commit before tagging`,
+    );
   const heading = headings[index];
   const date = /^ - (\d{4}-\d{2}-\d{2})\s*$/.exec(heading[2])?.[1];
-  if (!date || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) throw new ReleaseError(`CHANGELOG.md's "## [${version}]" heading needs its release date: "## [${version}] - YYYY-MM-DD"`);
+  if (!date || Number.isNaN(Date.parse(`${date}T00:00:00Z`)))
+    throw new ReleaseError(
+      `CHANGELOG.md's "## [${version}]" heading needs its release date: "## [${version}] - YYYY-MM-DD"`,
+    );
   const end = headings[index + 1]?.index ?? changelog.search(/^\[[^\]]+\]: /m);
   const body = changelog.slice(heading.index + heading[0].length, end < 0 ? undefined : end).trim();
   if (!/^- /m.test(body)) throw new ReleaseError(`CHANGELOG.md's "## [${version}]" section lists no change`);
@@ -96,7 +114,8 @@ function sectionEnd(changelog, from) {
 
 /** CHANGELOG.md with its "Unreleased" entries moved under a dated heading for `version`. */
 export function changelogForRelease(changelog, version, date, repositoryUrl) {
-  if ([...changelog.matchAll(HEADING)].some((h) => h[1] === version)) throw new ReleaseError(`CHANGELOG.md already has a section for ${version}`);
+  if ([...changelog.matchAll(HEADING)].some((h) => h[1] === version))
+    throw new ReleaseError(`CHANGELOG.md already has a section for ${version}`);
   const unreleased = /^## \[Unreleased\][^\n]*\n/m.exec(changelog);
   if (!unreleased) throw new ReleaseError('CHANGELOG.md has no "## [Unreleased]" section to release');
   const from = unreleased.index + unreleased[0].length;
@@ -106,16 +125,19 @@ export function changelogForRelease(changelog, version, date, repositoryUrl) {
   const previous = [...changelog.slice(to).matchAll(HEADING)][0]?.[1];
   const links = [
     `[Unreleased]: ${repositoryUrl}/compare/v${version}...HEAD`,
-    `[${version}]: ${previous ? `${repositoryUrl}/compare/v${previous}...v${version}` : `${repositoryUrl}/releases/tag/v${version}`}`,
+    `[${version}]: ` +
+      `${previous ? `${repositoryUrl}/compare/v${previous}...v${version}` : releaseUrl(repositoryUrl, version)}`,
   ].join('\n');
   const tail = changelog.slice(to);
-  const linked = /^\[Unreleased\]: .*$/m.test(tail) ? tail.replace(/^\[Unreleased\]: .*$/m, links) : `${tail.trimEnd()}\n\n${links}\n`;
+  const linked = /^\[Unreleased\]: .*$/m.test(tail)
+    ? tail.replace(/^\[Unreleased\]: .*$/m, links)
+    : `${tail.trimEnd()}\n\n${links}\n`;
   return `${changelog.slice(0, from)}\n## [${version}] - ${date}\n\n${entries}\n\n${linked.replace(/^\n+/, '')}`;
 }
 
 /** owner/name of a package.json repository field (github URLs only). */
 export function githubRepository(pkg) {
-  const url = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url ?? '';
+  const url = typeof pkg.repository === 'string' ? pkg.repository : (pkg.repository?.url ?? '');
   return /github\.com[/:]([^/]+\/[^/]+?)(?:\.git)?\/?$/.exec(url)?.[1] ?? null;
 }
 
@@ -130,9 +152,16 @@ function existingTags() {
 function plan(tag, { notes, repository }) {
   const release = parseTag(tag);
   const pkg = readJson('package.json');
-  if (pkg.version !== release.version) throw new ReleaseError(`tag ${tag} does not match package.json's version ${pkg.version}: run 'node scripts/release.mjs prepare ${release.version}', commit, and tag that commit`);
+  if (pkg.version !== release.version)
+    throw new ReleaseError(
+      `tag ${tag} does not match package.json's version ${pkg.version}: run 'node ` +
+        `scripts/release.mjs prepare ${release.version}', commit, and tag that commit`,
+    );
   if (repository && githubRepository(pkg)?.toLowerCase() !== repository.toLowerCase()) {
-    throw new ReleaseError(`package.json's repository (${githubRepository(pkg) ?? 'none'}) is not ${repository}: npm refuses provenance for a package built in another repository`);
+    throw new ReleaseError(
+      `package.json's repository (${githubRepository(pkg) ?? 'none'}) is not ${repository}: ` +
+        'npm refuses provenance for a package built in another repository',
+    );
   }
   const text = releaseNotes(readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8'), release.version);
   if (notes) writeFileSync(notes, text);
@@ -142,9 +171,16 @@ function plan(tag, { notes, repository }) {
     prerelease: String(release.prerelease !== null),
     'dist-tag': release.prerelease === null ? 'latest' : 'next',
     major: `v${release.major}`,
-    'move-major': String(shouldMoveMajor(release, existingTags().filter((t) => t !== tag))),
+    'move-major': String(
+      shouldMoveMajor(
+        release,
+        existingTags().filter((t) => t !== tag),
+      ),
+    ),
   };
-  return Object.entries(outputs).map(([key, value]) => `${key}=${value}`).join('\n');
+  return Object.entries(outputs)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n');
 }
 
 function prepare(version) {
@@ -154,25 +190,47 @@ function prepare(version) {
   if (!repo) throw new ReleaseError("package.json has no GitHub repository URL for the changelog's links");
   const date = new Date().toISOString().slice(0, 10);
   const changelog = readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8');
-  writeFileSync(path.join(root, 'CHANGELOG.md'), changelogForRelease(changelog, release.version, date, `https://github.com/${repo}`));
-  execFileSync('npm', ['version', release.version, '--no-git-tag-version', '--allow-same-version'], { cwd: root, stdio: 'ignore' });
-  return `package.json and CHANGELOG.md now release ${release.version} (${date}); commit them, then tag v${release.version} and push the tag`;
+  writeFileSync(
+    path.join(root, 'CHANGELOG.md'),
+    changelogForRelease(changelog, release.version, date, `https://github.com/${repo}`),
+  );
+  execFileSync('npm', ['version', release.version, '--no-git-tag-version', '--allow-same-version'], {
+    cwd: root,
+    stdio: 'ignore',
+  });
+  return (
+    `package.json and CHANGELOG.md now release ${release.version} (${date}); commit them, ` +
+    `then tag v${release.version} and push the tag`
+  );
 }
 
 function verifyDist() {
   execFileSync('npm', ['run', 'bundle', '--silent'], { cwd: root, stdio: 'inherit' });
-  const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=all', '--', 'dist'], { cwd: root, encoding: 'utf8' });
-  if (changed.trim()) throw new ReleaseError(`dist/ is not what 'npm run bundle' builds from this commit:\n${changed}Run 'npm run bundle' and commit dist/.`);
+  const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=all', '--', 'dist'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (changed.trim())
+    throw new ReleaseError(
+      `dist/ is not what 'npm run bundle' builds from this commit:\n${changed}Run 'npm run bundle' and commit dist/.`,
+    );
   return 'dist/ is what npm run bundle builds from this commit';
 }
 
 function main(argv) {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { notes: { type: 'string' }, repository: { type: 'string' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { notes: { type: 'string' }, repository: { type: 'string' } },
+  });
   const [command, argument] = positionals;
   if (command === 'plan' && argument) return plan(argument, values);
   if (command === 'prepare' && argument) return prepare(argument);
   if (command === 'verify-dist') return verifyDist();
-  throw new ReleaseError('usage: node scripts/release.mjs plan <vX.Y.Z> [--notes file] [--repository owner/name] | prepare <X.Y.Z> | verify-dist');
+  throw new ReleaseError(
+    'usage: node scripts/release.mjs plan <vX.Y.Z> [--notes file] [--repository ' +
+      'owner/name] | prepare <X.Y.Z> | verify-dist',
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -182,4 +240,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.stderr.write(`release: ${error instanceof ReleaseError ? error.message : error.stack}\n`);
     process.exitCode = error instanceof ReleaseError ? 2 : 1;
   }
+}
+
+function releaseUrl(repositoryUrl, version) {
+  return `${repositoryUrl}/releases/tag/v${version}`;
 }

@@ -36,10 +36,20 @@ const count = (name) => {
   return value;
 };
 const out = path.join(tmpdir(), `fastblocks-sync-reliability-${process.pid}.json`);
-const config = { runs: count('runs'), seed: values.seed, crashes: count('crashes'), concurrent: count('concurrent'), stops: count('stops'), out };
+const config = {
+  runs: count('runs'),
+  seed: values.seed,
+  crashes: count('crashes'),
+  concurrent: count('concurrent'),
+  stops: count('stops'),
+  out,
+};
 process.env.RELIABILITY_LONG = JSON.stringify(config);
 process.env.REQUIRE_S3 = '1';
-console.log(`reliability: seed ${config.seed}: ${config.runs} fault runs, ${config.crashes} crashes, ${config.stops} graceful stops, ${config.concurrent} concurrent rounds`);
+console.log(
+  `reliability: seed ${config.seed}: ${config.runs} fault runs, ${config.crashes} ` +
+    `crashes, ${config.stops} graceful stops, ${config.concurrent} concurrent rounds`,
+);
 
 const vitest = await startVitest('test', [], {
   root,
@@ -59,11 +69,25 @@ try {
   process.exit(1);
 }
 const kinds = (kind) => figures.violations.filter((v) => v.kind === kind).length;
-const tally = { lost_versions: kinds('lost_version'), mixed_states: kinds('mixed_state'), escapes: kinds('escape'), secret_leaks: kinds('secret_leak') };
-console.log(`reliability: outcomes of the fault runs: ${Object.entries(figures.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-console.log(`reliability: crashes whose next run recovered the interrupted run (lock + journal): ${figures.recovered}; concurrent runs that lost the lock and failed clearly: ${figures.lockLosers}`);
+const tally = {
+  lost_versions: kinds('lost_version'),
+  mixed_states: kinds('mixed_state'),
+  escapes: kinds('escape'),
+  secret_leaks: kinds('secret_leak'),
+};
+console.log(
+  `reliability: outcomes of the fault runs: ${Object.entries(figures.outcomes)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')}`,
+);
+console.log(
+  'reliability: crashes whose next run recovered the interrupted run (lock + journal): ' +
+    `${figures.recovered}; concurrent runs that lost the lock and failed ` +
+    `clearly: ${figures.lockLosers}`,
+);
 console.log(
   `runs=${figures.runs} faults=${figures.faults} crashes=${figures.crashes} concurrent=${figures.concurrent} ` +
-    `lost_versions=${tally.lost_versions} mixed_states=${tally.mixed_states} escapes=${tally.escapes} secret_leaks=${tally.secret_leaks} stops=${figures.stops}`,
+    (`lost_versions=${tally.lost_versions} mixed_states=${tally.mixed_states} ` +
+      `escapes=${tally.escapes} secret_leaks=${tally.secret_leaks} stops=${figures.stops}`),
 );
 process.exit(failed || Object.values(tally).some((n) => n > 0) ? 1 : 0);

@@ -28,23 +28,47 @@ const markdown = renderMarkdown(
     planHash,
     workspace: '/home/runner/work/site/site',
     runUrl: 'https://github.com/acme/site/actions/runs/4242',
-    fullPlan: { url: 'https://github.com/acme/site/actions/runs/4242/artifacts/1337', name: 'fastblocks-sync-plan-all-3f9a1c2e' },
-    failure: { reason: 'manual-conflicts', message: 'Manual conflict resolution required: 1 unresolved conflict(s); nothing was written. See the job summary.' },
-    notes: ["pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'."],
+    fullPlan: {
+      url: 'https://github.com/acme/site/actions/runs/4242/artifacts/1337',
+      name: 'fastblocks-sync-plan-all-3f9a1c2e',
+    },
+    failure: {
+      reason: 'manual-conflicts',
+      message:
+        'Manual conflict resolution required: 1 unresolved conflict(s); nothing was written. See the job summary.',
+    },
+    notes: [
+      "pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.",
+    ],
   },
   { maxLength: COMMENT_LIMIT - marker(key, planHash).length - 1 },
 );
 const body = commentBody(key, planHash, markdown);
-if (body.length > COMMENT_LIMIT) throw new Error(`the comment has ${body.length} characters, over GitHub's ${COMMENT_LIMIT}`);
+if (body.length > COMMENT_LIMIT)
+  throw new Error(`the comment has ${body.length} characters, over GitHub's ${COMMENT_LIMIT}`);
 
-const html = githubAlerts(execFileSync('cmark-gfm', ['--unsafe', '-e', 'table', '-e', 'strikethrough', '-e', 'autolink', '-e', 'tagfilter'], { input: body, encoding: 'utf8', maxBuffer: 64 << 20 }));
+const html = githubAlerts(
+  execFileSync('cmark-gfm', ['--unsafe', '-e', 'table', '-e', 'strikethrough', '-e', 'autolink', '-e', 'tagfilter'], {
+    input: body,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  }),
+);
 const css = readFileSync(path.join(root, 'node_modules', 'github-markdown-css', 'github-markdown-light.css'), 'utf8');
-const page = `<!doctype html><html><head><meta charset="utf-8"><style>${css}
-body { margin: 0; background: #fff; }
-.comment { box-sizing: border-box; max-width: 980px; margin: 16px; border: 1px solid #d0d7de; border-radius: 6px; }
-.comment-header { padding: 8px 16px; background: #f6f8fa; border-bottom: 1px solid #d0d7de; font: 14px -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #57606a; }
+const page =
+  `<!doctype html><html><head><meta charset="utf-8"><style>${css}
+body { margin: 0; ` +
+  `background: #fff; }
+.comment { box-sizing: border-box; max-width: 980px; margin: ` +
+  `16px; border: 1px solid #d0d7de; border-radius: 6px; }
+.comment-header { padding: 8px ` +
+  '16px; background: #f6f8fa; border-bottom: 1px solid #d0d7de; font: 14px ' +
+  '-apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #57606a; ' +
+  `}
 .markdown-body { padding: 16px; font-size: 14px; }
-</style></head><body><div class="comment"><div class="comment-header"><b>github-actions</b> bot commented</div><div class="markdown-body">${html}</div></div></body></html>`;
+</style></head><body><div ` +
+  'class="comment"><div class="comment-header"><b>github-actions</b> bot ' +
+  `commented</div><div class="markdown-body">${html}</div></div></body></html>`;
 
 const work = mkdtempSync(path.join(tmpdir(), 'fbs-screenshot-'));
 try {
@@ -75,8 +99,14 @@ console.log(`${out}: the comment (${body.length} of ${COMMENT_LIMIT} characters)
 
 /** GitHub shows `> [!NOTE]` blockquotes as alerts (after cmark-gfm); the same markup github-markdown-css styles. */
 function githubAlerts(rendered: string): string {
-  return rendered.replace(/<blockquote>\n<p>\[!(NOTE|CAUTION|WARNING|TIP|IMPORTANT)\]\n?([\s\S]*?)<\/blockquote>/g, (_, kind: string, rest: string) => {
-    const name = kind.charAt(0) + kind.slice(1).toLowerCase();
-    return `<div class="markdown-alert markdown-alert-${kind.toLowerCase()}"><p class="markdown-alert-title">${name}</p><p>${rest}</div>`;
-  });
+  return rendered.replace(
+    /<blockquote>\n<p>\[!(NOTE|CAUTION|WARNING|TIP|IMPORTANT)\]\n?([\s\S]*?)<\/blockquote>/g,
+    (_, kind: string, rest: string) => {
+      const name = kind.charAt(0) + kind.slice(1).toLowerCase();
+      return (
+        `<div class="markdown-alert markdown-alert-${kind.toLowerCase()}"><p ` +
+        `class="markdown-alert-title">${name}</p><p>${rest}</div>`
+      );
+    },
+  );
 }

@@ -1,9 +1,26 @@
-// One way to turn anything thrown into a message, and the errors the Action fails with.
-// `failure-reason` (an Action output) is carried by the error, so main.ts decides nothing twice.
+// One way to turn anything thrown into a message, and the errors the Action and the library fail
+// with. A failure's reason (FAILURE_REASONS) is carried by the error, so nothing decides it twice.
 
-/** Why a run failed, as the `failure-reason` output reports it. */
-export const FAILURE_REASONS = ['manual-conflicts', 'plan-changed', 'locked', 'validation', 'error'] as const;
-export type FailureReason = (typeof FAILURE_REASONS)[number];
+import type { FailureReason } from './core/model.js';
+
+/**
+ * The reasons the Action's `failure-reason` output reports (action.yml, README): the engine's
+ * vocabulary (FAILURE_REASONS in core/model.ts) with a refusal and a run not applied as `error`.
+ */
+export const ACTION_FAILURE_REASONS = [
+  'manual-conflicts',
+  'plan-changed',
+  'locked',
+  'validation',
+  'error',
+] as const satisfies readonly FailureReason[];
+export type ActionFailureReason = (typeof ACTION_FAILURE_REASONS)[number];
+
+/** A failure as the Action reports it: its `failure-reason` and the message the job fails with. */
+export interface ActionFailure {
+  reason: ActionFailureReason;
+  message: string;
+}
 
 /** The message of anything thrown: an Error's message, a string, or a JSON rendering. */
 export function errorMessage(error: unknown): string {
@@ -16,15 +33,15 @@ export function errorMessage(error: unknown): string {
     return message;
   }
   if (typeof error === 'string') return error;
-  if (error === undefined || error === null) return String(error);
+  if (typeof error !== 'object' || error === null) return String(error);
   try {
-    return JSON.stringify(error) ?? String(error);
+    return JSON.stringify(error);
   } catch {
-    return String(error);
+    return Object.prototype.toString.call(error);
   }
 }
 
-/** A failure the Action reports with a known `failure-reason`. */
+/** A failure with a known reason (the Action's `failure-reason`). */
 export class ActionError extends Error {
   readonly reason: FailureReason;
   constructor(reason: FailureReason, message: string, options?: { cause?: unknown }) {
@@ -47,4 +64,18 @@ export class InputError extends ActionError {
 /** The failure reason of anything thrown: an ActionError's own, else `error`. */
 export function failureReasonOf(error: unknown): FailureReason {
   return error instanceof ActionError ? error.reason : 'error';
+}
+
+/**
+ * What `sync.templates/settings/static/all` reject with when MANUAL conflicts are left unresolved:
+ * nothing was written. The message contains "Manual conflict resolution required" (the FastBlocks
+ * seed's documented contract), and `result` is the full result, conflicts and plan included.
+ */
+export class ManualConflictError<R = unknown> extends Error {
+  readonly result: R;
+  constructor(message: string, result: R) {
+    super(message);
+    this.name = 'ManualConflictError';
+    this.result = result;
+  }
 }

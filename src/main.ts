@@ -15,13 +15,15 @@ import { readInputs, type ActionSettings } from './action/inputs.js';
 import { coreIO, safeIO, type ActionIO } from './action/io.js';
 import { computeOutputs, emptyOutputs, setOutputs, type ActionOutputs } from './action/outputs.js';
 import { combinedPlanHash } from './action/plan-hash.js';
-import { publish, failureOf, type Failure } from './action/publish.js';
-import { defaultReplica } from './action/replica.js';
+import { publish } from './action/publish.js';
+import { workflowReplica } from './action/replica.js';
 import { localRoots, runTargets, type RunTargets } from './action/run-targets.js';
 import { createScrubber, urlForms, type Scrubber } from './action/secrets.js';
 import { linkedFolderMessage, linkOnPath } from './core/links.js';
 import { ActionError, errorMessage, failureReasonOf } from './errors.js';
 import { inertText } from './report/inert.js';
+import { actionFailureReason, failureOf, type Failure } from './results.js';
+import type { ActionFailure } from './errors.js';
 
 export interface Dependencies {
   io: ActionIO;
@@ -32,7 +34,14 @@ export interface Dependencies {
   artifact: ArtifactUploader;
 }
 
-const defaults = (): Dependencies => ({ io: coreIO, env: process.env, runTargets, octokit: createOctokit, cache: actionsCacheClient, artifact: actionsArtifactUploader });
+const defaults = (): Dependencies => ({
+  io: coreIO,
+  env: process.env,
+  runTargets,
+  octokit: createOctokit,
+  cache: actionsCacheClient,
+  artifact: actionsArtifactUploader,
+});
 
 export async function run(overrides: Partial<Dependencies> = {}): Promise<void> {
   const given = { ...defaults(), ...overrides };
@@ -46,8 +55,13 @@ export async function run(overrides: Partial<Dependencies> = {}): Promise<void> 
   try {
     outcome = await execute(deps, scrubber, abort.signal);
   } catch (error) {
-    const failure = { reason: failureReasonOf(error), message: scrubber.scrub(errorMessage(error)) };
-    await io.writeSummary(`### fastblocks-sync\n\n**Failed (${failure.reason}):** ${inertText(failure.message)}\n`).catch(() => undefined);
+    const failure = {
+      reason: actionFailureReason(failureReasonOf(error)),
+      message: scrubber.scrub(errorMessage(error)),
+    };
+    await io
+      .writeSummary(`### fastblocks-sync\n\n**Failed (${failure.reason}):** ${inertText(failure.message)}\n`)
+      .catch(() => undefined);
     outcome = { outputs: emptyOutputs(failure.reason), failure };
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
@@ -64,13 +78,23 @@ export function runMode(context: ActionContext, settings: ActionSettings): { dry
     const overridden = settings.dryRun.explicit && !settings.dryRun.value;
     return {
       dryRun: true,
-      notes: [`pull_request_target event: dry run${overridden ? " although 'dry-run' is 'false'" : ''}. This event never writes; deploy previews from pull_request events.`],
+      notes: [
+        'pull_request_target event: dry ' +
+          `run${overridden ? " although 'dry-run' is 'false'" : ''}. This event never writes; ` +
+          'deploy previews from pull_request events.',
+      ],
     };
   }
   // Every event that runs on a pull request's code, not only pull_request: a review, a review
   // comment, the merge queue, a comment on the pull request, a refs/pull/ ref.
   if (context.fromPullRequest && !settings.dryRun.explicit) {
-    return { dryRun: true, notes: [`${context.eventName || 'This'} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`] };
+    return {
+      dryRun: true,
+      notes: [
+        `${context.eventName || 'This'} event: dry run. The Action writes from a pull request ` +
+          `only when 'dry-run' is explicitly 'false'.`,
+      ],
+    };
   }
   return { dryRun: settings.dryRun.value, notes: [] };
 }
@@ -93,11 +117,11 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
     const token = parsed.githubToken.length >= 8 ? [parsed.githubToken] : [];
     for (const secret of [...parsed.secrets, ...token]) guard(secret);
     if (parsed.githubToken && token.length === 0) io.setSecret(parsed.githubToken);
-    return parsed;
+    return Promise.resolve(parsed);
   });
   const { dryRun, notes: modeNotes } = runMode(context, settings);
   // The cache target keeps no base state: it needs no replica.
-  const replica = settings.replica ?? (settings.target === 'cache' ? '' : defaultReplica(context));
+  const replica = settings.replica ?? (settings.target === 'cache' ? '' : workflowReplica(context));
   const key = commentKey(settings.target, settings.bucket, settings.prefix);
   const timeoutMs = settings.timeout * 1000;
   const octokit = lazy(() => deps.octokit(settings.githubToken, context.apiUrl, timeoutMs));
@@ -109,8 +133,14 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   const linked = await linkOnPath(context.workspace, appRoot);
   if (linked) throw new ActionError('error', linkedFolderMessage(settings.appRoot, linked, "Input 'app-root':"));
   const base = context.fromPullRequest ? await baseSettings(context, settings, octokit, timeoutMs) : undefined;
-  const approved = settings.requireApprovedPlan && !dryRun ? await io.group('Approval: find the reviewed plan', () => reviewedPlan(octokit(), context, key, settings, io)) : undefined;
-  const cache = settings.pullCache && settings.direction !== 'push' && !dryRun ? pullCacheFor(deps, settings, context, appRoot, replica) : undefined;
+  const approved =
+    settings.requireApprovedPlan && !dryRun
+      ? await io.group('Approval: find the reviewed plan', () => reviewedPlan(octokit(), context, key, settings, io))
+      : undefined;
+  const cache =
+    settings.pullCache && settings.direction !== 'push' && !dryRun
+      ? pullCacheFor(deps, settings, context, appRoot, replica)
+      : undefined;
   if (cache) await io.group('Restore pulled files (pull-cache)', () => warnOnly(io, 'restore', () => cache.restore()));
   const raw = await io.group(`Sync ${settings.target}${dryRun ? ' (dry run)' : ''}`, () =>
     deps.runTargets(settings, {
@@ -118,7 +148,11 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
       replica,
       appRoot,
       signal,
-      localStateDir: join(context.runnerTemp || tmpdir(), 'fastblocks-sync', `state-${context.runId}-${context.runAttempt}-${process.pid}`),
+      localStateDir: join(
+        context.runnerTemp || tmpdir(),
+        'fastblocks-sync',
+        `state-${context.runId}-${context.runAttempt}-${process.pid}`,
+      ),
       // The cache URL's password and the reload secret may come from the environment or cache.yml.
       onSecret: guard,
       // Under the gate the review previews, and the deploy does, the same exact recovery of a killed run.
@@ -131,26 +165,59 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   const results = scrubber.scrubDeep(raw);
   if (cache) await io.group('Save pulled files (pull-cache)', () => warnOnly(io, 'save', () => cache.save()));
   const planHash = combinedPlanHash(settings.target, results);
-  let failure = failureOf(results);
-  if (failure?.reason === 'plan-changed' && approved) failure = { reason: 'plan-changed', message: planChangedMessage(approved, planHash) };
-  if (approved && !failure) io.info(planHash === approved.planHash ? `This run's plan ${planHash} is the reviewed one: applied.` : 'The plan writes nothing: nothing to deploy.');
+  let failure = actionFailure(failureOf(results));
+  if (failure?.reason === 'plan-changed' && approved)
+    failure = { reason: 'plan-changed', message: planChangedMessage(approved, planHash) };
+  if (approved && !failure)
+    io.info(
+      planHash === approved.planHash
+        ? `This run's plan ${planHash} is the reviewed one: applied.`
+        : 'The plan writes nothing: nothing to deploy.',
+    );
   const notes = [...modeNotes, ...(base ? await base.changedByPullRequest() : [])];
   for (const note of notes.slice(modeNotes.length)) io.warning(note);
-  const published = await publish({ io, context, settings, results, dryRun, planHash, failure, key, scrub: scrubber.scrub, octokit, pullRequest: approved?.pullRequest, notes, env: deps.env, artifact: deps.artifact });
+  const published = await publish({
+    io,
+    context,
+    settings,
+    results,
+    dryRun,
+    planHash,
+    failure,
+    key,
+    scrub: scrubber.scrub,
+    octokit,
+    pullRequest: approved?.pullRequest,
+    notes,
+    env: deps.env,
+    artifact: deps.artifact,
+  });
   return { outputs: computeOutputs(results, planHash, published, failure?.reason), failure };
 }
 
-async function reviewedPlan(octokit: Octokit, context: ActionContext, key: string, settings: ActionSettings, io: ActionIO): Promise<ApprovedPlan> {
+async function reviewedPlan(
+  octokit: Octokit,
+  context: ActionContext,
+  key: string,
+  settings: ActionSettings,
+  io: ActionIO,
+): Promise<ApprovedPlan> {
   const approved = await findApprovedPlan(octokit, context.repo, context.sha, key, settings.commentAuthor);
   io.info(
-    `Reviewed plan ${approved.planHash} in PR #${approved.pullRequest} (${approved.commentUrl}), posted by ${settings.commentAuthor}: ` +
-      'the plan is made under the bucket\'s locks and applied only if it is this one.',
+    `Reviewed plan ${approved.planHash} in PR #${approved.pullRequest} ` +
+      `(${approved.commentUrl}), posted by ${settings.commentAuthor}: ` +
+      "the plan is made under the bucket's locks and applied only if it is this one.",
   );
   return approved;
 }
 
 /** The settings folder of the base commit, for the files that choose where the tool reads and writes. */
-async function baseSettings(context: ActionContext, settings: ActionSettings, octokit: () => Octokit, timeoutMs: number): Promise<BaseConfig> {
+async function baseSettings(
+  context: ActionContext,
+  settings: ActionSettings,
+  octokit: () => Octokit,
+  timeoutMs: number,
+): Promise<BaseConfig> {
   return baseConfig({
     workspace: context.workspace,
     settingsDir: posix.normalize(posix.join(settings.appRoot, settings.settingsPath ?? 'settings')),
@@ -161,7 +228,13 @@ async function baseSettings(context: ActionContext, settings: ActionSettings, oc
   });
 }
 
-function pullCacheFor(deps: Dependencies, settings: ActionSettings, context: ActionContext, appRoot: string, replica: string) {
+function pullCacheFor(
+  deps: Dependencies,
+  settings: ActionSettings,
+  context: ActionContext,
+  appRoot: string,
+  replica: string,
+) {
   return pullCache({
     client: deps.cache,
     workspace: appRoot,
@@ -175,7 +248,16 @@ function pullCacheFor(deps: Dependencies, settings: ActionSettings, context: Act
 
 function describe(s: ActionSettings, context: ActionContext, dryRun: boolean, replica: string): string {
   const where = s.storageBucket ?? '(no bucket)';
-  return `fastblocks-sync: target ${s.target}, ${where}, direction ${s.direction}, conflicts ${s.conflictStrategy}, ${dryRun ? 'dry run' : 'apply'}, replica ${replica}, event ${context.eventName || '(none)'}`;
+  return (
+    `fastblocks-sync: target ${s.target}, ${where}, direction ${s.direction}, conflicts ` +
+    `${s.conflictStrategy}, ${dryRun ? 'dry run' : 'apply'}, replica ${replica}, ` +
+    `event ${context.eventName || '(none)'}`
+  );
+}
+
+/** The failure as the Action's outputs name it (README: manual-conflicts, plan-changed, validation, error). */
+function actionFailure(failure: Failure | undefined): ActionFailure | undefined {
+  return failure && { reason: actionFailureReason(failure.reason), message: failure.message };
 }
 
 /**
@@ -186,7 +268,8 @@ async function warnOnly(io: ActionIO, step: 'restore' | 'save', work: () => Prom
   try {
     await work();
   } catch (error) {
-    io.warning(`pull-cache: ${step} failed (${errorMessage(error)}); ${step === 'restore' ? 'the sync downloads what it needs' : 'the next run downloads these files again'}.`);
+    const then = step === 'restore' ? 'the sync downloads what it needs' : 'the next run downloads these files again';
+    io.warning(`pull-cache: ${step} failed (${errorMessage(error)}); ${then}.`);
   }
 }
 

@@ -32,16 +32,19 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Why artifacts cannot be uploaded here (outside Actions, on GitHub Enterprise Server), or null. */
 export function artifactUnavailable(env: Env, serverUrl: string): string | null {
-  if (!env.ACTIONS_RUNTIME_TOKEN || !env.ACTIONS_RESULTS_URL) return 'the Actions artifact service is not available here (no ACTIONS_RUNTIME_TOKEN / ACTIONS_RESULTS_URL)';
+  if (!env.ACTIONS_RUNTIME_TOKEN || !env.ACTIONS_RESULTS_URL)
+    return 'the Actions artifact service is not available here (no ACTIONS_RUNTIME_TOKEN / ACTIONS_RESULTS_URL)';
   // @actions/artifact 2+ (artifacts v4) does not support GitHub Enterprise Server.
   const host = new URL(serverUrl).hostname.toLowerCase();
-  if (host !== 'github.com' && !host.endsWith('.ghe.com') && !host.endsWith('.localhost')) return `artifacts v4 are not supported on GitHub Enterprise Server (${host})`;
+  if (host !== 'github.com' && !host.endsWith('.ghe.com') && !host.endsWith('.localhost'))
+    return `artifacts v4 are not supported on GitHub Enterprise Server (${host})`;
   return null;
 }
 
 /** Where GitHub shows an uploaded artifact (what actions/upload-artifact reports as `artifact-url`). */
 export function artifactUrl(context: Pick<ActionContext, 'serverUrl' | 'repo' | 'runId'>, id: number): string {
-  return `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}/artifacts/${id}`;
+  const run = `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}`;
+  return `${run}/artifacts/${id}`;
 }
 
 /**
@@ -76,15 +79,27 @@ export async function writeReportFolder(
   const dir = isAbsolute(path) ? path : join(workspace, path);
   // Inside a synced folder the reports would be synced by the next run (static/ takes every file).
   const root = syncedRoots.find((r) => dir === r || dir.startsWith(r + sep) || r.startsWith(dir + sep));
-  if (root) throw new Error(`report-path: ${dir} overlaps the synced folder ${root}; the reports would be synced with it. Choose a report-path outside the synced folders.`);
+  if (root)
+    throw new Error(
+      `report-path: ${dir} overlaps the synced folder ${root}; the reports would be synced ` +
+        'with it. Choose a report-path outside the synced folders.',
+    );
   const created = isAbsolute(path) ? await makeAbsolute(dir) : await makeInside(workspace, path);
-  if (created) await replaceFile(dir, '.gitignore', '# Written by fastblocks-sync: its reports are not part of the repository.\n*\n');
+  if (created)
+    await replaceFile(
+      dir,
+      '.gitignore',
+      '# Written by fastblocks-sync: its reports are not part of the repository.\n*\n',
+    );
   const written: string[] = [];
   for (const file of files) written.push(await replaceFile(dir, file.name, file.content));
   return { dir, files: written };
 }
 
-/** Creates each missing folder of `path` under `root`; refuses links and non-folders on the way. True when the last one was created. */
+/**
+ * Creates each missing folder of `path` under `root`; refuses links and non-folders on the way. True when the last
+ * one was created.
+ */
 async function makeInside(root: string, path: string): Promise<boolean> {
   let current = root;
   let created = false;
@@ -98,7 +113,11 @@ async function makeInside(root: string, path: string): Promise<boolean> {
     }
     created = false;
     if (stat.isSymbolicLink() || !stat.isDirectory()) {
-      throw new Error(`report-path: ${current} is ${stat.isSymbolicLink() ? 'a symbolic link' : 'not a folder'} in the checkout; the report is never written through it. Remove it or choose another report-path.`);
+      throw new Error(
+        `report-path: ${current} is ` +
+          `${stat.isSymbolicLink() ? 'a symbolic link' : 'not a folder'} in the checkout; the ` +
+          'report is never written through it. Remove it or choose another report-path.',
+      );
     }
   }
   return created;

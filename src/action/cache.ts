@@ -7,11 +7,12 @@
 // The bucket stays the source of truth: a cache miss only means more downloads.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, createReadStream } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import * as actionsCache from '@actions/cache';
 import { linkOnPath } from '../core/links.js';
+import { md5File } from '../hash.js';
 import { errorMessage } from '../errors.js';
 
 /** The part of @actions/cache the Action uses; injected so tests need no cache service. */
@@ -72,7 +73,7 @@ export function pullCache(options: PullCacheOptions): PullCache {
 
   return {
     async restore() {
-      checkout = await snapshot(options.workspace, options.roots);
+      checkout = await snapshot(options.workspace, options.roots, options.log);
       if (!options.client.isAvailable()) {
         options.log.info('pull-cache: the Actions cache service is not available here; pulling without it.');
         return;
@@ -90,7 +91,10 @@ export function pullCache(options: PullCacheOptions): PullCache {
         return;
       }
       restored = await readManifest(staging);
-      if (!restored) return options.log.warning('pull-cache: the cached entry has no readable manifest; ignoring it.');
+      if (!restored) {
+        options.log.warning('pull-cache: the cached entry has no readable manifest; ignoring it.');
+        return;
+      }
       let laid = 0;
       let kept = 0;
       const linked: string[] = [];
@@ -107,26 +111,40 @@ export function pullCache(options: PullCacheOptions): PullCache {
           continue;
         }
         if (entry.pulled === null) {
-          await unlink(target).catch(() => undefined);
+          await unlink(target).catch((error: unknown) => {
+            // Already gone is what was wanted; anything else leaves the file for the sync to see.
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+              options.log.warning(
+                `pull-cache: cannot remove ${path}, which the pull deleted (${errorMessage(error)}).`,
+              );
+          });
           laid++;
           continue;
         }
         const source = join(staging, 'files', path);
+        // A cached copy that is missing or not the pulled version is left out: the sync pulls it again.
         if ((await md5File(source).catch(() => null)) !== entry.pulled) continue;
         await mkdir(dirname(target), { recursive: true });
         await replaceWithCopy(source, target);
         laid++;
       }
       if (linked.length > 0) {
-        options.log.warning(`pull-cache: ${linked.length} file(s) not restored because the checkout has a symbolic link on their path (never written through), e.g. ${linked[0]}; the sync pulls them if needed.`);
+        options.log.warning(
+          `pull-cache: ${linked.length} file(s) not restored because the checkout has a symbolic ` +
+            `link on their path (never written through), e.g. ${linked[0]}; the sync pulls them if ` +
+            'needed.',
+        );
       }
-      options.log.info(`pull-cache: restored ${laid} pulled file(s) from ${hit}${kept ? `; ${kept} left as committed (changed in git since)` : ''}.`);
+      options.log.info(
+        `pull-cache: restored ${laid} pulled file(s) from ` +
+          `${hit}${kept ? `; ${kept} left as committed (changed in git since)` : ''}.`,
+      );
     },
 
     async save() {
       if (!checkout) throw new Error('pull-cache: save() before restore()');
       if (!options.client.isAvailable()) return;
-      const now = await snapshot(options.workspace, options.roots);
+      const now = await snapshot(options.workspace, options.roots, options.log);
       const files: Record<string, ManifestEntry> = {};
       for (const path of [...new Set([...checkout.keys(), ...now.keys()])].sort()) {
         const before = checkout.get(path) ?? null;
@@ -160,12 +178,25 @@ export function pullCache(options: PullCacheOptions): PullCache {
 /**
  * MD5 of every regular file under the roots, keyed by workspace-relative POSIX path. A root that is
  * (or sits under) a symbolic link is left out: its files are not the checkout's, and saving them
- * would copy whatever it points at into the Actions cache (the sync refuses such a root anyway).
+ * would copy whatever it points at into the Actions cache (the sync refuses such a root anyway). A
+ * root that does not exist holds nothing; a folder that cannot be read is a warning (its files are
+ * then not told apart from the checkout's, so they are neither cached nor restored).
  */
-export async function snapshot(workspace: string, roots: readonly string[]): Promise<Map<string, string>> {
+export async function snapshot(
+  workspace: string,
+  roots: readonly string[],
+  log?: Pick<PullCacheOptions['log'], 'warning'>,
+): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const walk = async (relative: string): Promise<void> => {
-    const entries = await readdir(join(workspace, relative), { withFileTypes: true }).catch(() => []);
+    const entries = await readdir(join(workspace, relative), { withFileTypes: true }).catch((error: unknown) => {
+      const { code } = error as NodeJS.ErrnoException;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR')
+        log?.warning(
+          `pull-cache: cannot read ${relative} (${errorMessage(error)}); its files are left out of the cache.`,
+        );
+      return [];
+    });
     for (const entry of entries) {
       if (entry.name === '.fastblocks-sync' || entry.name === '.git') continue;
       const path = posix.join(relative, entry.name);
@@ -179,20 +210,10 @@ export async function snapshot(workspace: string, roots: readonly string[]): Pro
   return files;
 }
 
-function md5File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('md5');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')))
-      .on('error', reject);
-  });
-}
-
 async function readManifest(dir: string): Promise<Manifest | undefined> {
   try {
-    const parsed = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
-    return parsed.version === 1 && typeof parsed.files === 'object' ? parsed : undefined;
+    const parsed = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Partial<Manifest> | null;
+    return parsed?.version === 1 && typeof parsed.files === 'object' ? (parsed as Manifest) : undefined;
   } catch {
     return undefined;
   }

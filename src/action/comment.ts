@@ -19,7 +19,8 @@ export function createOctokit(token: string, apiUrl: string, timeoutMs: number =
     try {
       return await fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
     } catch (error) {
-      if (timeout.aborted) throw new Error(`the GitHub API did not answer within ${Math.round(timeoutMs / 100) / 10} s`, { cause: error });
+      if (timeout.aborted)
+        throw new Error(`the GitHub API did not answer within ${Math.round(timeoutMs / 100) / 10} s`, { cause: error });
       throw error;
     }
   };
@@ -33,7 +34,8 @@ export const DEFAULT_IDENTITY = 'github-actions[bot]';
 export const COMMENT_LIMIT = 65_536;
 
 export const PERMISSION_HINT =
-  "Add 'pull-requests: write' to the job's permissions (e.g. `permissions: { contents: read, pull-requests: write }`). " +
+  "Add 'pull-requests: write' to the job's permissions (e.g. `permissions: { contents: " +
+  'read, pull-requests: write }`). ' +
   'Pull requests from forks get a read-only token: the report is in the job summary instead.';
 
 /**
@@ -64,9 +66,10 @@ export interface ParsedMarker {
  * first line: quoted or inside a code block, or after other text, it is text, not a marker.
  */
 export function parseMarker(body: string | undefined | null): ParsedMarker | undefined {
-  const first = (body ?? '').split('\n', 1)[0]!.replace(/\r$/, '');
-  const match = MARKER.exec(first);
-  return match ? { key: match[1]!, planHash: match[2]!, ...(match[3] ? { head: match[3] } : {}) } : undefined;
+  const first = ((body ?? '').split('\n', 1)[0] ?? '').replace(/\r$/, '');
+  const [, key, planHash, head] = MARKER.exec(first) ?? [];
+  if (key === undefined || planHash === undefined) return undefined;
+  return { key, planHash, ...(head ? { head } : {}) };
 }
 
 export interface MarkedComment {
@@ -93,7 +96,7 @@ interface ApiComment {
  * `github-actions` (with __typename Bot). Case does not matter in logins.
  */
 function sameLogin(login: string | undefined, identity: string): boolean {
-  return login !== undefined && login.toLowerCase().replace(/\[bot\]$/, '') === identity.toLowerCase().replace(/\[bot\]$/, '');
+  return login?.toLowerCase().replace(/\[bot\]$/, '') === identity.toLowerCase().replace(/\[bot\]$/, '');
 }
 
 const isBotIdentity = (identity: string) => /\[bot\]$/i.test(identity);
@@ -109,21 +112,44 @@ export function writtenBy(comment: Pick<ApiComment, 'user'>, identity: string): 
  * The Action's marked comments for this key, oldest first: written by `identity` with the marker
  * as their first line. Anyone can write a comment with a marker; only these count.
  */
-export async function findMarkedComments(octokit: Octokit, repo: RepoRef, issueNumber: number, key: string, identity: string): Promise<MarkedComment[]> {
+export async function findMarkedComments(
+  octokit: Octokit,
+  repo: RepoRef,
+  issueNumber: number,
+  key: string,
+  identity: string,
+): Promise<MarkedComment[]> {
   const found: MarkedComment[] = [];
-  const iterator = octokit.paginate.iterator(octokit.rest.issues.listComments, { ...repo, issue_number: issueNumber, per_page: 100 });
+  const iterator = octokit.paginate.iterator(octokit.rest.issues.listComments, {
+    ...repo,
+    issue_number: issueNumber,
+    per_page: 100,
+  });
   for await (const page of iterator) {
     for (const comment of page.data as ApiComment[]) {
       const parsed = parseMarker(comment.body);
       if (parsed?.key !== key || !writtenBy(comment, identity)) continue;
-      found.push({ id: comment.id, nodeId: comment.node_id ?? '', body: comment.body ?? '', planHash: parsed.planHash, ...(parsed.head ? { head: parsed.head } : {}), url: comment.html_url });
+      found.push({
+        id: comment.id,
+        nodeId: comment.node_id ?? '',
+        body: comment.body ?? '',
+        planHash: parsed.planHash,
+        ...(parsed.head ? { head: parsed.head } : {}),
+        url: comment.html_url,
+      });
     }
   }
   return found;
 }
 
 /** The Action's sticky comment for this key (the oldest, if a second was ever made). */
-export async function findMarkedComment(octokit: Octokit, repo: RepoRef, issueNumber: number, key: string, identity: string): Promise<MarkedComment | undefined> {
+export async function findMarkedComment(
+  octokit: Octokit,
+  repo: RepoRef,
+  issueNumber: number,
+  key: string,
+  identity: string,
+): Promise<MarkedComment | undefined> {
   return (await findMarkedComments(octokit, repo, issueNumber, key, identity))[0];
 }
 
@@ -166,7 +192,10 @@ const REVISION = `query($id: ID!) {
   }
 }`;
 
-/** Pages of 100 edits read at most: 10,000 edits — far beyond one sticky comment's life (a PR run edits it only when its plan changed). */
+/**
+ * Pages of 100 edits read at most: 10,000 edits — far beyond one sticky comment's life (a PR run edits it only when
+ * its plan changed).
+ */
 const MAX_HISTORY_PAGES = 100;
 
 export interface EditHistory {
@@ -198,7 +227,8 @@ export async function readEditHistory(octokit: Octokit, comment: Pick<MarkedComm
       if (edit) history.edits.push({ id: edit.id, editedAt: edit.editedAt });
     }
     if (!edits.pageInfo.hasNextPage) {
-      if (edits.totalCount > history.edits.length) throw new Error(`its edit history lists ${history.edits.length} of ${edits.totalCount} edits`);
+      if (edits.totalCount > history.edits.length)
+        throw new Error(`its edit history lists ${history.edits.length} of ${edits.totalCount} edits`);
       return history;
     }
     after = edits.pageInfo.endCursor;
@@ -240,8 +270,14 @@ export interface UpsertResult {
   notRemoved?: string[];
 }
 
-/** Deletes the Action's own duplicate comments; a failure is reported, never thrown (the comment itself matters more). */
-async function removeComments(octokit: Octokit, repo: RepoRef, comments: readonly MarkedComment[]): Promise<{ removed: number; notRemoved: string[] }> {
+/**
+ * Deletes the Action's own duplicate comments; a failure is reported, never thrown (the comment itself matters more).
+ */
+async function removeComments(
+  octokit: Octokit,
+  repo: RepoRef,
+  comments: readonly MarkedComment[],
+): Promise<{ removed: number; notRemoved: string[] }> {
   const notRemoved: string[] = [];
   for (const comment of comments) {
     try {
@@ -276,7 +312,13 @@ export async function upsertComment(
   body: string | ((existing: MarkedComment | undefined) => string),
   options: { createIfMissing?: boolean; identity?: string; removeDuplicates?: boolean } = {},
 ): Promise<UpsertResult | undefined> {
-  const [existing, ...duplicates] = await findMarkedComments(octokit, repo, issueNumber, key, options.identity ?? DEFAULT_IDENTITY);
+  const [existing, ...duplicates] = await findMarkedComments(
+    octokit,
+    repo,
+    issueNumber,
+    key,
+    options.identity ?? DEFAULT_IDENTITY,
+  );
   const text = typeof body === 'string' ? body : body(existing);
   const removed = options.removeDuplicates ? await removeComments(octokit, repo, duplicates) : undefined;
   if (existing) {
@@ -286,7 +328,12 @@ export async function upsertComment(
   }
   if (options.createIfMissing === false) return undefined;
   const { data } = await octokit.rest.issues.createComment({ ...repo, issue_number: issueNumber, body: text });
-  return { action: 'created', id: data.id, url: data.html_url, ...(data.user ? { author: { login: data.user.login, type: data.user.type } } : {}) };
+  return {
+    action: 'created',
+    id: data.id,
+    url: data.html_url,
+    ...(data.user ? { author: { login: data.user.login, type: data.user.type } } : {}),
+  };
 }
 
 export interface MergedPullRequest {
@@ -298,11 +345,22 @@ export interface MergedPullRequest {
 }
 
 /** The merged PR a pushed commit came from, with its final head and merge time. */
-export async function findMergedPull(octokit: Octokit, repo: RepoRef, sha: string): Promise<MergedPullRequest | undefined> {
-  const { data } = await octokit.rest.repos.listPullRequestsAssociatedWithCommit({ ...repo, commit_sha: sha, per_page: 100 });
+export async function findMergedPull(
+  octokit: Octokit,
+  repo: RepoRef,
+  sha: string,
+): Promise<MergedPullRequest | undefined> {
+  const { data } = await octokit.rest.repos.listPullRequestsAssociatedWithCommit({
+    ...repo,
+    commit_sha: sha,
+    per_page: 100,
+  });
   const merged = data.filter((pr) => pr.merged_at);
   const pr = merged.find((p) => p.merge_commit_sha === sha) ?? merged[0];
-  return pr ? { number: pr.number, headSha: pr.head?.sha ?? '', mergedAt: pr.merged_at ?? '' } : undefined;
+  // GitHub's answers are data from outside: a field its types promise may still be missing.
+  const head = pr?.head as { sha?: string } | undefined;
+  const mergedAt = pr?.merged_at;
+  return pr ? { number: pr.number, headSha: head?.sha ?? '', mergedAt: mergedAt ?? '' } : undefined;
 }
 
 /** The merged PR a pushed commit came from (for comments and the approval gate on push events). */
@@ -337,7 +395,8 @@ export function isUnreachable(error: unknown): boolean {
 /** What to tell a person about a failed GitHub API call: the permission to add only when it is one. */
 export function apiAdvice(error: unknown, what: string): string {
   if (isPermissionError(error)) return `Could not ${what} (${describeApiError(error)}). ${PERMISSION_HINT}`;
-  if (isUnreachable(error)) return `GitHub API unreachable: could not ${what} (${describeApiError(error)}). The job summary has the report.`;
+  if (isUnreachable(error))
+    return `GitHub API unreachable: could not ${what} (${describeApiError(error)}). The job summary has the report.`;
   return `Could not ${what} (${describeApiError(error)}). The job summary has the report.`;
 }
 
@@ -346,6 +405,8 @@ export function describeApiError(error: unknown): string {
   const status = httpStatus(error);
   const message = errorMessage(error).split('\n')[0] ?? '';
   // Octokit reports a request that never got an answer as status 500: say what really happened.
-  if (/did not answer within/.test(message)) return message;
-  return status === undefined ? message : `HTTP ${status}: ${message.replace(/ - https:\/\/docs\.github\.com\S*$/, '')}`;
+  if (message.includes('did not answer within')) return message;
+  return status === undefined
+    ? message
+    : `HTTP ${status}: ${message.replace(/ - https:\/\/docs\.github\.com\S*$/, '')}`;
 }

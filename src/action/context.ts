@@ -41,7 +41,10 @@ export interface ActionContext {
   apiUrl: string;
   workspace: string;
   runnerTemp: string;
-  /** Present on pull_request / pull_request_target events, and on the other events of fromPullRequest when they say which. */
+  /**
+   * Present on pull_request / pull_request_target events, and on the other events of fromPullRequest when they say
+   * which.
+   */
   pullRequest: PullRequestInfo | undefined;
   /**
    * The checkout may hold a pull request's unreviewed code: the review events, and any other event
@@ -56,7 +59,11 @@ export interface ActionContext {
 export const PULL_REQUEST_EVENTS: ReadonlySet<string> = new Set(['pull_request', 'pull_request_target']);
 
 /** Other events whose checkout is a pull request's code (or the merge queue's, before it is merged). */
-const PULL_REQUEST_CODE_EVENTS: ReadonlySet<string> = new Set(['pull_request_review', 'pull_request_review_comment', 'merge_group']);
+const PULL_REQUEST_CODE_EVENTS: ReadonlySet<string> = new Set([
+  'pull_request_review',
+  'pull_request_review_comment',
+  'merge_group',
+]);
 
 export function isPullRequestEvent(context: Pick<ActionContext, 'eventName'>): boolean {
   return PULL_REQUEST_EVENTS.has(context.eventName);
@@ -84,20 +91,35 @@ export function readContext(env: Env = process.env, cwd: string = process.cwd())
     sha: env.GITHUB_SHA ?? '',
     runId: Number.parseInt(env.GITHUB_RUN_ID ?? '', 10) || 0,
     runAttempt: Number.parseInt(env.GITHUB_RUN_ATTEMPT ?? '', 10) || 1,
-    serverUrl: env.GITHUB_SERVER_URL || 'https://github.com',
-    apiUrl: env.GITHUB_API_URL || 'https://api.github.com',
-    workspace: env.GITHUB_WORKSPACE || cwd,
-    runnerTemp: env.RUNNER_TEMP || '',
+    // An empty variable counts as unset, as the runner may export it empty.
+    serverUrl: nonEmpty(env.GITHUB_SERVER_URL) ?? 'https://github.com',
+    apiUrl: nonEmpty(env.GITHUB_API_URL) ?? 'https://api.github.com',
+    workspace: nonEmpty(env.GITHUB_WORKSPACE) ?? cwd,
+    runnerTemp: env.RUNNER_TEMP ?? '',
     pullRequest,
-    fromPullRequest: PULL_REQUEST_EVENTS.has(eventName) || PULL_REQUEST_CODE_EVENTS.has(eventName) || pullRequest !== undefined || /^refs\/pull\//.test(ref),
+    fromPullRequest:
+      PULL_REQUEST_EVENTS.has(eventName) ||
+      PULL_REQUEST_CODE_EVENTS.has(eventName) ||
+      pullRequest !== undefined ||
+      ref.startsWith('refs/pull/'),
   };
 }
 
 /** What the event says of the pull request it runs on, if anything. */
-function pullRequestOf(eventName: string, payload: Record<string, unknown>, repository: string, ref: string): PullRequestInfo | undefined {
+function pullRequestOf(
+  eventName: string,
+  payload: Record<string, unknown>,
+  repository: string,
+  ref: string,
+): PullRequestInfo | undefined {
   if (isRecord(payload.pull_request)) return pullRequestFrom(payload, repository);
   const issue = payload.issue;
-  if (eventName === 'issue_comment' && isRecord(issue) && isRecord(issue.pull_request) && typeof issue.number === 'number') {
+  if (
+    eventName === 'issue_comment' &&
+    isRecord(issue) &&
+    isRecord(issue.pull_request) &&
+    typeof issue.number === 'number'
+  ) {
     return { ...unknownPullRequest(repository), number: issue.number, closed: issue.state === 'closed' };
   }
   const group = payload.merge_group;
@@ -110,11 +132,23 @@ function pullRequestOf(eventName: string, payload: Record<string, unknown>, repo
 }
 
 function unknownPullRequest(repository: string): PullRequestInfo {
-  return { number: Number.NaN, baseRef: '', baseSha: '', headSha: '', baseRepo: repository, headRepo: repository, closed: false };
+  return {
+    number: Number.NaN,
+    baseRef: '',
+    baseSha: '',
+    headSha: '',
+    baseRepo: repository,
+    headRepo: repository,
+    closed: false,
+  };
 }
 
 function sha(value: unknown): string {
   return typeof value === 'string' && /^[0-9a-f]{40}$/i.test(value) ? value.toLowerCase() : '';
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
 }
 
 function readEvent(path: string | undefined): Record<string, unknown> {

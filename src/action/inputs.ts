@@ -1,8 +1,25 @@
 // Every input of action.yml, parsed and validated in one place into one typed settings object.
 // A bad input fails at once with a message naming the input, the value and what is accepted.
 
-import { CONFLICT_STRATEGIES, DIRECTIONS, type ConflictStrategy, type SyncDirection } from '../core/model.js';
-import { InputError } from '../errors.js';
+import {
+  CONFLICT_STRATEGIES,
+  DIRECTIONS,
+  RUN_LIMITS,
+  withinLimit,
+  type ConflictStrategy,
+  type NumberLimit,
+  type SyncDirection,
+} from '../core/model.js';
+import { parseMaxDelete as parseSafetyMaxDelete } from '../core/safety.js';
+import { errorMessage, InputError } from '../errors.js';
+import {
+  parseRemote,
+  remoteLabel,
+  s3Location,
+  type RemoteLocation,
+  type S3ConnectionOptions,
+} from '../stores/location.js';
+import { withoutUserinfo } from '../urls.js';
 import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation } from '../targets/types.js';
 
 /** Input names exactly as in action.yml (kebab-case), keyed by the settings field they fill. */
@@ -93,7 +110,9 @@ export interface ActionSettings {
   bucket: string | undefined;
   /** Key prefix inside the bucket, without leading or trailing '/'; '' for the bucket root. */
   prefix: string;
-  /** `s3://bucket/prefix` (or a `file://` URL given as bucket) for the targets; undefined for cache-only runs. */
+  /** The remote, parsed once here: what the targets sync with; undefined for cache-only runs. */
+  remote: RemoteLocation | undefined;
+  /** The remote as a person reads it (`s3://bucket/prefix`, `file:///dir`): titles, logs, the pull-cache key. */
   storageBucket: string | undefined;
   endpoint: string | undefined;
   region: string | undefined;
@@ -166,7 +185,18 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
   const optional = (name: InputName): string | undefined => input(name) || undefined;
 
   const target = oneOf(INPUTS.target, input(INPUTS.target), TARGETS);
-  const { bucket, prefix, storageBucket } = parseBucket(optional(INPUTS.bucket), input(INPUTS.prefix), target);
+  const { bucket, prefix, location } = parseBucket(optional(INPUTS.bucket), input(INPUTS.prefix), target);
+  const endpoint = parseHttpUrl(INPUTS.endpoint, optional(INPUTS.endpoint));
+  const region = parseRegion(optional(INPUTS.region));
+  const pathStyle =
+    optional(INPUTS.pathStyle) === undefined ? undefined : parseBoolean(INPUTS.pathStyle, input(INPUTS.pathStyle));
+  const remote =
+    location &&
+    remoteLocation(location, prefix, {
+      ...(endpoint ? { endpoint } : {}),
+      ...(region ? { region } : {}),
+      ...(pathStyle !== undefined ? { pathStyle } : {}),
+    });
 
   const dryRunRaw = input(INPUTS.dryRun);
   const cacheUrl = parseCacheUrl(optional(INPUTS.cacheUrl));
@@ -174,7 +204,11 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
   const reloadSecret = optional(INPUTS.reloadSecret);
   const reloadConfig = parseBoolean(INPUTS.reloadConfig, input(INPUTS.reloadConfig));
   if (reloadConfig && (target === 'settings' || target === 'all') && reloadUrl === undefined) {
-    throw new InputError(INPUTS.reloadUrl, `Input '${INPUTS.reloadConfig}' is true but '${INPUTS.reloadUrl}' is empty. Set the webhook URL, or set '${INPUTS.reloadConfig}: false'.`);
+    throw new InputError(
+      INPUTS.reloadUrl,
+      `Input '${INPUTS.reloadConfig}' is true but '${INPUTS.reloadUrl}' is empty. Set the ` +
+        `webhook URL, or set '${INPUTS.reloadConfig}: false'.`,
+    );
   }
 
   const cacheOperationRaw = optional(INPUTS.cacheOperation);
@@ -187,10 +221,11 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     target,
     bucket,
     prefix,
-    storageBucket,
-    endpoint: parseHttpUrl(INPUTS.endpoint, optional(INPUTS.endpoint)),
-    region: parseRegion(optional(INPUTS.region)),
-    pathStyle: optional(INPUTS.pathStyle) === undefined ? undefined : parseBoolean(INPUTS.pathStyle, input(INPUTS.pathStyle)),
+    remote,
+    storageBucket: remote && remoteLabel(remote),
+    endpoint,
+    region,
+    pathStyle,
     direction: oneOf(INPUTS.direction, normalizeEnum(input(INPUTS.direction)), DIRECTIONS, input(INPUTS.direction)),
     conflictStrategy: oneOf(
       INPUTS.conflictStrategy,
@@ -198,19 +233,25 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
       CONFLICT_STRATEGIES,
       input(INPUTS.conflictStrategy),
     ),
-    dryRun: dryRunRaw === '' ? { value: false, explicit: false } : { value: parseBoolean(INPUTS.dryRun, dryRunRaw), explicit: true },
+    dryRun:
+      dryRunRaw === ''
+        ? { value: false, explicit: false }
+        : { value: parseBoolean(INPUTS.dryRun, dryRunRaw), explicit: true },
     backupOnConflict: parseBoolean(INPUTS.backupOnConflict, input(INPUTS.backupOnConflict)),
     prune: parseBoolean(INPUTS.prune, input(INPUTS.prune)),
     maxDelete: parseMaxDelete(input(INPUTS.maxDelete)),
-    maxConcurrent: parseNumber(INPUTS.maxConcurrent, input(INPUTS.maxConcurrent), { integer: true, min: 1, max: 256 }),
-    timeout: parseNumber(INPUTS.timeout, input(INPUTS.timeout), { min: 0.001, max: 3600 }),
-    retryAttempts: parseNumber(INPUTS.retryAttempts, input(INPUTS.retryAttempts), { integer: true, min: 0, max: 20 }),
-    retryDelay: parseNumber(INPUTS.retryDelay, input(INPUTS.retryDelay), { min: 0, max: 300 }),
-    lockWait: parseNumber(INPUTS.lockWait, input(INPUTS.lockWait), { min: 0, max: 3600 }),
-    lockTtl: parseNumber(INPUTS.lockTtl, input(INPUTS.lockTtl), { min: 2, max: 86_400 }),
+    maxConcurrent: parseNumber(INPUTS.maxConcurrent, input(INPUTS.maxConcurrent), RUN_LIMITS.maxConcurrent),
+    timeout: parseNumber(INPUTS.timeout, input(INPUTS.timeout), RUN_LIMITS.timeout),
+    retryAttempts: parseNumber(INPUTS.retryAttempts, input(INPUTS.retryAttempts), RUN_LIMITS.retryAttempts),
+    retryDelay: parseNumber(INPUTS.retryDelay, input(INPUTS.retryDelay), RUN_LIMITS.retryDelay),
+    lockWait: parseNumber(INPUTS.lockWait, input(INPUTS.lockWait), RUN_LIMITS.lockWait),
+    lockTtl: parseNumber(INPUTS.lockTtl, input(INPUTS.lockTtl), RUN_LIMITS.lockTtl),
     templatePaths: parseList(INPUTS.templatePaths, input(INPUTS.templatePaths), relativePath),
     patterns: parseList(INPUTS.patterns, input(INPUTS.patterns)),
-    settingsPath: optional(INPUTS.settingsPath) === undefined ? undefined : relativePath(INPUTS.settingsPath, input(INPUTS.settingsPath)),
+    settingsPath:
+      optional(INPUTS.settingsPath) === undefined
+        ? undefined
+        : relativePath(INPUTS.settingsPath, input(INPUTS.settingsPath)),
     adapterNames: parseList(INPUTS.adapterNames, input(INPUTS.adapterNames), adapterName),
     reloadConfig,
     reloadUrl,
@@ -220,13 +261,16 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
       oneOf(name, value.toLowerCase(), CACHE_NAMESPACES, value),
     ),
     cacheKeys: parseList(INPUTS.cacheKeys, input(INPUTS.cacheKeys)),
-    warmTemplates: optional(INPUTS.warmTemplates) === undefined ? undefined : parseBoolean(INPUTS.warmTemplates, input(INPUTS.warmTemplates)),
+    warmTemplates:
+      optional(INPUTS.warmTemplates) === undefined
+        ? undefined
+        : parseBoolean(INPUTS.warmTemplates, input(INPUTS.warmTemplates)),
     cacheUrl: cacheUrl?.url,
     appName: parseAppName(optional(INPUTS.appName)),
     replica: parseReplica(optional(INPUTS.replica)),
     appRoot: relativePath(INPUTS.appRoot, input(INPUTS.appRoot)),
     comment: oneOf(INPUTS.comment, input(INPUTS.comment).toLowerCase(), COMMENT_MODES, input(INPUTS.comment)),
-    githubToken: input(INPUTS.githubToken) || env.GITHUB_TOKEN || '',
+    githubToken: optional(INPUTS.githubToken) ?? env.GITHUB_TOKEN ?? '',
     commentAuthor: parseLogin(input(INPUTS.commentAuthor)),
     requireApprovedPlan: parseBoolean(INPUTS.requireApprovedPlan, input(INPUTS.requireApprovedPlan)),
     pullCache: parseBoolean(INPUTS.pullCache, input(INPUTS.pullCache)),
@@ -235,7 +279,11 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     secrets: [reloadSecret, ...(cacheUrl?.secrets ?? [])].filter((s): s is string => s !== undefined && s !== ''),
   };
   if (settings.prune && settings.direction === 'bidirectional') {
-    throw new InputError(INPUTS.prune, `Input '${INPUTS.prune}' is true with direction 'bidirectional'. Prune mirrors one side onto the other: use direction 'push' or 'pull', or set '${INPUTS.prune}: false'.`);
+    throw new InputError(
+      INPUTS.prune,
+      `Input '${INPUTS.prune}' is true with direction 'bidirectional'. Prune mirrors one ` +
+        `side onto the other: use direction 'push' or 'pull', or set '${INPUTS.prune}: false'.`,
+    );
   }
   return settings;
 }
@@ -271,27 +319,37 @@ export function parseBoolean(name: string, value: string): boolean {
   throw invalid(name, value, BOOLEAN_VALUES.join(', '));
 }
 
-function parseNumber(name: string, value: string, limits: { integer?: boolean; min: number; max: number }): number {
+/** A number input in its range (RUN_LIMITS, shared with the CLI and the library). */
+function parseNumber(name: string, value: string, limit: NumberLimit): number {
   const number = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
-  const kind = limits.integer ? 'an integer' : 'a number';
-  if (!Number.isFinite(number) || (limits.integer && !Number.isInteger(number)) || number < limits.min || number > limits.max) {
-    throw invalid(name, value, `${kind} from ${limits.min} to ${limits.max}`);
-  }
+  if (!withinLimit(number, limit))
+    throw invalid(name, value, `${limit.integer ? 'an integer' : 'a number'} from ${limit.min} to ${limit.max}`);
   return number;
 }
 
+/** The engine's own parser decides (core/safety.ts); the value is passed on as given. */
 function parseMaxDelete(value: string): string | number {
-  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value);
-  if (percent && Number(percent[1]) <= 100) return value;
-  if (/^\d+$/.test(value)) return Number(value);
-  throw invalid(INPUTS.maxDelete, value, "a percentage from 0% to 100% (e.g. '50%') or a number of files (e.g. '25')");
+  try {
+    const limit = parseSafetyMaxDelete(value);
+    return limit.count ?? value;
+  } catch {
+    throw invalid(
+      INPUTS.maxDelete,
+      value,
+      "a percentage from 0% to 100% (e.g. '50%') or a number of files (e.g. '25')",
+    );
+  }
 }
 
 /**
  * A list input: one item per line, or separated by commas or spaces on a line. Commas inside
  * braces stay (`*.{yml,yaml}` is one pattern). Empty → undefined (the target's default).
  */
-export function parseList<T = string>(name: string, value: string, item?: (name: string, value: string) => T): T[] | undefined {
+export function parseList<T = string>(
+  name: string,
+  value: string,
+  item?: (name: string, value: string) => T,
+): T[] | undefined {
   const items: string[] = [];
   for (const line of value.split(/\r?\n/)) {
     let depth = 0;
@@ -315,57 +373,109 @@ export function parseList<T = string>(name: string, value: string, item?: (name:
 /** A path inside the repository: relative, POSIX, no `..`. */
 function relativePath(name: string, value: string): string {
   const normalized = value.replace(/\/+$/, '') || '.';
-  if (normalized.startsWith('/') || /^[A-Za-z]:/.test(normalized) || normalized.includes('\\') || normalized.split('/').includes('..') || normalized.includes('\0')) {
-    throw invalid(name, value, "a relative path inside the repository, with '/' separators and no '..' (e.g. 'templates')");
+  if (
+    normalized.startsWith('/') ||
+    /^[A-Za-z]:/.test(normalized) ||
+    normalized.includes('\\') ||
+    normalized.split('/').includes('..') ||
+    normalized.includes('\0')
+  ) {
+    throw invalid(
+      name,
+      value,
+      "a relative path inside the repository, with '/' separators and no '..' (e.g. 'templates')",
+    );
   }
   return normalized;
 }
 
 function adapterName(name: string, value: string): string {
   if (/^[A-Za-z0-9_.-]+$/.test(value)) return value;
-  throw invalid(name, value, "adapter names (settings file stems such as 'app' or 'storage'), separated by commas or new lines");
+  throw invalid(
+    name,
+    value,
+    "adapter names (settings file stems such as 'app' or 'storage'), separated by commas or new lines",
+  );
 }
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
+
+/** Where the bucket input points, before the prefix and the connection inputs are added. */
+type BucketInput = { kind: 's3'; bucket: string } | { kind: 'file'; url: string };
 
 function parseBucket(
   bucketInput: string | undefined,
   prefixInput: string,
   target: ActionTarget,
-): { bucket: string | undefined; prefix: string; storageBucket: string | undefined } {
+): { bucket: string | undefined; prefix: string; location: BucketInput | undefined } {
   const prefix = prefixInput.replace(/^\/+|\/+$/g, '');
-  if (prefix.split('/').some((part) => part === '..' || part === '.') || prefix.includes('\\') || prefix.includes('\0')) {
-    throw invalid(INPUTS.prefix, prefixInput, "a key prefix with '/' separators and no '.' or '..' segments (e.g. 'sites/prod')");
+  const badSegment = prefix !== '' && prefix.split('/').some((part) => part === '..' || part === '.' || part === '');
+  if (badSegment || prefix.includes('\\') || prefix.includes('\0')) {
+    throw invalid(
+      INPUTS.prefix,
+      prefixInput,
+      "a key prefix with '/' separators and no empty, '.' or '..' segments (e.g. 'sites/prod')",
+    );
   }
   if (bucketInput === undefined) {
-    if (target === 'cache') return { bucket: undefined, prefix, storageBucket: undefined };
-    throw new InputError(INPUTS.bucket, `Input '${INPUTS.bucket}' is required for target '${target}'. Set it to the bucket name (e.g. 'my-app-prod').`);
+    if (target === 'cache') return { bucket: undefined, prefix, location: undefined };
+    throw new InputError(
+      INPUTS.bucket,
+      `Input '${INPUTS.bucket}' is required for target '${target}'. Set it to the bucket name (e.g. 'my-app-prod').`,
+    );
   }
-  const url = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(bucketInput);
-  if (url) {
-    const scheme = url[1]!.toLowerCase();
-    const authority = url[2]!.split('/')[0]!;
-    if (authority.includes('@')) throw credentialsInBucket(`${scheme}://…@${authority.slice(authority.lastIndexOf('@') + 1)}`);
+  const [, schemeText, afterScheme = ''] = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(bucketInput) ?? [];
+  if (schemeText !== undefined) {
+    const scheme = schemeText.toLowerCase();
+    const [name = '', ...rest] = afterScheme.split('/');
+    if (name.includes('@')) throw credentialsInBucket(withoutUserinfo(`${scheme}://${name}`));
     if (scheme === 's3') {
-      const [name = '', ...rest] = url[2]!.split('/');
       const urlPrefix = rest.join('/').replace(/^\/+|\/+$/g, '');
       return parseBucket(name, [urlPrefix, prefix].filter(Boolean).join('/'), target);
     }
-    if (scheme === 'file') {
-      return { bucket: bucketInput, prefix, storageBucket: joinUrl(bucketInput, prefix) };
-    }
-    throw invalid(INPUTS.bucket, bucketInput, "a bucket name (e.g. 'my-app-prod'), an s3://bucket/prefix URL or a file:// URL");
+    if (scheme === 'file') return { bucket: bucketInput, prefix, location: { kind: 'file', url: bucketInput } };
+    throw invalid(
+      INPUTS.bucket,
+      bucketInput,
+      "a bucket name (e.g. 'my-app-prod'), an s3://bucket/prefix URL or a file:// URL",
+    );
   }
-  if (bucketInput.includes('@')) throw credentialsInBucket(`…@${bucketInput.slice(bucketInput.lastIndexOf('@') + 1)}`);
+  if (bucketInput.includes('@')) throw credentialsInBucket(withoutUserinfo(bucketInput));
   if (!BUCKET_NAME.test(bucketInput) || bucketInput.includes('..')) {
-    throw invalid(INPUTS.bucket, bucketInput, "a bucket name of 3 to 63 lower-case letters, digits, '.', '-' or '_' (e.g. 'my-app-prod')");
+    throw invalid(
+      INPUTS.bucket,
+      bucketInput,
+      "a bucket name of 3 to 63 lower-case letters, digits, '.', '-' or '_' (e.g. 'my-app-prod')",
+    );
   }
-  return { bucket: bucketInput, prefix, storageBucket: joinUrl(`s3://${bucketInput}`, prefix) };
+  return { bucket: bucketInput, prefix, location: { kind: 's3', bucket: bucketInput } };
+}
+
+/**
+ * The remote of the bucket, prefix and connection inputs. A file:// bucket takes the prefix as a
+ * folder of its directory (keys start at the folder), as it always did.
+ */
+function remoteLocation(location: BucketInput, prefix: string, connection: S3ConnectionOptions): RemoteLocation {
+  try {
+    return location.kind === 's3'
+      ? s3Location(location.bucket, prefix, connection)
+      : parseRemote(joinUrl(location.url, prefix));
+  } catch (error) {
+    throw invalid(
+      INPUTS.bucket,
+      withoutUserinfo(location.kind === 's3' ? location.bucket : location.url),
+      errorMessage(error),
+    );
+  }
 }
 
 /** Never echo credentials back: the message shows the value without them. */
 function credentialsInBucket(shown: string): InputError {
-  return new InputError(INPUTS.bucket, `Input '${INPUTS.bucket}' must not contain credentials (${shown}). Use the SDK credential chain (e.g. aws-actions/configure-aws-credentials) instead.`);
+  return new InputError(
+    INPUTS.bucket,
+    `Input '${INPUTS.bucket}' must not contain credentials (${shown}). Use the SDK ` +
+      'credential chain (e.g. aws-actions/configure-aws-credentials) instead.',
+  );
 }
 
 function joinUrl(base: string, prefix: string): string {
@@ -383,7 +493,11 @@ function parseHttpUrl(name: string, value: string | undefined): string | undefin
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(name, value, 'an http:// or https:// URL');
   if (url.username || url.password) {
     // Never echo credentials back: the message shows the URL without them.
-    throw new InputError(name, `Input '${name}' must not contain credentials (${url.protocol}//…@${url.host}). Use the SDK credential chain or a secret input instead.`);
+    throw new InputError(
+      name,
+      `Input '${name}' must not contain credentials (${url.protocol}//…@${url.host}). Use ` +
+        'the SDK credential chain or a secret input instead.',
+    );
   }
   return value;
 }
@@ -391,7 +505,11 @@ function parseHttpUrl(name: string, value: string | undefined): string | undefin
 function parseRegion(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (/^[a-z0-9-]{2,32}$/i.test(value)) return value;
-  throw invalid(INPUTS.region, value, "a region name such as 'us-east-1' or 'auto' (empty: AWS_REGION, else us-east-1)");
+  throw invalid(
+    INPUTS.region,
+    value,
+    "a region name such as 'us-east-1' or 'auto' (empty: AWS_REGION, else us-east-1)",
+  );
 }
 
 /** The cache URL and the secrets it carries (its password, raw and URL-decoded). */
@@ -402,13 +520,17 @@ function parseCacheUrl(value: string | undefined): { url: string; secrets: strin
     url = new URL(value);
   } catch {
     // Never echo the value: it may hold a password.
-    throw new InputError(INPUTS.cacheUrl, `Input '${INPUTS.cacheUrl}' is not a valid URL. Accepted: redis://[user:password@]host[:port][/db] or rediss://…`);
+    throw new InputError(
+      INPUTS.cacheUrl,
+      `Input '${INPUTS.cacheUrl}' is not a valid URL. Accepted: redis://[user:password@]host[:port][/db] or rediss://…`,
+    );
   }
   const secrets = url.password ? [url.password, safeDecode(url.password)] : [];
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new InputError(
       INPUTS.cacheUrl,
-      `Input '${INPUTS.cacheUrl}' has an invalid scheme '${url.protocol.replace(/:$/, '')}'. Accepted: redis://[user:password@]host[:port][/db] or rediss://…`,
+      `Input '${INPUTS.cacheUrl}' has an invalid scheme '${url.protocol.replace(/:$/, '')}'. ` +
+        'Accepted: redis://[user:password@]host[:port][/db] or rediss://…',
     );
   }
   return { url: value, secrets: [...new Set(secrets)] };
@@ -425,17 +547,31 @@ function safeDecode(value: string): string {
 function parseAppName(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (/^[A-Za-z0-9_.-]+$/.test(value)) return value;
-  throw invalid(INPUTS.appName, value, "a name of letters, digits, '_', '.' or '-' (the Redis key prefix, e.g. 'myapp')");
+  throw invalid(
+    INPUTS.appName,
+    value,
+    "a name of letters, digits, '_', '.' or '-' (the Redis key prefix, e.g. 'myapp')",
+  );
 }
 
 /** A GitHub login: a user (`deploy-bot`) or an app's bot (`my-app[bot]`). */
 function parseLogin(value: string): string {
   if (/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/.test(value)) return value;
-  throw invalid(INPUTS.commentAuthor, value, "a GitHub login: 'github-actions[bot]' (the default token), '<app-slug>[bot]' for a GitHub App token, or the user of a personal access token");
+  throw invalid(
+    INPUTS.commentAuthor,
+    value,
+    "a GitHub login: 'github-actions[bot]' (the default token), '<app-slug>[bot]' for a " +
+      'GitHub App token, or the user of a personal access token',
+  );
 }
 
 function parseReplica(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (value.length <= 200 && !/[\0-\x1f]/.test(value)) return value;
+  if (value.length <= 200 && !hasControlCharacter(value)) return value;
   throw invalid(INPUTS.replica, value, 'one line of at most 200 characters (default: owner/repo@branch)');
+}
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) < 0x20) return true;
+  return false;
 }

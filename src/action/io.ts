@@ -12,19 +12,19 @@ export interface Annotation {
 }
 
 export interface ActionIO {
-  getInput(name: string): string;
-  setOutput(name: string, value: string): void;
-  setSecret(value: string): void;
+  getInput: (name: string) => string;
+  setOutput: (name: string, value: string) => void;
+  setSecret: (value: string) => void;
   /** The only way the Action fails a job; main.ts calls it in exactly one place. */
-  setFailed(message: string): void;
-  debug(message: string): void;
-  info(message: string): void;
-  notice(message: string, annotation?: Annotation): void;
-  warning(message: string, annotation?: Annotation): void;
-  error(message: string, annotation?: Annotation): void;
-  group<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  setFailed: (message: string) => void;
+  debug: (message: string) => void;
+  info: (message: string) => void;
+  notice: (message: string, annotation?: Annotation) => void;
+  warning: (message: string, annotation?: Annotation) => void;
+  error: (message: string, annotation?: Annotation) => void;
+  group: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
   /** Appends Markdown to the job summary (no-op outside Actions). */
-  writeSummary(markdown: string): Promise<void>;
+  writeSummary: (markdown: string) => Promise<void>;
 }
 
 export const coreIO: ActionIO = {
@@ -53,7 +53,8 @@ export const coreIO: ActionIO = {
  */
 export function safeIO(io: ActionIO, scrub: (text: string) => string): ActionIO {
   const line = (text: string) => logSafe(scrub(text));
-  const note = (annotation?: Annotation) => (annotation ? { ...annotation, ...(annotation.title ? { title: line(annotation.title) } : {}) } : undefined);
+  const note = (annotation?: Annotation) =>
+    annotation ? { ...annotation, ...(annotation.title ? { title: line(annotation.title) } : {}) } : undefined;
   return {
     getInput: (name) => io.getInput(name),
     setOutput: (name, value) => io.setOutput(name, scrub(value)),

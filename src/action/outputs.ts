@@ -1,7 +1,7 @@
 // The Action's outputs: names in one place, values computed from the target results.
 
-import type { FailureReason } from '../errors.js';
 import { runCounts, totals, type ChangeCounts } from '../report/model.js';
+import type { ActionFailureReason as FailureReason } from '../errors.js';
 import type { AnyTargetResult } from '../targets/types.js';
 
 export const OUTPUTS = {

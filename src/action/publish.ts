@@ -4,11 +4,18 @@
 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { errorMessage, type FailureReason } from '../errors.js';
+import { errorMessage, type ActionFailure } from '../errors.js';
 import { renderText } from '../report/text.js';
 import { renderMarkdown, type RenderContext } from '../report/markdown.js';
-import { runCounts, totals } from '../report/model.js';
-import { artifactName, artifactUnavailable, artifactUrl, writeReportFolder, type ArtifactUploader, type ReportFolder } from './artifact.js';
+import { runCounts } from '../report/model.js';
+import {
+  artifactName,
+  artifactUnavailable,
+  artifactUrl,
+  writeReportFolder,
+  type ArtifactUploader,
+  type ReportFolder,
+} from './artifact.js';
 import type { AnyTargetResult } from '../targets/types.js';
 import {
   COMMENT_LIMIT,
@@ -29,39 +36,6 @@ import type { ReportFile } from './outputs.js';
 import { localRoots } from './run-targets.js';
 import { SUMMARY_LIMIT, annotate, collectAnnotations } from './summary.js';
 
-export interface Failure {
-  reason: FailureReason;
-  message: string;
-}
-
-/**
- * Why the results fail the job, if they do: unresolved MANUAL conflicts first, then a plan that is
- * not the approved one, then a lock another run held past lock-wait, then errors, then invalid files, then a run not applied for another reason.
- */
-export function failureOf(results: readonly AnyTargetResult[]): Failure | undefined {
-  const sum = totals(results);
-  const reports = results.flatMap((r) => r.reports);
-  if (sum.unresolved > 0 || reports.some((r) => r.failure?.reason === 'manual-conflicts')) {
-    return { reason: 'manual-conflicts', message: `Manual conflict resolution required: ${sum.unresolved} unresolved conflict(s); nothing was written. See the job summary.` };
-  }
-  const changed = reports.find((r) => r.failure?.reason === 'plan-changed')?.failure ?? results.find((r) => r.refused?.reason === 'plan-changed')?.refused;
-  if (changed) return { reason: 'plan-changed', message: changed.message };
-  const locked = results.flatMap((r) => r.errors).find((e) => e.reason === 'locked');
-  if (locked) return { reason: 'locked', message: locked.message };
-  const engineFailure = reports.find((r) => r.failure && r.failure.reason !== 'validation' && r.failure.reason !== 'not-applied')?.failure;
-  if (engineFailure) return { reason: 'error', message: engineFailure.message };
-  if (sum.errors > 0) {
-    const first = results.flatMap((r) => r.errors)[0]!;
-    return { reason: 'error', message: `${sum.errors} error(s), e.g. ${first.path ? `${first.path}: ` : ''}${first.message}` };
-  }
-  if (sum.invalid > 0) {
-    return { reason: 'validation', message: `${sum.invalid} invalid file(s) were refused and not synced (see the annotations and the job summary).` };
-  }
-  const notApplied = reports.find((r) => r.failure?.reason === 'not-applied')?.failure ?? results.find((r) => r.refused)?.refused;
-  if (notApplied) return { reason: 'error', message: notApplied.message };
-  return undefined;
-}
-
 export interface PublishInput {
   io: ActionIO;
   context: ActionContext;
@@ -69,7 +43,7 @@ export interface PublishInput {
   results: readonly AnyTargetResult[];
   dryRun: boolean;
   planHash: string;
-  failure: Failure | undefined;
+  failure: ActionFailure | undefined;
   key: string;
   scrub: (text: string) => string;
   octokit: () => Octokit;
@@ -96,7 +70,7 @@ export async function publish(input: PublishInput): Promise<{ reportFile: string
   const { reportFile, renderContext } = await io.group('Report', async () => {
     for (const result of results) {
       for (const report of result.reports) io.info(scrub(`[${result.target}] ${renderText(report)}`));
-      for (const message of result.messages ?? []) io.info(scrub(`[${result.target}] ${message}`));
+      for (const message of result.messages) io.info(scrub(`[${result.target}] ${message}`));
     }
     const saved = await saveReport(input, base);
     io.info(`Report file: ${saved.reportFile}`);
@@ -120,13 +94,33 @@ function runUrl(context: ActionContext): string {
  * Writes the JSON report and the full Markdown plan to `report-path` and uploads them as an
  * artifact. Returns the report file and the link (or why there is none) for the renderings.
  */
-async function saveReport(input: PublishInput, base: RenderContext): Promise<{ reportFile: string; link: Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'> }> {
+async function saveReport(
+  input: PublishInput,
+  base: RenderContext,
+): Promise<{ reportFile: string; link: Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'> }> {
   const { io, context, settings, results, scrub } = input;
   const name = artifactName(settings.target, input.key, input.env, context.runAttempt);
-  const report: ReportFile = { version: 1, target: settings.target, dryRun: input.dryRun, planHash: input.planHash, failure: input.failure ?? null, counts: runCounts(results), results };
+  const report: ReportFile = {
+    version: 1,
+    target: settings.target,
+    dryRun: input.dryRun,
+    planHash: input.planHash,
+    failure: input.failure ?? null,
+    counts: runCounts(results),
+    results,
+  };
   const files = [
     { name: `${name}.json`, content: scrub(JSON.stringify(report, null, 2)) + '\n' },
-    { name: `${name}.md`, content: scrub(renderMarkdown(results, { ...base, fullPlanMissing: 'this file is the full plan' }, { maxLength: Number.POSITIVE_INFINITY, foldAbove: Number.POSITIVE_INFINITY })) },
+    {
+      name: `${name}.md`,
+      content: scrub(
+        renderMarkdown(
+          results,
+          { ...base, fullPlanMissing: 'this file is the full plan' },
+          { maxLength: Number.POSITIVE_INFINITY, foldAbove: Number.POSITIVE_INFINITY },
+        ),
+      ),
+    },
   ];
   let folder: ReportFolder;
   try {
@@ -137,11 +131,16 @@ async function saveReport(input: PublishInput, base: RenderContext): Promise<{ r
     io.warning(`${errorMessage(error)} The report is written to ${fallback} instead.`);
     folder = await writeReportFolder(context.workspace, fallback, files);
   }
-  const reportFile = folder.files[0]!;
+  // writeReportFolder writes the report file first.
+  const [reportFile = ''] = folder.files;
   return { reportFile, link: await uploadReport(input, name, folder) };
 }
 
-async function uploadReport(input: PublishInput, name: string, folder: ReportFolder): Promise<Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'>> {
+async function uploadReport(
+  input: PublishInput,
+  name: string,
+  folder: ReportFolder,
+): Promise<Pick<RenderContext, 'fullPlan' | 'fullPlanMissing'>> {
   const { io, context, settings } = input;
   if (!settings.uploadArtifact) return { fullPlanMissing: "'upload-artifact' is false" };
   const unavailable = artifactUnavailable(input.env, context.serverUrl);
@@ -150,12 +149,19 @@ async function uploadReport(input: PublishInput, name: string, folder: ReportFol
     return { fullPlanMissing: unavailable };
   }
   try {
-    const { id } = await withTimeout(input.artifact.upload(name, folder.files, folder.dir), ARTIFACT_TIMEOUT_MS, 'the artifact upload did not finish');
+    const { id } = await withTimeout(
+      input.artifact.upload(name, folder.files, folder.dir),
+      ARTIFACT_TIMEOUT_MS,
+      'the artifact upload did not finish',
+    );
     const url = artifactUrl(context, id);
     io.info(`Artifact ${name} (the JSON report and the full plan): ${url}`);
     return { fullPlan: { url, name } };
   } catch (error) {
-    io.warning(`Could not upload the artifact ${name} (${errorMessage(error)}); the job summary has the report, and ${folder.dir} has the full plan until the job ends.`);
+    io.warning(
+      `Could not upload the artifact ${name} (${errorMessage(error)}); the job summary has ` +
+        `the report, and ${folder.dir} has the full plan until the job ends.`,
+    );
     return { fullPlanMissing: 'the artifact upload failed (see the job log)' };
   }
 }
@@ -178,13 +184,19 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 
 async function postComment(input: PublishInput, renderContext: RenderContext): Promise<void> {
   const { io, context, settings } = input;
-  if (settings.comment === 'never') return io.info("comment: never — no PR comment.");
+  if (settings.comment === 'never') {
+    io.info('comment: never — no PR comment.');
+    return;
+  }
   let issue: number | undefined;
   let createIfMissing = true;
   if (isPullRequestEvent(context)) {
     // pull_request_target runs with the base repository's token, so forks can be commented on there.
     if (context.eventName === 'pull_request' && isForkPullRequest(context)) {
-      io.warning(`This pull request comes from a fork: its GITHUB_TOKEN is read-only, so no PR comment was written (the job summary has the report). ${PERMISSION_HINT}`);
+      io.warning(
+        'This pull request comes from a fork: its GITHUB_TOKEN is read-only, so no PR comment ' +
+          `was written (the job summary has the report). ${PERMISSION_HINT}`,
+      );
       return;
     }
     issue = context.pullRequest?.number;
@@ -200,8 +212,14 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
       }
     }
   }
-  if (issue === undefined || !Number.isFinite(issue)) return io.info('No pull request for this event: no PR comment.');
-  if (!settings.githubToken) return io.warning(`No github-token: no PR comment. ${PERMISSION_HINT}`);
+  if (issue === undefined || !Number.isFinite(issue)) {
+    io.info('No pull request for this event: no PR comment.');
+    return;
+  }
+  if (!settings.githubToken) {
+    io.warning(`No github-token: no PR comment. ${PERMISSION_HINT}`);
+    return;
+  }
 
   // Only a pull request run (the review) sets the marker's plan hash, with the head it planned.
   // Other runs keep the reviewed marker as it is, so a refused or re-run deploy can never turn its
@@ -210,27 +228,59 @@ async function postComment(input: PublishInput, renderContext: RenderContext): P
   if (review && context.pullRequest?.closed) {
     // A run on a closed or merged pull request (a preview teardown) reviews nothing: what the comment
     // showed at the merge stays the last word (the gate reads the comment as it stood then anyway).
-    return io.info(`PR #${issue} is closed: its plan comment is left as it was reviewed (the job summary has this run's report).`);
+    io.info(
+      `PR #${issue} is closed: its plan comment is left as it was reviewed (the job summary has this run's report).`,
+    );
+    return;
   }
   const bodyFor = (existing: MarkedComment | undefined) => {
     const planHash = review ? input.planHash : (existing?.planHash ?? 'none');
-    const head = review ? context.pullRequest?.headSha || undefined : existing?.head;
+    // No head known ('') marks the plan as for no commit at all.
+    const head = review ? nonEmptyHead(context.pullRequest?.headSha) : existing?.head;
     const room = COMMENT_LIMIT - marker(input.key, planHash, head).length - 1;
-    return commentBody(input.key, planHash, input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })), head);
+    return commentBody(
+      input.key,
+      planHash,
+      input.scrub(renderMarkdown(input.results, renderContext, { maxLength: room })),
+      head,
+    );
   };
   try {
-    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, { createIfMissing, identity: settings.commentAuthor, removeDuplicates: review });
-    io.info(result ? `PR #${issue} comment ${result.action}: ${result.url}` : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`);
-    if (result?.removed) io.info(`Removed ${result.removed} duplicate fastblocks-sync comment(s) of this Action for ${input.key}: one plan comment per key.`);
-    if (result?.notRemoved?.length) io.warning(`Could not remove a duplicate fastblocks-sync comment: ${result.notRemoved.join('; ')}. Delete it by hand; the gate reads the one written last before the merge.`);
+    const result = await upsertComment(input.octokit(), context.repo, issue, input.key, bodyFor, {
+      createIfMissing,
+      identity: settings.commentAuthor,
+      removeDuplicates: review,
+    });
+    io.info(
+      result
+        ? `PR #${issue} comment ${result.action}: ${result.url}`
+        : `PR #${issue} has no fastblocks-sync comment to update (comment: auto).`,
+    );
+    if (result?.removed)
+      io.info(
+        `Removed ${result.removed} duplicate fastblocks-sync comment(s) of this Action for ` +
+          `${input.key}: one plan comment per key.`,
+      );
+    if (result?.notRemoved?.length)
+      io.warning(
+        'Could not remove a duplicate fastblocks-sync comment: ' +
+          `${result.notRemoved.join('; ')}. Delete it by hand; the gate reads the one written ` +
+          'last before the merge.',
+      );
     // A token that posts as someone else than comment-author: its comment would never be found again (nor trusted).
     if (result?.author && !writtenBy({ user: result.author }, settings.commentAuthor)) {
       io.warning(
-        `The github-token posts as ${result.author.login}, but comment-author is ${settings.commentAuthor}: set 'comment-author: ${result.author.login}' ` +
-          'so the Action finds this comment again instead of adding another, and trusts its plan for require-approved-plan.',
+        `The github-token posts as ${result.author.login}, but comment-author is ` +
+          `${settings.commentAuthor}: set 'comment-author: ${result.author.login}' ` +
+          ('so the Action finds this comment again instead of adding another, and trusts its plan ' +
+            'for require-approved-plan.'),
       );
     }
   } catch (error) {
     io.warning(apiAdvice(error, `write the PR comment on #${issue}`));
   }
+}
+
+function nonEmptyHead(sha: string | undefined): string | undefined {
+  return sha === '' ? undefined : sha;
 }

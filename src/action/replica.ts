@@ -1,4 +1,5 @@
-// The replica id names the local side of a sync in the base state: `owner/repo@branch`.
+// The replica id of a workflow run names its local side in the base state: `owner/repo@branch`
+// (the CLI's and the library's is the engine's defaultReplica, `host:/abs/path`).
 // On a pull_request event it is the PR's *base* branch: the PR's dry-run plans against the state
 // the merge will deploy onto (and, being a dry-run, never advances it).
 
@@ -11,11 +12,17 @@ import { INPUTS } from './inputs.js';
  * runner that does not set them, a local run) there is no such name: the replica must be given,
  * never guessed (`/@` would be one base state shared by every repository and branch).
  */
-export function defaultReplica(context: ActionContext): string {
+export function workflowReplica(context: ActionContext): string {
   const { owner, repo } = context.repo;
   if (!owner || !repo) throw missing('GITHUB_REPOSITORY is not set');
-  const branch = isPullRequestEvent(context) && context.pullRequest?.baseRef ? context.pullRequest.baseRef : refName(context.ref);
-  if (!branch) throw missing(isPullRequestEvent(context) ? "the event has no pull_request.base.ref and GITHUB_REF is not set" : 'GITHUB_REF is not set');
+  const branch =
+    isPullRequestEvent(context) && context.pullRequest?.baseRef ? context.pullRequest.baseRef : refName(context.ref);
+  if (!branch)
+    throw missing(
+      isPullRequestEvent(context)
+        ? 'the event has no pull_request.base.ref and GITHUB_REF is not set'
+        : 'GITHUB_REF is not set',
+    );
   return `${owner}/${repo}@${branch}`;
 }
 

@@ -1,8 +1,13 @@
-// Settings → the targets' options → `sync.*`, and the results as one list (settings, templates,
+// Settings → the targets' options → the targets (which resolve with manual conflicts in the result,
+// where the library's sync.* rejects), and the results as one list (settings, templates,
 // static, cache for `all`). Also: which local roots a target syncs.
 
 import type { SyncStrategy } from '../core/model.js';
-import { sync } from '../sync.js';
+import { syncAll } from '../targets/all.js';
+import { syncCache } from '../targets/cache.js';
+import { syncSettings } from '../targets/settings.js';
+import { syncStatic } from '../targets/static.js';
+import { syncTemplates } from '../targets/templates.js';
 import type { AnyTargetResult, CommonOptions } from '../targets/types.js';
 import type { ActionSettings } from './inputs.js';
 
@@ -40,7 +45,7 @@ export const runTargets: RunTargets = async (s, run) => {
   const common: CommonOptions = {
     appRoot: run.appRoot,
     strategy,
-    storageBucket: s.storageBucket,
+    storageBucket: s.remote,
     appName: s.appName,
     replica: run.replica,
     endpoint: s.endpoint,
@@ -58,17 +63,23 @@ export const runTargets: RunTargets = async (s, run) => {
     ...(run.onSecret !== undefined ? { onSecret: run.onSecret } : {}),
     ...(run.exactRecovery ? { exactRecovery: true } : {}),
   };
-  const settingsOptions = { settingsPath: s.settingsPath, adapterNames: s.adapterNames, reloadConfig: s.reloadConfig, reloadUrl: s.reloadUrl, reloadSecret: s.reloadSecret };
+  const settingsOptions = {
+    settingsPath: s.settingsPath,
+    adapterNames: s.adapterNames,
+    reloadConfig: s.reloadConfig,
+    reloadUrl: s.reloadUrl,
+    reloadSecret: s.reloadSecret,
+  };
   switch (s.target) {
     case 'templates':
-      return [await sync.templates({ ...common, templatePaths: s.templatePaths, patterns: s.patterns })];
+      return [await syncTemplates({ ...common, templatePaths: s.templatePaths, patterns: s.patterns })];
     case 'settings':
-      return [await sync.settings({ ...common, ...settingsOptions })];
+      return [await syncSettings({ ...common, ...settingsOptions })];
     case 'static':
-      return [await sync.static({ ...common, patterns: s.patterns })];
+      return [await syncStatic({ ...common, patterns: s.patterns })];
     case 'cache':
       return [
-        await sync.cache({
+        await syncCache({
           ...common,
           operation: s.cacheOperation === undefined || s.cacheOperation === 'none' ? 'refresh' : s.cacheOperation,
           namespaces: s.cacheNamespaces,
@@ -79,7 +90,12 @@ export const runTargets: RunTargets = async (s, run) => {
         }),
       ];
     case 'all': {
-      const all = await sync.all({ ...common, ...settingsOptions, templatePaths: s.templatePaths, patterns: s.patterns, refreshCache: s.cacheOperation !== 'none',
+      const all = await syncAll({
+        ...common,
+        ...settingsOptions,
+        templatePaths: s.templatePaths,
+        patterns: s.patterns,
+        refreshCache: s.cacheOperation !== 'none',
         refreshCacheOff: 'cache step skipped (cache-operation: none)',
       });
       return [all.settings, all.templates, all.static, all.cache];

@@ -8,10 +8,10 @@ import { escapeHtml, inertCode, inertText } from '../report/inert.js';
 
 export interface Scrubber {
   /** Every form of every secret replaced with `***`. */
-  scrub(text: string): string;
+  scrub: (text: string) => string;
   /** The same, for every string inside a value (a copy; functions and class instances are kept). */
-  scrubDeep<T>(value: T): T;
-  add(secret: string): void;
+  scrubDeep: <T>(value: T) => T;
+  add: (secret: string) => void;
 }
 
 export function createScrubber(initial: readonly string[] = []): Scrubber {
@@ -31,7 +31,15 @@ export function createScrubber(initial: readonly string[] = []): Scrubber {
 
 /** The raw value and its URL-decoded and URL-encoded forms: what a URL or a server may carry. */
 export function urlForms(secret: string): string[] {
-  return [...new Set([secret, decoded(secret), encodeURIComponent(secret), encodeURI(secret), encodeURIComponent(secret).replace(/%20/g, '+')])];
+  return [
+    ...new Set([
+      secret,
+      decoded(secret),
+      encodeURIComponent(secret),
+      encodeURI(secret),
+      encodeURIComponent(secret).replace(/%20/g, '+'),
+    ]),
+  ];
 }
 
 /** Each URL form, and each of those as JSON, HTML and Markdown render it. */
@@ -82,11 +90,13 @@ function deep(value: unknown, scrub: (t: string) => string, seen: WeakMap<object
  * after leading whitespace, or the legacy `##[cmd]` the runner accepts anywhere in a line —
  * whatever a file or object name holds.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
 export function logSafe(text: string): string {
   return text
     .replace(/\r\n/g, '\n')
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(CONTROLS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
     .split('\n')
     .map(safeLine)
     .join('\n');
@@ -102,7 +112,7 @@ const LEADING_BLANKS = /^[\s\p{Z}\p{Cf}]+/u;
 /** Leading blanks other than space and tab shown as `\uXXXX`; a `::` after them defused. */
 function safeLine(line: string): string {
   const lead = LEADING_BLANKS.exec(line)?.[0] ?? '';
-  const shown = lead.replace(/[^ \t]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+  const shown = lead.replace(/[^ \t]/gu, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
   const rest = line.slice(lead.length);
   return `${shown}${rest.startsWith('::') ? `\\x3a${rest.slice(1)}` : rest}`.replace(/##\[/g, '#\\x23[');
 }

@@ -22,6 +22,8 @@
 // Loaded on first connect: the client costs ~90 ms of start-up, which every CLI run that touches no
 // cache (a plain `sync`) would otherwise pay (bench/README.md).
 import type { createClient as CreateClient, RESP_TYPES as RespTypes } from 'redis';
+import { errorMessage } from '../errors.js';
+import { printableUrl } from '../urls.js';
 
 let redis: { createClient: typeof CreateClient; RESP_TYPES: typeof RespTypes } | undefined;
 
@@ -58,15 +60,9 @@ export function namespacePattern(appName: string, namespace: string): string {
   return `${escapeGlob(appName)}:${escapeGlob(namespace)}:*`;
 }
 
-/** A Redis URL made printable: the password is replaced, nothing else changes. */
+/** A Redis URL made printable: the password shown as `***` (src/urls.ts). */
 export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<invalid Redis URL>';
-  }
+  return printableUrl(url, { user: 'masked', fallback: '<invalid Redis URL>' });
 }
 
 export function isRedisUrl(url: string): boolean {
@@ -90,6 +86,25 @@ export interface AppCacheOptions {
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
+/**
+ * The Redis commands the app cache needs. Production connects node-redis (connectRedis); library
+ * users may hand in their own connection and unit tests an in-memory one, so cache logic is tested
+ * without a server (the Redis integration tests run it against redis-server).
+ */
+export interface CacheConnection {
+  /** Deletes each key (one round trip per batch); for each, whether it existed. */
+  deleteEach(keys: readonly string[]): Promise<boolean[]>;
+  /** SCAN MATCH `pattern` COUNT `count`, a batch of keys at a time (never KEYS). */
+  scan(pattern: string, count: number): AsyncIterable<readonly string[]>;
+  get(key: string): Promise<Buffer | null>;
+  /** SET with an expiry (EX seconds). */
+  set(key: string, value: Buffer, ttlSeconds: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens a connection for a cache URL; throws with the URL's password redacted when it cannot. */
+export type CacheConnector = (options: AppCacheOptions) => Promise<CacheConnection>;
+
 function makeClient(options: AppCacheOptions, createClient: typeof CreateClient) {
   return createClient({
     url: options.url,
@@ -103,13 +118,24 @@ function makeClient(options: AppCacheOptions, createClient: typeof CreateClient)
  * library's own command timeout does not cover the connection handshake (AUTH, HELLO, CLIENT
  * SETINFO), so every call is bounded here; `giveUp` drops the connection so nothing stays pending.
  */
-async function bounded<T>(work: Promise<T>, what: string, options: Pick<AppCacheOptions, 'timeoutMs' | 'signal'>, giveUp: () => void): Promise<T> {
+async function bounded<T>(
+  work: Promise<T>,
+  what: string,
+  options: Pick<AppCacheOptions, 'timeoutMs' | 'signal'>,
+  giveUp: () => void,
+): Promise<T> {
   const ms = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const timeout = AbortSignal.timeout(ms);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   let stop: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
-    stop = () => reject(timeout.aborted ? new Error(`the cache did not answer ${what} within ${ms / 1000} s`) : (signal.reason as Error));
+    stop = () => {
+      reject(
+        timeout.aborted
+          ? new Error(`the cache did not answer ${what} within ${ms / 1000} s`)
+          : (signal.reason as Error),
+      );
+    };
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
   });
@@ -119,49 +145,97 @@ async function bounded<T>(work: Promise<T>, what: string, options: Pick<AppCache
     if (signal.aborted) giveUp();
     throw error;
   } finally {
-    signal.removeEventListener('abort', stop!);
+    if (stop) signal.removeEventListener('abort', stop);
   }
 }
 
 type Client = ReturnType<typeof makeClient>;
 
-/** One connection to the app's Redis, always closed by `close()`. */
+/** node-redis, loaded on first use; the connection and every command bounded by the timeout and the signal. */
+export const connectRedis: CacheConnector = async (options) => {
+  redis ??= await import('redis');
+  const { RESP_TYPES } = redis;
+  const client = makeClient(options, redis.createClient);
+  let lastError: unknown;
+  // Without a listener, a socket error would be an unhandled 'error' event.
+  client.on('error', (error: unknown) => {
+    lastError = error;
+  });
+  try {
+    await bounded(client.connect(), 'the connection', options, () => client.destroy());
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : errorMessage(lastError ?? error);
+    throw new Error(`Cannot connect to the cache at ${redactRedisUrl(options.url)}: ${reason}`, { cause: error });
+  }
+  return redisConnection(client, RESP_TYPES, options);
+};
+
+function redisConnection(client: Client, types: typeof RespTypes, options: AppCacheOptions): CacheConnection {
+  const where = redactRedisUrl(options.url);
+  /** One command (or transaction), bounded by the timeout and the run's signal. */
+  const call = <T>(what: string, work: () => Promise<T>): Promise<T> =>
+    bounded(work(), `${what} at ${where}`, options, () => {
+      client.destroy();
+    });
+  return {
+    async deleteEach(keys) {
+      const multi = client.multi();
+      for (const key of keys) multi.del(key);
+      const replies = (await call(`DEL of ${keys.length} key(s)`, () => multi.exec())) as unknown[];
+      return keys.map((_, index) => Number(replies[index]) > 0);
+    },
+    /** SCAN step by step, each step bounded like any command. */
+    async *scan(pattern, count) {
+      let cursor = '0';
+      do {
+        const step = await call('SCAN', () => client.scan(cursor, { MATCH: pattern, COUNT: count }));
+        // A number or a string, as the server's RESP version answers it.
+        cursor = `${step.cursor as string | number}`;
+        yield step.keys.map(String);
+      } while (cursor !== '0');
+    },
+    async get(key) {
+      return (await call('GET', () => client.withTypeMapping({ [types.BLOB_STRING]: Buffer }).get(key))) ?? null;
+    },
+    async set(key, value, ttlSeconds) {
+      await call('SET', () => client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } }));
+    },
+    async close() {
+      if (!client.isOpen) return;
+      try {
+        // close() waits for pending replies: a server that stopped answering gets the same bound.
+        await bounded(client.close(), 'QUIT', { timeoutMs: options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS }, () => {
+          client.destroy();
+        });
+      } catch {
+        // A connection that cannot say goodbye (the server went away) is torn down instead.
+        // Torn down by bounded() already when it gave up; else here.
+        if (client.isOpen as boolean) client.destroy();
+      }
+    },
+  };
+}
+
+/** The app's cache: its key layout over one connection, which `close()` closes unless the caller owns it. */
 export class AppCache {
   readonly appName: string;
-  readonly printableUrl: string;
-  private readonly client: Client;
   private readonly scanCount: number;
-  private readonly options: AppCacheOptions;
+  private readonly owned: boolean;
 
-  private constructor(client: Client, options: AppCacheOptions) {
-    this.client = client;
+  constructor(
+    private readonly connection: CacheConnection,
+    options: { appName: string; scanCount?: number; owned?: boolean },
+  ) {
     this.appName = options.appName;
-    this.printableUrl = redactRedisUrl(options.url);
     this.scanCount = options.scanCount ?? DEFAULT_SCAN_COUNT;
-    this.options = options;
+    this.owned = options.owned ?? true;
   }
 
-  static async connect(options: AppCacheOptions): Promise<AppCache> {
-    if (!isRedisUrl(options.url)) throw new Error(`Cache URL must start with redis:// or rediss://, got ${redactRedisUrl(options.url)}`);
-    redis ??= await import('redis');
-    const client = makeClient(options, redis.createClient);
-    let lastError: unknown;
-    // Without a listener, a socket error would be an unhandled 'error' event.
-    client.on('error', (error: unknown) => {
-      lastError = error;
-    });
-    try {
-      await bounded(client.connect(), 'the connection', options, () => client.destroy());
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(lastError ?? error);
-      throw new Error(`Cannot connect to the cache at ${redactRedisUrl(options.url)}: ${reason}`, { cause: error });
-    }
-    return new AppCache(client, options);
-  }
-
-  /** One command (or transaction), bounded by the timeout and the run's signal. */
-  private call<T>(what: string, work: () => Promise<T>): Promise<T> {
-    return bounded(work(), `${what} at ${this.printableUrl}`, this.options, () => this.client.destroy());
+  /** Connects with `connect` (default node-redis) to the cache at `options.url`. */
+  static async connect(options: AppCacheOptions, connect: CacheConnector = connectRedis): Promise<AppCache> {
+    if (!isRedisUrl(options.url))
+      throw new Error(`Cache URL must start with redis:// or rediss://, got ${redactRedisUrl(options.url)}`);
+    return new AppCache(await connect(options), options);
   }
 
   loaderKey(storagePath: string): string {
@@ -177,62 +251,34 @@ export class AppCache {
     const deleted: string[] = [];
     for (let i = 0; i < keys.length; i += this.scanCount) {
       const batch = keys.slice(i, i + this.scanCount);
-      const multi = this.client.multi();
-      for (const key of batch) multi.del(key);
-      const replies = (await this.call(`DEL of ${batch.length} key(s)`, () => multi.exec())) as unknown[];
+      const existed = await this.connection.deleteEach(batch);
       batch.forEach((key, index) => {
-        if (Number(replies[index]) > 0) deleted.push(key);
+        if (existed[index]) deleted.push(key);
       });
     }
     return deleted;
   }
 
-  /** Keys matching a SCAN pattern, in batches of `scanCount` (never KEYS). */
-  async scan(pattern: string): Promise<string[]> {
-    const found = new Set<string>();
-    for await (const batch of this.scanBatches(pattern)) {
-      for (const key of batch) found.add(key);
-    }
-    return [...found].sort();
-  }
-
   /** Deletes every key of `<app>:<namespace>:*`; returns the keys deleted. */
   async clearNamespace(namespace: string): Promise<string[]> {
     const deleted: string[] = [];
-    const pattern = namespacePattern(this.appName, namespace);
-    for await (const batch of this.scanBatches(pattern)) {
+    for await (const batch of this.connection.scan(namespacePattern(this.appName, namespace), this.scanCount)) {
       if (batch.length === 0) continue;
       deleted.push(...(await this.deleteKeys(batch)));
     }
     return deleted.sort();
   }
 
-  /** SCAN step by step, each step bounded like any command. */
-  private async *scanBatches(pattern: string): AsyncGenerator<string[]> {
-    let cursor = '0';
-    do {
-      const step = await this.call('SCAN', () => this.client.scan(cursor, { MATCH: pattern, COUNT: this.scanCount }));
-      cursor = String(step.cursor);
-      yield step.keys.map(String);
-    } while (cursor !== '0');
+  get(key: string): Promise<Buffer | null> {
+    return this.connection.get(key);
   }
 
-  async get(key: string): Promise<Buffer | null> {
-    const value = await this.call('GET', () => this.client.withTypeMapping({ [redis!.RESP_TYPES.BLOB_STRING]: Buffer }).get(key));
-    return value ?? null;
+  set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
+    return this.connection.set(key, value, ttlSeconds);
   }
 
-  async set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
-    await this.call('SET', () => this.client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } }));
-  }
-
+  /** Closes the connection this cache opened; one the caller handed in stays open. */
   async close(): Promise<void> {
-    if (!this.client.isOpen) return;
-    try {
-      // close() waits for pending replies: a server that stopped answering gets the same bound.
-      await bounded(this.client.close(), 'QUIT', { timeoutMs: this.options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS }, () => this.client.destroy());
-    } catch {
-      if (this.client.isOpen) this.client.destroy();
-    }
+    if (this.owned) await this.connection.close();
   }
 }

@@ -10,21 +10,13 @@ import { createStore, isStoreError } from '../stores/index.js';
 import { errorMessage } from '../errors.js';
 import { reportCounts } from '../report/model.js';
 import { renderText } from '../report/text.js';
-import { addSyncOptions, EXIT, exitCodeFor, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
+import { EXIT, exitCodeFor } from '../results.js';
+import { addSyncOptions, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
+import { processIo, type CliIo } from './io.js';
 import { progressReporter } from './progress.js';
 import { registerTargetCommands } from './targets.js';
 
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  isTTY: boolean;
-}
-
-const processIo: CliIo = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-  isTTY: Boolean(process.stderr.isTTY),
-};
+export type { CliIo } from './io.js';
 
 export function printReports(reports: readonly SyncReport[], options: Pick<SharedCliOptions, 'json'>, io: CliIo): void {
   // Each report with its writes counted by kind (create, overwrite, delete…), as the text says them.
@@ -36,7 +28,8 @@ export function printReports(reports: readonly SyncReport[], options: Pick<Share
 /** Store errors a person fixes in their configuration (exit 2), the rest are run failures (1). */
 function exitCodeForError(error: unknown): number {
   if (error instanceof ConfigError) return EXIT.usage;
-  if (isStoreError(error) && ['NoSuchBucket', 'InvalidCredentials', 'AccessDenied', 'BadRequest'].includes(error.code)) return EXIT.usage;
+  if (isStoreError(error) && ['NoSuchBucket', 'InvalidCredentials', 'AccessDenied', 'BadRequest'].includes(error.code))
+    return EXIT.usage;
   return EXIT.failed;
 }
 
@@ -66,7 +59,10 @@ function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
 export function packageVersion(from: URL = new URL('./', import.meta.url)): string {
   for (let dir = from; ; dir = new URL('../', dir)) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
       if (pkg.name === 'fastblocks-sync' && typeof pkg.version === 'string') return pkg.version;
     } catch {
       // No package.json here, or one that is not ours: keep looking further up.
@@ -126,7 +122,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   let exitCode: number = EXIT.ok;
   const program = buildProgram(io, (code) => (exitCode = code));
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -1,8 +1,17 @@
 // The options every sync command shares, parsed and validated in one place into the engine's
-// SyncStrategy, plus how a report is printed and which exit code it means.
+// SyncStrategy (src/results.ts decides what a report means for the exit code).
 
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CONFLICT_STRATEGIES, DEFAULT_STRATEGY, DIRECTIONS, resolveStrategy, type SyncReport, type SyncStrategy } from '../core/model.js';
+import {
+  CONFLICT_STRATEGIES,
+  DEFAULT_STRATEGY,
+  DIRECTIONS,
+  RUN_LIMITS,
+  resolveStrategy,
+  withinLimit,
+  type NumberLimit,
+  type SyncStrategy,
+} from '../core/model.js';
 import type { S3ConnectionOptions } from '../stores/index.js';
 
 export interface SharedCliOptions {
@@ -30,8 +39,6 @@ export interface SharedCliOptions {
   json: boolean;
 }
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, manual: 3 } as const;
-
 /** 'remote_wins' (the seed's spelling) and 'REMOTE_WINS' are accepted as 'remote-wins'. */
 function choice<T extends string>(name: string, accepted: readonly T[]) {
   return (value: string): T => {
@@ -41,11 +48,15 @@ function choice<T extends string>(name: string, accepted: readonly T[]) {
   };
 }
 
-function number(name: string, { min, integer }: { min: number; integer: boolean }) {
+/** A number option in its range (RUN_LIMITS, shared with the Action and the library). */
+function number(name: string, limit: NumberLimit) {
   return (value: string): number => {
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed < min || (integer && !Number.isInteger(parsed))) {
-      throw new InvalidArgumentError(`${name} must be ${integer ? 'a whole number' : 'a number'} ≥ ${min}.`);
+    const parsed = value.trim() === '' ? Number.NaN : Number(value);
+    if (!withinLimit(parsed, limit)) {
+      const upTo = Number.isFinite(limit.max) ? ` and ≤ ${limit.max}` : '';
+      throw new InvalidArgumentError(
+        `${name} must be ${limit.integer ? 'a whole number' : 'a number'} ≥ ${limit.min}${upTo}.`,
+      );
     }
     return parsed;
   };
@@ -56,28 +67,61 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 export function addSyncOptions(command: Command): Command {
   const d = DEFAULT_STRATEGY;
   return command
-    .addOption(new Option('--direction <direction>', 'pull | push | bidirectional').argParser(choice('--direction', DIRECTIONS)).default(d.direction))
     .addOption(
-      new Option('--conflict <strategy>', CONFLICT_STRATEGIES.join(' | ')).argParser(choice('--conflict', CONFLICT_STRATEGIES)).default(d.conflictStrategy),
+      new Option('--direction <direction>', 'pull | push | bidirectional')
+        .argParser(choice('--direction', DIRECTIONS))
+        .default(d.direction),
+    )
+    .addOption(
+      new Option('--conflict <strategy>', CONFLICT_STRATEGIES.join(' | '))
+        .argParser(choice('--conflict', CONFLICT_STRATEGIES))
+        .default(d.conflictStrategy),
     )
     .option('--dry-run', 'print the plan; write nothing (no files, objects, lock, state, cache or webhook)', false)
     .option('--no-backup', 'do not keep replaced or deleted versions after the run commits')
     .option('--prune', 'push: delete remote-only objects; pull: delete local-only files (mirror)', false)
-    .option('--max-delete <limit>', 'refuse runs deleting more than this (a count, or a percentage above 10 files)', '50%')
-    .option('--force', 'run even when the safety checks refuse deletions', false)
-    .option('--include <glob>', 'only paths matching this glob (repeatable; "*.html" matches at any depth)', collect, [])
-    .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect, [])
-    .addOption(new Option('--max-concurrent <n>', 'operations in flight').argParser(number('--max-concurrent', { min: 1, integer: true })).default(d.maxConcurrent))
-    .addOption(new Option('--timeout <seconds>', 'timeout of one operation').argParser(number('--timeout', { min: 0.1, integer: false })).default(d.timeout))
-    .addOption(
-      new Option('--retry-attempts <n>', 'retries of a failed operation (retryable errors only)').argParser(number('--retry-attempts', { min: 0, integer: true })).default(d.retryAttempts),
+    .option(
+      '--max-delete <limit>',
+      'refuse runs deleting more than this (a count, or a percentage above 10 files)',
+      '50%',
     )
-    .addOption(new Option('--retry-delay <seconds>', 'base delay of the exponential backoff').argParser(number('--retry-delay', { min: 0, integer: false })).default(d.retryDelay))
-    .addOption(new Option('--lock-wait <seconds>', 'how long to wait for another run holding the lock').argParser(number('--lock-wait', { min: 0, integer: false })).default(60))
+    .option('--force', 'run even when the safety checks refuse deletions', false)
+    .option(
+      '--include <glob>',
+      'only paths matching this glob (repeatable; "*.html" matches at any depth)',
+      collect,
+      [],
+    )
+    .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect, [])
+    .addOption(
+      new Option('--max-concurrent <n>', 'operations in flight')
+        .argParser(number('--max-concurrent', RUN_LIMITS.maxConcurrent))
+        .default(d.maxConcurrent),
+    )
+    .addOption(
+      new Option('--timeout <seconds>', 'timeout of one operation')
+        .argParser(number('--timeout', RUN_LIMITS.timeout))
+        .default(d.timeout),
+    )
+    .addOption(
+      new Option('--retry-attempts <n>', 'retries of a failed operation (retryable errors only)')
+        .argParser(number('--retry-attempts', RUN_LIMITS.retryAttempts))
+        .default(d.retryAttempts),
+    )
+    .addOption(
+      new Option('--retry-delay <seconds>', 'base delay of the exponential backoff')
+        .argParser(number('--retry-delay', RUN_LIMITS.retryDelay))
+        .default(d.retryDelay),
+    )
+    .addOption(
+      new Option('--lock-wait <seconds>', 'how long to wait for another run holding the lock')
+        .argParser(number('--lock-wait', RUN_LIMITS.lockWait))
+        .default(60),
+    )
     .addOption(
       // For tests and unusual setups (documented in the README): how soon a killed run's lock expires.
       new Option('--lock-ttl <seconds>', 'lock expiry without a refresh (default 600)')
-        .argParser(number('--lock-ttl', { min: 2, integer: false }))
+        .argParser(number('--lock-ttl', RUN_LIMITS.lockTtl))
         .env('FASTBLOCKS_SYNC_LOCK_TTL')
         .hideHelp(),
     )
@@ -86,7 +130,9 @@ export function addSyncOptions(command: Command): Command {
     .option('--region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
     .option('--path-style', 'address the bucket in the path (most S3-compatible stores need it)', false)
     .addOption(
-      new Option('--multipart-threshold <MiB>', 'upload files of at least this size in parts (default 64)').argParser(number('--multipart-threshold', { min: 5, integer: false })),
+      new Option('--multipart-threshold <MiB>', 'upload files of at least this size in parts (default 64)').argParser(
+        number('--multipart-threshold', { min: 5, max: Number.POSITIVE_INFINITY, integer: false }),
+      ),
     )
     .option('--json', 'print one JSON report instead of text', false);
 }
@@ -105,19 +151,15 @@ export function strategyFromOptions(options: SharedCliOptions): SyncStrategy {
   });
 }
 
-export function s3OptionsFrom(options: SharedCliOptions): S3ConnectionOptions {
+export function s3OptionsFrom(
+  options: Pick<SharedCliOptions, 'endpoint' | 'region' | 'pathStyle' | 'multipartThreshold'>,
+): S3ConnectionOptions {
   return {
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.region ? { region: options.region } : {}),
     ...(options.pathStyle ? { pathStyle: true } : {}),
-    ...(options.multipartThreshold !== undefined ? { multipartThreshold: Math.round(options.multipartThreshold * 1024 * 1024) } : {}),
+    ...(options.multipartThreshold !== undefined
+      ? { multipartThreshold: Math.round(options.multipartThreshold * 1024 * 1024) }
+      : {}),
   };
-}
-
-/** 0 ok, 1 failed (rolled back, refused, invalid files), 3 unresolved manual conflicts. */
-export function exitCodeFor(reports: SyncReport | readonly SyncReport[]): number {
-  const list = Array.isArray(reports) ? reports : [reports as SyncReport];
-  if (list.some((r) => r.failure?.reason === 'manual-conflicts')) return EXIT.manual;
-  if (list.some((r) => r.failure || r.errors.length > 0 || r.invalid.length > 0)) return EXIT.failed;
-  return EXIT.ok;
 }

@@ -1,8 +1,11 @@
 // A one-line progress bar on stderr, only on a terminal: logs and CI output stay clean.
 
-import type { CliIo } from './index.js';
+import type { CliIo } from './io.js';
 
-export function progressReporter(io: CliIo, enabled: boolean): { update: (done: number, total: number) => void; done: () => void } {
+export function progressReporter(
+  io: CliIo,
+  enabled: boolean,
+): { update: (done: number, total: number) => void; done: () => void } {
   if (!enabled || !io.isTTY) return { update: () => undefined, done: () => undefined };
   let shown = false;
   return {

@@ -4,12 +4,13 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../core/errors.js';
-import { resolveStrategy, type SyncReport } from '../core/model.js';
+import { errorMessage } from '../errors.js';
 import { renderText } from '../report/text.js';
+import { parseRemote, remoteLabel, type RemoteLocation } from '../stores/location.js';
 import { syncAll } from '../targets/all.js';
 import { syncCache } from '../targets/cache.js';
-import { ENV, resolveApp, StoreRegistry, type ResolvedApp } from '../targets/config.js';
-import type { RunContext } from '../targets/common.js';
+import { ENV, type ResolvedApp } from '../targets/config.js';
+import { createRunContext, type RunContext } from '../targets/common.js';
 import { syncSettings } from '../targets/settings.js';
 import { parseCacheControlRules, syncStatic } from '../targets/static.js';
 import { syncTemplates } from '../targets/templates.js';
@@ -22,8 +23,9 @@ import {
   type CacheOperation,
   type CommonOptions,
 } from '../targets/types.js';
-import type { CliIo } from './index.js';
-import { addSyncOptions, EXIT, exitCodeFor, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
+import type { CliIo } from './io.js';
+import { exitCodeForResults } from '../results.js';
+import { addSyncOptions, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
 
 export interface SharedCli {
   io: CliIo;
@@ -89,9 +91,15 @@ function positive(name: string) {
 function addAppOptions(command: Command): Command {
   return command
     .option('--app-root <dir>', 'the app directory holding templates/, settings/, static/', '.')
-    .option('--remote <url>', `s3://bucket[/prefix] or file:///dir (default: ${ENV.remote}, else settings/storage.yml buckets)`)
+    .option(
+      '--remote <url>',
+      `s3://bucket[/prefix] or file:///dir (default: ${ENV.remote}, else settings/storage.yml buckets)`,
+    )
     .option('--app-name <name>', `app name, the Redis key prefix (default: ${ENV.appName}, else settings/app.yml name)`)
-    .option('--cache-url <url>', `app Redis, redis:// or rediss:// (prefer ${ENV.cacheUrl}: a password here shows in process lists)`);
+    .option(
+      '--cache-url <url>',
+      `app Redis, redis:// or rediss:// (prefer ${ENV.cacheUrl}: a password here shows in process lists)`,
+    );
 }
 
 const addTemplateOptions = (command: Command): Command =>
@@ -102,21 +110,56 @@ const addTemplateOptions = (command: Command): Command =>
 const addSettingsOptions = (command: Command): Command =>
   command
     .option('--settings-path <dir>', 'settings directory relative to the app', 'settings')
-    .option('--adapter <name>', 'only this adapter\'s file (its stem; repeatable)', collect, [])
+    .option('--adapter <name>', "only this adapter's file (its stem; repeatable)", collect, [])
     .option('--no-reload', 'do not call the reload webhook after a change')
-    .option('--reload-url <url>', `reload webhook (default: ${ENV.reloadUrl}); its secret only from ${ENV.reloadSecret}`)
-    .addOption(new Option('--reload-timeout <seconds>', 'reload webhook timeout').argParser(positive('--reload-timeout')));
+    .option(
+      '--reload-url <url>',
+      `reload webhook (default: ${ENV.reloadUrl}); its secret only from ${ENV.reloadSecret}`,
+    )
+    .addOption(
+      new Option('--reload-timeout <seconds>', 'reload webhook timeout').argParser(positive('--reload-timeout')),
+    );
 
 const addStaticOptions = (command: Command): Command =>
   command
     .option('--static-path <dir>', 'static directory relative to the app', 'static')
-    .option('--cache-control <rule>', 'Cache-Control rule "<glob>=<value>", first match wins (repeatable; replaces the defaults)', collect, []);
+    .option(
+      '--cache-control <rule>',
+      'Cache-Control rule "<glob>=<value>", first match wins (repeatable; replaces the defaults)',
+      collect,
+      [],
+    );
 
-function commonOptions(options: TargetCliOptions | CacheCliOptions, signal: AbortSignal | undefined): CommonOptions & { reloadUrl?: string } {
+/** `--remote`, parsed once here: a bad one is a usage error (exit 2) naming the option. */
+function cliRemote(options: TargetCliOptions | CacheCliOptions): RemoteLocation | undefined {
+  if (!options.remote) return undefined;
+  try {
+    return parseRemote(options.remote, s3OptionsFrom(s3Flags(options)));
+  } catch (error) {
+    throw new ConfigError(`--remote: ${errorMessage(error)}`);
+  }
+}
+
+function s3Flags(
+  options: TargetCliOptions | CacheCliOptions,
+): Pick<SharedCliOptions, 'endpoint' | 'region' | 'pathStyle' | 'multipartThreshold'> {
+  return {
+    endpoint: options.endpoint,
+    region: options.region,
+    pathStyle: options.pathStyle,
+    multipartThreshold: (options as Partial<SharedCliOptions>).multipartThreshold,
+  };
+}
+
+function commonOptions(
+  options: TargetCliOptions | CacheCliOptions,
+  remote: RemoteLocation | undefined,
+  signal: AbortSignal | undefined,
+): CommonOptions & { reloadUrl?: string } {
   const shared = options as Partial<SharedCliOptions>;
   return {
     appRoot: options.appRoot,
-    ...(options.remote ? { storageBucket: options.remote } : {}),
+    ...(remote ? { storageBucket: remote } : {}),
     ...(options.appName ? { appName: options.appName } : {}),
     ...(options.cacheUrl ? { cacheUrl: options.cacheUrl } : {}),
     ...(shared.replica ? { replica: shared.replica } : {}),
@@ -125,44 +168,58 @@ function commonOptions(options: TargetCliOptions | CacheCliOptions, signal: Abor
     ...(shared.force !== undefined ? { force: shared.force } : {}),
     ...(shared.lockWait !== undefined ? { lockWait: shared.lockWait } : {}),
     ...(shared.lockTtl !== undefined ? { lockTtl: shared.lockTtl } : {}),
-    ...s3OptionsFrom({ endpoint: options.endpoint, region: options.region, pathStyle: options.pathStyle, multipartThreshold: shared.multipartThreshold } as SharedCliOptions),
+    ...s3OptionsFrom(s3Flags(options)),
     ...(signal ? { signal } : {}),
   };
 }
 
 function sourcesLine(app: ResolvedApp): string {
-  const remote = app.remote ?? (app.storage ? 'settings/storage.yml buckets' : 'none');
-  const cache = app.cacheUrl === null ? 'none' : `configured (${app.sources.cacheUrl})`;
-  return `App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote.replace(/\/\/[^/@]*@/, '//***@')} (${app.sources.remote}) · cache ${cache}`;
+  const remote = app.remote ? remoteLabel(app.remote) : app.storage ? 'settings/storage.yml buckets' : 'none';
+  const cache = app.cacheUrl === null && app.cacheClient === null ? 'none' : `configured (${app.sources.cacheUrl})`;
+  return (
+    `App ${app.appName ?? '(unnamed)'} (${app.sources.appName}) · remote ${remote} ` +
+    `(${app.sources.remote}) · cache ${cache}`
+  );
 }
 
 /** Target-specific lines after the engine reports. */
 function renderTarget(result: AnyTargetResult): string[] {
   const lines: string[] = [];
-  const reportErrors = new Set(result.reports.flatMap((r) => [...r.errors.map((e) => e.message), ...(r.failure ? [r.failure.message] : [])]));
+  const reportErrors = new Set(
+    result.reports.flatMap((r) => [...r.errors.map((e) => e.message), ...(r.failure ? [r.failure.message] : [])]),
+  );
   const reportWarnings = new Set(result.reports.flatMap((r) => r.warnings.map((w) => w.message)));
   switch (result.target) {
     case 'templates':
       if (result.cacheInvalidated.length + result.bytecodeCleared.length > 0) {
-        lines.push(`Cache: deleted ${result.cacheInvalidated.length} loader key(s) and ${result.bytecodeCleared.length} bytecode key(s)`);
+        lines.push(
+          `Cache: deleted ${result.cacheInvalidated.length} loader key(s) and ` +
+            `${result.bytecodeCleared.length} bytecode key(s)`,
+        );
         for (const key of [...result.cacheInvalidated, ...result.bytecodeCleared]) lines.push(`  ${key}`);
       }
       break;
     case 'settings':
-      for (const w of result.warnings) if (!reportWarnings.has(w.message)) lines.push(`Warning: ${w.path}: ${w.message}`);
-      if (result.configReloaded.length > 0) lines.push(`Reload webhook acknowledged: ${result.configReloaded.join(', ')}`);
+      for (const w of result.warnings)
+        if (!reportWarnings.has(w.message)) lines.push(`Warning: ${w.path}: ${w.message}`);
+      if (result.configReloaded.length > 0)
+        lines.push(`Reload webhook acknowledged: ${result.configReloaded.join(', ')}`);
       break;
     case 'cache':
       lines.push(
-        `Cache ${result.operation}: ${result.invalidatedKeys.length} key(s) deleted, ${result.warmedKeys.length} warmed${result.clearedNamespaces.length ? `, namespaces cleared: ${result.clearedNamespaces.join(', ')}` : ''}`,
+        `Cache ${result.operation}: ${result.invalidatedKeys.length} key(s) deleted, ` +
+          `${result.warmedKeys.length} warmed` +
+          (result.clearedNamespaces.length ? `, namespaces cleared: ${result.clearedNamespaces.join(', ')}` : ''),
       );
-      for (const key of [...result.invalidatedKeys.slice(0, 50), ...result.warmedKeys.slice(0, 50)]) lines.push(`  ${key}`);
+      for (const key of [...result.invalidatedKeys.slice(0, 50), ...result.warmedKeys.slice(0, 50)])
+        lines.push(`  ${key}`);
       break;
     case 'static':
       break;
   }
   for (const m of result.messages) lines.push(`Note: ${m}`);
-  for (const e of result.errors) if (!reportErrors.has(e.message)) lines.push(`Error: ${e.path ? `${e.path}: ` : ''}${e.message}`);
+  for (const e of result.errors)
+    if (!reportErrors.has(e.message)) lines.push(`Error: ${e.path ? `${e.path}: ` : ''}${e.message}`);
   return lines;
 }
 
@@ -171,89 +228,118 @@ function renderResult(result: AnyTargetResult): string {
   return parts.join('\n');
 }
 
-/** Exit code of target results: the engine's rule, plus any target error (webhook, cache) failing the run. */
-export function exitCodeForResults(results: readonly AnyTargetResult[]): number {
-  const reports: SyncReport[] = results.flatMap((r) => r.reports);
-  const engine = exitCodeFor(reports);
-  if (engine === EXIT.manual) return engine;
-  const failed = results.some((r) => r.errors.length > 0 || ('invalid' in r && r.invalid.length > 0));
-  return failed ? EXIT.failed : engine;
-}
-
 export function registerTargetCommands(program: Command, shared: SharedCli): void {
   const { io } = shared;
 
-  async function run(body: (signal: AbortSignal | undefined) => Promise<{ results: AnyTargetResult[]; json: unknown; app: ResolvedApp }>, json: boolean): Promise<void> {
+  async function run(
+    body: (signal: AbortSignal | undefined) => Promise<{ results: AnyTargetResult[]; json: unknown; app: ResolvedApp }>,
+    json: boolean,
+  ): Promise<void> {
     const stop = shared.stopOnSignals?.();
     try {
       const { results, json: payload, app } = await body(stop?.signal);
       if (json) io.stdout(`${JSON.stringify(payload, null, 2)}\n`);
-      else io.stdout(`${[sourcesLine(app), ...app.notes.map((n) => `Note: ${n}`), ...results.map(renderResult)].join('\n\n')}\n`);
+      else
+        io.stdout(
+          `${[sourcesLine(app), ...app.notes.map((n) => `Note: ${n}`), ...results.map(renderResult)].join('\n\n')}\n`,
+        );
       shared.setExit(exitCodeForResults(results));
     } finally {
       stop?.dispose();
     }
   }
 
-  async function context(options: TargetCliOptions): Promise<RunContext> {
-    const app = await resolveApp({
-      ...commonOptions(options, undefined),
+  /** The app resolved once, for a command that syncs areas: without a remote anywhere, a usage error. */
+  async function context(options: TargetCliOptions, remote: RemoteLocation | undefined): Promise<RunContext> {
+    const ctx = await createRunContext({
+      ...commonOptions(options, remote, undefined),
       settingsPath: options.settingsPath,
       ...(options.reloadUrl ? { reloadUrl: options.reloadUrl } : {}),
+      strategy: strategyFromOptions(options),
     });
-    const registry = new StoreRegistry(app.s3);
-    return { app, registry, strategy: strategyFromOptions(options) };
+    if (ctx.app.remote === null && ctx.app.storage === null) {
+      throw new ConfigError(
+        'No remote configured: pass --remote s3://bucket[/prefix] or file:///dir, set ' +
+          `${ENV.remote}, or map the areas in settings/storage.yml buckets`,
+      );
+    }
+    return ctx;
   }
 
   function refuseInclude(options: TargetCliOptions, command: string, instead: string): void {
     if (options.include.length > 0) throw new ConfigError(`${command} does not take --include: ${instead}`);
   }
 
-  const single = (name: 'templates' | 'settings' | 'static', description: string, addOptions: (c: Command) => Command) =>
-    addSyncOptions(addOptions(addAppOptions(program.command(name).description(description)))).action(async (options: TargetCliOptions) => {
-      if (name === 'settings') refuseInclude(options, 'settings', 'select files with --adapter <name>');
-      const ctx = await context(options);
-      try {
-        await run(async (signal) => {
-          const common = { ...commonOptions(options, signal), ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}) };
-          const patterns = options.include.length > 0 ? { patterns: options.include } : {};
-          let result: AnyTargetResult;
-          if (name === 'templates') {
-            result = await syncTemplates(
-              { ...common, ...patterns, ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}), invalidateCache: options.cacheInvalidate },
-              ctx,
-            );
-          } else if (name === 'settings') {
-            result = await syncSettings(
-              {
-                ...common,
-                settingsPath: options.settingsPath,
-                ...(options.adapter.length ? { adapterNames: options.adapter } : {}),
-                reloadConfig: options.reload,
-                ...(options.reloadTimeout !== undefined ? { reloadTimeoutMs: options.reloadTimeout * 1000 } : {}),
-              },
-              ctx,
-            );
-          } else {
-            result = await syncStatic(
-              {
-                ...common,
-                ...patterns,
-                staticPath: options.staticPath,
-                ...(options.cacheControl.length ? { cacheControl: parseCacheControlRules(options.cacheControl) } : {}),
-              },
-              ctx,
-            );
-          }
-          return { results: [result], json: result, app: ctx.app };
-        }, options.json);
-      } finally {
-        ctx.registry.close();
-      }
-    });
+  const single = (
+    name: 'templates' | 'settings' | 'static',
+    description: string,
+    addOptions: (c: Command) => Command,
+  ) =>
+    addSyncOptions(addOptions(addAppOptions(program.command(name).description(description)))).action(
+      async (options: TargetCliOptions) => {
+        if (name === 'settings') refuseInclude(options, 'settings', 'select files with --adapter <name>');
+        const remote = cliRemote(options);
+        const ctx = await context(options, remote);
+        try {
+          await run(async (signal) => {
+            const common = {
+              ...commonOptions(options, remote, signal),
+              ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}),
+            };
+            const patterns = options.include.length > 0 ? { patterns: options.include } : {};
+            let result: AnyTargetResult;
+            if (name === 'templates') {
+              result = await syncTemplates(
+                {
+                  ...common,
+                  ...patterns,
+                  ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}),
+                  invalidateCache: options.cacheInvalidate,
+                },
+                ctx,
+              );
+            } else if (name === 'settings') {
+              result = await syncSettings(
+                {
+                  ...common,
+                  settingsPath: options.settingsPath,
+                  ...(options.adapter.length ? { adapterNames: options.adapter } : {}),
+                  reloadConfig: options.reload,
+                  ...(options.reloadTimeout !== undefined ? { reloadTimeoutMs: options.reloadTimeout * 1000 } : {}),
+                },
+                ctx,
+              );
+            } else {
+              result = await syncStatic(
+                {
+                  ...common,
+                  ...patterns,
+                  staticPath: options.staticPath,
+                  ...(options.cacheControl.length
+                    ? { cacheControl: parseCacheControlRules(options.cacheControl) }
+                    : {}),
+                },
+                ctx,
+              );
+            }
+            return { results: [result], json: result, app: ctx.app };
+          }, options.json);
+        } finally {
+          ctx.registry.close();
+        }
+      },
+    );
 
-  single('templates', 'sync the app\'s templates, then delete the cache entries of the templates that changed', addTemplateOptions);
-  single('settings', 'sync settings/*.yml (validated both ways), then call the reload webhook on a change', addSettingsOptions);
+  single(
+    'templates',
+    "sync the app's templates, then delete the cache entries of the templates that changed",
+    addTemplateOptions,
+  );
+  single(
+    'settings',
+    'sync settings/*.yml (validated both ways), then call the reload webhook on a change',
+    addSettingsOptions,
+  );
   single('static', 'sync static assets with Content-Type and per-glob Cache-Control', addStaticOptions);
 
   addSyncOptions(addStaticOptions(addSettingsOptions(addTemplateOptions(addAppOptions(program.command('all'))))))
@@ -261,12 +347,13 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     .option('--no-cache-refresh', 'skip the cache step')
     .action(async (options: TargetCliOptions) => {
       refuseInclude(options, 'all', 'use the templates or static command for file patterns');
-      const ctx = await context(options);
+      const remote = cliRemote(options);
+      const ctx = await context(options, remote);
       try {
         await run(async (signal) => {
           const result: AllResult = await syncAll(
             {
-              ...commonOptions(options, signal),
+              ...commonOptions(options, remote, signal),
               ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}),
               ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}),
               invalidateCache: options.cacheInvalidate,
@@ -281,7 +368,11 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
             },
             ctx,
           );
-          return { results: [result.settings, result.templates, result.static, result.cache], json: result, app: ctx.app };
+          return {
+            results: [result.settings, result.templates, result.static, result.cache],
+            json: result,
+            app: ctx.app,
+          };
         }, options.json);
       } finally {
         ctx.registry.close();
@@ -289,9 +380,18 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     });
 
   addAppOptions(program.command('cache'))
-    .description('refresh | invalidate | warm | clear the app\'s Redis cache')
-    .addOption(new Option('--operation <op>', CACHE_OPERATIONS.join(' | ')).argParser(oneOf('--operation', CACHE_OPERATIONS)).default('refresh'))
-    .option('--namespace <ns>', `${CACHE_NAMESPACES.join(' | ')} (repeatable)`, (v: string, p: string[] = []) => [...p, oneOf('--namespace', CACHE_NAMESPACES)(v)], [])
+    .description("refresh | invalidate | warm | clear the app's Redis cache")
+    .addOption(
+      new Option('--operation <op>', CACHE_OPERATIONS.join(' | '))
+        .argParser(oneOf('--operation', CACHE_OPERATIONS))
+        .default('refresh'),
+    )
+    .option(
+      '--namespace <ns>',
+      `${CACHE_NAMESPACES.join(' | ')} (repeatable)`,
+      (v: string, p: string[]) => [...p, oneOf('--namespace', CACHE_NAMESPACES)(v)],
+      [],
+    )
     .option('--key <key>', 'an exact Redis key (repeatable): only these keys are deleted', collect, [])
     .option('--template <path>', 'limit warm/refresh to this template (repeatable)', collect, [])
     .option('--template-path <dir>', 'template root whose remote folder holds the templates (repeatable)', collect, [])
@@ -303,13 +403,16 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     .option('--path-style', 'path-style S3 addressing', false)
     .option('--json', 'print the result as JSON', false)
     .action(async (options: CacheCliOptions) => {
-      const app = await resolveApp(commonOptions(options, undefined));
-      const registry = new StoreRegistry(app.s3);
+      const remote = cliRemote(options);
+      const ctx = await createRunContext({
+        ...commonOptions(options, remote, undefined),
+        strategy: { dryRun: options.dryRun },
+      });
       try {
         await run(async (signal) => {
           const result = await syncCache(
             {
-              ...commonOptions(options, signal),
+              ...commonOptions(options, remote, signal),
               operation: options.operation,
               ...(options.namespace.length ? { namespaces: options.namespace } : {}),
               ...(options.key.length ? { keys: options.key } : {}),
@@ -318,12 +421,12 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
               warmTemplates: options.warmTemplates,
               ...(options.ttl !== undefined ? { ttl: options.ttl } : {}),
             },
-            { app, registry, strategy: resolveStrategy({ dryRun: options.dryRun }) },
+            ctx,
           );
-          return { results: [result], json: result, app };
+          return { results: [result], json: result, app: ctx.app };
         }, options.json);
       } finally {
-        registry.close();
+        ctx.registry.close();
       }
     });
 }

@@ -3,14 +3,29 @@
 
 import fs from 'node:fs/promises';
 import pLimit from 'p-limit';
-import { isStoreError, md5FromEtag, metadataMd5, type Body, type ObjectAttributes, type ObjectHead, type RemoteStore } from '../stores/store.js';
+import {
+  isStoreError,
+  md5FromEtag,
+  metadataMd5,
+  type Body,
+  type ObjectAttributes,
+  type ObjectHead,
+  type RemoteStore,
+} from '../stores/store.js';
 import { uploadAttributes } from './content-type.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
-import { opStep, type BaseEntry, type Conflict, type InvalidFile, type Op, type Skip } from './model.js';
+import {
+  opStep,
+  type BaseEntry,
+  type Conflict,
+  type InvalidFile,
+  type Op,
+  type Skip,
+  type ValidationIssue,
+} from './model.js';
 import { forTransfer, withRetry, type RetryPolicy } from './retry.js';
-import { md5Buffer } from './scan.js';
+import { md5Buffer } from '../hash.js';
 import { backupRunPrefix, type RemoteLayout } from './state.js';
-import type { ValidationIssue } from './engine.js';
 
 /** Bodies above this are streamed from disk instead of read whole. */
 const STREAM_UPLOAD_THRESHOLD = 8 * 1024 * 1024;
@@ -33,7 +48,10 @@ export interface ApplyContext {
   onProgress?: (done: number, total: number) => void;
 }
 
-export type BaseChange = { path: string; entry: BaseEntry | null };
+export interface BaseChange {
+  path: string;
+  entry: BaseEntry | null;
+}
 
 export interface ApplyResult {
   done: Op[];
@@ -60,7 +78,10 @@ export class ManualConflictDuringRun extends Error {
   }
 }
 
-type Undo = { path: string; run: () => Promise<void> };
+interface Undo {
+  path: string;
+  run: () => Promise<void>;
+}
 
 export function metaFingerprint(attributes: ObjectAttributes | undefined): string | undefined {
   if (!attributes || (!attributes.contentType && !attributes.cacheControl)) return undefined;
@@ -178,15 +199,19 @@ class Executor {
     if (size < STREAM_UPLOAD_THRESHOLD || this.ctx.validate) {
       const bytes = await local.read(op.path);
       md5 = md5Buffer(bytes);
-      if (op.md5 !== null && md5 !== op.md5) throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
+      if (op.md5 !== null && md5 !== op.md5)
+        throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
       if (this.refused(op.path, 'local', bytes)) return;
       body = bytes;
     } else {
       // Streamed, not read twice: the store sends `md5` as Content-MD5 and checks it against the
       // bytes it actually sent, so a file that changes meanwhile fails the op (BadDigest) and the
       // run rolls back, instead of recording a hash the object does not have.
-      if (op.md5 !== null && size !== op.size) throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
-      md5 = op.md5 ?? (await local.currentMd5(op.path))!;
+      if (op.md5 !== null && size !== op.size)
+        throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
+      const current = op.md5 ?? (await local.currentMd5(op.path));
+      if (current === null) throw new LocalPreconditionError(op.path, `${op.path} changed locally during the run`);
+      md5 = current;
       body = { size, open: await local.openRead(op.path, size) };
     }
     // The replaced object's attributes, read while its backup copy is made (not one more round trip).
@@ -221,7 +246,7 @@ class Executor {
   /** The object about to be replaced, as it is now; a different ETag (or none) means it moved since planning. */
   private async currentHead(path: string, expectEtag: string): Promise<ObjectHead> {
     const current = await this.retry((signal) => this.ctx.store.head(this.key(path), { signal }));
-    if (!current || current.etag !== expectEtag) throw new PreconditionMoved(path);
+    if (current?.etag !== expectEtag) throw new PreconditionMoved(path);
     return current;
   }
 
@@ -231,7 +256,7 @@ class Executor {
    * memory until the run ends (a 100,000-file push peaked at 1.35 GB RSS).
    */
   private undoCreated(path: string, md5: string | null, mtime: string): Undo {
-    return { path, run: () => this.removeCreated(path, (h) => h.metadata['md5'] === md5 && h.metadata['mtime'] === mtime) };
+    return { path, run: () => this.removeCreated(path, (h) => h.metadata.md5 === md5 && h.metadata.mtime === mtime) };
   }
 
   /**
@@ -245,7 +270,12 @@ class Executor {
       const { md5, size, head } = await this.movedIfMissing(
         op.path,
         this.retry(
-          (signal) => store.getStream(this.key(op.source), async (body, head) => ({ ...(await local.receive(body, temp)), head }), { signal, ifMatch: op.etag }),
+          (signal) =>
+            store.getStream(
+              this.key(op.source),
+              async (body, head) => ({ ...(await local.receive(body, temp)), head }),
+              { signal, ifMatch: op.etag },
+            ),
           op.size,
         ),
       );
@@ -260,9 +290,15 @@ class Executor {
       if (op.expectMd5 !== null) await this.backupLocal(op.path, { deleting: false });
       await local.commit(temp, op.path, mode);
       if (op.expectMd5 === null) this.undo.push({ path: op.path, run: () => local.remove(op.path) });
-      const meta = metaFingerprint({ ...(head.contentType ? { contentType: head.contentType } : {}), ...(head.cacheControl ? { cacheControl: head.cacheControl } : {}) });
+      const meta = metaFingerprint({
+        ...(head.contentType ? { contentType: head.contentType } : {}),
+        ...(head.cacheControl ? { cacheControl: head.cacheControl } : {}),
+      });
       // A conflict copy downloaded under another name is recorded by its upload.
-      const entry = op.source === op.path ? { md5, etag: head.etag, size, ...(this.ctx.attributesFor && meta ? { meta } : {}) } : undefined;
+      const entry =
+        op.source === op.path
+          ? { md5, etag: head.etag, size, ...(this.ctx.attributesFor && meta ? { meta } : {}) }
+          : undefined;
       this.record(op, entry ? { path: op.path, entry } : undefined);
     } finally {
       await fs.rm(temp, { force: true });
@@ -292,10 +328,17 @@ class Executor {
 
   private async copyRemote(op: Extract<Op, { kind: 'copy-remote' }>): Promise<void> {
     const { store } = this.ctx;
+    // eslint-disable-next-line prefer-const -- the undo registered first reads what the copy assigns
     let created: string | undefined;
     // Registered before the copy, whose answer may be lost after it landed.
-    this.undo.push({ path: op.path, run: () => this.removeCreated(op.path, (h) => h.etag === created || h.etag === op.expectEtag) });
-    ({ etag: created } = await this.movedIfMissing(op.path, this.retry((signal) => store.copy(this.key(op.source), this.key(op.path), { signal, ifMatch: op.expectEtag }))));
+    this.undo.push({
+      path: op.path,
+      run: () => this.removeCreated(op.path, (h) => h.etag === created || h.etag === op.expectEtag),
+    });
+    ({ etag: created } = await this.movedIfMissing(
+      op.path,
+      this.retry((signal) => store.copy(this.key(op.source), this.key(op.path), { signal, ifMatch: op.expectEtag })),
+    ));
     this.record(op, undefined);
   }
 
@@ -417,5 +460,9 @@ class PreconditionMoved extends Error {
 }
 
 function isPreconditionFailure(error: unknown): boolean {
-  return error instanceof PreconditionMoved || error instanceof LocalPreconditionError || isStoreError(error, 'PreconditionFailed');
+  return (
+    error instanceof PreconditionMoved ||
+    error instanceof LocalPreconditionError ||
+    isStoreError(error, 'PreconditionFailed')
+  );
 }

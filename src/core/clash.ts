@@ -14,8 +14,18 @@
 //   local folder cannot be both, so the side of it the local tree does not have is skipped.
 
 import { foldersOf, printableKey } from './keys.js';
-import { isDeletion, sideOf, type Conflict, type LocalEntry, type Op, type RemoteEntry, type Side, type Skip, type SyncDirection } from './model.js';
-import { compareKeys } from './scan.js';
+import {
+  isDeletion,
+  sideOf,
+  type Conflict,
+  type LocalEntry,
+  type Op,
+  type RemoteEntry,
+  type Side,
+  type Skip,
+  type SyncDirection,
+} from './model.js';
+import { compareKeys } from './keys.js';
 
 export interface ClashInput {
   local: ReadonlyMap<string, LocalEntry>;
@@ -58,7 +68,8 @@ function anyFileIsAFolder({ local, remote, ops }: ClashInput): boolean {
   const isFile = (name: string) => local.has(name) || remote.has(name) || written.has(name);
   for (const paths of [local.keys(), remote.keys(), written.values()]) {
     for (const path of paths) {
-      for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) if (isFile(path.slice(0, slash))) return true;
+      for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1))
+        if (isFile(path.slice(0, slash))) return true;
     }
   }
   return false;
@@ -88,7 +99,8 @@ export function endState(side: Side, current: Iterable<string>, ops: readonly Op
 /** Clashes the plan would leave: any on the local side, and those it would make in the bucket. */
 function clashingNames(input: ClashInput, inBucket: ReadonlySet<string>): string[] {
   const names = new Set(clashesIn(endState('local', input.local.keys(), input.ops)));
-  for (const name of clashesIn(endState('remote', input.remote.keys(), input.ops))) if (!inBucket.has(name)) names.add(name);
+  for (const name of clashesIn(endState('remote', input.remote.keys(), input.ops)))
+    if (!inBucket.has(name)) names.add(name);
   return [...names].sort(compareKeys);
 }
 
@@ -122,14 +134,21 @@ function forgetReports(settled: Settled, paths: ReadonlySet<string>): void {
 function skipBucketClash(settled: Settled, input: ClashInput, name: string): void {
   const shown = printableKey(name);
   if (input.local.has(name)) {
-    const reason = `the bucket holds both ${shown} and objects under ${shown}/, and the local ${shown} is a file: nothing under ${shown}/ can be written locally. Rename or delete the object ${shown} or those under ${shown}/ in the bucket, or --exclude them`;
-    for (const path of dropOps(settled, (op) => sideOf(op) === 'local' && beneath(op.path, name))) settled.skipped.push({ path, reason });
+    const reason =
+      `the bucket holds both ${shown} and objects under ${shown}/, and the local ${shown} is ` +
+      `a file: nothing under ${shown}/ can be written locally. Rename or delete the object ` +
+      `${shown} or those under ${shown}/ in the bucket, or --exclude them`;
+    for (const path of dropOps(settled, (op) => sideOf(op) === 'local' && beneath(op.path, name)))
+      settled.skipped.push({ path, reason });
     return;
   }
   dropOps(settled, (op) => touches(op, name) && sideOf(op) === 'local');
   settled.skipped.push({
     path: name,
-    reason: `the bucket holds both ${shown} and objects under ${shown}/, and a local folder cannot also be a file: the object ${shown} is not written locally (the folder is). Rename or delete one of them in the bucket, or --exclude it`,
+    reason:
+      `the bucket holds both ${shown} and objects under ${shown}/, and a local folder cannot ` +
+      `also be a file: the object ${shown} is not written locally (the folder is). Rename or ` +
+      'delete one of them in the bucket, or --exclude it',
   });
 }
 
@@ -138,7 +157,13 @@ function leaveToHand(settled: Settled, input: ClashInput, name: string): void {
   dropOps(settled, (op) => touches(op, name) && !isDeletion(op));
   forgetReports(settled, new Set([name]));
   settled.conflicts.push(
-    clashConflict(input, name, 'manual', `strategy manual: ${printableKey(name)} is a file on one side and a folder on the other; rename the file or move the folder's files, then sync again`),
+    clashConflict(
+      input,
+      name,
+      'manual',
+      `strategy manual: ${printableKey(name)} is a file on one side and a folder on the ` +
+        `other; rename the file or move the folder's files, then sync again`,
+    ),
   );
 }
 
@@ -147,7 +172,9 @@ function folderWins(settled: Settled, input: ClashInput, name: string): void {
   dropOps(settled, (op) => touches(op, name) && !isDeletion(op));
   forgetReports(settled, new Set([name]));
   const deleted = (side: Side) => settled.ops.some((op) => isDeletion(op) && op.path === name && sideOf(op) === side);
-  const files = (['local', 'remote'] as const).filter((side) => (side === 'local' ? input.local.has(name) : input.remote.has(name)) && !deleted(side));
+  const files = (['local', 'remote'] as const).filter(
+    (side) => (side === 'local' ? input.local.has(name) : input.remote.has(name)) && !deleted(side),
+  );
   const kept: string[] = [];
   const held: Side[] = [];
   for (const side of files) {
@@ -157,11 +184,25 @@ function folderWins(settled: Settled, input: ClashInput, name: string): void {
   const shown = printableKey(name);
   const parts = [
     ...kept.map((copy) => `the file is kept beside it as ${printableKey(copy)}`),
-    ...held.map((side) => `the ${side} file is not ${side === 'local' ? 'pushed' : 'pulled'}: ${input.direction} does not delete the ${side === 'local' ? 'remote' : 'local'} files under ${shown}/`),
+    ...held.map(
+      (side) =>
+        `the ${side} file is not ${side === 'local' ? 'pushed' : 'pulled'}: ${input.direction} ` +
+        `does not delete the ${side === 'local' ? 'remote' : 'local'} files under ${shown}/`,
+    ),
   ];
-  settled.conflicts.push(clashConflict(input, name, 'keep-both', `${shown} is a file on one side and a folder on the other: the folder keeps the name; ${parts.join('; ')}`));
+  settled.conflicts.push(
+    clashConflict(
+      input,
+      name,
+      'keep-both',
+      `${shown} is a file on one side and a folder on the other: the folder keeps the name; ${parts.join('; ')}`,
+    ),
+  );
   if (held.length > 0) {
-    settled.skipped.push({ path: name, reason: `file/folder: ${parts.join('; ')}. Rename or delete the file or the folder's files to sync ${shown}` });
+    settled.skipped.push({
+      path: name,
+      reason: `file/folder: ${parts.join('; ')}. Rename or delete the file or the folder's files to sync ${shown}`,
+    });
   }
 }
 
@@ -174,15 +215,19 @@ function moveAside(settled: Settled, input: ClashInput, name: string, side: Side
   const copy = input.copyName(name, side);
   const other = canWrite(input.direction, side === 'local' ? 'remote' : 'local');
   if (side === 'local') {
-    const file = input.local.get(name)!;
+    const file = input.local.get(name);
+    if (!file) throw new Error(`a clash moves the local file ${name} aside, which the plan does not have`);
     settled.ops.push(
       { kind: 'copy-local', phase: 0, path: copy, source: name, md5: file.md5, size: file.size },
       { kind: 'delete-local', phase: 0, path: name, expectMd5: file.md5 },
-      ...(other ? [{ kind: 'upload', phase: 1, path: copy, md5: file.md5, size: file.size, expectEtag: null } as const] : []),
+      ...(other
+        ? [{ kind: 'upload', phase: 1, path: copy, md5: file.md5, size: file.size, expectEtag: null } as const]
+        : []),
     );
     return copy;
   }
-  const object = input.remote.get(name)!;
+  const object = input.remote.get(name);
+  if (!object) throw new Error(`a clash moves the remote object ${name} aside, which the plan does not have`);
   settled.ops.push(
     { kind: 'copy-remote', phase: 0, path: copy, source: name, expectEtag: object.etag },
     { kind: 'delete-remote', phase: 0, path: name, expectEtag: object.etag },
@@ -211,6 +256,8 @@ function clashConflict(input: ClashInput, name: string, resolution: Conflict['re
     resolution,
     reason,
     ...(local ? { local: { md5: local.md5, size: local.size } } : {}),
-    ...(remote ? { remote: { etag: remote.etag, ...(remote.md5 !== undefined ? { md5: remote.md5 } : {}), size: remote.size } } : {}),
+    ...(remote
+      ? { remote: { etag: remote.etag, ...(remote.md5 !== undefined ? { md5: remote.md5 } : {}), size: remote.size } }
+      : {}),
   };
 }

@@ -3,6 +3,7 @@
 
 import mime from 'mime-types';
 import type { ObjectAttributes, ObjectHead } from '../stores/store.js';
+import { copiedName } from './names.js';
 
 /** `text/html; charset=utf-8`, `image/png`, …; undefined when the extension says nothing. */
 export function guessContentType(file: string): string | undefined {
@@ -24,13 +25,19 @@ export const OWN_METADATA: readonly string[] = ['mtime', 'md5', 'md5chksum'];
  * replaces keeps its Content-Type, Cache-Control and user metadata (set by a person, a CMS,
  * `aws s3 cp --metadata`…), and a new object gets the Content-Type of its extension.
  */
-export function uploadAttributes(path: string, rules: ObjectAttributes | undefined, existing: ObjectHead | null | undefined): ObjectAttributes {
+export function uploadAttributes(
+  path: string,
+  rules: ObjectAttributes | undefined,
+  existing: ObjectHead | null | undefined,
+): ObjectAttributes {
   const kept = existing?.contentType && !UNCHOSEN_TYPES.has(existing.contentType) ? existing.contentType : undefined;
   // A conflict copy (`page.html.conflict-local-…`) is still an HTML page.
-  const named = path.replace(/\.conflict-(?:local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/, '');
+  const named = copiedName(path);
   const contentType = rules?.contentType ?? kept ?? guessContentType(named) ?? existing?.contentType;
   const cacheControl = rules?.cacheControl ?? existing?.cacheControl;
-  const foreign = Object.fromEntries(Object.entries(existing?.metadata ?? {}).filter(([name]) => !OWN_METADATA.includes(name)));
+  const foreign = Object.fromEntries(
+    Object.entries(existing?.metadata ?? {}).filter(([name]) => !OWN_METADATA.includes(name)),
+  );
   return {
     ...(contentType !== undefined ? { contentType } : {}),
     ...(cacheControl !== undefined ? { cacheControl } : {}),

@@ -8,10 +8,18 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { isStoreError, md5FromEtag, metadataMd5, type ObjectHead, type ObjectInfo, type RemoteStore } from '../stores/store.js';
+import {
+  isStoreError,
+  md5FromEtag,
+  metadataMd5,
+  type ObjectHead,
+  type ObjectInfo,
+  type RemoteStore,
+} from '../stores/store.js';
 import type { LocalTree } from './local.js';
-import { md5File } from './scan.js';
+import { md5File } from '../hash.js';
 import type { Op } from './model.js';
+import { RUN_ID } from './names.js';
 import type { LockBody, RemoteJournalEntry } from './state.js';
 
 export interface LocalJournalEntry {
@@ -32,11 +40,6 @@ interface LocalJournalFile {
 }
 
 const journalDir = (local: LocalTree) => path.join(local.toolDir, 'journal');
-/** The run ids newRunId makes: `20261127T225408Z-3f9a1c`. */
-const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
-
-/** Whether a value (read from a lock or a file name, so untrusted) is a run id newRunId makes. */
-export const isRunId = (value: unknown): value is string => typeof value === 'string' && RUN_ID.test(value);
 const journalFile = (local: LocalTree, runId: string) => path.join(journalDir(local), `${runId}.json`);
 
 export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]): LocalJournalEntry[] {
@@ -61,7 +64,12 @@ export function localJournal(local: LocalTree, runId: string, ops: readonly Op[]
 const digest = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
 
 /** Writes the local journal; returns its digest (for the lock), or null when the run writes nothing locally. */
-export async function writeLocalJournal(local: LocalTree, runId: string, lock: string, ops: readonly Op[]): Promise<string | null> {
+export async function writeLocalJournal(
+  local: LocalTree,
+  runId: string,
+  lock: string,
+  ops: readonly Op[],
+): Promise<string | null> {
   const entries = localJournal(local, runId, ops);
   if (entries.length === 0) return null;
   const file = await local.toolPath(journalFile(local, runId));
@@ -98,12 +106,15 @@ export async function localJournalsOf(local: LocalTree, lock: string): Promise<s
     const runId = file.slice(0, -'.json'.length);
     if (!RUN_ID.test(runId)) continue;
     const parsed = await readJournal(local, runId);
-    if (parsed && parsed.journal.lock === lock) runIds.push(runId);
+    if (parsed?.journal.lock === lock) runIds.push(runId);
   }
   return runIds;
 }
 
-async function readJournal(local: LocalTree, runId: string): Promise<{ journal: LocalJournalFile; digest: string } | null> {
+async function readJournal(
+  local: LocalTree,
+  runId: string,
+): Promise<{ journal: LocalJournalFile; digest: string } | null> {
   let text: Buffer;
   try {
     text = await fs.readFile(await local.toolPath(journalFile(local, runId)));
@@ -126,7 +137,10 @@ async function readJournal(local: LocalTree, runId: string): Promise<{ journal: 
  * lock does not vouch for: it is left untouched). A file changed since the run was interrupted
  * (neither the run's version nor gone) is kept, and the old version stays in the backups.
  */
-export async function recoverLocalJournal(local: LocalTree, stale: Pick<LockBody, 'runId' | 'localJournal'>): Promise<Recovered | null> {
+export async function recoverLocalJournal(
+  local: LocalTree,
+  stale: Pick<LockBody, 'runId' | 'localJournal'>,
+): Promise<Recovered | null> {
   const walked = await walkLocalJournal(local, stale, true);
   if (walked === null) return null;
   await clearLocalJournal(local, stale.runId);
@@ -140,18 +154,27 @@ export interface LocalPreview extends Recovered {
 }
 
 /** What recoverLocalJournal would do, without touching a file (for a dry run); null when it would do nothing. */
-export async function previewLocalJournal(local: LocalTree, stale: Pick<LockBody, 'runId' | 'localJournal'>): Promise<LocalPreview | null> {
+export async function previewLocalJournal(
+  local: LocalTree,
+  stale: Pick<LockBody, 'runId' | 'localJournal'>,
+): Promise<LocalPreview | null> {
   return walkLocalJournal(local, stale, false);
 }
 
-async function walkLocalJournal(local: LocalTree, stale: Pick<LockBody, 'runId' | 'localJournal'>, write: boolean): Promise<LocalPreview | null> {
-  if (typeof stale.runId !== 'string' || !RUN_ID.test(stale.runId) || typeof stale.localJournal !== 'string') return null;
+async function walkLocalJournal(
+  local: LocalTree,
+  stale: Pick<LockBody, 'runId' | 'localJournal'>,
+  write: boolean,
+): Promise<LocalPreview | null> {
+  if (typeof stale.runId !== 'string' || !RUN_ID.test(stale.runId) || typeof stale.localJournal !== 'string')
+    return null;
   const { runId } = stale;
   const found = await readJournal(local, runId);
-  if (!found || found.digest !== stale.localJournal) return null;
+  if (found?.digest !== stale.localJournal) return null;
   const recovered: LocalPreview = { restored: 0, kept: [], after: new Map() };
   /** The file now, as earlier entries of this recovery left it. */
-  const currentMd5 = async (p: string) => (recovered.after.has(p) ? (recovered.after.get(p)?.md5 ?? null) : await local.currentMd5(p).catch(() => undefined));
+  const currentMd5 = async (p: string) =>
+    recovered.after.has(p) ? (recovered.after.get(p)?.md5 ?? null) : await local.currentMd5(p).catch(() => undefined);
   for (const entry of [...found.journal.entries].reverse()) {
     let backup: string | null;
     try {
@@ -212,7 +235,11 @@ export interface RemotePreview extends RemoteRecovery {
  * backups. An object the run wrote that `keep` accepts stays too. With a scope, the root and the
  * run's backups are each listed once, so recovering 2,000 entries costs a few listings, not 2,000 HEADs.
  */
-export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody, options: RecoveryOptions = {}): Promise<RemoteRecovery> {
+export async function recoverInterruptedRun(
+  store: RemoteStore,
+  stale: LockBody,
+  options: RecoveryOptions = {},
+): Promise<RemoteRecovery> {
   const { after: _after, ...recovered } = await walkRecovery(store, stale, options, true);
   return recovered;
 }
@@ -223,11 +250,20 @@ export async function recoverInterruptedRun(store: RemoteStore, stale: LockBody,
  * predicted with its backup's ETag (a copy of a single-part object keeps it; a multipart one's copy
  * may get another, and a plan bound to it then differs, which the approval gate refuses).
  */
-export async function previewInterruptedRun(store: RemoteStore, stale: LockBody, options: RecoveryOptions = {}): Promise<RemotePreview> {
+export async function previewInterruptedRun(
+  store: RemoteStore,
+  stale: LockBody,
+  options: RecoveryOptions = {},
+): Promise<RemotePreview> {
   return walkRecovery(store, stale, options, false);
 }
 
-async function walkRecovery(store: RemoteStore, stale: LockBody, options: RecoveryOptions, write: boolean): Promise<RemotePreview> {
+async function walkRecovery(
+  store: RemoteStore,
+  stale: LockBody,
+  options: RecoveryOptions,
+  write: boolean,
+): Promise<RemotePreview> {
   const { scope, keep } = options;
   const recovered: RemotePreview = { restored: 0, kept: [], matching: 0, after: new Map() };
   const inScope = (entry: RemoteJournalEntry) =>
@@ -235,12 +271,14 @@ async function walkRecovery(store: RemoteStore, stale: LockBody, options: Recove
     (typeof entry.key === 'string' &&
       entry.key.startsWith(scope.rootPrefix) &&
       !entry.key.startsWith(scope.areaPrefix) &&
-      (entry.backup === null || (typeof entry.backup === 'string' && entry.backup.startsWith(`${scope.areaPrefix}backups/`))));
+      (entry.backup === null ||
+        (typeof entry.backup === 'string' && entry.backup.startsWith(`${scope.areaPrefix}backups/`))));
   const entries = [...(Array.isArray(stale.journal) ? stale.journal : [])].filter(inScope).reverse();
   const byKey = new Map<string, RemoteJournalEntry[]>();
   for (const entry of entries) byKey.set(entry.key, [...(byKey.get(entry.key) ?? []), entry]);
   const objects = scope ? await listed(store, scope.rootPrefix, scope.areaPrefix) : null;
-  const backups = scope && typeof stale.runId === 'string' ? await listed(store, `${scope.areaPrefix}backups/${stale.runId}/`) : null;
+  const backups =
+    scope && typeof stale.runId === 'string' ? await listed(store, `${scope.areaPrefix}backups/${stale.runId}/`) : null;
   const look = lookups(store, objects, backups, recovered.after);
   const limit = pLimit(options.concurrency ?? 16);
   await Promise.all(
@@ -254,31 +292,44 @@ async function walkRecovery(store: RemoteStore, stale: LockBody, options: Recove
 }
 
 interface Lookups {
-  /** The object now (as earlier entries of this recovery left it, else the listing), with its content MD5 when known. */
+  /**
+   * The object now (as earlier entries of this recovery left it, else the listing), with its content MD5 when known.
+   */
   current(key: string): Promise<{ etag: string; md5: string | undefined } | null>;
   /** The backup's listing and content MD5, or null when it is gone. */
   backup(key: string): Promise<{ info: ObjectInfo; md5: string | undefined } | null>;
 }
 
 async function listed(store: RemoteStore, prefix: string, skipPrefix?: string): Promise<Map<string, ObjectInfo>> {
-  const objects = await store.list(prefix, skipPrefix !== undefined && skipPrefix.startsWith(prefix) ? { skipPrefix } : {});
+  const objects = await store.list(prefix, skipPrefix?.startsWith(prefix) ? { skipPrefix } : {});
   return new Map(objects.map((o) => [o.key, o]));
 }
 
-function lookups(store: RemoteStore, objects: Map<string, ObjectInfo> | null, backups: Map<string, ObjectInfo> | null, after: Map<string, RecoveredObject>): Lookups {
+function lookups(
+  store: RemoteStore,
+  objects: Map<string, ObjectInfo> | null,
+  backups: Map<string, ObjectInfo> | null,
+  after: Map<string, RecoveredObject>,
+): Lookups {
   /** Listing and MD5; a multipart ETag hides the MD5, our metadata has it (one HEAD). */
-  const withMd5 = async (key: string, listing: Map<string, ObjectInfo> | null): Promise<{ info: ObjectInfo; md5: string | undefined } | null> => {
+  const withMd5 = async (
+    key: string,
+    listing: Map<string, ObjectInfo> | null,
+  ): Promise<{ info: ObjectInfo; md5: string | undefined } | null> => {
     const info = listing ? (listing.get(key) ?? null) : await store.head(key);
     if (!info) return null;
     const md5 = md5FromEtag(info.etag);
     if (md5 !== undefined) return { info, md5 };
     const head = 'metadata' in info ? info : await store.head(key);
     if (!head) return null;
-    return { info: head, md5: head.etag === info.etag || !listing ? metadataMd5((head as ObjectHead).metadata) : undefined };
+    return {
+      info: head,
+      md5: head.etag === info.etag || !listing ? metadataMd5((head as ObjectHead).metadata) : undefined,
+    };
   };
   return {
     current: async (key) => {
-      const known = after.has(key) ? after.get(key)! : await withMd5(key, objects);
+      const known = after.has(key) ? (after.get(key) ?? null) : await withMd5(key, objects);
       return known && { etag: known.info.etag, md5: known.md5 };
     },
     backup: (key) => withMd5(key, backups),
@@ -296,7 +347,8 @@ async function recoverEntry(
   const current = await look.current(entry.key);
   const currentMd5 = current?.md5;
   // What the run wrote, and what this side would write anyway: undoing it would only be redone.
-  const matches = async () => current !== null && currentMd5 !== undefined && (await keep?.(entry.key, currentMd5)) === true;
+  const matches = async () =>
+    current !== null && currentMd5 !== undefined && (await keep?.(entry.key, currentMd5)) === true;
   if (entry.backup) {
     if (current?.etag === entry.before) return;
     const backup = await look.backup(entry.backup);

@@ -4,31 +4,12 @@
 
 import path from 'node:path';
 import { Minimatch } from 'minimatch';
+import { invalidKeyReason } from '../stores/keys.js';
 
 /** The tool's own folder, on both sides. Never synced, never listed as content. */
 export const TOOL_DIR = '.fastblocks-sync';
 
-/** Longest key segment most file systems accept (bytes). */
-const MAX_SEGMENT_BYTES = 255;
-
-/**
- * Why `relativeKey` cannot be a path under the local root, or null when it can.
- * Rejects what could escape the root or mean different files on different systems.
- */
-export function invalidKeyReason(relativeKey: string): string | null {
-  if (relativeKey.length === 0) return 'empty key';
-  if (relativeKey.includes('\0')) return 'contains a NUL byte';
-  if (relativeKey.includes('\\')) return 'contains a backslash';
-  if (relativeKey.startsWith('/')) return 'is absolute (starts with "/")';
-  if (/^[A-Za-z]:/.test(relativeKey)) return 'starts with a drive letter';
-  for (const segment of relativeKey.split('/')) {
-    if (segment === '') return 'has an empty path segment ("//" or a trailing "/")';
-    if (segment === '..') return 'has a ".." segment';
-    if (segment === '.') return 'has a "." segment';
-    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) return `has a segment longer than ${MAX_SEGMENT_BYTES} bytes`;
-  }
-  return null;
-}
+export { compareKeys, invalidKeyReason } from '../stores/keys.js';
 
 /** The absolute local path for a relative key, or throws when it would leave `root`. */
 export function localPathFor(root: string, relativeKey: string): string {
@@ -44,7 +25,7 @@ export function localPathFor(root: string, relativeKey: string): string {
 
 /** A key made safe to print: control characters shown as escapes. */
 export function printableKey(key: string): string {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
   return key.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
@@ -55,7 +36,12 @@ export function printableKey(key: string): string {
  */
 export function isToolPath(relativeKey: string): boolean {
   if (!relativeKey.includes(TOOL_DIR)) return false;
-  return relativeKey === TOOL_DIR || relativeKey.startsWith(`${TOOL_DIR}/`) || relativeKey.endsWith(`/${TOOL_DIR}`) || relativeKey.includes(`/${TOOL_DIR}/`);
+  return (
+    relativeKey === TOOL_DIR ||
+    relativeKey.startsWith(`${TOOL_DIR}/`) ||
+    relativeKey.endsWith(`/${TOOL_DIR}`) ||
+    relativeKey.includes(`/${TOOL_DIR}/`)
+  );
 }
 
 /** Case and Unicode normalization folded away: two paths with the same fold are one file on macOS and Windows. */
@@ -89,7 +75,10 @@ export function crossTwins(local: Iterable<string>, remote: Iterable<string>): [
     if (list) list.push(held);
     else byFold.set(fold, [held]);
   };
-  for (const [side, paths] of [['local', local], ['remote', remote]] as const) {
+  for (const [side, paths] of [
+    ['local', local],
+    ['remote', remote],
+  ] as const) {
     for (const name of paths) {
       add({ name, side, file: true });
       for (const folder of foldersOf(name)) add({ name: folder, side, file: false });
@@ -107,8 +96,9 @@ export function crossTwins(local: Iterable<string>, remote: Iterable<string>): [
 function firstTwinPair(list: readonly HeldName[]): [HeldName, HeldName] | null {
   for (let i = 0; i < list.length; i++) {
     for (let j = i + 1; j < list.length; j++) {
-      const [a, b] = [list[i]!, list[j]!];
-      if (a.name === b.name || (!a.file && !b.file)) continue;
+      const a = list[i];
+      const b = list[j];
+      if (!a || !b || a.name === b.name || (!a.file && !b.file)) continue;
       if (a.side === b.side && a.file && b.file) continue;
       return [a, b];
     }
@@ -116,9 +106,7 @@ function firstTwinPair(list: readonly HeldName[]): [HeldName, HeldName] | null {
   return null;
 }
 
-export interface PathFilter {
-  (relativeKey: string): boolean;
-}
+export type PathFilter = (relativeKey: string) => boolean;
 
 /**
  * include/exclude globs (minimatch). A pattern without "/" matches the file name anywhere
@@ -147,11 +135,6 @@ function matchesParent(matcher: Minimatch, key: string): boolean {
 /** The folders a path lies in: `a/b/c` → `a`, `a/b`. */
 export function* foldersOf(path: string): Generator<string> {
   for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) yield path.slice(0, slash);
-}
-
-/** Join a root prefix ('' or ending in '/') and a relative key. */
-export function joinKey(prefix: string, relativeKey: string): string {
-  return `${prefix}${relativeKey}`;
 }
 
 /** Normalise a user-given prefix: no leading '/', '' or ending in '/'. */

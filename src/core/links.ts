@@ -23,14 +23,23 @@ export async function linkOnPath(base: string, target: string): Promise<LinkOnPa
   const relative = path.relative(base, target);
   const inside = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
   const parts = inside ? relative.split(path.sep) : [];
-  const candidates = inside ? parts.map((_, i) => path.join(base, ...parts.slice(0, i + 1))) : relative === '' ? [] : [target];
+  const candidates = inside
+    ? parts.map((_, i) => path.join(base, ...parts.slice(0, i + 1)))
+    : relative === ''
+      ? []
+      : [target];
   for (const candidate of candidates) {
-    const stat = await fs.lstat(candidate).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
+    const stat = await fs.lstat(candidate).catch((error: unknown) => {
+      const { code } = error as NodeJS.ErrnoException;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
       throw error;
     });
     if (stat === null) return null;
-    if (stat.isSymbolicLink()) return { path: inside ? path.relative(base, candidate).split(path.sep).join('/') : candidate, to: await fs.readlink(candidate) };
+    if (stat.isSymbolicLink())
+      return {
+        path: inside ? path.relative(base, candidate).split(path.sep).join('/') : candidate,
+        to: await fs.readlink(candidate),
+      };
   }
   return null;
 }
@@ -38,8 +47,10 @@ export async function linkOnPath(base: string, target: string): Promise<LinkOnPa
 /** The refusal of a folder that is, or sits under, a link: names the folder, the link and the fix. */
 export function linkedFolderMessage(folder: string, link: LinkOnPath, label = 'The local folder'): string {
   return (
-    `${label} ${folder} ${link.path === folder ? 'is a symbolic link' : `sits under the symbolic link ${link.path}`} (to ${link.to}): refused, nothing read or written. ` +
-    'The tool never follows a link at or above a synced folder (in a checkout, links are anyone\'s input and could take reads and writes outside it). ' +
+    `${label} ${folder} ${link.path === folder ? 'is a symbolic link' : `sits under the symbolic link ${link.path}`}` +
+    ` (to ${link.to}): refused, nothing read or written. ` +
+    ('The tool never follows a link at or above a synced folder (in a checkout, links are ' +
+      "anyone's input and could take reads and writes outside it). ") +
     'Make it a real folder, or name the real folder in the options.'
   );
 }

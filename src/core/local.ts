@@ -5,14 +5,24 @@
 // nothing of the tool's is ever read from a checkout).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { localPathFor, printableKey, TOOL_DIR } from './keys.js';
-import { sweepAbandoned, writerTag } from './holder.js';
-import { md5File } from './scan.js';
+import { md5File } from '../hash.js';
+import { sweepAbandoned, writerTag } from '../holder.js';
 
 /** A temp file untouched this long belongs to no live run (a download streams into it, then renames it). */
 const STALE_TEMP_MS = 3_600_000;
@@ -21,7 +31,10 @@ const STALE_TEMP_MS = 3_600_000;
 const SYNC_READ_LIMIT = 1024 * 1024;
 
 export class LocalPreconditionError extends Error {
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'LocalPreconditionError';
   }
@@ -37,8 +50,15 @@ export class LocalTree {
     this.root = path.resolve(root);
     this.toolDir = stateDir === undefined ? path.join(this.root, TOOL_DIR) : path.resolve(stateDir);
     this.external = stateDir !== undefined;
-    if (this.external && (this.toolDir === this.root || this.toolDir.startsWith(this.root + path.sep) || this.root.startsWith(this.toolDir + path.sep))) {
-      throw new Error(`The local state folder ${this.toolDir} must lie outside the synced folder ${this.root} (and not contain it)`);
+    if (
+      this.external &&
+      (this.toolDir === this.root ||
+        this.toolDir.startsWith(this.root + path.sep) ||
+        this.root.startsWith(this.toolDir + path.sep))
+    ) {
+      throw new Error(
+        `The local state folder ${this.toolDir} must lie outside the synced folder ${this.root} (and not contain it)`,
+      );
     }
   }
 
@@ -59,7 +79,8 @@ export class LocalTree {
     const target = await this.safeTarget(relativePath);
     try {
       const stat = await fs.lstat(target);
-      if (!stat.isFile()) throw new LocalPreconditionError(relativePath, `${printableKey(relativePath)} is not a regular file`);
+      if (!stat.isFile())
+        throw new LocalPreconditionError(relativePath, `${printableKey(relativePath)} is not a regular file`);
       return await md5File(target, stat.size);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -72,12 +93,16 @@ export class LocalTree {
     if (current !== md5) {
       throw new LocalPreconditionError(
         relativePath,
-        `${printableKey(relativePath)} changed locally during the run (expected ${md5 ?? 'no file'}, found ${current ?? 'no file'})`,
+        `${printableKey(relativePath)} changed locally during the run (expected ` +
+          `${md5 ?? 'no file'}, found ${current ?? 'no file'})`,
       );
     }
   }
 
-  /** Small files are read synchronously: fs.promises.readFile cost 0.3 ms of CPU per file, 0.65 s of a 2,000-file push. */
+  /**
+   * Small files are read synchronously: fs.promises.readFile cost 0.3 ms of CPU per file, 0.65 s of a 2,000-file
+   * push.
+   */
   async read(relativePath: string): Promise<Buffer> {
     const target = await this.safeTarget(relativePath);
     const fd = openSync(target, 'r');
@@ -183,7 +208,11 @@ export class LocalTree {
    * deletion prunes the folders it empties: a file moved aside to be replaced keeps its folder,
    * which a concurrent write may be about to use.
    */
-  async moveAside(relativePath: string, destination: string, { pruneEmptyParents }: { pruneEmptyParents: boolean }): Promise<void> {
+  async moveAside(
+    relativePath: string,
+    destination: string,
+    { pruneEmptyParents }: { pruneEmptyParents: boolean },
+  ): Promise<void> {
     const source = await this.safeTarget(relativePath);
     await fs.mkdir(path.dirname(await this.toolPath(destination)), { recursive: true });
     await this.move(source, destination);
@@ -229,6 +258,7 @@ export class LocalTree {
    * The absolute target, after checking that no folder between the root and it is a symbolic
    * link: a link inside the tree must never let a remote key write outside the root.
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async: a refusal is a rejection, as every failure here
   private async safeTarget(relativePath: string): Promise<string> {
     const target = this.absolute(relativePath);
     this.checkFolders(target, relativePath, 'Remove the link, or --exclude the path.');
@@ -239,12 +269,23 @@ export class LocalTree {
    * `absolute`, a path under the tool folder, after the same check: a `.fastblocks-sync` that is
    * a symbolic link (or has one inside) must not take temp files, the journal or backups outside.
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async: a refusal is a rejection, as every failure here
   async toolPath(absolute: string): Promise<string> {
-    if (absolute !== this.toolDir && !absolute.startsWith(this.toolDir + path.sep)) throw new Error(`${absolute} is not under ${this.toolDir}`);
+    if (absolute !== this.toolDir && !absolute.startsWith(this.toolDir + path.sep))
+      throw new Error(`${absolute} is not under ${this.toolDir}`);
     if (this.external) {
-      this.checkFolders(absolute, path.relative(this.toolDir, absolute).split(path.sep).join('/'), 'The local state folder must hold no links: remove the link.', this.toolDir);
+      this.checkFolders(
+        absolute,
+        path.relative(this.toolDir, absolute).split(path.sep).join('/'),
+        'The local state folder must hold no links: remove the link.',
+        this.toolDir,
+      );
     } else {
-      this.checkFolders(absolute, path.relative(this.root, absolute).split(path.sep).join('/'), `The tool keeps its temp files, journal and backups in ${TOOL_DIR}/ inside the local root: remove the link.`);
+      this.checkFolders(
+        absolute,
+        path.relative(this.root, absolute).split(path.sep).join('/'),
+        `The tool keeps its temp files, journal and backups in ${TOOL_DIR}/ inside the local root: remove the link.`,
+      );
     }
     return absolute;
   }
@@ -257,10 +298,17 @@ export class LocalTree {
       try {
         const stat = lstatSync(current);
         if (stat.isSymbolicLink()) {
-          throw new LocalPreconditionError(label, `Refusing to write ${printableKey(label)}: ${path.relative(base, current)} is a symbolic link (never written through). ${fix}`);
+          throw new LocalPreconditionError(
+            label,
+            `Refusing to write ${printableKey(label)}: ${path.relative(base, current)} is a ` +
+              `symbolic link (never written through). ${fix}`,
+          );
         }
         if (!stat.isDirectory()) {
-          throw new LocalPreconditionError(label, `Cannot write ${printableKey(label)}: ${path.relative(base, current)} is a file, not a folder`);
+          throw new LocalPreconditionError(
+            label,
+            `Cannot write ${printableKey(label)}: ${path.relative(base, current)} is a file, not a folder`,
+          );
         }
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') break;
@@ -288,13 +336,19 @@ export class LocalTree {
    * older version's names). A live run's temp file is written as it downloads, then renamed.
    */
   async sweepTemp(): Promise<{ items: number; bytes: number }> {
-    return sweepAbandoned(await this.toolPath(path.join(this.toolDir, 'tmp')), (name) => name.endsWith('.part'), STALE_TEMP_MS);
+    return sweepAbandoned(
+      await this.toolPath(path.join(this.toolDir, 'tmp')),
+      (name) => name.endsWith('.part'),
+      STALE_TEMP_MS,
+    );
   }
 
   /** Keep the tool folder out of `git status` in the user's checkout (an external one is not in it). */
   private async ignoreToolDirInGit(): Promise<void> {
     if (this.external) return;
-    await fs.writeFile(await this.toolPath(path.join(this.toolDir, '.gitignore')), '*\n', { flag: 'wx' }).catch(() => undefined);
+    await fs
+      .writeFile(await this.toolPath(path.join(this.toolDir, '.gitignore')), '*\n', { flag: 'wx' })
+      .catch(() => undefined);
   }
 
   private async removeEmptyParents(dir: string): Promise<void> {

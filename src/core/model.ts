@@ -1,6 +1,9 @@
 // The engine's vocabulary: strategies, the entries each side reports, the base state,
 // the plan and the report. Nothing here knows about GitHub, S3 or the file system.
 
+import { emptyRequestStats, type RequestStats } from '../stores/store.js';
+import { ConfigError } from './errors.js';
+
 export const SyncDirection = {
   PULL: 'pull',
   PUSH: 'push',
@@ -51,9 +54,81 @@ export const DEFAULT_STRATEGY: Readonly<SyncStrategy> = Object.freeze({
   retryDelay: 0.5,
 });
 
+/** A number a run takes: its accepted range. */
+export interface NumberLimit {
+  min: number;
+  max: number;
+  integer: boolean;
+}
+
+/**
+ * The accepted range of every number a run takes, one rule for the CLI, the Action and the library
+ * (each words its own message from it: `--timeout`, `Input 'timeout'`, `strategy.timeout`).
+ */
+export const RUN_LIMITS = {
+  maxConcurrent: { min: 1, max: 256, integer: true },
+  timeout: { min: 0.1, max: 3600, integer: false },
+  retryAttempts: { min: 0, max: 20, integer: true },
+  retryDelay: { min: 0, max: 300, integer: false },
+  lockWait: { min: 0, max: 3600, integer: false },
+  lockTtl: { min: 2, max: 86_400, integer: false },
+} as const satisfies Record<string, NumberLimit>;
+
+export function withinLimit(value: number, limit: NumberLimit): boolean {
+  return (
+    Number.isFinite(value) && value >= limit.min && value <= limit.max && (!limit.integer || Number.isInteger(value))
+  );
+}
+
+/** `a whole number from 1 to 256`: what a limit accepts, in words. */
+export function describeLimit(limit: NumberLimit): string {
+  return `${limit.integer ? 'a whole number' : 'a number'} from ${limit.min} to ${limit.max}`;
+}
+
+/** A value as a message shows it: JSON where it has one (`"sideways"`, `0`), else its type. */
+function shown(value: unknown): string {
+  return jsonOf(value) ?? typeof value;
+}
+
+/** JSON.stringify gives undefined for undefined, functions and symbols, whatever its type says. */
+function jsonOf(value: unknown): string | undefined {
+  return JSON.stringify(value);
+}
+
+/** `value` when within `limit`, else a ConfigError naming it (`lockWait must be a number from 0 to 3600, got -1`). */
+export function checkLimit(name: string, value: number, limit: NumberLimit): number {
+  if (typeof value === 'number' && withinLimit(value, limit)) return value;
+  throw new ConfigError(`${name} must be ${describeLimit(limit)}, got ${shown(value)}`);
+}
+
+/**
+ * The strategy, checked: every field of the right type and in its range. Throws a ConfigError
+ * naming the field as `name(field)` (default `strategy.<field>`), the value and what is accepted.
+ */
+export function validateStrategy(
+  strategy: SyncStrategy,
+  name: (field: keyof SyncStrategy) => string = (field) => `strategy.${field}`,
+): SyncStrategy {
+  const fail = (field: keyof SyncStrategy, accepted: string) =>
+    new ConfigError(`${name(field)} must be ${accepted}, got ${shown(strategy[field])}`);
+  if (!DIRECTIONS.includes(strategy.direction)) throw fail('direction', `one of ${DIRECTIONS.join(', ')}`);
+  if (!CONFLICT_STRATEGIES.includes(strategy.conflictStrategy))
+    throw fail('conflictStrategy', `one of ${CONFLICT_STRATEGIES.join(', ')}`);
+  for (const field of ['dryRun', 'backupOnConflict', 'parallel'] as const) {
+    if (typeof strategy[field] !== 'boolean') throw fail(field, 'true or false');
+  }
+  for (const field of ['maxConcurrent', 'timeout', 'retryAttempts', 'retryDelay'] as const) {
+    if (typeof strategy[field] !== 'number' || !withinLimit(strategy[field], RUN_LIMITS[field]))
+      throw fail(field, describeLimit(RUN_LIMITS[field]));
+  }
+  return strategy;
+}
+
+/** DEFAULT_STRATEGY with the given fields (undefined ones left out), validated. */
 export function resolveStrategy(partial: Partial<SyncStrategy> = {}): SyncStrategy {
-  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
-  return { ...DEFAULT_STRATEGY, ...defined };
+  // A JavaScript caller's `{ timeout: undefined }` means "the default", as a missing field does.
+  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => (v as unknown) !== undefined));
+  return validateStrategy({ ...DEFAULT_STRATEGY, ...defined });
 }
 
 /** A file in the local tree. `path` is the POSIX path relative to the local root. */
@@ -109,8 +184,6 @@ export interface Conflict {
   remote?: { etag: string; md5?: string; size: number; timeMs?: number };
 }
 
-export type ActionKind = 'upload' | 'download' | 'delete-remote' | 'delete-local';
-
 /**
  * One write. Preconditions make every write conditional: the remote ETag or local MD5 the
  * plan saw (null = must not exist), so a side that moved since planning is never overwritten
@@ -158,7 +231,8 @@ export function sideOf(op: Op): Side | null {
   }
 }
 
-export const isDeletion = (op: Op): op is Extract<Op, { kind: 'delete-local' | 'delete-remote' }> => op.kind === 'delete-local' || op.kind === 'delete-remote';
+export const isDeletion = (op: Op): op is Extract<Op, { kind: 'delete-local' | 'delete-remote' }> =>
+  op.kind === 'delete-local' || op.kind === 'delete-remote';
 
 /**
  * The order ops run in: phase by phase, and within phase 0 the conflict copies before the
@@ -233,17 +307,11 @@ export function sideOfAction(action: SyncedAction): Side {
   return action === 'download' || action === 'delete-local' || action === 'copy-local' ? 'local' : 'remote';
 }
 
-export interface RequestStats {
-  list: number;
-  get: number;
-  head: number;
-  put: number;
-  copy: number;
-  delete: number;
-}
-
-export function emptyRequestStats(): RequestStats {
-  return { list: 0, get: 0, head: 0, put: 0, copy: 0, delete: 0 };
+/** Why a validator (e.g. the settings target's YAML check) refuses bytes about to be written. */
+export interface ValidationIssue {
+  message: string;
+  line?: number;
+  column?: number;
 }
 
 export interface InvalidFile {
@@ -271,7 +339,11 @@ export interface SyncReport {
   /** Files refused by the target's validator (e.g. invalid YAML); never written on either side. */
   invalid: InvalidFile[];
   /** Warnings for a person (e.g. a settings value that looks like a literal secret). */
-  warnings: { path: string; message: string }[];
+  /**
+   * Warnings for a person. `fallback`: the run did something other than what it was asked because
+   * something it needed failed (git could not give commit times): the Action also annotates it.
+   */
+  warnings: { path: string; message: string; fallback?: true }[];
   rolledBack: boolean;
   /**
    * True once the run's writes stand (its base was committed). False for a dry run, and for a run
@@ -299,13 +371,40 @@ export interface SyncReport {
 }
 
 /**
- * Why a run did not complete. `plan-changed`: not the approved plan (nothing written, or rolled
- * back). `not-applied`: nothing written (or rolled back) because another root applied together
- * with this one failed or was refused.
+ * Why a run did not complete: one vocabulary for the engine's reports, the targets' results, the
+ * CLI's exit codes, the library's errors and the Action's `failure-reason` (src/results.ts decides).
+ * - `manual-conflicts`: unresolved MANUAL conflicts ("Manual conflict resolution required"); nothing written.
+ * - `refused`: a safety check refused the plan (mass deletion, paths that cannot be synced); nothing written.
+ * - `plan-changed`: not the approved plan; nothing written, or rolled back.
+ * - `locked`: another run held a lock of the bucket past lock-wait; nothing planned or written.
+ * - `not-applied`: nothing written (or rolled back) because another part of the same run failed or was refused.
+ * - `validation`: bad input, or files refused by a validator (invalid YAML); the rest may have synced.
+ * - `error`: anything else (a failure mid-run, rolled back; an unreachable store; a webhook or cache failure).
  */
-export type FailureKind = 'manual-conflicts' | 'refused' | 'error' | 'validation' | 'plan-changed' | 'not-applied';
+export const FAILURE_REASONS = [
+  'manual-conflicts',
+  'refused',
+  'plan-changed',
+  'locked',
+  'not-applied',
+  'validation',
+  'error',
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
 
-export type ReportIdentity = Pick<SyncReport, 'direction' | 'conflictStrategy' | 'dryRun' | 'replica' | 'runId' | 'local' | 'remote'>;
+/** Why a planned run was not applied as a whole: not the approved plan, or another part of it failed. */
+export interface Refusal {
+  reason: Extract<FailureReason, 'plan-changed' | 'not-applied'>;
+  message: string;
+}
+
+/** The reasons an engine report carries: invalid files are listed in the report, never its failure. */
+export type FailureKind = Exclude<FailureReason, 'validation' | 'locked'>;
+
+export type ReportIdentity = Pick<
+  SyncReport,
+  'direction' | 'conflictStrategy' | 'dryRun' | 'replica' | 'runId' | 'local' | 'remote'
+>;
 
 /** A report before anything was planned: empty lists, zero counters. */
 export function newReport(identity: ReportIdentity): SyncReport {

@@ -17,9 +17,9 @@ import type {
   SyncDirection,
 } from './model.js';
 import { settleClashes } from './clash.js';
-import { foldersOf } from './keys.js';
+import { compareKeys, foldersOf } from './keys.js';
 import { isDeletion, opStep, sideOf } from './model.js';
-import { compareKeys } from './scan.js';
+import { conflictCopyName, isConflictCopy } from './names.js';
 
 export interface PlanInput {
   local: readonly LocalEntry[];
@@ -49,14 +49,18 @@ export interface PlanInput {
 export type Change = 'unchanged' | 'local' | 'remote' | 'converged' | 'both-deleted' | 'conflict';
 
 /** How a path moved since the base, from content alone. */
-export function detectChange(local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): Change {
+export function detectChange(
+  local: LocalEntry | undefined,
+  remote: RemoteEntry | undefined,
+  base: BaseEntry | undefined,
+): Change {
   const localChanged = (local?.md5 ?? null) !== (base?.md5 ?? null);
   const remoteChanged = !remoteIsBase(remote, base);
   if (!localChanged && !remoteChanged) return 'unchanged';
   if (localChanged && !remoteChanged) return 'local';
   if (!localChanged && remoteChanged) return 'remote';
   if (!local && !remote) return 'both-deleted';
-  if (local && remote && remote.md5 !== undefined && local.md5 === remote.md5) return 'converged';
+  if (local && remote?.md5 !== undefined && local.md5 === remote.md5) return 'converged';
   return 'conflict';
 }
 
@@ -68,30 +72,22 @@ export function detectChange(local: LocalEntry | undefined, remote: RemoteEntry 
  */
 export function remoteIsBase(remote: RemoteEntry | undefined, base: BaseEntry | undefined): boolean {
   if (!remote || !base) return !remote && !base;
-  return remote.etag === base.etag || (remote.md5 !== undefined && remote.md5 === base.md5 && remote.size === base.size);
+  return (
+    remote.etag === base.etag || (remote.md5 !== undefined && remote.md5 === base.md5 && remote.size === base.size)
+  );
 }
 
-export function conflictKind(local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): ConflictKind {
+export function conflictKind(
+  local: LocalEntry | undefined,
+  remote: RemoteEntry | undefined,
+  base: BaseEntry | undefined,
+): ConflictKind {
   if (local && remote) return base ? 'modify/modify' : 'add/add';
   return local ? 'modify/delete' : 'delete/modify';
 }
 
 const canWrite = (direction: SyncDirection, side: Side): boolean =>
   direction === 'bidirectional' || (side === 'remote' ? direction === 'push' : direction === 'pull');
-
-/** `index.html` → `index.html.conflict-local-20261127T101500Z` */
-export function conflictCopyName(path: string, loser: Side, now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${path}.conflict-${loser}-${stamp}`;
-}
-
-/** `-2`, `-3`… when the plain name is taken (another conflict of the same path in the same second). */
-const CONFLICT_COPY = /\.conflict-(?:local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/;
-
-/** Whether `path` is named like a conflict copy this tool keeps (see conflictCopyName). */
-export function isConflictCopy(path: string): boolean {
-  return CONFLICT_COPY.test(path);
-}
 
 /** Largest |ms| a Date can hold (±100,000,000 days around 1970). */
 const MAX_TIME_MS = 8.64e15;
@@ -161,7 +157,14 @@ class PlanBuilder {
       case 'both-deleted':
         return this.forget(path);
       case 'converged':
-        this.nextBase.set(path, { md5: local!.md5, etag: remote!.etag, size: local!.size, ...(base?.meta ? { meta: base.meta } : {}) });
+        // Converged: both sides are there (detectChange).
+        if (local && remote)
+          this.nextBase.set(path, {
+            md5: local.md5,
+            etag: remote.etag,
+            size: local.size,
+            ...(base?.meta ? { meta: base.meta } : {}),
+          });
         this.baseChanged = true;
         return;
       case 'conflict':
@@ -217,7 +220,10 @@ class PlanBuilder {
       // A conflict copy is never pruned: it is the version an earlier conflict kept, and push and
       // pull keep it on one side only, with no base entry.
       if (prune && !base && isConflictCopy(path)) {
-        this.skipped.push({ path, reason: `conflict copy: never pruned by ${direction}; delete it by hand once the conflict is resolved` });
+        this.skipped.push({
+          path,
+          reason: `conflict copy: never pruned by ${direction}; delete it by hand once the conflict is resolved`,
+        });
       } else if (prune && !base && target === 'remote' && local && !remote && direction === 'pull') {
         this.ops.push({ kind: 'delete-local', phase: 2, path, expectMd5: local.md5 });
       } else if (prune && !base && target === 'local' && remote && !local && direction === 'push') {
@@ -234,7 +240,14 @@ class PlanBuilder {
   /** Make the remote hold `local` at `path` (upload, or delete when local is gone). */
   private writeRemoteFrom(path: string, local: LocalEntry | undefined, remote: RemoteEntry | undefined): void {
     if (local) {
-      this.ops.push({ kind: 'upload', phase: 1, path, md5: local.md5, size: local.size, expectEtag: remote?.etag ?? null });
+      this.ops.push({
+        kind: 'upload',
+        phase: 1,
+        path,
+        md5: local.md5,
+        size: local.size,
+        expectEtag: remote?.etag ?? null,
+      });
     } else if (remote) {
       this.ops.push({ kind: 'delete-remote', phase: 2, path, expectEtag: remote.etag });
     }
@@ -273,7 +286,9 @@ class PlanBuilder {
   /** Whether a name is a path of either side, the base or this plan's copies, or a folder of one. */
   private taken(name: string): boolean {
     if (this.local.has(name) || this.remote.has(name) || this.base.has(name) || this.copies.has(name)) return true;
-    this.folders ??= new Set([...this.local.keys(), ...this.remote.keys(), ...this.base.keys()].flatMap((p) => [...foldersOf(p)]));
+    this.folders ??= new Set(
+      [...this.local.keys(), ...this.remote.keys(), ...this.base.keys()].flatMap((p) => [...foldersOf(p)]),
+    );
     return this.folders.has(name);
   }
 
@@ -284,7 +299,12 @@ class PlanBuilder {
     this.ops.push({ kind: 'update-metadata', phase: 1, path, expectEtag: remote.etag, meta: wanted });
   }
 
-  private conflict(path: string, local: LocalEntry | undefined, remote: RemoteEntry | undefined, base: BaseEntry | undefined): void {
+  private conflict(
+    path: string,
+    local: LocalEntry | undefined,
+    remote: RemoteEntry | undefined,
+    base: BaseEntry | undefined,
+  ): void {
     const kind = conflictKind(local, remote, base);
     const localTime = usableTime(this.input.localTimes?.get(path));
     const remoteTime = usableTime(this.input.remoteTimes?.get(path));
@@ -294,7 +314,9 @@ class PlanBuilder {
       kind,
       resolution,
       reason,
-      ...(local ? { local: { md5: local.md5, size: local.size, ...(localTime !== undefined ? { timeMs: localTime } : {}) } } : {}),
+      ...(local
+        ? { local: { md5: local.md5, size: local.size, ...(localTime !== undefined ? { timeMs: localTime } : {}) } }
+        : {}),
       ...(remote
         ? {
             remote: {
@@ -321,7 +343,10 @@ class PlanBuilder {
   private winner(path: string, side: Side, local?: LocalEntry, remote?: RemoteEntry): void {
     const target: Side = side === 'local' ? 'remote' : 'local';
     if (!canWrite(this.input.direction, target)) {
-      this.skipped.push({ path, reason: `conflict resolved ${side}-wins, but ${this.input.direction} does not write the ${target} side` });
+      this.skipped.push({
+        path,
+        reason: `conflict resolved ${side}-wins, but ${this.input.direction} does not write the ${target} side`,
+      });
       return;
     }
     if (target === 'remote') this.writeRemoteFrom(path, local, remote);
@@ -334,7 +359,13 @@ class PlanBuilder {
    * `<path>.conflict-<side>-<time>`: on both sides when bidirectional; push and pull write only
    * their target, so there the source wins and the target's version is kept on the target.
    */
-  private keepBoth(path: string, local?: LocalEntry, remote?: RemoteEntry, localTime?: number, remoteTime?: number): void {
+  private keepBoth(
+    path: string,
+    local?: LocalEntry,
+    remote?: RemoteEntry,
+    localTime?: number,
+    remoteTime?: number,
+  ): void {
     const { direction } = this.input;
     if (!local || !remote) return this.winner(path, local ? 'local' : 'remote', local, remote);
     if (direction === 'push') {
@@ -350,7 +381,8 @@ class PlanBuilder {
       return;
     }
     // Ties go to the remote: it is what production serves.
-    const loser: Side = localTime !== undefined && remoteTime !== undefined && localTime > remoteTime ? 'remote' : 'local';
+    const loser: Side =
+      localTime !== undefined && remoteTime !== undefined && localTime > remoteTime ? 'remote' : 'local';
     const copy = this.copyName(path, loser);
     if (loser === 'local') {
       this.ops.push({ kind: 'copy-local', phase: 0, path: copy, source: path, md5: local.md5, size: local.size });
@@ -391,7 +423,10 @@ function makeRoomFirst(ops: Op[]): Op[] {
   const needsRoom = (side: Side, path: string): boolean =>
     // A write beneath the deleted file, or in place of the deleted file's folder.
     folders[side].has(path) || [...foldersOf(path)].some((folder) => writes[side].has(folder));
-  return ops.map((op) => (isDeletion(op) && needsRoom(sideOf(op)!, op.path) ? { ...op, phase: 0 as const } : op));
+  return ops.map((op) => {
+    const side = sideOf(op);
+    return isDeletion(op) && side !== null && needsRoom(side, op.path) ? { ...op, phase: 0 as const } : op;
+  });
 }
 
 function resolve(
@@ -411,11 +446,19 @@ function resolve(
     case 'backup-both':
       return { resolution: 'keep-both', reason: 'strategy backup-both' };
     case 'newest-wins': {
-      if (!local || !remote) return { resolution: 'keep-both', reason: 'newest-wins: a deletion has no time; the surviving version is kept' };
+      if (!local || !remote)
+        return {
+          resolution: 'keep-both',
+          reason: 'newest-wins: a deletion has no time; the surviving version is kept',
+        };
       if (localTime === undefined || remoteTime === undefined) {
-        return { resolution: 'keep-both', reason: 'newest-wins: a modification time is unknown; both versions are kept' };
+        return {
+          resolution: 'keep-both',
+          reason: 'newest-wins: a modification time is unknown; both versions are kept',
+        };
       }
-      if (localTime === remoteTime) return { resolution: 'keep-both', reason: 'newest-wins: equal modification times; both versions are kept' };
+      if (localTime === remoteTime)
+        return { resolution: 'keep-both', reason: 'newest-wins: equal modification times; both versions are kept' };
       const times = `local ${new Date(localTime).toISOString()}, remote ${new Date(remoteTime).toISOString()}`;
       return localTime > remoteTime
         ? { resolution: 'local-wins', reason: `newest-wins: local is newer (${times})` }

@@ -66,7 +66,12 @@ export async function withRetry<T>(
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
   if (signal.aborted) return Promise.reject(timeoutError(timeoutMs));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError' ? timeoutError(timeoutMs) : signal.reason);
+    const onAbort = () =>
+      reject(
+        signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError'
+          ? timeoutError(timeoutMs)
+          : signal.reason,
+      );
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(
       (value) => {
@@ -82,5 +87,8 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number):
 }
 
 function timeoutError(timeoutMs: number): StoreError {
-  return new StoreError('Timeout', `operation timed out after ${timeoutMs / 1000} s (raise --timeout if the store is slow)`);
+  return new StoreError(
+    'Timeout',
+    `operation timed out after ${timeoutMs / 1000} s (raise --timeout if the store is slow)`,
+  );
 }

@@ -10,13 +10,19 @@ export interface MaxDelete {
   label: string;
 }
 
-/** '50%' (the default, applied only above 10 files) or an absolute count. */
+/**
+ * '50%' (the default, applied only above 10 files; at most 100%) or an absolute count: the one
+ * parser of the CLI's --max-delete, the Action's input and the library's option.
+ */
 export function parseMaxDelete(value: string | number | undefined): MaxDelete {
   const text = String(value ?? '50%').trim();
   const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
-  if (percent) return { fraction: Number(percent[1]) / 100, label: text };
+  if (percent && Number(percent[1]) <= 100) return { fraction: Number(percent[1]) / 100, label: text };
   if (/^\d+$/.test(text)) return { count: Number(text), label: text };
-  throw new ConfigError(`--max-delete must be a percentage like 50% or a file count like 100, got "${text}"`);
+  throw new ConfigError(
+    '--max-delete must be a percentage like 50% or a file count like 100, ' +
+      `got "${text}"${percent ? ' (a percentage is at most 100%)' : ''}`,
+  );
 }
 
 export function exceedsMaxDelete(deletes: number, total: number, limit: MaxDelete): boolean {
@@ -40,7 +46,10 @@ export function deletionRefusal(ops: readonly Op[], sides: Sides): string | null
   const deletesLocal = ops.filter((op) => op.kind === 'delete-local').length;
   const force = 'Pass --force if this is really intended.';
   if (deletesRemote > 0 && (!sides.localExists || sides.localFiles === 0)) {
-    return `Refusing to delete ${deletesRemote} remote object(s): the local source ${sides.local} is ${sides.localExists ? 'empty' : 'missing'}. ${force}`;
+    return (
+      `Refusing to delete ${deletesRemote} remote object(s): the local source ${sides.local} ` +
+      `is ${sides.localExists ? 'empty' : 'missing'}. ${force}`
+    );
   }
   if (deletesLocal > 0 && sides.remoteObjects === 0) {
     return `Refusing to delete ${deletesLocal} local file(s): the remote source ${sides.remote} is empty. ${force}`;
@@ -50,7 +59,10 @@ export function deletionRefusal(ops: readonly Op[], sides: Sides): string | null
     ['local', deletesLocal, sides.localFiles],
   ] as const) {
     if (exceedsMaxDelete(count, total, sides.maxDelete)) {
-      return `Refusing to delete ${count} of ${total} ${side} file(s): above --max-delete ${sides.maxDelete.label}. ${force}`;
+      return (
+        `Refusing to delete ${count} of ${total} ${side} file(s): above ` +
+        `--max-delete ${sides.maxDelete.label}. ${force}`
+      );
     }
   }
   return null;

@@ -1,12 +1,12 @@
 // The local side: walk the root, filter, hash. Symbolic links are reported and never
 // followed, so a link to /etc cannot be pushed and a link out of the root cannot be written through.
 
-import crypto, { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { foldedPath, invalidKeyReason, isToolPath, printableKey, type PathFilter } from './keys.js';
+import { md5Buffer, md5File } from '../hash.js';
+import { compareKeys, foldedPath, invalidKeyReason, isToolPath, printableKey, type PathFilter } from './keys.js';
 import type { LocalEntry, Skip } from './model.js';
 
 export interface ScanResult {
@@ -40,10 +40,20 @@ export async function scanLocal(root: string, filter: PathFilter, concurrency = 
     const stat = await fs.stat(root);
     if (!stat.isDirectory()) throw new Error(`Local path ${root} is not a directory`);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, entries: [], skipped: [], twins: [] };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      return { exists: false, entries: [], skipped: [], twins: [] };
     throw error;
   }
-  const scan: Scan = { filter, entries: [], large: [], skipped: [], folded: new Map(), twins: [], buffer: Buffer.allocUnsafe(STREAM_HASH_THRESHOLD), sliceStart: performance.now() };
+  const scan: Scan = {
+    filter,
+    entries: [],
+    large: [],
+    skipped: [],
+    folded: new Map(),
+    twins: [],
+    buffer: Buffer.allocUnsafe(STREAM_HASH_THRESHOLD),
+    sliceStart: performance.now(),
+  };
   await walk(scan, root, '');
   const limit = pLimit(Math.max(1, concurrency));
   scan.entries.push(
@@ -126,39 +136,4 @@ async function walk(scan: Scan, absoluteDir: string, relativeDir: string): Promi
       scan.skipped.push({ path: printableKey(key), reason: 'not a regular file' });
     }
   }
-}
-
-export async function md5File(file: string, size?: number): Promise<string> {
-  if (size !== undefined && size < STREAM_HASH_THRESHOLD) {
-    return md5Buffer(await fs.readFile(file));
-  }
-  const hash = createHash('md5');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** One-shot hashing (Node ≥ 20.12) skips the Hash object; older Node 20 releases use createHash. */
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'hex') => string }).hash;
-
-export function md5Buffer(body: Buffer): string {
-  return oneShotHash ? oneShotHash('md5', body, 'hex') : createHash('md5').update(body).digest('hex');
-}
-
-/**
- * S3 lists keys in UTF-8 byte order; both sides are sorted the same way. UTF-8 byte order is
- * code point order, which is UTF-16 order except that a surrogate (a code point above U+FFFF)
- * sorts after every other code unit; compared in place, without encoding both strings per call.
- */
-export function compareKeys(a: string, b: string): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const xSurrogate = x >= 0xd800 && x <= 0xdfff;
-    const ySurrogate = y >= 0xd800 && y <= 0xdfff;
-    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
-    return x < y ? -1 : 1;
-  }
-  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }

@@ -3,9 +3,11 @@
 // listing of synced files skips.
 
 import { createHash } from 'node:crypto';
+import { errorMessage } from '../errors.js';
 import { isStoreError, StoreError, type RemoteStore } from '../stores/store.js';
 import { TOOL_DIR } from './keys.js';
 import type { BaseEntry, BaseState } from './model.js';
+import { lockExpired, parseBaseState, parseLockBody, type LockBody } from './state-schema.js';
 
 export interface RemoteLayout {
   rootPrefix: string;
@@ -32,7 +34,8 @@ export function replicaSlug(replica: string): string {
 export const stateKey = (layout: RemoteLayout, replica: string): string =>
   `${layout.areaPrefix}state/${layout.rootId}/${replicaSlug(replica)}.json`;
 export const lockKey = (layout: RemoteLayout): string => `${layout.areaPrefix}locks/${layout.rootId}.json`;
-export const backupRunPrefix = (layout: RemoteLayout, runId: string): string => `${layout.areaPrefix}backups/${runId}/${layout.rootId}/`;
+export const backupRunPrefix = (layout: RemoteLayout, runId: string): string =>
+  `${layout.areaPrefix}backups/${runId}/${layout.rootId}/`;
 
 export interface LoadedBase {
   state: BaseState | null;
@@ -41,18 +44,19 @@ export interface LoadedBase {
 }
 
 export async function readBase(store: RemoteStore, key: string): Promise<LoadedBase> {
+  let read: { body: Buffer; head: { etag: string } };
   try {
-    const { body, head } = await store.get(key);
-    const state = JSON.parse(body.toString('utf8')) as BaseState;
-    if (state.version !== 1 || typeof state.entries !== 'object') {
-      throw new Error(`State object ${key} has an unknown format; remove it to start over with a first-run sync`);
-    }
-    return { state, etag: head.etag };
+    read = await store.get(key);
   } catch (error) {
     if (isStoreError(error, 'NotFound')) return { state: null, etag: null };
-    if (error instanceof SyntaxError) throw new Error(`State object ${key} is not valid JSON; remove it to start over with a first-run sync`);
     throw error;
   }
+  const state = parseBaseState(read.body.toString('utf8'));
+  if (state instanceof Error)
+    throw new Error(
+      `State object ${key} cannot be used (${state.message}); remove it to start over with a first-run sync`,
+    );
+  return { state, etag: read.head.etag };
 }
 
 /** Conditional: replaces exactly the version read (or creates), so concurrent runs cannot both win. */
@@ -73,38 +77,7 @@ export function sortedEntries(entries: ReadonlyMap<string, BaseEntry>): Record<s
   return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** What a run may change on the remote, written in the lock before the first write. */
-export interface RemoteJournalEntry {
-  key: string;
-  /** ETag before the run; null when the run creates the key. */
-  before: string | null;
-  /** Where the previous version is copied before it is replaced or deleted. */
-  backup: string | null;
-  /** MD5 of what the run creates, when known: recovery removes the object only if it still matches. */
-  after?: string;
-}
-
-export interface LockBody {
-  runId: string;
-  replica: string;
-  host: string;
-  pid: number;
-  /** Where `pid` is meaningful (boot and pid namespace, see holder.ts); absent in older locks. */
-  pidSpace?: string;
-  acquiredAt: string;
-  expiresAt: string;
-  journal: RemoteJournalEntry[];
-  /**
-   * SHA-256 of the run's local journal file, when it has one. A local journal is only undone when
-   * the lock of the run it names carries its digest: a file in a checkout is not evidence.
-   */
-  localJournal?: string;
-  /**
-   * State keys of the other roots applied together with this one (`target: all`), in this store's
-   * tool area. The run committed once any of them (or this root's) was written with its run id.
-   */
-  group?: string[];
-}
+export type { LockBody, RemoteJournalEntry } from './state-schema.js';
 
 export interface HeldLock {
   key: string;
@@ -139,10 +112,14 @@ export class LockedError extends Error {
   ) {
     super(
       graceMs !== undefined
-        ? `The remote root is locked by run ${holder.runId} of ${holder.replica}, taken ${lockAge(holder, now)}, whose process (${holder.pid} on this host) is gone: ` +
-            `the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} s. Run again, or raise lock-wait (--lock-wait).`
-        : `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ${holder.host}, pid ${holder.pid}), ` +
-            `taken ${lockAge(holder, now)} and valid until ${holder.expiresAt}. Another sync is running: wait for it, or raise lock-wait (--lock-wait).`,
+        ? `The remote root is locked by run ${holder.runId} of ${holder.replica}, taken ` +
+            `${lockAge(holder, now)}, whose process (${holder.pid} on this host) is gone: ` +
+            (`the lock is taken over once it has stayed unchanged for ${Math.ceil(graceMs / 1000)} ` +
+              's. Run again, or raise lock-wait (--lock-wait).')
+        : `The remote root is locked by run ${holder.runId} of ${holder.replica} (host ` +
+            `${holder.host}, pid ${holder.pid}), ` +
+            (`taken ${lockAge(holder, now)} and valid until ${holder.expiresAt}. Another sync is ` +
+              'running: wait for it, or raise lock-wait (--lock-wait).'),
     );
     this.name = 'LockedError';
   }
@@ -186,7 +163,11 @@ export async function acquireLock(
   for (;;) {
     attempts++;
     const now = options.now();
-    const full: LockBody = { ...body, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + options.ttlMs).toISOString() };
+    const full: LockBody = {
+      ...body,
+      acquiredAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + options.ttlMs).toISOString(),
+    };
     const payload = Buffer.from(JSON.stringify(full));
     try {
       const { etag } = await store.put(key, payload, { ifNoneMatch: '*', contentType: 'application/json' });
@@ -201,9 +182,15 @@ export async function acquireLock(
       continue;
     }
     // Our own earlier attempt succeeded but its answer was lost (a retried PUT then gets 412).
-    if (current.body.runId === body.runId && sameHolder(current.body, body)) return { key, etag: current.etag, body: current.body };
-    const expired = new Date(current.body.expiresAt).getTime() <= now.getTime();
-    dead = !expired && options.holderGone?.(current.body) ? (dead?.etag === current.etag ? dead : { etag: current.etag, since: now.getTime() }) : undefined;
+    if (current.body.runId === body.runId && sameHolder(current.body, body))
+      return { key, etag: current.etag, body: current.body };
+    const expired = lockExpired(current.body, now);
+    dead =
+      !expired && options.holderGone?.(current.body)
+        ? dead?.etag === current.etag
+          ? dead
+          : { etag: current.etag, since: now.getTime() }
+        : undefined;
     if (expired || (dead && now.getTime() - dead.since >= graceMs)) {
       await options.recover(current.body);
       try {
@@ -229,7 +216,10 @@ function sameHolder(current: LockBody, body: Omit<LockBody, 'acquiredAt' | 'expi
 /** The lock kept changing hands (or vanishing) until the wait ran out. */
 export class LockBusyError extends Error {
   constructor(key: string, waitMs: number) {
-    super(`Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept taking and releasing it. Wait for them, or raise lock-wait (--lock-wait).`);
+    super(
+      `Could not take the lock ${key} within ${Math.round(waitMs / 1000)} s: other runs kept ` +
+        'taking and releasing it. Wait for them, or raise lock-wait (--lock-wait).',
+    );
     this.name = 'LockBusyError';
   }
 }
@@ -239,28 +229,42 @@ export class LockBusyError extends Error {
  * Throws when the lock is no longer this run's.
  */
 export async function updateLock(store: RemoteStore, lock: HeldLock, body: LockBody): Promise<void> {
-  const write = () => store.put(lock.key, Buffer.from(JSON.stringify(body)), { ifMatch: lock.etag, contentType: 'application/json' });
+  const write = () =>
+    store.put(lock.key, Buffer.from(JSON.stringify(body)), { ifMatch: lock.etag, contentType: 'application/json' });
   let etag: string;
   try {
     ({ etag } = await write());
   } catch (error) {
     if (!isStoreError(error, 'PreconditionFailed')) throw error;
-    if (!(await stillOurs(store, lock))) throw new Error(`the lock ${lock.key} was taken over by another run before this run wrote anything`, { cause: error });
+    if (!(await stillOurs(store, lock)))
+      throw new Error(`the lock ${lock.key} was taken over by another run before this run wrote anything`, {
+        cause: error,
+      });
     ({ etag } = await write());
   }
   lock.etag = etag;
   lock.body = body;
 }
 
+/** A lock object that is not a lock body (a bucket writer's garbage): refused, never taken over. */
+export class CorruptLockError extends StoreError {
+  constructor(key: string, why: string) {
+    super('Other', `Lock object ${key} is corrupt (${why}); delete it once no sync is running`, { key });
+    this.name = 'CorruptLockError';
+  }
+}
+
 export async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {
+  let read: { body: Buffer; head: { etag: string } };
   try {
-    const { body, head } = await store.get(key);
-    return { etag: head.etag, body: JSON.parse(body.toString('utf8')) as LockBody };
+    read = await store.get(key);
   } catch (error) {
     if (isStoreError(error, 'NotFound')) return null;
-    if (error instanceof SyntaxError) throw new StoreError('Other', `Lock object ${key} is corrupt; delete it once no sync is running`);
     throw error;
   }
+  const body = parseLockBody(read.body.toString('utf8'));
+  if (body instanceof Error) throw new CorruptLockError(key, body.message);
+  return { etag: read.head.etag, body };
 }
 
 /**
@@ -270,24 +274,47 @@ export async function readLock(store: RemoteStore, key: string): Promise<{ etag:
 export function keepLockAlive(
   store: RemoteStore,
   lock: HeldLock,
-  options: { ttlMs: number; now: () => Date; onLost: (error: unknown) => void },
+  options: { ttlMs: number; now: () => Date; onLost: (error: unknown) => void; onWarning?: (message: string) => void },
 ): () => void {
   let refreshing: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    refreshing = refreshing.then(async () => {
-      const body: LockBody = { ...lock.body, expiresAt: new Date(options.now().getTime() + options.ttlMs).toISOString() };
-      try {
-        const { etag } = await store.put(lock.key, Buffer.from(JSON.stringify(body)), { ifMatch: lock.etag, contentType: 'application/json' });
-        lock.etag = etag;
-        lock.body = body;
-      } catch (error) {
-        if (!isStoreError(error, 'PreconditionFailed') && !isStoreError(error, 'NotFound')) return;
-        // A refresh whose answer was lost changed the ETag: still ours, not taken over.
-        if (await stillOurs(store, lock).catch(() => true)) return;
-        options.onLost(error);
-      }
-    });
-  }, Math.max(1000, options.ttlMs / 3));
+  const warn = (message: string) => options.onWarning?.(message);
+  const timer = setInterval(
+    () => {
+      refreshing = refreshing.then(async () => {
+        const body: LockBody = {
+          ...lock.body,
+          expiresAt: new Date(options.now().getTime() + options.ttlMs).toISOString(),
+        };
+        try {
+          const { etag } = await store.put(lock.key, Buffer.from(JSON.stringify(body)), {
+            ifMatch: lock.etag,
+            contentType: 'application/json',
+          });
+          lock.etag = etag;
+          lock.body = body;
+        } catch (error) {
+          if (!isStoreError(error, 'PreconditionFailed') && !isStoreError(error, 'NotFound')) {
+            // Tried again at the next refresh; if none succeeds before the lock expires, another run
+            // may take it over, and the refresh after that notices.
+            return warn(
+              `Could not refresh the lock ${lock.key} (${errorMessage(error)}); trying again ` +
+                `in ${Math.round(options.ttlMs / 3000)} s.`,
+            );
+          }
+          // A refresh whose answer was lost changed the ETag: still ours, not taken over.
+          const ours = await stillOurs(store, lock).catch((readError: unknown) => {
+            warn(
+              `Could not read the lock ${lock.key} back after a failed refresh ` +
+                `(${errorMessage(readError)}); taking it as still this run's.`,
+            );
+            return true;
+          });
+          if (!ours) options.onLost(error);
+        }
+      });
+    },
+    Math.max(1000, options.ttlMs / 3),
+  );
   timer.unref();
   return () => clearInterval(timer);
 }
@@ -308,7 +335,11 @@ export async function releaseLock(store: RemoteStore, lock: HeldLock): Promise<v
  * could not (a failed rollback, a commit that may or may not have landed).
  */
 export async function expireLock(store: RemoteStore, lock: HeldLock, now: Date): Promise<void> {
-  const write = () => store.put(lock.key, Buffer.from(JSON.stringify({ ...lock.body, expiresAt: now.toISOString() })), { ifMatch: lock.etag, contentType: 'application/json' });
+  const write = () =>
+    store.put(lock.key, Buffer.from(JSON.stringify({ ...lock.body, expiresAt: now.toISOString() })), {
+      ifMatch: lock.etag,
+      contentType: 'application/json',
+    });
   try {
     await write();
   } catch (error) {
@@ -322,8 +353,15 @@ export async function expireLock(store: RemoteStore, lock: HeldLock, now: Date):
  * whose answer was lost may have landed, and the retry then fails its precondition.
  */
 async function stillOurs(store: RemoteStore, lock: HeldLock): Promise<boolean> {
-  const current = await readLock(store, lock.key);
-  if (!current || current.body.runId !== lock.body.runId) return false;
+  let current: Awaited<ReturnType<typeof readLock>>;
+  try {
+    current = await readLock(store, lock.key);
+  } catch (error) {
+    // Overwritten with something that is no lock of ours: not ours any more.
+    if (error instanceof CorruptLockError) return false;
+    throw error;
+  }
+  if (current?.body.runId !== lock.body.runId) return false;
   lock.etag = current.etag;
   lock.body = current.body;
   return true;

@@ -37,21 +37,29 @@ const SPECIAL = /[&<>"'|\\`*_~[\]@:#$]/g;
  * Characters that would make a name read differently from what it is: bidirectional overrides
  * and isolates (a reversed extension), zero-width characters, controls. Shown as `<U+202E>`.
  */
-// eslint-disable-next-line no-control-regex
-const DECEPTIVE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0]/g;
+const DECEPTIVE = new RegExp(
+  [
+    '[\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u115f\\u1160\\u180e\\u200b-\\u200f',
+    '\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\u3164\\ufeff\\uffa0]',
+  ].join(''),
+  'g',
+);
 
 function visible(value: string): string {
-  return value.replace(DECEPTIVE, (c) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`);
+  return value.replace(DECEPTIVE, (c) => `<U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}>`);
 }
 
 function entities(value: string): string {
   // `www.` starts an autolink at the `w`: the dot as an entity ends it.
   return visible(value)
-    .replace(SPECIAL, (c) => ENTITIES[c]!)
+    .replace(SPECIAL, (c) => ENTITIES[c] ?? c)
     .replace(/(www)\./gi, '$1&#46;');
 }
 
-/** A code cell's content (file names, keys, hashes): literal characters, no Markdown, one line (line breaks shown as `<U+000A>`). */
+/**
+ * A code cell's content (file names, keys, hashes): literal characters, no Markdown, one line (line breaks shown as
+ * `<U+000A>`).
+ */
 export function inertCode(value: string): string {
   // cmark-gfm links e-mail addresses in the parsed text (entities already decoded): an empty HTML
   // comment (GitHub drops it from the page) splits the text before the `@`, so none is found.

@@ -29,6 +29,7 @@ import {
   type ChangeCounts,
   type ShownState,
 } from './model.js';
+import { formatBytes } from './format.js';
 
 export { escapeHtml } from './inert.js';
 
@@ -63,8 +64,13 @@ export interface RenderOptions {
 /** Free texts (server messages, notes) are clipped to this many characters: the rows get the room. */
 const TEXT_MAX = 600;
 
-export function renderMarkdown(results: readonly AnyTargetResult[], context: RenderContext, options: RenderOptions): string {
-  const measure = options.unit === 'bytes' ? (text: string) => Buffer.byteLength(text, 'utf8') : (text: string) => text.length;
+export function renderMarkdown(
+  results: readonly AnyTargetResult[],
+  context: RenderContext,
+  options: RenderOptions,
+): string {
+  const measure =
+    options.unit === 'bytes' ? (text: string) => Buffer.byteLength(text, 'utf8') : (text: string) => text.length;
   const doc = buildDocument(results, context, options.foldAbove ?? 10);
   const fits = (shown: number) => measure(renderDocument(doc, shown, context)) <= options.maxLength;
   const total = doc.rows.length;
@@ -131,7 +137,8 @@ function renderDocument(doc: Document, shown: number, context: RenderContext): s
   const kept = new Set(doc.rows.slice(0, shown));
   const out = [...doc.head];
   if (shown < doc.rows.length) out.push(...cutNote(doc.rows.slice(shown), doc.rows.length, context));
-  for (const block of doc.blocks) out.push(...(block.kind === 'lines' ? block.lines : renderTable(block, kept, doc.foldAbove)));
+  for (const block of doc.blocks)
+    out.push(...(block.kind === 'lines' ? block.lines : renderTable(block, kept, doc.foldAbove)));
   out.push(footer(context));
   return out.join('\n') + '\n';
 }
@@ -139,9 +146,16 @@ function renderDocument(doc: Document, shown: number, context: RenderContext): s
 function renderTable(table: Table, kept: ReadonlySet<Row>, foldAbove: number): string[] {
   if (table.rows.length === 0) return table.empty ? [`**${table.title}:** ${table.empty}`, ''] : [];
   const shown = table.rows.filter((r) => kept.has(r));
-  const lines = [`| ${table.header.join(' | ')} |`, `|${table.header.map(() => '---').join('|')}|`, ...shown.map((r) => r.text)];
+  const lines = [
+    `| ${table.header.join(' | ')} |`,
+    `|${table.header.map(() => '---').join('|')}|`,
+    ...shown.map((r) => r.text),
+  ];
   const left = table.rows.filter((r) => !kept.has(r));
-  if (left.length > 0) lines.push(`| ${[`… ${left.length} more not shown: ${nounCounts(left)}`, ...table.header.slice(1).map(() => '')].join(' | ')} |`);
+  if (left.length > 0) {
+    const cells = [`… ${left.length} more not shown: ${nounCounts(left)}`, ...table.header.slice(1).map(() => '')];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
   const count = `(${table.rows.length}${left.length > 0 ? `, ${shown.length} shown` : ''})`;
   if (table.foldable && shown.length > foldAbove) {
     return ['<details>', `<summary><b>${table.title}</b> ${count}</summary>`, '', ...lines, '', '</details>', ''];
@@ -158,11 +172,14 @@ function nounCounts(rows: readonly Row[]): string {
 
 function cutNote(left: readonly Row[], total: number, context: RenderContext): string[] {
   const where = context.fullPlan
-    ? `The full plan is in the artifact <a href="${escapeHtml(context.fullPlan.url)}">${inertText(context.fullPlan.name)}</a>.`
+    ? 'The full plan is in the artifact <a ' +
+      `href="${escapeHtml(context.fullPlan.url)}">${inertText(context.fullPlan.name)}</a>.`
     : `The full plan is not attached: ${inertText(context.fullPlanMissing ?? 'no artifact was uploaded')}.`;
   return [
     '> [!NOTE]',
-    `> This report shows ${total - left.length} of ${total} rows to fit GitHub's size limit: every deletion, overwrite and conflict comes before any creation. Not shown: ${nounCounts(left)}. ${where}`,
+    `> This report shows ${total - left.length} of ${total} rows to fit GitHub's size ` +
+      'limit: every deletion, overwrite and conflict comes before any creation. Not ' +
+      `shown: ${nounCounts(left)}. ${where}`,
     '',
   ];
 }
@@ -171,7 +188,12 @@ function cutNote(left: readonly Row[], total: number, context: RenderContext): s
 // The head: title with counts and real locations, mode, every reason it failed, notes.
 
 function headLines(results: readonly AnyTargetResult[], context: RenderContext): string[] {
-  const out = [`### ${titleLine(results, context)}`, '', `**${modeLine(results, context)}**${blockedNote(results)}`, ''];
+  const out = [
+    `### ${titleLine(results, context)}`,
+    '',
+    `**${modeLine(results, context)}**${blockedNote(results)}`,
+    '',
+  ];
   const where = locations(results);
   if (where.length > 0) out.push(`Where: ${where.join(' · ')}`, '');
   if (context.failure) out.push(...cautionBox(results, context.failure));
@@ -195,13 +217,14 @@ function unresolvedSuffix(results: readonly AnyTargetResult[]): string {
 
 /** Each area's real local root and bucket/prefix (storage.yml may map areas to other buckets). */
 function locations(results: readonly AnyTargetResult[]): string[] {
-  return results.flatMap((r) => r.reports.map((rep) => `${r.target} ${ARROWS[rep.direction] ?? '⇄'} ${code(rep.remote)}`));
+  return results.flatMap((r) => r.reports.map((rep) => `${r.target} ${ARROWS[rep.direction]} ${code(rep.remote)}`));
 }
 
 /** What the run did, in one line: the reader must never wonder whether anything was written. */
 function modeLine(results: readonly AnyTargetResult[], context: RenderContext): string {
   if (context.dryRun) return 'dry run — nothing was written';
-  if (!wroteAnything(results)) return context.failure ? 'not applied — nothing was written' : 'applied — nothing to change';
+  if (!wroteAnything(results))
+    return context.failure ? 'not applied — nothing was written' : 'applied — nothing to change';
   return context.failure ? 'applied, with errors (see below)' : 'applied';
 }
 
@@ -212,7 +235,10 @@ function blockedNote(results: readonly AnyTargetResult[]): string {
 
 /** The failure, then every reason the run failed (conflicts and invalid files together). */
 function cautionBox(results: readonly AnyTargetResult[], failure: { reason: string; message: string }): string[] {
-  const lines = ['> [!CAUTION]', `> **Failed (${inertText(failure.reason)}):** ${inertText(clip(failure.message, TEXT_MAX))}`];
+  const lines = [
+    '> [!CAUTION]',
+    `> **Failed (${inertText(failure.reason)}):** ${inertText(clip(failure.message, TEXT_MAX))}`,
+  ];
   const reasons = problemLines(results);
   if (reasons.length > 1 || (reasons.length === 1 && reasons[0] !== failure.message)) {
     lines.push('>', ...reasons.map((r) => `> - ${inertText(clip(r, TEXT_MAX))}`));
@@ -223,7 +249,9 @@ function cautionBox(results: readonly AnyTargetResult[], failure: { reason: stri
 function footer(context: RenderContext): string {
   const links = [
     `Plan hash <code>${escapeHtml(context.planHash || '-')}</code>`,
-    ...(context.fullPlan ? [`<a href="${escapeHtml(context.fullPlan.url)}">full plan and JSON report (artifact)</a>`] : []),
+    ...(context.fullPlan
+      ? [`<a href="${escapeHtml(context.fullPlan.url)}">full plan and JSON report (artifact)</a>`]
+      : []),
     ...(context.runUrl ? [`<a href="${escapeHtml(context.runUrl)}">workflow run</a>`] : []),
   ];
   return `<sub>${links.join(' · ')}</sub>`;
@@ -234,26 +262,62 @@ function footer(context: RenderContext): string {
 
 function countsTable(results: readonly AnyTargetResult[], context: RenderContext): string[] {
   const local = writesLocal(results);
-  const header = ['Area', 'Create', 'Overwrite', 'Delete', 'Metadata-only', ...(local ? ['Download', 'Delete local'] : []), 'Conflicts', 'Unresolved', 'Invalid', 'Errors', 'Skipped'];
-  const cells = (c: ChangeCounts) => [c.create, c.overwrite, c.delete, c.metadataOnly, ...(local ? [c.download, c.deleteLocal] : [])].map(String);
+  const header = [
+    'Area',
+    'Create',
+    'Overwrite',
+    'Delete',
+    'Metadata-only',
+    ...(local ? ['Download', 'Delete local'] : []),
+    'Conflicts',
+    'Unresolved',
+    'Invalid',
+    'Errors',
+    'Skipped',
+  ];
+  const cells = (c: ChangeCounts) =>
+    [c.create, c.overwrite, c.delete, c.metadataOnly, ...(local ? [c.download, c.deleteLocal] : [])].map(String);
   const rows: string[][] = [];
   for (const result of results) {
     if (result.reports.length === 0) {
       const dash = cells(countChanges([])).map(() => '—');
-      rows.push([result.target, ...dash, String(result.conflicts.length), String(unresolvedCount(result.conflicts)), String(invalidCount(result)), String(result.errors.length), String(result.skipped.length)]);
+      rows.push([
+        result.target,
+        ...dash,
+        String(result.conflicts.length),
+        String(unresolvedCount(result.conflicts)),
+        String(invalidCount(result)),
+        String(result.errors.length),
+        String(result.skipped.length),
+      ]);
       continue;
     }
-    for (const report of result.reports) rows.push([areaName(result, report, context), ...cells(reportCounts(report)), ...problemCells(report)]);
+    for (const report of result.reports)
+      rows.push([areaName(result, report, context), ...cells(reportCounts(report)), ...problemCells(report)]);
   }
   if (rows.length > 1) {
     const all = results.flatMap((r) => r.reports);
     rows.push(['**Total**', ...cells(runCounts(results)), ...sumCells(all, results)]);
   }
-  return [`| ${header.join(' | ')} |`, `|---|${header.slice(1).map(() => '---:').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), ''];
+  return [
+    `| ${header.join(' | ')} |`,
+    `|---|${header
+      .slice(1)
+      .map(() => '---:')
+      .join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+  ];
 }
 
 function problemCells(report: SyncReport): string[] {
-  return [report.conflicts.length, unresolvedCount(report.conflicts), report.invalid.length, report.errors.length, report.skipped.length].map(String);
+  return [
+    report.conflicts.length,
+    unresolvedCount(report.conflicts),
+    report.invalid.length,
+    report.errors.length,
+    report.skipped.length,
+  ].map(String);
 }
 
 function sumCells(reports: readonly SyncReport[], results: readonly AnyTargetResult[]): string[] {
@@ -270,7 +334,9 @@ function sumCells(reports: readonly SyncReport[], results: readonly AnyTargetRes
 
 /** The target, and its local root when the target syncs several. */
 function areaName(result: AnyTargetResult, report: SyncReport, context: RenderContext): string {
-  return result.reports.length > 1 ? `${result.target} ${code(displayLocal(report.local, context.workspace))}` : result.target;
+  return result.reports.length > 1
+    ? `${result.target} ${code(displayLocal(report.local, context.workspace))}`
+    : result.target;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,12 +345,19 @@ function areaName(result: AnyTargetResult, report: SyncReport, context: RenderCo
 function targetBlocks(result: AnyTargetResult, context: RenderContext): Block[] {
   const blocks: Block[] = [];
   for (const report of result.reports) blocks.push(...reportBlocks(result.target, report, context));
-  const messages = result.messages ?? [];
-  if (messages.length > 0 && result.target !== 'cache') lines(blocks, ...messages.map((m) => `_${result.target}:_ ${inertText(clip(m, TEXT_MAX))}`), '');
+  const { messages } = result;
+  if (messages.length > 0 && result.target !== 'cache')
+    lines(blocks, ...messages.map((m) => `_${result.target}:_ ${inertText(clip(m, TEXT_MAX))}`), '');
   if (result.reports.length === 0 && result.target !== 'cache') {
     // A target without engine reports (e.g. it failed before syncing): its own lists still count.
     lines(blocks, `#### ${result.target}`, '');
-    blocks.push(table('Errors', ['Path', 'Message'], result.errors.map((e) => row(RANK.problem, 'error', [code(e.path), text(e.message)]))));
+    blocks.push(
+      table(
+        'Errors',
+        ['Path', 'Message'],
+        result.errors.map((e) => row(RANK.problem, 'error', [code(e.path), text(e.message)])),
+      ),
+    );
   }
   if (result.target === 'templates') {
     blocks.push(keyTable('Template cache keys invalidated', result.cacheInvalidated));
@@ -297,8 +370,10 @@ function targetBlocks(result: AnyTargetResult, context: RenderContext): Block[] 
 
 function settingsBlocks(result: Extract<AnyTargetResult, { target: 'settings' }>): Block[] {
   const blocks: Block[] = [];
-  if (result.adaptersAffected.length > 0) lines(blocks, clipLine(`Adapters affected: ${result.adaptersAffected.map(code).join(', ')}`), '');
-  if (result.configReloaded.length > 0) lines(blocks, clipLine(`Config reloaded for: ${result.configReloaded.map(code).join(', ')}`), '');
+  if (result.adaptersAffected.length > 0)
+    lines(blocks, clipLine(`Adapters affected: ${result.adaptersAffected.map(code).join(', ')}`), '');
+  if (result.configReloaded.length > 0)
+    lines(blocks, clipLine(`Config reloaded for: ${result.configReloaded.map(code).join(', ')}`), '');
   // The engine reports carry the same invalid files and warnings; show the target's own only without them.
   if (result.reports.length === 0) {
     blocks.push(invalidTable(result.invalid));
@@ -310,37 +385,93 @@ function settingsBlocks(result: Extract<AnyTargetResult, { target: 'settings' }>
 function cacheBlocks(result: Extract<AnyTargetResult, { target: 'cache' }>, messages: readonly string[]): Block[] {
   const blocks: Block[] = [];
   lines(blocks, `#### cache · ${inertText(result.operation)}`, '');
-  for (const m of new Set([...(result.message ? [result.message] : []), ...messages])) lines(blocks, inertText(clip(m, TEXT_MAX)), '');
+  for (const m of new Set([...(result.message ? [result.message] : []), ...messages]))
+    lines(blocks, inertText(clip(m, TEXT_MAX)), '');
   blocks.push(keyTable('Keys invalidated', result.invalidatedKeys));
   blocks.push(keyTable('Keys warmed', result.warmedKeys));
   blocks.push(keyTable('Namespaces cleared', result.clearedNamespaces));
-  blocks.push(table('Errors', ['Key', 'Message'], result.errors.map((e) => row(RANK.problem, 'error', [code(e.path), text(e.message)]))));
+  blocks.push(
+    table(
+      'Errors',
+      ['Key', 'Message'],
+      result.errors.map((e) => row(RANK.problem, 'error', [code(e.path), text(e.message)])),
+    ),
+  );
   return blocks;
 }
 
 const ARROWS: Record<SyncDirection, string> = { push: '→', pull: '←', bidirectional: '⇄' };
 
-const STATE_TITLE: Record<ShownState, string> = { plan: 'Plan', applied: 'Applied', 'not-applied': 'Plan (not applied)' };
+const STATE_TITLE: Record<ShownState, string> = {
+  plan: 'Plan',
+  applied: 'Applied',
+  'not-applied': 'Plan (not applied)',
+};
 
 function reportBlocks(target: string, report: SyncReport, context: RenderContext): Block[] {
   const blocks: Block[] = [];
-  lines(blocks, `#### ${target} · ${code(displayLocal(report.local, context.workspace))} ${ARROWS[report.direction] ?? '⇄'} ${code(report.remote)}`, '', factsLine(report), '');
-  if (report.failure) lines(blocks, `**${inertText(report.failure.reason)}:** ${inertText(clip(report.failure.message, TEXT_MAX))}`, '');
+  const local = code(displayLocal(report.local, context.workspace));
+  lines(
+    blocks,
+    `#### ${target} · ${local} ${ARROWS[report.direction]} ${code(report.remote)}`,
+    '',
+    factsLine(report),
+    '',
+  );
+  if (report.failure)
+    lines(blocks, `**${inertText(report.failure.reason)}:** ${inertText(clip(report.failure.message, TEXT_MAX))}`, '');
   const { state, items } = shownChanges(report);
   const unresolved = unresolvedCount(report.conflicts);
-  if (unresolved > 0 && items.length > 0) lines(blocks, `**Blocked by ${plural(unresolved, 'unresolved conflict')}:** none of the changes below is written until ${unresolved === 1 ? 'it is' : 'they are'} resolved.`, '');
+  if (unresolved > 0 && items.length > 0)
+    lines(
+      blocks,
+      `**Blocked by ${plural(unresolved, 'unresolved conflict')}:** none of the changes ` +
+        `below is written until ${unresolved === 1 ? 'it is' : 'they are'} resolved.`,
+      '',
+    );
   const title = STATE_TITLE[state];
   const ordered = orderItems(items);
-  const destructive = [...ordered.filter((s) => s.change === 'delete' || s.change === 'overwrite').map(changeRow), ...report.conflicts.map(conflictRow)];
+  const destructive = [
+    ...ordered.filter((s) => s.change === 'delete' || s.change === 'overwrite').map(changeRow),
+    ...report.conflicts.map(conflictRow),
+  ];
   const additive = ordered.filter((s) => s.change === 'create' || s.change === 'metadata-only').map(changeRow);
-  blocks.push(table(`${title}: deletions, overwrites and conflicts`, ['Change', 'Path', 'Details'], destructive, { foldable: false }));
-  blocks.push(table(`${title}: creations${additive.some((r) => r.rank === RANK.change) ? ' and metadata-only changes' : ''}`, ['Change', 'Path', 'Details'], additive));
+  blocks.push(
+    table(`${title}: deletions, overwrites and conflicts`, ['Change', 'Path', 'Details'], destructive, {
+      foldable: false,
+    }),
+  );
+  blocks.push(
+    table(
+      `${title}: creations${additive.some((r) => r.rank === RANK.change) ? ' and metadata-only changes' : ''}`,
+      ['Change', 'Path', 'Details'],
+      additive,
+    ),
+  );
   if (items.length === 0 && report.conflicts.length === 0) lines(blocks, `**${title}:** no changes.`, '');
   blocks.push(invalidTable(report.invalid));
-  blocks.push(table('Errors', ['Path', 'Message'], report.errors.map((e) => row(RANK.problem, 'error', [code(e.path), text(e.message)]))));
+  blocks.push(
+    table(
+      'Errors',
+      ['Path', 'Message'],
+      report.errors.map((e) => row(RANK.problem, 'error', [code(e.path), text(e.message)])),
+    ),
+  );
   blocks.push(warningTable(report.warnings));
-  blocks.push(table('Skipped', ['Path', 'Reason'], report.skipped.map((s) => row(RANK.other, 'skipped path', [code(s.path), text(s.reason)]))));
-  blocks.push(table('Backed up', ['Path'], report.backedUp.map((p) => row(RANK.other, 'backed-up version', [code(p)]))));
+  blocks.push(
+    table(
+      'Skipped',
+      ['Path', 'Reason'],
+      report.skipped.map((s) => row(RANK.other, 'skipped path', [code(s.path), text(s.reason)])),
+    ),
+  );
+  blocks.push(
+    table(
+      'Backed up',
+      ['Path'],
+      report.backedUp.map((p) => row(RANK.other, 'backed-up version', [code(p)])),
+    ),
+  );
   return blocks;
 }
 
@@ -361,7 +492,9 @@ const CHANGE_ORDER: Record<SyncedItem['change'], number> = { delete: 0, overwrit
 
 /** Deletions, overwrites, metadata-only changes, creations; paths in order within each. */
 function orderItems(items: readonly SyncedItem[]): SyncedItem[] {
-  return [...items].sort((a, b) => CHANGE_ORDER[a.change] - CHANGE_ORDER[b.change] || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return [...items].sort(
+    (a, b) => CHANGE_ORDER[a.change] - CHANGE_ORDER[b.change] || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  );
 }
 
 /** A write in a reviewer's words: what it does, and on which side. */
@@ -375,11 +508,21 @@ const CHANGE_LABEL: Record<SyncedItem['action'], Partial<Record<SyncedItem['chan
   'copy-local': { create: 'local conflict copy' },
 };
 
-const CHANGE_RANK: Record<SyncedItem['change'], Rank> = { delete: RANK.delete, overwrite: RANK.overwrite, 'metadata-only': RANK.change, create: RANK.create };
-const CHANGE_NOUN: Record<SyncedItem['change'], string> = { delete: 'deletion', overwrite: 'overwrite', 'metadata-only': 'metadata-only change', create: 'creation' };
+const CHANGE_RANK: Record<SyncedItem['change'], Rank> = {
+  delete: RANK.delete,
+  overwrite: RANK.overwrite,
+  'metadata-only': RANK.change,
+  create: RANK.create,
+};
+const CHANGE_NOUN: Record<SyncedItem['change'], string> = {
+  delete: 'deletion',
+  overwrite: 'overwrite',
+  'metadata-only': 'metadata-only change',
+  create: 'creation',
+};
 
 function changeRow(item: SyncedItem): Row {
-  const label = CHANGE_LABEL[item.action]?.[item.change] ?? `${item.action} (${item.change})`;
+  const label = CHANGE_LABEL[item.action][item.change] ?? `${item.action} (${item.change})`;
   const detail = item.action === 'upload' && item.change === 'overwrite' ? 'replaces the object in the bucket' : '';
   return row(CHANGE_RANK[item.change], CHANGE_NOUN[item.change], [label, code(item.path), detail]);
 }
@@ -388,27 +531,58 @@ function conflictRow(c: Conflict): Row {
   const resolution = c.resolution === 'manual' ? '**unresolved (manual)**' : `resolved ${c.resolution}`;
   const local = c.local ? `local ${code(c.local.md5.slice(0, 12))} ${time(c.local.timeMs)}` : 'local deleted';
   const remote = c.remote ? `remote ${code(c.remote.etag.slice(0, 12))} ${time(c.remote.timeMs)}` : 'remote deleted';
-  return row(RANK.problem, 'conflict', [`**conflict** (${c.kind})`, code(c.path), `${resolution} · ${local} · ${remote} · ${text(c.reason)}`]);
+  return row(RANK.problem, 'conflict', [
+    `**conflict** (${c.kind})`,
+    code(c.path),
+    `${resolution} · ${local} · ${remote} · ${text(c.reason)}`,
+  ]);
 }
 
 function invalidTable(invalid: readonly InvalidFile[]): Table {
   return table(
     'Invalid files (not synced)',
     ['File', 'Side', 'Line:Col', 'Message'],
-    invalid.map((f) => row(RANK.problem, 'invalid file', [code(f.path), f.side, f.line === undefined ? '' : `${f.line}:${f.column ?? 1}`, text(f.message)])),
+    invalid.map((f) =>
+      row(RANK.problem, 'invalid file', [
+        code(f.path),
+        f.side,
+        f.line === undefined ? '' : `${f.line}:${f.column ?? 1}`,
+        text(f.message),
+      ]),
+    ),
   );
 }
 
 function warningTable(warnings: readonly { path: string; message: string }[]): Table {
-  return table('Warnings', ['File', 'Warning'], warnings.map((w) => row(RANK.change, 'warning', [code(w.path), text(w.message)])));
+  return table(
+    'Warnings',
+    ['File', 'Warning'],
+    warnings.map((w) => row(RANK.change, 'warning', [code(w.path), text(w.message)])),
+  );
 }
 
 function keyTable(title: string, keys: readonly string[]): Table {
-  return table(title, ['Key'], keys.map((k) => row(RANK.other, 'cache key', [code(k)])));
+  return table(
+    title,
+    ['Key'],
+    keys.map((k) => row(RANK.other, 'cache key', [code(k)])),
+  );
 }
 
-function table(title: string, header: readonly string[], rows: Row[], options: { foldable?: boolean; empty?: string } = {}): Table {
-  return { kind: 'table', title, header, rows, foldable: options.foldable ?? true, ...(options.empty ? { empty: options.empty } : {}) };
+function table(
+  title: string,
+  header: readonly string[],
+  rows: Row[],
+  options: { foldable?: boolean; empty?: string } = {},
+): Table {
+  return {
+    kind: 'table',
+    title,
+    header,
+    rows,
+    foldable: options.foldable ?? true,
+    ...(options.empty ? { empty: options.empty } : {}),
+  };
 }
 
 function row(rank: Rank, noun: string, cells: readonly string[]): Row {
@@ -438,10 +612,14 @@ function cut(rendered: string, maxLength: number, measure: (s: string) => number
     head = rendered.slice(0, end);
   }
   // Do not leave half a surrogate pair, half an entity or an open HTML tag behind.
-  head = head.replace(/[\uD800-\uDBFF]$/, '').replace(/&#?[0-9A-Za-z]*$/, '').replace(/<[^>]*$/, '');
+  head = head
+    .replace(/[\uD800-\uDBFF]$/, '')
+    .replace(/&#?[0-9A-Za-z]*$/, '')
+    .replace(/<[^>]*$/, '');
   const open = (head.match(/<details>/g) ?? []).length - (head.match(/<\/details>/g) ?? []).length;
   const closing = '\n</details>'.repeat(Math.max(0, open));
-  if (measure(head) + measure(closing) + measure(note) > maxLength) head = head.slice(0, Math.max(0, head.length - closing.length));
+  if (measure(head) + measure(closing) + measure(note) > maxLength)
+    head = head.slice(0, Math.max(0, head.length - closing.length));
   return head + closing + note;
 }
 
@@ -464,11 +642,10 @@ function text(value: string): string {
 }
 
 function time(ms: number | undefined): string {
-  return ms === undefined || !Number.isFinite(ms) ? 'time unknown' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return ms === undefined || !Number.isFinite(ms)
+    ? 'time unknown'
+    : new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }

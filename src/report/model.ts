@@ -18,7 +18,14 @@ export interface ChangeCounts {
   deleteLocal: number;
 }
 
-export const NO_CHANGES: Readonly<ChangeCounts> = Object.freeze({ create: 0, overwrite: 0, delete: 0, metadataOnly: 0, download: 0, deleteLocal: 0 });
+export const NO_CHANGES: Readonly<ChangeCounts> = Object.freeze({
+  create: 0,
+  overwrite: 0,
+  delete: 0,
+  metadataOnly: 0,
+  download: 0,
+  deleteLocal: 0,
+});
 
 export function countChanges(items: readonly SyncedItem[]): ChangeCounts {
   const counts = { ...NO_CHANGES };
@@ -42,10 +49,15 @@ export function addCounts(a: ChangeCounts, b: ChangeCounts): ChangeCounts {
   };
 }
 
-/** `plan`: a dry run's plan. `applied`: what the run wrote. `not-applied`: a real run's plan that was not (or was rolled back). */
+/**
+ * `plan`: a dry run's plan. `applied`: what the run wrote. `not-applied`: a real run's plan that was not (or was
+ * rolled back).
+ */
 export type ShownState = 'plan' | 'applied' | 'not-applied';
 
-/** The writes a report shows and in which sense: the plan of a dry run or of a run not applied, else what was written. */
+/**
+ * The writes a report shows and in which sense: the plan of a dry run or of a run not applied, else what was written.
+ */
 export function shownChanges(report: SyncReport): { state: ShownState; items: readonly SyncedItem[] } {
   if (report.dryRun) return { state: 'plan', items: report.planned };
   if (report.applied) return { state: 'applied', items: report.synced };
@@ -58,21 +70,31 @@ export function reportCounts(report: SyncReport): ChangeCounts {
 
 /** The counts over every area of every target. */
 export function runCounts(results: readonly AnyTargetResult[]): ChangeCounts {
-  return results.flatMap((r) => r.reports).reduce((sum, report) => addCounts(sum, reportCounts(report)), { ...NO_CHANGES });
+  return results
+    .flatMap((r) => r.reports)
+    .reduce((sum, report) => addCounts(sum, reportCounts(report)), { ...NO_CHANGES });
 }
 
-/** Whether any area writes the local side (a pull or a bidirectional run): then downloads and local deletions are shown. */
+/**
+ * Whether any area writes the local side (a pull or a bidirectional run): then downloads and local deletions are
+ * shown.
+ */
 export function writesLocal(results: readonly AnyTargetResult[]): boolean {
-  return results.some((r) => r.reports.some((rep) => rep.direction !== 'push' || rep.planned.some((s) => sideOfAction(s.action) === 'local')));
+  return results.some((r) =>
+    r.reports.some((rep) => rep.direction !== 'push' || rep.planned.some((s) => sideOfAction(s.action) === 'local')),
+  );
 }
 
 /** `Plan: 3 to create, 1 to overwrite, 1 to delete` (Terraform's plan line, in the words of a sync). */
 export function countsLine(counts: ChangeCounts, state: ShownState, local: boolean): string {
-  const verbs = state === 'applied' ? ['created', 'overwritten', 'deleted'] : ['to create', 'to overwrite', 'to delete'];
+  const verbs =
+    state === 'applied' ? ['created', 'overwritten', 'deleted'] : ['to create', 'to overwrite', 'to delete'];
   const parts = [`${counts.create} ${verbs[0]}`, `${counts.overwrite} ${verbs[1]}`, `${counts.delete} ${verbs[2]}`];
   if (counts.metadataOnly > 0) parts.push(`${counts.metadataOnly} metadata-only`);
   const head = { plan: 'Plan', applied: 'Applied', 'not-applied': 'Not applied' }[state];
-  const localPart = local ? ` (local side: ${plural(counts.download, 'download')}, ${plural(counts.deleteLocal, 'deletion')})` : '';
+  const localPart = local
+    ? ` (local side: ${plural(counts.download, 'download')}, ${plural(counts.deleteLocal, 'deletion')})`
+    : '';
   return `${head}: ${parts.join(', ')}${localPart}`;
 }
 
@@ -107,13 +129,18 @@ export function unresolvedCount(conflicts: readonly Conflict[]): number {
 }
 
 export function invalidCount(result: AnyTargetResult): number {
-  return result.target === 'settings' ? result.invalid.length : result.reports.reduce((n, r) => n + r.invalid.length, 0);
+  return result.target === 'settings'
+    ? result.invalid.length
+    : result.reports.reduce((n, r) => n + r.invalid.length, 0);
 }
 
 /** Whether any file, object or cache key was written and stands (rolled-back and refused runs wrote nothing). */
 export function wroteAnything(results: readonly AnyTargetResult[]): boolean {
   return results.some(
-    (r) => r.reports.some((rep) => rep.synced.length > 0) || (r.target === 'cache' && r.syncedItems.length > 0) || (r.target === 'templates' && r.cacheInvalidated.length + r.bytecodeCleared.length > 0),
+    (r) =>
+      r.reports.some((rep) => rep.synced.length > 0) ||
+      (r.target === 'cache' && r.syncedItems.length > 0) ||
+      (r.target === 'templates' && r.cacheInvalidated.length + r.bytecodeCleared.length > 0),
   );
 }
 
@@ -125,13 +152,18 @@ export function wroteAnything(results: readonly AnyTargetResult[]): boolean {
 export function problemLines(results: readonly AnyTargetResult[]): string[] {
   const lines: string[] = [];
   const sum = totals(results);
-  if (sum.unresolved > 0) lines.push(`${plural(sum.unresolved, 'unresolved conflict')} (conflict-strategy manual): resolve by hand, then run again. Nothing is written until then.`);
-  if (sum.invalid > 0) lines.push(`${plural(sum.invalid, 'invalid file')} refused and not synced: fix the file(s) listed below.`);
+  if (sum.unresolved > 0)
+    lines.push(
+      `${plural(sum.unresolved, 'unresolved conflict')} (conflict-strategy manual): resolve ` +
+        'by hand, then run again. Nothing is written until then.',
+    );
+  if (sum.invalid > 0)
+    lines.push(`${plural(sum.invalid, 'invalid file')} refused and not synced: fix the file(s) listed below.`);
   if (sum.errors > 0) lines.push(`${plural(sum.errors, 'error')}: see the errors listed below.`);
   const seen = new Set<string>();
   for (const report of results.flatMap((r) => r.reports)) {
     const failure = report.failure;
-    if (!failure || failure.reason === 'manual-conflicts' || failure.reason === 'validation' || seen.has(failure.message)) continue;
+    if (!failure || failure.reason === 'manual-conflicts' || seen.has(failure.message)) continue;
     seen.add(failure.message);
     lines.push(failure.message);
   }

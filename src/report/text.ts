@@ -2,6 +2,7 @@
 
 import { printableKey } from '../core/keys.js';
 import type { SyncedItem, SyncReport } from '../core/model.js';
+import { formatBytes } from './format.js';
 import { countsLine, reportCounts, shownChanges } from './model.js';
 
 /** File names and messages come from files, buckets and servers: one line each, control characters escaped. */
@@ -27,22 +28,13 @@ function label(item: SyncedItem): string {
   }
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
 export function renderText(report: SyncReport, { verbose = true }: { verbose?: boolean } = {}): string {
   const lines: string[] = [];
   const arrow = { push: '→', pull: '←', bidirectional: '⇄' }[report.direction];
-  lines.push(`${report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync'}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`);
+  const title = report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync';
+  lines.push(
+    `${title}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`,
+  );
   const { state, items } = shownChanges(report);
   const shown = orderedForReview(items);
   const width = Math.max(0, ...shown.map((s) => label(s).length));
@@ -54,7 +46,8 @@ export function renderText(report: SyncReport, { verbose = true }: { verbose?: b
   }
   if (report.invalid.length > 0) {
     lines.push('Invalid files (not synced):');
-    for (const f of report.invalid) lines.push(`  ${p(f.path)}${f.line ? `:${f.line}:${f.column ?? 1}` : ''} (${f.side})  ${p(f.message)}`);
+    for (const f of report.invalid)
+      lines.push(`  ${p(f.path)}${f.line ? `:${f.line}:${f.column ?? 1}` : ''} (${f.side})  ${p(f.message)}`);
   }
   if (report.skipped.length > 0) {
     lines.push('Skipped:');
@@ -62,9 +55,11 @@ export function renderText(report: SyncReport, { verbose = true }: { verbose?: b
   }
   for (const w of report.warnings) lines.push(`Warning: ${w.path ? `${p(w.path)}: ` : ''}${p(w.message)}`);
   for (const e of report.errors) lines.push(`Error: ${e.path ? `${p(e.path)}: ` : ''}${p(e.message)}`);
-  if (report.backedUp.length > 0) lines.push(`Backed up ${report.backedUp.length} version(s) under .fastblocks-sync/backups/${report.runId}/`);
+  if (report.backedUp.length > 0)
+    lines.push(`Backed up ${report.backedUp.length} version(s) under .fastblocks-sync/backups/${report.runId}/`);
   lines.push(summaryLine(report));
-  if (report.failure) lines.push(`${report.failure.reason === 'not-applied' ? 'Not applied' : 'Failed'}: ${p(report.failure.message)}`);
+  if (report.failure)
+    lines.push(`${report.failure.reason === 'not-applied' ? 'Not applied' : 'Failed'}: ${p(report.failure.message)}`);
   return lines.join('\n');
 }
 
@@ -79,7 +74,14 @@ export function summaryLine(report: SyncReport): string {
   const counts = reportCounts(report);
   const r = report.stats.requests;
   const requests = r.list + r.get + r.head + r.put + r.copy + r.delete;
-  const parts = [countsLine(counts, state, report.direction !== 'push'), `${report.conflicts.length} conflict(s)`, `${report.skipped.length} skipped`];
+  const parts = [
+    countsLine(counts, state, report.direction !== 'push'),
+    `${report.conflicts.length} conflict(s)`,
+    `${report.skipped.length} skipped`,
+  ];
   const rolled = report.rolledBack ? ' — rolled back' : '';
-  return `${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`;
+  return (
+    `${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ` +
+    `${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`
+  );
 }

@@ -17,7 +17,14 @@ export function credentialsProvider(given: S3Credentials | undefined): Credentia
   if (given !== undefined) {
     // Checked on first use, not here: a store may be made before its credentials are needed.
     let checked: S3Credentials | undefined;
-    return async () => (checked ??= complete(given));
+    // A rejection, not a throw, for empty keys: as the chain's own failures arrive.
+    return () => {
+      try {
+        return Promise.resolve((checked ??= complete(given)));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
   }
   let chain: Promise<CredentialsProvider> | undefined;
   return async () => {
@@ -34,7 +41,12 @@ export function credentialsProvider(given: S3Credentials | undefined): Credentia
  * SDK's default chain would take them too: first, unless AWS_PROFILE names a profile.
  */
 function environmentCredentials(): S3Credentials | undefined {
-  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken, AWS_PROFILE: profile } = process.env;
+  const {
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_SESSION_TOKEN: sessionToken,
+    AWS_PROFILE: profile,
+  } = process.env;
   if (profile || !accessKeyId || !secretAccessKey) return undefined;
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
 }
@@ -42,7 +54,8 @@ function environmentCredentials(): S3Credentials | undefined {
 /** Only the fields signing uses; a key id or secret that is empty is no credential at all. */
 function complete(credentials: S3Credentials): S3Credentials {
   const { accessKeyId, secretAccessKey, sessionToken } = credentials;
-  if (!accessKeyId || !secretAccessKey) throw new CredentialsMissingError('the access key id or the secret access key is empty');
+  if (!accessKeyId || !secretAccessKey)
+    throw new CredentialsMissingError('the access key id or the secret access key is empty');
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
 }
 
@@ -59,5 +72,8 @@ export function describeCredentialsSource(given: boolean): string {
   if (given) return 'the access key id / secret access key given to the store';
   if (process.env.AWS_ACCESS_KEY_ID) return 'the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables';
   if (process.env.AWS_PROFILE) return `the AWS profile "${process.env.AWS_PROFILE}"`;
-  return 'the AWS SDK default credential chain (environment, shared config and credentials files, SSO, web identity, instance or container role)';
+  return (
+    'the AWS SDK default credential chain (environment, shared config and credentials ' +
+    'files, SSO, web identity, instance or container role)'
+  );
 }

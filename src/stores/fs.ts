@@ -12,14 +12,15 @@
 // (`a/b` and `a/b.json/c`) always have sidecars that can coexist too.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, statSync, type Stats } from 'node:fs';
+import { createWriteStream, readFileSync, statSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { sweepAbandoned, writerTag } from '../core/holder.js';
-import { emptyRequestStats, type RequestStats } from '../core/model.js';
+import { sweepAbandoned, writerTag } from '../holder.js';
+import { md5Buffer, md5File, md5Stream } from '../hash.js';
+import { compareKeys, invalidKeyReason } from './keys.js';
 import {
   badDigest,
   meter,
@@ -35,6 +36,8 @@ import {
   type ObjectInfo,
   type PutOptions,
   type RemoteStore,
+  emptyRequestStats,
+  type RequestStats,
 } from './store.js';
 
 const META_DIR = '.fsstore-meta';
@@ -45,7 +48,10 @@ const RESERVED_NAMES: ReadonlySet<string> = new Set([META_DIR, TMP_DIR]);
 const LOCK_WAIT_MS = 10_000;
 /** A lock older than this was left by a crashed process: writes take milliseconds. */
 const STALE_LOCK_MS = 30_000;
-/** A temp body untouched this long was left by a writer that died (writers stream into it, then wait ≤ 10 s for the key). */
+/**
+ * A temp body untouched this long was left by a writer that died (writers stream into it, then wait ≤ 10 s for the
+ * key).
+ */
 const STALE_TEMP_MS = 3_600_000;
 /** Files stat'ed and read at once while listing, well under any open-files limit. */
 const LIST_CONCURRENCY = 32;
@@ -95,8 +101,7 @@ export class FsStore implements RemoteStore {
       if (folder !== '') this.assertValidKey(folder.slice(0, -1));
       await this.assertRootExists();
       const keys = await this.walk(folder, prefix, options.skipPrefix);
-      const ordered = sortByUtf8(keys);
-      const infos = await mapLimited(ordered, LIST_CONCURRENCY, async (key) => {
+      const infos = await mapBounded(keys.sort(compareKeys), LIST_CONCURRENCY, async (key) => {
         const head = await this.readHead(key);
         // Deleted while listing: S3 would not have listed it either.
         return head && { key, size: head.size, etag: head.etag, lastModified: head.lastModified };
@@ -112,19 +117,28 @@ export class FsStore implements RemoteStore {
     });
   }
 
-  async get(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<{ body: Buffer; head: ObjectHead }> {
+  async get(
+    key: string,
+    options: CallOptions & { ifMatch?: string } = {},
+  ): Promise<{ body: Buffer; head: ObjectHead }> {
     return this.run({ operation: 'get', key, signal: options.signal }, async () => {
       // One handle for body and stat, so both describe the same version even if a put renames over it.
       const handle = await fs.open(this.dataPath(key), 'r');
       try {
         const stat = await handle.stat();
-        if (!stat.isFile()) throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
+        if (!stat.isFile())
+          throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
         const body = await handle.readFile({ signal: options.signal });
-        const etag = md5(body);
+        const etag = md5Buffer(body);
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
-          throw preconditionFailed('get', this.describe(key), key, `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`);
+          throw preconditionFailed(
+            'get',
+            this.describe(key),
+            key,
+            `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`,
+          );
         }
-        const attributes = sidecarAttributes(await this.readSidecar(key), etag);
+        const attributes = sidecarAttributes(this.readSidecar(key), etag);
         return { body, head: { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...attributes } };
       } finally {
         await handle.close();
@@ -138,15 +152,34 @@ export class FsStore implements RemoteStore {
       const handle = await fs.open(this.dataPath(key), 'r');
       try {
         const stat = await handle.stat();
-        if (!stat.isFile()) throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
-        const sidecar = await this.readSidecar(key);
+        if (!stat.isFile())
+          throw new StoreError('NotFound', `get ${this.describe(key)}: not found`, { status: 404, key });
+        const sidecar = this.readSidecar(key);
         const known = sidecar !== null && sidecar.size === stat.size && sidecar.mtimeMs === stat.mtimeMs;
         const etag = known ? sidecar.etag : await md5Stream(handle.createReadStream({ start: 0, autoClose: false }));
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== etag) {
-          throw preconditionFailed('get', this.describe(key), key, `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`);
+          throw preconditionFailed(
+            'get',
+            this.describe(key),
+            key,
+            `its ETag is ${etag}, not ${normalizeEtag(options.ifMatch)}`,
+          );
         }
-        const head: ObjectHead = { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...sidecarAttributes(sidecar, etag) };
-        return await consume(handle.createReadStream({ start: 0, autoClose: false, ...(options.signal ? { signal: options.signal } : {}) }), head);
+        const head: ObjectHead = {
+          key,
+          size: stat.size,
+          etag,
+          lastModified: Math.floor(stat.mtimeMs),
+          ...sidecarAttributes(sidecar, etag),
+        };
+        return await consume(
+          handle.createReadStream({
+            start: 0,
+            autoClose: false,
+            ...(options.signal ? { signal: options.signal } : {}),
+          }),
+          head,
+        );
       } finally {
         await handle.close();
       }
@@ -159,7 +192,8 @@ export class FsStore implements RemoteStore {
       const temp = await this.writeTemp(body, options.signal);
       try {
         // Checked before the body is moved into place: a mismatch writes nothing.
-        if (options.contentMd5 !== undefined && temp.etag !== options.contentMd5) throw badDigest(`put ${this.describe(key)}`, options.contentMd5, temp.etag, key);
+        if (options.contentMd5 !== undefined && temp.etag !== options.contentMd5)
+          throw badDigest(`put ${this.describe(key)}`, options.contentMd5, temp.etag, key);
         return await this.commitTemp(key, temp, options, options, options.signal);
       } finally {
         await fs.rm(temp.file, { force: true });
@@ -178,9 +212,14 @@ export class FsStore implements RemoteStore {
       try {
         // The condition is checked against the copied bytes, so it holds for exactly what is written.
         if (options.ifMatch !== undefined && normalizeEtag(options.ifMatch) !== source.etag) {
-          throw preconditionFailed('copy', this.describe(sourceKey), sourceKey, `its ETag is ${source.etag}, not ${normalizeEtag(options.ifMatch)}`);
+          throw preconditionFailed(
+            'copy',
+            this.describe(sourceKey),
+            sourceKey,
+            `its ETag is ${source.etag}, not ${normalizeEtag(options.ifMatch)}`,
+          );
         }
-        const attributes = options.attributes ?? sidecarAttributes(await this.readSidecar(sourceKey), source.etag);
+        const attributes = options.attributes ?? sidecarAttributes(this.readSidecar(sourceKey), source.etag);
         return await this.commitTemp(destinationKey, source, {}, attributes, options.signal);
       } finally {
         await fs.rm(source.file, { force: true });
@@ -207,9 +246,13 @@ export class FsStore implements RemoteStore {
       try {
         await fs.access(this.root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
       } catch (error) {
-        throw new StoreError('AccessDenied', `Directory ${this.root} is not readable and writable by this user: fix its permissions`, {
-          cause: error,
-        });
+        throw new StoreError(
+          'AccessDenied',
+          `Directory ${this.root} is not readable and writable by this user: fix its permissions`,
+          {
+            cause: error,
+          },
+        );
       }
     });
   }
@@ -220,7 +263,11 @@ export class FsStore implements RemoteStore {
    * directory, an older version's names). Not a request: nothing is counted.
    */
   async sweepAbandonedWrites(): Promise<{ items: number; bytes: number }> {
-    return sweepAbandoned(path.join(this.root, TMP_DIR), (name) => name.endsWith('.part') || name.endsWith('.meta'), STALE_TEMP_MS);
+    return sweepAbandoned(
+      path.join(this.root, TMP_DIR),
+      (name) => name.endsWith('.part') || name.endsWith('.meta'),
+      STALE_TEMP_MS,
+    );
   }
 
   /** A fresh temp file name, tagged with this process (see sweepAbandonedWrites). */
@@ -242,11 +289,13 @@ export class FsStore implements RemoteStore {
   private async toStoreError(error: unknown, { operation, key, sourceKey, signal }: CallContext): Promise<StoreError> {
     if (error instanceof StoreError) return error;
     const { name, code, message } = (error ?? {}) as { name?: string; code?: string; message?: string };
-    const where = `${operation} ${sourceKey === undefined ? '' : `${this.describe(sourceKey)} → `}${this.describe(key)}`;
+    const source = sourceKey === undefined ? '' : `${this.describe(sourceKey)} → `;
+    const where = `${operation} ${source}${this.describe(key)}`;
     const make = (storeCode: StoreError['code'], text: string, status?: number): StoreError =>
       new StoreError(storeCode, text, { status, key, cause: error });
     if (name === 'AbortError' || name === 'TimeoutError' || (signal?.aborted && error === signal.reason)) {
-      const timedOut = name === 'TimeoutError' || (signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
+      const timedOut =
+        name === 'TimeoutError' || (signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
       return make(timedOut ? 'Timeout' : 'Aborted', `${where}: ${timedOut ? 'timed out' : 'aborted'}`);
     }
     const writing = operation === 'put' || operation === 'copy';
@@ -281,7 +330,10 @@ export class FsStore implements RemoteStore {
   }
 
   private noSuchBucket(cause?: unknown): StoreError {
-    return new StoreError('NoSuchBucket', `Directory ${this.root} does not exist: create it, or fix the store path.`, { status: 404, cause });
+    return new StoreError('NoSuchBucket', `Directory ${this.root} does not exist: create it, or fix the store path.`, {
+      status: 404,
+      cause,
+    });
   }
 
   private async assertRootExists(): Promise<void> {
@@ -291,7 +343,8 @@ export class FsStore implements RemoteStore {
     } catch (error) {
       throw this.noSuchBucket(error);
     }
-    if (!stat.isDirectory()) throw new StoreError('NoSuchBucket', `${this.root} is not a directory: point the store at a directory.`);
+    if (!stat.isDirectory())
+      throw new StoreError('NoSuchBucket', `${this.root} is not a directory: point the store at a directory.`);
   }
 
   /** Never creates the root: a mistyped path must fail like a missing bucket, not become one. */
@@ -301,12 +354,16 @@ export class FsStore implements RemoteStore {
   }
 
   private assertValidKey(key: string): void {
-    const reason = invalidKeyReason(key);
-    if (reason !== null) throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it ${reason}`, { status: 400, key });
+    const reason = storeKeyProblem(key);
+    if (reason !== null)
+      throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it ${reason}`, { status: 400, key });
     // Defence in depth: whatever the checks above missed, the path must stay under the root.
     const resolved = path.resolve(this.root, ...key.split('/'));
     if (!resolved.startsWith(this.root + path.sep)) {
-      throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it resolves outside ${this.root}`, { status: 400, key });
+      throw new StoreError('BadRequest', `Invalid key ${JSON.stringify(key)}: it resolves outside ${this.root}`, {
+        status: 400,
+        key,
+      });
     }
   }
 
@@ -335,7 +392,7 @@ export class FsStore implements RemoteStore {
       const key = folder + entry.name;
       if (folder === '' && RESERVED_NAMES.has(entry.name)) continue;
       // Names no key could address (e.g. with a backslash) cannot be read back through the store.
-      if (invalidKeyReason(key) !== null) continue;
+      if (storeKeyProblem(key) !== null) continue;
       if (entry.isDirectory()) {
         const subfolder = `${key}/`;
         const overlapsPrefix = subfolder.startsWith(prefix) || prefix.startsWith(subfolder);
@@ -364,13 +421,14 @@ export class FsStore implements RemoteStore {
       throw error;
     }
     if (!stat.isFile()) return null;
-    const sidecar = await this.readSidecar(key);
+    const sidecar = this.readSidecar(key);
     const unchanged = sidecar !== null && sidecar.size === stat.size && sidecar.mtimeMs === stat.mtimeMs;
     const etag = unchanged ? sidecar.etag : await md5File(file);
     return { key, size: stat.size, etag, lastModified: Math.floor(stat.mtimeMs), ...sidecarAttributes(sidecar, etag) };
   }
 
-  private async readSidecar(key: string): Promise<Sidecar | null> {
+  /** Synchronous, as readHead's stat (see there). */
+  private readSidecar(key: string): Sidecar | null {
     try {
       return JSON.parse(readFileSync(this.metaPath(key), 'utf8')) as Sidecar;
     } catch (error) {
@@ -387,7 +445,7 @@ export class FsStore implements RemoteStore {
     try {
       if (Buffer.isBuffer(body)) {
         await fs.writeFile(file, body, { signal });
-        return { file, etag: md5(body) };
+        return { file, etag: md5Buffer(body) };
       }
       // Metered: a body whose length differs from its size fails, as S3 refuses a body whose
       // length differs from Content-Length.
@@ -410,7 +468,12 @@ export class FsStore implements RemoteStore {
       return { file, etag: await md5File(file) };
     } catch (error) {
       await fs.rm(file, { force: true });
-      if (isMissing(error)) throw new StoreError('NotFound', `copy ${this.describe(key)}: source not found`, { status: 404, key, cause: error });
+      if (isMissing(error))
+        throw new StoreError('NotFound', `copy ${this.describe(key)}: source not found`, {
+          status: 404,
+          key,
+          cause: error,
+        });
       throw error;
     }
   }
@@ -429,7 +492,12 @@ export class FsStore implements RemoteStore {
       const file = this.dataPath(key);
       await renameCreatingFolders(temp.file, file);
       const stat = await fs.stat(file);
-      await this.writeSidecar(key, { etag: temp.etag, size: stat.size, mtimeMs: stat.mtimeMs, ...normalizeAttributes(attributes) });
+      await this.writeSidecar(key, {
+        etag: temp.etag,
+        size: stat.size,
+        mtimeMs: stat.mtimeMs,
+        ...normalizeAttributes(attributes),
+      });
     });
     return { etag: temp.etag };
   }
@@ -474,7 +542,8 @@ export class FsStore implements RemoteStore {
     if (ifNoneMatch === '*' && current !== null) throw fail('the object already exists');
     if (ifMatch === undefined) return;
     if (current === null) throw fail('the object does not exist');
-    if (current.etag !== normalizeEtag(ifMatch)) throw fail(`its ETag is ${current.etag}, not ${normalizeEtag(ifMatch)}`);
+    if (current.etag !== normalizeEtag(ifMatch))
+      throw fail(`its ETag is ${current.etag}, not ${normalizeEtag(ifMatch)}`);
   }
 
   /**
@@ -520,32 +589,38 @@ export class FsStore implements RemoteStore {
   }
 }
 
-/** Why `key` cannot name an object in this store, or null when it can. */
-function invalidKeyReason(key: string): string | null {
-  if (key === '') return 'is empty';
-  if (key.includes('\0')) return 'contains a NUL byte';
-  if (key.includes('\\')) return 'contains a backslash';
-  if (key.startsWith('/')) return 'starts with "/"';
-  const segments = key.split('/');
-  if (segments.includes('')) return 'has an empty path segment';
-  if (segments.includes('..') || segments.includes('.')) return 'has a "." or ".." segment';
-  if (RESERVED_NAMES.has(segments[0] ?? '')) return `is inside the store's reserved ${segments[0]} folder`;
-  return null;
+/**
+ * Why `key` cannot name an object in this store, or null when it can: the shared key rules, and not inside its own
+ * folders.
+ */
+function storeKeyProblem(key: string): string | null {
+  const reason = invalidKeyReason(key);
+  if (reason !== null) return reason;
+  const first = key.split('/', 1)[0] ?? '';
+  return RESERVED_NAMES.has(first) ? `is inside the store's reserved ${first} folder` : null;
 }
 
 function preconditionFailed(operation: Operation, where: string, key: string, why: string): StoreError {
-  return new StoreError('PreconditionFailed', `${operation} ${where}: precondition failed: ${why}`, { status: 412, key });
+  return new StoreError('PreconditionFailed', `${operation} ${where}: precondition failed: ${why}`, {
+    status: 412,
+    key,
+  });
 }
 
 function normalizeAttributes(attributes: ObjectAttributes): Omit<Sidecar, 'etag' | 'size' | 'mtimeMs'> {
   // S3 stores user metadata names in lower case.
-  const metadata = Object.fromEntries(Object.entries(attributes.metadata ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+  const metadata = Object.fromEntries(
+    Object.entries(attributes.metadata ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
+  );
   return { contentType: attributes.contentType, cacheControl: attributes.cacheControl, metadata };
 }
 
 /** The sidecar's attributes when it describes the body with this ETag; none for a body changed by hand. */
-function sidecarAttributes(sidecar: Sidecar | null, etag: string): Pick<ObjectHead, 'metadata' | 'contentType' | 'cacheControl'> {
-  if (sidecar === null || sidecar.etag !== etag) return { metadata: {} };
+function sidecarAttributes(
+  sidecar: Sidecar | null,
+  etag: string,
+): Pick<ObjectHead, 'metadata' | 'contentType' | 'cacheControl'> {
+  if (sidecar?.etag !== etag) return { metadata: {} };
   return { metadata: sidecar.metadata, contentType: sidecar.contentType, cacheControl: sidecar.cacheControl };
 }
 
@@ -563,7 +638,11 @@ async function acquireLockFile(lockFile: string, key: string): Promise<void> {
       continue;
     }
     if (Date.now() > deadline) {
-      throw new StoreError('Throttled', `Key ${JSON.stringify(key)} stayed locked by another process for ${LOCK_WAIT_MS / 1000} s (${lockFile})`, { key });
+      throw new StoreError(
+        'Throttled',
+        `Key ${JSON.stringify(key)} stayed locked by another process for ${LOCK_WAIT_MS / 1000} s (${lockFile})`,
+        { key },
+      );
     }
     await sleep(5 + Math.random() * 20);
   }
@@ -593,14 +672,12 @@ async function renameCreatingFolders(from: string, to: string): Promise<void> {
   }
 }
 
-function sortByUtf8(keys: string[]): string[] {
-  return keys
-    .map((key) => ({ key, bytes: Buffer.from(key) }))
-    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
-    .map(({ key }) => key);
-}
-
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+/**
+ * `fn` over `items`, `limit` at a time, in `limit` loops. Not p-limit: its promise and queue entry
+ * per item cost ~6 µs each (600 ms per 100,000 keys, measured on this machine, against 10 ms here),
+ * more than the listing's own per-key work, and a listing has one item per object.
+ */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -611,20 +688,6 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
-}
-
-function md5(bytes: Buffer): string {
-  return createHash('md5').update(bytes).digest('hex');
-}
-
-async function md5File(file: string): Promise<string> {
-  return md5Stream(createReadStream(file));
-}
-
-async function md5Stream(stream: NodeJS.ReadableStream): Promise<string> {
-  const hash = createHash('md5');
-  await pipeline(stream, hash);
-  return hash.digest('hex');
 }
 
 /** Removes the file at `file` if there is one; a folder there is no object, so it stays. */

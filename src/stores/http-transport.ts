@@ -10,7 +10,15 @@ import http from 'node:http';
 import https from 'node:https';
 import aws4 from 'aws4';
 import type { CredentialsProvider } from './credentials.js';
-import { awsDnsSuffix, encodeComponent, encodeKey, isValidRegion, s3Address, type AddressOptions, type S3Address } from './s3-address.js';
+import {
+  awsDnsSuffix,
+  encodeComponent,
+  encodeKey,
+  isValidRegion,
+  s3Address,
+  type AddressOptions,
+  type S3Address,
+} from './s3-address.js';
 import type { Transport, TransportRequest, TransportResponse } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -23,7 +31,10 @@ export interface HttpTransportOptions {
   /** AWS only: FIPS and dual-stack endpoints. */
   fips?: boolean;
   dualStack?: boolean;
-  /** The agent requests go through (e.g. one trusting a private CA); default: a keep-alive agent of the transport's own. */
+  /**
+   * The agent requests go through (e.g. one trusting a private CA); default: a keep-alive agent of the transport's
+   * own.
+   */
   agent?: http.Agent | undefined;
 }
 
@@ -58,7 +69,11 @@ export class HttpTransport implements Transport {
     const secure = options.endpoint === undefined || options.endpoint.protocol === 'https:';
     this.client = secure ? https : http;
     this.ownsAgent = options.agent === undefined;
-    this.agent = options.agent ?? (secure ? new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }) : new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }));
+    this.agent =
+      options.agent ??
+      (secure
+        ? new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS })
+        : new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }));
   }
 
   get region(): string {
@@ -69,7 +84,10 @@ export class HttpTransport implements Transport {
     const { endpoint } = this.options;
     if (endpoint !== undefined) return endpoint.origin;
     // Before the first request in a region of another partition, the usual form names it well enough.
-    return this.origins.get(this.currentRegion) ?? `https://${s3Address({ ...this.addressOptions(this.currentRegion), pathStyle: true }).host}`;
+    return (
+      this.origins.get(this.currentRegion) ??
+      `https://${s3Address({ ...this.addressOptions(this.currentRegion), pathStyle: true }).host}`
+    );
   }
 
   useRegion(region: string): void {
@@ -88,13 +106,21 @@ export class HttpTransport implements Transport {
     if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : body.size);
     else if (method === 'PUT' || method === 'POST') headers['content-length'] = '0';
     // A stream cannot be hashed before it is sent; the SDK signs streams the same way.
-    headers['x-amz-content-sha256'] = body === undefined ? EMPTY_SHA256 : Buffer.isBuffer(body) ? sha256Hex(body) : 'UNSIGNED-PAYLOAD';
+    headers['x-amz-content-sha256'] =
+      body === undefined ? EMPTY_SHA256 : Buffer.isBuffer(body) ? sha256Hex(body) : 'UNSIGNED-PAYLOAD';
     const path = address.keyBase + encodeKey(key) + queryString(request.query);
     // aws4 adds x-amz-date, the session token and Authorization; it re-encodes the path's segments
     // and query from their decoded form, as S3 canonicalises them.
     const signed = aws4.sign({ method, host: address.host, path, headers, service: 's3', region }, credentials);
     return {
-      options: { method, hostname: address.hostname, port: address.port, path: signed.path, headers: signed.headers as http.OutgoingHttpHeaders, agent: this.agent },
+      options: {
+        method,
+        hostname: address.hostname,
+        port: address.port,
+        path: signed.path,
+        headers: signed.headers,
+        agent: this.agent,
+      },
       region,
     };
   }
@@ -129,7 +155,10 @@ export class HttpTransport implements Transport {
     const address = s3Address(this.addressOptions(region), dnsSuffix);
     this.addresses.set(region, address);
     // For messages: the service's host, without the bucket a virtual host carries.
-    this.origins.set(region, endpoint?.origin ?? `https://${s3Address({ ...this.addressOptions(region), pathStyle: true }, dnsSuffix).host}`);
+    this.origins.set(
+      region,
+      endpoint?.origin ?? `https://${s3Address({ ...this.addressOptions(region), pathStyle: true }, dnsSuffix).host}`,
+    );
     return address;
   }
 
@@ -144,5 +173,5 @@ function queryString(query: Readonly<Record<string, string>> | undefined): strin
   if (query === undefined) return '';
   const names = Object.keys(query).sort();
   if (names.length === 0) return '';
-  return `?${names.map((name) => `${encodeComponent(name)}=${encodeComponent(query[name]!)}`).join('&')}`;
+  return `?${names.map((name) => `${encodeComponent(name)}=${encodeComponent(query[name] ?? '')}`).join('&')}`;
 }

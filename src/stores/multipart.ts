@@ -27,7 +27,7 @@ export function partSizeFor(size: number, preferred: number): number {
 
 export interface PartLease {
   buffer: Buffer;
-  release(): void;
+  release: () => void;
 }
 
 /** A counting semaphore over part buffers; buffers of the usual size are kept for reuse. */
@@ -64,12 +64,16 @@ export class PartBuffers {
  * buffer the consumer releases once the part is sent. Reading waits for a free buffer, so a slow
  * server holds the file read back instead of filling memory.
  */
-export async function* readParts(stream: Readable, partSize: number, pool: PartBuffers): AsyncGenerator<{ bytes: Buffer; release(): void }> {
+export async function* readParts(
+  stream: Readable,
+  partSize: number,
+  pool: PartBuffers,
+): AsyncGenerator<{ bytes: Buffer; release: () => void }> {
   let lease: PartLease | undefined = await pool.take(partSize);
   let filled = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      for (let offset = 0; offset < chunk.length; ) {
+      for (let offset = 0; offset < chunk.length;) {
         lease ??= await pool.take(partSize);
         const copied = chunk.copy(lease.buffer, filled, offset);
         filled += copied;
@@ -98,11 +102,19 @@ export async function* readParts(stream: Readable, partSize: number, pool: PartB
  * parts' binary MD5s, then `-` and the number of parts. For several candidate part sizes at
  * once, in one pass over the stream: `aws s3 cp` uses 8 MiB, rclone 5 MiB, others their own.
  */
-export async function multipartEtags(stream: AsyncIterable<Buffer>, partSizes: readonly number[]): Promise<Map<number, string>> {
-  const states = partSizes.map((partSize) => ({ partSize, filled: 0, part: createHash('md5'), digests: [] as Buffer[] }));
+export async function multipartEtags(
+  stream: AsyncIterable<Buffer>,
+  partSizes: readonly number[],
+): Promise<Map<number, string>> {
+  const states = partSizes.map((partSize) => ({
+    partSize,
+    filled: 0,
+    part: createHash('md5'),
+    digests: [] as Buffer[],
+  }));
   for await (const chunk of stream) {
     for (const state of states) {
-      for (let offset = 0; offset < chunk.length; ) {
+      for (let offset = 0; offset < chunk.length;) {
         const take = Math.min(state.partSize - state.filled, chunk.length - offset);
         state.part.update(chunk.subarray(offset, offset + take));
         state.filled += take;
@@ -118,7 +130,10 @@ export async function multipartEtags(stream: AsyncIterable<Buffer>, partSizes: r
   const etags = new Map<number, string>();
   for (const state of states) {
     if (state.filled > 0) state.digests.push(state.part.digest());
-    etags.set(state.partSize, `${createHash('md5').update(Buffer.concat(state.digests)).digest('hex')}-${state.digests.length}`);
+    etags.set(
+      state.partSize,
+      `${createHash('md5').update(Buffer.concat(state.digests)).digest('hex')}-${state.digests.length}`,
+    );
   }
   return etags;
 }
@@ -138,7 +153,12 @@ export function candidatePartSizes(size: number, parts: number, limit = 6): numb
   const fits = (partSize: number) => (partSize >= MIN_PART_SIZE || parts === 1) && Math.ceil(size / partSize) === parts;
   const common = [8, 5, 16, 15, 64, 100].map((m) => m * MIB);
   const smallest = Math.ceil(size / parts / MIB) * MIB;
-  const near = [smallest, smallest + MIB, Math.ceil(size / parts), Math.ceil(size / parts / (1000 * 1000)) * 1000 * 1000];
+  const near = [
+    smallest,
+    smallest + MIB,
+    Math.ceil(size / parts),
+    Math.ceil(size / parts / (1000 * 1000)) * 1000 * 1000,
+  ];
   const unique = [...new Set([...common, ...near])].filter((p) => p > 0 && fits(p));
   return unique.slice(0, limit);
 }

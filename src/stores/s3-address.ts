@@ -46,7 +46,7 @@ export function isValidRegion(region: string): boolean {
 export async function awsDnsSuffix(region: string): Promise<string> {
   if (COMMERCIAL_REGION.test(region)) return 'amazonaws.com';
   const { awsEndpointFunctions } = await import('@aws-sdk/core/client');
-  const partition = awsEndpointFunctions['partition'] as (region: string) => { dnsSuffix: string };
+  const partition = awsEndpointFunctions.partition as (region: string) => { dnsSuffix: string };
   return partition(region).dnsSuffix;
 }
 
@@ -85,7 +85,8 @@ function usesVirtualHost(options: AddressOptions, protocol: string, serviceHost:
 
 /** The SDK's isVirtualHostableS3Bucket: lower-case DNS labels of 3–63 characters, not an IP address. */
 export function isVirtualHostableBucket(bucket: string, allowDots: boolean): boolean {
-  if (allowDots && bucket.includes('.')) return bucket.split('.').every((label) => isVirtualHostableBucket(label, false));
+  if (allowDots && bucket.includes('.'))
+    return bucket.split('.').every((label) => isVirtualHostableBucket(label, false));
   return /^(?!-)[a-z0-9-]{3,63}(?<!-)$/.test(bucket) && isIP(bucket) === 0;
 }
 

@@ -40,7 +40,8 @@ export function parseXml(xml: string): XmlElement {
       root = element;
     });
   }
-  if (stack.length > 0) throw new MalformedXmlError(`the document ends inside <${stack.at(-1)!.name}> (cut short?)`);
+  const open = stack.at(-1);
+  if (open) throw new MalformedXmlError(`the document ends inside <${open.name}> (cut short?)`);
   if (root === undefined) throw new MalformedXmlError('no root element');
   return root;
 }
@@ -53,7 +54,8 @@ function readMarkup(xml: string, open: number, stack: XmlElement[], onRoot: (ele
   if (next === 0x2f /* / */) {
     const element = stack.pop();
     const name = xml.slice(open + 2, close);
-    if (element?.name !== name && element?.name !== name.trimEnd()) throw new MalformedXmlError(`</${name.trim()}> closes ${element ? `<${element.name}>` : 'nothing'}`);
+    if (element?.name !== name && element?.name !== name.trimEnd())
+      throw new MalformedXmlError(`</${name.trim()}> closes ${element ? `<${element.name}>` : 'nothing'}`);
     return close + 1;
   }
   const selfClosing = xml.charCodeAt(close - 1) === 0x2f;
@@ -95,7 +97,8 @@ function tagName(xml: string, from: number, to: number): string {
   let end = from;
   for (let c = xml.charCodeAt(end); end < to && !isSpace(c) && !NOT_IN_NAMES.has(c); c = xml.charCodeAt(++end));
   // A name ends at whitespace (attributes follow) or at the tag's end; anything else is not XML.
-  if (end === from || (end < to && !isSpace(xml.charCodeAt(end)))) throw new MalformedXmlError(`an invalid element name "${xml.slice(from, Math.min(to, from + 40))}"`);
+  if (end === from || (end < to && !isSpace(xml.charCodeAt(end))))
+    throw new MalformedXmlError(`an invalid element name "${xml.slice(from, Math.min(to, from + 40))}"`);
   return xml.slice(from, end);
 }
 
@@ -116,7 +119,8 @@ function addText(stack: XmlElement[], root: XmlElement | undefined, raw: string,
   const element = stack[stack.length - 1];
   if (element === undefined) {
     // Outside the root only whitespace may stand.
-    if (/\S/.test(raw)) throw new MalformedXmlError(root ? 'text after the root element' : 'text before the root element');
+    if (/\S/.test(raw))
+      throw new MalformedXmlError(root ? 'text after the root element' : 'text before the root element');
     return;
   }
   element.text += decode ? decodeReferences(raw) : raw;
@@ -132,7 +136,8 @@ export function decodeReferences(text: string): string {
     const named = NAMED[entity];
     if (named !== undefined) return named;
     const numeric = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(entity);
-    const code = numeric ? parseInt(numeric[1] ?? numeric[2]!, numeric[1] !== undefined ? 16 : 10) : NaN;
+    const [, hex, decimal] = numeric ?? [];
+    const code = hex !== undefined ? parseInt(hex, 16) : decimal !== undefined ? parseInt(decimal, 10) : NaN;
     if (!isXmlChar(code)) throw new MalformedXmlError(`an invalid reference "&${entity.slice(0, 20)};"`);
     return String.fromCodePoint(code);
   });
@@ -141,7 +146,9 @@ export function decodeReferences(text: string): string {
 /** XML 1.0's Char production: what a character reference may name. */
 function isXmlChar(code: number): boolean {
   if (code === 0x9 || code === 0xa || code === 0xd) return true;
-  return (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
+  return (
+    (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff)
+  );
 }
 
 /** The text of the first child named `name`, or undefined. */
@@ -159,7 +166,7 @@ export function xmlField(xml: string, name: string): string | undefined {
 const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c]!);
+  return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c] ?? c);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +224,8 @@ function decodeListedKey(text: string): string {
 
 function listedSize(text: string): number {
   const size = Number(text.trim());
-  if (!Number.isSafeInteger(size) || size < 0 || text.trim() === '') throw new MalformedXmlError(`an object size "${text.slice(0, 40)}"`);
+  if (!Number.isSafeInteger(size) || size < 0 || text.trim() === '')
+    throw new MalformedXmlError(`an object size "${text.slice(0, 40)}"`);
   return size;
 }
 

@@ -7,13 +7,20 @@
 
 import type { Agent, IncomingHttpHeaders } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
-import { emptyRequestStats, type RequestStats } from '../core/model.js';
-import { md5Buffer } from '../core/scan.js';
+import { md5Buffer } from '../hash.js';
 import { credentialsProvider, describeCredentialsSource, type S3Credentials } from './credentials.js';
 import { HttpTransport } from './http-transport.js';
 import { MIN_PART_SIZE, PartBuffers, partSizeFor, readParts, type UploadedPart } from './multipart.js';
 import { isValidRegion } from './s3-address.js';
-import { escapeXml, isErrorIn200, MalformedXmlError, parseErrorBody, parseListPage, xmlField, type ListPage } from './s3-xml.js';
+import {
+  escapeXml,
+  isErrorIn200,
+  MalformedXmlError,
+  parseErrorBody,
+  parseListPage,
+  xmlField,
+  type ListPage,
+} from './s3-xml.js';
 import {
   badDigest,
   contentMd5Header,
@@ -32,6 +39,8 @@ import {
   type PutOptions,
   type RemoteStore,
   type StoreErrorCode,
+  emptyRequestStats,
+  type RequestStats,
 } from './store.js';
 import type { Transport, TransportRequest, TransportResponse } from './transport.js';
 
@@ -44,7 +53,10 @@ export interface S3StoreOptions {
    * Default: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (as the AWS CLI and SDKs read them), else AWS.
    */
   endpoint?: string;
-  /** Default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. On AWS a wrong one is corrected by the bucket's answer. */
+  /**
+   * Default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. On AWS a wrong one is corrected by the bucket's
+   * answer.
+   */
   region?: string;
   /** Path-style addressing (`endpoint/bucket/key`). Default: true with a custom endpoint, else false. */
   pathStyle?: boolean;
@@ -74,11 +86,37 @@ const PAGE_SIZE = 1000;
 /** The highest code point: `p + MAX_CODE_POINT` sorts after every key starting with `p`. */
 const MAX_CODE_POINT = '\u{10FFFF}';
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired']);
-const WRONG_REGION_ERRORS = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const CREDENTIAL_ERRORS = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+]);
+const WRONG_REGION_ERRORS = new Set([
+  'PermanentRedirect',
+  'AuthorizationHeaderMalformed',
+  'IllegalLocationConstraintException',
+]);
 /** What an error answer without a body (a HEAD's) is called. */
-const STATUS_NAMES: Record<number, string> = { 301: 'PermanentRedirect', 304: 'NotModified', 400: 'BadRequest', 403: 'Forbidden', 404: 'NotFound', 412: 'PreconditionFailed' };
+const STATUS_NAMES: Record<number, string> = {
+  301: 'PermanentRedirect',
+  304: 'NotModified',
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  412: 'PreconditionFailed',
+};
 
 /** The IAM permission each call needs, named in AccessDenied messages. */
 const PERMISSION: Record<keyof RequestStats | 'checkAccess', string> = {
@@ -144,7 +182,12 @@ export class S3Store implements RemoteStore {
     const endpoint = endpointUrl === undefined ? undefined : parseEndpoint(endpointUrl);
     checkRegion(this.region, endpoint === undefined);
     if (endpoint === undefined && this.bucket.endsWith('--x-s3')) {
-      throw new StoreError('BadRequest', `Bucket "${this.bucket}" is an S3 Express One Zone directory bucket, which is not supported: its listings are not in key order and its ETags are not MD5s. Use a general purpose bucket.`);
+      throw new StoreError(
+        'BadRequest',
+        `Bucket "${this.bucket}" is an S3 Express One Zone directory bucket, which is not ` +
+          'supported: its listings are not in key order and its ETags are not MD5s. Use a ' +
+          'general purpose bucket.',
+      );
     }
     this.url = `s3://${this.bucket}${endpoint ? ` (${endpoint.host})` : ''}`;
     this.credentialsSource = describeCredentialsSource(options.credentials !== undefined);
@@ -166,7 +209,13 @@ export class S3Store implements RemoteStore {
     const objects: ObjectInfo[] = [];
     let cursor: { 'continuation-token'?: string; 'start-after'?: string } = {};
     for (;;) {
-      const query = { 'list-type': '2', 'max-keys': String(PAGE_SIZE), 'encoding-type': 'url', ...(prefix ? { prefix } : {}), ...cursor };
+      const query = {
+        'list-type': '2',
+        'max-keys': String(PAGE_SIZE),
+        'encoding-type': 'url',
+        ...(prefix ? { prefix } : {}),
+        ...cursor,
+      };
       const page: ListPage = await this.request({ operation: 'list', key: prefix, signal }, async () =>
         parseListPage((await this.sendRead({ method: 'GET', key: '', query, signal })).body.toString('utf8')),
       );
@@ -181,7 +230,10 @@ export class S3Store implements RemoteStore {
       } else if (page.nextContinuationToken) {
         cursor = { 'continuation-token': page.nextContinuationToken };
       } else {
-        throw new StoreError('ServerError', `list ${this.describe(prefix)}: truncated page without a continuation token`);
+        throw new StoreError(
+          'ServerError',
+          `list ${this.describe(prefix)}: truncated page without a continuation token`,
+        );
       }
     }
   }
@@ -199,17 +251,30 @@ export class S3Store implements RemoteStore {
     }
   }
 
-  async get(key: string, options: CallOptions & { ifMatch?: string } = {}): Promise<{ body: Buffer; head: ObjectHead }> {
+  async get(
+    key: string,
+    options: CallOptions & { ifMatch?: string } = {},
+  ): Promise<{ body: Buffer; head: ObjectHead }> {
     return this.request({ operation: 'get', key, signal: options.signal }, async () => {
       // Read inside the request so a connection lost mid-body is mapped like any other failure.
-      const { response, body } = await this.sendRead({ method: 'GET', key, headers: ifMatchHeader('if-match', options.ifMatch), signal: options.signal });
+      const { response, body } = await this.sendRead({
+        method: 'GET',
+        key,
+        headers: ifMatchHeader('if-match', options.ifMatch),
+        signal: options.signal,
+      });
       return { body, head: headFromHeaders(key, response.headers, body.length) };
     });
   }
 
   async getStream<T>(key: string, consume: Consume<T>, options: CallOptions & { ifMatch?: string } = {}): Promise<T> {
     return this.request({ operation: 'get', key, signal: options.signal }, async () => {
-      const response = await this.send({ method: 'GET', key, headers: ifMatchHeader('if-match', options.ifMatch), signal: options.signal });
+      const response = await this.send({
+        method: 'GET',
+        key,
+        headers: ifMatchHeader('if-match', options.ifMatch),
+        signal: options.signal,
+      });
       const { body } = response;
       try {
         return await consume(body, headFromHeaders(key, response.headers));
@@ -222,8 +287,11 @@ export class S3Store implements RemoteStore {
 
   async put(key: string, body: Body, options: PutOptions = {}): Promise<{ etag: string }> {
     try {
-      if (!Buffer.isBuffer(body) && body.size >= this.multipartThreshold) return await this.putMultipart(key, body, options);
-      return await this.request({ operation: 'put', key, signal: options.signal }, () => this.putSingle(key, body, options));
+      if (!Buffer.isBuffer(body) && body.size >= this.multipartThreshold)
+        return await this.putMultipart(key, body, options);
+      return await this.request({ operation: 'put', key, signal: options.signal }, () =>
+        this.putSingle(key, body, options),
+      );
     } catch (error) {
       throw options.ifMatch === undefined ? error : this.missingMeansPreconditionFailed(error, 'put', key);
     }
@@ -232,7 +300,13 @@ export class S3Store implements RemoteStore {
   /** One PutObject; a stream body is metered, so what was hashed is what was sent. Opens the body anew per call. */
   private async putSingle(key: string, body: Body, options: PutOptions): Promise<{ etag: string }> {
     if (Buffer.isBuffer(body)) {
-      const { response } = await this.sendRead({ method: 'PUT', key, headers: putHeaders(options), body, signal: options.signal });
+      const { response } = await this.sendRead({
+        method: 'PUT',
+        key,
+        headers: putHeaders(options),
+        body,
+        signal: options.signal,
+      });
       return { etag: normalizeEtag(headerValue(response.headers.etag)) };
     }
     const metered = meter(body.size);
@@ -241,7 +315,13 @@ export class S3Store implements RemoteStore {
     let bodyError: unknown;
     stream.once('error', (error) => void (bodyError = error));
     try {
-      const { response } = await this.sendRead({ method: 'PUT', key, headers: putHeaders(options), body: { size: body.size, stream }, signal: options.signal });
+      const { response } = await this.sendRead({
+        method: 'PUT',
+        key,
+        headers: putHeaders(options),
+        body: { size: body.size, stream },
+        signal: options.signal,
+      });
       // A server that ignores Content-MD5 stored whatever arrived: say so (the caller undoes it).
       if (options.contentMd5 !== undefined && metered.md5() !== options.contentMd5) {
         throw badDigest(`put ${this.describe(key)}`, options.contentMd5, metered.md5(), key);
@@ -262,7 +342,11 @@ export class S3Store implements RemoteStore {
    * before the upload completes, so a file that changed while it was read creates nothing; the
    * conditions apply to the completion, the only step that makes the object visible.
    */
-  private async putMultipart(key: string, body: { size: number; open(): Readable }, options: PutOptions): Promise<{ etag: string }> {
+  private async putMultipart(
+    key: string,
+    body: { size: number; open(): Readable },
+    options: PutOptions,
+  ): Promise<{ etag: string }> {
     await this.checkConditions(key, options);
     const partSize = partSizeFor(body.size, this.partSize);
     const uploadId = await this.createMultipartUpload(key, options);
@@ -308,43 +392,71 @@ export class S3Store implements RemoteStore {
   private async checkConditions(key: string, options: Conditions & CallOptions): Promise<void> {
     if (options.ifMatch === undefined && options.ifNoneMatch === undefined) return;
     const current = await this.head(key, options.signal ? { signal: options.signal } : {});
-    if (options.ifNoneMatch === '*' && current !== null) throw this.preconditionFailed('put', key, 'the object already exists');
+    if (options.ifNoneMatch === '*' && current !== null)
+      throw this.preconditionFailed('put', key, 'the object already exists');
     if (options.ifMatch === undefined) return;
     if (current === null) throw this.preconditionFailed('put', key, 'the object does not exist');
-    if (current.etag !== normalizeEtag(options.ifMatch)) throw this.preconditionFailed('put', key, `its ETag is ${current.etag}, not ${normalizeEtag(options.ifMatch)}`);
+    if (current.etag !== normalizeEtag(options.ifMatch))
+      throw this.preconditionFailed('put', key, `its ETag is ${current.etag}, not ${normalizeEtag(options.ifMatch)}`);
   }
 
   private async createMultipartUpload(key: string, options: PutOptions): Promise<string> {
     const headers = putHeaders({ ...options, ifMatch: undefined, ifNoneMatch: undefined, contentMd5: undefined });
     return this.request({ operation: 'put', key, signal: options.signal }, async () => {
-      const { body } = await this.sendRead({ method: 'POST', key, query: { uploads: '' }, headers, signal: options.signal }, true);
+      const { body } = await this.sendRead(
+        { method: 'POST', key, query: { uploads: '' }, headers, signal: options.signal },
+        true,
+      );
       const uploadId = xmlField(body.toString('utf8'), 'UploadId');
       if (!uploadId) throw new MalformedXmlError('CreateMultipartUpload answered without an upload id');
       return uploadId;
     });
   }
 
-  private async uploadPart(key: string, uploadId: string, partNumber: number, bytes: Buffer, signal: AbortSignal | undefined): Promise<UploadedPart> {
+  private async uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    bytes: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<UploadedPart> {
     const headers = { 'content-md5': contentMd5Header(md5Buffer(bytes)) };
     return this.request({ operation: 'put', key, signal }, async () => {
-      const { response } = await this.sendRead({ method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, headers, body: bytes, signal });
+      const { response } = await this.sendRead({
+        method: 'PUT',
+        key,
+        query: { partNumber: String(partNumber), uploadId },
+        headers,
+        body: bytes,
+        signal,
+      });
       return { PartNumber: partNumber, ETag: headerValue(response.headers.etag) ?? '' };
     });
   }
 
-  private async completeMultipartUpload(key: string, uploadId: string, parts: UploadedPart[], options: PutOptions): Promise<{ etag: string }> {
+  private async completeMultipartUpload(
+    key: string,
+    uploadId: string,
+    parts: UploadedPart[],
+    options: PutOptions,
+  ): Promise<{ etag: string }> {
     const xml = `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts
       .map((p) => `<Part><PartNumber>${p.PartNumber}</PartNumber><ETag>${escapeXml(p.ETag)}</ETag></Part>`)
       .join('')}</CompleteMultipartUpload>`;
     const headers = { 'content-type': 'application/xml', ...conditionHeaders(options) };
     return this.request({ operation: 'put', key, signal: options.signal }, async () => {
-      const { body } = await this.sendRead({ method: 'POST', key, query: { uploadId }, headers, body: Buffer.from(xml), signal: options.signal }, true);
+      const { body } = await this.sendRead(
+        { method: 'POST', key, query: { uploadId }, headers, body: Buffer.from(xml), signal: options.signal },
+        true,
+      );
       return { etag: normalizeEtag(xmlField(body.toString('utf8'), 'ETag')) };
     });
   }
 
   private async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
-    await this.request({ operation: 'delete', key }, () => this.sendRead({ method: 'DELETE', key, query: { uploadId } }));
+    await this.request({ operation: 'delete', key }, () =>
+      this.sendRead({ method: 'DELETE', key, query: { uploadId } }),
+    );
   }
 
   async copy(
@@ -353,11 +465,17 @@ export class S3Store implements RemoteStore {
     options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
   ): Promise<{ etag: string }> {
     const { attributes } = options;
-    const headers: Record<string, string> = { 'x-amz-copy-source': copySource(this.bucket, sourceKey), ...ifMatchHeader('x-amz-copy-source-if-match', options.ifMatch) };
+    const headers: Record<string, string> = {
+      'x-amz-copy-source': copySource(this.bucket, sourceKey),
+      ...ifMatchHeader('x-amz-copy-source-if-match', options.ifMatch),
+    };
     // REPLACE is also what makes copying an object onto itself legal.
     if (attributes) Object.assign(headers, { 'x-amz-metadata-directive': 'REPLACE' }, attributeHeaders(attributes));
     return this.request({ operation: 'copy', key: destinationKey, sourceKey, signal: options.signal }, async () => {
-      const { body } = await this.sendRead({ method: 'PUT', key: destinationKey, headers, signal: options.signal }, true);
+      const { body } = await this.sendRead(
+        { method: 'PUT', key: destinationKey, headers, signal: options.signal },
+        true,
+      );
       return { etag: normalizeEtag(xmlField(body.toString('utf8'), 'ETag')) };
     });
   }
@@ -369,7 +487,8 @@ export class S3Store implements RemoteStore {
     try {
       await this.deleteObject(key, ifMatch, signal);
     } catch (error) {
-      if (!(error instanceof StoreError && error.status === 501)) throw this.missingMeansPreconditionFailed(error, 'delete', key);
+      if (!(error instanceof StoreError && error.status === 501))
+        throw this.missingMeansPreconditionFailed(error, 'delete', key);
       this.conditionalDeleteUnsupported = true;
       await this.deleteIfHeadMatches(key, ifMatch, signal);
     }
@@ -378,7 +497,9 @@ export class S3Store implements RemoteStore {
   async checkAccess(options: CallOptions = {}): Promise<void> {
     try {
       // HeadBucket.
-      await this.request({ operation: 'checkAccess', signal: options.signal }, () => this.sendRead({ method: 'HEAD', key: '', signal: options.signal }));
+      await this.request({ operation: 'checkAccess', signal: options.signal }, () =>
+        this.sendRead({ method: 'HEAD', key: '', signal: options.signal }),
+      );
     } catch (error) {
       // HeadBucket has no body, so a missing bucket arrives as a bare 404.
       if (isStoreError(error, 'NotFound')) throw this.noSuchBucket(error);
@@ -391,7 +512,9 @@ export class S3Store implements RemoteStore {
   }
 
   private async deleteObject(key: string, ifMatch: string | undefined, signal: AbortSignal | undefined): Promise<void> {
-    await this.request({ operation: 'delete', key, signal }, () => this.sendRead({ method: 'DELETE', key, headers: ifMatchHeader('if-match', ifMatch), signal }));
+    await this.request({ operation: 'delete', key, signal }, () =>
+      this.sendRead({ method: 'DELETE', key, headers: ifMatchHeader('if-match', ifMatch), signal }),
+    );
   }
 
   /**
@@ -401,7 +524,8 @@ export class S3Store implements RemoteStore {
   private async deleteIfHeadMatches(key: string, ifMatch: string, signal: AbortSignal | undefined): Promise<void> {
     const current = await this.head(key, { signal });
     if (current === null) throw this.preconditionFailed('delete', key, 'the object does not exist');
-    if (current.etag !== normalizeEtag(ifMatch)) throw this.preconditionFailed('delete', key, `its ETag is ${current.etag}, not ${normalizeEtag(ifMatch)}`);
+    if (current.etag !== normalizeEtag(ifMatch))
+      throw this.preconditionFailed('delete', key, `its ETag is ${current.etag}, not ${normalizeEtag(ifMatch)}`);
     await this.deleteObject(key, undefined, signal);
   }
 
@@ -441,36 +565,60 @@ export class S3Store implements RemoteStore {
     const text = (await readAll(response.body)).toString('utf8');
     const { code, message, region } = parseErrorBody(text);
     const bucketRegion = headerValue(response.headers['x-amz-bucket-region']) ?? region;
-    throw new S3ServiceError(response.status, code ?? STATUS_NAMES[response.status] ?? 'UnknownError', message ?? 'no details', bucketRegion, response.region, request.method);
+    throw new S3ServiceError(
+      response.status,
+      code ?? STATUS_NAMES[response.status] ?? 'UnknownError',
+      message ?? 'no details',
+      bucketRegion,
+      response.region,
+      request.method,
+    );
   }
 
   /**
    * The request with its whole answer read. With `errorIn200` (CopyObject,
    * CompleteMultipartUpload), a 200 whose body is an error, or empty, failed: as the SDK reads it, a 503.
    */
-  private async sendRead(request: TransportRequest, errorIn200 = false): Promise<{ response: TransportResponse; body: Buffer }> {
+  private async sendRead(
+    request: TransportRequest,
+    errorIn200 = false,
+  ): Promise<{ response: TransportResponse; body: Buffer }> {
     const response = await this.send(request);
     const body = await readAll(response.body);
     if (errorIn200 && isErrorIn200(body.toString('utf8'))) {
       const { code, message } = parseErrorBody(body.toString('utf8'));
-      throw new S3ServiceError(503, code ?? 'InternalError', message ?? 'the answer was empty', undefined, response.region, request.method);
+      throw new S3ServiceError(
+        503,
+        code ?? 'InternalError',
+        message ?? 'the answer was empty',
+        undefined,
+        response.region,
+        request.method,
+      );
     }
     return { response, body };
   }
 
   /** S3 answers If-Match on a missing key with 404; for a conditional write that is a failed precondition. */
   private missingMeansPreconditionFailed(error: unknown, operation: Operation, key: string): unknown {
-    return isStoreError(error, 'NotFound') ? this.preconditionFailed(operation, key, 'the object does not exist', error) : error;
+    return isStoreError(error, 'NotFound')
+      ? this.preconditionFailed(operation, key, 'the object does not exist', error)
+      : error;
   }
 
   private preconditionFailed(operation: Operation, key: string, why: string, cause?: unknown): StoreError {
-    return new StoreError('PreconditionFailed', `${operation} ${this.describe(key)}: precondition failed: ${why}`, { status: 412, key, cause });
+    return new StoreError('PreconditionFailed', `${operation} ${this.describe(key)}: precondition failed: ${why}`, {
+      status: 412,
+      key,
+      cause,
+    });
   }
 
   private noSuchBucket(cause: unknown): StoreError {
     return new StoreError(
       'NoSuchBucket',
-      `Bucket "${this.bucket}" does not exist at ${this.transport.endpointLabel}: create it, or fix the \`bucket\` input.`,
+      `Bucket "${this.bucket}" does not exist at ${this.transport.endpointLabel}: create it, ` +
+        `or fix the \`bucket\` input.`,
       { status: 404, cause },
     );
   }
@@ -485,16 +633,27 @@ export class S3Store implements RemoteStore {
     const where = `${context.operation} ${source}${this.describe(context.key)}`;
     if (error instanceof S3ServiceError) return this.serviceError(error, context, where);
     const e = (error ?? {}) as { name?: string; code?: string; message?: string };
-    const make = (code: StoreErrorCode, message: string): StoreError => new StoreError(code, message, { key: context.key, cause: error });
+    const make = (code: StoreErrorCode, message: string): StoreError =>
+      new StoreError(code, message, { key: context.key, cause: error });
     if (e.name === 'AbortError' || e.name === 'TimeoutError' || context.signal?.aborted) {
-      const timedOut = e.name === 'TimeoutError' || (context.signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
+      const timedOut =
+        e.name === 'TimeoutError' || (context.signal?.reason as { name?: string } | undefined)?.name === 'TimeoutError';
       return make(timedOut ? 'Timeout' : 'Aborted', `${where}: ${timedOut ? 'timed out' : 'aborted'}`);
     }
-    if (e.code === 'ECONNREFUSED') return make('Network', `${where}: connection refused by ${this.transport.endpointLabel}: check the endpoint and that the server is running`);
+    if (e.code === 'ECONNREFUSED')
+      return make(
+        'Network',
+        `${where}: connection refused by ${this.transport.endpointLabel}: check the endpoint ` +
+          'and that the server is running',
+      );
     if ((e.code !== undefined && NETWORK_CODES.has(e.code)) || /socket hang up/i.test(e.message ?? '')) {
-      return make('Network', `${where}: network error talking to ${this.transport.endpointLabel}: ${e.code ?? e.message}`);
+      return make(
+        'Network',
+        `${where}: network error talking to ${this.transport.endpointLabel}: ${e.code ?? e.message}`,
+      );
     }
-    if (e.name === 'CredentialsProviderError') return make('InvalidCredentials', `${where}: no credentials found in ${this.credentialsSource}`);
+    if (e.name === 'CredentialsProviderError')
+      return make('InvalidCredentials', `${where}: no credentials found in ${this.credentialsSource}`);
     // Retryable: a page cut short or garbled on its way is worth asking for again.
     if (error instanceof MalformedXmlError) return make('ServerError', `${where}: ${error.message}`);
     return make('Other', `${where}: ${e.message ?? String(error)}`);
@@ -502,23 +661,39 @@ export class S3Store implements RemoteStore {
 
   private serviceError(error: S3ServiceError, context: RequestContext, where: string): StoreError {
     const { status, code } = error;
-    const make = (storeCode: StoreErrorCode, message: string): StoreError => new StoreError(storeCode, message, { status, key: context.key, cause: error });
-    if (CREDENTIAL_ERRORS.has(code)) return make('InvalidCredentials', `${where}: the store rejected the credentials (${code}): check ${this.credentialsSource}`);
+    const make = (storeCode: StoreErrorCode, message: string): StoreError =>
+      new StoreError(storeCode, message, { status, key: context.key, cause: error });
+    if (CREDENTIAL_ERRORS.has(code))
+      return make(
+        'InvalidCredentials',
+        `${where}: the store rejected the credentials (${code}): check ${this.credentialsSource}`,
+      );
     if (code === 'NoSuchBucket') return this.noSuchBucket(error);
     // S3 checks Content-MD5: the bytes that arrived are not the ones the caller hashed.
-    if (code === 'BadDigest') return make('BadDigest', `${where}: the store refused the body: its MD5 is not the Content-MD5 sent (the source changed while it was sent)`);
-    if (WRONG_REGION_ERRORS.has(code) || status === 301) return make('BadRequest', `${where}: ${this.wrongRegionAdvice(error)}`);
+    if (code === 'BadDigest')
+      return make(
+        'BadDigest',
+        `${where}: the store refused the body: its MD5 is not the Content-MD5 sent (the source ` +
+          'changed while it was sent)',
+      );
+    if (WRONG_REGION_ERRORS.has(code) || status === 301)
+      return make('BadRequest', `${where}: ${this.wrongRegionAdvice(error)}`);
     if (code === 'NoSuchKey' || code === 'NotFound' || status === 404) return make('NotFound', `${where}: not found`);
     if (code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || status === 412) {
       return make('PreconditionFailed', `${where}: precondition failed (the object changed)`);
     }
     if (code === 'AccessDenied' || status === 403) {
-      return make('AccessDenied', `${where}: access denied: the credentials from ${this.credentialsSource} need ${PERMISSION[context.operation]}`);
+      return make(
+        'AccessDenied',
+        `${where}: access denied: the credentials from ${this.credentialsSource} need ${PERMISSION[context.operation]}`,
+      );
     }
     const detail = `${error.message} (${code}, HTTP ${status})`;
-    if (code === 'SlowDown' || status === 429 || status === 503) return make('Throttled', `${where}: throttled by the store: ${detail}`);
+    if (code === 'SlowDown' || status === 429 || status === 503)
+      return make('Throttled', `${where}: throttled by the store: ${detail}`);
     // Not retryable: asking again for an unsupported feature cannot succeed.
-    if (code === 'NotImplemented' || status === 501) return make('Other', `${where}: not supported by ${this.transport.endpointLabel}: ${detail}`);
+    if (code === 'NotImplemented' || status === 501)
+      return make('Other', `${where}: not supported by ${this.transport.endpointLabel}: ${detail}`);
     if (status >= 500) return make('ServerError', `${where}: server error: ${detail}`);
     if (status >= 400) return make('BadRequest', `${where}: rejected: ${detail}`);
     return make('Other', `${where}: unexpected answer: ${detail}`);
@@ -526,7 +701,8 @@ export class S3Store implements RemoteStore {
 
   private wrongRegionAdvice(error: S3ServiceError): string {
     // Only a region is repeated: whatever else an answer names there is not.
-    const actual = error.bucketRegion !== undefined && isValidRegion(error.bucketRegion) ? error.bucketRegion : undefined;
+    const actual =
+      error.bucketRegion !== undefined && isValidRegion(error.bucketRegion) ? error.bucketRegion : undefined;
     return actual
       ? `bucket "${this.bucket}" is in region ${actual}, not ${this.region}: set the region to ${actual}`
       : `bucket "${this.bucket}" is not in region ${this.region}: set the region to the bucket's region`;
@@ -551,11 +727,19 @@ function redirectRegion(error: unknown): string | undefined {
 function multipartSizes(options: S3StoreOptions): [threshold: number, partSize: number] {
   const threshold = options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
   if (!(threshold >= MIN_PART_SIZE)) {
-    throw new StoreError('BadRequest', `Invalid multipart threshold of ${threshold} bytes: S3 parts are at least 5 MiB, so set it to 5 MiB (5242880 bytes) or more`);
+    throw new StoreError(
+      'BadRequest',
+      `Invalid multipart threshold of ${threshold} bytes: S3 parts are at least 5 MiB, so ` +
+        'set it to 5 MiB (5242880 bytes) or more',
+    );
   }
   const partSize = options.partSize ?? Math.min(DEFAULT_PART_SIZE, threshold);
   if (!(partSize >= MIN_PART_SIZE && partSize <= threshold)) {
-    throw new StoreError('BadRequest', `Invalid part size of ${partSize} bytes: use 5 MiB (5242880 bytes) up to the multipart threshold (${threshold} bytes)`);
+    throw new StoreError(
+      'BadRequest',
+      `Invalid part size of ${partSize} bytes: use 5 MiB (5242880 bytes) up to the multipart ` +
+        `threshold (${threshold} bytes)`,
+    );
   }
   return [threshold, partSize];
 }
@@ -565,10 +749,18 @@ function parseEndpoint(endpoint: string): URL {
   try {
     url = new URL(endpoint);
   } catch (error) {
-    throw new StoreError('BadRequest', `Invalid S3 endpoint "${endpoint}": expected a URL such as https://s3.example.com`, { cause: error });
+    throw new StoreError(
+      'BadRequest',
+      `Invalid S3 endpoint "${endpoint}": expected a URL such as https://s3.example.com`,
+      { cause: error },
+    );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new StoreError('BadRequest', `Invalid S3 endpoint "${url.origin === 'null' ? url.protocol : url.origin}": use an http:// or https:// URL such as https://s3.example.com`);
+    throw new StoreError(
+      'BadRequest',
+      `Invalid S3 endpoint "${url.origin === 'null' ? url.protocol : url.origin}": use an ` +
+        'http:// or https:// URL such as https://s3.example.com',
+    );
   }
   return url;
 }
@@ -577,7 +769,8 @@ function parseEndpoint(endpoint: string): URL {
 function environmentEndpoint(): string | undefined {
   const env = process.env;
   if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
-  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  // Set but empty counts as unset, as the AWS CLI reads it.
+  return [env.AWS_ENDPOINT_URL_S3, env.AWS_ENDPOINT_URL].find((value) => value !== undefined && value !== '');
 }
 
 /** AWS's FIPS and dual-stack endpoints, when the environment asks for them as the SDK reads it. */
@@ -591,7 +784,12 @@ function awsEndpointVariants(): { fips?: boolean; dualStack?: boolean } {
 /** On AWS the region is part of a host name; elsewhere only of the credential scope, where a '/' would break it. */
 function checkRegion(region: string, aws: boolean): void {
   const valid = aws ? isValidRegion(region) : /^[\w.-]{1,128}$/.test(region);
-  if (!valid) throw new StoreError('BadRequest', `Invalid region "${region.slice(0, 80)}": use the bucket's region, such as eu-west-1${aws ? '' : ' (or auto, for R2)'}`);
+  if (!valid)
+    throw new StoreError(
+      'BadRequest',
+      `Invalid region "${region.slice(0, 80)}": use the bucket's region, such as ` +
+        `eu-west-1${aws ? '' : ' (or auto, for R2)'}`,
+    );
 }
 
 /** The whole body; a connection lost mid-body fails like a reset socket. */
@@ -615,7 +813,10 @@ function ifMatchHeader(name: string, etag: string | undefined): Record<string, s
 }
 
 function conditionHeaders(options: Conditions): Record<string, string> {
-  return { ...ifMatchHeader('if-match', options.ifMatch), ...(options.ifNoneMatch !== undefined ? { 'if-none-match': options.ifNoneMatch } : {}) };
+  return {
+    ...ifMatchHeader('if-match', options.ifMatch),
+    ...(options.ifNoneMatch !== undefined ? { 'if-none-match': options.ifNoneMatch } : {}),
+  };
 }
 
 /** `bucket/key` with each key segment percent-encoded: the header must be URL-encoded, '/' kept. */
@@ -624,8 +825,14 @@ function copySource(bucket: string, key: string): string {
 }
 
 /** PutObject's headers: a Content-Type always (the SDK's default when none is given), attributes, MD5, conditions. */
-function putHeaders(options: Conditions & ObjectAttributes & { contentMd5?: string | undefined }): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': options.contentType ?? 'application/octet-stream', ...attributeHeaders(options), ...conditionHeaders(options) };
+function putHeaders(
+  options: Conditions & ObjectAttributes & { contentMd5?: string | undefined },
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': options.contentType ?? 'application/octet-stream',
+    ...attributeHeaders(options),
+    ...conditionHeaders(options),
+  };
   if (options.contentMd5 !== undefined) headers['content-md5'] = contentMd5Header(options.contentMd5);
   return headers;
 }
@@ -635,7 +842,8 @@ function attributeHeaders(attributes: ObjectAttributes): Record<string, string> 
   const headers: Record<string, string> = {};
   if (attributes.contentType !== undefined) headers['content-type'] = attributes.contentType;
   if (attributes.cacheControl !== undefined) headers['cache-control'] = attributes.cacheControl;
-  for (const [name, value] of Object.entries(attributes.metadata ?? {})) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
+  for (const [name, value] of Object.entries(attributes.metadata ?? {}))
+    headers[`x-amz-meta-${name.toLowerCase()}`] = value;
   return headers;
 }
 
@@ -647,7 +855,8 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 function headFromHeaders(key: string, headers: IncomingHttpHeaders, bodyLength = 0): ObjectHead {
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name.slice('x-amz-meta-'.length)] = headerValue(value) ?? '';
+    if (name.startsWith('x-amz-meta-') && value !== undefined)
+      metadata[name.slice('x-amz-meta-'.length)] = headerValue(value) ?? '';
   }
   const lastModified = headerValue(headers['last-modified']);
   const contentType = headerValue(headers['content-type']);

@@ -3,7 +3,20 @@
 
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import type { RequestStats } from '../core/model.js';
+
+/** Requests a store sent, by kind (a HeadBucket counts as a head). */
+export interface RequestStats {
+  list: number;
+  get: number;
+  head: number;
+  put: number;
+  copy: number;
+  delete: number;
+}
+
+export function emptyRequestStats(): RequestStats {
+  return { list: 0, get: 0, head: 0, put: 0, copy: 0, delete: 0 };
+}
 
 export interface ObjectInfo {
   key: string;
@@ -161,9 +174,9 @@ export function md5FromEtag(etag: string): string | undefined {
  * by content too.
  */
 export function metadataMd5(metadata: Readonly<Record<string, string>>): string | undefined {
-  const ours = metadata['md5'];
+  const ours = metadata.md5;
   if (ours !== undefined && /^[0-9a-f]{32}$/.test(ours)) return ours;
-  const rclone = metadata['md5chksum'];
+  const rclone = metadata.md5chksum;
   if (rclone === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(rclone)) return undefined;
   return Buffer.from(rclone, 'base64').toString('hex');
 }
@@ -192,12 +205,25 @@ export function meter(size: number): Meter {
   const transform = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
-      if (bytes > size) return callback(new StoreError('BadDigest', `the body grew past its ${size} bytes while it was sent (it changed meanwhile)`));
+      if (bytes > size) {
+        callback(
+          new StoreError('BadDigest', `the body grew past its ${size} bytes while it was sent (it changed meanwhile)`),
+        );
+        return;
+      }
       hash.update(chunk);
       callback(null, chunk);
     },
     flush(callback) {
-      if (bytes < size) return callback(new StoreError('BadDigest', `the body ended after ${bytes} of its ${size} bytes (it changed while it was sent)`));
+      if (bytes < size) {
+        callback(
+          new StoreError(
+            'BadDigest',
+            `the body ended after ${bytes} of its ${size} bytes (it changed while it was sent)`,
+          ),
+        );
+        return;
+      }
       callback();
     },
   });
@@ -208,8 +234,13 @@ export function meter(size: number): Meter {
 
 /** The BadDigest error of a body whose bytes are not the ones the caller hashed. */
 export function badDigest(where: string, expected: string, sent: string, key?: string): StoreError {
-  return new StoreError('BadDigest', `${where}: the bytes sent (MD5 ${sent}) are not the ones expected (MD5 ${expected}): the source changed while it was sent`, {
-    status: 400,
-    ...(key !== undefined ? { key } : {}),
-  });
+  return new StoreError(
+    'BadDigest',
+    `${where}: the bytes sent (MD5 ${sent}) are not the ones expected (MD5 ${expected}): ` +
+      'the source changed while it was sent',
+    {
+      status: 400,
+      ...(key !== undefined ? { key } : {}),
+    },
+  );
 }

@@ -3,26 +3,22 @@
 // run writes everything or nothing (src/targets/transaction.ts). A manual conflict in templates
 // writes no settings and no static file; an area failing mid-apply rolls back the others.
 
-import { newRunId } from '../core/engine.js';
-import { cacheEffect, newContext, type RunContext } from './common.js';
-import { resolveApp, StoreRegistry } from './config.js';
+import { newRunId } from '../core/names.js';
+import { cacheEffect, createRunContext, type RunContext } from './common.js';
 import { skippedCache, syncCache } from './cache.js';
 import { planSettings } from './settings.js';
 import { planStatic } from './static.js';
 import { planTemplates, plannedTemplates } from './templates.js';
 import { applyPlans, settle, type TargetPlan } from './transaction.js';
-import type { AllOptions, AllResult, AnyTargetResult, CacheResult, TargetResult } from './types.js';
-
-export function resultFailed(result: TargetResult & { invalid?: unknown[] }): boolean {
-  return result.errors.length > 0 || (result.invalid?.length ?? 0) > 0 || result.reports.some((r) => r.failure !== undefined && r.failure.reason !== 'manual-conflicts');
-}
+import { failedBesidesConflicts } from '../results.js';
+import type { AllOptions, AllResult, AnyTargetResult, CacheResult } from './types.js';
 
 /** With a context (the CLI's), its stores stay open; without, one is made and closed here. */
 export async function syncAll(options: AllOptions = {}, given?: RunContext): Promise<AllResult> {
-  const app = given?.app ?? (await resolveApp(options));
-  const registry = given?.registry ?? new StoreRegistry(app.s3);
   // One run id for every area: a group of roots is committed (and recovered) as one run.
-  const context: RunContext = given ? { ...given, runId: given.runId ?? newRunId(new Date()) } : newContext(app, registry, options);
+  const context: RunContext = given
+    ? { ...given, runId: given.runId ?? newRunId(new Date()) }
+    : await createRunContext(options);
   const plans: TargetPlan[] = [];
   try {
     const settings = await planSettings(options, context);
@@ -42,7 +38,11 @@ export async function syncAll(options: AllOptions = {}, given?: RunContext): Pro
     const cachePlan = planRefresh(options, context, plannedTemplates(templates.areas), () => changedTemplates);
     plans.push(cachePlan);
 
-    const decision = await applyPlans(plans, { name: 'all', expectedPlanHash: options.expectedPlanHash, dryRun: context.strategy.dryRun });
+    const decision = await applyPlans(plans, {
+      name: 'all',
+      expectedPlanHash: options.expectedPlanHash,
+      dryRun: context.strategy.dryRun,
+    });
     const settingsResult = await settle(settings, decision);
     const templatesResult = await settle(templates, decision);
     changedTemplates = templatesResult.changedTemplates ?? [];
@@ -55,12 +55,12 @@ export async function syncAll(options: AllOptions = {}, given?: RunContext): Pro
       static: staticResult,
       cache,
       hasConflicts: all.some((r) => r.hasConflicts),
-      failed: all.some((r) => resultFailed(r) || r.refused !== undefined),
+      failed: all.some(failedBesidesConflicts),
     };
   } finally {
     // applyPlans releases every lock; this covers a plan step that threw before it ran.
     for (const plan of plans) for (const area of plan.areas) await area.prepared.release().catch(() => undefined);
-    if (!given) registry.close();
+    if (!given) context.registry.close();
   }
 }
 
@@ -68,7 +68,12 @@ export async function syncAll(options: AllOptions = {}, given?: RunContext): Pro
  * The cache step: a refresh of the templates the run changes. Planned from the templates plan (so
  * it is part of the approved plan), run with the templates the run really changed.
  */
-function planRefresh(options: AllOptions, ctx: RunContext, planned: readonly string[], changed: () => string[]): TargetPlan<CacheResult> {
+function planRefresh(
+  options: AllOptions,
+  ctx: RunContext,
+  planned: readonly string[],
+  changed: () => string[],
+): TargetPlan<CacheResult> {
   const refreshes = options.refreshCache !== false && planned.length > 0;
   return {
     target: 'cache',
@@ -76,13 +81,16 @@ function planRefresh(options: AllOptions, ctx: RunContext, planned: readonly str
     errors: [],
     effects: refreshes ? cacheEffect(ctx.app, { operation: 'refresh', templates: [...planned].sort() }) : null,
     finish: async (applied) => {
-      if (options.refreshCache === false) return skippedCache(options.refreshCacheOff ?? 'cache step skipped: the cache refresh is turned off');
+      if (options.refreshCache === false)
+        return skippedCache(options.refreshCacheOff ?? 'cache step skipped: the cache refresh is turned off');
       const templates = ctx.strategy.dryRun ? planned : changed();
       if (!applied && !ctx.strategy.dryRun) return skippedCache('not applied: the cache was not touched');
       if (templates.length === 0) return skippedCache('no template changed: nothing to refresh');
       // The refresh is part of the run already decided: no second gate.
-      const { expectedPlanHash: _decided, ...rest } = options;
-      return syncCache({ ...rest, operation: 'refresh', templates: [...templates] }, ctx);
+      return syncCache(
+        { ...options, expectedPlanHash: undefined, operation: 'refresh', templates: [...templates] },
+        ctx,
+      );
     },
   };
 }

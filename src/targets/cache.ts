@@ -22,10 +22,17 @@ import { AppCache, DEFAULT_TEMPLATE_TTL, namespacePattern } from '../cache/redis
 import { errorMessage } from '../errors.js';
 import type { RemoteStore } from '../stores/store.js';
 import { areaLocation } from './config.js';
-import { baseResult, cacheEffect, openAppCache, withContext, type RunContext } from './common.js';
+import { baseResult, cacheEffect, hasCache, openAppCache, withContext, type RunContext } from './common.js';
 import { runTarget, type TargetPlan } from './transaction.js';
 import { DEFAULT_TEMPLATE_PATTERNS, templatePathProblem, templateRoots, templateStoragePath } from './templates.js';
-import { CACHE_NAMESPACES, CACHE_OPERATIONS, type CacheNamespace, type CacheOperation, type CacheOptions, type CacheResult } from './types.js';
+import {
+  CACHE_NAMESPACES,
+  CACHE_OPERATIONS,
+  type CacheNamespace,
+  type CacheOperation,
+  type CacheOptions,
+  type CacheResult,
+} from './types.js';
 
 export interface BucketTemplate {
   /** `templates/app/bulma/base.html` */
@@ -35,35 +42,59 @@ export interface BucketTemplate {
 }
 
 /** Every template in the bucket's template folders (the patterns apply, the tool's area never). */
-export async function listBucketTemplates(ctx: RunContext, options: Pick<CacheOptions, 'templatePaths' | 'patterns' | 'signal'>): Promise<BucketTemplate[]> {
-  const filter = pathFilter(options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_TEMPLATE_PATTERNS);
+export async function listBucketTemplates(
+  ctx: RunContext,
+  options: Pick<CacheOptions, 'templatePaths' | 'patterns' | 'signal'>,
+): Promise<BucketTemplate[]> {
+  const filter = pathFilter(
+    options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_TEMPLATE_PATTERNS,
+  );
   const found: BucketTemplate[] = [];
   for (const { remoteRoot } of templateRoots(options.templatePaths)) {
     const location = areaLocation(ctx.app, 'templates', remoteRoot, ctx.registry);
     const skip = location.areaPrefix.startsWith(location.rootPrefix) ? { skipPrefix: location.areaPrefix } : {};
-    const objects = await location.store.list(location.rootPrefix, { ...skip, ...(options.signal ? { signal: options.signal } : {}) });
+    const objects = await location.store.list(location.rootPrefix, {
+      ...skip,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     for (const object of objects) {
       if (object.key.startsWith(location.areaPrefix)) continue;
       const relative = object.key.slice(location.rootPrefix.length);
       // A name with ':' shares its cache key with another template (templatePathProblem): never warmed.
       if (invalidKeyReason(relative) || !filter(relative) || templatePathProblem(relative) !== null) continue;
-      found.push({ storagePath: templateStoragePath(remoteRoot, relative), store: location.store, objectKey: object.key });
+      found.push({
+        storagePath: templateStoragePath(remoteRoot, relative),
+        store: location.store,
+        objectKey: object.key,
+      });
     }
   }
   return found;
 }
 
 /** `app/bulma/base.html` → `templates/app/bulma/base.html` (names already under a root are kept). */
-export function normalizeTemplateNames(names: readonly string[], templatePaths: readonly string[] | undefined): string[] {
+export function normalizeTemplateNames(
+  names: readonly string[],
+  templatePaths: readonly string[] | undefined,
+): string[] {
   const roots = templateRoots(templatePaths).map((r) => r.remoteRoot);
   return names.map((name) => {
     const clean = name.replace(/^\/+/, '');
-    return roots.some((root) => clean.startsWith(`${root}/`)) ? clean : templateStoragePath(roots[0] ?? 'templates', clean);
+    return roots.some((root) => clean.startsWith(`${root}/`))
+      ? clean
+      : templateStoragePath(roots[0] ?? 'templates', clean);
   });
 }
 
 function emptyCache(operation: CacheOperation): CacheResult {
-  return { ...baseResult('cache', []), target: 'cache', operation, invalidatedKeys: [], warmedKeys: [], clearedNamespaces: [] };
+  return {
+    ...baseResult('cache', []),
+    target: 'cache',
+    operation,
+    invalidatedKeys: [],
+    warmedKeys: [],
+    clearedNamespaces: [],
+  };
 }
 
 /** A refresh that did not run, with the reason. */
@@ -72,15 +103,22 @@ export function skippedCache(message: string): CacheResult {
 }
 
 export async function syncCache(options: CacheOptions, context?: RunContext): Promise<CacheResult> {
-  const operation = options.operation ?? 'refresh';
+  // A JavaScript caller may leave it out, or pass anything.
+  const operation = (options.operation as CacheOperation | undefined) ?? 'refresh';
   const result = emptyCache(operation);
   if (!(CACHE_OPERATIONS as readonly string[]).includes(operation)) {
-    result.errors.push({ path: 'cache', message: `unknown cache operation "${String(operation)}": use ${CACHE_OPERATIONS.join(', ')}` });
+    result.errors.push({
+      path: 'cache',
+      message: `unknown cache operation "${operation}": use ${CACHE_OPERATIONS.join(', ')}`,
+    });
     return result;
   }
   const unknown = (options.namespaces ?? []).filter((n) => !(CACHE_NAMESPACES as readonly string[]).includes(n));
   if (unknown.length > 0) {
-    result.errors.push({ path: 'cache', message: `unknown cache namespace(s) ${unknown.join(', ')}: use ${CACHE_NAMESPACES.join(', ')}` });
+    result.errors.push({
+      path: 'cache',
+      message: `unknown cache namespace(s) ${unknown.join(', ')}: use ${CACHE_NAMESPACES.join(', ')}`,
+    });
     return result;
   }
   return withContext(options, context, (ctx) => runTarget(ctx, options, planCache(options, operation, ctx, result)));
@@ -90,7 +128,12 @@ export async function syncCache(options: CacheOptions, context?: RunContext): Pr
  * The cache operation as a plan: what it will do to which cache (bound into the plan hash, so an
  * approved `invalidate` of some keys cannot become a `clear`). It runs only when the run is applied.
  */
-export function planCache(options: CacheOptions, operation: CacheOperation, ctx: RunContext, result: CacheResult): TargetPlan<CacheResult> {
+export function planCache(
+  options: CacheOptions,
+  operation: CacheOperation,
+  ctx: RunContext,
+  result: CacheResult,
+): TargetPlan<CacheResult> {
   return {
     target: 'cache',
     areas: [],
@@ -104,14 +147,30 @@ export function planCache(options: CacheOptions, operation: CacheOperation, ctx:
   };
 }
 
-function cacheOperationPlan(options: CacheOptions, operation: CacheOperation, ctx: RunContext): Record<string, unknown> {
+function cacheOperationPlan(
+  options: CacheOptions,
+  operation: CacheOperation,
+  ctx: RunContext,
+): Record<string, unknown> {
   const keys = (options.keys ?? []).filter((k) => k !== '');
   return {
     operation,
-    ...(keys.length > 0 ? { keys: [...keys].sort() } : { namespaces: [...(options.namespaces && options.namespaces.length > 0 ? options.namespaces : defaultNamespaces(operation))].sort() }),
-    ...(options.templates && options.templates.length > 0 ? { templates: normalizeTemplateNames(options.templates, options.templatePaths).sort() } : {}),
+    ...(keys.length > 0
+      ? { keys: [...keys].sort() }
+      : {
+          namespaces: [
+            ...(options.namespaces && options.namespaces.length > 0
+              ? options.namespaces
+              : defaultNamespaces(operation)),
+          ].sort(),
+        }),
+    ...(options.templates && options.templates.length > 0
+      ? { templates: normalizeTemplateNames(options.templates, options.templatePaths).sort() }
+      : {}),
     ...(operation === 'invalidate' ? { warm: options.warmTemplates !== false } : {}),
-    ...(operation === 'warm' || operation === 'refresh' || operation === 'invalidate' ? { from: templateSources(ctx, options.templatePaths), patterns: options.patterns ?? [] } : {}),
+    ...(operation === 'warm' || operation === 'refresh' || operation === 'invalidate'
+      ? { from: templateSources(ctx, options.templatePaths), patterns: options.patterns ?? [] }
+      : {}),
     ttl: options.ttl ?? DEFAULT_TEMPLATE_TTL,
   };
 }
@@ -131,17 +190,23 @@ function templateSources(ctx: RunContext, templatePaths: readonly string[] | und
   });
 }
 
-async function runCache(options: CacheOptions, operation: CacheOperation, ctx: RunContext, result: CacheResult): Promise<CacheResult> {
+async function runCache(
+  options: CacheOptions,
+  operation: CacheOperation,
+  ctx: RunContext,
+  result: CacheResult,
+): Promise<CacheResult> {
   const say = (message: string) => {
     result.message = result.message ? `${result.message}; ${message}` : message;
     result.messages.push(message);
   };
-  if (ctx.app.cacheUrl === null) {
+  if (!hasCache(ctx.app)) {
     say('no cache configured');
     return result;
   }
   const keys = (options.keys ?? []).filter((k) => k !== '');
-  const namespaces = options.namespaces && options.namespaces.length > 0 ? options.namespaces : defaultNamespaces(operation);
+  const namespaces =
+    options.namespaces && options.namespaces.length > 0 ? options.namespaces : defaultNamespaces(operation);
   const ttl = options.ttl ?? DEFAULT_TEMPLATE_TTL;
   const app = ctx.app.appName ?? '<app>';
 
@@ -174,9 +239,15 @@ async function runCache(options: CacheOptions, operation: CacheOperation, ctx: R
           }
         }
         // Only template entries can be warmed again; other keys leave the bucket unread.
-        if (operation === 'invalidate' && options.warmTemplates !== false && result.invalidatedKeys.some((k) => k.startsWith(`${cache.appName}:templates:`))) {
+        if (
+          operation === 'invalidate' &&
+          options.warmTemplates !== false &&
+          result.invalidatedKeys.some((k) => k.startsWith(`${cache.appName}:templates:`))
+        ) {
           const deleted = new Set(result.invalidatedKeys);
-          const templates = (await listBucketTemplates(ctx, options)).filter((t) => deleted.has(cache.loaderKey(t.storagePath)));
+          const templates = (await listBucketTemplates(ctx, options)).filter((t) =>
+            deleted.has(cache.loaderKey(t.storagePath)),
+          );
           await warm(cache, templates, ttl, result, options.signal);
         }
         break;
@@ -213,7 +284,13 @@ function defaultNamespaces(operation: CacheOperation): CacheNamespace[] {
   return ['templates'];
 }
 
-async function warm(cache: AppCache, templates: readonly BucketTemplate[], ttl: number, result: CacheResult, signal?: AbortSignal): Promise<void> {
+async function warm(
+  cache: AppCache,
+  templates: readonly BucketTemplate[],
+  ttl: number,
+  result: CacheResult,
+  signal?: AbortSignal,
+): Promise<void> {
   for (const template of templates) {
     signal?.throwIfAborted();
     const { body } = await template.store.get(template.objectKey, signal ? { signal } : {});
@@ -223,7 +300,13 @@ async function warm(cache: AppCache, templates: readonly BucketTemplate[], ttl: 
   }
 }
 
-async function refresh(cache: AppCache, ctx: RunContext, options: CacheOptions, ttl: number, result: CacheResult): Promise<void> {
+async function refresh(
+  cache: AppCache,
+  ctx: RunContext,
+  options: CacheOptions,
+  ttl: number,
+  result: CacheResult,
+): Promise<void> {
   const named = new Set(normalizeTemplateNames(options.templates ?? [], options.templatePaths));
   let inBucket = await listBucketTemplates(ctx, options);
   if (named.size > 0) inBucket = inBucket.filter((t) => named.has(t.storagePath));
@@ -235,7 +318,7 @@ async function refresh(cache: AppCache, ctx: RunContext, options: CacheOptions, 
     // Without names, only entries that exist and differ from the bucket are stale.
     if (named.size === 0 && cached === null) continue;
     const { body } = await template.store.get(template.objectKey, options.signal ? { signal: options.signal } : {});
-    if (cached !== null && cached.equals(body)) continue;
+    if (cached?.equals(body)) continue;
     refreshed++;
     result.invalidatedKeys.push(...(await cache.deleteKeys([key, ...cache.bytecodeKeys(template.storagePath)])));
     await cache.set(key, body, ttl);
@@ -245,7 +328,9 @@ async function refresh(cache: AppCache, ctx: RunContext, options: CacheOptions, 
   const present = new Set(inBucket.map((t) => t.storagePath));
   for (const storagePath of named) {
     if (present.has(storagePath)) continue;
-    result.invalidatedKeys.push(...(await cache.deleteKeys([cache.loaderKey(storagePath), ...cache.bytecodeKeys(storagePath)])));
+    result.invalidatedKeys.push(
+      ...(await cache.deleteKeys([cache.loaderKey(storagePath), ...cache.bytecodeKeys(storagePath)])),
+    );
   }
   result.messages.push(`${refreshed} template(s) refreshed`);
 }
@@ -258,20 +343,25 @@ async function dryRunPlan(
   namespaces: readonly CacheNamespace[],
   app: string,
 ): Promise<string> {
-  if ((operation === 'clear' || operation === 'invalidate') && keys.length > 0) return `would delete ${keys.length} key(s): ${keys.join(', ')}`;
+  if ((operation === 'clear' || operation === 'invalidate') && keys.length > 0)
+    return `would delete ${keys.length} key(s): ${keys.join(', ')}`;
   if (operation === 'refresh' && options.templates && options.templates.length > 0) {
-    return `would invalidate and warm ${options.templates.length} changed template(s): ${normalizeTemplateNames(options.templates, options.templatePaths).join(', ')}`;
+    return (
+      `would invalidate and warm ${options.templates.length} changed ` +
+      `template(s): ${normalizeTemplateNames(options.templates, options.templatePaths).join(', ')}`
+    );
   }
   if (operation === 'clear' || operation === 'invalidate') {
-    return `would delete ${namespaces.map((n) => namespacePattern(app, n)).join(', ')}${operation === 'invalidate' && options.warmTemplates !== false ? ' and warm the templates deleted' : ''}`;
+    const warms =
+      operation === 'invalidate' && options.warmTemplates !== false ? ' and warm the templates deleted' : '';
+    return `would delete ${namespaces.map((n) => namespacePattern(app, n)).join(', ')}${warms}`;
   }
-  let count = 'the';
-  try {
-    count = String((await listBucketTemplates(ctx, options)).length);
-  } catch (error) {
-    count = `the (bucket not readable: ${errorMessage(error)})`;
-  }
+  const count = await listBucketTemplates(ctx, options).then(
+    (templates) => String(templates.length),
+    (error: unknown) => `the (bucket not readable: ${errorMessage(error)})`,
+  );
   return operation === 'warm'
-    ? `would warm ${count} template(s) from the bucket into ${app}:templates:… with TTL ${options.ttl ?? DEFAULT_TEMPLATE_TTL} s`
+    ? `would warm ${count} template(s) from the bucket into ${app}:templates:… with ` +
+        `TTL ${options.ttl ?? DEFAULT_TEMPLATE_TTL} s`
     : `would compare ${count} template(s) in the bucket with their cached sources and refresh the changed ones`;
 }

@@ -3,12 +3,22 @@
 
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { newRunId, prepareSync, type PreparedSync, type SyncOptions } from '../core/engine.js';
+import { prepareSync, type PreparedSync, type SyncOptions } from '../core/engine.js';
 import { linkedFolderMessage, linkOnPath } from '../core/links.js';
+import { newRunId } from '../core/names.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../core/model.js';
 import { AppCache } from '../cache/redis.js';
 import { errorMessage } from '../errors.js';
-import { areaLocation, resolveApp, StoreRegistry, type AreaLocation, type AreaName, type ResolveOptions, type ResolvedApp } from './config.js';
+import { printableUrl } from '../urls.js';
+import {
+  areaLocation,
+  resolveApp,
+  StoreRegistry,
+  type AreaLocation,
+  type AreaName,
+  type ResolveOptions,
+  type ResolvedApp,
+} from './config.js';
 import { LockBusyError, LockedError } from '../core/state.js';
 import type { CommonOptions, TargetError, TargetName, TargetResult } from './types.js';
 
@@ -20,9 +30,20 @@ export interface RunContext {
   runId?: string;
 }
 
+/** A run's context: the app resolved once (the remote parsed), one set of stores, the strategy and one run id. */
+export async function createRunContext(options: CommonOptions & ResolveOptions): Promise<RunContext> {
+  const app = await resolveApp(options);
+  return {
+    app,
+    registry: new StoreRegistry(),
+    strategy: resolveStrategy(options.strategy),
+    runId: newRunId(new Date()),
+  };
+}
+
 /**
- * Runs `body` with a context: the given one (from `all`, which owns and closes it), or a fresh
- * one closed afterwards.
+ * Runs `body` with a context: the given one (from `all` or the CLI, which own and close it), or a
+ * fresh one closed afterwards.
  */
 export async function withContext<T>(
   options: CommonOptions & ResolveOptions,
@@ -30,18 +51,12 @@ export async function withContext<T>(
   body: (context: RunContext) => Promise<T>,
 ): Promise<T> {
   if (context) return body(context);
-  const app = await resolveApp(options);
-  const registry = new StoreRegistry(app.s3);
+  const fresh = await createRunContext(options);
   try {
-    return await body(newContext(app, registry, options));
+    return await body(fresh);
   } finally {
-    registry.close();
+    fresh.registry.close();
   }
-}
-
-/** A context for one run: its app, stores, strategy and run id. */
-export function newContext(app: ResolvedApp, registry: StoreRegistry, options: Pick<CommonOptions, 'strategy'>): RunContext {
-  return { app, registry, strategy: resolveStrategy(options.strategy), runId: newRunId(new Date()) };
 }
 
 /** One area of a run, planned (under its lock when the run writes) and not yet applied. */
@@ -93,7 +108,9 @@ export async function prepareArea(
 /** The local root as a person configured it: relative to the app root when inside it. */
 function displayRoot(appRoot: string, localRoot: string): string {
   const relative = path.relative(appRoot, localRoot);
-  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? localRoot : relative.split(path.sep).join('/');
+  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative)
+    ? localRoot
+    : relative.split(path.sep).join('/');
 }
 
 /** One state folder per synced folder under the given one (journals and backups of different roots never mix). */
@@ -171,31 +188,50 @@ export function thrownError(error: unknown, path = ''): TargetError {
  * and app, and the operation. Null without a cache: then nothing is done to one.
  */
 export function cacheEffect(app: ResolvedApp, what: Record<string, unknown>): Record<string, unknown> | null {
-  if (app.cacheUrl === null) return null;
-  return { cache: cacheIdentity(app.cacheUrl), app: app.appName, ...what };
+  if (!hasCache(app)) return null;
+  return {
+    cache:
+      app.cacheUrl === null
+        ? 'the connection given'
+        : printableUrl(app.cacheUrl, { user: 'keep', fallback: '<invalid cache URL>' }),
+    app: app.appName,
+    ...what,
+  };
 }
 
-function cacheIdentity(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.username ? `${parsed.username}@` : ''}${parsed.host}${parsed.pathname}`;
-  } catch {
-    return '<invalid cache URL>';
-  }
+/** Whether the app has a cache: a URL, or a connection the caller gave. */
+export function hasCache(app: ResolvedApp): boolean {
+  return app.cacheUrl !== null || app.cacheClient !== null;
 }
 
 /**
  * Connects to the app's cache when one is configured; the reason when it is not. `limits`: the
  * run's per-operation timeout and its cancel signal, for the connection and every command.
  */
-export async function openAppCache(app: ResolvedApp, limits: { timeoutMs?: number; signal?: AbortSignal | undefined } = {}): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
-  if (app.cacheUrl === null) return { skip: 'no cache configured' };
-  if (app.appName === null) {
-    return { error: 'a cache is configured but the app name is unknown: set appName (--app-name), FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml' };
+export async function openAppCache(
+  app: ResolvedApp,
+  limits: { timeoutMs?: number; signal?: AbortSignal | undefined } = {},
+): Promise<{ cache: AppCache } | { skip: string } | { error: string }> {
+  const { cacheClient, cacheUrl, appName } = app;
+  if (cacheClient === null && cacheUrl === null) return { skip: 'no cache configured' };
+  if (appName === null) {
+    return {
+      error:
+        'a cache is configured but the app name is unknown: set appName (--app-name), ' +
+        'FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml',
+    };
   }
+  if (cacheClient !== null) return { cache: new AppCache(cacheClient, { appName, owned: false }) };
   try {
     const { timeoutMs, signal } = limits;
-    return { cache: await AppCache.connect({ url: app.cacheUrl, appName: app.appName, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(signal ? { signal } : {}) }) };
+    return {
+      cache: await AppCache.connect({
+        url: cacheUrl ?? '',
+        appName,
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(signal ? { signal } : {}),
+      }),
+    };
   } catch (error) {
     return { error: errorMessage(error) };
   }

@@ -25,8 +25,18 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
+import type { CacheConnection } from '../cache/redis.js';
+import { ConfigError } from '../core/errors.js';
 import { TOOL_DIR, normalizePrefix } from '../core/keys.js';
-import { createStore, type S3ConnectionOptions, type StoreLocation } from '../stores/index.js';
+import { errorMessage } from '../errors.js';
+import {
+  openStore,
+  parseRemote,
+  s3Location,
+  type RemoteLocation,
+  type S3ConnectionOptions,
+  type StoreLocation,
+} from '../stores/location.js';
 import type { RemoteStore } from '../stores/store.js';
 import type { CommonOptions } from './types.js';
 import { yamlNestingProblem } from './yaml-depth.js';
@@ -43,14 +53,23 @@ export interface StorageMapping {
 export interface ResolvedApp {
   appRoot: string;
   appName: string | null;
-  remote: string | null;
+  /** The remote as parsed at the edge; null when only settings/storage.yml names buckets. */
+  remote: RemoteLocation | null;
   cacheUrl: string | null;
+  /** The `cache` option: a connection the caller opened (and closes), used instead of cacheUrl. */
+  cacheClient: CacheConnection | null;
   reloadUrl: string | null;
   reloadSecret: string | null;
   storage: StorageMapping | null;
   s3: S3ConnectionOptions;
   /** Where each value came from (for the report and for people debugging a setup). */
-  sources: { appName: ValueSource; remote: ValueSource; cacheUrl: ValueSource; reloadUrl: ValueSource; storage: ValueSource };
+  sources: {
+    appName: ValueSource;
+    remote: ValueSource;
+    cacheUrl: ValueSource;
+    reloadUrl: ValueSource;
+    storage: ValueSource;
+  };
   /** Problems reading the app's settings files; never fatal. */
   notes: string[];
 }
@@ -82,7 +101,9 @@ export function isPlaceholder(value: unknown): boolean {
   if (/^\$\{\{?[^}]*\}?\}$/.test(text) || /^\$[A-Z_][A-Z0-9_]*$/i.test(text)) return true; // ${VAR} ${{ x }} $VAR
   if (/^\{\{[^}]*\}\}$/.test(text) || /^<[^>]*>$/.test(text)) return true; // {{ var }} <your-token>
   if (/^(\*+|x+|\.{3}|…)$/i.test(text)) return true; // *** xxxx ...
-  return /^(change[-_ ]?me|changethis|replace[-_ ]?me|todo|tbd|fixme|placeholder|secret|password|none|null|redacted)$/i.test(text);
+  return /^(change[-_ ]?me|changethis|replace[-_ ]?me|todo|tbd|fixme|placeholder|secret|password|none|null|redacted)$/i.test(
+    text,
+  );
 }
 
 function envValue(env: NodeJS.ProcessEnv, name: string): string | null {
@@ -106,7 +127,11 @@ function diskReader(settingsDir: string, notes: string[]): ConfigReader {
   };
 }
 
-async function readYamlFile(name: string, read: ConfigReader, notes: string[]): Promise<Record<string, unknown> | null> {
+async function readYamlFile(
+  name: string,
+  read: ConfigReader,
+  notes: string[],
+): Promise<Record<string, unknown> | null> {
   for (const candidate of [name, name.replace(/\.yml$/, '.yaml')]) {
     const text = await read(candidate);
     if (text === null) continue;
@@ -117,7 +142,9 @@ async function readYamlFile(name: string, read: ConfigReader, notes: string[]): 
     }
     try {
       const value: unknown = parse(text, { maxAliasCount: 100 });
-      return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+      return value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? (value as Record<string, unknown>)
+        : null;
     } catch (error) {
       notes.push(`cannot parse ${candidate}: ${(error as Error).message.split('\n')[0]}`);
       return null;
@@ -150,7 +177,11 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   const storageDoc = section(await readYamlFile('storage.yml', read, notes), 'storage');
   const cacheDoc = section(await readYamlFile('cache.yml', read, notes), 'cache');
 
-  const pick = (option: string | undefined, envName: string, fromSettings: string | null): [string | null, ValueSource] => {
+  const pick = (
+    option: string | undefined,
+    envName: string,
+    fromSettings: string | null,
+  ): [string | null, ValueSource] => {
     if (option !== undefined && option !== '') return [option, 'option'];
     const fromEnv = envValue(env, envName);
     if (fromEnv !== null) return [fromEnv, 'environment'];
@@ -159,51 +190,106 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   };
 
   const [appName, appNameSource] = pick(options.appName, ENV.appName, stringValue(appDoc?.name));
-  const [cacheUrl, cacheUrlSource] = pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
+  const [cacheUrl, cacheUrlSource] = options.cache
+    ? [null, 'option' as const]
+    : pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
   const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, null);
   const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, null);
   for (const secret of [...cacheUrlSecrets(cacheUrl), reloadSecret]) if (secret) options.onSecret?.(secret);
 
   let storage: StorageMapping | null = null;
   const rawBuckets = storageDoc?.buckets;
-  if (options.useStorageBuckets !== false && rawBuckets && typeof rawBuckets === 'object' && !Array.isArray(rawBuckets)) {
+  if (
+    options.useStorageBuckets !== false &&
+    rawBuckets &&
+    typeof rawBuckets === 'object' &&
+    !Array.isArray(rawBuckets)
+  ) {
     const buckets: Record<string, string> = {};
     for (const [area, bucket] of Object.entries(rawBuckets as Record<string, unknown>)) {
       const name = stringValue(bucket);
       if (name !== null) buckets[area] = name;
     }
     if (Object.keys(buckets).length > 0) {
-      storage = { buckets, prefix: (stringValue(storageDoc?.prefix) ?? appName ?? '').replace(/^\/+|\/+$/g, '') };
+      storage = { buckets, prefix: (stringValue(storageDoc.prefix) ?? appName ?? '').replace(/^\/+|\/+$/g, '') };
     }
   }
 
-  // Without a remote anywhere, storage.yml still names the S3 bucket of each area.
-  let [remote, remoteSource] = pick(options.storageBucket, ENV.remote, null);
+  const s3 = s3Connection(options);
+  const [remote, resolvedSource] = remoteOf(options, env, s3);
+  let remoteSource = resolvedSource;
+  // Without a remote anywhere, storage.yml still names the S3 bucket of each area. A store given
+  // as an object is the whole remote: storage.yml cannot point an area at another bucket of it.
   if (remote === null && storage !== null) remoteSource = 'settings';
+  if (remote?.kind === 'store' && storage !== null) {
+    notes.push('settings/storage.yml buckets are not followed: every area syncs in the store given, under <area>/');
+    storage = null;
+  }
 
   return {
     appRoot,
     appName,
     remote,
     cacheUrl,
+    cacheClient: options.cache ?? null,
     reloadUrl,
     reloadSecret,
     storage,
-    s3: {
-      ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
-      ...(options.region !== undefined ? { region: options.region } : {}),
-      ...(options.pathStyle !== undefined ? { pathStyle: options.pathStyle } : {}),
-      ...(options.multipartThreshold !== undefined ? { multipartThreshold: options.multipartThreshold } : {}),
-      ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+    s3,
+    sources: {
+      appName: appNameSource,
+      remote: remoteSource,
+      cacheUrl: cacheUrlSource,
+      reloadUrl: reloadUrlSource,
+      storage: storage ? 'settings' : 'none',
     },
-    sources: { appName: appNameSource, remote: remoteSource, cacheUrl: cacheUrlSource, reloadUrl: reloadUrlSource, storage: storage ? 'settings' : 'none' },
     notes,
   };
 }
 
+function s3Connection(options: CommonOptions): S3ConnectionOptions {
+  return {
+    ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+    ...(options.region !== undefined ? { region: options.region } : {}),
+    ...(options.pathStyle !== undefined ? { pathStyle: options.pathStyle } : {}),
+    ...(options.multipartThreshold !== undefined ? { multipartThreshold: options.multipartThreshold } : {}),
+    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+  };
+}
+
+/**
+ * The remote, parsed once here (the library's edge; the CLI and the Action pass it parsed): the
+ * `store` option, else `storageBucket`, else FASTBLOCKS_SYNC_REMOTE. A bad value is a ConfigError
+ * naming where it came from.
+ */
+function remoteOf(
+  options: CommonOptions,
+  env: NodeJS.ProcessEnv,
+  s3: S3ConnectionOptions,
+): [RemoteLocation | null, ValueSource] {
+  if (options.store !== undefined) {
+    if (options.storageBucket !== undefined)
+      throw new ConfigError('Give either store or storageBucket, not both: the store is the remote.');
+    return [{ kind: 'store', store: options.store, prefix: '' }, 'option'];
+  }
+  const given = options.storageBucket;
+  if (given !== undefined && given !== '')
+    return [typeof given === 'string' ? parsed(given, s3, 'storageBucket') : given, 'option'];
+  const fromEnv = envValue(env, ENV.remote);
+  return fromEnv === null ? [null, 'none'] : [parsed(fromEnv, s3, ENV.remote), 'environment'];
+}
+
+function parsed(text: string, s3: S3ConnectionOptions, source: string): RemoteLocation {
+  try {
+    return parseRemote(text, s3);
+  } catch (error) {
+    throw new ConfigError(`${source}: ${errorMessage(error)}`);
+  }
+}
+
 /** The password a cache URL carries, as the URL holds it and percent-decoded. */
 function cacheUrlSecrets(url: string | null): string[] {
-  let password = '';
+  let password: string;
   try {
     password = url === null ? '' : new URL(url).password;
   } catch {
@@ -241,22 +327,29 @@ export interface AreaLocation {
   layout: 'areas' | 'storage.yml';
 }
 
-/** Stores shared by the areas of one run (one S3 client per bucket). */
+/**
+ * Stores shared by the areas of one run: one per bucket (one connection pool) or directory. A
+ * store given by the caller is used as it is and left open.
+ */
 export class StoreRegistry {
-  private readonly stores = new Map<string, StoreLocation>();
-  constructor(private readonly s3: S3ConnectionOptions) {}
+  private readonly stores = new Map<string, RemoteStore>();
 
-  get(url: string): StoreLocation {
-    let location = this.stores.get(url);
-    if (!location) {
-      location = createStore(url, this.s3);
-      this.stores.set(url, location);
+  open(location: RemoteLocation): StoreLocation {
+    if (location.kind === 'store') return { store: location.store, prefix: location.prefix };
+    const key =
+      location.kind === 's3'
+        ? `s3\0${location.bucket}\0${JSON.stringify(location.connection)}`
+        : `file\0${location.directory}`;
+    let store = this.stores.get(key);
+    if (!store) {
+      store = openStore(location).store;
+      this.stores.set(key, store);
     }
-    return location;
+    return { store, prefix: location.kind === 's3' ? location.prefix : '' };
   }
 
   close(): void {
-    for (const { store } of this.stores.values()) store.close?.();
+    for (const store of this.stores.values()) store.close?.();
     this.stores.clear();
   }
 }
@@ -265,30 +358,54 @@ export class StoreRegistry {
  * The area's root in the remote. `remoteRoot` is the area's folder name in the remote
  * ('templates', 'settings', 'static', or a template path's name from its `templates` folder on).
  */
-export function areaLocation(app: ResolvedApp, area: AreaName, remoteRoot: string, registry: StoreRegistry): AreaLocation {
+export function areaLocation(
+  app: ResolvedApp,
+  area: AreaName,
+  remoteRoot: string,
+  registry: StoreRegistry,
+): AreaLocation {
   const mapped = app.storage?.buckets[area];
   const root = normalizePrefix(remoteRoot);
-  if (app.remote === null && mapped === undefined) {
-    throw new Error(
-      `No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, or map "${area}" in settings/storage.yml buckets`,
-    );
-  }
   if (mapped === undefined) {
-    const { store, prefix } = registry.get(app.remote as string);
-    return { store, rootPrefix: prefix + root, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, prefix + root), layout: 'areas' };
+    if (app.remote === null) {
+      throw new ConfigError(
+        `No remote configured for ${area}: pass storageBucket (--remote), set ${ENV.remote}, ` +
+          `or map "${area}" in settings/storage.yml buckets`,
+      );
+    }
+    const { store, prefix } = registry.open(app.remote);
+    return {
+      store,
+      rootPrefix: prefix + root,
+      areaPrefix: `${prefix}${TOOL_DIR}/`,
+      printable: printable(store, prefix + root),
+      layout: 'areas',
+    };
   }
   const storagePrefix = normalizePrefix(app.storage?.prefix);
-  const remote = app.remote ?? `s3://${mapped}`;
-  if (/^s3:\/\//i.test(remote)) {
-    // The mapped bucket replaces the URL's bucket; the URL's prefix stays in front.
-    const urlPrefix = /^s3:\/\/[^/]*\/?(.*)$/i.exec(remote)?.[1] ?? '';
-    const { store, prefix } = registry.get(`s3://${mapped}/${urlPrefix}`);
+  const remote = app.remote ?? s3Location(mapped, '', app.s3);
+  if (remote.kind === 's3') {
+    // The mapped bucket replaces the remote's bucket; the remote's prefix stays in front.
+    const { store, prefix } = registry.open(s3Location(mapped, remote.prefix, remote.connection));
     const rootPrefix = prefix + storagePrefix + root;
-    return { store, rootPrefix, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, rootPrefix), layout: 'storage.yml' };
+    return {
+      store,
+      rootPrefix,
+      areaPrefix: `${prefix}${TOOL_DIR}/`,
+      printable: printable(store, rootPrefix),
+      layout: 'storage.yml',
+    };
   }
-  const { store, prefix } = registry.get(remote);
+  // A directory acting as storage (ACB's file storage): the mapped bucket is a folder of it.
+  const { store, prefix } = registry.open(remote);
   const rootPrefix = prefix + normalizePrefix(mapped) + storagePrefix + root;
-  return { store, rootPrefix, areaPrefix: `${prefix}${TOOL_DIR}/`, printable: printable(store, rootPrefix), layout: 'storage.yml' };
+  return {
+    store,
+    rootPrefix,
+    areaPrefix: `${prefix}${TOOL_DIR}/`,
+    printable: printable(store, rootPrefix),
+    layout: 'storage.yml',
+  };
 }
 
 function printable(store: RemoteStore, prefix: string): string {
@@ -301,9 +418,4 @@ export function templateRemoteRoot(templatePath: string): string {
   if (parts.includes('..')) throw new Error(`Template path "${templatePath}" must stay inside the app root`);
   const index = parts.indexOf('templates');
   return (index >= 0 ? parts.slice(index) : parts).join('/') || 'templates';
-}
-
-/** A stable replica id for the CLI and library: host and absolute app root. */
-export function defaultReplica(appRoot: string, hostname: string): string {
-  return `${hostname}:${appRoot.split(path.sep).join('/')}`;
 }

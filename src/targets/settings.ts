@@ -7,11 +7,19 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isPair, isScalar, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
 import { localPathFor } from '../core/keys.js';
-import type { ValidationIssue } from '../core/engine.js';
-import type { InvalidFile, SyncReport } from '../core/model.js';
+import type { InvalidFile, SyncReport, ValidationIssue } from '../core/model.js';
 import { errorMessage } from '../errors.js';
+import { printableUrl } from '../urls.js';
 import { isPlaceholder, type AreaLocation } from './config.js';
-import { baseResult, changedPaths, prepareArea, prepareAreas, withContext, type PreparedArea, type RunContext } from './common.js';
+import {
+  baseResult,
+  changedPaths,
+  prepareArea,
+  prepareAreas,
+  withContext,
+  type PreparedArea,
+  type RunContext,
+} from './common.js';
 import { runTarget, type TargetPlan } from './transaction.js';
 import type { SettingsOptions, SettingsResult } from './types.js';
 import { yamlNestingProblem } from './yaml-depth.js';
@@ -36,7 +44,11 @@ export const MAX_SETTINGS_BYTES = 2 * 1024 * 1024;
 export function validateYaml(body: Buffer | string): ValidationIssue | null {
   const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   if (size > MAX_SETTINGS_BYTES) {
-    return { message: `${(size / 1024 / 1024).toFixed(1)} MiB is too large for a settings file (limit ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB): split it, or exclude it` };
+    return {
+      message:
+        `${(size / 1024 / 1024).toFixed(1)} MiB is too large for a settings file (limit ` +
+        `${MAX_SETTINGS_BYTES / 1024 / 1024} MiB): split it, or exclude it`,
+    };
   }
   let text: string;
   try {
@@ -50,13 +62,21 @@ export function validateYaml(body: Buffer | string): ValidationIssue | null {
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
   if ('empty' in docs) {
     const error = docs.errors[0];
-    return error ? { message: firstLine(error.message), ...(error.linePos ? { line: error.linePos[0].line, column: error.linePos[0].col } : {}) } : null;
+    return error
+      ? {
+          message: firstLine(error.message),
+          ...(error.linePos ? { line: error.linePos[0].line, column: error.linePos[0].col } : {}),
+        }
+      : null;
   }
   const list: Document.Parsed[] = docs;
   for (const doc of list) {
     const error = doc.errors[0];
     if (error) {
-      return { message: firstLine(error.message), ...(error.linePos ? { line: error.linePos[0].line, column: error.linePos[0].col } : {}) };
+      return {
+        message: firstLine(error.message),
+        ...(error.linePos ? { line: error.linePos[0].line, column: error.linePos[0].col } : {}),
+      };
     }
   }
   for (const doc of list) {
@@ -80,7 +100,19 @@ function lastWord(key: string): string {
   return (words[words.length - 1] ?? '').toLowerCase();
 }
 
-const SECRET_WORDS = new Set(['password', 'passwd', 'pwd', 'passphrase', 'secret', 'token', 'key', 'apikey', 'credential', 'credentials', 'privatekey']);
+const SECRET_WORDS = new Set([
+  'password',
+  'passwd',
+  'pwd',
+  'passphrase',
+  'secret',
+  'token',
+  'key',
+  'apikey',
+  'credential',
+  'credentials',
+  'privatekey',
+]);
 
 /**
  * Keys that name a secret (last word password/passwd/pwd/passphrase/secret/token/key/apikey/
@@ -111,12 +143,22 @@ export function findLiteralSecrets(file: string, body: Buffer | string): { path:
         const { line, col } = lineCounter.linePos(offset);
         warnings.push({
           path: file,
-          message: `line ${line}, column ${col}: "${names.join('.')}" looks like a literal secret; use a placeholder (e.g. \${${names.join('_').toUpperCase().replace(/[^A-Z0-9_]/g, '_')}}) or a secret manager`,
+          message:
+            `line ${line}, column ${col}: "${names.join('.')}" looks like a literal secret; ` +
+            `use a placeholder (e.g. \${${placeholderName(names)}}) or a secret manager`,
         });
       },
     });
   }
   return warnings;
+}
+
+/** `db.password` → `DB_PASSWORD`: the environment variable a placeholder would name. */
+function placeholderName(names: readonly string[]): string {
+  return names
+    .join('_')
+    .toUpperCase()
+    .replace(/[^A-Z0-9_]/g, '_');
 }
 
 /** `app.yml` → `app`; `adapters/cache.yaml` → `cache`. */
@@ -139,16 +181,6 @@ export function signBody(secret: string, body: string | Buffer): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-/** The webhook URL without credentials, query or fragment: safe for reports. */
-export function printableUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-  } catch {
-    return '<invalid URL>';
-  }
-}
-
 /** POSTs the reload request once; throws with the status or cause on anything but a 2xx. */
 export async function postReload(request: ReloadRequest): Promise<number> {
   const body = JSON.stringify({ app: request.app, adapters: request.adapters, files: request.files });
@@ -158,18 +190,26 @@ export async function postReload(request: ReloadRequest): Promise<number> {
   try {
     response = await fetch(request.url, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: signBody(request.secret, body), 'User-Agent': 'fastblocks-sync' },
+      headers: {
+        'Content-Type': 'application/json',
+        [SIGNATURE_HEADER]: signBody(request.secret, body),
+        'User-Agent': 'fastblocks-sync',
+      },
       body,
       signal,
       redirect: 'error',
     });
   } catch (error) {
-    const reason = timeout.aborted ? `no answer within ${request.timeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS} ms` : errorMessage(error);
+    const reason = timeout.aborted
+      ? `no answer within ${request.timeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS} ms`
+      : errorMessage(error);
     throw new Error(`reload webhook ${printableUrl(request.url)} failed: ${reason}`, { cause: error });
   }
   await response.body?.cancel().catch(() => undefined);
   if (response.status < 200 || response.status > 299) {
-    throw new Error(`reload webhook ${printableUrl(request.url)} answered ${response.status} ${response.statusText}`.trim());
+    throw new Error(
+      `reload webhook ${printableUrl(request.url)} answered ${response.status} ${response.statusText}`.trim(),
+    );
   }
   return response.status;
 }
@@ -221,7 +261,12 @@ async function finishSettings(
   ctx: RunContext,
   area: PreparedArea | undefined,
   errors: readonly { path: string; message: string }[],
-  run: { localRoot: string; warnings: Map<string, { path: string; message: string }>; addWarnings: (file: string, body: Buffer) => void; applied: boolean },
+  run: {
+    localRoot: string;
+    warnings: Map<string, { path: string; message: string }>;
+    addWarnings: (file: string, body: Buffer) => void;
+    applied: boolean;
+  },
 ): Promise<SettingsResult> {
   if (!area) return { ...emptySettings(), errors: [...errors] };
   const { report } = area.prepared;
@@ -238,7 +283,9 @@ async function finishSettings(
   result.warnings.push(...run.warnings.values());
 
   const changed = changedPaths(report);
-  const planned = report.dryRun ? report.synced.filter((s) => s.action !== 'update-metadata').map((s) => s.path) : changed;
+  const planned = report.dryRun
+    ? report.synced.filter((s) => s.action !== 'update-metadata').map((s) => s.path)
+    : changed;
   result.adaptersAffected = [...new Set(planned.map(adapterOf))].sort();
 
   if (options.reloadConfig === false) return result;
@@ -253,7 +300,12 @@ async function finishSettings(
     return result;
   }
   if (reloadSecret === null) {
-    result.errors.push({ path: printableUrl(reloadUrl), message: 'reload webhook configured without a secret: refusing to send an unsigned request (set reloadSecret or FASTBLOCKS_SYNC_RELOAD_SECRET)' });
+    result.errors.push({
+      path: printableUrl(reloadUrl),
+      message:
+        'reload webhook configured without a secret: refusing to send an unsigned request (set ' +
+        'reloadSecret or FASTBLOCKS_SYNC_RELOAD_SECRET)',
+    });
     return result;
   }
   const adapters = [...new Set(changed.map(adapterOf))].sort();

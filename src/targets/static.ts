@@ -13,8 +13,24 @@ import type { CacheControlRule, StaticOptions, StaticResult } from './types.js';
 
 /** The seed's asset patterns (fastblocks/actions/sync/static.py). */
 export const DEFAULT_STATIC_PATTERNS = [
-  '*.css', '*.js', '*.png', '*.jpg', '*.jpeg', '*.gif', '*.svg', '*.ico', '*.woff', '*.woff2',
-  '*.ttf', '*.eot', '*.otf', '*.webp', '*.avif', '*.pdf', '*.zip', '*.tar.gz',
+  '*.css',
+  '*.js',
+  '*.png',
+  '*.jpg',
+  '*.jpeg',
+  '*.gif',
+  '*.svg',
+  '*.ico',
+  '*.woff',
+  '*.woff2',
+  '*.ttf',
+  '*.eot',
+  '*.otf',
+  '*.webp',
+  '*.avif',
+  '*.pdf',
+  '*.zip',
+  '*.tar.gz',
 ] as const;
 /** The seed's excludes: temp files, logs, dot files, __pycache__. */
 export const DEFAULT_STATIC_EXCLUDE = ['*.tmp', '*.log', '.*', '__pycache__'] as const;
@@ -37,8 +53,13 @@ export function contentTypeFor(file: string): string {
 }
 
 /** A function giving each path its Content-Type and the Cache-Control of the first matching rule. */
-export function staticAttributes(rules: readonly CacheControlRule[] = DEFAULT_CACHE_CONTROL): (file: string) => ObjectAttributes {
-  const matchers = rules.map((rule) => ({ matcher: new Minimatch(rule.pattern, { dot: true, matchBase: true, nocomment: true }), value: rule.cacheControl }));
+export function staticAttributes(
+  rules: readonly CacheControlRule[] = DEFAULT_CACHE_CONTROL,
+): (file: string) => ObjectAttributes {
+  const matchers = rules.map((rule) => ({
+    matcher: new Minimatch(rule.pattern, { dot: true, matchBase: true, nocomment: true }),
+    value: rule.cacheControl,
+  }));
   return (file) => {
     const cacheControl = matchers.find(({ matcher }) => matcher.match(file))?.value;
     return { contentType: contentTypeFor(file), ...(cacheControl ? { cacheControl } : {}) };
@@ -52,7 +73,8 @@ export function parseCacheControlRules(lines: readonly string[]): CacheControlRu
     .filter((line) => line !== '' && !line.startsWith('#'))
     .map((line) => {
       const at = line.indexOf('=');
-      if (at <= 0 || at === line.length - 1) throw new Error(`Cache-Control rule "${line}" must look like <glob>=<Cache-Control>, e.g. "*.html=no-cache"`);
+      if (at <= 0 || at === line.length - 1)
+        throw new Error(`Cache-Control rule "${line}" must look like <glob>=<Cache-Control>, e.g. "*.html=no-cache"`);
       return { pattern: line.slice(0, at).trim(), cacheControl: line.slice(at + 1).trim() };
     });
 }
@@ -71,7 +93,9 @@ export async function planStatic(options: StaticOptions, ctx: RunContext): Promi
         prepareArea(ctx, options, 'static', path.resolve(ctx.app.appRoot, staticPath), 'static', {
           include: [...(options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_STATIC_PATTERNS)],
           exclude: [...(options.exclude ?? DEFAULT_STATIC_EXCLUDE)],
-          attributesFor: staticAttributes(options.cacheControl && options.cacheControl.length > 0 ? options.cacheControl : DEFAULT_CACHE_CONTROL),
+          attributesFor: staticAttributes(
+            options.cacheControl && options.cacheControl.length > 0 ? options.cacheControl : DEFAULT_CACHE_CONTROL,
+          ),
         }),
     },
   ]);
@@ -80,10 +104,16 @@ export async function planStatic(options: StaticOptions, ctx: RunContext): Promi
     areas,
     errors,
     effects: null,
-    finish: async () => {
-      const result: StaticResult = { ...baseResult('static', areas.map((a) => ({ report: a.prepared.report }))), target: 'static' };
+    finish: () => {
+      const result: StaticResult = {
+        ...baseResult(
+          'static',
+          areas.map((a) => ({ report: a.prepared.report })),
+        ),
+        target: 'static',
+      };
       result.errors.push(...errors);
-      return result;
+      return Promise.resolve(result);
     },
   };
 }

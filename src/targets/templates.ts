@@ -7,7 +7,18 @@ import path from 'node:path';
 import { printableKey } from '../core/keys.js';
 import { errorMessage } from '../errors.js';
 import { templateRemoteRoot } from './config.js';
-import { baseResult, cacheEffect, changedPaths, openAppCache, prepareArea, prepareAreas, thrownError, withContext, type PreparedArea, type RunContext } from './common.js';
+import {
+  baseResult,
+  cacheEffect,
+  changedPaths,
+  openAppCache,
+  prepareArea,
+  prepareAreas,
+  thrownError,
+  withContext,
+  type PreparedArea,
+  type RunContext,
+} from './common.js';
 import { runTarget, type TargetPlan } from './transaction.js';
 import type { TemplatesOptions, TemplatesResult } from './types.js';
 
@@ -31,7 +42,8 @@ export function templateRoots(templatePaths: readonly string[] | undefined): Tem
   const seen = new Map<string, string>();
   for (const { templatePath, remoteRoot } of roots) {
     const other = seen.get(remoteRoot);
-    if (other !== undefined) throw new Error(`Template paths "${other}" and "${templatePath}" both map to the remote folder "${remoteRoot}/"`);
+    if (other !== undefined)
+      throw new Error(`Template paths "${other}" and "${templatePath}" both map to the remote folder "${remoteRoot}/"`);
     seen.set(remoteRoot, templatePath);
   }
   return roots;
@@ -50,8 +62,14 @@ export async function syncTemplates(options: TemplatesOptions = {}, context?: Ru
 export function templatePathProblem(file: string): string | null {
   if (!file.split('/').some((part) => part.includes(':'))) return null;
   return (
-    'a template name containing ":" is refused: the FastBlocks loader caches templates under their path parts joined with ":", ' +
-    `so "${printableKey(file)}" and "${printableKey(file.split('/').flatMap((part) => part.split(':')).join('/'))}" would share one cache key. Rename it.`
+    'a template name containing ":" is refused: the FastBlocks loader caches templates ' +
+    'under their path parts joined with ":", ' +
+    `so "${printableKey(file)}" and "${printableKey(
+      file
+        .split('/')
+        .flatMap((part) => part.split(':'))
+        .join('/'),
+    )}" would share one cache key. Rename it.`
   );
 }
 
@@ -62,7 +80,13 @@ export async function planTemplates(options: TemplatesOptions, ctx: RunContext):
     roots = templateRoots(options.templatePaths);
   } catch (error) {
     const errors = [thrownError(error)];
-    return { target: 'templates', areas: [], errors, effects: null, finish: async () => ({ ...emptyTemplates(), errors }) };
+    return {
+      target: 'templates',
+      areas: [],
+      errors,
+      effects: null,
+      finish: () => Promise.resolve({ ...emptyTemplates(), errors }),
+    };
   }
   const multi = roots.length > 1;
   const include = [...(options.patterns && options.patterns.length > 0 ? options.patterns : DEFAULT_TEMPLATE_PATTERNS)];
@@ -92,7 +116,9 @@ export async function planTemplates(options: TemplatesOptions, ctx: RunContext):
 /** Storage paths of the templates the plan writes (`templates/app/bulma/base.html`), applied or not. */
 export function plannedTemplates(areas: readonly PreparedArea[]): string[] {
   return areas.flatMap(({ prepared, remoteRoot }) =>
-    prepared.report.planned.filter((s) => s.action !== 'update-metadata').map((s) => templateStoragePath(remoteRoot, s.path)),
+    prepared.report.planned
+      .filter((s) => s.action !== 'update-metadata')
+      .map((s) => templateStoragePath(remoteRoot, s.path)),
   );
 }
 
@@ -104,14 +130,22 @@ async function finishTemplates(
   applied: boolean,
 ): Promise<TemplatesResult> {
   const runs = areas.map((a) => ({ report: a.prepared.report, ...(a.label !== undefined ? { label: a.label } : {}) }));
-  const result: TemplatesResult = { ...baseResult('templates', runs), target: 'templates', cacheInvalidated: [], bytecodeCleared: [], changedTemplates: [] };
+  const result: TemplatesResult = {
+    ...baseResult('templates', runs),
+    target: 'templates',
+    cacheInvalidated: [],
+    bytecodeCleared: [],
+    changedTemplates: [],
+  };
   result.errors.push(...errors);
   if (ctx.strategy.dryRun) {
     result.changedTemplates = plannedTemplates(areas);
     if (result.changedTemplates.length > 0) result.messages.push('dry run: cache not touched');
     return result;
   }
-  const changed = areas.flatMap(({ prepared, remoteRoot }) => changedPaths(prepared.report).map((file) => templateStoragePath(remoteRoot, file)));
+  const changed = areas.flatMap(({ prepared, remoteRoot }) =>
+    changedPaths(prepared.report).map((file) => templateStoragePath(remoteRoot, file)),
+  );
   result.changedTemplates = changed;
   if (!applied || changed.length === 0 || options.invalidateCache === false) return result;
   const invalidated = await invalidateTemplates(ctx, changed, options.signal);
@@ -130,15 +164,24 @@ export interface Invalidation {
 }
 
 /** Deletes the loader and bytecode keys of these storage paths; reports the keys that existed. */
-export async function invalidateTemplates(ctx: RunContext, storagePaths: readonly string[], signal?: AbortSignal): Promise<Invalidation> {
+export async function invalidateTemplates(
+  ctx: RunContext,
+  storagePaths: readonly string[],
+  signal?: AbortSignal,
+): Promise<Invalidation> {
   const outcome: Invalidation = { loader: [], bytecode: [], messages: [], errors: [] };
   const opened = await openAppCache(ctx.app, { timeoutMs: ctx.strategy.timeout * 1000, signal });
   if ('skip' in opened) {
-    outcome.messages.push(`${opened.skip}: cache entries of ${storagePaths.length} changed template(s) not invalidated`);
+    outcome.messages.push(
+      `${opened.skip}: cache entries of ${storagePaths.length} changed template(s) not invalidated`,
+    );
     return outcome;
   }
   if ('error' in opened) {
-    outcome.errors.push({ path: 'cache', message: `${storagePaths.length} changed template(s) may still be served from the cache: ${opened.error}` });
+    outcome.errors.push({
+      path: 'cache',
+      message: `${storagePaths.length} changed template(s) may still be served from the cache: ${opened.error}`,
+    });
     return outcome;
   }
   const { cache } = opened;
@@ -156,5 +199,11 @@ export async function invalidateTemplates(ctx: RunContext, storagePaths: readonl
 }
 
 function emptyTemplates(): TemplatesResult {
-  return { ...baseResult('templates', []), target: 'templates', cacheInvalidated: [], bytecodeCleared: [], changedTemplates: [] };
+  return {
+    ...baseResult('templates', []),
+    target: 'templates',
+    cacheInvalidated: [],
+    bytecodeCleared: [],
+    changedTemplates: [],
+  };
 }

@@ -13,7 +13,7 @@
 
 import { createHash } from 'node:crypto';
 import type { PreparedSync } from '../core/engine.js';
-import type { SyncReport } from '../core/model.js';
+import type { Refusal, SyncReport } from '../core/model.js';
 import { errorMessage } from '../errors.js';
 import type { PreparedArea } from './common.js';
 import type { AnyTargetResult, TargetError, TargetName } from './types.js';
@@ -63,7 +63,10 @@ function digest(value: unknown): string {
 
 /** True when the plans write nothing anywhere: no op, no conflict, no cache or webhook effect. */
 export function plansAreEmpty(plans: readonly TargetPlan[]): boolean {
-  return plans.every((p) => (p.effects ?? null) === null && p.errors.length === 0 && p.areas.every((a) => emptyReport(a.prepared.report)));
+  return plans.every(
+    (p) =>
+      (p.effects ?? null) === null && p.errors.length === 0 && p.areas.every((a) => emptyReport(a.prepared.report)),
+  );
 }
 
 function emptyReport(report: SyncReport): boolean {
@@ -72,15 +75,26 @@ function emptyReport(report: SyncReport): boolean {
 
 export interface Decision {
   planHash: string;
-  /** True when the run's writes stand (all areas committed, or nothing to write); false for a dry run or a run not applied. */
+  /**
+   * True when the run's writes stand (all areas committed, or nothing to write); false for a dry run or a run not
+   * applied.
+   */
   applied: boolean;
   /** Why the run was not applied, when it was refused as a whole (not for a dry run). */
-  refusal?: { reason: 'plan-changed' | 'not-applied'; message: string };
+  refusal?: Refusal;
 }
 
 /** Runs one target's plan as a transaction and returns its result. */
-export async function runTarget<R extends AnyTargetResult>(ctx: { strategy: { dryRun: boolean } }, options: { expectedPlanHash?: string }, plan: TargetPlan<R>): Promise<R> {
-  const decision = await applyPlans([plan], { name: plan.target, expectedPlanHash: options.expectedPlanHash, dryRun: ctx.strategy.dryRun });
+export async function runTarget<R extends AnyTargetResult>(
+  ctx: { strategy: { dryRun: boolean } },
+  options: { expectedPlanHash?: string },
+  plan: TargetPlan<R>,
+): Promise<R> {
+  const decision = await applyPlans([plan], {
+    name: plan.target,
+    expectedPlanHash: options.expectedPlanHash,
+    dryRun: ctx.strategy.dryRun,
+  });
   return settle(plan, decision);
 }
 
@@ -98,7 +112,10 @@ export async function settle<R extends AnyTargetResult>(plan: TargetPlan<R>, dec
  */
 export async function applyPlans(plans: readonly TargetPlan[], gate: Gate): Promise<Decision> {
   const areas = plans.flatMap((p) => p.areas);
-  const planHash = runPlanHash(gate.name, plans.map((p) => ({ target: p.target, planHash: targetPlanHash(p) })));
+  const planHash = runPlanHash(
+    gate.name,
+    plans.map((p) => ({ target: p.target, planHash: targetPlanHash(p) })),
+  );
   try {
     if (gate.dryRun) return { planHash, applied: false };
     const blocker = blockerOf(plans);
@@ -109,7 +126,9 @@ export async function applyPlans(plans: readonly TargetPlan[], gate: Gate): Prom
     }
     const expected = gate.expectedPlanHash;
     if (expected !== undefined && planHash !== expected && !plansAreEmpty(plans)) {
-      const message = `The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ${planHash.slice(0, 12)}); nothing was written.`;
+      const message =
+        `The plan changed since it was approved (approved ${expected.slice(0, 12)}, now ` +
+        `${planHash.slice(0, 12)}); nothing was written.`;
       decline(areas, 'plan-changed', message);
       return { planHash, applied: false, refusal: { reason: 'plan-changed', message } };
     }
@@ -117,7 +136,17 @@ export async function applyPlans(plans: readonly TargetPlan[], gate: Gate): Prom
     if (await applyAll(runs, expected !== undefined)) return { planHash, applied: true };
     const failed = runs.find((r) => r.report.failure && r.report.failure.reason !== 'not-applied');
     const reason = failed?.report.failure?.reason === 'plan-changed' ? 'plan-changed' : 'not-applied';
-    return { planHash, applied: false, refusal: { reason, message: `Rolled back: ${failed?.report.remote ?? 'an area'} failed (${failed?.report.failure?.message ?? 'unknown error'}). Nothing written by this run remains.` } };
+    return {
+      planHash,
+      applied: false,
+      refusal: {
+        reason,
+        message:
+          `Rolled back: ${failed?.report.remote ?? 'an area'} failed ` +
+          `(${failed?.report.failure?.message ?? 'unknown error'}). Nothing written by this run ` +
+          'remains.',
+      },
+    };
   } finally {
     await releaseAll(areas.map((a) => a.prepared));
   }
@@ -130,14 +159,16 @@ function blockerOf(plans: readonly TargetPlan[]): string | null {
     if (error) return `${plan.target}${error.path ? ` (${error.path})` : ''} could not be planned: ${error.message}`;
     for (const area of plan.areas) {
       const failure = area.prepared.report.failure;
-      if (failure) return `${plan.target}${area.label ? ` (${area.label})` : ''}: ${failure.reason === 'manual-conflicts' ? 'unresolved manual conflicts' : failure.message}`;
+      if (!failure) continue;
+      const why = failure.reason === 'manual-conflicts' ? 'unresolved manual conflicts' : failure.message;
+      return `${plan.target}${area.label ? ` (${area.label})` : ''}: ${why}`;
     }
   }
   return null;
 }
 
 /** Areas that would have written something are told why they were not; areas with nothing to do stay as they are. */
-function decline(areas: readonly PreparedArea[], reason: 'plan-changed' | 'not-applied', message: string): void {
+function decline(areas: readonly PreparedArea[], reason: Refusal['reason'], message: string): void {
   for (const { prepared } of areas) {
     if (prepared.pending || prepared.report.planned.length > 0) prepared.decline(reason, message);
   }
@@ -154,14 +185,23 @@ async function applyAll(runs: readonly PreparedSync[], strict: boolean): Promise
   }
   const committed: PreparedSync[] = [];
   for (const run of applied) {
-    if (!(await run.commit())) return undoAll(applied.filter((r) => r !== run), pending, run);
+    if (!(await run.commit()))
+      return undoAll(
+        applied.filter((r) => r !== run),
+        pending,
+        run,
+      );
     committed.push(run);
   }
   return true;
 }
 
 /** Roll back every applied (or committed) area because `failed` failed, and decline the rest. */
-async function undoAll(applied: readonly PreparedSync[], pending: readonly PreparedSync[], failed: PreparedSync): Promise<false> {
+async function undoAll(
+  applied: readonly PreparedSync[],
+  pending: readonly PreparedSync[],
+  failed: PreparedSync,
+): Promise<false> {
   const where = failed.report.remote;
   const why = `Rolled back: ${where} failed (${failed.report.failure?.message ?? 'unknown error'})`;
   for (const run of [...applied].reverse()) {
@@ -170,7 +210,8 @@ async function undoAll(applied: readonly PreparedSync[], pending: readonly Prepa
     });
   }
   for (const run of pending) {
-    if (run !== failed && !applied.includes(run)) run.decline('not-applied', `Not applied: ${where} failed. Nothing was written by this run.`);
+    if (run !== failed && !applied.includes(run))
+      run.decline('not-applied', `Not applied: ${where} failed. Nothing was written by this run.`);
   }
   return false;
 }
@@ -180,8 +221,13 @@ function witnessesOf(runs: readonly PreparedSync[]): Map<PreparedSync, string[]>
   const map = new Map<PreparedSync, string[]>();
   for (const run of runs) {
     const own = run.commitWitness;
-    const same = runs.filter((r) => r.commitWitness.store === own.store && r.commitWitness.areaPrefix === own.areaPrefix);
-    map.set(run, same.map((r) => r.commitWitness.stateKey));
+    const same = runs.filter(
+      (r) => r.commitWitness.store === own.store && r.commitWitness.areaPrefix === own.areaPrefix,
+    );
+    map.set(
+      run,
+      same.map((r) => r.commitWitness.stateKey),
+    );
   }
   return map;
 }

@@ -1,7 +1,10 @@
 // Options and results of the four areas (templates, settings, static, cache) and `all`.
 // Result field names follow the FastBlocks seed's result objects, in camelCase.
 
-import type { Conflict, InvalidFile, Skip, SyncReport, SyncStrategy } from '../core/model.js';
+import type { Conflict, InvalidFile, Refusal, Skip, SyncReport, SyncStrategy } from '../core/model.js';
+import type { CacheConnection } from '../cache/redis.js';
+import type { RemoteLocation } from '../stores/location.js';
+import type { RemoteStore } from '../stores/store.js';
 
 export type TargetName = 'templates' | 'settings' | 'static' | 'cache';
 
@@ -27,7 +30,7 @@ export interface TargetResult {
    */
   planHash: string;
   /** Set when the run was not applied as a whole: not the approved plan, or another part of it failed. */
-  refused?: { reason: 'plan-changed' | 'not-applied'; message: string };
+  refused?: Refusal;
   /** Paths written on either side (relative to the area's local root), or cache keys written. */
   syncedItems: string[];
   conflicts: Conflict[];
@@ -91,8 +94,16 @@ export interface CommonOptions {
   appRoot?: string;
   /** Strategy fields; missing ones take DEFAULT_STRATEGY's values. */
   strategy?: Partial<SyncStrategy>;
-  /** `s3://bucket[/prefix]` or `file:///dir[/prefix]`. */
-  storageBucket?: string;
+  /**
+   * The remote: `s3://bucket[/prefix]`, `file:///dir` or a directory path, or the same parsed
+   * (`parseRemote`). Default: FASTBLOCKS_SYNC_REMOTE, else the buckets of settings/storage.yml.
+   */
+  storageBucket?: string | RemoteLocation;
+  /**
+   * The remote as an open store (any RemoteStore: a custom one, or one shared between calls),
+   * instead of `storageBucket`; the caller closes it. Every area syncs under `<area>/` in it.
+   */
+  store?: RemoteStore;
   /** App name: the Redis key prefix. */
   appName?: string;
   /** Names this side in the base state. */
@@ -114,6 +125,11 @@ export interface CommonOptions {
   lockTtl?: number;
   /** Application Redis, `redis://` or `rediss://` with auth in the URL. */
   cacheUrl?: string;
+  /**
+   * The app's cache as an open connection (any CacheConnection: a client of your own, an in-memory
+   * one in tests), instead of `cacheUrl`; the caller closes it.
+   */
+  cache?: CacheConnection;
   signal?: AbortSignal;
   /**
    * Where the tool keeps its local journals and backups (one folder per synced folder inside it).
@@ -206,7 +222,10 @@ export interface AllOptions extends TemplatesOptions, SettingsOptions, Omit<Stat
   staticExclude?: string[];
   /** false skips the cache step; by default `all` ends with a cache refresh of the templates it changed. */
   refreshCache?: boolean;
-  /** How the cache result says the refresh was turned off, in the caller's words (e.g. the Action's `cache-operation: none`). */
+  /**
+   * How the cache result says the refresh was turned off, in the caller's words (e.g. the Action's `cache-operation:
+   * none`).
+   */
   refreshCacheOff?: string;
 }
 

@@ -23,7 +23,11 @@ export function yamlNestingProblem(text: string, limit: number = MAX_YAML_DEPTH)
     const offset = deeperThan(token, limit);
     if (offset === null) continue;
     const { line, col } = lines.linePos(offset);
-    return { message: `nested deeper than ${limit} levels (collections inside collections): refused before parsing`, line, column: col };
+    return {
+      message: `nested deeper than ${limit} levels (collections inside collections): refused before parsing`,
+      line,
+      column: col,
+    };
   }
   return null;
 }
@@ -49,7 +53,10 @@ function children(token: CST.Token): CST.Token[] {
     case 'block-map':
     case 'block-seq':
     case 'flow-collection':
-      return token.items.flatMap((item) => [...('key' in item && item.key ? [item.key] : []), ...(item.value ? [item.value] : [])]);
+      return token.items.flatMap((item) => [
+        ...('key' in item && item.key ? [item.key] : []),
+        ...(item.value ? [item.value] : []),
+      ]);
     case 'block-scalar':
       return token.props;
     default:

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { INPUTS, INPUT_DEFAULTS } from '../../src/action/inputs.js';
 import { OUTPUTS } from '../../src/action/outputs.js';
-import { FAILURE_REASONS } from '../../src/errors.js';
+import { ACTION_FAILURE_REASONS as FAILURE_REASONS } from '../../src/errors.js';
 
 interface ActionYml {
   name: string;
@@ -31,7 +31,9 @@ describe('action.yml', () => {
     expect(action.description.length).toBeLessThan(125);
     // Marketplace branding: a Feather icon name and one of the eight colours GitHub offers.
     expect(action.branding.icon).toMatch(/^[a-z][a-z0-9-]*$/);
-    expect(['white', 'yellow', 'blue', 'green', 'orange', 'red', 'purple', 'gray-dark']).toContain(action.branding.color);
+    expect(['white', 'yellow', 'blue', 'green', 'orange', 'red', 'purple', 'gray-dark']).toContain(
+      action.branding.color,
+    );
   });
 
   it('declares exactly the inputs the input module reads, each described', () => {
@@ -80,7 +82,9 @@ describe('README.md (its "Usage (GitHub Action)" section)', () => {
     expect(usage).toContain("dry-run: ${{ github.event_name != 'push' }}");
     // The old pattern evaluates to 'false' on pull_request_target: it may only appear as the warning.
     expect(usage.split("dry-run: ${{ github.event_name == 'pull_request' }}").length).toBe(1);
-    expect(usage).toMatch(/### Reviewing a plan[\s\S]*Branch protection the gate relies on[\s\S]*Dismiss stale pull request approvals[\s\S]*Require status checks to pass before merging[\s\S]*### Security model[\s\S]*\(#reviewing-a-plan\)/);
+    expect(usage).toMatch(
+      /### Reviewing a plan[\s\S]*Branch protection the gate relies on[\s\S]*Dismiss stale pull request approvals[\s\S]*Require status checks to pass before merging[\s\S]*### Security model[\s\S]*\(#reviewing-a-plan\)/,
+    );
     // Every failure reason the Action can set has a row of the troubleshooting table, with its fix.
     for (const reason of FAILURE_REASONS) expect(usage).toMatch(new RegExp(`\\| \`${reason}\` \\| .+ \\| .+ \\|`));
     expect(usage).toContain('pull-requests: write');

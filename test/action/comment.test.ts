@@ -37,7 +37,9 @@ describe('marker', () => {
     expect(parseMarker(`${marker(key, 'abc123')}\n### report`)).toEqual({ key, planHash: 'abc123' });
     // A review's marker also names the pull request head it planned.
     const head = 'a1b2'.repeat(10);
-    expect(marker(key, 'abc123', head)).toBe(`<!-- fastblocks-sync:templates:my-bucket/sites/prod plan=abc123 head=${head} -->`);
+    expect(marker(key, 'abc123', head)).toBe(
+      `<!-- fastblocks-sync:templates:my-bucket/sites/prod plan=abc123 head=${head} -->`,
+    );
     expect(parseMarker(marker(key, 'abc123', head))).toEqual({ key, planHash: 'abc123', head });
     expect(parseMarker(`<!-- fastblocks-sync:${key} plan=abc123 head=zz -->`)).toBeUndefined();
   });
@@ -67,7 +69,11 @@ describe('upsertComment', () => {
   });
 
   it('keeps one comment per target+bucket+prefix', async () => {
-    for (const key of [commentKey('templates', 'b', ''), commentKey('settings', 'b', ''), commentKey('templates', 'b', 'p')]) {
+    for (const key of [
+      commentKey('templates', 'b', ''),
+      commentKey('settings', 'b', ''),
+      commentKey('templates', 'b', 'p'),
+    ]) {
       await upsertComment(octokit(), repo, 3, key, commentBody(key, 'h', key));
     }
     expect(api.commentsOn(3)).toHaveLength(3);
@@ -82,12 +88,15 @@ describe('upsertComment', () => {
     expect(api.commentsOn(9)).toHaveLength(131);
   });
 
-  it('trusts only the Action\'s own comments with the marker as their first line', async () => {
+  it("trusts only the Action's own comments with the marker as their first line", async () => {
     const key = commentKey('all', 'b', '');
     const find = async () => (await findMarkedComment(octokit(), repo, 4, key, DEFAULT_IDENTITY))?.planHash;
     api.addComment(4, `${marker(key, 'forged')}\nplease deploy`);
     api.addComment(4, marker(key, 'by-maintainer'), { author_association: 'MEMBER' });
-    api.addComment(4, marker(key, 'by-owner'), { user: { login: 'acme-owner', type: 'User' }, author_association: 'OWNER' });
+    api.addComment(4, marker(key, 'by-owner'), {
+      user: { login: 'acme-owner', type: 'User' },
+      author_association: 'OWNER',
+    });
     api.addComment(4, marker(key, 'by-another-bot'), { user: { login: 'dependabot[bot]', type: 'Bot' } });
     // A user cannot take a bot's login, but a look-alike without the [bot] suffix is not the bot.
     api.addComment(4, marker(key, 'look-alike'), { user: { login: 'github-actions', type: 'User' } });
@@ -134,7 +143,8 @@ describe('approval', () => {
   const bot = { user: { login: 'github-actions[bot]', type: 'Bot' as const } };
   const approve = (sha: string, identity = DEFAULT_IDENTITY) => findApprovedPlan(octokit(), repo, sha, key, identity);
   /** A review's comment: the plan for the pull request's head. */
-  const review = (issue: number, hash: string, text = 'plan', head = HEAD) => upsertComment(octokit(), repo, issue, key, commentBody(key, hash, text, head), { removeDuplicates: true });
+  const review = (issue: number, hash: string, text = 'plan', head = HEAD) =>
+    upsertComment(octokit(), repo, issue, key, commentBody(key, hash, text, head), { removeDuplicates: true });
   let clock = 0;
   beforeEach(() => {
     clock = Date.parse('2026-11-30T10:00:00Z');
@@ -142,7 +152,7 @@ describe('approval', () => {
   });
   const later = (seconds = 1) => void (clock += seconds * 1000);
 
-  it('finds the merged PR of a commit and the plan hash in the Action\'s comment, for the merged head', async () => {
+  it("finds the merged PR of a commit and the plan hash in the Action's comment, for the merged head", async () => {
     await review(8, 'approvedhash');
     later();
     api.pullsByCommit.set('sha1', [
@@ -157,37 +167,51 @@ describe('approval', () => {
     expect(await approve('sha1')).toMatchObject({ pullRequest: 8, planHash: 'approvedhash' });
   });
 
-  it('reads the comment as it stood at the merge: a plan posted after it approves nothing (a re-run of the check, a closed-PR run)', async () => {
-    await review(20, 'reviewed');
-    later();
-    api.merge('sha20', 20);
-    later();
-    // A run after the merge (the check re-run on the merged pull request) re-plans and edits the comment.
-    await review(20, 'unreviewed', 'plan after the merge');
-    expect(parseMarker(api.commentsOn(20)[0]!.body)?.planHash).toBe('unreviewed');
-    expect((await approve('sha20')).planHash).toBe('reviewed');
-    // The version at the merge comes from the edit history (one revision read, not the whole history's text).
-    expect(api.requestsTo('POST', '/graphql').filter((r) => JSON.stringify(r.body).includes('UserContentEdit'))).toHaveLength(1);
-    // Created only after the merge: nothing was approved.
-    api.merge('sha21', 21);
-    later();
-    await review(21, 'late');
-    await expect(approve('sha21')).rejects.toMatchObject({
-      reason: 'plan-changed',
-      message: expect.stringMatching(/PR #21 had no fastblocks-sync plan comment for templates:b\/ by github-actions\[bot\] when it was merged .*; one posted after the merge approves nothing\. A plan is approved only before the merge: review it in a new pull request/),
-    });
-  });
+  it(
+    'reads the comment as it stood at the merge: a plan posted after it approves nothing ' +
+      '(a re-run of the check, a closed-PR run)',
+    async () => {
+      await review(20, 'reviewed');
+      later();
+      api.merge('sha20', 20);
+      later();
+      // A run after the merge (the check re-run on the merged pull request) re-plans and edits the comment.
+      await review(20, 'unreviewed', 'plan after the merge');
+      expect(parseMarker(api.commentsOn(20)[0]!.body)?.planHash).toBe('unreviewed');
+      expect((await approve('sha20')).planHash).toBe('reviewed');
+      // The version at the merge comes from the edit history (one revision read, not the whole history's text).
+      expect(
+        api.requestsTo('POST', '/graphql').filter((r) => JSON.stringify(r.body).includes('UserContentEdit')),
+      ).toHaveLength(1);
+      // Created only after the merge: nothing was approved.
+      api.merge('sha21', 21);
+      later();
+      await review(21, 'late');
+      await expect(approve('sha21')).rejects.toMatchObject({
+        reason: 'plan-changed',
+        message: expect.stringMatching(
+          /PR #21 had no fastblocks-sync plan comment for templates:b\/ by github-actions\[bot\] when it was merged .*; one posted after the merge approves nothing\. A plan is approved only before the merge: review it in a new pull request/,
+        ),
+      });
+    },
+  );
 
   it('binds the plan to the head the pull request was merged with', async () => {
     await review(22, 'old-head', 'plan', 'abcd'.repeat(10));
     later();
     api.merge('sha22', 22);
-    await expect(approve('sha22')).rejects.toMatchObject({ message: expect.stringMatching(/holds the plan for commit abcdabcdabcd, but the pull request was merged at feedfeedfeed: the merged code was never planned/) });
+    await expect(approve('sha22')).rejects.toMatchObject({
+      message: expect.stringMatching(
+        /holds the plan for commit abcdabcdabcd, but the pull request was merged at feedfeedfeed: the merged code was never planned/,
+      ),
+    });
     // A marker of an older version (no head) says nothing about which commit was reviewed.
     api.addComment(23, marker(key, 'no-head'), bot);
     later();
     api.merge('sha23', 23);
-    await expect(approve('sha23')).rejects.toMatchObject({ message: expect.stringContaining('names no pull request head') });
+    await expect(approve('sha23')).rejects.toMatchObject({
+      message: expect.stringContaining('names no pull request head'),
+    });
   });
 
   it('refuses a plan comment edited by anyone but the Action', async () => {
@@ -197,7 +221,12 @@ describe('approval', () => {
     api.editComment(comment.id, commentBody(key, 'swapped', 'plan', HEAD), { login: 'maintainer', type: 'User' });
     later();
     api.merge('sha3', 13);
-    await expect(approve('sha3')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringMatching(/the plan comment on PR #13 .* is not trusted: it was edited by maintainer, not only by github-actions\[bot\]/) });
+    await expect(approve('sha3')).rejects.toMatchObject({
+      reason: 'plan-changed',
+      message: expect.stringMatching(
+        /the plan comment on PR #13 .* is not trusted: it was edited by maintainer, not only by github-actions\[bot\]/,
+      ),
+    });
     // Edited back by the Action does not wash the maintainer's edit out of the history.
     await review(13, 'reviewed', 'plan again');
     later();
@@ -209,54 +238,84 @@ describe('approval', () => {
     api.editComment(api.commentsOn(14)[0]!.id, commentBody(key, 'reviewed', 'x', HEAD), null);
     later();
     api.merge('sha4', 14);
-    await expect(approve('sha4')).rejects.toMatchObject({ message: expect.stringContaining('it was edited by a deleted account') });
+    await expect(approve('sha4')).rejects.toMatchObject({
+      message: expect.stringContaining('it was edited by a deleted account'),
+    });
   });
 
-  it('never deadlocks on duplicates: the comment written last before the merge is the approval, and a review removes the others', async () => {
-    api.addComment(15, marker(key, 'one', HEAD), bot);
-    later();
-    api.addComment(15, marker(key, 'two', HEAD), bot);
-    later();
-    api.merge('sha5', 15);
-    expect((await approve('sha5')).planHash).toBe('two');
-    // The older one edited last (a later review updating the first it found) is the newer plan.
-    later();
-    api.editComment(api.commentsOn(15)[0]!.id, marker(key, 'three', HEAD), { ...bot.user });
-    later();
-    api.merge('sha5', 15);
-    expect((await approve('sha5')).planHash).toBe('three');
-    // The next review keeps exactly one.
-    const result = await review(15, 'four');
-    expect(result).toMatchObject({ action: 'updated', removed: 1, notRemoved: [] });
-    expect(api.commentsOn(15).map((c) => parseMarker(c.body)?.planHash)).toEqual(['four']);
-    expect(api.requestsTo('DELETE', /\/issues\/comments\/\d+$/)).toHaveLength(1);
-  });
-
-  it('pages through a long edit history: a comment edited 250 times by the Action is still trusted, one foreign edit on page 3 is found', async () => {
-    await review(16, 'v0');
-    for (let i = 1; i <= 250; i++) {
+  it(
+    'never deadlocks on duplicates: the comment written last before the merge is the ' +
+      'approval, and a review removes the others',
+    async () => {
+      api.addComment(15, marker(key, 'one', HEAD), bot);
       later();
-      await review(16, `v${i}`);
-    }
-    later();
-    api.merge('sha6', 16);
-    expect((await approve('sha6')).planHash).toBe('v250');
-    const pages = api.requestsTo('POST', '/graphql').filter((r) => JSON.stringify(r.body).includes('userContentEdits'));
-    expect(pages).toHaveLength(3);
-    // A foreign edit deep in the history.
-    const comment = api.commentsOn(16)[0]!;
-    comment.edits[10]!.editor = { login: 'maintainer', type: 'User' };
-    await expect(approve('sha6')).rejects.toMatchObject({ message: expect.stringContaining('it was edited by maintainer') });
-    api.forbid = 'graphql';
-    await expect(approve('sha6')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringMatching(/cannot read the edit history of the plan comment on PR #16 \(HTTP 403: Resource not accessible by integration\), so it cannot be trusted/) });
-  });
+      api.addComment(15, marker(key, 'two', HEAD), bot);
+      later();
+      api.merge('sha5', 15);
+      expect((await approve('sha5')).planHash).toBe('two');
+      // The older one edited last (a later review updating the first it found) is the newer plan.
+      later();
+      api.editComment(api.commentsOn(15)[0]!.id, marker(key, 'three', HEAD), { ...bot.user });
+      later();
+      api.merge('sha5', 15);
+      expect((await approve('sha5')).planHash).toBe('three');
+      // The next review keeps exactly one.
+      const result = await review(15, 'four');
+      expect(result).toMatchObject({ action: 'updated', removed: 1, notRemoved: [] });
+      expect(api.commentsOn(15).map((c) => parseMarker(c.body)?.planHash)).toEqual(['four']);
+      expect(api.requestsTo('DELETE', /\/issues\/comments\/\d+$/)).toHaveLength(1);
+    },
+  );
+
+  it(
+    'pages through a long edit history: a comment edited 250 times by the Action is still ' +
+      'trusted, one foreign edit on page 3 is found',
+    async () => {
+      await review(16, 'v0');
+      for (let i = 1; i <= 250; i++) {
+        later();
+        await review(16, `v${i}`);
+      }
+      later();
+      api.merge('sha6', 16);
+      expect((await approve('sha6')).planHash).toBe('v250');
+      const pages = api
+        .requestsTo('POST', '/graphql')
+        .filter((r) => JSON.stringify(r.body).includes('userContentEdits'));
+      expect(pages).toHaveLength(3);
+      // A foreign edit deep in the history.
+      const comment = api.commentsOn(16)[0]!;
+      comment.edits[10]!.editor = { login: 'maintainer', type: 'User' };
+      await expect(approve('sha6')).rejects.toMatchObject({
+        message: expect.stringContaining('it was edited by maintainer'),
+      });
+      api.forbid = 'graphql';
+      await expect(approve('sha6')).rejects.toMatchObject({
+        reason: 'plan-changed',
+        message: expect.stringMatching(
+          /cannot read the edit history of the plan comment on PR #16 \(HTTP 403: Resource not accessible by integration\), so it cannot be trusted/,
+        ),
+      });
+    },
+  );
 
   it('refuses with plan-changed when there is no merged PR, no comment, or no permission', async () => {
-    await expect(approve('nope')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining('does not come from a merged pull request') });
+    await expect(approve('nope')).rejects.toMatchObject({
+      reason: 'plan-changed',
+      message: expect.stringContaining('does not come from a merged pull request'),
+    });
     api.merge('sha2', 11);
-    await expect(approve('sha2')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining("has no fastblocks-sync plan comment for templates:b/ written by github-actions[bot]") });
+    await expect(approve('sha2')).rejects.toMatchObject({
+      reason: 'plan-changed',
+      message: expect.stringContaining(
+        'has no fastblocks-sync plan comment for templates:b/ written by github-actions[bot]',
+      ),
+    });
     api.forbid = 'comments';
-    await expect(approve('sha2')).rejects.toMatchObject({ reason: 'plan-changed', message: expect.stringContaining("'pull-requests: read'") });
+    await expect(approve('sha2')).rejects.toMatchObject({
+      reason: 'plan-changed',
+      message: expect.stringContaining("'pull-requests: read'"),
+    });
   });
 });
 
@@ -267,20 +326,36 @@ describe('GitHub API timeouts', () => {
     const error = await findMergedPullRequest(createOctokit('t', api.url, 300), repo, 'sha').catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(describeApiError(error)).toMatch(/the GitHub API did not answer within 0\.3 s/);
-    const graphql = await createOctokit('t', api.url, 300).graphql('query { viewer { login } }').catch((e: unknown) => e);
+    const graphql = await createOctokit('t', api.url, 300)
+      .graphql('query { viewer { login } }')
+      .catch((e: unknown) => e);
     expect(String(graphql)).toMatch(/did not answer within 0\.3 s/);
   });
 });
 
 describe('apiAdvice', () => {
-  const failure = (status: number | undefined, response?: unknown) => Object.assign(new Error('boom'), status === undefined ? {} : { status }, response === undefined ? {} : { response });
+  const failure = (status: number | undefined, response?: unknown) =>
+    Object.assign(
+      new Error('boom'),
+      status === undefined ? {} : { status },
+      response === undefined ? {} : { response },
+    );
   it('advises the permission only on 401, 403 and 404', () => {
-    for (const status of [401, 403, 404]) expect(apiAdvice(failure(status), 'look it up')).toContain("Add 'pull-requests: write'");
-    expect(apiAdvice(failure(422, {}), 'look it up')).toBe('Could not look it up (HTTP 422: boom). The job summary has the report.');
+    for (const status of [401, 403, 404])
+      expect(apiAdvice(failure(status), 'look it up')).toContain("Add 'pull-requests: write'");
+    expect(apiAdvice(failure(422, {}), 'look it up')).toBe(
+      'Could not look it up (HTTP 422: boom). The job summary has the report.',
+    );
   });
-  it('says "GitHub API unreachable" when no answer came (a network error; Octokit reports it as 500 without a response)', () => {
-    expect(apiAdvice(failure(undefined), 'look it up')).toBe('GitHub API unreachable: could not look it up (boom). The job summary has the report.');
-    expect(apiAdvice(failure(500), 'look it up')).toMatch(/^GitHub API unreachable/);
-    expect(apiAdvice(failure(500, { status: 500 }), 'look it up')).toMatch(/^Could not look it up \(HTTP 500/);
-  });
+  it(
+    'says "GitHub API unreachable" when no answer came (a network error; Octokit reports ' +
+      'it as 500 without a response)',
+    () => {
+      expect(apiAdvice(failure(undefined), 'look it up')).toBe(
+        'GitHub API unreachable: could not look it up (boom). The job summary has the report.',
+      );
+      expect(apiAdvice(failure(500), 'look it up')).toMatch(/^GitHub API unreachable/);
+      expect(apiAdvice(failure(500, { status: 500 }), 'look it up')).toMatch(/^Could not look it up \(HTTP 500/);
+    },
+  );
 });

@@ -22,7 +22,10 @@ let built: { code: number | null; output: string };
 function build(outDir: string, statsFile: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     // package.json's "bundle" script, with another output directory, keeping the module list.
-    const child = spawn(process.execPath, ['scripts/bundle.mjs', outDir, '--stats', statsFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['scripts/bundle.mjs', outDir, '--stats', statsFile], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -70,17 +73,31 @@ describe('dist/licenses.txt (third-party notices)', () => {
 
   it('has a section for every package in every chunk of the bundle, and no other', () => {
     // The main chunk's concatenated modules are the ones ncc's own --license output missed.
-    for (const id of ['@actions/core', '@octokit/request', 'undici', 'yaml', 'minimatch', '@protobuf-ts/runtime', 'aws4', '@aws-sdk/credential-provider-node', '@redis/client']) {
-      expect([...bundled.keys()].some((b) => b.startsWith(`${id}@`)), `${id} is bundled`).toBe(true);
+    for (const id of [
+      '@actions/core',
+      '@octokit/request',
+      'undici',
+      'yaml',
+      'minimatch',
+      '@protobuf-ts/runtime',
+      'aws4',
+      '@aws-sdk/credential-provider-node',
+      '@redis/client',
+    ]) {
+      expect(
+        [...bundled.keys()].some((b) => b.startsWith(`${id}@`)),
+        `${id} is bundled`,
+      ).toBe(true);
     }
     expect(compareNotices(bundled, notices)).toEqual({ missing: [], extra: [] });
   });
 
-  it('repeats each package\'s license and NOTICE files in full, or says it ships none', () => {
+  it("repeats each package's license and NOTICE files in full, or says it ships none", () => {
     const sections = noticeSections(notices);
     for (const [id, dir] of bundled) {
       const section = sections.get(id);
-      if (section === undefined) throw new Error(`${id} is bundled but has no section in dist/licenses.txt (run \`npm run bundle\`)`);
+      if (section === undefined)
+        throw new Error(`${id} is bundled but has no section in dist/licenses.txt (run \`npm run bundle\`)`);
       const files = readdirSync(dir).filter((f) => /^(licen[cs]e|copying|notice)/i.test(f));
       for (const file of files) {
         const text = readFileSync(join(dir, file), 'utf8').replace(/\r\n?/g, '\n').trimEnd();
@@ -88,7 +105,10 @@ describe('dist/licenses.txt (third-party notices)', () => {
       }
       const declared = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { license?: string }).license;
       expect(section, id).toContain(`License: ${declared}`);
-      if (files.length === 0) expect(section, id).toContain(`The package ships no license file; its package.json declares the license ${declared}.`);
+      if (files.length === 0)
+        expect(section, id).toContain(
+          `The package ships no license file; its package.json declares the license ${declared}.`,
+        );
     }
   });
 

@@ -38,10 +38,22 @@ const redisUrl = inject('redisUrl');
 let s3: S3TestContext;
 let api: GitHubApiServer;
 
-async function run(ws: string, event: EventSpec, input: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
-  return runAction({ inputs: input, workspace: ws, eventName: event.eventName, event: event.event, env: { ...event.env, ...env } });
+async function run(
+  ws: string,
+  event: EventSpec,
+  input: Record<string, string>,
+  env: Record<string, string> = {},
+): Promise<ActionRun> {
+  return runAction({
+    inputs: input,
+    workspace: ws,
+    eventName: event.eventName,
+    event: event.event,
+    env: { ...event.env, ...env },
+  });
 }
-const pr = (number: number, options?: Parameters<typeof pullRequestEvent>[2]) => pullRequestEvent(api.url, number, options);
+const pr = (number: number, options?: Parameters<typeof pullRequestEvent>[2]) =>
+  pullRequestEvent(api.url, number, options);
 const push = (sha: string) => pushEvent(api.url, sha);
 const inputs = (prefix: string, extra: Record<string, string> = {}) => s3Inputs(s3, prefix, extra);
 /** Merged now, at the head the test events carry: after the review that approved it. */
@@ -52,9 +64,14 @@ function expectOk(result: ActionRun): void {
   expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
 }
 
-/** Every text the run left for people: the log (without the runner's mask commands), stderr, summary, outputs and report file. */
+/**
+ * Every text the run left for people: the log (without the runner's mask commands), stderr, summary, outputs and
+ * report file.
+ */
 async function everything(result: ActionRun): Promise<string> {
-  const report = result.outputs['report-file'] ? await readFile(result.outputs['report-file'], 'utf8').catch(() => '') : '';
+  const report = result.outputs['report-file']
+    ? await readFile(result.outputs['report-file'], 'utf8').catch(() => '')
+    : '';
   return [visibleLog(result.stdout), result.stderr, result.summary, JSON.stringify(result.outputs), report].join('\n');
 }
 
@@ -87,7 +104,9 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     const tree = await treeSnapshot(ws);
     const review = await run(ws, pr(101), inputs('r1'));
     expect(review.code).toBe(1);
-    expect(review.stdout).toMatch(/::error::.*\.fastblocks-sync is tracked by git \(2 file\(s\).*Remove it from the repository \(git rm -r --cached \.fastblocks-sync\)/);
+    expect(review.stdout).toMatch(
+      /::error::.*\.fastblocks-sync is tracked by git \(2 file\(s\).*Remove it from the repository \(git rm -r --cached \.fastblocks-sync\)/,
+    );
     expect(api.commentsOn(101)[0]!.body).toContain('is tracked by git');
     const deploy = await run(ws, push('r1-1'), inputs('r1'));
     expect(deploy.code).toBe(1);
@@ -107,84 +126,147 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     const store = s3.makeStore();
     expect((await store.get('r1b/templates/page.html')).body.toString()).toBe('innocent v2');
     expect((await store.get('r1b/templates/other.html')).body.toString()).toBe('other');
-    expect(Object.keys(await bucketSnapshot(s3, 'r1b')).filter((k) => !k.includes('/.fastblocks-sync/'))).toEqual(['r1b/templates/other.html', 'r1b/templates/page.html']);
+    expect(Object.keys(await bucketSnapshot(s3, 'r1b')).filter((k) => !k.includes('/.fastblocks-sync/'))).toEqual([
+      'r1b/templates/other.html',
+      'r1b/templates/page.html',
+    ]);
     expect(await treeSnapshot(plain)).toEqual(before);
   });
 
-  it('2. the applied plan is the approved one: it binds the resolved location and a cache plan is never "empty"', async () => {
-    // A pull request maps templates to another bucket in settings/storage.yml. Its review plans
-    // against the base branch's (absent) storage.yml and says so; after the merge the deploy would
-    // write elsewhere than reviewed: refused, nothing written in either bucket.
-    const other = uniqueBucketName();
-    await createBucket(s3.endpoint, other);
-    const ws = await workspace({ 'templates/index.html': 'v1' });
-    const gated = inputs('r2', { 'conflict-strategy': 'newest-wins', 'require-approved-plan': 'true', 'dry-run': 'false' });
-    expectOk(await run(ws, push('r2-0'), inputs('r2', { 'conflict-strategy': 'newest-wins' })));
-    await writeFiles(ws, { 'templates/index.html': 'v2', 'settings/storage.yml': `buckets:\n  templates: ${other}\nprefix: r2\n` });
-    const review = await run(ws, pr(201), { ...gated, 'dry-run': 'true' });
-    expectOk(review);
-    const comment = api.commentsOn(201)[0]!.body;
-    expect(readable(comment)).toContain("This pull request adds settings/storage.yml: the plan uses the base branch's (absent) file");
-    // The title block names the area's real location: the base branch's (absent) storage.yml, not the PR's bucket.
-    expect(readable(comment)).toMatch(new RegExp(`Where: templates → s3://${s3.bucket} \\(127\\.0\\.0\\.1:\\d+\\)/r2/templates/`));
-    expect(comment).not.toContain(other);
-    merged('r2-1', 201);
-    const before = { main: await bucketSnapshot(s3, 'r2'), other: await bucketSnapshot(s3, '', other) };
-    const deploy = await run(ws, push('r2-1'), gated);
-    expect(deploy.code).toBe(1);
-    expect(deploy.outputs['failure-reason']).toBe('plan-changed');
-    expect(deploy.stdout).toMatch(/::error::require-approved-plan: the plan changed since it was reviewed in PR #201/);
-    expect(deploy.summary).toContain('**not applied — nothing was written**');
-    expect({ main: await bucketSnapshot(s3, 'r2'), other: await bucketSnapshot(s3, '', other) }).toEqual(before);
+  it(
+    '2. the applied plan is the approved one: it binds the resolved location and a cache ' + 'plan is never "empty"',
+    async () => {
+      // A pull request maps templates to another bucket in settings/storage.yml. Its review plans
+      // against the base branch's (absent) storage.yml and says so; after the merge the deploy would
+      // write elsewhere than reviewed: refused, nothing written in either bucket.
+      const other = uniqueBucketName();
+      await createBucket(s3.endpoint, other);
+      const ws = await workspace({ 'templates/index.html': 'v1' });
+      const gated = inputs('r2', {
+        'conflict-strategy': 'newest-wins',
+        'require-approved-plan': 'true',
+        'dry-run': 'false',
+      });
+      expectOk(await run(ws, push('r2-0'), inputs('r2', { 'conflict-strategy': 'newest-wins' })));
+      await writeFiles(ws, {
+        'templates/index.html': 'v2',
+        'settings/storage.yml': `buckets:\n  templates: ${other}\nprefix: r2\n`,
+      });
+      const review = await run(ws, pr(201), { ...gated, 'dry-run': 'true' });
+      expectOk(review);
+      const comment = api.commentsOn(201)[0]!.body;
+      expect(readable(comment)).toContain(
+        "This pull request adds settings/storage.yml: the plan uses the base branch's (absent) file",
+      );
+      // The title block names the area's real location: the base branch's (absent) storage.yml, not the PR's bucket.
+      expect(readable(comment)).toMatch(
+        new RegExp(`Where: templates → s3://${s3.bucket} \\(127\\.0\\.0\\.1:\\d+\\)/r2/templates/`),
+      );
+      expect(comment).not.toContain(other);
+      merged('r2-1', 201);
+      const before = { main: await bucketSnapshot(s3, 'r2'), other: await bucketSnapshot(s3, '', other) };
+      const deploy = await run(ws, push('r2-1'), gated);
+      expect(deploy.code).toBe(1);
+      expect(deploy.outputs['failure-reason']).toBe('plan-changed');
+      expect(deploy.stdout).toMatch(
+        /::error::require-approved-plan: the plan changed since it was reviewed in PR #201/,
+      );
+      expect(deploy.summary).toContain('**not applied — nothing was written**');
+      expect({ main: await bucketSnapshot(s3, 'r2'), other: await bucketSnapshot(s3, '', other) }).toEqual(before);
 
-    // target: cache: the reviewed plan invalidates one key; a deploy that would clear every namespace is another plan.
-    if (redisUrl === null) return;
-    const redis = createClient({ url: redisUrl });
-    await redis.connect();
-    try {
-      await redis.set('r2app:responses:/a', 'page a');
-      await redis.set('r2app:templates:index.html', 'cached');
-      const cacheInputs = { target: 'cache', 'cache-url': redisUrl, 'app-name': 'r2app', 'github-token': 'ghs_dist_test_token', 'require-approved-plan': 'true' };
-      const cacheWs = await workspace({});
-      expectOk(await run(cacheWs, pr(202), { ...cacheInputs, 'cache-operation': 'invalidate', 'cache-keys': 'r2app:responses:/a', 'dry-run': 'true' }));
-      expect(await redis.get('r2app:responses:/a')).toBe('page a');
-      merged('r2-2', 202);
-      const cleared = await run(cacheWs, push('r2-2'), { ...cacheInputs, 'cache-operation': 'clear' });
-      expect(cleared.code).toBe(1);
-      expect(cleared.outputs['failure-reason']).toBe('plan-changed');
-      expect(await redis.get('r2app:responses:/a')).toBe('page a');
-      expect(await redis.get('r2app:templates:index.html')).toBe('cached');
-      // The reviewed operation itself is applied.
-      const reviewed = await run(cacheWs, push('r2-2'), { ...cacheInputs, 'cache-operation': 'invalidate', 'cache-keys': 'r2app:responses:/a' });
-      expectOk(reviewed);
-      expect(await redis.get('r2app:responses:/a')).toBeNull();
-      expect(await redis.get('r2app:templates:index.html')).toBe('cached');
-    } finally {
-      await redis.close();
-    }
-  });
+      // target: cache: the reviewed plan invalidates one key; a deploy that would clear every namespace is another
+      // plan.
+      if (redisUrl === null) return;
+      const redis = createClient({ url: redisUrl });
+      await redis.connect();
+      try {
+        await redis.set('r2app:responses:/a', 'page a');
+        await redis.set('r2app:templates:index.html', 'cached');
+        const cacheInputs = {
+          target: 'cache',
+          'cache-url': redisUrl,
+          'app-name': 'r2app',
+          'github-token': 'ghs_dist_test_token',
+          'require-approved-plan': 'true',
+        };
+        const cacheWs = await workspace({});
+        expectOk(
+          await run(cacheWs, pr(202), {
+            ...cacheInputs,
+            'cache-operation': 'invalidate',
+            'cache-keys': 'r2app:responses:/a',
+            'dry-run': 'true',
+          }),
+        );
+        expect(await redis.get('r2app:responses:/a')).toBe('page a');
+        merged('r2-2', 202);
+        const cleared = await run(cacheWs, push('r2-2'), { ...cacheInputs, 'cache-operation': 'clear' });
+        expect(cleared.code).toBe(1);
+        expect(cleared.outputs['failure-reason']).toBe('plan-changed');
+        expect(await redis.get('r2app:responses:/a')).toBe('page a');
+        expect(await redis.get('r2app:templates:index.html')).toBe('cached');
+        // The reviewed operation itself is applied.
+        const reviewed = await run(cacheWs, push('r2-2'), {
+          ...cacheInputs,
+          'cache-operation': 'invalidate',
+          'cache-keys': 'r2app:responses:/a',
+        });
+        expectOk(reviewed);
+        expect(await redis.get('r2app:responses:/a')).toBeNull();
+        expect(await redis.get('r2app:templates:index.html')).toBe('cached');
+      } finally {
+        await redis.close();
+      }
+    },
+  );
 
-  it('3. only the Action\'s own comment, marker first, edited by no one else, carries the approval', async () => {
+  it("3. only the Action's own comment, marker first, edited by no one else, carries the approval", async () => {
     const ws = await workspace({ 'templates/index.html': 'v1' });
-    const gated = inputs('r3', { 'conflict-strategy': 'newest-wins', 'require-approved-plan': 'true', 'dry-run': 'false' });
+    const gated = inputs('r3', {
+      'conflict-strategy': 'newest-wins',
+      'require-approved-plan': 'true',
+      'dry-run': 'false',
+    });
     expectOk(await run(ws, push('r3-0'), inputs('r3', { 'conflict-strategy': 'newest-wins' })));
     // Reviewed: v2. Deployed: v3, which nobody reviewed. Its hash is easy to get (a dry run anywhere).
     await writeFiles(ws, { 'templates/index.html': 'v2' });
     expectOk(await run(ws, pr(301), { ...gated, 'dry-run': 'true' }));
     const genuine = api.commentsOn(301)[0]!;
     await writeFiles(ws, { 'templates/index.html': 'v3 (never reviewed)' });
-    const unreviewed = (await run(ws, pr(399), { ...gated, 'dry-run': 'true', comment: 'never' })).outputs['plan-hash']!;
+    const unreviewed = (await run(ws, pr(399), { ...gated, 'dry-run': 'true', comment: 'never' })).outputs[
+      'plan-hash'
+    ]!;
     const key = `templates:${s3.bucket}/r3`;
     const forged = `<!-- fastblocks-sync:${key} plan=${unreviewed} -->`;
     merged('r3-1', 301);
     const before = await bucketSnapshot(s3, 'r3');
     const attempts: [string, () => void][] = [
-      ['a MEMBER (read/triage access) posts the marker', () => api.addComment(301, `${forged}\nLGTM, deploying`, { author_association: 'MEMBER' })],
+      [
+        'a MEMBER (read/triage access) posts the marker',
+        () => api.addComment(301, `${forged}\nLGTM, deploying`, { author_association: 'MEMBER' }),
+      ],
       ['another bot posts it', () => api.addComment(301, forged, { user: { login: 'renovate[bot]', type: 'Bot' } })],
-      ['a look-alike user account posts it', () => api.addComment(301, forged, { user: { login: 'github-actions', type: 'User' }, author_association: 'COLLABORATOR' })],
-      ['the marker quoted, by the Action\'s identity', () => api.addComment(301, `> ${forged}`, { user: BOT })],
-      ['the marker in a code block, by the Action\'s identity', () => api.addComment(301, `\`\`\`\n${forged}\n\`\`\``, { user: BOT })],
-      ['a maintainer edits the Action\'s comment', () => api.editComment(genuine.id, `${forged}\n${genuine.body.split('\n').slice(1).join('\n')}`, { login: 'maintainer', type: 'User' })],
+      [
+        'a look-alike user account posts it',
+        () =>
+          api.addComment(301, forged, {
+            user: { login: 'github-actions', type: 'User' },
+            author_association: 'COLLABORATOR',
+          }),
+      ],
+      ["the marker quoted, by the Action's identity", () => api.addComment(301, `> ${forged}`, { user: BOT })],
+      [
+        "the marker in a code block, by the Action's identity",
+        () => api.addComment(301, `\`\`\`\n${forged}\n\`\`\``, { user: BOT }),
+      ],
+      [
+        "a maintainer edits the Action's comment",
+        () =>
+          api.editComment(genuine.id, `${forged}\n${genuine.body.split('\n').slice(1).join('\n')}`, {
+            login: 'maintainer',
+            type: 'User',
+          }),
+      ],
     ];
     for (const [label, attack] of attempts) {
       attack();
@@ -204,25 +286,41 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
   });
 
   it('4. target all with a manual conflict in templates writes no settings and no static file', async () => {
-    const ws = await workspace({ 'settings/app.yml': 'name: r4app\n', 'templates/index.html': 'v1', 'static/css/site.css': 'body{}' });
+    const ws = await workspace({
+      'settings/app.yml': 'name: r4app\n',
+      'templates/index.html': 'v1',
+      'static/css/site.css': 'body{}',
+    });
     const all = inputs('r4', { target: 'all', 'cache-operation': 'none' });
     expectOk(await run(ws, push('r4-0'), all));
-    await writeFiles(ws, { 'settings/app.yml': 'name: r4app\ndebug: false\n', 'static/css/site.css': 'body{color:red}', 'templates/index.html': 'v2 local' });
+    await writeFiles(ws, {
+      'settings/app.yml': 'name: r4app\ndebug: false\n',
+      'static/css/site.css': 'body{color:red}',
+      'templates/index.html': 'v2 local',
+    });
     await s3.makeStore().put('r4/templates/index.html', Buffer.from('hot fix in the bucket'));
     const areas = ['r4/settings', 'r4/templates', 'r4/static', 'r4/.fastblocks-sync'];
     const before = await Promise.all(areas.map((a) => bucketSnapshot(s3, a)));
     const tree = await treeSnapshot(ws);
     const result = await run(ws, push('r4-1'), all);
     expect(result.code).toBe(1);
-    expect(result.outputs).toMatchObject({ 'failure-reason': 'manual-conflicts', 'synced-count': '0', changed: 'false' });
-    expect(result.stdout).toContain('::error::Manual conflict resolution required: 1 unresolved conflict(s); nothing was written.');
+    expect(result.outputs).toMatchObject({
+      'failure-reason': 'manual-conflicts',
+      'synced-count': '0',
+      changed: 'false',
+    });
+    expect(result.stdout).toContain(
+      '::error::Manual conflict resolution required: 1 unresolved conflict(s); nothing was written.',
+    );
     for (const [i, area] of areas.entries()) expect(await bucketSnapshot(s3, area), area).toEqual(before[i]);
     expect(await treeSnapshot(ws)).toEqual(tree);
     expect(result.summary).toContain('**not applied — nothing was written**');
     // The plan that was not applied is shown whole: the settings and static overwrites beside the conflict.
     expect(result.summary).toMatch(/\*\*Plan \(not applied\): deletions, overwrites and conflicts\*\* \(1\)/);
     expect(result.outputs).toMatchObject({ 'to-overwrite': '2', 'to-create': '0', 'to-delete': '0' });
-    expect(readable(result.summary)).toContain('Not applied: templates: unresolved manual conflicts. Nothing was written by this run.');
+    expect(readable(result.summary)).toContain(
+      'Not applied: templates: unresolved manual conflicts. Nothing was written by this run.',
+    );
   });
 
   it('5. pull_request_target never writes, and no pull request chooses the bucket', async () => {
@@ -232,9 +330,15 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     const before = await bucketSnapshot(s3, 'r5');
     const tree = await treeSnapshot(ws);
     // The README's old pattern evaluated to 'false' here.
-    const target = await run(ws, pr(501, { eventName: 'pull_request_target', headRepo: 'mallory/site' }), inputs('r5', { 'dry-run': 'false' }));
+    const target = await run(
+      ws,
+      pr(501, { eventName: 'pull_request_target', headRepo: 'mallory/site' }),
+      inputs('r5', { 'dry-run': 'false' }),
+    );
     expectOk(target);
-    expect(target.stdout).toContain("pull_request_target event: dry run although 'dry-run' is 'false'. This event never writes");
+    expect(target.stdout).toContain(
+      "pull_request_target event: dry run although 'dry-run' is 'false'. This event never writes",
+    );
     expect(target.outputs).toMatchObject({ 'synced-count': '1', changed: 'true' });
     expect(await bucketSnapshot(s3, 'r5')).toEqual(before);
     expect(await treeSnapshot(ws)).toEqual(tree);
@@ -247,7 +351,10 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     await s3.makeStore({ bucket: victim }).put('r5/templates/customer-list-2026.html', Buffer.from('private'));
     api.contents.set(`${BASE_SHA}:settings/storage.yml`, 'prefix: r5\n');
     await writeFiles(ws, { 'settings/storage.yml': `buckets:\n  templates: ${victim}\nprefix: r5\n` });
-    for (const [number, eventName] of [[502, 'pull_request_target'], [503, 'pull_request']] as const) {
+    for (const [number, eventName] of [
+      [502, 'pull_request_target'],
+      [503, 'pull_request'],
+    ] as const) {
       const result = await run(ws, pr(number, { eventName }), inputs(''));
       expectOk(result);
       const text = [await everything(result), ...api.commentsOn(number).map((c) => c.body)].join('\n');
@@ -256,44 +363,61 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
       expect(text).toContain('This pull request changes settings/storage.yml: the plan uses the base branch');
       expect(result.annotations.join('\n')).toMatch(/::warning::This pull request changes settings\/storage\.yml/);
     }
-    expect(api.requestsTo('GET', /\/contents\/settings(\/|%2F)storage\.yml$/).every((r) => r.url.includes(`ref=${BASE_SHA}`))).toBe(true);
+    expect(
+      api
+        .requestsTo('GET', /\/contents\/settings(\/|%2F)storage\.yml$/)
+        .every((r) => r.url.includes(`ref=${BASE_SHA}`)),
+    ).toBe(true);
     await rm(join(ws, 'settings'), { recursive: true });
   });
 
-  it('6. a Redis password with * " \\ < _ that the server echoes is absent, raw and in every escaped form, from log, summary, comment and report', async () => {
-    const password = 'pa*ss"wo\\rd<_xy';
-    const forms = {
-      raw: password,
-      json: 'pa*ss\\"wo\\\\rd<_xy',
-      html: 'pa*ss&quot;wo\\rd&lt;_xy',
-      markdown: 'pa\\*ss&quot;wo\\\\rd&lt;\\_xy',
-      'markdown in JSON': 'pa\\\\*ss&quot;wo\\\\\\\\rd&lt;\\\\_xy',
-      'percent-encoded': encodeURIComponent(password),
-      'percent-encoded in JSON': JSON.stringify(encodeURIComponent(password)).slice(1, -1),
-    };
-    const redis: EchoRedis = await startEchoRedis();
-    try {
-      const ws = await workspace({ 'templates/index.html': 'v1' });
-      const withCache = inputs('r6', { 'cache-url': `redis://default:${encodeURIComponent(password)}@127.0.0.1:${redis.port}/0`, 'app-name': 'r6app', comment: 'always' });
-      merged('r6-0', 601);
-      merged('r6-1', 601);
-      const first = await run(ws, push('r6-0'), withCache);
-      await writeFiles(ws, { 'templates/index.html': 'v2' });
-      const second = await run(ws, push('r6-1'), withCache);
-      for (const result of [first, second]) {
-        expect(result.code).toBe(1);
-        expect(result.outputs['failure-reason']).toBe('error');
+  it(
+    '6. a Redis password with * " \\ < _ that the server echoes is absent, raw and in ' +
+      'every escaped form, from log, summary, comment and report',
+    async () => {
+      const password = 'pa*ss"wo\\rd<_xy';
+      const forms = {
+        raw: password,
+        json: 'pa*ss\\"wo\\\\rd<_xy',
+        html: 'pa*ss&quot;wo\\rd&lt;_xy',
+        markdown: 'pa\\*ss&quot;wo\\\\rd&lt;\\_xy',
+        'markdown in JSON': 'pa\\\\*ss&quot;wo\\\\\\\\rd&lt;\\\\_xy',
+        'percent-encoded': encodeURIComponent(password),
+        'percent-encoded in JSON': JSON.stringify(encodeURIComponent(password)).slice(1, -1),
+      };
+      const redis: EchoRedis = await startEchoRedis();
+      try {
+        const ws = await workspace({ 'templates/index.html': 'v1' });
+        const withCache = inputs('r6', {
+          'cache-url': `redis://default:${encodeURIComponent(password)}@127.0.0.1:${redis.port}/0`,
+          'app-name': 'r6app',
+          comment: 'always',
+        });
+        merged('r6-0', 601);
+        merged('r6-1', 601);
+        const first = await run(ws, push('r6-0'), withCache);
+        await writeFiles(ws, { 'templates/index.html': 'v2' });
+        const second = await run(ws, push('r6-1'), withCache);
+        for (const result of [first, second]) {
+          expect(result.code).toBe(1);
+          expect(result.outputs['failure-reason']).toBe('error');
+        }
+        // The server did echo it: the message is there, with the password scrubbed.
+        expect(redis.commands.some((c) => c.includes(password))).toBe(true);
+        const text = [
+          await everything(first),
+          await everything(second),
+          ...api.commentsOn(601).map((c) => c.body),
+        ].join('\n');
+        expect(text).toContain("WRONGPASS invalid password '***' for this server");
+        expect(readable(api.commentsOn(601)[0]!.body)).toContain('WRONGPASS invalid password');
+        for (const [name, form] of Object.entries(forms))
+          expect(text.includes(form), `${name} form ${form}`).toBe(false);
+      } finally {
+        await redis.close();
       }
-      // The server did echo it: the message is there, with the password scrubbed.
-      expect(redis.commands.some((c) => c.includes(password))).toBe(true);
-      const text = [await everything(first), await everything(second), ...api.commentsOn(601).map((c) => c.body)].join('\n');
-      expect(text).toContain("WRONGPASS invalid password '***' for this server");
-      expect(readable(api.commentsOn(601)[0]!.body)).toContain('WRONGPASS invalid password');
-      for (const [name, form] of Object.entries(forms)) expect(text.includes(form), `${name} form ${form}`).toBe(false);
-    } finally {
-      await redis.close();
-    }
-  });
+    },
+  );
 
   it('7. a file or object name cannot start a workflow command in the log', async () => {
     // Static assets: template names with ':' are refused anyway (row 8); these names must sync.
@@ -319,15 +443,25 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
       const result = await run(ws, event, input);
       expectOk(result);
       const commands = result.stdout.split('\n').filter((l) => l.trimStart().startsWith('::'));
-      expect(commands.filter((l) => /injected|pwned|::add-mask::static/.test(l)), label).toEqual([]);
+      expect(
+        commands.filter((l) => /injected|pwned|::add-mask::static/.test(l)),
+        label,
+      ).toEqual([]);
       expect(result.stdout, label).not.toMatch(/##\[(add-mask|warning)\]/);
-      expect(commands.every((l) => /^::(group|endgroup|add-mask|error|warning|notice|debug)(::| )/.test(l)), label).toBe(true);
+      expect(
+        commands.every((l) => /^::(group|endgroup|add-mask|error|warning|notice|debug)(::| )/.test(l)),
+        label,
+      ).toBe(true);
       // The names are still there for a person to read, escaped.
       expect(result.stdout, label).toMatch(/a\\x0a::error title=pwned::injected by a file name\.css/);
       expect(result.stdout, label).toContain('#\\x23[add-mask]index.css');
     }
     // The push wrote the names as they are: escaping is for the log only.
-    expect(Object.keys(await treeSnapshot(bucketDir)).filter((k) => k.startsWith('r7/static/') && !k.includes('.fastblocks-sync')).sort()).toEqual([
+    expect(
+      Object.keys(await treeSnapshot(bucketDir))
+        .filter((k) => k.startsWith('r7/static/') && !k.includes('.fastblocks-sync'))
+        .sort(),
+    ).toEqual([
       'r7/static/a\n::error title=pwned::injected by a file name.css',
       'r7/static/b\n  ::add-mask::static\n.css',
       'r7/static/c ##[add-mask]index.css',
@@ -336,98 +470,139 @@ describeS3('issue 9: the PR gate keeps its promise (committed dist/index.js)', (
     ]);
   });
 
-  it.skipIf(redisUrl === null)('8. a template named app:bulma:base.html cannot take over the cache entry of app/bulma/base.html', async () => {
-    const redis = createClient({ url: redisUrl! });
-    await redis.connect();
-    try {
-      await redis.set('r8app:templates:app:bulma:base.html', 'cached base v0');
-      const ws = await workspace({ 'settings/app.yml': 'name: r8app\n', 'templates/app/bulma/base.html': 'base v1', 'templates/app:bulma:base.html': 'IMPOSTOR', 'static/site.css': 'body{}' });
-      const result = await run(ws, push('r8-1'), inputs('r8', { target: 'all', 'cache-url': redisUrl! }));
-      expect(result.code).toBe(1);
-      expect(result.outputs['failure-reason']).toBe('validation');
-      expect(readable(result.summary)).toContain('a template name containing ":" is refused');
-      const keys = Object.keys(await bucketSnapshot(s3, 'r8/templates'));
-      expect(keys).toContain('r8/templates/app/bulma/base.html');
-      expect(keys.some((k) => k.includes('app:bulma'))).toBe(false);
-      expect(await redis.get('r8app:templates:app:bulma:base.html')).toBe('base v1');
-    } finally {
-      await redis.close();
-    }
-  });
+  it.skipIf(redisUrl === null)(
+    '8. a template named app:bulma:base.html cannot take over the cache entry of app/bulma/base.html',
+    async () => {
+      const redis = createClient({ url: redisUrl! });
+      await redis.connect();
+      try {
+        await redis.set('r8app:templates:app:bulma:base.html', 'cached base v0');
+        const ws = await workspace({
+          'settings/app.yml': 'name: r8app\n',
+          'templates/app/bulma/base.html': 'base v1',
+          'templates/app:bulma:base.html': 'IMPOSTOR',
+          'static/site.css': 'body{}',
+        });
+        const result = await run(ws, push('r8-1'), inputs('r8', { target: 'all', 'cache-url': redisUrl! }));
+        expect(result.code).toBe(1);
+        expect(result.outputs['failure-reason']).toBe('validation');
+        expect(readable(result.summary)).toContain('a template name containing ":" is refused');
+        const keys = Object.keys(await bucketSnapshot(s3, 'r8/templates'));
+        expect(keys).toContain('r8/templates/app/bulma/base.html');
+        expect(keys.some((k) => k.includes('app:bulma'))).toBe(false);
+        expect(await redis.get('r8app:templates:app:bulma:base.html')).toBe('base v1');
+      } finally {
+        await redis.close();
+      }
+    },
+  );
 
-  it('9. pull-cache never writes through a link, a stalled GitHub API cannot hang the job, a held lock is waited for only lock-wait', async () => {
-    // pull-cache: the first run pulls and saves; the next checkout has links where those files go.
-    const cache: ActionsCacheServer = await startActionsCache();
-    try {
-      const runnerTemp = await tempDir('fbs-runner-temp-');
-      const ws = await tempDir('fbs-pull-ws-');
-      const outside = await tempDir('fbs-outside-');
-      await writeFile(join(outside, 'target.txt'), 'outside file');
-      await mkdir(join(outside, 'dir'));
-      const store = s3.makeStore();
-      await store.put('r9/templates/new.html', Buffer.from('pulled'));
-      await store.put('r9/templates/sub/deep.html', Buffer.from('pulled deep'));
-      const env = { RUNNER_TEMP: runnerTemp, ACTIONS_CACHE_URL: cache.url, ACTIONS_RUNTIME_TOKEN: 'runtime-token' };
-      const pull = inputs('r9', { direction: 'pull', 'conflict-strategy': 'remote-wins', 'pull-cache': 'true', replica: `${REPO}@remote-edits`, comment: 'never' });
-      await writeFiles(ws, { 'templates/keep.html': 'kept' });
-      const dispatch = { ...push('r9-0'), eventName: 'workflow_dispatch' };
-      const first = await run(ws, dispatch, pull, env);
-      expectOk(first);
-      expect(first.stdout).toContain('pull-cache: saved 2 file(s) beyond the checkout');
-      expect(cache.keys()).toHaveLength(1);
+  it(
+    '9. pull-cache never writes through a link, a stalled GitHub API cannot hang the job, ' +
+      'a held lock is waited for only lock-wait',
+    async () => {
+      // pull-cache: the first run pulls and saves; the next checkout has links where those files go.
+      const cache: ActionsCacheServer = await startActionsCache();
+      try {
+        const runnerTemp = await tempDir('fbs-runner-temp-');
+        const ws = await tempDir('fbs-pull-ws-');
+        const outside = await tempDir('fbs-outside-');
+        await writeFile(join(outside, 'target.txt'), 'outside file');
+        await mkdir(join(outside, 'dir'));
+        const store = s3.makeStore();
+        await store.put('r9/templates/new.html', Buffer.from('pulled'));
+        await store.put('r9/templates/sub/deep.html', Buffer.from('pulled deep'));
+        const env = { RUNNER_TEMP: runnerTemp, ACTIONS_CACHE_URL: cache.url, ACTIONS_RUNTIME_TOKEN: 'runtime-token' };
+        const pull = inputs('r9', {
+          direction: 'pull',
+          'conflict-strategy': 'remote-wins',
+          'pull-cache': 'true',
+          replica: `${REPO}@remote-edits`,
+          comment: 'never',
+        });
+        await writeFiles(ws, { 'templates/keep.html': 'kept' });
+        const dispatch = { ...push('r9-0'), eventName: 'workflow_dispatch' };
+        const first = await run(ws, dispatch, pull, env);
+        expectOk(first);
+        expect(first.stdout).toContain('pull-cache: saved 2 file(s) beyond the checkout');
+        expect(cache.keys()).toHaveLength(1);
 
-      await rm(join(ws, 'templates'), { recursive: true });
-      await writeFiles(ws, { 'templates/keep.html': 'kept' });
-      await symlink(join(outside, 'target.txt'), join(ws, 'templates/new.html'));
-      await symlink(join(outside, 'dir'), join(ws, 'templates/sub'));
-      const outsideBefore = await treeSnapshot(outside);
-      const tree = await treeSnapshot(ws);
-      const second = await run(ws, { ...dispatch, env: { ...dispatch.env, GITHUB_RUN_ID: '4243' } }, pull, { ...env, GITHUB_RUN_ID: '4243' });
-      expectOk(second);
-      expect(second.stdout).toMatch(/::warning::pull-cache: 2 file\(s\) not restored because the checkout has a symbolic link on their path \(never written through\)/);
-      expect(await treeSnapshot(outside)).toEqual(outsideBefore);
-      expect(await treeSnapshot(ws)).toEqual(tree);
-    } finally {
-      await cache.close();
-    }
+        await rm(join(ws, 'templates'), { recursive: true });
+        await writeFiles(ws, { 'templates/keep.html': 'kept' });
+        await symlink(join(outside, 'target.txt'), join(ws, 'templates/new.html'));
+        await symlink(join(outside, 'dir'), join(ws, 'templates/sub'));
+        const outsideBefore = await treeSnapshot(outside);
+        const tree = await treeSnapshot(ws);
+        const second = await run(ws, { ...dispatch, env: { ...dispatch.env, GITHUB_RUN_ID: '4243' } }, pull, {
+          ...env,
+          GITHUB_RUN_ID: '4243',
+        });
+        expectOk(second);
+        expect(second.stdout).toMatch(
+          /::warning::pull-cache: 2 file\(s\) not restored because the checkout has a symbolic link on their path \(never written through\)/,
+        );
+        expect(await treeSnapshot(outside)).toEqual(outsideBefore);
+        expect(await treeSnapshot(ws)).toEqual(tree);
+      } finally {
+        await cache.close();
+      }
 
-    // A GitHub API that never answers: the review (its base commit in the checkout, read with git)
-    // finishes with a warning, the gated deploy refuses.
-    const ws = await workspace({ 'templates/index.html': 'v1' });
-    commitAll(ws, 'base');
-    const baseSha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ws, encoding: 'utf8' }).trim();
-    expectOk(await run(ws, push('r9b-0'), inputs('r9b')));
-    await writeFiles(ws, { 'templates/index.html': 'v2' });
-    const before = await bucketSnapshot(s3, 'r9b');
-    const review901 = pr(901);
-    (review901.event.pull_request as { base: { sha: string } }).base.sha = baseSha;
-    api.stall = true;
-    try {
+      // A GitHub API that never answers: the review (its base commit in the checkout, read with git)
+      // finishes with a warning, the gated deploy refuses.
+      const ws = await workspace({ 'templates/index.html': 'v1' });
+      commitAll(ws, 'base');
+      const baseSha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ws, encoding: 'utf8' }).trim();
+      expectOk(await run(ws, push('r9b-0'), inputs('r9b')));
+      await writeFiles(ws, { 'templates/index.html': 'v2' });
+      const before = await bucketSnapshot(s3, 'r9b');
+      const review901 = pr(901);
+      (review901.event.pull_request as { base: { sha: string } }).base.sha = baseSha;
+      api.stall = true;
+      try {
+        const started = Date.now();
+        const review = await run(ws, review901, inputs('r9b', { timeout: '1' }));
+        expectOk(review);
+        expect(review.stdout).toMatch(
+          /::warning::GitHub API unreachable: could not write the PR comment on #901 \(the GitHub API did not answer within 1 s\)/,
+        );
+        const deploy = await run(
+          ws,
+          push('r9b-1'),
+          inputs('r9b', { timeout: '1', 'require-approved-plan': 'true', 'dry-run': 'false' }),
+        );
+        expect(deploy.code).toBe(1);
+        expect(deploy.outputs['failure-reason']).toBe('plan-changed');
+        expect(deploy.stdout).toMatch(
+          /::error::require-approved-plan: cannot look up the pull request of commit r9b-1 \(the GitHub API did not answer within 1 s\)/,
+        );
+        expect(Date.now() - started).toBeLessThan(30_000);
+      } finally {
+        api.stall = false;
+      }
+      expect(await bucketSnapshot(s3, 'r9b')).toEqual(before);
+
+      // Another run holds the lock and keeps it alive: this one waits lock-wait, then fails naming it.
+      const lockKey = 'r9b/.fastblocks-sync/locks/root=templates.json';
+      const holder = {
+        runId: '20261130T000000Z-0a0b0c',
+        replica: 'someone@else',
+        host: 'other-runner',
+        pid: 7,
+        acquiredAt: new Date(Date.now() - 5 * 60_000).toISOString(),
+        expiresAt: new Date(Date.now() + 600_000).toISOString(),
+        journal: [],
+      };
+      await s3.makeStore().put(lockKey, Buffer.from(JSON.stringify(holder)));
+      const locked = await bucketSnapshot(s3, 'r9b');
       const started = Date.now();
-      const review = await run(ws, review901, inputs('r9b', { timeout: '1' }));
-      expectOk(review);
-      expect(review.stdout).toMatch(/::warning::GitHub API unreachable: could not write the PR comment on #901 \(the GitHub API did not answer within 1 s\)/);
-      const deploy = await run(ws, push('r9b-1'), inputs('r9b', { timeout: '1', 'require-approved-plan': 'true', 'dry-run': 'false' }));
-      expect(deploy.code).toBe(1);
-      expect(deploy.outputs['failure-reason']).toBe('plan-changed');
-      expect(deploy.stdout).toMatch(/::error::require-approved-plan: cannot look up the pull request of commit r9b-1 \(the GitHub API did not answer within 1 s\)/);
-      expect(Date.now() - started).toBeLessThan(30_000);
-    } finally {
-      api.stall = false;
-    }
-    expect(await bucketSnapshot(s3, 'r9b')).toEqual(before);
-
-    // Another run holds the lock and keeps it alive: this one waits lock-wait, then fails naming it.
-    const lockKey = 'r9b/.fastblocks-sync/locks/root=templates.json';
-    const holder = { runId: '20261130T000000Z-0a0b0c', replica: 'someone@else', host: 'other-runner', pid: 7, acquiredAt: new Date(Date.now() - 5 * 60_000).toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString(), journal: [] };
-    await s3.makeStore().put(lockKey, Buffer.from(JSON.stringify(holder)));
-    const locked = await bucketSnapshot(s3, 'r9b');
-    const started = Date.now();
-    const blocked = await run(ws, push('r9b-2'), inputs('r9b', { 'lock-wait': '1' }));
-    expect(blocked.code).toBe(1);
-    expect(blocked.outputs['failure-reason']).toBe('locked');
-    expect(blocked.stdout).toMatch(/::error::.*locked by run 20261130T000000Z-0a0b0c of someone@else \(host other-runner, pid 7\), taken 5 min \d+ s ago/);
-    expect(Date.now() - started).toBeLessThan(20_000);
-    expect(await bucketSnapshot(s3, 'r9b')).toEqual(locked);
-  });
+      const blocked = await run(ws, push('r9b-2'), inputs('r9b', { 'lock-wait': '1' }));
+      expect(blocked.code).toBe(1);
+      expect(blocked.outputs['failure-reason']).toBe('locked');
+      expect(blocked.stdout).toMatch(
+        /::error::.*locked by run 20261130T000000Z-0a0b0c of someone@else \(host other-runner, pid 7\), taken 5 min \d+ s ago/,
+      );
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(await bucketSnapshot(s3, 'r9b')).toEqual(locked);
+    },
+  );
 });

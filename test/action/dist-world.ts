@@ -69,13 +69,20 @@ export function commitAll(dir: string, message = 'commit'): void {
 }
 
 /** Every object under the prefix (the synced roots and the tool's own area) with its ETag. */
-export async function bucketSnapshot(s3: S3TestContext, prefix: string, bucket?: string): Promise<Record<string, string>> {
+export async function bucketSnapshot(
+  s3: S3TestContext,
+  prefix: string,
+  bucket?: string,
+): Promise<Record<string, string>> {
   const store = s3.makeStore(bucket ? { bucket } : {});
   const objects = await store.list(prefix ? `${prefix}/` : '');
   return Object.fromEntries(objects.map((o) => [o.key, o.etag]));
 }
 
-/** Every entry under a folder — files with their bytes, links with their targets — `.git` and the report folder left out. */
+/**
+ * Every entry under a folder — files with their bytes, links with their targets — `.git` and the report folder left
+ * out.
+ */
 export async function treeSnapshot(root: string): Promise<Record<string, string>> {
   const tree: Record<string, string> = {};
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
@@ -97,7 +104,11 @@ export interface EventSpec {
   env: Record<string, string>;
 }
 
-export function pullRequestEvent(apiUrl: string, number: number, options: { headRepo?: string; eventName?: string } = {}): EventSpec {
+export function pullRequestEvent(
+  apiUrl: string,
+  number: number,
+  options: { headRepo?: string; eventName?: string } = {},
+): EventSpec {
   return {
     eventName: options.eventName ?? 'pull_request',
     event: {
@@ -109,7 +120,12 @@ export function pullRequestEvent(apiUrl: string, number: number, options: { head
         head: { ref: 'feature', sha: PR_HEAD_SHA, repo: { full_name: options.headRepo ?? REPO } },
       },
     },
-    env: { GITHUB_REPOSITORY: REPO, GITHUB_REF: `refs/pull/${number}/merge`, GITHUB_SHA: `merge-${number}`, GITHUB_API_URL: apiUrl },
+    env: {
+      GITHUB_REPOSITORY: REPO,
+      GITHUB_REF: `refs/pull/${number}/merge`,
+      GITHUB_SHA: `merge-${number}`,
+      GITHUB_API_URL: apiUrl,
+    },
   };
 }
 
@@ -122,7 +138,11 @@ export function pushEvent(apiUrl: string, sha: string): EventSpec {
 }
 
 /** The Action's inputs against the test bucket (moto), target templates, push, manual conflicts. */
-export function s3Inputs(s3: S3TestContext, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+export function s3Inputs(
+  s3: S3TestContext,
+  prefix: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     target: 'templates',
     bucket: s3.bucket,
@@ -139,5 +159,8 @@ export function s3Inputs(s3: S3TestContext, prefix: string, extra: Record<string
 
 /** stdout without the runner's mask commands (they carry the secrets on purpose, and the runner hides them). */
 export function visibleLog(stdout: string): string {
-  return stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n');
+  return stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('::add-mask::'))
+    .join('\n');
 }

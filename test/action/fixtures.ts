@@ -20,7 +20,14 @@ export function report(overrides: Partial<SyncReport> = {}): SyncReport {
     planHash: 'a'.repeat(32),
     planned,
     applied: overrides.dryRun === false && !overrides.failure,
-    stats: { requests: { list: 1, get: 0, head: 0, put: 0, copy: 0, delete: 0 }, bytesUp: 0, bytesDown: 0, durationMs: 120, localFiles: 3, remoteObjects: 2 },
+    stats: {
+      requests: { list: 1, get: 0, head: 0, put: 0, copy: 0, delete: 0 },
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 120,
+      localFiles: 3,
+      remoteObjects: 2,
+    },
     ...overrides,
   };
 }
@@ -68,7 +75,9 @@ export function item(path: string, action: SyncedItem['action'], change: SyncedI
  */
 export function reviewFixture(): AnyTargetResult[] {
   const planned: SyncedItem[] = [
-    ...Array.from({ length: 2_000 }, (_, i) => item(`app/pages/page-${String(i).padStart(4, '0')}.html`, 'upload', 'create')),
+    ...Array.from({ length: 2_000 }, (_, i) =>
+      item(`app/pages/page-${String(i).padStart(4, '0')}.html`, 'upload', 'create'),
+    ),
     item('app/bulma/base.html', 'upload', 'overwrite'),
     item('app/bulma/blocks/header.html', 'upload', 'overwrite'),
     item('app/bulma/blocks/footer.html', 'upload', 'overwrite'),
@@ -89,16 +98,39 @@ export function reviewFixture(): AnyTargetResult[] {
     synced: [],
     conflicts: [conflict],
     failure: { reason: 'manual-conflicts', message: 'Manual conflict resolution required' },
-    stats: { requests: { list: 3, get: 1, head: 0, put: 0, copy: 0, delete: 0 }, bytesUp: 0, bytesDown: 0, durationMs: 1_840, localFiles: 2_043, remoteObjects: 44 },
+    stats: {
+      requests: { list: 3, get: 1, head: 0, put: 0, copy: 0, delete: 0 },
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 1_840,
+      localFiles: 2_043,
+      remoteObjects: 44,
+    },
   });
-  const invalid: InvalidFile = { path: 'storage.yml', side: 'local', message: 'Map keys must be unique at line 7, column 3: "buckets"', line: 7, column: 3 };
+  const invalid: InvalidFile = {
+    path: 'storage.yml',
+    side: 'local',
+    message: 'Map keys must be unique at line 7, column 3: "buckets"',
+    line: 7,
+    column: 3,
+  };
   const settingsReport = report({
     local: '/home/runner/work/site/site/settings',
     remote: 's3://my-app-prod/site/settings/',
     invalid: [invalid],
-    stats: { requests: { list: 1, get: 1, head: 0, put: 0, copy: 0, delete: 0 }, bytesUp: 0, bytesDown: 0, durationMs: 310, localFiles: 6, remoteObjects: 6 },
+    stats: {
+      requests: { list: 1, get: 1, head: 0, put: 0, copy: 0, delete: 0 },
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 310,
+      localFiles: 6,
+      remoteObjects: 6,
+    },
   });
-  const staticReport = report({ local: '/home/runner/work/site/site/static', remote: 's3://my-app-static/site/static/' });
+  const staticReport = report({
+    local: '/home/runner/work/site/site/static',
+    remote: 's3://my-app-static/site/static/',
+  });
   return [
     settings(settingsReport),
     templates(templatesReport),

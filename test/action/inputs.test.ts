@@ -116,36 +116,68 @@ describe('readInputs', () => {
   });
 
   it('accepts s3:// and file:// URLs as the bucket', () => {
-    expect(inputs({ bucket: 's3://b-2/a/b', prefix: 'c' })).toMatchObject({ bucket: 'b-2', prefix: 'a/b/c', storageBucket: 's3://b-2/a/b/c' });
+    expect(inputs({ bucket: 's3://b-2/a/b', prefix: 'c' })).toMatchObject({
+      bucket: 'b-2',
+      prefix: 'a/b/c',
+      storageBucket: 's3://b-2/a/b/c',
+    });
     expect(inputs({ bucket: 'file:///srv/bucket' })).toMatchObject({ storageBucket: 'file:///srv/bucket' });
   });
 
   it.each([
-    [{ direction: 'sideways' }, "Input 'direction' has an invalid value 'sideways'. Accepted: pull, push, bidirectional"],
-    [{ 'conflict-strategy': 'coin-flip' }, "Input 'conflict-strategy' has an invalid value 'coin-flip'. Accepted: remote-wins, local-wins, newest-wins, manual, backup-both"],
-    [{ target: 'everything' }, "Input 'target' has an invalid value 'everything'. Accepted: templates, settings, static, cache, all"],
+    [
+      { direction: 'sideways' },
+      "Input 'direction' has an invalid value 'sideways'. Accepted: pull, push, bidirectional",
+    ],
+    [
+      { 'conflict-strategy': 'coin-flip' },
+      "Input 'conflict-strategy' has an invalid value 'coin-flip'. Accepted: remote-wins, " +
+        'local-wins, newest-wins, manual, backup-both',
+    ],
+    [
+      { target: 'everything' },
+      "Input 'target' has an invalid value 'everything'. Accepted: templates, settings, static, cache, all",
+    ],
     [{ 'dry-run': 'yes' }, "Input 'dry-run' has an invalid value 'yes'. Accepted: true, false"],
     [{ comment: 'sometimes' }, "Input 'comment' has an invalid value 'sometimes'. Accepted: auto, always, never"],
     [{ 'max-concurrent': '0' }, "Input 'max-concurrent' has an invalid value '0'. Accepted: an integer from 1 to 256"],
-    [{ 'max-concurrent': '2.5' }, "Input 'max-concurrent' has an invalid value '2.5'. Accepted: an integer from 1 to 256"],
-    [{ timeout: '-1' }, "Input 'timeout' has an invalid value '-1'. Accepted: a number from 0.001 to 3600"],
+    [
+      { 'max-concurrent': '2.5' },
+      "Input 'max-concurrent' has an invalid value '2.5'. Accepted: an integer from 1 to 256",
+    ],
+    [{ timeout: '-1' }, "Input 'timeout' has an invalid value '-1'. Accepted: a number from 0.1 to 3600"],
     [{ 'max-delete': 'lots' }, "Input 'max-delete' has an invalid value 'lots'."],
-    [{ 'cache-namespaces': 'templates,sessions' }, "Input 'cache-namespaces' has an invalid value 'sessions'. Accepted: templates, bccache, responses, gather, static"],
+    [
+      { 'cache-namespaces': 'templates,sessions' },
+      "Input 'cache-namespaces' has an invalid value 'sessions'. Accepted: templates, " +
+        'bccache, responses, gather, static',
+    ],
     [{ 'cache-operation': 'nuke' }, "Input 'cache-operation' has an invalid value 'nuke'. Accepted: refresh, none"],
-    [{ target: 'cache', 'cache-operation': 'nuke' }, "Input 'cache-operation' has an invalid value 'nuke'. Accepted: refresh, invalidate, warm, clear"],
+    [
+      { target: 'cache', 'cache-operation': 'nuke' },
+      "Input 'cache-operation' has an invalid value 'nuke'. Accepted: refresh, invalidate, warm, clear",
+    ],
     [{ 'template-paths': '../elsewhere' }, "Input 'template-paths' has an invalid value '../elsewhere'."],
     [{ bucket: 'My_Bucket!' }, "Input 'bucket' has an invalid value 'My_Bucket!'."],
     [{ bucket: 'ftp://x' }, "Input 'bucket' has an invalid value 'ftp://x'."],
     [{ prefix: 'a/../b' }, "Input 'prefix' has an invalid value 'a/../b'."],
-    [{ endpoint: 'localhost:9000' }, "Input 'endpoint' has an invalid value 'localhost:9000'. Accepted: an http:// or https:// URL"],
-  ] as [Partial<Record<InputName, string>>, string][])('rejects %o naming the input, the value and what is accepted', (values, message) => {
-    const error = failure({ bucket: 'my-bucket', ...values });
-    expect(error.message).toContain(message);
-    expect(error.reason).toBe('validation');
-  });
+    [
+      { endpoint: 'localhost:9000' },
+      "Input 'endpoint' has an invalid value 'localhost:9000'. Accepted: an http:// or https:// URL",
+    ],
+  ] as [Partial<Record<InputName, string>>, string][])(
+    'rejects %o naming the input, the value and what is accepted',
+    (values, message) => {
+      const error = failure({ bucket: 'my-bucket', ...values });
+      expect(error.message).toContain(message);
+      expect(error.reason).toBe('validation');
+    },
+  );
 
   it('requires a bucket except for cache-only runs', () => {
-    expect(failure({}).message).toBe("Input 'bucket' is required for target 'all'. Set it to the bucket name (e.g. 'my-app-prod').");
+    expect(failure({}).message).toBe(
+      "Input 'bucket' is required for target 'all'. Set it to the bucket name (e.g. 'my-app-prod').",
+    );
     expect(inputs({ target: 'cache' }).storageBucket).toBeUndefined();
   });
 
@@ -164,24 +196,35 @@ describe('readInputs', () => {
   });
 
   it('refuses prune with bidirectional', () => {
-    expect(failure({ bucket: 'b-1', prune: 'true', direction: 'bidirectional' }).message).toContain("use direction 'push' or 'pull'");
+    expect(failure({ bucket: 'b-1', prune: 'true', direction: 'bidirectional' }).message).toContain(
+      "use direction 'push' or 'pull'",
+    );
   });
 
   it('takes the comment author as a GitHub login (default the Actions bot) and lock-wait in seconds', () => {
     expect(inputs({ bucket: 'my-app-prod' })).toMatchObject({ commentAuthor: 'github-actions[bot]', lockWait: 60 });
-    expect(inputs({ bucket: 'my-app-prod', 'comment-author': 'sync-app[bot]', 'lock-wait': '5' })).toMatchObject({ commentAuthor: 'sync-app[bot]', lockWait: 5 });
+    expect(inputs({ bucket: 'my-app-prod', 'comment-author': 'sync-app[bot]', 'lock-wait': '5' })).toMatchObject({
+      commentAuthor: 'sync-app[bot]',
+      lockWait: 5,
+    });
     expect(inputs({ bucket: 'my-app-prod', 'comment-author': 'deploy-bot' }).commentAuthor).toBe('deploy-bot');
     for (const bad of ['github actions', 'a[bot]x', '-lead', 'x'.repeat(40), '<script>']) {
-      expect(failure({ bucket: 'my-app-prod', 'comment-author': bad }).message).toMatch(/^Input 'comment-author' has an invalid value .*Accepted: a GitHub login: 'github-actions\[bot\]'/);
+      expect(failure({ bucket: 'my-app-prod', 'comment-author': bad }).message).toMatch(
+        /^Input 'comment-author' has an invalid value .*Accepted: a GitHub login: 'github-actions\[bot\]'/,
+      );
     }
-    expect(failure({ bucket: 'my-app-prod', 'lock-wait': 'forever' }).message).toBe("Input 'lock-wait' has an invalid value 'forever'. Accepted: a number from 0 to 3600");
+    expect(failure({ bucket: 'my-app-prod', 'lock-wait': 'forever' }).message).toBe(
+      "Input 'lock-wait' has an invalid value 'forever'. Accepted: a number from 0 to 3600",
+    );
   });
 
   it('takes lock-ttl in seconds (default 600), from 2 to 86400', () => {
     expect(inputs({ bucket: 'my-app-prod' }).lockTtl).toBe(600);
     expect(inputs({ bucket: 'my-app-prod', 'lock-ttl': '30' }).lockTtl).toBe(30);
     for (const bad of ['1', '0', '-5', '86401', 'ten', '1e9']) {
-      expect(failure({ bucket: 'my-app-prod', 'lock-ttl': bad }).message).toBe(`Input 'lock-ttl' has an invalid value '${bad}'. Accepted: a number from 2 to 86400`);
+      expect(failure({ bucket: 'my-app-prod', 'lock-ttl': bad }).message).toBe(
+        `Input 'lock-ttl' has an invalid value '${bad}'. Accepted: a number from 2 to 86400`,
+      );
     }
   });
 

@@ -11,7 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import type { GitHubApiServer } from '../helpers/github-api.js';
 import { describeS3, type S3TestContext } from '../helpers/s3.js';
-import { REPO, pullRequestEvent, pushEvent, s3Inputs, startDistWorld, tempDir, workspace, writeFiles, type EventSpec } from './dist-world.js';
+import {
+  REPO,
+  pullRequestEvent,
+  pushEvent,
+  s3Inputs,
+  startDistWorld,
+  tempDir,
+  workspace,
+  writeFiles,
+  type EventSpec,
+} from './dist-world.js';
 import { inputVariable } from './run-action.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,7 +55,12 @@ async function localAction(ws: string, event: EventSpec, inputs: Record<string, 
     AWS_EC2_METADATA_DISABLED: 'true',
   };
   const envFile = join(dir, '.env');
-  await writeFile(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  await writeFile(
+    envFile,
+    Object.entries(vars)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
   const child = spawn(process.execPath, [LOCAL_ACTION, 'run', '.', 'src/main.ts', envFile], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, NO_COLOR: '1' },
@@ -56,7 +71,9 @@ async function localAction(ws: string, event: EventSpec, inputs: Record<string, 
   child.stderr.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   expect(code, stdout).toBe(0);
-  const outputs = Object.fromEntries([...stdout.matchAll(/^::set-output name=([^:]+)::(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+  const outputs = Object.fromEntries(
+    [...stdout.matchAll(/^::set-output name=([^:]+)::(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
+  );
   return { stdout, outputs, errors: [...stdout.matchAll(/^::error::(.*)$/gm)].map((m) => m[1]!) };
 }
 
@@ -72,20 +89,42 @@ describeS3('@github/local-action runs src/main.ts', () => {
 
     const push = await localAction(ws, pushEvent(api.url, 'la-0'), inputs);
     expect(push.errors).toEqual([]);
-    expect(push.outputs).toMatchObject({ 'failure-reason': '', changed: 'true', 'synced-count': '2', 'to-create': '2', 'to-overwrite': '0', 'to-delete': '0' });
+    expect(push.outputs).toMatchObject({
+      'failure-reason': '',
+      changed: 'true',
+      'synced-count': '2',
+      'to-create': '2',
+      'to-overwrite': '0',
+      'to-delete': '0',
+    });
     expect(push.stdout).not.toMatch(/not (?:declared|defined) in action\.yml|Input .* not found/i);
 
     await writeFiles(ws, { 'templates/index.html': 'v2' });
     const review = await localAction(ws, pullRequestEvent(api.url, 61), inputs);
     expect(review.errors).toEqual([]);
-    expect(review.outputs).toMatchObject({ 'failure-reason': '', changed: 'true', 'to-create': '0', 'to-overwrite': '1', 'to-delete': '0' });
+    expect(review.outputs).toMatchObject({
+      'failure-reason': '',
+      changed: 'true',
+      'to-create': '0',
+      'to-overwrite': '1',
+      'to-delete': '0',
+    });
     const comment = api.commentsOn(61)[0]!.body;
-    expect(comment.split('\n')[0]).toMatch(new RegExp(`^<!-- fastblocks-sync:templates:${s3.bucket}/la plan=${review.outputs['plan-hash']} head=[0-9a-f]{40} -->$`));
+    expect(comment.split('\n')[0]).toMatch(
+      new RegExp(
+        `^<!-- fastblocks-sync:templates:${s3.bucket}/la plan=${review.outputs['plan-hash']} head=[0-9a-f]{40} -->$`,
+      ),
+    );
     expect(comment).toContain('| **overwrite** | <code>index.html</code> |');
 
     await s3.makeStore().put('la/templates/index.html', Buffer.from('hot fix'));
     const conflict = await localAction(ws, pushEvent(api.url, 'la-1'), { ...inputs, comment: 'never' });
-    expect(conflict.outputs).toMatchObject({ 'failure-reason': 'manual-conflicts', 'unresolved-count': '1', changed: 'false', 'to-overwrite': '0' });
+    expect(conflict.outputs).toMatchObject({
+      'failure-reason': 'manual-conflicts',
+      'unresolved-count': '1',
+      changed: 'false',
+      'to-overwrite': '0',
+    });
     expect(conflict.errors.join('\n')).toContain('Manual conflict resolution required: 1 unresolved conflict(s)');
     expect(api.requestsTo('POST', `/repos/${REPO}/issues/61/comments`)).toHaveLength(1);
   });

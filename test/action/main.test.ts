@@ -77,7 +77,14 @@ async function env(eventName: string, event: Record<string, unknown>, sha = 'sha
 }
 
 const BASE_SHA = 'b'.repeat(40);
-const prEvent = { number: 5, pull_request: { number: 5, base: { ref: 'main', sha: BASE_SHA, repo: { full_name: 'acme/site' } }, head: { repo: { full_name: 'acme/site' } } } };
+const prEvent = {
+  number: 5,
+  pull_request: {
+    number: 5,
+    base: { ref: 'main', sha: BASE_SHA, repo: { full_name: 'acme/site' } },
+    head: { repo: { full_name: 'acme/site' } },
+  },
+};
 
 function recordingTargets(results: (s: ActionSettings, r: RunOverrides) => AnyTargetResult[]) {
   const calls: { settings: ActionSettings; run: RunOverrides }[] = [];
@@ -91,7 +98,11 @@ function recordingTargets(results: (s: ActionSettings, r: RunOverrides) => AnyTa
 }
 
 const noCache = { isAvailable: () => false, restore: async () => undefined, save: async () => {} };
-const deps = (io: FakeIO, e: Record<string, string>, runTargets: ReturnType<typeof recordingTargets>['runTargets']) => ({
+const deps = (
+  io: FakeIO,
+  e: Record<string, string>,
+  runTargets: ReturnType<typeof recordingTargets>['runTargets'],
+) => ({
   io,
   env: e,
   runTargets,
@@ -101,8 +112,16 @@ const deps = (io: FakeIO, e: Record<string, string>, runTargets: ReturnType<type
 });
 
 describe('run()', () => {
-  it('pull-cache failures are warnings, never the run\'s failure', async () => {
-    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, direction: 'pull', synced: [{ path: 'a.html', action: 'download', change: 'create' }] }))]);
+  it("pull-cache failures are warnings, never the run's failure", async () => {
+    const targets = recordingTargets((_s, r) => [
+      templates(
+        report({
+          dryRun: r.dryRun,
+          direction: 'pull',
+          synced: [{ path: 'a.html', action: 'download', change: 'create' }],
+        }),
+      ),
+    ]);
     const broken = {
       isAvailable: () => {
         throw new Error('cache service exploded');
@@ -115,19 +134,31 @@ describe('run()', () => {
     expect(io.failed).toEqual([]);
     expect(io.outputs['failure-reason']).toBe('');
     const warnings = io.annotations.filter((a) => a.level === 'warning').map((a) => a.message);
-    expect(warnings).toContain('pull-cache: restore failed (cache service exploded); the sync downloads what it needs.');
-    expect(warnings).toContain('pull-cache: save failed (cache service exploded); the next run downloads these files again.');
+    expect(warnings).toContain(
+      'pull-cache: restore failed (cache service exploded); the sync downloads what it needs.',
+    );
+    expect(warnings).toContain(
+      'pull-cache: save failed (cache service exploded); the next run downloads these files again.',
+    );
   });
 
-
   it('runs a pull_request as a dry-run for the base branch replica unless dry-run is explicitly false', async () => {
-    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
+    const targets = recordingTargets((_s, r) => [
+      templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload', change: 'create' }] })),
+    ]);
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
     await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run).toMatchObject({ dryRun: true, replica: 'acme/site@main' });
     expect(io.failed).toEqual([]);
-    expect(io.outputs).toMatchObject({ changed: 'true', 'synced-count': '1', 'failure-reason': '', 'plan-hash': expect.stringMatching(/^[0-9a-f]{32}$/) });
-    expect(readable(io.summary)).toContain("pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.");
+    expect(io.outputs).toMatchObject({
+      changed: 'true',
+      'synced-count': '1',
+      'failure-reason': '',
+      'plan-hash': expect.stringMatching(/^[0-9a-f]{32}$/),
+    });
+    expect(readable(io.summary)).toContain(
+      "pull_request event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.",
+    );
 
     const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
     await run(deps(explicit, await env('pull_request', prEvent), targets.runTargets));
@@ -139,44 +170,80 @@ describe('run()', () => {
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'dry-run': 'false', comment: 'never' });
     await run(deps(io, await env('pull_request_target', prEvent), targets.runTargets));
     expect(targets.calls[0]!.run.dryRun).toBe(true);
-    expect(io.logs.join('\n')).toContain("pull_request_target event: dry run although 'dry-run' is 'false'. This event never writes; deploy previews from pull_request events.");
+    expect(io.logs.join('\n')).toContain(
+      "pull_request_target event: dry run although 'dry-run' is 'false'. This event never " +
+        'writes; deploy previews from pull_request events.',
+    );
     expect(io.summary).toMatch(/^> pull&#95;request&#95;target event/m);
     expect(readable(io.summary)).toContain("pull_request_target event: dry run although 'dry-run' is 'false'");
   });
 
-  it('treats every event that runs on a pull request like pull_request: dry run unless dry-run is explicitly false, settings from the base commit', async () => {
-    const OTHER_BASE = 'c'.repeat(40);
-    api.pulls.set(7, { number: 7, state: 'open', base: { ref: 'main', sha: OTHER_BASE }, head: { sha: 'd'.repeat(40) } });
-    const events: [string, Record<string, unknown>, Record<string, string>, string][] = [
-      ['pull_request_review', { review: { state: 'approved' }, ...prEvent }, {}, BASE_SHA],
-      ['pull_request_review_comment', { comment: { body: 'nit' }, ...prEvent }, {}, BASE_SHA],
-      ['merge_group', { merge_group: { base_ref: 'refs/heads/main', base_sha: OTHER_BASE, head_sha: 'e'.repeat(40) } }, { GITHUB_REF: 'refs/heads/gh-readonly-queue/main/pr-7-abc' }, OTHER_BASE],
-      // The base commit of a comment's pull request is not in the event: asked from the API.
-      ['issue_comment', { issue: { number: 7, pull_request: { url: 'x' } }, comment: { body: '/deploy' } }, { GITHUB_REF: 'refs/heads/main' }, OTHER_BASE],
-      // Any event on a refs/pull/ ref.
-      ['workflow_run', {}, { GITHUB_REF: 'refs/pull/7/merge' }, OTHER_BASE],
-    ];
-    for (const [eventName, event, extra, base] of events) {
-      const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
-      const io = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never' });
-      await run(deps(io, { ...(await env(eventName, event)), ...extra }, targets.runTargets));
-      expect(io.failed, eventName).toEqual([]);
-      expect(targets.calls[0]!.run.dryRun, eventName).toBe(true);
-      expect(io.logs.join('\n'), eventName).toContain(`${eventName} event: dry run. The Action writes from a pull request only when 'dry-run' is explicitly 'false'.`);
-      api.contents.set(`${base}:settings/storage.yml`, `prefix: ${eventName}\n`);
-      expect(await targets.calls[0]!.run.readConfigFile!('storage.yml'), eventName).toBe(`prefix: ${eventName}\n`);
-      const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never', 'dry-run': 'false' });
-      await run(deps(explicit, { ...(await env(eventName, event)), ...extra }, targets.runTargets));
-      expect(targets.calls[1]!.run.dryRun, eventName).toBe(false);
-    }
-    // An issue comment on an issue (not a pull request) and a push are not pull request runs.
-    for (const [eventName, event] of [['issue_comment', { issue: { number: 8 }, comment: { body: 'hi' } }], ['push', {}]] as const) {
-      const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
-      await run(deps(fakeIO({ bucket: 'b-1', comment: 'never' }), { ...(await env(eventName, event)), GITHUB_REF: 'refs/heads/main' }, targets.runTargets));
-      expect(targets.calls[0]!.run.dryRun, eventName).toBe(false);
-      expect(targets.calls[0]!.run.readConfigFile, eventName).toBeUndefined();
-    }
-  });
+  it(
+    'treats every event that runs on a pull request like pull_request: dry run unless ' +
+      'dry-run is explicitly false, settings from the base commit',
+    async () => {
+      const OTHER_BASE = 'c'.repeat(40);
+      api.pulls.set(7, {
+        number: 7,
+        state: 'open',
+        base: { ref: 'main', sha: OTHER_BASE },
+        head: { sha: 'd'.repeat(40) },
+      });
+      const events: [string, Record<string, unknown>, Record<string, string>, string][] = [
+        ['pull_request_review', { review: { state: 'approved' }, ...prEvent }, {}, BASE_SHA],
+        ['pull_request_review_comment', { comment: { body: 'nit' }, ...prEvent }, {}, BASE_SHA],
+        [
+          'merge_group',
+          { merge_group: { base_ref: 'refs/heads/main', base_sha: OTHER_BASE, head_sha: 'e'.repeat(40) } },
+          { GITHUB_REF: 'refs/heads/gh-readonly-queue/main/pr-7-abc' },
+          OTHER_BASE,
+        ],
+        // The base commit of a comment's pull request is not in the event: asked from the API.
+        [
+          'issue_comment',
+          { issue: { number: 7, pull_request: { url: 'x' } }, comment: { body: '/deploy' } },
+          { GITHUB_REF: 'refs/heads/main' },
+          OTHER_BASE,
+        ],
+        // Any event on a refs/pull/ ref.
+        ['workflow_run', {}, { GITHUB_REF: 'refs/pull/7/merge' }, OTHER_BASE],
+      ];
+      for (const [eventName, event, extra, base] of events) {
+        const targets = recordingTargets((_s, r) => [
+          templates(report({ dryRun: r.dryRun, synced: [{ path: 'a.html', action: 'upload', change: 'create' }] })),
+        ]);
+        const io = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never' });
+        await run(deps(io, { ...(await env(eventName, event)), ...extra }, targets.runTargets));
+        expect(io.failed, eventName).toEqual([]);
+        expect(targets.calls[0]!.run.dryRun, eventName).toBe(true);
+        expect(io.logs.join('\n'), eventName).toContain(
+          `${eventName} event: dry run. The Action writes from a pull request only when ` +
+            `'dry-run' is explicitly 'false'.`,
+        );
+        api.contents.set(`${base}:settings/storage.yml`, `prefix: ${eventName}\n`);
+        expect(await targets.calls[0]!.run.readConfigFile!('storage.yml'), eventName).toBe(`prefix: ${eventName}\n`);
+        const explicit = fakeIO({ bucket: 'b-1', 'github-token': 't', comment: 'never', 'dry-run': 'false' });
+        await run(deps(explicit, { ...(await env(eventName, event)), ...extra }, targets.runTargets));
+        expect(targets.calls[1]!.run.dryRun, eventName).toBe(false);
+      }
+      // An issue comment on an issue (not a pull request) and a push are not pull request runs.
+      for (const [eventName, event] of [
+        ['issue_comment', { issue: { number: 8 }, comment: { body: 'hi' } }],
+        ['push', {}],
+      ] as const) {
+        const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
+        await run(
+          deps(
+            fakeIO({ bucket: 'b-1', comment: 'never' }),
+            { ...(await env(eventName, event)), GITHUB_REF: 'refs/heads/main' },
+            targets.runTargets,
+          ),
+        );
+        expect(targets.calls[0]!.run.dryRun, eventName).toBe(false);
+        expect(targets.calls[0]!.run.readConfigFile, eventName).toBeUndefined();
+      }
+    },
+  );
 
   it('on a pull request, reads the settings that choose the bucket from the base commit, never the head', async () => {
     const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
@@ -186,25 +253,32 @@ describe('run()', () => {
     api.contents.set(`${BASE_SHA}:settings/storage.yml`, 'buckets:\n  templates: base-bucket\n');
     expect(await read('storage.yml')).toBe('buckets:\n  templates: base-bucket\n');
     expect(await read('cache.yml')).toBeNull();
-    expect(api.requestsTo('GET', /^\/repos\/acme\/site\/contents\/settings(\/|%2F)storage\.yml$/)[0]!.url).toContain(`ref=${BASE_SHA}`);
+    expect(api.requestsTo('GET', /^\/repos\/acme\/site\/contents\/settings(\/|%2F)storage\.yml$/)[0]!.url).toContain(
+      `ref=${BASE_SHA}`,
+    );
     // Not on a push: the checkout is what was merged.
     await run(deps(fakeIO({ bucket: 'b-1', comment: 'never' }), await env('push', {}), targets.runTargets));
     expect(targets.calls[1]!.run.readConfigFile).toBeUndefined();
   });
 
-  it('warns when the token posts as someone else than comment-author (its comment would never be found or trusted)', async () => {
-    const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
-    api.tokenUser = { login: 'deploy-bot', type: 'User' };
-    const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
-    await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
-    expect(io.annotations.map((a) => a.message)).toContain(
-      "The github-token posts as deploy-bot, but comment-author is github-actions[bot]: set 'comment-author: deploy-bot' so the Action finds this comment again instead of adding another, and trusts its plan for require-approved-plan.",
-    );
-    const told = fakeIO({ bucket: 'b-1', 'github-token': 't', 'comment-author': 'deploy-bot' });
-    await run(deps(told, await env('pull_request', prEvent), targets.runTargets));
-    expect(told.annotations).toEqual([]);
-    expect(api.commentsOn(5)).toHaveLength(1);
-  });
+  it(
+    'warns when the token posts as someone else than comment-author (its comment would ' + 'never be found or trusted)',
+    async () => {
+      const targets = recordingTargets((_s, r) => [templates(report({ dryRun: r.dryRun }))]);
+      api.tokenUser = { login: 'deploy-bot', type: 'User' };
+      const io = fakeIO({ bucket: 'b-1', 'github-token': 't' });
+      await run(deps(io, await env('pull_request', prEvent), targets.runTargets));
+      expect(io.annotations.map((a) => a.message)).toContain(
+        'The github-token posts as deploy-bot, but comment-author is github-actions[bot]: set ' +
+          "'comment-author: deploy-bot' so the Action finds this comment again instead of adding " +
+          'another, and trusts its plan for require-approved-plan.',
+      );
+      const told = fakeIO({ bucket: 'b-1', 'github-token': 't', 'comment-author': 'deploy-bot' });
+      await run(deps(told, await env('pull_request', prEvent), targets.runTargets));
+      expect(told.annotations).toEqual([]);
+      expect(api.commentsOn(5)).toHaveLength(1);
+    },
+  );
 
   it('keeps the local state (journal, backups) under RUNNER_TEMP, never in the checkout', async () => {
     const targets = recordingTargets(() => []);
@@ -229,7 +303,9 @@ describe('run()', () => {
   });
 
   it('gates a workflow_dispatch run with require-approved-plan like a push', async () => {
-    const targets = recordingTargets(() => [templates(report({ synced: [{ path: 'a.html', action: 'upload', change: 'create' }] }))]);
+    const targets = recordingTargets(() => [
+      templates(report({ synced: [{ path: 'a.html', action: 'upload', change: 'create' }] })),
+    ]);
     const io = fakeIO({ bucket: 'b-1', 'github-token': 't', 'require-approved-plan': 'true', comment: 'never' });
     await run(deps(io, await env('workflow_dispatch', {}, 'sha-unmerged'), targets.runTargets));
     expect(io.outputs['failure-reason']).toBe('plan-changed');
@@ -237,24 +313,42 @@ describe('run()', () => {
     expect(targets.calls).toHaveLength(0);
   });
 
-    it('fails with validation for invalid files, and scrubs secrets from every report', async () => {
+  it('fails with validation for invalid files, and scrubs secrets from every report', async () => {
     const secret = 'sup3r-s3cret';
-    const rep = report({ dryRun: false, local: join(dir, 'settings'), invalid: [{ path: 'app.yml', side: 'local', message: `bad value ${secret}`, line: 2, column: 3 }] });
+    const rep = report({
+      dryRun: false,
+      local: join(dir, 'settings'),
+      invalid: [{ path: 'app.yml', side: 'local', message: `bad value ${secret}`, line: 2, column: 3 }],
+    });
     const targets = recordingTargets(() => [settingsResult(rep)]);
     const io = fakeIO({ bucket: 'b-1', target: 'settings', 'reload-secret': secret, comment: 'never' });
     await run(deps(io, await env('push', {}), targets.runTargets));
     expect(io.secrets).toEqual([secret]);
     expect(io.outputs['failure-reason']).toBe('validation');
-    expect(io.failed).toEqual(['1 invalid file(s) were refused and not synced (see the annotations and the job summary).']);
-    expect(io.annotations[0]).toMatchObject({ level: 'error', annotation: { file: 'settings/app.yml', startLine: 2, startColumn: 3 } });
-    const all = [io.summary, JSON.stringify(io.annotations), io.logs.join('\n'), await readFile(io.outputs['report-file']!, 'utf8')].join('\n');
+    expect(io.failed).toEqual([
+      '1 invalid file(s) were refused and not synced (see the annotations and the job summary).',
+    ]);
+    expect(io.annotations[0]).toMatchObject({
+      level: 'error',
+      annotation: { file: 'settings/app.yml', startLine: 2, startColumn: 3 },
+    });
+    const all = [
+      io.summary,
+      JSON.stringify(io.annotations),
+      io.logs.join('\n'),
+      await readFile(io.outputs['report-file']!, 'utf8'),
+    ].join('\n');
     expect(all).not.toContain(secret);
     expect(all).toContain('bad value ***');
   });
 
   it('turns a thrown error into failure-reason error, with the summary written', async () => {
     const io = fakeIO({ bucket: 'b-1' });
-    await run(deps(io, await env('push', {}), async () => { throw new Error('NoSuchBucket: b-1 does not exist'); }));
+    await run(
+      deps(io, await env('push', {}), async () => {
+        throw new Error('NoSuchBucket: b-1 does not exist');
+      }),
+    );
     expect(io.outputs['failure-reason']).toBe('error');
     expect(io.failed).toEqual(['NoSuchBucket: b-1 does not exist']);
     expect(readable(io.summary)).toContain('Failed (error): NoSuchBucket: b-1 does not exist');
@@ -262,7 +356,14 @@ describe('run()', () => {
 
   it('passes app-root, strategy and replica through to the targets', async () => {
     const targets = recordingTargets(() => []);
-    const io = fakeIO({ bucket: 'b-1', 'app-root': 'site', replica: 'custom@x', direction: 'pull', 'max-concurrent': '3', comment: 'never' });
+    const io = fakeIO({
+      bucket: 'b-1',
+      'app-root': 'site',
+      replica: 'custom@x',
+      direction: 'pull',
+      'max-concurrent': '3',
+      comment: 'never',
+    });
     await run(deps(io, await env('push', {}), targets.runTargets));
     expect(targets.calls[0]!.run).toMatchObject({ appRoot: join(dir, 'site'), replica: 'custom@x', dryRun: false });
     expect(targets.calls[0]!.settings).toMatchObject({ direction: 'pull', maxConcurrent: 3 });
@@ -275,15 +376,49 @@ describe('annotations', () => {
     const rep = report({
       local: join(dir, 'templates'),
       invalid: [{ path: 'x.yml', side: 'local', message: 'duplicate key', line: 4, column: 2 }],
-      conflicts: Array.from({ length: 14 }, (_, i) => ({ path: `p${i}.html`, kind: 'modify/modify' as const, resolution: 'local-wins' as const, reason: 'newest' })),
+      conflicts: Array.from({ length: 14 }, (_, i) => ({
+        path: `p${i}.html`,
+        kind: 'modify/modify' as const,
+        resolution: 'local-wins' as const,
+        reason: 'newest',
+      })),
     });
     const io = fakeIO({});
     annotate(io, collectAnnotations([templates(rep)], dir));
     const errors = io.annotations.filter((a) => a.level === 'error');
     const warnings = io.annotations.filter((a) => a.level === 'warning');
-    expect(errors).toEqual([{ level: 'error', message: 'duplicate key (not synced)', annotation: { title: 'Invalid file', file: 'templates/x.yml', startLine: 4, startColumn: 2 } }]);
+    expect(errors).toEqual([
+      {
+        level: 'error',
+        message: 'duplicate key (not synced)',
+        annotation: { title: 'Invalid file', file: 'templates/x.yml', startLine: 4, startColumn: 2 },
+      },
+    ]);
     expect(warnings).toHaveLength(10);
     expect(warnings[0]!.annotation).toMatchObject({ file: 'templates/p0.html', title: 'Sync conflict' });
     expect(warnings[9]!.message).toBe('5 more warnings — see the job summary and the report file.');
+  });
+
+  it('a fallback the run took (git times unavailable) is a warning annotation, not only a line in the report', () => {
+    const rep = report({
+      local: join(dir, 'templates'),
+      warnings: [
+        {
+          path: '',
+          message: "Modification times fall back to the files' mtimes: git could not read x",
+          fallback: true,
+        },
+        { path: '', message: 'Recovered interrupted run r of x: 1 remote object(s) restored.' },
+      ],
+    });
+    const io = fakeIO({});
+    annotate(io, collectAnnotations([templates(rep)], dir));
+    expect(io.annotations).toEqual([
+      {
+        level: 'warning',
+        message: "Modification times fall back to the files' mtimes: git could not read x",
+        annotation: { title: 'Sync warning' },
+      },
+    ]);
   });
 });

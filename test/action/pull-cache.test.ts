@@ -2,8 +2,12 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/pr
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pullCache, type CacheClient } from '../../src/action/cache.js';
+
+const execFileAsync = promisify(execFile);
 
 /** An Actions cache stand-in: saved paths are copied into a directory per key; restore is by prefix, newest first. */
 function fakeCache(root: string): CacheClient & { keys: string[] } {
@@ -12,7 +16,9 @@ function fakeCache(root: string): CacheClient & { keys: string[] } {
     keys,
     isAvailable: () => true,
     async restore(paths, primaryKey, restoreKeys) {
-      const hit = keys.includes(primaryKey) ? primaryKey : [...keys].reverse().find((k) => restoreKeys.some((p) => k.startsWith(p)));
+      const hit = keys.includes(primaryKey)
+        ? primaryKey
+        : [...keys].reverse().find((k) => restoreKeys.some((p) => k.startsWith(p)));
       if (!hit) return undefined;
       for (const [i, path] of paths.entries()) await cp(join(root, hit, String(i)), path, { recursive: true });
       return hit;
@@ -42,14 +48,28 @@ async function write(root: string, files: Record<string, string>): Promise<void>
   }
 }
 
-const quiet = { info: () => {}, debug: () => {}, warning: (m: string) => { throw new Error(m); } };
+const quiet = {
+  info: () => {},
+  debug: () => {},
+  warning: (m: string) => {
+    throw new Error(m);
+  },
+};
 
 describe('pull-cache', () => {
   it('lays files pulled in an earlier run over a fresh checkout, unless git changed them since', async () => {
     const cacheDir = await tempDir();
     const temp = await tempDir();
     const client = fakeCache(cacheDir);
-    const options = (workspace: string, runKey: string) => ({ client, workspace, roots: ['templates'], identity: 'o/r@main|templates|s3://b', tempDir: temp, runKey, log: quiet });
+    const options = (workspace: string, runKey: string) => ({
+      client,
+      workspace,
+      roots: ['templates'],
+      identity: 'o/r@main|templates|s3://b',
+      tempDir: temp,
+      runKey,
+      log: quiet,
+    });
 
     // Run 1: checkout has a.html and gone.html; the pull adds new.html, edits a.html, deletes gone.html.
     const run1 = await tempDir();
@@ -87,12 +107,24 @@ describe('pull-cache', () => {
     await write(outside, { 'target.txt': 'outside' });
     const client = fakeCache(cacheDir);
     const warnings: string[] = [];
-    const options = (workspace: string, runKey: string) => ({ client, workspace, roots: ['templates'], identity: 'links', tempDir: temp, runKey, log: { ...quiet, warning: (m: string) => void warnings.push(m) } });
+    const options = (workspace: string, runKey: string) => ({
+      client,
+      workspace,
+      roots: ['templates'],
+      identity: 'links',
+      tempDir: temp,
+      runKey,
+      log: { ...quiet, warning: (m: string) => void warnings.push(m) },
+    });
     const run1 = await tempDir();
     await write(run1, { 'templates/keep.html': 'K' });
     const first = pullCache(options(run1, '1'));
     await first.restore();
-    await write(run1, { 'templates/new.html': 'pulled', 'templates/sub/deep.html': 'pulled deep', 'templates/gone.html': 'x' });
+    await write(run1, {
+      'templates/new.html': 'pulled',
+      'templates/sub/deep.html': 'pulled deep',
+      'templates/gone.html': 'x',
+    });
     await first.save();
 
     const run2 = await tempDir();
@@ -103,7 +135,11 @@ describe('pull-cache', () => {
     expect(await readFile(join(outside, 'target.txt'), 'utf8')).toBe('outside');
     expect(existsSync(join(outside, 'deep.html'))).toBe(false);
     expect(await readFile(join(run2, 'templates/gone.html'), 'utf8')).toBe('x');
-    expect(warnings).toEqual([expect.stringMatching(/^pull-cache: 2 file\(s\) not restored because the checkout has a symbolic link on their path \(never written through\)/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^pull-cache: 2 file\(s\) not restored because the checkout has a symbolic link on their path \(never written through\)/,
+      ),
+    ]);
   });
 
   it('never reads a synced root that is a symbolic link: nothing it points at reaches the Actions cache', async () => {
@@ -113,7 +149,15 @@ describe('pull-cache', () => {
     const client = fakeCache(cacheDir);
     const workspace = await tempDir();
     await symlink(outside, join(workspace, 'templates'));
-    const cache = pullCache({ client, workspace, roots: ['templates'], identity: 'linked-root', tempDir: await tempDir(), runKey: '1', log: quiet });
+    const cache = pullCache({
+      client,
+      workspace,
+      roots: ['templates'],
+      identity: 'linked-root',
+      tempDir: await tempDir(),
+      runKey: '1',
+      log: quiet,
+    });
     await cache.restore();
     // What a pull through the link would leave (the sync refuses such a root; this proves the cache never looks).
     await write(outside, { 'pulled.html': 'x' });
@@ -126,7 +170,11 @@ describe('pull-cache', () => {
     await write(workspace, { 'templates/a.html': 'A' });
     const infos: string[] = [];
     const cache = pullCache({
-      client: { isAvailable: () => false, restore: () => Promise.reject(new Error('no')), save: () => Promise.reject(new Error('no')) },
+      client: {
+        isAvailable: () => false,
+        restore: () => Promise.reject(new Error('no')),
+        save: () => Promise.reject(new Error('no')),
+      },
       workspace,
       roots: ['templates'],
       identity: 'x',
@@ -137,5 +185,39 @@ describe('pull-cache', () => {
     await cache.restore();
     await cache.save();
     expect(infos.join('\n')).toContain('not available');
+  });
+
+  it('a folder it cannot read is a warning naming it, never dropped in silence; a missing root is none', async () => {
+    const workspace = await tempDir();
+    await write(workspace, { 'templates/a.html': 'A' });
+    // A folder whose absolute path is longer than the system allows (PATH_MAX): made step by step
+    // with relative paths, then unreadable by its full path (ENAMETOOLONG), as root too.
+    const segment = 'd'.repeat(250);
+    await execFileAsync(
+      'bash',
+      ['-c', `cd templates && for i in $(seq 18); do mkdir ${segment} && cd ${segment}; done`],
+      { cwd: workspace },
+    );
+    try {
+      const warnings: string[] = [];
+      const log = { info: () => {}, debug: () => {}, warning: (m: string) => void warnings.push(m) };
+      const cache = pullCache({
+        client: fakeCache(await tempDir()),
+        workspace,
+        roots: ['templates', 'missing-root'],
+        identity: 'x',
+        tempDir: await tempDir(),
+        runKey: '1',
+        log,
+      });
+      await cache.restore();
+      expect(warnings).toEqual([
+        expect.stringMatching(
+          /^pull-cache: cannot read templates\/d{250}\/.*ENAMETOOLONG.*its files are left out of the cache\.$/,
+        ),
+      ]);
+    } finally {
+      await execFileAsync('rm', ['-rf', 'templates'], { cwd: workspace });
+    }
   });
 });

@@ -60,20 +60,43 @@ describe('logSafe', () => {
     expect(logSafe('ok line')).toBe('ok line');
   });
 
-  it('counts every character the runner trims (.NET Char.IsWhiteSpace) and invisible format characters as leading blanks', () => {
-    // The runner's TrimStart() skips these before it looks for '::'; a name can carry any of them after a line break.
-    const blanks = ['\u0085', '\u00a0', '\u1680', '\u2000', '\u2007', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff', '\u200b', '\u200e', '\u2060', '\u180e', '\v', '\f'];
-    const dotnetTrim = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*/;
-    for (const blank of blanks) {
-      const text = logSafe(`name\n${blank}::warning title=INJECTED::pwned\n ${blank} ${blank}::add-mask::x`);
-      for (const line of text.split('\n')) {
-        expect(line.replace(dotnetTrim, '').startsWith('::'), JSON.stringify(line)).toBe(false);
-        // Nothing invisible is left at the start of a line: the reader sees what stood there.
-        expect(/^[ \t]*(?![ \t])[\s\p{Z}\p{Cf}\u0085]/u.test(line), JSON.stringify(line)).toBe(false);
+  it(
+    'counts every character the runner trims (.NET Char.IsWhiteSpace) and invisible format ' +
+      'characters as leading blanks',
+    () => {
+      // The runner's TrimStart() skips these before it looks for '::'; a name can carry any of them after a line break.
+      const blanks = [
+        '\u0085',
+        '\u00a0',
+        '\u1680',
+        '\u2000',
+        '\u2007',
+        '\u200a',
+        '\u2028',
+        '\u2029',
+        '\u202f',
+        '\u205f',
+        '\u3000',
+        '\ufeff',
+        '\u200b',
+        '\u200e',
+        '\u2060',
+        '\u180e',
+        '\v',
+        '\f',
+      ];
+      const dotnetTrim = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*/;
+      for (const blank of blanks) {
+        const text = logSafe(`name\n${blank}::warning title=INJECTED::pwned\n ${blank} ${blank}::add-mask::x`);
+        for (const line of text.split('\n')) {
+          expect(line.replace(dotnetTrim, '').startsWith('::'), JSON.stringify(line)).toBe(false);
+          // Nothing invisible is left at the start of a line: the reader sees what stood there.
+          expect(/^[ \t]*(?![ \t])[\s\p{Z}\p{Cf}\u0085]/u.test(line), JSON.stringify(line)).toBe(false);
+        }
       }
-    }
-    expect(logSafe('\u0085::warning::x')).toBe('\\x85::warning::x');
-    expect(logSafe('\u2028::warning::x')).toBe('\\u2028\\x3a:warning::x');
-    expect(logSafe('a\u0085b \u00a0c')).toBe('a\\x85b \u00a0c');
-  });
+      expect(logSafe('\u0085::warning::x')).toBe('\\x85::warning::x');
+      expect(logSafe('\u2028::warning::x')).toBe('\\u2028\\x3a:warning::x');
+      expect(logSafe('a\u0085b \u00a0c')).toBe('a\\x85b \u00a0c');
+    },
+  );
 });

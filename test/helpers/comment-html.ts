@@ -10,9 +10,17 @@ import MarkdownIt from 'markdown-it';
 export type Renderer = 'markdown-it' | 'cmark-gfm';
 
 export function renderHtml(markdown: string, renderer: Renderer): string {
-  if (renderer === 'markdown-it') return new MarkdownIt({ html: true, linkify: true, typographer: false }).render(markdown);
-  const result = spawnSync('cmark-gfm', ['--unsafe', '-e', 'table', '-e', 'strikethrough', '-e', 'autolink', '-e', 'tagfilter'], { input: markdown, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (result.error) throw new Error(`cmark-gfm (GitHub's Markdown parser) is needed: apt-get install cmark-gfm (${result.error.message})`);
+  if (renderer === 'markdown-it')
+    return new MarkdownIt({ html: true, linkify: true, typographer: false }).render(markdown);
+  const result = spawnSync(
+    'cmark-gfm',
+    ['--unsafe', '-e', 'table', '-e', 'strikethrough', '-e', 'autolink', '-e', 'tagfilter'],
+    { input: markdown, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (result.error)
+    throw new Error(
+      `cmark-gfm (GitHub's Markdown parser) is needed: apt-get install cmark-gfm (${result.error.message})`,
+    );
   if (result.status !== 0) throw new Error(`cmark-gfm failed: ${result.stderr}`);
   return result.stdout;
 }
@@ -23,7 +31,10 @@ export interface RenderedComment {
   links: string[];
   /** Tag name → how many times it opens. */
   tags: Map<string, number>;
-  /** Rows of the change tables by kind (delete, overwrite, conflict, create, metadata-only, download…), paths in order. */
+  /**
+   * Rows of the change tables by kind (delete, overwrite, conflict, create, metadata-only, download…), paths in
+   * order.
+   */
   rowsByChange: Map<string, string[]>;
   /** Files of the "Invalid files" tables. */
   invalidFiles: string[];
@@ -38,12 +49,15 @@ export interface RenderedComment {
 export function parseComment(markdown: string, renderer: Renderer): RenderedComment {
   const html = renderHtml(markdown, renderer);
   const tags = new Map<string, number>();
-  for (const match of html.matchAll(/<([a-z][a-z0-9]*)\b/gi)) tags.set(match[1]!.toLowerCase(), (tags.get(match[1]!.toLowerCase()) ?? 0) + 1);
+  for (const match of html.matchAll(/<([a-z][a-z0-9]*)\b/gi))
+    tags.set(match[1]!.toLowerCase(), (tags.get(match[1]!.toLowerCase()) ?? 0) + 1);
   const rowsByChange = new Map<string, string[]>();
   const invalidFiles: string[] = [];
   let bodyRows = 0;
   for (const table of html.matchAll(/<table>([\s\S]*?)<\/table>/g)) {
-    const header = [...(table[1]!.match(/<thead>[\s\S]*?<\/thead>/)?.[0] ?? '').matchAll(/<th(?:\s[^>]*)?>([\s\S]*?)<\/th>/g)].map((m) => textOf(m[1]!));
+    const header = [
+      ...(table[1]!.match(/<thead>[\s\S]*?<\/thead>/)?.[0] ?? '').matchAll(/<th(?:\s[^>]*)?>([\s\S]*?)<\/th>/g),
+    ].map((m) => textOf(m[1]!));
     for (const row of (table[1]!.match(/<tbody>[\s\S]*?<\/tbody>/)?.[0] ?? '').matchAll(/<tr>([\s\S]*?)<\/tr>/g)) {
       bodyRows++;
       const cells = [...row[1]!.matchAll(/<td(?:\s[^>]*)?>([\s\S]*?)<\/td>/g)].map((m) => m[1]!);
@@ -51,7 +65,8 @@ export function parseComment(markdown: string, renderer: Renderer): RenderedComm
         const kind = changeKind(textOf(cells[0]!));
         rowsByChange.set(kind, [...(rowsByChange.get(kind) ?? []), textOf(cells[1]!)]);
       }
-      if (header[0] === 'File' && header[1] === 'Side' && !textOf(cells[0]!).startsWith('… ')) invalidFiles.push(textOf(cells[0]!));
+      if (header[0] === 'File' && header[1] === 'Side' && !textOf(cells[0]!).startsWith('… '))
+        invalidFiles.push(textOf(cells[0]!));
     }
   }
   return {
@@ -94,7 +109,10 @@ export function cutCounts(markdown: string): Map<string, number> {
     for (const part of line[1]!.split(', ')) {
       const match = /^(\d+) (.+?)s?$/.exec(part.trim());
       if (!match) continue;
-      const noun = match[2]!.replace(/(deletion|overwrite|conflict|creation|error|warning|change|path|version|key|file)s$/, '$1');
+      const noun = match[2]!.replace(
+        /(deletion|overwrite|conflict|creation|error|warning|change|path|version|key|file)s$/,
+        '$1',
+      );
       counts.set(noun, (counts.get(noun) ?? 0) + Number(match[1]));
     }
   }

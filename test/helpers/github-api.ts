@@ -59,7 +59,10 @@ export interface FakePullRequest {
   head?: { sha: string };
 }
 
-/** Which requests answer 403: none, comment writes (POST/PATCH), every comment request, GraphQL, or the commit → pull request lookup. */
+/**
+ * Which requests answer 403: none, comment writes (POST/PATCH), every comment request, GraphQL, or the commit → pull
+ * request lookup.
+ */
 export type ForbidMode = 'none' | 'comment-writes' | 'comments' | 'graphql' | 'pulls';
 
 export interface GitHubApiServer {
@@ -76,7 +79,10 @@ export interface GitHubApiServer {
   /** File contents served by `GET /repos/:o/:r/contents/:path?ref=<sha>`, keyed `<sha>:<path>`. */
   readonly contents: Map<string, string>;
   /** Pull requests served by `GET /repos/:o/:r/pulls/:number`. */
-  readonly pulls: Map<number, { number: number; state: 'open' | 'closed'; base: { ref: string; sha: string }; head: { sha: string } }>;
+  readonly pulls: Map<
+    number,
+    { number: number; state: 'open' | 'closed'; base: { ref: string; sha: string }; head: { sha: string } }
+  >;
   /** The clock of comments, edits and merges (ms); tests may move it. */
   now: () => number;
   /** `sha` is the merge commit of pull request `number`, merged now at head `head` (default: the test events' head). */
@@ -90,7 +96,11 @@ export interface GitHubApiServer {
   /** A runtime token whose claims name this run and job, as the runner's ACTIONS_RUNTIME_TOKEN does. */
   readonly runtimeToken: string;
   /** Adds a comment as if someone else wrote it (default: a user without write access). */
-  addComment(issueNumber: number, body: string, user?: Partial<Pick<FakeComment, 'user' | 'author_association'>>): FakeComment;
+  addComment(
+    issueNumber: number,
+    body: string,
+    user?: Partial<Pick<FakeComment, 'user' | 'author_association'>>,
+  ): FakeComment;
   /** Edits a comment as `editor` (anyone with write access can edit any comment). */
   editComment(id: number, body: string, editor: FakeUser | null): void;
   commentsOn(issueNumber: number): FakeComment[];
@@ -112,12 +122,15 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   const comments: FakeComment[] = [];
   const pullsByCommit = new Map<string, FakePullRequest[]>();
   let nextId = 1000;
-  let server: Server;
 
   const contents = new Map<string, string>();
   const pulls: GitHubApiServer['pulls'] = new Map();
   const artifacts: FakeArtifact[] = [];
-  const runtimeToken = fakeJwt({ scp: `Actions.GenericRead:00000000 Actions.Results:${RUN_BACKEND_ID}:${JOB_BACKEND_ID} Actions.UploadArtifacts:0:0/1` });
+  const runtimeToken = fakeJwt({
+    scp:
+      `Actions.GenericRead:00000000 Actions.Results:${RUN_BACKEND_ID}:${JOB_BACKEND_ID} ` +
+      'Actions.UploadArtifacts:0:0/1',
+  });
   const state: GitHubApiServer = {
     url: '',
     requests,
@@ -132,7 +145,12 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     tokenUser: { ...BOT },
     now: () => Date.now(),
     merge(sha, number, head = 'feed'.repeat(10)) {
-      const pull = { number, merged_at: new Date(state.now()).toISOString(), merge_commit_sha: sha, head: { sha: head } };
+      const pull = {
+        number,
+        merged_at: new Date(state.now()).toISOString(),
+        merge_commit_sha: sha,
+        head: { sha: head },
+      };
       pullsByCommit.set(sha, [pull]);
       return pull;
     },
@@ -215,7 +233,8 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     if (m) {
       const repo = `${m[1]}/${m[2]}`;
       const issueNumber = Number(m[3]);
-      if (state.forbid === 'comments' || (state.forbid === 'comment-writes' && method !== 'GET')) return send(403, FORBIDDEN);
+      if (state.forbid === 'comments' || (state.forbid === 'comment-writes' && method !== 'GET'))
+        return send(403, FORBIDDEN);
       if (method === 'GET') {
         const perPage = Math.min(Number(url.searchParams.get('per_page') ?? 30), 100);
         const page = Number(url.searchParams.get('page') ?? 1);
@@ -227,13 +246,20 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
           next.searchParams.set('page', String(page + 1));
           headers.link = `<${state.url}${next.pathname}${next.search}>; rel="next"`;
         }
-        return send(200, slice.map((c) => toApi({ ...c, repo })), headers);
+        return send(
+          200,
+          slice.map((c) => toApi({ ...c, repo })),
+          headers,
+        );
       }
       if (method === 'POST') {
         const text = (body as { body?: unknown } | undefined)?.body;
         if (typeof text !== 'string') return send(422, { message: 'body is required' });
         if (text.length > 65_536) return send(422, { message: 'Body is too long (maximum is 65536 characters)' });
-        const comment = state.addComment(issueNumber, text, { user: { ...state.tokenUser }, author_association: 'NONE' });
+        const comment = state.addComment(issueNumber, text, {
+          user: { ...state.tokenUser },
+          author_association: 'NONE',
+        });
         return send(201, toApi({ ...comment, repo }));
       }
     }
@@ -259,20 +285,38 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     m = /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)$/.exec(url.pathname);
     if (m && method === 'GET') {
       const pull = pulls.get(Number(m[3]));
-      return pull ? send(200, pull) : send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/pulls/pulls#get-a-pull-request' });
+      return pull
+        ? send(200, pull)
+        : send(404, {
+            message: 'Not Found',
+            documentation_url: 'https://docs.github.com/rest/pulls/pulls#get-a-pull-request',
+          });
     }
     m = /^\/repos\/([^/]+)\/([^/]+)\/contents\/(.+)$/.exec(url.pathname);
     if (m && method === 'GET') {
       const file = decodeURIComponent(m[3]!);
       const text = contents.get(`${url.searchParams.get('ref') ?? ''}:${file}`);
-      if (text === undefined) return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/repos/contents#get-repository-content' });
-      return send(200, { type: 'file', encoding: 'base64', path: file, name: file.split('/').pop(), content: Buffer.from(text).toString('base64') });
+      if (text === undefined)
+        return send(404, {
+          message: 'Not Found',
+          documentation_url: 'https://docs.github.com/rest/repos/contents#get-repository-content',
+        });
+      return send(200, {
+        type: 'file',
+        encoding: 'base64',
+        path: file,
+        name: file.split('/').pop(),
+        content: Buffer.from(text).toString('base64'),
+      });
     }
-    if (url.pathname.startsWith('/twirp/github.actions.results.api.v1.ArtifactService/') && method === 'POST') return send(...twirp(url.pathname.split('/').pop()!, body, req.headers.authorization));
+    if (url.pathname.startsWith('/twirp/github.actions.results.api.v1.ArtifactService/') && method === 'POST')
+      return send(...twirp(url.pathname.split('/').pop()!, body, req.headers.authorization));
     if (url.pathname.startsWith('/artifact-blob/') && method === 'PUT') return blobPut(url, raw, res);
-    if (url.pathname === '/graphql' && method === 'POST') return state.forbid === 'graphql' ? send(403, FORBIDDEN) : send(200, graphql(body));
+    if (url.pathname === '/graphql' && method === 'POST')
+      return state.forbid === 'graphql' ? send(403, FORBIDDEN) : send(200, graphql(body));
     m = /^\/repos\/([^/]+)\/([^/]+)\/commits\/([^/]+)\/pulls$/.exec(url.pathname);
-    if (m && method === 'GET') return state.forbid === 'pulls' ? send(403, FORBIDDEN) : send(200, pullsByCommit.get(m[3]!) ?? []);
+    if (m && method === 'GET')
+      return state.forbid === 'pulls' ? send(403, FORBIDDEN) : send(200, pullsByCommit.get(m[3]!) ?? []);
     return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
   }
 
@@ -280,14 +324,29 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   function twirp(method: string, body: unknown, authorization: string | undefined): [number, unknown] {
     if (authorization !== `Bearer ${runtimeToken}`) return [401, { code: 'unauthenticated', msg: 'bad runtime token' }];
     const request = (body ?? {}) as Record<string, unknown>;
-    const ids = { workflowRunBackendId: String(request.workflow_run_backend_id ?? ''), workflowJobRunBackendId: String(request.workflow_job_run_backend_id ?? '') };
-    if (ids.workflowRunBackendId !== RUN_BACKEND_ID || ids.workflowJobRunBackendId !== JOB_BACKEND_ID) return [400, { code: 'invalid_argument', msg: 'unknown backend ids' }];
+    const ids = {
+      workflowRunBackendId: String(request.workflow_run_backend_id ?? ''),
+      workflowJobRunBackendId: String(request.workflow_job_run_backend_id ?? ''),
+    };
+    if (ids.workflowRunBackendId !== RUN_BACKEND_ID || ids.workflowJobRunBackendId !== JOB_BACKEND_ID)
+      return [400, { code: 'invalid_argument', msg: 'unknown backend ids' }];
     const name = String(request.name ?? '');
     if (method === 'CreateArtifact') {
-      if (artifacts.some((a) => a.name === name)) return [409, { code: 'already_exists', msg: 'an artifact with this name already exists on the workflow run' }];
-      const artifact: FakeArtifact = { id: nextId++, name, ...ids, blocks: new Map(), blob: null, finalized: false, size: null, hash: null };
+      if (artifacts.some((a) => a.name === name))
+        return [409, { code: 'already_exists', msg: 'an artifact with this name already exists on the workflow run' }];
+      const artifact: FakeArtifact = {
+        id: nextId++,
+        name,
+        ...ids,
+        blocks: new Map(),
+        blob: null,
+        finalized: false,
+        size: null,
+        hash: null,
+      };
       artifacts.push(artifact);
-      return [200, { ok: true, signed_upload_url: `${state.url}/artifact-blob/actions-results/${artifact.id}/${encodeURIComponent(name)}.zip?sig=fake-signature&sv=2023-11-03` }];
+      const blob = `${state.url}/artifact-blob/actions-results/${artifact.id}/${encodeURIComponent(name)}.zip`;
+      return [200, { ok: true, signed_upload_url: `${blob}?sig=fake-signature&sv=2023-11-03` }];
     }
     if (method === 'FinalizeArtifact') {
       const artifact = artifacts.find((a) => a.name === name && !a.finalized);
@@ -303,10 +362,18 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   /** Azure Blob `Put Block` (`comp=block`) and `Put Block List` (`comp=blocklist`) on the signed URL. */
   function blobPut(url: URL, raw: Buffer | string, res: ServerResponse): void {
     const reply = (status: number) => {
-      res.writeHead(status, { 'x-ms-request-id': `req-${nextId++}`, 'x-ms-version': '2023-11-03', etag: '"0x8DC0000000000000"', 'last-modified': new Date().toUTCString(), 'content-length': '0' });
+      res.writeHead(status, {
+        'x-ms-request-id': `req-${nextId++}`,
+        'x-ms-version': '2023-11-03',
+        etag: '"0x8DC0000000000000"',
+        'last-modified': new Date().toUTCString(),
+        'content-length': '0',
+      });
       res.end();
     };
-    const artifact = artifacts.find((a) => url.pathname === `/artifact-blob/actions-results/${a.id}/${encodeURIComponent(a.name)}.zip`);
+    const artifact = artifacts.find(
+      (a) => url.pathname === `/artifact-blob/actions-results/${a.id}/${encodeURIComponent(a.name)}.zip`,
+    );
     if (!artifact || url.searchParams.get('sig') !== 'fake-signature') return reply(403);
     const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
     const comp = url.searchParams.get('comp');
@@ -315,7 +382,9 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
       return reply(201);
     }
     if (comp === 'blocklist') {
-      const ids = [...bytes.toString('utf8').matchAll(/<(?:Latest|Uncommitted|Committed)>([^<]*)<\//g)].map((m) => m[1]!);
+      const ids = [...bytes.toString('utf8').matchAll(/<(?:Latest|Uncommitted|Committed)>([^<]*)<\//g)].map(
+        (m) => m[1]!,
+      );
       if (ids.some((id) => !artifact.blocks.has(id))) return reply(400);
       artifact.blob = Buffer.concat(ids.map((id) => artifact.blocks.get(id)!));
       return reply(201);
@@ -353,7 +422,10 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
           lastEditedAt: last ? last.editedAt : null,
           userContentEdits: {
             totalCount: history.length,
-            pageInfo: { hasNextPage: start + first < history.length, endCursor: page.length > 0 ? String(start + page.length) : null },
+            pageInfo: {
+              hasNextPage: start + first < history.length,
+              endCursor: page.length > 0 ? String(start + page.length) : null,
+            },
             nodes: page.map((h) => ({ id: h.id, editedAt: h.editedAt, editor: actor(h.editor) })),
           },
         },
@@ -365,7 +437,9 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
   function revisions(comment: FakeComment): { id: string; editor: FakeUser | null; editedAt: string; diff: string }[] {
     if (comment.edits.length === 0) return [];
     const all = [{ editor: comment.user, editedAt: comment.createdAt, body: comment.createdBody }, ...comment.edits];
-    return all.map((e, i) => ({ id: `UCE_${comment.id}_${i}`, editor: e.editor, editedAt: e.editedAt, diff: e.body })).reverse();
+    return all
+      .map((e, i) => ({ id: `UCE_${comment.id}_${i}`, editor: e.editor, editedAt: e.editedAt, diff: e.body }))
+      .reverse();
   }
 
   function revisionById(id: string): { editedAt: string; diff: string } | undefined {
@@ -374,7 +448,7 @@ export async function startGitHubApi(): Promise<GitHubApiServer> {
     return comment ? revisions(comment).find((r) => r.id === id) : undefined;
   }
 
-  server = createServer((req, res) => {
+  const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       res.writeHead(500);
       res.end(String(error));
@@ -413,5 +487,7 @@ function nodeId(id: number): string {
 /** GraphQL names a bot without the `[bot]` suffix REST uses, and says what it is in __typename. */
 function actor(user: FakeUser | null): { __typename: string; login: string } | null {
   if (!user) return null;
-  return user.type === 'Bot' ? { __typename: 'Bot', login: user.login.replace(/\[bot\]$/, '') } : { __typename: 'User', login: user.login };
+  return user.type === 'Bot'
+    ? { __typename: 'Bot', login: user.login.replace(/\[bot\]$/, '') }
+    : { __typename: 'User', login: user.login };
 }

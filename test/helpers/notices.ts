@@ -31,11 +31,16 @@ export function bundledInStats(statsText: string): Map<string, string> {
 /** name@version → section text, for every `name version` line between two rules of the notices. */
 export function noticeSections(notices: string): Map<string, string> {
   const headers = [...notices.matchAll(new RegExp(`^${RULE}\\n(\\S+) (\\S+)\\n${RULE}$`, 'gm'))];
-  return new Map(headers.map((h, i) => [`${h[1]}@${h[2]}`, notices.slice(h.index, headers[i + 1]?.index ?? notices.length)]));
+  return new Map(
+    headers.map((h, i) => [`${h[1]}@${h[2]}`, notices.slice(h.index, headers[i + 1]?.index ?? notices.length)]),
+  );
 }
 
 /** Bundled packages the notices lack, and sections the bundle does not need. */
-export function compareNotices(bundled: ReadonlyMap<string, unknown>, notices: string): { missing: string[]; extra: string[] } {
+export function compareNotices(
+  bundled: ReadonlyMap<string, unknown>,
+  notices: string,
+): { missing: string[]; extra: string[] } {
   const listed = noticeSections(notices);
   return {
     missing: [...bundled.keys()].filter((id) => !listed.has(id)).sort(),

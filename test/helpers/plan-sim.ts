@@ -59,7 +59,11 @@ export function applyOps(ops: readonly Op[], before: Sides): Sides {
   const inBucket = new Set(fileFolderNames(before.remote.keys()));
   const stepOf = (op: Op) => STEPS.findIndex((inStep) => inStep(op));
   // The plan lists its ops in the order they run.
-  for (let i = 1; i < ops.length; i++) check(stepOf(ops[i]!) >= stepOf(ops[i - 1]!), `${ops[i]!.kind} ${ops[i]!.path} is listed after an op of a later step`);
+  for (let i = 1; i < ops.length; i++)
+    check(
+      stepOf(ops[i]!) >= stepOf(ops[i - 1]!),
+      `${ops[i]!.kind} ${ops[i]!.path} is listed after an op of a later step`,
+    );
   for (const [step, inStep] of STEPS.entries()) {
     const batch = ops.filter(inStep);
     const written = new Set<Access>();
@@ -70,11 +74,16 @@ export function applyOps(ops: readonly Op[], before: Sides): Sides {
       }
     }
     for (const op of batch) {
-      for (const r of accesses(op).reads) check(!written.has(r), `step ${step}: ${op.kind} reads ${r}, which another op of the step writes`);
+      for (const r of accesses(op).reads)
+        check(!written.has(r), `step ${step}: ${op.kind} reads ${r}, which another op of the step writes`);
     }
     for (const op of batch) applyOne(op, sides);
     // A file system holds no name as a file and a folder at once, whatever order the step ran in.
-    check(fileFolderNames(sides.local.keys()).length === 0, `step ${step}: the local side would hold ${fileFolderNames(sides.local.keys()).join(', ')} as a file and a folder`);
+    check(
+      fileFolderNames(sides.local.keys()).length === 0,
+      `step ${step}: the local side would hold ` +
+        `${fileFolderNames(sides.local.keys()).join(', ')} as a file and a folder`,
+    );
     const made = fileFolderNames(sides.remote.keys()).filter((n) => !inBucket.has(n));
     check(made.length === 0, `step ${step}: the bucket would hold ${made.join(', ')} as an object and a folder`);
   }
@@ -88,14 +97,20 @@ function applyOne(op: Op, { local, remote }: Sides): void {
       const body = local.get(op.path);
       check(body !== undefined, `upload ${op.path}: no local file`);
       check(op.md5 === null || op.md5 === body, `upload ${op.path}: local moved`);
-      check(at(remote, op.path) === op.expectEtag, `upload ${op.path}: remote is ${at(remote, op.path)}, expected ${op.expectEtag}`);
+      check(
+        at(remote, op.path) === op.expectEtag,
+        `upload ${op.path}: remote is ${at(remote, op.path)}, expected ${op.expectEtag}`,
+      );
       remote.set(op.path, body!);
       return;
     }
     case 'download': {
       const body = remote.get(op.source);
       check(body === op.etag, `download ${op.source}: remote is ${body}, expected ${op.etag}`);
-      check(at(local, op.path) === op.expectMd5, `download → ${op.path}: local is ${at(local, op.path)}, expected ${op.expectMd5}`);
+      check(
+        at(local, op.path) === op.expectMd5,
+        `download → ${op.path}: local is ${at(local, op.path)}, expected ${op.expectMd5}`,
+      );
       local.set(op.path, body!);
       return;
     }

@@ -45,7 +45,8 @@ export async function waitForPort(
   const { host = '127.0.0.1', timeoutMs = 20_000, child, name = 'server' } = options;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} before listening on ${host}:${port}`);
+    if (child && child.exitCode !== null)
+      throw new Error(`${name} exited with code ${child.exitCode} before listening on ${host}:${port}`);
     if (await acceptsConnections(port, host)) return;
     await sleep(50);
   }
@@ -79,7 +80,7 @@ export async function startServer(
     await waitForPort(port, { host, child, name });
   } catch (error) {
     child.kill('SIGKILL');
-    throw new Error(`${(error as Error).message}\n${stderr}`);
+    throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error });
   }
   return { port, child, stop: () => stopChild(child) };
 }

@@ -9,5 +9,7 @@ const HANDSHAKE = new Set(['HELLO', 'AUTH', 'CLIENT', 'SELECT']);
 export type SilentRedis = EchoRedis;
 
 export function startSilentRedis(mode: 'never' | 'after-handshake'): Promise<SilentRedis> {
-  return startEchoRedis((args) => (mode === 'after-handshake' && HANDSHAKE.has((args[0] ?? '').toUpperCase()) ? '+OK\r\n' : null));
+  return startEchoRedis((args) =>
+    mode === 'after-handshake' && HANDSHAKE.has((args[0] ?? '').toUpperCase()) ? '+OK\r\n' : null,
+  );
 }

@@ -34,7 +34,8 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
   }
 
   async function seed(): Promise<void> {
-    for await (const keys of redis.scanIterator({ MATCH: `${app}*`, COUNT: 500 })) if (keys.length) await redis.del(keys.map(String));
+    for await (const keys of redis.scanIterator({ MATCH: `${app}*`, COUNT: 500 }))
+      if (keys.length) await redis.del(keys.map(String));
     const pairs: [string, string][] = [
       [`${app}:templates:app:bulma:base.html`, 'old base'],
       [`${app}:templates:app:bulma:index.html`, bodies.get('app/bulma/index.html')!.toString()],
@@ -64,14 +65,16 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     };
     const pushed = await syncTemplates({ ...common, cacheUrl: undefined, strategy: { direction: 'push' } });
     expect(pushed.errors).toEqual([]);
-    for (const p of pushed.syncedItems) bodies.set(p, await import('node:fs/promises').then((fs) => fs.readFile(path.join(appRoot, 'templates', p))));
+    for (const p of pushed.syncedItems)
+      bodies.set(p, await import('node:fs/promises').then((fs) => fs.readFile(path.join(appRoot, 'templates', p))));
     base = common;
   });
 
   beforeEach(seed);
 
   afterAll(async () => {
-    for await (const keys of redis.scanIterator({ MATCH: `${app}*`, COUNT: 500 })) if (keys.length) await redis.del(keys.map(String));
+    for await (const keys of redis.scanIterator({ MATCH: `${app}*`, COUNT: 500 }))
+      if (keys.length) await redis.del(keys.map(String));
     await redis.close();
     await rm(appRoot, { recursive: true, force: true });
   });
@@ -83,7 +86,9 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     const key = `${app}:templates:app:bulma:blocks:header.html`;
     expect(result.warmedKeys).toContain(key);
     expect((await redis.get(key))?.equals(bodies.get('app/bulma/blocks/header.html')!)).toBe(true);
-    expect((await redis.get(`${app}:templates:app:bulma:base.html`))?.equals(bodies.get('app/bulma/base.html')!)).toBe(true);
+    expect((await redis.get(`${app}:templates:app:bulma:base.html`))?.equals(bodies.get('app/bulma/base.html')!)).toBe(
+      true,
+    );
     const ttl = await redis.ttl(key);
     expect(ttl).toBeGreaterThan(86_300);
     expect(ttl).toBeLessThanOrEqual(86_400);
@@ -100,11 +105,18 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
   it('a dry run of every operation leaves every key (DUMP) and TTL as it was', async () => {
     const before = await dumpAll();
     const ttlBefore = await redis.pTTL(`${app}:responses:/page/1`);
-    const runs: CacheOptions[] = (['refresh', 'invalidate', 'warm', 'clear'] as CacheOperation[]).flatMap((operation) => [
-      { ...base, operation, strategy: { dryRun: true } },
-      { ...base, operation, strategy: { dryRun: true }, namespaces: ['templates', 'bccache', 'responses', 'gather', 'static'] },
-      { ...base, operation, strategy: { dryRun: true }, keys: [`${app}:responses:/page/1`] },
-    ]);
+    const runs: CacheOptions[] = (['refresh', 'invalidate', 'warm', 'clear'] as CacheOperation[]).flatMap(
+      (operation) => [
+        { ...base, operation, strategy: { dryRun: true } },
+        {
+          ...base,
+          operation,
+          strategy: { dryRun: true },
+          namespaces: ['templates', 'bccache', 'responses', 'gather', 'static'],
+        },
+        { ...base, operation, strategy: { dryRun: true }, keys: [`${app}:responses:/page/1`] },
+      ],
+    );
     for (const options of runs) {
       const result = await syncCache(options);
       expect(result.errors, options.operation).toEqual([]);
@@ -116,7 +128,12 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     expect(ttlAfter).toBeGreaterThan(0);
     expect(ttlBefore - ttlAfter).toBeLessThan(5_000);
     // Not even a connection: a dry run against an unreachable cache succeeds the same way.
-    const unreachable = await syncCache({ ...base, cacheUrl: 'redis://127.0.0.1:1', operation: 'clear', strategy: { dryRun: true } });
+    const unreachable = await syncCache({
+      ...base,
+      cacheUrl: 'redis://127.0.0.1:1',
+      operation: 'clear',
+      strategy: { dryRun: true },
+    });
     expect(unreachable.errors).toEqual([]);
   });
 
@@ -153,18 +170,29 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     const result = await syncCache({ ...base, operation: 'invalidate', keys, namespaces: ['responses'] });
     expect(result.invalidatedKeys).toEqual([`${app}:responses:/page/7`, `${app}:gather:routes`]);
     const after = await dumpAll();
-    expect([...before.keys()].filter((k) => !after.has(k)).sort()).toEqual([`${app}:gather:routes`, `${app}:responses:/page/7`]);
+    expect([...before.keys()].filter((k) => !after.has(k)).sort()).toEqual([
+      `${app}:gather:routes`,
+      `${app}:responses:/page/7`,
+    ]);
   });
 
-  it('invalidate of the template namespaces deletes loader and bytecode entries, then warms the deleted templates', async () => {
-    const result = await syncCache({ ...base, operation: 'invalidate' });
-    expect(result.errors).toEqual([]);
-    expect(result.invalidatedKeys).toHaveLength(6);
-    expect(result.warmedKeys.sort()).toEqual([`${app}:templates:app:bulma:base.html`, `${app}:templates:app:bulma:index.html`]);
-    expect((await redis.get(`${app}:templates:app:bulma:base.html`))?.toString()).toBe(bodies.get('app/bulma/base.html')!.toString());
-    expect(await redis.exists(`${app}:bccache:base.html`)).toBe(0);
-    expect(await redis.exists(`${app}:responses:/page/1`)).toBe(1);
-  });
+  it(
+    'invalidate of the template namespaces deletes loader and bytecode entries, then warms ' + 'the deleted templates',
+    async () => {
+      const result = await syncCache({ ...base, operation: 'invalidate' });
+      expect(result.errors).toEqual([]);
+      expect(result.invalidatedKeys).toHaveLength(6);
+      expect(result.warmedKeys.sort()).toEqual([
+        `${app}:templates:app:bulma:base.html`,
+        `${app}:templates:app:bulma:index.html`,
+      ]);
+      expect((await redis.get(`${app}:templates:app:bulma:base.html`))?.toString()).toBe(
+        bodies.get('app/bulma/base.html')!.toString(),
+      );
+      expect(await redis.exists(`${app}:bccache:base.html`)).toBe(0);
+      expect(await redis.exists(`${app}:responses:/page/1`)).toBe(1);
+    },
+  );
 
   it('refresh replaces only entries whose template changed, with their bytecode', async () => {
     const before = await dumpAll();
@@ -172,33 +200,57 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
     expect(result.errors).toEqual([]);
     expect(result.warmedKeys).toEqual([`${app}:templates:app:bulma:base.html`]);
     expect(result.invalidatedKeys.sort()).toEqual(
-      [`${app}:templates:app:bulma:base.html`, `${app}:bccache:templates/app/bulma/base.html`, `${app}:bccache:base.html`].sort(),
+      [
+        `${app}:templates:app:bulma:base.html`,
+        `${app}:bccache:templates/app/bulma/base.html`,
+        `${app}:bccache:base.html`,
+      ].sort(),
     );
-    expect((await redis.get(`${app}:templates:app:bulma:base.html`))?.toString()).toBe(bodies.get('app/bulma/base.html')!.toString());
+    expect((await redis.get(`${app}:templates:app:bulma:base.html`))?.toString()).toBe(
+      bodies.get('app/bulma/base.html')!.toString(),
+    );
     const after = await dumpAll();
-    for (const [key, dump] of after) if (key !== `${app}:templates:app:bulma:base.html`) expect(dump, key).toBe(before.get(key));
-    expect([...before.keys()].filter((k) => !after.has(k)).sort()).toEqual([`${app}:bccache:base.html`, `${app}:bccache:templates/app/bulma/base.html`].sort());
+    for (const [key, dump] of after)
+      if (key !== `${app}:templates:app:bulma:base.html`) expect(dump, key).toBe(before.get(key));
+    expect([...before.keys()].filter((k) => !after.has(k)).sort()).toEqual(
+      [`${app}:bccache:base.html`, `${app}:bccache:templates/app/bulma/base.html`].sort(),
+    );
   });
 
-  it('binds where templates are read from into the plan hash: a storage.yml that moves them is another plan, refused under the gate', async () => {
-    // The reviewed plan was made without a storage.yml; the merge added one pointing elsewhere in the bucket.
-    const moved = (name: string) => Promise.resolve(name === 'storage.yml' ? `buckets:\n  templates: ${s3.bucket}\nprefix: evil\n` : null);
-    const none = () => Promise.resolve(null);
-    for (const operation of ['warm', 'refresh', 'invalidate'] as const) {
-      const reviewed = await syncCache({ ...base, operation, readConfigFile: none, strategy: { dryRun: true } });
-      const deployed = await syncCache({ ...base, operation, readConfigFile: moved, strategy: { dryRun: true } });
-      expect(deployed.planHash, operation).not.toBe(reviewed.planHash);
-      // The same location is the same plan.
-      expect((await syncCache({ ...base, operation, readConfigFile: none, strategy: { dryRun: true } })).planHash, operation).toBe(reviewed.planHash);
-      const before = await dumpAll();
-      const gated = await syncCache({ ...base, operation, readConfigFile: moved, expectedPlanHash: reviewed.planHash });
-      expect(gated.refused?.reason, operation).toBe('plan-changed');
-      expect(await dumpAll(), operation).toEqual(before);
-    }
-    // Operations that never read the bucket do not depend on it.
-    const clear = await syncCache({ ...base, operation: 'clear', readConfigFile: none, strategy: { dryRun: true } });
-    expect((await syncCache({ ...base, operation: 'clear', readConfigFile: moved, strategy: { dryRun: true } })).planHash).toBe(clear.planHash);
-  });
+  it(
+    'binds where templates are read from into the plan hash: a storage.yml that moves them ' +
+      'is another plan, refused under the gate',
+    async () => {
+      // The reviewed plan was made without a storage.yml; the merge added one pointing elsewhere in the bucket.
+      const moved = (name: string) =>
+        Promise.resolve(name === 'storage.yml' ? `buckets:\n  templates: ${s3.bucket}\nprefix: evil\n` : null);
+      const none = () => Promise.resolve(null);
+      for (const operation of ['warm', 'refresh', 'invalidate'] as const) {
+        const reviewed = await syncCache({ ...base, operation, readConfigFile: none, strategy: { dryRun: true } });
+        const deployed = await syncCache({ ...base, operation, readConfigFile: moved, strategy: { dryRun: true } });
+        expect(deployed.planHash, operation).not.toBe(reviewed.planHash);
+        // The same location is the same plan.
+        expect(
+          (await syncCache({ ...base, operation, readConfigFile: none, strategy: { dryRun: true } })).planHash,
+          operation,
+        ).toBe(reviewed.planHash);
+        const before = await dumpAll();
+        const gated = await syncCache({
+          ...base,
+          operation,
+          readConfigFile: moved,
+          expectedPlanHash: reviewed.planHash,
+        });
+        expect(gated.refused?.reason, operation).toBe('plan-changed');
+        expect(await dumpAll(), operation).toEqual(before);
+      }
+      // Operations that never read the bucket do not depend on it.
+      const clear = await syncCache({ ...base, operation: 'clear', readConfigFile: none, strategy: { dryRun: true } });
+      expect(
+        (await syncCache({ ...base, operation: 'clear', readConfigFile: moved, strategy: { dryRun: true } })).planHash,
+      ).toBe(clear.planHash);
+    },
+  );
 
   it('no cache configured: says so and succeeds', async () => {
     const result = await syncCache({ ...base, cacheUrl: undefined, env: {}, operation: 'clear' } as CacheOptions);
@@ -207,7 +259,11 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('cache operations', ()
   });
 
   it('rejects unknown operations and namespaces', async () => {
-    expect((await syncCache({ ...base, operation: 'flush' as CacheOperation })).errors[0]?.message).toMatch(/unknown cache operation/);
-    expect((await syncCache({ ...base, operation: 'clear', namespaces: ['sessions' as 'templates'] })).errors[0]?.message).toMatch(/unknown cache namespace/);
+    expect((await syncCache({ ...base, operation: 'flush' as CacheOperation })).errors[0]?.message).toMatch(
+      /unknown cache operation/,
+    );
+    expect(
+      (await syncCache({ ...base, operation: 'clear', namespaces: ['sessions' as 'templates'] })).errors[0]?.message,
+    ).toMatch(/unknown cache namespace/);
   });
 });

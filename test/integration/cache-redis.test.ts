@@ -17,7 +17,8 @@ describe.skipIf(redisUrl === null)('AppCache on redis-server', () => {
     await admin.connect();
   });
   afterAll(async () => {
-    for await (const keys of admin.scanIterator({ MATCH: `${app}*`, COUNT: 500 })) if (keys.length) await admin.del(keys);
+    for await (const keys of admin.scanIterator({ MATCH: `${app}*`, COUNT: 500 }))
+      if (keys.length) await admin.del(keys);
     await admin.close();
   });
 
@@ -36,7 +37,8 @@ describe.skipIf(redisUrl === null)('AppCache on redis-server', () => {
 
   it('clears a namespace in SCAN batches, leaving other namespaces and apps alone', async () => {
     const keys = Array.from({ length: 1234 }, (_, i) => `${app}:responses:/page/${i}`);
-    for (let i = 0; i < keys.length; i += 500) await admin.mSet(keys.slice(i, i + 500).map((k) => [k, 'x'] as [string, string]));
+    for (let i = 0; i < keys.length; i += 500)
+      await admin.mSet(keys.slice(i, i + 500).map((k) => [k, 'x'] as [string, string]));
     await admin.set(`${app}:templates:keep.html`, 'K');
     await admin.set(`${app}x:responses:/other-app`, 'O');
     const cache = await AppCache.connect({ url: redisUrl!, appName: app, scanCount: 100 });
@@ -87,20 +89,31 @@ describe.skipIf(redisUrl === null)('AppCache on redis-server', () => {
   });
 
   it('fails fast and clearly on an unreachable server or a non-Redis URL', async () => {
-    const error = await AppCache.connect({ url: 'redis://:pw@127.0.0.1:1', appName: app, connectTimeoutMs: 1000 }).catch((e: Error) => e);
+    const error = await AppCache.connect({
+      url: 'redis://:pw@127.0.0.1:1',
+      appName: app,
+      connectTimeoutMs: 1000,
+    }).catch((e: Error) => e);
     expect((error as Error).message).toMatch(/Cannot connect to the cache at redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
-    await expect(AppCache.connect({ url: 'http://127.0.0.1:1', appName: app })).rejects.toThrow(/redis:\/\/ or rediss:\/\//);
+    await expect(AppCache.connect({ url: 'http://127.0.0.1:1', appName: app })).rejects.toThrow(
+      /redis:\/\/ or rediss:\/\//,
+    );
   });
 });
 
 describe('AppCache against a server that stops answering', () => {
-  it('gives up on the connection and on every command after the timeout, and on the run\'s signal', async () => {
+  it("gives up on the connection and on every command after the timeout, and on the run's signal", async () => {
     const never = await startSilentRedis('never');
     const stalled = await startSilentRedis('after-handshake');
     try {
       let started = Date.now();
-      await expect(AppCache.connect({ url: `redis://:pw@127.0.0.1:${never.port}/0`, appName: 'app', timeoutMs: 300 })).rejects.toThrow(
-        new RegExp(`^Cannot connect to the cache at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${never.port}/0: the cache did not answer the connection within 0\\.3 s$`),
+      await expect(
+        AppCache.connect({ url: `redis://:pw@127.0.0.1:${never.port}/0`, appName: 'app', timeoutMs: 300 }),
+      ).rejects.toThrow(
+        new RegExp(
+          `^Cannot connect to the cache at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${never.port}/0: ` +
+            `the cache did not answer the connection within 0\\.3 s$`,
+        ),
       );
       expect(Date.now() - started).toBeLessThan(3_000);
 
@@ -112,17 +125,30 @@ describe('AppCache against a server that stops answering', () => {
       ];
       for (const [what, call] of calls) {
         // A fresh connection each: a command that timed out drops its connection.
-        const cache = await AppCache.connect({ url: `redis://127.0.0.1:${stalled.port}/0`, appName: 'app', timeoutMs: 300 });
+        const cache = await AppCache.connect({
+          url: `redis://127.0.0.1:${stalled.port}/0`,
+          appName: 'app',
+          timeoutMs: 300,
+        });
         started = Date.now();
-        await expect(call(cache), what).rejects.toThrow(`the cache did not answer ${what} at redis://127.0.0.1:${stalled.port}/0 within 0.3 s`);
+        await expect(call(cache), what).rejects.toThrow(
+          `the cache did not answer ${what} at redis://127.0.0.1:${stalled.port}/0 within 0.3 s`,
+        );
         expect(Date.now() - started, what).toBeLessThan(3_000);
         await cache.close();
       }
-      expect(stalled.commands.map((c) => c[0]!.toUpperCase())).toEqual(expect.arrayContaining(['GET', 'SET', 'SCAN', 'MULTI']));
+      expect(stalled.commands.map((c) => c[0]!.toUpperCase())).toEqual(
+        expect.arrayContaining(['GET', 'SET', 'SCAN', 'MULTI']),
+      );
 
       // The run is stopped: whatever waits for the server stops with the run's reason, long before the timeout.
       const stop = new AbortController();
-      const slow = await AppCache.connect({ url: `redis://127.0.0.1:${stalled.port}/0`, appName: 'app', timeoutMs: 60_000, signal: stop.signal });
+      const slow = await AppCache.connect({
+        url: `redis://127.0.0.1:${stalled.port}/0`,
+        appName: 'app',
+        timeoutMs: 60_000,
+        signal: stop.signal,
+      });
       started = Date.now();
       setTimeout(() => stop.abort(new Error('The run was cancelled')), 100);
       await expect(slow.get('k')).rejects.toThrow('The run was cancelled');
@@ -134,4 +160,3 @@ describe('AppCache against a server that stops answering', () => {
     }
   });
 });
-

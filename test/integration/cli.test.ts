@@ -33,11 +33,17 @@ describe('fastblocks-sync sync', () => {
     const first = await cli('sync', local, remote);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('upload (create)  blocks/nav.html');
-    expect(first.stdout).toMatch(/Applied: 2 created, 0 overwritten, 0 deleted \(local side: 0 downloads, 0 deletions\), .* \| \d+ requests/);
+    expect(first.stdout).toMatch(
+      /Applied: 2 created, 0 overwritten, 0 deleted \(local side: 0 downloads, 0 deletions\), .* \| \d+ requests/,
+    );
     await writeTree(bucket, { 'from-remote.html': 'r' });
     const second = await cli('sync', local, remote);
     expect(second.stdout).toContain('download (create)  from-remote.html');
-    expect(await readTree(local)).toEqual({ 'index.html': '<h1>home</h1>', 'blocks/nav.html': 'nav', 'from-remote.html': 'r' });
+    expect(await readTree(local)).toEqual({
+      'index.html': '<h1>home</h1>',
+      'blocks/nav.html': 'nav',
+      'from-remote.html': 'r',
+    });
   });
 
   it('--json prints one report object with the documented fields', async () => {
@@ -81,7 +87,10 @@ describe('fastblocks-sync sync', () => {
 
   it.each([
     [['--direction', 'sideways'], /--direction must be one of pull, push, bidirectional/],
-    [['--conflict', 'coin-flip'], /--conflict must be one of remote-wins, local-wins, newest-wins, manual, backup-both/],
+    [
+      ['--conflict', 'coin-flip'],
+      /--conflict must be one of remote-wins, local-wins, newest-wins, manual, backup-both/,
+    ],
     [['--max-concurrent', '0'], /--max-concurrent must be a whole number ≥ 1/],
     [['--timeout', 'soon'], /--timeout must be a number/],
     [['--max-delete', 'lots'], /--max-delete must be a percentage like 50% or a file count/],
@@ -91,6 +100,43 @@ describe('fastblocks-sync sync', () => {
     const result = await cli('sync', local, remote, ...args);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
+  });
+
+  // One parse of the remote at the edge: the same usage error (exit 2) from every command, before
+  // anything is read or written, with a message naming the option and the accepted forms.
+  it.each([
+    ['sync', 'ftp://host/site', /Invalid remote "ftp:\/\/host\/site": unsupported scheme "ftp:"/],
+    ['templates', 'ftp://host/site', /--remote: Invalid remote "ftp:\/\/host\/site": unsupported scheme "ftp:"/],
+    ['settings', 's3://', /--remote: Invalid remote "s3:\/\/": the bucket name is missing/],
+    ['static', 's3://bucket//x/', /--remote: Invalid remote "s3:\/\/bucket\/\/x\/": the prefix has an empty segment/],
+    [
+      'all',
+      's3://KEY:SECRET@bucket',
+      /--remote: Invalid remote "s3:\/\/…@bucket": put credentials and endpoints in their own inputs/,
+    ],
+    ['cache', 'file://host/dir', /--remote: Invalid remote "file:\/\/host\/dir": file URLs name a local absolute path/],
+  ])('`%s` with the bad remote %s exits 2 and writes nothing', async (command, remote, message) => {
+    const { local, bucket } = await fixture({
+      'templates/a.html': 'a',
+      'settings/app.yml': 'name: x\n',
+      'static/a.css': 'a',
+    });
+    const args = command === 'sync' ? ['sync', local, remote] : [command, '--app-root', local, '--remote', remote];
+    const result = await cli(...args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toContain('SECRET');
+    expect(result.stdout).toBe('');
+    expect(await readTree(bucket)).toEqual({});
+  });
+
+  it('the area commands without any remote exit 2 naming the ways to give one', async () => {
+    const { local } = await fixture({ 'templates/a.html': 'a' });
+    const result = await cli('templates', '--app-root', local);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /No remote configured: pass --remote s3:\/\/bucket\[\/prefix\] or file:\/\/\/dir, set FASTBLOCKS_SYNC_REMOTE/,
+    );
   });
 
   it('a missing local directory with push is a usage error naming the path and the fix', async () => {
@@ -111,13 +157,34 @@ describe('fastblocks-sync sync', () => {
   it('--help lists every option and exits 0', async () => {
     const result = await cli('sync', '--help');
     expect(result.code).toBe(0);
-    for (const option of ['--direction', '--conflict', '--dry-run', '--no-backup', '--prune', '--max-delete', '--force', '--include', '--exclude', '--max-concurrent', '--timeout', '--retry-attempts', '--retry-delay', '--replica', '--endpoint', '--region', '--path-style', '--json']) {
+    for (const option of [
+      '--direction',
+      '--conflict',
+      '--dry-run',
+      '--no-backup',
+      '--prune',
+      '--max-delete',
+      '--force',
+      '--include',
+      '--exclude',
+      '--max-concurrent',
+      '--timeout',
+      '--retry-attempts',
+      '--retry-delay',
+      '--replica',
+      '--endpoint',
+      '--region',
+      '--path-style',
+      '--json',
+    ]) {
       expect(result.stdout).toContain(option);
     }
   });
 
   it('--version prints the package version and exits 0', async () => {
-    const { version } = JSON.parse(await fs.readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+    const { version } = JSON.parse(
+      await fs.readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'),
+    ) as { version: string };
     for (const flag of ['--version', '-V']) {
       const result = await cli(flag);
       expect(result).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
@@ -143,7 +210,16 @@ describeS3('fastblocks-sync sync against moto_server', () => {
     const { local } = await fixture({ 'a.html': 'a' });
     process.env.AWS_ACCESS_KEY_ID = 'test';
     process.env.AWS_SECRET_ACCESS_KEY = 'test';
-    const result = await cli('sync', local, 's3://no-such-bucket-fbsync/app', '--endpoint', s3Endpoint!, '--path-style', '--region', 'us-east-1');
+    const result = await cli(
+      'sync',
+      local,
+      's3://no-such-bucket-fbsync/app',
+      '--endpoint',
+      s3Endpoint!,
+      '--path-style',
+      '--region',
+      'us-east-1',
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no-such-bucket-fbsync');
   });
@@ -153,7 +229,17 @@ describeS3('fastblocks-sync sync against moto_server', () => {
     const { local } = await fixture({ 'x/y.html': 'y' });
     process.env.AWS_ACCESS_KEY_ID = 'test';
     process.env.AWS_SECRET_ACCESS_KEY = 'test';
-    const result = await cli('sync', local, `s3://${context.bucket}/site`, '--endpoint', context.endpoint, '--path-style', '--direction', 'push', '--json');
+    const result = await cli(
+      'sync',
+      local,
+      `s3://${context.bucket}/site`,
+      '--endpoint',
+      context.endpoint,
+      '--path-style',
+      '--direction',
+      'push',
+      '--json',
+    );
     expect(result.code).toBe(0);
     const head = await context.makeStore().head('site/x/y.html');
     expect(head?.size).toBe(1);
@@ -173,6 +259,8 @@ describe('the installed binary', () => {
     const json = JSON.parse(stdout) as SyncReport & { counts: Record<string, number> };
     expect(json.synced).toEqual([{ path: 'a.html', action: 'upload', change: 'create' }]);
     expect(json.counts).toEqual({ create: 1, overwrite: 0, delete: 0, metadataOnly: 0, download: 0, deleteLocal: 0 });
-    await expect(exec(process.execPath, [bin, 'sync', local, remote, '--direction', 'sideways'])).rejects.toMatchObject({ code: 2 });
+    await expect(exec(process.execPath, [bin, 'sync', local, remote, '--direction', 'sideways'])).rejects.toMatchObject(
+      { code: 2 },
+    );
   });
 });

@@ -37,7 +37,8 @@ async function fixture(localTree: Record<string, string> = {}) {
     sleep: noSleep,
     ...extra,
   });
-  const sync = (strategy: Partial<SyncStrategy> = {}, extra: Partial<SyncOptions> = {}) => runSync(options(strategy, extra));
+  const sync = (strategy: Partial<SyncStrategy> = {}, extra: Partial<SyncOptions> = {}) =>
+    runSync(options(strategy, extra));
   return { local, prefix, options, sync };
 }
 
@@ -83,7 +84,9 @@ describe('local journals are evidence only when the lock vouches for them', () =
     for (const dryRun of [true, false]) {
       const report = await sync({ direction: 'push', dryRun });
       expect(report.failure?.reason).toBe('refused');
-      expect(report.failure?.message).toMatch(/\.fastblocks-sync is tracked by git \(2 file\(s\), e\.g\. \.fastblocks-sync\/backups\/20261127T000000Z-abcdef\/page\.html\)\. .*never taken as an interrupted run\. Remove it from the repository \(git rm -r --cached \.fastblocks-sync\) and add \.fastblocks-sync\/ to \.gitignore\./);
+      expect(report.failure?.message).toMatch(
+        /\.fastblocks-sync is tracked by git \(2 file\(s\), e\.g\. \.fastblocks-sync\/backups\/20261127T000000Z-abcdef\/page\.html\)\. .*never taken as an interrupted run\. Remove it from the repository \(git rm -r --cached \.fastblocks-sync\) and add \.fastblocks-sync\/ to \.gitignore\./,
+      );
       expect(report.synced).toEqual([]);
     }
     expect(await snapshotRemote(store, prefix)).toEqual(remoteBefore);
@@ -103,35 +106,55 @@ describe('local journals are evidence only when the lock vouches for them', () =
 
     // A journal naming this root's lock, with no lock vouching for it: reported, dropped, nothing restored.
     const lock = `${store.url}/${lockKey(remoteLayout(prefix))}`;
-    await writeTree(local, { [`.fastblocks-sync/journal/${RUN_ID}.json`]: JSON.stringify({ ...JSON.parse(smuggledJournal(local)[`.fastblocks-sync/journal/${RUN_ID}.json`]!), lock }) });
+    await writeTree(local, {
+      [`.fastblocks-sync/journal/${RUN_ID}.json`]: JSON.stringify({
+        ...JSON.parse(smuggledJournal(local)[`.fastblocks-sync/journal/${RUN_ID}.json`]!),
+        lock,
+      }),
+    });
     await writeTree(local, { 'page.html': 'second change' });
     const next = await sync({ direction: 'push' });
     expect(next.failure).toBeUndefined();
-    expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/Ignored the local journal of run 20261127T000000Z-abcdef: no lock of that run vouches for it, so it is not evidence of an interrupted run\. Nothing was restored from it/);
+    expect(next.warnings.map((w) => w.message).join('\n')).toMatch(
+      /Ignored the local journal of run 20261127T000000Z-abcdef: no lock of that run vouches for it, so it is not evidence of an interrupted run\. Nothing was restored from it/,
+    );
     expect(await readRemote(store, prefix)).toEqual({ 'page.html': 'second change', 'other.html': '' });
     await expect(fs.access(path.join(local, '.fastblocks-sync/journal', `${RUN_ID}.json`))).rejects.toThrow();
-    expect(await fs.readFile(path.join(local, '.fastblocks-sync/backups', RUN_ID, 'page.html'), 'utf8')).toBe('SMUGGLED');
+    expect(await fs.readFile(path.join(local, '.fastblocks-sync/backups', RUN_ID, 'page.html'), 'utf8')).toBe(
+      'SMUGGLED',
+    );
   });
 
-  it('a run killed after its writes is undone locally and remotely by the next run, from the lock-vouched journal', async () => {
-    const { local, prefix, options, sync } = await fixture({ 'page.html': 'v1', 'gone.html': 'keep me' });
-    expect((await sync()).failure).toBeUndefined();
-    await putRemote(store, prefix, { 'page.html': 'v2 from the bucket' });
-    await store.delete(`${prefix}gone.html`);
-    // The interrupted run: applied (page.html replaced, gone.html deleted locally), never committed or released.
-    const killed = await prepareSync(options({ direction: 'pull' }));
-    expect(await killed.apply()).toBe(true);
-    expect(await readTree(local)).toEqual({ 'page.html': 'v2 from the bucket' });
-    const key = lockKey(remoteLayout(prefix));
-    const held = JSON.parse((await store.get(key)).body.toString()) as LockBody;
-    expect(held.localJournal).toMatch(/^[0-9a-f]{64}$/);
-    await store.put(key, Buffer.from(JSON.stringify({ ...held, expiresAt: new Date(Date.now() - 1000).toISOString() })));
+  it(
+    'a run killed after its writes is undone locally and remotely by the next run, from ' + 'the lock-vouched journal',
+    async () => {
+      const { local, prefix, options, sync } = await fixture({ 'page.html': 'v1', 'gone.html': 'keep me' });
+      expect((await sync()).failure).toBeUndefined();
+      await putRemote(store, prefix, { 'page.html': 'v2 from the bucket' });
+      await store.delete(`${prefix}gone.html`);
+      // The interrupted run: applied (page.html replaced, gone.html deleted locally), never committed or released.
+      const killed = await prepareSync(options({ direction: 'pull' }));
+      expect(await killed.apply()).toBe(true);
+      expect(await readTree(local)).toEqual({ 'page.html': 'v2 from the bucket' });
+      const key = lockKey(remoteLayout(prefix));
+      const held = JSON.parse((await store.get(key)).body.toString()) as LockBody;
+      expect(held.localJournal).toMatch(/^[0-9a-f]{64}$/);
+      await store.put(
+        key,
+        Buffer.from(JSON.stringify({ ...held, expiresAt: new Date(Date.now() - 1000).toISOString() })),
+      );
 
-    const next = await sync({ dryRun: false }, { lockWait: 0 });
-    expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/Recovered the local part of interrupted run .*: 2 file\(s\) restored/);
-    // Undone, then planned again from the restored tree: the bucket's edit and deletion come back as a plan.
-    expect(next.synced.map((s) => [s.path, s.action])).toEqual([['page.html', 'download'], ['gone.html', 'delete-local']]);
-  });
+      const next = await sync({ dryRun: false }, { lockWait: 0 });
+      expect(next.warnings.map((w) => w.message).join('\n')).toMatch(
+        /Recovered the local part of interrupted run .*: 2 file\(s\) restored/,
+      );
+      // Undone, then planned again from the restored tree: the bucket's edit and deletion come back as a plan.
+      expect(next.synced.map((s) => [s.path, s.action])).toEqual([
+        ['page.html', 'download'],
+        ['gone.html', 'delete-local'],
+      ]);
+    },
+  );
 });
 
 describe('the local state folder outside the tree', () => {
@@ -146,7 +169,12 @@ describe('the local state folder outside the tree', () => {
     expect(report.backedUp).toEqual(['local:page.html', 'local:old.html']);
     expect(await everything(local)).toEqual({ 'page.html': 'v2' });
     const kept = await everything(state);
-    expect(Object.entries(kept).filter(([p]) => p.startsWith('backups/')).map(([p, body]) => [p.replace(/backups\/[^/]+\//, ''), body]).sort()).toEqual([
+    expect(
+      Object.entries(kept)
+        .filter(([p]) => p.startsWith('backups/'))
+        .map(([p, body]) => [p.replace(/backups\/[^/]+\//, ''), body])
+        .sort(),
+    ).toEqual([
       ['old.html', 'old'],
       ['page.html', 'v1'],
     ]);
@@ -155,7 +183,9 @@ describe('the local state folder outside the tree', () => {
 
   it('must lie outside the synced folder', async () => {
     const { local, sync } = await fixture({ 'page.html': 'v1' });
-    await expect(sync({}, { localStateDir: path.join(local, 'state') })).rejects.toThrow(/must lie outside the synced folder/);
+    await expect(sync({}, { localStateDir: path.join(local, 'state') })).rejects.toThrow(
+      /must lie outside the synced folder/,
+    );
   });
 });
 
@@ -183,7 +213,9 @@ describe('the approved plan is the applied plan', () => {
     const before = await snapshotRemote(store, prefix);
     const report = await sync({ direction: 'push', conflictStrategy: 'local-wins' }, { expectedPlanHash: approved });
     expect(report.failure?.reason).toBe('plan-changed');
-    expect(report.failure?.message).toMatch(/The plan changed since it was approved \(approved [0-9a-f]{12}, now [0-9a-f]{12}\); nothing was written\./);
+    expect(report.failure?.message).toMatch(
+      /The plan changed since it was approved \(approved [0-9a-f]{12}, now [0-9a-f]{12}\); nothing was written\./,
+    );
     expect(report.synced).toEqual([]);
     expect(report.planned).toEqual([{ path: 'page.html', action: 'upload', change: 'overwrite' }]);
     expect(report.applied).toBe(false);
@@ -214,7 +246,9 @@ describe('the approved plan is the applied plan', () => {
     });
     const report = await runSync({ ...options(strategy), store: racing, expectedPlanHash: approved });
     expect(report.failure?.reason).toBe('plan-changed');
-    expect(report.failure?.message).toMatch(/b\.html changed while the approved plan was being applied.*every change of this run was rolled back/);
+    expect(report.failure?.message).toMatch(
+      /b\.html changed while the approved plan was being applied.*every change of this run was rolled back/,
+    );
     expect(report.rolledBack).toBe(true);
     expect(await readRemote(store, prefix)).toEqual({ 'b.html': 'theirs' });
     expect(await readTree(local)).toEqual({ 'a.html': 'a', 'b.html': 'b' });
@@ -228,7 +262,10 @@ describe('roots applied together', () => {
     const broken = failingStore(store, { failOnWrite: 3, error: () => new Error('injected: disk full') });
     const runId = '20261127T010203Z-00aa11';
     const one = await prepareSync(first.options({ direction: 'push' }, { runId }));
-    const two = await prepareSync({ ...second.options({ direction: 'push', retryAttempts: 0 }, { runId }), store: broken });
+    const two = await prepareSync({
+      ...second.options({ direction: 'push', retryAttempts: 0 }, { runId }),
+      store: broken,
+    });
     expect(await one.apply()).toBe(true);
     expect(await two.apply()).toBe(false);
     await one.rollback('not applied: another root of this run failed');
@@ -237,7 +274,11 @@ describe('roots applied together', () => {
     expect(reports.every((r) => r.rolledBack && r.synced.length === 0)).toBe(true);
     expect(await readRemote(store, first.prefix)).toEqual({});
     expect(await readRemote(store, second.prefix)).toEqual({});
-    expect(Object.keys(await snapshotRemote(store, first.prefix)).filter((k) => k.includes('/locks/') || k.includes('/state/'))).toEqual([]);
+    expect(
+      Object.keys(await snapshotRemote(store, first.prefix)).filter(
+        (k) => k.includes('/locks/') || k.includes('/state/'),
+      ),
+    ).toEqual([]);
   });
 
   it('a committed root is undone with its base when a later root cannot commit', async () => {
@@ -255,47 +296,59 @@ describe('roots applied together', () => {
     const baseAfter = await snapshotRemote(store, `${first.prefix}.fastblocks-sync/state/`);
     expect(Object.keys(baseAfter)).toEqual(Object.keys(baseBefore));
     // The restored base plans the local edit again.
-    expect((await first.sync({ direction: 'push', dryRun: true })).planned).toEqual([{ path: 'a.html', action: 'upload', change: 'overwrite' }]);
+    expect((await first.sync({ direction: 'push', dryRun: true })).planned).toEqual([
+      { path: 'a.html', action: 'upload', change: 'overwrite' },
+    ]);
   });
 
-  it('a group killed after its first base was written is kept, not undone, by the next run of another root', async () => {
-    const bucket = await tempDir('fbsync-gate-group-');
-    const shared = createFsStore(bucket);
-    const runId = '20261127T020304Z-00bb22';
-    const areas = await Promise.all(['templates', 'static'].map(async (name) => {
-      const local = await tempDir(`fbsync-gate-${name}-`);
-      await writeTree(local, { [`${name}.html`]: name });
-      return {
-        local,
-        options: (extra: Partial<SyncOptions> = {}): SyncOptions => ({
-          localRoot: local,
-          store: shared,
-          rootPrefix: `site/${name}/`,
-          areaPrefix: 'site/.fastblocks-sync/',
-          replica: 'gate',
-          strategy: resolveStrategy({ direction: 'push', retryDelay: 0 }),
-          sleep: noSleep,
-          ...extra,
+  it(
+    'a group killed after its first base was written is kept, not undone, by the next run ' + 'of another root',
+    async () => {
+      const bucket = await tempDir('fbsync-gate-group-');
+      const shared = createFsStore(bucket);
+      const runId = '20261127T020304Z-00bb22';
+      const areas = await Promise.all(
+        ['templates', 'static'].map(async (name) => {
+          const local = await tempDir(`fbsync-gate-${name}-`);
+          await writeTree(local, { [`${name}.html`]: name });
+          return {
+            local,
+            options: (extra: Partial<SyncOptions> = {}): SyncOptions => ({
+              localRoot: local,
+              store: shared,
+              rootPrefix: `site/${name}/`,
+              areaPrefix: 'site/.fastblocks-sync/',
+              replica: 'gate',
+              strategy: resolveStrategy({ direction: 'push', retryDelay: 0 }),
+              sleep: noSleep,
+              ...extra,
+            }),
+          };
         }),
-      };
-    }));
-    const prepared = [];
-    for (const area of areas) prepared.push(await prepareSync(area.options({ runId })));
-    const group = prepared.map((p) => p.commitWitness.stateKey);
-    for (const p of prepared) expect(await p.apply({ group })).toBe(true);
-    expect(await prepared[0]!.commit()).toBe(true);
-    // Killed here: static's base was never written; its lock stays and expires.
-    const key = 'site/.fastblocks-sync/locks/root=static.json';
-    const held = JSON.parse((await shared.get(key)).body.toString()) as LockBody;
-    expect(held.group).toEqual([group[0]]);
-    await shared.put(key, Buffer.from(JSON.stringify({ ...held, expiresAt: new Date(Date.now() - 1000).toISOString() })));
+      );
+      const prepared = [];
+      for (const area of areas) prepared.push(await prepareSync(area.options({ runId })));
+      const group = prepared.map((p) => p.commitWitness.stateKey);
+      for (const p of prepared) expect(await p.apply({ group })).toBe(true);
+      expect(await prepared[0]!.commit()).toBe(true);
+      // Killed here: static's base was never written; its lock stays and expires.
+      const key = 'site/.fastblocks-sync/locks/root=static.json';
+      const held = JSON.parse((await shared.get(key)).body.toString()) as LockBody;
+      expect(held.group).toEqual([group[0]]);
+      await shared.put(
+        key,
+        Buffer.from(JSON.stringify({ ...held, expiresAt: new Date(Date.now() - 1000).toISOString() })),
+      );
 
-    const next = await runSync(areas[1]!.options({ lockWait: 0 }));
-    expect(next.failure).toBeUndefined();
-    expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/left its lock behind after it committed: nothing to undo/);
-    expect(await readRemote(shared, 'site/static/')).toEqual({ 'static.html': 'static' });
-    expect(await readRemote(shared, 'site/templates/')).toEqual({ 'templates.html': 'templates' });
-  });
+      const next = await runSync(areas[1]!.options({ lockWait: 0 }));
+      expect(next.failure).toBeUndefined();
+      expect(next.warnings.map((w) => w.message).join('\n')).toMatch(
+        /left its lock behind after it committed: nothing to undo/,
+      );
+      expect(await readRemote(shared, 'site/static/')).toEqual({ 'static.html': 'static' });
+      expect(await readRemote(shared, 'site/templates/')).toEqual({ 'templates.html': 'templates' });
+    },
+  );
 });
 
 describe('paths the caller refuses', () => {

@@ -44,39 +44,53 @@ async function allContents(dir: string): Promise<string[]> {
 describe('bidirectional sync properties (file:// store)', () => {
   it('converges, loses no version, and is idle afterwards', async () => {
     await fc.assert(
-      fc.asyncProperty(tree, edits, edits, strategy, fc.boolean(), async (initial, localEdits, remoteEdits, conflictStrategy, firstRunConflicts) => {
-        const local = await tempDir();
-        const remoteRoot = await tempDir('fbsync-bucket-');
-        const store = createFsStore(remoteRoot);
-        // force: the empty-source and max-delete refusals have their own tests.
-        const sync = () =>
-          runSync({ localRoot: local, store, rootPrefix: 'site/', replica: 'prop', force: true, strategy: resolveStrategy({ conflictStrategy, retryDelay: 0 }) });
+      fc.asyncProperty(
+        tree,
+        edits,
+        edits,
+        strategy,
+        fc.boolean(),
+        async (initial, localEdits, remoteEdits, conflictStrategy, firstRunConflicts) => {
+          const local = await tempDir();
+          const remoteRoot = await tempDir('fbsync-bucket-');
+          const store = createFsStore(remoteRoot);
+          // force: the empty-source and max-delete refusals have their own tests.
+          const sync = () =>
+            runSync({
+              localRoot: local,
+              store,
+              rootPrefix: 'site/',
+              replica: 'prop',
+              force: true,
+              strategy: resolveStrategy({ conflictStrategy, retryDelay: 0 }),
+            });
 
-        await writeTree(local, initial);
-        if (!firstRunConflicts) expect((await sync()).failure).toBeUndefined();
-        const remoteSide = path.join(remoteRoot, 'site');
-        if (firstRunConflicts) await writeTree(remoteSide, initial);
-        await applyEdits(local, localEdits);
-        await applyEdits(remoteSide, remoteEdits);
-        const before: Tree[] = [await readTree(local), await readRemote(store, 'site/')];
+          await writeTree(local, initial);
+          if (!firstRunConflicts) expect((await sync()).failure).toBeUndefined();
+          const remoteSide = path.join(remoteRoot, 'site');
+          if (firstRunConflicts) await writeTree(remoteSide, initial);
+          await applyEdits(local, localEdits);
+          await applyEdits(remoteSide, remoteEdits);
+          const before: Tree[] = [await readTree(local), await readRemote(store, 'site/')];
 
-        const report = await sync();
-        expect(report.failure).toBeUndefined();
-        const after = await readTree(local);
-        expect(await readRemote(store, 'site/')).toEqual(after);
+          const report = await sync();
+          expect(report.failure).toBeUndefined();
+          const after = await readTree(local);
+          expect(await readRemote(store, 'site/')).toEqual(after);
 
-        const kept = new Set([
-          ...Object.values(after),
-          ...(await allContents(path.join(local, '.fastblocks-sync', 'backups'))),
-          ...(await allContents(path.join(remoteRoot, 'site', '.fastblocks-sync', 'backups'))),
-        ]);
-        for (const version of before.flatMap((side) => Object.values(side))) expect(kept).toContain(version);
+          const kept = new Set([
+            ...Object.values(after),
+            ...(await allContents(path.join(local, '.fastblocks-sync', 'backups'))),
+            ...(await allContents(path.join(remoteRoot, 'site', '.fastblocks-sync', 'backups'))),
+          ]);
+          for (const version of before.flatMap((side) => Object.values(side))) expect(kept).toContain(version);
 
-        const again = await sync();
-        expect(again.synced).toEqual([]);
-        await fs.rm(local, { recursive: true, force: true });
-        await fs.rm(remoteRoot, { recursive: true, force: true });
-      }),
+          const again = await sync();
+          expect(again.synced).toEqual([]);
+          await fs.rm(local, { recursive: true, force: true });
+          await fs.rm(remoteRoot, { recursive: true, force: true });
+        },
+      ),
       { numRuns: 60, seed: 20261127 },
     );
   });

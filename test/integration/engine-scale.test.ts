@@ -17,26 +17,42 @@ describeS3('2,000 files against moto_server', () => {
     store = (await s3TestContext()).makeStore();
     local = await tempDir();
     const files: Record<string, string> = {};
-    for (let i = 0; i < N; i++) files[`templates/section-${i % 40}/page-${i}.html`] = `<p>page ${i}</p>\n`.repeat(1 + (i % 7));
+    for (let i = 0; i < N; i++)
+      files[`templates/section-${i % 40}/page-${i}.html`] = `<p>page ${i}</p>\n`.repeat(1 + (i % 7));
     await writeTree(local, files);
   });
 
-  it('pushes once, then a no-op run is 0 writes and at most ceil(N/1000)+3 requests', { timeout: 120_000 }, async () => {
-    const sync = () => runSync({ localRoot: local, store, rootPrefix: 'app/', replica: 'scale', strategy: resolveStrategy({ direction: 'push' }) });
-    const push = await sync();
-    expect(push.failure).toBeUndefined();
-    expect(push.synced).toHaveLength(N);
-    // One PUT per file plus the lock (taken, then given the journal) and the state: no HEAD after PUT, no per-file reads.
-    expect(push.stats.requests.put).toBe(N + 3);
-    expect(push.stats.requests.head + push.stats.requests.get).toBeLessThanOrEqual(2);
+  it(
+    'pushes once, then a no-op run is 0 writes and at most ceil(N/1000)+3 requests',
+    { timeout: 120_000 },
+    async () => {
+      const sync = () =>
+        runSync({
+          localRoot: local,
+          store,
+          rootPrefix: 'app/',
+          replica: 'scale',
+          strategy: resolveStrategy({ direction: 'push' }),
+        });
+      const push = await sync();
+      expect(push.failure).toBeUndefined();
+      expect(push.synced).toHaveLength(N);
+      // One PUT per file plus the lock (taken, then given the journal) and the state: no HEAD after PUT, no per-file
+      // reads.
+      expect(push.stats.requests.put).toBe(N + 3);
+      expect(push.stats.requests.head + push.stats.requests.get).toBeLessThanOrEqual(2);
 
-    const again = await sync();
-    const r = again.stats.requests;
-    expect(again.synced).toEqual([]);
-    // Nothing written but the lock the plan is made under (taken and released).
-    expect({ put: r.put, copy: r.copy, delete: r.delete }).toEqual({ put: 1, copy: 0, delete: 1 });
-    const total = r.list + r.get + r.head;
-    expect(total).toBeLessThanOrEqual(Math.ceil(N / 1000) + 3);
-    console.log(`2,000 files: cold push ${push.stats.durationMs} ms (${push.stats.requests.put} PUT); no-op ${again.stats.durationMs} ms, ${total} requests (${JSON.stringify(r)})`);
-  });
+      const again = await sync();
+      const r = again.stats.requests;
+      expect(again.synced).toEqual([]);
+      // Nothing written but the lock the plan is made under (taken and released).
+      expect({ put: r.put, copy: r.copy, delete: r.delete }).toEqual({ put: 1, copy: 0, delete: 1 });
+      const total = r.list + r.get + r.head;
+      expect(total).toBeLessThanOrEqual(Math.ceil(N / 1000) + 3);
+      console.log(
+        `2,000 files: cold push ${push.stats.durationMs} ms (${push.stats.requests.put} PUT); ` +
+          `no-op ${again.stats.durationMs} ms, ${total} requests (${JSON.stringify(r)})`,
+      );
+    },
+  );
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncStrategy } from '../../src/core/model.js';
-import { exitCodeFor } from '../../src/cli/options.js';
+import { exitCodeFor } from '../../src/results.js';
 import { createFsStore } from '../../src/stores/fs.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';
@@ -66,21 +66,31 @@ for (const storeCase of cases) {
       return { local, prefix, sync };
     }
 
-    it('pushes a tree, then a second run writes nothing and costs one list, one state read and the lock it plans under', async () => {
-      const { local, prefix, sync } = await fixture({ 'index.html': 'home', 'blocks/nav.html': 'nav', 'a b+ü.txt': 'unicode' });
-      const first = await sync({ direction: 'push' });
-      expect(first.failure).toBeUndefined();
-      expect(first.synced.map((s) => s.action)).toEqual(['upload', 'upload', 'upload']);
-      expect(await readRemote(store, prefix)).toEqual(await readTree(local));
+    it(
+      'pushes a tree, then a second run writes nothing and costs one list, one state read ' +
+        'and the lock it plans under',
+      async () => {
+        const { local, prefix, sync } = await fixture({
+          'index.html': 'home',
+          'blocks/nav.html': 'nav',
+          'a b+ü.txt': 'unicode',
+        });
+        const first = await sync({ direction: 'push' });
+        expect(first.failure).toBeUndefined();
+        expect(first.synced.map((s) => s.action)).toEqual(['upload', 'upload', 'upload']);
+        expect(await readRemote(store, prefix)).toEqual(await readTree(local));
 
-      const before = { ...store.stats };
-      const second = await sync({ direction: 'push' });
-      expect(second.synced).toEqual([]);
-      const delta = Object.fromEntries(Object.entries(store.stats).map(([k, v]) => [k, v - before[k as keyof typeof before]]));
-      // A writing run plans under the lock: one conditional PUT to take it, one DELETE to release it.
-      expect(delta).toEqual({ list: 1, get: 1, head: 0, put: 1, copy: 0, delete: 1 });
-      expect(second.stats.requests).toEqual(delta);
-    });
+        const before = { ...store.stats };
+        const second = await sync({ direction: 'push' });
+        expect(second.synced).toEqual([]);
+        const delta = Object.fromEntries(
+          Object.entries(store.stats).map(([k, v]) => [k, v - before[k as keyof typeof before]]),
+        );
+        // A writing run plans under the lock: one conditional PUT to take it, one DELETE to release it.
+        expect(delta).toEqual({ list: 1, get: 1, head: 0, put: 1, copy: 0, delete: 1 });
+        expect(second.stats.requests).toEqual(delta);
+      },
+    );
 
     it('bidirectional: propagates edits, adds and deletes of each side, then is idle', async () => {
       const { local, prefix, sync } = await fixture({ 'a.html': 'a1', 'b.html': 'b1', 'c.html': 'c1', 'd.html': 'd1' });
@@ -99,18 +109,30 @@ for (const storeCase of cases) {
       expect((await sync()).synced).toEqual([]);
     });
 
-    it('first run copies one-sided files, never deletes, and reports differing files as add/add conflicts', async () => {
-      const { local, prefix, sync } = await fixture({ 'same.html': 'x', 'local-only.html': 'l', 'both.html': 'mine' });
-      await putRemote(store, prefix, { 'same.html': 'x', 'remote-only.html': 'r', 'both.html': 'theirs' });
-      const report = await sync({ conflictStrategy: 'remote-wins' });
-      expect(report.conflicts).toMatchObject([{ path: 'both.html', kind: 'add/add', resolution: 'remote-wins' }]);
-      expect(await readTree(local)).toEqual({ 'same.html': 'x', 'local-only.html': 'l', 'remote-only.html': 'r', 'both.html': 'theirs' });
-      expect(await readRemote(store, prefix)).toEqual(await readTree(local));
-      // The replaced local version is kept in this run's backups.
-      const backup = path.join(local, '.fastblocks-sync', 'backups', report.runId, 'both.html');
-      expect(await fs.readFile(backup, 'utf8')).toBe('mine');
-      expect(report.backedUp).toEqual(['local:both.html']);
-    });
+    it(
+      'first run copies one-sided files, never deletes, and reports differing files as ' + 'add/add conflicts',
+      async () => {
+        const { local, prefix, sync } = await fixture({
+          'same.html': 'x',
+          'local-only.html': 'l',
+          'both.html': 'mine',
+        });
+        await putRemote(store, prefix, { 'same.html': 'x', 'remote-only.html': 'r', 'both.html': 'theirs' });
+        const report = await sync({ conflictStrategy: 'remote-wins' });
+        expect(report.conflicts).toMatchObject([{ path: 'both.html', kind: 'add/add', resolution: 'remote-wins' }]);
+        expect(await readTree(local)).toEqual({
+          'same.html': 'x',
+          'local-only.html': 'l',
+          'remote-only.html': 'r',
+          'both.html': 'theirs',
+        });
+        expect(await readRemote(store, prefix)).toEqual(await readTree(local));
+        // The replaced local version is kept in this run's backups.
+        const backup = path.join(local, '.fastblocks-sync', 'backups', report.runId, 'both.html');
+        expect(await fs.readFile(backup, 'utf8')).toBe('mine');
+        expect(report.backedUp).toEqual(['local:both.html']);
+      },
+    );
 
     it('manual: a conflict fails the run with exit code 3 and writes nothing anywhere', async () => {
       const { local, prefix, sync } = await fixture({ 'page.html': 'v1', 'other.html': 'o1' });
@@ -174,17 +196,25 @@ for (const storeCase of cases) {
     });
 
     it('a run whose 10th write fails permanently leaves bucket, local tree and base exactly as before', async () => {
-      const files = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${String(i).padStart(2, '0')}.html`, `v1-${i}`]));
+      const files = Object.fromEntries(
+        Array.from({ length: 20 }, (_, i) => [`f${String(i).padStart(2, '0')}.html`, `v1-${i}`]),
+      );
       const { local, prefix, sync } = await fixture(files);
       await sync();
-      const edits = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${String(i).padStart(2, '0')}.html`, `v2-${i}`]));
+      const edits = Object.fromEntries(
+        Array.from({ length: 12 }, (_, i) => [`f${String(i).padStart(2, '0')}.html`, `v2-${i}`]),
+      );
       await writeTree(local, { ...edits, 'added.html': 'new' });
       await putRemote(store, prefix, { 'f15.html': 'remote edit', 'remote-added.html': 'r' });
       await fs.rm(path.join(local, 'f19.html'));
       const localBefore = await readTree(local);
       const remoteBefore = await snapshotRemote(store, '');
 
-      const broken = failingStore(store, { failOnWrite: 10, times: 1, error: () => new StoreError('AccessDenied', 'Access Denied (injected)') });
+      const broken = failingStore(store, {
+        failOnWrite: 10,
+        times: 1,
+        error: () => new StoreError('AccessDenied', 'Access Denied (injected)'),
+      });
       const report = await runSync({
         localRoot: local,
         store: broken,
@@ -211,7 +241,11 @@ for (const storeCase of cases) {
     it('retries a throttled write with a fresh attempt and succeeds', async () => {
       const { local, prefix } = await fixture({ 'a.html': 'a', 'b.html': 'b' });
       // Write 1 takes the lock; writes 2 and 3 (the first object, twice) are throttled.
-      const flaky = failingStore(store, { failOnWrite: 2, times: 2, error: () => new StoreError('Throttled', 'SlowDown (injected)', { status: 503 }) });
+      const flaky = failingStore(store, {
+        failOnWrite: 2,
+        times: 2,
+        error: () => new StoreError('Throttled', 'SlowDown (injected)', { status: 503 }),
+      });
       const report = await runSync({
         localRoot: local,
         store: flaky,

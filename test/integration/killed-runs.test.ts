@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runSync } from '../../src/core/engine.js';
-import { pidSpace, writerTag } from '../../src/core/holder.js';
+import { pidSpace, writerTag } from '../../src/holder.js';
 import { LocalTree } from '../../src/core/local.js';
 import { resolveStrategy } from '../../src/core/model.js';
 import { lockKey, remoteLayout, type LockBody } from '../../src/core/state.js';
@@ -50,7 +50,8 @@ async function partFiles(dir: string): Promise<string[]> {
 async function killWhen(run: CliRun, bucket: string, ready: () => Promise<boolean>): Promise<LockBody> {
   const deadline = Date.now() + 30_000;
   while (!(await ready())) {
-    if (run.child.exitCode !== null) throw new Error(`the run ended before it could be killed: ${(await run.done).stderr}`);
+    if (run.child.exitCode !== null)
+      throw new Error(`the run ended before it could be killed: ${(await run.done).stderr}`);
     if (Date.now() > deadline) throw new Error('the run never reached the point to kill it at');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -79,50 +80,76 @@ describe('a lock whose holder is a process of this host that is gone (D9)', () =
       ...holder,
     };
     await store.put(LOCK, Buffer.from(JSON.stringify(lock)));
-    const sync = (lockWait = 60) => runSync({ localRoot: local, store, rootPrefix: '', replica: 'here', lockWait, strategy: resolveStrategy({ direction: 'push' }), ...virtualClock() });
+    const sync = (lockWait = 60) =>
+      runSync({
+        localRoot: local,
+        store,
+        rootPrefix: '',
+        replica: 'here',
+        lockWait,
+        strategy: resolveStrategy({ direction: 'push' }),
+        ...virtualClock(),
+      });
     return { store, sync };
   }
 
-  it.skipIf(pidSpace() === undefined)('is taken over after a short grace (not at expiry), through the normal recovery', async () => {
-    const { store, sync } = await world({ pidSpace: pidSpace()! });
-    const report = await sync();
-    expect(report.failure).toBeUndefined();
-    const warnings = report.warnings.map((w) => w.message).join('\n');
-    expect(warnings).toMatch(/Took over the lock of run 20261130T101500Z-dead00 before it expired: its process \(\d+ on this host\) is gone/);
-    expect(warnings).toMatch(/Recovered interrupted run 20261130T101500Z-dead00 of other: 1 remote object\(s\) restored/);
-    expect(await store.head('b.txt')).toBeNull();
-    expect((await store.get('a.txt')).body.toString()).toBe('a');
-  });
+  it.skipIf(pidSpace() === undefined)(
+    'is taken over after a short grace (not at expiry), through the normal recovery',
+    async () => {
+      const { store, sync } = await world({ pidSpace: pidSpace()! });
+      const report = await sync();
+      expect(report.failure).toBeUndefined();
+      const warnings = report.warnings.map((w) => w.message).join('\n');
+      expect(warnings).toMatch(
+        /Took over the lock of run 20261130T101500Z-dead00 before it expired: its process \(\d+ on this host\) is gone/,
+      );
+      expect(warnings).toMatch(
+        /Recovered interrupted run 20261130T101500Z-dead00 of other: 1 remote object\(s\) restored/,
+      );
+      expect(await store.head('b.txt')).toBeNull();
+      expect((await store.get('a.txt')).body.toString()).toBe('a');
+    },
+  );
 
-  it('is waited for when its pid is meaningless here: another pid namespace or boot (a container with the same host name), an older lock without one, another host, a live process, or no pid at all', async () => {
-    const live = spawn('sleep', ['30']);
-    try {
-      for (const holder of [
-        { pidSpace: 'linux:another-boot:pid:[4026531836]' },
-        {},
-        { pidSpace: pidSpace() ?? 'x', host: `not-${os.hostname()}` },
-        { pidSpace: pidSpace() ?? 'x', pid: live.pid! },
-        // A bucket writer's lock: pids that would signal a process group or every process are never looked at.
-        { pidSpace: pidSpace() ?? 'x', pid: 0 },
-        { pidSpace: pidSpace() ?? 'x', pid: -1 },
-        { pidSpace: pidSpace() ?? 'x', pid: '1; true' as unknown as number },
-      ]) {
-        const { store, sync } = await world(holder);
-        await expect(sync()).rejects.toThrow(/Another sync is running/);
-        expect(await store.head('b.txt')).not.toBeNull();
+  it(
+    'is waited for when its pid is meaningless here: another pid namespace or boot (a ' +
+      'container with the same host name), an older lock without one, another host, a live ' +
+      'process, or no pid at all',
+    async () => {
+      const live = spawn('sleep', ['30']);
+      try {
+        for (const holder of [
+          { pidSpace: 'linux:another-boot:pid:[4026531836]' },
+          {},
+          { pidSpace: pidSpace() ?? 'x', host: `not-${os.hostname()}` },
+          { pidSpace: pidSpace() ?? 'x', pid: live.pid! },
+          // A bucket writer's lock: pids that would signal a process group or every process are never looked at.
+          { pidSpace: pidSpace() ?? 'x', pid: 0 },
+          { pidSpace: pidSpace() ?? 'x', pid: -1 },
+          { pidSpace: pidSpace() ?? 'x', pid: '1; true' as unknown as number },
+        ]) {
+          const { store, sync } = await world(holder);
+          await expect(sync()).rejects.toThrow(/Another sync is running/);
+          expect(await store.head('b.txt')).not.toBeNull();
+        }
+      } finally {
+        live.kill();
       }
-    } finally {
-      live.kill();
-    }
-  });
+    },
+  );
 
-  it.skipIf(pidSpace() === undefined)('with a lock wait shorter than the grace, the message says the holder is gone and when its lock is taken', async () => {
-    const { sync } = await world({ pidSpace: pidSpace()! });
-    await expect(sync(2)).rejects.toThrow(/whose process \(\d+ on this host\) is gone: the lock is taken over once it has stayed unchanged for 10 s/);
-  });
+  it.skipIf(pidSpace() === undefined)(
+    'with a lock wait shorter than the grace, the message says the holder is gone and when its lock is taken',
+    async () => {
+      const { sync } = await world({ pidSpace: pidSpace()! });
+      await expect(sync(2)).rejects.toThrow(
+        /whose process \(\d+ on this host\) is gone: the lock is taken over once it has stayed unchanged for 10 s/,
+      );
+    },
+  );
 });
 
-describe('temp files of writers that died (D5): the file:// store\'s and the local tool folder\'s', () => {
+describe("temp files of writers that died (D5): the file:// store's and the local tool folder's", () => {
   /** Names as the writers make them, with another pid; times in the past to stand for an old file. */
   async function leftovers(dir: string, extension: string): Promise<Record<string, string>> {
     await fs.mkdir(dir, { recursive: true });
@@ -141,82 +168,125 @@ describe('temp files of writers that died (D5): the file:// store\'s and the loc
   }
 
   for (const where of ['store', 'local'] as const) {
-    it.skipIf(pidSpace() === undefined)(`${where}: a dead process's and anything untouched for an hour go; a live writer's, another host's and recent ones stay`, async () => {
-      const root = await tempDir();
-      const dir = where === 'store' ? path.join(root, '.fsstore-tmp') : path.join(root, '.fastblocks-sync', 'tmp');
-      const files = await leftovers(dir, 'part');
-      const swept = where === 'store' ? await createFsStore(root).sweepAbandonedWrites() : await new LocalTree(root).sweepTemp();
-      expect(swept).toEqual({ items: 2, bytes: 2 * 'partial body'.length });
-      expect((await fs.readdir(dir)).sort()).toEqual([files.live, files.newUntagged, files.otherHost].sort());
-    });
+    it.skipIf(pidSpace() === undefined)(
+      `${where}: a dead process's and anything untouched for an hour go; a live writer's, ` +
+        `another host's and recent ones stay`,
+      async () => {
+        const root = await tempDir();
+        const dir = where === 'store' ? path.join(root, '.fsstore-tmp') : path.join(root, '.fastblocks-sync', 'tmp');
+        const files = await leftovers(dir, 'part');
+        const swept =
+          where === 'store' ? await createFsStore(root).sweepAbandonedWrites() : await new LocalTree(root).sweepTemp();
+        expect(swept).toEqual({ items: 2, bytes: 2 * 'partial body'.length });
+        expect((await fs.readdir(dir)).sort()).toEqual([files.live, files.newUntagged, files.otherHost].sort());
+      },
+    );
   }
 });
 
-describe.skipIf(pidSpace() === undefined)('the real CLI killed with SIGKILL mid-transfer, then run again at once (D5, D6, D9)', () => {
-  it('a killed bidirectional run: the next run takes over within seconds, restores, and leaves no temp file and — with --no-backup — no copy behind', { timeout: 90_000 }, async () => {
-    const bucket = await tempDir('fbsync-bucket-');
-    const local = await tempDir();
-    await writeTree(local, { 'up-1.txt': 'u1', 'up-2.txt': 'u2', 'down.txt': 'd1' });
-    const args = ['sync', local, bucket, '--replica', 'killed', '--no-backup', '--max-concurrent', '4', '--json'];
-    expect((await (await startCli(args)).done).code).toBe(0);
-    // Local edits (uploads replacing objects: remote copies), a remote edit of a small file
-    // (a download replacing a local file: a local copy) and of a big one, streamed when killed.
-    await writeTree(local, { 'up-1.txt': 'u1 edited', 'up-2.txt': 'u2 edited' });
-    await fs.writeFile(path.join(bucket, 'down.txt'), 'd2');
-    await fs.writeFile(path.join(bucket, 'big.bin'), Buffer.alloc(256 * MiB, 7));
-    const before = await readTree(local);
+describe.skipIf(pidSpace() === undefined)(
+  'the real CLI killed with SIGKILL mid-transfer, then run again at once (D5, D6, D9)',
+  () => {
+    it(
+      'a killed bidirectional run: the next run takes over within seconds, restores, and ' +
+        'leaves no temp file and — with --no-backup — no copy behind',
+      { timeout: 90_000 },
+      async () => {
+        const bucket = await tempDir('fbsync-bucket-');
+        const local = await tempDir();
+        await writeTree(local, { 'up-1.txt': 'u1', 'up-2.txt': 'u2', 'down.txt': 'd1' });
+        const args = ['sync', local, bucket, '--replica', 'killed', '--no-backup', '--max-concurrent', '4', '--json'];
+        expect((await (await startCli(args)).done).code).toBe(0);
+        // Local edits (uploads replacing objects: remote copies), a remote edit of a small file
+        // (a download replacing a local file: a local copy) and of a big one, streamed when killed.
+        await writeTree(local, { 'up-1.txt': 'u1 edited', 'up-2.txt': 'u2 edited' });
+        await fs.writeFile(path.join(bucket, 'down.txt'), 'd2');
+        await fs.writeFile(path.join(bucket, 'big.bin'), Buffer.alloc(256 * MiB, 7));
+        const before = await readTree(local);
 
-    const run = await startCli(args);
-    const tmp = path.join(local, '.fastblocks-sync', 'tmp');
-    const killed = await killWhen(run, bucket, async () => {
-      const parts = await partFiles(tmp);
-      // Killed while big.bin streams into its temp file, once the small ops have made their copies.
-      return parts.length > 0 && (await fs.stat(path.join(tmp, parts[0]!)).then((s) => s.size > 16 * MiB, () => false)) && (await fs.readFile(path.join(local, 'down.txt'), 'utf8').catch(() => '')) === 'd2';
-    });
-    expect(await partFiles(tmp)).not.toEqual([]);
-    const copies = path.join(bucket, '.fastblocks-sync', 'backups', killed.runId);
-    expect((await fs.readdir(copies, { recursive: true })).length).toBeGreaterThan(0);
+        const run = await startCli(args);
+        const tmp = path.join(local, '.fastblocks-sync', 'tmp');
+        const killed = await killWhen(run, bucket, async () => {
+          const parts = await partFiles(tmp);
+          // Killed while big.bin streams into its temp file, once the small ops have made their copies.
+          return (
+            parts.length > 0 &&
+            (await fs.stat(path.join(tmp, parts[0]!)).then(
+              (s) => s.size > 16 * MiB,
+              () => false,
+            )) &&
+            (await fs.readFile(path.join(local, 'down.txt'), 'utf8').catch(() => '')) === 'd2'
+          );
+        });
+        expect(await partFiles(tmp)).not.toEqual([]);
+        const copies = path.join(bucket, '.fastblocks-sync', 'backups', killed.runId);
+        expect((await fs.readdir(copies, { recursive: true })).length).toBeGreaterThan(0);
 
-    const started = Date.now();
-    const second = await (await startCli(args)).done;
-    const elapsed = Date.now() - started;
-    expect(second.code).toBe(0);
-    // Not the 600 s lock expiry, nor a 60 s lock wait: the grace of 10 s and the run itself.
-    expect(elapsed).toBeLessThan(45_000);
-    const report = JSON.parse(second.stdout) as { warnings: { message: string }[]; synced: { path: string; action: string }[] };
-    const warnings = report.warnings.map((w) => w.message).join('\n');
-    expect(warnings).toMatch(new RegExp(`Took over the lock of run ${killed.runId} before it expired`));
-    expect(warnings).toMatch(new RegExp(`Recovered interrupted run ${killed.runId}`));
-    expect(warnings).toMatch(/Removed 1 temp file\(s\) \(\d+\.\d MB\) that runs which were killed left in the local temp folder/);
-    // D5: no temp file of the killed run; D6: none of its copies, on either side.
-    expect(await partFiles(tmp)).toEqual([]);
-    await expect(fs.stat(copies)).rejects.toThrow();
-    await expect(fs.stat(path.join(local, '.fastblocks-sync', 'backups', killed.runId))).rejects.toThrow();
-    // And the sync itself went through: both sides hold the same files.
-    expect((await readTree(local))['up-1.txt']).toBe(before['up-1.txt']);
-    const { ['.fsstore-tmp']: _t, ['.fsstore-meta']: _m, ...objects } = Object.fromEntries((await fs.readdir(bucket)).map((n) => [n, n]));
-    expect(Object.keys(objects).filter((n) => n !== '.fastblocks-sync').sort()).toEqual(['big.bin', 'down.txt', 'up-1.txt', 'up-2.txt']);
-    expect(await fs.readFile(path.join(bucket, 'up-1.txt'), 'utf8')).toBe('u1 edited');
-    expect((await fs.stat(path.join(local, 'big.bin'))).size).toBe(256 * MiB);
-  });
+        const started = Date.now();
+        const second = await (await startCli(args)).done;
+        const elapsed = Date.now() - started;
+        expect(second.code).toBe(0);
+        // Not the 600 s lock expiry, nor a 60 s lock wait: the grace of 10 s and the run itself.
+        expect(elapsed).toBeLessThan(45_000);
+        const report = JSON.parse(second.stdout) as {
+          warnings: { message: string }[];
+          synced: { path: string; action: string }[];
+        };
+        const warnings = report.warnings.map((w) => w.message).join('\n');
+        expect(warnings).toMatch(new RegExp(`Took over the lock of run ${killed.runId} before it expired`));
+        expect(warnings).toMatch(new RegExp(`Recovered interrupted run ${killed.runId}`));
+        expect(warnings).toMatch(
+          /Removed 1 temp file\(s\) \(\d+\.\d MB\) that runs which were killed left in the local temp folder/,
+        );
+        // D5: no temp file of the killed run; D6: none of its copies, on either side.
+        expect(await partFiles(tmp)).toEqual([]);
+        await expect(fs.stat(copies)).rejects.toThrow();
+        await expect(fs.stat(path.join(local, '.fastblocks-sync', 'backups', killed.runId))).rejects.toThrow();
+        // And the sync itself went through: both sides hold the same files.
+        expect((await readTree(local))['up-1.txt']).toBe(before['up-1.txt']);
+        const {
+          ['.fsstore-tmp']: _t,
+          ['.fsstore-meta']: _m,
+          ...objects
+        } = Object.fromEntries((await fs.readdir(bucket)).map((n) => [n, n]));
+        expect(
+          Object.keys(objects)
+            .filter((n) => n !== '.fastblocks-sync')
+            .sort(),
+        ).toEqual(['big.bin', 'down.txt', 'up-1.txt', 'up-2.txt']);
+        expect(await fs.readFile(path.join(bucket, 'up-1.txt'), 'utf8')).toBe('u1 edited');
+        expect((await fs.stat(path.join(local, 'big.bin'))).size).toBe(256 * MiB);
+      },
+    );
 
-  it('a push to file:// killed while the store writes its temp body: the next run removes it', { timeout: 90_000 }, async () => {
-    const bucket = await tempDir('fbsync-bucket-');
-    const local = await tempDir();
-    await fs.writeFile(path.join(local, 'big.bin'), Buffer.alloc(256 * MiB, 3));
-    await writeTree(local, { 'small.txt': 's' });
-    const args = ['sync', local, bucket, '--direction', 'push', '--replica', 'killed', '--json'];
-    const run = await startCli(args);
-    const storeTmp = path.join(bucket, '.fsstore-tmp');
-    await killWhen(run, bucket, async () => {
-      const parts = await partFiles(storeTmp);
-      return parts.length > 0 && (await fs.stat(path.join(storeTmp, parts[0]!)).then((s) => s.size > 16 * MiB, () => false));
-    });
-    expect(await partFiles(storeTmp)).not.toEqual([]);
-    const second = await (await startCli(args)).done;
-    expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/that runs which were killed left in the store file:/);
-    expect(await partFiles(storeTmp)).toEqual([]);
-    expect((await fs.stat(path.join(bucket, 'big.bin'))).size).toBe(256 * MiB);
-  });
-});
+    it(
+      'a push to file:// killed while the store writes its temp body: the next run removes it',
+      { timeout: 90_000 },
+      async () => {
+        const bucket = await tempDir('fbsync-bucket-');
+        const local = await tempDir();
+        await fs.writeFile(path.join(local, 'big.bin'), Buffer.alloc(256 * MiB, 3));
+        await writeTree(local, { 'small.txt': 's' });
+        const args = ['sync', local, bucket, '--direction', 'push', '--replica', 'killed', '--json'];
+        const run = await startCli(args);
+        const storeTmp = path.join(bucket, '.fsstore-tmp');
+        await killWhen(run, bucket, async () => {
+          const parts = await partFiles(storeTmp);
+          return (
+            parts.length > 0 &&
+            (await fs.stat(path.join(storeTmp, parts[0]!)).then(
+              (s) => s.size > 16 * MiB,
+              () => false,
+            ))
+          );
+        });
+        expect(await partFiles(storeTmp)).not.toEqual([]);
+        const second = await (await startCli(args)).done;
+        expect(second.code).toBe(0);
+        expect(second.stdout).toMatch(/that runs which were killed left in the store file:/);
+        expect(await partFiles(storeTmp)).toEqual([]);
+        expect((await fs.stat(path.join(bucket, 'big.bin'))).size).toBe(256 * MiB);
+      },
+    );
+  },
+);

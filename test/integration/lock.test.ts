@@ -2,7 +2,15 @@
 // run, refreshing during long runs, and noticing a takeover.
 
 import { describe, expect, it } from 'vitest';
-import { acquireLock, keepLockAlive, LockBusyError, LockedError, releaseLock, type LockBody } from '../../src/core/state.js';
+import {
+  acquireLock,
+  keepLockAlive,
+  LockBusyError,
+  LockedError,
+  readBase,
+  releaseLock,
+  type LockBody,
+} from '../../src/core/state.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { createFsStore } from '../../src/stores/fs.js';
 import { tempDir } from '../helpers/trees.js';
@@ -51,7 +59,9 @@ describe('remote lock', () => {
     const held = await acquireLock(store, KEY, body('run-1'), options());
     const error = await acquireLock(store, KEY, body('run-2'), options()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockedError);
-    expect((error as LockedError).message).toMatch(/locked by run run-1 of r \(host .*, pid \d+\), taken \d+ s ago and valid until .* raise lock-wait \(--lock-wait\)/);
+    expect((error as LockedError).message).toMatch(
+      /locked by run run-1 of r \(host .*, pid \d+\), taken \d+ s ago and valid until .* raise lock-wait \(--lock-wait\)/,
+    );
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
     await releaseLock(store, held);
     const next = await acquireLock(store, KEY, body('run-2'), options());
@@ -60,10 +70,20 @@ describe('remote lock', () => {
 
   it('takes over an expired lock only after recovering the interrupted run', async () => {
     const { store, clock, options } = await fixture();
-    await acquireLock(store, KEY, { ...body('crashed'), journal: [{ key: 'app/x', before: null, backup: null }] }, options());
+    await acquireLock(
+      store,
+      KEY,
+      { ...body('crashed'), journal: [{ key: 'app/x', before: null, backup: null }] },
+      options(),
+    );
     clock.advance(61_000);
     const recovered: LockBody[] = [];
-    const held = await acquireLock(store, KEY, body('run-2'), options({ recover: async (stale) => void recovered.push(stale) }));
+    const held = await acquireLock(
+      store,
+      KEY,
+      body('run-2'),
+      options({ recover: async (stale) => void recovered.push(stale) }),
+    );
     expect(recovered.map((l) => l.runId)).toEqual(['crashed']);
     expect(recovered[0]?.journal).toEqual([{ key: 'app/x', before: null, backup: null }]);
     expect(held.body.runId).toBe('run-2');
@@ -86,6 +106,34 @@ describe('remote lock', () => {
     expect(lost.length).toBeGreaterThan(0);
   });
 
+  it('a refresh that fails (the store unreachable) is a warning, and the next refresh tries again', async () => {
+    const { store, options } = await fixture(Date.now());
+    const held = await acquireLock(store, KEY, body('long'), options({ ttlMs: 3000 }));
+    let down = true;
+    const flaky: RemoteStore = {
+      ...delegate(store),
+      put: (k, b, o) => (down ? Promise.reject(new StoreError('Network', 'connection reset')) : store.put(k, b, o)),
+    };
+    const warnings: string[] = [];
+    const lost: unknown[] = [];
+    const stop = keepLockAlive(flaky, held, {
+      ttlMs: 3000,
+      now: () => new Date(),
+      onLost: (e) => lost.push(e),
+      onWarning: (m) => warnings.push(m),
+    });
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(warnings[0]).toMatch(
+      /^Could not refresh the lock app\/\.fastblocks-sync\/locks\/root=\.json \(connection reset\); trying again in 1 s\.$/,
+    );
+    down = false;
+    const before = held.body.expiresAt;
+    await new Promise((r) => setTimeout(r, 1100));
+    stop();
+    expect(Date.parse(held.body.expiresAt)).toBeGreaterThan(Date.parse(before));
+    expect(lost).toEqual([]);
+  });
+
   // Regressions: two retry paths of acquireLock looped with no deadline.
   it('gives up at lock-wait when the lock keeps vanishing between the PUT and the read', async () => {
     const { store, options, sleeps } = await fixture();
@@ -101,7 +149,9 @@ describe('remote lock', () => {
     };
     const error = await acquireLock(flapping, KEY, body('run-1'), options()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockBusyError);
-    expect((error as Error).message).toMatch(/Could not take the lock .* within 3 s: other runs kept taking and releasing it\. Wait for them, or raise lock-wait \(--lock-wait\)\./);
+    expect((error as Error).message).toMatch(
+      /Could not take the lock .* within 3 s: other runs kept taking and releasing it\. Wait for them, or raise lock-wait \(--lock-wait\)\./,
+    );
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
     expect(sleeps.length).toBeLessThan(100);
   });
@@ -123,9 +173,118 @@ describe('remote lock', () => {
         return store.put(key, payload, o);
       },
     };
-    const error = await acquireLock(racing, KEY, body('run-2'), options({ recover: async () => void recovered++ })).catch((e: unknown) => e);
+    const error = await acquireLock(
+      racing,
+      KEY,
+      body('run-2'),
+      options({ recover: async () => void recovered++ }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockBusyError);
     expect(recovered).toBeGreaterThan(0);
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
+  });
+
+  // A bucket writer controls the lock object: a garbage or far-future expiry must not block every
+  // run for ever, and a lock that is not one is refused with what to do, never half-used.
+  it.each([
+    ['not a date', 'soon'],
+    ['years ahead (no run of ours sets it further than the longest lock lifetime)', '9999-01-01T00:00:00.000Z'],
+  ])(
+    'takes over a lock whose expiresAt is %s, after recovering its run, without waiting',
+    async (_label, expiresAt) => {
+      const { store, options, sleeps } = await fixture();
+      const stale = {
+        ...body('garbage'),
+        acquiredAt: '2026-11-27T09:00:00.000Z',
+        expiresAt,
+        journal: [{ key: 'app/x', before: null, backup: null }],
+      };
+      await store.put(KEY, Buffer.from(JSON.stringify(stale)));
+      const recovered: LockBody[] = [];
+      const held = await acquireLock(
+        store,
+        KEY,
+        body('run-2'),
+        options({ recover: async (lock) => void recovered.push(lock) }),
+      );
+      expect(held.body.runId).toBe('run-2');
+      expect(recovered).toEqual([stale]);
+      expect(sleeps).toEqual([]);
+    },
+  );
+
+  it('a lock that still has a real expiry ahead is waited for, as before', async () => {
+    const { store, options } = await fixture();
+    const live = { ...body('live'), acquiredAt: '2026-11-27T10:00:00.000Z', expiresAt: '2026-11-27T10:10:00.000Z' };
+    await store.put(KEY, Buffer.from(JSON.stringify(live)));
+    await expect(acquireLock(store, KEY, body('run-2'), options())).rejects.toBeInstanceOf(LockedError);
+  });
+
+  it.each([
+    ['a journal that is not a list', { journal: 'rm -rf' }, /its journal is not a list/],
+    ['a journal entry without a key', { journal: [{ before: null, backup: null }] }, /its journal is not a list/],
+    ['no run id', { runId: 7 }, /its runId, replica or host is missing/],
+    ['not JSON at all', null, /it is not valid JSON/],
+  ])('refuses a lock with %s: corrupt, recovery never runs, nothing is taken over', async (_label, change, message) => {
+    const { store, options } = await fixture();
+    const text =
+      change === null
+        ? '{"runId": "x"'
+        : JSON.stringify({ ...body('bad'), acquiredAt: 'x', expiresAt: 'x', ...change });
+    await store.put(KEY, Buffer.from(text));
+    let recovered = false;
+    const error = await acquireLock(
+      store,
+      KEY,
+      body('run-2'),
+      options({ recover: async () => void (recovered = true) }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).message).toMatch(/^Lock object app\/\.fastblocks-sync\/locks\/root=\.json is corrupt \(/);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toMatch(/delete it once no sync is running$/);
+    expect(recovered).toBe(false);
+    expect((await store.get(KEY)).body.toString()).toBe(text);
+  });
+});
+
+describe('base state read from the bucket', () => {
+  it.each([
+    [
+      'an entry whose md5 is not one',
+      { 'a.html': { md5: 'zz', etag: 'e', size: 1 } },
+      /its entry for "a\.html" is not \{ md5, etag, size\[, meta\] \}/,
+    ],
+    [
+      'a negative size',
+      { 'a.html': { md5: 'd41d8cd98f00b204e9800998ecf8427e', etag: 'e', size: -1 } },
+      /its entry for "a\.html"/,
+    ],
+    ['entries that are a list', [], /its entries are not an object/],
+  ])('refuses a state object with %s, naming it and the fix', async (_label, entries, message) => {
+    const store = createFsStore(await tempDir('fbsync-state-'));
+    await store.put(
+      's.json',
+      Buffer.from(JSON.stringify({ version: 1, replica: 'r', updatedAt: 'x', runId: 'x', entries })),
+    );
+    const error = await readBase(store, 's.json').catch((e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/^State object s\.json cannot be used \(/);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toMatch(/remove it to start over with a first-run sync$/);
+  });
+
+  it('keeps a path named __proto__ as an ordinary entry', async () => {
+    const store = createFsStore(await tempDir('fbsync-state-'));
+    const entry = { md5: 'd41d8cd98f00b204e9800998ecf8427e', etag: 'd41d8cd98f00b204e9800998ecf8427e', size: 0 };
+    await store.put(
+      's.json',
+      Buffer.from(
+        `{"version":1,"replica":"r","updatedAt":"x","runId":"x","entries":{"__proto__":${JSON.stringify(entry)}}}`,
+      ),
+    );
+    const { state } = await readBase(store, 's.json');
+    expect(Object.keys(state!.entries)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(state!.entries)).toBe(Object.prototype);
   });
 });

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
 import { lockKey, remoteLayout, stateKey } from '../../src/core/state.js';
-import { exitCodeFor } from '../../src/cli/options.js';
+import { exitCodeFor } from '../../src/results.js';
 import { createFsStore } from '../../src/stores/fs.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
@@ -58,7 +58,8 @@ async function listing(store: RemoteStore, prefix = ''): Promise<string[]> {
 }
 
 const b64 = (text: string | Buffer) => Buffer.from(text).toString('base64');
-const bytesOf = (tree: Record<string, string | Buffer>): Bytes => Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, b64(v)]));
+const bytesOf = (tree: Record<string, string | Buffer>): Bytes =>
+  Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, b64(v)]));
 
 async function writeFiles(root: string, tree: Record<string, string | Buffer>): Promise<void> {
   for (const [relative, content] of Object.entries(tree)) {
@@ -92,8 +93,18 @@ let s3: S3TestContext | undefined;
 const s3Context = async () => (s3 ??= await s3TestContext());
 
 const cases: StoreCase[] = [
-  { name: 'file:// store', s3: false, available: true, make: async () => createFsStore(await tempDir('fbsync-bucket-')) },
-  { name: 'S3 (moto_server)', s3: true, available: s3Endpoint !== null, make: async () => (await s3Context()).makeStore() },
+  {
+    name: 'file:// store',
+    s3: false,
+    available: true,
+    make: async () => createFsStore(await tempDir('fbsync-bucket-')),
+  },
+  {
+    name: 'S3 (moto_server)',
+    s3: true,
+    available: s3Endpoint !== null,
+    make: async () => (await s3Context()).makeStore(),
+  },
 ];
 
 for (const storeCase of cases) {
@@ -200,7 +211,9 @@ for (const storeCase of cases) {
         expect(filtered.failure).toBeUndefined();
         expect(filtered.synced).toEqual([]);
         // The base still knows b.txt and c.txt, exactly as before.
-        const state = JSON.parse((await store.get(stateKey(remoteLayout(prefix), 'real-trees'))).body.toString()) as { entries: Record<string, unknown> };
+        const state = JSON.parse((await store.get(stateKey(remoteLayout(prefix), 'real-trees'))).body.toString()) as {
+          entries: Record<string, unknown>;
+        };
         expect(Object.keys(state.entries).sort()).toEqual(['a.html', 'b.txt', 'c.txt']);
 
         const all = await sync();
@@ -226,36 +239,40 @@ for (const storeCase of cases) {
 
     // ------------------------------------------------------------------------------------------
     describe('3. a large upload records the hash of what was sent', () => {
-      it('a file saved while it is uploaded (same size, other bytes) fails the op, and the run rolls back', async () => {
-        const original = patterned(9 * MiB, 1);
-        const { local, prefix, sync } = await fixture({ 'big.bin': original, 'small.html': 's' });
-        await sync({ direction: 'push' });
-        const edited = patterned(9 * MiB, 2);
-        const saved = patterned(9 * MiB, 3);
-        await writeFiles(local, { 'big.bin': edited });
-        const before = await listing(store);
-        // Planned with `edited`'s MD5; an editor saves `saved` just before its PUT reads the file.
-        const saving = failingStore(store, {
-          beforeWrite: async (key) => {
-            if (key === `${prefix}big.bin` && !(await fs.readFile(path.join(local, 'big.bin'))).equals(saved)) await fs.writeFile(path.join(local, 'big.bin'), saved);
-          },
-        });
-        const report = await sync({ direction: 'push', retryAttempts: 0 }, { store: saving });
-        expect(report.rolledBack).toBe(true);
-        expect(report.errors[0]?.message).toMatch(/changed while it was sent/);
-        expect(await listing(store)).toEqual(before);
-        // The next run uploads what the file holds now, and records exactly that.
-        const next = await sync({ direction: 'push' });
-        expect(next.failure).toBeUndefined();
-        const head = await store.head(`${prefix}big.bin`);
-        expect(head?.metadata['md5']).toBe(md5(saved));
-        expect(await remoteBytes(store, prefix)).toEqual(await treeBytes(local));
-        expect((await sync({ direction: 'push' })).synced).toEqual([]);
-      });
+      it(
+        'a file saved while it is uploaded (same size, other bytes) fails the op, and the run ' + 'rolls back',
+        async () => {
+          const original = patterned(9 * MiB, 1);
+          const { local, prefix, sync } = await fixture({ 'big.bin': original, 'small.html': 's' });
+          await sync({ direction: 'push' });
+          const edited = patterned(9 * MiB, 2);
+          const saved = patterned(9 * MiB, 3);
+          await writeFiles(local, { 'big.bin': edited });
+          const before = await listing(store);
+          // Planned with `edited`'s MD5; an editor saves `saved` just before its PUT reads the file.
+          const saving = failingStore(store, {
+            beforeWrite: async (key) => {
+              if (key === `${prefix}big.bin` && !(await fs.readFile(path.join(local, 'big.bin'))).equals(saved))
+                await fs.writeFile(path.join(local, 'big.bin'), saved);
+            },
+          });
+          const report = await sync({ direction: 'push', retryAttempts: 0 }, { store: saving });
+          expect(report.rolledBack).toBe(true);
+          expect(report.errors[0]?.message).toMatch(/changed while it was sent/);
+          expect(await listing(store)).toEqual(before);
+          // The next run uploads what the file holds now, and records exactly that.
+          const next = await sync({ direction: 'push' });
+          expect(next.failure).toBeUndefined();
+          const head = await store.head(`${prefix}big.bin`);
+          expect(head?.metadata['md5']).toBe(md5(saved));
+          expect(await remoteBytes(store, prefix)).toEqual(await treeBytes(local));
+          expect((await sync({ direction: 'push' })).synced).toEqual([]);
+        },
+      );
     });
 
     // ------------------------------------------------------------------------------------------
-    describe('6. an overwrite keeps the object\'s metadata; a new object gets its Content-Type', () => {
+    describe("6. an overwrite keeps the object's metadata; a new object gets its Content-Type", () => {
       it('Content-Type, Cache-Control and user metadata set by someone else survive a pushed edit', async () => {
         const { local, prefix, sync } = await fixture();
         await store.put(`${prefix}index.html`, Buffer.from('<h1>v1</h1>'), {
@@ -276,14 +293,22 @@ for (const storeCase of cases) {
         expect(pushed.stats.requests.head).toBe(1);
       });
 
-      it('a target\'s rules win over the kept attributes', async () => {
+      it("a target's rules win over the kept attributes", async () => {
         const { local, prefix, sync } = await fixture();
-        await store.put(`${prefix}app.js`, Buffer.from('v1'), { contentType: 'text/plain', cacheControl: 'max-age=1', metadata: { owner: 'ci' } });
+        await store.put(`${prefix}app.js`, Buffer.from('v1'), {
+          contentType: 'text/plain',
+          cacheControl: 'max-age=1',
+          metadata: { owner: 'ci' },
+        });
         await sync({ direction: 'pull' });
         await writeFiles(local, { 'app.js': 'v2' });
         await sync({ direction: 'push' }, { attributesFor: () => ({ cacheControl: 'no-cache' }) });
         const head = await store.head(`${prefix}app.js`);
-        expect(head).toMatchObject({ contentType: 'text/plain', cacheControl: 'no-cache', metadata: expect.objectContaining({ owner: 'ci' }) });
+        expect(head).toMatchObject({
+          contentType: 'text/plain',
+          cacheControl: 'no-cache',
+          metadata: expect.objectContaining({ owner: 'ci' }),
+        });
       });
     });
 
@@ -292,7 +317,13 @@ for (const storeCase of cases) {
       it('are refused before anything is written, with the message the remote check gives', async () => {
         const nfc = 'caf\u00e9.html';
         const nfd = 'cafe\u0301.html';
-        const { prefix, sync } = await fixture({ 'README.md': 'a', 'Readme.md': 'b', [nfc]: 'c', [nfd]: 'd', 'ok.html': 'fine' });
+        const { prefix, sync } = await fixture({
+          'README.md': 'a',
+          'Readme.md': 'b',
+          [nfc]: 'c',
+          [nfd]: 'd',
+          'ok.html': 'fine',
+        });
         const before = await listing(store);
         const report = await sync({ direction: 'push' });
         expect(report.failure?.reason).toBe('refused');
@@ -300,7 +331,9 @@ for (const storeCase of cases) {
         expect(report.failure?.message).toMatch(/local files that differ only in letter case or Unicode normalization/);
         const messages = report.errors.map((e) => e.message);
         expect(messages).toContain(
-          'local files "README.md" and "Readme.md" differ only in letter case or Unicode normalization: on macOS and Windows they are the same file. Rename or delete one of them, or --exclude it.',
+          'local files "README.md" and "Readme.md" differ only in letter case or Unicode ' +
+            'normalization: on macOS and Windows they are the same file. Rename or delete one of ' +
+            'them, or --exclude it.',
         );
         expect(messages.some((m) => m.includes(nfc) && m.includes(nfd))).toBe(true);
         expect(await listing(store)).toEqual(before);
@@ -311,13 +344,20 @@ for (const storeCase of cases) {
     });
 
     // ------------------------------------------------------------------------------------------
-    describe('9. a nested root\'s tool area is never content, on either side', () => {
+    describe("9. a nested root's tool area is never content, on either side", () => {
       it('a parent root neither uploads nor downloads app/.fastblocks-sync/…', async () => {
         const parent = await tempDir();
         const parentPrefix = `r${++counter}/`;
         await writeFiles(parent, { 'index.html': 'home', 'app/page.html': 'page' });
         const run = (root: string, prefix: string, direction: SyncStrategy['direction']) =>
-          runSync({ localRoot: root, store, rootPrefix: prefix, replica: 'nested', strategy: resolveStrategy({ retryDelay: 0, direction }), sleep: noSleep });
+          runSync({
+            localRoot: root,
+            store,
+            rootPrefix: prefix,
+            replica: 'nested',
+            strategy: resolveStrategy({ retryDelay: 0, direction }),
+            sleep: noSleep,
+          });
         // The nested root syncs on its own first: it has a tool area on both sides now.
         await writeFiles(parent, { 'app/local-only.html': 'lo' });
         expect((await run(path.join(parent, 'app'), `${parentPrefix}app/`, 'bidirectional')).failure).toBeUndefined();
@@ -329,40 +369,76 @@ for (const storeCase of cases) {
         expect(pushed.synced.map((s) => s.path).filter((p) => p.includes('.fastblocks-sync'))).toEqual([]);
 
         const elsewhere = await tempDir();
-        const pulled = await runSync({ localRoot: elsewhere, store, rootPrefix: parentPrefix, replica: 'elsewhere', strategy: resolveStrategy({ retryDelay: 0, direction: 'pull' }), sleep: noSleep });
+        const pulled = await runSync({
+          localRoot: elsewhere,
+          store,
+          rootPrefix: parentPrefix,
+          replica: 'elsewhere',
+          strategy: resolveStrategy({ retryDelay: 0, direction: 'pull' }),
+          sleep: noSleep,
+        });
         expect(pulled.failure).toBeUndefined();
-        expect(Object.keys(await treeBytes(elsewhere)).sort()).toEqual(['app/local-only.html', 'app/page.html', 'index.html']);
+        expect(Object.keys(await treeBytes(elsewhere)).sort()).toEqual([
+          'app/local-only.html',
+          'app/page.html',
+          'index.html',
+        ]);
         const keys = (await store.list(parentPrefix)).map((o) => o.key.slice(parentPrefix.length));
-        expect(keys.filter((k) => k.includes('.fastblocks-sync/') && !k.startsWith('.fastblocks-sync/') && !k.startsWith('app/.fastblocks-sync/'))).toEqual([]);
+        expect(
+          keys.filter(
+            (k) =>
+              k.includes('.fastblocks-sync/') &&
+              !k.startsWith('.fastblocks-sync/') &&
+              !k.startsWith('app/.fastblocks-sync/'),
+          ),
+        ).toEqual([]);
         expect(keys.filter((k) => k.startsWith('app/.fastblocks-sync/journal/'))).toEqual([]);
       });
     });
 
     // ------------------------------------------------------------------------------------------
     describe('10. big files stream', () => {
-      it('a 12 MiB file goes up and comes down byte for byte; the base records the ETag the store reports', async () => {
-        const big = patterned(12 * MiB + 3, 7);
-        const { local, prefix, sync } = await fixture({ 'video.bin': big });
-        const storeFor = storeCase.s3 ? () => (s3 as S3TestContext).makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }) : () => store;
-        const push = await sync({ direction: 'push' }, { store: storeFor() });
-        expect(push.failure).toBeUndefined();
-        const listed = (await store.list(prefix)).find((o) => o.key === `${prefix}video.bin`)!;
-        if (storeCase.s3) expect(listed.etag).toMatch(/-3$/);
-        const state = JSON.parse((await store.get(stateKey(remoteLayout(prefix), 'real-trees'))).body.toString()) as { entries: Record<string, { etag: string; md5: string }> };
-        expect(state.entries['video.bin']).toMatchObject({ etag: listed.etag, md5: md5(big) });
+      it(
+        'a 12 MiB file goes up and comes down byte for byte; the base records the ETag the ' + 'store reports',
+        async () => {
+          const big = patterned(12 * MiB + 3, 7);
+          const { prefix, sync } = await fixture({ 'video.bin': big });
+          const storeFor = storeCase.s3
+            ? () => (s3 as S3TestContext).makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB })
+            : () => store;
+          const push = await sync({ direction: 'push' }, { store: storeFor() });
+          expect(push.failure).toBeUndefined();
+          const listed = (await store.list(prefix)).find((o) => o.key === `${prefix}video.bin`)!;
+          if (storeCase.s3) expect(listed.etag).toMatch(/-3$/);
+          const state = JSON.parse((await store.get(stateKey(remoteLayout(prefix), 'real-trees'))).body.toString()) as {
+            entries: Record<string, { etag: string; md5: string }>;
+          };
+          expect(state.entries['video.bin']).toMatchObject({ etag: listed.etag, md5: md5(big) });
 
-        const elsewhere = await tempDir();
-        const pull = await runSync({ localRoot: elsewhere, store, rootPrefix: prefix, replica: 'other', strategy: resolveStrategy({ direction: 'pull', retryDelay: 0 }), sleep: noSleep });
-        expect(pull.failure).toBeUndefined();
-        expect(await treeBytes(elsewhere)).toEqual(bytesOf({ 'video.bin': big }));
-        expect((await sync({ direction: 'push' }, { store: storeFor() })).synced).toEqual([]);
-      });
+          const elsewhere = await tempDir();
+          const pull = await runSync({
+            localRoot: elsewhere,
+            store,
+            rootPrefix: prefix,
+            replica: 'other',
+            strategy: resolveStrategy({ direction: 'pull', retryDelay: 0 }),
+            sleep: noSleep,
+          });
+          expect(pull.failure).toBeUndefined();
+          expect(await treeBytes(elsewhere)).toEqual(bytesOf({ 'video.bin': big }));
+          expect((await sync({ direction: 'push' }, { store: storeFor() })).synced).toEqual([]);
+        },
+      );
     });
 
     // ------------------------------------------------------------------------------------------
     describe('11. file modes and recovery', () => {
-      it('a pulled update keeps the file\'s mode (read-only, executable)', async () => {
-        const { local, prefix, sync } = await fixture({ 'readonly.txt': 'r1', 'run.sh': '#!/bin/sh\necho 1\n', 'plain.txt': 'p1' });
+      it("a pulled update keeps the file's mode (read-only, executable)", async () => {
+        const { local, prefix, sync } = await fixture({
+          'readonly.txt': 'r1',
+          'run.sh': '#!/bin/sh\necho 1\n',
+          'plain.txt': 'p1',
+        });
         await sync();
         await fs.chmod(path.join(local, 'readonly.txt'), 0o444);
         await fs.chmod(path.join(local, 'run.sh'), 0o755);
@@ -377,13 +453,18 @@ for (const storeCase of cases) {
       });
 
       it('recovery after a killed push keeps the objects that already equal the local files', async () => {
-        const files = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${String(i).padStart(2, '0')}.html`, `content ${i}`]));
+        const files = Object.fromEntries(
+          Array.from({ length: 40 }, (_, i) => [`f${String(i).padStart(2, '0')}.html`, `content ${i}`]),
+        );
         const { local, prefix, sync } = await fixture(files);
         // What a push killed halfway leaves: the first 25 objects (with the metadata it writes) and
         // its lock, expired, whose journal lists all 40 creations.
         const layout = remoteLayout(prefix);
         const names = Object.keys(files);
-        for (const name of names.slice(0, 25)) await store.put(`${prefix}${name}`, Buffer.from(files[name]!), { metadata: { md5: md5(files[name]!), mtime: '1.000' } });
+        for (const name of names.slice(0, 25))
+          await store.put(`${prefix}${name}`, Buffer.from(files[name]!), {
+            metadata: { md5: md5(files[name]!), mtime: '1.000' },
+          });
         const runId = '20261130T101500Z-abcdef';
         const lock = {
           runId,
@@ -392,7 +473,12 @@ for (const storeCase of cases) {
           pid: 1,
           acquiredAt: '2026-11-30T10:15:00.000Z',
           expiresAt: '2026-11-30T10:16:00.000Z',
-          journal: names.map((name) => ({ key: `${prefix}${name}`, before: null, backup: null, after: md5(files[name]!) })),
+          journal: names.map((name) => ({
+            key: `${prefix}${name}`,
+            before: null,
+            backup: null,
+            after: md5(files[name]!),
+          })),
         };
         await store.put(lockKey(layout), Buffer.from(JSON.stringify(lock)));
         // One more object the killed run wrote that this side no longer has: that one is undone.
@@ -401,11 +487,15 @@ for (const storeCase of cases) {
         await store.put(lockKey(layout), Buffer.from(JSON.stringify(lock)));
 
         const written: string[] = [];
-        const recording = failingStore(store, { beforeWrite: async (key) => void written.push(key.slice(prefix.length)) });
+        const recording = failingStore(store, {
+          beforeWrite: async (key) => void written.push(key.slice(prefix.length)),
+        });
         const report = await sync({ direction: 'push' }, { store: recording });
         expect(report.failure).toBeUndefined();
         const warnings = report.warnings.map((w) => w.message).join('\n');
-        expect(warnings).toMatch(/Kept 25 object\(s\) interrupted run 20261130T101500Z-abcdef had written that already equal the local files/);
+        expect(warnings).toMatch(
+          /Kept 25 object\(s\) interrupted run 20261130T101500Z-abcdef had written that already equal the local files/,
+        );
         expect(warnings).toMatch(/1 remote object\(s\) restored/);
         expect(await remoteBytes(store, prefix)).toEqual(await treeBytes(local));
         // Not one of the 25 was deleted or sent again; the other 15 were uploaded, gone.html deleted.
@@ -434,7 +524,14 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
     await writeFiles(local, localTree);
     const prefix = `m${++counter}/`;
     const sync = (strategy: Partial<SyncStrategy> = {}): Promise<SyncReport> =>
-      runSync({ localRoot: local, store, rootPrefix: prefix, replica: 'real-buckets', strategy: resolveStrategy({ retryDelay: 0, ...strategy }), sleep: noSleep });
+      runSync({
+        localRoot: local,
+        store,
+        rootPrefix: prefix,
+        replica: 'real-buckets',
+        strategy: resolveStrategy({ retryDelay: 0, ...strategy }),
+        sleep: noSleep,
+      });
     return { local, prefix, sync };
   }
 
@@ -465,7 +562,12 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
 
   describe('7. identical bytes under a multipart ETag converge', () => {
     /** An object as another tool uploads it: multipart, in `partSize` parts, without our md5 metadata. */
-    async function foreignMultipart(key: string, bytes: Buffer, partSize: number, metadata: Record<string, string> = {}): Promise<string> {
+    async function foreignMultipart(
+      key: string,
+      bytes: Buffer,
+      partSize: number,
+      metadata: Record<string, string> = {},
+    ): Promise<string> {
       const other = context.makeStore({ multipartThreshold: partSize, partSize });
       try {
         return (await other.put(key, streamOf(bytes), { metadata })).etag;
@@ -477,68 +579,104 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
     it.each([
       ['8 MiB parts (aws s3 cp)', 20_000_000, 8 * MiB, 3],
       ['5 MiB parts (rclone)', 11 * MiB, 5 * MiB, 3],
-    ])('%s: no conflict under manual, the base records the ETag, the next run is idle and sends no body', async (_label, size, partSize, parts) => {
-      const bytes = patterned(size, 11);
-      const { prefix, sync } = await fixture({ 'movie.bin': bytes });
-      const etag = await foreignMultipart(`${prefix}movie.bin`, bytes, partSize);
-      expect(etag).toMatch(new RegExp(`-${parts}$`));
-      const before = { ...store.stats };
-      const report = await sync({ conflictStrategy: 'manual' });
-      expect(report.failure).toBeUndefined();
-      expect(report.conflicts).toEqual([]);
-      expect(report.synced).toEqual([]);
-      expect(store.stats.get - before.get).toBe(1); // the state only: the object was not read
-      expect(store.stats.put - before.put).toBe(2); // the lock and the state; no body
-      const state = JSON.parse((await store.get(stateKey(remoteLayout(prefix), 'real-buckets'))).body.toString()) as { entries: Record<string, { etag: string; md5: string }> };
-      expect(state.entries['movie.bin']).toMatchObject({ etag, md5: md5(bytes) });
-      expect((await sync({ conflictStrategy: 'manual' })).synced).toEqual([]);
-    });
+    ])(
+      '%s: no conflict under manual, the base records the ETag, the next run is idle and sends no body',
+      async (_label, size, partSize, parts) => {
+        const bytes = patterned(size, 11);
+        const { prefix, sync } = await fixture({ 'movie.bin': bytes });
+        const etag = await foreignMultipart(`${prefix}movie.bin`, bytes, partSize);
+        expect(etag).toMatch(new RegExp(`-${parts}$`));
+        const before = { ...store.stats };
+        const report = await sync({ conflictStrategy: 'manual' });
+        expect(report.failure).toBeUndefined();
+        expect(report.conflicts).toEqual([]);
+        expect(report.synced).toEqual([]);
+        expect(store.stats.get - before.get).toBe(1); // the state only: the object was not read
+        expect(store.stats.put - before.put).toBe(2); // the lock and the state; no body
+        const state = JSON.parse((await store.get(stateKey(remoteLayout(prefix), 'real-buckets'))).body.toString()) as {
+          entries: Record<string, { etag: string; md5: string }>;
+        };
+        expect(state.entries['movie.bin']).toMatchObject({ etag, md5: md5(bytes) });
+        expect((await sync({ conflictStrategy: 'manual' })).synced).toEqual([]);
+      },
+    );
 
-    it('a part size no guess matches: the object is read and hashed (streamed) instead; different bytes stay a conflict', async () => {
-      const bytes = patterned(20_000_000, 12);
-      const { local, prefix, sync } = await fixture({ 'odd.bin': bytes, 'other.bin': bytes });
-      await foreignMultipart(`${prefix}odd.bin`, bytes, 6 * MiB + 12_345);
-      const different = Buffer.from(bytes);
-      different.writeUInt8(different.readUInt8(19_999_999) ^ 1, 19_999_999);
-      await foreignMultipart(`${prefix}other.bin`, different, 8 * MiB);
-      const report = await sync({ conflictStrategy: 'manual' });
-      expect(report.conflicts.map((c) => [c.path, c.kind])).toEqual([['other.bin', 'add/add']]);
-      expect(exitCodeFor(report)).toBe(3);
-      await fs.rm(path.join(local, 'other.bin'));
-      const next = await sync({ conflictStrategy: 'manual' });
-      expect(next.failure).toBeUndefined();
-      expect(await treeBytes(local)).toEqual(await remoteBytes(store, prefix));
-    });
+    it(
+      'a part size no guess matches: the object is read and hashed (streamed) instead; ' +
+        'different bytes stay a conflict',
+      async () => {
+        const bytes = patterned(20_000_000, 12);
+        const { local, prefix, sync } = await fixture({ 'odd.bin': bytes, 'other.bin': bytes });
+        await foreignMultipart(`${prefix}odd.bin`, bytes, 6 * MiB + 12_345);
+        const different = Buffer.from(bytes);
+        different.writeUInt8(different.readUInt8(19_999_999) ^ 1, 19_999_999);
+        await foreignMultipart(`${prefix}other.bin`, different, 8 * MiB);
+        const report = await sync({ conflictStrategy: 'manual' });
+        expect(report.conflicts.map((c) => [c.path, c.kind])).toEqual([['other.bin', 'add/add']]);
+        expect(exitCodeFor(report)).toBe(3);
+        await fs.rm(path.join(local, 'other.bin'));
+        const next = await sync({ conflictStrategy: 'manual' });
+        expect(next.failure).toBeUndefined();
+        expect(await treeBytes(local)).toEqual(await remoteBytes(store, prefix));
+      },
+    );
 
-    it('rclone\'s md5chksum metadata (base64) is its content MD5: compared by it, no body read from the bucket', async () => {
-      const bytes = patterned(11 * MiB, 14);
-      const { prefix, sync } = await fixture({ 'r.bin': bytes, 'changed.bin': bytes });
-      const md5chksum = createHash('md5').update(bytes).digest('base64');
-      await foreignMultipart(`${prefix}r.bin`, bytes, 5 * MiB, { md5chksum, mtime: '1700000000.5' });
-      const other = patterned(11 * MiB, 15);
-      await foreignMultipart(`${prefix}changed.bin`, other, 5 * MiB, { md5chksum: createHash('md5').update(other).digest('base64') });
-      const before = { ...store.stats };
-      const report = await sync({ conflictStrategy: 'manual' });
-      expect(report.conflicts.map((c) => [c.path, c.kind, c.remote?.md5])).toEqual([['changed.bin', 'add/add', md5(other)]]);
-      expect(store.stats.get - before.get).toBe(1); // the state only
-    });
+    it(
+      "rclone's md5chksum metadata (base64) is its content MD5: compared by it, no body " + 'read from the bucket',
+      async () => {
+        const bytes = patterned(11 * MiB, 14);
+        const { prefix, sync } = await fixture({ 'r.bin': bytes, 'changed.bin': bytes });
+        const md5chksum = createHash('md5').update(bytes).digest('base64');
+        await foreignMultipart(`${prefix}r.bin`, bytes, 5 * MiB, { md5chksum, mtime: '1700000000.5' });
+        const other = patterned(11 * MiB, 15);
+        await foreignMultipart(`${prefix}changed.bin`, other, 5 * MiB, {
+          md5chksum: createHash('md5').update(other).digest('base64'),
+        });
+        const before = { ...store.stats };
+        const report = await sync({ conflictStrategy: 'manual' });
+        expect(report.conflicts.map((c) => [c.path, c.kind, c.remote?.md5])).toEqual([
+          ['changed.bin', 'add/add', md5(other)],
+        ]);
+        expect(store.stats.get - before.get).toBe(1); // the state only
+      },
+    );
 
     const aws = spawnSync('sh', ['-c', 'command -v aws'], { stdio: 'ignore' }).status === 0;
-    it.skipIf(!aws)('an object uploaded by the real `aws s3 cp` (20 MB, ETag …-3) and the same local file: no conflict', async () => {
-      const bytes = patterned(20_000_000, 13);
-      const { local, prefix, sync } = await fixture({ 'site.zip': bytes });
-      const out = spawnSync('aws', ['s3', 'cp', path.join(local, 'site.zip'), `s3://${context.bucket}/${prefix}site.zip`, '--endpoint-url', context.endpoint, '--only-show-errors'], {
-        env: { ...process.env, AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_DEFAULT_REGION: TEST_REGION },
-        encoding: 'utf8',
-      });
-      expect(out.status, out.stderr).toBe(0);
-      const head = await store.head(`${prefix}site.zip`);
-      expect(head?.etag).toMatch(/-3$/);
-      expect(head?.contentType).toBe('application/zip');
-      const report = await sync({ conflictStrategy: 'manual' });
-      expect(report.failure).toBeUndefined();
-      expect(report.conflicts).toEqual([]);
-      expect((await sync({ conflictStrategy: 'newest-wins' })).synced).toEqual([]);
-    });
+    it.skipIf(!aws)(
+      'an object uploaded by the real `aws s3 cp` (20 MB, ETag …-3) and the same local file: no conflict',
+      async () => {
+        const bytes = patterned(20_000_000, 13);
+        const { local, prefix, sync } = await fixture({ 'site.zip': bytes });
+        const out = spawnSync(
+          'aws',
+          [
+            's3',
+            'cp',
+            path.join(local, 'site.zip'),
+            `s3://${context.bucket}/${prefix}site.zip`,
+            '--endpoint-url',
+            context.endpoint,
+            '--only-show-errors',
+          ],
+          {
+            env: {
+              ...process.env,
+              AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+              AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+              AWS_DEFAULT_REGION: TEST_REGION,
+            },
+            encoding: 'utf8',
+          },
+        );
+        expect(out.status, out.stderr).toBe(0);
+        const head = await store.head(`${prefix}site.zip`);
+        expect(head?.etag).toMatch(/-3$/);
+        expect(head?.contentType).toBe('application/zip');
+        const report = await sync({ conflictStrategy: 'manual' });
+        expect(report.failure).toBeUndefined();
+        expect(report.conflicts).toEqual([]);
+        expect((await sync({ conflictStrategy: 'newest-wins' })).synced).toEqual([]);
+      },
+    );
   });
 });

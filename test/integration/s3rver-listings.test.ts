@@ -6,7 +6,6 @@
 // s3rver's other bugs (shared/S3-TEST-SERVERS.md) stay out of the way here: our transport sends
 // plain bodies (no aws-chunked checksums), and nothing here relies on conditional writes.
 
-import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -42,7 +41,13 @@ let directory: string;
 beforeAll(async () => {
   directory = await tempDir('s3rver-');
   const port = await freePort();
-  server = new S3rver({ address: '127.0.0.1', port, silent: true, directory, configureBuckets: [{ name: BUCKET, configs: [] }] });
+  server = new S3rver({
+    address: '127.0.0.1',
+    port,
+    silent: true,
+    directory,
+    configureBuckets: [{ name: BUCKET, configs: [] }],
+  });
   await server.run();
   endpoint = `http://127.0.0.1:${port}`;
 });
@@ -66,11 +71,18 @@ async function treeOf(root: string): Promise<Record<string, string>> {
   return out;
 }
 
-const b64 = (tree: Record<string, string>) => Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+const b64 = (tree: Record<string, string>) =>
+  Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
 
 describe('s3rver: a server that ignores encoding-type=url', () => {
   it('really does send raw keys, with no EncodingType element', async () => {
-    const store = createS3Store({ bucket: BUCKET, endpoint, region: 'us-east-1', pathStyle: true, credentials: CREDENTIALS });
+    const store = createS3Store({
+      bucket: BUCKET,
+      endpoint,
+      region: 'us-east-1',
+      pathStyle: true,
+      credentials: CREDENTIALS,
+    });
     await store.put('probe/plus+sign', Buffer.from('x'));
     const xml = await new Promise<string>((resolve, reject) => {
       http.get(`${endpoint}/${BUCKET}?list-type=2&encoding-type=url&prefix=probe%2F`, (res) => {
@@ -86,7 +98,13 @@ describe('s3rver: a server that ignores encoding-type=url', () => {
   });
 
   it('+ % & = ? # ; @ é and spaces round-trip through push and pull, then nothing is written', async () => {
-    const store: S3Store = createS3Store({ bucket: BUCKET, endpoint, region: 'us-east-1', pathStyle: true, credentials: CREDENTIALS });
+    const store: S3Store = createS3Store({
+      bucket: BUCKET,
+      endpoint,
+      region: 'us-east-1',
+      pathStyle: true,
+      credentials: CREDENTIALS,
+    });
     const prefix = 'site/';
     const local = await tempDir();
     for (const [relative, content] of Object.entries(FILES)) {
@@ -94,14 +112,24 @@ describe('s3rver: a server that ignores encoding-type=url', () => {
       await fs.writeFile(path.join(local, relative), content);
     }
     const run = (root: string, replica: string, direction: SyncDirection) =>
-      runSync({ localRoot: root, store, rootPrefix: prefix, replica, strategy: resolveStrategy({ direction, retryDelay: 0 }), sleep: async () => undefined });
+      runSync({
+        localRoot: root,
+        store,
+        rootPrefix: prefix,
+        replica,
+        strategy: resolveStrategy({ direction, retryDelay: 0 }),
+        sleep: async () => undefined,
+      });
 
     const pushed = await run(local, 'pusher', 'push');
     expect(pushed.failure).toBeUndefined();
     expect(pushed.synced).toHaveLength(Object.keys(FILES).length);
-    const listed = (await store.list(prefix)).map((o) => o.key.slice(prefix.length)).filter((k) => !k.startsWith('.fastblocks-sync/'));
+    const listed = (await store.list(prefix))
+      .map((o) => o.key.slice(prefix.length))
+      .filter((k) => !k.startsWith('.fastblocks-sync/'));
     expect(listed).toEqual(Object.keys(FILES).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
-    for (const [relative, content] of Object.entries(FILES)) expect((await store.get(`${prefix}${relative}`)).body.toString()).toBe(content);
+    for (const [relative, content] of Object.entries(FILES))
+      expect((await store.get(`${prefix}${relative}`)).body.toString()).toBe(content);
 
     // The next runs of the same replica, both ways, find nothing to do (before the fix, a
     // bidirectional run read `plus+sign` as `plus sign` and deleted the local file, and `100%`

@@ -144,7 +144,9 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     const { etag } = await store.put(`${prefix}a.txt`, body);
     expect(etag).toBe(md5(body));
     expect((await store.head(`${prefix}a.txt`))?.etag).toBe(md5(body));
-    expect(await store.list(prefix)).toEqual([expect.objectContaining({ key: `${prefix}a.txt`, size: body.length, etag: md5(body) })]);
+    expect(await store.list(prefix)).toEqual([
+      expect.objectContaining({ key: `${prefix}a.txt`, size: body.length, etag: md5(body) }),
+    ]);
   });
 
   test('a { size, open } stream body is uploaded whole', async () => {
@@ -163,27 +165,38 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     test('getStream hands the body and head to the consumer, once per request', async () => {
       const { store, prefix } = fresh();
       const body = Buffer.from('x'.repeat(200_000) + 'ünïcödé');
-      const { etag } = await store.put(`${prefix}big.txt`, body, { contentType: 'text/plain', metadata: { owner: 'ann' } });
+      const { etag } = await store.put(`${prefix}big.txt`, body, {
+        contentType: 'text/plain',
+        metadata: { owner: 'ann' },
+      });
       const got = await store.getStream(`${prefix}big.txt`, async (stream, head) => {
         const chunks: Buffer[] = [];
         for await (const chunk of stream) chunks.push(chunk as Buffer);
         return { bytes: Buffer.concat(chunks), head };
       });
       expect(got.bytes.equals(body)).toBe(true);
-      expect(got.head).toMatchObject({ size: body.length, etag, contentType: 'text/plain', metadata: { owner: 'ann' } });
+      expect(got.head).toMatchObject({
+        size: body.length,
+        etag,
+        contentType: 'text/plain',
+        metadata: { owner: 'ann' },
+      });
       expect(store.stats.get).toBe(1);
     });
 
-    test('getStream of a missing key is NotFound; with a stale If-Match PreconditionFailed; the consumer never runs', async () => {
-      const { store, prefix } = fresh();
-      let consumed = 0;
-      const consume = async () => void consumed++;
-      await expectCode(store.getStream(`${prefix}missing`, consume), 'NotFound');
-      await store.put(`${prefix}a`, Buffer.from('one'));
-      await expectCode(store.getStream(`${prefix}a`, consume, { ifMatch: md5('two') }), 'PreconditionFailed');
-      await store.getStream(`${prefix}a`, consume, { ifMatch: md5('one') });
-      expect(consumed).toBe(1);
-    });
+    test(
+      'getStream of a missing key is NotFound; with a stale If-Match PreconditionFailed; the ' + 'consumer never runs',
+      async () => {
+        const { store, prefix } = fresh();
+        let consumed = 0;
+        const consume = async () => void consumed++;
+        await expectCode(store.getStream(`${prefix}missing`, consume), 'NotFound');
+        await store.put(`${prefix}a`, Buffer.from('one'));
+        await expectCode(store.getStream(`${prefix}a`, consume, { ifMatch: md5('two') }), 'PreconditionFailed');
+        await store.getStream(`${prefix}a`, consume, { ifMatch: md5('one') });
+        expect(consumed).toBe(1);
+      },
+    );
 
     test('a consumer that stops early releases the request: the store keeps working', async () => {
       const { store, prefix } = fresh();
@@ -207,22 +220,32 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       expect((await store.get(`${prefix}stream`)).body.toString()).toBe(text);
     });
 
-    test('a stream whose bytes are not the hashed ones (a file saved while it was sent) fails with BadDigest', async () => {
-      const { store, prefix } = fresh();
-      const error = await expectCode(store.put(`${prefix}changed`, streamBody(['what is really sent']), { contentMd5: md5('what was hashed at') }), 'BadDigest');
-      expect(error.message).toMatch(/changed while it was sent/);
-      expect(error.retryable).toBe(false);
-    });
+    test(
+      'a stream whose bytes are not the hashed ones (a file saved while it was sent) fails ' + 'with BadDigest',
+      async () => {
+        const { store, prefix } = fresh();
+        const error = await expectCode(
+          store.put(`${prefix}changed`, streamBody(['what is really sent']), { contentMd5: md5('what was hashed at') }),
+          'BadDigest',
+        );
+        expect(error.message).toMatch(/changed while it was sent/);
+        expect(error.retryable).toBe(false);
+      },
+    );
 
-    test('a stream that ends before its size (a file truncated while it was sent) fails, without waiting for the timeout', async () => {
-      const { store, prefix } = fresh();
-      const short = { size: 100, open: () => Readable.from([Buffer.from('only 18 bytes here')]) };
-      const started = Date.now();
-      const error = await storeErrorOf(store.put(`${prefix}short`, short, { contentMd5: md5('x') }));
-      expect(error.message).toMatch(/ended after 18 of its 100 bytes/);
-      expect(Date.now() - started).toBeLessThan(10_000);
-      expect(await store.head(`${prefix}short`)).toBeNull();
-    });
+    test(
+      'a stream that ends before its size (a file truncated while it was sent) fails, ' +
+        'without waiting for the timeout',
+      async () => {
+        const { store, prefix } = fresh();
+        const short = { size: 100, open: () => Readable.from([Buffer.from('only 18 bytes here')]) };
+        const started = Date.now();
+        const error = await storeErrorOf(store.put(`${prefix}short`, short, { contentMd5: md5('x') }));
+        expect(error.message).toMatch(/ended after 18 of its 100 bytes/);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(await store.head(`${prefix}short`)).toBeNull();
+      },
+    );
   });
 
   describe('multipart uploads', () => {
@@ -230,12 +253,25 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     /** 11 MiB + 5 bytes of varied bytes: three parts of 5, 5 and 1 MiB + 5 bytes. */
     const big = Buffer.alloc(11 * MiB + 5);
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
-    const bigStream = () => ({ size: big.length, open: () => Readable.from((function* () { for (let i = 0; i < big.length; i += 65536) yield big.subarray(i, i + 65536); })()) });
+    const bigStream = () => ({
+      size: big.length,
+      open: () =>
+        Readable.from(
+          (function* () {
+            for (let i = 0; i < big.length; i += 65536) yield big.subarray(i, i + 65536);
+          })(),
+        ),
+    });
 
     /** The multipart ETag S3 computes: MD5 of the parts' MD5s, '-', the number of parts. */
     function multipartEtag(body: Buffer, partSize: number): string {
       const digests: Buffer[] = [];
-      for (let i = 0; i < body.length; i += partSize) digests.push(createHash('md5').update(body.subarray(i, i + partSize)).digest());
+      for (let i = 0; i < body.length; i += partSize)
+        digests.push(
+          createHash('md5')
+            .update(body.subarray(i, i + partSize))
+            .digest(),
+        );
       return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
     }
 
@@ -246,45 +282,66 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       return { store, prefix: `t${++testNumber}/` };
     }
 
-    test('a body above the threshold is sent in parts: the ETag S3 reports for 5 MiB parts, the bytes and the attributes round-trip', async (context) => {
-      const fixture = multipartStore();
-      if (!fixture) return context.skip();
-      const { store, prefix } = fixture;
-      const { etag } = await store.put(`${prefix}big.bin`, bigStream(), {
-        contentMd5: md5(big),
-        contentType: 'application/x-thing',
-        cacheControl: 'no-cache',
-        metadata: { md5: md5(big), owner: 'ann' },
-      });
-      expect(etag).toBe(multipartEtag(big, 5 * MiB));
-      // CreateMultipartUpload, three UploadPart, CompleteMultipartUpload.
-      expect(store.stats.put).toBe(5);
-      const head = await store.head(`${prefix}big.bin`);
-      expect(head).toMatchObject({ size: big.length, etag, contentType: 'application/x-thing', cacheControl: 'no-cache', metadata: { md5: md5(big), owner: 'ann' } });
-      expect((await store.get(`${prefix}big.bin`)).body.equals(big)).toBe(true);
-      expect(await store.list(prefix)).toEqual([expect.objectContaining({ key: `${prefix}big.bin`, etag, size: big.length })]);
-    });
+    test(
+      'a body above the threshold is sent in parts: the ETag S3 reports for 5 MiB parts, the ' +
+        'bytes and the attributes round-trip',
+      async (context) => {
+        const fixture = multipartStore();
+        if (!fixture) return context.skip();
+        const { store, prefix } = fixture;
+        const { etag } = await store.put(`${prefix}big.bin`, bigStream(), {
+          contentMd5: md5(big),
+          contentType: 'application/x-thing',
+          cacheControl: 'no-cache',
+          metadata: { md5: md5(big), owner: 'ann' },
+        });
+        expect(etag).toBe(multipartEtag(big, 5 * MiB));
+        // CreateMultipartUpload, three UploadPart, CompleteMultipartUpload.
+        expect(store.stats.put).toBe(5);
+        const head = await store.head(`${prefix}big.bin`);
+        expect(head).toMatchObject({
+          size: big.length,
+          etag,
+          contentType: 'application/x-thing',
+          cacheControl: 'no-cache',
+          metadata: { md5: md5(big), owner: 'ann' },
+        });
+        expect((await store.get(`${prefix}big.bin`)).body.equals(big)).toBe(true);
+        expect(await store.list(prefix)).toEqual([
+          expect.objectContaining({ key: `${prefix}big.bin`, etag, size: big.length }),
+        ]);
+      },
+    );
 
-    test('a body that changed while it was read creates nothing (BadDigest before the upload completes)', async (context) => {
-      const fixture = multipartStore();
-      if (!fixture) return context.skip();
-      const { store, prefix } = fixture;
-      await expectCode(store.put(`${prefix}changed.bin`, bigStream(), { contentMd5: md5('something else') }), 'BadDigest');
-      expect(await store.head(`${prefix}changed.bin`)).toBeNull();
-      expect(store.stats.delete).toBe(1); // AbortMultipartUpload
-    });
+    test(
+      'a body that changed while it was read creates nothing (BadDigest before the upload ' + 'completes)',
+      async (context) => {
+        const fixture = multipartStore();
+        if (!fixture) return context.skip();
+        const { store, prefix } = fixture;
+        await expectCode(
+          store.put(`${prefix}changed.bin`, bigStream(), { contentMd5: md5('something else') }),
+          'BadDigest',
+        );
+        expect(await store.head(`${prefix}changed.bin`)).toBeNull();
+        expect(store.stats.delete).toBe(1); // AbortMultipartUpload
+      },
+    );
 
-    test('conditions hold for multipart uploads: If-None-Match:* on an existing key, If-Match with a stale ETag', async (context) => {
-      const fixture = multipartStore();
-      if (!fixture) return context.skip();
-      const { store, prefix } = fixture;
-      const { etag } = await store.put(`${prefix}big.bin`, Buffer.from('small original'));
-      await expectCode(store.put(`${prefix}big.bin`, bigStream(), { ifNoneMatch: '*' }), 'PreconditionFailed');
-      await expectCode(store.put(`${prefix}big.bin`, bigStream(), { ifMatch: md5('stale') }), 'PreconditionFailed');
-      expect((await store.head(`${prefix}big.bin`))?.etag).toBe(etag);
-      const replaced = await store.put(`${prefix}big.bin`, bigStream(), { ifMatch: etag });
-      expect(replaced.etag).toBe(multipartEtag(big, 5 * MiB));
-    });
+    test(
+      'conditions hold for multipart uploads: If-None-Match:* on an existing key, If-Match ' + 'with a stale ETag',
+      async (context) => {
+        const fixture = multipartStore();
+        if (!fixture) return context.skip();
+        const { store, prefix } = fixture;
+        const { etag } = await store.put(`${prefix}big.bin`, Buffer.from('small original'));
+        await expectCode(store.put(`${prefix}big.bin`, bigStream(), { ifNoneMatch: '*' }), 'PreconditionFailed');
+        await expectCode(store.put(`${prefix}big.bin`, bigStream(), { ifMatch: md5('stale') }), 'PreconditionFailed');
+        expect((await store.head(`${prefix}big.bin`))?.etag).toBe(etag);
+        const replaced = await store.put(`${prefix}big.bin`, bigStream(), { ifMatch: etag });
+        expect(replaced.etag).toBe(multipartEtag(big, 5 * MiB));
+      },
+    );
   });
 
   test('head of a missing key is null, and still counts as a request', async () => {
@@ -372,10 +429,19 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     test('without attributes the copy keeps the source metadata', async () => {
       const { store, prefix } = fresh();
       const body = Buffer.from('copied');
-      await store.put(`${prefix}src`, body, { contentType: 'text/plain', cacheControl: 'no-cache', metadata: { tag: 'a' } });
+      await store.put(`${prefix}src`, body, {
+        contentType: 'text/plain',
+        cacheControl: 'no-cache',
+        metadata: { tag: 'a' },
+      });
       const { etag } = await store.copy(`${prefix}src`, `${prefix}dst`);
       expect(etag).toBe(md5(body));
-      expect(await store.head(`${prefix}dst`)).toMatchObject({ etag, contentType: 'text/plain', cacheControl: 'no-cache', metadata: { tag: 'a' } });
+      expect(await store.head(`${prefix}dst`)).toMatchObject({
+        etag,
+        contentType: 'text/plain',
+        cacheControl: 'no-cache',
+        metadata: { tag: 'a' },
+      });
       expect((await store.get(`${prefix}dst`)).body.equals(body)).toBe(true);
       expect(store.stats.copy).toBe(1);
     });
@@ -383,16 +449,28 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     test('with attributes the copy gets exactly the new metadata', async () => {
       const { store, prefix } = fresh();
       await store.put(`${prefix}src`, Buffer.from('body'), { contentType: 'text/plain', metadata: { old: '1' } });
-      await store.copy(`${prefix}src`, `${prefix}dst`, { attributes: { contentType: 'text/css', cacheControl: 'max-age=5', metadata: { fresh: '2' } } });
-      expect(await store.head(`${prefix}dst`)).toMatchObject({ contentType: 'text/css', cacheControl: 'max-age=5', metadata: { fresh: '2' } });
+      await store.copy(`${prefix}src`, `${prefix}dst`, {
+        attributes: { contentType: 'text/css', cacheControl: 'max-age=5', metadata: { fresh: '2' } },
+      });
+      expect(await store.head(`${prefix}dst`)).toMatchObject({
+        contentType: 'text/css',
+        cacheControl: 'max-age=5',
+        metadata: { fresh: '2' },
+      });
       expect((await store.head(`${prefix}src`))?.metadata).toEqual({ old: '1' });
     });
 
     test('copying an object onto itself with new attributes rewrites its metadata, not its body', async () => {
       const { store, prefix } = fresh();
       const key = `${prefix}self`;
-      const { etag } = await store.put(key, Buffer.from('same body'), { contentType: 'text/plain', metadata: { v: '1' } });
-      const copied = await store.copy(key, key, { ifMatch: etag, attributes: { contentType: 'text/markdown', metadata: { v: '2' } } });
+      const { etag } = await store.put(key, Buffer.from('same body'), {
+        contentType: 'text/plain',
+        metadata: { v: '1' },
+      });
+      const copied = await store.copy(key, key, {
+        ifMatch: etag,
+        attributes: { contentType: 'text/markdown', metadata: { v: '2' } },
+      });
       expect(copied.etag).toBe(etag);
       expect(await store.head(key)).toMatchObject({ etag, contentType: 'text/markdown', metadata: { v: '2' } });
       expect((await store.get(key)).body.toString()).toBe('same body');
@@ -415,8 +493,32 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     test('lists in UTF-8 byte order, with keys mixing case, punctuation, spaces, + and unicode', async () => {
       const { store, prefix } = fresh();
       const names = [
-        'Zebra', 'apple', 'Apple', 'a b', 'a+b', 'a%20b', 'a-b', 'a.b', 'a_b', 'a~b', 'dir/x', 'dir-x', 'dir.x', 'dir x/y',
-        'é', 'e', 'z', 'ß', 'ﬀ', '日本語', '😀 emoji', '😀/nested', '!bang', '#hash', '(paren)', 'UPPER/lower',
+        'Zebra',
+        'apple',
+        'Apple',
+        'a b',
+        'a+b',
+        'a%20b',
+        'a-b',
+        'a.b',
+        'a_b',
+        'a~b',
+        'dir/x',
+        'dir-x',
+        'dir.x',
+        'dir x/y',
+        'é',
+        'e',
+        'z',
+        'ß',
+        'ﬀ',
+        '日本語',
+        '😀 emoji',
+        '😀/nested',
+        '!bang',
+        '#hash',
+        '(paren)',
+        'UPPER/lower',
       ];
       const keys = names.map((name) => `${prefix}${name}`);
       await forEachLimited(keys, 8, (key) => store.put(key, Buffer.from(key)));
@@ -429,9 +531,18 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
 
     test('a prefix that ends inside a name lists only the keys starting with it', async () => {
       const { store, prefix } = fresh();
-      for (const name of ['img/a.png', 'img/b.png', 'images/c.png', 'im', 'other/img']) await store.put(`${prefix}${name}`, Buffer.from(name));
-      expect((await store.list(`${prefix}im`)).map((o) => o.key.slice(prefix.length))).toEqual(['im', 'images/c.png', 'img/a.png', 'img/b.png']);
-      expect((await store.list(`${prefix}img/`)).map((o) => o.key.slice(prefix.length))).toEqual(['img/a.png', 'img/b.png']);
+      for (const name of ['img/a.png', 'img/b.png', 'images/c.png', 'im', 'other/img'])
+        await store.put(`${prefix}${name}`, Buffer.from(name));
+      expect((await store.list(`${prefix}im`)).map((o) => o.key.slice(prefix.length))).toEqual([
+        'im',
+        'images/c.png',
+        'img/a.png',
+        'img/b.png',
+      ]);
+      expect((await store.list(`${prefix}img/`)).map((o) => o.key.slice(prefix.length))).toEqual([
+        'img/a.png',
+        'img/b.png',
+      ]);
       expect(await store.list(`${prefix}nothing/`)).toEqual([]);
     });
 
@@ -446,7 +557,9 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       beforeAll(async () => {
         const { store, prefix: p } = fresh();
         prefix = p;
-        await forEachLimited([...before, ...toolArea, ...after], 16, (name) => store.put(`${prefix}${name}`, Buffer.from(name)));
+        await forEachLimited([...before, ...toolArea, ...after], 16, (name) =>
+          store.put(`${prefix}${name}`, Buffer.from(name)),
+        );
       });
 
       test('pages through all 2,100 keys in order', async () => {
@@ -561,7 +674,9 @@ describe('FsStore', () => {
     await fs.mkdir(path.join(dir, 'sub'), { recursive: true });
     await fs.writeFile(path.join(dir, 'sub', 'hand.txt'), 'typed');
     const store = createFsStore(dir);
-    expect(await store.list('')).toEqual([expect.objectContaining({ key: 'sub/hand.txt', size: 5, etag: md5('typed') })]);
+    expect(await store.list('')).toEqual([
+      expect.objectContaining({ key: 'sub/hand.txt', size: 5, etag: md5('typed') }),
+    ]);
     expect(await store.head('sub/hand.txt')).toMatchObject({ etag: md5('typed'), metadata: {} });
   });
 
@@ -581,11 +696,14 @@ describe('FsStore', () => {
     await fs.mkdir(dir);
     // Separate instances share nothing in memory, so only the lock file keeps them apart, as for two processes.
     const stores = [createFsStore(dir), createFsStore(dir), createFsStore(dir)];
-    const attempts = Array.from({ length: 24 }, (_, i) => stores[i % stores.length]!.put('claim', Buffer.from(`writer ${i}`), { ifNoneMatch: '*' }));
+    const attempts = Array.from({ length: 24 }, (_, i) =>
+      stores[i % stores.length]!.put('claim', Buffer.from(`writer ${i}`), { ifNoneMatch: '*' }),
+    );
     const results = await Promise.allSettled(attempts);
     const won = results.filter((r) => r.status === 'fulfilled');
     expect(won).toHaveLength(1);
-    for (const r of results) if (r.status === 'rejected') expect((r.reason as StoreError).code).toBe('PreconditionFailed');
+    for (const r of results)
+      if (r.status === 'rejected') expect((r.reason as StoreError).code).toBe('PreconditionFailed');
   });
 
   test('a key cannot be both an object and a folder of objects; deleting the folder name is a no-op', async () => {
@@ -646,7 +764,11 @@ describeS3('S3Store on moto (custom endpoint, path style)', () => {
 
 describeS3('S3Store on moto as on AWS (virtual-hosted, TLS, session token), every request signature-checked', () => {
   const REGION = 'eu-west-1';
-  const credentials = { accessKeyId: 'ASIAVERIFIED', secretAccessKey: 'contract/secret+key=', sessionToken: 'FwoGZXIvYXdzE//token+with/odd=chars' };
+  const credentials = {
+    accessKeyId: 'ASIAVERIFIED',
+    secretAccessKey: 'contract/secret+key=',
+    sessionToken: 'FwoGZXIvYXdzE//token+with/odd=chars',
+  };
   let proxy: VerifyingProxy;
   let agent: Agent;
 
@@ -673,7 +795,8 @@ describeS3('S3Store on moto as on AWS (virtual-hosted, TLS, session token), ever
       });
       agent = proxy.awsAgent();
       const MiB = 1024 * 1024;
-      const onAws = (options: Partial<S3StoreOptions> = {}) => createS3Store({ bucket: context.bucket, region: REGION, credentials, agent, ...options });
+      const onAws = (options: Partial<S3StoreOptions> = {}) =>
+        createS3Store({ bucket: context.bucket, region: REGION, credentials, agent, ...options });
       return {
         makeStore: () => onAws(),
         makeMultipartStore: () => onAws({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
@@ -682,7 +805,7 @@ describeS3('S3Store on moto as on AWS (virtual-hosted, TLS, session token), ever
     },
   });
 
-  test('the requests went to the bucket\'s own host name over TLS', () => {
+  test("the requests went to the bucket's own host name over TLS", () => {
     const hosts = new Set(proxy.requests.map((r) => r.host.replace(/^test-[0-9a-f-]+\./, '<bucket>.')));
     expect(hosts).toEqual(new Set([`<bucket>.s3.${REGION}.amazonaws.com`]));
   });
@@ -702,7 +825,11 @@ describe('S3Store', () => {
   });
 
   test('url names the bucket and the endpoint host, never credentials', () => {
-    const store = createS3Store({ bucket: 'site', endpoint: 'https://key:secret@s3.example.com:9000', credentials: { accessKeyId: 'AKID', secretAccessKey: 'hush' } });
+    const store = createS3Store({
+      bucket: 'site',
+      endpoint: 'https://key:secret@s3.example.com:9000',
+      credentials: { accessKeyId: 'AKID', secretAccessKey: 'hush' },
+    });
     expect(store.url).toBe('s3://site (s3.example.com:9000)');
     expect(createS3Store({ bucket: 'site', region: 'eu-west-1' }).url).toBe('s3://site');
   });
@@ -717,17 +844,31 @@ describe('S3Store', () => {
       }
       throw new Error(`accepted ${JSON.stringify(options)}`);
     };
-    expect(refused({ bucket: 'site', region: 'eu-west-1.evil.example' }).message).toMatch(/Invalid region "eu-west-1.evil.example": use the bucket's region/);
-    expect(refused({ bucket: 'site', endpoint: 'http://127.0.0.1:9', region: 'us-east-1/x' }).message).toContain('Invalid region');
-    expect(refused({ bucket: 'site', endpoint: 'ftp://files.example.com' }).message).toContain('use an http:// or https:// URL');
+    expect(refused({ bucket: 'site', region: 'eu-west-1.evil.example' }).message).toMatch(
+      /Invalid region "eu-west-1.evil.example": use the bucket's region/,
+    );
+    expect(refused({ bucket: 'site', endpoint: 'http://127.0.0.1:9', region: 'us-east-1/x' }).message).toContain(
+      'Invalid region',
+    );
+    expect(refused({ bucket: 'site', endpoint: 'ftp://files.example.com' }).message).toContain(
+      'use an http:// or https:// URL',
+    );
     expect(refused({ bucket: 'site', endpoint: 'not a url' }).message).toContain('Invalid S3 endpoint "not a url"');
-    expect(refused({ bucket: 'site--usw2-az1--x-s3', region: 'us-west-2' }).message).toContain('S3 Express One Zone directory bucket, which is not supported');
+    expect(refused({ bucket: 'site--usw2-az1--x-s3', region: 'us-west-2' }).message).toContain(
+      'S3 Express One Zone directory bucket, which is not supported',
+    );
     // R2 signs for the region "auto"; any S3-compatible server's own region name is fine.
-    expect(createS3Store({ bucket: 'site', endpoint: 'https://acct.r2.cloudflarestorage.com', region: 'auto' }).url).toBe('s3://site (acct.r2.cloudflarestorage.com)');
+    expect(
+      createS3Store({ bucket: 'site', endpoint: 'https://acct.r2.cloudflarestorage.com', region: 'auto' }).url,
+    ).toBe('s3://site (acct.r2.cloudflarestorage.com)');
   });
 
   test('without an endpoint, AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) names it, as for the AWS CLI', () => {
-    const saved = { s3: process.env.AWS_ENDPOINT_URL_S3, any: process.env.AWS_ENDPOINT_URL, ignore: process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS };
+    const saved = {
+      s3: process.env.AWS_ENDPOINT_URL_S3,
+      any: process.env.AWS_ENDPOINT_URL,
+      ignore: process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
+    };
     try {
       process.env.AWS_ENDPOINT_URL = 'http://any.example:9000';
       expect(createS3Store({ bucket: 'site' }).url).toBe('s3://site (any.example:9000)');
@@ -737,7 +878,11 @@ describe('S3Store', () => {
       process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS = 'true';
       expect(createS3Store({ bucket: 'site' }).url).toBe('s3://site');
     } finally {
-      for (const [name, value] of [['AWS_ENDPOINT_URL_S3', saved.s3], ['AWS_ENDPOINT_URL', saved.any], ['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', saved.ignore]] as const) {
+      for (const [name, value] of [
+        ['AWS_ENDPOINT_URL_S3', saved.s3],
+        ['AWS_ENDPOINT_URL', saved.any],
+        ['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', saved.ignore],
+      ] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }
@@ -747,18 +892,27 @@ describe('S3Store', () => {
   describe('against a scripted S3 server', () => {
     const SECRET = 'secret-value-that-must-not-leak';
     /** Response per key: what a real S3-compatible store answers in each failure. */
-    const scripts: Record<string, { status: number; code?: string; headers?: Record<string, string>; extra?: string }> = {
-      throttled: { status: 503, code: 'SlowDown' },
-      'too-many': { status: 429, code: 'TooManyRequests' },
-      broken: { status: 500, code: 'InternalError' },
-      'bad-key-id': { status: 403, code: 'InvalidAccessKeyId', extra: '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId>' },
-      'bad-signature': { status: 403, code: 'SignatureDoesNotMatch', extra: '<StringToSign>AWS4-HMAC-SHA256</StringToSign>' },
-      denied: { status: 403, code: 'AccessDenied' },
-      'wrong-region': { status: 400, code: 'AuthorizationHeaderMalformed', extra: '<Region>eu-west-1</Region>' },
-      redirect: { status: 301, code: 'PermanentRedirect', headers: { 'x-amz-bucket-region': 'ap-south-1' } },
-      conflict: { status: 409, code: 'ConditionalRequestConflict' },
-      'no-bucket': { status: 404, code: 'NoSuchBucket' },
-    };
+    const scripts: Record<string, { status: number; code?: string; headers?: Record<string, string>; extra?: string }> =
+      {
+        throttled: { status: 503, code: 'SlowDown' },
+        'too-many': { status: 429, code: 'TooManyRequests' },
+        broken: { status: 500, code: 'InternalError' },
+        'bad-key-id': {
+          status: 403,
+          code: 'InvalidAccessKeyId',
+          extra: '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId>',
+        },
+        'bad-signature': {
+          status: 403,
+          code: 'SignatureDoesNotMatch',
+          extra: '<StringToSign>AWS4-HMAC-SHA256</StringToSign>',
+        },
+        denied: { status: 403, code: 'AccessDenied' },
+        'wrong-region': { status: 400, code: 'AuthorizationHeaderMalformed', extra: '<Region>eu-west-1</Region>' },
+        redirect: { status: 301, code: 'PermanentRedirect', headers: { 'x-amz-bucket-region': 'ap-south-1' } },
+        conflict: { status: 409, code: 'ConditionalRequestConflict' },
+        'no-bucket': { status: 404, code: 'NoSuchBucket' },
+      };
     const expected: Record<string, StoreErrorCode> = {
       throttled: 'Throttled',
       'too-many': 'Throttled',
@@ -783,13 +937,22 @@ describe('S3Store', () => {
       const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(String(req.headers.authorization))?.[1];
       seen.push(`${req.method} ${key}${conditional ? ' if-match' : ''}`);
       signedFor.push(region ?? '');
-      if (req.url?.startsWith('/elsewhere')) return void res.writeHead(301, { 'x-amz-bucket-region': 'ap-south-1' }).end();
+      if (req.url?.startsWith('/elsewhere'))
+        return void res.writeHead(301, { 'x-amz-bucket-region': 'ap-south-1' }).end();
       if (key.startsWith('moved') && region !== 'eu-north-1') {
         // A bucket in eu-north-1, as AWS answers a request signed for another region.
-        const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>use the specified endpoint</Message><Endpoint>site.s3.eu-north-1.amazonaws.com</Endpoint></Error>';
-        return void res.writeHead(301, { 'content-type': 'application/xml', 'x-amz-bucket-region': 'eu-north-1' }).end(req.method === 'HEAD' ? undefined : xml);
+        const xml =
+          '<?xml version="1.0" ' +
+          'encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>use the specified ' +
+          'endpoint</Message><Endpoint>site.s3.eu-north-1.amazonaws.com</Endpoint></Error>';
+        return void res
+          .writeHead(301, { 'content-type': 'application/xml', 'x-amz-bucket-region': 'eu-north-1' })
+          .end(req.method === 'HEAD' ? undefined : xml);
       }
-      if (key.startsWith('moved')) return void res.writeHead(200, { etag: `"${md5(key)}"`, 'content-length': String(key.length) }).end(req.method === 'HEAD' ? undefined : key);
+      if (key.startsWith('moved'))
+        return void res
+          .writeHead(200, { etag: `"${md5(key)}"`, 'content-length': String(key.length) })
+          .end(req.method === 'HEAD' ? undefined : key);
       if (key === 'hostile-region') {
         return void res.writeHead(301, { 'x-amz-bucket-region': 'evil.example/x?' }).end();
       }
@@ -797,15 +960,23 @@ describe('S3Store', () => {
       if (key.startsWith('legacy')) return legacyDelete(req, res, conditional);
       const script = scripts[key];
       if (!script) return void res.writeHead(404).end();
-      const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${script.code}</Code><Message>scripted ${script.code}</Message>${script.extra ?? ''}<RequestId>1</RequestId></Error>`;
-      res.writeHead(script.status, { 'content-type': 'application/xml', ...script.headers }).end(req.method === 'HEAD' ? undefined : xml);
+      const xml =
+        '<?xml version="1.0" ' +
+        `encoding="UTF-8"?><Error><Code>${script.code}</Code><Message>scripted ` +
+        `${script.code}</Message>${script.extra ?? ''}<RequestId>1</RequestId></Error>`;
+      res
+        .writeHead(script.status, { 'content-type': 'application/xml', ...script.headers })
+        .end(req.method === 'HEAD' ? undefined : xml);
     }
 
     /** A store without conditional DELETE (501), holding one object with ETag md5('legacy'). */
     function legacyDelete(req: IncomingMessage, res: ServerResponse, conditional: boolean): void {
-      if (req.method === 'HEAD') return void res.writeHead(200, { etag: `"${md5('legacy')}"`, 'content-length': '6' }).end();
+      if (req.method === 'HEAD')
+        return void res.writeHead(200, { etag: `"${md5('legacy')}"`, 'content-length': '6' }).end();
       if (req.method === 'DELETE' && conditional) {
-        const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>';
+        const xml =
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A ' +
+          'header you provided implies functionality that is not implemented</Message></Error>';
         return void res.writeHead(501, { 'content-type': 'application/xml' }).end(xml);
       }
       res.writeHead(204).end();
@@ -825,35 +996,49 @@ describe('S3Store', () => {
     });
 
     function scriptedStore(): RemoteStore {
-      return createS3Store({ bucket: 'site', endpoint, region: 'us-east-1', pathStyle: true, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET } });
+      return createS3Store({
+        bucket: 'site',
+        endpoint,
+        region: 'us-east-1',
+        pathStyle: true,
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET },
+      });
     }
 
-    test.each(Object.keys(scripts))('%s maps to the right StoreError code with a message free of secrets', async (key) => {
-      const store = scriptedStore();
-      const error = await expectCode(store.get(key), expected[key]!);
-      expect(error.message).not.toContain(SECRET);
-      expect(error.message).toMatch(/s3:\/\/site|"site"/);
-      // An answer naming another region is followed once; a server that keeps answering so is not followed again.
-      expect(store.stats.get).toBe(key === 'wrong-region' || key === 'redirect' ? 2 : 1);
-    });
+    test.each(Object.keys(scripts))(
+      '%s maps to the right StoreError code with a message free of secrets',
+      async (key) => {
+        const store = scriptedStore();
+        const error = await expectCode(store.get(key), expected[key]!);
+        expect(error.message).not.toContain(SECRET);
+        expect(error.message).toMatch(/s3:\/\/site|"site"/);
+        // An answer naming another region is followed once; a server that keeps answering so is not followed again.
+        expect(store.stats.get).toBe(key === 'wrong-region' || key === 'redirect' ? 2 : 1);
+      },
+    );
 
-    test('a bucket in another region: the request is sent again there, once, and later ones go there at once', async () => {
-      const store = scriptedStore();
-      signedFor.length = 0;
-      seen.length = 0;
-      expect((await store.get('moved/a')).body.toString()).toBe('moved/a');
-      expect(await store.head('moved/b')).toMatchObject({ etag: md5('moved/b') });
-      expect(seen).toEqual(['GET moved/a', 'GET moved/a', 'HEAD moved/b']);
-      expect(signedFor).toEqual(['us-east-1', 'eu-north-1', 'eu-north-1']);
-      // Every request sent is counted, the redirected one too.
-      expect(store.stats).toMatchObject({ get: 2, head: 1 });
-    });
+    test(
+      'a bucket in another region: the request is sent again there, once, and later ones go ' + 'there at once',
+      async () => {
+        const store = scriptedStore();
+        signedFor.length = 0;
+        seen.length = 0;
+        expect((await store.get('moved/a')).body.toString()).toBe('moved/a');
+        expect(await store.head('moved/b')).toMatchObject({ etag: md5('moved/b') });
+        expect(seen).toEqual(['GET moved/a', 'GET moved/a', 'HEAD moved/b']);
+        expect(signedFor).toEqual(['us-east-1', 'eu-north-1', 'eu-north-1']);
+        // Every request sent is counted, the redirected one too.
+        expect(store.stats).toMatchObject({ get: 2, head: 1 });
+      },
+    );
 
     test('a redirect to something that is not a region is not followed, nor repeated in the message', async () => {
       const store = scriptedStore();
       const error = await expectCode(store.get('hostile-region'), 'BadRequest');
       expect(error.message).not.toContain('evil');
-      expect(error.message).toContain("bucket \"site\" is not in region us-east-1: set the region to the bucket's region");
+      expect(error.message).toContain(
+        'bucket "site" is not in region us-east-1: set the region to the bucket\'s region',
+      );
       expect(store.stats.get).toBe(1);
     });
 
@@ -867,7 +1052,13 @@ describe('S3Store', () => {
     });
 
     test('checkAccess on a bucket in another region names that region', async () => {
-      const store = createS3Store({ bucket: 'elsewhere', endpoint, region: 'us-east-1', pathStyle: true, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET } });
+      const store = createS3Store({
+        bucket: 'elsewhere',
+        endpoint,
+        region: 'us-east-1',
+        pathStyle: true,
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET },
+      });
       const error = await expectCode(store.checkAccess(), 'BadRequest');
       expect(error.message).toContain('bucket "elsewhere" is in region ap-south-1, not us-east-1');
     });
@@ -914,22 +1105,29 @@ describe('createStore', () => {
     expect(createStore('relative/dir').store.url).toBe(`file://${path.resolve('relative/dir')}`);
   });
 
-  test.each(['', 's3://', 's3:///prefix', 's3://key:secret@bucket/x', 's3://b', 's3://bucket//x', 'gs://bucket', 'file://host/path', 'file:relative'])(
-    'rejects %j with a message naming it and the accepted forms',
-    (url) => {
-      let error: unknown;
-      try {
-        createStore(url);
-      } catch (e) {
-        error = e;
-      }
-      expect(error).toBeInstanceOf(StoreError);
-      expect((error as StoreError).code).toBe('BadRequest');
-      // Credentials in a URL are never repeated: `s3://…@bucket/x`.
-      const shown = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1…@');
-      expect((error as StoreError).message).toContain(`"${shown}"`);
-      expect((error as StoreError).message).not.toContain('secret');
-      expect((error as StoreError).message).toContain('s3://bucket[/prefix]');
-    },
-  );
+  test.each([
+    '',
+    's3://',
+    's3:///prefix',
+    's3://key:secret@bucket/x',
+    's3://b',
+    's3://bucket//x',
+    'gs://bucket',
+    'file://host/path',
+    'file:relative',
+  ])('rejects %j with a message naming it and the accepted forms', (url) => {
+    let error: unknown;
+    try {
+      createStore(url);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).code).toBe('BadRequest');
+    // Credentials in a URL are never repeated: `s3://…@bucket/x`.
+    const shown = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1…@');
+    expect((error as StoreError).message).toContain(`"${shown}"`);
+    expect((error as StoreError).message).not.toContain('secret');
+    expect((error as StoreError).message).toContain('s3://bucket[/prefix]');
+  });
 });

@@ -23,13 +23,15 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   let code = 0;
   const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), isTTY: false };
   const program = buildProgram(io, (c) => (code = c));
-  if (!program.commands.some((c) => c.name() === 'all')) registerTargetCommands(program, { io, setExit: (c) => (code = c) });
+  if (!program.commands.some((c) => c.name() === 'all'))
+    registerTargetCommands(program, { io, setExit: (c) => (code = c) });
   try {
     await program.parseAsync(['node', 'fastblocks-sync', ...args]);
   } catch (error) {
     if (error instanceof CommanderError) return { code: error.exitCode === 0 ? 0 : 2, stdout, stderr };
     // As main() does: a configuration error is a usage error.
-    if (error instanceof ConfigError) return { code: 2, stdout, stderr: `${stderr}fastblocks-sync: error: ${error.message}\n` };
+    if (error instanceof ConfigError)
+      return { code: 2, stdout, stderr: `${stderr}fastblocks-sync: error: ${error.message}\n` };
     throw error;
   }
   return { code, stdout, stderr };
@@ -66,7 +68,17 @@ describe('fastblocks-sync all on examples/ with a file:// bucket', () => {
   });
 
   it('--dry-run plans every area and writes nothing', async () => {
-    const { code, stdout } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push', '--dry-run', '--json']);
+    const { code, stdout } = await cli([
+      'all',
+      '--app-root',
+      appRoot,
+      '--remote',
+      remote,
+      '--direction',
+      'push',
+      '--dry-run',
+      '--json',
+    ]);
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
     expect(result.settings.syncedItems).toHaveLength(8);
@@ -78,7 +90,15 @@ describe('fastblocks-sync all on examples/ with a file:// bucket', () => {
   });
 
   it('pushes settings, templates and static where the app reads them (storage.yml buckets)', async () => {
-    const { code, stdout, stderr } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push']);
+    const { code, stdout, stderr } = await cli([
+      'all',
+      '--app-root',
+      appRoot,
+      '--remote',
+      remote,
+      '--direction',
+      'push',
+    ]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toMatch(/^App example-app \(settings\) · remote file:\/\//);
@@ -87,20 +107,31 @@ describe('fastblocks-sync all on examples/ with a file:// bucket', () => {
     expect(stdout).toContain('== static ==');
     expect(stdout).toContain('Note: no cache configured');
     // The file store keeps its own metadata under .fsstore-meta/; the tool's area is .fastblocks-sync/.
-    const content = (await files(bucket)).filter((f) => !f.startsWith('.fastblocks-sync/') && !f.startsWith('.fsstore-meta/'));
+    const content = (await files(bucket)).filter(
+      (f) => !f.startsWith('.fastblocks-sync/') && !f.startsWith('.fsstore-meta/'),
+    );
     expect(content).toContain('example-app-templates/example-app/templates/app/bulma/base.html');
     expect(content).toContain('example-app-templates/example-app/templates/app/bulma/blocks/header.html');
     expect(content).toContain('example-app-static/example-app/static/js/app.3f9a1c2b.js');
     expect(content).toContain('settings/storage.yml');
     expect(content.filter((f) => f.includes('build.tmp'))).toEqual([]);
     expect(content).toHaveLength(8 + 10 + 8);
-    expect(await readFile(path.join(bucket, 'example-app-templates/example-app/templates/app/bulma/base.html'), 'utf8')).toBe(
-      await readFile(path.join(appRoot, 'templates/app/bulma/base.html'), 'utf8'),
-    );
+    expect(
+      await readFile(path.join(bucket, 'example-app-templates/example-app/templates/app/bulma/base.html'), 'utf8'),
+    ).toBe(await readFile(path.join(appRoot, 'templates/app/bulma/base.html'), 'utf8'));
   });
 
   it('a second run has nothing to do', async () => {
-    const { code, stdout } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push', '--json']);
+    const { code, stdout } = await cli([
+      'all',
+      '--app-root',
+      appRoot,
+      '--remote',
+      remote,
+      '--direction',
+      'push',
+      '--json',
+    ]);
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
     for (const area of ['settings', 'templates', 'static']) expect(result[area].syncedItems, area).toEqual([]);
@@ -115,11 +146,24 @@ describe('fastblocks-sync all on examples/ with a file:// bucket', () => {
     await rm(path.join(appRoot, 'settings/mail.yml'));
   });
 
-  it.skipIf(redisUrl === null)('with the app\'s Redis: the pushed templates are refreshed in the cache', async () => {
+  it.skipIf(redisUrl === null)("with the app's Redis: the pushed templates are refreshed in the cache", async () => {
     // The app name is also ACB's default storage prefix: keep the examples' name so the layout stays.
     const app = 'example-app';
     await writeFile(path.join(appRoot, 'templates/app/bulma/about.html'), '<h1>About us</h1>\n');
-    const { code, stdout } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push', '--app-name', app, '--cache-url', redisUrl!, '--json']);
+    const { code, stdout } = await cli([
+      'all',
+      '--app-root',
+      appRoot,
+      '--remote',
+      remote,
+      '--direction',
+      'push',
+      '--app-name',
+      app,
+      '--cache-url',
+      redisUrl!,
+      '--json',
+    ]);
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
     expect(result.templates.changedTemplates).toEqual(['templates/app/bulma/about.html']);
@@ -143,7 +187,15 @@ describe('fastblocks-sync all on examples/ with a file:// bucket', () => {
 
 describe('target command usage errors', () => {
   it('settings and all refuse --include with exit 2 and say what to use', async () => {
-    const settings = await cli(['settings', '--include', '*.yml', '--app-root', examples, '--remote', 'file:///nonexistent']);
+    const settings = await cli([
+      'settings',
+      '--include',
+      '*.yml',
+      '--app-root',
+      examples,
+      '--remote',
+      'file:///nonexistent',
+    ]);
     expect(settings.code).toBe(2);
     expect(settings.stderr).toMatch(/settings does not take --include: select files with --adapter/);
     const all = await cli(['all', '--include', '*.html', '--app-root', examples]);

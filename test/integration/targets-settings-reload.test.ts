@@ -37,7 +37,12 @@ describe('settings reload webhook', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+        received.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+        });
         res.statusCode = status;
         res.end();
       });
@@ -86,7 +91,16 @@ describe('settings reload webhook', () => {
     const body = verify(received[0]!);
     expect(body.app).toBe('example-app');
     expect(body.adapters).toEqual(['adapters', 'app', 'cache', 'debug', 'logger', 'sql', 'storage', 'templates']);
-    expect(body.files).toEqual(['adapters.yml', 'app.yml', 'cache.yml', 'debug.yml', 'logger.yml', 'sql.yml', 'storage.yml', 'templates.yml']);
+    expect(body.files).toEqual([
+      'adapters.yml',
+      'app.yml',
+      'cache.yml',
+      'debug.yml',
+      'logger.yml',
+      'sql.yml',
+      'storage.yml',
+      'templates.yml',
+    ]);
     expect(result.configReloaded).toEqual(body.adapters);
   });
 

@@ -40,17 +40,37 @@ describeS3('settings target: YAML validation both ways', () => {
     await rm(appRoot, { recursive: true, force: true });
   });
 
-  const remoteKeys = async () => (await s3.makeStore().list(`run-${n}/settings/`)).map((o) => o.key.slice(`run-${n}/settings/`.length)).sort();
+  const remoteKeys = async () =>
+    (await s3.makeStore().list(`run-${n}/settings/`)).map((o) => o.key.slice(`run-${n}/settings/`.length)).sort();
 
   it('push: refuses the broken and the duplicate-key file with file:line:col, syncs the rest', async () => {
     await writeFile(local('broken.yml'), BROKEN);
     await writeFile(local('sql.yml'), DUPLICATE);
     const result = await syncSettings({ ...options, strategy: { direction: 'push' } });
-    expect(result.invalid.map((i) => `${i.path}:${i.line}:${i.column}:${i.side}`).sort()).toEqual(['broken.yml:3:1:local', 'sql.yml:3:1:local']);
+    expect(result.invalid.map((i) => `${i.path}:${i.line}:${i.column}:${i.side}`).sort()).toEqual([
+      'broken.yml:3:1:local',
+      'sql.yml:3:1:local',
+    ]);
     expect(result.invalid.find((i) => i.path === 'sql.yml')?.message).toBe('Map keys must be unique');
     expect(result.invalid.find((i) => i.path === 'broken.yml')?.message).toMatch(/flow sequence/i);
-    expect(await remoteKeys()).toEqual(['adapters.yml', 'app.yml', 'cache.yml', 'debug.yml', 'logger.yml', 'storage.yml', 'templates.yml']);
-    expect(result.syncedItems.sort()).toEqual(['adapters.yml', 'app.yml', 'cache.yml', 'debug.yml', 'logger.yml', 'storage.yml', 'templates.yml']);
+    expect(await remoteKeys()).toEqual([
+      'adapters.yml',
+      'app.yml',
+      'cache.yml',
+      'debug.yml',
+      'logger.yml',
+      'storage.yml',
+      'templates.yml',
+    ]);
+    expect(result.syncedItems.sort()).toEqual([
+      'adapters.yml',
+      'app.yml',
+      'cache.yml',
+      'debug.yml',
+      'logger.yml',
+      'storage.yml',
+      'templates.yml',
+    ]);
     expect(result.reports[0]?.invalid).toHaveLength(2);
   });
 
@@ -60,7 +80,10 @@ describeS3('settings target: YAML validation both ways', () => {
     await store.put(`run-${n}/settings/mail.yml`, Buffer.from(DUPLICATE));
     await store.put(`run-${n}/settings/search.yml`, Buffer.from('engine: meilisearch\nindex: products\n'));
     const result = await syncSettings({ ...options, strategy: { direction: 'pull' } });
-    expect(result.invalid.map((i) => `${i.path}:${i.line}:${i.column}:${i.side}`).sort()).toEqual(['broken.yml:3:1:remote', 'mail.yml:3:1:remote']);
+    expect(result.invalid.map((i) => `${i.path}:${i.line}:${i.column}:${i.side}`).sort()).toEqual([
+      'broken.yml:3:1:remote',
+      'mail.yml:3:1:remote',
+    ]);
     expect(result.syncedItems).toEqual(['search.yml']);
     expect(await readFile(local('search.yml'), 'utf8')).toContain('meilisearch');
     await expect(readFile(local('broken.yml'))).rejects.toThrow(/ENOENT/);
@@ -82,7 +105,10 @@ describeS3('settings target: YAML validation both ways', () => {
     // Both sides change app.yml: remote to a valid new version, local to a broken one.
     await s3.makeStore().put(`run-${n}/settings/app.yml`, Buffer.from('name: example-app\ntitle: New Title\n'));
     await writeFile(local('app.yml'), BROKEN);
-    const result = await syncSettings({ ...options, strategy: { direction: 'bidirectional', conflictStrategy: 'remote-wins', backupOnConflict: false } });
+    const result = await syncSettings({
+      ...options,
+      strategy: { direction: 'bidirectional', conflictStrategy: 'remote-wins', backupOnConflict: false },
+    });
     expect(result.invalid).toEqual([]);
     expect(result.conflicts.map((c) => [c.path, c.resolution])).toEqual([['app.yml', 'remote-wins']]);
     expect(await readFile(local('app.yml'), 'utf8')).toBe('name: example-app\ntitle: New Title\n');
@@ -93,7 +119,9 @@ describeS3('settings target: YAML validation both ways', () => {
     const result = await syncSettings({ ...options, adapterNames: ['sql', 'app'], strategy: { direction: 'push' } });
     expect(result.syncedItems.sort()).toEqual(['app.yml', 'sql.yml']);
     expect(result.adaptersAffected).toEqual(['app', 'sql']);
-    expect(result.warnings).toEqual([{ path: 'sql.yml', message: expect.stringMatching(/^line 2, column 11: "password" looks like a literal secret/) }]);
+    expect(result.warnings).toEqual([
+      { path: 'sql.yml', message: expect.stringMatching(/^line 2, column 11: "password" looks like a literal secret/) },
+    ]);
     expect(JSON.stringify(result)).not.toContain('Sup3r-Secret');
   });
 });

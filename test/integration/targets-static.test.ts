@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { resolveStrategy } from '../../src/core/model.js';
-import type { StoreLocation } from '../../src/stores/index.js';
+import type { RemoteLocation, RemoteStore, StoreLocation } from '../../src/stores/index.js';
 import { resolveApp, StoreRegistry } from '../../src/targets/config.js';
 import type { RunContext } from '../../src/targets/common.js';
 import { syncStatic } from '../../src/targets/static.js';
@@ -20,13 +20,13 @@ const examples = fileURLToPath(new URL('../../examples', import.meta.url));
 /** A registry whose stores record the key of every PUT. */
 class RecordingRegistry extends StoreRegistry {
   readonly puts: string[] = [];
-  private readonly wrapped = new Map<string, StoreLocation>();
-  override get(url: string): StoreLocation {
-    let location = this.wrapped.get(url);
-    if (!location) {
-      const inner = super.get(url);
+  private readonly wrapped = new Map<RemoteStore, RemoteStore>();
+  override open(remote: RemoteLocation): StoreLocation {
+    const inner = super.open(remote);
+    let store = this.wrapped.get(inner.store);
+    if (!store) {
       const puts = this.puts;
-      const store = new Proxy(inner.store, {
+      store = new Proxy(inner.store, {
         get(target, property, receiver) {
           if (property === 'put') {
             return (key: string, ...rest: unknown[]) => {
@@ -38,10 +38,9 @@ class RecordingRegistry extends StoreRegistry {
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
         },
       });
-      location = { store, prefix: inner.prefix };
-      this.wrapped.set(url, location);
+      this.wrapped.set(inner.store, store);
     }
-    return location;
+    return { store, prefix: inner.prefix };
   }
 }
 
@@ -50,10 +49,12 @@ describeS3('static target: Content-Type, Cache-Control, metadata-only updates', 
   let appRoot: string;
   let options: StaticOptions;
 
-  async function run(extra: Partial<StaticOptions> = {}): Promise<{ result: Awaited<ReturnType<typeof syncStatic>>; puts: string[] }> {
+  async function run(
+    extra: Partial<StaticOptions> = {},
+  ): Promise<{ result: Awaited<ReturnType<typeof syncStatic>>; puts: string[] }> {
     const merged = { ...options, ...extra };
     const app = await resolveApp({ ...merged, env: {} });
-    const registry = new RecordingRegistry(app.s3);
+    const registry = new RecordingRegistry();
     const context: RunContext = { app, registry, strategy: resolveStrategy(merged.strategy) };
     try {
       return { result: await syncStatic(merged, context), puts: registry.puts };
@@ -85,15 +86,25 @@ describeS3('static target: Content-Type, Cache-Control, metadata-only updates', 
     const { result } = await run();
     expect(result.errors).toEqual([]);
     expect(result.syncedItems.sort()).toEqual([
-      'css/app.css', 'css/print.css', 'fonts/inter.woff2', 'images/favicon.ico', 'images/hero.png', 'images/logo.svg',
-      'js/admin.js', 'js/app.3f9a1c2b.js', 'offline.html',
+      'css/app.css',
+      'css/print.css',
+      'fonts/inter.woff2',
+      'images/favicon.ico',
+      'images/hero.png',
+      'images/logo.svg',
+      'js/admin.js',
+      'js/app.3f9a1c2b.js',
+      'offline.html',
     ]);
     const store = s3.makeStore();
     const head = async (key: string) => {
       const h = await store.head(`site/static/${key}`);
       return [h?.contentType, h?.cacheControl];
     };
-    expect(await head('js/app.3f9a1c2b.js')).toEqual(['text/javascript; charset=utf-8', 'public, max-age=31536000, immutable']);
+    expect(await head('js/app.3f9a1c2b.js')).toEqual([
+      'text/javascript; charset=utf-8',
+      'public, max-age=31536000, immutable',
+    ]);
     expect(await head('css/app.css')).toEqual(['text/css; charset=utf-8', 'public, max-age=3600']);
     expect(await head('images/hero.png')).toEqual(['image/png', 'public, max-age=3600']);
     expect(await head('images/logo.svg')).toEqual(['image/svg+xml', 'public, max-age=3600']);
@@ -114,12 +125,23 @@ describeS3('static target: Content-Type, Cache-Control, metadata-only updates', 
     const { result, puts } = await run({ cacheControl: rules });
     expect(result.errors).toEqual([]);
     const actions = result.reports[0]!.synced;
-    expect(actions.map((s) => s.path).sort()).toEqual(['images/favicon.ico', 'images/hero.png', 'images/logo.svg', 'offline.html']);
+    expect(actions.map((s) => s.path).sort()).toEqual([
+      'images/favicon.ico',
+      'images/hero.png',
+      'images/logo.svg',
+      'offline.html',
+    ]);
     expect(actions.every((s) => s.action === 'update-metadata')).toBe(true);
     expect(result.reports[0]!.stats.bytesUp).toBe(0);
     expect(puts.filter((key) => key.startsWith('site/static/'))).toEqual([]);
-    expect(await store.head('site/static/images/hero.png')).toMatchObject({ contentType: 'image/png', cacheControl: 'public, max-age=604800' });
-    expect(await store.head('site/static/offline.html')).toMatchObject({ contentType: 'text/html; charset=utf-8', cacheControl: 'public, max-age=3600' });
+    expect(await store.head('site/static/images/hero.png')).toMatchObject({
+      contentType: 'image/png',
+      cacheControl: 'public, max-age=604800',
+    });
+    expect(await store.head('site/static/offline.html')).toMatchObject({
+      contentType: 'text/html; charset=utf-8',
+      cacheControl: 'public, max-age=3600',
+    });
     const etagsAfter = new Map((await store.list('site/static/')).map((o) => [o.key, o.etag]));
     expect(etagsAfter).toEqual(etagsBefore);
 

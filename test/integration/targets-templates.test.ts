@@ -45,12 +45,13 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('templates target with
   });
 
   afterAll(async () => {
-    for await (const keys of redis.scanIterator({ MATCH: `${app}*`, COUNT: 500 })) if (keys.length) await redis.del(keys.map(String));
+    for await (const keys of redis.scanIterator({ MATCH: `${app}*`, COUNT: 500 }))
+      if (keys.length) await redis.del(keys.map(String));
     await redis.close();
     await rm(appRoot, { recursive: true, force: true });
   });
 
-  it('pushes, then deletes exactly the changed template\'s loader and bytecode keys', async () => {
+  it("pushes, then deletes exactly the changed template's loader and bytecode keys", async () => {
     const first = await syncTemplates(options);
     expect(first.errors).toEqual([]);
     expect(first.syncedItems).toContain('app/bulma/blocks/header.html');
@@ -76,16 +77,25 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('templates target with
     for (const key of seeded) await redis.set(key, `value of ${key}`, { expiration: { type: 'EX', value: 3600 } });
     const before = await dumpAll();
 
-    await writeFile(path.join(appRoot, 'templates/app/bulma/blocks/header.html'), '<header class="navbar is-dark">[% include "blocks/nav.html" %]</header>\n');
+    await writeFile(
+      path.join(appRoot, 'templates/app/bulma/blocks/header.html'),
+      '<header class="navbar is-dark">[% include "blocks/nav.html" %]</header>\n',
+    );
     const result = await syncTemplates(options);
 
     expect(result.errors).toEqual([]);
     expect(result.syncedItems).toEqual(['app/bulma/blocks/header.html']);
-    expect(result.reports[0]?.synced).toEqual([{ path: 'app/bulma/blocks/header.html', action: 'upload', change: 'overwrite' }]);
+    expect(result.reports[0]?.synced).toEqual([
+      { path: 'app/bulma/blocks/header.html', action: 'upload', change: 'overwrite' },
+    ]);
     expect(result.changedTemplates).toEqual(['templates/app/bulma/blocks/header.html']);
     expect(result.cacheInvalidated).toEqual([`${app}:templates:app:bulma:blocks:header.html`]);
     expect(result.bytecodeCleared.sort()).toEqual(
-      [`${app}:bccache:templates/app/bulma/blocks/header.html`, `${app}:bccache:header.html`, `${app}:bccache:blocks/header.html`].sort(),
+      [
+        `${app}:bccache:templates/app/bulma/blocks/header.html`,
+        `${app}:bccache:header.html`,
+        `${app}:bccache:blocks/header.html`,
+      ].sort(),
     );
 
     const after = await dumpAll();

@@ -31,7 +31,11 @@ async function app(tree: Record<string, string>) {
   return { appRoot, bucket, options };
 }
 
-const APP = { 'settings/app.yml': 'name: shop\n', 'templates/index.html': '<h1>v1</h1>', 'static/css/site.css': 'body{}' };
+const APP = {
+  'settings/app.yml': 'name: shop\n',
+  'templates/index.html': '<h1>v1</h1>',
+  'static/css/site.css': 'body{}',
+};
 const hashOf = (r: AllResult) => runPlanHash('all', [r.settings, r.templates, r.static, r.cache]);
 
 describe('target all is all-or-nothing', () => {
@@ -39,7 +43,11 @@ describe('target all is all-or-nothing', () => {
     const { appRoot, bucket, options } = await app(APP);
     const first = await syncAll({ ...options, strategy: { direction: 'push', conflictStrategy: 'manual' } });
     expect(first.failed).toBe(false);
-    await writeTree(appRoot, { 'settings/app.yml': 'name: shop\ndebug: false\n', 'static/css/site.css': 'body{color:red}', 'templates/index.html': '<h1>local</h1>' });
+    await writeTree(appRoot, {
+      'settings/app.yml': 'name: shop\ndebug: false\n',
+      'static/css/site.css': 'body{color:red}',
+      'templates/index.html': '<h1>local</h1>',
+    });
     await writeTree(bucket, { 'templates/index.html': '<h1>hot fix in the bucket</h1>' });
     const before = await bucketFiles(bucket);
 
@@ -50,7 +58,9 @@ describe('target all is all-or-nothing', () => {
     for (const area of [result.settings, result.static]) {
       const report = area.reports[0]!;
       expect(report.failure?.reason).toBe('not-applied');
-      expect(report.failure?.message).toMatch(/^Not applied: templates: unresolved manual conflicts\. Nothing was written by this run\.$/);
+      expect(report.failure?.message).toMatch(
+        /^Not applied: templates: unresolved manual conflicts\. Nothing was written by this run\.$/,
+      );
       expect(report.synced).toEqual([]);
       expect(report.planned).toHaveLength(1);
       expect(report.applied).toBe(false);
@@ -90,33 +100,68 @@ describe('target all is all-or-nothing', () => {
     const before = await bucketFiles(bucket);
     const refused = await syncAll({ ...options, strategy: { direction: 'push' }, expectedPlanHash: review2 });
     expect(refused.failed).toBe(true);
-    expect(refused.static.refused).toEqual({ reason: 'plan-changed', message: expect.stringMatching(/^The plan changed since it was approved \(approved [0-9a-f]{12}, now [0-9a-f]{12}\); nothing was written\.$/) });
-    expect(refused.static.reports[0]!.conflicts.map((c) => [c.path, c.kind])).toEqual([['css/site.css', 'modify/modify']]);
+    expect(refused.static.refused).toEqual({
+      reason: 'plan-changed',
+      message: expect.stringMatching(
+        /^The plan changed since it was approved \(approved [0-9a-f]{12}, now [0-9a-f]{12}\); nothing was written\.$/,
+      ),
+    });
+    expect(refused.static.reports[0]!.conflicts.map((c) => [c.path, c.kind])).toEqual([
+      ['css/site.css', 'modify/modify'],
+    ]);
     expect(refused.static.reports[0]!.synced).toEqual([]);
     expect(await bucketFiles(bucket)).toEqual(before);
   });
 });
 
 describe('what the plan hash binds beyond the bucket', () => {
-  it('a target: cache plan is its operation: another operation or key is another plan, and a refused one never reaches Redis', async () => {
-    const { options } = await app(APP);
-    // Nothing listens on port 9: a cache operation that ran would fail to connect.
-    const cache = { ...options, cacheUrl: 'redis://:pw@127.0.0.1:9/0', appName: 'shop' };
-    const plan = async (extra: object) => (await syncCache({ ...cache, operation: 'invalidate', keys: ['shop:responses:/'], strategy: { dryRun: true }, ...extra })).planHash;
-    const approved = await plan({});
-    expect(new Set([approved, await plan({ keys: ['shop:responses:/admin'] }), await plan({ operation: 'clear' }), await plan({ cacheUrl: 'redis://:pw@127.0.0.1:10/0' })]).size).toBe(4);
-    expect(await plan({ cacheUrl: 'redis://:other-password@127.0.0.1:9/0' })).toBe(approved);
+  it(
+    'a target: cache plan is its operation: another operation or key is another plan, and ' +
+      'a refused one never reaches Redis',
+    async () => {
+      const { options } = await app(APP);
+      // Nothing listens on port 9: a cache operation that ran would fail to connect.
+      const cache = { ...options, cacheUrl: 'redis://:pw@127.0.0.1:9/0', appName: 'shop' };
+      const plan = async (extra: object) =>
+        (
+          await syncCache({
+            ...cache,
+            operation: 'invalidate',
+            keys: ['shop:responses:/'],
+            strategy: { dryRun: true },
+            ...extra,
+          })
+        ).planHash;
+      const approved = await plan({});
+      expect(
+        new Set([
+          approved,
+          await plan({ keys: ['shop:responses:/admin'] }),
+          await plan({ operation: 'clear' }),
+          await plan({ cacheUrl: 'redis://:pw@127.0.0.1:10/0' }),
+        ]).size,
+      ).toBe(4);
+      expect(await plan({ cacheUrl: 'redis://:other-password@127.0.0.1:9/0' })).toBe(approved);
 
-    const refused = await syncCache({ ...cache, operation: 'clear', strategy: { dryRun: false }, expectedPlanHash: approved });
-    expect(refused.refused?.reason).toBe('plan-changed');
-    expect(refused.errors).toEqual([]);
-    expect(refused.messages).toEqual(['not applied: the cache was not touched']);
-  });
+      const refused = await syncCache({
+        ...cache,
+        operation: 'clear',
+        strategy: { dryRun: false },
+        expectedPlanHash: approved,
+      });
+      expect(refused.refused?.reason).toBe('plan-changed');
+      expect(refused.errors).toEqual([]);
+      expect(refused.messages).toEqual(['not applied: the cache was not touched']);
+    },
+  );
 });
 
 describe('template names the app cannot cache apart', () => {
   it('a name with ":" is refused on both sides with the reason, and never pushed', async () => {
-    const { bucket, options } = await app({ 'templates/app/bulma/base.html': 'base', 'templates/app:bulma:base.html': 'impostor' });
+    const { bucket, options } = await app({
+      'templates/app/bulma/base.html': 'base',
+      'templates/app:bulma:base.html': 'impostor',
+    });
     await writeTree(bucket, { 'templates/blocks:nav.html': 'from the bucket' });
     const result = await syncTemplates({ ...options, strategy: { direction: 'bidirectional' } });
     const report = result.reports[0]!;
@@ -124,8 +169,14 @@ describe('template names the app cannot cache apart', () => {
       ['app:bulma:base.html', 'local'],
       ['blocks:nav.html', 'remote'],
     ]);
-    expect(report.invalid[0]!.message).toMatch(/a template name containing ":" is refused: the FastBlocks loader caches templates under their path parts joined with ":", so "app:bulma:base\.html" and "app\/bulma\/base\.html" would share one cache key\. Rename it\./);
+    expect(report.invalid[0]!.message).toMatch(
+      /a template name containing ":" is refused: the FastBlocks loader caches templates under their path parts joined with ":", so "app:bulma:base\.html" and "app\/bulma\/base\.html" would share one cache key\. Rename it\./,
+    );
     expect(report.synced).toEqual([{ path: 'app/bulma/base.html', action: 'upload', change: 'create' }]);
-    expect(Object.keys(await bucketFiles(bucket)).filter((k) => !k.includes('.fastblocks-sync')).sort()).toEqual(['templates/app/bulma/base.html', 'templates/blocks:nav.html']);
+    expect(
+      Object.keys(await bucketFiles(bucket))
+        .filter((k) => !k.includes('.fastblocks-sync'))
+        .sort(),
+    ).toEqual(['templates/app/bulma/base.html', 'templates/blocks:nav.html']);
   });
 });

@@ -6,7 +6,7 @@
 // is written, on the file:// store and on moto_server.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exitCodeFor } from '../../src/cli/options.js';
+import { exitCodeFor } from '../../src/results.js';
 import { runSync } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncDirection, type SyncReport } from '../../src/core/model.js';
 import { createFsStore } from '../../src/stores/fs.js';
@@ -18,8 +18,16 @@ const NFC = 'caf\u00e9.txt';
 const NFD = 'cafe\u0301.txt';
 
 const cases = [
-  { name: 'file:// store', available: true, make: async (): Promise<RemoteStore> => createFsStore(await tempDir('fbsync-bucket-')) },
-  { name: 'S3 (moto_server)', available: s3Endpoint !== null, make: async (): Promise<RemoteStore> => (await s3TestContext()).makeStore() },
+  {
+    name: 'file:// store',
+    available: true,
+    make: async (): Promise<RemoteStore> => createFsStore(await tempDir('fbsync-bucket-')),
+  },
+  {
+    name: 'S3 (moto_server)',
+    available: s3Endpoint !== null,
+    make: async (): Promise<RemoteStore> => (await s3TestContext()).makeStore(),
+  },
 ];
 
 for (const storeCase of cases) {
@@ -30,12 +38,29 @@ for (const storeCase of cases) {
       store = await storeCase.make();
     });
 
-    async function run(local: string, prefix: string, direction: SyncDirection = 'bidirectional', exclude: string[] = []): Promise<SyncReport> {
-      return runSync({ localRoot: local, store, rootPrefix: prefix, replica: 'twins', exclude, strategy: resolveStrategy({ direction, retryDelay: 0 }), sleep: async () => undefined });
+    async function run(
+      local: string,
+      prefix: string,
+      direction: SyncDirection = 'bidirectional',
+      exclude: string[] = [],
+    ): Promise<SyncReport> {
+      return runSync({
+        localRoot: local,
+        store,
+        rootPrefix: prefix,
+        replica: 'twins',
+        exclude,
+        strategy: resolveStrategy({ direction, retryDelay: 0 }),
+        sleep: async () => undefined,
+      });
     }
 
     /** Refused before anything is written, in every direction, with the message naming both. */
-    async function expectRefused(localTree: Tree, remoteTree: Tree, names: [string, string]): Promise<{ local: string; prefix: string }> {
+    async function expectRefused(
+      localTree: Tree,
+      remoteTree: Tree,
+      names: [string, string],
+    ): Promise<{ local: string; prefix: string }> {
       const local = await tempDir();
       const prefix = `t${++counter}/`;
       await writeTree(local, localTree);
@@ -43,7 +68,14 @@ for (const storeCase of cases) {
       const before = await snapshotRemote(store, prefix);
       for (const direction of ['bidirectional', 'push', 'pull'] as const) {
         for (const dryRun of [true, false]) {
-          const report = await runSync({ localRoot: local, store, rootPrefix: prefix, replica: 'twins', strategy: resolveStrategy({ direction, dryRun, retryDelay: 0 }), sleep: async () => undefined });
+          const report = await runSync({
+            localRoot: local,
+            store,
+            rootPrefix: prefix,
+            replica: 'twins',
+            strategy: resolveStrategy({ direction, dryRun, retryDelay: 0 }),
+            sleep: async () => undefined,
+          });
           expect(report.failure?.reason).toBe('refused');
           expect(exitCodeFor(report)).toBe(1);
           expect(report.planned).toEqual([]);
@@ -60,12 +92,18 @@ for (const storeCase of cases) {
     it('a local café.txt (NFC) and a remote café.txt (NFD)', async () => {
       const { local, prefix } = await expectRefused({ [NFC]: 'local' }, { [NFD]: 'remote' }, [NFC, NFD]);
       // Printed, the two look the same: the message says what differs.
-      expect((await run(local, prefix)).errors[0]?.message).toMatch(/the same letters in two Unicode normalizations, NFC and NFD/);
+      expect((await run(local, prefix)).errors[0]?.message).toMatch(
+        /the same letters in two Unicode normalizations, NFC and NFD/,
+      );
       expect((await run(local, prefix, 'push', [NFD])).failure).toBeUndefined();
     });
 
     it('a remote README.md and a local Readme.md; excluding one lets the run through', async () => {
-      const { local, prefix } = await expectRefused({ 'Readme.md': 'local', 'ok.txt': 'ok' }, { 'README.md': 'remote' }, ['Readme.md', 'README.md']);
+      const { local, prefix } = await expectRefused(
+        { 'Readme.md': 'local', 'ok.txt': 'ok' },
+        { 'README.md': 'remote' },
+        ['Readme.md', 'README.md'],
+      );
       const report = await run(local, prefix, 'bidirectional', ['README.md']);
       expect(report.failure).toBeUndefined();
       expect(report.synced).toEqual([
@@ -77,7 +115,10 @@ for (const storeCase of cases) {
     it('a file x and a folder X/ — locally, or a local file and remote keys under X/', async () => {
       await expectRefused({ x: 'file', 'X/y.txt': 'in the folder' }, {}, ['x', 'X/']);
       await expectRefused({ x: 'file' }, { 'X/y.txt': 'in the folder' }, ['x', 'X/']);
-      await expectRefused({ 'docs/Index.html': 'a' }, { 'Docs/index.html/deeper.txt': 'b' }, ['docs/Index.html', 'Docs/index.html/']);
+      await expectRefused({ 'docs/Index.html': 'a' }, { 'Docs/index.html/deeper.txt': 'b' }, [
+        'docs/Index.html',
+        'Docs/index.html/',
+      ]);
     });
 
     it('two folders that differ only in case are not refused (macOS merges them, nothing is overwritten)', async () => {

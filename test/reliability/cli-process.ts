@@ -14,7 +14,12 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 async function sourceHash(): Promise<string> {
   const hash = createHash('sha256');
   const files = (await fs.readdir(path.join(ROOT, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts')).sort();
-  for (const file of files) hash.update(file).update('\0').update(await fs.readFile(path.join(ROOT, 'src', file))).update('\0');
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(await fs.readFile(path.join(ROOT, 'src', file)))
+      .update('\0');
   hash.update(await fs.readFile(path.join(ROOT, 'tsconfig.json')));
   return hash.digest('hex').slice(0, 16);
 }
@@ -31,14 +36,34 @@ async function build(): Promise<string> {
   const cache = path.join(ROOT, 'node_modules', '.cache', 'fastblocks-sync-reliability');
   const dir = path.join(cache, await sourceHash());
   const entry = path.join(dir, 'cli.mjs');
-  if (await fs.stat(entry).then(() => true, () => false)) return entry;
+  if (
+    await fs.stat(entry).then(
+      () => true,
+      () => false,
+    )
+  )
+    return entry;
   const temp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  await exec(process.execPath, [
-    path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-    '-p', path.join(ROOT, 'tsconfig.build.json'),
-    '--outDir', temp, '--noCheck', '--declaration', 'false', '--sourceMap', 'false',
-  ], { cwd: ROOT });
-  await fs.writeFile(path.join(temp, 'cli.mjs'), "import { main } from './cli/index.js';\nprocess.exitCode = await main(process.argv);\n");
+  await exec(
+    process.execPath,
+    [
+      path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      path.join(ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      temp,
+      '--noCheck',
+      '--declaration',
+      'false',
+      '--sourceMap',
+      'false',
+    ],
+    { cwd: ROOT },
+  );
+  await fs.writeFile(
+    path.join(temp, 'cli.mjs'),
+    "import { main } from './cli/index.js';\nprocess.exitCode = await main(process.argv);\n",
+  );
   await fs.rename(temp, dir).catch(async () => {
     // Another test file built the same sources first.
     await fs.rm(temp, { recursive: true, force: true });
@@ -47,7 +72,8 @@ async function build(): Promise<string> {
   for (const name of await fs.readdir(cache)) {
     const other = path.join(cache, name);
     const stat = await fs.stat(other).catch(() => null);
-    if (other !== dir && stat && Date.now() - stat.mtimeMs > 3_600_000) await fs.rm(other, { recursive: true, force: true });
+    if (other !== dir && stat && Date.now() - stat.mtimeMs > 3_600_000)
+      await fs.rm(other, { recursive: true, force: true });
   }
   return entry;
 }
@@ -69,8 +95,8 @@ export async function startCli(args: readonly string[], env: Record<string, stri
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
   return { child, done };
 }

@@ -11,10 +11,14 @@ const ROUNDS = Number(process.env.RELIABILITY_CONCURRENT_ROUNDS ?? 3);
 describeS3('concurrent writers: two processes, two replicas, one remote root (seeded)', () => {
   const fixture = useCliFaultEnv(120_000);
 
-  it(`${ROUNDS} rounds: no lost update, state never corrupt, a lock loser waits or fails clearly`, { timeout: 180_000 }, async () => {
-    const result = await concurrentRounds(fixture(), process.env.RELIABILITY_CONCURRENT_SEED ?? 'cc-fast', ROUNDS);
-    console.log(`rounds=${result.rounds} lock_losers=${result.lockLosers}`);
-    expect(result.violations).toEqual([]);
-    expect(result.rounds).toBe(ROUNDS);
-  });
+  it(
+    `${ROUNDS} rounds: no lost update, state never corrupt, a lock loser waits or fails clearly`,
+    { timeout: 180_000 },
+    async () => {
+      const result = await concurrentRounds(fixture(), process.env.RELIABILITY_CONCURRENT_SEED ?? 'cc-fast', ROUNDS);
+      console.log(`rounds=${result.rounds} lock_losers=${result.lockLosers}`);
+      expect(result.violations).toEqual([]);
+      expect(result.rounds).toBe(ROUNDS);
+    },
+  );
 });

@@ -12,7 +12,18 @@ import { startCli } from './cli-process.js';
 import { CLI_ENV, cliArgs } from './crashes.js';
 import { leaks, proxiedStore, SECRET_ACCESS_KEY, SECRET_ACCESS_KEY_ID, type FaultEnv } from './fault-runs.js';
 import { Prng } from './prng.js';
-import { areaOf, deleteLocal, makeContent, parseState, PATHS, readAll, readLocal, writeLocal, type Violation, type WorldPaths } from './world.js';
+import {
+  areaOf,
+  deleteLocal,
+  makeContent,
+  parseState,
+  PATHS,
+  readAll,
+  readLocal,
+  writeLocal,
+  type Violation,
+  type WorldPaths,
+} from './world.js';
 
 export interface ConcurrentResult {
   rounds: number;
@@ -44,7 +55,14 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
   const result: ConcurrentResult = { rounds: 0, lockLosers: 0, violations: [] };
   const store = proxiedStore(env);
   const inProcess = (side: 'A' | 'B', conflictStrategy: ConflictStrategy) =>
-    runSync({ localRoot: sides[side], store, rootPrefix, replica: side, force: true, strategy: resolveStrategy({ conflictStrategy, retryDelay: 0 }) });
+    runSync({
+      localRoot: sides[side],
+      store,
+      rootPrefix,
+      replica: side,
+      force: true,
+      strategy: resolveStrategy({ conflictStrategy, retryDelay: 0 }),
+    });
   try {
     for (const p of PATHS) if (prng.chance(0.6)) await writeLocal(sides.A, p, makeContent(prng, 'A', p, ++counter.n));
     await inProcess('A', 'backup-both');
@@ -52,7 +70,8 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
 
     for (let round = 0; round < rounds; round++) {
       const tagOf = (message: string) => `[${seed} round ${round}] ${message}`;
-      const violation = (kind: Violation['kind'], message: string) => result.violations.push({ kind, message: tagOf(message) });
+      const violation = (kind: Violation['kind'], message: string) =>
+        result.violations.push({ kind, message: tagOf(message) });
       const written: string[] = [];
       for (const p of PATHS) {
         for (const side of ['A', 'B'] as const) {
@@ -69,7 +88,12 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
           written.push(content);
         }
       }
-      const everything = new Set<string>([...written, ...(await readLocal(sides.A)).values(), ...(await readLocal(sides.B)).values(), ...(await remoteContents(env, rootPrefix)).values()]);
+      const everything = new Set<string>([
+        ...written,
+        ...(await readLocal(sides.A)).values(),
+        ...(await readLocal(sides.B)).values(),
+        ...(await remoteContents(env, rootPrefix)).values(),
+      ]);
       const conflict = prng.pick(STRATEGIES);
       const lockWait = prng.pick(['0', '30', '30']);
       // Small random delays interleave the two runs' requests differently every round.
@@ -81,7 +105,16 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
       const runs = await Promise.all(
         (['A', 'B'] as const).map(async (side) => {
           if (side === 'B') await sleep(delays.int(0, 150));
-          const args = cliArgs(env, world(side), ['--conflict', conflict, '--replica', side, '--lock-wait', lockWait, '--max-concurrent', '4']);
+          const args = cliArgs(env, world(side), [
+            '--conflict',
+            conflict,
+            '--replica',
+            side,
+            '--lock-wait',
+            lockWait,
+            '--max-concurrent',
+            '4',
+          ]);
           return (await startCli(args, CLI_ENV)).done;
         }),
       );
@@ -95,7 +128,10 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
         if (report) reports.push(report);
         if (run.code === 0) continue;
         const text = `${report?.failure?.message ?? ''} ${run.stderr}`;
-        if (/locked by run \S+ of [AB] .*wait for it, or raise lock-wait \(--lock-wait\)/s.test(text) && run.code === 1) {
+        if (
+          /locked by run \S+ of [AB] .*wait for it, or raise lock-wait \(--lock-wait\)/s.test(text) &&
+          run.code === 1
+        ) {
           result.lockLosers++;
           continue;
         }
@@ -104,7 +140,8 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
 
       // The state objects: one per replica, each well formed.
       for (const object of await env.direct.list(`${areaOf(rootPrefix)}state/`)) {
-        if (!parseState((await env.direct.get(object.key)).body.toString('utf8'))) violation('mixed_state', `state object ${object.key} is corrupt`);
+        if (!parseState((await env.direct.get(object.key)).body.toString('utf8')))
+          violation('mixed_state', `state object ${object.key} is corrupt`);
       }
 
       // Settle: A, B, A one after the other; then all three trees agree.
@@ -113,9 +150,14 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
         reports.push(report);
         if (report.failure) violation('mixed_state', `settling run of ${side} failed: ${report.failure.message}`);
       }
-      const [a, b, remote] = [await readLocal(sides.A), await readLocal(sides.B), await remoteContents(env, rootPrefix)];
+      const [a, b, remote] = [
+        await readLocal(sides.A),
+        await readLocal(sides.B),
+        await remoteContents(env, rootPrefix),
+      ];
       for (const p of new Set([...a.keys(), ...b.keys(), ...remote.keys()])) {
-        if (a.get(p) !== remote.get(p) || b.get(p) !== remote.get(p)) violation('mixed_state', `after settling, "${p}" differs between A, B and the remote`);
+        if (a.get(p) !== remote.get(p) || b.get(p) !== remote.get(p))
+          violation('mixed_state', `after settling, "${p}" differs between A, B and the remote`);
       }
       // No lost update: every version is in the final state, or backed up with a conflict reported.
       const final = new Set([...remote.values(), ...a.values(), ...b.values()]);
@@ -126,11 +168,16 @@ export async function concurrentRounds(env: FaultEnv, seed: string, rounds: numb
       ]);
       const conflicted = new Set(reports.flatMap((r) => r.conflicts.map((c) => c.path)));
       for (const version of everything) {
-        if (!final.has(version) && !backups.has(version)) violation('lost_version', `version ${version.split('\n')[0]} is gone`);
+        if (!final.has(version) && !backups.has(version))
+          violation('lost_version', `version ${version.split('\n')[0]} is gone`);
       }
       // An edit of this round is replaced only by a competing edit: a conflict was reported.
       for (const version of written) {
-        if (!final.has(version) && !conflicted.has(pathOf(version))) violation('lost_version', `this round's version ${version.split('\n')[0]} was replaced without a conflict being reported`);
+        if (!final.has(version) && !conflicted.has(pathOf(version)))
+          violation(
+            'lost_version',
+            `this round's version ${version.split('\n')[0]} was replaced without a conflict being reported`,
+          );
       }
       result.rounds++;
     }
@@ -154,6 +201,7 @@ async function remoteContents(env: FaultEnv, rootPrefix: string): Promise<Map<st
 
 async function remoteBackups(env: FaultEnv, rootPrefix: string): Promise<string[]> {
   const out: string[] = [];
-  for (const object of await env.direct.list(`${areaOf(rootPrefix)}backups/`)) out.push((await env.direct.get(object.key)).body.toString('utf8'));
+  for (const object of await env.direct.list(`${areaOf(rootPrefix)}backups/`))
+    out.push((await env.direct.get(object.key)).body.toString('utf8'));
   return out;
 }

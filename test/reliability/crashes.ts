@@ -38,13 +38,28 @@ export interface CrashRecord {
 }
 
 /** The CLI environment: credentials that must never show up in any output. */
-export const CLI_ENV = { AWS_ACCESS_KEY_ID: SECRET_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY, AWS_REGION: 'us-east-1' };
+export const CLI_ENV = {
+  AWS_ACCESS_KEY_ID: SECRET_ACCESS_KEY_ID,
+  AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+  AWS_REGION: 'us-east-1',
+};
 
 export function cliArgs(env: FaultEnv, world: WorldPaths, extra: readonly string[]): string[] {
   return [
-    'sync', world.local, `s3://${env.bucket}/${world.rootPrefix}`,
-    '--endpoint', env.proxyUrl, '--path-style', '--region', 'us-east-1',
-    '--lock-ttl', String(LOCK_TTL_S), '--json', '--force', '--retry-delay', '0.01',
+    'sync',
+    world.local,
+    `s3://${env.bucket}/${world.rootPrefix}`,
+    '--endpoint',
+    env.proxyUrl,
+    '--path-style',
+    '--region',
+    'us-east-1',
+    '--lock-ttl',
+    String(LOCK_TTL_S),
+    '--json',
+    '--force',
+    '--retry-delay',
+    '0.01',
     ...extra,
   ];
 }
@@ -61,7 +76,14 @@ export async function newWorld(env: FaultEnv, prng: Prng, name: string, counter:
   if (prng.chance(0.8)) {
     const store = proxiedStore(env);
     try {
-      const first = await runSync({ localRoot: world.local, store, rootPrefix: world.rootPrefix, replica: 'crash', force: true, strategy: resolveStrategy({ conflictStrategy: 'backup-both', retryDelay: 0 }) });
+      const first = await runSync({
+        localRoot: world.local,
+        store,
+        rootPrefix: world.rootPrefix,
+        replica: 'crash',
+        force: true,
+        strategy: resolveStrategy({ conflictStrategy: 'backup-both', retryDelay: 0 }),
+      });
       if (first.failure) throw new Error(`setup sync failed: ${first.failure.message}`);
     } finally {
       store.close();
@@ -95,11 +117,23 @@ export async function crashRound(env: FaultEnv, seed: string): Promise<CrashReco
     const killAt = prng.int(1, 10);
     const mode = prng.pick(['drop', 'land-after-death', 'answer-lost'] as const);
     const label = `${direction}/${conflict} c=${concurrency} kill at write ${killAt} (${mode})`;
-    const args = cliArgs(env, world, ['--direction', direction, '--conflict', conflict, '--max-concurrent', concurrency, '--replica', 'crash', '--lock-wait', '15']);
+    const args = cliArgs(env, world, [
+      '--direction',
+      direction,
+      '--conflict',
+      conflict,
+      '--max-concurrent',
+      concurrency,
+      '--replica',
+      'crash',
+      '--lock-wait',
+      '15',
+    ]);
     const before = await snapshot(env.direct, world);
 
     let writes = 0;
     let crashed = false;
+    // eslint-disable-next-line prefer-const -- read by the observer installed before the run starts
     let run: CliRun | undefined;
     let chosen: RequestInfo | undefined;
     const delays = prng.fork('delays');
@@ -131,7 +165,8 @@ export async function crashRound(env: FaultEnv, seed: string): Promise<CrashReco
       // The run ended before the chosen write: it must have committed or failed cleanly.
       const report = parseReport(first.stdout);
       const after = await snapshot(env.direct, world);
-      if (!report) violations.push({ kind: 'mixed_state', message: `run ended without a report: ${first.stderr.slice(0, 300)}` });
+      if (!report)
+        violations.push({ kind: 'mixed_state', message: `run ended without a report: ${first.stderr.slice(0, 300)}` });
       else if (!report.failure) violations.push(...committedChecks(before, after, report, world.rootPrefix));
       else if (!report.rolledBack) violations.push(...unchanged(before, after, `a ${report.failure.reason} run`));
       violations.push(...lostVersions(before, after, await backupContents(env.direct, world)));
@@ -145,15 +180,20 @@ export async function crashRound(env: FaultEnv, seed: string): Promise<CrashReco
     const report = parseReport(second.stdout);
     const after = await snapshot(env.direct, world);
     if (!report) {
-      violations.push({ kind: 'mixed_state', message: `recovery run printed no report (exit ${second.code}): ${second.stderr.slice(0, 300)}` });
+      violations.push({
+        kind: 'mixed_state',
+        message: `recovery run printed no report (exit ${second.code}): ${second.stderr.slice(0, 300)}`,
+      });
     } else if (report.failure) {
       violations.push({ kind: 'mixed_state', message: `recovery run failed: ${report.failure.message}` });
     } else {
       violations.push(...committedChecks(before, after, report, world.rootPrefix));
     }
     // A run with nothing to do never looks at the lock: a committed run's lock may stay until it expires.
-    const recovered = report !== null && report.warnings.some((w) => /interrupted run|after it committed/.test(w.message));
-    if (after.lock !== null && report && report.synced.length > 0) violations.push({ kind: 'mixed_state', message: 'a lock is left after the recovery run' });
+    const recovered =
+      report !== null && report.warnings.some((w) => /interrupted run|after it committed/.test(w.message));
+    if (after.lock !== null && report && report.synced.length > 0)
+      violations.push({ kind: 'mixed_state', message: 'a lock is left after the recovery run' });
     violations.push(...lostVersions(before, after, await backupContents(env.direct, world)));
     return { seed, label, crashed, recovered, violations: tag(violations, seed, label) };
   } finally {
@@ -180,6 +220,7 @@ export async function signalRound(env: FaultEnv, seed: string, signal: 'SIGINT' 
     const before = await snapshot(env.direct, world);
     let writes = 0;
     let sent = false;
+    // eslint-disable-next-line prefer-const -- read by the observer installed before the run starts
     let run: CliRun | undefined;
     env.proxy.observer = async (r) => {
       if (!worldWrite(world, r) || !run) return 'forward';
@@ -198,15 +239,21 @@ export async function signalRound(env: FaultEnv, seed: string, signal: 'SIGINT' 
     const after = await snapshot(env.direct, world);
     const report = parseReport(result.stdout);
     if (!sent) {
-      if (!report || report.failure) violations.push({ kind: 'mixed_state', message: `run without a stop failed: ${result.stderr.slice(0, 300)}` });
+      if (!report || report.failure)
+        violations.push({ kind: 'mixed_state', message: `run without a stop failed: ${result.stderr.slice(0, 300)}` });
       return { seed, label, crashed: false, violations: tag(violations, seed, label) };
     }
     if (after.lock !== null) violations.push({ kind: 'mixed_state', message: `${signal}: the lock was not released` });
     if (!report) {
-      violations.push({ kind: 'mixed_state', message: `${signal}: no report (exit ${result.code}, ${result.signal}): ${result.stderr.slice(0, 300)}` });
+      violations.push({
+        kind: 'mixed_state',
+        message: `${signal}: no report (exit ${result.code}, ${result.signal}): ${result.stderr.slice(0, 300)}`,
+      });
     } else if (report.failure) {
-      if (!report.rolledBack && report.synced.length > 0) violations.push({ kind: 'mixed_state', message: `${signal}: failed without rolling back` });
-      if (result.code !== 1) violations.push({ kind: 'mixed_state', message: `${signal}: exit code ${result.code}, expected 1` });
+      if (!report.rolledBack && report.synced.length > 0)
+        violations.push({ kind: 'mixed_state', message: `${signal}: failed without rolling back` });
+      if (result.code !== 1)
+        violations.push({ kind: 'mixed_state', message: `${signal}: exit code ${result.code}, expected 1` });
       if (!new RegExp(`stopped by ${signal}`).test(JSON.stringify(report.errors)) && report.synced.length > 0) {
         violations.push({ kind: 'mixed_state', message: `${signal}: the report does not say the run was stopped` });
       }
@@ -215,7 +262,8 @@ export async function signalRound(env: FaultEnv, seed: string, signal: 'SIGINT' 
       // The signal came after the last write: the run committed.
       violations.push(...committedChecks(before, after, report, world.rootPrefix));
     }
-    if (!result.stderr.includes(`${signal} received, rolling back`)) violations.push({ kind: 'mixed_state', message: `${signal}: no notice on stderr` });
+    if (!result.stderr.includes(`${signal} received, rolling back`))
+      violations.push({ kind: 'mixed_state', message: `${signal}: no notice on stderr` });
     violations.push(...lostVersions(before, after, await backupContents(env.direct, world)));
     return { seed, label, crashed: true, violations: tag(violations, seed, label) };
   } finally {

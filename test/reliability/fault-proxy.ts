@@ -18,7 +18,14 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { unitHash } from './prng.js';
 
-export const FAULT_KINDS = ['500', '503', 'reset-request', 'reset-response', 'delay-response', 'delay-request'] as const;
+export const FAULT_KINDS = [
+  '500',
+  '503',
+  'reset-request',
+  'reset-response',
+  'delay-response',
+  'delay-request',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultConfig {
@@ -64,7 +71,10 @@ export interface CannedResponse {
 export type Observer = (request: RequestInfo) => Promise<string> | string;
 
 export class FaultProxy {
-  readonly faults: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  readonly faults: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<
+    FaultKind,
+    number
+  >;
   requests = 0;
   private server: http.Server | undefined;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -156,7 +166,11 @@ export class FaultProxy {
     if (fault) this.faults[fault]++;
     switch (fault) {
       case '500':
-        return sendError(res, method, { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' });
+        return sendError(res, method, {
+          status: 500,
+          code: 'InternalError',
+          message: 'We encountered an internal error. Please try again.',
+        });
       case '503':
         return sendError(res, method, { status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' });
       case 'reset-request':
@@ -209,7 +223,10 @@ export class FaultProxy {
     return kind;
   }
 
-  private forward(req: http.IncomingMessage, body: Buffer): Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }> {
+  private forward(
+    req: http.IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const upstream = http.request(
         {
@@ -245,10 +262,12 @@ export class FaultProxy {
 
 /** Method + path + query parameter names, with run ids and timestamps normalised. */
 export function requestIdentity(info: RequestInfo): string {
-  const normalise = (text: string) =>
-    text.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, 'RUN').replace(/\d{8}T\d{6}Z/g, 'TIME');
+  const normalise = (text: string) => text.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, 'RUN').replace(/\d{8}T\d{6}Z/g, 'TIME');
   const names = [...new Set([...info.query.keys()])].sort().join(',');
-  const copy = typeof info.headers['x-amz-copy-source'] === 'string' ? ` from ${normalise(safeDecode(info.headers['x-amz-copy-source']))}` : '';
+  const copy =
+    typeof info.headers['x-amz-copy-source'] === 'string'
+      ? ` from ${normalise(safeDecode(info.headers['x-amz-copy-source']))}`
+      : '';
   return `${info.method} ${normalise(info.path)}?${names}${copy}`;
 }
 

@@ -75,7 +75,8 @@ export function leaks(texts: readonly string[], secrets: readonly string[]): Vio
   const out: Violation[] = [];
   for (const text of texts) {
     for (const secret of secrets) {
-      if (secret && text.includes(secret)) out.push({ kind: 'secret_leak', message: `output contains a secret (${secret.slice(0, 4)}…)` });
+      if (secret && text.includes(secret))
+        out.push({ kind: 'secret_leak', message: `output contains a secret (${secret.slice(0, 4)}…)` });
     }
   }
   return out;
@@ -87,7 +88,10 @@ export function leaks(texts: readonly string[], secrets: readonly string[]): Vio
  */
 export async function faultWorld(env: FaultEnv, seed: string, runs: number): Promise<WorldResult> {
   const prng = new Prng(`world:${seed}`);
-  const world: WorldPaths = { local: await tempDir('fbsync-rel-'), rootPrefix: `f-${seed.replace(/[^a-z0-9]/gi, '')}/site/` };
+  const world: WorldPaths = {
+    local: await tempDir('fbsync-rel-'),
+    rootPrefix: `f-${seed.replace(/[^a-z0-9]/gi, '')}/site/`,
+  };
   const counter = { n: 0 };
   const store = proxiedStore(env);
   const result: WorldResult = { runs: [], faults: 0, violations: [] };
@@ -95,7 +99,8 @@ export async function faultWorld(env: FaultEnv, seed: string, runs: number): Pro
   const outside = await tempDir('fbsync-rel-outside-');
   await fs.writeFile(path.join(outside, 'canary.txt'), 'outside the root');
   await fs.symlink(outside, path.join(world.local, 'linked'));
-  if (prng.chance(0.5)) await env.direct.put(`${world.rootPrefix}linked/evil.html`, Buffer.from('written through a link?'));
+  if (prng.chance(0.5))
+    await env.direct.put(`${world.rootPrefix}linked/evil.html`, Buffer.from('written through a link?'));
   const canary = async () => JSON.stringify(await readAll(outside));
   const untouched = await canary();
   try {
@@ -103,15 +108,28 @@ export async function faultWorld(env: FaultEnv, seed: string, runs: number): Pro
     if (prng.chance(0.5)) await seedSide(prng, env.direct, world, 'remote', counter, 0.3);
     if (prng.chance(0.7)) {
       // A base to start from (no faults).
-      const first = await runSync({ localRoot: world.local, store, rootPrefix: world.rootPrefix, replica: 'rel', force: true, strategy: resolveStrategy({ conflictStrategy: 'backup-both', retryDelay: 0 }) });
+      const first = await runSync({
+        localRoot: world.local,
+        store,
+        rootPrefix: world.rootPrefix,
+        replica: 'rel',
+        force: true,
+        strategy: resolveStrategy({ conflictStrategy: 'backup-both', retryDelay: 0 }),
+      });
       if (first.failure) throw new Error(`setup sync failed: ${first.failure.message}`);
     }
     for (let i = 0; i < runs; i++) {
       const record = await faultRun(env, store, world, prng.fork(`run${i}`), `${seed}.${i}`, counter);
-      if ((await canary()) !== untouched) record.violations.push({ kind: 'escape', message: 'a file outside the root (behind a link in the tree) was written' });
+      if ((await canary()) !== untouched)
+        record.violations.push({
+          kind: 'escape',
+          message: 'a file outside the root (behind a link in the tree) was written',
+        });
       result.runs.push(record);
       result.faults += record.faults;
-      result.violations.push(...record.violations.map((v) => ({ ...v, message: `[run ${seed}.${i} ${record.options}] ${v.message}` })));
+      result.violations.push(
+        ...record.violations.map((v) => ({ ...v, message: `[run ${seed}.${i} ${record.options}] ${v.message}` })),
+      );
     }
   } finally {
     env.proxy.configure(null);
@@ -122,11 +140,22 @@ export async function faultWorld(env: FaultEnv, seed: string, runs: number): Pro
   return result;
 }
 
-async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: Prng, runSeed: string, counter: { n: number }): Promise<RunRecord> {
+async function faultRun(
+  env: FaultEnv,
+  store: S3Store,
+  world: WorldPaths,
+  prng: Prng,
+  runSeed: string,
+  counter: { n: number },
+): Promise<RunRecord> {
   await randomEdits(prng, env.direct, world, counter);
   const direction = prng.pick(['bidirectional', 'bidirectional', 'push', 'pull'] as const);
   // Manual runs stop before apply: fewer of them.
-  const conflictStrategy = prng.pick([...CONFLICT_STRATEGIES.filter((c) => c !== 'manual'), ...CONFLICT_STRATEGIES.filter((c) => c !== 'manual'), 'manual' as const]);
+  const conflictStrategy = prng.pick([
+    ...CONFLICT_STRATEGIES.filter((c) => c !== 'manual'),
+    ...CONFLICT_STRATEGIES.filter((c) => c !== 'manual'),
+    'manual' as const,
+  ]);
   const maxConcurrent = prng.pick([1, 4, 16]);
   const retryAttempts = prng.pick([0, 1, 2, 2, 3]);
   const prune = direction !== 'bidirectional' && prng.chance(0.15);
@@ -142,9 +171,19 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
     prune,
     lockTtl: 3,
     lockWait: 10,
-    strategy: resolveStrategy({ direction, conflictStrategy, maxConcurrent, parallel: maxConcurrent > 1, retryAttempts, retryDelay: 0.01, timeout: TIMEOUT_S }),
+    strategy: resolveStrategy({
+      direction,
+      conflictStrategy,
+      maxConcurrent,
+      parallel: maxConcurrent > 1,
+      retryAttempts,
+      retryDelay: 0.01,
+      timeout: TIMEOUT_S,
+    }),
   };
-  const label = `${direction}/${conflictStrategy} c=${maxConcurrent} r=${retryAttempts} rate=${rate}${applyOnly ? ' apply-only' : ''}${prune ? ' prune' : ''}`;
+  const label =
+    `${direction}/${conflictStrategy} c=${maxConcurrent} r=${retryAttempts} ` +
+    `rate=${rate}${applyOnly ? ' apply-only' : ''}${prune ? ' prune' : ''}`;
   const before = await snapshot(env.direct, world);
   const faultsBefore = env.proxy.totalFaults;
   env.proxy.configure({
@@ -152,7 +191,12 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
     rate,
     kinds: FAULT_KINDS,
     delayMs: DELAY_MS,
-    ...(applyOnly ? { filter: (r: RequestInfo) => r.write || (r.method === 'GET' && !r.query.has('list-type') && !r.path.includes('/.fastblocks-sync/')) } : {}),
+    ...(applyOnly
+      ? {
+          filter: (r: RequestInfo) =>
+            r.write || (r.method === 'GET' && !r.query.has('list-type') && !r.path.includes('/.fastblocks-sync/')),
+        }
+      : {}),
   });
   let report: SyncReport | undefined;
   let thrown: unknown;
@@ -177,13 +221,15 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
   } else if (!report.failure) {
     outcome = 'committed';
     violations.push(...committedChecks(before, after, report, world.rootPrefix));
-    if ((await leftoverJournals(world.local)).length > 0) violations.push({ kind: 'mixed_state', message: 'a committed run left its local journal behind' });
+    if ((await leftoverJournals(world.local)).length > 0)
+      violations.push({ kind: 'mixed_state', message: 'a committed run left its local journal behind' });
   } else if (report.rolledBack) {
     const incomplete = report.errors.some((e) => e.message.startsWith('rollback failed'));
     outcome = incomplete ? 'rollback-incomplete' : 'rolled-back';
     if (!incomplete) {
       violations.push(...unchanged(before, after, 'a rolled-back run'));
-      if ((await leftoverJournals(world.local)).length > 0) violations.push({ kind: 'mixed_state', message: 'a rolled-back run left its local journal behind' });
+      if ((await leftoverJournals(world.local)).length > 0)
+        violations.push({ kind: 'mixed_state', message: 'a rolled-back run left its local journal behind' });
     }
   } else if (report.failure.reason === 'error') {
     // The base PUT failed and reading it back failed too: the next run decides (below).
@@ -197,11 +243,18 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
   if (outcome === 'rollback-incomplete' || outcome === 'commit-unknown') {
     // What the run could not undo, the next run must: it finds the lock (kept, already expired)
     // and the local journal, and restores the state from before.
-    const recovery = await runSync({ ...options, strategy: resolveStrategy({ ...options.strategy, dryRun: false }), lockWait: 10 });
+    const recovery = await runSync({
+      ...options,
+      strategy: resolveStrategy({ ...options.strategy, dryRun: false }),
+      lockWait: 10,
+    });
     await env.proxy.idle();
     const recovered = await snapshot(env.direct, world);
     if (recovery.failure && recovery.failure.reason !== 'manual-conflicts' && recovery.failure.reason !== 'refused') {
-      violations.push({ kind: 'mixed_state', message: `recovery run after an incomplete rollback failed: ${recovery.failure.message}` });
+      violations.push({
+        kind: 'mixed_state',
+        message: `recovery run after an incomplete rollback failed: ${recovery.failure.message}`,
+      });
     }
     violations.push(...lostVersions(before, recovered, await backupContents(env.direct, world)));
   }
@@ -213,7 +266,15 @@ async function faultRun(env: FaultEnv, store: S3Store, world: WorldPaths, prng: 
     violations,
     ...(report?.failure ? { message: report.failure.message } : thrown ? { message: errorMessage(thrown) } : {}),
     ...(violations.length > 0 && report
-      ? { detail: JSON.stringify({ synced: report.synced, conflicts: report.conflicts.map((c) => [c.path, c.kind, c.resolution]), skipped: report.skipped, errors: report.errors, warnings: report.warnings }) }
+      ? {
+          detail: JSON.stringify({
+            synced: report.synced,
+            conflicts: report.conflicts.map((c) => [c.path, c.kind, c.resolution]),
+            skipped: report.skipped,
+            errors: report.errors,
+            warnings: report.warnings,
+          }),
+        }
       : {}),
   };
 }

@@ -23,10 +23,23 @@ describeS3('fault injection through a real proxy (seeded)', () => {
     env?.direct.close();
   });
 
-  it.each(WORLDS)('world %s: every run commits or leaves nothing, and loses no version', { timeout: 120_000 }, async (seed) => {
-    const result = await faultWorld(env, seed, RUNS_PER_WORLD);
-    const summary = result.runs.map((r: RunRecord) => `${r.seed} ${r.options} faults=${r.faults} → ${r.outcome}${r.message ? ` (${r.message.slice(0, 160)})` : ''}`);
-    console.log([...summary, ...result.violations.map((v) => `VIOLATION ${v.kind}: ${v.message}`), ...result.runs.filter((r) => r.detail).map((r) => `DETAIL ${r.seed}: ${r.detail}`)].join('\n'));
-    expect(result.violations).toEqual([]);
-  });
+  it.each(WORLDS)(
+    'world %s: every run commits or leaves nothing, and loses no version',
+    { timeout: 120_000 },
+    async (seed) => {
+      const result = await faultWorld(env, seed, RUNS_PER_WORLD);
+      const summary = result.runs.map(
+        (r: RunRecord) =>
+          `${r.seed} ${r.options} faults=${r.faults} → ${r.outcome}${r.message ? ` (${r.message.slice(0, 160)})` : ''}`,
+      );
+      console.log(
+        [
+          ...summary,
+          ...result.violations.map((v) => `VIOLATION ${v.kind}: ${v.message}`),
+          ...result.runs.filter((r) => r.detail).map((r) => `DETAIL ${r.seed}: ${r.detail}`),
+        ].join('\n'),
+      );
+      expect(result.violations).toEqual([]);
+    },
+  );
 });

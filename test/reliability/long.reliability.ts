@@ -21,7 +21,9 @@ interface LongConfig {
   out: string;
 }
 
-const config: LongConfig = JSON.parse(process.env.RELIABILITY_LONG ?? '{"runs":0,"seed":"none","crashes":0,"concurrent":0,"stops":0,"out":""}');
+const config: LongConfig = JSON.parse(
+  process.env.RELIABILITY_LONG ?? '{"runs":0,"seed":"none","crashes":0,"concurrent":0,"stops":0,"out":""}',
+);
 const RUNS_PER_WORLD = 5;
 const ROUNDS_PER_PAIR = 10;
 
@@ -56,7 +58,8 @@ describeS3('reliability, long mode', () => {
       for (const run of result.runs) figures.outcomes[run.outcome] = (figures.outcomes[run.outcome] ?? 0) + 1;
       figures.violations.push(...result.violations);
       for (const v of result.violations) log(`VIOLATION ${v.kind} ${v.message}`);
-      if (world % 5 === 4) log(`${figures.runs} fault runs, ${figures.faults} faults, ${figures.violations.length} violations`);
+      if (world % 5 === 4)
+        log(`${figures.runs} fault runs, ${figures.faults} faults, ${figures.violations.length} violations`);
     }
     expect(figures.violations).toEqual([]);
   });
@@ -86,7 +89,11 @@ describeS3('reliability, long mode', () => {
 
   it('concurrent writers', { timeout: 0 }, async () => {
     for (let pair = 0; figures.concurrent < config.concurrent; pair++) {
-      const result = await concurrentRounds(fixture(), `${config.seed}-cc${pair}`, Math.min(ROUNDS_PER_PAIR, config.concurrent - figures.concurrent));
+      const result = await concurrentRounds(
+        fixture(),
+        `${config.seed}-cc${pair}`,
+        Math.min(ROUNDS_PER_PAIR, config.concurrent - figures.concurrent),
+      );
       figures.concurrent += result.rounds;
       figures.lockLosers += result.lockLosers;
       figures.violations.push(...result.violations);

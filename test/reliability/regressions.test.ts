@@ -7,19 +7,29 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncStrategy } from '../../src/core/model.js';
-import { conflictCopyName, isConflictCopy, plan } from '../../src/core/plan.js';
+import { conflictCopyName, isConflictCopy } from '../../src/core/names.js';
+import { plan } from '../../src/core/plan.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { describeS3, s3TestContext } from '../helpers/s3.js';
 import { tempDir } from '../helpers/trees.js';
 import { FaultProxy, type FaultKind, type RequestInfo } from './fault-proxy.js';
 import { proxiedStore, type FaultEnv } from './fault-runs.js';
-import { backupContents, committedChecks, lockKeyOf, snapshot, unchanged, writeLocal, type WorldPaths } from './world.js';
+import {
+  backupContents,
+  committedChecks,
+  lockKeyOf,
+  snapshot,
+  unchanged,
+  writeLocal,
+  type WorldPaths,
+} from './world.js';
 
 let env: FaultEnv;
 let store: S3Store;
 let worlds = 0;
 
-const copyFrom = (r: RequestInfo) => (typeof r.headers['x-amz-copy-source'] === 'string' ? decodeURIComponent(r.headers['x-amz-copy-source']) : null);
+const copyFrom = (r: RequestInfo) =>
+  typeof r.headers['x-amz-copy-source'] === 'string' ? decodeURIComponent(r.headers['x-amz-copy-source']) : null;
 const isPut = (r: RequestInfo, suffix: string) => r.method === 'PUT' && copyFrom(r) === null && r.path.endsWith(suffix);
 
 async function newWorld(local: Record<string, string>, remote: Record<string, string> = {}): Promise<WorldPaths> {
@@ -38,7 +48,14 @@ function options(world: WorldPaths, strategy: Partial<SyncStrategy>, extra: Part
     force: true,
     lockTtl: 3,
     lockWait: 10,
-    strategy: resolveStrategy({ maxConcurrent: 1, parallel: false, retryAttempts: 0, retryDelay: 0.01, timeout: 0.6, ...strategy }),
+    strategy: resolveStrategy({
+      maxConcurrent: 1,
+      parallel: false,
+      retryAttempts: 0,
+      retryDelay: 0.01,
+      timeout: 0.6,
+      ...strategy,
+    }),
     ...extra,
   };
 }
@@ -73,7 +90,9 @@ describeS3('regressions found by the reliability suite', () => {
   it('seed x9.2: a rollback whose restore fails keeps the backup (the replaced version is never deleted)', async () => {
     const world = await newWorld({ 'a.html': 'mine', 'b.html': 'new' }, { 'a.html': 'theirs' });
     // Overwrite a.html (backed up), then fail b.html for good; the restore of a.html fails too.
-    script('x9.2', (r) => (isPut(r, '/b.html') ? '500' : copyFrom(r)?.includes('/backups/') && !r.path.includes('/backups/') ? '503' : null));
+    script('x9.2', (r) =>
+      isPut(r, '/b.html') ? '500' : copyFrom(r)?.includes('/backups/') && !r.path.includes('/backups/') ? '503' : null,
+    );
     const report = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
     await settle();
     expect(report.rolledBack).toBe(true);
@@ -85,49 +104,72 @@ describeS3('regressions found by the reliability suite', () => {
     const world = await newWorld({ 'a.html': 'mine', 'b.html': 'new', 'c.html': 'last' }, { 'a.html': 'theirs' });
     const before = await snapshot(env.direct, world);
     // The backup copy of a.html and the PUT of b.html land, but their answers are lost; c.html fails.
-    script('x18.0', (r, n) => ((r.method === 'PUT' && r.path.includes('/backups/')) || isPut(r, '/b.html') ? (n === 1 ? 'reset-response' : null) : isPut(r, '/c.html') ? '500' : null));
-    const report = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins', retryAttempts: 1 }));
+    script('x18.0', (r, n) =>
+      (r.method === 'PUT' && r.path.includes('/backups/')) || isPut(r, '/b.html')
+        ? n === 1
+          ? 'reset-response'
+          : null
+        : isPut(r, '/c.html')
+          ? '500'
+          : null,
+    );
+    const report = await runSync(
+      options(world, { direction: 'push', conflictStrategy: 'local-wins', retryAttempts: 1 }),
+    );
     await settle();
     expect(report.rolledBack).toBe(true);
     expect(report.errors.filter((e) => e.message.startsWith('rollback failed'))).toEqual([]);
     expect(unchanged(before, await snapshot(env.direct, world), 'rolled back')).toEqual([]);
   });
 
-  it('seed x15.0: a write that landed but whose answer was lost is recorded in the base (re-planned as converged)', async () => {
-    const world = await newWorld({ 'a.html': 'v1', 'gone.html': 'old' });
-    expect((await runSync(options(world, {}))).failure).toBeUndefined();
-    await writeLocal(world.local, 'a.html', 'v2');
-    await fs.rm(path.join(world.local, 'gone.html'));
-    const before = await snapshot(env.direct, world);
-    // First attempts land, their answers are lost; the retries find the remote already moved (412 / 404).
-    script('x15.0', (r, n) => (n === 1 && (isPut(r, '/a.html') || (r.method === 'DELETE' && r.path.endsWith('/gone.html'))) ? 'reset-response' : null));
-    const report = await runSync(options(world, { retryAttempts: 1 }));
-    await settle();
-    expect(report.failure).toBeUndefined();
-    expect(committedChecks(before, await snapshot(env.direct, world), report, world.rootPrefix)).toEqual([]);
-    // Before the fix the stale base turned the next plain local edit into a conflict, which
-    // remote-wins resolved by overwriting the edit.
-    await writeLocal(world.local, 'a.html', 'v3');
-    const next = await runSync(options(world, { conflictStrategy: 'remote-wins' }));
-    expect(next.conflicts).toEqual([]);
-    expect((await env.direct.get(`${world.rootPrefix}a.html`)).body.toString()).toBe('v3');
-  });
+  it(
+    'seed x15.0: a write that landed but whose answer was lost is recorded in the base ' + '(re-planned as converged)',
+    async () => {
+      const world = await newWorld({ 'a.html': 'v1', 'gone.html': 'old' });
+      expect((await runSync(options(world, {}))).failure).toBeUndefined();
+      await writeLocal(world.local, 'a.html', 'v2');
+      await fs.rm(path.join(world.local, 'gone.html'));
+      const before = await snapshot(env.direct, world);
+      // First attempts land, their answers are lost; the retries find the remote already moved (412 / 404).
+      script('x15.0', (r, n) =>
+        n === 1 && (isPut(r, '/a.html') || (r.method === 'DELETE' && r.path.endsWith('/gone.html')))
+          ? 'reset-response'
+          : null,
+      );
+      const report = await runSync(options(world, { retryAttempts: 1 }));
+      await settle();
+      expect(report.failure).toBeUndefined();
+      expect(committedChecks(before, await snapshot(env.direct, world), report, world.rootPrefix)).toEqual([]);
+      // Before the fix the stale base turned the next plain local edit into a conflict, which
+      // remote-wins resolved by overwriting the edit.
+      await writeLocal(world.local, 'a.html', 'v3');
+      const next = await runSync(options(world, { conflictStrategy: 'remote-wins' }));
+      expect(next.conflicts).toEqual([]);
+      expect((await env.direct.get(`${world.rootPrefix}a.html`)).body.toString()).toBe('v3');
+    },
+  );
 
-  it('seed x1.1: a lock refresh or release whose answer was lost is still our lock (no false takeover, no lock left behind)', async () => {
-    const world = await newWorld({ 'a.html': 'v1' });
-    // The upload takes 1.5 s, so the lock (TTL 3 s) is refreshed once; that refresh's answer is
-    // lost, and so is the release's.
-    env.proxy.observer = async (r) => {
-      if (isPut(r, '/a.html')) await sleep(1500);
-      return 'forward';
-    };
-    script('x1.1', (r, n) => (isLock(r) && ((r.method === 'PUT' && n === 2) || (r.method === 'DELETE' && n === 1)) ? 'reset-response' : null));
-    const report = await runSync(options(world, { retryAttempts: 2, timeout: 5 }));
-    await settle();
-    expect(report.failure).toBeUndefined();
-    expect(report.warnings).toEqual([]);
-    expect(await env.direct.head(lockKeyOf(world.rootPrefix))).toBeNull();
-  });
+  it(
+    'seed x1.1: a lock refresh or release whose answer was lost is still our lock (no ' +
+      'false takeover, no lock left behind)',
+    async () => {
+      const world = await newWorld({ 'a.html': 'v1' });
+      // The upload takes 1.5 s, so the lock (TTL 3 s) is refreshed once; that refresh's answer is
+      // lost, and so is the release's.
+      env.proxy.observer = async (r) => {
+        if (isPut(r, '/a.html')) await sleep(1500);
+        return 'forward';
+      };
+      script('x1.1', (r, n) =>
+        isLock(r) && ((r.method === 'PUT' && n === 2) || (r.method === 'DELETE' && n === 1)) ? 'reset-response' : null,
+      );
+      const report = await runSync(options(world, { retryAttempts: 2, timeout: 5 }));
+      await settle();
+      expect(report.failure).toBeUndefined();
+      expect(report.warnings).toEqual([]);
+      expect(await env.direct.head(lockKeyOf(world.rootPrefix))).toBeNull();
+    },
+  );
 
   it('seed x1.2: the lock a committed run left behind does not get that run undone when it expires', async () => {
     const world = await newWorld({ 'page.html': 'v1' });
@@ -151,17 +193,20 @@ describeS3('regressions found by the reliability suite', () => {
     expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/after it committed: nothing to undo/);
   });
 
-  it('seed x5.1: a base-state PUT whose answer was lost counts as committed (was rolled back under a written base)', async () => {
-    const world = await newWorld({ 'a.html': 'v1' });
-    expect((await runSync(options(world, {}))).failure).toBeUndefined();
-    await writeLocal(world.local, 'a.html', 'v2');
-    const before = await snapshot(env.direct, world);
-    script('x5.1', (r, n) => (n === 1 && r.method === 'PUT' && r.path.includes('/state/') ? 'reset-response' : null));
-    const report = await runSync(options(world, { retryAttempts: 1 }));
-    await settle();
-    expect(report.failure).toBeUndefined();
-    expect(committedChecks(before, await snapshot(env.direct, world), report, world.rootPrefix)).toEqual([]);
-  });
+  it(
+    'seed x5.1: a base-state PUT whose answer was lost counts as committed (was rolled ' + 'back under a written base)',
+    async () => {
+      const world = await newWorld({ 'a.html': 'v1' });
+      expect((await runSync(options(world, {}))).failure).toBeUndefined();
+      await writeLocal(world.local, 'a.html', 'v2');
+      const before = await snapshot(env.direct, world);
+      script('x5.1', (r, n) => (n === 1 && r.method === 'PUT' && r.path.includes('/state/') ? 'reset-response' : null));
+      const report = await runSync(options(world, { retryAttempts: 1 }));
+      await settle();
+      expect(report.failure).toBeUndefined();
+      expect(committedChecks(before, await snapshot(env.direct, world), report, world.rootPrefix)).toEqual([]);
+    },
+  );
 
   it('a run stopped by its signal (SIGINT/SIGTERM) rolls back and still releases its lock', async () => {
     const world = await newWorld({ 'a.html': 'a', 'b.html': 'b', 'c.html': 'c' });
@@ -179,36 +224,52 @@ describeS3('regressions found by the reliability suite', () => {
     expect(unchanged(before, await snapshot(env.direct, world), 'stopped')).toEqual([]);
   });
 
-  it('seed x9.2 (next run): what a failed rollback left is restored from the kept lock, then the run plans again', async () => {
-    const world = await newWorld({ 'a.html': 'mine', 'b.html': 'new' }, { 'a.html': 'theirs' });
-    script('x9.2', (r) => (isPut(r, '/b.html') ? '500' : copyFrom(r)?.includes('/backups/') && !r.path.includes('/backups/') ? '503' : null));
-    const failed = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
-    await settle();
-    expect(failed.failure?.message).toMatch(/could not be undone .* the next run restores them/);
-    // The lock stays, already expired, with the journal of what to restore.
-    const lock = JSON.parse((await env.direct.get(lockKeyOf(world.rootPrefix))).body.toString()) as { runId: string; expiresAt: string };
-    expect(lock.runId).toBe(failed.runId);
-    expect(Date.parse(lock.expiresAt)).toBeLessThanOrEqual(Date.now());
+  it(
+    'seed x9.2 (next run): what a failed rollback left is restored from the kept lock, ' + 'then the run plans again',
+    async () => {
+      const world = await newWorld({ 'a.html': 'mine', 'b.html': 'new' }, { 'a.html': 'theirs' });
+      script('x9.2', (r) =>
+        isPut(r, '/b.html')
+          ? '500'
+          : copyFrom(r)?.includes('/backups/') && !r.path.includes('/backups/')
+            ? '503'
+            : null,
+      );
+      const failed = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
+      await settle();
+      expect(failed.failure?.message).toMatch(/could not be undone .* the next run restores them/);
+      // The lock stays, already expired, with the journal of what to restore.
+      const lock = JSON.parse((await env.direct.get(lockKeyOf(world.rootPrefix))).body.toString()) as {
+        runId: string;
+        expiresAt: string;
+      };
+      expect(lock.runId).toBe(failed.runId);
+      expect(Date.parse(lock.expiresAt)).toBeLessThanOrEqual(Date.now());
 
-    // Edited since: the object the failed run left ('mine') no longer equals the local file, so it
-    // is undone (an object that still equals it would be kept: see real-trees.test.ts).
-    await writeLocal(world.local, 'a.html', 'mine, edited');
-    const before = await snapshot(env.direct, world);
-    const next = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
-    expect(next.failure).toBeUndefined();
-    expect(next.warnings.map((w) => w.message).join('\n')).toMatch(/Recovered interrupted run .* 1 remote object\(s\) restored/);
-    expect(next.conflicts.map((c) => [c.path, c.kind])).toEqual([['a.html', 'add/add']]);
-    const after = await snapshot(env.direct, world);
-    expect(committedChecks(before, after, next, world.rootPrefix)).toEqual([]);
-    expect(await backupContents(env.direct, world)).toContain('theirs');
-  });
+      // Edited since: the object the failed run left ('mine') no longer equals the local file, so it
+      // is undone (an object that still equals it would be kept: see real-trees.test.ts).
+      await writeLocal(world.local, 'a.html', 'mine, edited');
+      const before = await snapshot(env.direct, world);
+      const next = await runSync(options(world, { direction: 'push', conflictStrategy: 'local-wins' }));
+      expect(next.failure).toBeUndefined();
+      expect(next.warnings.map((w) => w.message).join('\n')).toMatch(
+        /Recovered interrupted run .* 1 remote object\(s\) restored/,
+      );
+      expect(next.conflicts.map((c) => [c.path, c.kind])).toEqual([['a.html', 'add/add']]);
+      const after = await snapshot(env.direct, world);
+      expect(committedChecks(before, after, next, world.rootPrefix)).toEqual([]);
+      expect(await backupContents(env.direct, world)).toContain('theirs');
+    },
+  );
 
   it('seed y34.3: recovering an interrupted run keeps a file edited since (the restore overwrote it)', async () => {
     const world = await newWorld({ 'a.html': 'local-v1' });
     expect((await runSync(options(world, {}))).failure).toBeUndefined();
     await env.direct.put(`${world.rootPrefix}a.html`, Buffer.from('remote-v2'));
     // The download lands; the base PUT fails and so does reading it back: the commit is unknown.
-    script('y34.3', (r, n) => (r.path.includes('/state/') && (r.method === 'PUT' || (r.method === 'GET' && n >= 2)) ? '500' : null));
+    script('y34.3', (r, n) =>
+      r.path.includes('/state/') && (r.method === 'PUT' || (r.method === 'GET' && n >= 2)) ? '500' : null,
+    );
     const unknown = await runSync(options(world, {}));
     await settle();
     expect(unknown.failure?.message).toMatch(/Could not confirm that the base state was written/);
@@ -217,16 +278,25 @@ describeS3('regressions found by the reliability suite', () => {
     const next = await runSync(options(world, { conflictStrategy: 'remote-wins' }));
     expect(next.failure).toBeUndefined();
     const after = await snapshot(env.direct, world);
-    const present = new Set([...after.local.values(), ...after.remote.values(), ...(await backupContents(env.direct, world))]);
+    const present = new Set([
+      ...after.local.values(),
+      ...after.remote.values(),
+      ...(await backupContents(env.direct, world)),
+    ]);
     expect(present).toContain('user-v3');
-    expect(next.warnings.map((w) => `${w.path}: ${w.message}`).join('\n')).toMatch(/a.html: changed since an interrupted run wrote it/);
+    expect(next.warnings.map((w) => `${w.path}: ${w.message}`).join('\n')).toMatch(
+      /a.html: changed since an interrupted run wrote it/,
+    );
   });
 
   it('seed z36.2: a second conflict of a path within the same second keeps the first conflict copy', async () => {
     const world = await newWorld({ 'about.html': 'v1' });
     const now = () => new Date('2026-11-27T23:38:15.000Z');
     expect((await runSync(options(world, {}, { now }))).failure).toBeUndefined();
-    for (const [mine, theirs] of [['local-1', 'remote-1'], ['local-2', 'remote-2']]) {
+    for (const [mine, theirs] of [
+      ['local-1', 'remote-1'],
+      ['local-2', 'remote-2'],
+    ]) {
       await writeLocal(world.local, 'about.html', mine!);
       await env.direct.put(`${world.rootPrefix}about.html`, Buffer.from(theirs!));
       const report = await runSync(options(world, { direction: 'push', conflictStrategy: 'backup-both' }, { now }));
@@ -238,27 +308,31 @@ describeS3('regressions found by the reliability suite', () => {
     expect([...after.remote.keys()].filter((k) => k.includes('.conflict-remote-20261127T233815Z'))).toHaveLength(2);
   });
 
-  it('seed r1-cc0 round 0: an object deleted by another writer between planning and download is re-planned, not a failed run', async () => {
-    const world = await newWorld({ 'a.html': 'v1', 'b.html': 'b' });
-    expect((await runSync(options(world, {}))).failure).toBeUndefined();
-    await env.direct.put(`${world.rootPrefix}a.html`, Buffer.from('v2'));
-    let deleted = false;
-    env.proxy.observer = async (r) => {
-      if (r.method === 'GET' && r.path.endsWith('/a.html') && !deleted) {
-        deleted = true;
-        await env.direct.delete(`${world.rootPrefix}a.html`);
-      }
-      return 'forward';
-    };
-    const report = await runSync(options(world, {}));
-    await settle();
-    expect(deleted).toBe(true);
-    expect(report.failure).toBeUndefined();
-    const after = await snapshot(env.direct, world);
-    expect(Object.fromEntries(after.local)).toEqual({ 'b.html': 'b' });
-    expect(Object.fromEntries(after.remote)).toEqual({ 'b.html': 'b' });
-    expect(await backupContents(env.direct, world)).toContain('v1');
-  });
+  it(
+    'seed r1-cc0 round 0: an object deleted by another writer between planning and ' +
+      'download is re-planned, not a failed run',
+    async () => {
+      const world = await newWorld({ 'a.html': 'v1', 'b.html': 'b' });
+      expect((await runSync(options(world, {}))).failure).toBeUndefined();
+      await env.direct.put(`${world.rootPrefix}a.html`, Buffer.from('v2'));
+      let deleted = false;
+      env.proxy.observer = async (r) => {
+        if (r.method === 'GET' && r.path.endsWith('/a.html') && !deleted) {
+          deleted = true;
+          await env.direct.delete(`${world.rootPrefix}a.html`);
+        }
+        return 'forward';
+      };
+      const report = await runSync(options(world, {}));
+      await settle();
+      expect(deleted).toBe(true);
+      expect(report.failure).toBeUndefined();
+      const after = await snapshot(env.direct, world);
+      expect(Object.fromEntries(after.local)).toEqual({ 'b.html': 'b' });
+      expect(Object.fromEntries(after.remote)).toEqual({ 'b.html': 'b' });
+      expect(await backupContents(env.direct, world)).toContain('v1');
+    },
+  );
 });
 
 describe('conflict copy names (seed z36.2)', () => {
@@ -266,8 +340,14 @@ describe('conflict copy names (seed z36.2)', () => {
     const now = new Date('2026-11-27T23:38:15.000Z');
     const taken = conflictCopyName('a.html', 'local', now);
     const result = plan({
-      local: [{ path: 'a.html', md5: 'l', size: 1, mtimeMs: 0 }, { path: taken, md5: 'old', size: 1, mtimeMs: 0 }],
-      remote: [{ path: 'a.html', etag: 'r', md5: 'r', size: 1, lastModified: 0 }, { path: taken, etag: 'old', md5: 'old', size: 1, lastModified: 0 }],
+      local: [
+        { path: 'a.html', md5: 'l', size: 1, mtimeMs: 0 },
+        { path: taken, md5: 'old', size: 1, mtimeMs: 0 },
+      ],
+      remote: [
+        { path: 'a.html', etag: 'r', md5: 'r', size: 1, lastModified: 0 },
+        { path: taken, etag: 'old', md5: 'old', size: 1, lastModified: 0 },
+      ],
       base: { 'a.html': { md5: 'b', etag: 'b', size: 1 }, [taken]: { md5: 'old', etag: 'old', size: 1 } },
       direction: 'bidirectional',
       conflictStrategy: 'backup-both',

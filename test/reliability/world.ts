@@ -113,7 +113,8 @@ export async function snapshot(store: RemoteStore, world: WorldPaths): Promise<S
     }
     remoteAll.set(object.key, object.etag);
     if (object.key.startsWith(`${area}state/`)) state = (await store.get(object.key)).body.toString('utf8');
-    if (!object.key.startsWith(area)) remote.set(object.key.slice(world.rootPrefix.length), (await store.get(object.key)).body.toString('utf8'));
+    if (!object.key.startsWith(area))
+      remote.set(object.key.slice(world.rootPrefix.length), (await store.get(object.key)).body.toString('utf8'));
   }
   return { local: await readLocal(world.local), remote, remoteAll, state, lock };
 }
@@ -121,8 +122,10 @@ export async function snapshot(store: RemoteStore, world: WorldPaths): Promise<S
 /** Contents kept in backups on both sides (and conflict copies count as present on the sides). */
 export async function backupContents(store: RemoteStore, world: WorldPaths): Promise<Set<string>> {
   const kept = new Set<string>();
-  for (const content of (await readAll(path.join(world.local, '.fastblocks-sync', 'backups'))).values()) kept.add(content);
-  for (const object of await store.list(`${areaOf(world.rootPrefix)}backups/`)) kept.add((await store.get(object.key)).body.toString('utf8'));
+  for (const content of (await readAll(path.join(world.local, '.fastblocks-sync', 'backups'))).values())
+    kept.add(content);
+  for (const object of await store.list(`${areaOf(world.rootPrefix)}backups/`))
+    kept.add((await store.get(object.key)).body.toString('utf8'));
   return kept;
 }
 
@@ -155,16 +158,28 @@ export function unchanged(before: Snapshot, after: Snapshot, what: string): Viol
 export function lostVersions(before: Snapshot, after: Snapshot, backups: ReadonlySet<string>): Violation[] {
   const present = new Set<string>([...after.local.values(), ...after.remote.values(), ...backups]);
   const out: Violation[] = [];
-  for (const [side, files] of [['local', before.local], ['remote', before.remote]] as const) {
+  for (const [side, files] of [
+    ['local', before.local],
+    ['remote', before.remote],
+  ] as const) {
     for (const [p, content] of files) {
-      if (!present.has(content)) out.push({ kind: 'lost_version', message: `the ${side} version of "${p}" (${content.split('\n')[0]}) is gone` });
+      if (!present.has(content))
+        out.push({
+          kind: 'lost_version',
+          message: `the ${side} version of "${p}" (${content.split('\n')[0]}) is gone`,
+        });
     }
   }
   return out;
 }
 
 /** The checks for a run that committed. */
-export function committedChecks(before: Snapshot, after: Snapshot, report: SyncReport, rootPrefix: string): Violation[] {
+export function committedChecks(
+  before: Snapshot,
+  after: Snapshot,
+  report: SyncReport,
+  rootPrefix: string,
+): Violation[] {
   const out: Violation[] = [];
   const mixed = (message: string) => out.push({ kind: 'mixed_state', message });
   const skipped = new Set(report.skipped.map((s) => s.path));
@@ -173,18 +188,24 @@ export function committedChecks(before: Snapshot, after: Snapshot, report: SyncR
     const local = mapsEqual(before.local, after.local);
     if (local) mixed(`push wrote the local side: ${local}`);
     for (const [p, content] of after.local) {
-      if (!skipped.has(p) && after.remote.get(p) !== content) mixed(`push committed but remote "${p}" differs from local`);
+      if (!skipped.has(p) && after.remote.get(p) !== content)
+        mixed(`push committed but remote "${p}" differs from local`);
     }
   } else if (direction === 'pull') {
     const remote = mapsEqual(before.remote, after.remote);
     if (remote) mixed(`pull wrote the remote side: ${remote}`);
     for (const [p, content] of after.remote) {
-      if (!skipped.has(p) && after.local.get(p) !== content) mixed(`pull committed but local "${p}" differs from remote`);
+      if (!skipped.has(p) && after.local.get(p) !== content)
+        mixed(`pull committed but local "${p}" differs from remote`);
     }
   } else {
     for (const p of new Set([...after.local.keys(), ...after.remote.keys()])) {
       if (skipped.has(p)) continue;
-      if (after.local.get(p) !== after.remote.get(p)) mixed(`bidirectional run committed but "${p}" differs (local ${after.local.has(p) ? 'present' : 'absent'}, remote ${after.remote.has(p) ? 'present' : 'absent'})`);
+      if (after.local.get(p) !== after.remote.get(p))
+        mixed(
+          `bidirectional run committed but "${p}" differs (local ` +
+            `${after.local.has(p) ? 'present' : 'absent'}, remote ${after.remote.has(p) ? 'present' : 'absent'})`,
+        );
     }
   }
   // The base: advanced by this run when it changed, and agreeing with both sides.
@@ -193,7 +214,8 @@ export function committedChecks(before: Snapshot, after: Snapshot, report: SyncR
     if (!state) mixed('base state missing or corrupt after a committed run');
     else {
       // (A run with nothing to write leaves the base of an earlier, interrupted but committed run.)
-      if (state.runId !== report.runId && report.synced.length > 0) mixed(`base state written by ${state.runId}, not by this run ${report.runId}`);
+      if (state.runId !== report.runId && report.synced.length > 0)
+        mixed(`base state written by ${state.runId}, not by this run ${report.runId}`);
       for (const [p, entry] of Object.entries(state.entries)) {
         if (skipped.has(p)) continue;
         const local = after.local.get(p);
@@ -220,7 +242,8 @@ export function parseState(raw: string | null): ParsedState | null {
     const state = JSON.parse(raw) as ParsedState;
     if (state.version !== 1 || typeof state.entries !== 'object' || state.entries === null) return null;
     for (const entry of Object.values(state.entries)) {
-      if (typeof entry.md5 !== 'string' || typeof entry.etag !== 'string' || typeof entry.size !== 'number') return null;
+      if (typeof entry.md5 !== 'string' || typeof entry.etag !== 'string' || typeof entry.size !== 'number')
+        return null;
     }
     return state;
   } catch {
@@ -279,7 +302,14 @@ async function removeEmptyFolders(root: string): Promise<void> {
 }
 
 /** A random initial tree on one side. */
-export async function seedSide(prng: Prng, store: RemoteStore, world: WorldPaths, side: 'local' | 'remote', counter: { n: number }, share = 0.6): Promise<void> {
+export async function seedSide(
+  prng: Prng,
+  store: RemoteStore,
+  world: WorldPaths,
+  side: 'local' | 'remote',
+  counter: { n: number },
+  share = 0.6,
+): Promise<void> {
   for (const p of PATHS) {
     if (!prng.chance(share)) continue;
     const content = makeContent(prng, side, p, ++counter.n);
@@ -290,5 +320,7 @@ export async function seedSide(prng: Prng, store: RemoteStore, world: WorldPaths
 
 /** Files left in the local tool folder by a finished run that should have been cleaned up. */
 export async function leftoverJournals(root: string): Promise<string[]> {
-  return (await fs.readdir(path.join(root, '.fastblocks-sync', 'journal')).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+  return (await fs.readdir(path.join(root, '.fastblocks-sync', 'journal')).catch(() => [] as string[])).filter((f) =>
+    f.endsWith('.json'),
+  );
 }

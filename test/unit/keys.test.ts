@@ -3,7 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { crossTwins } from '../../src/core/keys.js';
 
-const pairs = (local: string[], remote: string[]) => crossTwins(local, remote).map(([a, b]) => `${a.side}:${a.name}${a.file ? '' : '/'} ~ ${b.side}:${b.name}${b.file ? '' : '/'}`);
+const pairs = (local: string[], remote: string[]) =>
+  crossTwins(local, remote).map(
+    ([a, b]) => `${a.side}:${a.name}${a.file ? '' : '/'} ~ ${b.side}:${b.name}${b.file ? '' : '/'}`,
+  );
 
 describe('crossTwins', () => {
   it('finds a local file and a remote key, and a file and a folder on one side or across', () => {

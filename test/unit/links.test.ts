@@ -25,13 +25,19 @@ describe('linkOnPath', () => {
     await mkdir(path.join(outside, 'templates'), { recursive: true });
     await symlink(outside, path.join(app, 'src'));
     await symlink(path.join(outside, 'templates'), path.join(app, 'templates'));
-    expect(await linkOnPath(app, path.join(app, 'templates'))).toEqual({ path: 'templates', to: path.join(outside, 'templates') });
+    expect(await linkOnPath(app, path.join(app, 'templates'))).toEqual({
+      path: 'templates',
+      to: path.join(outside, 'templates'),
+    });
     expect(await linkOnPath(app, path.join(app, 'src', 'templates'))).toEqual({ path: 'src', to: outside });
     expect(await linkOnPath(app, path.join(app, 'real', 'templates'))).toBeNull();
     expect(await linkOnPath(app, path.join(app, 'missing', 'templates'))).toBeNull();
     expect(await linkOnPath(app, app)).toBeNull();
     // Outside the base (a path the user gave): the folder itself only.
-    expect(await linkOnPath(path.join(app, 'real'), path.join(app, 'templates'))).toEqual({ path: path.join(app, 'templates'), to: path.join(outside, 'templates') });
+    expect(await linkOnPath(path.join(app, 'real'), path.join(app, 'templates'))).toEqual({
+      path: path.join(app, 'templates'),
+      to: path.join(outside, 'templates'),
+    });
   });
 });
 
@@ -46,9 +52,19 @@ describe('a synced root that is a link', () => {
     await writeFile(path.join(outside, 'runner-notes.html'), 'AWS_SECRET_ACCESS_KEY=…');
     await writeFile(path.join(bucket, 'site', 'templates', 'planted.html'), '<script>planted</script>');
     await symlink(outside, path.join(app, 'templates'));
-    for (const [direction, dryRun] of [['push', true], ['push', false], ['pull', false]] as const) {
-      const result = await sync.templates({ appRoot: app, storageBucket: `${pathToFileURL(bucket).href}/site`, strategy: { direction, dryRun, conflictStrategy: 'remote-wins' } });
-      expect(result.errors[0]?.message, `${direction} ${dryRun}`).toMatch(/^The local folder templates is a symbolic link \(to .*outside\): refused, nothing read or written/);
+    for (const [direction, dryRun] of [
+      ['push', true],
+      ['push', false],
+      ['pull', false],
+    ] as const) {
+      const result = await sync.templates({
+        appRoot: app,
+        storageBucket: `${pathToFileURL(bucket).href}/site`,
+        strategy: { direction, dryRun, conflictStrategy: 'remote-wins' },
+      });
+      expect(result.errors[0]?.message, `${direction} ${dryRun}`).toMatch(
+        /^The local folder templates is a symbolic link \(to .*outside\): refused, nothing read or written/,
+      );
       expect(result.syncedItems).toEqual([]);
     }
     expect((await readdir(outside)).sort()).toEqual(['runner-notes.html']);
@@ -56,7 +72,12 @@ describe('a synced root that is a link', () => {
     // Named by its real path (the user's choice, not a link in the tree), the folder syncs.
     await mkdir(path.join(outside, 'templates'));
     await writeFile(path.join(outside, 'templates', 'shared.html'), 'shared');
-    const named = await sync.templates({ appRoot: app, templatePaths: [path.join(outside, 'templates')], storageBucket: `${pathToFileURL(bucket).href}/site`, strategy: { dryRun: true, conflictStrategy: 'remote-wins' } });
+    const named = await sync.templates({
+      appRoot: app,
+      templatePaths: [path.join(outside, 'templates')],
+      storageBucket: `${pathToFileURL(bucket).href}/site`,
+      strategy: { dryRun: true, conflictStrategy: 'remote-wins' },
+    });
     expect(named.errors).toEqual([]);
     expect(named.syncedItems).toEqual(['planted.html', 'shared.html']);
   });

@@ -5,13 +5,25 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { isToolPath } from '../../src/core/keys.js';
-import { candidatePartSizes, multipartEtags, multipartPartCount, PartBuffers, partSizeFor, readParts } from '../../src/stores/multipart.js';
+import {
+  candidatePartSizes,
+  multipartEtags,
+  multipartPartCount,
+  PartBuffers,
+  partSizeFor,
+  readParts,
+} from '../../src/stores/multipart.js';
 
 const MiB = 1024 * 1024;
 
 function etagOf(bytes: Buffer, partSize: number): string {
   const digests: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += partSize) digests.push(createHash('md5').update(bytes.subarray(i, i + partSize)).digest());
+  for (let i = 0; i < bytes.length; i += partSize)
+    digests.push(
+      createHash('md5')
+        .update(bytes.subarray(i, i + partSize))
+        .digest(),
+    );
   return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
 }
 
@@ -19,7 +31,9 @@ describe('multipart helpers', () => {
   it('partSizeFor keeps the preferred size, and grows it to fit 10,000 parts in whole MiB', () => {
     expect(partSizeFor(1024 * MiB, 8 * MiB)).toBe(8 * MiB);
     expect(partSizeFor(100_000 * MiB, 8 * MiB)).toBe(10 * MiB);
-    expect(Math.ceil((5 * 1024 * 1024 * MiB) / partSizeFor(5 * 1024 * 1024 * MiB, 8 * MiB))).toBeLessThanOrEqual(10_000);
+    expect(Math.ceil((5 * 1024 * 1024 * MiB) / partSizeFor(5 * 1024 * 1024 * MiB, 8 * MiB))).toBeLessThanOrEqual(
+      10_000,
+    );
   });
 
   it('multipartEtags gives the ETag S3 gives, for several part sizes in one pass, over uneven chunks', async () => {
@@ -64,16 +78,26 @@ describe('multipart helpers', () => {
       break;
     }
     // The pool's only buffer is free again: taking it does not wait.
-    const lease = await Promise.race([pool.take(5 * MiB), new Promise<null>((resolve) => setTimeout(() => resolve(null), 200))]);
+    const lease = await Promise.race([
+      pool.take(5 * MiB),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 200)),
+    ]);
     expect(lease).not.toBeNull();
   });
 });
 
 describe('isToolPath', () => {
   it('is true for a tool area at any depth, and only for a whole segment', () => {
-    for (const p of ['.fastblocks-sync', '.fastblocks-sync/state/x.json', 'app/.fastblocks-sync', 'app/.fastblocks-sync/journal/a.json', 'a/b/.fastblocks-sync/.gitignore']) {
+    for (const p of [
+      '.fastblocks-sync',
+      '.fastblocks-sync/state/x.json',
+      'app/.fastblocks-sync',
+      'app/.fastblocks-sync/journal/a.json',
+      'a/b/.fastblocks-sync/.gitignore',
+    ]) {
       expect(isToolPath(p), p).toBe(true);
     }
-    for (const p of ['app/fastblocks-sync/x', 'app/.fastblocks-sync2/x', 'x.fastblocks-sync', 'a/.fastblocks-syncs/b']) expect(isToolPath(p), p).toBe(false);
+    for (const p of ['app/fastblocks-sync/x', 'app/.fastblocks-sync2/x', 'x.fastblocks-sync', 'a/.fastblocks-syncs/b'])
+      expect(isToolPath(p), p).toBe(false);
   });
 });

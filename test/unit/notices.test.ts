@@ -25,7 +25,8 @@ async function files(tree: Record<string, string>): Promise<void> {
   }
 }
 
-const pkg = (name: string, version: string, license?: string) => JSON.stringify({ name, version, ...(license ? { license } : {}) });
+const pkg = (name: string, version: string, license?: string) =>
+  JSON.stringify({ name, version, ...(license ? { license } : {}) });
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'fbs-notices-'));
@@ -33,7 +34,8 @@ beforeAll(async () => {
     'lib/index.js': '// our own code\n',
     'node_modules/alpha/package.json': pkg('alpha', '1.0.0', 'MIT'),
     'node_modules/alpha/LICENSE': MIT,
-    'node_modules/alpha/index.js': '// Copyright 2021 Someone Else\nconst copyright = "Copyright in a string is code, not a notice";\n',
+    'node_modules/alpha/index.js':
+      '// Copyright 2021 Someone Else\nconst copyright = "Copyright in a string is code, not a notice";\n',
     'node_modules/beta/node_modules/alpha/package.json': pkg('alpha', '2.0.0', 'ISC'),
     'node_modules/beta/node_modules/alpha/LICENSE.md': ISC,
     'node_modules/beta/node_modules/alpha/index.js': '',
@@ -70,7 +72,11 @@ function stats(extra: unknown[] = []): WebpackStats {
       {
         nameForCondition: join(root, 'lib/index.js'),
         chunks: [792],
-        modules: [{ nameForCondition: nm('alpha/index.js') }, { nameForCondition: nm('beta/node_modules/alpha/index.js') }, { nameForCondition: nm('delta/d.js') }],
+        modules: [
+          { nameForCondition: nm('alpha/index.js') },
+          { nameForCondition: nm('beta/node_modules/alpha/index.js') },
+          { nameForCondition: nm('delta/d.js') },
+        ],
       },
       { nameForCondition: nm('@scope/gamma/lib/x.js'), chunks: [672] },
       { nameForCondition: nm('eps/e.js'), chunks: [672, 792] },
@@ -88,8 +94,16 @@ describe('noticesFromStats', () => {
   });
 
   it('has one section per name@version, concatenated and nested ones included, and lists them first', () => {
-    expect([...sections.keys()]).toEqual(['@scope/gamma@3.0.0', 'alpha@1.0.0', 'alpha@2.0.0', 'delta@4.0.0', 'eps@5.0.0']);
-    expect(notices).toMatch(/^5 packages:\n {2}@scope\/gamma 3\.0\.0 +Apache-2\.0\n {2}alpha 1\.0\.0 +MIT\n {2}alpha 2\.0\.0 +ISC\n/m);
+    expect([...sections.keys()]).toEqual([
+      '@scope/gamma@3.0.0',
+      'alpha@1.0.0',
+      'alpha@2.0.0',
+      'delta@4.0.0',
+      'eps@5.0.0',
+    ]);
+    expect(notices).toMatch(
+      /^5 packages:\n {2}@scope\/gamma 3\.0\.0 +Apache-2\.0\n {2}alpha 1\.0\.0 +MIT\n {2}alpha 2\.0\.0 +ISC\n/m,
+    );
   });
 
   it('says which bundle files hold each package, lazily loaded chunks included', () => {
@@ -118,7 +132,10 @@ describe('noticesFromStats', () => {
     const delta = sections.get('delta@4.0.0')!;
     expect(delta).toContain('License: MIT\n');
     expect(delta).toContain('The package ships no license file; its package.json declares the license MIT.');
-    expect(delta).toContain(`----- MIT (MIT License): standard text from the SPDX License List, as the package ships none -----\n${spdx.MIT!.licenseText.trimEnd()}`);
+    expect(delta).toContain(
+      '----- MIT (MIT License): standard text from the SPDX License List, as the package ' +
+        `ships none -----\n${spdx.MIT!.licenseText.trimEnd()}`,
+    );
     expect(delta).toContain('  Copyright (c) 2018 Delta Dev\n');
   });
 
@@ -137,12 +154,18 @@ describe('noticesFromStats', () => {
   });
 
   it('refuses a bundled package with no license at all, or only a license that names no known text', () => {
-    expect(() => noticesFromStats(stats([{ nameForCondition: nm('zeta/z.js'), chunks: [792] }]), root)).toThrow(/zeta@6\.0\.0 is bundled but declares no license and ships no license file/);
-    expect(() => noticesFromStats(stats([{ nameForCondition: nm('eta/h.js'), chunks: [792] }]), root)).toThrow(/eta@7\.0\.0 ships no license file and declares 'SEE LICENSE IN terms\.txt'/);
+    expect(() => noticesFromStats(stats([{ nameForCondition: nm('zeta/z.js'), chunks: [792] }]), root)).toThrow(
+      /zeta@6\.0\.0 is bundled but declares no license and ships no license file/,
+    );
+    expect(() => noticesFromStats(stats([{ nameForCondition: nm('eta/h.js'), chunks: [792] }]), root)).toThrow(
+      /eta@7\.0\.0 ships no license file and declares 'SEE LICENSE IN terms\.txt'/,
+    );
   });
 
   it('refuses a bundled file from outside the project and node_modules', () => {
-    expect(() => noticesFromStats(stats([{ nameForCondition: join(dirname(root), 'elsewhere.js'), chunks: [792] }]), root)).toThrow(/bundled file outside the project/);
+    expect(() =>
+      noticesFromStats(stats([{ nameForCondition: join(dirname(root), 'elsewhere.js'), chunks: [792] }]), root),
+    ).toThrow(/bundled file outside the project/);
   });
 });
 
@@ -160,7 +183,10 @@ describe('the completeness check of the notices test', () => {
 
 describe('copyrightLines and containsLicense', () => {
   it('keeps notices and drops license terms and templates that mention copyright', () => {
-    const text = 'Copyright (c) 2019 GitHub\ncopyright notice and this permission notice appear\nCopyright [yyyy] [name of copyright owner]\n(c) 2020 Someone\ncopyright in it.';
+    const text =
+      'Copyright (c) 2019 GitHub\ncopyright notice and this permission notice ' +
+      'appear\nCopyright [yyyy] [name of copyright owner]\n(c) 2020 Someone\ncopyright in ' +
+      'it.';
     expect(copyrightLines(text)).toEqual(['Copyright (c) 2019 GitHub', '(c) 2020 Someone']);
   });
 

@@ -4,7 +4,15 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BaseEntry, ConflictStrategy, LocalEntry, Op, Plan, RemoteEntry, Side, SyncDirection } from '../../src/core/model.js';
+import type {
+  BaseEntry,
+  ConflictStrategy,
+  LocalEntry,
+  Plan,
+  RemoteEntry,
+  Side,
+  SyncDirection,
+} from '../../src/core/model.js';
 import { plan, type PlanInput } from '../../src/core/plan.js';
 import { accesses, applyOps as apply, fileFolderNames, type Sides } from '../helpers/plan-sim.js';
 
@@ -23,7 +31,13 @@ interface PathState {
 const content = fc.constantFrom('x', 'yy', 'zzz');
 const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
 const time = maybe(fc.integer({ min: 1, max: 3 }));
-const pathState: fc.Arbitrary<PathState> = fc.record({ base: maybe(content), local: maybe(content), remote: maybe(content), localTime: time, remoteTime: time });
+const pathState: fc.Arbitrary<PathState> = fc.record({
+  base: maybe(content),
+  local: maybe(content),
+  remote: maybe(content),
+  localTime: time,
+  remoteTime: time,
+});
 
 interface Scenario {
   states: PathState[];
@@ -31,7 +45,10 @@ interface Scenario {
   firstRun: boolean;
 }
 
-const scenario: fc.Arbitrary<Scenario> = fc.record({ states: fc.tuple(...PATHS.map(() => pathState)), firstRun: fc.boolean() });
+const scenario: fc.Arbitrary<Scenario> = fc.record({
+  states: fc.tuple(...PATHS.map(() => pathState)),
+  firstRun: fc.boolean(),
+});
 
 function sidesOf(s: Scenario, paths: readonly string[] = PATHS): Sides {
   const local = new Map<string, string>();
@@ -61,7 +78,13 @@ function inputOf(
   paths: readonly string[] = PATHS,
 ): PlanInput {
   const local: LocalEntry[] = [...sides.local].map(([path, c]) => ({ path, md5: c, size: c.length, mtimeMs: 0 }));
-  const remote: RemoteEntry[] = [...sides.remote].map(([path, c]) => ({ path, etag: c, md5: c, size: c.length, lastModified: 0 }));
+  const remote: RemoteEntry[] = [...sides.remote].map(([path, c]) => ({
+    path,
+    etag: c,
+    md5: c,
+    size: c.length,
+    lastModified: 0,
+  }));
   const times = (pick: (st: PathState) => number | undefined) =>
     new Map(s.states.flatMap((st, i) => (pick(st) === undefined ? [] : [[paths[i]!, pick(st)!] as const])));
   return {
@@ -77,7 +100,10 @@ function inputOf(
   };
 }
 
-/** What the engine stores after the run: nextBase plus each touched path's outcome (both sides equal → recorded; gone → dropped). */
+/**
+ * What the engine stores after the run: nextBase plus each touched path's outcome (both sides equal → recorded; gone
+ * → dropped).
+ */
 function mergedBase(result: Plan, after: Sides): Record<string, BaseEntry> {
   const base = new Map(Object.entries(result.nextBase));
   for (const path of new Set(result.ops.map((op) => op.path))) {
@@ -90,8 +116,17 @@ function mergedBase(result: Plan, after: Sides): Record<string, BaseEntry> {
   return Object.fromEntries(base);
 }
 
-/** Every version that existed before is still somewhere at its path or its conflict copies, unless the plan was allowed to drop it. */
-function lostVersions(s: Scenario, result: Plan, after: Sides, prune: boolean, paths: readonly string[] = PATHS): string[] {
+/**
+ * Every version that existed before is still somewhere at its path or its conflict copies, unless the plan was
+ * allowed to drop it.
+ */
+function lostVersions(
+  s: Scenario,
+  result: Plan,
+  after: Sides,
+  prune: boolean,
+  paths: readonly string[] = PATHS,
+): string[] {
   const lost: string[] = [];
   paths.forEach((path, i) => {
     const st = s.states[i]!;
@@ -117,7 +152,11 @@ function lostVersions(s: Scenario, result: Plan, after: Sides, prune: boolean, p
 
 const NON_MANUAL: readonly ConflictStrategy[] = ['remote-wins', 'local-wins', 'newest-wins', 'backup-both'];
 const ALL_STRATEGIES: readonly ConflictStrategy[] = [...NON_MANUAL, 'manual'];
-const WRITES: Record<SyncDirection, readonly Side[]> = { pull: ['local'], push: ['remote'], bidirectional: ['local', 'remote'] };
+const WRITES: Record<SyncDirection, readonly Side[]> = {
+  pull: ['local'],
+  push: ['remote'],
+  bidirectional: ['local', 'remote'],
+};
 
 describe('planner properties (bidirectional)', () => {
   for (const strategy of NON_MANUAL) {
@@ -156,74 +195,102 @@ describe('planner properties (bidirectional)', () => {
 });
 
 describe('planner properties (push and pull)', () => {
-  it('writes only the side the direction allows; every path not held back ends equal; a second plan writes nothing', () => {
-    fc.assert(
-      fc.property(scenario, fc.constantFrom<SyncDirection>('push', 'pull'), fc.constantFrom(...ALL_STRATEGIES), fc.boolean(), (s, direction, strategy, prune) => {
-        const before = sidesOf(s);
-        const result = plan(inputOf(before, baseOf(s), s, direction, strategy, prune));
-        for (const op of result.ops) {
-          for (const w of accesses(op).writes) expect(WRITES[direction]).toContain(w.slice(0, w.indexOf(':')));
-        }
-        const after = apply(result.ops, before);
+  it(
+    'writes only the side the direction allows; every path not held back ends equal; a ' + 'second plan writes nothing',
+    () => {
+      fc.assert(
+        fc.property(
+          scenario,
+          fc.constantFrom<SyncDirection>('push', 'pull'),
+          fc.constantFrom(...ALL_STRATEGIES),
+          fc.boolean(),
+          (s, direction, strategy, prune) => {
+            const before = sidesOf(s);
+            const result = plan(inputOf(before, baseOf(s), s, direction, strategy, prune));
+            for (const op of result.ops) {
+              for (const w of accesses(op).writes) expect(WRITES[direction]).toContain(w.slice(0, w.indexOf(':')));
+            }
+            const after = apply(result.ops, before);
 
-        const heldBack = new Set([...result.skipped.map((k) => k.path), ...result.conflicts.filter((c) => c.resolution === 'manual').map((c) => c.path)]);
-        for (const path of PATHS) {
-          if (heldBack.has(path)) {
-            // Held back: neither side of it was written.
-            expect([after.local.get(path), after.remote.get(path)]).toEqual([before.local.get(path), before.remote.get(path)]);
-          } else {
-            expect(after.local.get(path)).toBe(after.remote.get(path));
-          }
-        }
-        expect(lostVersions(s, result, after, prune)).toEqual([]);
+            const heldBack = new Set([
+              ...result.skipped.map((k) => k.path),
+              ...result.conflicts.filter((c) => c.resolution === 'manual').map((c) => c.path),
+            ]);
+            for (const path of PATHS) {
+              if (heldBack.has(path)) {
+                // Held back: neither side of it was written.
+                expect([after.local.get(path), after.remote.get(path)]).toEqual([
+                  before.local.get(path),
+                  before.remote.get(path),
+                ]);
+              } else {
+                expect(after.local.get(path)).toBe(after.remote.get(path));
+              }
+            }
+            expect(lostVersions(s, result, after, prune)).toEqual([]);
 
-        // The next run, from the result: what was held back stays held back, nothing is written —
-        // in particular a conflict copy kept on one side is never pruned.
-        const again = plan(inputOf(after, mergedBase(result, after), s, direction, strategy, prune));
-        expect(again.ops).toEqual([]);
-      }),
-      { numRuns: 300 },
-    );
-  });
+            // The next run, from the result: what was held back stays held back, nothing is written —
+            // in particular a conflict copy kept on one side is never pruned.
+            const again = plan(inputOf(after, mergedBase(result, after), s, direction, strategy, prune));
+            expect(again.ops).toEqual([]);
+          },
+        ),
+        { numRuns: 300 },
+      );
+    },
+  );
 });
 
 // ---- file/folder clashes ----------------------------------------------------------------------
 
 /** Names that are files and folders of each other; `d.txt` only shares a prefix. */
 const NESTED = ['d', 'd/e', 'd/e/f', 'd.txt', 'g'] as const;
-const nestedScenario: fc.Arbitrary<Scenario> = fc.record({ states: fc.tuple(...NESTED.map(() => pathState)), firstRun: fc.boolean() });
+const nestedScenario: fc.Arbitrary<Scenario> = fc.record({
+  states: fc.tuple(...NESTED.map(() => pathState)),
+  firstRun: fc.boolean(),
+});
 
 describe('planner properties: a name that is a file on one side and a folder on the other', () => {
   const DIRECTIONS: readonly SyncDirection[] = ['pull', 'push', 'bidirectional'];
-  it('every plan applies (no side ever holds a name as a file and a folder it did not hold before), loses nothing, and holds on the next run', () => {
-    fc.assert(
-      fc.property(nestedScenario, fc.constantFrom(...DIRECTIONS), fc.constantFrom(...NON_MANUAL), fc.boolean(), (s, direction, strategy, prune) => {
-        const before = sidesOf(s, NESTED);
-        // A local tree is a file system: it never holds `d` and `d/e` at once. A bucket may.
-        fc.pre(fileFolderNames(before.local.keys()).length === 0);
-        const usePrune = prune && direction !== 'bidirectional';
-        const result = plan(inputOf(before, baseOf(s, NESTED), s, direction, strategy, usePrune, NESTED));
-        const after = apply(result.ops, before);
-        expect(lostVersions(s, result, after, usePrune, NESTED)).toEqual([]);
-        for (const op of result.ops) {
-          for (const w of accesses(op).writes) expect(WRITES[direction]).toContain(w.slice(0, w.indexOf(':')));
-        }
-        if (direction === 'bidirectional') {
-          // Both sides end equal, but for what a bucket holding a file and a folder under one name keeps to itself.
-          const skipped = new Set(result.skipped.map((k) => k.path));
-          for (const key of new Set([...after.local.keys(), ...after.remote.keys()])) {
-            if (!skipped.has(key)) expect([key, after.local.get(key)]).toEqual([key, after.remote.get(key)]);
-          }
-        }
-        const again = plan(inputOf(after, mergedBase(result, after), s, direction, strategy, usePrune, NESTED));
-        expect(again.ops).toEqual([]);
-        // A clash is settled once; only one whose file this direction may not move is reported again (held back).
-        const held = new Set(again.skipped.map((k) => k.path));
-        expect(again.conflicts.filter((c) => c.kind === 'file/folder' && !held.has(c.path))).toEqual([]);
-      }),
-      { numRuns: 1000 },
-    );
-  });
+  it(
+    'every plan applies (no side ever holds a name as a file and a folder it did not hold ' +
+      'before), loses nothing, and holds on the next run',
+    () => {
+      fc.assert(
+        fc.property(
+          nestedScenario,
+          fc.constantFrom(...DIRECTIONS),
+          fc.constantFrom(...NON_MANUAL),
+          fc.boolean(),
+          (s, direction, strategy, prune) => {
+            const before = sidesOf(s, NESTED);
+            // A local tree is a file system: it never holds `d` and `d/e` at once. A bucket may.
+            fc.pre(fileFolderNames(before.local.keys()).length === 0);
+            const usePrune = prune && direction !== 'bidirectional';
+            const result = plan(inputOf(before, baseOf(s, NESTED), s, direction, strategy, usePrune, NESTED));
+            const after = apply(result.ops, before);
+            expect(lostVersions(s, result, after, usePrune, NESTED)).toEqual([]);
+            for (const op of result.ops) {
+              for (const w of accesses(op).writes) expect(WRITES[direction]).toContain(w.slice(0, w.indexOf(':')));
+            }
+            if (direction === 'bidirectional') {
+              // Both sides end equal, but for what a bucket holding a file and a folder under one name keeps to itself.
+              const skipped = new Set(result.skipped.map((k) => k.path));
+              for (const key of new Set([...after.local.keys(), ...after.remote.keys()])) {
+                if (!skipped.has(key)) expect([key, after.local.get(key)]).toEqual([key, after.remote.get(key)]);
+              }
+            }
+            const again = plan(inputOf(after, mergedBase(result, after), s, direction, strategy, usePrune, NESTED));
+            expect(again.ops).toEqual([]);
+            // A clash is settled once; only one whose file this direction may not move is reported again (held back).
+            const held = new Set(again.skipped.map((k) => k.path));
+            expect(again.conflicts.filter((c) => c.kind === 'file/folder' && !held.has(c.path))).toEqual([]);
+          },
+        ),
+        { numRuns: 1000 },
+      );
+    },
+  );
 
   it('manual: every clash is a manual conflict, and nothing of its name is planned', () => {
     fc.assert(

@@ -32,7 +32,8 @@ type SideState = 'absent' | 'same' | 'changed' | 'retagged';
 type Both = 'equal' | 'different' | '-';
 
 /** One path alone: a file/folder clash needs two paths (see the clash table below). */
-type Meaning = 'unchanged' | 'local edit' | 'remote edit' | 'converged' | 'both deleted' | Exclude<ConflictKind, 'file/folder'>;
+type Meaning =
+  'unchanged' | 'local edit' | 'remote edit' | 'converged' | 'both deleted' | Exclude<ConflictKind, 'file/folder'>;
 
 /** DESIGN.md §3: what each possible state means. "edit" covers add, modify and delete. */
 const MEANINGS: readonly (readonly [BaseState, SideState, SideState, Both, Meaning])[] = [
@@ -58,9 +59,11 @@ const MEANINGS: readonly (readonly [BaseState, SideState, SideState, Both, Meani
 
 /** The combinations that cannot happen, and why. */
 function impossible(base: BaseState, local: SideState, remote: SideState): string | null {
-  if (base === 'absent' && (local === 'same' || remote === 'same' || remote === 'retagged')) return '"same as base" needs a base entry';
+  if (base === 'absent' && (local === 'same' || remote === 'same' || remote === 'retagged'))
+    return '"same as base" needs a base entry';
   if (local === 'retagged') return 'only an object has an ETag';
-  if (base === 'absent' && local === 'absent' && remote === 'absent') return 'a path on no side and not in the base is not an input';
+  if (base === 'absent' && local === 'absent' && remote === 'absent')
+    return 'a path on no side and not in the base is not an input';
   return null;
 }
 
@@ -78,12 +81,14 @@ const BASE_STATES: readonly BaseState[] = ['absent', 'present'];
 const ALL_COMBINATIONS = BASE_STATES.flatMap((base) =>
   SIDE_STATES.flatMap((local) =>
     SIDE_STATES.flatMap((remote) =>
-      (local === 'changed' && remote === 'changed' ? (['equal', 'different'] as const) : (['-'] as const)).map((both) => ({
-        base,
-        local,
-        remote,
-        both,
-      })),
+      (local === 'changed' && remote === 'changed' ? (['equal', 'different'] as const) : (['-'] as const)).map(
+        (both) => ({
+          base,
+          local,
+          remote,
+          both,
+        }),
+      ),
     ),
   ),
 );
@@ -124,13 +129,22 @@ function localEntry(s: State): LocalEntry | undefined {
 
 function remoteEntry(s: State): RemoteEntry | undefined {
   if (s.remote === 'absent') return undefined;
-  const c = s.remote === 'same' ? CONTENT.base : s.remote === 'retagged' ? CONTENT.retagged : s.both === 'equal' ? CONTENT.converged : CONTENT.remote;
+  const c =
+    s.remote === 'same'
+      ? CONTENT.base
+      : s.remote === 'retagged'
+        ? CONTENT.retagged
+        : s.both === 'equal'
+          ? CONTENT.converged
+          : CONTENT.remote;
   return { path: P, etag: c.etag, md5: c.md5, size: c.size, lastModified: ENTRY_TIME };
 }
 
 const BASE_META = 'text/html|max-age=60';
 const baseEntry = (s: State): BaseEntry | undefined =>
-  s.base === 'present' ? { md5: CONTENT.base.md5, etag: CONTENT.base.etag, size: CONTENT.base.size, meta: BASE_META } : undefined;
+  s.base === 'present'
+    ? { md5: CONTENT.base.md5, etag: CONTENT.base.etag, size: CONTENT.base.size, meta: BASE_META }
+    : undefined;
 
 // ---------------------------------------------------------------------------------------------
 // The other dimensions
@@ -196,12 +210,24 @@ const other = (side: Side): Side => (side === 'local' ? 'remote' : 'local');
 /** Ops that make `target` hold what the other side holds at P (a transfer, or a delete when the source has nothing). */
 function mirror(target: Side, local: LocalEntry | undefined, remote: RemoteEntry | undefined): Op[] {
   if (target === 'remote') {
-    if (local) return [{ kind: 'upload', phase: 1, path: P, md5: local.md5, size: local.size, expectEtag: remote?.etag ?? null }];
+    if (local)
+      return [
+        { kind: 'upload', phase: 1, path: P, md5: local.md5, size: local.size, expectEtag: remote?.etag ?? null },
+      ];
     return [{ kind: 'delete-remote', phase: 2, path: P, expectEtag: remote!.etag }];
   }
   if (remote) {
     return [
-      { kind: 'download', phase: 1, path: P, source: P, etag: remote.etag, md5: remote.md5!, size: remote.size, expectMd5: local?.md5 ?? null },
+      {
+        kind: 'download',
+        phase: 1,
+        path: P,
+        source: P,
+        etag: remote.etag,
+        md5: remote.md5!,
+        size: remote.size,
+        expectMd5: local?.md5 ?? null,
+      },
     ];
   }
   return [{ kind: 'delete-local', phase: 2, path: P, expectMd5: local!.md5 }];
@@ -237,15 +263,25 @@ function expected(row: Row): Expected {
 
   /** A write the direction may forbid: the ops, or a skip that leaves the base as it was. */
   const writeOrSkip = (target: Side): Expected =>
-    canWrite(target) ? { ...none, ops: mirror(target, local, remote) } : { ...none, skipped: [{ path: P, mentions: direction }] };
+    canWrite(target)
+      ? { ...none, ops: mirror(target, local, remote) }
+      : { ...none, skipped: [{ path: P, mentions: direction }] };
 
   switch (state.meaning) {
     case 'unchanged': {
       const wanted = METAS[row.meta]?.(P);
       const refresh = wanted !== undefined && wanted !== base!.meta && canWrite('remote');
       // A new ETag for the same content is recorded, whatever the direction: nothing is written for it.
-      const unchanged = state.remote === 'retagged' ? { ...none, nextBase: { [P]: { ...base!, etag: remote!.etag } }, baseChanged: true } : none;
-      return refresh ? { ...unchanged, ops: [{ kind: 'update-metadata', phase: 1, path: P, expectEtag: remote!.etag, meta: wanted }] } : unchanged;
+      const unchanged =
+        state.remote === 'retagged'
+          ? { ...none, nextBase: { [P]: { ...base!, etag: remote!.etag } }, baseChanged: true }
+          : none;
+      return refresh
+        ? {
+            ...unchanged,
+            ops: [{ kind: 'update-metadata', phase: 1, path: P, expectEtag: remote!.etag, meta: wanted }],
+          }
+        : unchanged;
     }
     case 'local edit':
     case 'remote edit': {
@@ -255,13 +291,23 @@ function expected(row: Row): Expected {
         // Mirror the source: the file exists only on the written side and the base never saw it.
         return {
           ...none,
-          ops: [changed === 'remote' ? { kind: 'delete-remote', phase: 2, path: P, expectEtag: remote!.etag } : { kind: 'delete-local', phase: 2, path: P, expectMd5: local!.md5 }],
+          ops: [
+            changed === 'remote'
+              ? { kind: 'delete-remote', phase: 2, path: P, expectEtag: remote!.etag }
+              : { kind: 'delete-local', phase: 2, path: P, expectMd5: local!.md5 },
+          ],
         };
       }
       return writeOrSkip(target);
     }
     case 'converged':
-      return { ...none, nextBase: { [P]: { md5: local!.md5, etag: remote!.etag, size: local!.size, ...(base?.meta ? { meta: base.meta } : {}) } }, baseChanged: true };
+      return {
+        ...none,
+        nextBase: {
+          [P]: { md5: local!.md5, etag: remote!.etag, size: local!.size, ...(base?.meta ? { meta: base.meta } : {}) },
+        },
+        baseChanged: true,
+      };
     case 'both deleted':
       return { ...none, nextBase: {}, baseChanged: true };
     case 'modify/modify':
@@ -274,8 +320,19 @@ function expected(row: Row): Expected {
         path: P,
         kind: state.meaning,
         resolution: res,
-        ...(local ? { local: { md5: local.md5, size: local.size, ...(t.local !== undefined ? { timeMs: t.local } : {}) } } : {}),
-        ...(remote ? { remote: { etag: remote.etag, md5: remote.md5!, size: remote.size, ...(t.remote !== undefined ? { timeMs: t.remote } : {}) } } : {}),
+        ...(local
+          ? { local: { md5: local.md5, size: local.size, ...(t.local !== undefined ? { timeMs: t.local } : {}) } }
+          : {}),
+        ...(remote
+          ? {
+              remote: {
+                etag: remote.etag,
+                md5: remote.md5!,
+                size: remote.size,
+                ...(t.remote !== undefined ? { timeMs: t.remote } : {}),
+              },
+            }
+          : {}),
       };
       const withConflict = (e: Expected): Expected => ({ ...e, conflict });
       if (res === 'manual') return withConflict(none);
@@ -293,10 +350,39 @@ function expected(row: Row): Expected {
 
 /** Keep both versions, both present: who takes the path, where the loser is kept. */
 function keepBoth(direction: SyncDirection, times: Times, local: LocalEntry, remote: RemoteEntry): Op[] {
-  const keepRemoteOnRemote: Op = { kind: 'copy-remote', phase: 0, path: copyName('remote'), source: P, expectEtag: remote.etag };
-  const keepLocalOnLocal: Op = { kind: 'copy-local', phase: 0, path: copyName('local'), source: P, md5: local.md5, size: local.size };
-  const localTakesRemote: Op = { kind: 'upload', phase: 1, path: P, md5: local.md5, size: local.size, expectEtag: remote.etag };
-  const remoteTakesLocal: Op = { kind: 'download', phase: 1, path: P, source: P, etag: remote.etag, md5: remote.md5!, size: remote.size, expectMd5: local.md5 };
+  const keepRemoteOnRemote: Op = {
+    kind: 'copy-remote',
+    phase: 0,
+    path: copyName('remote'),
+    source: P,
+    expectEtag: remote.etag,
+  };
+  const keepLocalOnLocal: Op = {
+    kind: 'copy-local',
+    phase: 0,
+    path: copyName('local'),
+    source: P,
+    md5: local.md5,
+    size: local.size,
+  };
+  const localTakesRemote: Op = {
+    kind: 'upload',
+    phase: 1,
+    path: P,
+    md5: local.md5,
+    size: local.size,
+    expectEtag: remote.etag,
+  };
+  const remoteTakesLocal: Op = {
+    kind: 'download',
+    phase: 1,
+    path: P,
+    source: P,
+    etag: remote.etag,
+    md5: remote.md5!,
+    size: remote.size,
+    expectMd5: local.md5,
+  };
   switch (direction) {
     case 'push':
       return [keepRemoteOnRemote, localTakesRemote];
@@ -314,7 +400,16 @@ function keepBoth(direction: SyncDirection, times: Times, local: LocalEntry, rem
         ];
       }
       return [
-        { kind: 'download', phase: 0, path: copyName('remote'), source: P, etag: remote.etag, md5: remote.md5!, size: remote.size, expectMd5: null },
+        {
+          kind: 'download',
+          phase: 0,
+          path: copyName('remote'),
+          source: P,
+          etag: remote.etag,
+          md5: remote.md5!,
+          size: remote.size,
+          expectMd5: null,
+        },
         { kind: 'upload', phase: 1, path: copyName('remote'), md5: null, size: remote.size, expectEtag: null },
         localTakesRemote,
       ];
@@ -335,7 +430,15 @@ const ROWS: Row[] = POSSIBLE.flatMap((state) =>
       STRATEGIES.flatMap((strategy) =>
         (Object.keys(TIMES) as Times[]).flatMap((times) =>
           [false, true].flatMap((prune) =>
-            (Object.keys(METAS) as Meta[]).map((meta) => ({ state, baseFile, direction, strategy, times, prune, meta })),
+            (Object.keys(METAS) as Meta[]).map((meta) => ({
+              state,
+              baseFile,
+              direction,
+              strategy,
+              times,
+              prune,
+              meta,
+            })),
           ),
         ),
       ),
@@ -364,11 +467,15 @@ function inputFor(row: Row): PlanInput {
 }
 
 /** Ops within a phase run concurrently, so their order there is not part of the contract. */
-const canonical = (ops: readonly Op[]) => [...ops].sort((a, b) => a.phase - b.phase || JSON.stringify(a).localeCompare(JSON.stringify(b)));
+const canonical = (ops: readonly Op[]) =>
+  [...ops].sort((a, b) => a.phase - b.phase || JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
 const label = (r: Row) =>
-  `base ${r.state.base}, local ${r.state.local}, remote ${r.state.remote}${r.state.both === '-' ? '' : ` (${r.state.both})`} → ${r.state.meaning} | ` +
-  `${r.baseFile === 'base without this path' ? 'other base, ' : ''}${r.direction} ${r.strategy} (${r.times}) prune=${r.prune} meta=${r.meta}`;
+  `base ${r.state.base}, local ${r.state.local}, remote ` +
+  `${r.state.remote}${r.state.both === '-' ? '' : ` (${r.state.both})`} ` +
+  `→ ${r.state.meaning} | ` +
+  (r.baseFile === 'base without this path' ? 'other base, ' : '') +
+  `${r.direction} ${r.strategy} (${r.times}) prune=${r.prune} meta=${r.meta}`;
 
 describe('planner truth table', () => {
   it('covers every combination: 17 possible states, 17 impossible ones skipped', () => {
@@ -382,7 +489,11 @@ describe('planner truth table', () => {
   });
 
   for (const c of IMPOSSIBLE) {
-    it.skip(`impossible: base ${c.base}, local ${c.local}, remote ${c.remote} — ${impossible(c.base, c.local, c.remote)}`, () => {});
+    it.skip(
+      `impossible: base ${c.base}, local ${c.local}, ` +
+        `remote ${c.remote} — ${impossible(c.base, c.local, c.remote)}`,
+      () => {},
+    );
   }
 
   test.for(ROWS.map((row) => [label(row), row] as const))('%s', ([, row]) => {
@@ -434,38 +545,42 @@ describe('planner: a file replaced by a folder of the same name, or the reverse'
   for (const [swap, { before, after }] of Object.entries(SWAPS)) {
     for (const changed of ['local', 'remote'] as const) {
       for (const direction of DIRECTIONS) {
-        test(`${swap} on the ${changed} side, ${direction}: the deletion runs in an earlier phase than the write that needs its room`, () => {
-          const old = entry(before, CONTENT.base);
-          const fresh = entry(after, CONTENT.local);
-          // An unrelated deletion (a name that only shares a prefix) stays in the last phase.
-          const other = entry(`${F}.txt`, CONTENT.remote);
-          const input: PlanInput = {
-            local: changed === 'local' ? [fresh.local] : [old.local],
-            remote: changed === 'remote' ? [fresh.remote] : [old.remote, other.remote],
-            base: { [before]: old.base, [`${F}.txt`]: other.base },
-            direction,
-            conflictStrategy: 'manual',
-            now: NOW,
-          };
-          if (changed === 'local') input.local = [fresh.local];
-          const got = plan(input);
-          const target: Side = changed === 'local' ? 'remote' : 'local';
-          const writes = WRITES[direction].includes(target);
-          const write = got.ops.find((op) => op.path === after);
-          const deletion = got.ops.find((op) => op.path === before);
-          if (!writes) {
-            expect(write).toBeUndefined();
-            expect(deletion).toBeUndefined();
-            return;
-          }
-          expect(write).toMatchObject({ kind: target === 'remote' ? 'upload' : 'download', phase: 1 });
-          expect(deletion).toMatchObject({ kind: target === 'remote' ? 'delete-remote' : 'delete-local', phase: 0 });
-          // Phase order is the execution order.
-          expect(got.ops.indexOf(deletion!)).toBeLessThan(got.ops.indexOf(write!));
-          const unrelated = got.ops.find((op) => op.path === `${F}.txt`);
-          if (unrelated) expect(unrelated.phase).toBe(2);
-          expect(got.conflicts).toEqual([]);
-        });
+        test(
+          `${swap} on the ${changed} side, ${direction}: the deletion runs in an earlier phase ` +
+            'than the write that needs its room',
+          () => {
+            const old = entry(before, CONTENT.base);
+            const fresh = entry(after, CONTENT.local);
+            // An unrelated deletion (a name that only shares a prefix) stays in the last phase.
+            const other = entry(`${F}.txt`, CONTENT.remote);
+            const input: PlanInput = {
+              local: changed === 'local' ? [fresh.local] : [old.local],
+              remote: changed === 'remote' ? [fresh.remote] : [old.remote, other.remote],
+              base: { [before]: old.base, [`${F}.txt`]: other.base },
+              direction,
+              conflictStrategy: 'manual',
+              now: NOW,
+            };
+            if (changed === 'local') input.local = [fresh.local];
+            const got = plan(input);
+            const target: Side = changed === 'local' ? 'remote' : 'local';
+            const writes = WRITES[direction].includes(target);
+            const write = got.ops.find((op) => op.path === after);
+            const deletion = got.ops.find((op) => op.path === before);
+            if (!writes) {
+              expect(write).toBeUndefined();
+              expect(deletion).toBeUndefined();
+              return;
+            }
+            expect(write).toMatchObject({ kind: target === 'remote' ? 'upload' : 'download', phase: 1 });
+            expect(deletion).toMatchObject({ kind: target === 'remote' ? 'delete-remote' : 'delete-local', phase: 0 });
+            // Phase order is the execution order.
+            expect(got.ops.indexOf(deletion!)).toBeLessThan(got.ops.indexOf(write!));
+            const unrelated = got.ops.find((op) => op.path === `${F}.txt`);
+            if (unrelated) expect(unrelated.phase).toBe(2);
+            expect(got.conflicts).toEqual([]);
+          },
+        );
       }
     }
   }
@@ -517,8 +632,10 @@ interface ClashOutcome {
   skipped?: string[];
 }
 
-const SAME: ClashOutcome = {};
-const manualClash = (name: string, ...skipped: string[]): ClashOutcome => ({ conflicts: [`${name} file/folder manual`], skipped });
+const manualClash = (name: string, ...skipped: string[]): ClashOutcome => ({
+  conflicts: [`${name} file/folder manual`],
+  skipped,
+});
 
 const CLASHES: Record<string, ClashScenario> = {
   'local file → folder, remote edits the file': {
@@ -529,7 +646,11 @@ const CLASHES: Record<string, ClashScenario> = {
       bidirectional: {
         manual: manualClash('x'),
         'local-wins': { local: { 'x/y': 'n' }, remote: { 'x/y': 'n' }, conflicts: ['x delete/modify local-wins'] },
-        '*': { local: { 'x/y': 'n', 'x.c-remote': 'r' }, remote: { 'x/y': 'n', 'x.c-remote': 'r' }, conflicts: ['x file/folder keep-both'] },
+        '*': {
+          local: { 'x/y': 'n', 'x.c-remote': 'r' },
+          remote: { 'x/y': 'n', 'x.c-remote': 'r' },
+          conflicts: ['x file/folder keep-both'],
+        },
       },
       push: {
         manual: manualClash('x'),
@@ -550,7 +671,11 @@ const CLASHES: Record<string, ClashScenario> = {
     expect: {
       bidirectional: {
         manual: manualClash('x'),
-        '*': { local: { 'x/n': 'r', 'x.c-local': 'l' }, remote: { 'x/n': 'r', 'x.c-local': 'l' }, conflicts: ['x file/folder keep-both'] },
+        '*': {
+          local: { 'x/n': 'r', 'x.c-local': 'l' },
+          remote: { 'x/n': 'r', 'x.c-local': 'l' },
+          conflicts: ['x file/folder keep-both'],
+        },
       },
       push: {
         manual: manualClash('x', 'x/n'),
@@ -569,8 +694,16 @@ const CLASHES: Record<string, ClashScenario> = {
     expect: {
       bidirectional: {
         manual: manualClash('x'),
-        'remote-wins': { local: { 'x/y': 'w', o: 'w' }, remote: { 'x/y': 'w', o: 'w' }, conflicts: ['x modify/delete remote-wins'] },
-        '*': { local: { 'x/y': 'w', o: 'w', 'x.c-local': 'l' }, remote: { 'x/y': 'w', o: 'w', 'x.c-local': 'l' }, conflicts: ['x file/folder keep-both'] },
+        'remote-wins': {
+          local: { 'x/y': 'w', o: 'w' },
+          remote: { 'x/y': 'w', o: 'w' },
+          conflicts: ['x modify/delete remote-wins'],
+        },
+        '*': {
+          local: { 'x/y': 'w', o: 'w', 'x.c-local': 'l' },
+          remote: { 'x/y': 'w', o: 'w', 'x.c-local': 'l' },
+          conflicts: ['x file/folder keep-both'],
+        },
       },
       push: {
         manual: { conflicts: ['x modify/delete manual'], skipped: ['o', 'x/y'] },
@@ -589,9 +722,19 @@ const CLASHES: Record<string, ClashScenario> = {
     local: { z: 'l' },
     remote: { 'z/w': 'w' },
     expect: {
-      bidirectional: { manual: manualClash('z'), '*': { local: { 'z/w': 'w', 'z.c-local': 'l' }, remote: { 'z/w': 'w', 'z.c-local': 'l' }, conflicts: ['z file/folder keep-both'] } },
+      bidirectional: {
+        manual: manualClash('z'),
+        '*': {
+          local: { 'z/w': 'w', 'z.c-local': 'l' },
+          remote: { 'z/w': 'w', 'z.c-local': 'l' },
+          conflicts: ['z file/folder keep-both'],
+        },
+      },
       push: { manual: manualClash('z', 'z/w'), '*': { conflicts: ['z file/folder keep-both'], skipped: ['z', 'z/w'] } },
-      pull: { manual: manualClash('z'), '*': { local: { 'z/w': 'w', 'z.c-local': 'l' }, conflicts: ['z file/folder keep-both'] } },
+      pull: {
+        manual: manualClash('z'),
+        '*': { local: { 'z/w': 'w', 'z.c-local': 'l' }, conflicts: ['z file/folder keep-both'] },
+      },
     },
   },
   'first run: local folder z/, remote file z': {
@@ -599,8 +742,18 @@ const CLASHES: Record<string, ClashScenario> = {
     local: { 'z/w': 'l' },
     remote: { z: 'r' },
     expect: {
-      bidirectional: { manual: manualClash('z'), '*': { local: { 'z/w': 'l', 'z.c-remote': 'r' }, remote: { 'z/w': 'l', 'z.c-remote': 'r' }, conflicts: ['z file/folder keep-both'] } },
-      push: { manual: manualClash('z'), '*': { remote: { 'z/w': 'l', 'z.c-remote': 'r' }, conflicts: ['z file/folder keep-both'] } },
+      bidirectional: {
+        manual: manualClash('z'),
+        '*': {
+          local: { 'z/w': 'l', 'z.c-remote': 'r' },
+          remote: { 'z/w': 'l', 'z.c-remote': 'r' },
+          conflicts: ['z file/folder keep-both'],
+        },
+      },
+      push: {
+        manual: manualClash('z'),
+        '*': { remote: { 'z/w': 'l', 'z.c-remote': 'r' }, conflicts: ['z file/folder keep-both'] },
+      },
       pull: { manual: manualClash('z', 'z/w'), '*': { conflicts: ['z file/folder keep-both'], skipped: ['z', 'z/w'] } },
     },
   },
@@ -609,7 +762,10 @@ const CLASHES: Record<string, ClashScenario> = {
     local: {},
     remote: { z: 'r', 'z/w': 'w' },
     expect: {
-      bidirectional: { '*': { local: { 'z/w': 'w' }, skipped: ['z'] }, manual: { local: { 'z/w': 'w' }, skipped: ['z'] } },
+      bidirectional: {
+        '*': { local: { 'z/w': 'w' }, skipped: ['z'] },
+        manual: { local: { 'z/w': 'w' }, skipped: ['z'] },
+      },
       push: { '*': { skipped: ['z', 'z/w'] }, manual: { skipped: ['z', 'z/w'] } },
       pull: { '*': { local: { 'z/w': 'w' }, skipped: ['z'] }, manual: { local: { 'z/w': 'w' }, skipped: ['z'] } },
     },
@@ -639,7 +795,10 @@ const CLASHES: Record<string, ClashScenario> = {
     local: { 'x/y': 'n' },
     remote: { x: 'b' },
     expect: {
-      bidirectional: { '*': { local: { 'x/y': 'n' }, remote: { 'x/y': 'n' } }, manual: { local: { 'x/y': 'n' }, remote: { 'x/y': 'n' } } },
+      bidirectional: {
+        '*': { local: { 'x/y': 'n' }, remote: { 'x/y': 'n' } },
+        manual: { local: { 'x/y': 'n' }, remote: { 'x/y': 'n' } },
+      },
       push: { '*': { remote: { 'x/y': 'n' } }, manual: { remote: { 'x/y': 'n' } } },
       pull: { '*': { skipped: ['x', 'x/y'] }, manual: { skipped: ['x', 'x/y'] } },
     },
@@ -648,19 +807,36 @@ const CLASHES: Record<string, ClashScenario> = {
 
 describe('planner truth table: file/folder clashes', () => {
   const copies = (tree: Record<string, string>) =>
-    Object.fromEntries(Object.entries(tree).map(([k, v]) => [k.replace(/\.c-(local|remote)$/, `.conflict-$1-${STAMP}`), v]));
+    Object.fromEntries(
+      Object.entries(tree).map(([k, v]) => [k.replace(/\.c-(local|remote)$/, `.conflict-$1-${STAMP}`), v]),
+    );
   const rows = Object.entries(CLASHES).flatMap(([name, scenario]) =>
-    DIRECTIONS.flatMap((direction) => STRATEGIES.map((strategy) => [`${name} | ${direction} ${strategy}`, scenario, direction, strategy] as const)),
+    DIRECTIONS.flatMap((direction) =>
+      STRATEGIES.map((strategy) => [`${name} | ${direction} ${strategy}`, scenario, direction, strategy] as const),
+    ),
   );
   test.for(rows)('%s', ([, scenario, direction, strategy]) => {
     const table = scenario.expect[direction];
     const want = table[strategy] ?? (strategy === 'manual' ? undefined : table['*']);
     if (!want) throw new Error('the table has no row for this case');
-    const before: Sides = { local: new Map(Object.entries(scenario.local)), remote: new Map(Object.entries(scenario.remote)) };
+    const before: Sides = {
+      local: new Map(Object.entries(scenario.local)),
+      remote: new Map(Object.entries(scenario.remote)),
+    };
     const got = plan({
       local: Object.entries(scenario.local).map(([path, c]) => ({ path, md5: c, size: c.length, mtimeMs: ENTRY_TIME })),
-      remote: Object.entries(scenario.remote).map(([path, c]) => ({ path, etag: c, md5: c, size: c.length, lastModified: ENTRY_TIME })),
-      base: scenario.base && Object.fromEntries(Object.entries(scenario.base).map(([path, c]) => [path, { md5: c, etag: c, size: c.length }])),
+      remote: Object.entries(scenario.remote).map(([path, c]) => ({
+        path,
+        etag: c,
+        md5: c,
+        size: c.length,
+        lastModified: ENTRY_TIME,
+      })),
+      base:
+        scenario.base &&
+        Object.fromEntries(
+          Object.entries(scenario.base).map(([path, c]) => [path, { md5: c, etag: c, size: c.length }]),
+        ),
       direction,
       conflictStrategy: strategy,
       // The remote is newer: newest-wins picks a side where both sides have the file.
@@ -686,7 +862,7 @@ describe('planner truth table: file/folder clashes', () => {
 // The run's scope (its include/exclude filter): base entries outside it are carried over untouched
 // ---------------------------------------------------------------------------------------------
 
-describe('planner: base entries outside the run\'s scope', () => {
+describe("planner: base entries outside the run's scope", () => {
   const OUT = 'notes/readme.txt';
   const inScope = (path: string) => path.endsWith('.html');
   const outBase: BaseEntry = { md5: 'md5-out', etag: '"etag-out"', size: 7, meta: 'text/plain|' };

@@ -3,22 +3,43 @@
 
 import { describe, expect, it } from 'vitest';
 import type { BaseEntry, LocalEntry, Op, RemoteEntry } from '../../src/core/model.js';
-import { conflictCopyName, conflictKind, detectChange, isConflictCopy, plan, type PlanInput } from '../../src/core/plan.js';
+import { conflictCopyName, isConflictCopy } from '../../src/core/names.js';
+import { conflictKind, detectChange, plan, type PlanInput } from '../../src/core/plan.js';
 
 const NOW = new Date('2026-11-27T10:15:00.000Z');
 const STAMP = '20261127T101500Z';
 
 // Content c: md5 `m-c`, single-part ETag `"e-c"`, size = c.length.
 const L = (path: string, c: string, mtimeMs = 0): LocalEntry => ({ path, md5: `m-${c}`, size: c.length, mtimeMs });
-const R = (path: string, c: string, lastModified = 0): RemoteEntry => ({ path, etag: `"e-${c}"`, md5: `m-${c}`, size: c.length, lastModified });
-const B = (c: string, meta?: string): BaseEntry => ({ md5: `m-${c}`, etag: `"e-${c}"`, size: c.length, ...(meta ? { meta } : {}) });
+const R = (path: string, c: string, lastModified = 0): RemoteEntry => ({
+  path,
+  etag: `"e-${c}"`,
+  md5: `m-${c}`,
+  size: c.length,
+  lastModified,
+});
+const B = (c: string, meta?: string): BaseEntry => ({
+  md5: `m-${c}`,
+  etag: `"e-${c}"`,
+  size: c.length,
+  ...(meta ? { meta } : {}),
+});
 
 function input(partial: Partial<PlanInput>): PlanInput {
-  return { local: [], remote: [], base: {}, direction: 'bidirectional', conflictStrategy: 'backup-both', now: NOW, ...partial };
+  return {
+    local: [],
+    remote: [],
+    base: {},
+    direction: 'bidirectional',
+    conflictStrategy: 'backup-both',
+    now: NOW,
+    ...partial,
+  };
 }
 
 /** The ops a path's planning produced: on the path itself or on its conflict copies. */
-const opsFor = (ops: readonly Op[], path: string) => ops.filter((op) => op.path === path || op.path.startsWith(`${path}.conflict-`));
+const opsFor = (ops: readonly Op[], path: string) =>
+  ops.filter((op) => op.path === path || op.path.startsWith(`${path}.conflict-`));
 
 describe('conflictCopyName', () => {
   it('appends the loser side and a compact UTC stamp', () => {
@@ -27,8 +48,12 @@ describe('conflictCopyName', () => {
   });
 
   it('drops milliseconds and is independent of the time zone', () => {
-    expect(conflictCopyName('x', 'local', new Date('2026-01-02T03:04:05.999Z'))).toBe('x.conflict-local-20260102T030405Z');
-    expect(conflictCopyName('x', 'remote', new Date('2026-01-02T05:04:05+02:00'))).toBe('x.conflict-remote-20260102T030405Z');
+    expect(conflictCopyName('x', 'local', new Date('2026-01-02T03:04:05.999Z'))).toBe(
+      'x.conflict-local-20260102T030405Z',
+    );
+    expect(conflictCopyName('x', 'remote', new Date('2026-01-02T05:04:05+02:00'))).toBe(
+      'x.conflict-remote-20260102T030405Z',
+    );
   });
 
   it('is recognised by isConflictCopy, and ordinary names are not', () => {
@@ -52,7 +77,9 @@ describe('detectChange', () => {
     expect(detectChange(local, multipart('big.bin', local.md5), undefined)).toBe('conflict');
     expect(detectChange(local, multipart('big.bin', local.md5), B('old'))).toBe('conflict');
     // With the MD5 known (our x-amz-meta-md5), equal content converges.
-    expect(detectChange(local, { ...multipart('big.bin', '"0123abcd-3"'), md5: local.md5 }, undefined)).toBe('converged');
+    expect(detectChange(local, { ...multipart('big.bin', '"0123abcd-3"'), md5: local.md5 }, undefined)).toBe(
+      'converged',
+    );
   });
 
   it('an unchanged multipart object stays unchanged: its ETag is compared with the base ETag', () => {
@@ -155,7 +182,17 @@ describe('plan over many paths', () => {
     expect(result.skipped).toEqual([]);
     // Touched paths keep their old entry; converged is recorded; both-deleted is dropped.
     expect(Object.keys(result.nextBase).sort()).toEqual(
-      ['same.html', 'edited-here.html', 'local-deleted.html', 'remote-edited.html', 'remote-deleted.html', 'both.html', 'converged.html', 'mod-del.html', 'del-mod.html'].sort(),
+      [
+        'same.html',
+        'edited-here.html',
+        'local-deleted.html',
+        'remote-edited.html',
+        'remote-deleted.html',
+        'both.html',
+        'converged.html',
+        'mod-del.html',
+        'del-mod.html',
+      ].sort(),
     );
     expect(result.nextBase['converged.html']).toEqual(B('agreed'));
     expect(result.nextBase['edited-here.html']).toEqual(B('old'));
@@ -164,7 +201,8 @@ describe('plan over many paths', () => {
 
   it('push writes only the remote and reports every local-side write it cannot make', () => {
     const result = plan({ ...mixedTree(), direction: 'push', conflictStrategy: 'remote-wins' });
-    for (const op of result.ops) expect(['upload', 'delete-remote', 'copy-remote', 'update-metadata']).toContain(op.kind);
+    for (const op of result.ops)
+      expect(['upload', 'delete-remote', 'copy-remote', 'update-metadata']).toContain(op.kind);
     // remote-wins: the conflicts' winner would be written locally, which push does not do.
     expect(result.skipped.map((s) => s.path)).toEqual([
       'added-there.html',
@@ -174,7 +212,11 @@ describe('plan over many paths', () => {
       'remote-deleted.html',
       'remote-edited.html',
     ]);
-    expect(result.ops.map((op) => `${op.kind}:${op.path}`)).toEqual(['upload:added-here.html', 'upload:edited-here.html', 'delete-remote:local-deleted.html']);
+    expect(result.ops.map((op) => `${op.kind}:${op.path}`)).toEqual([
+      'upload:added-here.html',
+      'upload:edited-here.html',
+      'delete-remote:local-deleted.html',
+    ]);
   });
 
   it('pull writes only the local side', () => {
@@ -225,24 +267,48 @@ describe('first run (no base)', () => {
 describe('prune', () => {
   it('push+prune deletes remote-only files without base; pull+prune deletes local-only ones', () => {
     const tree = input({ base: null, local: [L('l', 'a')], remote: [R('r', 'b')], prune: true });
-    expect(plan({ ...tree, direction: 'push' }).ops.map((op) => `${op.kind}:${op.path}`)).toEqual(['upload:l', 'delete-remote:r']);
-    expect(plan({ ...tree, direction: 'pull' }).ops.map((op) => `${op.kind}:${op.path}`)).toEqual(['download:r', 'delete-local:l']);
+    expect(plan({ ...tree, direction: 'push' }).ops.map((op) => `${op.kind}:${op.path}`)).toEqual([
+      'upload:l',
+      'delete-remote:r',
+    ]);
+    expect(plan({ ...tree, direction: 'pull' }).ops.map((op) => `${op.kind}:${op.path}`)).toEqual([
+      'download:r',
+      'delete-local:l',
+    ]);
     // Bidirectional has no source to mirror: prune changes nothing.
     expect(plan({ ...tree, direction: 'bidirectional' }).ops.map((op) => op.kind)).toEqual(['upload', 'download']);
   });
 
   it('never deletes against base evidence of a change on the written side', () => {
     // push: the remote was edited since the base (local unchanged) → skipped, not deleted, not overwritten.
-    const push = plan(input({ direction: 'push', prune: true, local: [L('p', 'old')], remote: [R('p', 'new')], base: { p: B('old') } }));
+    const push = plan(
+      input({ direction: 'push', prune: true, local: [L('p', 'old')], remote: [R('p', 'new')], base: { p: B('old') } }),
+    );
     expect(push.ops).toEqual([]);
     expect(push.skipped.map((s) => s.path)).toEqual(['p']);
     // push: local deleted, remote edited → a delete/modify conflict, resolved by the strategy, not by prune.
-    const conflict = plan(input({ direction: 'push', prune: true, conflictStrategy: 'remote-wins', remote: [R('p', 'new')], base: { p: B('old') } }));
+    const conflict = plan(
+      input({
+        direction: 'push',
+        prune: true,
+        conflictStrategy: 'remote-wins',
+        remote: [R('p', 'new')],
+        base: { p: B('old') },
+      }),
+    );
     expect(conflict.ops).toEqual([]);
     expect(conflict.conflicts.map((c) => c.kind)).toEqual(['delete/modify']);
     expect(conflict.skipped.map((s) => s.path)).toEqual(['p']);
     // pull: the local file was edited since the base, the remote deleted it → conflict, not a prune.
-    const pull = plan(input({ direction: 'pull', prune: true, conflictStrategy: 'local-wins', local: [L('p', 'new')], base: { p: B('old') } }));
+    const pull = plan(
+      input({
+        direction: 'pull',
+        prune: true,
+        conflictStrategy: 'local-wins',
+        local: [L('p', 'new')],
+        base: { p: B('old') },
+      }),
+    );
     expect(pull.ops).toEqual([]);
     expect(pull.conflicts.map((c) => c.kind)).toEqual(['modify/delete']);
   });
@@ -250,7 +316,15 @@ describe('prune', () => {
   it('never prunes a conflict copy: the kept version of an earlier conflict survives the next run', () => {
     // Run 1 (push, keep-both) kept the remote version as a remote-only copy; the executor records no
     // base entry for it. Run 2 with prune must not delete it.
-    const first = plan(input({ direction: 'push', prune: true, local: [L('index.html', 'mine')], remote: [R('index.html', 'theirs')], base: null }));
+    const first = plan(
+      input({
+        direction: 'push',
+        prune: true,
+        local: [L('index.html', 'mine')],
+        remote: [R('index.html', 'theirs')],
+        base: null,
+      }),
+    );
     const copy = first.ops.find((op) => op.kind === 'copy-remote')!;
     expect(copy.path).toBe(`index.html.conflict-remote-${STAMP}`);
 
@@ -266,7 +340,9 @@ describe('prune', () => {
     expect(second.ops).toEqual([]);
     expect(second.skipped).toEqual([{ path: copy.path, reason: expect.stringMatching(/conflict copy/) }]);
 
-    const pulled = plan(input({ direction: 'pull', prune: true, local: [L(`a.yml.conflict-local-${STAMP}`, 'mine')], base: {} }));
+    const pulled = plan(
+      input({ direction: 'pull', prune: true, local: [L(`a.yml.conflict-local-${STAMP}`, 'mine')], base: {} }),
+    );
     expect(pulled.ops).toEqual([]);
     expect(pulled.skipped.map((s) => s.path)).toEqual([`a.yml.conflict-local-${STAMP}`]);
   });
@@ -274,14 +350,24 @@ describe('prune', () => {
 
 describe('metadata', () => {
   const tree = (meta: string | undefined, wanted: string | undefined, direction: PlanInput['direction'] = 'push') =>
-    plan(input({ direction, local: [L('a.css', 'x')], remote: [R('a.css', 'x')], base: { 'a.css': B('x', meta) }, metaFor: () => wanted }));
+    plan(
+      input({
+        direction,
+        local: [L('a.css', 'x')],
+        remote: [R('a.css', 'x')],
+        base: { 'a.css': B('x', meta) },
+        metaFor: () => wanted,
+      }),
+    );
 
   it('refreshes an unchanged object whose fingerprint differs, when the remote may be written', () => {
     expect(tree('text/css|', 'text/css|max-age=60').ops).toEqual([
       { kind: 'update-metadata', phase: 1, path: 'a.css', expectEtag: '"e-x"', meta: 'text/css|max-age=60' },
     ]);
     expect(tree(undefined, 'text/css|').ops.map((op) => op.kind)).toEqual(['update-metadata']);
-    expect(tree('text/css|', 'text/css|max-age=60', 'bidirectional').ops.map((op) => op.kind)).toEqual(['update-metadata']);
+    expect(tree('text/css|', 'text/css|max-age=60', 'bidirectional').ops.map((op) => op.kind)).toEqual([
+      'update-metadata',
+    ]);
   });
 
   it('does nothing when equal, when the target sets none, or on pull', () => {
@@ -344,7 +430,12 @@ describe('purity', () => {
 
   it('does not depend on the order of the input entries', () => {
     const tree = mixedTree();
-    const shuffled = { ...tree, local: [...tree.local].reverse(), remote: [...tree.remote].reverse(), base: Object.fromEntries(Object.entries(tree.base!).reverse()) };
+    const shuffled = {
+      ...tree,
+      local: [...tree.local].reverse(),
+      remote: [...tree.remote].reverse(),
+      base: Object.fromEntries(Object.entries(tree.base!).reverse()),
+    };
     expect(JSON.stringify(plan(shuffled))).toBe(JSON.stringify(plan(tree)));
   });
 
@@ -378,7 +469,9 @@ describe('paths that are names of Object.prototype members', () => {
   });
 
   it('a base entry with such a name (as JSON.parse makes it) is kept in the next base', () => {
-    const base = JSON.parse(`{${names.map((n) => `"${n}": {"md5": "m-x", "etag": "\\"e-x\\"", "size": 1}`).join(',')}}`) as Record<string, BaseEntry>;
+    const base = JSON.parse(
+      `{${names.map((n) => `"${n}": {"md5": "m-x", "etag": "\\"e-x\\"", "size": 1}`).join(',')}}`,
+    ) as Record<string, BaseEntry>;
     const result = plan(input({ local: names.map((n) => L(n, 'x')), remote: names.map((n) => R(n, 'x')), base }));
     expect(result.ops).toEqual([]);
     expect(Object.keys(result.nextBase).sort()).toEqual([...names].sort());

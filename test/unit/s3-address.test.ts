@@ -6,7 +6,14 @@
 import { awsEndpointFunctions } from '@aws-sdk/core/client';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, test } from 'vitest';
-import { awsDnsSuffix, encodeKey, isValidRegion, isVirtualHostableBucket, s3Address, type AddressOptions } from '../../src/stores/s3-address.js';
+import {
+  awsDnsSuffix,
+  encodeKey,
+  isValidRegion,
+  isVirtualHostableBucket,
+  s3Address,
+  type AddressOptions,
+} from '../../src/stores/s3-address.js';
 
 const sdk = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
 afterAll(() => sdk.destroy());
@@ -32,8 +39,29 @@ async function ourUrl(options: AddressOptions): Promise<string> {
   return `${address.protocol}//${address.host}${address.keyBase}`.replace(/\/$/, '');
 }
 
-const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-2', 'il-central-1', 'mx-central-1', 'cn-north-1', 'us-gov-west-1', 'us-iso-east-1', 'us-isob-east-1', 'eu-isoe-west-1', 'us-isof-south-1', 'eusc-de-east-1'];
-const BUCKETS = ['site-assets', 'my.dotted.bucket', 'Legacy_Bucket', 'ab1', 'a-very-long-bucket-name-that-is-still-within-the-sixty-three-c', '192.168.1.1', 'x--ol-s3'];
+const REGIONS = [
+  'us-east-1',
+  'eu-west-1',
+  'ap-southeast-2',
+  'il-central-1',
+  'mx-central-1',
+  'cn-north-1',
+  'us-gov-west-1',
+  'us-iso-east-1',
+  'us-isob-east-1',
+  'eu-isoe-west-1',
+  'us-isof-south-1',
+  'eusc-de-east-1',
+];
+const BUCKETS = [
+  'site-assets',
+  'my.dotted.bucket',
+  'Legacy_Bucket',
+  'ab1',
+  'a-very-long-bucket-name-that-is-still-within-the-sixty-three-c',
+  '192.168.1.1',
+  'x--ol-s3',
+];
 
 describe('AWS addresses agree with the SDK endpoint ruleset', () => {
   test.each(REGIONS)('%s: every kind of bucket, with and without path style', async (region) => {
@@ -45,18 +73,17 @@ describe('AWS addresses agree with the SDK endpoint ruleset', () => {
     }
   });
 
-  test.each([
-    { fips: true },
-    { dualStack: true },
-    { fips: true, dualStack: true },
-  ])('FIPS and dual-stack %j', async (variant) => {
-    for (const region of ['us-east-1', 'us-gov-west-1', 'ca-central-1']) {
-      for (const bucket of ['site-assets', 'my.dotted.bucket']) {
-        const options = { bucket, region, ...variant };
-        expect(await ourUrl(options), JSON.stringify(options)).toBe(sdkUrl(options));
+  test.each([{ fips: true }, { dualStack: true }, { fips: true, dualStack: true }])(
+    'FIPS and dual-stack %j',
+    async (variant) => {
+      for (const region of ['us-east-1', 'us-gov-west-1', 'ca-central-1']) {
+        for (const bucket of ['site-assets', 'my.dotted.bucket']) {
+          const options = { bucket, region, ...variant };
+          expect(await ourUrl(options), JSON.stringify(options)).toBe(sdkUrl(options));
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 describe('custom endpoints agree with the SDK', () => {
@@ -78,16 +105,29 @@ describe('custom endpoints agree with the SDK', () => {
 });
 
 describe('the fast path', () => {
-  test('regions of the commercial partition end in amazonaws.com without loading the partition table, as the table says', async () => {
-    const partition = awsEndpointFunctions['partition'] as (region: string) => { name: string; dnsSuffix: string };
-    for (const region of [...REGIONS, 'ap-east-2', 'me-south-1', 'af-south-1', 'sa-east-1', 'ca-west-1', 'eu-south-2']) {
-      expect(await awsDnsSuffix(region), region).toBe(partition(region).dnsSuffix);
-    }
-  });
+  test(
+    'regions of the commercial partition end in amazonaws.com without loading the ' +
+      'partition table, as the table says',
+    async () => {
+      const partition = awsEndpointFunctions['partition'] as (region: string) => { name: string; dnsSuffix: string };
+      for (const region of [
+        ...REGIONS,
+        'ap-east-2',
+        'me-south-1',
+        'af-south-1',
+        'sa-east-1',
+        'ca-west-1',
+        'eu-south-2',
+      ]) {
+        expect(await awsDnsSuffix(region), region).toBe(partition(region).dnsSuffix);
+      }
+    },
+  );
 
   test('regions are DNS labels: a redirect naming anything else is not followed into a host name', () => {
     for (const good of ['us-east-1', 'eu-isoe-west-1', 'auto']) expect(isValidRegion(good), good).toBe(true);
-    for (const bad of ['', 'evil.example', 'us-east-1/x', 'a b', '-x', 'x-', 'UPPER', 'é', 'a'.repeat(65)]) expect(isValidRegion(bad), bad).toBe(false);
+    for (const bad of ['', 'evil.example', 'us-east-1/x', 'a b', '-x', 'x-', 'UPPER', 'é', 'a'.repeat(65)])
+      expect(isValidRegion(bad), bad).toBe(false);
   });
 
   test('bucket names a host can carry', () => {

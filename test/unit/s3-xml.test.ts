@@ -7,25 +7,58 @@
 import fc from 'fast-check';
 import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, test } from 'vitest';
-import { decodeReferences, isErrorIn200, MalformedXmlError, parseErrorBody, parseListPage, parseXml, xmlField } from '../../src/stores/s3-xml.js';
+import {
+  decodeReferences,
+  isErrorIn200,
+  MalformedXmlError,
+  parseErrorBody,
+  parseListPage,
+  parseXml,
+  xmlField,
+} from '../../src/stores/s3-xml.js';
 
-const AWS_PAGE = `<?xml version="1.0" encoding="UTF-8"?>
-<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>site</Name><Prefix>t%2F</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated><Contents><Key>t/a+b%2Bc%25.txt</Key><LastModified>2025-01-02T03:04:05.000Z</LastModified><ETag>&quot;0cc175b9c0f1b6a831c399e269772661&quot;</ETag><ChecksumAlgorithm>CRC32</ChecksumAlgorithm><Size>1</Size><StorageClass>STANDARD</StorageClass></Contents><Contents><Key>t/%C3%A9%20%E2%82%AC.md</Key><LastModified>2025-01-02T03:04:06.000Z</LastModified><ETag>"d41d8cd98f00b204e9800998ecf8427e-2"</ETag><Size>10485760</Size><StorageClass>STANDARD</StorageClass></Contents><NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken></ListBucketResult>`;
+const AWS_PAGE = [
+  '<?xml version="1.0" encoding="UTF-8"?>\n',
+  '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>site</Name><Prefix>t%2F</Prefix>',
+  '<KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>',
+  '<Contents><Key>t/a+b%2Bc%25.txt</Key><LastModified>2025-01-02T03:04:05.000Z</LastModified>',
+  '<ETag>&quot;0cc175b9c0f1b6a831c399e269772661&quot;</ETag><ChecksumAlgorithm>CRC32</ChecksumAlgorithm>',
+  '<Size>1</Size><StorageClass>STANDARD</StorageClass></Contents>',
+  '<Contents><Key>t/%C3%A9%20%E2%82%AC.md</Key><LastModified>2025-01-02T03:04:06.000Z</LastModified>',
+  '<ETag>"d41d8cd98f00b204e9800998ecf8427e-2"</ETag><Size>10485760</Size>',
+  '<StorageClass>STANDARD</StorageClass></Contents>',
+  '<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken></ListBucketResult>',
+].join('');
 
 describe('parseListPage', () => {
-  test('an AWS page: keys decoded (AWS writes a space as +, a + as %2B), quotes stripped, sizes, times, the token', () => {
-    expect(parseListPage(AWS_PAGE)).toEqual({
-      objects: [
-        { key: 't/a b+c%.txt', size: 1, etag: '0cc175b9c0f1b6a831c399e269772661', lastModified: Date.parse('2025-01-02T03:04:05Z') },
-        { key: 't/é €.md', size: 10485760, etag: 'd41d8cd98f00b204e9800998ecf8427e-2', lastModified: Date.parse('2025-01-02T03:04:06Z') },
-      ],
-      isTruncated: true,
-      nextContinuationToken: '1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=',
-    });
-  });
+  test(
+    'an AWS page: keys decoded (AWS writes a space as +, a + as %2B), quotes stripped, ' + 'sizes, times, the token',
+    () => {
+      expect(parseListPage(AWS_PAGE)).toEqual({
+        objects: [
+          {
+            key: 't/a b+c%.txt',
+            size: 1,
+            etag: '0cc175b9c0f1b6a831c399e269772661',
+            lastModified: Date.parse('2025-01-02T03:04:05Z'),
+          },
+          {
+            key: 't/é €.md',
+            size: 10485760,
+            etag: 'd41d8cd98f00b204e9800998ecf8427e-2',
+            lastModified: Date.parse('2025-01-02T03:04:06Z'),
+          },
+        ],
+        isTruncated: true,
+        nextContinuationToken: '1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=',
+      });
+    },
+  );
 
   test('without <EncodingType>url</EncodingType> keys are taken raw (s3rver, Ceph…): + % and & survive', () => {
-    const page = '<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a+b 100%&amp;c</Key><Size>0</Size><ETag>"x"</ETag></Contents></ListBucketResult>';
+    const page =
+      '<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a+b ' +
+      '100%&amp;c</Key><Size>0</Size><ETag>"x"</ETag></Contents></ListBucketResult>';
     expect(parseListPage(page).objects.map((o) => o.key)).toEqual(['a+b 100%&c']);
   });
 
@@ -45,19 +78,27 @@ describe('parseListPage', () => {
         <EncodingType>url</EncodingType>
       </ListBucketResult>
     `;
-    expect(parseListPage(page)).toEqual({ objects: [{ key: 'a&b<c>é😀', size: 12, etag: 'abc', lastModified: 0 }], isTruncated: false });
+    expect(parseListPage(page)).toEqual({
+      objects: [{ key: 'a&b<c>é😀', size: 12, etag: 'abc', lastModified: 0 }],
+      isTruncated: false,
+    });
   });
 
   test('a key that looks like markup, or like the EncodingType element, is only a key', () => {
     // CDATA can carry `<EncodingType>url</EncodingType>` literally: it must not switch decoding on.
-    const page = '<ListBucketResult><Contents><Key><![CDATA[<EncodingType>url</EncodingType>%41]]></Key><Size>1</Size></Contents><IsTruncated>false</IsTruncated></ListBucketResult>';
+    const page =
+      '<ListBucketResult><Contents><Key><![CDATA[<EncodingType>url</EncodingType>%41]]></Key>' +
+      '<Size>1</Size></Contents><IsTruncated>false</IsTruncated></ListBucketResult>';
     expect(parseListPage(page).objects[0]?.key).toBe('<EncodingType>url</EncodingType>%41');
-    const escaped = '<ListBucketResult><Contents><Key>&lt;/Key&gt;&lt;Key&gt;evil</Key><Size>1</Size></Contents></ListBucketResult>';
+    const escaped =
+      '<ListBucketResult><Contents><Key>&lt;/Key&gt;&lt;Key&gt;evil</Key><Size>1</Size></Contents></ListBucketResult>';
     expect(parseListPage(escaped).objects.map((o) => o.key)).toEqual(['</Key><Key>evil']);
   });
 
   test('an empty page', () => {
-    expect(parseListPage('<ListBucketResult><IsTruncated>false</IsTruncated><KeyCount>0</KeyCount></ListBucketResult>')).toEqual({ objects: [], isTruncated: false });
+    expect(
+      parseListPage('<ListBucketResult><IsTruncated>false</IsTruncated><KeyCount>0</KeyCount></ListBucketResult>'),
+    ).toEqual({ objects: [], isTruncated: false });
     expect(parseListPage('<ListBucketResult/>')).toEqual({ objects: [], isTruncated: false });
   });
 
@@ -67,13 +108,26 @@ describe('parseListPage', () => {
     ['cut inside a tag', AWS_PAGE.slice(0, AWS_PAGE.indexOf('<Size>') + 3)],
     ['cut inside CDATA', '<ListBucketResult><Contents><Key><![CDATA[abc'],
     ['not nested', '<ListBucketResult><Contents><Key>a</Size></Contents></ListBucketResult>'],
-    ['an unknown entity', '<ListBucketResult><Contents><Key>a&nbsp;b</Key><Size>1</Size></Contents></ListBucketResult>'],
+    [
+      'an unknown entity',
+      '<ListBucketResult><Contents><Key>a&nbsp;b</Key><Size>1</Size></Contents></ListBucketResult>',
+    ],
     ['a bare ampersand', '<ListBucketResult><Contents><Key>a & b</Key><Size>1</Size></Contents></ListBucketResult>'],
-    ['a reference to no character', '<ListBucketResult><Contents><Key>a&#0;b&#x110000;</Key><Size>1</Size></Contents></ListBucketResult>'],
+    [
+      'a reference to no character',
+      '<ListBucketResult><Contents><Key>a&#0;b&#x110000;</Key><Size>1</Size></Contents></ListBucketResult>',
+    ],
     ['a DOCTYPE', '<!DOCTYPE x [<!ENTITY e "boom">]><ListBucketResult></ListBucketResult>'],
-    ['a key said to be encoded that is not', '<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>100%</Key><Size>1</Size></Contents></ListBucketResult>'],
+    [
+      'a key said to be encoded that is not',
+      '<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>100%</Key><Size>1</Size></Contents>' +
+        '</ListBucketResult>',
+    ],
     ['an object without a key', '<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>'],
-    ['a size that is not a number', '<ListBucketResult><Contents><Key>a</Key><Size>12abc</Size></Contents></ListBucketResult>'],
+    [
+      'a size that is not a number',
+      '<ListBucketResult><Contents><Key>a</Key><Size>12abc</Size></Contents></ListBucketResult>',
+    ],
     ['a negative size', '<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>'],
     ['another document', '<Error><Code>InternalError</Code></Error>'],
     ['two roots', '<ListBucketResult></ListBucketResult><ListBucketResult></ListBucketResult>'],
@@ -86,7 +140,12 @@ describe('parseListPage', () => {
 
 describe('error bodies and single fields', () => {
   test('an error body gives its code, message and region; an empty or garbled one gives nothing', () => {
-    expect(parseErrorBody('<?xml version="1.0"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>the region &apos;us-east-1&apos; is wrong</Message><Region>eu-west-1</Region></Error>')).toEqual({
+    expect(
+      parseErrorBody(
+        '<?xml version="1.0"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>the ' +
+          'region &apos;us-east-1&apos; is wrong</Message><Region>eu-west-1</Region></Error>',
+      ),
+    ).toEqual({
       code: 'AuthorizationHeaderMalformed',
       message: "the region 'us-east-1' is wrong",
       region: 'eu-west-1',
@@ -104,7 +163,12 @@ describe('error bodies and single fields', () => {
   });
 
   test('xmlField reads a child of the root; none for an empty body', () => {
-    expect(xmlField('<InitiateMultipartUploadResult><Bucket>b</Bucket><UploadId>x&amp;y</UploadId></InitiateMultipartUploadResult>', 'UploadId')).toBe('x&y');
+    expect(
+      xmlField(
+        '<InitiateMultipartUploadResult><Bucket>b</Bucket><UploadId>x&amp;y</UploadId></InitiateMultipartUploadResult>',
+        'UploadId',
+      ),
+    ).toBe('x&y');
     expect(xmlField('', 'UploadId')).toBeUndefined();
   });
 
@@ -118,7 +182,10 @@ describe('error bodies and single fields', () => {
 
 /** Characters XML 1.0 can carry (raw or as a reference): any but most C0 controls and U+FFFE/FFFF. */
 const xmlChar = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom(...'ab/ +%&<>"\';=@é€😀-._~!*()#?\t'.split(''), '\r', '\n', ' ', ']]>'.charAt(0)) },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(...'ab/ +%&<>"\';=@é€😀-._~!*()#?\t'.split(''), '\r', '\n', ' ', ']]>'.charAt(0)),
+  },
   { weight: 3, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
 );
 const key = fc
@@ -127,7 +194,14 @@ const key = fc
   .filter((k) => [...k].every((c) => isXmlText(c.codePointAt(0)!)));
 
 function isXmlText(code: number): boolean {
-  return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || code >= 0x10000;
+  return (
+    code === 0x9 ||
+    code === 0xa ||
+    code === 0xd ||
+    (code >= 0x20 && code <= 0xd7ff) ||
+    (code >= 0xe000 && code <= 0xfffd) ||
+    code >= 0x10000
+  );
 }
 
 const objectArb = fc.record({
@@ -170,12 +244,26 @@ const pageArb = fc
     const contents = p.objects.map((o, i) => {
       const keyText = p.encoded ? encodeKey(o.key) : spell(o.key, p.spellings[i % 8]!, p.seed + i);
       const etag = p.quoted ? `&quot;${o.etag}&quot;` : o.etag;
-      return `<Contents>${gap(i)}<Key>${keyText}</Key>${gap(i + 1)}<LastModified>${new Date(o.lastModified).toISOString()}</LastModified><ETag>${etag}</ETag>${gap(i + 2)}<Size>${gap(i + 3).trim() === '' ? gap(i + 3) : ''}${o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+      const modified = new Date(o.lastModified).toISOString();
+      const sizeGap = gap(i + 3).trim() === '' ? gap(i + 3) : '';
+      return (
+        `<Contents>${gap(i)}<Key>${keyText}</Key>${gap(i + 1)}` +
+        `<LastModified>${modified}</LastModified><ETag>${etag}</ETag>` +
+        `${gap(i + 2)}<Size>${sizeGap}${o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`
+      );
     });
-    const token = p.token === undefined ? '' : `<NextContinuationToken>${spell(p.token, p.spellings[0]!, p.seed)}</NextContinuationToken>`;
+    const token =
+      p.token === undefined
+        ? ''
+        : `<NextContinuationToken>${spell(p.token, p.spellings[0]!, p.seed)}</NextContinuationToken>`;
     const encoding = p.encoded ? `<EncodingType>url</EncodingType>` : '';
-    const root = p.attributes ? '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/" a=\'1>2\'>' : '<ListBucketResult>';
-    const xml = `<?xml version="1.0" encoding="UTF-8"?>${gap(0)}${root}<Name>b</Name>${gap(1)}<IsTruncated>${p.truncated}</IsTruncated>${contents.join(gap(2))}${token}${encoding}${gap(3)}</ListBucketResult>${gap(4)}`;
+    const root = p.attributes
+      ? '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/" a=\'1>2\'>'
+      : '<ListBucketResult>';
+    const xml =
+      '<?xml version="1.0" ' +
+      `encoding="UTF-8"?>${gap(0)}${root}<Name>b</Name>${gap(1)}<IsTruncated>${p.truncated}</IsTruncated>` +
+      `${contents.join(gap(2))}${token}${encoding}${gap(3)}</ListBucketResult>${gap(4)}`;
     return { xml, page: p };
   });
 
@@ -193,7 +281,14 @@ describe('parseListPage, fuzzed', () => {
   });
 
   test('it reads what an independent XML parser (fast-xml-parser) reads', () => {
-    const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => name === 'Contents', processEntities: true, htmlEntities: true });
+    const parser = new XMLParser({
+      ignoreAttributes: true,
+      parseTagValue: false,
+      trimValues: false,
+      isArray: (name) => name === 'Contents',
+      processEntities: true,
+      htmlEntities: true,
+    });
     fc.assert(
       fc.property(pageArb, ({ xml, page }) => {
         const theirs = parser.parse(xml) as { ListBucketResult: { Contents?: { Key: string | number }[] } };
@@ -226,14 +321,18 @@ describe('parseListPage, fuzzed', () => {
 
   test('garbage never throws anything but MalformedXmlError, and never hangs', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), fc.constantFrom('', '<ListBucketResult>', '<ListBucketResult><Contents><Key>'), (noise, lead) => {
-        try {
-          parseXml(lead + noise);
-          parseListPage(lead + noise);
-        } catch (error) {
-          expect(error).toBeInstanceOf(MalformedXmlError);
-        }
-      }),
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 300 }),
+        fc.constantFrom('', '<ListBucketResult>', '<ListBucketResult><Contents><Key>'),
+        (noise, lead) => {
+          try {
+            parseXml(lead + noise);
+            parseListPage(lead + noise);
+          } catch (error) {
+            expect(error).toBeInstanceOf(MalformedXmlError);
+          }
+        },
+      ),
       { numRuns: 1000 },
     );
   });

@@ -7,13 +7,33 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { compareKeys, scanLocal } from '../../src/core/scan.js';
+import { compareKeys } from '../../src/core/keys.js';
+import { scanLocal } from '../../src/core/scan.js';
 
 const md5 = (data: Buffer | string): string => createHash('md5').update(data).digest('hex');
 
 describe('compareKeys', () => {
   test('orders like Buffer.compare of the UTF-8 bytes', () => {
-    const char = fc.constantFrom('a', 'Z', '/', '-', '.', ' ', 'é', 'ÿ', 'Ā', '߿', 'ࠀ', '\ue000', '\uffff', '😀', '𝄞', '\u{10ffff}', '~', '0');
+    const char = fc.constantFrom(
+      'a',
+      'Z',
+      '/',
+      '-',
+      '.',
+      ' ',
+      'é',
+      'ÿ',
+      'Ā',
+      '߿',
+      'ࠀ',
+      '\ue000',
+      '\uffff',
+      '😀',
+      '𝄞',
+      '\u{10ffff}',
+      '~',
+      '0',
+    );
     const key = fc.array(char, { maxLength: 5 }).map((chars) => chars.join(''));
     fc.assert(
       fc.property(key, key, (a, b) => {

@@ -6,10 +6,12 @@ import { bytecodeKeys, escapeGlob, loaderKey, namespacePattern, redactRedisUrl }
 describe('FastBlocks cache key layout', () => {
   it('loader key: app prefix, then the storage path parts joined by ":"', () => {
     expect(loaderKey('shop', 'templates/app/bulma/base.html')).toBe('shop:templates:app:bulma:base.html');
-    expect(loaderKey('shop', 'templates/app/bulma/blocks/header.html')).toBe('shop:templates:app:bulma:blocks:header.html');
+    expect(loaderKey('shop', 'templates/app/bulma/blocks/header.html')).toBe(
+      'shop:templates:app:bulma:blocks:header.html',
+    );
   });
 
-  it('not the old sync action\'s names (template:<relative path>)', () => {
+  it("not the old sync action's names (template:<relative path>)", () => {
     expect(loaderKey('shop', 'templates/base.html')).not.toMatch(/^template:|^shop:template:/);
   });
 
@@ -21,7 +23,10 @@ describe('FastBlocks cache key layout', () => {
       'shop:bccache:bulma/blocks/header.html',
       'shop:bccache:app/bulma/blocks/header.html',
     ]);
-    expect(bytecodeKeys('shop', 'templates/base.html')).toEqual(['shop:bccache:templates/base.html', 'shop:bccache:base.html']);
+    expect(bytecodeKeys('shop', 'templates/base.html')).toEqual([
+      'shop:bccache:templates/base.html',
+      'shop:bccache:base.html',
+    ]);
   });
 
   it('namespace patterns match the app name literally', () => {

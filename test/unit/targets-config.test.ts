@@ -26,29 +26,49 @@ describe('resolveApp', () => {
     const fromOptions = await resolveApp({ appRoot: root, appName: 'from-option', env });
     expect([fromOptions.appName, fromOptions.sources.appName]).toEqual(['from-option', 'option']);
     const fromEnv = await resolveApp({ appRoot: root, env });
-    expect([fromEnv.appName, fromEnv.sources.appName, fromEnv.cacheUrl]).toEqual(['from-env', 'environment', 'redis://env:6379']);
+    expect([fromEnv.appName, fromEnv.sources.appName, fromEnv.cacheUrl]).toEqual([
+      'from-env',
+      'environment',
+      'redis://env:6379',
+    ]);
     const fromFiles = await resolveApp({ appRoot: root, env: {} });
-    expect([fromFiles.appName, fromFiles.sources.appName, fromFiles.cacheUrl]).toEqual(['from-settings', 'settings', 'redis://cache.internal:6380/2']);
+    expect([fromFiles.appName, fromFiles.sources.appName, fromFiles.cacheUrl]).toEqual([
+      'from-settings',
+      'settings',
+      'redis://cache.internal:6380/2',
+    ]);
   });
 
-  it('tells onSecret the cache password and the reload secret wherever they come from, before anything uses them', async () => {
-    const told = async (options: Parameters<typeof resolveApp>[0]) => {
-      const secrets: string[] = [];
-      await resolveApp({ appRoot: root, ...options, onSecret: (s) => secrets.push(s) });
-      return secrets;
-    };
-    const env = { FASTBLOCKS_SYNC_CACHE_URL: `redis://default:${encodeURIComponent('Sup3r*"pw<_x')}@cache:6379/0`, FASTBLOCKS_SYNC_RELOAD_SECRET: 'hmac-key-from-env' };
-    expect(await told({ env })).toEqual(['Sup3r*%22pw%3C_x', 'Sup3r*"pw<_x', 'hmac-key-from-env']);
-    await write('cache.yml', 'host: cache.internal\npassword: "p@ss word"\n');
-    expect(await told({ env: {} })).toEqual(['p%40ss%20word', 'p@ss word']);
-    expect(await told({ env: {}, cacheUrl: 'redis://cache:6379/0' })).toEqual([]);
-    expect(await told({ env: {}, cacheUrl: 'redis://:plain@cache:6379/0', reloadSecret: 'opt' })).toEqual(['plain', 'opt']);
-  });
+  it(
+    'tells onSecret the cache password and the reload secret wherever they come from, ' + 'before anything uses them',
+    async () => {
+      const told = async (options: Parameters<typeof resolveApp>[0]) => {
+        const secrets: string[] = [];
+        await resolveApp({ appRoot: root, ...options, onSecret: (s) => secrets.push(s) });
+        return secrets;
+      };
+      const env = {
+        FASTBLOCKS_SYNC_CACHE_URL: `redis://default:${encodeURIComponent('Sup3r*"pw<_x')}@cache:6379/0`,
+        FASTBLOCKS_SYNC_RELOAD_SECRET: 'hmac-key-from-env',
+      };
+      expect(await told({ env })).toEqual(['Sup3r*%22pw%3C_x', 'Sup3r*"pw<_x', 'hmac-key-from-env']);
+      await write('cache.yml', 'host: cache.internal\npassword: "p@ss word"\n');
+      expect(await told({ env: {} })).toEqual(['p%40ss%20word', 'p@ss word']);
+      expect(await told({ env: {}, cacheUrl: 'redis://cache:6379/0' })).toEqual([]);
+      expect(await told({ env: {}, cacheUrl: 'redis://:plain@cache:6379/0', reloadSecret: 'opt' })).toEqual([
+        'plain',
+        'opt',
+      ]);
+    },
+  );
 
   it('accepts the nested ACB forms and ignores placeholders', async () => {
     await write('app.yaml', 'app:\n  name: nested\n');
     await write('cache.yml', 'cache:\n  host: ${REDIS_HOST}\n');
-    await write('storage.yml', 'storage:\n  prefix: site\n  buckets:\n    templates: tpl-bucket\n    static: ${STATIC_BUCKET}\n');
+    await write(
+      'storage.yml',
+      'storage:\n  prefix: site\n  buckets:\n    templates: tpl-bucket\n    static: ${STATIC_BUCKET}\n',
+    );
     const app = await resolveApp({ appRoot: root, env: {} });
     expect(app.appName).toBe('nested');
     expect(app.cacheUrl).toBeNull();
@@ -65,36 +85,45 @@ describe('resolveApp', () => {
 
 describe('areaLocation', () => {
   it('default layout: <remote prefix><area>/, one tool area per prefix', async () => {
-    const app = await resolveApp({ appRoot: root, storageBucket: 's3://bucket/site', env: {} });
-    const registry = new StoreRegistry({ region: 'us-east-1' });
+    const app = await resolveApp({ appRoot: root, storageBucket: 's3://bucket/site', region: 'us-east-1', env: {} });
+    const registry = new StoreRegistry();
     const loc = areaLocation(app, 'templates', 'templates', registry);
-    expect([loc.rootPrefix, loc.areaPrefix, loc.layout]).toEqual(['site/templates/', 'site/.fastblocks-sync/', 'areas']);
+    expect([loc.rootPrefix, loc.areaPrefix, loc.layout]).toEqual([
+      'site/templates/',
+      'site/.fastblocks-sync/',
+      'areas',
+    ]);
     expect(areaLocation(app, 'static', 'static', registry).store).toBe(loc.store);
     registry.close();
   });
 
-  it('storage.yml buckets: S3 bucket per area, keys under <prefix>/<area>/ (prefix defaults to the app name)', async () => {
-    await write('app.yml', 'name: shop\n');
-    await write('storage.yml', 'buckets:\n  templates: shop-templates\n');
-    const app = await resolveApp({ appRoot: root, storageBucket: 's3://main-bucket', env: {} });
-    const registry = new StoreRegistry({ region: 'us-east-1' });
-    const tpl = areaLocation(app, 'templates', 'templates', registry);
-    expect(tpl.printable).toBe('s3://shop-templates/shop/templates/');
-    expect(tpl.areaPrefix).toBe('.fastblocks-sync/');
-    const settings = areaLocation(app, 'settings', 'settings', registry);
-    expect(settings.printable).toBe('s3://main-bucket/settings/');
-    registry.close();
-  });
+  it(
+    'storage.yml buckets: S3 bucket per area, keys under <prefix>/<area>/ (prefix defaults ' + 'to the app name)',
+    async () => {
+      await write('app.yml', 'name: shop\n');
+      await write('storage.yml', 'buckets:\n  templates: shop-templates\n');
+      const app = await resolveApp({ appRoot: root, storageBucket: 's3://main-bucket', region: 'us-east-1', env: {} });
+      const registry = new StoreRegistry();
+      const tpl = areaLocation(app, 'templates', 'templates', registry);
+      expect(tpl.printable).toBe('s3://shop-templates/shop/templates/');
+      expect(tpl.areaPrefix).toBe('.fastblocks-sync/');
+      const settings = areaLocation(app, 'settings', 'settings', registry);
+      expect(settings.printable).toBe('s3://main-bucket/settings/');
+      registry.close();
+    },
+  );
 
   it('storage.yml buckets with a file:// remote: <dir>/<bucket>/<prefix>/<area>/ as ACB file storage', async () => {
     await write('app.yml', 'name: shop\n');
     await write('storage.yml', 'buckets:\n  static: shop-static\n');
     const remote = pathToFileURL(path.join(root, 'remote')).href;
     const app = await resolveApp({ appRoot: root, storageBucket: remote, env: {} });
-    const registry = new StoreRegistry({});
+    const registry = new StoreRegistry();
     const loc = areaLocation(app, 'static', 'static', registry);
     expect([loc.rootPrefix, loc.areaPrefix]).toEqual(['shop-static/shop/static/', '.fastblocks-sync/']);
-    expect(() => areaLocation({ ...app, remote: null, storage: null }, 'static', 'static', registry)).toThrow(/No remote configured for static/);
+    expect(() => areaLocation({ ...app, remote: null, storage: null }, 'static', 'static', registry)).toThrow(
+      /No remote configured for static/,
+    );
     registry.close();
   });
 

@@ -3,7 +3,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isPlaceholder } from '../../src/targets/config.js';
-import { adapterOf, findLiteralSecrets, printableUrl, signBody, validateYaml } from '../../src/targets/settings.js';
+import { adapterOf, findLiteralSecrets, signBody, validateYaml } from '../../src/targets/settings.js';
+import { printableUrl } from '../../src/urls.js';
 
 describe('validateYaml', () => {
   it('accepts every document of a valid multi-document file', () => {
@@ -13,7 +14,11 @@ describe('validateYaml', () => {
   });
 
   it('refuses a duplicate key with its line and column', () => {
-    expect(validateYaml('name: shop\ncache:\n  host: a\n  host: b\n')).toEqual({ message: 'Map keys must be unique', line: 4, column: 3 });
+    expect(validateYaml('name: shop\ncache:\n  host: a\n  host: b\n')).toEqual({
+      message: 'Map keys must be unique',
+      line: 4,
+      column: 3,
+    });
   });
 
   it('refuses a syntax error in a later document, with the position in the file', () => {
@@ -44,9 +49,15 @@ describe('validateYaml', () => {
 
 describe('findLiteralSecrets', () => {
   it('warns about literal secret values with their key path and position, never the value', () => {
-    const warnings = findLiteralSecrets('sql.yml', 'host: db\nauth:\n  password: hunter2-prod\n  api_key: "AKIA1234567890"\n');
+    const warnings = findLiteralSecrets(
+      'sql.yml',
+      'host: db\nauth:\n  password: hunter2-prod\n  api_key: "AKIA1234567890"\n',
+    );
     expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toEqual({ path: 'sql.yml', message: expect.stringContaining('line 3, column 13: "auth.password"') });
+    expect(warnings[0]).toEqual({
+      path: 'sql.yml',
+      message: expect.stringContaining('line 3, column 13: "auth.password"'),
+    });
     expect(warnings[1]?.message).toContain('"auth.api_key"');
     expect(JSON.stringify(warnings)).not.toContain('hunter2');
     expect(JSON.stringify(warnings)).not.toContain('AKIA');
@@ -70,7 +81,21 @@ describe('findLiteralSecrets', () => {
   });
 
   it('placeholders are documented forms only', () => {
-    for (const p of ['', null, '${X}', '$X', '${{ a.b }}', '{{ x }}', '<token>', '***', 'xxxx', 'changeme', 'CHANGE_ME', 'todo']) expect(isPlaceholder(p)).toBe(true);
+    for (const p of [
+      '',
+      null,
+      '${X}',
+      '$X',
+      '${{ a.b }}',
+      '{{ x }}',
+      '<token>',
+      '***',
+      'xxxx',
+      'changeme',
+      'CHANGE_ME',
+      'todo',
+    ])
+      expect(isPlaceholder(p)).toBe(true);
     for (const v of ['hunter2', 's3cr3t!', 'prod-db.internal', '${X}suffix']) expect(isPlaceholder(v)).toBe(false);
   });
 });

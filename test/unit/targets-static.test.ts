@@ -1,7 +1,13 @@
 // Content-Type and Cache-Control rules for static assets.
 
 import { describe, expect, it } from 'vitest';
-import { contentTypeFor, DEFAULT_STATIC_EXCLUDE, DEFAULT_STATIC_PATTERNS, parseCacheControlRules, staticAttributes } from '../../src/targets/static.js';
+import {
+  contentTypeFor,
+  DEFAULT_STATIC_EXCLUDE,
+  DEFAULT_STATIC_PATTERNS,
+  parseCacheControlRules,
+  staticAttributes,
+} from '../../src/targets/static.js';
 import { pathFilter } from '../../src/core/keys.js';
 
 describe('static attributes', () => {
@@ -26,7 +32,9 @@ describe('static attributes', () => {
   });
 
   it('custom rules: first match wins, no match means no Cache-Control', () => {
-    const attrs = staticAttributes(parseCacheControlRules(['# comment', 'images/**=public, max-age=600', '*.css = no-store']));
+    const attrs = staticAttributes(
+      parseCacheControlRules(['# comment', 'images/**=public, max-age=600', '*.css = no-store']),
+    );
     expect(attrs('images/hero.png')).toEqual({ contentType: 'image/png', cacheControl: 'public, max-age=600' });
     expect(attrs('css/app.css').cacheControl).toBe('no-store');
     expect(attrs('js/app.js')).toEqual({ contentType: 'text/javascript; charset=utf-8' });
@@ -36,6 +44,8 @@ describe('static attributes', () => {
   it("the seed's patterns and excludes select assets and skip temp files, logs and dot files", () => {
     const filter = pathFilter(DEFAULT_STATIC_PATTERNS, DEFAULT_STATIC_EXCLUDE);
     expect(['css/app.css', 'js/app.3f9a1c2b.js', 'images/hero.png', 'dist/site.tar.gz'].every(filter)).toBe(true);
-    expect(['js/build.tmp', 'debug.log', '.DS_Store', 'css/.hidden.css', '__pycache__/x.js', 'README.md'].some(filter)).toBe(false);
+    expect(
+      ['js/build.tmp', 'debug.log', '.DS_Store', 'css/.hidden.css', '__pycache__/x.js', 'README.md'].some(filter),
+    ).toBe(false);
   });
 });

@@ -20,14 +20,20 @@ describe('yamlNestingProblem', () => {
     expect(yamlNestingProblem(flowMaps(MAX_YAML_DEPTH - 1))).toBeNull();
     expect(yamlNestingProblem(flowMaps(MAX_YAML_DEPTH))).not.toBeNull();
     expect(yamlNestingProblem(block(MAX_YAML_DEPTH))).toBeNull();
-    expect(yamlNestingProblem(block(MAX_YAML_DEPTH + 1))).toMatchObject({ line: MAX_YAML_DEPTH + 1, column: MAX_YAML_DEPTH + 1 });
+    expect(yamlNestingProblem(block(MAX_YAML_DEPTH + 1))).toMatchObject({
+      line: MAX_YAML_DEPTH + 1,
+      column: MAX_YAML_DEPTH + 1,
+    });
     expect(yamlNestingProblem(sequences(MAX_YAML_DEPTH))).toBeNull();
     expect(yamlNestingProblem(sequences(MAX_YAML_DEPTH + 1))).not.toBeNull();
     // Every document of a stream; brackets inside strings, comments and block scalars are text.
     expect(yamlNestingProblem(`---\na: 1\n---\n${flow(MAX_YAML_DEPTH)}`)).toMatchObject({ line: 4 });
     // The first place in document order.
-    expect(yamlNestingProblem(`x: 1\n${flow(MAX_YAML_DEPTH)}${flow(MAX_YAML_DEPTH).replace('a:', 'b:')}`)).toMatchObject({ line: 2 });
-    const text = `a: "${'['.repeat(500)}"\nb: '${'{'.repeat(500)}'\n# ${'['.repeat(500)}\nc: |\n  ${'[{'.repeat(500)}\n`;
+    expect(
+      yamlNestingProblem(`x: 1\n${flow(MAX_YAML_DEPTH)}${flow(MAX_YAML_DEPTH).replace('a:', 'b:')}`),
+    ).toMatchObject({ line: 2 });
+    const text =
+      `a: "${'['.repeat(500)}"\nb: '${'{'.repeat(500)}'\n# ${'['.repeat(500)}\nc: ` + `|\n  ${'[{'.repeat(500)}\n`;
     expect(yamlNestingProblem(text)).toBeNull();
     expect(() => parse(text)).not.toThrow();
   });
@@ -41,7 +47,11 @@ describe('yamlNestingProblem', () => {
   });
 
   it('makes validateYaml refuse the file with its position instead of parsing it', () => {
-    expect(validateYaml(flow(1_000))).toEqual({ message: 'nested deeper than 64 levels (collections inside collections): refused before parsing', line: 1, column: 67 });
+    expect(validateYaml(flow(1_000))).toEqual({
+      message: 'nested deeper than 64 levels (collections inside collections): refused before parsing',
+      line: 1,
+      column: 67,
+    });
     expect(validateYaml(Buffer.from(block(70)))).toMatchObject({ line: 65, column: 65 });
     expect(validateYaml('a:\n  b:\n    - c: [1, {d: 2}]\n')).toBeNull();
   });

@@ -89,7 +89,10 @@ export function tagIsGone(fileName: string): boolean {
 }
 
 function spaceHash(host: string, space: string | undefined): string {
-  return createHash('sha256').update(`${host}\0${space ?? 'unknown'}`).digest('hex').slice(0, 12);
+  return createHash('sha256')
+    .update(`${host}\0${space ?? 'unknown'}`)
+    .digest('hex')
+    .slice(0, 12);
 }
 
 /**
@@ -98,10 +101,14 @@ function spaceHash(host: string, space: string | undefined): string {
  * or container sharing the folder, names without a tag). Deleting a live writer's file by mistake
  * (one stalled for `staleMs`) fails its rename, so its run rolls back: never a lost file.
  */
-export async function sweepAbandoned(dir: string, isTemp: (name: string) => boolean, staleMs: number): Promise<{ items: number; bytes: number }> {
+export async function sweepAbandoned(
+  dir: string,
+  isTemp: (name: string) => boolean,
+  staleMs: number,
+): Promise<{ items: number; bytes: number }> {
   const swept = { items: 0, bytes: 0 };
-  const names = await fs.readdir(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
+  const names = await fs.readdir(dir).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   });
   for (const name of names.filter(isTemp)) {

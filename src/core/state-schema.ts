@@ -1,0 +1,134 @@
+// The tool's own objects as read back from the bucket: whoever holds the bucket's credentials can
+// write them, so they are parsed once here into their types, and a malformed one is refused with
+// what to do, never half-used. A lock's expiry is also bounded: no writer of ours sets it further
+// ahead than the longest lock lifetime, so one that does (or that is not a date) counts as expired
+// instead of blocking every run for ever.
+
+import { RUN_LIMITS, type BaseEntry, type BaseState } from './model.js';
+
+/** Clocks of two runners may disagree by this much. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/** What a run may change on the remote, written in the lock before the first write. */
+export interface RemoteJournalEntry {
+  key: string;
+  /** ETag before the run; null when the run creates the key. */
+  before: string | null;
+  /** Where the previous version is copied before it is replaced or deleted. */
+  backup: string | null;
+  /** MD5 of what the run creates, when known: recovery removes the object only if it still matches. */
+  after?: string;
+}
+
+export interface LockBody {
+  runId: string;
+  replica: string;
+  host: string;
+  pid: number;
+  /** Where `pid` is meaningful (boot and pid namespace, see holder.ts); absent in older locks. */
+  pidSpace?: string;
+  acquiredAt: string;
+  expiresAt: string;
+  journal: RemoteJournalEntry[];
+  /**
+   * SHA-256 of the run's local journal file, when it has one. A local journal is only undone when
+   * the lock of the run it names carries its digest: a file in a checkout is not evidence.
+   */
+  localJournal?: string;
+  /**
+   * State keys of the other roots applied together with this one (`target: all`), in this store's
+   * tool area. The run committed once any of them (or this root's) was written with its run id.
+   */
+  group?: string[];
+}
+
+type Json = Record<string, unknown>;
+
+const isRecord = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+/** The base state in `text`, or an Error saying why it cannot be one (which the caller words). */
+export function parseBaseState(text: string): BaseState | Error {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return new Error('it is not valid JSON');
+  }
+  if (!isRecord(value) || value.version !== 1) return new Error('it is not a version 1 state object');
+  const { replica, updatedAt, runId, entries } = value;
+  if (!isString(replica) || !isString(updatedAt) || !isString(runId))
+    return new Error('its replica, updatedAt or runId is not a string');
+  if (!isRecord(entries)) return new Error('its entries are not an object');
+  const parsed: Record<string, BaseEntry> = {};
+  for (const [path, entry] of Object.entries(entries)) {
+    const checked = baseEntry(entry);
+    if (checked === null)
+      return new Error(`its entry for ${JSON.stringify(path.slice(0, 200))} is not { md5, etag, size[, meta] }`);
+    // defineProperty: a path named `__proto__` stays an ordinary entry.
+    Object.defineProperty(parsed, path, { value: checked, enumerable: true, writable: true, configurable: true });
+  }
+  return { version: 1, replica, updatedAt, runId, entries: parsed };
+}
+
+function baseEntry(value: unknown): BaseEntry | null {
+  if (!isRecord(value)) return null;
+  const { md5, etag, size, meta } = value;
+  if (!isString(md5) || !/^[0-9a-f]{32}$/.test(md5) || !isString(etag) || !isCount(size)) return null;
+  if (meta !== undefined && !isString(meta)) return null;
+  return { md5, etag, size, ...(meta !== undefined ? { meta } : {}) };
+}
+
+/** The lock body in `text`, or an Error saying why it cannot be one. */
+export function parseLockBody(text: string): LockBody | Error {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return new Error('it is not valid JSON');
+  }
+  if (!isRecord(value)) return new Error('it is not an object');
+  const { runId, replica, host, pid, pidSpace, acquiredAt, expiresAt, journal, localJournal, group } = value;
+  if (!isString(runId) || !isString(replica) || !isString(host))
+    return new Error('its runId, replica or host is missing');
+  if (!isString(acquiredAt) || !isString(expiresAt)) return new Error('its acquiredAt or expiresAt is not a string');
+  if (!Array.isArray(journal) || !journal.every(isJournalEntry))
+    return new Error('its journal is not a list of { key, before, backup[, after] }');
+  if (localJournal !== undefined && !isString(localJournal)) return new Error('its localJournal is not a string');
+  if (pidSpace !== undefined && !isString(pidSpace)) return new Error('its pidSpace is not a string');
+  if (group !== undefined && !(Array.isArray(group) && group.every(isString)))
+    return new Error('its group is not a list of state keys');
+  return {
+    runId,
+    replica,
+    host,
+    // A pid that is not a number names no process: its holder is never judged gone (holder.ts).
+    pid: typeof pid === 'number' ? pid : Number.NaN,
+    ...(pidSpace !== undefined ? { pidSpace } : {}),
+    acquiredAt,
+    expiresAt,
+    journal,
+    ...(localJournal !== undefined ? { localJournal } : {}),
+    ...(group !== undefined ? { group } : {}),
+  };
+}
+
+function isJournalEntry(value: unknown): value is RemoteJournalEntry {
+  if (!isRecord(value)) return false;
+  const { key, before, backup, after } = value;
+  const stringOrNull = (v: unknown) => v === null || isString(v);
+  return isString(key) && stringOrNull(before) && stringOrNull(backup) && (after === undefined || isString(after));
+}
+
+/**
+ * Whether a lock held by another run may be taken over at `now`: its expiry passed, or it is not a
+ * date, or it lies further ahead than any run of ours could have set it (the longest lock lifetime).
+ */
+export function lockExpired(lock: Pick<LockBody, 'expiresAt'>, now: Date): boolean {
+  const expires = Date.parse(lock.expiresAt);
+  if (!Number.isFinite(expires)) return true;
+  return expires <= now.getTime() || expires > now.getTime() + RUN_LIMITS.lockTtl.max * 1000 + CLOCK_SKEW_MS;
+}
