@@ -4,7 +4,8 @@
 //
 // Layout under the root:
 //   <key>                     object bodies, the key's '/' segments as folders
-//   .fsstore-meta/<key>       JSON sidecar: ETag cache, content type, cache control, user metadata
+//   .fsstore-meta/<key>       JSON sidecar: ETag cache, header attributes (content type, cache
+//                             control, disposition…), user metadata
 //   .fsstore-tmp/             bodies being written (renamed into place) and per-key lock files;
 //                             a body's name starts with its writer's tag, so one a killed process
 //                             left is swept (sweepAbandonedWrites)
@@ -22,6 +23,7 @@ import { sweepAbandoned, writerTag } from '../core/holder.js';
 import { emptyRequestStats, type RequestStats } from '../core/model.js';
 import {
   badDigest,
+  headerAttributesOf,
   meter,
   normalizeEtag,
   StoreError,
@@ -29,6 +31,8 @@ import {
   type CallOptions,
   type Conditions,
   type Consume,
+  type CopyOptions,
+  type HeaderAttributes,
   type ListOptions,
   type ObjectAttributes,
   type ObjectHead,
@@ -61,13 +65,11 @@ interface CallContext {
   signal?: AbortSignal;
 }
 
-interface Sidecar {
+interface Sidecar extends HeaderAttributes {
   etag: string;
   /** The body this sidecar describes: when the file's size or mtime differ, the ETag is recomputed. */
   size: number;
   mtimeMs: number;
-  contentType?: string;
-  cacheControl?: string;
   metadata: Record<string, string>;
 }
 
@@ -167,11 +169,8 @@ export class FsStore implements RemoteStore {
     });
   }
 
-  async copy(
-    sourceKey: string,
-    destinationKey: string,
-    options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
-  ): Promise<{ etag: string }> {
+  /** Any size in one go (`sourceSize` and `uploads` do not apply: a file is copied whole). */
+  async copy(sourceKey: string, destinationKey: string, options: CopyOptions = {}): Promise<{ etag: string }> {
     return this.run({ operation: 'copy', key: destinationKey, sourceKey, signal: options.signal }, async () => {
       this.assertValidKey(destinationKey);
       const source = await this.snapshot(sourceKey);
@@ -540,14 +539,15 @@ function preconditionFailed(operation: Operation, where: string, key: string, wh
 function normalizeAttributes(attributes: ObjectAttributes): Omit<Sidecar, 'etag' | 'size' | 'mtimeMs'> {
   // S3 stores user metadata names in lower case.
   const metadata = Object.fromEntries(Object.entries(attributes.metadata ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
-  return { contentType: attributes.contentType, cacheControl: attributes.cacheControl, metadata };
+  return { ...headerAttributesOf(attributes), metadata };
 }
 
 /** The sidecar's attributes when it describes the body with this ETag; none for a body changed by hand. */
-function sidecarAttributes(sidecar: Sidecar | null, etag: string): Pick<ObjectHead, 'metadata' | 'contentType' | 'cacheControl'> {
+function sidecarAttributes(sidecar: Sidecar | null, etag: string): Pick<ObjectHead, 'metadata' | keyof HeaderAttributes> {
   if (sidecar === null || sidecar.etag !== etag) return { metadata: {} };
-  return { metadata: sidecar.metadata, contentType: sidecar.contentType, cacheControl: sidecar.cacheControl };
+  return { metadata: sidecar.metadata, ...headerAttributesOf(sidecar) };
 }
+
 
 async function acquireLockFile(lockFile: string, key: string): Promise<void> {
   const deadline = Date.now() + LOCK_WAIT_MS;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { isToolPath } from '../../src/core/keys.js';
-import { candidatePartSizes, multipartEtags, multipartPartCount, PartBuffers, partSizeFor, readParts } from '../../src/stores/multipart.js';
+import { candidatePartSizes, copyPartSize, multipartEtags, multipartPartCount, PartBuffers, partRanges, partSizeFor, readParts } from '../../src/stores/multipart.js';
 
 const MiB = 1024 * 1024;
 
@@ -30,6 +30,25 @@ describe('multipart helpers', () => {
     expect(etags.get(5 * MiB)).toBe(etagOf(bytes, 5 * MiB));
     expect(etags.get(8 * MiB)).toBe(etagOf(bytes, 8 * MiB));
     expect(etags.get(8 * MiB)).toMatch(/-3$/);
+  });
+
+  it('copyPartSize follows the part size the source\'s ETag implies (the copy then has the same ETag), else the preferred size', () => {
+    const md5 = '0123456789abcdef0123456789abcdef';
+    // Our own uploads and the AWS CLI's: 8 MiB parts.
+    expect(copyPartSize(6 * 1024 * MiB, `${md5}-768`, 5 * MiB)).toBe(8 * MiB);
+    // rclone's 5 MiB parts.
+    expect(copyPartSize(11 * MiB + 5, `${md5}-3`, 8 * MiB)).toBe(5 * MiB);
+    // A single-part ETag says nothing: the preferred size, grown to fit 10,000 parts.
+    expect(copyPartSize(6 * 1024 * MiB, md5, 8 * MiB)).toBe(8 * MiB);
+    expect(copyPartSize(5 * 1024 * 1024 * MiB, md5, 8 * MiB)).toBe(525 * MiB);
+  });
+
+  it('partRanges covers every byte once, in inclusive ranges, the last one short', () => {
+    expect(partRanges(11, 5)).toEqual([{ first: 0, last: 4 }, { first: 5, last: 9 }, { first: 10, last: 10 }]);
+    expect(partRanges(10, 5)).toEqual([{ first: 0, last: 4 }, { first: 5, last: 9 }]);
+    const ranges = partRanges(5 * 1024 * 1024 * MiB, 525 * MiB);
+    expect(ranges.length).toBeLessThanOrEqual(10_000);
+    expect(ranges.at(-1)!.last).toBe(5 * 1024 * 1024 * MiB - 1);
   });
 
   it('candidatePartSizes offers only sizes giving that many parts, the common ones first', () => {
