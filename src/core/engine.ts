@@ -41,7 +41,7 @@ import { isGone, thisProcess } from './holder.js';
 import { git, LocalTimes, remoteTime } from './times.js';
 import { md5FromEtag, metadataMd5, type ObjectAttributes, type RemoteStore } from '../stores/store.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
-import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf, isRunId, previewInterruptedRun, previewLocalJournal } from './journal.js';
+import { recoverInterruptedRun, writeLocalJournal, clearLocalJournal, recoverLocalJournal, localJournalsOf, isRunId, previewInterruptedRun, previewLocalJournal, abortRecordedUploads, LockUploadJournal } from './journal.js';
 
 export interface ValidationIssue {
   message: string;
@@ -237,6 +237,8 @@ class SyncRun implements PreparedSync {
   private readonly store: RemoteStore;
   private planned: Plan | undefined;
   private lock: HeldLock | undefined;
+  /** The multipart uploads of this run's apply, recorded in its lock (journal.ts). */
+  private uploads: LockUploadJournal | undefined;
   private stopRefreshing: (() => void) | undefined;
   /** Aborted when the lock is taken over by another run: the apply stops and rolls back. */
   private readonly lost = new AbortController();
@@ -757,6 +759,7 @@ class SyncRun implements PreparedSync {
           ...(group.length > 0 ? { group } : {}),
         });
       }
+      this.uploads = new LockUploadJournal(this.cleanupStore(), this.lock!);
       const result = await applyPlan(plan.ops, {
         local: this.local,
         store: this.options.store,
@@ -769,6 +772,8 @@ class SyncRun implements PreparedSync {
         ...(this.options.validate ? { validate: this.options.validate } : {}),
         replan: (p) => this.replanChecked(p),
         localTime: (p) => this.localTimes.of(p),
+        remoteSize: (p) => this.remoteEntries.get(p)?.size,
+        uploads: this.uploads,
         ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
       });
       this.result = result;
@@ -864,6 +869,7 @@ class SyncRun implements PreparedSync {
   }
 
   private async releaseLock(): Promise<void> {
+    await this.abortUnfinishedUploads();
     this.stopRefreshing?.();
     this.stopRefreshing = undefined;
     const lock = this.lock;
@@ -945,6 +951,11 @@ class SyncRun implements PreparedSync {
     if (new Date(stale.expiresAt).getTime() > this.now().getTime()) {
       this.report.warnings.push({ path: '', message: `Took over the lock of run ${stale.runId} before it expired: its process (${stale.pid} on this host) is gone.` });
     }
+    // First, so no upload of that run can still complete over what is put back below.
+    const aborted = await abortRecordedUploads(this.store, stale, this.layout, this.options.strategy.maxConcurrent);
+    if (aborted > 0) {
+      this.report.warnings.push({ path: '', message: `Aborted ${aborted} multipart upload(s) interrupted run ${stale.runId} had left open (their parts are deleted).` });
+    }
     if (await this.committed(stale)) {
       this.report.warnings.push({ path: '', message: `Run ${stale.runId} of ${stale.replica} left its lock behind after it committed: nothing to undo.` });
       if (ours && typeof stale.runId === 'string') await clearLocalJournal(this.local, stale.runId);
@@ -1010,6 +1021,7 @@ class SyncRun implements PreparedSync {
     this.report.synced = done.map((op) => ({ path: op.path, action: op.kind }));
     this.report.conflicts.push(...result.conflicts);
     this.report.skipped.push(...result.skipped);
+    this.report.warnings.push(...result.warnings);
     this.report.invalid.push(...result.invalid);
     this.report.stats.bytesUp = result.bytesUp;
     this.report.stats.bytesDown = result.bytesDown;
@@ -1043,6 +1055,23 @@ class SyncRun implements PreparedSync {
         if (local) await fs.rm(this.local.backupRoot(runId), { recursive: true, force: true });
       } catch (error) {
         this.report.warnings.push({ path: '', message: `Could not drop the copies of interrupted run ${runId} (--no-backup): ${errorMessage(error)}` });
+      }
+    }
+  }
+
+  /**
+   * Multipart uploads of this run whose abort failed (after the failure of the upload itself):
+   * tried once more with retries, else the lock is left with them for the next run to abort.
+   */
+  private async abortUnfinishedUploads(): Promise<void> {
+    const store = this.cleanupStore();
+    for (const upload of this.uploads?.unfinished ?? []) {
+      try {
+        await store.abortUpload?.(upload);
+        this.uploads!.ended(upload);
+      } catch (error) {
+        this.leaveJournal = true;
+        this.report.warnings.push({ path: '', message: `Could not abort the multipart upload ${upload.uploadId} of ${upload.key} (the next run aborts it): ${errorMessage(error)}` });
       }
     }
   }

@@ -2,17 +2,18 @@
 // may change: the remote part in the lock object, the local part in its local state folder, with
 // the local journal's digest in the lock. The next run that takes over the expired lock puts the
 // old versions back — the local part only when the lock vouches for the local journal: a journal
-// found in a checkout is a file anyone who can commit may have written, never evidence.
+// found in a checkout is a file anyone who can commit may have written, never evidence. The lock
+// also names the multipart uploads the run had open, which the next run aborts.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { isStoreError, md5FromEtag, metadataMd5, type ObjectHead, type ObjectInfo, type RemoteStore } from '../stores/store.js';
+import { isStoreError, md5FromEtag, metadataMd5, type MultipartUpload, type ObjectHead, type ObjectInfo, type RemoteStore, type UploadJournal } from '../stores/store.js';
 import type { LocalTree } from './local.js';
 import { md5File } from './scan.js';
 import type { Op } from './model.js';
-import type { LockBody, RemoteJournalEntry } from './state.js';
+import { updateLock, type HeldLock, type LockBody, type RemoteJournalEntry } from './state.js';
 
 export interface LocalJournalEntry {
   path: string;
@@ -184,9 +185,18 @@ export interface RemoteRecovery extends Recovered {
   matching: number;
 }
 
+/** The keys a run of one root writes: its synced keys, and the tool's backups. */
+export interface RecoveryScope {
+  rootPrefix: string;
+  areaPrefix: string;
+}
+
+const isSyncedKey = (key: unknown, scope: RecoveryScope): key is string => typeof key === 'string' && key.startsWith(scope.rootPrefix) && !key.startsWith(scope.areaPrefix);
+const isBackupKey = (key: unknown, scope: RecoveryScope): key is string => typeof key === 'string' && key.startsWith(`${scope.areaPrefix}backups/`);
+
 export interface RecoveryOptions {
   /** Only synced keys of this root, only the tool's backups (the lock object is input like any other). */
-  scope?: { rootPrefix: string; areaPrefix: string };
+  scope?: RecoveryScope;
   /**
    * Whether an object the interrupted run wrote already holds the content this side would write
    * (its MD5 given): then it stays, instead of being undone now and uploaded again by this run.
@@ -228,12 +238,7 @@ export async function previewInterruptedRun(store: RemoteStore, stale: LockBody,
 async function walkRecovery(store: RemoteStore, stale: LockBody, options: RecoveryOptions, write: boolean): Promise<RemotePreview> {
   const { scope, keep } = options;
   const recovered: RemotePreview = { restored: 0, kept: [], matching: 0, after: new Map() };
-  const inScope = (entry: RemoteJournalEntry) =>
-    !scope ||
-    (typeof entry.key === 'string' &&
-      entry.key.startsWith(scope.rootPrefix) &&
-      !entry.key.startsWith(scope.areaPrefix) &&
-      (entry.backup === null || (typeof entry.backup === 'string' && entry.backup.startsWith(`${scope.areaPrefix}backups/`))));
+  const inScope = (entry: RemoteJournalEntry) => !scope || (isSyncedKey(entry.key, scope) && (entry.backup === null || isBackupKey(entry.backup, scope)));
   const entries = [...(Array.isArray(stale.journal) ? stale.journal : [])].filter(inScope).reverse();
   const byKey = new Map<string, RemoteJournalEntry[]>();
   for (const entry of entries) byKey.set(entry.key, [...(byKey.get(entry.key) ?? []), entry]);
@@ -308,7 +313,7 @@ async function recoverEntry(
       recovered.matching++;
       return;
     }
-    const etag = write ? (await store.copy(entry.backup, entry.key)).etag : backup.info.etag;
+    const etag = write ? (await store.copy(entry.backup, entry.key, { sourceSize: backup.info.size })).etag : backup.info.etag;
     recovered.after.set(entry.key, { info: { ...backup.info, key: entry.key, etag }, md5: backup.md5 });
     recovered.restored++;
   } else if (entry.before === null && current) {
@@ -332,4 +337,67 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * Records each multipart upload a run starts in the lock it holds, before the upload's first part,
+ * so the next run can abort what a killed run left open (open uploads keep their parts, billed,
+ * forever). Why the lock: ListMultipartUploads answers with keys, ids and start times, never with
+ * metadata, so nothing in S3 tells our upload from another tool's in-flight upload of the same key.
+ * An id this run wrote into the lock it held is proof; a key, a prefix or a time would be a guess.
+ * Not covered: a run killed between S3 creating an upload and the lock recording it leaves an upload
+ * without parts (nothing stored or billed) that no run can prove its own: the bucket's lifecycle
+ * rule (AbortIncompleteMultipartUpload) ends it, as it ends other tools' abandoned uploads.
+ */
+export class LockUploadJournal implements UploadJournal {
+  /** Started and not seen to end; each lock update lists exactly these. */
+  private readonly open = new Map<string, MultipartUpload>();
+  /** Lock updates run one at a time (each is conditional on the lock's previous version). */
+  private recording: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: RemoteStore,
+    private readonly lock: HeldLock,
+  ) {}
+
+  started(upload: MultipartUpload): Promise<void> {
+    this.open.set(uploadId(upload), upload);
+    const recorded = this.recording.then(() => updateLock(this.store, this.lock, { ...this.lock.body, uploads: [...this.open.values()] }));
+    this.recording = recorded.catch(() => undefined);
+    return recorded;
+  }
+
+  ended(upload: MultipartUpload): void {
+    this.open.delete(uploadId(upload));
+  }
+
+  /** Uploads that neither completed nor were aborted (an abort after a failure failed too). */
+  get unfinished(): MultipartUpload[] {
+    return [...this.open.values()];
+  }
+}
+
+const uploadId = (upload: MultipartUpload) => `${upload.key}\0${upload.uploadId}`;
+
+/**
+ * More than any run has open at once (at most one per operation in flight): a lock naming more was
+ * not written by a run, and is not worth thousands of requests.
+ */
+const MAX_RECORDED_UPLOADS = 1000;
+
+/**
+ * Abort the multipart uploads the run that held `stale` recorded in its lock (LockUploadJournal):
+ * only the recorded ids, never an upload found by listing, and only keys of this root or of its
+ * backups (a lock is an object anyone with the bucket's credentials may have written). Returns
+ * how many were still open; an upload that completed or was aborted meanwhile is no error.
+ */
+export async function abortRecordedUploads(store: RemoteStore, stale: Pick<LockBody, 'uploads'>, scope: RecoveryScope, concurrency = 16): Promise<number> {
+  const abort = store.abortUpload?.bind(store);
+  if (!abort || !Array.isArray(stale.uploads)) return 0;
+  const uploads = stale.uploads
+    .slice(0, MAX_RECORDED_UPLOADS)
+    .filter((u): u is MultipartUpload => typeof u?.uploadId === 'string' && u.uploadId !== '' && u.uploadId.length <= 1024 && (isSyncedKey(u.key, scope) || isBackupKey(u.key, scope)));
+  const limit = pLimit(Math.max(1, concurrency));
+  const aborted = await Promise.all(uploads.map(({ key, uploadId: id }) => limit(() => abort({ key, uploadId: id }))));
+  return aborted.filter(Boolean).length;
 }

@@ -104,6 +104,11 @@ export interface LockBody {
    * tool area. The run committed once any of them (or this root's) was written with its run id.
    */
   group?: string[];
+  /**
+   * The multipart uploads the run started and had not seen end when this was written, each
+   * recorded before its first part: what the next run aborts if this one was killed (journal.ts).
+   */
+  uploads?: { key: string; uploadId: string }[];
 }
 
 export interface HeldLock {
