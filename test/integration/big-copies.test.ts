@@ -17,25 +17,12 @@ import { createS3Store, type S3Store } from '../../src/stores/s3.js';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.js';
 import { failingStore } from '../helpers/faulty-store.js';
 import { openUploads, s3Endpoint, s3TestContext, testStoreOptions, type S3TestContext } from '../helpers/s3.js';
-import { tempDir } from '../helpers/trees.js';
+import { multipartEtag, patterned, tempDir } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 const LIMIT = 6 * MiB;
 const noSleep = async () => undefined;
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
-
-function patterned(size: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let i = 0; i + 4 <= size; i += 4) bytes.writeUInt32LE(((i + seed) * 2654435761) >>> 0, i);
-  return bytes;
-}
-
-/** The multipart ETag S3 gives these bytes in parts of `partSize`. */
-function multipartEtag(bytes: Buffer, partSize: number): string {
-  const digests: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += partSize) digests.push(createHash('md5').update(bytes.subarray(i, i + partSize)).digest());
-  return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
-}
 
 describe.skipIf(s3Endpoint === null)('copies of objects over the CopyObject limit go in parts (moto behind a 6 MiB CopyObject limit)', () => {
   let context: S3TestContext;

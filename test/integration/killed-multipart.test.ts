@@ -16,17 +16,11 @@ import { createS3Store, type S3Store } from '../../src/stores/s3.js';
 import { kill, startCli } from '../reliability/cli-process.js';
 import { createUpload, openUploads, s3Endpoint, s3TestContext, TEST_CREDENTIALS, TEST_REGION, testStoreOptions, type S3TestContext } from '../helpers/s3.js';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.js';
-import { tempDir } from '../helpers/trees.js';
+import { patterned, tempDir } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 const noSleep = async () => undefined;
 const part = () => Buffer.alloc(5 * MiB, 1);
-
-function patterned(size: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let i = 0; i + 4 <= size; i += 4) bytes.writeUInt32LE(((i + seed) * 2654435761) >>> 0, i);
-  return bytes;
-}
 
 describe.skipIf(s3Endpoint === null)('multipart uploads a killed run left open (moto_server)', () => {
   let context: S3TestContext;
