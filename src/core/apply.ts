@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import pLimit from 'p-limit';
 import {
+  headerAttributesOf,
   isStoreError,
   md5FromEtag,
   metadataMd5,
@@ -11,8 +12,9 @@ import {
   type ObjectAttributes,
   type ObjectHead,
   type RemoteStore,
+  type UploadJournal,
 } from '../stores/store.js';
-import { uploadAttributes } from './content-type.js';
+import { keptEncoding, uploadAttributes } from './content-type.js';
 import { LocalPreconditionError, type LocalTree } from './local.js';
 import {
   opStep,
@@ -43,6 +45,10 @@ export interface ApplyContext {
   validate?: (path: string, body: Buffer) => ValidationIssue | null;
   /** The effective local modification time (ms): git commit time for clean files, else mtime. */
   localTime: (path: string) => Promise<number | undefined>;
+  /** The size of a remote object as planned, when known: a copy of a big one is made in parts at once. */
+  remoteSize?: (path: string) => number | undefined;
+  /** Told of every multipart upload (and multipart copy) before its first part. */
+  uploads?: UploadJournal;
   /** A fresh plan for one path after its precondition failed (the side moved since planning). */
   replan: (path: string) => Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }>;
   onProgress?: (done: number, total: number) => void;
@@ -60,6 +66,8 @@ export interface ApplyResult {
   /** Conflicts and skips found while re-planning paths that moved during the run. */
   conflicts: Conflict[];
   skipped: Skip[];
+  /** What the run did that a person should know, without failing (e.g. a Content-Encoding left off). */
+  warnings: { path: string; message: string }[];
   /** Backups of replaced or deleted versions: `remote:<key>` / `local:<path>`. */
   backups: { side: 'local' | 'remote'; location: string; path: string }[];
   bytesUp: number;
@@ -99,6 +107,7 @@ class Executor {
     invalid: [],
     conflicts: [],
     skipped: [],
+    warnings: [],
     backups: [],
     bytesUp: 0,
     bytesDown: 0,
@@ -187,8 +196,11 @@ class Executor {
    * Undo steps ignore the run's abort signal (a stopped run must still be rolled back) and retry
    * at least 4 times: a step that still fails leaves the run for the next one to recover.
    */
-  private retryUndo<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return withRetry({ ...this.ctx.policy, retries: Math.max(this.ctx.policy.retries, UNDO_MIN_RETRIES) }, attempt);
+  private retryUndo<T>(attempt: (signal: AbortSignal) => Promise<T>, bytes = 0): Promise<T> {
+    return withRetry(
+      forTransfer({ ...this.ctx.policy, retries: Math.max(this.ctx.policy.retries, UNDO_MIN_RETRIES) }, bytes),
+      attempt,
+    );
   }
 
   private async upload(op: Extract<Op, { kind: 'upload' }>): Promise<void> {
@@ -220,7 +232,10 @@ class Executor {
       op.expectEtag !== null ? this.backupRemote(op.path, op.expectEtag) : Promise.resolve(),
     );
     const rules = this.ctx.attributesFor?.(op.path);
-    const attributes = uploadAttributes(op.path, rules, existing);
+    const attributes = {
+      ...uploadAttributes(op.path, rules, existing),
+      ...(await this.encodingKept(op.path, rules, existing, body)),
+    };
     const mtime = (((await this.ctx.localTime(op.path)) ?? (await local.mtimeMs(op.path))) / 1000).toFixed(3);
     if (op.expectEtag === null) {
       // Registered before the PUT: an attempt whose answer was lost may have created the object.
@@ -235,6 +250,7 @@ class Executor {
           contentMd5: md5,
           // rclone-compatible mtime (for newest-wins) and the MD5, which a multipart ETag would hide.
           metadata: { ...attributes.metadata, mtime, md5 },
+          ...(this.ctx.uploads ? { uploads: this.ctx.uploads } : {}),
         }),
       size,
     );
@@ -246,8 +262,36 @@ class Executor {
   /** The object about to be replaced, as it is now; a different ETag (or none) means it moved since planning. */
   private async currentHead(path: string, expectEtag: string): Promise<ObjectHead> {
     const current = await this.retry((signal) => this.ctx.store.head(this.key(path), { signal }));
-    if (current?.etag !== expectEtag) throw new PreconditionMoved(path);
+    if (current?.etag !== expectEtag) {
+      throw new PreconditionMoved(
+        path,
+        current ? `its ETag is ${current.etag}, not ${expectEtag} as planned` : 'it was deleted',
+      );
+    }
     return current;
+  }
+
+  /**
+   * The replaced object's Content-Encoding, when the new body is encoded so (content-encoding.ts);
+   * one it is not is left off, and the report says so.
+   */
+  private async encodingKept(
+    path: string,
+    rules: ObjectAttributes | undefined,
+    existing: ObjectHead | null,
+    body: Body,
+  ): Promise<{ contentEncoding?: string }> {
+    const { contentEncoding, dropped } = await keptEncoding(rules, existing, body);
+    if (dropped !== undefined) {
+      this.result.warnings.push({
+        path,
+        message:
+          `the replaced object was served with Content-Encoding: ${dropped}, but the uploaded ` +
+          `file is not ${dropped} data: the new object has no Content-Encoding (set one in the ` +
+          `target's rules if a later step encodes it)`,
+      });
+    }
+    return contentEncoding !== undefined ? { contentEncoding } : {};
   }
 
   /**
@@ -335,9 +379,18 @@ class Executor {
       path: op.path,
       run: () => this.removeCreated(op.path, (h) => h.etag === created || h.etag === op.expectEtag),
     });
+    const sourceSize = this.ctx.remoteSize?.(op.source);
     ({ etag: created } = await this.movedIfMissing(
       op.path,
-      this.retry((signal) => store.copy(this.key(op.source), this.key(op.path), { signal, ifMatch: op.expectEtag })),
+      this.retry(
+        (signal) =>
+          store.copy(this.key(op.source), this.key(op.path), {
+            signal,
+            ifMatch: op.expectEtag,
+            ...this.copyOptions(sourceSize),
+          }),
+        sourceSize,
+      ),
     ));
     this.record(op, undefined);
   }
@@ -346,16 +399,23 @@ class Executor {
     const { store } = this.ctx;
     await this.backupRemote(op.path, op.expectEtag);
     const current = await this.currentHead(op.path, op.expectEtag);
-    // The rules' attributes replace only what they set; the rest of the object's stays.
+    // The rules' attributes replace only what they set; the rest of the object's stays (a REPLACE
+    // copy drops what it is not sent; the body is the same, so its Content-Encoding holds too).
     const rules = this.ctx.attributesFor?.(op.path);
     const attributes: ObjectAttributes = {
-      ...(current.contentType !== undefined ? { contentType: current.contentType } : {}),
-      ...(current.cacheControl !== undefined ? { cacheControl: current.cacheControl } : {}),
+      ...headerAttributesOf(current),
       ...rules,
       metadata: { ...current.metadata, ...rules?.metadata },
     };
-    const { etag } = await this.retry((signal) =>
-      store.copy(this.key(op.path), this.key(op.path), { signal, ifMatch: op.expectEtag, attributes }),
+    const { etag } = await this.retry(
+      (signal) =>
+        store.copy(this.key(op.path), this.key(op.path), {
+          signal,
+          ifMatch: op.expectEtag,
+          attributes,
+          ...this.copyOptions(current.size),
+        }),
+      current.size,
     );
     const md5 = metadataMd5(current.metadata) ?? md5FromEtag(current.etag) ?? '';
     this.record(op, { path: op.path, entry: { md5, etag, size: current.size, meta: op.meta } });
@@ -369,11 +429,16 @@ class Executor {
     // Registered before the copy, whose answer may be lost after it landed. One step: the copy is
     // dropped only once the version is back, so a failed restore never loses it.
     this.undo.push({ path, run: () => this.restoreRemote(key, backup, expectEtag) });
+    const sourceSize = this.ctx.remoteSize?.(path);
     try {
-      await this.retry((signal) => store.copy(key, backup, { signal, ifMatch: expectEtag }));
+      await this.retry(
+        (signal) => store.copy(key, backup, { signal, ifMatch: expectEtag, ...this.copyOptions(sourceSize) }),
+        sourceSize,
+      );
     } catch (error) {
       // The version we planned against is gone: the path moved; re-plan it.
-      if (isStoreError(error, 'NotFound')) throw new PreconditionMoved(path);
+      if (isStoreError(error, 'NotFound'))
+        throw new PreconditionMoved(path, `its backup copy found no object (${error.message})`);
       throw error;
     }
     this.result.backups.push({ side: 'remote', location: backup, path });
@@ -384,9 +449,17 @@ class Executor {
     try {
       return await call;
     } catch (error) {
-      if (isStoreError(error, 'NotFound')) throw new PreconditionMoved(path);
+      if (isStoreError(error, 'NotFound')) throw new PreconditionMoved(path, error.message);
       throw error;
     }
+  }
+
+  /** What every server-side copy is told: the source's size when known, and the upload journal. */
+  private copyOptions(sourceSize: number | undefined): { sourceSize?: number; uploads?: UploadJournal } {
+    return {
+      ...(sourceSize !== undefined ? { sourceSize } : {}),
+      ...(this.ctx.uploads ? { uploads: this.ctx.uploads } : {}),
+    };
   }
 
   /** Delete an object the run created, if it is there and is the run's (not someone else's since). */
@@ -401,9 +474,14 @@ class Executor {
   /** Put the backed-up version back where the run replaced it, then drop the copy. */
   private async restoreRemote(key: string, backup: string, expectEtag: string): Promise<void> {
     const { store } = this.ctx;
-    if (!(await this.retryUndo((signal) => store.head(backup, { signal })))) return;
+    const saved = await this.retryUndo((signal) => store.head(backup, { signal }));
+    if (!saved) return;
     const current = await this.retryUndo((signal) => store.head(key, { signal }));
-    if (current?.etag !== expectEtag) await this.retryUndo((signal) => store.copy(backup, key, { signal }));
+    if (current?.etag !== expectEtag)
+      await this.retryUndo(
+        (signal) => store.copy(backup, key, { signal, ...this.copyOptions(saved.size) }),
+        saved.size,
+      );
     await this.retryUndo((signal) => store.delete(backup, { signal }));
   }
 
@@ -453,9 +531,13 @@ async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   return [x.value, y.value];
 }
 
+/** The remote object an op was planned against changed or went away; `what` says how it was found out. */
 class PreconditionMoved extends Error {
-  constructor(readonly path: string) {
-    super(`${path} moved since planning`);
+  constructor(
+    readonly path: string,
+    what: string,
+  ) {
+    super(`${path} changed on the remote since planning: ${what}`);
   }
 }
 

@@ -675,6 +675,8 @@ class SyncRun implements PreparedSync {
         ...(this.options.validate ? { validate: this.options.validate } : {}),
         replan: (p) => this.replanChecked(p),
         localTime: (p) => this.localTimes.of(p),
+        remoteSize: (p) => this.remoteEntries.get(p)?.size,
+        uploads: this.lockSession.uploads,
         ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
       });
       this.result = result;
@@ -875,6 +877,7 @@ class SyncRun implements PreparedSync {
     this.report.synced = done.map(syncedItem);
     this.report.conflicts.push(...result.conflicts);
     this.report.skipped.push(...result.skipped);
+    this.report.warnings.push(...result.warnings);
     this.report.invalid.push(...result.invalid);
     this.report.stats.bytesUp = result.bytesUp;
     this.report.stats.bytesDown = result.bytesDown;

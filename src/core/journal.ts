@@ -2,7 +2,8 @@
 // may change: the remote part in the lock object, the local part in its local state folder, with
 // the local journal's digest in the lock. The next run that takes over the expired lock puts the
 // old versions back — the local part only when the lock vouches for the local journal: a journal
-// found in a checkout is a file anyone who can commit may have written, never evidence.
+// found in a checkout is a file anyone who can commit may have written, never evidence. The lock
+// also names the multipart uploads the run had open, which the next run aborts.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -207,9 +208,20 @@ export interface RemoteRecovery extends Recovered {
   matching: number;
 }
 
+/** The keys a run of one root writes: its synced keys, and the tool's backups. */
+export interface RecoveryScope {
+  rootPrefix: string;
+  areaPrefix: string;
+}
+
+const isSyncedKey = (key: unknown, scope: RecoveryScope): key is string =>
+  typeof key === 'string' && key.startsWith(scope.rootPrefix) && !key.startsWith(scope.areaPrefix);
+const isBackupKey = (key: unknown, scope: RecoveryScope): key is string =>
+  typeof key === 'string' && key.startsWith(`${scope.areaPrefix}backups/`);
+
 export interface RecoveryOptions {
   /** Only synced keys of this root, only the tool's backups (the lock object is input like any other). */
-  scope?: { rootPrefix: string; areaPrefix: string };
+  scope?: RecoveryScope;
   /**
    * Whether an object the interrupted run wrote already holds the content this side would write
    * (its MD5 given): then it stays, instead of being undone now and uploaded again by this run.
@@ -267,12 +279,7 @@ async function walkRecovery(
   const { scope, keep } = options;
   const recovered: RemotePreview = { restored: 0, kept: [], matching: 0, after: new Map() };
   const inScope = (entry: RemoteJournalEntry) =>
-    !scope ||
-    (typeof entry.key === 'string' &&
-      entry.key.startsWith(scope.rootPrefix) &&
-      !entry.key.startsWith(scope.areaPrefix) &&
-      (entry.backup === null ||
-        (typeof entry.backup === 'string' && entry.backup.startsWith(`${scope.areaPrefix}backups/`))));
+    !scope || (isSyncedKey(entry.key, scope) && (entry.backup === null || isBackupKey(entry.backup, scope)));
   const entries = [...(Array.isArray(stale.journal) ? stale.journal : [])].filter(inScope).reverse();
   const byKey = new Map<string, RemoteJournalEntry[]>();
   for (const entry of entries) byKey.set(entry.key, [...(byKey.get(entry.key) ?? []), entry]);
@@ -362,7 +369,9 @@ async function recoverEntry(
       recovered.matching++;
       return;
     }
-    const etag = write ? (await store.copy(entry.backup, entry.key)).etag : backup.info.etag;
+    const etag = write
+      ? (await store.copy(entry.backup, entry.key, { sourceSize: backup.info.size })).etag
+      : backup.info.etag;
     recovered.after.set(entry.key, { info: { ...backup.info, key: entry.key, etag }, md5: backup.md5 });
     recovered.restored++;
   } else if (entry.before === null && current) {
@@ -386,4 +395,26 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * Abort the multipart uploads the run that held `stale` recorded in its lock (lock-session.ts):
+ * only the recorded ids, never an upload found by listing (S3 lists open uploads without their
+ * metadata, so nothing tells ours from another tool's), and only keys of this root or of its
+ * backups (a lock is an object anyone with the bucket's credentials may have written; its shape
+ * is checked in state-schema.ts). Returns how many were still open; an upload that completed or
+ * was aborted meanwhile is no error.
+ */
+export async function abortRecordedUploads(
+  store: RemoteStore,
+  stale: Pick<LockBody, 'uploads'>,
+  scope: RecoveryScope,
+  concurrency = 16,
+): Promise<number> {
+  const abort = store.abortUpload?.bind(store);
+  if (!abort) return 0;
+  const uploads = (stale.uploads ?? []).filter(({ key }) => isSyncedKey(key, scope) || isBackupKey(key, scope));
+  const limit = pLimit(Math.max(1, concurrency));
+  const aborted = await Promise.all(uploads.map(({ key, uploadId }) => limit(() => abort({ key, uploadId }))));
+  return aborted.filter(Boolean).length;
 }

@@ -1,11 +1,12 @@
 // A writing run's hold on its root: the lock taken (waiting for another run, taking over an
 // interrupted one after its recovery), kept alive while the run goes on, given the run's journal
-// before the first write, and released — or left expired with its journal when the next run must
-// finish what this one could not. Every failure of the lock's own bookkeeping is a warning.
+// before the first write, told of each multipart upload the run opens, and released — or left
+// expired with its journal when the next run must finish what this one could not. Every failure of
+// the lock's own bookkeeping is a warning.
 
 import { errorMessage } from '../errors.js';
 import { isGone, thisProcess } from '../holder.js';
-import type { RemoteStore } from '../stores/store.js';
+import type { MultipartUpload, RemoteStore, UploadJournal } from '../stores/store.js';
 import {
   acquireLock,
   expireLock,
@@ -42,6 +43,7 @@ export interface LockSessionOptions {
 export class LockSession {
   private held: HeldLock | undefined;
   private stopRefreshing: (() => void) | undefined;
+  private journal: LockUploadJournal | undefined;
   /** Aborted when the lock is taken over by another run: the apply stops and rolls back. */
   readonly lost = new AbortController();
 
@@ -94,21 +96,102 @@ export class LockSession {
   }
 
   /**
+   * The journal the run's stores tell of each multipart upload they open (PutOptions and
+   * CopyOptions `uploads`): recorded in the lock before the upload's first part.
+   */
+  get uploads(): UploadJournal {
+    const lock = this.held;
+    if (!lock) throw new Error('uploads needs the lock');
+    this.journal ??= new LockUploadJournal(this.options.cleanupStore(), lock);
+    return this.journal;
+  }
+
+  /**
    * Releases the lock; with `leaveJournal`, leaves it expired instead, its journal for the next
-   * run to finish what this one could not (a failed rollback, a commit not confirmed).
+   * run to finish what this one could not (a failed rollback, a commit not confirmed). So it is
+   * too when a multipart upload of the run is still open: the next run aborts it.
    */
   async release(leaveJournal: boolean): Promise<void> {
+    const uploadsLeft = await this.abortUnfinishedUploads();
     this.stopRefreshing?.();
     this.stopRefreshing = undefined;
     const lock = this.held;
     if (!lock) return;
     this.held = undefined;
     const cleanup = this.options.cleanupStore();
-    const release = leaveJournal ? expireLock(cleanup, lock, this.options.now()) : releaseLock(cleanup, lock);
+    const expire = leaveJournal || uploadsLeft;
+    const release = expire ? expireLock(cleanup, lock, this.options.now()) : releaseLock(cleanup, lock);
     await release.catch((error: unknown) => {
       this.options.warn(
-        `Could not ${leaveJournal ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}`,
+        `Could not ${expire ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}`,
       );
     });
   }
+
+  /**
+   * Multipart uploads of this run whose abort failed (after the failure of the upload itself),
+   * tried once more with retries. Returns whether any is still open: the lock, which names it,
+   * is then left for the next run to abort it.
+   */
+  private async abortUnfinishedUploads(): Promise<boolean> {
+    const { journal } = this;
+    if (!journal) return false;
+    const store = this.options.cleanupStore();
+    let left = false;
+    for (const upload of journal.unfinished) {
+      try {
+        await store.abortUpload?.(upload);
+        journal.ended(upload);
+      } catch (error) {
+        left = true;
+        this.options.warn(
+          `Could not abort the multipart upload ${upload.uploadId} of ${upload.key} (the next run aborts it): ` +
+            errorMessage(error),
+        );
+      }
+    }
+    return left;
+  }
 }
+
+/**
+ * Records each multipart upload a run starts in the lock it holds, before the upload's first part,
+ * so the next run can abort what a killed run left open (open uploads keep their parts, billed,
+ * forever). Why the lock: ListMultipartUploads answers with keys, ids and start times, never with
+ * metadata, so nothing in S3 tells our upload from another tool's in-flight upload of the same key.
+ * An id this run wrote into the lock it held is proof; a key, a prefix or a time would be a guess.
+ * Not covered: a run killed between S3 creating an upload and the lock recording it leaves an upload
+ * without parts (nothing stored or billed) that no run can prove its own: the bucket's lifecycle
+ * rule (AbortIncompleteMultipartUpload) ends it, as it ends other tools' abandoned uploads.
+ */
+class LockUploadJournal implements UploadJournal {
+  /** Started and not seen to end; each lock update lists exactly these. */
+  private readonly open = new Map<string, MultipartUpload>();
+  /** Lock updates run one at a time (each is conditional on the lock's previous version). */
+  private recording: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: RemoteStore,
+    private readonly lock: HeldLock,
+  ) {}
+
+  started(upload: MultipartUpload): Promise<void> {
+    this.open.set(uploadName(upload), upload);
+    const recorded = this.recording.then(() =>
+      updateLock(this.store, this.lock, { ...this.lock.body, uploads: [...this.open.values()] }),
+    );
+    this.recording = recorded.catch(() => undefined);
+    return recorded;
+  }
+
+  ended(upload: MultipartUpload): void {
+    this.open.delete(uploadName(upload));
+  }
+
+  /** Uploads that neither completed nor were aborted (an abort after a failure failed too). */
+  get unfinished(): MultipartUpload[] {
+    return [...this.open.values()];
+  }
+}
+
+const uploadName = (upload: MultipartUpload) => `${upload.key}\0${upload.uploadId}`;

@@ -1,13 +1,15 @@
 // Interrupted runs: what a writing run records before its first write (the remote journal in its
 // lock, beside the local one), whether a run that left its lock behind committed, undoing one
-// that did not (both sides, the local part only where it ran and its lock vouches for it), the
-// same decisions previewed without writing for a dry run, and what is left to clean afterwards.
+// that did not (its open multipart uploads aborted, then both sides, the local part only where it
+// ran and its lock vouches for it), the same decisions previewed without writing for a dry run,
+// and what is left to clean afterwards.
 
 import fs from 'node:fs/promises';
 import { errorMessage } from '../errors.js';
 import { isGone } from '../holder.js';
 import type { RemoteStore } from '../stores/store.js';
 import {
+  abortRecordedUploads,
   clearLocalJournal,
   localJournalsOf,
   previewInterruptedRun,
@@ -89,6 +91,14 @@ export class Recovery {
     if (new Date(stale.expiresAt).getTime() > ctx.now().getTime()) {
       ctx.warn(
         `Took over the lock of run ${stale.runId} before it expired: its process (${stale.pid} on this host) is gone.`,
+      );
+    }
+    // First, so no upload of that run can still complete over what is put back below.
+    const aborted = await abortRecordedUploads(ctx.store, stale, ctx.layout, ctx.strategy.maxConcurrent);
+    if (aborted > 0) {
+      ctx.warn(
+        `Aborted ${aborted} multipart upload(s) interrupted run ${stale.runId} had left open ` +
+          '(their parts are deleted).',
       );
     }
     if (await this.committed(stale)) {

@@ -2,10 +2,12 @@
 // executor's operations: a throttled LIST must not fail a run that a retry would finish.
 
 import type { RemoteStore } from '../stores/store.js';
-import { withRetry, type RetryPolicy } from './retry.js';
+import { forTransfer, withRetry, type RetryPolicy } from './retry.js';
 
 export function retryingStore(store: RemoteStore, policy: RetryPolicy, runSignal?: AbortSignal): RemoteStore {
-  const retry = <T>(call: (signal: AbortSignal) => Promise<T>) => withRetry(policy, call, runSignal);
+  const retry = <T>(call: (signal: AbortSignal) => Promise<T>, bytes = 0) =>
+    withRetry(forTransfer(policy, bytes), call, runSignal);
+  const abortUpload = store.abortUpload?.bind(store);
   return {
     get url() {
       return store.url;
@@ -18,8 +20,13 @@ export function retryingStore(store: RemoteStore, policy: RetryPolicy, runSignal
     get: (key, options) => retry((signal) => store.get(key, { ...options, signal })),
     getStream: (key, consume, options) => retry((signal) => store.getStream(key, consume, { ...options, signal })),
     put: (key, body, options) => retry((signal) => store.put(key, body, { ...options, signal })),
-    copy: (source, destination, options) => retry((signal) => store.copy(source, destination, { ...options, signal })),
+    // A copy of a known size gets a transfer's time: the server moves the bytes, at most 5 GiB a request.
+    copy: (source, destination, options) =>
+      retry((signal) => store.copy(source, destination, { ...options, signal }), options?.sourceSize),
     delete: (key, options) => retry((signal) => store.delete(key, { ...options, signal })),
     checkAccess: (options) => retry((signal) => store.checkAccess({ ...options, signal })),
+    ...(abortUpload
+      ? { abortUpload: (upload, options) => retry((signal) => abortUpload(upload, { ...options, signal })) }
+      : {}),
   };
 }

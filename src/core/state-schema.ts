@@ -4,6 +4,7 @@
 // ahead than the longest lock lifetime, so one that does (or that is not a date) counts as expired
 // instead of blocking every run for ever.
 
+import type { MultipartUpload } from '../stores/store.js';
 import { RUN_LIMITS, type BaseEntry, type BaseState } from './model.js';
 
 /** Clocks of two runners may disagree by this much. */
@@ -40,7 +41,20 @@ export interface LockBody {
    * tool area. The run committed once any of them (or this root's) was written with its run id.
    */
   group?: string[];
+  /**
+   * The multipart uploads the run started and had not seen end when this was written, each
+   * recorded before its first part: what the next run aborts if this one was killed (lock-session.ts).
+   */
+  uploads?: MultipartUpload[];
 }
+
+/**
+ * More than any run has open at once (at most one per operation in flight, 256 at most, and the few
+ * whose abort failed): a lock naming more was not written by a run of ours.
+ */
+export const MAX_RECORDED_UPLOADS = 1000;
+/** Longer than any upload id S3 or a compatible server gives (AWS's are about 100 characters). */
+const MAX_UPLOAD_ID_LENGTH = 1024;
 
 type Json = Record<string, unknown>;
 
@@ -91,7 +105,7 @@ export function parseLockBody(text: string): LockBody | Error {
     return new Error('it is not valid JSON');
   }
   if (!isRecord(value)) return new Error('it is not an object');
-  const { runId, replica, host, pid, pidSpace, acquiredAt, expiresAt, journal, localJournal, group } = value;
+  const { runId, replica, host, pid, pidSpace, acquiredAt, expiresAt, journal, localJournal, group, uploads } = value;
   if (!isString(runId) || !isString(replica) || !isString(host))
     return new Error('its runId, replica or host is missing');
   if (!isString(acquiredAt) || !isString(expiresAt)) return new Error('its acquiredAt or expiresAt is not a string');
@@ -101,6 +115,11 @@ export function parseLockBody(text: string): LockBody | Error {
   if (pidSpace !== undefined && !isString(pidSpace)) return new Error('its pidSpace is not a string');
   if (group !== undefined && !(Array.isArray(group) && group.every(isString)))
     return new Error('its group is not a list of state keys');
+  if (
+    uploads !== undefined &&
+    !(Array.isArray(uploads) && uploads.length <= MAX_RECORDED_UPLOADS && uploads.every(isUpload))
+  )
+    return new Error(`its uploads is not a list of at most ${MAX_RECORDED_UPLOADS} { key, uploadId }`);
   return {
     runId,
     replica,
@@ -113,7 +132,14 @@ export function parseLockBody(text: string): LockBody | Error {
     journal,
     ...(localJournal !== undefined ? { localJournal } : {}),
     ...(group !== undefined ? { group } : {}),
+    ...(uploads !== undefined ? { uploads } : {}),
   };
+}
+
+function isUpload(value: unknown): value is MultipartUpload {
+  if (!isRecord(value)) return false;
+  const { key, uploadId } = value;
+  return isString(key) && isString(uploadId) && uploadId !== '' && uploadId.length <= MAX_UPLOAD_ID_LENGTH;
 }
 
 function isJournalEntry(value: unknown): value is RemoteJournalEntry {

@@ -4,7 +4,8 @@
 //
 // Layout under the root:
 //   <key>                     object bodies, the key's '/' segments as folders
-//   .fsstore-meta/<key>       JSON sidecar: ETag cache, content type, cache control, user metadata
+//   .fsstore-meta/<key>       JSON sidecar: ETag cache, header attributes (content type, cache
+//                             control, disposition…), user metadata
 //   .fsstore-tmp/             bodies being written (renamed into place) and per-key lock files;
 //                             a body's name starts with its writer's tag, so one a killed process
 //                             left is swept (sweepAbandonedWrites)
@@ -23,6 +24,7 @@ import { md5Buffer, md5File, md5Stream } from '../hash.js';
 import { compareKeys, invalidKeyReason } from './keys.js';
 import {
   badDigest,
+  headerAttributesOf,
   meter,
   normalizeEtag,
   StoreError,
@@ -30,6 +32,8 @@ import {
   type CallOptions,
   type Conditions,
   type Consume,
+  type CopyOptions,
+  type HeaderAttributes,
   type ListOptions,
   type ObjectAttributes,
   type ObjectHead,
@@ -67,13 +71,11 @@ interface CallContext {
   signal?: AbortSignal;
 }
 
-interface Sidecar {
+interface Sidecar extends HeaderAttributes {
   etag: string;
   /** The body this sidecar describes: when the file's size or mtime differ, the ETag is recomputed. */
   size: number;
   mtimeMs: number;
-  contentType?: string;
-  cacheControl?: string;
   metadata: Record<string, string>;
 }
 
@@ -201,11 +203,8 @@ export class FsStore implements RemoteStore {
     });
   }
 
-  async copy(
-    sourceKey: string,
-    destinationKey: string,
-    options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
-  ): Promise<{ etag: string }> {
+  /** Any size in one go (`sourceSize` and `uploads` do not apply: a file is copied whole). */
+  async copy(sourceKey: string, destinationKey: string, options: CopyOptions = {}): Promise<{ etag: string }> {
     return this.run({ operation: 'copy', key: destinationKey, sourceKey, signal: options.signal }, async () => {
       this.assertValidKey(destinationKey);
       const source = await this.snapshot(sourceKey);
@@ -612,16 +611,16 @@ function normalizeAttributes(attributes: ObjectAttributes): Omit<Sidecar, 'etag'
   const metadata = Object.fromEntries(
     Object.entries(attributes.metadata ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
   );
-  return { contentType: attributes.contentType, cacheControl: attributes.cacheControl, metadata };
+  return { ...headerAttributesOf(attributes), metadata };
 }
 
 /** The sidecar's attributes when it describes the body with this ETag; none for a body changed by hand. */
 function sidecarAttributes(
   sidecar: Sidecar | null,
   etag: string,
-): Pick<ObjectHead, 'metadata' | 'contentType' | 'cacheControl'> {
+): Pick<ObjectHead, 'metadata' | keyof HeaderAttributes> {
   if (sidecar?.etag !== etag) return { metadata: {} };
-  return { metadata: sidecar.metadata, contentType: sidecar.contentType, cacheControl: sidecar.cacheControl };
+  return { metadata: sidecar.metadata, ...headerAttributesOf(sidecar) };
 }
 
 async function acquireLockFile(lockFile: string, key: string): Promise<void> {

@@ -8,9 +8,12 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
-/** S3's limits: at most 10,000 parts, each at least 5 MiB but the last. */
+/** S3's limits: at most 10,000 parts, each at least 5 MiB but the last, and at most 5 GiB. */
 export const MAX_PARTS = 10_000;
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+/** The most one CopyObject copies (S3 refuses a bigger source: "InvalidRequest … 5368709120"). */
+export const MAX_COPY_OBJECT_SIZE = 5 * 1024 * 1024 * 1024;
 const MIB = 1024 * 1024;
 
 export interface UploadedPart {
@@ -161,4 +164,23 @@ export function candidatePartSizes(size: number, parts: number, limit = 6): numb
   ];
   const unique = [...new Set([...common, ...near])].filter((p) => p > 0 && fits(p));
   return unique.slice(0, limit);
+}
+
+/**
+ * The part size of a multipart copy of an object of `size` bytes with ETag `etag`: the part size
+ * its own multipart upload most likely had — then the copy's parts have the same MD5s and the copy
+ * the same ETag, so a backup put back is not a change — else `preferred` (as an upload's).
+ */
+export function copyPartSize(size: number, etag: string, preferred: number): number {
+  const parts = multipartPartCount(etag);
+  const likely = parts === null ? undefined : candidatePartSizes(size, parts, 1)[0];
+  return Math.min(likely ?? partSizeFor(size, preferred), MAX_PART_SIZE);
+}
+
+/** The byte ranges (inclusive, as `x-amz-copy-source-range` takes them) of parts of `partSize`. */
+export function partRanges(size: number, partSize: number): { first: number; last: number }[] {
+  const ranges: { first: number; last: number }[] = [];
+  for (let first = 0; first < size; first += partSize)
+    ranges.push({ first, last: Math.min(size, first + partSize) - 1 });
+  return ranges;
 }

@@ -7,10 +7,20 @@
 
 import type { Agent, IncomingHttpHeaders } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
+import pLimit from 'p-limit';
 import { md5Buffer } from '../hash.js';
 import { credentialsProvider, describeCredentialsSource, type S3Credentials } from './credentials.js';
 import { HttpTransport } from './http-transport.js';
-import { MIN_PART_SIZE, PartBuffers, partSizeFor, readParts, type UploadedPart } from './multipart.js';
+import {
+  copyPartSize,
+  MAX_COPY_OBJECT_SIZE,
+  MIN_PART_SIZE,
+  PartBuffers,
+  partRanges,
+  partSizeFor,
+  readParts,
+  type UploadedPart,
+} from './multipart.js';
 import { isValidRegion } from './s3-address.js';
 import {
   escapeXml,
@@ -24,6 +34,8 @@ import {
 import {
   badDigest,
   contentMd5Header,
+  HEADER_ATTRIBUTES,
+  headerAttributesOf,
   isStoreError,
   meter,
   normalizeEtag,
@@ -32,7 +44,10 @@ import {
   type CallOptions,
   type Conditions,
   type Consume,
+  type CopyOptions,
+  type HeaderAttributes,
   type ListOptions,
+  type MultipartUpload,
   type ObjectAttributes,
   type ObjectHead,
   type ObjectInfo,
@@ -41,6 +56,7 @@ import {
   type StoreErrorCode,
   emptyRequestStats,
   type RequestStats,
+  type UploadJournal,
 } from './store.js';
 import type { Transport, TransportRequest, TransportResponse } from './transport.js';
 
@@ -71,6 +87,12 @@ export interface S3StoreOptions {
   /** Bytes per multipart part (at least 5 MiB, S3's minimum). */
   partSize?: number;
   /**
+   * Sources larger than this many bytes are copied in parts (UploadPartCopy), each part on the
+   * condition that the source is still the version copied, instead of by one CopyObject, which S3
+   * refuses above 5 GiB (the default). Lower it to exercise the multipart copy on small objects.
+   */
+  multipartCopyThreshold?: number;
+  /**
    * The node:http(s) agent requests go through, e.g. one that trusts a private CA or goes through a
    * proxy; the caller closes it. Default: a keep-alive agent of the store's own (64 sockets at most).
    */
@@ -81,6 +103,8 @@ export const DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 /** Part buffers held at once by one store, across all its uploads: the memory multipart uploads may use. */
 const PART_BUFFERS = 4;
+/** UploadPartCopy requests in flight for one copy: the server moves the bytes, the client only waits. */
+const COPY_PARTS_IN_FLIGHT = 8;
 
 const PAGE_SIZE = 1000;
 /** The highest code point: `p + MAX_CODE_POINT` sorts after every key starting with `p`. */
@@ -173,6 +197,7 @@ export class S3Store implements RemoteStore {
   private conditionalDeleteUnsupported = false;
   private readonly multipartThreshold: number;
   private readonly partSize: number;
+  private readonly multipartCopyThreshold: number;
   private readonly partBuffers: PartBuffers;
 
   constructor(options: S3StoreOptions) {
@@ -192,6 +217,7 @@ export class S3Store implements RemoteStore {
     this.url = `s3://${this.bucket}${endpoint ? ` (${endpoint.host})` : ''}`;
     this.credentialsSource = describeCredentialsSource(options.credentials !== undefined);
     [this.multipartThreshold, this.partSize] = multipartSizes(options);
+    this.multipartCopyThreshold = multipartCopyThreshold(options);
     this.partBuffers = new PartBuffers(PART_BUFFERS, this.partSize);
     this.transport = new HttpTransport({
       bucket: this.bucket,
@@ -349,7 +375,9 @@ export class S3Store implements RemoteStore {
   ): Promise<{ etag: string }> {
     await this.checkConditions(key, options);
     const partSize = partSizeFor(body.size, this.partSize);
-    const uploadId = await this.createMultipartUpload(key, options);
+    const createHeaders = putHeaders({ ...options, ifMatch: undefined, ifNoneMatch: undefined, contentMd5: undefined });
+    const upload = await this.openUpload('put', key, createHeaders, options.uploads, options.signal);
+    const { uploadId } = upload;
     const metered = meter(body.size);
     const source = pipeline(body.open(), metered, () => undefined);
     const parts: UploadedPart[] = [];
@@ -374,13 +402,48 @@ export class S3Store implements RemoteStore {
       if (options.contentMd5 !== undefined && metered.md5() !== options.contentMd5) {
         throw badDigest(`put ${this.describe(key)}`, options.contentMd5, metered.md5(), key);
       }
-      return await this.completeMultipartUpload(key, uploadId, parts, options);
+      const completed = await this.completeMultipartUpload('put', key, uploadId, parts, options, options.signal);
+      options.uploads?.ended(upload);
+      return completed;
     } catch (error) {
       source.destroy();
       await Promise.allSettled(sending);
-      // Best effort: an upload left open costs storage until a lifecycle rule ends it.
-      await this.abortMultipartUpload(key, uploadId).catch(() => undefined);
+      await this.abortOpened(upload, options.uploads);
       throw error;
+    }
+  }
+
+  /**
+   * CreateMultipartUpload, then the journal is told before anything else is sent: an upload the
+   * journal could not record is aborted at once, so none is ever left open unrecorded.
+   */
+  private async openUpload(
+    operation: 'put' | 'copy',
+    key: string,
+    headers: Record<string, string>,
+    journal: UploadJournal | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<MultipartUpload> {
+    const upload = { key, uploadId: await this.createMultipartUpload(operation, key, headers, signal) };
+    try {
+      await journal?.started(upload);
+    } catch (error) {
+      await this.abortOpened(upload, journal);
+      throw error;
+    }
+    return upload;
+  }
+
+  /**
+   * Best effort, after a failure: an upload whose abort fails too stays open in the journal
+   * (`ended` is not called), so the run can try again or leave it to the next run.
+   */
+  private async abortOpened(upload: MultipartUpload, journal: UploadJournal | undefined): Promise<void> {
+    try {
+      await this.abortUpload(upload);
+      journal?.ended(upload);
+    } catch {
+      // Reported by whoever holds the journal.
     }
   }
 
@@ -400,13 +463,14 @@ export class S3Store implements RemoteStore {
       throw this.preconditionFailed('put', key, `its ETag is ${current.etag}, not ${normalizeEtag(options.ifMatch)}`);
   }
 
-  private async createMultipartUpload(key: string, options: PutOptions): Promise<string> {
-    const headers = putHeaders({ ...options, ifMatch: undefined, ifNoneMatch: undefined, contentMd5: undefined });
-    return this.request({ operation: 'put', key, signal: options.signal }, async () => {
-      const { body } = await this.sendRead(
-        { method: 'POST', key, query: { uploads: '' }, headers, signal: options.signal },
-        true,
-      );
+  private async createMultipartUpload(
+    operation: 'put' | 'copy',
+    key: string,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    return this.request({ operation, key, signal }, async () => {
+      const { body } = await this.sendRead({ method: 'POST', key, query: { uploads: '' }, headers, signal }, true);
       const uploadId = xmlField(body.toString('utf8'), 'UploadId');
       if (!uploadId) throw new MalformedXmlError('CreateMultipartUpload answered without an upload id');
       return uploadId;
@@ -435,35 +499,54 @@ export class S3Store implements RemoteStore {
   }
 
   private async completeMultipartUpload(
+    operation: 'put' | 'copy',
     key: string,
     uploadId: string,
     parts: UploadedPart[],
-    options: PutOptions,
+    conditions: Conditions,
+    signal: AbortSignal | undefined,
   ): Promise<{ etag: string }> {
     const xml = `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts
       .map((p) => `<Part><PartNumber>${p.PartNumber}</PartNumber><ETag>${escapeXml(p.ETag)}</ETag></Part>`)
       .join('')}</CompleteMultipartUpload>`;
-    const headers = { 'content-type': 'application/xml', ...conditionHeaders(options) };
-    return this.request({ operation: 'put', key, signal: options.signal }, async () => {
+    const headers = { 'content-type': 'application/xml', ...conditionHeaders(conditions) };
+    return this.request({ operation, key, signal }, async () => {
       const { body } = await this.sendRead(
-        { method: 'POST', key, query: { uploadId }, headers, body: Buffer.from(xml), signal: options.signal },
+        { method: 'POST', key, query: { uploadId }, headers, body: Buffer.from(xml), signal },
         true,
       );
       return { etag: normalizeEtag(xmlField(body.toString('utf8'), 'ETag')) };
     });
   }
 
-  private async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
-    await this.request({ operation: 'delete', key }, () =>
-      this.sendRead({ method: 'DELETE', key, query: { uploadId } }),
-    );
+  async abortUpload(upload: MultipartUpload, options: CallOptions = {}): Promise<boolean> {
+    const { key, uploadId } = upload;
+    try {
+      await this.request({ operation: 'delete', key, signal: options.signal }, () =>
+        this.sendRead({ method: 'DELETE', key, query: { uploadId }, signal: options.signal }),
+      );
+      return true;
+    } catch (error) {
+      // NoSuchUpload: completed or aborted already.
+      if (isStoreError(error, 'NotFound')) return false;
+      throw error;
+    }
   }
 
-  async copy(
-    sourceKey: string,
-    destinationKey: string,
-    options: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes } = {},
-  ): Promise<{ etag: string }> {
+  async copy(sourceKey: string, destinationKey: string, options: CopyOptions = {}): Promise<{ etag: string }> {
+    if (options.sourceSize !== undefined && options.sourceSize > this.multipartCopyThreshold)
+      return this.copyInParts(sourceKey, destinationKey, options);
+    try {
+      return await this.copyObject(sourceKey, destinationKey, options);
+    } catch (error) {
+      // A source over the limit that the caller did not know the size of: S3 said so, copy it in parts.
+      if (isStoreError(error) && isTooBigToCopy(error)) return this.copyInParts(sourceKey, destinationKey, options);
+      if (isStoreError(error, 'NotFound')) throw await this.copyNotFound(sourceKey, destinationKey, options, error);
+      throw error;
+    }
+  }
+
+  private async copyObject(sourceKey: string, destinationKey: string, options: CopyOptions): Promise<{ etag: string }> {
     const { attributes } = options;
     const headers: Record<string, string> = {
       'x-amz-copy-source': copySource(this.bucket, sourceKey),
@@ -477,6 +560,132 @@ export class S3Store implements RemoteStore {
         true,
       );
       return { etag: normalizeEtag(xmlField(body.toString('utf8'), 'ETag')) };
+    });
+  }
+
+  /**
+   * A CopyObject answered 404: the source is gone (NotFound, as the caller expects of a source
+   * that moved), or — when a HEAD still finds it — the store could not resolve the
+   * x-amz-copy-source header, which must not pass for a moved source.
+   */
+  private async copyNotFound(
+    sourceKey: string,
+    destinationKey: string,
+    options: CopyOptions,
+    notFound: StoreError,
+  ): Promise<StoreError> {
+    const source = await this.head(sourceKey, options.signal ? { signal: options.signal } : {}).catch(() => null);
+    if (source === null) return notFound;
+    if (options.ifMatch !== undefined && source.etag !== normalizeEtag(options.ifMatch)) {
+      return this.preconditionFailed(
+        'copy',
+        sourceKey,
+        `its ETag is ${source.etag}, not ${normalizeEtag(options.ifMatch)}`,
+        notFound,
+      );
+    }
+    return new StoreError(
+      'BadRequest',
+      `copy ${this.describe(sourceKey)} → ${this.describe(destinationKey)}: ` +
+        `${this.transport.endpointLabel} answered 404 (no such key) although the source exists ` +
+        `(a HEAD finds it, ETag ${source.etag}): the store did not resolve the copy source header ` +
+        '(x-amz-copy-source). Servers that decode it only in part (s3rver decodes it with ' +
+        'decodeURI, which leaves %2B, %3D and the other reserved characters encoded) cannot copy ' +
+        "keys with + = & @ : ; , $ ? or # in them, nor this tool's backups, whose keys contain " +
+        '"root=": backups, restores and conflict copies need server-side copies, so use a store ' +
+        'that decodes that header.',
+      { status: 404, key: sourceKey, cause: notFound },
+    );
+  }
+
+  /**
+   * A copy in parts (UploadPartCopy), for a source too big for one CopyObject: the source's
+   * attributes (or the given ones) on a new upload, every part conditional on the source's ETag,
+   * so all parts come from one version. Parts follow the source's own part size when its ETag
+   * tells it, so the copy usually keeps the source's ETag.
+   */
+  private async copyInParts(
+    sourceKey: string,
+    destinationKey: string,
+    options: CopyOptions,
+  ): Promise<{ etag: string }> {
+    const { signal } = options;
+    const source = await this.head(sourceKey, signal ? { signal } : {});
+    if (source === null)
+      throw new StoreError(
+        'NotFound',
+        `copy ${this.describe(sourceKey)} → ${this.describe(destinationKey)}: not found`,
+        { status: 404, key: sourceKey },
+      );
+    if (options.ifMatch !== undefined && source.etag !== normalizeEtag(options.ifMatch)) {
+      throw this.preconditionFailed(
+        'copy',
+        sourceKey,
+        `its ETag is ${source.etag}, not ${normalizeEtag(options.ifMatch)}`,
+      );
+    }
+    // What CopyObject's COPY directive would carry over: the header attributes and user metadata.
+    const createHeaders = putHeaders(
+      options.attributes ?? { ...headerAttributesOf(source), metadata: source.metadata },
+    );
+    const upload = await this.openUpload('copy', destinationKey, createHeaders, options.uploads, signal);
+    const limit = pLimit(COPY_PARTS_IN_FLIGHT);
+    let failure: { error: unknown } | undefined;
+    try {
+      const ranges = partRanges(source.size, copyPartSize(source.size, source.etag, this.partSize));
+      // Every part settles before the upload is completed or aborted; after a failure the rest are skipped.
+      const copied = await Promise.all(
+        ranges.map((range, i) =>
+          limit(async () => {
+            if (failure) return undefined;
+            return this.uploadPartCopy(upload, i + 1, sourceKey, source.etag, range, signal).catch(
+              (error: unknown) => void (failure ??= { error }),
+            );
+          }),
+        ),
+      );
+      if (failure) throw failure.error;
+      const parts = copied as UploadedPart[];
+      // Onto itself (new attributes): only onto the version copied, as one CopyObject would be.
+      const conditions = destinationKey === sourceKey ? { ifMatch: source.etag } : {};
+      const completed = await this.completeMultipartUpload(
+        'copy',
+        destinationKey,
+        upload.uploadId,
+        parts,
+        conditions,
+        signal,
+      );
+      options.uploads?.ended(upload);
+      return completed;
+    } catch (error) {
+      await this.abortOpened(upload, options.uploads);
+      throw error;
+    }
+  }
+
+  private async uploadPartCopy(
+    upload: MultipartUpload,
+    partNumber: number,
+    sourceKey: string,
+    sourceEtag: string,
+    range: { first: number; last: number },
+    signal: AbortSignal | undefined,
+  ): Promise<UploadedPart> {
+    const { key, uploadId } = upload;
+    const headers = {
+      'x-amz-copy-source': copySource(this.bucket, sourceKey),
+      'x-amz-copy-source-range': `bytes=${range.first}-${range.last}`,
+      ...ifMatchHeader('x-amz-copy-source-if-match', sourceEtag),
+    };
+    return this.request({ operation: 'copy', key, sourceKey, signal }, async () => {
+      const { body } = await this.sendRead(
+        { method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, headers, signal },
+        true,
+      );
+      const etag = xmlField(body.toString('utf8'), 'ETag');
+      if (!etag) throw new MalformedXmlError('UploadPartCopy answered without an ETag');
+      return { PartNumber: partNumber, ETag: etag };
     });
   }
 
@@ -724,6 +933,31 @@ function redirectRegion(error: unknown): string | undefined {
   return wrongRegion ? bucketRegion : undefined;
 }
 
+function multipartCopyThreshold(options: S3StoreOptions): number {
+  const threshold = options.multipartCopyThreshold ?? MAX_COPY_OBJECT_SIZE;
+  if (!(threshold >= MIN_PART_SIZE && threshold <= MAX_COPY_OBJECT_SIZE)) {
+    throw new StoreError(
+      'BadRequest',
+      `Invalid multipart copy threshold of ${threshold} bytes: use 5 MiB (5242880 bytes) up ` +
+        'to 5 GiB (5368709120 bytes), the most one CopyObject copies',
+    );
+  }
+  return threshold;
+}
+
+/**
+ * S3's answer to a CopyObject of a source over 5 GiB: 400 InvalidRequest "The specified copy source is larger than
+ * the maximum allowable size…".
+ */
+function isTooBigToCopy(error: StoreError): boolean {
+  const cause = error.cause;
+  return (
+    cause instanceof S3ServiceError &&
+    cause.status === 400 &&
+    /copy source is larger than the maximum allowable size/i.test(cause.message)
+  );
+}
+
 function multipartSizes(options: S3StoreOptions): [threshold: number, partSize: number] {
   const threshold = options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
   if (!(threshold >= MIN_PART_SIZE)) {
@@ -837,11 +1071,16 @@ function putHeaders(
   return headers;
 }
 
-/** Content-Type, Cache-Control and user metadata as request headers (only those given). */
+/**
+ * The header attributes (Content-Type, Cache-Control, Content-Disposition…) and user metadata as request headers
+ * (only those given).
+ */
 function attributeHeaders(attributes: ObjectAttributes): Record<string, string> {
   const headers: Record<string, string> = {};
-  if (attributes.contentType !== undefined) headers['content-type'] = attributes.contentType;
-  if (attributes.cacheControl !== undefined) headers['cache-control'] = attributes.cacheControl;
+  for (const [name, header] of Object.entries(HEADER_ATTRIBUTES) as [keyof HeaderAttributes, string][]) {
+    const value = attributes[name];
+    if (value !== undefined) headers[header] = value;
+  }
   for (const [name, value] of Object.entries(attributes.metadata ?? {}))
     headers[`x-amz-meta-${name.toLowerCase()}`] = value;
   return headers;
@@ -859,15 +1098,16 @@ function headFromHeaders(key: string, headers: IncomingHttpHeaders, bodyLength =
       metadata[name.slice('x-amz-meta-'.length)] = headerValue(value) ?? '';
   }
   const lastModified = headerValue(headers['last-modified']);
-  const contentType = headerValue(headers['content-type']);
-  const cacheControl = headerValue(headers['cache-control']);
-  return {
+  const head: ObjectHead = {
     key,
     size: Number(headerValue(headers['content-length']) ?? bodyLength),
     etag: normalizeEtag(headerValue(headers.etag)),
     lastModified: lastModified ? Date.parse(lastModified) : 0,
     metadata,
-    ...(contentType !== undefined ? { contentType } : {}),
-    ...(cacheControl !== undefined ? { cacheControl } : {}),
   };
+  for (const [name, header] of Object.entries(HEADER_ATTRIBUTES) as [keyof HeaderAttributes, string][]) {
+    const value = headerValue(headers[header]);
+    if (value !== undefined) head[name] = value;
+  }
+  return head;
 }

@@ -27,17 +27,66 @@ export interface ObjectInfo {
   lastModified: number;
 }
 
-export interface ObjectHead extends ObjectInfo {
-  /** User metadata (x-amz-meta-*), names lower-case without the prefix. */
-  metadata: Record<string, string>;
+/**
+ * The standard headers an object keeps and serves (S3's "system-defined metadata" a client may
+ * set), as stored: what a run replacing the object carries over unless a target's rules set them.
+ */
+export interface HeaderAttributes {
   contentType?: string;
   cacheControl?: string;
+  contentDisposition?: string;
+  contentLanguage?: string;
+  /** A claim about the bytes (e.g. gzip): kept for a new body only when it holds (content-type.ts). */
+  contentEncoding?: string;
+  /** An HTTP date, as given. */
+  expires?: string;
 }
 
-export interface ObjectAttributes {
-  contentType?: string;
-  cacheControl?: string;
+/** Each header attribute and its HTTP header name, in one place for every store. */
+export const HEADER_ATTRIBUTES = {
+  contentType: 'content-type',
+  cacheControl: 'cache-control',
+  contentDisposition: 'content-disposition',
+  contentLanguage: 'content-language',
+  contentEncoding: 'content-encoding',
+  expires: 'expires',
+} as const satisfies Record<keyof HeaderAttributes, string>;
+
+/** The header attributes `from` sets (strings only: a file:// sidecar is JSON a person may have edited). */
+export function headerAttributesOf(from: Readonly<HeaderAttributes>): HeaderAttributes {
+  const attributes: HeaderAttributes = {};
+  for (const name of Object.keys(HEADER_ATTRIBUTES) as (keyof HeaderAttributes)[]) {
+    const value: unknown = from[name];
+    if (typeof value === 'string') attributes[name] = value;
+  }
+  return attributes;
+}
+
+export interface ObjectHead extends ObjectInfo, HeaderAttributes {
+  /** User metadata (x-amz-meta-*), names lower-case without the prefix. */
+  metadata: Record<string, string>;
+}
+
+export interface ObjectAttributes extends HeaderAttributes {
   metadata?: Record<string, string>;
+}
+
+/** A multipart upload: the key it completes into and the id S3 gave it. */
+export interface MultipartUpload {
+  key: string;
+  uploadId: string;
+}
+
+/**
+ * Told of every multipart upload a put or copy starts, so that one a killed process leaves open
+ * can be aborted by the next run. S3 lists open uploads without their metadata: nothing but a
+ * recorded UploadId tells ours from another tool's upload to the same key.
+ */
+export interface UploadJournal {
+  /** The upload exists and no part is sent yet. When this fails, the upload is aborted and the write fails. */
+  started(upload: MultipartUpload): Promise<void>;
+  /** The upload was completed or aborted: nothing of it is left open. */
+  ended(upload: MultipartUpload): void;
 }
 
 export interface Conditions {
@@ -63,6 +112,22 @@ export interface PutOptions extends CallOptions, Conditions, ObjectAttributes {
    * have been written: the caller undoes it like any write whose outcome is unknown).
    */
   contentMd5?: string;
+  /** Told of a multipart upload before its first part (a body of the store's multipart size). */
+  uploads?: UploadJournal;
+}
+
+export interface CopyOptions extends CallOptions {
+  /** The source's ETag: the copy is of exactly that version, else PreconditionFailed. */
+  ifMatch?: string;
+  /** Replace the destination's attributes (MetadataDirective REPLACE); without, the source's are copied. */
+  attributes?: ObjectAttributes;
+  /**
+   * The source's size when the caller knows it: a source too big for one CopyObject (S3: 5 GiB)
+   * is then copied in parts at once. Without it, such a copy is found out by its first answer.
+   */
+  sourceSize?: number;
+  /** Told of a multipart copy's upload before its first part. */
+  uploads?: UploadJournal;
 }
 
 /** A streamed read: the body is read by `consume` while the request is open. */
@@ -96,14 +161,11 @@ export interface RemoteStore {
   /** Returns the new ETag: what the store reports (a multipart upload's is `…-N`). */
   put(key: string, body: Body, options?: PutOptions): Promise<{ etag: string }>;
   /**
-   * Server-side copy. `ifMatch` is on the source. With `attributes` the destination's metadata
-   * is replaced (MetadataDirective REPLACE), else copied.
+   * Server-side copy, of any size: a source over S3's limit for one CopyObject is copied in parts
+   * (UploadPartCopy), and the ETag returned is the copy's own (`…-N` then). `ifMatch` is on the
+   * source. With `attributes` the destination's attributes are replaced, else copied.
    */
-  copy(
-    sourceKey: string,
-    destinationKey: string,
-    options?: CallOptions & { ifMatch?: string; attributes?: ObjectAttributes },
-  ): Promise<{ etag: string }>;
+  copy(sourceKey: string, destinationKey: string, options?: CopyOptions): Promise<{ etag: string }>;
   /** Deleting a missing key succeeds (as S3). `ifMatch` where the store supports it. */
   delete(key: string, options?: CallOptions & { ifMatch?: string }): Promise<void>;
   /** Throws NoSuchBucket / AccessDenied with a clear message when the bucket cannot be used. */
@@ -113,9 +175,16 @@ export interface RemoteStore {
    * processes that are gone, or untouched for an hour) so nothing of a killed run lingers. The
    * engine calls it while it holds the lock of the root under `prefix`; a store whose leftovers
    * are not per key (file://) may sweep more than the prefix. Returns how many bytes it removed.
-   * Optional: S3's counterpart would be aborting stale multipart uploads under the prefix.
+   * S3 has no such sweep: its leftovers are open multipart uploads, which cannot be told from
+   * another tool's by listing them, so the engine journals their ids and uses abortUpload.
    */
   sweepAbandonedWrites?(prefix: string, options?: CallOptions): Promise<{ items: number; bytes: number }>;
+  /**
+   * Abort an open multipart upload (its parts are dropped). True when it was open; false when
+   * there is no such upload (completed or aborted already). Stores without multipart uploads
+   * have none.
+   */
+  abortUpload?(upload: MultipartUpload, options?: CallOptions): Promise<boolean>;
   close?(): void;
 }
 

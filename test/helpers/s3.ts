@@ -2,7 +2,13 @@
 // so files can run in parallel without seeing each other's objects.
 
 import { randomUUID } from 'node:crypto';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { describe, inject } from 'vitest';
 import { createS3Store, type S3Store, type S3StoreOptions } from '../../src/stores/s3.js';
 
@@ -62,4 +68,37 @@ export function targetRemoteOptions(context: S3TestContext, prefix = 'site') {
     pathStyle: true,
     credentials: TEST_CREDENTIALS,
   };
+}
+
+function sdkClient(endpoint: string): S3Client {
+  return new S3Client({ endpoint, region: TEST_REGION, forcePathStyle: true, credentials: TEST_CREDENTIALS });
+}
+
+/** The multipart uploads open under `prefix`, as `key uploadId`, listed by another client (the AWS SDK). */
+export async function openUploads(endpoint: string, bucket: string, prefix = ''): Promise<string[]> {
+  const client = sdkClient(endpoint);
+  try {
+    const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+    return (listed.Uploads ?? []).map((u) => `${u.Key} ${u.UploadId}`).sort();
+  } finally {
+    client.destroy();
+  }
+}
+
+/** A multipart upload another tool has in flight: opened by the AWS SDK, with one part sent when `part` is given. */
+export async function createUpload(
+  endpoint: string,
+  bucket: string,
+  key: string,
+  part?: Buffer,
+): Promise<{ key: string; uploadId: string }> {
+  const client = sdkClient(endpoint);
+  try {
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    if (part)
+      await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: part }));
+    return { key, uploadId: UploadId! };
+  } finally {
+    client.destroy();
+  }
 }

@@ -1,5 +1,6 @@
 // Small helpers for engine tests: local trees as {path: content} maps, read back the same way.
 
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,4 +62,25 @@ export async function snapshotRemote(store: RemoteStore, prefix = ''): Promise<R
 
 export async function putRemote(store: RemoteStore, prefix: string, tree: Tree): Promise<void> {
   for (const [relative, content] of Object.entries(tree)) await store.put(`${prefix}${relative}`, Buffer.from(content));
+}
+
+/** `size` bytes that differ from part to part (so a wrong part size gives a different multipart ETag). */
+export function patterned(size: number, seed: number): Buffer {
+  const bytes = Buffer.alloc(size);
+  for (let i = 0; i + 4 <= size; i += 4) bytes.writeUInt32LE(((i + seed) * 2654435761) >>> 0, i);
+  return bytes;
+}
+
+/**
+ * The ETag S3 gives these bytes uploaded (or copied) in parts of `partSize`: MD5 of the parts' MD5s, '-', the count.
+ */
+export function multipartEtag(bytes: Buffer, partSize: number): string {
+  const digests: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += partSize)
+    digests.push(
+      createHash('md5')
+        .update(bytes.subarray(i, i + partSize))
+        .digest(),
+    );
+  return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
 }

@@ -224,6 +224,15 @@ describe('remote lock', () => {
     ['a journal that is not a list', { journal: 'rm -rf' }, /its journal is not a list/],
     ['a journal entry without a key', { journal: [{ before: null, backup: null }] }, /its journal is not a list/],
     ['no run id', { runId: 7 }, /its runId, replica or host is missing/],
+    // The multipart uploads the next run aborts: a lock is anyone's object, so they are checked like the journal.
+    ['uploads that are not a list', { uploads: { key: 'app/x', uploadId: 'u' } }, /its uploads is not a list/],
+    ['an upload without its id', { uploads: [{ key: 'app/x' }] }, /its uploads is not a list of at most 1000/],
+    ['an upload whose id is empty', { uploads: [{ key: 'app/x', uploadId: '' }] }, /its uploads is not a list/],
+    [
+      'more uploads than any run has open',
+      { uploads: Array.from({ length: 1001 }, (_, i) => ({ key: `app/${i}`, uploadId: `u${i}` })) },
+      /its uploads is not a list of at most 1000 \{ key, uploadId \}/,
+    ],
     ['not JSON at all', null, /it is not valid JSON/],
   ])('refuses a lock with %s: corrupt, recovery never runs, nothing is taken over', async (_label, change, message) => {
     const { store, options } = await fixture();

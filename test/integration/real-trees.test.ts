@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
@@ -310,6 +311,97 @@ for (const storeCase of cases) {
           metadata: expect.objectContaining({ owner: 'ci' }),
         });
       });
+
+      // Review of issue 10, D10a: the other headers `aws s3 cp` sets survive too, and Content-Encoding
+      // only where the new body is encoded so (content-encoding.ts).
+      const SERVING = {
+        contentType: 'text/html; charset=utf-8',
+        cacheControl: 'max-age=60',
+        contentDisposition: 'inline; filename="report.html"',
+        contentLanguage: 'de-CH',
+        expires: 'Mon, 21 Oct 2030 07:28:00 GMT',
+      };
+      const gzip = (text: string) => zlib.gzipSync(Buffer.from(text));
+
+      it(
+        'Content-Disposition, Content-Language, Expires and a Content-Encoding the file holds ' +
+          'survive a pushed edit',
+        async () => {
+          const { local, prefix, sync } = await fixture();
+          await store.put(`${prefix}report.html`, gzip('<h1>v1</h1>'), {
+            ...SERVING,
+            contentEncoding: 'gzip',
+            metadata: { owner: 'cms' },
+          });
+          await sync({ direction: 'pull' });
+          // A pull stores the bytes as they are: the local file is gzip data, and stays so when edited.
+          expect(zlib.gunzipSync(await fs.readFile(path.join(local, 'report.html'))).toString()).toBe('<h1>v1</h1>');
+          await writeFiles(local, { 'report.html': gzip('<h1>v2</h1>') });
+          const pushed = await sync({ direction: 'push' });
+          expect(pushed.failure).toBeUndefined();
+          expect(pushed.warnings).toEqual([]);
+          expect(await store.head(`${prefix}report.html`)).toMatchObject({
+            ...SERVING,
+            contentEncoding: 'gzip',
+            metadata: expect.objectContaining({ owner: 'cms' }),
+          });
+          expect(await remoteBytes(store, prefix)).toEqual(await treeBytes(local));
+        },
+      );
+
+      it(
+        'a gzip object replaced by a plain file does not claim gzip any more, and the report ' +
+          'says so; the other headers stay',
+        async () => {
+          const { local, prefix, sync } = await fixture();
+          await store.put(`${prefix}app.js`, gzip('let v = 1;'), {
+            ...SERVING,
+            contentType: 'text/javascript',
+            contentEncoding: 'gzip',
+          });
+          await sync({ direction: 'pull' });
+          await writeFiles(local, { 'app.js': 'let v = 2;' });
+          const pushed = await sync({ direction: 'push' });
+          expect(pushed.failure).toBeUndefined();
+          const head = await store.head(`${prefix}app.js`);
+          expect(head).toMatchObject({ ...SERVING, contentType: 'text/javascript' });
+          expect(head?.contentEncoding).toBeUndefined();
+          expect(pushed.warnings).toEqual([
+            {
+              path: 'app.js',
+              message: expect.stringMatching(
+                /^the replaced object was served with Content-Encoding: gzip, but the uploaded file is not gzip data: the new object has no Content-Encoding/,
+              ),
+            },
+          ]);
+          expect((await store.get(`${prefix}app.js`)).body.toString()).toBe('let v = 2;');
+        },
+      );
+
+      it(
+        'a metadata update of the rules keeps every other header, Content-Encoding included ' +
+          '(the body is the same)',
+        async () => {
+          const { local, prefix, sync } = await fixture({ 'page.html': gzip('<p>same</p>') });
+          const rules = (cacheControl: string) => ({ attributesFor: () => ({ cacheControl }) });
+          expect((await sync({ direction: 'push' }, rules('max-age=1'))).failure).toBeUndefined();
+          // Someone sets the other headers in place (same body, same ETag), as the S3 console does.
+          const { etag } = (await store.head(`${prefix}page.html`))!;
+          await store.copy(`${prefix}page.html`, `${prefix}page.html`, {
+            ifMatch: etag,
+            attributes: { ...SERVING, cacheControl: 'max-age=1', contentEncoding: 'gzip' },
+          });
+          const updated = await sync({ direction: 'push' }, rules('no-cache'));
+          expect(updated.synced).toMatchObject([{ path: 'page.html', action: 'update-metadata' }]);
+          expect(await store.head(`${prefix}page.html`)).toMatchObject({
+            ...SERVING,
+            cacheControl: 'no-cache',
+            contentEncoding: 'gzip',
+            etag,
+          });
+          expect(await remoteBytes(store, prefix)).toEqual(await treeBytes(local));
+        },
+      );
     });
 
     // ------------------------------------------------------------------------------------------

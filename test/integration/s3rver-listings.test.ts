@@ -5,6 +5,12 @@
 // round-trip byte for byte through push and pull, and the second run must write nothing.
 // s3rver's other bugs (shared/S3-TEST-SERVERS.md) stay out of the way here: our transport sends
 // plain bodies (no aws-chunked checksums), and nothing here relies on conditional writes.
+//
+// s3rver also decodes x-amz-copy-source with decodeURI, which leaves the reserved characters
+// (%2B %3D %26 %40 %3A %3B %2C %24 %3F %23) encoded: a CopyObject of such a key, and of every
+// backup (their keys contain "root="), answers 404 although the source exists. That is s3rver's
+// bug, documented in the README; what is ours is the message (review of issue 10, D8): it must say
+// what failed, never that the object "moved since planning", and nothing may be lost.
 
 import fs from 'node:fs/promises';
 import http from 'node:http';
@@ -14,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSync } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncDirection } from '../../src/core/model.js';
 import { createS3Store, type S3Store } from '../../src/stores/s3.js';
+import { StoreError } from '../../src/stores/store.js';
 import { freePort } from '../helpers/servers.js';
 import { tempDir } from '../helpers/trees.js';
 
@@ -149,4 +156,81 @@ describe('s3rver: a server that ignores encoding-type=url', () => {
     expect((await run(elsewhere, 'puller', 'bidirectional')).synced).toEqual([]);
     store.close();
   });
+});
+
+describe('s3rver: a server that does not fully decode x-amz-copy-source (D8)', () => {
+  const store = () =>
+    createS3Store({ bucket: BUCKET, endpoint, region: 'us-east-1', pathStyle: true, credentials: CREDENTIALS });
+  const NOT_MOVED = /moved|changed on the remote since planning/;
+
+  it(
+    'a copy of an existing key it cannot resolve says so; a missing source stays NotFound; ' + 'a plain key copies',
+    async () => {
+      const s3 = store();
+      await s3.put('copies/plus+sign.html', Buffer.from('x'));
+      await s3.put('copies/plain.html', Buffer.from('y'));
+      const error = await s3.copy('copies/plus+sign.html', 'copies/elsewhere.html').then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(StoreError);
+      const { code, message, retryable } = error as StoreError;
+      expect(code).toBe('BadRequest');
+      expect(retryable).toBe(false);
+      expect(message).toMatch(
+        /answered 404 \(no such key\) although the source exists \(a HEAD finds it, ETag [0-9a-f]{32}\)/,
+      );
+      expect(message).toMatch(/x-amz-copy-source/);
+      expect(message).not.toMatch(NOT_MOVED);
+      await expect(s3.copy('copies/missing.html', 'copies/elsewhere.html')).rejects.toMatchObject({ code: 'NotFound' });
+      expect((await s3.copy('copies/plain.html', 'copies/elsewhere.html')).etag).toMatch(/^[0-9a-f]{32}$/);
+      s3.close();
+    },
+  );
+
+  it(
+    'a pushed edit that needs such a copy fails with that message, and the rollback that ' +
+      'needs one too loses nothing',
+    async () => {
+      const s3 = store();
+      const prefix = 'edits/';
+      const local = await tempDir();
+      await fs.writeFile(path.join(local, 'a.html'), 'a v1');
+      await fs.writeFile(path.join(local, 'plus+sign.html'), 'plus v1');
+      // One op at a time, in path order: a.html is replaced (its backup copy works: a plain key), then
+      // plus+sign.html's backup copy fails, and undoing a.html needs a copy from its backup ("root=").
+      const run = () =>
+        runSync({
+          localRoot: local,
+          store: s3,
+          rootPrefix: prefix,
+          replica: 'editor',
+          strategy: resolveStrategy({ direction: 'push', maxConcurrent: 1, parallel: false, retryDelay: 0 }),
+          sleep: async () => undefined,
+        });
+      expect((await run()).failure).toBeUndefined();
+      await fs.writeFile(path.join(local, 'a.html'), 'a v2');
+      await fs.writeFile(path.join(local, 'plus+sign.html'), 'plus v2');
+
+      const report = await run();
+      expect(report.failure?.reason).toBe('error');
+      expect(report.failure?.message).toMatch(
+        /^Sync failed on plus\+sign\.html, and 1 change\(s\) could not be undone/,
+      );
+      expect(report.failure?.message).toMatch(/although the source exists/);
+      const rollback = report.errors.find((e) => e.path === 'a.html');
+      expect(rollback?.message).toMatch(
+        /^rollback failed: copy s3:\/\/raw-listings\/edits\/\.fastblocks-sync\/backups\/[^/]+\/root=[^/]*\/a\.html → s3:\/\/raw-listings\/edits\/a\.html: .*although the source exists/,
+      );
+      for (const { message } of report.errors) expect(message).not.toMatch(NOT_MOVED);
+      // Nothing lost: the local files are as edited, plus+sign.html was never replaced, and the
+      // version of a.html the run replaced is still in its backup.
+      expect(await fs.readFile(path.join(local, 'a.html'), 'utf8')).toBe('a v2');
+      expect((await s3.get(`${prefix}plus+sign.html`)).body.toString()).toBe('plus v1');
+      const backups = (await s3.list(`${prefix}.fastblocks-sync/backups/`)).map((o) => o.key);
+      expect(backups).toEqual([expect.stringMatching(/\/root=[^/]*\/a\.html$/)]);
+      expect((await s3.get(backups[0]!)).body.toString()).toBe('a v1');
+      s3.close();
+    },
+  );
 });

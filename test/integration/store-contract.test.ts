@@ -13,9 +13,17 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFsStore } from '../../src/stores/fs.js';
 import { createS3Store, type S3StoreOptions } from '../../src/stores/s3.js';
 import { createStore } from '../../src/stores/index.js';
-import { StoreError, type RemoteStore, type StoreErrorCode } from '../../src/stores/store.js';
-import { describeS3, s3TestContext, testStoreOptions, uniqueBucketName } from '../helpers/s3.js';
+import { StoreError, type MultipartUpload, type RemoteStore, type StoreErrorCode } from '../../src/stores/store.js';
+import {
+  createUpload,
+  describeS3,
+  openUploads,
+  s3TestContext,
+  testStoreOptions,
+  uniqueBucketName,
+} from '../helpers/s3.js';
 import { freePort } from '../helpers/servers.js';
+import { multipartEtag } from '../helpers/trees.js';
 import { startVerifyingProxy, type VerifyingProxy } from '../helpers/sigv4-proxy.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -72,10 +80,14 @@ interface ContractTarget {
   /** A new store (stats at zero) on the suite's bucket. */
   makeStore(): RemoteStore;
   /**
-   * A store that sends bodies of at least 5 MiB as multipart uploads of 5 MiB parts; undefined
-   * for stores without multipart uploads (file://).
+   * A store that sends bodies of at least 5 MiB as multipart uploads of 5 MiB parts, and copies
+   * sources over 5 MiB in parts; undefined for stores without multipart uploads (file://).
    */
   makeMultipartStore?(): RemoteStore;
+  /** The multipart uploads open under `prefix` (`key uploadId`), as another client lists them. */
+  openUploads?(prefix: string): Promise<string[]>;
+  /** A multipart upload another client opened. */
+  createUpload?(key: string): Promise<MultipartUpload>;
   /** A store whose bucket or directory does not exist. */
   makeMissingBucketStore(): RemoteStore;
 }
@@ -137,6 +149,34 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     expect(got.head).toMatchObject(expected);
     expect(store.stats).toMatchObject({ put: 1, head: 1, get: 1 });
   });
+
+  /** Every header attribute an object can keep, as `aws s3 cp` or a CMS sets them. */
+  const SERVING = {
+    contentType: 'text/html; charset=utf-8',
+    cacheControl: 'max-age=60',
+    contentDisposition: 'attachment; filename="report 2026.html"',
+    contentLanguage: 'de-CH',
+    contentEncoding: 'gzip',
+    expires: 'Mon, 21 Oct 2030 07:28:00 GMT',
+  };
+
+  test(
+    'Content-Disposition, Content-Language, Content-Encoding and Expires round-trip ' +
+      'through put, head, get and getStream',
+    async () => {
+      const { store, prefix } = fresh();
+      const key = `${prefix}report.html`;
+      const body = Buffer.from([0x1f, 0x8b, 0x08, 0, 1, 2, 3]);
+      await store.put(key, body, { ...SERVING, metadata: { owner: 'cms' } });
+      const expected = { ...SERVING, metadata: { owner: 'cms' } };
+      expect(await store.head(key)).toMatchObject(expected);
+      const got = await store.get(key);
+      // Stored bytes, never decoded on the way (the body is what the encoding applies to).
+      expect(got.body.equals(body)).toBe(true);
+      expect(got.head).toMatchObject(expected);
+      expect(await store.getStream(key, async (_stream, head) => head)).toMatchObject(expected);
+    },
+  );
 
   test('the ETag of a single-part upload is the hex MD5 of the body, in put, head and list', async () => {
     const { store, prefix } = fresh();
@@ -263,18 +303,6 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
         ),
     });
 
-    /** The multipart ETag S3 computes: MD5 of the parts' MD5s, '-', the number of parts. */
-    function multipartEtag(body: Buffer, partSize: number): string {
-      const digests: Buffer[] = [];
-      for (let i = 0; i < body.length; i += partSize)
-        digests.push(
-          createHash('md5')
-            .update(body.subarray(i, i + partSize))
-            .digest(),
-        );
-      return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
-    }
-
     function multipartStore(): { store: RemoteStore; prefix: string } | null {
       if (!target.makeMultipartStore) return null;
       const store = target.makeMultipartStore();
@@ -342,6 +370,175 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
         expect(replaced.etag).toBe(multipartEtag(big, 5 * MiB));
       },
     );
+
+    /** A journal that records what it is told, and what the store had sent when it was told. */
+    function recordingJournal(store: RemoteStore, fail = false) {
+      const events: string[] = [];
+      return {
+        events,
+        started: async (upload: MultipartUpload) => {
+          events.push(`started ${upload.key} after ${store.stats.put} put(s) and ${store.stats.copy} copy request(s)`);
+          if (fail) throw new Error('the lock could not be updated');
+        },
+        ended: (upload: MultipartUpload) => void events.push(`ended ${upload.key}`),
+      };
+    }
+
+    test('the upload journal is told of a multipart upload before its first part, and of its end', async (context) => {
+      const fixture = multipartStore();
+      if (!fixture) return context.skip();
+      const { store, prefix } = fixture;
+      const journal = recordingJournal(store);
+      await store.put(`${prefix}big.bin`, bigStream(), { contentMd5: md5(big), uploads: journal });
+      // Told after CreateMultipartUpload, before any UploadPart.
+      expect(journal.events).toEqual([
+        `started ${prefix}big.bin after 1 put(s) and 0 copy request(s)`,
+        `ended ${prefix}big.bin`,
+      ]);
+      // A body that changed while it was read: aborted, and the journal hears it ended.
+      const aborted = recordingJournal(store);
+      await expectCode(
+        store.put(`${prefix}changed.bin`, bigStream(), { contentMd5: md5('other bytes'), uploads: aborted }),
+        'BadDigest',
+      );
+      expect(aborted.events).toEqual([expect.stringMatching(/^started /), `ended ${prefix}changed.bin`]);
+      expect(await target.openUploads!(prefix)).toEqual([]);
+    });
+
+    test(
+      'a journal that cannot record the upload fails the write before any part, and no ' + 'upload stays open',
+      async (context) => {
+        const fixture = multipartStore();
+        if (!fixture) return context.skip();
+        const { store, prefix } = fixture;
+        const journal = recordingJournal(store, true);
+        await expect(store.put(`${prefix}big.bin`, bigStream(), { uploads: journal })).rejects.toThrow(
+          /the lock could not be updated/,
+        );
+        expect(store.stats.put).toBe(1); // CreateMultipartUpload only
+        expect(journal.events.at(-1)).toBe(`ended ${prefix}big.bin`);
+        expect(await store.head(`${prefix}big.bin`)).toBeNull();
+        expect(await target.openUploads!(prefix)).toEqual([]);
+      },
+    );
+
+    test('abortUpload drops an open upload (true), and answers false once it is gone', async (context) => {
+      const fixture = multipartStore();
+      if (!fixture) return context.skip();
+      const { store, prefix } = fixture;
+      const open = await target.createUpload!(`${prefix}b.bin`);
+      expect(await target.openUploads!(prefix)).toEqual([`${prefix}b.bin ${open.uploadId}`]);
+      expect(await store.abortUpload!(open)).toBe(true);
+      expect(await store.abortUpload!(open)).toBe(false);
+      expect(await target.openUploads!(prefix)).toEqual([]);
+    });
+
+    describe('copies in parts (UploadPartCopy) above the copy threshold', () => {
+      test(
+        "a multipart source: the same part size, so the copy has the source's ETag, bytes and " +
+          'attributes; the journal is told',
+        async (context) => {
+          const fixture = multipartStore();
+          if (!fixture) return context.skip();
+          const { store, prefix } = fixture;
+          const { etag } = await store.put(`${prefix}src.bin`, bigStream(), {
+            ...SERVING,
+            metadata: { md5: md5(big), owner: 'ann' },
+          });
+          expect(etag).toMatch(/-3$/);
+          const journal = recordingJournal(store);
+          const before = { ...store.stats };
+          const copied = await store.copy(`${prefix}src.bin`, `${prefix}dst.bin`, {
+            ifMatch: etag,
+            sourceSize: big.length,
+            uploads: journal,
+          });
+          expect(copied.etag).toBe(etag);
+          // HEAD of the source, then CreateMultipartUpload, three UploadPartCopy, CompleteMultipartUpload.
+          expect(store.stats.head - before.head).toBe(1);
+          expect(store.stats.copy - before.copy).toBe(5);
+          expect(journal.events).toEqual([
+            expect.stringMatching(/^started .*dst\.bin after \d+ put\(s\) and \d+ copy/),
+            `ended ${prefix}dst.bin`,
+          ]);
+          expect(journal.events[0]).toContain(`and ${before.copy + 1} copy request(s)`);
+          expect(await store.head(`${prefix}dst.bin`)).toMatchObject({
+            size: big.length,
+            etag,
+            ...SERVING,
+            metadata: { md5: md5(big), owner: 'ann' },
+          });
+          expect((await store.get(`${prefix}dst.bin`)).body.equals(big)).toBe(true);
+        },
+      );
+
+      test(
+        "a single-part source gets the multipart ETag of the store's part size; onto itself " +
+          'with attributes, only the attributes change',
+        async (context) => {
+          const fixture = multipartStore();
+          if (!fixture) return context.skip();
+          const { store, prefix } = fixture;
+          // A Buffer body is one PutObject whatever its size.
+          const { etag } = await store.put(`${prefix}one.bin`, big, {
+            contentType: 'application/x-one',
+            metadata: { v: '1' },
+          });
+          expect(etag).toBe(md5(big));
+          const copied = await store.copy(`${prefix}one.bin`, `${prefix}parts.bin`, { sourceSize: big.length });
+          expect(copied.etag).toBe(multipartEtag(big, 5 * MiB));
+          const self = await store.copy(`${prefix}parts.bin`, `${prefix}parts.bin`, {
+            ifMatch: copied.etag,
+            sourceSize: big.length,
+            attributes: { contentType: 'text/plain', metadata: { v: '2' } },
+          });
+          expect(self.etag).toBe(copied.etag);
+          expect(await store.head(`${prefix}parts.bin`)).toMatchObject({
+            etag: copied.etag,
+            contentType: 'text/plain',
+            metadata: { v: '2' },
+          });
+          expect((await store.get(`${prefix}parts.bin`)).body.equals(big)).toBe(true);
+        },
+      );
+
+      test(
+        'a stale source ETag or a missing source fails before any upload is opened; nothing is ' + 'created',
+        async (context) => {
+          const fixture = multipartStore();
+          if (!fixture) return context.skip();
+          const { store, prefix } = fixture;
+          await store.put(`${prefix}src.bin`, big);
+          const before = store.stats.copy;
+          await expectCode(
+            store.copy(`${prefix}src.bin`, `${prefix}dst.bin`, { ifMatch: md5('old'), sourceSize: big.length }),
+            'PreconditionFailed',
+          );
+          await expectCode(
+            store.copy(`${prefix}missing.bin`, `${prefix}dst.bin`, { sourceSize: big.length }),
+            'NotFound',
+          );
+          expect(store.stats.copy).toBe(before);
+          expect(await store.head(`${prefix}dst.bin`)).toBeNull();
+          expect(await target.openUploads!(prefix)).toEqual([]);
+        },
+      );
+
+      test("a journal that cannot record the copy's upload fails it, and the upload is aborted", async (context) => {
+        const fixture = multipartStore();
+        if (!fixture) return context.skip();
+        const { store, prefix } = fixture;
+        await store.put(`${prefix}src.bin`, big);
+        await expect(
+          store.copy(`${prefix}src.bin`, `${prefix}dst.bin`, {
+            sourceSize: big.length,
+            uploads: recordingJournal(store, true),
+          }),
+        ).rejects.toThrow(/could not be updated/);
+        expect(await store.head(`${prefix}dst.bin`)).toBeNull();
+        expect(await target.openUploads!(prefix)).toEqual([]);
+      });
+    });
   });
 
   test('head of a missing key is null, and still counts as a request', async () => {
@@ -445,6 +642,23 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
       expect((await store.get(`${prefix}dst`)).body.equals(body)).toBe(true);
       expect(store.stats.copy).toBe(1);
     });
+
+    test(
+      'without attributes the copy keeps every header attribute; with attributes it has ' + 'exactly the given ones',
+      async () => {
+        const { store, prefix } = fresh();
+        await store.put(`${prefix}src`, Buffer.from('body'), { ...SERVING, metadata: { tag: 'a' } });
+        await store.copy(`${prefix}src`, `${prefix}kept`);
+        expect(await store.head(`${prefix}kept`)).toMatchObject({ ...SERVING, metadata: { tag: 'a' } });
+        await store.copy(`${prefix}src`, `${prefix}replaced`, {
+          attributes: { contentType: 'text/plain', contentLanguage: 'fr' },
+        });
+        const replaced = await store.head(`${prefix}replaced`);
+        expect(replaced).toMatchObject({ contentType: 'text/plain', contentLanguage: 'fr', metadata: {} });
+        for (const gone of ['cacheControl', 'contentDisposition', 'contentEncoding', 'expires'] as const)
+          expect(replaced?.[gone]).toBeUndefined();
+      },
+    );
 
     test('with attributes the copy gets exactly the new metadata', async () => {
       const { store, prefix } = fresh();
@@ -755,7 +969,10 @@ describeS3('S3Store on moto (custom endpoint, path style)', () => {
       const MiB = 1024 * 1024;
       return {
         makeStore: () => context.makeStore(),
-        makeMultipartStore: () => context.makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
+        makeMultipartStore: () =>
+          context.makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB, multipartCopyThreshold: 5 * MiB }),
+        openUploads: (prefix) => openUploads(context.endpoint, context.bucket, prefix),
+        createUpload: (key) => createUpload(context.endpoint, context.bucket, key),
         makeMissingBucketStore: () => context.makeStore({ bucket: uniqueBucketName() }),
       };
     },
@@ -799,7 +1016,11 @@ describeS3('S3Store on moto as on AWS (virtual-hosted, TLS, session token), ever
         createS3Store({ bucket: context.bucket, region: REGION, credentials, agent, ...options });
       return {
         makeStore: () => onAws(),
-        makeMultipartStore: () => onAws({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }),
+        makeMultipartStore: () =>
+          onAws({ multipartThreshold: 5 * MiB, partSize: 5 * MiB, multipartCopyThreshold: 5 * MiB }),
+        // The bucket is moto's: another client lists it there directly.
+        openUploads: (prefix) => openUploads(context.endpoint, context.bucket, prefix),
+        createUpload: (key) => createUpload(context.endpoint, context.bucket, key),
         makeMissingBucketStore: () => onAws({ bucket: uniqueBucketName() }),
       };
     },

@@ -1,31 +1,22 @@
 // Multipart helpers: part sizes, the multipart ETag of local bytes, pooled part buffers; and the
 // tool area at any depth.
 
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { isToolPath } from '../../src/core/keys.js';
 import {
   candidatePartSizes,
+  copyPartSize,
   multipartEtags,
   multipartPartCount,
   PartBuffers,
+  partRanges,
   partSizeFor,
   readParts,
 } from '../../src/stores/multipart.js';
+import { multipartEtag } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
-
-function etagOf(bytes: Buffer, partSize: number): string {
-  const digests: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += partSize)
-    digests.push(
-      createHash('md5')
-        .update(bytes.subarray(i, i + partSize))
-        .digest(),
-    );
-  return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
-}
 
 describe('multipart helpers', () => {
   it('partSizeFor keeps the preferred size, and grows it to fit 10,000 parts in whole MiB', () => {
@@ -41,9 +32,39 @@ describe('multipart helpers', () => {
     for (let i = 0; i < bytes.length; i += 997) bytes[i] = i % 251;
     const chunks = [bytes.subarray(0, 12345), bytes.subarray(12345, 9 * MiB + 1), bytes.subarray(9 * MiB + 1)];
     const etags = await multipartEtags(Readable.from(chunks), [5 * MiB, 8 * MiB]);
-    expect(etags.get(5 * MiB)).toBe(etagOf(bytes, 5 * MiB));
-    expect(etags.get(8 * MiB)).toBe(etagOf(bytes, 8 * MiB));
+    expect(etags.get(5 * MiB)).toBe(multipartEtag(bytes, 5 * MiB));
+    expect(etags.get(8 * MiB)).toBe(multipartEtag(bytes, 8 * MiB));
     expect(etags.get(8 * MiB)).toMatch(/-3$/);
+  });
+
+  it(
+    "copyPartSize follows the part size the source's ETag implies (the copy then has the " +
+      'same ETag), else the preferred size',
+    () => {
+      const md5 = '0123456789abcdef0123456789abcdef';
+      // Our own uploads and the AWS CLI's: 8 MiB parts.
+      expect(copyPartSize(6 * 1024 * MiB, `${md5}-768`, 5 * MiB)).toBe(8 * MiB);
+      // rclone's 5 MiB parts.
+      expect(copyPartSize(11 * MiB + 5, `${md5}-3`, 8 * MiB)).toBe(5 * MiB);
+      // A single-part ETag says nothing: the preferred size, grown to fit 10,000 parts.
+      expect(copyPartSize(6 * 1024 * MiB, md5, 8 * MiB)).toBe(8 * MiB);
+      expect(copyPartSize(5 * 1024 * 1024 * MiB, md5, 8 * MiB)).toBe(525 * MiB);
+    },
+  );
+
+  it('partRanges covers every byte once, in inclusive ranges, the last one short', () => {
+    expect(partRanges(11, 5)).toEqual([
+      { first: 0, last: 4 },
+      { first: 5, last: 9 },
+      { first: 10, last: 10 },
+    ]);
+    expect(partRanges(10, 5)).toEqual([
+      { first: 0, last: 4 },
+      { first: 5, last: 9 },
+    ]);
+    const ranges = partRanges(5 * 1024 * 1024 * MiB, 525 * MiB);
+    expect(ranges.length).toBeLessThanOrEqual(10_000);
+    expect(ranges.at(-1)!.last).toBe(5 * 1024 * 1024 * MiB - 1);
   });
 
   it('candidatePartSizes offers only sizes giving that many parts, the common ones first', () => {
