@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { areaLocation, resolveApp, StoreRegistry, templateRemoteRoot } from '../../src/targets/config.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 let root: string;
 beforeEach(async () => {
@@ -75,11 +76,64 @@ describe('resolveApp', () => {
     expect(app.storage).toEqual({ buckets: { templates: 'tpl-bucket' }, prefix: 'site' });
   });
 
-  it('a broken settings file is a note, never fatal', async () => {
-    await write('app.yml', 'name: [oops\n');
-    const app = await resolveApp({ appRoot: root, env: {} });
-    expect(app.appName).toBeNull();
-    expect(app.notes[0]).toMatch(/cannot parse app.yml/);
+  it(
+    'a storage.yml that does not parse fails the run, naming it: its prefix and buckets ' +
+      'are never dropped in silence',
+    async () => {
+      await write('storage.yml', 'prefix: site\nbuckets: [oops\n');
+      const failure = resolveApp({ appRoot: root, storageBucket: 's3://bucket', region: 'us-east-1', env: {} });
+      await expect(failure).rejects.toThrow(ConfigError);
+      await expect(failure).rejects.toThrow(
+        /^settings\/storage\.yml cannot be parsed \(.+\): the run takes the buckets and prefix from it\. Fix the file, remove it, or give the value another way\.$/,
+      );
+    },
+  );
+
+  it(
+    'a cache.yml that exists but cannot be read (a folder by that name) fails the run when ' +
+      'the Redis comes from it',
+    async () => {
+      await mkdir(path.join(root, 'settings', 'cache.yml'), { recursive: true });
+      await expect(resolveApp({ appRoot: root, env: {} })).rejects.toThrow(
+        /^settings\/cache\.yml cannot be read \(.*EISDIR.*\): the run takes the Redis from it\./,
+      );
+      const given = await resolveApp({ appRoot: root, cacheUrl: 'redis://127.0.0.1:6379/0', env: {} });
+      expect(given.cacheUrl).toBe('redis://127.0.0.1:6379/0');
+      expect(given.notes).toEqual([
+        expect.stringMatching(/^settings\/cache\.yml cannot be read .*; not needed by this run, so ignored$/),
+      ]);
+    },
+  );
+
+  it(
+    'a broken app.yml fails the run only where the app name is used (Redis keys, a ' + 'storage.yml without prefix)',
+    async () => {
+      await write('app.yml', 'name: [oops\n');
+      const pulling = await resolveApp({ appRoot: root, storageBucket: 's3://bucket', region: 'us-east-1', env: {} });
+      expect(pulling.appName).toBeNull();
+      expect(pulling.notes).toEqual([
+        expect.stringMatching(
+          /^settings\/app\.yml cannot be parsed .*; the app name is unknown, and a part of the run that needs it fails$/,
+        ),
+      ]);
+      await write('storage.yml', 'buckets:\n  templates: tpl-bucket\n');
+      const mapped = await resolveApp({ appRoot: root, env: {} });
+      const registry = new StoreRegistry();
+      expect(() => areaLocation(mapped, 'templates', 'templates', registry)).toThrow(
+        /^settings\/app\.yml cannot be parsed \(.+\): settings\/storage\.yml has no prefix, so the run takes the app name from it as the prefix of templates\./,
+      );
+      const named = await resolveApp({ appRoot: root, env: { FASTBLOCKS_SYNC_APP_NAME: 'shop' } });
+      expect(named.storage).toEqual({ buckets: { templates: 'tpl-bucket' }, prefix: 'shop' });
+      expect(areaLocation(named, 'templates', 'templates', registry).rootPrefix).toBe('shop/templates/');
+      registry.close();
+    },
+  );
+
+  it('a storage.yml the run does not follow (a store given as the remote) is only a note when broken', async () => {
+    await write('storage.yml', 'buckets: [oops\n');
+    const app = await resolveApp({ appRoot: root, env: {}, useStorageBuckets: false });
+    expect(app.storage).toBeNull();
+    expect(app.notes).toEqual([expect.stringMatching(/^settings\/storage\.yml cannot be parsed/)]);
   });
 });
 
