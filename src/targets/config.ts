@@ -443,21 +443,11 @@ export function areaLocation(
   }
   const storagePrefix = normalizePrefix(app.storage?.prefix);
   const remote = app.remote ?? s3Location(mapped, '', app.s3);
-  if (remote.kind === 's3') {
-    // The mapped bucket replaces the remote's bucket; the remote's prefix stays in front.
-    const { store, prefix } = registry.open(s3Location(mapped, remote.prefix, remote.connection));
-    const rootPrefix = prefix + storagePrefix + root;
-    return {
-      store,
-      rootPrefix,
-      areaPrefix: `${prefix}${TOOL_DIR}/`,
-      printable: printable(store, rootPrefix),
-      layout: 'storage.yml',
-    };
-  }
-  // A directory acting as storage (ACB's file storage): the mapped bucket is a folder of it.
-  const { store, prefix } = registry.open(remote);
-  const rootPrefix = prefix + normalizePrefix(mapped) + storagePrefix + root;
+  // The mapped bucket replaces an S3 remote's bucket (its prefix stays in front); in a directory acting
+  // as storage (ACB's file storage) it is a folder of the directory.
+  const { store, prefix } =
+    remote.kind === 's3' ? registry.open(s3Location(mapped, remote.prefix, remote.connection)) : registry.open(remote);
+  const rootPrefix = prefix + (remote.kind === 's3' ? '' : normalizePrefix(mapped)) + storagePrefix + root;
   return {
     store,
     rootPrefix,
