@@ -147,12 +147,61 @@ async function readConfigFile(name: string, read: ConfigReader): Promise<ConfigF
 async function readYamlFile(name: string, read: ConfigReader): Promise<Record<string, unknown> | null> {
   for (const candidate of [name, name.replace(/\.yml$/, '.yaml')]) {
     const text = await read(candidate);
-    if (text !== null) return parseConfigYaml(candidate, text);
+    if (text === null) continue;
+    const value = parseConfigYaml(candidate, text);
+    const problem = shapeProblem(name, value);
+    if (problem) throw new UnusableFile(`settings/${candidate} ${problem}`);
+    return isMapping(value) ? value : null;
   }
   return null;
 }
 
-function parseConfigYaml(name: string, text: string): Record<string, unknown> | null {
+/**
+ * The values the run reads from each settings file, by section (the file's own key, else the top
+ * level) and name: each must be a single value (a string or a number) or unset.
+ */
+const READ_VALUES: Record<string, { section: string; scalars: string[]; maps: string[] }> = {
+  'app.yml': { section: 'app', scalars: ['name'], maps: [] },
+  'storage.yml': { section: 'storage', scalars: ['prefix'], maps: ['buckets'] },
+  'cache.yml': { section: 'cache', scalars: ['url', 'host', 'port', 'db', 'password'], maps: [] },
+};
+
+/**
+ * Why a parsed settings file cannot give what the run reads from it, or null. A value of the
+ * wrong shape (`prefix: [site]`, `buckets:` as a list, `name: {…}`) is a broken file like one that
+ * does not parse: read as unset, it moved the deploy to another prefix or bucket in silence.
+ */
+function shapeProblem(name: string, doc: unknown): string | null {
+  if (doc === null) return null;
+  if (!isMapping(doc))
+    return `is not a mapping of settings (it is ${Array.isArray(doc) ? 'a list' : 'a single value'})`;
+  const read = READ_VALUES[name];
+  if (!read) return null;
+  const values = section(doc, read.section) ?? doc;
+  const where = values === doc ? '' : `${read.section}.`;
+  const scalar = read.scalars.find((key) => !isScalar(values[key]));
+  if (scalar !== undefined) return `has ${where}${scalar} that is not a single value (a string or a number)`;
+  for (const key of read.maps) {
+    const problem = mapProblem(values[key]);
+    if (problem) return `has ${where}${key}${problem}`;
+  }
+  return null;
+}
+
+/** Why a value read as `area: name` pairs is not such a mapping (a placeholder is unset), or null. */
+function mapProblem(map: unknown): string | null {
+  if (isPlaceholder(map)) return null;
+  if (!isMapping(map)) return ' that is not a mapping (area: name)';
+  const bad = Object.keys(map).find((area) => !isScalar(map[area]));
+  return bad === undefined ? null : `.${bad} that is not a single value (a string)`;
+}
+
+const isMapping = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isScalar = (value: unknown) =>
+  value === undefined || value === null || typeof value === 'string' || typeof value === 'number';
+
+function parseConfigYaml(name: string, text: string): unknown {
   const nesting = yamlNestingProblem(text);
   if (nesting) {
     throw new UnusableFile(
@@ -165,9 +214,7 @@ function parseConfigYaml(name: string, text: string): Record<string, unknown> | 
   } catch (error) {
     throw new UnusableFile(`settings/${name} cannot be parsed (${errorMessage(error).split('\n')[0]})`);
   }
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : null;
+  return value;
 }
 
 /**

@@ -168,6 +168,26 @@ describe('fastblocks-sync all on examples/ with a file:// bucket', () => {
     },
   );
 
+  it('a storage.yml whose prefix is a list: a usage error naming the file, nothing written', async () => {
+    // Read as unset, the prefix fell back to the app name and the run pushed beside the first copy.
+    const storageYml = path.join(appRoot, 'settings/storage.yml');
+    const good = await readFile(storageYml, 'utf8');
+    await writeFile(path.join(appRoot, 'templates/app/bulma/new.html'), '<p>new</p>\n');
+    await writeFile(storageYml, `${good}prefix: [example-app]\n`);
+    const before = await files(bucket);
+    try {
+      const { code, stderr } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push']);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(
+        /settings\/storage\.yml has prefix that is not a single value \(a string or a number\): the run takes the buckets and prefix from it\. Fix the file, remove it, or give the value another way\./,
+      );
+      expect(await files(bucket)).toEqual(before);
+    } finally {
+      await writeFile(storageYml, good);
+      await rm(path.join(appRoot, 'templates/app/bulma/new.html'));
+    }
+  });
+
   it('an invalid settings file fails the run (exit 1) and is named with file:line:col', async () => {
     await writeFile(path.join(appRoot, 'settings/mail.yml'), 'host: smtp\nhost: smtp2\n');
     const { code, stdout } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push']);

@@ -129,6 +129,50 @@ describe('resolveApp', () => {
     },
   );
 
+  it.each([
+    [
+      'a prefix that is a list',
+      'buckets:\n  templates: tpl\nprefix: [site]\n',
+      /has prefix that is not a single value/,
+    ],
+    ['buckets as a list', 'buckets:\n  - templates\nprefix: site\n', /has buckets that is not a mapping/],
+    ['buckets as one name', 'storage:\n  buckets: tpl\n', /has storage\.buckets that is not a mapping/],
+    ['a bucket that is a list', 'buckets:\n  templates: [a, b]\n', /has buckets\.templates that is not a single value/],
+    ['a list of settings', '- buckets:\n    templates: tpl\n', /is not a mapping of settings \(it is a list\)/],
+  ])(
+    'a storage.yml with %s fails the run like one that does not parse (read as unset, the deploy moved)',
+    async (_, text, why) => {
+      await write('app.yml', 'name: shop\n');
+      await write('storage.yml', text);
+      const failure = resolveApp({ appRoot: root, storageBucket: 's3://bucket/base', region: 'us-east-1', env: {} });
+      await expect(failure).rejects.toThrow(ConfigError);
+      await expect(failure).rejects.toThrow(
+        new RegExp(`^settings/storage\\.yml ${why.source}.*: the run takes the buckets and prefix from it\\.`),
+      );
+    },
+  );
+
+  it('an app.yml whose name is not one value: the name is unknown, a storage.yml prefix from it fails', async () => {
+    await write('app.yml', 'name:\n  first: shop\n');
+    await write('storage.yml', 'buckets:\n  templates: tpl-bucket\n');
+    const app = await resolveApp({ appRoot: root, env: {} });
+    expect(app.appName).toBeNull();
+    expect(() => areaLocation(app, 'templates', 'templates', new StoreRegistry())).toThrow(
+      /^settings\/app\.yml has name that is not a single value \(a string or a number\): settings\/storage\.yml has no prefix/,
+    );
+  });
+
+  it('a cache.yml whose port is a list fails the run when the Redis comes from it, is a note when not', async () => {
+    await write('cache.yml', 'host: cache.internal\nport: [6379]\n');
+    await expect(resolveApp({ appRoot: root, env: {} })).rejects.toThrow(
+      /^settings\/cache\.yml has port that is not a single value .*: the run takes the Redis from it\./,
+    );
+    const given = await resolveApp({ appRoot: root, cacheUrl: 'redis://127.0.0.1:6379/0', env: {} });
+    expect(given.notes).toEqual([
+      expect.stringMatching(/^settings\/cache\.yml has port that is not .*; not needed by this run, so ignored$/),
+    ]);
+  });
+
   it('a storage.yml the run does not follow (a store given as the remote) is only a note when broken', async () => {
     await write('storage.yml', 'buckets: [oops\n');
     const app = await resolveApp({ appRoot: root, env: {}, useStorageBuckets: false });
