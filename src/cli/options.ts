@@ -12,7 +12,17 @@ import {
   type NumberLimit,
   type SyncStrategy,
 } from '../core/model.js';
+import { parseRetention, type RetentionPolicy } from '../core/retention.js';
 import type { S3ConnectionOptions } from '../stores/index.js';
+
+/** commander's parser for --keep-backups: a usage error names the option and what it accepts. */
+export function retentionOption(value: string): RetentionPolicy {
+  try {
+    return parseRetention(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+}
 
 export interface SharedCliOptions {
   direction: SyncStrategy['direction'];
@@ -37,10 +47,12 @@ export interface SharedCliOptions {
   /** MiB. */
   multipartThreshold?: number;
   json: boolean;
+  /** --keep-backups, parsed (parseRetention). */
+  keepBackups?: RetentionPolicy;
 }
 
 /** 'remote_wins' (the seed's spelling) and 'REMOTE_WINS' are accepted as 'remote-wins'. */
-function choice<T extends string>(name: string, accepted: readonly T[]) {
+export function choice<T extends string>(name: string, accepted: readonly T[]) {
   return (value: string): T => {
     const normalized = value.trim().toLowerCase().replace(/_/g, '-');
     if ((accepted as readonly string[]).includes(normalized)) return normalized as T;
@@ -49,7 +61,7 @@ function choice<T extends string>(name: string, accepted: readonly T[]) {
 }
 
 /** A number option in its range (RUN_LIMITS, shared with the Action and the library). */
-function number(name: string, limit: NumberLimit) {
+export function number(name: string, limit: NumberLimit) {
   return (value: string): number => {
     const parsed = value.trim() === '' ? Number.NaN : Number(value);
     if (!withinLimit(parsed, limit)) {
@@ -133,6 +145,11 @@ export function addSyncOptions(command: Command): Command {
       new Option('--multipart-threshold <MiB>', 'upload files of at least this size in parts (default 64)').argParser(
         number('--multipart-threshold', { min: 5, max: Number.POSITIVE_INFINITY, integer: false }),
       ),
+    )
+    .option(
+      '--keep-backups <runs|Nd>',
+      'keep earlier runs\' backups for the last N runs and/or N days, or all (default: 20,30d)',
+      retentionOption,
     )
     .option('--json', 'print one JSON report instead of text', false);
 }

@@ -168,6 +168,7 @@ function commonOptions(
     ...(shared.force !== undefined ? { force: shared.force } : {}),
     ...(shared.lockWait !== undefined ? { lockWait: shared.lockWait } : {}),
     ...(shared.lockTtl !== undefined ? { lockTtl: shared.lockTtl } : {}),
+    ...(shared.keepBackups !== undefined ? { keepBackups: shared.keepBackups } : {}),
     ...s3OptionsFrom(s3Flags(options)),
     ...(signal ? { signal } : {}),
   };

@@ -506,6 +506,7 @@ const CHANGE_LABEL: Record<SyncedItem['action'], Partial<Record<SyncedItem['chan
   download: { create: 'download (new file)', overwrite: '**download (overwrites the local file)**' },
   'delete-local': { delete: '**delete local file**' },
   'copy-local': { create: 'local conflict copy' },
+  'restore-remote': { create: 'restore (re-create)', overwrite: '**restore (overwrite)**' },
 };
 
 const CHANGE_RANK: Record<SyncedItem['change'], Rank> = {
@@ -523,7 +524,10 @@ const CHANGE_NOUN: Record<SyncedItem['change'], string> = {
 
 function changeRow(item: SyncedItem): Row {
   const label = CHANGE_LABEL[item.action][item.change] ?? `${item.action} (${item.change})`;
-  const detail = item.action === 'upload' && item.change === 'overwrite' ? 'replaces the object in the bucket' : '';
+  const detail =
+    (item.action === 'upload' || item.action === 'restore-remote') && item.change === 'overwrite'
+      ? 'replaces the object in the bucket'
+      : '';
   return row(CHANGE_RANK[item.change], CHANGE_NOUN[item.change], [label, code(item.path), detail]);
 }
 

@@ -97,6 +97,8 @@ export async function prepareArea(
     ...(options.force !== undefined ? { force: options.force } : {}),
     ...(options.lockWait !== undefined ? { lockWait: options.lockWait } : {}),
     ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
+    ...(options.keepBackups !== undefined ? { keepBackups: options.keepBackups } : {}),
+    ...(options.origin !== undefined ? { origin: options.origin } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
     // A gated run recovers an interrupted one exactly: the approved plan was made before it.
     ...(options.exactRecovery || options.expectedPlanHash !== undefined ? { exactRecovery: true } : {}),

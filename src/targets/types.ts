@@ -1,6 +1,8 @@
 // Options and results of the four areas (templates, settings, static, cache) and `all`.
 // Result field names follow the FastBlocks seed's result objects, in camelCase.
 
+import type { RunOrigin } from '../core/history.js';
+import type { RetentionPolicy } from '../core/retention.js';
 import type { Conflict, InvalidFile, Refusal, Skip, SyncReport, SyncStrategy } from '../core/model.js';
 import type { CacheConnection } from '../cache/redis.js';
 import type { RemoteLocation } from '../stores/location.js';
@@ -123,6 +125,10 @@ export interface CommonOptions {
   lockWait?: number;
   /** Seconds a lock stays valid without a refresh (default 600). */
   lockTtl?: number;
+  /** How long earlier runs' backups are kept (default: the last 20 runs and at least 30 days). */
+  keepBackups?: RetentionPolicy;
+  /** Where the run came from, for the history (the Action: commit, actor, workflow run, PR). */
+  origin?: RunOrigin;
   /** Application Redis, `redis://` or `rediss://` with auth in the URL. */
   cacheUrl?: string;
   /**
