@@ -251,17 +251,10 @@ export type RestoreOptions = Omit<SyncOptions, 'localRoot' | 'localStateDir' | '
  * own (restore.ts). It runs as the replica that wrote the newest run restored, whose base follows.
  */
 export async function runRestore(options: RestoreOptions): Promise<SyncReport> {
-  const layout = remoteLayout(options.rootPrefix, options.areaPrefix);
-  const entries = await entriesToRestore(new RootHistory(options.store, layout), options.restore);
   // The restore has no local side: its journal and temp files live in a folder of its own.
   const localRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'fastblocks-sync-restore-'));
   try {
-    const report = await runSync({
-      ...options,
-      localRoot,
-      replica: restoreReplica(entries),
-      strategy: { ...options.strategy, direction: 'push' },
-    });
+    const report = await runSync({ ...options, localRoot });
     report.local = '';
     return report;
   } finally {
@@ -269,9 +262,21 @@ export async function runRestore(options: RestoreOptions): Promise<SyncReport> {
   }
 }
 
+/**
+ * A restore runs as the replica that wrote the newest run it restores (its base follows the
+ * restore), and writes only the bucket. Found before the lock; checked again under it.
+ */
+async function asRestore(options: SyncOptions, request: RestoreRequest): Promise<SyncOptions> {
+  const layout = remoteLayout(options.rootPrefix, options.areaPrefix);
+  const entries = await entriesToRestore(new RootHistory(options.store, layout), request);
+  const strategy = { ...options.strategy, direction: 'push' as const };
+  if (entries.length === 0) return { ...options, strategy };
+  return { ...options, strategy, replica: restoreReplica(entries) };
+}
+
 /** Plan under the lock (a writing run) and return the planned run, not yet applied. */
 export async function prepareSync(options: SyncOptions): Promise<PreparedSync> {
-  const run = new SyncRun(options);
+  const run = new SyncRun(options.restore ? await asRestore(options, options.restore) : options);
   await run.prepare();
   return run;
 }
@@ -320,6 +325,8 @@ class SyncRun implements PreparedSync {
   private leaveJournal = false;
   private released = false;
   private strict = false;
+  /** This run's summary is on its root's history page. */
+  private recorded = false;
 
   constructor(private readonly options: SyncOptions) {
     this.now = options.now ?? (() => new Date());
@@ -479,9 +486,13 @@ class SyncRun implements PreparedSync {
     if (this.report.errors.length > 0) return void this.fail('refused', this.refusedPathsMessage());
     this.baseline.load(await readBase(this.store, stateKey(this.layout, this.replica)));
     const source = await loadRestore(this.store, new RootHistory(this.store, this.layout), request);
+    if (source === null) {
+      this.report.warnings.push({ path: '', message: `Run ${request.run} changed nothing here: nothing to restore.` });
+      return this.adopt({ ops: [], conflicts: [], skipped: [], nextBase: {}, baseChanged: false });
+    }
     if (source.replica !== this.replica)
       throw new Error(`The history of run ${request.run} changed while the restore was starting; run it again`);
-    this.report.restoreOf = { ...request, runs: source.records.map((r) => r.runId) };
+    this.report.restoreOf = { run: request.run, mode: request.mode, runs: source.records.map((r) => r.runId) };
     this.adopt(
       await planRestore({
         source,
@@ -805,7 +816,7 @@ class SyncRun implements PreparedSync {
         return false;
       }
       this.report.applied = true;
-      if (record) await this.appendHistory(record);
+      if (record) this.recorded = await this.appendHistory(record);
       return true;
     });
   }
@@ -848,14 +859,16 @@ class SyncRun implements PreparedSync {
   }
 
   /** The run's summary on its root's history page: after the commit, still under the lock. */
-  private async appendHistory(record: RunRecord): Promise<void> {
+  private async appendHistory(record: RunRecord): Promise<boolean> {
     try {
       await this.history().append(entryOf(record, this.options.strategy.backupOnConflict));
+      return true;
     } catch (error) {
       this.report.warnings.push({
         path: '',
         message: `Could not add this run to the history (its record is kept): ${errorMessage(error)}`,
       });
+      return false;
     }
   }
 
@@ -931,7 +944,8 @@ class SyncRun implements PreparedSync {
         if (this.report.applied && this.result) {
           await clearLocalJournal(this.local, this.runId);
           await this.settleBackups(this.result);
-          await this.pruneBackups();
+          // Only a run that joined the history moves older runs out of it.
+          if (this.recorded) await this.pruneBackups();
         }
         if (this.report.applied) await this.recovery.dropRecoveredBackups();
         await this.releaseLock();

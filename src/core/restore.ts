@@ -21,6 +21,11 @@ import { backupRunPrefix, type RemoteLayout } from './state.js';
 export interface RestoreRequest {
   run: string;
   mode: 'run' | 'to';
+  /**
+   * A root whose history does not have the run has nothing to restore (an area the run did not
+   * change, in a restore of several areas) instead of being an error.
+   */
+  absentIsNothing?: boolean;
 }
 
 /** The conflict strategies a restore accepts, in its own words (`local` is the version being restored). */
@@ -47,6 +52,7 @@ export async function entriesToRestore(history: RootHistory, request: RestoreReq
     if (entry.runId === request.run) break;
   }
   if (chosen.at(-1)?.runId !== request.run) {
+    if (request.absentIsNothing) return [];
     throw new ConfigError(
       `Run ${request.run} is not in the history of ${history.layout.rootPrefix || 'the bucket root'}: ` +
         'pick a run id that `fastblocks-sync history` lists for this root',
@@ -62,13 +68,14 @@ export async function entriesToRestore(history: RootHistory, request: RestoreReq
 const hasChanges = (e: HistoryEntry): boolean =>
   e.counts.create + e.counts.overwrite + e.counts.delete + e.counts.metadataOnly > 0;
 
-/** Reads the records and lists the backups of the runs a request restores. */
+/** Reads the records and lists the backups of the runs a request restores; null: the root never had the run. */
 export async function loadRestore(
   store: RemoteStore,
   history: RootHistory,
   request: RestoreRequest,
-): Promise<RestoreSource> {
+): Promise<RestoreSource | null> {
   const entries = await entriesToRestore(history, request);
+  if (entries.length === 0) return null;
   const records: RunRecord[] = [];
   const backups = new Map<string, ObjectInfo>();
   for (const entry of entries) {

@@ -99,6 +99,7 @@ export async function prepareArea(
     ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
     ...(options.keepBackups !== undefined ? { keepBackups: options.keepBackups } : {}),
     ...(options.origin !== undefined ? { origin: options.origin } : {}),
+    ...(options.restore !== undefined ? { restore: { ...options.restore, absentIsNothing: true } } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
     // A gated run recovers an interrupted one exactly: the approved plan was made before it.
     ...(options.exactRecovery || options.expectedPlanHash !== undefined ? { exactRecovery: true } : {}),

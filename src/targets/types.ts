@@ -3,6 +3,7 @@
 
 import type { RunOrigin } from '../core/history.js';
 import type { RetentionPolicy } from '../core/retention.js';
+import type { RestoreRequest } from '../core/restore.js';
 import type { Conflict, InvalidFile, Refusal, Skip, SyncReport, SyncStrategy } from '../core/model.js';
 import type { CacheConnection } from '../cache/redis.js';
 import type { RemoteLocation } from '../stores/location.js';
@@ -129,6 +130,11 @@ export interface CommonOptions {
   keepBackups?: RetentionPolicy;
   /** Where the run came from, for the history (the Action: commit, actor, workflow run, PR). */
   origin?: RunOrigin;
+  /**
+   * Restore instead of sync: every area puts back what this run changed in it (mode `to`: and
+   * every run after it); an area the run did not change has nothing to restore.
+   */
+  restore?: RestoreRequest;
   /** Application Redis, `redis://` or `rediss://` with auth in the URL. */
   cacheUrl?: string;
   /**
