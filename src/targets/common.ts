@@ -88,7 +88,11 @@ export async function prepareArea(
     store: location.store,
     rootPrefix: location.rootPrefix,
     areaPrefix: location.areaPrefix,
-    strategy: context.strategy,
+    // A restore's conflicts are manual unless the caller chose (newest-wins means nothing to it).
+    strategy:
+      options.restore && options.strategy?.conflictStrategy === undefined
+        ? { ...context.strategy, conflictStrategy: 'manual' }
+        : context.strategy,
     ...(context.runId !== undefined ? { runId: context.runId } : {}),
     ...(options.localStateDir !== undefined ? { localStateDir: localStateFor(options.localStateDir, localRoot) } : {}),
     ...(options.replica !== undefined ? { replica: options.replica } : {}),
