@@ -93,6 +93,26 @@ export function historyLine(entry: HistoryEntry): string {
     .join('  ');
 }
 
+export type ListedRun = HistoryEntry & { restorable: boolean; notRestorable?: string };
+
+/** The newest `limit` runs of a root, each marked restorable or not (one GET per page of the history). */
+export async function listHistory(history: RootHistory, limit: number): Promise<ListedRun[]> {
+  const entries: ListedRun[] = [];
+  if (limit <= 0) return entries;
+  for await (const { entry } of history.entries()) {
+    const state = restorability(entry);
+    entries.push({ ...entry, restorable: state.restorable, ...(state.restorable ? {} : { notRestorable: state.why }) });
+    if (entries.length >= limit) break;
+  }
+  return entries;
+}
+
+/** --limit of the history commands. */
+export const limitOption = (): Option =>
+  new Option('--limit <n>', 'show at most this many runs')
+    .argParser(number('--limit', { min: 1, max: 100_000, integer: true }))
+    .default(20);
+
 export function registerHistoryCommands(program: Command, shared: Shared): void {
   connection(
     program
@@ -100,21 +120,11 @@ export function registerHistoryCommands(program: Command, shared: Shared): void 
       .description('list the runs that changed <remote-url>, newest first, and whether each can be restored')
       .argument('<remote-url>', 's3://bucket[/prefix], file:///absolute/path, or a directory path'),
   )
-    .addOption(
-      new Option('--limit <n>', 'show at most this many runs')
-        .argParser(number('--limit', { min: 1, max: 100_000, integer: true }))
-        .default(20),
-    )
+    .addOption(limitOption())
     .action(async (remoteUrl: string, flags: HistoryFlags) => {
       const { store, prefix } = createStore(remoteUrl, s3OptionsFrom(flags));
       try {
-        const history = new RootHistory(store, remoteLayout(prefix));
-        const entries: (HistoryEntry & { restorable: boolean; notRestorable?: string })[] = [];
-        for await (const { entry } of history.entries()) {
-          const state = restorability(entry);
-          entries.push({ ...entry, restorable: state.restorable, ...(state.restorable ? {} : { notRestorable: state.why }) });
-          if (entries.length >= flags.limit) break;
-        }
+        const entries = await listHistory(new RootHistory(store, remoteLayout(prefix)), flags.limit);
         if (flags.json) shared.io.stdout(`${JSON.stringify(entries, null, 2)}\n`);
         else if (entries.length === 0) shared.io.stdout(`No run has changed ${remoteUrl} yet.\n`);
         else shared.io.stdout(`${entries.map(historyLine).join('\n')}\n`);
