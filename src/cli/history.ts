@@ -63,7 +63,8 @@ function connection(command: Command): Command {
 function runIdOption(name: string) {
   return (value: string): string => {
     const id = value.trim();
-    if (!isRunId(id)) throw new ConfigError(`${name} must be a run id as \`history\` lists it (e.g. 20260101T120000Z-a1b2c3)`);
+    if (!isRunId(id))
+      throw new ConfigError(`${name} must be a run id as \`history\` lists it (e.g. 20260101T120000Z-a1b2c3)`);
     return id;
   };
 }
@@ -180,7 +181,7 @@ export function registerHistoryCommands(program: Command, shared: Shared): void 
         .env('FASTBLOCKS_SYNC_LOCK_TTL')
         .hideHelp(),
     )
-    .option('--keep-backups <runs|Nd>', 'retention of earlier runs\' backups (default: 20,30d)', retentionOption)
+    .option('--keep-backups <runs|Nd>', "retention of earlier runs' backups (default: 20,30d)", retentionOption)
     .action(async (remoteUrl: string, flags: RestoreFlags) => {
       if ((flags.run === undefined) === (flags.to === undefined))
         throw new ConfigError('restore needs exactly one of --run <run-id> or --to <run-id> (see `history`)');

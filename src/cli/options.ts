@@ -148,7 +148,7 @@ export function addSyncOptions(command: Command): Command {
     )
     .option(
       '--keep-backups <runs|Nd>',
-      'keep earlier runs\' backups for the last N runs and/or N days, or all (default: 20,30d)',
+      "keep earlier runs' backups for the last N runs and/or N days, or all (default: 20,30d)",
       retentionOption,
     )
     .option('--json', 'print one JSON report instead of text', false);

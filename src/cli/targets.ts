@@ -182,7 +182,7 @@ function commonOptions(
   };
 }
 
-/** --restore-run / --restore-to: the area command puts a run back instead of syncing (cache and webhook as a sync's). */
+/** --restore-run / --restore-to: the area command puts a run back instead of syncing (cache, webhook as a sync's). */
 function addRestoreOptions(command: Command): Command {
   return command
     .option('--restore-run <run-id>', 'put back what this run changed in the area(s) instead of syncing (see history)')
@@ -383,7 +383,8 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     static: single('static', 'sync static assets with Content-Type and per-glob Cache-Control', addStaticOptions),
   };
   for (const [area, command] of Object.entries(areaCommands) as [AreaName, Command][]) {
-    const options = area === 'templates' ? addTemplateOptions : area === 'settings' ? addSettingsOptions : addStaticOptions;
+    const options =
+      area === 'templates' ? addTemplateOptions : area === 'settings' ? addSettingsOptions : addStaticOptions;
     options(addAppOptions(command.command('history')))
       .description(`list the runs that changed the ${area} area, newest first (the remote resolved as its sync does)`)
       .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, Ceph, moto…)')
@@ -411,7 +412,11 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
           else
             io.stdout(
               `${listed
-                .map((l) => [`== ${area} ${l.remote} ==`, ...(l.runs.length ? l.runs.map(historyLine) : ['(no run yet)'])].join('\n'))
+                .map((l) =>
+                  [`== ${area} ${l.remote} ==`, ...(l.runs.length ? l.runs.map(historyLine) : ['(no run yet)'])].join(
+                    '\n',
+                  ),
+                )
                 .join('\n\n')}\n`,
             );
         } finally {

@@ -488,7 +488,8 @@ class SyncRun implements PreparedSync {
     const source = await loadRestore(this.store, new RootHistory(this.store, this.layout), request);
     if (source === null) {
       this.report.warnings.push({ path: '', message: `Run ${request.run} changed nothing here: nothing to restore.` });
-      return this.adopt({ ops: [], conflicts: [], skipped: [], nextBase: {}, baseChanged: false });
+      this.adopt({ ops: [], conflicts: [], skipped: [], nextBase: {}, baseChanged: false });
+      return;
     }
     if (source.replica !== this.replica)
       throw new Error(`The history of run ${request.run} changed while the restore was starting; run it again`);
@@ -1182,7 +1183,9 @@ class SyncRun implements PreparedSync {
 }
 
 /** A restore never re-plans a path that moved under it: the restore stops, and is rolled back. */
-function restoreMoved(p: string): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
+function restoreMoved(
+  p: string,
+): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
   const conflict: Conflict = {
     path: p,
     kind: 'modify/modify',

@@ -163,7 +163,8 @@ function facts(value: Json): RunFacts | Error {
   if (!isRootId(root)) return new Error('its root is not a root id');
   if (!isString(replica) || replica.length > 400) return new Error('its replica is not a string');
   if (kind !== 'sync' && kind !== 'restore') return new Error('its kind is neither sync nor restore');
-  if (!isString(direction) || !DIRECTIONS.has(direction)) return new Error('its direction is not one of push, pull, bidirectional');
+  if (!isString(direction) || !DIRECTIONS.has(direction))
+    return new Error('its direction is not one of push, pull, bidirectional');
   if (!isIsoTime(committedAt)) return new Error('its committedAt is not a time');
   const from = origin(value.origin);
   if (from instanceof Error) return from;
@@ -374,7 +375,8 @@ export class RootHistory {
       const { page, etag } = await this.head();
       if (!(await change(page))) return;
       try {
-        return await this.put(headKey(this.layout), page, etag);
+        await this.put(headKey(this.layout), page, etag);
+        return;
       } catch (error) {
         if (!isStoreError(error, 'PreconditionFailed') || attempt >= WRITE_ATTEMPTS) throw error;
       }

@@ -15,7 +15,7 @@ import { ConfigError } from './errors.js';
 import { restorability, RootHistory, type HistoryEntry, type ObjectVersion, type RunRecord } from './history.js';
 import { compareKeys, printableKey } from './keys.js';
 import type { BackupRef, BaseEntry, Conflict, ConflictStrategy, Op, Plan, RemoteEntry, Skip } from './model.js';
-import { backupRunPrefix, type RemoteLayout } from './state.js';
+import { backupRunPrefix } from './state.js';
 
 /** What to restore: the state before `run` (mode `to`: and before every run after it). */
 export interface RestoreRequest {
@@ -201,7 +201,9 @@ function restoreConflict(target: Target, current: RemoteEntry | undefined, input
     kind,
     resolution,
     reason,
-    ...(current ? { remote: { etag: current.etag, size: current.size, ...(current.md5 ? { md5: current.md5 } : {}) } } : {}),
+    ...(current
+      ? { remote: { etag: current.etag, size: current.size, ...(current.md5 ? { md5: current.md5 } : {}) } }
+      : {}),
   };
 }
 

@@ -29,7 +29,12 @@ export function versionBefore(path: string, etag: string, known: KnownBefore): O
 
 function versionAfter(entry: BaseEntry | null | undefined): ObjectVersion | null {
   if (!entry) return null;
-  return { etag: entry.etag, md5: entry.md5, size: entry.size, ...(entry.meta !== undefined ? { meta: entry.meta } : {}) };
+  return {
+    etag: entry.etag,
+    md5: entry.md5,
+    size: entry.size,
+    ...(entry.meta !== undefined ? { meta: entry.meta } : {}),
+  };
 }
 
 /** The version an op replaced (its precondition), or null when it creates the path; undefined: not a bucket write. */
@@ -52,9 +57,10 @@ function replaced(op: Op): string | null | undefined {
  * The changes `result` made in the bucket, one per path (the first version replaced, the last one
  * left); null when the run wrote nothing there (a pull).
  */
-export function recordedChanges(result: Pick<ApplyResult, 'done' | 'baseChanges' | 'backups'>, known: KnownBefore):
-  | RecordedChange[]
-  | null {
+export function recordedChanges(
+  result: Pick<ApplyResult, 'done' | 'baseChanges' | 'backups'>,
+  known: KnownBefore,
+): RecordedChange[] | null {
   const after = new Map<string, BaseEntry | null>();
   for (const change of result.baseChanges) after.set(change.path, change.entry);
   const backups = new Map(result.backups.filter((b) => b.side === 'remote').map((b) => [b.path, b.location]));

@@ -504,9 +504,7 @@ function factsLine(report: SyncReport): string {
   ];
   if (report.rolledBack) facts.push('**rolled back**');
   if (report.prunedBackups)
-    facts.push(
-      `pruned the backups of ${plural(report.prunedBackups.runs.length, 'earlier run')} (keep-backups)`,
-    );
+    facts.push(`pruned the backups of ${plural(report.prunedBackups.runs.length, 'earlier run')} (keep-backups)`);
   return facts.join(' · ');
 }
 

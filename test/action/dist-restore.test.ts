@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeS3, type S3TestContext } from '../helpers/s3.js';
 import type { GitHubApiServer } from '../helpers/github-api.js';
-import { REPO, pullRequestEvent, pushEvent, s3Inputs, startDistWorld, workspace, writeFiles, type EventSpec } from './dist-world.js';
+import {
+  REPO,
+  pullRequestEvent,
+  pushEvent,
+  s3Inputs,
+  startDistWorld,
+  workspace,
+  writeFiles,
+  type EventSpec,
+} from './dist-world.js';
 import { runAction, type ActionRun } from './run-action.js';
 
 let s3: S3TestContext;
@@ -74,7 +83,11 @@ describeS3('dist/index.js: rollback with restore-run', () => {
     expect(second.summary).toContain(`restore-run: ${deployed}`);
     expect(await templates(prefix)).toEqual(V2);
 
-    const preview = await run(ws, dispatchEvent('b'.repeat(40)), s3Inputs(s3, prefix, { 'restore-run': deployed, 'dry-run': 'true' }));
+    const preview = await run(
+      ws,
+      dispatchEvent('b'.repeat(40)),
+      s3Inputs(s3, prefix, { 'restore-run': deployed, 'dry-run': 'true' }),
+    );
     expect(preview.code, preview.stdout).toBe(0);
     expect(preview.summary).toContain(`Restore: the versions from before run <code>${deployed}</code>`);
     expect(preview.summary).toContain('dry run — nothing was written');
@@ -136,7 +149,9 @@ describeS3('dist/index.js: rollback with restore-run', () => {
       s3Inputs(s3, prefix, { 'restore-run': '20200101T000000Z-000000' }),
     );
     expect(unknown.code).not.toBe(0);
-    expect(unknown.stdout).toContain('Run 20200101T000000Z-000000 is not in the history of any area of target templates');
+    expect(unknown.stdout).toContain(
+      'Run 20200101T000000Z-000000 is not in the history of any area of target templates',
+    );
     const bad = await run(ws, dispatchEvent('d'.repeat(40)), s3Inputs(s3, prefix, { 'restore-run': '../x\n' }));
     expect(bad.code).not.toBe(0);
     expect(bad.stdout).toContain("Input 'restore-run' must be a run id");

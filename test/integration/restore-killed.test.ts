@@ -32,7 +32,13 @@ describe('a restore killed with SIGKILL', () => {
         .then(() => fs.mkdir(repo))
         .then(() => writeTree(repo, t))
         .then(() =>
-          runSync({ localRoot: repo, store, rootPrefix: '', strategy: resolveStrategy({ direction: 'push' }), replica: 'repo' }),
+          runSync({
+            localRoot: repo,
+            store,
+            rootPrefix: '',
+            strategy: resolveStrategy({ direction: 'push' }),
+            replica: 'repo',
+          }),
         );
     await push(tree('v1'));
     const v2 = await push(tree('v2'));
@@ -40,11 +46,12 @@ describe('a restore killed with SIGKILL', () => {
 
     const run = await startCli(['restore', bucket, '--run', v2.runId, '--max-concurrent', '1', '--json']);
     const lockFile = path.join(bucket, ...lockKey(remoteLayout('')).split('/'));
-    let lock: LockBody | null = null;
+    let lock: LockBody;
     const deadline = Date.now() + 60_000;
     // Killed once the restore has put back some objects, long before it has put back all.
     for (;;) {
-      if (run.child.exitCode !== null) throw new Error(`the restore ended before it was killed: ${(await run.done).stderr}`);
+      if (run.child.exitCode !== null)
+        throw new Error(`the restore ended before it was killed: ${(await run.done).stderr}`);
       if (Date.now() > deadline) throw new Error('the restore never got under way');
       const text = await fs.readFile(lockFile, 'utf8').catch(() => null);
       const parsed = text ? (JSON.parse(text) as LockBody) : null;

@@ -113,7 +113,7 @@ for (const storeCase of cases) {
       expect(await history()).toEqual([redo.runId, undo.runId, second.runId, first.runId]);
     });
 
-    it('a path a third run changed is a manual conflict (nothing written); remote-wins keeps it and restores the rest', async () => {
+    it('a path a third run changed is a manual conflict (nothing written); remote-wins keeps it', async () => {
       const { prefix, push, restore } = await fixture();
       const { v1, v2 } = versions();
       await push(v1);
@@ -140,7 +140,7 @@ for (const storeCase of cases) {
       expect(await listing(store, prefix)).toEqual(treeMd5s(v1));
     });
 
-    it('the next deploy from the v2 checkout plans exactly v2 again; a pulling replica receives the restored versions', async () => {
+    it('the next deploy from the v2 checkout plans exactly v2 again; a puller gets the restored versions', async () => {
       const { prefix, push, restore, repo } = await fixture();
       const { v1, v2 } = versions();
       await push(v1);
@@ -198,7 +198,7 @@ for (const storeCase of cases) {
       expect(await history()).toHaveLength(4);
     });
 
-    it('keeps exactly the last 5 runs’ backups after 30 runs with --keep-backups 5; history marks the rest not restorable', async () => {
+    it('keeps exactly the last 5 runs’ backups after 30 runs with --keep-backups 5', async () => {
       const { prefix, push, restore } = await fixture();
       const runs: string[] = [];
       for (let i = 0; i < 30; i++) {
@@ -206,9 +206,7 @@ for (const storeCase of cases) {
         expect(report.failure).toBeUndefined();
         runs.push(report.runId);
       }
-      const backups = new Set(
-        (await store.list(`${prefix}.fastblocks-sync/backups/`)).map((o) => o.key.split('/')[3]),
-      );
+      const backups = new Set((await store.list(`${prefix}.fastblocks-sync/backups/`)).map((o) => o.key.split('/')[3]));
       // The first run created a.txt (nothing replaced, no backup): runs 2–30 each kept one.
       expect([...backups].sort()).toEqual(runs.slice(-5).sort());
       const out: string[] = [];

@@ -133,7 +133,7 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('templates target with
     expect(result.errors[0]?.message).toMatch(/may still be served from the cache/);
   });
 
-  it("restoring a deploy deletes the restored templates' loader and bytecode keys, like a sync (issue 14)", async () => {
+  it("restoring a deploy deletes the restored templates' loader and bytecode keys like a sync (issue 14)", async () => {
     const header = path.join(appRoot, 'templates/app/bulma/blocks/header.html');
     await writeFile(header, '<header>broken deploy</header>\n');
     const deploy = await syncTemplates(options);

@@ -31,7 +31,9 @@ const MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 describe('run records from the bucket', () => {
   it('accepts a record of this run and root whose backups are its own', () => {
     const parsed = parseRecord(
-      record([{ path: 'a.html', before: { etag: '"e1"', md5: MD5, size: 0 }, after: null, backup: { key: backup('a.html') } }]),
+      record([
+        { path: 'a.html', before: { etag: '"e1"', md5: MD5, size: 0 }, after: null, backup: { key: backup('a.html') } },
+      ]),
       layout,
       RUN,
     );
@@ -59,9 +61,9 @@ describe('run records from the bucket', () => {
     ['an empty path', ''],
     ['a path with an empty segment', 'a//b.html'],
   ])('refuses %s', (_what, path) => {
-    expect(parseRecord(record([{ path, before: null, after: { etag: '"e"' }, backup: null }]), layout, RUN)).toBeInstanceOf(
-      Error,
-    );
+    expect(
+      parseRecord(record([{ path, before: null, after: { etag: '"e"' }, backup: null }]), layout, RUN),
+    ).toBeInstanceOf(Error);
   });
 
   it('refuses a record naming another run, a bad md5, a path listed twice, or text that is not JSON', () => {
@@ -80,7 +82,12 @@ describe('run records from the bucket', () => {
 });
 
 describe('history pages from the bucket', () => {
-  const entry = { ...JSON.parse(record([])), counts: { create: 1, overwrite: 0, delete: 0, metadataOnly: 0 }, backups: 0, backupsKept: true };
+  const entry = {
+    ...JSON.parse(record([])),
+    counts: { create: 1, overwrite: 0, delete: 0, metadataOnly: 0 },
+    backups: 0,
+    backupsKept: true,
+  };
   it('accepts a page of its root, refuses one naming another root or holding another root’s entry', () => {
     const page = { version: 1, root: 'root=templates', archived: 0, entries: [entry] };
     expect(parsePage(JSON.stringify(page), 'root=templates')).not.toBeInstanceOf(Error);
@@ -91,7 +98,10 @@ describe('history pages from the bucket', () => {
 
   it('a pruned run, and one whose backups --no-backup dropped, are not restorable', () => {
     const summary = entryOf(
-      { ...(JSON.parse(record([])) as RunRecord), changes: [{ path: 'a', before: { etag: '"e"' }, after: null, backup: { key: backup('a') } }] },
+      {
+        ...(JSON.parse(record([])) as RunRecord),
+        changes: [{ path: 'a', before: { etag: '"e"' }, after: null, backup: { key: backup('a') } }],
+      },
       true,
     );
     expect(restorability(summary)).toEqual({ restorable: true });
@@ -138,12 +148,18 @@ describe('the restore planner', () => {
   const md5 = (c: string) => c.repeat(32);
 
   it('--to: the oldest run’s before is restored, the newest run’s after is what must be there now', async () => {
-    const older = rec(RUN, [{ path: 'a', before: v('"1"', md5('1')), after: v('"2"', md5('2')), backup: { key: 'k1' } }]);
+    const older = rec(RUN, [
+      { path: 'a', before: v('"1"', md5('1')), after: v('"2"', md5('2')), backup: { key: 'k1' } },
+    ]);
     const newer = rec('20260102T000000Z-000000', [
       { path: 'a', before: v('"2"', md5('2')), after: v('"3"', md5('3')), backup: { key: 'k2' } },
     ]);
     const plan = await planRestore({
-      source: { records: [newer, older], backups: new Map([['k1', { key: 'k1', etag: '"b1"', size: 3, lastModified: 0 }]]), replica: 'r' },
+      source: {
+        records: [newer, older],
+        backups: new Map([['k1', { key: 'k1', etag: '"b1"', size: 3, lastModified: 0 }]]),
+        replica: 'r',
+      },
       remote: new Map([['a', { path: 'a', etag: '"3"', size: 3, md5: md5('3'), lastModified: 0 }]]),
       base: {},
       conflictStrategy: 'manual',
@@ -152,7 +168,16 @@ describe('the restore planner', () => {
     });
     expect(plan.conflicts).toEqual([]);
     expect(plan.ops).toEqual([
-      { kind: 'restore-remote', phase: 1, path: 'a', source: { key: 'k1' }, sourceEtag: '"b1"', md5: md5('1'), size: 3, expectEtag: '"3"' },
+      {
+        kind: 'restore-remote',
+        phase: 1,
+        path: 'a',
+        source: { key: 'k1' },
+        sourceEtag: '"b1"',
+        md5: md5('1'),
+        size: 3,
+        expectEtag: '"3"',
+      },
     ]);
   });
 
@@ -170,8 +195,12 @@ describe('the restore planner', () => {
   });
 
   it('a copy of the same bytes under a new ETag is the same version', () => {
-    expect(isVersion({ path: 'a', etag: '"new"', md5: md5('1'), size: 3, lastModified: 0 }, v('"old"', md5('1')))).toBe(true);
-    expect(isVersion({ path: 'a', etag: '"new"', md5: md5('2'), size: 3, lastModified: 0 }, v('"old"', md5('1')))).toBe(false);
+    expect(isVersion({ path: 'a', etag: '"new"', md5: md5('1'), size: 3, lastModified: 0 }, v('"old"', md5('1')))).toBe(
+      true,
+    );
+    expect(isVersion({ path: 'a', etag: '"new"', md5: md5('2'), size: 3, lastModified: 0 }, v('"old"', md5('1')))).toBe(
+      false,
+    );
     expect(isVersion(undefined, null)).toBe(true);
   });
 });
