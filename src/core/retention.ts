@@ -89,7 +89,10 @@ export async function pruneBackups(
   let rank = 0;
   for await (const { entry, key } of history.entries()) {
     const position = rank++;
-    if (entry.pruned !== undefined || !expired(entry, position, policy, now)) continue;
+    // Runs are newest first and only ever grow older and further down: past the first run an
+    // earlier pruning removed, every run was removed by it too. Pages beyond are not read.
+    if (entry.pruned !== undefined) break;
+    if (!expired(entry, position, policy, now)) continue;
     pruned.objects += await pruneRun(store, history, entry.runId);
     pruned.runs.push(entry.runId);
     byPage.set(key, [...(byPage.get(key) ?? []), entry.runId]);

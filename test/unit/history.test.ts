@@ -204,3 +204,44 @@ describe('the restore planner', () => {
     expect(isVersion(undefined, null)).toBe(true);
   });
 });
+
+describe('a root history of many runs (file:// store)', () => {
+  it('appends past a page, lists newest first at one GET per page of 100, and prunes without reading pruned pages', async () => {
+    const { createFsStore } = await import('../../src/stores/fs.js');
+    const { RootHistory } = await import('../../src/core/history.js');
+    const { pruneBackups } = await import('../../src/core/retention.js');
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const store = createFsStore(await mkdtemp(join(tmpdir(), 'fbsync-history-')));
+    const history = new RootHistory(store, remoteLayout(''));
+    const ids: string[] = [];
+    for (let i = 0; i < 250; i++) {
+      const runId = `20260101T${String(Math.floor(i / 60)).padStart(2, '0')}${String(i % 60).padStart(2, '0')}00Z-000000`;
+      ids.push(runId);
+      await history.append({
+        ...(JSON.parse(record([])) as RunRecord),
+        runId,
+        root: 'root=',
+        counts: { create: 1, overwrite: 0, delete: 0, metadataOnly: 0 },
+        backups: 0,
+        backupsKept: true,
+      });
+    }
+    const before = { ...store.stats };
+    const listed: string[] = [];
+    for await (const { entry } of history.entries()) listed.push(entry.runId);
+    expect(listed).toEqual([...ids].reverse());
+    expect(store.stats.get - before.get).toBe(3);
+    expect(store.stats.list - before.list).toBe(0);
+
+    const now = new Date('2026-03-01T00:00:00.000Z');
+    const first = await pruneBackups(store, history, { runs: 5 }, now);
+    expect(first.runs).toHaveLength(245);
+    const again = { ...store.stats };
+    const second = await pruneBackups(store, history, { runs: 5 }, now);
+    expect(second.runs).toEqual([]);
+    // The head only: the first pruned run ends the walk.
+    expect(store.stats.get - again.get).toBe(1);
+  });
+});
