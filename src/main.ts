@@ -86,10 +86,14 @@ function authoriseRestore(context: ActionContext): void {
   );
 }
 
-/** Where this run came from, for the bucket's history. */
-function runOrigin(context: ActionContext, env: Dependencies['env']): RunOrigin {
+/**
+ * Where this run came from, for the bucket's history. A push deploy without the gate does not
+ * look its pull request up (one more API call on every deploy): its commit names it.
+ */
+function runOrigin(context: ActionContext, env: Dependencies['env'], approvedIn?: number): RunOrigin {
   const actor = env.GITHUB_ACTOR?.trim();
-  const pr = context.pullRequest?.number;
+  // A pull request's own run, or the merged PR whose reviewed plan a gated deploy applies.
+  const pr = context.pullRequest?.number ?? approvedIn;
   return {
     ...(context.sha ? { commit: context.sha } : {}),
     ...(actor && actor.length <= 100 && !/[\r\n]/.test(actor) ? { actor } : {}),
@@ -186,7 +190,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
       replica,
       appRoot,
       signal,
-      origin: runOrigin(context, deps.env),
+      origin: runOrigin(context, deps.env, approved?.pullRequest),
       localStateDir: join(
         context.runnerTemp || tmpdir(),
         'fastblocks-sync',
