@@ -7,7 +7,7 @@ import { runRestore } from '../core/engine.js';
 import { ConfigError } from '../core/errors.js';
 import { restorability, RootHistory, type HistoryEntry } from '../core/history.js';
 import { printableKey } from '../core/keys.js';
-import { DEFAULT_STRATEGY, RUN_LIMITS, type SyncReport } from '../core/model.js';
+import { DEFAULT_STRATEGY, type SyncReport } from '../core/model.js';
 import { isRunId } from '../core/names.js';
 import type { RetentionPolicy } from '../core/retention.js';
 import { RESTORE_STRATEGIES } from '../core/restore.js';
@@ -15,7 +15,7 @@ import { remoteLayout } from '../core/state.js';
 import { createStore } from '../stores/index.js';
 import { exitCodeFor } from '../results.js';
 import type { CliIo } from './io.js';
-import { choice, number, retentionOption, s3OptionsFrom } from './options.js';
+import { addRunOptions, choice, number, retentionOption, s3OptionsFrom } from './options.js';
 
 interface ConnectionFlags {
   endpoint?: string;
@@ -135,11 +135,13 @@ export function registerHistoryCommands(program: Command, shared: Shared): void 
     });
 
   const d = DEFAULT_STRATEGY;
-  connection(
-    program
-      .command('restore')
-      .description('put back what a run changed in <remote-url> (--run), or a run and every run after it (--to)')
-      .argument('<remote-url>', 's3://bucket[/prefix], file:///absolute/path, or a directory path'),
+  addRunOptions(
+    connection(
+      program
+        .command('restore')
+        .description('put back what a run changed in <remote-url> (--run), or a run and every run after it (--to)')
+        .argument('<remote-url>', 's3://bucket[/prefix], file:///absolute/path, or a directory path'),
+    ),
   )
     .option('--run <run-id>', 'restore the versions this run replaced, deleted or created', runIdOption('--run'))
     .option('--to <run-id>', 'restore the state before this run: this run and every run after it', runIdOption('--to'))
@@ -150,37 +152,6 @@ export function registerHistoryCommands(program: Command, shared: Shared): void 
         .default('manual'),
     )
     .option('--force', 'restore paths changed since the run too (their current version is backed up)', false)
-    .addOption(
-      new Option('--max-concurrent <n>', 'operations in flight')
-        .argParser(number('--max-concurrent', RUN_LIMITS.maxConcurrent))
-        .default(d.maxConcurrent),
-    )
-    .addOption(
-      new Option('--timeout <seconds>', 'timeout of one operation')
-        .argParser(number('--timeout', RUN_LIMITS.timeout))
-        .default(d.timeout),
-    )
-    .addOption(
-      new Option('--retry-attempts <n>', 'retries of a failed operation')
-        .argParser(number('--retry-attempts', RUN_LIMITS.retryAttempts))
-        .default(d.retryAttempts),
-    )
-    .addOption(
-      new Option('--retry-delay <seconds>', 'base delay of the exponential backoff')
-        .argParser(number('--retry-delay', RUN_LIMITS.retryDelay))
-        .default(d.retryDelay),
-    )
-    .addOption(
-      new Option('--lock-wait <seconds>', 'how long to wait for another run holding the lock')
-        .argParser(number('--lock-wait', RUN_LIMITS.lockWait))
-        .default(60),
-    )
-    .addOption(
-      new Option('--lock-ttl <seconds>', 'lock expiry without a refresh (default 600)')
-        .argParser(number('--lock-ttl', RUN_LIMITS.lockTtl))
-        .env('FASTBLOCKS_SYNC_LOCK_TTL')
-        .hideHelp(),
-    )
     .option('--keep-backups <runs|Nd>', "retention of earlier runs' backups (default: 20,30d)", retentionOption)
     .action(async (remoteUrl: string, flags: RestoreFlags) => {
       if ((flags.run === undefined) === (flags.to === undefined))

@@ -76,35 +76,10 @@ export function number(name: string, limit: NumberLimit) {
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-export function addSyncOptions(command: Command): Command {
+/** How one run behaves (concurrency, timeouts, retries, the lock): every command that writes takes them. */
+export function addRunOptions(command: Command): Command {
   const d = DEFAULT_STRATEGY;
   return command
-    .addOption(
-      new Option('--direction <direction>', 'pull | push | bidirectional')
-        .argParser(choice('--direction', DIRECTIONS))
-        .default(d.direction),
-    )
-    .addOption(
-      new Option('--conflict <strategy>', CONFLICT_STRATEGIES.join(' | '))
-        .argParser(choice('--conflict', CONFLICT_STRATEGIES))
-        .default(d.conflictStrategy),
-    )
-    .option('--dry-run', 'print the plan; write nothing (no files, objects, lock, state, cache or webhook)', false)
-    .option('--no-backup', 'do not keep replaced or deleted versions after the run commits')
-    .option('--prune', 'push: delete remote-only objects; pull: delete local-only files (mirror)', false)
-    .option(
-      '--max-delete <limit>',
-      'refuse runs deleting more than this (a count, or a percentage above 10 files)',
-      '50%',
-    )
-    .option('--force', 'run even when the safety checks refuse deletions', false)
-    .option(
-      '--include <glob>',
-      'only paths matching this glob (repeatable; "*.html" matches at any depth)',
-      collect,
-      [],
-    )
-    .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect, [])
     .addOption(
       new Option('--max-concurrent <n>', 'operations in flight')
         .argParser(number('--max-concurrent', RUN_LIMITS.maxConcurrent))
@@ -136,7 +111,40 @@ export function addSyncOptions(command: Command): Command {
         .argParser(number('--lock-ttl', RUN_LIMITS.lockTtl))
         .env('FASTBLOCKS_SYNC_LOCK_TTL')
         .hideHelp(),
-    )
+    );
+}
+
+export function addSyncOptions(command: Command): Command {
+  const d = DEFAULT_STRATEGY;
+  return addRunOptions(
+    command
+      .addOption(
+        new Option('--direction <direction>', 'pull | push | bidirectional')
+          .argParser(choice('--direction', DIRECTIONS))
+          .default(d.direction),
+      )
+      .addOption(
+        new Option('--conflict <strategy>', CONFLICT_STRATEGIES.join(' | '))
+          .argParser(choice('--conflict', CONFLICT_STRATEGIES))
+          .default(d.conflictStrategy),
+      )
+      .option('--dry-run', 'print the plan; write nothing (no files, objects, lock, state, cache or webhook)', false)
+      .option('--no-backup', 'do not keep replaced or deleted versions after the run commits')
+      .option('--prune', 'push: delete remote-only objects; pull: delete local-only files (mirror)', false)
+      .option(
+        '--max-delete <limit>',
+        'refuse runs deleting more than this (a count, or a percentage above 10 files)',
+        '50%',
+      )
+      .option('--force', 'run even when the safety checks refuse deletions', false)
+      .option(
+        '--include <glob>',
+        'only paths matching this glob (repeatable; "*.html" matches at any depth)',
+        collect,
+        [],
+      )
+      .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect, []),
+  )
     .option('--replica <id>', 'name of this local side in the base state (default: host:/absolute/path)')
     .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, Ceph, moto…)')
     .option('--region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
