@@ -12,6 +12,7 @@ import { isStoreError, type RemoteStore } from '../stores/store.js';
 import { invalidKeyReason, isToolPath } from './keys.js';
 import type { BackupRef, SyncDirection } from './model.js';
 import { isRunId } from './names.js';
+import { isCount, isRecord, isString, versionOneObject } from './state-schema.js';
 import { backupRunPrefix, type RemoteLayout } from './state.js';
 
 /** Entries a page holds before the head is archived and a new one begun. */
@@ -124,11 +125,6 @@ export const backupKeyOf = (layout: RemoteLayout, runId: string, path: string): 
 // Parsing: pages and records are written by whoever holds the bucket's credentials.
 
 type Json = Record<string, unknown>;
-const isRecord = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-const isString = (value: unknown): value is string => typeof value === 'string';
-const isCount = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 const isIsoTime = (value: unknown): value is string =>
   isString(value) && value.length <= 40 && Number.isFinite(Date.parse(value));
 const DIRECTIONS = new Set(['push', 'pull', 'bidirectional']);
@@ -207,13 +203,8 @@ function entry(value: unknown): HistoryEntry | Error {
 
 /** A history page in `text`, or an Error saying why it cannot be one. */
 export function parsePage(text: string, root: string): HistoryPage | Error {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return new Error('it is not valid JSON');
-  }
-  if (!isRecord(value) || value.version !== 1) return new Error('it is not a version 1 history page');
+  const value = versionOneObject(text, 'history page');
+  if (value instanceof Error) return value;
   if (value.root !== root) return new Error(`it names another root (${JSON.stringify(value.root).slice(0, 80)})`);
   if (!isCount(value.archived)) return new Error('its archived count is not a number');
   if (!Array.isArray(value.entries)) return new Error('its entries are not a list');
@@ -259,13 +250,8 @@ function backupRef(value: unknown, expectedKey: string): BackupRef | null | Erro
 
 /** A run record in `text` for `layout`'s root, or an Error saying why it cannot be one. */
 export function parseRecord(text: string, layout: RemoteLayout, runId: string): RunRecord | Error {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return new Error('it is not valid JSON');
-  }
-  if (!isRecord(value) || value.version !== 1) return new Error('it is not a version 1 run record');
+  const value = versionOneObject(text, 'run record');
+  if (value instanceof Error) return value;
   const base = facts(value);
   if (base instanceof Error) return base;
   if (base.runId !== runId || base.root !== layout.rootId) return new Error('it names another run or root');
