@@ -20,7 +20,8 @@ import { workflowReplica } from './action/replica.js';
 import { localRoots, runTargets, type RunTargets } from './action/run-targets.js';
 import { createScrubber, urlForms, type Scrubber } from './action/secrets.js';
 import { linkedFolderMessage, linkOnPath } from './core/links.js';
-import { ActionError, errorMessage, failureReasonOf } from './errors.js';
+import { ActionError, errorMessage, failureReasonOf, InputError } from './errors.js';
+import type { RunOrigin } from './core/history.js';
 import { inertText } from './report/inert.js';
 import { actionFailureReason, failureOf, type Failure } from './results.js';
 import type { ActionFailure } from './errors.js';
@@ -68,6 +69,40 @@ export async function run(overrides: Partial<Dependencies> = {}): Promise<void> 
   }
   setOutputs(outcome.outputs, io.setOutput);
   if (outcome.failure) io.setFailed(outcome.failure.message);
+}
+
+/**
+ * A restore writes production without a pull request to review: only a workflow_dispatch (started
+ * by someone with write access to the repository, from the Actions tab or the API) may run one.
+ * Environment protection rules (required reviewers) on the job gate it further.
+ */
+function authoriseRestore(context: ActionContext): void {
+  if (context.eventName === 'workflow_dispatch' && !context.fromPullRequest) return;
+  throw new InputError(
+    'restore-run',
+    `Input 'restore-run' is accepted only on workflow_dispatch events (this is ${context.eventName || 'no event'}): ` +
+      'a restore writes production, so it is started by hand by someone with write access, never by a push ' +
+      'or a pull request. See the README rollback workflow.',
+  );
+}
+
+/**
+ * Where this run came from, for the bucket's history. A push deploy without the gate does not
+ * look its pull request up (one more API call on every deploy): its commit names it.
+ */
+function runOrigin(context: ActionContext, env: Dependencies['env'], approvedIn?: number): RunOrigin {
+  const actor = env.GITHUB_ACTOR?.trim();
+  // A pull request's own run, or the merged PR whose reviewed plan a gated deploy applies.
+  const pr = context.pullRequest?.number ?? approvedIn;
+  return {
+    ...(context.sha ? { commit: context.sha } : {}),
+    ...(actor && actor.length <= 100 && !/[\r\n]/.test(actor) ? { actor } : {}),
+    ...(context.runId > 0
+      ? { runUrl: `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}` }
+      : {}),
+    ...(pr !== undefined && Number.isSafeInteger(pr) && pr > 0 ? { pullRequest: pr } : {}),
+    ...(context.eventName ? { event: context.eventName } : {}),
+  };
 }
 
 /** Whether the run may write, and what to tell the reader about an event that decides it. */
@@ -119,6 +154,7 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
     if (parsed.githubToken && token.length === 0) io.setSecret(parsed.githubToken);
     return Promise.resolve(parsed);
   });
+  if (settings.restore) authoriseRestore(context);
   const { dryRun, notes: modeNotes } = runMode(context, settings);
   // The cache target keeps no base state: it needs no replica.
   const replica = settings.replica ?? (settings.target === 'cache' ? '' : workflowReplica(context));
@@ -133,21 +169,28 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   const linked = await linkOnPath(context.workspace, appRoot);
   if (linked) throw new ActionError('error', linkedFolderMessage(settings.appRoot, linked, "Input 'app-root':"));
   const base = context.fromPullRequest ? await baseSettings(context, settings, octokit, timeoutMs) : undefined;
+  if (settings.restore && settings.requireApprovedPlan)
+    io.info(
+      'require-approved-plan gates deploys of reviewed pull requests; a restore puts back versions ' +
+        'deployed before, dispatched by someone with write access: no PR plan is looked for.',
+    );
   const approved =
-    settings.requireApprovedPlan && !dryRun
+    settings.requireApprovedPlan && !dryRun && !settings.restore
       ? await io.group('Approval: find the reviewed plan', () => reviewedPlan(octokit(), context, key, settings, io))
       : undefined;
   const cache =
-    settings.pullCache && settings.direction !== 'push' && !dryRun
+    settings.pullCache && settings.direction !== 'push' && !dryRun && !settings.restore
       ? pullCacheFor(deps, settings, context, appRoot, replica)
       : undefined;
   if (cache) await io.group('Restore pulled files (pull-cache)', () => warnOnly(io, 'restore', () => cache.restore()));
-  const raw = await io.group(`Sync ${settings.target}${dryRun ? ' (dry run)' : ''}`, () =>
+  const verb = settings.restore ? `Restore run ${settings.restore.run} in` : 'Sync';
+  const raw = await io.group(`${verb} ${settings.target}${dryRun ? ' (dry run)' : ''}`, () =>
     deps.runTargets(settings, {
       dryRun,
       replica,
       appRoot,
       signal,
+      origin: runOrigin(context, deps.env, approved?.pullRequest),
       localStateDir: join(
         context.runnerTemp || tmpdir(),
         'fastblocks-sync',
@@ -166,6 +209,13 @@ async function execute(deps: Dependencies, scrubber: Scrubber, signal: AbortSign
   if (cache) await io.group('Save pulled files (pull-cache)', () => warnOnly(io, 'save', () => cache.save()));
   const planHash = combinedPlanHash(settings.target, results);
   let failure = actionFailure(failureOf(results));
+  if (settings.restore && !failure && !results.some((r) => r.reports.some((rep) => rep.restoreOf)))
+    failure = {
+      reason: 'validation',
+      message:
+        `Run ${settings.restore.run} is not in the history of any area of target ${settings.target}: ` +
+        'nothing was restored. Take a run id from a deploy summary or from `fastblocks-sync history`.',
+    };
   if (failure?.reason === 'plan-changed' && approved)
     failure = { reason: 'plan-changed', message: planChangedMessage(approved, planHash) };
   if (approved && !failure)

@@ -76,8 +76,13 @@ export type {
   InvalidFile,
   ValidationIssue,
 } from './core/model.js';
-export { runSync } from './core/engine.js';
-export type { SyncOptions } from './core/engine.js';
+export { runRestore, runSync } from './core/engine.js';
+export type { RestoreOptions, SyncOptions } from './core/engine.js';
+export { RootHistory, restorability } from './core/history.js';
+export type { HistoryEntry, RunOrigin, RunRecord } from './core/history.js';
+export type { RestoreRequest } from './core/restore.js';
+export { DEFAULT_RETENTION, KEEP_ALL, parseRetention, type RetentionPolicy } from './core/retention.js';
+export { remoteLayout } from './core/state.js';
 export { createStore, openStore, parseRemote } from './stores/index.js';
 export type { RemoteLocation, RemoteStore, S3ConnectionOptions, StoreLocation } from './stores/index.js';
 export { AppCache, type CacheConnection } from './cache/redis.js';

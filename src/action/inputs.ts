@@ -10,6 +10,9 @@ import {
   type NumberLimit,
   type SyncDirection,
 } from '../core/model.js';
+import { isRunId } from '../core/names.js';
+import { RESTORE_STRATEGIES, type RestoreRequest } from '../core/restore.js';
+import { parseRetention, type RetentionPolicy } from '../core/retention.js';
 import { parseMaxDelete as parseSafetyMaxDelete } from '../core/safety.js';
 import { errorMessage, InputError } from '../errors.js';
 import {
@@ -64,6 +67,9 @@ export const INPUTS = {
   pullCache: 'pull-cache',
   reportPath: 'report-path',
   uploadArtifact: 'upload-artifact',
+  restoreRun: 'restore-run',
+  restoreMode: 'restore-mode',
+  keepBackups: 'keep-backups',
 } as const;
 export type InputName = (typeof INPUTS)[keyof typeof INPUTS];
 
@@ -94,6 +100,8 @@ export const INPUT_DEFAULTS = {
   [INPUTS.pullCache]: 'false',
   [INPUTS.reportPath]: '.fastblocks-sync-report',
   [INPUTS.uploadArtifact]: 'true',
+  [INPUTS.restoreMode]: 'run',
+  [INPUTS.keepBackups]: '20,30d',
 } as const satisfies Partial<Record<InputName, string>>;
 
 export const TARGETS = ['templates', 'settings', 'static', 'cache', 'all'] as const;
@@ -165,6 +173,14 @@ export interface ActionSettings {
   commentAuthor: string;
   requireApprovedPlan: boolean;
   pullCache: boolean;
+  /**
+   * `restore-run`: this run puts back what that run changed (`restore-mode: to`: and every run
+   * after it) instead of syncing; the conflict strategy is then manual unless set to remote-wins
+   * or local-wins.
+   */
+  restore: RestoreRequest | undefined;
+  /** `keep-backups`: retention of earlier runs' backups, pruned after a run commits. */
+  keepBackups: RetentionPolicy;
   /** Folder (relative to the workspace) for the JSON report and the full Markdown plan. */
   reportPath: string;
   /** Upload the report folder's files of this run as a workflow artifact (the comment links to it). */
@@ -276,8 +292,17 @@ export function readInputs(getInput: GetInput, env: Readonly<Record<string, stri
     pullCache: parseBoolean(INPUTS.pullCache, input(INPUTS.pullCache)),
     reportPath: relativePath(INPUTS.reportPath, input(INPUTS.reportPath)),
     uploadArtifact: parseBoolean(INPUTS.uploadArtifact, input(INPUTS.uploadArtifact)),
+    restore: parseRestore(optional(INPUTS.restoreRun), input(INPUTS.restoreMode)),
+    keepBackups: parseKeepBackups(input(INPUTS.keepBackups)),
     secrets: [reloadSecret, ...(cacheUrl?.secrets ?? [])].filter((s): s is string => s !== undefined && s !== ''),
   };
+  if (settings.restore) settings.conflictStrategy = restoreConflict(getInput(INPUTS.conflictStrategy).trim());
+  if (settings.restore && target === 'cache')
+    throw new InputError(
+      INPUTS.restoreRun,
+      `Input '${INPUTS.restoreRun}' restores the areas of a bucket: use it with target templates, settings, ` +
+        'static or all.',
+    );
   if (settings.prune && settings.direction === 'bidirectional') {
     throw new InputError(
       INPUTS.prune,
@@ -563,6 +588,33 @@ function parseLogin(value: string): string {
     "a GitHub login: 'github-actions[bot]' (the default token), '<app-slug>[bot]' for a " +
       'GitHub App token, or the user of a personal access token',
   );
+}
+
+function parseRestore(run: string | undefined, mode: string): RestoreRequest | undefined {
+  const parsedMode = oneOf(INPUTS.restoreMode, mode.toLowerCase(), ['run', 'to'] as const, mode);
+  if (run === undefined) return undefined;
+  if (!isRunId(run))
+    throw new InputError(
+      INPUTS.restoreRun,
+      `Input '${INPUTS.restoreRun}' must be a run id as the history lists it (e.g. 20260101T120000Z-a1b2c3; ` +
+        'the summary of every deploy shows its run id), got a value that is not one.',
+    );
+  return { run, mode: parsedMode };
+}
+
+/** A restore's conflicts: manual unless the workflow chose to keep (remote-wins) or restore anyway (local-wins). */
+function restoreConflict(raw: string): ConflictStrategy {
+  if (raw === '') return 'manual';
+  const value = normalizeEnum(raw);
+  return oneOf(INPUTS.conflictStrategy, value, RESTORE_STRATEGIES, raw);
+}
+
+function parseKeepBackups(value: string): RetentionPolicy {
+  try {
+    return parseRetention(value, `Input '${INPUTS.keepBackups}'`);
+  } catch (error) {
+    throw new InputError(INPUTS.keepBackups, errorMessage(error));
+  }
 }
 
 function parseReplica(value: string | undefined): string | undefined {

@@ -2,6 +2,7 @@
 // where the library's sync.* rejects), and the results as one list (settings, templates,
 // static, cache for `all`). Also: which local roots a target syncs.
 
+import type { RunOrigin } from '../core/history.js';
 import type { SyncStrategy } from '../core/model.js';
 import { syncAll } from '../targets/all.js';
 import { syncCache } from '../targets/cache.js';
@@ -27,6 +28,8 @@ export interface RunOverrides {
   exactRecovery?: boolean;
   /** Secrets the run resolves from the environment or settings files: to mask and scrub. */
   onSecret?: (secret: string) => void;
+  /** Where the run came from (commit, actor, workflow run, PR), for the bucket's history. */
+  origin?: RunOrigin;
 }
 
 export type RunTargets = (settings: ActionSettings, run: RunOverrides) => Promise<AnyTargetResult[]>;
@@ -62,6 +65,9 @@ export const runTargets: RunTargets = async (s, run) => {
     ...(run.readConfigFile !== undefined ? { readConfigFile: run.readConfigFile } : {}),
     ...(run.onSecret !== undefined ? { onSecret: run.onSecret } : {}),
     ...(run.exactRecovery ? { exactRecovery: true } : {}),
+    ...(run.origin ? { origin: run.origin } : {}),
+    ...(s.restore ? { restore: s.restore } : {}),
+    keepBackups: s.keepBackups,
   };
   const settingsOptions = {
     settingsPath: s.settingsPath,

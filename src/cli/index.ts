@@ -14,6 +14,7 @@ import { EXIT, exitCodeFor } from '../results.js';
 import { addSyncOptions, s3OptionsFrom, strategyFromOptions, type SharedCliOptions } from './options.js';
 import { processIo, type CliIo } from './io.js';
 import { progressReporter } from './progress.js';
+import { cliOrigin, registerHistoryCommands } from './history.js';
 import { registerTargetCommands } from './targets.js';
 
 export type { CliIo } from './io.js';
@@ -103,6 +104,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
         force: options.force,
         lockWait: options.lockWait,
         ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
+        ...(options.keepBackups ? { keepBackups: options.keepBackups } : {}),
+        origin: cliOrigin(),
         signal: stop.signal,
         onProgress: progress.update,
       });
@@ -115,6 +118,12 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     }
   });
   registerTargetCommands(program, { io, setExit, stopOnSignals: abortOnSignals });
+  registerHistoryCommands(program, {
+    io,
+    setExit,
+    stopOnSignals: abortOnSignals,
+    print: (report, options) => printReports([report], options, io),
+  });
   return program;
 }
 

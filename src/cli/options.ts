@@ -12,7 +12,17 @@ import {
   type NumberLimit,
   type SyncStrategy,
 } from '../core/model.js';
+import { parseRetention, type RetentionPolicy } from '../core/retention.js';
 import type { S3ConnectionOptions } from '../stores/index.js';
+
+/** commander's parser for --keep-backups: a usage error names the option and what it accepts. */
+export function retentionOption(value: string): RetentionPolicy {
+  try {
+    return parseRetention(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+}
 
 export interface SharedCliOptions {
   direction: SyncStrategy['direction'];
@@ -37,10 +47,12 @@ export interface SharedCliOptions {
   /** MiB. */
   multipartThreshold?: number;
   json: boolean;
+  /** --keep-backups, parsed (parseRetention). */
+  keepBackups?: RetentionPolicy;
 }
 
 /** 'remote_wins' (the seed's spelling) and 'REMOTE_WINS' are accepted as 'remote-wins'. */
-function choice<T extends string>(name: string, accepted: readonly T[]) {
+export function choice<T extends string>(name: string, accepted: readonly T[]) {
   return (value: string): T => {
     const normalized = value.trim().toLowerCase().replace(/_/g, '-');
     if ((accepted as readonly string[]).includes(normalized)) return normalized as T;
@@ -49,7 +61,7 @@ function choice<T extends string>(name: string, accepted: readonly T[]) {
 }
 
 /** A number option in its range (RUN_LIMITS, shared with the Action and the library). */
-function number(name: string, limit: NumberLimit) {
+export function number(name: string, limit: NumberLimit) {
   return (value: string): number => {
     const parsed = value.trim() === '' ? Number.NaN : Number(value);
     if (!withinLimit(parsed, limit)) {
@@ -64,35 +76,10 @@ function number(name: string, limit: NumberLimit) {
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-export function addSyncOptions(command: Command): Command {
+/** How one run behaves (concurrency, timeouts, retries, the lock): every command that writes takes them. */
+export function addRunOptions(command: Command): Command {
   const d = DEFAULT_STRATEGY;
   return command
-    .addOption(
-      new Option('--direction <direction>', 'pull | push | bidirectional')
-        .argParser(choice('--direction', DIRECTIONS))
-        .default(d.direction),
-    )
-    .addOption(
-      new Option('--conflict <strategy>', CONFLICT_STRATEGIES.join(' | '))
-        .argParser(choice('--conflict', CONFLICT_STRATEGIES))
-        .default(d.conflictStrategy),
-    )
-    .option('--dry-run', 'print the plan; write nothing (no files, objects, lock, state, cache or webhook)', false)
-    .option('--no-backup', 'do not keep replaced or deleted versions after the run commits')
-    .option('--prune', 'push: delete remote-only objects; pull: delete local-only files (mirror)', false)
-    .option(
-      '--max-delete <limit>',
-      'refuse runs deleting more than this (a count, or a percentage above 10 files)',
-      '50%',
-    )
-    .option('--force', 'run even when the safety checks refuse deletions', false)
-    .option(
-      '--include <glob>',
-      'only paths matching this glob (repeatable; "*.html" matches at any depth)',
-      collect,
-      [],
-    )
-    .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect, [])
     .addOption(
       new Option('--max-concurrent <n>', 'operations in flight')
         .argParser(number('--max-concurrent', RUN_LIMITS.maxConcurrent))
@@ -124,7 +111,40 @@ export function addSyncOptions(command: Command): Command {
         .argParser(number('--lock-ttl', RUN_LIMITS.lockTtl))
         .env('FASTBLOCKS_SYNC_LOCK_TTL')
         .hideHelp(),
-    )
+    );
+}
+
+export function addSyncOptions(command: Command): Command {
+  const d = DEFAULT_STRATEGY;
+  return addRunOptions(
+    command
+      .addOption(
+        new Option('--direction <direction>', 'pull | push | bidirectional')
+          .argParser(choice('--direction', DIRECTIONS))
+          .default(d.direction),
+      )
+      .addOption(
+        new Option('--conflict <strategy>', CONFLICT_STRATEGIES.join(' | '))
+          .argParser(choice('--conflict', CONFLICT_STRATEGIES))
+          .default(d.conflictStrategy),
+      )
+      .option('--dry-run', 'print the plan; write nothing (no files, objects, lock, state, cache or webhook)', false)
+      .option('--no-backup', 'do not keep replaced or deleted versions after the run commits')
+      .option('--prune', 'push: delete remote-only objects; pull: delete local-only files (mirror)', false)
+      .option(
+        '--max-delete <limit>',
+        'refuse runs deleting more than this (a count, or a percentage above 10 files)',
+        '50%',
+      )
+      .option('--force', 'run even when the safety checks refuse deletions', false)
+      .option(
+        '--include <glob>',
+        'only paths matching this glob (repeatable; "*.html" matches at any depth)',
+        collect,
+        [],
+      )
+      .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect, []),
+  )
     .option('--replica <id>', 'name of this local side in the base state (default: host:/absolute/path)')
     .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, Ceph, moto…)')
     .option('--region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
@@ -133,6 +153,11 @@ export function addSyncOptions(command: Command): Command {
       new Option('--multipart-threshold <MiB>', 'upload files of at least this size in parts (default 64)').argParser(
         number('--multipart-threshold', { min: 5, max: Number.POSITIVE_INFINITY, integer: false }),
       ),
+    )
+    .option(
+      '--keep-backups <runs|Nd>',
+      "keep earlier runs' backups for the last N runs and/or N days, or all (default: 20,30d)",
+      retentionOption,
     )
     .option('--json', 'print one JSON report instead of text', false);
 }

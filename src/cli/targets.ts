@@ -3,6 +3,12 @@
 // 3 manual conflicts).
 
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { RootHistory } from '../core/history.js';
+import { isRunId } from '../core/names.js';
+import { remoteLayout } from '../core/state.js';
+import { areaLocation, type AreaName } from '../targets/config.js';
+import { templateRoots } from '../targets/templates.js';
+import { historyLine, limitOption, listHistory } from './history.js';
 import { ConfigError } from '../core/errors.js';
 import { errorMessage } from '../errors.js';
 import { renderText } from '../report/text.js';
@@ -49,6 +55,8 @@ interface TargetCliOptions extends SharedCliOptions {
   staticPath: string;
   cacheControl: string[];
   cacheRefresh: boolean;
+  restoreRun?: string;
+  restoreTo?: string;
 }
 
 interface CacheCliOptions {
@@ -168,8 +176,38 @@ function commonOptions(
     ...(shared.force !== undefined ? { force: shared.force } : {}),
     ...(shared.lockWait !== undefined ? { lockWait: shared.lockWait } : {}),
     ...(shared.lockTtl !== undefined ? { lockTtl: shared.lockTtl } : {}),
+    ...(shared.keepBackups !== undefined ? { keepBackups: shared.keepBackups } : {}),
     ...s3OptionsFrom(s3Flags(options)),
     ...(signal ? { signal } : {}),
+  };
+}
+
+/** --restore-run / --restore-to: the area command puts a run back instead of syncing (cache, webhook as a sync's). */
+function addRestoreOptions(command: Command): Command {
+  return command
+    .option('--restore-run <run-id>', 'put back what this run changed in the area(s) instead of syncing (see history)')
+    .option('--restore-to <run-id>', 'put back the state before this run: it and every run after it');
+}
+
+/**
+ * The restore the options ask for. Its conflicts are manual unless --conflict was given
+ * (remote-wins keeps what changed since, local-wins restores it too); --force restores it too.
+ */
+function restoreOptions(options: TargetCliOptions, command: Command): Pick<CommonOptions, 'restore' | 'strategy'> {
+  const { restoreRun, restoreTo } = options;
+  if (restoreRun === undefined && restoreTo === undefined) return {};
+  if (restoreRun !== undefined && restoreTo !== undefined)
+    throw new ConfigError('--restore-run and --restore-to exclude each other: give one run id');
+  const run = (restoreRun ?? restoreTo ?? '').trim();
+  if (!isRunId(run))
+    throw new ConfigError(
+      `--restore-${restoreRun !== undefined ? 'run' : 'to'} must be a run id as \`history\` lists it ` +
+        '(e.g. 20260101T120000Z-a1b2c3)',
+    );
+  const chosen = command.getOptionValueSource('conflict') !== 'default';
+  return {
+    restore: { run, mode: restoreRun !== undefined ? 'run' : 'to' },
+    ...(chosen ? { strategy: { conflictStrategy: options.conflict } } : {}),
   };
 }
 
@@ -275,8 +313,8 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     description: string,
     addOptions: (c: Command) => Command,
   ) =>
-    addSyncOptions(addOptions(addAppOptions(program.command(name).description(description)))).action(
-      async (options: TargetCliOptions) => {
+    addRestoreOptions(addSyncOptions(addOptions(addAppOptions(program.command(name).description(description))))).action(
+      async (options: TargetCliOptions, command: Command) => {
         if (name === 'settings') refuseInclude(options, 'settings', 'select files with --adapter <name>');
         const remote = cliRemote(options);
         const ctx = await context(options, remote);
@@ -284,6 +322,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
           await run(async (signal) => {
             const common = {
               ...commonOptions(options, remote, signal),
+              ...restoreOptions(options, command),
               ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}),
             };
             const patterns = options.include.length > 0 ? { patterns: options.include } : {};
@@ -330,22 +369,68 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
       },
     );
 
-  single(
-    'templates',
-    "sync the app's templates, then delete the cache entries of the templates that changed",
-    addTemplateOptions,
-  );
-  single(
-    'settings',
-    'sync settings/*.yml (validated both ways), then call the reload webhook on a change',
-    addSettingsOptions,
-  );
-  single('static', 'sync static assets with Content-Type and per-glob Cache-Control', addStaticOptions);
+  const areaCommands = {
+    templates: single(
+      'templates',
+      "sync the app's templates, then delete the cache entries of the templates that changed",
+      addTemplateOptions,
+    ),
+    settings: single(
+      'settings',
+      'sync settings/*.yml (validated both ways), then call the reload webhook on a change',
+      addSettingsOptions,
+    ),
+    static: single('static', 'sync static assets with Content-Type and per-glob Cache-Control', addStaticOptions),
+  };
+  for (const [area, command] of Object.entries(areaCommands) as [AreaName, Command][]) {
+    const options =
+      area === 'templates' ? addTemplateOptions : area === 'settings' ? addSettingsOptions : addStaticOptions;
+    options(addAppOptions(command.command('history')))
+      .description(`list the runs that changed the ${area} area, newest first (the remote resolved as its sync does)`)
+      .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, Ceph, moto…)')
+      .option('--region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
+      .option('--path-style', 'address the bucket in the path (most S3-compatible stores need it)', false)
+      .addOption(limitOption())
+      .option('--json', 'print JSON instead of text', false)
+      .action(async (_own: unknown, subcommand: Command) => {
+        // The area command's own options (--app-root, --remote…) are parsed by it, wherever they stand.
+        const flags = subcommand.optsWithGlobals<TargetCliOptions & { limit: number }>();
+        const remote = cliRemote(flags);
+        const ctx = await context(flags, remote);
+        try {
+          const roots =
+            area === 'templates'
+              ? templateRoots(flags.templatePath.length ? flags.templatePath : undefined).map((r) => r.remoteRoot)
+              : [area];
+          const listed = [];
+          for (const root of roots) {
+            const location = areaLocation(ctx.app, area, root, ctx.registry);
+            const history = new RootHistory(location.store, remoteLayout(location.rootPrefix, location.areaPrefix));
+            listed.push({ area, remote: location.printable, runs: await listHistory(history, flags.limit) });
+          }
+          if (flags.json) io.stdout(`${JSON.stringify(listed, null, 2)}\n`);
+          else
+            io.stdout(
+              `${listed
+                .map((l) =>
+                  [`== ${area} ${l.remote} ==`, ...(l.runs.length ? l.runs.map(historyLine) : ['(no run yet)'])].join(
+                    '\n',
+                  ),
+                )
+                .join('\n\n')}\n`,
+            );
+        } finally {
+          ctx.registry.close();
+        }
+      });
+  }
 
-  addSyncOptions(addStaticOptions(addSettingsOptions(addTemplateOptions(addAppOptions(program.command('all'))))))
+  addRestoreOptions(
+    addSyncOptions(addStaticOptions(addSettingsOptions(addTemplateOptions(addAppOptions(program.command('all')))))),
+  )
     .description('settings, templates, static, then a cache refresh of the templates that changed')
     .option('--no-cache-refresh', 'skip the cache step')
-    .action(async (options: TargetCliOptions) => {
+    .action(async (options: TargetCliOptions, command: Command) => {
       refuseInclude(options, 'all', 'use the templates or static command for file patterns');
       const remote = cliRemote(options);
       const ctx = await context(options, remote);
@@ -354,6 +439,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
           const result: AllResult = await syncAll(
             {
               ...commonOptions(options, remote, signal),
+              ...restoreOptions(options, command),
               ...(options.exclude.length > 0 ? { exclude: options.exclude } : {}),
               ...(options.templatePath.length ? { templatePaths: options.templatePath } : {}),
               invalidateCache: options.cacheInvalidate,

@@ -181,6 +181,8 @@ class Executor {
         return this.copyRemote(op);
       case 'update-metadata':
         return this.updateMetadata(op);
+      case 'restore-remote':
+        return this.restoreVersion(op);
     }
   }
 
@@ -419,6 +421,41 @@ class Executor {
     );
     const md5 = metadataMd5(current.metadata) ?? md5FromEtag(current.etag) ?? '';
     this.record(op, { path: op.path, entry: { md5, etag, size: current.size, meta: op.meta } });
+  }
+
+  /**
+   * A restore: the version a backup keeps, copied back server-side over what the path holds now,
+   * which is checked against the plan first (backed up when it exists, absent when it must be).
+   */
+  private async restoreVersion(op: Extract<Op, { kind: 'restore-remote' }>): Promise<void> {
+    const { store } = this.ctx;
+    if ('versionId' in op.source)
+      throw new Error(`${op.path}: its backup is an object version, which this store cannot copy back`);
+    const source = op.source.key;
+    // eslint-disable-next-line prefer-const -- the undo registered first reads what the copy assigns
+    let created: string | undefined;
+    if (op.expectEtag !== null) {
+      await this.backupRemote(op.path, op.expectEtag);
+      await this.currentHead(op.path, op.expectEtag);
+    } else {
+      const current = await this.retry((signal) => store.head(this.key(op.path), { signal }));
+      if (current !== null) throw new PreconditionMoved(op.path, 'it exists, and the restore expected none');
+      // Registered before the copy, whose answer may be lost after it landed.
+      this.undo.push({
+        path: op.path,
+        run: () => this.removeCreated(op.path, (h) => h.etag === created || h.etag === op.sourceEtag),
+      });
+    }
+    ({ etag: created } = await this.movedIfMissing(
+      op.path,
+      this.retry(
+        (signal) =>
+          store.copy(source, this.key(op.path), { signal, ifMatch: op.sourceEtag, ...this.copyOptions(op.size) }),
+        op.size,
+      ),
+    ));
+    const meta = op.meta !== undefined ? { meta: op.meta } : {};
+    this.record(op, { path: op.path, entry: { md5: op.md5, etag: created, size: op.size, ...meta } });
   }
 
   /** Copy the remote version about to be replaced or deleted; its restore is the undo step. */

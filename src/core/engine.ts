@@ -63,6 +63,17 @@ import { forTransfer, realSleep, withRetry, type RetryPolicy } from './retry.js'
 import { retryingStore } from './retrying-store.js';
 import { deletionRefusal, parseMaxDelete } from './safety.js';
 import { scanLocal } from './scan.js';
+import { entryOf, forgetRun, RootHistory, type RunOrigin, type RunRecord } from './history.js';
+import { DEFAULT_RETENTION, pruneBackups, type RetentionPolicy } from './retention.js';
+import {
+  entriesToRestore,
+  loadRestore,
+  md5Reader,
+  planRestore,
+  restoreReplica,
+  type RestoreRequest,
+} from './restore.js';
+import { recordedChanges, runRecord } from './run-record.js';
 import { lockKey, readBase, remoteLayout, stateKey, writeBase, type RemoteLayout } from './state.js';
 import { LocalTimes, remoteTime } from './times.js';
 
@@ -130,6 +141,18 @@ export interface SyncOptions {
   onProgress?: (done: number, total: number) => void;
   /** Abort the whole run (SIGINT/SIGTERM): applied ops are rolled back. */
   signal?: AbortSignal;
+  /** Where the run came from, for its history record (the Action: commit, actor, workflow run, PR). */
+  origin?: RunOrigin;
+  /**
+   * How long the backups of this root's earlier runs are kept, pruned after this run commits
+   * (default: the last 20 runs and at least 30 days; KEEP_ALL never prunes).
+   */
+  keepBackups?: RetentionPolicy;
+  /**
+   * Make this run a restore (see restoreSync): its plan puts back what the run(s) changed instead
+   * of syncing a local tree. Set by restoreSync, which also names the replica.
+   */
+  restore?: RestoreRequest;
 }
 
 export type { InvalidFile, SyncReport, ValidationIssue };
@@ -152,7 +175,11 @@ export function planHash(ops: readonly Op[], conflicts: readonly Conflict[], bin
   const stable = withoutCopyTime;
   const canonical = JSON.stringify({
     ...(binding ? { binding: [binding.remote, binding.direction, binding.conflictStrategy, binding.prune] } : {}),
-    ops: ops.map((op) => ({ ...op, path: stable(op.path), ...('source' in op ? { source: stable(op.source) } : {}) })),
+    ops: ops.map((op) => ({
+      ...op,
+      path: stable(op.path),
+      ...('source' in op && typeof op.source === 'string' ? { source: stable(op.source) } : {}),
+    })),
     conflicts: conflicts.map((c) => [c.path, c.kind, c.resolution]),
   });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
@@ -214,9 +241,42 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   }
 }
 
+/** What a restore needs: a sync's options without a local side, and the run(s) to put back. */
+export type RestoreOptions = Omit<SyncOptions, 'localRoot' | 'localStateDir' | 'replica' | 'restore'> & {
+  restore: RestoreRequest;
+};
+
+/**
+ * Put back what a committed run changed (`mode: 'to'`: and every run after it), as a run of its
+ * own (restore.ts). It runs as the replica that wrote the newest run restored, whose base follows.
+ */
+export async function runRestore(options: RestoreOptions): Promise<SyncReport> {
+  // The restore has no local side: its journal and temp files live in a folder of its own.
+  const localRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'fastblocks-sync-restore-'));
+  try {
+    const report = await runSync({ ...options, localRoot });
+    report.local = '';
+    return report;
+  } finally {
+    await fs.rm(localRoot, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A restore runs as the replica that wrote the newest run it restores (its base follows the
+ * restore), and writes only the bucket. Found before the lock; checked again under it.
+ */
+async function asRestore(options: SyncOptions, request: RestoreRequest): Promise<SyncOptions> {
+  const layout = remoteLayout(options.rootPrefix, options.areaPrefix);
+  const entries = await entriesToRestore(new RootHistory(options.store, layout), request);
+  const strategy = { ...options.strategy, direction: 'push' as const };
+  if (entries.length === 0) return { ...options, strategy };
+  return { ...options, strategy, replica: restoreReplica(entries) };
+}
+
 /** Plan under the lock (a writing run) and return the planned run, not yet applied. */
 export async function prepareSync(options: SyncOptions): Promise<PreparedSync> {
-  const run = new SyncRun(options);
+  const run = new SyncRun(options.restore ? await asRestore(options, options.restore) : options);
   await run.prepare();
   return run;
 }
@@ -265,6 +325,8 @@ class SyncRun implements PreparedSync {
   private leaveJournal = false;
   private released = false;
   private strict = false;
+  /** This run's summary is on its root's history page. */
+  private recorded = false;
 
   constructor(private readonly options: SyncOptions) {
     this.now = options.now ?? (() => new Date());
@@ -380,6 +442,7 @@ class SyncRun implements PreparedSync {
       await this.recovery.sweepLocalJournals(this.lockName());
       await this.sweepAbandonedWrites();
     }
+    if (this.options.restore) return this.planRestoreRun(this.options.restore);
     // A dry run takes no lock, but plans against what the next writing run will find: a run left
     // interrupted is undone by it first (see previewRecovery).
     const interrupted = strategy.dryRun ? await this.recovery.interruptedRun() : null;
@@ -407,6 +470,45 @@ class SyncRun implements PreparedSync {
     );
     await this.fillMultipartMd5s();
     const plan = await this.plan();
+    this.adopt(plan);
+    if (this.report.failure) return;
+    const refusal = this.safetyRefusal(plan, localExists);
+    if (refusal) return void this.fail('refused', refusal);
+  }
+
+  /**
+   * A restore's plan, made from the history under the lock: the records of the run(s) it undoes
+   * against a fresh listing, the base of the replica that wrote them (restoreSync named it).
+   */
+  private async planRestoreRun(request: RestoreRequest): Promise<void> {
+    const { strategy } = this.options;
+    await this.listRemote();
+    if (this.report.errors.length > 0) return void this.fail('refused', this.refusedPathsMessage());
+    this.baseline.load(await readBase(this.store, stateKey(this.layout, this.replica)));
+    const source = await loadRestore(this.store, new RootHistory(this.store, this.layout), request);
+    if (source === null) {
+      this.report.warnings.push({ path: '', message: `Run ${request.run} changed nothing here: nothing to restore.` });
+      this.adopt({ ops: [], conflicts: [], skipped: [], nextBase: {}, baseChanged: false });
+      return;
+    }
+    if (source.replica !== this.replica)
+      throw new Error(`The history of run ${request.run} changed while the restore was starting; run it again`);
+    this.report.restoreOf = { run: request.run, mode: request.mode, runs: source.records.map((r) => r.runId) };
+    this.adopt(
+      await planRestore({
+        source,
+        remote: this.remoteEntries,
+        base: this.baseline.entries ?? {},
+        conflictStrategy: strategy.conflictStrategy,
+        force: this.options.force ?? false,
+        md5Of: md5Reader(this.store),
+      }),
+    );
+  }
+
+  /** The plan this run applies, reported; a manual conflict fails the run before anything is written. */
+  private adopt(plan: Plan): void {
+    const { strategy } = this.options;
     this.planned = plan;
     this.report.conflicts = plan.conflicts;
     this.report.skipped.push(...plan.skipped);
@@ -421,10 +523,8 @@ class SyncRun implements PreparedSync {
 
     if (plan.conflicts.some((c) => c.resolution === 'manual')) {
       this.report.synced = [];
-      return void this.fail('manual-conflicts', 'Manual conflict resolution required');
+      this.fail('manual-conflicts', 'Manual conflict resolution required');
     }
-    const refusal = this.safetyRefusal(plan, localExists);
-    if (refusal) return void this.fail('refused', refusal);
   }
 
   private async scan(): Promise<boolean> {
@@ -694,6 +794,8 @@ class SyncRun implements PreparedSync {
     return this.measured(async () => {
       // Every op refused (invalid files) or re-planned away, and nothing to record: write nothing.
       const nothingDone = result.done.length === 0 && result.baseChanges.length === 0 && !plan.baseChanged;
+      // The record first: a committed run always has one (an undone run's is removed with it).
+      const record = nothingDone ? null : await this.writeRecord(result);
       const commit = nothingDone ? 'committed' : await this.commitOnce(plan, result);
       if (commit === 'unknown') {
         // Neither kept nor undone here: the lock stays, with its journal, for the next run to decide.
@@ -709,13 +811,89 @@ class SyncRun implements PreparedSync {
       if (commit !== 'committed') {
         result.failure = { path: stateKey(this.layout, this.replica), error: commit.error };
         await result.rollback();
+        if (record) await this.forgetThisRun();
         this.leaveJournal = result.rollbackErrors.length > 0;
         await this.rolledBack(result);
         return false;
       }
       this.report.applied = true;
+      if (record) this.recorded = await this.appendHistory(record);
       return true;
     });
+  }
+
+  private history(): RootHistory {
+    return new RootHistory(this.cleanupStore(), this.layout);
+  }
+
+  /** This run's record of what it changed in the bucket (none for a run that wrote nothing there). */
+  private async writeRecord(result: ApplyResult): Promise<RunRecord | null> {
+    const changes = recordedChanges(result, {
+      remote: (p) => this.remoteEntries.get(p),
+      base: (p) => this.baseline.entry(p),
+    });
+    if (changes === null) return null;
+    const { restore, origin } = this.options;
+    const record = runRecord(
+      {
+        runId: this.runId,
+        root: this.layout.rootId,
+        replica: this.replica,
+        kind: restore ? 'restore' : 'sync',
+        direction: this.options.strategy.direction,
+        committedAt: this.now().toISOString(),
+        ...(origin ? { origin } : {}),
+        ...(restore ? { restoreOf: restore } : {}),
+      },
+      changes,
+    );
+    try {
+      await this.history().writeRecord(record);
+      return record;
+    } catch (error) {
+      this.report.warnings.push({
+        path: '',
+        message: `Could not write this run's history record, so it cannot be restored: ${errorMessage(error)}`,
+      });
+      return null;
+    }
+  }
+
+  /** The run's summary on its root's history page: after the commit, still under the lock. */
+  private async appendHistory(record: RunRecord): Promise<boolean> {
+    try {
+      await this.history().append(entryOf(record, this.options.strategy.backupOnConflict));
+      return true;
+    } catch (error) {
+      this.report.warnings.push({
+        path: '',
+        message: `Could not add this run to the history (its record is kept): ${errorMessage(error)}`,
+      });
+      return false;
+    }
+  }
+
+  /** An undone run leaves no history. */
+  private async forgetThisRun(): Promise<void> {
+    try {
+      await forgetRun(this.cleanupStore(), this.layout, this.runId);
+    } catch (error) {
+      this.report.warnings.push({
+        path: '',
+        message: `Could not remove the history record of this undone run: ${errorMessage(error)}`,
+      });
+    }
+  }
+
+  /** --keep-backups: earlier runs' backups the policy no longer keeps, removed while the lock is held. */
+  private async pruneBackups(): Promise<void> {
+    const policy = this.options.keepBackups ?? DEFAULT_RETENTION;
+    try {
+      const pruned = await pruneBackups(this.cleanupStore(), this.history(), policy, this.now());
+      if (pruned.runs.length > 0) this.report.prunedBackups = pruned;
+    } catch (error) {
+      this.report.warnings.push({ path: '', message: `Could not prune old backups: ${errorMessage(error)}` });
+    }
   }
 
   async rollback(reason: string): Promise<void> {
@@ -724,8 +902,10 @@ class SyncRun implements PreparedSync {
     await this.measured(async () => {
       result.failure = { path: '', error: new Error(reason) };
       await result.rollback();
-      if (this.committedBase !== undefined && result.rollbackErrors.length === 0)
+      if (this.committedBase !== undefined && result.rollbackErrors.length === 0) {
         await this.restorePreviousBase(result);
+        await this.forgetThisRun();
+      }
       this.leaveJournal = result.rollbackErrors.length > 0;
       this.report.applied = false;
       await this.rolledBack(result, 'not-applied');
@@ -765,6 +945,8 @@ class SyncRun implements PreparedSync {
         if (this.report.applied && this.result) {
           await clearLocalJournal(this.local, this.runId);
           await this.settleBackups(this.result);
+          // Only a run that joined the history moves older runs out of it.
+          if (this.recorded) await this.pruneBackups();
         }
         if (this.report.applied) await this.recovery.dropRecoveredBackups();
         await this.releaseLock();
@@ -822,6 +1004,7 @@ class SyncRun implements PreparedSync {
   private async replanChecked(
     p: string,
   ): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
+    if (this.options.restore) return restoreMoved(p);
     const fresh = await this.replan(p);
     if (this.strict && !sameOutcome(this.planned?.ops.filter((op) => op.path === p) ?? [], fresh))
       throw new PlanChangedDuringRun(p);
@@ -997,6 +1180,19 @@ class SyncRun implements PreparedSync {
     this.report.stats.requests = { ...this.requests };
     return this.report;
   }
+}
+
+/** A restore never re-plans a path that moved under it: the restore stops, and is rolled back. */
+function restoreMoved(
+  p: string,
+): Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }> {
+  const conflict: Conflict = {
+    path: p,
+    kind: 'modify/modify',
+    resolution: 'manual',
+    reason: 'changed while the restore ran (written by another tool): the restore was rolled back; run it again',
+  };
+  return Promise.resolve({ ops: [], conflicts: [conflict], skipped: [], base: null });
 }
 
 /**

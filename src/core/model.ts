@@ -211,7 +211,33 @@ export type Op =
   /** Keep the remote loser of a conflict beside it, server-side. */
   | { kind: 'copy-remote'; phase: 0; path: string; source: string; expectEtag: string }
   /** Rewrite an object's Content-Type / Cache-Control in place (CopyObject onto itself); no body is sent. */
-  | { kind: 'update-metadata'; phase: 1; path: string; expectEtag: string; meta: string };
+  | { kind: 'update-metadata'; phase: 1; path: string; expectEtag: string; meta: string }
+  /**
+   * A restore: put the version a backup keeps back at its path, server-side (no body is sent); the
+   * version it replaces is backed up first, so a restore can be restored. `expectEtag` null: the
+   * path must not exist.
+   */
+  | {
+      kind: 'restore-remote';
+      phase: 1;
+      path: string;
+      source: BackupRef;
+      /** The backup's ETag: the copy reads exactly the version that was kept. */
+      sourceEtag: string;
+      /** The restored content's MD5 (the base records it). */
+      md5: string;
+      size: number;
+      expectEtag: string | null;
+      /** The Content-Type / Cache-Control fingerprint the restored version had in its writer's base. */
+      meta?: string;
+    };
+
+/**
+ * Where a replaced or deleted version is kept: a copy under the run's backups folder, or, on a
+ * bucket with versioning, the object's own earlier version (restored by CopyObject with
+ * ?versionId=, which a store must support before anything may name one).
+ */
+export type BackupRef = { key: string } | { key: string; versionId: string };
 
 export type OpKind = Op['kind'];
 
@@ -221,6 +247,7 @@ export function sideOf(op: Op): Side | null {
     case 'upload':
     case 'copy-remote':
     case 'delete-remote':
+    case 'restore-remote':
       return 'remote';
     case 'download':
     case 'copy-local':
@@ -283,6 +310,7 @@ export interface SyncedItem {
 export function changeOf(op: Op): ChangeKind {
   switch (op.kind) {
     case 'upload':
+    case 'restore-remote':
       return op.expectEtag === null ? 'create' : 'overwrite';
     case 'download':
       return op.expectMd5 === null ? 'create' : 'overwrite';
@@ -368,6 +396,10 @@ export interface SyncReport {
   };
   /** Set when the run did not complete: why, in one line for a person. */
   failure?: { reason: FailureKind; message: string };
+  /** A restore: which run(s) it put back (`to`: that run and every run after it), as their writer's replica. */
+  restoreOf?: { run: string; mode: 'run' | 'to'; runs: string[] };
+  /** Backups this run removed after it committed (--keep-backups): the runs they belonged to, and objects deleted. */
+  prunedBackups?: { runs: string[]; objects: number };
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   recoverInterruptedRun,
   recoverLocalJournal,
 } from './journal.js';
+import { entryOf, forgetRun, RootHistory } from './history.js';
 import { invalidKeyReason, type PathFilter } from './keys.js';
 import type { LocalTree } from './local.js';
 import type { LocalEntry, Op, RemoteEntry, SyncStrategy } from './model.js';
@@ -30,7 +31,7 @@ export function remoteJournal(ops: readonly Op[], layout: RemoteLayout, runId: s
   for (const op of ops) {
     const key = `${layout.rootPrefix}${op.path}`;
     const backup = `${backupRunPrefix(layout, runId)}${op.path}`;
-    if (op.kind === 'upload') {
+    if (op.kind === 'upload' || op.kind === 'restore-remote') {
       journal.push({
         key,
         before: op.expectEtag,
@@ -103,6 +104,7 @@ export class Recovery {
     }
     if (await this.committed(stale)) {
       ctx.warn(`Run ${stale.runId} of ${stale.replica} left its lock behind after it committed: nothing to undo.`);
+      if (isRunId(stale.runId)) await this.finishHistory(stale.runId);
       if (ours) await clearLocalJournal(ctx.local, stale.runId);
       if (isRunId(stale.runId)) this.recovered.push({ runId: stale.runId, local: ours });
       return;
@@ -127,6 +129,11 @@ export class Recovery {
       ctx.warn(`changed since interrupted run ${stale.runId} wrote it: this version was kept, ${previous}`, key);
     }
     ctx.warn(`Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.`);
+    // Undone, it never happened: a record it wrote before it was killed goes too.
+    if (isRunId(stale.runId))
+      await forgetRun(ctx.cleanupStore(), ctx.layout, stale.runId).catch((error: unknown) =>
+        ctx.warn(`Could not remove the history record of undone run ${stale.runId}: ${errorMessage(error)}`),
+      );
     // The local part only on the side that ran it, and only when the lock vouches for the journal.
     const local = ours ? await recoverLocalJournal(ctx.local, stale) : null;
     if (isRunId(stale.runId)) this.recovered.push({ runId: stale.runId, local: local !== null });
@@ -139,6 +146,17 @@ export class Recovery {
       );
     }
     ctx.warn(`Recovered the local part of interrupted run ${stale.runId}: ${local.restored} file(s) restored.`);
+  }
+
+  /** A run killed after it committed may have missed its history entry: added from its record. */
+  private async finishHistory(runId: string): Promise<void> {
+    const history = new RootHistory(this.ctx.cleanupStore(), this.ctx.layout);
+    try {
+      const record = await history.readRecord(runId);
+      if (record) await history.append(entryOf(record, true));
+    } catch (error) {
+      this.ctx.warn(`Could not add interrupted run ${runId} to the history: ${errorMessage(error)}`);
+    }
   }
 
   /**

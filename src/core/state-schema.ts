@@ -58,21 +58,28 @@ const MAX_UPLOAD_ID_LENGTH = 1024;
 
 type Json = Record<string, unknown>;
 
-const isRecord = (value: unknown): value is Json =>
+export const isRecord = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-const isString = (value: unknown): value is string => typeof value === 'string';
-const isCount = (value: unknown): value is number =>
+export const isString = (value: unknown): value is string => typeof value === 'string';
+export const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
-/** The base state in `text`, or an Error saying why it cannot be one (which the caller words). */
-export function parseBaseState(text: string): BaseState | Error {
+/** The version 1 object in `text` (a state, a lock, a history page…), or an Error naming what it is not. */
+export function versionOneObject(text: string, what: string): Json | Error {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     return new Error('it is not valid JSON');
   }
-  if (!isRecord(value) || value.version !== 1) return new Error('it is not a version 1 state object');
+  if (!isRecord(value) || value.version !== 1) return new Error(`it is not a version 1 ${what}`);
+  return value;
+}
+
+/** The base state in `text`, or an Error saying why it cannot be one (which the caller words). */
+export function parseBaseState(text: string): BaseState | Error {
+  const value = versionOneObject(text, 'state object');
+  if (value instanceof Error) return value;
   const { replica, updatedAt, runId, entries } = value;
   if (!isString(replica) || !isString(updatedAt) || !isString(runId))
     return new Error('its replica, updatedAt or runId is not a string');

@@ -196,8 +196,26 @@ function headLines(results: readonly AnyTargetResult[], context: RenderContext):
   ];
   const where = locations(results);
   if (where.length > 0) out.push(`Where: ${where.join(' · ')}`, '');
+  out.push(...runLines(results));
   if (context.failure) out.push(...cautionBox(results, context.failure));
   for (const note of context.notes ?? []) out.push(`> ${inertText(clip(note, TEXT_MAX))}`, '');
+  return out;
+}
+
+/**
+ * The restore this run is, and the id of a run whose writes stand: what `history` lists and
+ * `restore-run` takes. Run ids are checked by the engine's RUN_ID pattern, so they print as code.
+ */
+function runLines(results: readonly AnyTargetResult[]): string[] {
+  const reports = results.flatMap((r) => r.reports);
+  const out: string[] = [];
+  const restore = reports.find((r) => r.restoreOf)?.restoreOf;
+  if (restore) {
+    const after = restore.mode === 'to' ? ' and every run after it' : '';
+    out.push(`Restore: the versions from before run ${code(restore.run)}${after}`, '');
+  }
+  const written = reports.find((r) => r.applied && r.synced.length > 0);
+  if (written) out.push(`Run id: ${code(written.runId)} (a rollback: \`restore-run: ${written.runId}\`)`, '');
   return out;
 }
 
@@ -485,6 +503,8 @@ function factsLine(report: SyncReport): string {
     `${(report.stats.durationMs / 1000).toFixed(1)} s`,
   ];
   if (report.rolledBack) facts.push('**rolled back**');
+  if (report.prunedBackups)
+    facts.push(`pruned the backups of ${plural(report.prunedBackups.runs.length, 'earlier run')} (keep-backups)`);
   return facts.join(' · ');
 }
 
@@ -506,6 +526,7 @@ const CHANGE_LABEL: Record<SyncedItem['action'], Partial<Record<SyncedItem['chan
   download: { create: 'download (new file)', overwrite: '**download (overwrites the local file)**' },
   'delete-local': { delete: '**delete local file**' },
   'copy-local': { create: 'local conflict copy' },
+  'restore-remote': { create: 'restore (re-create)', overwrite: '**restore (overwrite)**' },
 };
 
 const CHANGE_RANK: Record<SyncedItem['change'], Rank> = {
@@ -523,7 +544,10 @@ const CHANGE_NOUN: Record<SyncedItem['change'], string> = {
 
 function changeRow(item: SyncedItem): Row {
   const label = CHANGE_LABEL[item.action][item.change] ?? `${item.action} (${item.change})`;
-  const detail = item.action === 'upload' && item.change === 'overwrite' ? 'replaces the object in the bucket' : '';
+  const detail =
+    (item.action === 'upload' || item.action === 'restore-remote') && item.change === 'overwrite'
+      ? 'replaces the object in the bucket'
+      : '';
   return row(CHANGE_RANK[item.change], CHANGE_NOUN[item.change], [label, code(item.path), detail]);
 }
 

@@ -25,6 +25,8 @@ function label(item: SyncedItem): string {
       return 'keep remote copy';
     case 'update-metadata':
       return 'update metadata';
+    case 'restore-remote':
+      return `restore (${item.change})`;
   }
 }
 
@@ -32,9 +34,16 @@ export function renderText(report: SyncReport, { verbose = true }: { verbose?: b
   const lines: string[] = [];
   const arrow = { push: '→', pull: '←', bidirectional: '⇄' }[report.direction];
   const title = report.dryRun ? 'Plan (dry run, nothing written)' : 'Sync';
-  lines.push(
-    `${title}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`,
-  );
+  const of = report.restoreOf;
+  if (of)
+    lines.push(
+      `${report.dryRun ? 'Restore plan (dry run, nothing written)' : 'Restore'} of ${p(report.remote)} to before ` +
+        `run ${of.run}${of.mode === 'to' ? ' and every run after it' : ''}  [${report.conflictStrategy}]`,
+    );
+  else
+    lines.push(
+      `${title}: ${p(report.local)} ${arrow} ${p(report.remote)}  [${report.direction}, ${report.conflictStrategy}]`,
+    );
   const { state, items } = shownChanges(report);
   const shown = orderedForReview(items);
   const width = Math.max(0, ...shown.map((s) => label(s).length));
@@ -57,6 +66,13 @@ export function renderText(report: SyncReport, { verbose = true }: { verbose?: b
   for (const e of report.errors) lines.push(`Error: ${e.path ? `${p(e.path)}: ` : ''}${p(e.message)}`);
   if (report.backedUp.length > 0)
     lines.push(`Backed up ${report.backedUp.length} version(s) under .fastblocks-sync/backups/${report.runId}/`);
+  if (report.prunedBackups)
+    lines.push(
+      `Pruned the backups of ${report.prunedBackups.runs.length} earlier run(s) ` +
+        `(${report.prunedBackups.objects} object(s), --keep-backups)`,
+    );
+  // The id `history` lists and `restore --run` takes.
+  if (report.applied && report.synced.length > 0) lines.push(`Run id: ${report.runId}`);
   lines.push(summaryLine(report));
   if (report.failure) lines.push(failureLine(report.failure));
   return lines.join('\n');

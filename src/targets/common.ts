@@ -88,7 +88,11 @@ export async function prepareArea(
     store: location.store,
     rootPrefix: location.rootPrefix,
     areaPrefix: location.areaPrefix,
-    strategy: context.strategy,
+    // A restore's conflicts are manual unless the caller chose (newest-wins means nothing to it).
+    strategy:
+      options.restore && options.strategy?.conflictStrategy === undefined
+        ? { ...context.strategy, conflictStrategy: 'manual' }
+        : context.strategy,
     ...(context.runId !== undefined ? { runId: context.runId } : {}),
     ...(options.localStateDir !== undefined ? { localStateDir: localStateFor(options.localStateDir, localRoot) } : {}),
     ...(options.replica !== undefined ? { replica: options.replica } : {}),
@@ -97,6 +101,9 @@ export async function prepareArea(
     ...(options.force !== undefined ? { force: options.force } : {}),
     ...(options.lockWait !== undefined ? { lockWait: options.lockWait } : {}),
     ...(options.lockTtl !== undefined ? { lockTtl: options.lockTtl } : {}),
+    ...(options.keepBackups !== undefined ? { keepBackups: options.keepBackups } : {}),
+    ...(options.origin !== undefined ? { origin: options.origin } : {}),
+    ...(options.restore !== undefined ? { restore: { ...options.restore, absentIsNothing: true } } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
     // A gated run recovers an interrupted one exactly: the approved plan was made before it.
     ...(options.exactRecovery || options.expectedPlanHash !== undefined ? { exactRecovery: true } : {}),

@@ -1,6 +1,9 @@
 // Options and results of the four areas (templates, settings, static, cache) and `all`.
 // Result field names follow the FastBlocks seed's result objects, in camelCase.
 
+import type { RunOrigin } from '../core/history.js';
+import type { RetentionPolicy } from '../core/retention.js';
+import type { RestoreRequest } from '../core/restore.js';
 import type { Conflict, InvalidFile, Refusal, Skip, SyncReport, SyncStrategy } from '../core/model.js';
 import type { CacheConnection } from '../cache/redis.js';
 import type { RemoteLocation } from '../stores/location.js';
@@ -123,6 +126,15 @@ export interface CommonOptions {
   lockWait?: number;
   /** Seconds a lock stays valid without a refresh (default 600). */
   lockTtl?: number;
+  /** How long earlier runs' backups are kept (default: the last 20 runs and at least 30 days). */
+  keepBackups?: RetentionPolicy;
+  /** Where the run came from, for the history (the Action: commit, actor, workflow run, PR). */
+  origin?: RunOrigin;
+  /**
+   * Restore instead of sync: every area puts back what this run changed in it (mode `to`: and
+   * every run after it); an area the run did not change has nothing to restore.
+   */
+  restore?: RestoreRequest;
   /** Application Redis, `redis://` or `rediss://` with auth in the URL. */
   cacheUrl?: string;
   /**

@@ -216,6 +216,15 @@ describeS3('dist/index.js as the runner runs it', () => {
       expect(api.commentsOn(41)[0]!.body).toMatch(
         /\*\*Applied: (creations|deletions, overwrites and conflicts)\*\* \(1\)/,
       );
+      // Issue 14: the comment and the summary name the deploy's run id, and the bucket's history the
+      // commit and the pull request whose reviewed plan it applied.
+      const runId = /Run id: <code>(\d{8}T\d{6}Z-[0-9a-f]{6})<\/code>/.exec(deploy.summary)?.[1];
+      expect(runId).toBeDefined();
+      expect(api.commentsOn(41)[0]!.body).toContain(`restore-run: ${runId!}`);
+      const head = JSON.parse(
+        (await s3.makeStore().get('s4/.fastblocks-sync/history/pages/root=templates/head.json')).body.toString(),
+      ) as { entries: { runId: string; origin?: { commit?: string; pullRequest?: number } }[] };
+      expect(head.entries[0]).toMatchObject({ runId, origin: { commit: 'p4-1', pullRequest: 41 } });
 
       // PR 42 is reviewed; then someone edits the bucket; the merge's deploy refuses and writes nothing.
       await writeFiles(ws, { 'templates/index.html': 'v3' });

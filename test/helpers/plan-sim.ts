@@ -24,6 +24,8 @@ export function accesses(op: Op): { reads: Access[]; writes: Access[] } {
       return { reads: [`local:${op.source}`], writes: [`local:${op.path}`] };
     case 'copy-remote':
       return { reads: [`remote:${op.source}`], writes: [`remote:${op.path}`] };
+    case 'restore-remote':
+      return { reads: [`remote:${op.source.key}`], writes: [`remote:${op.path}`] };
   }
 }
 

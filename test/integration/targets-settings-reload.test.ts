@@ -4,7 +4,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -128,6 +128,24 @@ describe('settings reload webhook', () => {
     expect(received).toHaveLength(1);
     expect(verify(received[0]!)).toEqual({ app: 'example-app', adapters: ['debug'], files: ['debug.yml'] });
     expect(result.configReloaded).toEqual(['debug']);
+  });
+
+  it('restoring that change: the old debug.yml is back in the bucket, and one POST reloads it (issue 14)', async () => {
+    await writeFile(path.join(appRoot, 'settings/logger.yml'), 'level: debug\n');
+    const change = await syncSettings(options);
+    expect(change.syncedItems).toEqual(['logger.yml']);
+    const before = await readFile(path.join(appRoot, 'bucket/settings/logger.yml'), 'utf8');
+    expect(before).toBe('level: debug\n');
+    received = [];
+    const restored = await syncSettings({ ...options, restore: { run: change.reports[0]!.runId, mode: 'run' } });
+    expect(restored.errors).toEqual([]);
+    expect(restored.reports[0]?.restoreOf?.run).toBe(change.reports[0]!.runId);
+    expect(restored.syncedItems).toEqual(['logger.yml']);
+    expect(await readFile(path.join(appRoot, 'bucket/settings/logger.yml'), 'utf8')).toBe(
+      await readFile(path.join(examples, 'settings/logger.yml'), 'utf8'),
+    );
+    expect(received).toHaveLength(1);
+    expect(verify(received[0]!)).toEqual({ app: 'example-app', adapters: ['logger'], files: ['logger.yml'] });
   });
 
   it('a failing webhook is an error in the result, never silent', async () => {

@@ -132,4 +132,24 @@ describe.skipIf(s3Endpoint === null || redisUrl === null)('templates target with
     expect(result.errors).toHaveLength(1);
     expect(result.errors[0]?.message).toMatch(/may still be served from the cache/);
   });
+
+  it("restoring a deploy deletes the restored templates' loader and bytecode keys like a sync (issue 14)", async () => {
+    const header = path.join(appRoot, 'templates/app/bulma/blocks/header.html');
+    await writeFile(header, '<header>broken deploy</header>\n');
+    const deploy = await syncTemplates(options);
+    expect(deploy.syncedItems).toEqual(['app/bulma/blocks/header.html']);
+    const loader = `${app}:templates:app:bulma:blocks:header.html`;
+    const other = `${app}:templates:app:bulma:base.html`;
+    for (const key of [loader, `${app}:bccache:templates/app/bulma/blocks/header.html`, other])
+      await redis.set(key, 'cached broken version');
+    const restored = await syncTemplates({ ...options, restore: { run: deploy.reports[0]!.runId, mode: 'run' } });
+    expect(restored.errors).toEqual([]);
+    expect(restored.reports[0]?.synced).toEqual([
+      { path: 'app/bulma/blocks/header.html', action: 'restore-remote', change: 'overwrite' },
+    ]);
+    expect(restored.cacheInvalidated).toEqual([loader]);
+    expect(restored.bytecodeCleared).toContain(`${app}:bccache:templates/app/bulma/blocks/header.html`);
+    expect(await redis.exists(loader)).toBe(0);
+    expect(await redis.exists(other)).toBe(1);
+  });
 });
