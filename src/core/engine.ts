@@ -383,13 +383,16 @@ class SyncRun implements PreparedSync {
     // A dry run takes no lock, but plans against what the next writing run will find: a run left
     // interrupted is undone by it first (see previewRecovery).
     const interrupted = strategy.dryRun ? await this.recovery.interruptedRun() : null;
-    // The local scan overlaps the listing and the state read: they share nothing, and hashing a
-    // large tree takes seconds (bench/README.md). Both settle before either outcome is used.
-    const [scanned, remote] = await Promise.allSettled([
+    // The local scan, the listing and the state read overlap: they share nothing, and hashing a
+    // large tree takes seconds (bench/README.md). All settle before any outcome is used. The state
+    // read needs no ordering against the listing: the commit is conditional on the version read.
+    const [scanned, listed, remote] = await Promise.allSettled([
       this.scan(),
-      this.listRemote().then(() => readBase(this.store, stateKey(this.layout, this.replica))),
+      this.listRemote(),
+      readBase(this.store, stateKey(this.layout, this.replica)),
     ]);
     if (scanned.status === 'rejected') throw scanned.reason;
+    if (listed.status === 'rejected') throw listed.reason;
     if (remote.status === 'rejected') throw remote.reason;
     if (interrupted) await this.recovery.preview(interrupted, { local: this.localEntries, remote: this.remoteEntries });
     this.findCrossTwins();
@@ -603,16 +606,24 @@ class SyncRun implements PreparedSync {
     const localTimes = new Map<string, number>();
     const remoteTimes = new Map<string, number>();
     const remoteByPath = new Map(remote.map((r) => [r.path, r]));
-    for (const entry of local) {
+    const conflicting = local.filter((entry) => {
       const other = remoteByPath.get(entry.path);
-      if (!other || detectChange(entry, other, this.baseEntry(entry.path)) !== 'conflict') continue;
-      const [lt, rt] = await Promise.all([
-        this.localTimes.of(entry.path),
-        remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
-      ]);
-      if (lt !== undefined) localTimes.set(entry.path, lt);
-      if (rt !== undefined) remoteTimes.set(entry.path, rt);
-    }
+      return other !== undefined && detectChange(entry, other, this.baseEntry(entry.path)) === 'conflict';
+    });
+    // With the run's concurrency: 200 conflicts are not 200 round trips in a row.
+    const limit = pLimit(Math.max(1, this.options.strategy.maxConcurrent));
+    await Promise.all(
+      conflicting.map((entry) =>
+        limit(async () => {
+          const [lt, rt] = await Promise.all([
+            this.localTimes.of(entry.path),
+            remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
+          ]);
+          if (lt !== undefined) localTimes.set(entry.path, lt);
+          if (rt !== undefined) remoteTimes.set(entry.path, rt);
+        }),
+      ),
+    );
     return { localTimes, remoteTimes };
   }
 
