@@ -41,6 +41,7 @@ import {
 } from './keys.js';
 import { LocalPreconditionError, LocalTree } from './local.js';
 import { LockSession } from './lock-session.js';
+import { lockFree } from './state-schema.js';
 import type {
   Conflict,
   InvalidFile,
@@ -217,8 +218,12 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
 /** Plan under the lock (a writing run) and return the planned run, not yet applied. */
 export async function prepareSync(options: SyncOptions): Promise<PreparedSync> {
   const run = new SyncRun(options);
-  await run.prepare();
-  return run;
+  if (await run.prepare()) return run;
+  // Another run took the free lock while this one planned: that plan may be stale. Plan again,
+  // the lock taken first (as one run: same id, its requests and start time carried over).
+  const again = new SyncRun({ ...options, runId: run.runId }, run);
+  await again.prepare();
+  return again;
 }
 
 /** A path re-planned during the run would come out differently from the approved plan. */
@@ -233,14 +238,19 @@ class PlanChangedDuringRun extends Error {
 }
 
 class SyncRun implements PreparedSync {
-  private readonly started = Date.now();
+  private readonly started: number;
   /** This run's requests, counted per phase: roots applied together share their store's counters. */
-  private readonly requests: RequestStats = emptyRequestStats();
+  private readonly requests: RequestStats;
+  /**
+   * Take the lock before listing, whatever its state. Otherwise a free lock is only read first, and
+   * taken after planning, if the plan has something to write and nobody took it meanwhile.
+   */
+  private readonly lockFirst: boolean;
   private readonly now: () => Date;
   private readonly local: LocalTree;
   private readonly layout: RemoteLayout;
   private readonly replica: string;
-  private readonly runId: string;
+  readonly runId: string;
   private readonly filter: (key: string) => boolean;
   readonly report: SyncReport;
   private localEntries = new Map<string, LocalEntry>();
@@ -266,7 +276,14 @@ class SyncRun implements PreparedSync {
   private released = false;
   private strict = false;
 
-  constructor(private readonly options: SyncOptions) {
+  /** `previous`: a run of the same id that planned without the lock and lost it to another run. */
+  constructor(
+    private readonly options: SyncOptions,
+    previous?: SyncRun,
+  ) {
+    this.started = previous?.started ?? Date.now();
+    this.requests = previous ? { ...previous.requests } : emptyRequestStats();
+    this.lockFirst = previous !== undefined;
     this.now = options.now ?? (() => new Date());
     this.local = new LocalTree(options.localRoot, options.localStateDir);
     this.localTimes = new LocalTimes(this.local, (message) =>
@@ -341,10 +358,11 @@ class SyncRun implements PreparedSync {
     };
   }
 
-  async prepare(): Promise<void> {
-    await this.measured(async () => {
+  /** False when the free lock was taken by another run while this one planned (nothing held, nothing written). */
+  async prepare(): Promise<boolean> {
+    return this.measured(async () => {
       try {
-        await this.planRun();
+        if (!(await this.planRun())) return false;
       } catch (error) {
         await this.releaseLock();
         throw error;
@@ -355,17 +373,22 @@ class SyncRun implements PreparedSync {
         if (this.report.applied) await this.recovery.dropRecoveredBackups();
         await this.releaseLock();
       }
+      return true;
     });
   }
 
-  private async planRun(): Promise<void> {
+  /**
+   * Plans the run; a writing run holds the lock from before it listed (or provably could have: see
+   * below) when there is something to write. False when the free lock was taken meanwhile.
+   */
+  private async planRun(): Promise<boolean> {
     const { strategy } = this.options;
     const tracked = await trackedToolFolder(this.local.root, (message) =>
       this.report.warnings.push({ path: '', message, fallback: true }),
     );
     if (tracked) {
       this.fail('refused', tracked);
-      return;
+      return true;
     }
     if (strategy.direction !== 'pull' && !(await directoryExists(this.local.root))) {
       throw new ConfigError(
@@ -373,13 +396,40 @@ class SyncRun implements PreparedSync {
           '--direction pull to fetch the remote into it.',
       );
     }
-    // A writing run plans under the lock: nobody else writes this root between the listing and
-    // the apply, and an interrupted run is undone before anything is listed.
-    if (!strategy.dryRun) {
-      await this.lockSession.acquire();
-      await this.recovery.sweepLocalJournals(this.lockName());
-      await this.sweepAbandonedWrites();
+    if (strategy.dryRun) {
+      await this.planUnlocked();
+      return true;
     }
+    // A writing run plans under the lock: nobody else writes this root between the listing and
+    // the apply, and an interrupted run is undone before anything is listed. A free lock (released
+    // by its last holder) is only read before the listing, and taken after planning with If-Match
+    // on the version read: that succeeds only if nobody took it in between, so no run wrote
+    // anything while this one listed, and the plan is the one it would have made under the lock.
+    // A run with nothing to write (a no-op) then takes no lock at all: GET lock + LIST + GET state.
+    const seen = this.lockFirst ? undefined : await this.lockSession.peek();
+    if (seen && lockFree(seen.body)) {
+      await this.planUnlocked();
+      if (!this.pending) return true;
+      const journal = remoteJournal(this.planned?.ops ?? [], this.layout, this.runId);
+      if (!(await this.lockSession.takeIfUnchanged(seen, journal))) return false;
+      await this.sweepUnderLock();
+      return true;
+    }
+    await this.lockSession.acquire(seen);
+    await this.sweepUnderLock();
+    await this.planUnlocked();
+    return true;
+  }
+
+  /** What a writing run cleans once it holds the lock: what killed runs left behind. */
+  private async sweepUnderLock(): Promise<void> {
+    await this.recovery.sweepLocalJournals(this.lockName());
+    await this.sweepAbandonedWrites();
+  }
+
+  /** Scan, list, read the base and plan; the caller holds the lock, or checks it after (planRun). */
+  private async planUnlocked(): Promise<void> {
+    const { strategy } = this.options;
     // A dry run takes no lock, but plans against what the next writing run will find: a run left
     // interrupted is undone by it first (see previewRecovery).
     const interrupted = strategy.dryRun ? await this.recovery.interruptedRun() : null;
@@ -786,7 +836,20 @@ class SyncRun implements PreparedSync {
 
   /** Released, or left expired with its journal when the next run must finish what this one could not. */
   private async releaseLock(): Promise<void> {
-    await this.lockSession.release(this.leaveJournal);
+    const undone = this.result?.failure !== undefined && this.result.rollbackErrors.length === 0;
+    await this.lockSession.release(this.leaveJournal, { wroteNothing: this.wroteNothing(), undone });
+  }
+
+  /** Nothing of this run reached the remote: never applied, or every op refused (invalid files). */
+  private wroteNothing(): boolean {
+    const result = this.result;
+    if (!result) return true;
+    return (
+      result.done.length === 0 &&
+      result.backups.length === 0 &&
+      result.failure === undefined &&
+      this.committedBase === undefined
+    );
   }
 
   /** The store with retries but without the run's abort signal, for what must happen anyway. */

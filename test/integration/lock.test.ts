@@ -63,7 +63,7 @@ describe('remote lock', () => {
       /locked by run run-1 of r \(host .*, pid \d+\), taken \d+ s ago and valid until .* raise lock-wait \(--lock-wait\)/,
     );
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
-    await releaseLock(store, held);
+    await releaseLock(store, held, new Date());
     const next = await acquireLock(store, KEY, body('run-2'), options());
     expect(next.body.runId).toBe('run-2');
   });
