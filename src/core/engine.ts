@@ -998,7 +998,12 @@ class SyncRun implements PreparedSync {
 
   private async settleBackups(result: ApplyResult): Promise<void> {
     if (this.options.strategy.backupOnConflict) {
-      this.report.backedUp = result.backups.map((b) => `${b.side}:${b.path}`);
+      // In plan order: copies finish in any order (a deletion's may be made ahead of the uploads).
+      const order = new Map(this.planned?.ops.map((op, i) => [op.path, i]));
+      const rank = (p: string) => order.get(p) ?? Number.MAX_SAFE_INTEGER;
+      this.report.backedUp = [...result.backups]
+        .sort((a, b) => rank(a.path) - rank(b.path) || compareKeys(a.path, b.path) || compareKeys(a.side, b.side))
+        .map((b) => `${b.side}:${b.path}`);
       return;
     }
     // Without backups the copies existed only to make the run atomic; one that stays is said.

@@ -19,7 +19,6 @@ import {
   type LockBody,
   type ReadLock,
 } from './state.js';
-import { lockFree } from './state-schema.js';
 
 /** The lock as read before the run listed anything: absent, or a version of it. */
 export type SeenLock = ReadLock | null;
@@ -92,7 +91,6 @@ export class LockSession {
    * `journal`: what the plan may change, recorded in the same PUT (record() then has nothing to add).
    */
   async takeIfUnchanged(seen: ReadLock, journal: LockBody['journal'] = []): Promise<boolean> {
-    if (!lockFree(seen.body)) throw new Error('takeIfUnchanged() needs a free lock');
     const lock = await takeFreeLock(this.options.store, this.options.key, { ...this.body(), journal }, seen, {
       now: this.options.now,
       ttlMs: this.ttlMs,
@@ -154,10 +152,7 @@ export class LockSession {
    * run to finish what this one could not (a failed rollback, a commit not confirmed). So it is
    * too when a multipart upload of the run is still open: the next run aborts it.
    */
-  async release(
-    leaveJournal: boolean,
-    outcome: { wroteNothing?: boolean; undone?: boolean } = {},
-  ): Promise<void> {
+  async release(leaveJournal: boolean, outcome: { wroteNothing?: boolean; undone?: boolean } = {}): Promise<void> {
     const uploadsLeft = await this.abortUnfinishedUploads();
     this.stopRefreshing?.();
     this.stopRefreshing = undefined;

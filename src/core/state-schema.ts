@@ -111,8 +111,20 @@ export function parseLockBody(text: string): LockBody | Error {
     return new Error('it is not valid JSON');
   }
   if (!isRecord(value)) return new Error('it is not an object');
-  const { runId, replica, host, pid, pidSpace, acquiredAt, expiresAt, journal, localJournal, group, uploads, released } =
-    value;
+  const {
+    runId,
+    replica,
+    host,
+    pid,
+    pidSpace,
+    acquiredAt,
+    expiresAt,
+    journal,
+    localJournal,
+    group,
+    uploads,
+    released,
+  } = value;
   if (!isString(runId) || !isString(replica) || !isString(host))
     return new Error('its runId, replica or host is missing');
   if (!isString(acquiredAt) || !isString(expiresAt)) return new Error('its acquiredAt or expiresAt is not a string');

@@ -239,6 +239,8 @@ export async function takeFreeLock(
   seen: ReadLock,
   options: Pick<LockOptions, 'now' | 'ttlMs'>,
 ): Promise<HeldLock | null> {
+  // A held version is never taken by its ETag (that is acquireLock's takeover, after recovery).
+  if (!lockFree(seen.body)) return null;
   const now = options.now();
   const full: LockBody = {
     ...body,

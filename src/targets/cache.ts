@@ -296,7 +296,7 @@ const CACHE_CONCURRENCY = 16;
  * items' order (the report stays deterministic), also those finished before a failure. After the
  * first failure nothing new starts; it is thrown once the calls in flight have settled.
  */
-async function eachBounded<T, R>(
+export async function eachBounded<T, R>(
   items: readonly T[],
   work: (item: T) => Promise<R>,
   done: (result: R) => void,

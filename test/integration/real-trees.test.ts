@@ -60,7 +60,11 @@ async function remoteBytes(store: RemoteStore, prefix: string): Promise<Bytes> {
 async function listing(store: RemoteStore, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for (const o of await store.list(prefix))
-    out.push(o.key.includes('.fastblocks-sync/locks/') ? `${o.key} ${await lockState(store, o.key)}` : `${o.key} ${o.etag} ${o.size}`);
+    out.push(
+      o.key.includes('.fastblocks-sync/locks/')
+        ? `${o.key} ${await lockState(store, o.key)}`
+        : `${o.key} ${o.etag} ${o.size}`,
+    );
   return out;
 }
 
