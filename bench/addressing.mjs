@@ -140,7 +140,8 @@ async function main() {
   child.kill();
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(
-    `| client (${REQUESTS} PUTs of 10 KiB, ${CONCURRENCY} in flight, TLS, median of ${ROUNDS}) | µs of client CPU per request |`,
+    `| client (${REQUESTS} PUTs of 10 KiB, ${CONCURRENCY} in flight, TLS, median of ${ROUNDS}) ` +
+      '| µs of client CPU per request |',
   );
   console.log('|---|---:|');
   for (const [name, values] of Object.entries(results)) console.log(`| ${name} | ${median(values).toFixed(0)} |`);
