@@ -28,6 +28,7 @@ import {
 import { forTransfer, withRetry, type RetryPolicy } from './retry.js';
 import { md5Buffer } from '../hash.js';
 import { backupRunPrefix, type RemoteLayout } from './state.js';
+import type { BackupRef } from './state-schema.js';
 
 /** Bodies above this are streamed from disk instead of read whole. */
 const STREAM_UPLOAD_THRESHOLD = 8 * 1024 * 1024;
@@ -70,8 +71,8 @@ export interface ApplyResult {
   skipped: Skip[];
   /** What the run did that a person should know, without failing (e.g. a Content-Encoding left off). */
   warnings: { path: string; message: string }[];
-  /** Backups of replaced or deleted versions: `remote:<key>` / `local:<path>`. */
-  backups: { side: 'local' | 'remote'; location: string; path: string }[];
+  /** Backups of replaced or deleted versions: a remote one by its BackupRef, a local one by its file. */
+  backups: ({ side: 'remote'; ref: BackupRef; path: string } | { side: 'local'; location: string; path: string })[];
   bytesUp: number;
   bytesDown: number;
   /** The first permanent failure; when set, everything done has been rolled back. */
@@ -498,9 +499,10 @@ class Executor {
     const { store } = this.ctx;
     const key = this.key(path);
     const backup = `${backupRunPrefix(this.ctx.layout, this.ctx.runId)}${path}`;
+    const ref: BackupRef = { key: backup };
     // Registered before the copy, whose answer may be lost after it landed. One step: the copy is
     // dropped only once the version is back, so a failed restore never loses it.
-    this.undo.push({ path, run: () => this.restoreRemote(key, backup, expectEtag) });
+    this.undo.push({ path, run: () => this.restoreRemote(key, ref, expectEtag) });
     const sourceSize = this.ctx.remoteSize?.(path);
     try {
       await this.retry(
@@ -513,7 +515,7 @@ class Executor {
         throw new PreconditionMoved(path, `its backup copy found no object (${error.message})`);
       throw error;
     }
-    this.result.backups.push({ side: 'remote', location: backup, path });
+    this.result.backups.push({ side: 'remote', ref, path });
   }
 
   /** An object read or copied that is gone since planning (another writer deleted it): re-plan the path. */
@@ -544,8 +546,9 @@ class Executor {
   }
 
   /** Put the backed-up version back where the run replaced it, then drop the copy. */
-  private async restoreRemote(key: string, backup: string, expectEtag: string): Promise<void> {
+  private async restoreRemote(key: string, ref: BackupRef, expectEtag: string): Promise<void> {
     const { store } = this.ctx;
+    const backup = ref.key;
     const saved = await this.retryUndo((signal) => store.head(backup, { signal }));
     if (!saved) return;
     const current = await this.retryUndo((signal) => store.head(key, { signal }));

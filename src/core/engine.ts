@@ -1010,7 +1010,7 @@ class SyncRun implements PreparedSync {
     const failed: string[] = [];
     for (const backup of result.backups) {
       const drop =
-        backup.side === 'remote' ? this.store.delete(backup.location) : fs.rm(backup.location, { force: true });
+        backup.side === 'remote' ? this.store.delete(backup.ref.key) : fs.rm(backup.location, { force: true });
       await drop.catch((error: unknown) => failed.push(`${backup.side}:${backup.path} (${errorMessage(error)})`));
     }
     await this.removeLocalBackups().catch((error: unknown) =>

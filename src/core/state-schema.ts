@@ -10,6 +10,18 @@ import { RUN_LIMITS, type BaseEntry, type BaseState } from './model.js';
 /** Clocks of two runners may disagree by this much. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
+/**
+ * Where a remote version a run replaces or deletes is kept until the run commits (and after, with
+ * backups on): a copy at `key`, under `.fastblocks-sync/backups/<run-id>/`. The one type for a
+ * backup's identity in the executor's result, its undo step and the report; the extension point
+ * for versioned buckets, where the replaced version itself is the backup (`{ key, versionId }`,
+ * restored by CopyObject from `key?versionId=`; not built yet). The lock's journal still writes
+ * the key alone (`RemoteJournalEntry.backup`), which builds without this type can read.
+ */
+export interface BackupRef {
+  key: string;
+}
+
 /** What a run may change on the remote, written in the lock before the first write. */
 export interface RemoteJournalEntry {
   key: string;
