@@ -15,7 +15,6 @@ import {
   openSync,
   readSync,
   statSync,
-  writeSync,
 } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -196,21 +195,16 @@ export class LocalTree {
   }
 
   /**
-   * Put a small file's bytes (already read and checked) in place atomically: a temp file written
-   * synchronously in one call (the page cache takes it in microseconds, where a write stream costs
-   * an open, a write and a close through the thread pool), then renamed as commit() does.
+   * Put a small file's bytes (already read and checked) in place atomically: a temp file written in
+   * one call (no write stream and its events), then renamed as commit() does. Not synchronous: a
+   * create in the shared temp folder can wait on other processes' disk traffic, and the event loop
+   * must go on serving the other downloads meanwhile (bench/README.md, issue 13).
    */
   async place(relativePath: string, body: Buffer, mode?: number): Promise<void> {
     const temp = await this.tempFile();
     let placed = false;
     try {
-      const fd = openSync(temp, 'wx');
-      try {
-        let written = 0;
-        while (written < body.length) written += writeSync(fd, body, written, body.length - written);
-      } finally {
-        closeSync(fd);
-      }
+      await fs.writeFile(temp, body, { flag: 'wx' });
       await this.commit(temp, relativePath, mode);
       placed = true;
     } finally {
