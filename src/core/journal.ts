@@ -17,6 +17,7 @@ import {
   type ObjectInfo,
   type RemoteStore,
 } from '../stores/store.js';
+import { invalidKeyReason } from '../stores/keys.js';
 import type { LocalTree } from './local.js';
 import { md5File } from '../hash.js';
 import type { Op } from './model.js';
@@ -215,9 +216,18 @@ export interface RecoveryScope {
 }
 
 const isSyncedKey = (key: unknown, scope: RecoveryScope): key is string =>
-  typeof key === 'string' && key.startsWith(scope.rootPrefix) && !key.startsWith(scope.areaPrefix);
+  isKeyBelow(key, scope.rootPrefix) && !key.startsWith(scope.areaPrefix);
 const isBackupKey = (key: unknown, scope: RecoveryScope): key is string =>
-  typeof key === 'string' && key.startsWith(`${scope.areaPrefix}backups/`);
+  isKeyBelow(key, `${scope.areaPrefix}backups/`);
+
+/**
+ * Whether `key` starts with `prefix` and the rest is a key a run writes (a local path: no "..",
+ * "." or empty segment). Not the prefix alone: a recorded `root/../elsewhere` starts with it, and a
+ * server or proxy that resolves dot segments in the request path writes elsewhere, and where none
+ * does, the copy creates a key every later run refuses.
+ */
+const isKeyBelow = (key: unknown, prefix: string): key is string =>
+  typeof key === 'string' && key.startsWith(prefix) && invalidKeyReason(key.slice(prefix.length)) === null;
 
 export interface RecoveryOptions {
   /** Only synced keys of this root, only the tool's backups (the lock object is input like any other). */

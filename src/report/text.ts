@@ -58,8 +58,7 @@ export function renderText(report: SyncReport, { verbose = true }: { verbose?: b
   if (report.backedUp.length > 0)
     lines.push(`Backed up ${report.backedUp.length} version(s) under .fastblocks-sync/backups/${report.runId}/`);
   lines.push(summaryLine(report));
-  if (report.failure)
-    lines.push(`${report.failure.reason === 'not-applied' ? 'Not applied' : 'Failed'}: ${p(report.failure.message)}`);
+  if (report.failure) lines.push(failureLine(report.failure));
   return lines.join('\n');
 }
 
@@ -84,4 +83,11 @@ export function summaryLine(report: SyncReport): string {
     `${parts.join(', ')} | ${requests} requests, ${formatBytes(report.stats.bytesUp)} up, ` +
     `${formatBytes(report.stats.bytesDown)} down, ${(report.stats.durationMs / 1000).toFixed(2)} s${rolled}`
   );
+}
+
+/** "Failed: …" or "Not applied: …", once: the transaction's refusals already say "Not applied:". */
+function failureLine(failure: NonNullable<SyncReport['failure']>): string {
+  const label = failure.reason === 'not-applied' ? 'Not applied' : 'Failed';
+  const message = p(failure.message);
+  return message.startsWith(`${label}:`) ? message : `${label}: ${message}`;
 }

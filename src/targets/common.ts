@@ -215,9 +215,10 @@ export async function openAppCache(
   const { cacheClient, cacheUrl, appName } = app;
   if (cacheClient === null && cacheUrl === null) return { skip: 'no cache configured' };
   if (appName === null) {
+    const why = app.appNameProblem === null ? '' : ` (${app.appNameProblem})`;
     return {
       error:
-        'a cache is configured but the app name is unknown: set appName (--app-name), ' +
+        `a cache is configured but the app name is unknown${why}: set appName (--app-name), ` +
         'FASTBLOCKS_SYNC_APP_NAME or `name` in settings/app.yml',
     };
   }

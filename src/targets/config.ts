@@ -62,6 +62,10 @@ export interface ResolvedApp {
   reloadUrl: string | null;
   reloadSecret: string | null;
   storage: StorageMapping | null;
+  /** Why the app name is unknown when app.yml was to give it but cannot be read or parsed. */
+  appNameProblem: string | null;
+  /** The same, when storage.yml has no prefix and so takes the app name as its prefix. */
+  storagePrefixProblem: string | null;
   s3: S3ConnectionOptions;
   /** Where each value came from (for the report and for people debugging a setup). */
   sources: {
@@ -71,7 +75,7 @@ export interface ResolvedApp {
     reloadUrl: ValueSource;
     storage: ValueSource;
   };
-  /** Problems reading the app's settings files; never fatal. */
+  /** Settings files this run could not use but did not need (a needed one fails the run), and what it ignored. */
   notes: string[];
 }
 
@@ -110,43 +114,120 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | null {
 /** Reads a settings file by name (`storage.yml`); null when it does not exist. */
 type ConfigReader = (name: string) => Promise<string | null>;
 
-/** The app's own file from its settings folder on disk; a file that cannot be read is a note, never fatal. */
-function diskReader(settingsDir: string, notes: string[]): ConfigReader {
+/** A settings file as read: absent, its document, or why it is unusable (it exists but cannot be read or parsed). */
+type ConfigFile = { doc: Record<string, unknown> | null } | { problem: string };
+
+/** The app's own file from its settings folder on disk. */
+function diskReader(settingsDir: string): ConfigReader {
   return async (name) => {
     try {
       return await readFile(path.join(settingsDir, name), 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      notes.push(`cannot read ${name}: ${(error as Error).message}`);
-      return null;
+      throw new UnusableFile(`settings/${name} cannot be read (${errorMessage(error)})`);
     }
   };
 }
 
-async function readYamlFile(
-  name: string,
-  read: ConfigReader,
-  notes: string[],
-): Promise<Record<string, unknown> | null> {
+class UnusableFile extends Error {}
+
+async function readConfigFile(name: string, read: ConfigReader): Promise<ConfigFile> {
+  try {
+    return { doc: await readYamlFile(name, read) };
+  } catch (error) {
+    if (error instanceof UnusableFile) return { problem: error.message };
+    throw error;
+  }
+}
+
+async function readYamlFile(name: string, read: ConfigReader): Promise<Record<string, unknown> | null> {
   for (const candidate of [name, name.replace(/\.yml$/, '.yaml')]) {
     const text = await read(candidate);
     if (text === null) continue;
-    const nesting = yamlNestingProblem(text);
-    if (nesting) {
-      notes.push(`cannot parse ${candidate}: ${nesting.message} at line ${nesting.line}, column ${nesting.column}`);
-      return null;
-    }
-    try {
-      const value: unknown = parse(text, { maxAliasCount: 100 });
-      return value !== null && typeof value === 'object' && !Array.isArray(value)
-        ? (value as Record<string, unknown>)
-        : null;
-    } catch (error) {
-      notes.push(`cannot parse ${candidate}: ${(error as Error).message.split('\n')[0]}`);
-      return null;
-    }
+    const value = parseConfigYaml(candidate, text);
+    const problem = shapeProblem(name, value);
+    if (problem) throw new UnusableFile(`settings/${candidate} ${problem}`);
+    return isMapping(value) ? value : null;
   }
   return null;
+}
+
+/**
+ * The values the run reads from each settings file, by section (the file's own key, else the top
+ * level) and name: each must be a single value (a string or a number) or unset.
+ */
+const READ_VALUES: Record<string, { section: string; scalars: string[]; maps: string[] }> = {
+  'app.yml': { section: 'app', scalars: ['name'], maps: [] },
+  'storage.yml': { section: 'storage', scalars: ['prefix'], maps: ['buckets'] },
+  'cache.yml': { section: 'cache', scalars: ['url', 'host', 'port', 'db', 'password'], maps: [] },
+};
+
+/**
+ * Why a parsed settings file cannot give what the run reads from it, or null. A value of the
+ * wrong shape (`prefix: [site]`, `buckets:` as a list, `name: {…}`) is a broken file like one that
+ * does not parse: read as unset, it moved the deploy to another prefix or bucket in silence.
+ */
+function shapeProblem(name: string, doc: unknown): string | null {
+  if (doc === null) return null;
+  if (!isMapping(doc))
+    return `is not a mapping of settings (it is ${Array.isArray(doc) ? 'a list' : 'a single value'})`;
+  const read = READ_VALUES[name];
+  if (!read) return null;
+  const values = section(doc, read.section) ?? doc;
+  const where = values === doc ? '' : `${read.section}.`;
+  const scalar = read.scalars.find((key) => !isScalar(values[key]));
+  if (scalar !== undefined) return `has ${where}${scalar} that is not a single value (a string or a number)`;
+  for (const key of read.maps) {
+    const problem = mapProblem(values[key]);
+    if (problem) return `has ${where}${key}${problem}`;
+  }
+  return null;
+}
+
+/** Why a value read as `area: name` pairs is not such a mapping (a placeholder is unset), or null. */
+function mapProblem(map: unknown): string | null {
+  if (isPlaceholder(map)) return null;
+  if (!isMapping(map)) return ' that is not a mapping (area: name)';
+  const bad = Object.keys(map).find((area) => !isScalar(map[area]));
+  return bad === undefined ? null : `.${bad} that is not a single value (a string)`;
+}
+
+const isMapping = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isScalar = (value: unknown) =>
+  value === undefined || value === null || typeof value === 'string' || typeof value === 'number';
+
+function parseConfigYaml(name: string, text: string): unknown {
+  const nesting = yamlNestingProblem(text);
+  if (nesting) {
+    throw new UnusableFile(
+      `settings/${name} cannot be parsed (${nesting.message} at line ${nesting.line}, column ${nesting.column})`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = parse(text, { maxAliasCount: 100 });
+  } catch (error) {
+    throw new UnusableFile(`settings/${name} cannot be parsed (${errorMessage(error).split('\n')[0]})`);
+  }
+  return value;
+}
+
+/**
+ * The document of a settings file the run takes a value from. An unusable one is fatal here: taken as
+ * absent, a storage.yml's prefix and buckets or a cache.yml's Redis would be dropped in silence, and the
+ * run would write under another prefix or leave the cache stale. Where the value comes from an option
+ * or the environment instead, the file is not needed and its problem is only a note.
+ */
+function needed(file: ConfigFile, what: string): Record<string, unknown> | null {
+  if ('doc' in file) return file.doc;
+  throw new ConfigError(
+    `${file.problem}: the run takes ${what} from it. Fix the file, remove it, or give the value another way.`,
+  );
+}
+
+function unneeded(file: ConfigFile, notes: string[]): void {
+  if ('problem' in file) notes.push(`${file.problem}; not needed by this run, so ignored`);
 }
 
 function section(doc: Record<string, unknown> | null, name: string): Record<string, unknown> | null {
@@ -168,59 +249,54 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
   const notes: string[] = [];
 
   // Injected readers (the Action on a pull request: the base commit's files) fail the run when they fail.
-  const read = options.readConfigFile ?? diskReader(settingsDir, notes);
-  const appDoc = section(await readYamlFile('app.yml', read, notes), 'app');
-  const storageDoc = section(await readYamlFile('storage.yml', read, notes), 'storage');
-  const cacheDoc = section(await readYamlFile('cache.yml', read, notes), 'cache');
+  const read = options.readConfigFile ?? diskReader(settingsDir);
+  const appFile = await readConfigFile('app.yml', read);
+  const storageFile = await readConfigFile('storage.yml', read);
+  const cacheFile = await readConfigFile('cache.yml', read);
 
   const pick = (
     option: string | undefined,
     envName: string,
-    fromSettings: string | null,
+    fromSettings: () => string | null,
   ): [string | null, ValueSource] => {
     if (option !== undefined && option !== '') return [option, 'option'];
     const fromEnv = envValue(env, envName);
     if (fromEnv !== null) return [fromEnv, 'environment'];
-    if (fromSettings !== null) return [fromSettings, 'settings'];
-    return [null, 'none'];
+    const value = fromSettings();
+    return value !== null ? [value, 'settings'] : [null, 'none'];
   };
 
-  const [appName, appNameSource] = pick(options.appName, ENV.appName, stringValue(appDoc?.name));
+  const appDoc = 'doc' in appFile ? section(appFile.doc, 'app') : null;
+  const [appName, appNameSource] = pick(options.appName, ENV.appName, () => stringValue(appDoc?.name));
   const [cacheUrl, cacheUrlSource] = options.cache
     ? [null, 'option' as const]
-    : pick(options.cacheUrl, ENV.cacheUrl, cacheUrlFromSettings(cacheDoc));
-  const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, null);
-  const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, null);
+    : pick(options.cacheUrl, ENV.cacheUrl, () =>
+        cacheUrlFromSettings(section(needed(cacheFile, 'the Redis'), 'cache')),
+      );
+  if (options.cache || cacheUrlSource !== 'settings') unneeded(cacheFile, notes);
+  const [reloadUrl, reloadUrlSource] = pick(options.reloadUrl, ENV.reloadUrl, () => null);
+  const [reloadSecret] = pick(options.reloadSecret, ENV.reloadSecret, () => null);
   for (const secret of [...cacheUrlSecrets(cacheUrl), reloadSecret]) if (secret) options.onSecret?.(secret);
-
-  let storage: StorageMapping | null = null;
-  const rawBuckets = storageDoc?.buckets;
-  if (
-    options.useStorageBuckets !== false &&
-    rawBuckets &&
-    typeof rawBuckets === 'object' &&
-    !Array.isArray(rawBuckets)
-  ) {
-    const buckets: Record<string, string> = {};
-    for (const [area, bucket] of Object.entries(rawBuckets as Record<string, unknown>)) {
-      const name = stringValue(bucket);
-      if (name !== null) buckets[area] = name;
-    }
-    if (Object.keys(buckets).length > 0) {
-      storage = { buckets, prefix: (stringValue(storageDoc.prefix) ?? appName ?? '').replace(/^\/+|\/+$/g, '') };
-    }
-  }
 
   const s3 = s3Connection(options);
   const [remote, resolvedSource] = remoteOf(options, env, s3);
   let remoteSource = resolvedSource;
-  // Without a remote anywhere, storage.yml still names the S3 bucket of each area. A store given
-  // as an object is the whole remote: storage.yml cannot point an area at another bucket of it.
+  // A store given as an object is the whole remote: storage.yml cannot point an area at another bucket of it.
+  const followsStorage = options.useStorageBuckets !== false && remote?.kind !== 'store';
+  const storageDoc = followsStorage ? section(needed(storageFile, 'the buckets and prefix'), 'storage') : null;
+  if (!followsStorage) unneeded(storageFile, notes);
+  const storage = storageMapping(storageDoc, appName);
+  // Without a remote anywhere, storage.yml still names the S3 bucket of each area.
   if (remote === null && storage !== null) remoteSource = 'settings';
-  if (remote?.kind === 'store' && storage !== null) {
+  if (remote?.kind === 'store' && storageDocOf(storageFile)?.buckets) {
     notes.push('settings/storage.yml buckets are not followed: every area syncs in the store given, under <area>/');
-    storage = null;
   }
+  // A broken app.yml fails the run only where the name is used (a Redis key prefix, a storage.yml
+  // without a prefix: see areaLocation and openAppCache), so a broken local app.yml does not block
+  // pulling its fixed version.
+  const appNameProblem = appNameSource === 'none' && 'problem' in appFile ? appFile.problem : null;
+  if (appNameProblem === null) unneeded(appFile, notes);
+  else notes.push(`${appNameProblem}; the app name is unknown, and a part of the run that needs it fails`);
 
   return {
     appRoot,
@@ -230,7 +306,9 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
     cacheClient: options.cache ?? null,
     reloadUrl,
     reloadSecret,
-    storage,
+    storage: storage && { buckets: storage.buckets, prefix: storage.prefix },
+    appNameProblem,
+    storagePrefixProblem: storage?.prefixFromAppName ? appNameProblem : null,
     s3,
     sources: {
       appName: appNameSource,
@@ -241,6 +319,28 @@ export async function resolveApp(options: ResolveOptions = {}): Promise<Resolved
     },
     notes,
   };
+}
+
+function storageDocOf(file: ConfigFile): Record<string, unknown> | null {
+  return 'doc' in file ? section(file.doc, 'storage') : null;
+}
+
+/** storage.yml's `buckets` (placeholders left out) and prefix; null when it maps no area. */
+function storageMapping(
+  storageDoc: Record<string, unknown> | null,
+  appName: string | null,
+): (StorageMapping & { prefixFromAppName: boolean }) | null {
+  const rawBuckets = storageDoc?.buckets;
+  if (!rawBuckets || typeof rawBuckets !== 'object' || Array.isArray(rawBuckets)) return null;
+  const buckets: Record<string, string> = {};
+  for (const [area, bucket] of Object.entries(rawBuckets as Record<string, unknown>)) {
+    const name = stringValue(bucket);
+    if (name !== null) buckets[area] = name;
+  }
+  if (Object.keys(buckets).length === 0) return null;
+  const ownPrefix = stringValue(storageDoc.prefix);
+  const prefix = (ownPrefix ?? appName ?? '').replace(/^\/+|\/+$/g, '');
+  return { buckets, prefix, prefixFromAppName: ownPrefix === null };
 }
 
 function s3Connection(options: CommonOptions): S3ConnectionOptions {
@@ -378,23 +478,19 @@ export function areaLocation(
       layout: 'areas',
     };
   }
+  if (app.storagePrefixProblem !== null) {
+    throw new ConfigError(
+      `${app.storagePrefixProblem}: settings/storage.yml has no prefix, so the run takes the app name ` +
+        `from it as the prefix of ${area}. Fix app.yml, set a prefix in storage.yml, or give the app name another way.`,
+    );
+  }
   const storagePrefix = normalizePrefix(app.storage?.prefix);
   const remote = app.remote ?? s3Location(mapped, '', app.s3);
-  if (remote.kind === 's3') {
-    // The mapped bucket replaces the remote's bucket; the remote's prefix stays in front.
-    const { store, prefix } = registry.open(s3Location(mapped, remote.prefix, remote.connection));
-    const rootPrefix = prefix + storagePrefix + root;
-    return {
-      store,
-      rootPrefix,
-      areaPrefix: `${prefix}${TOOL_DIR}/`,
-      printable: printable(store, rootPrefix),
-      layout: 'storage.yml',
-    };
-  }
-  // A directory acting as storage (ACB's file storage): the mapped bucket is a folder of it.
-  const { store, prefix } = registry.open(remote);
-  const rootPrefix = prefix + normalizePrefix(mapped) + storagePrefix + root;
+  // The mapped bucket replaces an S3 remote's bucket (its prefix stays in front); in a directory acting
+  // as storage (ACB's file storage) it is a folder of the directory.
+  const { store, prefix } =
+    remote.kind === 's3' ? registry.open(s3Location(mapped, remote.prefix, remote.connection)) : registry.open(remote);
+  const rootPrefix = prefix + (remote.kind === 's3' ? '' : normalizePrefix(mapped)) + storagePrefix + root;
   return {
     store,
     rootPrefix,

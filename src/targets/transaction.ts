@@ -120,7 +120,7 @@ export async function applyPlans(plans: readonly TargetPlan[], gate: Gate): Prom
     if (gate.dryRun) return { planHash, applied: false };
     const blocker = blockerOf(plans);
     if (blocker) {
-      const message = `Not applied: ${blocker}. Nothing was written by this run.`;
+      const message = `Not applied: ${blocker.replace(/\.$/, '')}. Nothing was written by this run.`;
       decline(areas, 'not-applied', message);
       return { planHash, applied: false, refusal: { reason: 'not-applied', message } };
     }

@@ -30,31 +30,17 @@ import {
   visibleLog,
   workspace,
   writeFiles,
+  runEvent,
   type EventSpec,
 } from './dist-world.js';
-import { runAction, type ActionRun, type ActionRunOptions } from './run-action.js';
+import type { ActionRun } from './run-action.js';
 
 const redisUrl = inject('redisUrl');
 
 let s3: S3TestContext;
 let api: GitHubApiServer;
 
-async function run(
-  ws: string,
-  event: EventSpec,
-  input: Record<string, string>,
-  env: Record<string, string> = {},
-  extra: Partial<ActionRunOptions> = {},
-): Promise<ActionRun> {
-  return runAction({
-    inputs: input,
-    workspace: ws,
-    eventName: event.eventName,
-    event: event.event,
-    env: { ...event.env, ...env },
-    ...extra,
-  });
-}
+const run = runEvent;
 const pr = (number: number, options?: Parameters<typeof pullRequestEvent>[2]) =>
   pullRequestEvent(api.url, number, options);
 const push = (sha: string) => pushEvent(api.url, sha);

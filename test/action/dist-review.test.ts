@@ -22,7 +22,7 @@ import {
   treeSnapshot,
   workspace,
   writeFiles,
-  type EventSpec,
+  runEvent,
 } from './dist-world.js';
 import { runAction, type ActionRun } from './run-action.js';
 
@@ -38,20 +38,7 @@ const artifactEnv = () => ({
   GITHUB_ACTION: 'plan',
 });
 
-async function run(
-  ws: string,
-  event: EventSpec,
-  input: Record<string, string>,
-  env: Record<string, string> = {},
-): Promise<ActionRun> {
-  return runAction({
-    inputs: input,
-    workspace: ws,
-    eventName: event.eventName,
-    event: event.event,
-    env: { ...event.env, ...env },
-  });
-}
+const run = runEvent;
 
 function expectOk(result: ActionRun): void {
   expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);

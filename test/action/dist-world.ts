@@ -9,6 +9,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { startGitHubApi, type GitHubApiServer } from '../helpers/github-api.js';
 import { s3TestContext, type S3TestContext } from '../helpers/s3.js';
+import { runAction, type ActionRun, type ActionRunOptions } from './run-action.js';
 
 export const REPO = 'acme/site';
 export const BASE_SHA = 'ba5e'.repeat(10);
@@ -175,4 +176,22 @@ export function visibleLog(stdout: string): string {
     .split('\n')
     .filter((l) => !l.startsWith('::add-mask::'))
     .join('\n');
+}
+
+/** Runs the committed dist/index.js on a workspace for an event, with inputs and extra environment. */
+export async function runEvent(
+  ws: string,
+  event: EventSpec,
+  input: Record<string, string>,
+  env: Record<string, string> = {},
+  extra: Partial<ActionRunOptions> = {},
+): Promise<ActionRun> {
+  return runAction({
+    inputs: input,
+    workspace: ws,
+    eventName: event.eventName,
+    event: event.event,
+    env: { ...event.env, ...env },
+    ...extra,
+  });
 }

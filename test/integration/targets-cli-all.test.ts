@@ -138,6 +138,56 @@ describe('fastblocks-sync all on examples/ with a file:// bucket', () => {
     expect(result.cache.message).toBe('no template changed: nothing to refresh');
   });
 
+  it(
+    'a broken app.yml whose name is the storage prefix: no area is written (exit 1), each ' + 'mapped one says why',
+    async () => {
+      // Taken as absent, the prefix would fall back to '' and the run would push the templates and
+      // static a second time beside the first (example-app-templates/templates/… instead of
+      // …/example-app/templates/…). `all` is one transaction: settings is not written either.
+      const appYml = path.join(appRoot, 'settings/app.yml');
+      const good = await readFile(appYml, 'utf8');
+      await writeFile(path.join(appRoot, 'templates/app/bulma/new.html'), '<p>new</p>\n');
+      await writeFile(appYml, 'name: [example-app\n');
+      const before = await files(bucket);
+      try {
+        const { code, stdout } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push']);
+        expect(code).toBe(1);
+        const why =
+          /settings\/app\.yml cannot be parsed \(.+\): settings\/storage\.yml has no prefix, so the run takes the app name from it as the prefix of (templates|static)\. Fix app\.yml, set a prefix in storage\.yml, or give the app name another way\./;
+        expect(stdout).toMatch(new RegExp(`== templates ==\\nError: templates: ${why.source}`));
+        expect(stdout).toMatch(new RegExp(`== static ==\\nError: static: ${why.source}`));
+        expect(stdout).toMatch(
+          /\nNot applied: templates \(templates\) could not be planned: .* another way\. Nothing was written by this run\.\n/,
+        );
+        expect(stdout).not.toContain('Not applied: Not applied');
+        expect(await files(bucket)).toEqual(before);
+      } finally {
+        await writeFile(appYml, good);
+        await rm(path.join(appRoot, 'templates/app/bulma/new.html'));
+      }
+    },
+  );
+
+  it('a storage.yml whose prefix is a list: a usage error naming the file, nothing written', async () => {
+    // Read as unset, the prefix fell back to the app name and the run pushed beside the first copy.
+    const storageYml = path.join(appRoot, 'settings/storage.yml');
+    const good = await readFile(storageYml, 'utf8');
+    await writeFile(path.join(appRoot, 'templates/app/bulma/new.html'), '<p>new</p>\n');
+    await writeFile(storageYml, `${good}prefix: [example-app]\n`);
+    const before = await files(bucket);
+    try {
+      const { code, stderr } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push']);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(
+        /settings\/storage\.yml has prefix that is not a single value \(a string or a number\): the run takes the buckets and prefix from it\. Fix the file, remove it, or give the value another way\./,
+      );
+      expect(await files(bucket)).toEqual(before);
+    } finally {
+      await writeFile(storageYml, good);
+      await rm(path.join(appRoot, 'templates/app/bulma/new.html'));
+    }
+  });
+
   it('an invalid settings file fails the run (exit 1) and is named with file:line:col', async () => {
     await writeFile(path.join(appRoot, 'settings/mail.yml'), 'host: smtp\nhost: smtp2\n');
     const { code, stdout } = await cli(['all', '--app-root', appRoot, '--remote', remote, '--direction', 'push']);
