@@ -1,6 +1,7 @@
 // `fastblocks-sync templates|settings|static|cache|all [options]`: the seed's areas on the command
 // line, with the same sync options, `--json` and exit codes as `sync` (0 ok, 1 failed, 2 usage,
-// 3 manual conflicts).
+// 3 manual conflicts). The areas' modules are imported when their command runs: every CLI run
+// registers these commands, and loading YAML and the MIME table cost `sync` ~30–60 ms at start-up.
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RootHistory } from '../core/history.js';
@@ -13,13 +14,9 @@ import { ConfigError } from '../core/errors.js';
 import { errorMessage } from '../errors.js';
 import { renderText } from '../report/text.js';
 import { parseRemote, remoteLabel, type RemoteLocation } from '../stores/location.js';
-import { syncAll } from '../targets/all.js';
-import { syncCache } from '../targets/cache.js';
-import { ENV, type ResolvedApp } from '../targets/config.js';
-import { createRunContext, type RunContext } from '../targets/common.js';
-import { syncSettings } from '../targets/settings.js';
-import { parseCacheControlRules, syncStatic } from '../targets/static.js';
-import { syncTemplates } from '../targets/templates.js';
+import type { ResolvedApp } from '../targets/config.js';
+import type { RunContext } from '../targets/common.js';
+import { ENV } from '../targets/env.js';
 import {
   CACHE_NAMESPACES,
   CACHE_OPERATIONS,
@@ -289,6 +286,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
 
   /** The app resolved once, for a command that syncs areas: without a remote anywhere, a usage error. */
   async function context(options: TargetCliOptions, remote: RemoteLocation | undefined): Promise<RunContext> {
+    const { createRunContext } = await import('../targets/common.js');
     const ctx = await createRunContext({
       ...commonOptions(options, remote, undefined),
       settingsPath: options.settingsPath,
@@ -328,6 +326,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
             const patterns = options.include.length > 0 ? { patterns: options.include } : {};
             let result: AnyTargetResult;
             if (name === 'templates') {
+              const { syncTemplates } = await import('../targets/templates.js');
               result = await syncTemplates(
                 {
                   ...common,
@@ -338,6 +337,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
                 ctx,
               );
             } else if (name === 'settings') {
+              const { syncSettings } = await import('../targets/settings.js');
               result = await syncSettings(
                 {
                   ...common,
@@ -349,6 +349,7 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
                 ctx,
               );
             } else {
+              const { parseCacheControlRules, syncStatic } = await import('../targets/static.js');
               result = await syncStatic(
                 {
                   ...common,
@@ -435,6 +436,8 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
       const remote = cliRemote(options);
       const ctx = await context(options, remote);
       try {
+        const { syncAll } = await import('../targets/all.js');
+        const { parseCacheControlRules } = await import('../targets/static.js');
         await run(async (signal) => {
           const result: AllResult = await syncAll(
             {
@@ -490,6 +493,8 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
     .option('--json', 'print the result as JSON', false)
     .action(async (options: CacheCliOptions) => {
       const remote = cliRemote(options);
+      const { createRunContext } = await import('../targets/common.js');
+      const { syncCache } = await import('../targets/cache.js');
       const ctx = await createRunContext({
         ...commonOptions(options, remote, undefined),
         strategy: { dryRun: options.dryRun },

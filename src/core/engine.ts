@@ -41,6 +41,7 @@ import {
 } from './keys.js';
 import { LocalPreconditionError, LocalTree } from './local.js';
 import { LockSession } from './lock-session.js';
+import { lockFree } from './state-schema.js';
 import type {
   Conflict,
   InvalidFile,
@@ -276,9 +277,14 @@ async function asRestore(options: SyncOptions, request: RestoreRequest): Promise
 
 /** Plan under the lock (a writing run) and return the planned run, not yet applied. */
 export async function prepareSync(options: SyncOptions): Promise<PreparedSync> {
-  const run = new SyncRun(options.restore ? await asRestore(options, options.restore) : options);
-  await run.prepare();
-  return run;
+  const planned = options.restore ? await asRestore(options, options.restore) : options;
+  const run = new SyncRun(planned);
+  if (await run.prepare()) return run;
+  // Another run took the free lock while this one planned: that plan may be stale. Plan again,
+  // the lock taken first (as one run: same id, its requests and start time carried over).
+  const again = new SyncRun({ ...planned, runId: run.runId }, run);
+  await again.prepare();
+  return again;
 }
 
 /** A path re-planned during the run would come out differently from the approved plan. */
@@ -293,14 +299,19 @@ class PlanChangedDuringRun extends Error {
 }
 
 class SyncRun implements PreparedSync {
-  private readonly started = Date.now();
+  private readonly started: number;
   /** This run's requests, counted per phase: roots applied together share their store's counters. */
-  private readonly requests: RequestStats = emptyRequestStats();
+  private readonly requests: RequestStats;
+  /**
+   * Take the lock before listing, whatever its state. Otherwise a free lock is only read first, and
+   * taken after planning, if the plan has something to write and nobody took it meanwhile.
+   */
+  private readonly lockFirst: boolean;
   private readonly now: () => Date;
   private readonly local: LocalTree;
   private readonly layout: RemoteLayout;
   private readonly replica: string;
-  private readonly runId: string;
+  readonly runId: string;
   private readonly filter: (key: string) => boolean;
   readonly report: SyncReport;
   private localEntries = new Map<string, LocalEntry>();
@@ -328,7 +339,14 @@ class SyncRun implements PreparedSync {
   /** This run's summary is on its root's history page. */
   private recorded = false;
 
-  constructor(private readonly options: SyncOptions) {
+  /** `previous`: a run of the same id that planned without the lock and lost it to another run. */
+  constructor(
+    private readonly options: SyncOptions,
+    previous?: SyncRun,
+  ) {
+    this.started = previous?.started ?? Date.now();
+    this.requests = previous ? { ...previous.requests } : emptyRequestStats();
+    this.lockFirst = previous !== undefined;
     this.now = options.now ?? (() => new Date());
     this.local = new LocalTree(options.localRoot, options.localStateDir);
     this.localTimes = new LocalTimes(this.local, (message) =>
@@ -403,10 +421,11 @@ class SyncRun implements PreparedSync {
     };
   }
 
-  async prepare(): Promise<void> {
-    await this.measured(async () => {
+  /** False when the free lock was taken by another run while this one planned (nothing held, nothing written). */
+  async prepare(): Promise<boolean> {
+    return this.measured(async () => {
       try {
-        await this.planRun();
+        if (!(await this.planRun())) return false;
       } catch (error) {
         await this.releaseLock();
         throw error;
@@ -417,17 +436,22 @@ class SyncRun implements PreparedSync {
         if (this.report.applied) await this.recovery.dropRecoveredBackups();
         await this.releaseLock();
       }
+      return true;
     });
   }
 
-  private async planRun(): Promise<void> {
+  /**
+   * Plans the run; a writing run holds the lock from before it listed (or provably could have: see
+   * below) when there is something to write. False when the free lock was taken meanwhile.
+   */
+  private async planRun(): Promise<boolean> {
     const { strategy } = this.options;
     const tracked = await trackedToolFolder(this.local.root, (message) =>
       this.report.warnings.push({ path: '', message, fallback: true }),
     );
     if (tracked) {
       this.fail('refused', tracked);
-      return;
+      return true;
     }
     if (strategy.direction !== 'pull' && !(await directoryExists(this.local.root))) {
       throw new ConfigError(
@@ -435,24 +459,54 @@ class SyncRun implements PreparedSync {
           '--direction pull to fetch the remote into it.',
       );
     }
-    // A writing run plans under the lock: nobody else writes this root between the listing and
-    // the apply, and an interrupted run is undone before anything is listed.
-    if (!strategy.dryRun) {
-      await this.lockSession.acquire();
-      await this.recovery.sweepLocalJournals(this.lockName());
-      await this.sweepAbandonedWrites();
+    if (strategy.dryRun) {
+      await this.planUnlocked();
+      return true;
     }
+    // A writing run plans under the lock: nobody else writes this root between the listing and
+    // the apply, and an interrupted run is undone before anything is listed. A free lock (released
+    // by its last holder) is only read before the listing, and taken after planning with If-Match
+    // on the version read: that succeeds only if nobody took it in between, so no run wrote
+    // anything while this one listed, and the plan is the one it would have made under the lock.
+    // A run with nothing to write (a no-op) then takes no lock at all: GET lock + LIST + GET state.
+    const seen = this.lockFirst ? undefined : await this.lockSession.peek();
+    if (seen && lockFree(seen.body)) {
+      await this.planUnlocked();
+      if (!this.pending) return true;
+      const journal = remoteJournal(this.planned?.ops ?? [], this.layout, this.runId);
+      if (!(await this.lockSession.takeIfUnchanged(seen, journal))) return false;
+      await this.sweepUnderLock();
+      return true;
+    }
+    await this.lockSession.acquire(seen);
+    await this.sweepUnderLock();
+    await this.planUnlocked();
+    return true;
+  }
+
+  /** What a writing run cleans once it holds the lock: what killed runs left behind. */
+  private async sweepUnderLock(): Promise<void> {
+    await this.recovery.sweepLocalJournals(this.lockName());
+    await this.sweepAbandonedWrites();
+  }
+
+  /** Scan, list, read the base and plan; the caller holds the lock, or checks it after (planRun). */
+  private async planUnlocked(): Promise<void> {
+    const { strategy } = this.options;
     if (this.options.restore) return this.planRestoreRun(this.options.restore);
     // A dry run takes no lock, but plans against what the next writing run will find: a run left
     // interrupted is undone by it first (see previewRecovery).
     const interrupted = strategy.dryRun ? await this.recovery.interruptedRun() : null;
-    // The local scan overlaps the listing and the state read: they share nothing, and hashing a
-    // large tree takes seconds (bench/README.md). Both settle before either outcome is used.
-    const [scanned, remote] = await Promise.allSettled([
+    // The local scan, the listing and the state read overlap: they share nothing, and hashing a
+    // large tree takes seconds (bench/README.md). All settle before any outcome is used. The state
+    // read needs no ordering against the listing: the commit is conditional on the version read.
+    const [scanned, listed, remote] = await Promise.allSettled([
       this.scan(),
-      this.listRemote().then(() => readBase(this.store, stateKey(this.layout, this.replica))),
+      this.listRemote(),
+      readBase(this.store, stateKey(this.layout, this.replica)),
     ]);
     if (scanned.status === 'rejected') throw scanned.reason;
+    if (listed.status === 'rejected') throw listed.reason;
     if (remote.status === 'rejected') throw remote.reason;
     if (interrupted) await this.recovery.preview(interrupted, { local: this.localEntries, remote: this.remoteEntries });
     this.findCrossTwins();
@@ -703,16 +757,24 @@ class SyncRun implements PreparedSync {
     const localTimes = new Map<string, number>();
     const remoteTimes = new Map<string, number>();
     const remoteByPath = new Map(remote.map((r) => [r.path, r]));
-    for (const entry of local) {
+    const conflicting = local.filter((entry) => {
       const other = remoteByPath.get(entry.path);
-      if (!other || detectChange(entry, other, this.baseEntry(entry.path)) !== 'conflict') continue;
-      const [lt, rt] = await Promise.all([
-        this.localTimes.of(entry.path),
-        remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
-      ]);
-      if (lt !== undefined) localTimes.set(entry.path, lt);
-      if (rt !== undefined) remoteTimes.set(entry.path, rt);
-    }
+      return other !== undefined && detectChange(entry, other, this.baseEntry(entry.path)) === 'conflict';
+    });
+    // With the run's concurrency: 200 conflicts are not 200 round trips in a row.
+    const limit = pLimit(Math.max(1, this.options.strategy.maxConcurrent));
+    await Promise.all(
+      conflicting.map((entry) =>
+        limit(async () => {
+          const [lt, rt] = await Promise.all([
+            this.localTimes.of(entry.path),
+            remoteTime(this.store, `${this.layout.rootPrefix}${entry.path}`),
+          ]);
+          if (lt !== undefined) localTimes.set(entry.path, lt);
+          if (rt !== undefined) remoteTimes.set(entry.path, rt);
+        }),
+      ),
+    );
     return { localTimes, remoteTimes };
   }
 
@@ -957,7 +1019,20 @@ class SyncRun implements PreparedSync {
 
   /** Released, or left expired with its journal when the next run must finish what this one could not. */
   private async releaseLock(): Promise<void> {
-    await this.lockSession.release(this.leaveJournal);
+    const undone = this.result?.failure !== undefined && this.result.rollbackErrors.length === 0;
+    await this.lockSession.release(this.leaveJournal, { wroteNothing: this.wroteNothing(), undone });
+  }
+
+  /** Nothing of this run reached the remote: never applied, or every op refused (invalid files). */
+  private wroteNothing(): boolean {
+    const result = this.result;
+    if (!result) return true;
+    return (
+      result.done.length === 0 &&
+      result.backups.length === 0 &&
+      result.failure === undefined &&
+      this.committedBase === undefined
+    );
   }
 
   /** The store with retries but without the run's abort signal, for what must happen anyway. */
@@ -1107,14 +1182,19 @@ class SyncRun implements PreparedSync {
 
   private async settleBackups(result: ApplyResult): Promise<void> {
     if (this.options.strategy.backupOnConflict) {
-      this.report.backedUp = result.backups.map((b) => `${b.side}:${b.path}`);
+      // In plan order: copies finish in any order (a deletion's may be made ahead of the uploads).
+      const order = new Map(this.planned?.ops.map((op, i) => [op.path, i]));
+      const rank = (p: string) => order.get(p) ?? Number.MAX_SAFE_INTEGER;
+      this.report.backedUp = [...result.backups]
+        .sort((a, b) => rank(a.path) - rank(b.path) || compareKeys(a.path, b.path) || compareKeys(a.side, b.side))
+        .map((b) => `${b.side}:${b.path}`);
       return;
     }
     // Without backups the copies existed only to make the run atomic; one that stays is said.
     const failed: string[] = [];
     for (const backup of result.backups) {
       const drop =
-        backup.side === 'remote' ? this.store.delete(backup.location) : fs.rm(backup.location, { force: true });
+        backup.side === 'remote' ? this.store.delete(backup.ref.key) : fs.rm(backup.location, { force: true });
       await drop.catch((error: unknown) => failed.push(`${backup.side}:${backup.path} (${errorMessage(error)})`));
     }
     await this.removeLocalBackups().catch((error: unknown) =>

@@ -11,11 +11,17 @@ import {
   acquireLock,
   expireLock,
   keepLockAlive,
+  readLock,
   releaseLock,
+  takeFreeLock,
   updateLock,
   type HeldLock,
   type LockBody,
+  type ReadLock,
 } from './state.js';
+
+/** The lock as read before the run listed anything: absent, or a version of it. */
+export type SeenLock = ReadLock | null;
 
 export const DEFAULT_LOCK_TTL_SECONDS = 600;
 /** How long a lock whose holder is gone from this host is watched before it is taken over. */
@@ -53,24 +59,56 @@ export class LockSession {
     return this.held !== undefined;
   }
 
-  /** Takes the lock, then refreshes it every third of its lifetime until release(). */
-  async acquire(): Promise<void> {
+  /** The lock as it is now (one GET): what a run reads before it lists. */
+  peek(): Promise<SeenLock> {
+    return readLock(this.options.store, this.options.key);
+  }
+
+  /**
+   * Takes the lock (waiting for its holder, taking over an interrupted run's), then refreshes it
+   * every third of its lifetime until release(). `seen`: the lock as last read, so the first
+   * attempt is conditional on it instead of on its absence.
+   */
+  async acquire(seen?: SeenLock): Promise<void> {
     const { options } = this;
-    const ttlMs = (options.lockTtl ?? DEFAULT_LOCK_TTL_SECONDS) * 1000;
-    const lock = await acquireLock(
-      options.store,
-      options.key,
-      { runId: options.runId, replica: options.replica, ...thisProcess(), journal: [] },
-      {
-        now: options.now,
-        sleep: options.sleep,
-        waitMs: (options.lockWait ?? 60) * 1000,
-        ttlMs,
-        recover: options.recover,
-        holderGone: isGone,
-        deadHolderGraceMs: Math.min(DEAD_HOLDER_GRACE_MS, ttlMs),
-      },
-    );
+    const lock = await acquireLock(options.store, options.key, this.body(), {
+      now: options.now,
+      sleep: options.sleep,
+      waitMs: (options.lockWait ?? 60) * 1000,
+      ttlMs: this.ttlMs,
+      recover: options.recover,
+      holderGone: isGone,
+      deadHolderGraceMs: Math.min(DEAD_HOLDER_GRACE_MS, this.ttlMs),
+      ...(seen !== undefined ? { seen } : {}),
+    });
+    this.hold(lock);
+  }
+
+  /**
+   * Takes the lock only if it is still the free version `seen` (one conditional PUT): true when
+   * nobody took it since, so what was listed and planned after `seen` was read is still what is
+   * there. False (nothing held) when anyone did: the caller takes it with acquire() and plans again.
+   * `journal`: what the plan may change, recorded in the same PUT (record() then has nothing to add).
+   */
+  async takeIfUnchanged(seen: ReadLock, journal: LockBody['journal'] = []): Promise<boolean> {
+    const lock = await takeFreeLock(this.options.store, this.options.key, { ...this.body(), journal }, seen, {
+      now: this.options.now,
+      ttlMs: this.ttlMs,
+    });
+    if (lock) this.hold(lock);
+    return lock !== null;
+  }
+
+  private get ttlMs(): number {
+    return (this.options.lockTtl ?? DEFAULT_LOCK_TTL_SECONDS) * 1000;
+  }
+
+  private body(): Omit<LockBody, 'acquiredAt' | 'expiresAt'> {
+    return { runId: this.options.runId, replica: this.options.replica, ...thisProcess(), journal: [] };
+  }
+
+  private hold(lock: HeldLock): void {
+    const { options, ttlMs } = this;
     this.held = lock;
     this.stopRefreshing = keepLockAlive(options.store, lock, {
       ttlMs,
@@ -92,6 +130,9 @@ export class LockSession {
   async record(journal: LockBody['journal'], extra: Pick<LockBody, 'localJournal' | 'group'>): Promise<void> {
     const lock = this.held;
     if (!lock) throw new Error('record() needs the lock');
+    // Taken with this journal already (takeIfUnchanged) and nothing to add: no second PUT.
+    const same = JSON.stringify(lock.body.journal) === JSON.stringify(journal);
+    if (same && extra.localJournal === undefined && extra.group === undefined) return;
     await updateLock(this.options.cleanupStore(), lock, { ...lock.body, journal, ...extra });
   }
 
@@ -111,7 +152,7 @@ export class LockSession {
    * run to finish what this one could not (a failed rollback, a commit not confirmed). So it is
    * too when a multipart upload of the run is still open: the next run aborts it.
    */
-  async release(leaveJournal: boolean): Promise<void> {
+  async release(leaveJournal: boolean, outcome: { wroteNothing?: boolean; undone?: boolean } = {}): Promise<void> {
     const uploadsLeft = await this.abortUnfinishedUploads();
     this.stopRefreshing?.();
     this.stopRefreshing = undefined;
@@ -120,7 +161,8 @@ export class LockSession {
     this.held = undefined;
     const cleanup = this.options.cleanupStore();
     const expire = leaveJournal || uploadsLeft;
-    const release = expire ? expireLock(cleanup, lock, this.options.now()) : releaseLock(cleanup, lock);
+    const now = this.options.now();
+    const release = expire ? expireLock(cleanup, lock, now) : releaseLock(cleanup, lock, now, outcome);
     await release.catch((error: unknown) => {
       this.options.warn(
         `Could not ${expire ? 'expire' : 'release'} the lock (it expires by itself): ${errorMessage(error)}`,

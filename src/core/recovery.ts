@@ -22,7 +22,7 @@ import { invalidKeyReason, type PathFilter } from './keys.js';
 import type { LocalTree } from './local.js';
 import type { LocalEntry, Op, RemoteEntry, SyncStrategy } from './model.js';
 import { isRunId } from './names.js';
-import { lockExpired } from './state-schema.js';
+import { lockExpired, lockFree } from './state-schema.js';
 import { backupRunPrefix, lockKey, readBase, readLock, stateKey, type LockBody, type RemoteLayout } from './state.js';
 
 /** What a run may change on the remote, in the order its ops run: written into its lock before the first write. */
@@ -200,7 +200,8 @@ export class Recovery {
       );
       return null;
     });
-    if (!lock) return null;
+    // Absent, or released by its last holder: no run to undo, none writing.
+    if (!lock || lockFree(lock.body)) return null;
     const stale = lock.body;
     // Expired exactly when acquireLock takes it over.
     if (!lockExpired(stale, ctx.now()) && !isGone(stale)) {

@@ -63,7 +63,7 @@ export function recordedChanges(
 ): RecordedChange[] | null {
   const after = new Map<string, BaseEntry | null>();
   for (const change of result.baseChanges) after.set(change.path, change.entry);
-  const backups = new Map(result.backups.filter((b) => b.side === 'remote').map((b) => [b.path, b.location]));
+  const backups = new Map(result.backups.flatMap((b) => (b.side === 'remote' ? [[b.path, b.ref] as const] : [])));
   const changes = new Map<string, RecordedChange>();
   for (const op of result.done) {
     const expected = replaced(op);
@@ -80,7 +80,7 @@ export function recordedChanges(
       path: op.path,
       before: earlier ? earlier.before : expected === null ? null : versionBefore(op.path, expected, known),
       after: left,
-      backup: earlier ? earlier.backup : expected !== null && backup !== undefined ? { key: backup } : null,
+      backup: earlier ? earlier.backup : expected !== null && backup !== undefined ? backup : null,
     });
   }
   return changes.size > 0 ? [...changes.values()] : null;

@@ -46,6 +46,12 @@ export interface LockBody {
    * recorded before its first part: what the next run aborts if this one was killed (lock-session.ts).
    */
   uploads?: MultipartUpload[];
+  /**
+   * Set (the time) when the run released the lock: the lock object stays, free, so the next run can
+   * tell from its ETag alone whether anyone took the lock after it looked (lock-session.ts). Its
+   * `expiresAt` lies in the past, so a build that predates free locks takes it for expired.
+   */
+  released?: string;
 }
 
 /**
@@ -112,7 +118,20 @@ export function parseLockBody(text: string): LockBody | Error {
     return new Error('it is not valid JSON');
   }
   if (!isRecord(value)) return new Error('it is not an object');
-  const { runId, replica, host, pid, pidSpace, acquiredAt, expiresAt, journal, localJournal, group, uploads } = value;
+  const {
+    runId,
+    replica,
+    host,
+    pid,
+    pidSpace,
+    acquiredAt,
+    expiresAt,
+    journal,
+    localJournal,
+    group,
+    uploads,
+    released,
+  } = value;
   if (!isString(runId) || !isString(replica) || !isString(host))
     return new Error('its runId, replica or host is missing');
   if (!isString(acquiredAt) || !isString(expiresAt)) return new Error('its acquiredAt or expiresAt is not a string');
@@ -120,6 +139,7 @@ export function parseLockBody(text: string): LockBody | Error {
     return new Error('its journal is not a list of { key, before, backup[, after] }');
   if (localJournal !== undefined && !isString(localJournal)) return new Error('its localJournal is not a string');
   if (pidSpace !== undefined && !isString(pidSpace)) return new Error('its pidSpace is not a string');
+  if (released !== undefined && !isString(released)) return new Error('its released is not a string');
   if (group !== undefined && !(Array.isArray(group) && group.every(isString)))
     return new Error('its group is not a list of state keys');
   if (
@@ -140,7 +160,13 @@ export function parseLockBody(text: string): LockBody | Error {
     ...(localJournal !== undefined ? { localJournal } : {}),
     ...(group !== undefined ? { group } : {}),
     ...(uploads !== undefined ? { uploads } : {}),
+    ...(released !== undefined ? { released } : {}),
   };
+}
+
+/** A lock its last holder released: nobody holds it, and it carries nothing to recover. */
+export function lockFree(lock: Pick<LockBody, 'released'>): boolean {
+  return lock.released !== undefined;
 }
 
 function isUpload(value: unknown): value is MultipartUpload {

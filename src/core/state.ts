@@ -7,7 +7,7 @@ import { errorMessage } from '../errors.js';
 import { isStoreError, StoreError, type RemoteStore } from '../stores/store.js';
 import { TOOL_DIR } from './keys.js';
 import type { BaseEntry, BaseState } from './model.js';
-import { lockExpired, parseBaseState, parseLockBody, type LockBody } from './state-schema.js';
+import { lockExpired, lockFree, parseBaseState, parseLockBody, type LockBody } from './state-schema.js';
 
 export interface RemoteLayout {
   rootPrefix: string;
@@ -84,6 +84,11 @@ export interface HeldLock {
   /** Changes with every refresh. */
   etag: string;
   body: LockBody;
+  /**
+   * What this run's lock replaced, when known: nothing (null: the run created the object), or a
+   * free lock's exact bytes. A run that wrote nothing puts that back on release (releaseLock).
+   */
+  replaced?: Buffer | null;
 }
 
 export interface LockOptions {
@@ -102,6 +107,12 @@ export interface LockOptions {
    */
   holderGone?: (holder: LockBody) => boolean;
   deadHolderGraceMs?: number;
+  /**
+   * The lock as the caller last read it: absent (null) or a version. When that version is free,
+   * the first attempt is conditional on its ETag instead of on absence (one PUT, not a failed PUT
+   * and a read). A held version is never taken by its ETag. Default: absent.
+   */
+  seen?: ReadLock | null;
 }
 
 export class LockedError extends Error {
@@ -135,8 +146,9 @@ function lockAge(holder: LockBody, now: Date): string {
 }
 
 /**
- * Create the lock with If-None-Match: *; take over an expired one — or one whose holder's process
- * is gone — after recovering its run.
+ * Create the lock with If-None-Match: *, or take a free one (released by its last holder) with
+ * If-Match on the version read; take over an expired one — or one whose holder's process is gone —
+ * after recovering its run.
  */
 export async function acquireLock(
   store: RemoteStore,
@@ -160,6 +172,9 @@ export async function acquireLock(
     }
     if (holder !== null || attempts > 1) await options.sleep(Math.min(1000, Math.max(50, left)));
   };
+  /** The version the next attempt expects: none (create), or a free lock's ETag. */
+  let expect: string | null = options.seen && lockFree(options.seen.body) ? options.seen.etag : null;
+  let replaced: Buffer | null = expect !== null && options.seen ? options.seen.raw : null;
   for (;;) {
     attempts++;
     const now = options.now();
@@ -170,14 +185,18 @@ export async function acquireLock(
     };
     const payload = Buffer.from(JSON.stringify(full));
     try {
-      const { etag } = await store.put(key, payload, { ifNoneMatch: '*', contentType: 'application/json' });
-      return { key, etag, body: full };
+      const condition = expect === null ? { ifNoneMatch: '*' as const } : { ifMatch: expect };
+      const { etag } = await store.put(key, payload, { ...condition, contentType: 'application/json' });
+      return { key, etag, body: full, replaced: expect === null ? null : replaced };
     } catch (error) {
       if (!isStoreError(error, 'PreconditionFailed')) throw error;
     }
     const current = await readLock(store, key);
-    // Released between our PUT and the read: try again (within the deadline).
-    if (!current) {
+    // Released (deleted, or left free) between our PUT and the read: try again (within the
+    // deadline), conditional on what was read. Never on a held lock's ETag: that would take it.
+    expect = current && lockFree(current.body) ? current.etag : null;
+    replaced = current && lockFree(current.body) ? current.raw : null;
+    if (!current || lockFree(current.body)) {
       await waitOrGiveUp(null);
       continue;
     }
@@ -206,6 +225,40 @@ export async function acquireLock(
     }
     await waitOrGiveUp(current.body);
   }
+}
+
+/**
+ * Take the free lock only if it is still the version read (`seen`): one conditional PUT. Null
+ * when anyone took it since (even if they released it again): what the caller planned meanwhile
+ * may be stale, so it takes the lock the ordinary way (acquireLock) and plans again.
+ */
+export async function takeFreeLock(
+  store: RemoteStore,
+  key: string,
+  body: Omit<LockBody, 'acquiredAt' | 'expiresAt'>,
+  seen: ReadLock,
+  options: Pick<LockOptions, 'now' | 'ttlMs'>,
+): Promise<HeldLock | null> {
+  // A held version is never taken by its ETag (that is acquireLock's takeover, after recovery).
+  if (!lockFree(seen.body)) return null;
+  const now = options.now();
+  const full: LockBody = {
+    ...body,
+    acquiredAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + options.ttlMs).toISOString(),
+  };
+  try {
+    const payload = Buffer.from(JSON.stringify(full));
+    const { etag } = await store.put(key, payload, { ifMatch: seen.etag, contentType: 'application/json' });
+    return { key, etag, body: full, replaced: seen.raw };
+  } catch (error) {
+    if (!isStoreError(error, 'PreconditionFailed')) throw error;
+  }
+  // A retried PUT whose first attempt landed (its answer lost) fails its precondition: ours anyway.
+  const current = await readLock(store, key);
+  if (current && !lockFree(current.body) && current.body.runId === body.runId && sameHolder(current.body, body))
+    return { key, etag: current.etag, body: current.body, replaced: seen.raw };
+  return null;
 }
 
 /** Same run id, host and process: a lock this process wrote (runs of one group share a run id, not a lock). */
@@ -254,7 +307,14 @@ export class CorruptLockError extends StoreError {
   }
 }
 
-export async function readLock(store: RemoteStore, key: string): Promise<{ etag: string; body: LockBody } | null> {
+/** A lock object as read: its version, its body, and its exact bytes. */
+export interface ReadLock {
+  etag: string;
+  body: LockBody;
+  raw: Buffer;
+}
+
+export async function readLock(store: RemoteStore, key: string): Promise<ReadLock | null> {
   let read: { body: Buffer; head: { etag: string } };
   try {
     read = await store.get(key);
@@ -264,7 +324,7 @@ export async function readLock(store: RemoteStore, key: string): Promise<{ etag:
   }
   const body = parseLockBody(read.body.toString('utf8'));
   if (body instanceof Error) throw new CorruptLockError(key, body.message);
-  return { etag: read.head.etag, body };
+  return { etag: read.head.etag, body, raw: read.body };
 }
 
 /**
@@ -319,7 +379,46 @@ export function keepLockAlive(
   return () => clearInterval(timer);
 }
 
-export async function releaseLock(store: RemoteStore, lock: HeldLock): Promise<void> {
+/**
+ * Release the lock by leaving it free (a conditional PUT, not a DELETE): its next version is
+ * proof that someone took it after a run read it, which lets a run plan before it takes the lock
+ * and take it only when it has something to write (lock-session.ts). The body names the run and
+ * the time, so no two free versions are the same bytes (an ETag is the MD5 of the body).
+ */
+export async function releaseLock(
+  store: RemoteStore,
+  lock: HeldLock,
+  now: Date,
+  { wroteNothing = false, undone = false }: { wroteNothing?: boolean; undone?: boolean } = {},
+): Promise<void> {
+  // A run that wrote nothing (a refused or declined plan) leaves the lock as it found it: removed
+  // when it created it, else the free lock's same bytes (the same ETag). Safe: a run that planned
+  // after reading that version and takes it after this release planned against what is still
+  // there, as nothing was written meanwhile. A lock it created also goes when everything the run
+  // wrote was undone: no run plans against an absent lock (it takes it first).
+  if (lock.replaced === null && (wroteNothing || undone)) return deleteLock(store, lock);
+  const free: LockBody = {
+    ...lock.body,
+    expiresAt: new Date(0).toISOString(),
+    journal: [],
+    released: now.toISOString(),
+  };
+  delete free.uploads;
+  delete free.localJournal;
+  delete free.group;
+  const bytes = wroteNothing && lock.replaced ? lock.replaced : Buffer.from(JSON.stringify(free));
+  const write = () => store.put(lock.key, bytes, { ifMatch: lock.etag, contentType: 'application/json' });
+  try {
+    await write();
+  } catch (error) {
+    if (!isStoreError(error, 'PreconditionFailed')) throw error;
+    // Free already (an earlier attempt landed) or another run's: nothing of ours left to release.
+    if (!(await stillOurs(store, lock))) return;
+    await write();
+  }
+}
+
+async function deleteLock(store: RemoteStore, lock: HeldLock): Promise<void> {
   try {
     await store.delete(lock.key, { ifMatch: lock.etag });
   } catch (error) {
@@ -361,7 +460,7 @@ async function stillOurs(store: RemoteStore, lock: HeldLock): Promise<boolean> {
     if (error instanceof CorruptLockError) return false;
     throw error;
   }
-  if (current?.body.runId !== lock.body.runId) return false;
+  if (current?.body.runId !== lock.body.runId || lockFree(current.body)) return false;
   lock.etag = current.etag;
   lock.body = current.body;
   return true;

@@ -17,6 +17,7 @@
 // A dry run never connects to Redis: it only says what it would do. No cache configured →
 // "no cache configured", success.
 
+import pLimit from 'p-limit';
 import { invalidKeyReason, pathFilter } from '../core/keys.js';
 import { AppCache, DEFAULT_TEMPLATE_TTL, namespacePattern } from '../cache/redis.js';
 import { errorMessage } from '../errors.js';
@@ -284,6 +285,45 @@ function defaultNamespaces(operation: CacheOperation): CacheNamespace[] {
   return ['templates'];
 }
 
+/**
+ * Bucket reads and cache writes in flight at once for warm and refresh: each template is a GET and
+ * one or two Redis calls, and a few hundred templates one after another are seconds of round trips.
+ */
+const CACHE_CONCURRENCY = 16;
+
+/**
+ * `work` for each item with CACHE_CONCURRENCY in flight; `done` hears each finished result in the
+ * items' order (the report stays deterministic), also those finished before a failure. After the
+ * first failure nothing new starts; it is thrown once the calls in flight have settled.
+ */
+export async function eachBounded<T, R>(
+  items: readonly T[],
+  work: (item: T) => Promise<R>,
+  done: (result: R) => void,
+): Promise<void> {
+  const limit = pLimit(CACHE_CONCURRENCY);
+  let failed = false;
+  const settled = await Promise.allSettled(
+    items.map((item) =>
+      limit(async () => {
+        if (failed) throw new NotStarted();
+        try {
+          return await work(item);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }),
+    ),
+  );
+  for (const outcome of settled) if (outcome.status === 'fulfilled') done(outcome.value);
+  const first = settled.find((outcome) => outcome.status === 'rejected' && !(outcome.reason instanceof NotStarted));
+  if (first?.status === 'rejected') throw first.reason;
+}
+
+/** A template left alone because an earlier one failed (that failure is the one reported). */
+class NotStarted extends Error {}
+
 async function warm(
   cache: AppCache,
   templates: readonly BucketTemplate[],
@@ -291,13 +331,17 @@ async function warm(
   result: CacheResult,
   signal?: AbortSignal,
 ): Promise<void> {
-  for (const template of templates) {
-    signal?.throwIfAborted();
-    const { body } = await template.store.get(template.objectKey, signal ? { signal } : {});
-    const key = cache.loaderKey(template.storagePath);
-    await cache.set(key, body, ttl);
-    result.warmedKeys.push(key);
-  }
+  await eachBounded(
+    templates,
+    async (template) => {
+      signal?.throwIfAborted();
+      const { body } = await template.store.get(template.objectKey, signal ? { signal } : {});
+      const key = cache.loaderKey(template.storagePath);
+      await cache.set(key, body, ttl);
+      return key;
+    },
+    (key) => result.warmedKeys.push(key),
+  );
 }
 
 async function refresh(
@@ -311,19 +355,16 @@ async function refresh(
   let inBucket = await listBucketTemplates(ctx, options);
   if (named.size > 0) inBucket = inBucket.filter((t) => named.has(t.storagePath));
   let refreshed = 0;
-  for (const template of inBucket) {
-    options.signal?.throwIfAborted();
-    const key = cache.loaderKey(template.storagePath);
-    const cached = named.size > 0 ? null : await cache.get(key);
-    // Without names, only entries that exist and differ from the bucket are stale.
-    if (named.size === 0 && cached === null) continue;
-    const { body } = await template.store.get(template.objectKey, options.signal ? { signal: options.signal } : {});
-    if (cached?.equals(body)) continue;
-    refreshed++;
-    result.invalidatedKeys.push(...(await cache.deleteKeys([key, ...cache.bytecodeKeys(template.storagePath)])));
-    await cache.set(key, body, ttl);
-    result.warmedKeys.push(key);
-  }
+  await eachBounded(
+    inBucket,
+    (template) => refreshOne(cache, template, named.size > 0, ttl, options),
+    (outcome) => {
+      if (outcome === null) return;
+      refreshed++;
+      result.invalidatedKeys.push(...outcome.invalidated);
+      result.warmedKeys.push(outcome.warmed);
+    },
+  );
   // Named templates gone from the bucket (deleted by this run): their entries go, nothing is warmed.
   const present = new Set(inBucket.map((t) => t.storagePath));
   for (const storagePath of named) {
@@ -333,6 +374,26 @@ async function refresh(
     );
   }
   result.messages.push(`${refreshed} template(s) refreshed`);
+}
+
+/** One template's entry made current: null when it was fresh (or, without names, not cached). */
+async function refreshOne(
+  cache: AppCache,
+  template: BucketTemplate,
+  named: boolean,
+  ttl: number,
+  options: CacheOptions,
+): Promise<{ invalidated: string[]; warmed: string } | null> {
+  options.signal?.throwIfAborted();
+  const key = cache.loaderKey(template.storagePath);
+  const cached = named ? null : await cache.get(key);
+  // Without names, only entries that exist and differ from the bucket are stale.
+  if (!named && cached === null) return null;
+  const { body } = await template.store.get(template.objectKey, options.signal ? { signal: options.signal } : {});
+  if (cached?.equals(body)) return null;
+  const invalidated = await cache.deleteKeys([key, ...cache.bytecodeKeys(template.storagePath)]);
+  await cache.set(key, body, ttl);
+  return { invalidated, warmed: key };
 }
 
 async function dryRunPlan(

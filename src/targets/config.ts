@@ -39,6 +39,7 @@ import {
 } from '../stores/location.js';
 import type { RemoteStore } from '../stores/store.js';
 import type { CommonOptions } from './types.js';
+import { ENV } from './env.js';
 import { yamlNestingProblem } from './yaml-depth.js';
 
 export type ValueSource = 'option' | 'environment' | 'settings' | 'default' | 'none';
@@ -78,13 +79,8 @@ export interface ResolvedApp {
   notes: string[];
 }
 
-export const ENV = {
-  remote: 'FASTBLOCKS_SYNC_REMOTE',
-  appName: 'FASTBLOCKS_SYNC_APP_NAME',
-  cacheUrl: 'FASTBLOCKS_SYNC_CACHE_URL',
-  reloadUrl: 'FASTBLOCKS_SYNC_RELOAD_URL',
-  reloadSecret: 'FASTBLOCKS_SYNC_RELOAD_SECRET',
-} as const;
+/** The environment variables the areas read (in their own module: the CLI's help names them without loading YAML). */
+export { ENV };
 
 export interface ResolveOptions extends CommonOptions {
   settingsPath?: string;

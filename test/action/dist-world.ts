@@ -80,6 +80,18 @@ export async function bucketSnapshot(
   return Object.fromEntries(objects.map((o) => [o.key, o.etag]));
 }
 
+/** The lock objects under a prefix that a run holds (a released lock stays in the bucket, free). */
+export async function heldLocks(s3: S3TestContext, prefix: string): Promise<string[]> {
+  const store = s3.makeStore({});
+  const held: string[] = [];
+  for (const object of await store.list(`${prefix}/`)) {
+    if (!object.key.includes('/.fastblocks-sync/locks/')) continue;
+    const body = JSON.parse((await store.get(object.key)).body.toString('utf8')) as { released?: string };
+    if (body.released === undefined) held.push(object.key);
+  }
+  return held;
+}
+
 /**
  * Every entry under a folder — files with their bytes, links with their targets — `.git` and the report folder left
  * out.

@@ -84,3 +84,18 @@ export function multipartEtag(bytes: Buffer, partSize: number): string {
     );
   return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
 }
+
+/** A snapshot without lock objects: a run that took a lock leaves a new (free) version of it. */
+export function withoutLocks(snapshot: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(snapshot).filter(([key]) => !key.includes('.fastblocks-sync/locks/')));
+}
+
+/** Whether the lock object is absent, free (released by its last holder) or held. */
+export async function lockState(store: RemoteStore, key: string): Promise<'absent' | 'free' | 'held'> {
+  const read = await store.get(key).catch((error: unknown) => {
+    if ((error as { code?: string }).code === 'NotFound') return null;
+    throw error;
+  });
+  if (!read) return 'absent';
+  return (JSON.parse(read.body.toString('utf8')) as { released?: string }).released !== undefined ? 'free' : 'held';
+}

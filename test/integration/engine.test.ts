@@ -9,7 +9,16 @@ import { exitCodeFor } from '../../src/results.js';
 import { createFsStore } from '../../src/stores/fs.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';
-import { readRemote, readTree, snapshotRemote, tempDir, writeTree, putRemote } from '../helpers/trees.js';
+import {
+  lockState,
+  putRemote,
+  readRemote,
+  readTree,
+  snapshotRemote,
+  tempDir,
+  withoutLocks,
+  writeTree,
+} from '../helpers/trees.js';
 import { failingStore } from '../helpers/faulty-store.js';
 
 interface StoreCase {
@@ -86,8 +95,9 @@ for (const storeCase of cases) {
         const delta = Object.fromEntries(
           Object.entries(store.stats).map(([k, v]) => [k, v - before[k as keyof typeof before]]),
         );
-        // A writing run plans under the lock: one conditional PUT to take it, one DELETE to release it.
-        expect(delta).toEqual({ list: 1, get: 1, head: 0, put: 1, copy: 0, delete: 1 });
+        // The lock is free, so it is only read before the listing; with nothing to write, it is not
+        // taken: GET lock, LIST, GET state (a writing run takes it with If-Match on the version read).
+        expect(delta).toEqual({ list: 1, get: 2, head: 0, put: 0, copy: 0, delete: 0 });
         expect(second.stats.requests).toEqual(delta);
       },
     );
@@ -228,8 +238,10 @@ for (const storeCase of cases) {
       expect(report.errors[0]?.message).toContain('Access Denied (injected)');
       expect(exitCodeFor(report)).toBe(1);
       expect(await readTree(local)).toEqual(localBefore);
-      // Every key of the bucket, the state object and the tool area included, has its old ETag.
-      expect(await snapshotRemote(store, '')).toEqual(remoteBefore);
+      // Every key of the bucket, the state object and the tool area included, has its old ETag;
+      // the lock is free again (a new version: released, not deleted).
+      expect(withoutLocks(await snapshotRemote(store, ''))).toEqual(withoutLocks(remoteBefore));
+      expect(await lockState(store, `${prefix}.fastblocks-sync/locks/root=.json`)).toBe('free');
       expect(await fs.readdir(path.join(local, '.fastblocks-sync', 'backups')).catch(() => [])).toEqual([]);
 
       // The same run without the fault then succeeds from the same base.

@@ -20,7 +20,17 @@ import { createFsStore } from '../../src/stores/fs.js';
 import type { RemoteStore } from '../../src/stores/store.js';
 import { failingStore } from '../helpers/faulty-store.js';
 import { s3Endpoint, s3TestContext } from '../helpers/s3.js';
-import { putRemote, readRemote, readTree, snapshotRemote, tempDir, writeTree, type Tree } from '../helpers/trees.js';
+import {
+  lockState,
+  putRemote,
+  readRemote,
+  readTree,
+  snapshotRemote,
+  tempDir,
+  withoutLocks,
+  writeTree,
+  type Tree,
+} from '../helpers/trees.js';
 
 const noSleep = async () => undefined;
 const NON_MANUAL: readonly ConflictStrategy[] = ['newest-wins', 'remote-wins', 'backup-both'];
@@ -222,7 +232,9 @@ for (const storeCase of cases) {
       const report = await sync({ retryAttempts: 0 }, { store: failing });
       expect(report.rolledBack).toBe(true);
       expect(await readTree(local)).toEqual(localBefore);
-      expect(await snapshotRemote(store)).toEqual(before);
+      // Every object as before; the lock, taken and released, is free again (a new version).
+      expect(withoutLocks(await snapshotRemote(store))).toEqual(withoutLocks(before));
+      expect(await lockState(store, `${prefix}.fastblocks-sync/locks/root=.json`)).toBe('free');
       expect((await sync()).failure).toBeUndefined();
     });
   });

@@ -8,9 +8,12 @@ import {
   LockBusyError,
   LockedError,
   readBase,
+  readLock,
   releaseLock,
+  takeFreeLock,
   type LockBody,
 } from '../../src/core/state.js';
+import { lockExpired, lockFree, parseLockBody } from '../../src/core/state-schema.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { createFsStore } from '../../src/stores/fs.js';
 import { tempDir } from '../helpers/trees.js';
@@ -63,7 +66,7 @@ describe('remote lock', () => {
       /locked by run run-1 of r \(host .*, pid \d+\), taken \d+ s ago and valid until .* raise lock-wait \(--lock-wait\)/,
     );
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3000);
-    await releaseLock(store, held);
+    await releaseLock(store, held, new Date());
     const next = await acquireLock(store, KEY, body('run-2'), options());
     expect(next.body.runId).toBe('run-2');
   });
@@ -254,6 +257,85 @@ describe('remote lock', () => {
     expect((error as Error).message).toMatch(/delete it once no sync is running$/);
     expect(recovered).toBe(false);
     expect((await store.get(KEY)).body.toString()).toBe(text);
+  });
+});
+
+describe('free locks: released by a PUT, taken only if unchanged', () => {
+  it('a release leaves the lock free; an older build reads it as an expired lock with nothing to undo', async () => {
+    const { store, clock, options } = await fixture();
+    const held = await acquireLock(store, KEY, body('run-1'), options());
+    clock.advance(1000);
+    await releaseLock(store, held, clock.now());
+    const free = await readLock(store, KEY);
+    expect(free && lockFree(free.body)).toBe(true);
+    expect(free?.body).toMatchObject({ runId: 'run-1', journal: [], released: clock.now().toISOString() });
+    // What a build without free locks does with it: a valid lock body, expired (taken over with an
+    // empty journal), whatever its clock says.
+    const old = parseLockBody(free!.raw.toString('utf8'));
+    expect(old).not.toBeInstanceOf(Error);
+    expect(lockExpired(old as LockBody, new Date('2000-01-01T00:00:00Z'))).toBe(true);
+  });
+
+  it('two releases never leave the same bytes (an ETag seen once is never seen again)', async () => {
+    const { store, clock, options } = await fixture();
+    const etags = new Set<string>();
+    for (const runId of ['run-1', 'run-2', 'run-3']) {
+      const seen = await readLock(store, KEY);
+      const held = seen
+        ? await takeFreeLock(store, KEY, body(runId), seen, options())
+        : await acquireLock(store, KEY, body(runId), options());
+      await releaseLock(store, held!, clock.now());
+      etags.add((await readLock(store, KEY))!.etag);
+    }
+    expect(etags.size).toBe(3);
+  });
+
+  it('takeFreeLock gets the lock only if nobody took it since it was read, even if it is free again', async () => {
+    const { store, clock, options } = await fixture();
+    await releaseLock(store, await acquireLock(store, KEY, body('run-0'), options()), clock.now());
+    const seen = (await readLock(store, KEY))!;
+    // Another run takes the free lock, writes, and releases it while this one plans.
+    const other = (await takeFreeLock(store, KEY, body('other'), seen, options()))!;
+    expect(other).not.toBeNull();
+    clock.advance(10);
+    await releaseLock(store, other, clock.now());
+    expect(lockFree((await readLock(store, KEY))!.body)).toBe(true);
+    expect(await takeFreeLock(store, KEY, body('late'), seen, options())).toBeNull();
+    // Taken the ordinary way (acquireLock), it is this run's at once: a free lock is no holder.
+    const taken = await acquireLock(store, KEY, body('late'), options());
+    expect(taken.body.runId).toBe('late');
+    // A held lock is never taken by its ETag: takeFreeLock needs a free version.
+    const held = (await readLock(store, KEY))!;
+    expect(await takeFreeLock(store, KEY, body('thief'), held, options()).catch((e: unknown) => e)).toBeNull();
+    expect((await readLock(store, KEY))!.body.runId).toBe('late');
+  });
+
+  it('a lock held while it was read is waited for, never taken by the ETag that was read', async () => {
+    const { store, options } = await fixture();
+    await acquireLock(store, KEY, body('holder'), options());
+    const seen = await readLock(store, KEY);
+    const error = await acquireLock(store, KEY, body('second'), options({ seen })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockedError);
+    expect((await readLock(store, KEY))!.body.runId).toBe('holder');
+  });
+
+  it('a run that wrote nothing leaves the lock as it found it: absent, or the same free bytes', async () => {
+    const { store, clock, options } = await fixture();
+    const created = await acquireLock(store, KEY, body('run-1'), options());
+    await releaseLock(store, created, clock.now(), { wroteNothing: true });
+    expect(await readLock(store, KEY)).toBeNull();
+    await releaseLock(store, await acquireLock(store, KEY, body('run-2'), options()), clock.now());
+    const seen = (await readLock(store, KEY))!;
+    const declined = (await takeFreeLock(store, KEY, body('run-3'), seen, options()))!;
+    clock.advance(5000);
+    await releaseLock(store, declined, clock.now(), { wroteNothing: true });
+    const after = (await readLock(store, KEY))!;
+    expect(after.raw.equals(seen.raw)).toBe(true);
+    expect(after.etag).toBe(seen.etag);
+    // A run that wrote (and kept) something leaves a new free version.
+    const wrote = (await takeFreeLock(store, KEY, body('run-4'), after, options()))!;
+    await releaseLock(store, wrote, clock.now());
+    expect((await readLock(store, KEY))!.etag).not.toBe(seen.etag);
   });
 });
 

@@ -18,7 +18,7 @@ import type { S3Store } from '../../src/stores/s3.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { failingStore } from '../helpers/faulty-store.js';
 import { s3Endpoint, s3TestContext, TEST_CREDENTIALS, TEST_REGION, type S3TestContext } from '../helpers/s3.js';
-import { tempDir } from '../helpers/trees.js';
+import { lockState, tempDir } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 const noSleep = async () => undefined;
@@ -53,9 +53,19 @@ async function remoteBytes(store: RemoteStore, prefix: string): Promise<Bytes> {
   return out;
 }
 
-/** The listing, every key with its ETag and size (the tool area included): what "untouched" means. */
+/**
+ * The listing, every key with its ETag and size (the tool area included): what "untouched" means.
+ * A lock is shown as free or held: a run that took it leaves a new free version behind.
+ */
 async function listing(store: RemoteStore, prefix = ''): Promise<string[]> {
-  return (await store.list(prefix)).map((o) => `${o.key} ${o.etag} ${o.size}`);
+  const out: string[] = [];
+  for (const o of await store.list(prefix))
+    out.push(
+      o.key.includes('.fastblocks-sync/locks/')
+        ? `${o.key} ${await lockState(store, o.key)}`
+        : `${o.key} ${o.etag} ${o.size}`,
+    );
+  return out;
 }
 
 const b64 = (text: string | Buffer) => Buffer.from(text).toString('base64');
@@ -683,8 +693,8 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
         expect(report.failure).toBeUndefined();
         expect(report.conflicts).toEqual([]);
         expect(report.synced).toEqual([]);
-        expect(store.stats.get - before.get).toBe(1); // the state only: the object was not read
-        expect(store.stats.put - before.put).toBe(2); // the lock and the state; no body
+        expect(store.stats.get - before.get).toBe(2); // the lock and the state only: the object was not read
+        expect(store.stats.put - before.put).toBe(3); // the lock taken and released (left free), the state; no body
         const state = JSON.parse((await store.get(stateKey(remoteLayout(prefix), 'real-buckets'))).body.toString()) as {
           entries: Record<string, { etag: string; md5: string }>;
         };
@@ -729,7 +739,7 @@ describe.skipIf(s3Endpoint === null)('real buckets on moto_server', () => {
         expect(report.conflicts.map((c) => [c.path, c.kind, c.remote?.md5])).toEqual([
           ['changed.bin', 'add/add', md5(other)],
         ]);
-        expect(store.stats.get - before.get).toBe(1); // the state only
+        expect(store.stats.get - before.get).toBe(2); // the lock and the state only
       },
     );
 

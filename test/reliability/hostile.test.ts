@@ -442,12 +442,13 @@ describeS3('hostile input: clear errors, nothing written', () => {
         'The request signature we calculated does not match the signature you provided.',
         /the store rejected the credentials \(SignatureDoesNotMatch\): check the AWS_ACCESS_KEY_ID/,
       ],
-      // A writing run takes the lock before it lists (it plans under the lock): the lock's PUT is the first request.
+      // A writing run reads the lock before it lists (it plans under the lock, or takes a free one
+      // only if unchanged since): the lock's GET is the first request.
       [
         'AccessDenied',
         403,
         'Access Denied',
-        /access denied: the credentials from the AWS_ACCESS_KEY_ID \/ AWS_SECRET_ACCESS_KEY environment variables need s3:PutObject/,
+        /access denied: the credentials from the AWS_ACCESS_KEY_ID \/ AWS_SECRET_ACCESS_KEY environment variables need s3:GetObject/,
       ],
     ];
     it.each(denials)('wrong credentials answered %s', async (code, status, message, expected) => {

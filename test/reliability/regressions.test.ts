@@ -11,7 +11,7 @@ import { conflictCopyName, isConflictCopy } from '../../src/core/names.js';
 import { plan } from '../../src/core/plan.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { describeS3, s3TestContext } from '../helpers/s3.js';
-import { tempDir } from '../helpers/trees.js';
+import { lockState, tempDir } from '../helpers/trees.js';
 import { FaultProxy, type FaultKind, type RequestInfo } from './fault-proxy.js';
 import { proxiedStore, type FaultEnv } from './fault-runs.js';
 import {
@@ -72,6 +72,32 @@ async function settle(): Promise<void> {
 }
 
 const isLock = (r: RequestInfo) => r.path.endsWith('/locks/root=.json');
+
+/**
+ * Loses the answer of one lock refresh (a lock PUT while `refresh()` holds) and of the release
+ * (the lock PUT after the state PUT: a release leaves the lock free, it does not delete it).
+ */
+function lockPutsLost({ refresh }: { refresh: () => boolean }): (r: RequestInfo) => FaultKind | null {
+  let committed = false;
+  let refreshLost = false;
+  let releaseLost = false;
+  return (r) => {
+    if (r.method === 'PUT' && r.path.includes('/state/')) committed = true;
+    if (!isLock(r) || r.method !== 'PUT') return null;
+    if (refresh() && !refreshLost) return ((refreshLost = true), 'reset-response');
+    if (committed && !releaseLost) return ((releaseLost = true), 'reset-response');
+    return null;
+  };
+}
+
+/** Fails every release of the lock (its PUT after the state PUT): the run commits, its lock stays. */
+function releaseFails(): (r: RequestInfo) => FaultKind | null {
+  let committed = false;
+  return (r) => {
+    if (r.method === 'PUT' && r.path.includes('/state/')) committed = true;
+    return committed && isLock(r) && r.method === 'PUT' ? '500' : null;
+  };
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describeS3('regressions found by the reliability suite', () => {
@@ -155,19 +181,23 @@ describeS3('regressions found by the reliability suite', () => {
     async () => {
       const world = await newWorld({ 'a.html': 'v1' });
       // The upload takes 1.5 s, so the lock (TTL 3 s) is refreshed once; that refresh's answer is
-      // lost, and so is the release's.
+      // lost, and so is the release's (a PUT of the free lock, after the state PUT).
+      let uploading = false;
       env.proxy.observer = async (r) => {
-        if (isPut(r, '/a.html')) await sleep(1500);
+        if (isPut(r, '/a.html')) {
+          uploading = true;
+          await sleep(1500);
+          uploading = false;
+        }
         return 'forward';
       };
-      script('x1.1', (r, n) =>
-        isLock(r) && ((r.method === 'PUT' && n === 2) || (r.method === 'DELETE' && n === 1)) ? 'reset-response' : null,
-      );
+      const lost = lockPutsLost({ refresh: () => uploading });
+      script('x1.1', (r) => lost(r));
       const report = await runSync(options(world, { retryAttempts: 2, timeout: 5 }));
       await settle();
       expect(report.failure).toBeUndefined();
       expect(report.warnings).toEqual([]);
-      expect(await env.direct.head(lockKeyOf(world.rootPrefix))).toBeNull();
+      expect(await lockState(env.direct, lockKeyOf(world.rootPrefix))).toBe('free');
     },
   );
 
@@ -177,7 +207,7 @@ describeS3('regressions found by the reliability suite', () => {
     await writeLocal(world.local, 'page.html', 'v2');
     await writeLocal(world.local, 'new.html', 'created');
     // The run commits, but its lock cannot be released.
-    script('x1.2', (r) => (isLock(r) && r.method === 'DELETE' ? '500' : null));
+    script('x1.2', releaseFails());
     const first = await runSync(options(world, {}));
     await settle();
     expect(first.failure).toBeUndefined();
@@ -220,7 +250,9 @@ describeS3('regressions found by the reliability suite', () => {
     await settle();
     expect(report.rolledBack).toBe(true);
     expect(report.warnings).toEqual([]);
-    expect(await env.direct.head(lockKeyOf(world.rootPrefix))).toBeNull();
+    // Released: the run created the lock and undid every write, so it leaves none (a root with a
+    // lock before would find it free).
+    expect(await lockState(env.direct, lockKeyOf(world.rootPrefix))).toBe('absent');
     expect(unchanged(before, await snapshot(env.direct, world), 'stopped')).toEqual([]);
   });
 

@@ -108,7 +108,9 @@ export async function snapshot(store: RemoteStore, world: WorldPaths): Promise<S
   let lock: string | null = null;
   for (const object of await store.list(world.rootPrefix)) {
     if (object.key === lockKey) {
-      lock = (await store.get(object.key)).body.toString('utf8');
+      // A free lock (released by its last run, which leaves it in place) is no lock held.
+      const body = (await store.get(object.key)).body.toString('utf8');
+      lock = lockIsFree(body) ? null : body;
       continue;
     }
     remoteAll.set(object.key, object.etag);
@@ -117,6 +119,14 @@ export async function snapshot(store: RemoteStore, world: WorldPaths): Promise<S
       remote.set(object.key.slice(world.rootPrefix.length), (await store.get(object.key)).body.toString('utf8'));
   }
   return { local: await readLocal(world.local), remote, remoteAll, state, lock };
+}
+
+function lockIsFree(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { released?: unknown }).released !== undefined;
+  } catch {
+    return false; // not a lock body at all (a hostile test's): reported as it is
+  }
 }
 
 /** Contents kept in backups on both sides (and conflict copies count as present on the sides). */
