@@ -79,7 +79,7 @@ describeS3('dist/index.js: restore-run from pull request events', () => {
     expect(await bucketTemplates(prefix)).toEqual(before);
   });
 
-  it('a path forged into a record (line break, command, Markdown) is restored, never a command or Markdown', async () => {
+  it('a path forged into a record (line break, command, Markdown) is never a command or Markdown', async () => {
     const prefix = 'rbr3';
     const ws = await workspace(V1);
     const dispatch = pushEvent(api.url, '5'.repeat(40));
