@@ -125,8 +125,11 @@ export const backupKeyOf = (layout: RemoteLayout, runId: string, path: string): 
 // Parsing: pages and records are written by whoever holds the bucket's credentials.
 
 type Json = Record<string, unknown>;
+// Only the form toISOString writes: Date.parse alone accepts free text around a date ("(ESC[2J) 2020"),
+// which `history` would print to a terminal.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 const isIsoTime = (value: unknown): value is string =>
-  isString(value) && value.length <= 40 && Number.isFinite(Date.parse(value));
+  isString(value) && ISO_TIME.test(value) && Number.isFinite(Date.parse(value));
 const DIRECTIONS = new Set(['push', 'pull', 'bidirectional']);
 const ROOT_ID = /^root=[A-Za-z0-9%._~!*'()-]*$/;
 
@@ -404,7 +407,9 @@ export class RootHistory {
 
   /**
    * Every entry, newest first, page by page: the head, then the archives (one GET each), until
-   * `enough` says so.
+   * the caller stops. A missing archive ends the walk: an archive is written before the head counts
+   * it, so one is missing only when deleted, and a head claiming billions of archives that do not
+   * exist must not cost a GET each (every deploy's retention walks the history).
    */
   async *entries(): AsyncGenerator<{ entry: HistoryEntry; key: string }> {
     const { page } = await this.head();
@@ -412,6 +417,7 @@ export class RootHistory {
     for (let sequence = page.archived; sequence > 0; sequence--) {
       const key = archiveKey(this.layout, sequence);
       const archived = await this.page(key);
+      if (archived.etag === null) return;
       for (const entry of archived.page.entries) yield { entry, key };
     }
   }
