@@ -3,10 +3,10 @@
 // GITHUB_STEP_SUMMARY files, RUNNER_TEMP, and a GitHub API URL.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/trees.js';
 
 export const DIST = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
 
@@ -38,7 +38,8 @@ export function inputVariable(name: string): string {
 }
 
 export async function runAction(options: ActionRunOptions): Promise<ActionRun> {
-  const dir = await mkdtemp(join(tmpdir(), 'fbs-action-run-'));
+  // RUNNER_TEMP too: tests read the report files the run left there; removed after the test file.
+  const dir = await tempDir('fbs-action-run-');
   const files = { event: join(dir, 'event.json'), output: join(dir, 'output'), summary: join(dir, 'summary.md') };
   await writeFile(files.event, JSON.stringify(options.event));
   await writeFile(files.output, '');

@@ -8,8 +8,13 @@ import type { RemoteStore } from '../../src/stores/store.js';
 
 export type Tree = Record<string, string>;
 
+/** Folders tempDir made in this test file; test/helpers/temp-cleanup.ts removes them after it. */
+export const tempDirs = new Set<string>();
+
 export async function tempDir(prefix = 'fbsync-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
 }
 
 export async function writeTree(root: string, tree: Tree): Promise<void> {
