@@ -15,7 +15,7 @@ import { remoteLayout } from '../core/state.js';
 import { createStore } from '../stores/index.js';
 import { exitCodeFor } from '../results.js';
 import type { CliIo } from './io.js';
-import { addRunOptions, choice, number, retentionOption, s3OptionsFrom } from './options.js';
+import { addRunOptions, choice, number, retentionOption, s3OptionsFrom, type RunLimitFlags } from './options.js';
 
 interface ConnectionFlags {
   endpoint?: string;
@@ -28,18 +28,12 @@ interface HistoryFlags extends ConnectionFlags {
   limit: number;
 }
 
-interface RestoreFlags extends ConnectionFlags {
+interface RestoreFlags extends ConnectionFlags, RunLimitFlags {
   run?: string;
   to?: string;
   dryRun: boolean;
   conflict: (typeof RESTORE_STRATEGIES)[number];
   force: boolean;
-  maxConcurrent: number;
-  timeout: number;
-  retryAttempts: number;
-  retryDelay: number;
-  lockWait: number;
-  lockTtl?: number;
   keepBackups?: RetentionPolicy;
 }
 

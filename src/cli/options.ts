@@ -24,7 +24,17 @@ export function retentionOption(value: string): RetentionPolicy {
   }
 }
 
-export interface SharedCliOptions {
+/** The limits every writing command takes (`--max-concurrent` … `--lock-ttl`). */
+export interface RunLimitFlags {
+  maxConcurrent: number;
+  timeout: number;
+  retryAttempts: number;
+  retryDelay: number;
+  lockWait: number;
+  lockTtl?: number;
+}
+
+export interface SharedCliOptions extends RunLimitFlags {
   direction: SyncStrategy['direction'];
   conflict: SyncStrategy['conflictStrategy'];
   dryRun: boolean;
@@ -34,12 +44,6 @@ export interface SharedCliOptions {
   force: boolean;
   include: string[];
   exclude: string[];
-  maxConcurrent: number;
-  timeout: number;
-  retryAttempts: number;
-  retryDelay: number;
-  lockWait: number;
-  lockTtl?: number;
   replica?: string;
   endpoint?: string;
   region?: string;
