@@ -150,8 +150,8 @@ export interface SyncOptions {
    */
   keepBackups?: RetentionPolicy;
   /**
-   * Make this run a restore (see restoreSync): its plan puts back what the run(s) changed instead
-   * of syncing a local tree. Set by restoreSync, which also names the replica.
+   * Make this run a restore (runRestore, or an area's --restore-run): its plan puts back what the
+   * run(s) changed instead of syncing a local tree; prepareSync's asRestore names the replica.
    */
   restore?: RestoreRequest;
 }
@@ -531,8 +531,9 @@ class SyncRun implements PreparedSync {
   }
 
   /**
-   * A restore's plan, made from the history under the lock: the records of the run(s) it undoes
-   * against a fresh listing, the base of the replica that wrote them (restoreSync named it).
+   * A restore's plan, made from the history as a sync's plan is made (under the lock, or before
+   * taking a free lock unchanged, planRun): the records of the run(s) it undoes against a fresh
+   * listing, the base of the replica that wrote them (asRestore named it).
    */
   private async planRestoreRun(request: RestoreRequest): Promise<void> {
     const { strategy } = this.options;
