@@ -13,26 +13,14 @@ import { LocalTree } from '../../src/core/local.js';
 import { runSync } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncDirection, type SyncReport } from '../../src/core/model.js';
 import { backupRunPrefix, lockKey, remoteLayout, type LockBody } from '../../src/core/state.js';
-import { createFsStore } from '../../src/stores/fs.js';
 import type { RemoteStore } from '../../src/stores/store.js';
-import { s3Endpoint, s3TestContext } from '../helpers/s3.js';
 import { readRemote, readTree, tempDir, writeTree } from '../helpers/trees.js';
+import { STORE_CASES } from '../helpers/store-cases.js';
 
 const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 const RUN = '20261130T101500Z-0d7d7d';
 
-const cases = [
-  {
-    name: 'file:// store',
-    available: true,
-    make: async (): Promise<RemoteStore> => createFsStore(await tempDir('fbsync-bucket-')),
-  },
-  {
-    name: 'S3 (moto_server)',
-    available: s3Endpoint !== null,
-    make: async (): Promise<RemoteStore> => (await s3TestContext()).makeStore(),
-  },
-];
+const cases = STORE_CASES;
 
 for (const storeCase of cases) {
   describe.skipIf(!storeCase.available)(`a dry run after an interrupted run, against ${storeCase.name}`, () => {

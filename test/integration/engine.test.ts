@@ -6,9 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncStrategy } from '../../src/core/model.js';
 import { exitCodeFor } from '../../src/results.js';
-import { createFsStore } from '../../src/stores/fs.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
-import { s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';
 import {
   lockState,
   putRemote,
@@ -20,32 +18,9 @@ import {
   writeTree,
 } from '../helpers/trees.js';
 import { failingStore } from '../helpers/faulty-store.js';
+import { STORE_CASES } from '../helpers/store-cases.js';
 
-interface StoreCase {
-  name: string;
-  available: boolean;
-  make: () => Promise<RemoteStore>;
-}
-
-let s3: S3TestContext | undefined;
-const cases: StoreCase[] = [
-  {
-    name: 'file:// store',
-    available: true,
-    make: async () => {
-      const dir = await tempDir('fbsync-bucket-');
-      return createFsStore(dir);
-    },
-  },
-  {
-    name: 'S3 (moto_server)',
-    available: s3Endpoint !== null,
-    make: async () => {
-      s3 ??= await s3TestContext();
-      return s3.makeStore();
-    },
-  },
-];
+const cases = STORE_CASES;
 
 const noSleep = async () => undefined;
 

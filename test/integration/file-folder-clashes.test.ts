@@ -16,7 +16,6 @@ import {
   type SyncReport,
   type SyncStrategy,
 } from '../../src/core/model.js';
-import { createFsStore } from '../../src/stores/fs.js';
 import type { RemoteStore } from '../../src/stores/store.js';
 import { failingStore } from '../helpers/faulty-store.js';
 import { s3Endpoint, s3TestContext } from '../helpers/s3.js';
@@ -31,6 +30,7 @@ import {
   writeTree,
   type Tree,
 } from '../helpers/trees.js';
+import { STORE_CASES } from '../helpers/store-cases.js';
 
 const noSleep = async () => undefined;
 const NON_MANUAL: readonly ConflictStrategy[] = ['newest-wins', 'remote-wins', 'backup-both'];
@@ -39,20 +39,7 @@ const COPY = /\.conflict-(local|remote)-\d{8}T\d{6}Z(?:-\d+)?$/;
 const stable = (tree: Tree): Tree =>
   Object.fromEntries(Object.entries(tree).map(([k, v]) => [k.replace(COPY, '.conflict-$1'), v]));
 
-const cases = [
-  {
-    name: 'file:// store',
-    s3: false,
-    available: true,
-    make: async (): Promise<RemoteStore> => createFsStore(await tempDir('fbsync-bucket-')),
-  },
-  {
-    name: 'S3 (moto_server)',
-    s3: true,
-    available: s3Endpoint !== null,
-    make: async (): Promise<RemoteStore> => (await s3TestContext()).makeStore(),
-  },
-];
+const cases = STORE_CASES;
 
 for (const storeCase of cases) {
   describe.skipIf(!storeCase.available)(`file/folder clashes, against ${storeCase.name}`, () => {

@@ -12,10 +12,9 @@ import fs from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareSync, runRestore, runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport } from '../../src/core/model.js';
-import { createFsStore } from '../../src/stores/fs.js';
 import type { RemoteStore } from '../../src/stores/store.js';
-import { s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';
 import { tempDir, writeTree, type Tree } from '../helpers/trees.js';
+import { STORE_CASES } from '../helpers/store-cases.js';
 
 const md5 = (body: Buffer | string) => createHash('md5').update(body).digest('hex');
 
@@ -30,18 +29,7 @@ async function listing(store: RemoteStore, prefix: string): Promise<Record<strin
 
 const md5s = (tree: Tree) => Object.fromEntries(Object.entries(tree).map(([p, c]) => [p, md5(c)]));
 
-let s3: S3TestContext | undefined;
-const cases = [
-  { name: 'file:// store', available: true, make: async () => createFsStore(await tempDir('fbsync-review-')) },
-  {
-    name: 'S3 (moto_server)',
-    available: s3Endpoint !== null,
-    make: async () => {
-      s3 ??= await s3TestContext();
-      return s3.makeStore();
-    },
-  },
-];
+const cases = STORE_CASES;
 
 for (const storeCase of cases) {
   describe.skipIf(!storeCase.available)(`issue 14 review against ${storeCase.name}`, () => {

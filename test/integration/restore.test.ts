@@ -10,10 +10,9 @@ import { runRestore, runSync, type RestoreOptions, type SyncOptions } from '../.
 import { RootHistory } from '../../src/core/history.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
 import { remoteLayout } from '../../src/core/state.js';
-import { createFsStore } from '../../src/stores/fs.js';
 import type { RemoteStore } from '../../src/stores/store.js';
-import { s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';
 import { readTree, tempDir, writeTree, type Tree } from '../helpers/trees.js';
+import { STORE_CASES } from '../helpers/store-cases.js';
 
 const md5 = (body: Buffer) => createHash('md5').update(body).digest('hex');
 
@@ -43,18 +42,7 @@ function versions(): { v1: Tree; v2: Tree } {
   return { v1, v2 };
 }
 
-let s3: S3TestContext | undefined;
-const cases = [
-  { name: 'file:// store', available: true, make: async () => createFsStore(await tempDir('fbsync-bucket-')) },
-  {
-    name: 'S3 (moto_server)',
-    available: s3Endpoint !== null,
-    make: async () => {
-      s3 ??= await s3TestContext();
-      return s3.makeStore();
-    },
-  },
-];
+const cases = STORE_CASES;
 
 for (const storeCase of cases) {
   describe.skipIf(!storeCase.available)(`restore against ${storeCase.name}`, () => {

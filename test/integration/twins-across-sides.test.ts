@@ -9,26 +9,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../src/results.js';
 import { runSync } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncDirection, type SyncReport } from '../../src/core/model.js';
-import { createFsStore } from '../../src/stores/fs.js';
 import type { RemoteStore } from '../../src/stores/store.js';
-import { s3Endpoint, s3TestContext } from '../helpers/s3.js';
 import { putRemote, readTree, snapshotRemote, tempDir, writeTree, type Tree } from '../helpers/trees.js';
+import { STORE_CASES } from '../helpers/store-cases.js';
 
 const NFC = 'caf\u00e9.txt';
 const NFD = 'cafe\u0301.txt';
 
-const cases = [
-  {
-    name: 'file:// store',
-    available: true,
-    make: async (): Promise<RemoteStore> => createFsStore(await tempDir('fbsync-bucket-')),
-  },
-  {
-    name: 'S3 (moto_server)',
-    available: s3Endpoint !== null,
-    make: async (): Promise<RemoteStore> => (await s3TestContext()).makeStore(),
-  },
-];
+const cases = STORE_CASES;
 
 for (const storeCase of cases) {
   describe.skipIf(!storeCase.available)(`twins across the sides, against ${storeCase.name}`, () => {
