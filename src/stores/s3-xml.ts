@@ -199,6 +199,28 @@ export function parseListPage(xml: string): ListPage {
   return { objects, isTruncated, ...(nextContinuationToken ? { nextContinuationToken } : {}) };
 }
 
+/**
+ * A listing page's continuation token, read without parsing its thousand keys, so the next page
+ * can be asked for first; undefined when the page looks complete. Only a hint, which the caller
+ * checks against parseListPage's reading of the same page: element names cannot occur inside
+ * text, where '<' is escaped, but a server may spell the XML otherwise (CDATA, references,
+ * attributes): then the look reads nothing. It never throws.
+ */
+export function peekListContinuation(xml: string): string | undefined {
+  if (elementText(xml, 'IsTruncated')?.trim() !== 'true') return undefined;
+  const token = elementText(xml, 'NextContinuationToken');
+  // Plain text only (tokens are base64 or hex): anything spelled with markup is left to the parse.
+  return token && !/[<&]/.test(token) ? token : undefined;
+}
+
+function elementText(xml: string, name: string): string | undefined {
+  const open = xml.indexOf(`<${name}>`);
+  if (open < 0) return undefined;
+  const from = open + name.length + 2;
+  const close = xml.indexOf(`</${name}>`, from);
+  return close < 0 ? undefined : xml.slice(from, close);
+}
+
 function listedObject(contents: XmlElement, encoded: boolean): ObjectInfo {
   let key: string | undefined;
   let size = 0;

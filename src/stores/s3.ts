@@ -28,6 +28,7 @@ import {
   MalformedXmlError,
   parseErrorBody,
   parseListPage,
+  peekListContinuation,
   xmlField,
   type ListPage,
 } from './s3-xml.js';
@@ -107,8 +108,15 @@ const PART_BUFFERS = 4;
 const COPY_PARTS_IN_FLIGHT = 8;
 
 const PAGE_SIZE = 1000;
+/** The first page of the keys before the tool's folder: there are usually none. */
+const PROBE_PAGE_SIZE = 20;
 /** The highest code point: `p + MAX_CODE_POINT` sorts after every key starting with `p`. */
 const MAX_CODE_POINT = '\u{10FFFF}';
+
+interface ListCursor {
+  'continuation-token'?: string;
+  'start-after'?: string;
+}
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -230,38 +238,111 @@ export class S3Store implements RemoteStore {
     });
   }
 
+  /**
+   * When the skipped area (the tool's folder) sits inside the listed prefix, the keys before it
+   * and after it are listed at once: the area is never paged through, and its objects never take
+   * a page's room (a root of 2,000 files is two pages, not three).
+   */
   async list(prefix: string, options: ListOptions = {}): Promise<ObjectInfo[]> {
     const { skipPrefix, signal } = options;
+    if (skipPrefix === undefined || !skipPrefix.startsWith(prefix) || skipPrefix === prefix) {
+      const objects = await this.listRange(prefix, {}, signal);
+      return skipPrefix === undefined ? objects : objects.filter((o) => !o.key.startsWith(skipPrefix));
+    }
+    // One range failing stops the other: the caller retries the whole listing.
+    const sibling = new AbortController();
+    const both = signal ? AbortSignal.any([signal, sibling.signal]) : sibling.signal;
+    try {
+      const [before, after] = await Promise.all([
+        this.listBefore(prefix, skipPrefix, both),
+        this.listRange(prefix, { 'start-after': skipPrefix + MAX_CODE_POINT }, both),
+      ]);
+      return before.length === 0 ? after : before.concat(after);
+    } catch (error) {
+      sibling.abort();
+      throw error;
+    }
+  }
+
+  /**
+   * The keys that sort before `end` (S3 orders keys by their UTF-8 bytes). Usually none (the
+   * tool's folder starts with '.'), so the first page asks for a few keys only.
+   */
+  private async listBefore(prefix: string, end: string, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
+    const endBytes = Buffer.from(end, 'utf8');
     const objects: ObjectInfo[] = [];
-    let cursor: { 'continuation-token'?: string; 'start-after'?: string } = {};
-    for (;;) {
-      const query = {
-        'list-type': '2',
-        'max-keys': String(PAGE_SIZE),
-        'encoding-type': 'url',
-        ...(prefix ? { prefix } : {}),
-        ...cursor,
-      };
-      const page: ListPage = await this.request({ operation: 'list', key: prefix, signal }, async () =>
-        parseListPage((await this.sendRead({ method: 'GET', key: '', query, signal })).body.toString('utf8')),
-      );
+    let cursor: ListCursor = {};
+    for (let pageSize = PROBE_PAGE_SIZE; ; pageSize = PAGE_SIZE) {
+      const page = this.parsePage(prefix, await this.listPage(prefix, cursor, pageSize, signal), signal);
       for (const object of page.objects) {
-        if (skipPrefix === undefined || !object.key.startsWith(skipPrefix)) objects.push(object);
+        if (Buffer.compare(Buffer.from(object.key, 'utf8'), endBytes) >= 0) return objects;
+        objects.push(object);
       }
       if (!page.isTruncated) return objects;
-      const lastKey = page.objects.at(-1)?.key;
-      if (skipPrefix !== undefined && lastKey?.startsWith(skipPrefix)) {
-        // Jump over the rest of the skipped area with a fresh listing instead of paging through it.
-        cursor = { 'start-after': skipPrefix + MAX_CODE_POINT };
-      } else if (page.nextContinuationToken) {
-        cursor = { 'continuation-token': page.nextContinuationToken };
-      } else {
-        throw new StoreError(
-          'ServerError',
-          `list ${this.describe(prefix)}: truncated page without a continuation token`,
-        );
-      }
+      cursor = { 'continuation-token': this.nextToken(prefix, page.nextContinuationToken) };
     }
+  }
+
+  /**
+   * Every key from `cursor` on. The next page is asked for as soon as a page's token is read,
+   * before the page is parsed: parsing 1,000 keys overlaps the next page's round trip. The parse
+   * has the last word: a page it reads otherwise than the quick look did (XML spelled unusually)
+   * costs only the round trip, as without the look.
+   */
+  private async listRange(prefix: string, from: ListCursor, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
+    const objects: ObjectInfo[] = [];
+    let next: Promise<string> | undefined = this.listPage(prefix, from, PAGE_SIZE, signal);
+    while (next !== undefined) {
+      const body = await next;
+      const peeked = peekListContinuation(body);
+      const prefetched = peeked
+        ? this.listPage(prefix, { 'continuation-token': peeked }, PAGE_SIZE, signal)
+        : undefined;
+      // A failure below leaves the prefetched answer unread: its rejection must not go unhandled.
+      prefetched?.catch(() => undefined);
+      const page = this.parsePage(prefix, body, signal);
+      const token = page.isTruncated ? this.nextToken(prefix, page.nextContinuationToken) : undefined;
+      next =
+        token === undefined
+          ? undefined
+          : token === peeked && prefetched
+            ? prefetched
+            : this.listPage(prefix, { 'continuation-token': token }, PAGE_SIZE, signal);
+      for (const object of page.objects) objects.push(object);
+    }
+    return objects;
+  }
+
+  private parsePage(prefix: string, body: string, signal: AbortSignal | undefined): ListPage {
+    try {
+      return parseListPage(body);
+    } catch (error) {
+      throw this.toStoreError(error, { operation: 'list', key: prefix, signal });
+    }
+  }
+
+  private nextToken(prefix: string, token: string | undefined): string {
+    if (token) return token;
+    throw new StoreError('ServerError', `list ${this.describe(prefix)}: truncated page without a continuation token`);
+  }
+
+  /** One ListObjectsV2 page, its body unparsed. */
+  private listPage(
+    prefix: string,
+    cursor: ListCursor,
+    pageSize: number,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const query = {
+      'list-type': '2',
+      'max-keys': String(pageSize),
+      'encoding-type': 'url',
+      ...(prefix ? { prefix } : {}),
+      ...cursor,
+    };
+    return this.request({ operation: 'list', key: prefix, signal }, async () =>
+      (await this.sendRead({ method: 'GET', key: '', query, signal })).body.toString('utf8'),
+    );
   }
 
   async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
