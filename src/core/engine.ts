@@ -335,6 +335,7 @@ class SyncRun implements PreparedSync {
   /** Set when the next run must finish what this one could not: the lock (with the journal) stays. */
   private leaveJournal = false;
   private released = false;
+  private rootHistory: RootHistory | undefined;
   private strict = false;
   /** This run's summary is on its root's history page. */
   private recorded = false;
@@ -885,8 +886,9 @@ class SyncRun implements PreparedSync {
     });
   }
 
+  /** One for the run: the head it appends is the one its retention walks (RootHistory.written). */
   private history(): RootHistory {
-    return new RootHistory(this.cleanupStore(), this.layout);
+    return (this.rootHistory ??= new RootHistory(this.cleanupStore(), this.layout));
   }
 
   /** This run's record of what it changed in the bucket (none for a run that wrote nothing there). */

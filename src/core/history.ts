@@ -327,6 +327,12 @@ interface LoadedPage {
 const WRITE_ATTEMPTS = 3;
 
 export class RootHistory {
+  /**
+   * The head as this object last wrote it. A run appends and then prunes under its root's lock,
+   * where no other writer changes the head: the pruning walks it without reading it again.
+   */
+  private written: HistoryPage | undefined;
+
   constructor(
     private readonly store: RemoteStore,
     readonly layout: RemoteLayout,
@@ -353,6 +359,7 @@ export class RootHistory {
   private async put(key: string, page: HistoryPage, etag: string | null): Promise<void> {
     const conditions = etag === null ? { ifNoneMatch: '*' as const } : { ifMatch: etag };
     await this.store.put(key, Buffer.from(JSON.stringify(page)), { ...conditions, contentType: 'application/json' });
+    if (key === headKey(this.layout)) this.written = page;
   }
 
   /**
@@ -412,7 +419,7 @@ export class RootHistory {
    * exist must not cost a GET each (every deploy's retention walks the history).
    */
   async *entries(): AsyncGenerator<{ entry: HistoryEntry; key: string }> {
-    const { page } = await this.head();
+    const page = this.written ?? (await this.head()).page;
     for (const entry of page.entries) yield { entry, key: headKey(this.layout) };
     for (let sequence = page.archived; sequence > 0; sequence--) {
       const key = archiveKey(this.layout, sequence);

@@ -231,18 +231,29 @@ describe('a root history of many runs (file:// store)', () => {
     }
     const before = { ...store.stats };
     const listed: string[] = [];
-    for await (const { entry } of history.entries()) listed.push(entry.runId);
+    // Another process's view: the head and both archives.
+    for await (const { entry } of new RootHistory(store, remoteLayout('')).entries()) listed.push(entry.runId);
     expect(listed).toEqual([...ids].reverse());
     expect(store.stats.get - before.get).toBe(3);
     expect(store.stats.list - before.list).toBe(0);
+    // The writer's own view: the head it wrote last is not read again.
+    const own = { ...store.stats };
+    const ownListed: string[] = [];
+    for await (const { entry } of history.entries()) ownListed.push(entry.runId);
+    expect(ownListed).toEqual(listed);
+    expect(store.stats.get - own.get).toBe(2);
 
     const now = new Date('2026-03-01T00:00:00.000Z');
     const first = await pruneBackups(store, history, { runs: 5 }, now);
     expect(first.runs).toHaveLength(245);
     const again = { ...store.stats };
-    const second = await pruneBackups(store, history, { runs: 5 }, now);
+    const second = await pruneBackups(store, new RootHistory(store, remoteLayout('')), { runs: 5 }, now);
     expect(second.runs).toEqual([]);
     // The head only: the first pruned run ends the walk.
     expect(store.stats.get - again.get).toBe(1);
+    // The pruning writer's view of the head includes its marks: nothing read, nothing pruned twice.
+    const third = { ...store.stats };
+    expect((await pruneBackups(store, history, { runs: 5 }, now)).runs).toEqual([]);
+    expect(store.stats.get - third.get).toBe(0);
   });
 });
