@@ -420,9 +420,10 @@ async function peerRun(section, moto, data, tool, rep, { pull }) {
   }
 }
 
-async function loopRun(section, server, data, rep, { reset }) {
+async function loopRun(section, server, data, rep, { reset, pull = false }) {
+  let bucket;
   for (const kind of ['sdk', 'store']) {
-    const bucket = reset ? 'bench' : `loop-${kind}-${rep}-${Date.now()}`;
+    bucket = reset ? 'bench' : `loop-${kind}-${rep}-${Date.now()}`;
     if (reset) await server.reset();
     await createBucket(server.endpoint, bucket);
     await measure(section, 'cold push', `limit-${kind}`, rep, server, [
@@ -431,6 +432,17 @@ async function loopRun(section, server, data, rep, { reset }) {
       ourEnv,
     ]);
   }
+  if (!pull) return;
+  // The pull's limit: the store loop's objects read back by the GetObject loop.
+  const dst = path.join(WORK, 'pull-limit');
+  fs.rmSync(dst, { recursive: true, force: true });
+  await measure(section, 'cold pull', 'limit-get', rep, server, [
+    process.execPath,
+    [path.join(here, 'get-loop.mjs'), server.endpoint, bucket, 'loop/', dst, String(CONCURRENCY)],
+    ourEnv,
+  ]);
+  const pulled = sameDigest(treeDigest(data.dir), treeDigest(dst));
+  if (pulled) throw new Error(`${section} GetObject loop rep ${rep}: pulled tree differs from the source: ${pulled}`);
 }
 
 async function motoSection(section, count, reps, tools, { pull }) {
@@ -442,7 +454,7 @@ async function motoSection(section, count, reps, tools, { pull }) {
       const order = [...tools, 'limit'];
       const rotated = order.slice((rep - 1) % order.length).concat(order.slice(0, (rep - 1) % order.length));
       for (const tool of rotated) {
-        if (tool === 'limit') await loopRun(section, moto, data, rep, { reset: true });
+        if (tool === 'limit') await loopRun(section, moto, data, rep, { reset: true, pull });
         else await peerRun(section, moto, data, tool, rep, { pull });
       }
     }
@@ -610,6 +622,7 @@ const TOOL_NAMES = {
   'rclone-fast': '`rclone sync --fast-list --checksum`',
   'limit-sdk': 'limit: PutObject loop (SDK)',
   'limit-store': 'limit: PutObject loop (S3Store)',
+  'limit-get': 'limit: GetObject loop (S3Store)',
   md5sum: '`md5sum` (xargs, 5,000 files per process)',
 };
 
@@ -678,6 +691,35 @@ function targets(smallCount) {
     lines.push(
       `| moto 1% change: only changed objects + bookkeeping | ${oursText(change.mid.ours)} ` +
         `(${change.mid.ours.synced} synced) | see below |`,
+    );
+  const fastChange = summarize('moto', '1% change', 'rclone-fast');
+  if (change && fastChange)
+    lines.push(
+      `| moto 1% change ≤ 0.8× ${TOOL_NAMES['rclone-fast']} | ${fmt(change.wall)} s vs ` +
+        `${fmt(fastChange.wall)} s = **${fmt(change.wall / fastChange.wall)}×** ` +
+        `| ${verdict(change.wall / fastChange.wall <= 0.8)} |`,
+    );
+  const pull = summarize('moto', 'cold pull', 'ours');
+  const fastPull = summarize('moto', 'cold pull', 'rclone-fast');
+  const getLimit = summarize('moto', 'cold pull', 'limit-get');
+  if (pull && fastPull) {
+    lines.push(
+      `| moto cold pull ≤ 0.85× ${TOOL_NAMES['rclone-fast']} | ${fmt(pull.wall)} s vs ` +
+        `${fmt(fastPull.wall)} s = **${fmt(pull.wall / fastPull.wall)}×** ` +
+        `| ${verdict(pull.wall / fastPull.wall <= 0.85)} |`,
+    );
+    const perFile = (x) => (x.cpu * 1000) / SMALL;
+    lines.push(
+      `| moto cold pull client CPU per file ≤ ${TOOL_NAMES['rclone-fast']}'s | ${fmt(perFile(pull))} ms vs ` +
+        `${fmt(perFile(fastPull))} ms | ${verdict(perFile(pull) <= perFile(fastPull))} |`,
+    );
+  }
+  if (pull && getLimit)
+    lines.push(
+      `| moto cold pull vs the GetObject loop (the server's limit) | ${fmt(pull.wall)} s ÷ ` +
+        `${fmt(getLimit.wall)} s = **${fmt(pull.wall / getLimit.wall)}×**` +
+        (fastPull ? `; ${TOOL_NAMES['rclone-fast']} ${fmt(fastPull.wall / getLimit.wall)}×` : '') +
+        ' | |',
     );
   const fq = summarize('fauxqs', 'cold push', 'ours');
   const fqAws = summarize('fauxqs', 'cold push', 'aws');
@@ -765,7 +807,7 @@ try {
   stopServers();
   const load1 = os.loadavg();
   const steps = ['cold push', 'no-op', '1% change', 'cold pull'];
-  const allTools = [...TOOLS, 'limit-sdk', 'limit-store'];
+  const allTools = [...TOOLS, 'limit-sdk', 'limit-store', 'limit-get'];
   parts.push(`# fastblocks-sync benchmark, ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
   parts.push(
     `${machine()}\n- load average (1 min) ${load0[0].toFixed(2)} at the start, ` +
