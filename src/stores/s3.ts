@@ -140,6 +140,22 @@ const WRONG_REGION_ERRORS = new Set([
   'AuthorizationHeaderMalformed',
   'IllegalLocationConstraintException',
 ]);
+/** The listing starts after the area (a server that ignores start-after lists from the first key). */
+function startsAfter(objects: readonly ObjectInfo[], area: string): boolean {
+  const first = objects[0];
+  return first === undefined || (!first.key.startsWith(area) && compareKeys(first.key, area) > 0);
+}
+
+/** The keys after the area, for a server that listed from the first key. */
+function keysAfter(objects: readonly ObjectInfo[], area: string): ObjectInfo[] {
+  return objects.filter((o) => !o.key.startsWith(area) && compareKeys(o.key, area) > 0);
+}
+
+/** S3's order of keys: by their UTF-8 bytes (not JavaScript's UTF-16 order). */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
 /** What an error answer without a body (a HEAD's) is called. */
 const STATUS_NAMES: Record<number, string> = {
   301: 'PermanentRedirect',
@@ -257,7 +273,8 @@ export class S3Store implements RemoteStore {
         this.listBefore(prefix, skipPrefix, both),
         this.listRange(prefix, { 'start-after': skipPrefix + MAX_CODE_POINT }, both),
       ]);
-      return before.length === 0 ? after : before.concat(after);
+      const rest = startsAfter(after, skipPrefix) ? after : keysAfter(after, skipPrefix);
+      return before.length === 0 ? rest : before.concat(rest);
     } catch (error) {
       sibling.abort();
       throw error;
@@ -269,13 +286,12 @@ export class S3Store implements RemoteStore {
    * tool's folder starts with '.'), so the first page asks for a few keys only.
    */
   private async listBefore(prefix: string, end: string, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
-    const endBytes = Buffer.from(end, 'utf8');
     const objects: ObjectInfo[] = [];
     let cursor: ListCursor = {};
     for (let pageSize = PROBE_PAGE_SIZE; ; pageSize = PAGE_SIZE) {
       const page = this.parsePage(prefix, await this.listPage(prefix, cursor, pageSize, signal), signal);
       for (const object of page.objects) {
-        if (Buffer.compare(Buffer.from(object.key, 'utf8'), endBytes) >= 0) return objects;
+        if (compareKeys(object.key, end) >= 0) return objects;
         objects.push(object);
       }
       if (!page.isTruncated) return objects;

@@ -22,6 +22,8 @@ export interface S3ProxyOptions {
   copyLimit?: number;
   /** Called for every request (method, path with query, headers); an answer replaces moto's. */
   intercept?: (req: http.IncomingMessage) => ScriptedAnswer | null;
+  /** The path and query moto gets instead of the client's (moto does not check signatures). */
+  rewriteUrl?: (url: string) => string;
 }
 
 export interface S3Proxy {
@@ -36,7 +38,7 @@ export interface S3Proxy {
 
 export async function startS3Proxy(
   upstream: string,
-  { copyLimit: limit = Infinity, intercept }: S3ProxyOptions,
+  { copyLimit: limit = Infinity, intercept, rewriteUrl = (url) => url }: S3ProxyOptions,
 ): Promise<S3Proxy> {
   const target = new URL(upstream);
   const refused: string[] = [];
@@ -44,7 +46,14 @@ export async function startS3Proxy(
   const agent = new http.Agent({ keepAlive: true });
   const forward = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const upstreamRequest = http.request(
-      { hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
+      {
+        hostname: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: rewriteUrl(req.url ?? '/'),
+        headers: req.headers,
+        agent,
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);

@@ -1,0 +1,77 @@
+// A root's listing leaves out the tool's folder by listing the keys before it and after it at
+// once (S3Store.list with skipPrefix): a small first page for the few keys that sort before
+// '.fastblocks-sync/' ('-', '!', ' '…), and `start-after` past the folder for the rest. Checked
+// against moto as it is, and behind a proxy that drops `start-after` from every listing, as a
+// server that does not know the parameter would: the listing must come out the same, never with
+// a key twice or a tool key in it.
+
+import pLimit from 'p-limit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { S3Store } from '../../src/stores/s3.js';
+import { s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';
+import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.js';
+
+const ROOT = 'site/';
+const AREA = `${ROOT}.fastblocks-sync/`;
+const before = [' space.txt', '!bang.txt', '-0001.html', '-0002.html', '.fastblocks-sync-notes.md'];
+const area = Array.from({ length: 40 }, (_, i) => `.fastblocks-sync/backups/run/${String(i).padStart(3, '0')}.html`);
+const after = Array.from({ length: 1300 }, (_, i) => `t/${String(i).padStart(4, '0')}.html`).concat(['é.md', '😀.md']);
+
+describe.skipIf(s3Endpoint === null)('listing a root around its tool folder (moto_server)', () => {
+  let context: S3TestContext;
+  let ignoresStartAfter: S3Proxy;
+  const stores: S3Store[] = [];
+  const store = (endpoint?: string) => {
+    const made = context.makeStore(endpoint ? { endpoint } : {});
+    stores.push(made);
+    return made;
+  };
+
+  beforeAll(async () => {
+    context = await s3TestContext();
+    ignoresStartAfter = await startS3Proxy(context.endpoint, {
+      rewriteUrl: (url) => url.replace(/([?&])start-after=[^&]*&?/, '$1'),
+    });
+    const writer = store();
+    const limit = pLimit(16);
+    await Promise.all(
+      [...before, ...area, ...after].map((name) => limit(() => writer.put(`${ROOT}${name}`, Buffer.from(name)))),
+    );
+  });
+  afterAll(async () => {
+    for (const made of stores) made.close();
+    await ignoresStartAfter.close();
+  });
+
+  const expected = () => [...before, ...after].map((name) => ROOT + name).sort(utf8Order);
+
+  it(
+    'lists every key outside the folder once, in S3 order, in the pages the content fills ' + 'plus a small one',
+    async () => {
+      const s = store();
+      const keys = (await s.list(ROOT, { skipPrefix: AREA })).map((o) => o.key);
+      expect(keys).toEqual(expected());
+      // The 5 keys before the folder in the 20-key first page; the 1,302 after it in two pages.
+      expect(s.stats.list).toBe(3);
+    },
+  );
+
+  it('comes out the same from a server that ignores start-after', async () => {
+    const s = store(ignoresStartAfter.endpoint);
+    const keys = (await s.list(ROOT, { skipPrefix: AREA })).map((o) => o.key);
+    expect(keys).toEqual(expected());
+  });
+
+  it('lists the folder itself when asked for it, and a prefix beside it as usual', async () => {
+    const s = store();
+    expect((await s.list(AREA)).map((o) => o.key)).toEqual(area.map((name) => ROOT + name));
+    expect((await s.list(`${ROOT}-`, { skipPrefix: AREA })).map((o) => o.key)).toEqual([
+      `${ROOT}-0001.html`,
+      `${ROOT}-0002.html`,
+    ]);
+  });
+});
+
+function utf8Order(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
