@@ -295,7 +295,9 @@ export class S3Store implements RemoteStore {
         objects.push(object);
       }
       if (!page.isTruncated) return objects;
-      cursor = { 'continuation-token': this.nextToken(prefix, page.nextContinuationToken) };
+      cursor = {
+        'continuation-token': this.nextToken(prefix, page.nextContinuationToken, cursor['continuation-token']),
+      };
     }
   }
 
@@ -307,23 +309,26 @@ export class S3Store implements RemoteStore {
    */
   private async listRange(prefix: string, from: ListCursor, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
     const objects: ObjectInfo[] = [];
+    let asked = from['continuation-token'];
     let next: Promise<string> | undefined = this.listPage(prefix, from, PAGE_SIZE, signal);
     while (next !== undefined) {
       const body = await next;
       const peeked = peekListContinuation(body);
-      const prefetched = peeked
-        ? this.listPage(prefix, { 'continuation-token': peeked }, PAGE_SIZE, signal)
-        : undefined;
+      const prefetched =
+        peeked && peeked !== asked
+          ? this.listPage(prefix, { 'continuation-token': peeked }, PAGE_SIZE, signal)
+          : undefined;
       // A failure below leaves the prefetched answer unread: its rejection must not go unhandled.
       prefetched?.catch(() => undefined);
       const page = this.parsePage(prefix, body, signal);
-      const token = page.isTruncated ? this.nextToken(prefix, page.nextContinuationToken) : undefined;
+      const token = page.isTruncated ? this.nextToken(prefix, page.nextContinuationToken, asked) : undefined;
       next =
         token === undefined
           ? undefined
           : token === peeked && prefetched
             ? prefetched
             : this.listPage(prefix, { 'continuation-token': token }, PAGE_SIZE, signal);
+      asked = token;
       for (const object of page.objects) objects.push(object);
     }
     return objects;
@@ -337,9 +342,11 @@ export class S3Store implements RemoteStore {
     }
   }
 
-  private nextToken(prefix: string, token: string | undefined): string {
-    if (token) return token;
-    throw new StoreError('ServerError', `list ${this.describe(prefix)}: truncated page without a continuation token`);
+  /** A truncated page's token; one missing, or the one that asked for this page, would list forever. */
+  private nextToken(prefix: string, token: string | undefined, asked: string | undefined): string {
+    if (token && token !== asked) return token;
+    const what = token ? 'the continuation token it was asked with' : 'no continuation token';
+    throw new StoreError('ServerError', `list ${this.describe(prefix)}: a truncated page with ${what}`);
   }
 
   /** One ListObjectsV2 page, its body unparsed. */

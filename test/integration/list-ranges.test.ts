@@ -5,9 +5,12 @@
 // server that does not know the parameter would: the listing must come out the same, never with
 // a key twice or a tool key in it.
 
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3Store } from '../../src/stores/s3.js';
+import { createS3Store, type S3Store } from '../../src/stores/s3.js';
+import { StoreError } from '../../src/stores/store.js';
 import { s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.js';
 
@@ -75,3 +78,52 @@ describe.skipIf(s3Endpoint === null)('listing a root around its tool folder (mot
 function utf8Order(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
+
+describe('a server whose listing would never end', () => {
+  // Every page says it is truncated and names the token it was asked with (or none): a client
+  // that follows it lists forever, holding every page.
+  for (const [what, token] of [
+    ['repeats the token it was asked with', (asked: string | null) => asked ?? 'first'],
+    ['names no token', () => null],
+  ] as const) {
+    it(`refuses a server that ${what}, after two requests`, async () => {
+      let requests = 0;
+      const server = createServer((req, res) => {
+        requests++;
+        const asked = new URL(req.url ?? '/', 'http://x').searchParams.get('continuation-token');
+        const next = token(asked);
+        res
+          .writeHead(200, { 'content-type': 'application/xml' })
+          .end(
+            '<ListBucketResult><IsTruncated>true</IsTruncated>' +
+              `<Contents><Key>k${requests}</Key><Size>1</Size><ETag>"e"</ETag></Contents>` +
+              (next === null ? '' : `<NextContinuationToken>${next}</NextContinuationToken>`) +
+              '</ListBucketResult>',
+          );
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as { port: number };
+      const store = createS3Store({
+        bucket: 'site',
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'us-east-1',
+        pathStyle: true,
+        credentials: { accessKeyId: 'AKID', secretAccessKey: 'secret' },
+      });
+      try {
+        const error: unknown = await store.list('').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreError);
+        expect((error as StoreError).code).toBe('ServerError');
+        expect((error as StoreError).message).toMatch(
+          /a truncated page with (the continuation token it was asked with|no continuation token)/,
+        );
+        expect(requests).toBeLessThanOrEqual(3);
+      } finally {
+        store.close();
+        server.closeAllConnections();
+        server.close();
+      }
+    });
+  }
+});
