@@ -7,8 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { RootHistory } from '../core/history.js';
 import { isRunId } from '../core/names.js';
 import { remoteLayout } from '../core/state.js';
-import { areaLocation, type AreaName } from '../targets/config.js';
-import { templateRoots } from '../targets/templates.js';
+import type { AreaName } from '../targets/config.js';
 import { historyLine, limitOption, listHistory } from './history.js';
 import { ConfigError } from '../core/errors.js';
 import { errorMessage } from '../errors.js';
@@ -398,6 +397,12 @@ export function registerTargetCommands(program: Command, shared: SharedCli): voi
         const flags = subcommand.optsWithGlobals<TargetCliOptions & { limit: number }>();
         const remote = cliRemote(flags);
         const ctx = await context(flags, remote);
+        // Loaded here, not with the CLI: the settings reader (the YAML parser) is needed by the
+        // area commands only, and a plain `sync` starts without it.
+        const [{ areaLocation }, { templateRoots }] = await Promise.all([
+          import('../targets/config.js'),
+          import('../targets/templates.js'),
+        ]);
         try {
           const roots =
             area === 'templates'
