@@ -140,22 +140,6 @@ const WRONG_REGION_ERRORS = new Set([
   'AuthorizationHeaderMalformed',
   'IllegalLocationConstraintException',
 ]);
-/** The listing starts after the area (a server that ignores start-after lists from the first key). */
-function startsAfter(objects: readonly ObjectInfo[], area: string): boolean {
-  const first = objects[0];
-  return first === undefined || (!first.key.startsWith(area) && compareKeys(first.key, area) > 0);
-}
-
-/** The keys after the area, for a server that listed from the first key. */
-function keysAfter(objects: readonly ObjectInfo[], area: string): ObjectInfo[] {
-  return objects.filter((o) => !o.key.startsWith(area) && compareKeys(o.key, area) > 0);
-}
-
-/** S3's order of keys: by their UTF-8 bytes (not JavaScript's UTF-16 order). */
-function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 /** What an error answer without a body (a HEAD's) is called. */
 const STATUS_NAMES: Record<number, string> = {
   301: 'PermanentRedirect',
@@ -1214,4 +1198,20 @@ function headFromHeaders(key: string, headers: IncomingHttpHeaders, bodyLength =
     if (value !== undefined) head[name] = value;
   }
   return head;
+}
+
+/** The listing starts after the area (a server that ignores start-after lists from the first key). */
+function startsAfter(objects: readonly ObjectInfo[], area: string): boolean {
+  const first = objects[0];
+  return first === undefined || (!first.key.startsWith(area) && compareKeys(first.key, area) > 0);
+}
+
+/** The keys after the area, for a server that listed from the first key. */
+function keysAfter(objects: readonly ObjectInfo[], area: string): ObjectInfo[] {
+  return objects.filter((o) => !o.key.startsWith(area) && compareKeys(o.key, area) > 0);
+}
+
+/** S3's order of keys: by their UTF-8 bytes (not JavaScript's UTF-16 order). */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
