@@ -217,10 +217,14 @@ function listedObject(contents: XmlElement, encoded: boolean): ObjectInfo {
 // ---------------------------------------------------------------------------------------------
 // Versioning: GetBucketVersioning and ListObjectVersions
 
-/** A GetBucketVersioning answer: `<Status>` Enabled or Suspended, none when versioning was never enabled. */
+/**
+ * A GetBucketVersioning answer: `<Status>` Enabled or Suspended, none when versioning was never
+ * enabled. A server that ignores `?versioning` and lists the bucket instead keeps no versions.
+ */
 export function parseVersioningStatus(xml: string): BucketVersioning {
   if (xml.trim() === '') return 'unversioned';
   const root = parseXml(xml);
+  if (root.name === 'ListBucketResult') return 'unversioned';
   if (root.name !== 'VersioningConfiguration' && root.name !== 'GetBucketVersioningResponse')
     throw new MalformedXmlError(`a versioning answer with <${root.name}>`);
   const status = childText(root, 'Status')?.trim();

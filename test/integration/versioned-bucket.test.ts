@@ -245,12 +245,16 @@ describe.skipIf(s3Endpoint === null)('backups as object versions on a bucket wit
   it.each([
     ['Suspended', 'Suspended' as const, null],
     ['never enabled', null, null],
-    ['GetBucketVersioning denied (no s3:GetBucketVersioning)', 'Enabled' as const, 'AccessDenied' as const],
-    ['GetBucketVersioning failing', 'Enabled' as const, 'Network' as const],
+    ['GetBucketVersioning denied (no s3:GetBucketVersioning)', 'Enabled' as const, ['AccessDenied', 403] as const],
+    ['GetBucketVersioning not implemented (501)', 'Enabled' as const, ['Other', 501] as const],
+    ['GetBucketVersioning failing', 'Enabled' as const, ['Network', undefined] as const],
   ])('%s: backups are copies, as before', async (_name, status, failure) => {
     const { store, prefix, push, expected } = await fixture(status);
-    if (failure)
-      store.versioning = () => Promise.reject(new StoreError(failure, `injected ${failure}`, { status: 403 }));
+    if (failure) {
+      const [code, httpStatus] = failure;
+      const error = new StoreError(code, `injected ${code}`, httpStatus !== undefined ? { status: httpStatus } : {});
+      store.versioning = () => Promise.reject(error);
+    }
     const { v1, v2 } = trees();
     await push(v1, 'max-age=1');
     const change = await push(v2, 'no-cache');
@@ -260,7 +264,7 @@ describe.skipIf(s3Endpoint === null)('backups as object versions on a bucket wit
     expect(await backupCopies(store, prefix)).toHaveLength(8);
     expect(await contents(store, prefix)).toEqual(expected(v2, 'no-cache'));
     const warned = change.warnings.filter((w) => w.message.includes('keeps versions'));
-    expect(warned).toHaveLength(failure === 'Network' ? 1 : 0);
+    expect(warned).toHaveLength(failure?.[0] === 'Network' ? 1 : 0);
   });
 });
 
