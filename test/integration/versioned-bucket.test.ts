@@ -242,6 +242,30 @@ describe.skipIf(s3Endpoint === null)('backups as object versions on a bucket wit
     expect((await store.versions(`${prefix}${deleted[0]}`)).filter((v) => !v.deleteMarker)).toHaveLength(1);
   });
 
+  it('retention prunes the records of old runs and never deletes an object version', async () => {
+    const { store, prefix, push } = await fixture();
+    const { v1, modified } = trees();
+    const key = `${prefix}${modified[0]}`;
+    await push(v1, 'max-age=1');
+    const runs: SyncReport[] = [];
+    for (let i = 1; i <= 3; i++)
+      runs.push(
+        await push({ ...v1, [modified[0] as string]: `<p>edit ${i}</p>` }, 'max-age=1', { keepBackups: { runs: 1 } }),
+      );
+    expect(runs.map((r) => r.failure)).toEqual([undefined, undefined, undefined]);
+    // Each run prunes the one before it (the policy keeps the last run only).
+    expect(runs.map((r) => r.prunedBackups?.runs.length)).toEqual([1, 1, 1]);
+    expect(runs[2]?.prunedBackups?.runs).toEqual([runs[1]?.runId]);
+    // Four writes of the key, four versions: the pruned runs' versions are the bucket's to expire.
+    expect((await store.versions(key)).map((v) => v.etag)).toEqual(
+      ['<p>edit 3</p>', '<p>edit 2</p>', '<p>edit 1</p>', v1[modified[0] as string] as string].map((c) => md5(c)),
+    );
+    const history = new RootHistory(store, remoteLayout(prefix));
+    expect(await history.readRecord(runs[0]?.runId as string)).toBeNull();
+    expect(await history.readRecord(runs[1]?.runId as string)).toBeNull();
+    expect(await history.readRecord(runs[2]?.runId as string)).not.toBeNull();
+  });
+
   it.each([
     ['Suspended', 'Suspended' as const, null],
     ['never enabled', null, null],

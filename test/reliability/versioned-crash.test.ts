@@ -74,6 +74,19 @@ describeS3('a run killed on a bucket with versioning: the next run restores the 
     expect(written.filter((versions) => versions.length > 1).length).toBeGreaterThanOrEqual(killAt - 1);
     expect(await env.direct.list(`${prefix}.fastblocks-sync/backups/`)).toEqual([]);
 
+    // A dry run plans as if the killed run were undone (its versions found, nothing written).
+    const dry = await runSync({
+      localRoot: seeded,
+      store: env.direct,
+      rootPrefix: prefix,
+      strategy: resolveStrategy({ direction: 'push', dryRun: true }),
+      replica: 'ci',
+    });
+    expect(dry.warnings.map((w) => w.message).join('\n')).toMatch(
+      /was interrupted: the next run that writes undoes it/,
+    );
+    expect(dry.synced).toEqual([]);
+
     // The next run, from a checkout still at v1: it undoes the killed run, then has nothing to do.
     const next = await sync(seeded);
     expect(next.failure).toBeUndefined();
