@@ -28,6 +28,7 @@ import {
 } from '../helpers/s3.js';
 import { createS3Store } from '../../src/stores/s3.js';
 import { tempDir, writeTree, type Tree } from '../helpers/trees.js';
+import { runCli } from '../reliability/cli-process.js';
 
 const md5 = (body: Buffer | string) => createHash('md5').update(body).digest('hex');
 const hasAws = spawnSync('sh', ['-c', 'command -v aws'], { stdio: 'ignore' }).status === 0;
@@ -126,7 +127,7 @@ describe.skipIf(s3Endpoint === null)('backups as object versions on a bucket wit
   }
 
   it('a 1% change makes no backup copy: the bucket keeps each replaced version, named in the history', async () => {
-    const { store, asked, prefix, push, expected } = await fixture();
+    const { store, bucket, asked, prefix, push, expected } = await fixture();
     const { v1, v2, modified, deleted } = trees();
     await push(v1, 'max-age=1');
     expect(asked()).toBe(1);
@@ -152,6 +153,26 @@ describe.skipIf(s3Endpoint === null)('backups as object versions on a bucket wit
       expect(kept).toMatchObject({ etag: md5(v1[p] as string), isLatest: false, deleteMarker: false });
     }
     expect((await store.versions(`${prefix}${deleted[0]}`))[0]?.deleteMarker).toBe(true);
+
+    // `history --run` lists each path with the version it kept.
+    const shown = await runCli(
+      [
+        'history',
+        `s3://${bucket}/${prefix}`,
+        ...['--endpoint', s3Endpoint as string, '--path-style', '--region', TEST_REGION, '--run', change.runId],
+      ],
+      AWS_ENV,
+    );
+    expect(shown.code, shown.stderr).toBe(0);
+    const lines = shown.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^${change.runId}  \\S+  sync  8 path\\(s\\)$`));
+    for (const p of [...modified, ...deleted]) {
+      const id = (backups[p] as { versionId: string }).versionId;
+      const after = deleted.includes(p) ? '\\(none\\)' : md5(v2[p] as string);
+      expect(lines).toContainEqual(
+        expect.stringMatching(new RegExp(`^  ${p}  ${md5(v1[p] as string)} → ${after}  kept as object version ${id}$`)),
+      );
+    }
 
     // A no-op (and a dry run) never asks: GET lock + LIST + GET state.
     const noop = await push(v2, 'no-cache');
