@@ -478,7 +478,7 @@ class SyncRun implements PreparedSync {
       if (!this.pending) return true;
       const journal = remoteJournal(this.planned?.ops ?? [], this.layout, this.runId);
       // Asked while the lock is taken: one round trip for both.
-      const versioning = this.bucketKeepsVersions();
+      const versioning = this.bucketKeepsVersions(this.planned?.ops ?? []);
       if (!(await this.lockSession.takeIfUnchanged(seen, journal))) return false;
       await versioning;
       await this.sweepUnderLock();
@@ -815,9 +815,12 @@ class SyncRun implements PreparedSync {
    * previous version is its backup and no copy is made. Anything else keeps backup copies: a
    * bucket that is Suspended or was never versioned, a store without versions (file://), a key
    * without the permission (AccessDenied) or a server without the call (501) — those silently, as
-   * documented; any other failure with a warning.
+   * documented; any other failure with a warning. Not asked when no op replaces or deletes a
+   * remote object (a cold push, a pull): nothing to back up there (a path re-planned during the
+   * run into a replacement gets a backup copy).
    */
-  private bucketKeepsVersions(): Promise<boolean> {
+  private bucketKeepsVersions(ops: readonly Op[]): Promise<boolean> {
+    if (!ops.some(replacesRemote)) return Promise.resolve(false);
     this.versionsKept ??= this.askVersioning();
     return this.versionsKept;
   }
@@ -854,7 +857,7 @@ class SyncRun implements PreparedSync {
       const { lost } = this.lockSession;
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, lost.signal]) : lost.signal;
       // Asked already when the free lock was taken; else now, while the journals are written.
-      const versioned = this.bucketKeepsVersions();
+      const versioned = this.bucketKeepsVersions(plan.ops);
       const localJournal = await writeLocalJournal(this.local, this.runId, this.lockName(), plan.ops);
       const group = (options.group ?? []).filter((key) => key !== stateKey(this.layout, this.replica));
       const journal = remoteJournal(plan.ops, this.layout, this.runId);
@@ -1392,6 +1395,20 @@ async function directoryExists(root: string): Promise<boolean> {
       throw error;
     },
   );
+}
+
+/** Whether `op` replaces or deletes a remote object, whose version it backs up first. */
+function replacesRemote(op: Op): boolean {
+  switch (op.kind) {
+    case 'upload':
+    case 'restore-remote':
+      return op.expectEtag !== null;
+    case 'delete-remote':
+    case 'update-metadata':
+      return true;
+    default:
+      return false;
+  }
 }
 
 /** A backup as the report lists it: `remote:<path>`, with the version id when the bucket keeps the version. */
