@@ -16,7 +16,9 @@
 //            4/8/16/32/64 on moto and on fauxqs: where the default comes from
 // Options: --reps N (3), --work DIR (default <tmp>/fastblocks-sync-bench; data sets are cached
 // there), --tools a,b (default all), --out FILE (Markdown; JSON beside it), --cli PATH (another
-// build of our CLI, for before/after comparisons). Every server is
+// build of our CLI, for before/after comparisons), --versioning (the moto and large sections'
+// bucket has versioning Enabled for every tool and the loop, as the headings say: our backups are
+// then the objects' previous versions, not copies), --help (this text). Every server is
 // started here on a free 127.0.0.1 port and stopped at the end; nothing else is contacted.
 // Measure on a quiet machine: the load average is recorded at the start and the end.
 
@@ -26,7 +28,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { listFiles, makeDataset, mutate, treeDigest } from './dataset.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -39,6 +41,21 @@ const cli = cliArg > 0 ? path.resolve(process.argv[cliArg + 1]) : path.join(repo
 // Options
 
 const argv = process.argv.slice(2);
+if (argv.includes('--help')) {
+  // The header comment above is the usage.
+  const text = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+  const end = text.findIndex((line, i) => i > 0 && !line.startsWith('//'));
+  console.log(
+    text
+      .slice(1, end)
+      .map((line) => line.replace(/^\/\/ ?/, ''))
+      .join('\n'),
+  );
+  process.exit(0);
+}
+/** --versioning: the moto and large sections' buckets keep versions (PutBucketVersioning Enabled). */
+const VERSIONING = argv.includes('--versioning');
+const versioned = (section) => VERSIONING && (section === 'moto' || section === 'large');
 function option(name, fallback) {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
@@ -252,9 +269,13 @@ function s3Client(endpoint) {
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
 }
-async function createBucket(endpoint, bucket) {
+async function createBucket(endpoint, bucket, { versioning = false } = {}) {
   const client = s3Client(endpoint);
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  if (versioning)
+    await client.send(
+      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
   client.destroy();
 }
 /** key (relative to prefix) → ETag, our tool folder left out. */
@@ -400,7 +421,7 @@ function freshCopy(from, to) {
 async function peerRun(section, moto, data, tool, rep, { pull }) {
   await moto.reset();
   const bucket = 'bench';
-  await createBucket(moto.endpoint, bucket);
+  await createBucket(moto.endpoint, bucket, { versioning: versioned(section) });
   const src = path.join(WORK, `src-${tool}`);
   freshCopy(data.dir, src);
   await measure(section, 'cold push', tool, rep, moto, pushCommand(tool, moto.endpoint, src, bucket));
@@ -425,7 +446,7 @@ async function loopRun(section, server, data, rep, { reset, pull = false }) {
   for (const kind of ['sdk', 'store']) {
     bucket = reset ? 'bench' : `loop-${kind}-${rep}-${Date.now()}`;
     if (reset) await server.reset();
-    await createBucket(server.endpoint, bucket);
+    await createBucket(server.endpoint, bucket, { versioning: versioned(section) });
     await measure(section, 'cold push', `limit-${kind}`, rep, server, [
       process.execPath,
       [path.join(here, 'put-loop.mjs'), data.dir, server.endpoint, bucket, 'loop/', String(CONCURRENCY), kind],
@@ -749,6 +770,11 @@ function targets(smallCount) {
   return lines.join('\n');
 }
 
+/** The heading's note when the section's buckets keep versions. */
+function versionedNote(section) {
+  return versioned(section) ? ', bucket versioning Enabled (--versioning) for every tool' : '';
+}
+
 function machine() {
   const version = (command, args) => {
     const r = spawnSync(command, args, {
@@ -820,14 +846,20 @@ try {
   );
   parts.push('## Targets\n\n' + targets(SMALL));
   if (samples.some((s) => s.section === 'moto'))
-    parts.push(`## moto, ${SMALL.toLocaleString('en')} files of 1–20 KiB\n\n` + sectionTable('moto', steps, allTools));
+    parts.push(
+      `## moto, ${SMALL.toLocaleString('en')} files of 1–20 KiB${versionedNote('moto')}\n\n` +
+        sectionTable('moto', steps, allTools),
+    );
   if (samples.some((s) => s.section === 'fauxqs'))
     parts.push(
       `## fauxqs (fast server), cold push of ${SMALL.toLocaleString('en')} files\n\n` +
         sectionTable('fauxqs', ['cold push'], allTools),
     );
   if (samples.some((s) => s.section === 'large'))
-    parts.push(`## moto, ${LARGE.toLocaleString('en')} files\n\n` + sectionTable('large', steps, allTools));
+    parts.push(
+      `## moto, ${LARGE.toLocaleString('en')} files${versionedNote('large')}\n\n` +
+        sectionTable('large', steps, allTools),
+    );
   if (samples.some((s) => s.section === 'scale')) {
     const scan = summarize('scale', 'scan (walk + MD5)', 'ours');
     parts.push(

@@ -5,7 +5,14 @@ import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { runRestore } from '../core/engine.js';
 import { ConfigError } from '../core/errors.js';
-import { restorability, RootHistory, type HistoryEntry } from '../core/history.js';
+import {
+  restorability,
+  RootHistory,
+  type HistoryEntry,
+  type ObjectVersion,
+  type RecordedChange,
+  type RunRecord,
+} from '../core/history.js';
 import { printableKey } from '../core/keys.js';
 import { DEFAULT_STRATEGY, type SyncReport } from '../core/model.js';
 import { isRunId } from '../core/names.js';
@@ -26,6 +33,7 @@ interface ConnectionFlags {
 
 interface HistoryFlags extends ConnectionFlags {
   limit: number;
+  run?: string;
 }
 
 interface RestoreFlags extends ConnectionFlags, RunLimitFlags {
@@ -88,6 +96,30 @@ export function historyLine(entry: HistoryEntry): string {
     .join('  ');
 }
 
+const versionText = (version: ObjectVersion | null): string => (version ? printableKey(version.etag) : '(none)');
+
+/** Where a change's version before the run is kept, in words. */
+function backupText(change: RecordedChange): string {
+  if (change.backup === null) return '';
+  if ('versionId' in change.backup) return `kept as object version ${printableKey(change.backup.versionId)}`;
+  return `kept in ${printableKey(change.backup.key)}`;
+}
+
+/** A run's record for a person: one line per path it changed (ETags before → after) and where the version before is. */
+export function recordLines(record: RunRecord): string[] {
+  const head = `${record.runId}  ${record.committedAt}  ${record.kind}  ${record.changes.length} path(s)`;
+  const lines = record.changes.map((change) =>
+    [
+      `  ${printableKey(change.path)}`,
+      `${versionText(change.before)} → ${versionText(change.after)}`,
+      backupText(change),
+    ]
+      .filter(Boolean)
+      .join('  '),
+  );
+  return [head, ...lines];
+}
+
 export type ListedRun = HistoryEntry & { restorable: boolean; notRestorable?: string };
 
 /** The newest `limit` runs of a root, each marked restorable or not (one GET per page of the history). */
@@ -116,9 +148,24 @@ export function registerHistoryCommands(program: Command, shared: Shared): void 
       .argument('<remote-url>', 's3://bucket[/prefix], file:///absolute/path, or a directory path'),
   )
     .addOption(limitOption())
+    .option(
+      '--run <run-id>',
+      'show what this run changed: each path, and where its version before is kept',
+      runIdOption('--run'),
+    )
     .action(async (remoteUrl: string, flags: HistoryFlags) => {
       const { store, prefix } = createStore(remoteUrl, s3OptionsFrom(flags));
       try {
+        if (flags.run !== undefined) {
+          const record = await new RootHistory(store, remoteLayout(prefix)).readRecord(flags.run);
+          if (record === null)
+            throw new ConfigError(
+              `Run ${flags.run} has no record in ${remoteUrl} (it changed nothing there, was pruned, or is ` +
+                'of another root): pick a run id that `history` lists',
+            );
+          shared.io.stdout(flags.json ? `${JSON.stringify(record, null, 2)}\n` : `${recordLines(record).join('\n')}\n`);
+          return;
+        }
         const entries = await listHistory(new RootHistory(store, remoteLayout(prefix)), flags.limit);
         if (flags.json) shared.io.stdout(`${JSON.stringify(entries, null, 2)}\n`);
         else if (entries.length === 0) shared.io.stdout(`No run has changed ${remoteUrl} yet.\n`);

@@ -52,6 +52,11 @@ export interface ApplyContext {
   remoteSize?: (path: string) => number | undefined;
   /** Told of every multipart upload (and multipart copy) before its first part. */
   uploads?: UploadJournal;
+  /**
+   * The bucket keeps every version (versioning Enabled, detected once per run): a replaced or
+   * deleted object's previous version is its backup, named by its version id, and no copy is made.
+   */
+  versioned?: boolean;
   /** A fresh plan for one path after its precondition failed (the side moved since planning). */
   replan: (path: string) => Promise<{ ops: Op[]; conflicts: Conflict[]; skipped: Skip[]; base: BaseEntry | null }>;
   onProgress?: (done: number, total: number) => void;
@@ -261,11 +266,7 @@ class Executor {
       md5 = current;
       body = { size, open: await local.openRead(op.path, size) };
     }
-    // The replaced object's attributes, read while its backup copy is made (not one more round trip).
-    const [existing] = await settleBoth(
-      op.expectEtag !== null ? this.currentHead(op.path, op.expectEtag) : Promise.resolve(null),
-      op.expectEtag !== null ? this.backupRemote(op.path, op.expectEtag) : Promise.resolve(),
-    );
+    const existing = op.expectEtag !== null ? await this.backedUpHead(op.path, op.expectEtag) : null;
     const rules = this.ctx.attributesFor?.(op.path);
     const attributes = {
       ...uploadAttributes(op.path, rules, existing),
@@ -292,6 +293,21 @@ class Executor {
     this.result.bytesUp += size;
     const meta = metaFingerprint(rules);
     this.record(op, { path: op.path, entry: { md5, etag, size, ...(meta ? { meta } : {}) } });
+  }
+
+  /**
+   * The object about to be replaced, as planned, once its version is kept: on a versioned bucket
+   * the HEAD names the version (no copy); else it is read while the backup copy is made (not one
+   * more round trip).
+   */
+  private async backedUpHead(path: string, expectEtag: string): Promise<ObjectHead> {
+    if (!this.ctx.versioned) {
+      const [head] = await settleBoth(this.currentHead(path, expectEtag), this.backupRemote(path, expectEtag));
+      return head;
+    }
+    const head = await this.currentHead(path, expectEtag);
+    await this.keepVersion(path, head);
+    return head;
   }
 
   /** The object about to be replaced, as it is now; a different ETag (or none) means it moved since planning. */
@@ -472,8 +488,7 @@ class Executor {
 
   private async updateMetadata(op: Extract<Op, { kind: 'update-metadata' }>): Promise<void> {
     const { store } = this.ctx;
-    await this.backupRemote(op.path, op.expectEtag);
-    const current = await this.currentHead(op.path, op.expectEtag);
+    const current = await this.backedUpHead(op.path, op.expectEtag);
     // The rules' attributes replace only what they set; the rest of the object's stays (a REPLACE
     // copy drops what it is not sent; the body is the same, so its Content-Encoding holds too).
     const rules = this.ctx.attributesFor?.(op.path);
@@ -502,14 +517,16 @@ class Executor {
    */
   private async restoreVersion(op: Extract<Op, { kind: 'restore-remote' }>): Promise<void> {
     const { store } = this.ctx;
-    if ('versionId' in op.source)
-      throw new Error(`${op.path}: its backup is an object version, which this store cannot copy back`);
-    const source = op.source.key;
+    const { key: source } = op.source;
+    const sourceVersionId = 'versionId' in op.source ? op.source.versionId : undefined;
+    if (sourceVersionId !== undefined && !store.versioning)
+      throw new Error(
+        `${op.path}: its backup is an object version, which ${store.url} cannot copy back (it keeps none)`,
+      );
     // eslint-disable-next-line prefer-const -- the undo registered first reads what the copy assigns
     let created: string | undefined;
     if (op.expectEtag !== null) {
-      await this.backupRemote(op.path, op.expectEtag);
-      await this.currentHead(op.path, op.expectEtag);
+      await this.backedUpHead(op.path, op.expectEtag);
     } else {
       const current = await this.retry((signal) => store.head(this.key(op.path), { signal }));
       if (current !== null) throw new PreconditionMoved(op.path, 'it exists, and the restore expected none');
@@ -523,7 +540,12 @@ class Executor {
       op.path,
       this.retry(
         (signal) =>
-          store.copy(source, this.key(op.path), { signal, ifMatch: op.sourceEtag, ...this.copyOptions(op.size) }),
+          store.copy(source, this.key(op.path), {
+            signal,
+            ifMatch: op.sourceEtag,
+            ...(sourceVersionId !== undefined ? { sourceVersionId } : {}),
+            ...this.copyOptions(op.size),
+          }),
         op.size,
       ),
     ));
@@ -531,8 +553,51 @@ class Executor {
     this.record(op, { path: op.path, entry: { md5: op.md5, etag: created, size: op.size, ...meta } });
   }
 
-  /** Copy the remote version about to be replaced or deleted; its restore is the undo step. */
+  /**
+   * Keep the remote version about to be replaced or deleted; its restore is the undo step. On a
+   * versioned bucket that is a HEAD naming the version (no copy); else a copy into the run's
+   * backups folder.
+   */
   private async backupRemote(path: string, expectEtag: string): Promise<void> {
+    if (this.ctx.versioned) {
+      await this.keepVersion(path, await this.currentHead(path, expectEtag));
+      return;
+    }
+    await this.copyBackup(path, expectEtag);
+  }
+
+  /**
+   * The version `head` found (the one planned, by its ETag) is the backup: the bucket keeps it
+   * once it is replaced or deleted. The write that follows is conditional on the same ETag, so
+   * it replaces this version, or one a writer put there meanwhile with the same ETag (the same
+   * bytes): the bytes kept are the planned ones either way. A HEAD without a version id (moto's
+   * answer for an object written before versioning was enabled, whose id is "null") is looked up
+   * in the key's versions; an object no version names gets a backup copy instead.
+   */
+  private async keepVersion(path: string, head: ObjectHead): Promise<void> {
+    const versionId = head.versionId ?? (await this.latestVersionId(path, head.etag));
+    if (versionId === undefined) {
+      await this.copyBackup(path, head.etag);
+      return;
+    }
+    const key = this.key(path);
+    const ref: BackupRef = { key, versionId };
+    // Registered before the write that replaces it, whose answer may be lost after it landed.
+    this.undo.push({ path, run: () => this.restoreRemote(key, ref, head.etag) });
+    this.result.backups.push({ side: 'remote', ref, path });
+  }
+
+  /** The id of the key's current version when it has `etag`, as the version listing names it. */
+  private async latestVersionId(path: string, etag: string): Promise<string | undefined> {
+    const versions = this.ctx.store.versions?.bind(this.ctx.store);
+    if (!versions) return undefined;
+    const listed = await this.retry((signal) => versions(this.key(path), { signal }));
+    const latest = listed.find((v) => v.isLatest);
+    return latest && !latest.deleteMarker && latest.etag === etag ? latest.versionId : undefined;
+  }
+
+  /** Copy the remote version about to be replaced or deleted into the run's backups folder. */
+  private async copyBackup(path: string, expectEtag: string): Promise<void> {
     const { store } = this.ctx;
     const key = this.key(path);
     const backup = `${backupRunPrefix(this.ctx.layout, this.ctx.runId)}${path}`;
@@ -582,9 +647,10 @@ class Executor {
     await this.retryUndo((signal) => store.delete(key, { signal, ifMatch: current.etag }));
   }
 
-  /** Put the backed-up version back where the run replaced it, then drop the copy. */
+  /** Put the backed-up version back where the run replaced it, then drop the copy (a version stays). */
   private async restoreRemote(key: string, ref: BackupRef, expectEtag: string): Promise<void> {
     const { store } = this.ctx;
+    if ('versionId' in ref) return this.restoreKeptVersion(key, ref.versionId, expectEtag);
     const backup = ref.key;
     const saved = await this.retryUndo((signal) => store.head(backup, { signal }));
     if (!saved) return;
@@ -595,6 +661,19 @@ class Executor {
         saved.size,
       );
     await this.retryUndo((signal) => store.delete(backup, { signal }));
+  }
+
+  /** The kept version (`expectEtag`, as planned) copied back over what the run wrote, unless it is current. */
+  private async restoreKeptVersion(key: string, versionId: string, expectEtag: string): Promise<void> {
+    const { store } = this.ctx;
+    const current = await this.retryUndo((signal) => store.head(key, { signal }));
+    if (current?.etag === expectEtag) return;
+    const size = this.ctx.remoteSize?.(key.slice(this.ctx.layout.rootPrefix.length));
+    await this.retryUndo(
+      (signal) =>
+        store.copy(key, key, { signal, sourceVersionId: versionId, ifMatch: expectEtag, ...this.copyOptions(size) }),
+      size,
+    );
   }
 
   /** Move the local version about to be replaced or deleted aside; moving it back is the undo step. */

@@ -14,6 +14,7 @@ import { md5Stream } from '../hash.js';
 import { candidatePartSizes, multipartEtags, multipartPartCount } from '../stores/multipart.js';
 import {
   emptyRequestStats,
+  isStoreError,
   md5FromEtag,
   metadataMd5,
   type ObjectAttributes,
@@ -339,6 +340,8 @@ class SyncRun implements PreparedSync {
   private strict = false;
   /** This run's summary is on its root's history page. */
   private recorded = false;
+  /** Whether the bucket keeps versions (backups are then object versions): asked once, by a run that writes. */
+  private versionsKept: Promise<boolean> | undefined;
 
   /** `previous`: a run of the same id that planned without the lock and lost it to another run. */
   constructor(
@@ -475,7 +478,10 @@ class SyncRun implements PreparedSync {
       await this.planUnlocked();
       if (!this.pending) return true;
       const journal = remoteJournal(this.planned?.ops ?? [], this.layout, this.runId);
+      // Asked while the lock is taken: one round trip for both.
+      const versioning = this.bucketKeepsVersions(this.planned?.ops ?? []);
       if (!(await this.lockSession.takeIfUnchanged(seen, journal))) return false;
+      await versioning;
       await this.sweepUnderLock();
       return true;
     }
@@ -804,6 +810,40 @@ class SyncRun implements PreparedSync {
     }
   }
 
+  /**
+   * Whether the bucket has versioning Enabled, asked once per run (GetBucketVersioning, permission
+   * s3:GetBucketVersioning) and only by a run that writes. Then a replaced or deleted object's
+   * previous version is its backup and no copy is made. Anything else keeps backup copies: a
+   * bucket that is Suspended or was never versioned, a store without versions (file://), a key
+   * without the permission (AccessDenied) or a server without the call (501) — those silently, as
+   * documented; any other failure with a warning. Not asked when no op replaces or deletes a
+   * remote object (a cold push, a pull): nothing to back up there (a path re-planned during the
+   * run into a replacement gets a backup copy).
+   */
+  private bucketKeepsVersions(ops: readonly Op[]): Promise<boolean> {
+    if (!ops.some(replacesRemote)) return Promise.resolve(false);
+    this.versionsKept ??= this.askVersioning();
+    return this.versionsKept;
+  }
+
+  private async askVersioning(): Promise<boolean> {
+    const { store } = this;
+    if (!store.versioning) return false;
+    try {
+      return (await store.versioning()) === 'enabled';
+    } catch (error) {
+      const expected = isStoreError(error, 'AccessDenied') || (isStoreError(error) && error.status === 501);
+      if (!expected)
+        this.report.warnings.push({
+          path: '',
+          message:
+            'Could not read whether the bucket keeps versions, so this run backs up replaced and ' +
+            `deleted objects by copies: ${errorMessage(error)}`,
+        });
+      return false;
+    }
+  }
+
   /** The lock as `<store>/<key>`: a local journal names the remote root it belongs to. */
   private lockName(): string {
     return `${this.options.store.url}/${lockKey(this.layout)}`;
@@ -817,6 +857,8 @@ class SyncRun implements PreparedSync {
     return this.measured(async () => {
       const { lost } = this.lockSession;
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, lost.signal]) : lost.signal;
+      // Asked already when the free lock was taken; else now, while the journals are written.
+      const versioned = this.bucketKeepsVersions(plan.ops);
       const localJournal = await writeLocalJournal(this.local, this.runId, this.lockName(), plan.ops);
       const group = (options.group ?? []).filter((key) => key !== stateKey(this.layout, this.replica));
       const journal = remoteJournal(plan.ops, this.layout, this.runId);
@@ -841,6 +883,7 @@ class SyncRun implements PreparedSync {
         localTime: (p) => this.localTimes.of(p),
         remoteSize: (p) => this.remoteEntries.get(p)?.size,
         uploads: this.lockSession.uploads,
+        versioned: await versioned,
         ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
       });
       this.result = result;
@@ -1190,12 +1233,14 @@ class SyncRun implements PreparedSync {
       const rank = (p: string) => order.get(p) ?? Number.MAX_SAFE_INTEGER;
       this.report.backedUp = [...result.backups]
         .sort((a, b) => rank(a.path) - rank(b.path) || compareKeys(a.path, b.path) || compareKeys(a.side, b.side))
-        .map((b) => `${b.side}:${b.path}`);
+        .map(backedUpItem);
       return;
     }
-    // Without backups the copies existed only to make the run atomic; one that stays is said.
+    // Without backups the copies existed only to make the run atomic; one that stays is said. An
+    // object version is the bucket's own: its lifecycle rules decide how long it stays.
     const failed: string[] = [];
     for (const backup of result.backups) {
+      if (backup.side === 'remote' && 'versionId' in backup.ref) continue;
       const drop =
         backup.side === 'remote' ? this.store.delete(backup.ref.key) : fs.rm(backup.location, { force: true });
       await drop.catch((error: unknown) => failed.push(`${backup.side}:${backup.path} (${errorMessage(error)})`));
@@ -1352,4 +1397,24 @@ async function directoryExists(root: string): Promise<boolean> {
       throw error;
     },
   );
+}
+
+/** Whether `op` replaces or deletes a remote object, whose version it backs up first. */
+function replacesRemote(op: Op): boolean {
+  switch (op.kind) {
+    case 'upload':
+    case 'restore-remote':
+      return op.expectEtag !== null;
+    case 'delete-remote':
+    case 'update-metadata':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** A backup as the report lists it: `remote:<path>`, with the version id when the bucket keeps the version. */
+function backedUpItem(backup: ApplyResult['backups'][number]): string {
+  const version = backup.side === 'remote' && 'versionId' in backup.ref ? ` (version ${backup.ref.versionId})` : '';
+  return `${backup.side}:${backup.path}${version}`;
 }

@@ -238,17 +238,22 @@ function version(value: unknown): ObjectVersion | null | Error {
 }
 
 /**
- * A backup reference, only where this run keeps the path's backup: a record that points anywhere
- * else (another root's objects, another run's backups) is refused, never followed.
+ * A backup reference, only where this run keeps the path's backup: its copy under the run's
+ * backups folder, or a version of the path's own object (on a bucket with versioning). A record
+ * that points anywhere else (another root's objects, another run's backups, another path's
+ * versions) is refused, never followed.
  */
-function backupRef(value: unknown, expectedKey: string): BackupRef | null | Error {
+function backupRef(value: unknown, where: { copy: string; object: string }): BackupRef | null | Error {
   if (value === null) return null;
-  if (!isRecord(value) || value.key !== expectedKey)
-    return new Error(`a backup is not where the run keeps it (${expectedKey})`);
-  if (value.versionId === undefined) return { key: expectedKey };
+  if (!isRecord(value)) return new Error('a backup is not an object');
+  if (value.versionId === undefined) {
+    if (value.key !== where.copy) return new Error(`a backup is not where the run keeps it (${where.copy})`);
+    return { key: where.copy };
+  }
+  if (value.key !== where.object) return new Error(`a backup version is not one of its path's (${where.object})`);
   if (!isString(value.versionId) || value.versionId === '' || value.versionId.length > 1024)
     return new Error('a backup has a bad versionId');
-  return { key: expectedKey, versionId: value.versionId };
+  return { key: where.object, versionId: value.versionId };
 }
 
 /** A run record in `text` for `layout`'s root, or an Error saying why it cannot be one. */
@@ -270,7 +275,10 @@ export function parseRecord(text: string, layout: RemoteLayout, runId: string): 
     seen.add(path);
     const before = version(item.before);
     const after = version(item.after);
-    const backup = backupRef(item.backup, backupKeyOf(layout, runId, path));
+    const backup = backupRef(item.backup, {
+      copy: backupKeyOf(layout, runId, path),
+      object: `${layout.rootPrefix}${path}`,
+    });
     for (const part of [before, after, backup]) if (part instanceof Error) return part;
     changes.push({
       path,

@@ -308,13 +308,26 @@ async function walkRecovery(
   return recovered;
 }
 
+/** A backup recovery can copy back: its listing and content MD5, and the version id when it is an object version. */
+interface KeptVersion {
+  info: ObjectInfo;
+  md5: string | undefined;
+  versionId?: string;
+}
+
 interface Lookups {
   /**
    * The object now (as earlier entries of this recovery left it, else the listing), with its content MD5 when known.
    */
   current(key: string): Promise<{ etag: string; md5: string | undefined } | null>;
   /** The backup's listing and content MD5, or null when it is gone. */
-  backup(key: string): Promise<{ info: ObjectInfo; md5: string | undefined } | null>;
+  backup(key: string): Promise<KeptVersion | null>;
+  /**
+   * On a bucket that keeps (or kept) versions, the newest version of `key` with `etag`: a run on
+   * such a bucket makes no backup copy, the version it replaced or deleted is its backup. The
+   * journal, written before the bucket's versioning is known, names the copy it would have made.
+   */
+  version(key: string, etag: string): Promise<KeptVersion | null>;
 }
 
 async function listed(store: RemoteStore, prefix: string, skipPrefix?: string): Promise<Map<string, ObjectInfo>> {
@@ -344,13 +357,45 @@ function lookups(
       md5: head.etag === info.etag || !listing ? metadataMd5((head as ObjectHead).metadata) : undefined,
     };
   };
+  let versioned: Promise<boolean> | undefined;
   return {
     current: async (key) => {
       const known = after.has(key) ? (after.get(key) ?? null) : await withMd5(key, objects);
       return known && { etag: known.info.etag, md5: known.md5 };
     },
     backup: (key) => withMd5(key, backups),
+    version: async (key, etag) => {
+      versioned ??= keepsVersions(store);
+      if (!(await versioned) || !store.versions) return null;
+      return versionWithEtag(store, key, etag);
+    },
   };
+}
+
+/**
+ * Whether the bucket has (or had: Suspended still keeps the versions made before) versioning,
+ * asked once per recovery and only when a backup copy is missing. A store without versions, a key
+ * without s3:GetBucketVersioning or a server without the call: no versions to look for.
+ */
+async function keepsVersions(store: RemoteStore): Promise<boolean> {
+  if (!store.versioning) return false;
+  try {
+    return (await store.versioning()) !== 'unversioned';
+  } catch (error) {
+    if (isStoreError(error, 'AccessDenied') || (isStoreError(error) && error.status === 501)) return false;
+    throw error;
+  }
+}
+
+/** The newest version of `key` whose ETag is `etag` (its content MD5 from the ETag, else its metadata). */
+async function versionWithEtag(store: RemoteStore, key: string, etag: string): Promise<KeptVersion | null> {
+  const listed = (await store.versions?.(key)) ?? [];
+  const found = listed.find((v) => !v.deleteMarker && v.etag === etag);
+  if (!found) return null;
+  const { versionId, size, lastModified } = found;
+  const info = { key, size, etag, lastModified };
+  const md5 = md5FromEtag(etag) ?? metadataMd5((await store.head(key, { versionId }))?.metadata ?? {});
+  return { info, md5, versionId };
 }
 
 async function recoverEntry(
@@ -368,7 +413,8 @@ async function recoverEntry(
     current !== null && currentMd5 !== undefined && (await keep?.(entry.key, currentMd5)) === true;
   if (entry.backup) {
     if (current?.etag === entry.before) return;
-    const backup = await look.backup(entry.backup);
+    const backup =
+      (await look.backup(entry.backup)) ?? (entry.before !== null ? await look.version(entry.key, entry.before) : null);
     if (!backup) return;
     // Absent (deleted by the run), or the version the run wrote: put the old one back.
     if (current && (entry.after === undefined || entry.after !== currentMd5)) {
@@ -379,8 +425,15 @@ async function recoverEntry(
       recovered.matching++;
       return;
     }
+    const { versionId } = backup;
+    const source = versionId !== undefined ? entry.key : entry.backup;
     const etag = write
-      ? (await store.copy(entry.backup, entry.key, { sourceSize: backup.info.size })).etag
+      ? (
+          await store.copy(source, entry.key, {
+            sourceSize: backup.info.size,
+            ...(versionId !== undefined ? { sourceVersionId: versionId, ifMatch: backup.info.etag } : {}),
+          })
+        ).etag
       : backup.info.etag;
     recovered.after.set(entry.key, { info: { ...backup.info, key: entry.key, etag }, md5: backup.md5 });
     recovered.restored++;

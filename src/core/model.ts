@@ -234,11 +234,12 @@ export type Op =
 
 /**
  * Where a replaced or deleted version is kept: a copy under the run's backups folder
- * (`.fastblocks-sync/backups/<run-id>/`), or, on a bucket with versioning, the object's own earlier
- * version (restored by CopyObject with ?versionId=, which a store must support before anything may
- * name one; not built yet: the restore step refuses it). The one type for a backup's identity in
- * the executor's result, its undo step, the history and the restore. The lock's journal still
- * writes the key alone (`RemoteJournalEntry.backup`), which older builds can read.
+ * (`.fastblocks-sync/backups/<run-id>/`), or, on a bucket with versioning Enabled, the object's own
+ * earlier version (`key` is then the object's, restored by CopyObject with ?versionId=; only a
+ * store with versions is ever given one). The one type for a backup's identity in the executor's
+ * result, its undo step, the history and the restore. The lock's journal, written before the
+ * bucket's versioning is known, names the copy's key alone (`RemoteJournalEntry.backup`, which
+ * older builds can read); recovery looks for the version by its ETag where no copy exists.
  */
 export type BackupRef = { key: string } | { key: string; versionId: string };
 

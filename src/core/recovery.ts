@@ -125,7 +125,10 @@ export class Recovery {
         ? 'the one before the run is dropped once this run commits (--no-backup)'
         : `the one before the run is ${where}`;
     for (const key of kept) {
-      const previous = before(`under .fastblocks-sync/backups/${stale.runId}/`);
+      const previous = before(
+        `under .fastblocks-sync/backups/${stale.runId}/ (on a bucket with versioning: an earlier ` +
+          'version of the object)',
+      );
       ctx.warn(`changed since interrupted run ${stale.runId} wrote it: this version was kept, ${previous}`, key);
     }
     ctx.warn(`Recovered interrupted run ${stale.runId} of ${stale.replica}: ${restored} remote object(s) restored.`);

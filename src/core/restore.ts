@@ -9,8 +9,9 @@
 // (the default); `remote-wins` keeps the current version and restores the rest; `local-wins` (the
 // restored version wins) or --force restores it anyway, its current version backed up first.
 
+import pLimit from 'p-limit';
 import { md5Stream } from '../hash.js';
-import { md5FromEtag, type ObjectInfo, type RemoteStore } from '../stores/store.js';
+import { md5FromEtag, metadataMd5, type ObjectInfo, type RemoteStore } from '../stores/store.js';
 import { ConfigError } from './errors.js';
 import { restorability, RootHistory, type HistoryEntry, type ObjectVersion, type RunRecord } from './history.js';
 import { compareKeys, printableKey } from './keys.js';
@@ -34,8 +35,12 @@ export const RESTORE_STRATEGIES: readonly ConflictStrategy[] = ['manual', 'remot
 /** The records to undo, newest first, and the replica whose base follows the restore. */
 export interface RestoreSource {
   records: RunRecord[];
-  /** Backups of those runs by key (one LIST per run): the copy reads exactly this version. */
-  backups: Map<string, ObjectInfo>;
+  /**
+   * Backups of those runs by backupId (one LIST per run of copies, one HEAD per object version),
+   * as they are now: the copy reads exactly this version. A version's entry carries its content
+   * MD5 when its metadata records it.
+   */
+  backups: Map<string, ObjectInfo & { md5?: string }>;
   /** The replica that wrote the newest run restored: its base is moved to the restored versions. */
   replica: string;
 }
@@ -77,7 +82,7 @@ export async function loadRestore(
   const entries = await entriesToRestore(history, request);
   if (entries.length === 0) return null;
   const records: RunRecord[] = [];
-  const backups = new Map<string, ObjectInfo>();
+  const backups: RestoreSource['backups'] = new Map();
   for (const entry of entries) {
     const record = await history.readRecord(entry.runId);
     if (record === null) {
@@ -86,11 +91,42 @@ export async function loadRestore(
       throw new ConfigError(`Run ${entry.runId} cannot be restored: its record is gone from the bucket`);
     }
     records.push(record);
-    if (record.changes.some((c) => c.backup !== null))
+    if (record.changes.some((c) => c.backup !== null && !('versionId' in c.backup)))
       for (const object of await store.list(backupRunPrefix(history.layout, record.runId)))
-        backups.set(object.key, object);
+        backups.set(backupId({ key: object.key }), object);
+    await headVersions(store, record, backups);
   }
   return { records, backups, replica: restoreReplica(entries) };
+}
+
+/** A backup's identity in RestoreSource.backups: its key, and for an object version its id. */
+export function backupId(ref: BackupRef): string {
+  return 'versionId' in ref ? `${ref.key}?versionId=${ref.versionId}` : ref.key;
+}
+
+/** Concurrent HEADs of the object versions a record's backups name. */
+const VERSION_HEADS = 16;
+
+/**
+ * The object versions a record names as its backups, as they are now (one HEAD ?versionId= each;
+ * a version the bucket's lifecycle rules removed is absent). A store that keeps no versions has
+ * none of them.
+ */
+async function headVersions(store: RemoteStore, record: RunRecord, into: RestoreSource['backups']): Promise<void> {
+  const refs = record.changes.flatMap((c) => (c.backup && 'versionId' in c.backup ? [c.backup] : []));
+  if (refs.length === 0 || !store.versioning) return;
+  const limit = pLimit(VERSION_HEADS);
+  await Promise.all(
+    refs.map((ref) =>
+      limit(async () => {
+        const head = await store.head(ref.key, { versionId: ref.versionId });
+        if (!head) return;
+        const md5 = metadataMd5(head.metadata) ?? md5FromEtag(head.etag);
+        const { key, size, etag, lastModified } = head;
+        into.set(backupId(ref), { key, size, etag, lastModified, ...(md5 !== undefined ? { md5 } : {}) });
+      }),
+    ),
+  );
 }
 
 /**
@@ -213,13 +249,15 @@ async function restoreOp(target: Target, current: RemoteEntry | undefined, input
     if (!current) throw new Error(`${path}: nothing to delete`);
     return { kind: 'delete-remote', phase: 2, path, expectEtag: current.etag };
   }
-  const backup = target.backup === null ? undefined : input.source.backups.get(target.backup.key);
+  const backup = target.backup === null ? undefined : input.source.backups.get(backupId(target.backup));
   if (target.backup === null || backup === undefined)
     throw new ConfigError(
       `Run ${target.run} cannot be restored: the version of ${printableKey(path)} it replaced is not ` +
-        'in its backups any more (deleted by hand, or the run kept none)',
+        ('versionId' in (target.backup ?? {})
+          ? "in the bucket's versions any more (removed by a lifecycle rule, or by hand)"
+          : 'in its backups any more (deleted by hand, or the run kept none)'),
     );
-  const md5 = target.restore.md5 ?? (await input.md5Of(backup.key, backup.etag));
+  const md5 = target.restore.md5 ?? backup.md5 ?? (await input.md5Of(backup.key, backup.etag));
   return {
     kind: 'restore-remote',
     phase: 1,

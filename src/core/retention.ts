@@ -3,8 +3,8 @@
 // removed once it is outside every limit given: older than the last N runs and older than D days.
 // Pruning runs after a run commits, while it still holds the root's lock, so no restore of this
 // root reads a backup while it goes. Backups that are object versions (BackupRef with a versionId,
-// on a bucket with versioning) are never deleted here: the bucket's lifecycle rules decide how
-// long noncurrent versions stay; a run keeping such backups must be left out of pruneBackups.
+// on a bucket with versioning) are never deleted here: a pruned run's record goes (it cannot be
+// restored any more), its versions stay for the bucket's lifecycle rules to expire.
 
 import pLimit from 'p-limit';
 import { ConfigError } from './errors.js';

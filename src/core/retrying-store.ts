@@ -8,6 +8,8 @@ export function retryingStore(store: RemoteStore, policy: RetryPolicy, runSignal
   const retry = <T>(call: (signal: AbortSignal) => Promise<T>, bytes = 0) =>
     withRetry(forTransfer(policy, bytes), call, runSignal);
   const abortUpload = store.abortUpload?.bind(store);
+  const versioning = store.versioning?.bind(store);
+  const versions = store.versions?.bind(store);
   return {
     get url() {
       return store.url;
@@ -28,5 +30,7 @@ export function retryingStore(store: RemoteStore, policy: RetryPolicy, runSignal
     ...(abortUpload
       ? { abortUpload: (upload, options) => retry((signal) => abortUpload(upload, { ...options, signal })) }
       : {}),
+    ...(versioning ? { versioning: (options) => retry((signal) => versioning({ ...options, signal })) } : {}),
+    ...(versions ? { versions: (key, options) => retry((signal) => versions(key, { ...options, signal })) } : {}),
   };
 }

@@ -64,8 +64,13 @@ export function renderText(report: SyncReport, { verbose = true }: { verbose?: b
   }
   for (const w of report.warnings) lines.push(`Warning: ${w.path ? `${p(w.path)}: ` : ''}${p(w.message)}`);
   for (const e of report.errors) lines.push(`Error: ${e.path ? `${p(e.path)}: ` : ''}${p(e.message)}`);
-  if (report.backedUp.length > 0)
-    lines.push(`Backed up ${report.backedUp.length} version(s) under .fastblocks-sync/backups/${report.runId}/`);
+  if (report.backedUp.length > 0) {
+    // An object version kept by a versioning bucket is listed as `remote:<path> (version <id>)`.
+    const versions = report.backedUp.filter((item) => item.endsWith(')') && item.includes(' (version ')).length;
+    const copies = report.backedUp.length - versions;
+    if (copies > 0) lines.push(`Backed up ${copies} version(s) under .fastblocks-sync/backups/${report.runId}/`);
+    if (versions > 0) lines.push(`Kept ${versions} replaced or deleted version(s) as object versions of the bucket`);
+  }
   if (report.prunedBackups)
     lines.push(
       `Pruned the backups of ${report.prunedBackups.runs.length} earlier run(s) ` +

@@ -29,6 +29,7 @@ import {
   normalizeEtag,
   StoreError,
   type Body,
+  type BucketVersioning,
   type CallOptions,
   type Conditions,
   type Consume,
@@ -42,6 +43,7 @@ import {
   type RemoteStore,
   emptyRequestStats,
   type RequestStats,
+  type VersionOptions,
 } from './store.js';
 
 const META_DIR = '.fsstore-meta';
@@ -112,9 +114,10 @@ export class FsStore implements RemoteStore {
     });
   }
 
-  async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
+  async head(key: string, options: CallOptions & VersionOptions = {}): Promise<ObjectHead | null> {
     return this.run({ operation: 'head', key, signal: options.signal }, () => {
       this.assertValidKey(key);
+      this.refuseVersion(key, options.versionId);
       return this.readHead(key);
     });
   }
@@ -207,6 +210,7 @@ export class FsStore implements RemoteStore {
   async copy(sourceKey: string, destinationKey: string, options: CopyOptions = {}): Promise<{ etag: string }> {
     return this.run({ operation: 'copy', key: destinationKey, sourceKey, signal: options.signal }, async () => {
       this.assertValidKey(destinationKey);
+      this.refuseVersion(sourceKey, options.sourceVersionId);
       const source = await this.snapshot(sourceKey);
       try {
         // The condition is checked against the copied bytes, so it holds for exactly what is written.
@@ -237,6 +241,23 @@ export class FsStore implements RemoteStore {
         await this.removeEmptyParents(key);
       });
     });
+  }
+
+  /** A directory keeps one version of each file: none was ever replaced by a versioning bucket's rules. */
+  versioning(): Promise<BucketVersioning> {
+    return Promise.resolve('unversioned');
+  }
+
+  /** A version id is never valid here (versioning() says `unversioned`): one asked for is a caller's mistake. */
+  private refuseVersion(key: string, versionId: string | undefined): void {
+    if (versionId === undefined) return;
+    throw new StoreError(
+      'BadRequest',
+      `${this.describe(key)}: a file:// store keeps no versions (asked for ${versionId})`,
+      {
+        key,
+      },
+    );
   }
 
   async checkAccess(options: CallOptions = {}): Promise<void> {

@@ -28,6 +28,8 @@ import {
   MalformedXmlError,
   parseErrorBody,
   parseListPage,
+  parseVersioningStatus,
+  parseVersionsPage,
   peekListContinuation,
   xmlField,
   type ListPage,
@@ -42,11 +44,13 @@ import {
   normalizeEtag,
   StoreError,
   type Body,
+  type BucketVersioning,
   type CallOptions,
   type Conditions,
   type Consume,
   type CopyOptions,
   type HeaderAttributes,
+  type ListedVersion,
   type ListOptions,
   type MultipartUpload,
   type ObjectAttributes,
@@ -58,6 +62,7 @@ import {
   emptyRequestStats,
   type RequestStats,
   type UploadJournal,
+  type VersionOptions,
 } from './store.js';
 import type { Transport, TransportRequest, TransportResponse } from './transport.js';
 
@@ -151,9 +156,11 @@ const STATUS_NAMES: Record<number, string> = {
 };
 
 /** The IAM permission each call needs, named in AccessDenied messages. */
-const PERMISSION: Record<keyof RequestStats | 'checkAccess', string> = {
+const PERMISSION: Record<Operation, string> = {
   list: 's3:ListBucket',
   checkAccess: 's3:ListBucket',
+  versioning: 's3:GetBucketVersioning',
+  versions: 's3:ListBucketVersions',
   head: 's3:GetObject',
   get: 's3:GetObject',
   put: 's3:PutObject',
@@ -161,7 +168,14 @@ const PERMISSION: Record<keyof RequestStats | 'checkAccess', string> = {
   delete: 's3:DeleteObject',
 };
 
-type Operation = keyof RequestStats | 'checkAccess';
+/** GetBucketVersioning counts as a get, ListObjectVersions as a list (RequestStats). */
+type Operation = keyof RequestStats | 'checkAccess' | 'versioning' | 'versions';
+
+/** What an operation on one version (?versionId=) needs instead. */
+const VERSION_PERMISSION: Partial<Record<Operation, string>> = {
+  head: 's3:GetObjectVersion',
+  copy: 's3:GetObjectVersion on the source and s3:PutObject',
+};
 
 interface RequestContext {
   operation: Operation;
@@ -169,6 +183,8 @@ interface RequestContext {
   key?: string;
   /** For copy: the source object. */
   sourceKey?: string;
+  /** The version read (head) or copied (copy), when not the current one. */
+  versionId?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -352,10 +368,12 @@ export class S3Store implements RemoteStore {
     );
   }
 
-  async head(key: string, options: CallOptions = {}): Promise<ObjectHead | null> {
+  async head(key: string, options: CallOptions & VersionOptions = {}): Promise<ObjectHead | null> {
+    const { signal, versionId } = options;
     try {
-      return await this.request({ operation: 'head', key, signal: options.signal }, async () => {
-        const response = await this.send({ method: 'HEAD', key, signal: options.signal });
+      return await this.request({ operation: 'head', key, versionId, signal }, async () => {
+        const query = versionId !== undefined ? { versionId } : undefined;
+        const response = await this.send({ method: 'HEAD', key, ...(query ? { query } : {}), signal });
         response.body.resume();
         return headFromHeaders(key, response.headers);
       });
@@ -637,12 +655,13 @@ export class S3Store implements RemoteStore {
   private async copyObject(sourceKey: string, destinationKey: string, options: CopyOptions): Promise<{ etag: string }> {
     const { attributes } = options;
     const headers: Record<string, string> = {
-      'x-amz-copy-source': copySource(this.bucket, sourceKey),
+      'x-amz-copy-source': copySource(this.bucket, sourceKey, options.sourceVersionId),
       ...ifMatchHeader('x-amz-copy-source-if-match', options.ifMatch),
     };
     // REPLACE is also what makes copying an object onto itself legal.
     if (attributes) Object.assign(headers, { 'x-amz-metadata-directive': 'REPLACE' }, attributeHeaders(attributes));
-    return this.request({ operation: 'copy', key: destinationKey, sourceKey, signal: options.signal }, async () => {
+    const context = { key: destinationKey, sourceKey, versionId: options.sourceVersionId, signal: options.signal };
+    return this.request({ operation: 'copy', ...context }, async () => {
       const { body } = await this.sendRead(
         { method: 'PUT', key: destinationKey, headers, signal: options.signal },
         true,
@@ -662,7 +681,7 @@ export class S3Store implements RemoteStore {
     options: CopyOptions,
     notFound: StoreError,
   ): Promise<StoreError> {
-    const source = await this.head(sourceKey, options.signal ? { signal: options.signal } : {}).catch(() => null);
+    const source = await this.head(sourceKey, sourceRead(options)).catch(() => null);
     if (source === null) return notFound;
     if (options.ifMatch !== undefined && source.etag !== normalizeEtag(options.ifMatch)) {
       return this.preconditionFailed(
@@ -698,7 +717,7 @@ export class S3Store implements RemoteStore {
     options: CopyOptions,
   ): Promise<{ etag: string }> {
     const { signal } = options;
-    const source = await this.head(sourceKey, signal ? { signal } : {});
+    const source = await this.head(sourceKey, sourceRead(options));
     if (source === null)
       throw new StoreError(
         'NotFound',
@@ -726,7 +745,8 @@ export class S3Store implements RemoteStore {
         ranges.map((range, i) =>
           limit(async () => {
             if (failure) return undefined;
-            return this.uploadPartCopy(upload, i + 1, sourceKey, source.etag, range, signal).catch(
+            const from = { key: sourceKey, etag: source.etag, versionId: options.sourceVersionId };
+            return this.uploadPartCopy(upload, i + 1, from, range, signal).catch(
               (error: unknown) => void (failure ??= { error }),
             );
           }),
@@ -735,7 +755,7 @@ export class S3Store implements RemoteStore {
       if (failure) throw failure.error;
       const parts = copied as UploadedPart[];
       // Onto itself (new attributes): only onto the version copied, as one CopyObject would be.
-      const conditions = destinationKey === sourceKey ? { ifMatch: source.etag } : {};
+      const conditions = destinationKey === sourceKey && !options.sourceVersionId ? { ifMatch: source.etag } : {};
       const completed = await this.completeMultipartUpload(
         'copy',
         destinationKey,
@@ -755,18 +775,18 @@ export class S3Store implements RemoteStore {
   private async uploadPartCopy(
     upload: MultipartUpload,
     partNumber: number,
-    sourceKey: string,
-    sourceEtag: string,
+    source: { key: string; etag: string; versionId: string | undefined },
     range: { first: number; last: number },
     signal: AbortSignal | undefined,
   ): Promise<UploadedPart> {
     const { key, uploadId } = upload;
     const headers = {
-      'x-amz-copy-source': copySource(this.bucket, sourceKey),
+      'x-amz-copy-source': copySource(this.bucket, source.key, source.versionId),
       'x-amz-copy-source-range': `bytes=${range.first}-${range.last}`,
-      ...ifMatchHeader('x-amz-copy-source-if-match', sourceEtag),
+      ...ifMatchHeader('x-amz-copy-source-if-match', source.etag),
     };
-    return this.request({ operation: 'copy', key, sourceKey, signal }, async () => {
+    const context = { key, sourceKey: source.key, versionId: source.versionId, signal };
+    return this.request({ operation: 'copy', ...context }, async () => {
       const { body } = await this.sendRead(
         { method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, headers, signal },
         true,
@@ -801,6 +821,36 @@ export class S3Store implements RemoteStore {
       // HeadBucket has no body, so a missing bucket arrives as a bare 404.
       if (isStoreError(error, 'NotFound')) throw this.noSuchBucket(error);
       throw error;
+    }
+  }
+
+  async versioning(options: CallOptions = {}): Promise<BucketVersioning> {
+    const { signal } = options;
+    return this.request({ operation: 'versioning', signal }, async () => {
+      const { body } = await this.sendRead({ method: 'GET', key: '', query: { versioning: '' }, signal });
+      return parseVersioningStatus(body.toString('utf8'));
+    });
+  }
+
+  async versions(key: string, options: CallOptions = {}): Promise<ListedVersion[]> {
+    const { signal } = options;
+    const versions: ListedVersion[] = [];
+    let cursor: { 'key-marker'?: string; 'version-id-marker'?: string } = {};
+    for (;;) {
+      const query = { versions: '', prefix: key, 'encoding-type': 'url', ...cursor };
+      const page = await this.request({ operation: 'versions', key, signal }, async () =>
+        parseVersionsPage((await this.sendRead({ method: 'GET', key: '', query, signal })).body.toString('utf8')),
+      );
+      // The prefix also lists longer keys (`a.html` for `a`): only this one.
+      versions.push(...page.versions.filter((v) => v.key === key));
+      const past = page.versions.at(-1);
+      if (!page.isTruncated || (past !== undefined && past.key > key)) return newestFirst(versions);
+      if (page.nextKeyMarker === undefined)
+        throw new StoreError('ServerError', `list versions of ${this.describe(key)}: truncated page without a marker`);
+      cursor = {
+        'key-marker': page.nextKeyMarker,
+        ...(page.nextVersionIdMarker !== undefined ? { 'version-id-marker': page.nextVersionIdMarker } : {}),
+      };
     }
   }
 
@@ -852,7 +902,7 @@ export class S3Store implements RemoteStore {
   }
 
   private count(operation: Operation): void {
-    this.stats[operation === 'checkAccess' ? 'head' : operation]++;
+    this.stats[STAT_OF[operation] ?? (operation as keyof RequestStats)]++;
   }
 
   /** The request, answered with a 2xx; any other answer is read and thrown as an S3ServiceError. */
@@ -982,7 +1032,7 @@ export class S3Store implements RemoteStore {
     if (code === 'AccessDenied' || status === 403) {
       return make(
         'AccessDenied',
-        `${where}: access denied: the credentials from ${this.credentialsSource} need ${PERMISSION[context.operation]}`,
+        `${where}: access denied: the credentials from ${this.credentialsSource} need ${permissionFor(context)}`,
       );
     }
     const detail = `${error.message} (${code}, HTTP ${status})`;
@@ -1141,10 +1191,44 @@ function conditionHeaders(options: Conditions): Record<string, string> {
   };
 }
 
-/** `bucket/key` with each key segment percent-encoded: the header must be URL-encoded, '/' kept. */
-function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+/**
+ * `bucket/key` with each key segment percent-encoded: the header must be URL-encoded, '/' kept;
+ * `?versionId=` names a version (a '?' in a key is encoded, so it cannot be mistaken for one).
+ */
+function copySource(bucket: string, key: string, versionId?: string): string {
+  const source = `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  return versionId === undefined ? source : `${source}?versionId=${encodeURIComponent(versionId)}`;
 }
+
+/** How a copy reads its source: the version asked for, with the call's signal. */
+function sourceRead(options: CopyOptions): CallOptions & VersionOptions {
+  return {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.sourceVersionId !== undefined ? { versionId: options.sourceVersionId } : {}),
+  };
+}
+
+/** The IAM permission a request needs: on one version, that of versions. */
+function permissionFor(context: RequestContext): string {
+  const forVersion = context.versionId !== undefined ? VERSION_PERMISSION[context.operation] : undefined;
+  return forVersion ?? PERMISSION[context.operation];
+}
+
+/**
+ * Versions newest first: S3 interleaves versions and delete markers in that order, moto lists the
+ * delete markers after the versions. The current one first, then by time (a stable sort keeps the
+ * listed order within one second).
+ */
+function newestFirst(versions: ListedVersion[]): ListedVersion[] {
+  return versions.sort((a, b) => Number(b.isLatest) - Number(a.isLatest) || b.lastModified - a.lastModified);
+}
+
+/** Which RequestStats count an operation that is not one of them. */
+const STAT_OF: Partial<Record<Operation, keyof RequestStats>> = {
+  checkAccess: 'head',
+  versioning: 'get',
+  versions: 'list',
+};
 
 /** PutObject's headers: a Content-Type always (the SDK's default when none is given), attributes, MD5, conditions. */
 function putHeaders(
@@ -1193,6 +1277,8 @@ function headFromHeaders(key: string, headers: IncomingHttpHeaders, bodyLength =
     lastModified: lastModified ? Date.parse(lastModified) : 0,
     metadata,
   };
+  const versionId = headerValue(headers['x-amz-version-id']);
+  if (versionId !== undefined && versionId !== '') head.versionId = versionId;
   for (const [name, header] of Object.entries(HEADER_ATTRIBUTES) as [keyof HeaderAttributes, string][]) {
     const value = headerValue(headers[header]);
     if (value !== undefined) head[name] = value;

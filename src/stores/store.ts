@@ -65,6 +65,32 @@ export function headerAttributesOf(from: Readonly<HeaderAttributes>): HeaderAttr
 export interface ObjectHead extends ObjectInfo, HeaderAttributes {
   /** User metadata (x-amz-meta-*), names lower-case without the prefix. */
   metadata: Record<string, string>;
+  /**
+   * The version this is (x-amz-version-id), on a bucket that has or had versioning. Absent where
+   * the store keeps no versions, and on S3 for an object written before versioning was enabled
+   * (whose version id is "null", which moto does not send).
+   */
+  versionId?: string;
+}
+
+/**
+ * Whether the bucket keeps every version of an object (S3 GetBucketVersioning): only `enabled`
+ * means a replaced or deleted object's previous version stays; `suspended` overwrites the "null"
+ * version, and `unversioned` (never enabled, or a store that has no versions) keeps nothing.
+ */
+export type BucketVersioning = 'enabled' | 'suspended' | 'unversioned';
+
+/** One version of one key, as ListObjectVersions lists it. */
+export interface ListedVersion {
+  key: string;
+  versionId: string;
+  /** A delete marker has no body: its ETag is empty. */
+  deleteMarker: boolean;
+  etag: string;
+  size: number;
+  isLatest: boolean;
+  /** Milliseconds since the epoch. */
+  lastModified: number;
 }
 
 export interface ObjectAttributes extends HeaderAttributes {
@@ -100,6 +126,12 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** A read of one version of an object (S3: ?versionId=) instead of the current one. */
+export interface VersionOptions {
+  /** Only for a store whose `versioning()` said `enabled`: others refuse it (BadRequest). */
+  versionId?: string;
+}
+
 /** A body with a known length; `open` is called once per attempt so retries send fresh bytes. */
 export type Body = Buffer | { size: number; open(): Readable };
 
@@ -128,6 +160,8 @@ export interface CopyOptions extends CallOptions {
   sourceSize?: number;
   /** Told of a multipart copy's upload before its first part. */
   uploads?: UploadJournal;
+  /** Copy this version of the source (S3: `x-amz-copy-source: bucket/key?versionId=…`), not the current one. */
+  sourceVersionId?: string;
 }
 
 /** A streamed read: the body is read by `consume` while the request is open. */
@@ -148,8 +182,8 @@ export interface RemoteStore {
   readonly stats: RequestStats;
   /** Every object under `prefix`, in UTF-8 byte order of keys (S3's order). */
   list(prefix: string, options?: ListOptions): Promise<ObjectInfo[]>;
-  /** null when the object does not exist. */
-  head(key: string, options?: CallOptions): Promise<ObjectHead | null>;
+  /** null when the object (or the version asked for) does not exist. */
+  head(key: string, options?: CallOptions & VersionOptions): Promise<ObjectHead | null>;
   /** The whole body. Throws NotFound / PreconditionFailed. */
   get(key: string, options?: CallOptions & { ifMatch?: string }): Promise<{ body: Buffer; head: ObjectHead }>;
   /**
@@ -170,6 +204,17 @@ export interface RemoteStore {
   delete(key: string, options?: CallOptions & { ifMatch?: string }): Promise<void>;
   /** Throws NoSuchBucket / AccessDenied with a clear message when the bucket cannot be used. */
   checkAccess(options?: CallOptions): Promise<void>;
+  /**
+   * The bucket's versioning (S3: GetBucketVersioning, permission s3:GetBucketVersioning). A store
+   * without it keeps no versions. Throws like any request (AccessDenied where the permission is
+   * missing, a 501 where the server has no such call): the caller decides what that means.
+   */
+  versioning?(options?: CallOptions): Promise<BucketVersioning>;
+  /**
+   * Every version and delete marker of exactly `key`, newest first (S3: ListObjectVersions,
+   * permission s3:ListBucketVersions). Only stores that keep versions have it.
+   */
+  versions?(key: string, options?: CallOptions): Promise<ListedVersion[]>;
   /**
    * Remove what writers that died left half-written (the file:// store: its temp files of
    * processes that are gone, or untouched for an hour) so nothing of a killed run lingers. The

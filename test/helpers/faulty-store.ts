@@ -39,6 +39,8 @@ export function failingStore(inner: RemoteStore, options: FaultOptions): RemoteS
     get: (key, o) => inner.get(key, o),
     getStream: (key, consume, o) => inner.getStream(key, consume, o),
     checkAccess: (o) => inner.checkAccess(o),
+    ...(inner.versioning ? { versioning: (o) => inner.versioning!(o) } : {}),
+    ...(inner.versions ? { versions: (key, o) => inner.versions!(key, o) } : {}),
     put: (key, body, o) => write(key, () => inner.put(key, body, o)),
     copy: (source, destination, o) => write(source, () => inner.copy(source, destination, o)),
     delete: (key, o) => write(key, () => inner.delete(key, o)),

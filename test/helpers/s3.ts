@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   CreateBucketCommand,
+  PutBucketVersioningCommand,
   CreateMultipartUploadCommand,
   ListMultipartUploadsCommand,
   S3Client,
@@ -41,6 +42,20 @@ export async function createBucket(endpoint: string, bucket: string): Promise<vo
   const client = new S3Client({ endpoint, region: TEST_REGION, forcePathStyle: true, credentials: TEST_CREDENTIALS });
   try {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Turns a bucket's versioning on (Enabled) or off again (Suspended), as its owner would (the AWS SDK). */
+export async function setBucketVersioning(
+  endpoint: string,
+  bucket: string,
+  status: 'Enabled' | 'Suspended',
+): Promise<void> {
+  const client = sdkClient(endpoint);
+  try {
+    await client.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: status } }));
   } finally {
     client.destroy();
   }

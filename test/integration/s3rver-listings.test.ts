@@ -158,6 +158,38 @@ describe('s3rver: a server that ignores encoding-type=url', () => {
   });
 });
 
+describe('s3rver: a server that keeps no versions', () => {
+  it('a run replacing an object keeps a backup copy, and says nothing about versions', async () => {
+    const s3 = createS3Store({
+      bucket: BUCKET,
+      endpoint,
+      region: 'us-east-1',
+      pathStyle: true,
+      credentials: CREDENTIALS,
+    });
+    expect(await s3.versioning()).toBe('unversioned');
+    const local = await tempDir();
+    const run = () =>
+      runSync({
+        localRoot: local,
+        store: s3,
+        rootPrefix: 'unversioned/',
+        replica: 'editor',
+        strategy: resolveStrategy({ direction: 'push' }),
+      });
+    await fs.writeFile(path.join(local, 'a.html'), 'a v1');
+    expect((await run()).failure).toBeUndefined();
+    await fs.writeFile(path.join(local, 'a.html'), 'a v2');
+    const report = await run();
+    expect(report.failure).toBeUndefined();
+    expect(report.warnings).toEqual([]);
+    expect(report.backedUp).toEqual(['remote:a.html']);
+    const backups = await s3.list('unversioned/.fastblocks-sync/backups/');
+    expect(backups.map((o) => o.key)).toEqual([expect.stringMatching(/\/a\.html$/)]);
+    s3.close();
+  });
+});
+
 describe('s3rver: a server that does not fully decode x-amz-copy-source (D8)', () => {
   const store = () =>
     createS3Store({ bucket: BUCKET, endpoint, region: 'us-east-1', pathStyle: true, credentials: CREDENTIALS });

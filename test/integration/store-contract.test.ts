@@ -15,8 +15,10 @@ import { createS3Store, type S3StoreOptions } from '../../src/stores/s3.js';
 import { createStore } from '../../src/stores/index.js';
 import { StoreError, type MultipartUpload, type RemoteStore, type StoreErrorCode } from '../../src/stores/store.js';
 import {
+  createBucket,
   createUpload,
   describeS3,
+  setBucketVersioning,
   openUploads,
   s3TestContext,
   testStoreOptions,
@@ -90,6 +92,14 @@ interface ContractTarget {
   createUpload?(key: string): Promise<MultipartUpload>;
   /** A store whose bucket or directory does not exist. */
   makeMissingBucketStore(): RemoteStore;
+  /**
+   * A store on a bucket of its own with `status` versioning (after `before` wrote into it
+   * unversioned); undefined for stores that keep no versions (file://).
+   */
+  makeVersionedStore?(
+    status: 'Enabled' | 'Suspended',
+    before?: (store: RemoteStore) => Promise<void>,
+  ): Promise<RemoteStore>;
 }
 
 interface ContractOptions {
@@ -824,6 +834,93 @@ function storeContract({ setup, enforcesCopySourceIfMatch, listPageSize }: Contr
     });
   });
 
+  describe('versions', () => {
+    test('a bucket without versioning says so; a store that keeps none refuses a version id', async () => {
+      const { store, prefix } = fresh();
+      expect(await store.versioning?.()).toBe('unversioned');
+      if (store.versions) return;
+      const key = `${prefix}a.txt`;
+      await store.put(key, Buffer.from('a'));
+      expect((await store.head(key))?.versionId).toBeUndefined();
+      await expectCode(store.head(key, { versionId: 'v1' }), 'BadRequest');
+      await expectCode(store.copy(key, `${prefix}b.txt`, { sourceVersionId: 'v1' }), 'BadRequest');
+      expect(await store.head(`${prefix}b.txt`)).toBeNull();
+      expect(store.versions).toBeUndefined();
+    });
+
+    test('versioning Enabled: each version is named, read, listed, copied back with its headers', async (context) => {
+      if (!target.makeVersionedStore) return context.skip();
+      const store = await target.makeVersionedStore('Enabled');
+      opened.push(store);
+      expect(await store.versioning?.()).toBe('enabled');
+      const key = 'page.html';
+      const first = await store.put(key, Buffer.from('<p>one</p>'), {
+        contentType: 'text/html',
+        cacheControl: 'max-age=60',
+      });
+      // A longer key under the same prefix is not one of its versions.
+      await store.put(`${key}.bak`, Buffer.from('other'));
+      const v1 = (await store.head(key))?.versionId;
+      expect(v1).toMatch(/\S/);
+      await store.put(key, Buffer.from('<p>two</p>'), { contentType: 'text/plain', ifMatch: first.etag });
+      const v2 = (await store.head(key))?.versionId;
+      expect(v2).not.toBe(v1);
+      const old = await store.head(key, { versionId: v1 as string });
+      expect(old).toMatchObject({ etag: first.etag, contentType: 'text/html', cacheControl: 'max-age=60' });
+      expect(await store.head(key, { versionId: 'no-such-version' }).catch((e: unknown) => e)).not.toMatchObject({
+        etag: first.etag,
+      });
+      await store.delete(key);
+      expect(await store.head(key)).toBeNull();
+      const listed = await store.versions?.(key);
+      expect(listed?.map((v) => [v.deleteMarker, v.isLatest, v.etag])).toEqual([
+        [true, true, ''],
+        [false, false, md5('<p>two</p>')],
+        [false, false, first.etag],
+      ]);
+      expect(listed?.slice(1).map((v) => v.versionId)).toEqual([v2, v1]);
+      // The deleted object's first version back, with its serving headers, as one CopyObject.
+      const copies = store.stats.copy;
+      const back = await store.copy(key, key, { sourceVersionId: v1 as string, ifMatch: first.etag });
+      expect(store.stats.copy).toBe(copies + 1);
+      expect(back.etag).toBe(first.etag);
+      const now = await store.get(key);
+      expect(now.body.toString()).toBe('<p>one</p>');
+      expect(now.head).toMatchObject({ contentType: 'text/html', cacheControl: 'max-age=60' });
+      // The copy of a version is conditional on that version's ETag (moto ignores the condition).
+      if (enforcesCopySourceIfMatch)
+        await expectCode(
+          store.copy(key, key, { sourceVersionId: v2 as string, ifMatch: first.etag }),
+          'PreconditionFailed',
+        );
+      expect((await store.versions?.(key))?.length).toBe(4);
+    });
+
+    test('an object written before versioning was enabled is the version "null"', async (context) => {
+      if (!target.makeVersionedStore) return context.skip();
+      const store = await target.makeVersionedStore('Enabled', async (unversioned) => {
+        await unversioned.put('old.txt', Buffer.from('before versioning'), { contentType: 'text/x-old' });
+      });
+      opened.push(store);
+      const head = await store.head('old.txt');
+      // S3 answers x-amz-version-id: null; moto sends no version id for it.
+      expect([undefined, 'null']).toContain(head?.versionId);
+      await store.put('old.txt', Buffer.from('after'), { ifMatch: head?.etag as string });
+      const listed = await store.versions?.('old.txt');
+      expect(listed?.map((v) => v.versionId).at(-1)).toBe('null');
+      expect(await store.head('old.txt', { versionId: 'null' })).toMatchObject({ contentType: 'text/x-old' });
+      await store.copy('old.txt', 'old.txt', { sourceVersionId: 'null' });
+      expect((await store.get('old.txt')).body.toString()).toBe('before versioning');
+    });
+
+    test('versioning Suspended is not Enabled', async (context) => {
+      if (!target.makeVersionedStore) return context.skip();
+      const store = await target.makeVersionedStore('Suspended');
+      opened.push(store);
+      expect(await store.versioning?.()).toBe('suspended');
+    });
+  });
+
   describe('a missing bucket', () => {
     test('checkAccess throws NoSuchBucket naming the bucket', async () => {
       const store = target.makeMissingBucketStore();
@@ -1002,6 +1099,14 @@ describeS3('S3Store on moto (custom endpoint, path style)', () => {
         openUploads: (prefix) => openUploads(context.endpoint, context.bucket, prefix),
         createUpload: (key) => createUpload(context.endpoint, context.bucket, key),
         makeMissingBucketStore: () => context.makeStore({ bucket: uniqueBucketName() }),
+        makeVersionedStore: async (status, before) => {
+          const bucket = uniqueBucketName();
+          await createBucket(context.endpoint, bucket);
+          const store = context.makeStore({ bucket });
+          await before?.(store);
+          await setBucketVersioning(context.endpoint, bucket, status);
+          return store;
+        },
       };
     },
   });

@@ -13,6 +13,8 @@ import {
   MalformedXmlError,
   parseErrorBody,
   parseListPage,
+  parseVersioningStatus,
+  parseVersionsPage,
   parseXml,
   peekListContinuation,
   xmlField,
@@ -136,6 +138,91 @@ describe('parseListPage', () => {
     ['nothing', ''],
   ])('refuses a page %s', (_, xml) => {
     expect(() => parseListPage(xml)).toThrow(MalformedXmlError);
+  });
+});
+
+describe('versioning answers', () => {
+  test('GetBucketVersioning: Enabled, Suspended, never enabled (no Status, or an empty answer)', () => {
+    const config = (inner: string) =>
+      '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${inner}</VersioningConfiguration>`;
+    expect(parseVersioningStatus(config('<Status>Enabled</Status>'))).toBe('enabled');
+    expect(parseVersioningStatus(config('<Status>Suspended</Status><MfaDelete>Disabled</MfaDelete>'))).toBe(
+      'suspended',
+    );
+    expect(parseVersioningStatus(config(''))).toBe('unversioned');
+    expect(parseVersioningStatus('')).toBe('unversioned');
+    // moto's root element.
+    expect(
+      parseVersioningStatus('<GetBucketVersioningResponse><Status>Enabled</Status></GetBucketVersioningResponse>'),
+    ).toBe('enabled');
+    // A server that ignored ?versioning and listed the bucket is not one that keeps versions.
+    expect(parseVersioningStatus('<ListBucketResult><Name>b</Name></ListBucketResult>')).toBe('unversioned');
+    expect(() => parseVersioningStatus('<Error><Code>x</Code></Error>')).toThrow(MalformedXmlError);
+    expect(() => parseVersioningStatus('<VersioningConfiguration><Status>Enab')).toThrow(MalformedXmlError);
+  });
+
+  test('ListObjectVersions as AWS sends it: versions and delete markers interleaved, keys URL-encoded, markers', () => {
+    const page = parseVersionsPage(
+      [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
+        '<Name>b</Name><Prefix>a%2Bb</Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker>',
+        '<NextKeyMarker>a%2Bb</NextKeyMarker><NextVersionIdMarker>v1.x</NextVersionIdMarker>',
+        '<MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>',
+        '<DeleteMarker><Key>a%2Bb</Key><VersionId>v3</VersionId><IsLatest>true</IsLatest>',
+        '<LastModified>2025-01-02T03:04:07.000Z</LastModified></DeleteMarker>',
+        '<Version><Key>a%2Bb</Key><VersionId>v2</VersionId><IsLatest>false</IsLatest>',
+        '<LastModified>2025-01-02T03:04:06.000Z</LastModified>',
+        '<ETag>&quot;0cc175b9c0f1b6a831c399e269772661&quot;</ETag>',
+        '<Size>1</Size><StorageClass>STANDARD</StorageClass></Version>',
+        '<Version><Key>a%2Bb</Key><VersionId>null</VersionId><IsLatest>false</IsLatest>',
+        '<LastModified>2025-01-02T03:04:05.000Z</LastModified><ETag>"d41d8cd98f00b204e9800998ecf8427e-2"</ETag>',
+        '<Size>10485760</Size></Version></ListVersionsResult>',
+      ].join(''),
+    );
+    expect(page).toEqual({
+      isTruncated: true,
+      nextKeyMarker: 'a+b',
+      nextVersionIdMarker: 'v1.x',
+      versions: [
+        {
+          key: 'a+b',
+          versionId: 'v3',
+          deleteMarker: true,
+          etag: '',
+          size: 0,
+          isLatest: true,
+          lastModified: 1735787047000,
+        },
+        {
+          key: 'a+b',
+          versionId: 'v2',
+          deleteMarker: false,
+          etag: '0cc175b9c0f1b6a831c399e269772661',
+          size: 1,
+          isLatest: false,
+          lastModified: 1735787046000,
+        },
+        {
+          key: 'a+b',
+          versionId: 'null',
+          deleteMarker: false,
+          etag: 'd41d8cd98f00b204e9800998ecf8427e-2',
+          size: 10485760,
+          isLatest: false,
+          lastModified: 1735787045000,
+        },
+      ],
+    });
+  });
+
+  test('a version without a VersionId, another root, or a page cut short is refused', () => {
+    const version = (inner: string) =>
+      `<ListVersionsResult><Version><Key>k</Key>${inner}<ETag>"e"</ETag><Size>1</Size></Version></ListVersionsResult>`;
+    expect(() => parseVersionsPage(version(''))).toThrow(/without a VersionId/);
+    expect(() => parseVersionsPage(version('<VersionId></VersionId>'))).toThrow(MalformedXmlError);
+    expect(() => parseVersionsPage('<ListBucketResult></ListBucketResult>')).toThrow(MalformedXmlError);
+    expect(() => parseVersionsPage(version('<VersionId>v</VersionId>').slice(0, 60))).toThrow(MalformedXmlError);
   });
 });
 
