@@ -72,7 +72,10 @@ for (const storeCase of cases) {
         );
         // The lock is free, so it is only read before the listing; with nothing to write, it is not
         // taken: GET lock, LIST, GET state (a writing run takes it with If-Match on the version read).
-        expect(delta).toEqual({ list: 1, get: 2, head: 0, put: 0, copy: 0, delete: 0 });
+        // On S3 the listing is two requests at once: the keys before the tool folder (a 20-key
+        // page) and those after it.
+        const list = store.url.startsWith('s3://') ? 2 : 1;
+        expect(delta).toEqual({ list, get: 2, head: 0, put: 0, copy: 0, delete: 0 });
         expect(second.stats.requests).toEqual(delta);
       },
     );
