@@ -601,7 +601,7 @@ class SyncRun implements PreparedSync {
    * only forgets them, and writes nothing under their names.
    */
   private findCrossTwins(): void {
-    for (const [a, b] of crossTwins(this.localEntries.keys(), this.remoteEntries.keys())) {
+    for (const [a, b] of crossTwins(this.localEntries, this.remoteEntries)) {
       this.crossTwinCount++;
       this.report.errors.push({ path: printableKey(b.name), message: crossTwinsMessage(a, b) });
     }
