@@ -50,16 +50,27 @@ export async function withRetry<T>(
 ): Promise<T> {
   for (let retry = 0; ; retry++) {
     runSignal?.throwIfAborted();
-    const { signal, settle } = attemptSignal(policy.timeoutMs, abortInFlight ? runSignal : undefined);
     try {
-      return await raceAbort(attempt(signal), signal, policy.timeoutMs);
+      return await attemptOnce(attempt, policy.timeoutMs, abortInFlight ? runSignal : undefined);
     } catch (error) {
       if (runSignal?.aborted) throw runSignal.reason;
       if (retry >= policy.retries || !isRetryable(error)) throw error;
       await policy.sleep(backoffDelay(policy, retry));
-    } finally {
-      settle();
     }
+  }
+}
+
+/** One attempt with its own signal, released as soon as the attempt is over (before any backoff). */
+async function attemptOnce<T>(
+  attempt: (signal: AbortSignal) => Promise<T>,
+  timeoutMs: number,
+  runSignal: AbortSignal | undefined,
+): Promise<T> {
+  const { signal, settle } = attemptSignal(timeoutMs, runSignal);
+  try {
+    return await raceAbort(attempt(signal), signal, timeoutMs);
+  } finally {
+    settle();
   }
 }
 
