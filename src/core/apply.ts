@@ -136,23 +136,27 @@ class Executor {
     // Ops of one step run concurrently; steps run in order (see opStep).
     for (const step of [0, 1, 2, 3]) {
       const batch = ops.filter((op) => opStep(op) === step);
-      const running = Promise.all(
-        batch.map((op) =>
-          limit(async () => {
-            if (this.result.failure) return;
-            if (this.ctx.signal?.aborted) {
-              this.result.failure = { path: op.path, error: this.ctx.signal.reason };
-              return;
-            }
-            try {
-              await this.runWithReplan(op);
-            } catch (error) {
-              this.result.failure ??= { path: op.path, error };
-            }
-          }),
-        ),
-      );
-      this.backUpAhead(ops, step + 1, limit);
+      // Ops are handed to the limit as slots free up, not all at once: a task queued per op kept a
+      // promise and a closure per path alive until its turn (100,000 on a first push at scale).
+      // Once every op is handed over, the next step's backup copies queue behind them.
+      let next = 0;
+      let ahead = false;
+      const copyAhead = () => {
+        if (ahead) return;
+        ahead = true;
+        this.backUpAhead(ops, step + 1, limit);
+      };
+      const feed = async (): Promise<void> => {
+        for (let op = batch[next]; op !== undefined; op = batch[next]) {
+          next++;
+          const run = op;
+          const done = limit(() => this.runOp(run));
+          if (next === batch.length) copyAhead();
+          await done;
+        }
+      };
+      const running = Promise.all(Array.from({ length: Math.min(batch.length, limit.concurrency) }, feed));
+      copyAhead();
       await running;
       if (this.result.failure) break;
     }
@@ -161,6 +165,20 @@ class Executor {
     this.ahead.clear();
     if (this.result.failure) await this.rollback();
     return this.result;
+  }
+
+  /** One op of a step: skipped once the run failed or stopped; its failure fails the run. */
+  private async runOp(op: Op): Promise<void> {
+    if (this.result.failure) return;
+    if (this.ctx.signal?.aborted) {
+      this.result.failure = { path: op.path, error: this.ctx.signal.reason };
+      return;
+    }
+    try {
+      await this.runWithReplan(op);
+    } catch (error) {
+      this.result.failure ??= { path: op.path, error };
+    }
   }
 
   /**

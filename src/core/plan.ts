@@ -22,8 +22,9 @@ import { isDeletion, opStep, sideOf } from './model.js';
 import { conflictCopyName, isConflictCopy } from './names.js';
 
 export interface PlanInput {
-  local: readonly LocalEntry[];
-  remote: readonly RemoteEntry[];
+  /** Each side's entries: a list, or a map by path (the engine's maps, used as they are). */
+  local: readonly LocalEntry[] | ReadonlyMap<string, LocalEntry>;
+  remote: readonly RemoteEntry[] | ReadonlyMap<string, RemoteEntry>;
   /** null on the first run of this replica against this root. */
   base: Readonly<Record<string, BaseEntry>> | null;
   direction: SyncDirection;
@@ -100,49 +101,74 @@ function usableTime(time: number | undefined): number | undefined {
 export function plan(input: PlanInput): Plan {
   const builder = new PlanBuilder(input);
   const inScope = input.inScope ?? (() => true);
-  for (const path of unionOfPaths(input)) {
+  for (const path of builder.paths()) {
     if (inScope(path)) builder.visit(path);
     else builder.carryOver(path);
   }
   return builder.finish();
 }
 
-function unionOfPaths(input: PlanInput): string[] {
-  const paths = new Set<string>();
-  for (const entry of input.local) paths.add(entry.path);
-  for (const entry of input.remote) paths.add(entry.path);
-  for (const path of Object.keys(input.base ?? {})) paths.add(path);
-  return [...paths].sort(compareKeys);
+/**
+ * An own entry of `record` for `path`. Assignment makes one for every name but `__proto__`, whose
+ * assignment would set the prototype instead (Object.prototype's other members are plain data).
+ */
+function setEntry(record: Record<string, BaseEntry>, path: string, entry: BaseEntry): void {
+  if (path === '__proto__')
+    Object.defineProperty(record, path, { value: entry, enumerable: true, writable: true, configurable: true });
+  else record[path] = entry;
+}
+
+/** A side's entries by path; a map is taken as it is (no copy of 100,000 entries at scale). */
+function byPath<T extends { path: string }>(entries: readonly T[] | ReadonlyMap<string, T>): ReadonlyMap<string, T> {
+  if (!Array.isArray(entries)) return entries as ReadonlyMap<string, T>;
+  const map = new Map<string, T>();
+  for (const entry of entries as readonly T[]) map.set(entry.path, entry);
+  return map;
 }
 
 class PlanBuilder {
   private readonly ops: Op[] = [];
   private readonly conflicts: Conflict[] = [];
   private readonly skipped: Skip[] = [];
-  /** A Map, not an object: a path may be any key, `__proto__` and `constructor` included. */
-  private readonly nextBase = new Map<string, BaseEntry>();
+  /**
+   * Built as the plan's record directly, not as a Map copied into one at the end (100,000 entries
+   * at scale). A path may be any key: setEntry keeps `__proto__` an ordinary own entry.
+   */
+  private readonly nextBase: Record<string, BaseEntry> = {};
   private baseChanged = false;
   /** Conflict copy names this plan creates. */
   private readonly copies = new Set<string>();
   /** Folders of every path the plan sees, made when a conflict copy needs a name. */
   private folders: Set<string> | undefined;
-  private readonly local: Map<string, LocalEntry>;
-  private readonly remote: Map<string, RemoteEntry>;
-  private readonly base: Map<string, BaseEntry>;
+  private readonly local: ReadonlyMap<string, LocalEntry>;
+  private readonly remote: ReadonlyMap<string, RemoteEntry>;
+  private readonly base: Readonly<Record<string, BaseEntry>>;
 
   constructor(private readonly input: PlanInput) {
-    this.local = new Map(input.local.map((e) => [e.path, e]));
-    this.remote = new Map(input.remote.map((e) => [e.path, e]));
-    // Own entries only: `base['constructor']` of a plain object is a function, not a base entry.
-    this.base = new Map(Object.entries(input.base ?? {}));
+    this.local = byPath(input.local);
+    this.remote = byPath(input.remote);
+    this.base = input.base ?? {};
+  }
+
+  /** Every path of either side or the base, in key order. */
+  paths(): string[] {
+    const paths = new Set<string>(this.local.keys());
+    for (const path of this.remote.keys()) paths.add(path);
+    for (const path of Object.keys(this.base)) paths.add(path);
+    return [...paths].sort(compareKeys);
+  }
+
+  /** Own entries only: `base['constructor']` of a plain object is a function, not a base entry. */
+  private baseEntry(path: string): BaseEntry | undefined {
+    return Object.hasOwn(this.base, path) ? this.base[path] : undefined;
   }
 
   visit(path: string): void {
     const local = this.local.get(path);
     const remote = this.remote.get(path);
-    const base = this.base.get(path);
+    const base = this.baseEntry(path);
     // A copy: the caller merges the ops' outcomes into it without touching its input.
-    if (base) this.nextBase.set(path, { ...base });
+    if (base) setEntry(this.nextBase, path, { ...base });
 
     switch (detectChange(local, remote, base)) {
       case 'unchanged':
@@ -159,7 +185,7 @@ class PlanBuilder {
       case 'converged':
         // Converged: both sides are there (detectChange).
         if (local && remote)
-          this.nextBase.set(path, {
+          setEntry(this.nextBase, path, {
             md5: local.md5,
             etag: remote.etag,
             size: local.size,
@@ -174,8 +200,8 @@ class PlanBuilder {
 
   /** A path outside the run's scope: its base entry (if any) stays exactly as it was. */
   carryOver(path: string): void {
-    const base = this.base.get(path);
-    if (base) this.nextBase.set(path, { ...base });
+    const base = this.baseEntry(path);
+    if (base) setEntry(this.nextBase, path, { ...base });
   }
 
   finish(): Plan {
@@ -195,20 +221,20 @@ class PlanBuilder {
       ops: makeRoomFirst(settled.ops).sort(stepOrder),
       conflicts: settled.conflicts,
       skipped: settled.skipped,
-      // Object.fromEntries defines own properties, so a `__proto__` path stays an entry.
-      nextBase: Object.fromEntries(this.nextBase),
+      nextBase: this.nextBase,
       baseChanged: this.baseChanged,
     };
   }
 
   /** The same content under a new ETag: the base records the ETag, so the next run compares it directly. */
   private retag(path: string, remote: RemoteEntry, base: BaseEntry): void {
-    this.nextBase.set(path, { ...base, etag: remote.etag });
+    setEntry(this.nextBase, path, { ...base, etag: remote.etag });
     this.baseChanged = true;
   }
 
   private forget(path: string): void {
-    this.nextBase.delete(path);
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a record keyed by path, own entries only
+    delete this.nextBase[path];
     this.baseChanged = true;
   }
 
@@ -285,9 +311,10 @@ class PlanBuilder {
 
   /** Whether a name is a path of either side, the base or this plan's copies, or a folder of one. */
   private taken(name: string): boolean {
-    if (this.local.has(name) || this.remote.has(name) || this.base.has(name) || this.copies.has(name)) return true;
+    if (this.local.has(name) || this.remote.has(name) || Object.hasOwn(this.base, name) || this.copies.has(name))
+      return true;
     this.folders ??= new Set(
-      [...this.local.keys(), ...this.remote.keys(), ...this.base.keys()].flatMap((p) => [...foldersOf(p)]),
+      [...this.local.keys(), ...this.remote.keys(), ...Object.keys(this.base)].flatMap((p) => [...foldersOf(p)]),
     );
     return this.folders.has(name);
   }

@@ -50,16 +50,54 @@ export async function withRetry<T>(
 ): Promise<T> {
   for (let retry = 0; ; retry++) {
     runSignal?.throwIfAborted();
-    const timeout = AbortSignal.timeout(policy.timeoutMs);
-    const signal = runSignal && abortInFlight ? AbortSignal.any([timeout, runSignal]) : timeout;
     try {
-      return await raceAbort(attempt(signal), signal, policy.timeoutMs);
+      return await attemptOnce(attempt, policy.timeoutMs, abortInFlight ? runSignal : undefined);
     } catch (error) {
       if (runSignal?.aborted) throw runSignal.reason;
       if (retry >= policy.retries || !isRetryable(error)) throw error;
       await policy.sleep(backoffDelay(policy, retry));
     }
   }
+}
+
+/** One attempt with its own signal, released as soon as the attempt is over (before any backoff). */
+async function attemptOnce<T>(
+  attempt: (signal: AbortSignal) => Promise<T>,
+  timeoutMs: number,
+  runSignal: AbortSignal | undefined,
+): Promise<T> {
+  const { signal, settle } = attemptSignal(timeoutMs, runSignal);
+  try {
+    return await raceAbort(attempt(signal), signal, timeoutMs);
+  } finally {
+    settle();
+  }
+}
+
+/**
+ * An attempt's signal: aborted at its timeout (a TimeoutError, as AbortSignal.timeout's) or when
+ * `runSignal` is. `settle()` clears the timer and the listener once the attempt is over.
+ * AbortSignal.timeout and AbortSignal.any cannot be cleared: their timer, and the signals it
+ * holds, lived the whole timeout (30 s) after every operation, ~2 KB each on a 100,000-file push.
+ */
+function attemptSignal(
+  timeoutMs: number,
+  runSignal: AbortSignal | undefined,
+): { signal: AbortSignal; settle: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    timeoutMs,
+  );
+  // Like AbortSignal.timeout's: the timer alone does not keep the process running.
+  timer.unref();
+  const onAbort = () => controller.abort(runSignal?.reason);
+  runSignal?.addEventListener('abort', onAbort, { once: true });
+  const settle = () => {
+    clearTimeout(timer);
+    runSignal?.removeEventListener('abort', onAbort);
+  };
+  return { signal: controller.signal, settle };
 }
 
 /** Local operations ignore signals; make every attempt end at its timeout regardless. */

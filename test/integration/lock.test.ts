@@ -365,6 +365,25 @@ describe('base state read from the bucket', () => {
     expect((error as Error).message).toMatch(/remove it to start over with a first-run sync$/);
   });
 
+  it('keeps only the fields of a base entry where an entry carries others', async () => {
+    const store = createFsStore(await tempDir('fbsync-state-'));
+    const md5 = 'd41d8cd98f00b204e9800998ecf8427e';
+    const entries =
+      `{"a.html":{"md5":"${md5}","etag":"e","size":0,"__proto__":{"meta":"x"},"note":1},` +
+      `"b.html":{"md5":"${md5}","etag":"e","size":0,"meta":"m"},"c.html":{"md5":"${md5}","etag":"e","size":0}}`;
+    await store.put(
+      's.json',
+      Buffer.from(`{"version":1,"replica":"r","updatedAt":"x","runId":"x","entries":${entries}}`),
+    );
+    const { state } = await readBase(store, 's.json');
+    const a = state!.entries['a.html']!;
+    expect(Object.keys(a)).toEqual(['md5', 'etag', 'size']);
+    expect(Object.getPrototypeOf(a)).toBe(Object.prototype);
+    expect(a.meta).toBeUndefined();
+    expect(state!.entries['b.html']).toEqual({ md5, etag: 'e', size: 0, meta: 'm' });
+    expect(state!.entries['c.html']).toEqual({ md5, etag: 'e', size: 0 });
+  });
+
   it('keeps a path named __proto__ as an ordinary entry', async () => {
     const store = createFsStore(await tempDir('fbsync-state-'));
     const entry = { md5: 'd41d8cd98f00b204e9800998ecf8427e', etag: 'd41d8cd98f00b204e9800998ecf8427e', size: 0 };

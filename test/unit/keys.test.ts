@@ -25,4 +25,16 @@ describe('crossTwins', () => {
     expect(pairs(['README.md', 'Readme.md'], [])).toEqual([]);
     expect(pairs([], ['README.md', 'Readme.md'])).toEqual([]);
   });
+
+  it('takes the sides as maps, as the engine passes them, and finds a twin among many shared paths', () => {
+    const shared = Array.from({ length: 500 }, (_, i) => `site/p${i}/index.html`);
+    const local = new Map([...shared, 'site/About.html', 'site/p7/index.html'].map((p) => [p, p]));
+    const remote = new Map([...shared, 'site/about.html', 'SITE'].map((p) => [p, p]));
+    const found = crossTwins(local, remote).map(
+      ([a, b]) => `${a.side}:${a.name}${a.file ? '' : '/'} ~ ${b.side}:${b.name}${b.file ? '' : '/'}`,
+    );
+    expect(found).toEqual(['local:site/ ~ remote:SITE', 'local:site/About.html ~ remote:site/about.html']);
+    // Each side iterated twice: the same answer again.
+    expect(crossTwins(local, remote)).toHaveLength(2);
+  });
 });

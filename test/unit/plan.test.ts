@@ -432,8 +432,8 @@ describe('purity', () => {
     const tree = mixedTree();
     const shuffled = {
       ...tree,
-      local: [...tree.local].reverse(),
-      remote: [...tree.remote].reverse(),
+      local: [...(tree.local as LocalEntry[])].reverse(),
+      remote: [...(tree.remote as RemoteEntry[])].reverse(),
       base: Object.fromEntries(Object.entries(tree.base!).reverse()),
     };
     expect(JSON.stringify(plan(shuffled))).toBe(JSON.stringify(plan(tree)));
