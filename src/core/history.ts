@@ -237,6 +237,9 @@ function version(value: unknown): ObjectVersion | null | Error {
   };
 }
 
+/** Half a surrogate pair without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
  * A backup reference, only where this run keeps the path's backup: its copy under the run's
  * backups folder, or a version of the path's own object (on a bucket with versioning). A record
@@ -251,7 +254,13 @@ function backupRef(value: unknown, where: { copy: string; object: string }): Bac
     return { key: where.copy };
   }
   if (value.key !== where.object) return new Error(`a backup version is not one of its path's (${where.object})`);
-  if (!isString(value.versionId) || value.versionId === '' || value.versionId.length > 1024)
+  // A lone surrogate cannot be sent (a request's URI would be malformed).
+  if (
+    !isString(value.versionId) ||
+    value.versionId === '' ||
+    value.versionId.length > 1024 ||
+    LONE_SURROGATE.test(value.versionId)
+  )
     return new Error('a backup has a bad versionId');
   return { key: where.object, versionId: value.versionId };
 }

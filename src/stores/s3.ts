@@ -274,29 +274,39 @@ export class S3Store implements RemoteStore {
         this.listRange(prefix, { 'start-after': skipPrefix + MAX_CODE_POINT }, both),
       ]);
       const rest = startsAfter(after, skipPrefix) ? after : keysAfter(after, skipPrefix);
-      return before.length === 0 ? rest : before.concat(rest);
+      const listed = before.objects.length === 0 ? rest : before.objects.concat(rest);
+      if (splitHolds(listed, before.stoppedAt, rest, skipPrefix)) return listed;
     } catch (error) {
       sibling.abort();
       throw error;
     }
+    // A server that does not order keys by their UTF-8 bytes (S3's order) may have left some out
+    // of both ranges: the whole root is listed once, in whatever order it comes.
+    const whole = await this.listRange(prefix, {}, signal);
+    return whole.filter((o) => !o.key.startsWith(skipPrefix));
   }
 
   /**
    * The keys that sort before `end` (S3 orders keys by their UTF-8 bytes). Usually none (the
    * tool's folder starts with '.'), so the first page asks for a few keys only.
    */
-  private async listBefore(prefix: string, end: string, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
+  private async listBefore(
+    prefix: string,
+    end: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ objects: ObjectInfo[]; stoppedAt?: string }> {
     const objects: ObjectInfo[] = [];
+    const seen = new Set<string>();
     let cursor: ListCursor = {};
     for (let pageSize = PROBE_PAGE_SIZE; ; pageSize = PAGE_SIZE) {
       const page = this.parsePage(prefix, await this.listPage(prefix, cursor, pageSize, signal), signal);
       for (const object of page.objects) {
-        if (compareKeys(object.key, end) >= 0) return objects;
+        if (compareKeys(object.key, end) >= 0) return { objects, stoppedAt: object.key };
         objects.push(object);
       }
-      if (!page.isTruncated) return objects;
+      if (!page.isTruncated) return { objects };
       cursor = {
-        'continuation-token': this.nextToken(prefix, page.nextContinuationToken, cursor['continuation-token']),
+        'continuation-token': this.nextToken(prefix, page.nextContinuationToken, seen),
       };
     }
   }
@@ -309,26 +319,25 @@ export class S3Store implements RemoteStore {
    */
   private async listRange(prefix: string, from: ListCursor, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
     const objects: ObjectInfo[] = [];
-    let asked = from['continuation-token'];
+    const seen = new Set<string>();
     let next: Promise<string> | undefined = this.listPage(prefix, from, PAGE_SIZE, signal);
     while (next !== undefined) {
       const body = await next;
       const peeked = peekListContinuation(body);
       const prefetched =
-        peeked && peeked !== asked
+        peeked && !seen.has(peeked)
           ? this.listPage(prefix, { 'continuation-token': peeked }, PAGE_SIZE, signal)
           : undefined;
       // A failure below leaves the prefetched answer unread: its rejection must not go unhandled.
       prefetched?.catch(() => undefined);
       const page = this.parsePage(prefix, body, signal);
-      const token = page.isTruncated ? this.nextToken(prefix, page.nextContinuationToken, asked) : undefined;
+      const token = page.isTruncated ? this.nextToken(prefix, page.nextContinuationToken, seen) : undefined;
       next =
         token === undefined
           ? undefined
           : token === peeked && prefetched
             ? prefetched
             : this.listPage(prefix, { 'continuation-token': token }, PAGE_SIZE, signal);
-      asked = token;
       for (const object of page.objects) objects.push(object);
     }
     return objects;
@@ -342,10 +351,16 @@ export class S3Store implements RemoteStore {
     }
   }
 
-  /** A truncated page's token; one missing, or the one that asked for this page, would list forever. */
-  private nextToken(prefix: string, token: string | undefined, asked: string | undefined): string {
-    if (token && token !== asked) return token;
-    const what = token ? 'the continuation token it was asked with' : 'no continuation token';
+  /**
+   * A truncated page's token. One missing, or one this listing was given before (a server
+   * repeating or cycling tokens), would list forever.
+   */
+  private nextToken(prefix: string, token: string | undefined, seen: Set<string>): string {
+    if (token && !seen.has(token)) {
+      seen.add(token);
+      return token;
+    }
+    const what = token ? 'a continuation token it gave before' : 'no continuation token';
     throw new StoreError('ServerError', `list ${this.describe(prefix)}: a truncated page with ${what}`);
   }
 
@@ -845,12 +860,21 @@ export class S3Store implements RemoteStore {
       versions.push(...page.versions.filter((v) => v.key === key));
       const past = page.versions.at(-1);
       if (!page.isTruncated || (past !== undefined && past.key > key)) return newestFirst(versions);
-      if (page.nextKeyMarker === undefined)
-        throw new StoreError('ServerError', `list versions of ${this.describe(key)}: truncated page without a marker`);
-      cursor = {
+      const next = {
         'key-marker': page.nextKeyMarker,
         ...(page.nextVersionIdMarker !== undefined ? { 'version-id-marker': page.nextVersionIdMarker } : {}),
       };
+      // A page without a marker, or naming the one it was asked with, would list forever.
+      if (
+        next['key-marker'] === undefined ||
+        (next['key-marker'] === cursor['key-marker'] && next['version-id-marker'] === cursor['version-id-marker'])
+      )
+        throw new StoreError(
+          'ServerError',
+          `list versions of ${this.describe(key)}: a truncated page with ` +
+            (next['key-marker'] === undefined ? 'no marker' : 'the markers it was asked with'),
+        );
+      cursor = next;
     }
   }
 
@@ -1277,7 +1301,9 @@ function headFromHeaders(key: string, headers: IncomingHttpHeaders, bodyLength =
     lastModified: lastModified ? Date.parse(lastModified) : 0,
     metadata,
   };
-  const versionId = headerValue(headers['x-amz-version-id']);
+  // Version ids are ASCII on S3; one with other bytes (Node reads header bytes as latin1) is taken
+  // as absent, and the version is then looked up in the key's version listing, whose XML is decoded.
+  const versionId = asciiOnly(headerValue(headers['x-amz-version-id']));
   if (versionId !== undefined && versionId !== '') head.versionId = versionId;
   for (const [name, header] of Object.entries(HEADER_ATTRIBUTES) as [keyof HeaderAttributes, string][]) {
     const value = headerValue(headers[header]);
@@ -1297,7 +1323,45 @@ function keysAfter(objects: readonly ObjectInfo[], area: string): ObjectInfo[] {
   return objects.filter((o) => !o.key.startsWith(area) && compareKeys(o.key, area) > 0);
 }
 
-/** S3's order of keys: by their UTF-8 bytes (not JavaScript's UTF-16 order). */
+/**
+ * The two ranges of a split listing hold every key when the server lists in S3's order: both are
+ * in that order, one after the other, and the key the first range stopped at is in the skipped
+ * area or is where the second range starts.
+ */
+function splitHolds(
+  listed: readonly ObjectInfo[],
+  stoppedAt: string | undefined,
+  rest: readonly ObjectInfo[],
+  area: string,
+): boolean {
+  if (stoppedAt !== undefined && !stoppedAt.startsWith(area) && stoppedAt !== rest[0]?.key) return false;
+  let previous: string | undefined;
+  for (const { key } of listed) {
+    if (previous !== undefined && compareKeys(previous, key) >= 0) return false;
+    previous = key;
+  }
+  return true;
+}
+
+/**
+ * S3's order of keys: by their UTF-8 bytes. JavaScript's order (UTF-16 code units) agrees unless
+ * both differing units are 0xD800 or above (a surrogate against U+E000–U+FFFF), then the bytes decide.
+ */
 function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0xd800 || y < 0xd800) return x - y;
+    // From the pair's first half when the two differ in its second half.
+    const from = x >= 0xdc00 && x <= 0xdfff ? i - 1 : i;
+    return Buffer.compare(Buffer.from(a.slice(from), 'utf8'), Buffer.from(b.slice(from), 'utf8'));
+  }
+  return a.length - b.length;
+}
+
+/** The header value when it is printable ASCII, else undefined. */
+function asciiOnly(value: string | undefined): string | undefined {
+  return value !== undefined && /^[\x20-\x7e]*$/.test(value) ? value : undefined;
 }

@@ -66,6 +66,24 @@ describe('run records from the bucket', () => {
     ).toBeInstanceOf(Error);
   });
 
+  it(
+    'refuses a backup version id with half a surrogate pair (no request could name it), ' + 'and takes a whole pair',
+    () => {
+      const change = (versionId: string) =>
+        record([
+          {
+            path: 'a.html',
+            before: { etag: '"e"' },
+            after: null,
+            backup: { key: 'site/templates/a.html', versionId },
+          },
+        ]);
+      expect(parseRecord(change('v\ud800x'), layout, RUN)).toEqual(new Error('a backup has a bad versionId'));
+      expect(parseRecord(change('v\udc00'), layout, RUN)).toEqual(new Error('a backup has a bad versionId'));
+      expect(parseRecord(change('v\ud83d\ude00'), layout, RUN)).not.toBeInstanceOf(Error);
+    },
+  );
+
   it('refuses a record naming another run, a bad md5, a path listed twice, or text that is not JSON', () => {
     expect(parseRecord(record([]), layout, '20260101T120000Z-ffffff')).toBeInstanceOf(Error);
     expect(
