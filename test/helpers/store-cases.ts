@@ -15,6 +15,8 @@ export interface StoreCase {
 }
 
 let s3: S3TestContext | undefined;
+/** The test file's one moto bucket (made on first use), the one STORE_CASES' S3 store writes to. */
+export const s3Context = async (): Promise<S3TestContext> => (s3 ??= await s3TestContext());
 
 export const STORE_CASES: readonly StoreCase[] = [
   {
@@ -27,6 +29,6 @@ export const STORE_CASES: readonly StoreCase[] = [
     name: 'S3 (moto_server)',
     s3: true,
     available: s3Endpoint !== null,
-    make: async () => (s3 ??= await s3TestContext()).makeStore(),
+    make: async () => (await s3Context()).makeStore(),
   },
 ];

@@ -58,6 +58,18 @@ export async function readRemote(store: RemoteStore, prefix = ''): Promise<Tree>
   return tree;
 }
 
+/** Every synced object under prefix (the tool area left out) with the MD5 of its bytes. */
+export async function remoteDigests(store: RemoteStore, prefix: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const object of await store.list(prefix)) {
+    if (object.key.includes('.fastblocks-sync/')) continue;
+    out[object.key.slice(prefix.length)] = createHash('md5')
+      .update((await store.get(object.key)).body)
+      .digest('hex');
+  }
+  return out;
+}
+
 /** Every object under prefix including the tool's own, with ETags: for byte-identical comparisons. */
 export async function snapshotRemote(store: RemoteStore, prefix = ''): Promise<Record<string, string>> {
   const snapshot: Record<string, string> = {};

@@ -13,12 +13,12 @@ import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
 import { lockKey, remoteLayout, stateKey } from '../../src/core/state.js';
 import { exitCodeFor } from '../../src/results.js';
-import { createFsStore } from '../../src/stores/fs.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { failingStore } from '../helpers/faulty-store.js';
-import { s3Endpoint, s3TestContext, TEST_CREDENTIALS, TEST_REGION, type S3TestContext } from '../helpers/s3.js';
-import { lockState, tempDir } from '../helpers/trees.js';
+import { s3Endpoint, TEST_CREDENTIALS, TEST_REGION, type S3TestContext } from '../helpers/s3.js';
+import { s3Context, STORE_CASES } from '../helpers/store-cases.js';
+import { lockState, patterned, tempDir } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 const noSleep = async () => undefined;
@@ -84,41 +84,9 @@ async function putObjects(store: RemoteStore, prefix: string, tree: Record<strin
   for (const [relative, content] of Object.entries(tree)) await store.put(`${prefix}${relative}`, Buffer.from(content));
 }
 
-/** `size` bytes that differ from part to part (so a wrong part size gives a different multipart ETag). */
-function patterned(size: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let i = 0; i + 4 <= size; i += 4) bytes.writeUInt32LE(((i + seed) * 2654435761) >>> 0, i);
-  return bytes;
-}
-
 const streamOf = (bytes: Buffer) => ({ size: bytes.length, open: () => Readable.from([bytes]) });
 
-interface StoreCase {
-  name: string;
-  s3: boolean;
-  available: boolean;
-  make: () => Promise<RemoteStore>;
-}
-
-let s3: S3TestContext | undefined;
-const s3Context = async () => (s3 ??= await s3TestContext());
-
-const cases: StoreCase[] = [
-  {
-    name: 'file:// store',
-    s3: false,
-    available: true,
-    make: async () => createFsStore(await tempDir('fbsync-bucket-')),
-  },
-  {
-    name: 'S3 (moto_server)',
-    s3: true,
-    available: s3Endpoint !== null,
-    make: async () => (await s3Context()).makeStore(),
-  },
-];
-
-for (const storeCase of cases) {
+for (const storeCase of STORE_CASES) {
   describe.skipIf(!storeCase.available)(`real trees and buckets, against ${storeCase.name}`, () => {
     let counter = 0;
     let store: RemoteStore;
@@ -505,9 +473,8 @@ for (const storeCase of cases) {
         async () => {
           const big = patterned(12 * MiB + 3, 7);
           const { prefix, sync } = await fixture({ 'video.bin': big });
-          const storeFor = storeCase.s3
-            ? () => (s3 as S3TestContext).makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB })
-            : () => store;
+          const context = storeCase.s3 ? await s3Context() : undefined;
+          const storeFor = () => context?.makeStore({ multipartThreshold: 5 * MiB, partSize: 5 * MiB }) ?? store;
           const push = await sync({ direction: 'push' }, { store: storeFor() });
           expect(push.failure).toBeUndefined();
           const listed = (await store.list(prefix)).find((o) => o.key === `${prefix}video.bin`)!;

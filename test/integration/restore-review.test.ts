@@ -13,19 +13,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareSync, runRestore, runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport } from '../../src/core/model.js';
 import type { RemoteStore } from '../../src/stores/store.js';
-import { tempDir, writeTree, type Tree } from '../helpers/trees.js';
+import { remoteDigests, tempDir, writeTree, type Tree } from '../helpers/trees.js';
 import { STORE_CASES } from '../helpers/store-cases.js';
 
 const md5 = (body: Buffer | string) => createHash('md5').update(body).digest('hex');
-
-async function listing(store: RemoteStore, prefix: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const object of await store.list(prefix)) {
-    if (object.key.includes('.fastblocks-sync/')) continue;
-    out[object.key.slice(prefix.length)] = md5((await store.get(object.key)).body);
-  }
-  return out;
-}
 
 const md5s = (tree: Tree) => Object.fromEntries(Object.entries(tree).map(([p, c]) => [p, md5(c)]));
 
@@ -79,13 +70,13 @@ for (const storeCase of cases) {
           (error: unknown) => String(error),
         );
         expect(blocked).toMatch(/locked by run \d{8}T\d{6}Z-[0-9a-f]{6} of repo.*raise lock-wait \(--lock-wait\)/);
-        expect(await listing(store, prefix)).toEqual(md5s({ 'a.txt': 'a2', 'b.txt': 'b1' }));
+        expect(await remoteDigests(store, prefix)).toEqual(md5s({ 'a.txt': 'a2', 'b.txt': 'b1' }));
       } finally {
         await held.release();
       }
       const undone = await restore(second.runId, 'run', 0);
       expect(undone.failure).toBeUndefined();
-      expect(await listing(store, prefix)).toEqual(md5s(v1));
+      expect(await remoteDigests(store, prefix)).toEqual(md5s(v1));
     });
 
     it('retention never touches backups made before history existed, by runs or by days', async () => {
@@ -109,17 +100,19 @@ for (const storeCase of cases) {
       await push('alpha', base);
       const fromBeta = await push('beta', { ...base, 'c.txt': 'c by beta' });
       const fromAlpha = await push('alpha', { ...base, 'a.txt': 'a2 by alpha' });
-      expect(await listing(store, prefix)).toEqual(md5s({ ...base, 'a.txt': 'a2 by alpha', 'c.txt': 'c by beta' }));
+      expect(await remoteDigests(store, prefix)).toEqual(
+        md5s({ ...base, 'a.txt': 'a2 by alpha', 'c.txt': 'c by beta' }),
+      );
 
       const undone = await restore(fromBeta.runId, 'to');
       expect(undone.failure).toBeUndefined();
       expect(undone.restoreOf?.runs).toEqual([fromAlpha.runId, fromBeta.runId]);
-      expect(await listing(store, prefix)).toEqual(md5s(base));
+      expect(await remoteDigests(store, prefix)).toEqual(md5s(base));
 
       // alpha (whose base followed the restore) deploys its checkout again: a2 comes back.
       const again = await push('alpha', { ...base, 'a.txt': 'a2 by alpha' });
       expect(again.synced.map((s) => s.path)).toEqual(['a.txt']);
-      expect(await listing(store, prefix)).toEqual(md5s({ ...base, 'a.txt': 'a2 by alpha' }));
+      expect(await remoteDigests(store, prefix)).toEqual(md5s({ ...base, 'a.txt': 'a2 by alpha' }));
 
       // beta's base did not follow: the restore is a remote change to it, never overwritten or lost.
       const fromBetaAgain = await push('beta', { ...base, 'c.txt': 'c by beta' });
@@ -129,7 +122,7 @@ for (const storeCase of cases) {
         ['a.txt', 'remote change not pulled: direction push writes only the remote side'],
         ['c.txt', 'remote change not pulled: direction push writes only the remote side'],
       ]);
-      expect(await listing(store, prefix)).toEqual(md5s({ ...base, 'a.txt': 'a2 by alpha' }));
+      expect(await remoteDigests(store, prefix)).toEqual(md5s({ ...base, 'a.txt': 'a2 by alpha' }));
     });
   });
 }

@@ -11,20 +11,10 @@ import { RootHistory } from '../../src/core/history.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
 import { remoteLayout } from '../../src/core/state.js';
 import type { RemoteStore } from '../../src/stores/store.js';
-import { readTree, tempDir, writeTree, type Tree } from '../helpers/trees.js';
+import { readTree, remoteDigests, tempDir, writeTree, type Tree } from '../helpers/trees.js';
 import { STORE_CASES } from '../helpers/store-cases.js';
 
 const md5 = (body: Buffer) => createHash('md5').update(body).digest('hex');
-
-/** The synced objects under `prefix` (the tool area left out) with the MD5 of their bytes. */
-async function listing(store: RemoteStore, prefix: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const object of await store.list(prefix)) {
-    if (object.key.includes('.fastblocks-sync/')) continue;
-    out[object.key.slice(prefix.length)] = md5((await store.get(object.key)).body);
-  }
-  return out;
-}
 
 function treeMd5s(tree: Tree): Record<string, string> {
   return Object.fromEntries(Object.entries(tree).map(([p, c]) => [p, md5(Buffer.from(c))]));
@@ -88,16 +78,16 @@ for (const storeCase of cases) {
       const first = await push(v1);
       const second = await push(v2);
       expect(second.synced).toHaveLength(20);
-      expect(await listing(store, prefix)).toEqual(treeMd5s(v2));
+      expect(await remoteDigests(store, prefix)).toEqual(treeMd5s(v2));
 
       const undo = await restore(second.runId);
       expect(undo.failure).toBeUndefined();
       expect(undo.restoreOf).toEqual({ run: second.runId, mode: 'run', runs: [second.runId] });
-      expect(await listing(store, prefix)).toEqual(treeMd5s(v1));
+      expect(await remoteDigests(store, prefix)).toEqual(treeMd5s(v1));
 
       const redo = await restore(undo.runId);
       expect(redo.failure).toBeUndefined();
-      expect(await listing(store, prefix)).toEqual(treeMd5s(v2));
+      expect(await remoteDigests(store, prefix)).toEqual(treeMd5s(v2));
       expect(await history()).toEqual([redo.runId, undo.runId, second.runId, first.runId]);
     });
 
@@ -109,23 +99,23 @@ for (const storeCase of cases) {
       const edited = Object.keys(v2).sort()[0]!;
       const v3 = { ...v2, [edited]: 'third run\n' };
       await push(v3);
-      const before = await listing(store, prefix);
+      const before = await remoteDigests(store, prefix);
 
       const refused = await restore(second.runId);
       expect(refused.failure?.reason).toBe('manual-conflicts');
       expect(refused.conflicts.map((c) => [c.path, c.resolution])).toEqual([[edited, 'manual']]);
-      expect(await listing(store, prefix)).toEqual(before);
+      expect(await remoteDigests(store, prefix)).toEqual(before);
 
       const kept = await restore(second.runId, { conflictStrategy: 'remote-wins' });
       expect(kept.failure).toBeUndefined();
-      expect(await listing(store, prefix)).toEqual(treeMd5s({ ...v1, [edited]: 'third run\n' }));
+      expect(await remoteDigests(store, prefix)).toEqual(treeMd5s({ ...v1, [edited]: 'third run\n' }));
 
       // --force (or local-wins) restores it too, the third run's version backed up by the restore.
       const forced = await restore(kept.runId);
       expect(forced.failure).toBeUndefined();
       const again = await restore(second.runId, {}, { force: true });
       expect(again.failure).toBeUndefined();
-      expect(await listing(store, prefix)).toEqual(treeMd5s(v1));
+      expect(await remoteDigests(store, prefix)).toEqual(treeMd5s(v1));
     });
 
     it('the next deploy from the v2 checkout plans exactly v2 again; a puller gets the restored versions', async () => {
@@ -163,7 +153,7 @@ for (const storeCase of cases) {
       expect(plan.conflicts).toEqual([]);
       // Applied, it deploys v2 again; the puller then receives v2.
       expect((await push(v2)).synced).toHaveLength(20);
-      expect(await listing(store, prefix)).toEqual(treeMd5s(v2));
+      expect(await remoteDigests(store, prefix)).toEqual(treeMd5s(v2));
       await pull();
       expect(await readTree(puller)).toEqual(v2);
     });
@@ -182,7 +172,7 @@ for (const storeCase of cases) {
       });
       expect(report.failure).toBeUndefined();
       expect(report.restoreOf?.runs).toHaveLength(2);
-      expect(await listing(store, prefix)).toEqual(treeMd5s(v1));
+      expect(await remoteDigests(store, prefix)).toEqual(treeMd5s(v1));
       expect(await history()).toHaveLength(4);
     });
 
