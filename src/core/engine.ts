@@ -961,6 +961,8 @@ class SyncRun implements PreparedSync {
       changes,
     );
     try {
+      // The head is read meanwhile, for the append after the commit (under the lock, it stays).
+      this.history().readAhead();
       await this.history().writeRecord(record);
       return record;
     } catch (error) {

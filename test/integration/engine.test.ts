@@ -228,6 +228,54 @@ for (const storeCase of cases) {
       expect(await readTree(local)).toEqual(await readRemote(store, prefix));
     });
 
+    it('reads the history head while it writes the run record, not after the base state', async () => {
+      const { local, prefix } = await fixture({ 'a.html': 'a', 'b.html': 'b' });
+      const events: string[] = [];
+      const name = (key: string) =>
+        key.includes('/history/runs/')
+          ? 'record'
+          : key.includes('/history/pages/')
+            ? 'head'
+            : key.includes('/state/')
+              ? 'state'
+              : undefined;
+      const watched = failingStore(store, {
+        beforeWrite: async (key) => {
+          if (name(key)) events.push(`put ${name(key)}`);
+        },
+      });
+      const get = watched.get;
+      watched.get = (key, o) => {
+        if (name(key) === 'head') events.push('get head');
+        return get(key, o);
+      };
+      const report = await runSync({
+        localRoot: local,
+        store: watched,
+        rootPrefix: prefix,
+        replica: 'test-replica',
+        strategy: resolveStrategy({ retryDelay: 0 }),
+        sleep: noSleep,
+      });
+      expect(report.failure).toBeUndefined();
+      // The record first, the head read at the same time; the base state; then the head written.
+      expect(events).toEqual(['get head', 'put record', 'put state', 'put head']);
+      expect(await readRemote(store, prefix)).toEqual(await readTree(local));
+      // A pull writes nothing in the bucket: no record, so no head is read for it.
+      events.length = 0;
+      await putRemote(store, prefix, { 'c.html': 'remote' });
+      const pull = await runSync({
+        localRoot: local,
+        store: watched,
+        rootPrefix: prefix,
+        replica: 'test-replica',
+        strategy: resolveStrategy({ retryDelay: 0, direction: 'pull' }),
+        sleep: noSleep,
+      });
+      expect(pull.synced.map((s) => s.path)).toEqual(['c.html']);
+      expect(events).toEqual(['put state']);
+    });
+
     it('retries a throttled write with a fresh attempt and succeeds', async () => {
       const { local, prefix } = await fixture({ 'a.html': 'a', 'b.html': 'b' });
       // Write 1 takes the lock; writes 2 and 3 (the first object, twice) are throttled.

@@ -275,3 +275,66 @@ describe('a root history of many runs (file:// store)', () => {
     expect(store.stats.get - third.get).toBe(0);
   });
 });
+
+describe('the history head read ahead', () => {
+  async function setUp() {
+    const { createFsStore } = await import('../../src/stores/fs.js');
+    const { RootHistory } = await import('../../src/core/history.js');
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const store = createFsStore(await mkdtemp(join(tmpdir(), 'fbsync-history-')));
+    const entry = (runId: string) => ({
+      ...(JSON.parse(record([])) as RunRecord),
+      runId,
+      root: 'root=',
+      counts: { create: 1, overwrite: 0, delete: 0, metadataOnly: 0 },
+      backups: 0,
+      backupsKept: true,
+    });
+    const runIds = async () => (await new RootHistory(store, remoteLayout('')).head()).page.entries.map((e) => e.runId);
+    return { store, history: () => new RootHistory(store, remoteLayout('')), entry, runIds };
+  }
+
+  it('is the read of the next append (one GET in all), once', async () => {
+    const { store, history, entry, runIds } = await setUp();
+    const h = history();
+    await h.append(entry('20260101T000000Z-000001'));
+    const before = store.stats.get;
+    h.readAhead();
+    await h.append(entry('20260101T000000Z-000002'));
+    expect(store.stats.get - before).toBe(1);
+    // Taken by that append: the next one reads the head again.
+    await h.append(entry('20260101T000000Z-000003'));
+    expect(store.stats.get - before).toBe(2);
+    expect(await runIds()).toEqual(['20260101T000000Z-000003', '20260101T000000Z-000002', '20260101T000000Z-000001']);
+  });
+
+  it('a head changed since it was read ahead fails the conditional write, and is read again', async () => {
+    const { history, entry, runIds } = await setUp();
+    const mine = history();
+    await mine.append(entry('20260101T000000Z-000001'));
+    mine.readAhead();
+    await history().append(entry('20260101T000000Z-000002'));
+    await mine.append(entry('20260101T000000Z-000003'));
+    expect(await runIds()).toEqual(['20260101T000000Z-000003', '20260101T000000Z-000002', '20260101T000000Z-000001']);
+  });
+
+  it('a read ahead that failed is read again by the append, whose own failure is the one thrown', async () => {
+    const { store, entry, runIds } = await setUp();
+    const { RootHistory } = await import('../../src/core/history.js');
+    let failing = 1;
+    const get = store.get.bind(store);
+    const flaky = Object.assign(Object.create(store) as typeof store, {
+      get: (key: string, o?: Parameters<typeof store.get>[1]) =>
+        failing-- > 0 ? Promise.reject(new Error('injected read failure')) : get(key, o),
+    });
+    const h = new RootHistory(flaky, remoteLayout(''));
+    h.readAhead();
+    await h.append(entry('20260101T000000Z-000001'));
+    expect(await runIds()).toEqual(['20260101T000000Z-000001']);
+    failing = 2;
+    h.readAhead();
+    await expect(h.append(entry('20260101T000000Z-000002'))).rejects.toThrow('injected read failure');
+  });
+});
