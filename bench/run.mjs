@@ -125,6 +125,7 @@ async function startServer(name, command, args, outFile, port, logFile = outFile
   return {
     endpoint,
     logFile,
+    pid: child.pid,
     stop: async () => {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
@@ -232,6 +233,24 @@ function timed(command, args, env, { allowFail = false } = {}) {
     });
   });
 }
+
+/**
+ * CPU seconds (user + system, every thread) a server process has used so far, from /proc (Linux;
+ * undefined elsewhere). moto answers one request at a time in one Python process (the GIL), so
+ * a step whose server CPU is close to its wall time is bound by the server, whatever the client
+ * does. The server is started by exec (pyenv's shim included), so its pid is the one spawned.
+ */
+function processCpu(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, inside parentheses): utime is the 14th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 function lineCount(file) {
   if (!fs.existsSync(file)) return 0;
@@ -395,8 +414,10 @@ async function measure(section, step, tool, rep, server, [command, args, env]) {
   // Let the server log the set-up requests (bucket creation) before counting from here.
   if (server) await new Promise((r) => setTimeout(r, 200));
   const from = server ? lineCount(server.logFile) : 0;
+  const serverFrom = server ? processCpu(server.pid) : undefined;
   const result = await timed(command, args, env);
   const sample = { section, step, tool, rep, wall: result.wall, cpu: result.cpu, rssMB: result.rssMB };
+  if (serverFrom !== undefined) sample.serverCpu = processCpu(server.pid) - serverFrom;
   if (server) sample.server = await requestsSince(server.logFile, from);
   if (tool === 'ours') sample.ours = ourReport(result.stdout);
   if (tool.startsWith('limit')) sample.loop = JSON.parse(result.stdout.trim().split('\n').pop());
@@ -616,6 +637,7 @@ function summarize(section, step, tool) {
     min: byWall[0].wall,
     max: byWall.at(-1).wall,
     cpu: median(runs.map((r) => r.cpu)),
+    serverCpu: runs.every((r) => r.serverCpu !== undefined) ? median(runs.map((r) => r.serverCpu)) : undefined,
     rssMB: median(runs.map((r) => r.rssMB)),
     mid,
   };
@@ -649,9 +671,9 @@ const TOOL_NAMES = {
 
 function sectionTable(section, steps, tools) {
   const rows = [
-    '| step | tool | wall s (median) | min–max | ÷ ours | client CPU s | peak RSS MB | ' +
+    '| step | tool | wall s (median) | min–max | ÷ ours | client CPU s | server CPU s | peak RSS MB | ' +
       'requests at the server (median run) | our --json requests |',
-    '|---|---|---:|---:|---:|---:|---:|---|---|',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---|',
   ];
   for (const step of steps) {
     const ours = summarize(section, step, 'ours');
@@ -661,12 +683,24 @@ function sectionTable(section, steps, tools) {
       const ratio = ours && tool !== 'ours' ? `${fmt(s.wall / ours.wall)}×` : '';
       rows.push(
         `| ${step} | ${TOOL_NAMES[tool] ?? tool} | ${fmt(s.wall)} | ` +
-          `${fmt(s.min)}–${fmt(s.max)} | ${ratio} | ${fmt(s.cpu)} | ${fmt(s.rssMB, 0)} | ` +
+          `${fmt(s.min)}–${fmt(s.max)} | ${ratio} | ${fmt(s.cpu)} | ${fmt(s.serverCpu)} | ${fmt(s.rssMB, 0)} | ` +
           `${serverText(s.mid.server)} | ${oursText(s.mid.ours)} |`,
       );
     }
   }
   return rows.join('\n');
+}
+
+/**
+ * A step's server CPU (moto's own, one request at a time) beside its wall time, for us and a peer:
+ * the part of the wall no client can take away, and what is left for the client to win.
+ */
+function serverShare(step, ours, peer) {
+  const share = (x) => `${fmt(x.serverCpu)} of ${fmt(x.wall)} s (${fmt((100 * x.serverCpu) / x.wall, 0)}%)`;
+  return (
+    `| moto ${step}: the server's CPU within the wall time | ours ${share(ours)}; ` +
+    `${TOOL_NAMES['rclone-fast']} ${share(peer)} | |`
+  );
 }
 
 function targets(smallCount) {
@@ -720,6 +754,7 @@ function targets(smallCount) {
         `${fmt(fastChange.wall)} s = **${fmt(change.wall / fastChange.wall)}×** ` +
         `| ${verdict(change.wall / fastChange.wall <= 0.8)} |`,
     );
+  if (change && fastChange) lines.push(serverShare('1% change', change, fastChange));
   const pull = summarize('moto', 'cold pull', 'ours');
   const fastPull = summarize('moto', 'cold pull', 'rclone-fast');
   const getLimit = summarize('moto', 'cold pull', 'limit-get');
@@ -735,6 +770,7 @@ function targets(smallCount) {
         `${fmt(perFile(fastPull))} ms | ${verdict(perFile(pull) <= perFile(fastPull))} |`,
     );
   }
+  if (pull && fastPull) lines.push(serverShare('cold pull', pull, fastPull));
   if (pull && getLimit)
     lines.push(
       `| moto cold pull vs the GetObject loop (the server's limit) | ${fmt(pull.wall)} s ÷ ` +
