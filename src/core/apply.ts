@@ -515,6 +515,9 @@ class Executor {
       ...rules,
       metadata: { ...current.metadata, ...rules?.metadata },
     };
+    // Registered after the backup's restore, so it runs before it: a copy onto itself usually keeps
+    // the ETag, and the backup's restore, which compares ETags, would then leave the new headers.
+    this.undo.push({ path: op.path, run: () => this.restoreHeaders(op.path, current) });
     const { etag } = await this.retry(
       (signal) =>
         store.copy(this.key(op.path), this.key(op.path), {
@@ -665,6 +668,23 @@ class Executor {
     await this.retryUndo((signal) => store.delete(key, { signal, ifMatch: current.etag }));
   }
 
+  /**
+   * The headers `before` had, put back on the object when it still holds the same bytes under the
+   * same ETag (a metadata copy that changed the ETag is undone by the backup's restore instead).
+   */
+  private async restoreHeaders(path: string, before: ObjectHead): Promise<void> {
+    const { store } = this.ctx;
+    const key = this.key(path);
+    const current = await this.retryUndo((signal) => store.head(key, { signal }));
+    // Another ETag: not this version any more. The same headers: the copy never landed.
+    if (current?.etag !== before.etag || sameHeaders(current, before)) return;
+    const attributes: ObjectAttributes = { ...headerAttributesOf(before), metadata: before.metadata };
+    await this.retryUndo(
+      (signal) => store.copy(key, key, { signal, ifMatch: before.etag, attributes, ...this.copyOptions(before.size) }),
+      before.size,
+    );
+  }
+
   /** Put the backed-up version back where the run replaced it, then drop the copy (a version stays). */
   private async restoreRemote(key: string, ref: BackupRef, expectEtag: string): Promise<void> {
     const { store } = this.ctx;
@@ -730,6 +750,13 @@ class Executor {
     }
     this.undo.length = 0;
   }
+}
+
+/** The same header attributes and user metadata (names are lower-case in a head). */
+function sameHeaders(a: ObjectHead, b: ObjectHead): boolean {
+  const flat = (h: ObjectHead) =>
+    JSON.stringify([headerAttributesOf(h), Object.entries(h.metadata).sort(([x], [y]) => (x < y ? -1 : 1))]);
+  return flat(a) === flat(b);
 }
 
 /** Both outcomes, once both have settled (nothing left running behind a failure); the first failure is thrown. */

@@ -380,6 +380,44 @@ for (const storeCase of STORE_CASES) {
           expect(await remoteBytes(store, prefix)).toEqual(await treeBytes(local));
         },
       );
+
+      it('a metadata update undone by a failed run puts every header back (the ETag is the same)', async () => {
+        let failing = false;
+        const writes: string[] = [];
+        const { local, prefix, sync } = await fixture({ 'page.html': '<p>same</p>' }, () =>
+          failingStore(store, {
+            beforeWrite: async (key) => {
+              writes.push(key.slice(key.lastIndexOf('/') + 1));
+              if (failing && key.endsWith('/zz.html')) throw new StoreError('AccessDenied', 'Access Denied (injected)');
+            },
+          }),
+        );
+        const rules = (cacheControl: string) => ({ attributesFor: () => ({ cacheControl }) });
+        expect((await sync({ direction: 'push' }, rules('max-age=1'))).failure).toBeUndefined();
+        const { etag } = (await store.head(`${prefix}page.html`))!;
+        await store.copy(`${prefix}page.html`, `${prefix}page.html`, {
+          ifMatch: etag,
+          attributes: { ...SERVING, cacheControl: 'max-age=1', metadata: { owner: 'web team' } },
+        });
+        const before = (await store.head(`${prefix}page.html`))!;
+        await writeFiles(local, { 'zz.html': 'new' });
+        failing = true;
+        writes.length = 0;
+        const failed = await sync({ direction: 'push', maxConcurrent: 1 }, rules('no-cache'));
+        expect(failed.rolledBack).toBe(true);
+        // The header copy landed (page.html's backup, then its copy onto itself) before the failure.
+        expect(writes.slice(writes.indexOf('page.html'), writes.indexOf('zz.html'))).toEqual([
+          'page.html',
+          'page.html',
+        ]);
+        const after = await store.head(`${prefix}page.html`);
+        expect(after).toMatchObject({ ...SERVING, cacheControl: 'max-age=1', etag });
+        expect(after?.metadata).toEqual(before.metadata);
+        failing = false;
+        const retried = await sync({ direction: 'push' }, rules('no-cache'));
+        expect(retried.failure).toBeUndefined();
+        expect(await store.head(`${prefix}page.html`)).toMatchObject({ ...SERVING, cacheControl: 'no-cache', etag });
+      });
     });
 
     // ------------------------------------------------------------------------------------------
