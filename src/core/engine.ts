@@ -35,9 +35,11 @@ import {
   compareKeys,
   crossTwins,
   foldedPath,
+  hasReservedName,
   invalidKeyReason,
   pathFilter,
   printableKey,
+  RESERVED_NAME_REASON,
   type HeldName,
 } from './keys.js';
 import { LocalPreconditionError, LocalTree } from './local.js';
@@ -644,6 +646,10 @@ class SyncRun implements PreparedSync {
         // The root's own marker stands for the root folder itself: nothing to report.
         if (relative !== '' && this.filter(relative))
           this.report.skipped.push({ path: printableKey(relative), reason: FOLDER_MARKER_REASON });
+        continue;
+      }
+      if (hasReservedName(relative)) {
+        this.report.skipped.push({ path: printableKey(relative), reason: RESERVED_NAME_REASON });
         continue;
       }
       if (!this.filter(relative)) continue;

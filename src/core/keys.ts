@@ -44,6 +44,17 @@ export function isToolPath(relativeKey: string): boolean {
   );
 }
 
+/**
+ * A file or object whose own name is the tool folder's (`.fastblocks-sync`, `app/.fastblocks-sync`):
+ * the name is the tool's, so it is never synced — and reported, not dropped silently.
+ */
+export function hasReservedName(relativeKey: string): boolean {
+  return relativeKey === TOOL_DIR || relativeKey.endsWith(`/${TOOL_DIR}`);
+}
+
+export const RESERVED_NAME_REASON =
+  `reserved name: ${TOOL_DIR} is the tool's own folder, so a file of that name is never ` + 'synced (rename it)';
+
 /** Case and Unicode normalization folded away: two paths with the same fold are one file on macOS and Windows. */
 export function foldedPath(relativeKey: string): string {
   return relativeKey.normalize('NFC').toLowerCase();

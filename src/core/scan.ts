@@ -6,7 +6,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { md5Buffer, md5File } from '../hash.js';
-import { compareKeys, foldedPath, invalidKeyReason, isToolPath, printableKey, type PathFilter } from './keys.js';
+import {
+  compareKeys,
+  foldedPath,
+  hasReservedName,
+  invalidKeyReason,
+  isToolPath,
+  printableKey,
+  RESERVED_NAME_REASON,
+  type PathFilter,
+} from './keys.js';
 import type { LocalEntry, Skip } from './model.js';
 
 export interface ScanResult {
@@ -108,7 +117,11 @@ async function walk(scan: Scan, absoluteDir: string, relativeDir: string): Promi
   const dirents = await fs.readdir(absoluteDir, { withFileTypes: true });
   for (const dirent of dirents) {
     const key = relativeDir === '' ? dirent.name : `${relativeDir}/${dirent.name}`;
-    if (isToolPath(key)) continue;
+    if (isToolPath(key)) {
+      if (!dirent.isDirectory() && hasReservedName(key))
+        scan.skipped.push({ path: printableKey(key), reason: RESERVED_NAME_REASON });
+      continue;
+    }
     const absolute = absoluteDir + path.sep + dirent.name;
     if (dirent.isSymbolicLink()) {
       scan.skipped.push({ path: printableKey(key), reason: 'symbolic link (never followed)' });

@@ -228,6 +228,20 @@ for (const storeCase of cases) {
       expect(await readTree(local)).toEqual(await readRemote(store, prefix));
     });
 
+    it('reports a file or object named like the tool folder as skipped, and syncs neither', async () => {
+      const { local, prefix, sync } = await fixture({ 'index.html': 'home', 'app/.fastblocks-sync': 'a local file' });
+      await putRemote(store, prefix, { 'site/.fastblocks-sync': 'an object' });
+      const report = await sync();
+      expect(report.failure).toBeUndefined();
+      expect(report.synced.map((s) => s.path)).toEqual(['index.html']);
+      const reserved = report.skipped.filter((s) => s.reason.startsWith('reserved name'));
+      expect(reserved.map((s) => s.path).sort()).toEqual(['app/.fastblocks-sync', 'site/.fastblocks-sync']);
+      expect(reserved[0]?.reason).toContain('rename it');
+      expect(await fs.readFile(path.join(local, 'app/.fastblocks-sync'), 'utf8')).toBe('a local file');
+      expect(await fs.stat(path.join(local, 'site')).catch(() => null)).toBeNull();
+      expect(Object.keys(await readRemote(store, prefix)).sort()).toEqual(['index.html', 'site/.fastblocks-sync']);
+    });
+
     it('reads the history head while it writes the run record, not after the base state', async () => {
       const { local, prefix } = await fixture({ 'a.html': 'a', 'b.html': 'b' });
       const events: string[] = [];
