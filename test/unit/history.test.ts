@@ -223,29 +223,39 @@ describe('the restore planner', () => {
   });
 });
 
+/** An empty file:// store for a root's history. */
+async function historyStore() {
+  const { createFsStore } = await import('../../src/stores/fs.js');
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  return createFsStore(await mkdtemp(join(tmpdir(), 'fbsync-history-')));
+}
+
+/** A history entry of a run of the root `root=` that created one object. */
+function historyEntry(runId: string) {
+  return {
+    ...(JSON.parse(record([])) as RunRecord),
+    runId,
+    root: 'root=',
+    counts: { create: 1, overwrite: 0, delete: 0, metadataOnly: 0 },
+    backups: 0,
+    backupsKept: true,
+  };
+}
+
 describe('a root history of many runs (file:// store)', () => {
   it('lists newest first at one GET per page of 100; pruning again reads no pruned page', async () => {
-    const { createFsStore } = await import('../../src/stores/fs.js');
     const { RootHistory } = await import('../../src/core/history.js');
     const { pruneBackups } = await import('../../src/core/retention.js');
-    const { mkdtemp } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const store = createFsStore(await mkdtemp(join(tmpdir(), 'fbsync-history-')));
+    const store = await historyStore();
     const history = new RootHistory(store, remoteLayout(''));
     const ids: string[] = [];
     for (let i = 0; i < 250; i++) {
       const two = (n: number) => String(n).padStart(2, '0');
       const runId = `20260101T${two(Math.floor(i / 60))}${two(i % 60)}00Z-000000`;
       ids.push(runId);
-      await history.append({
-        ...(JSON.parse(record([])) as RunRecord),
-        runId,
-        root: 'root=',
-        counts: { create: 1, overwrite: 0, delete: 0, metadataOnly: 0 },
-        backups: 0,
-        backupsKept: true,
-      });
+      await history.append(historyEntry(runId));
     }
     const before = { ...store.stats };
     const listed: string[] = [];
@@ -278,20 +288,9 @@ describe('a root history of many runs (file:// store)', () => {
 
 describe('the history head read ahead', () => {
   async function setUp() {
-    const { createFsStore } = await import('../../src/stores/fs.js');
     const { RootHistory } = await import('../../src/core/history.js');
-    const { mkdtemp } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const store = createFsStore(await mkdtemp(join(tmpdir(), 'fbsync-history-')));
-    const entry = (runId: string) => ({
-      ...(JSON.parse(record([])) as RunRecord),
-      runId,
-      root: 'root=',
-      counts: { create: 1, overwrite: 0, delete: 0, metadataOnly: 0 },
-      backups: 0,
-      backupsKept: true,
-    });
+    const store = await historyStore();
+    const entry = historyEntry;
     const runIds = async () => (await new RootHistory(store, remoteLayout('')).head()).page.entries.map((e) => e.runId);
     return { store, history: () => new RootHistory(store, remoteLayout('')), entry, runIds };
   }
