@@ -53,7 +53,7 @@ export function hasReservedName(relativeKey: string): boolean {
 }
 
 export const RESERVED_NAME_REASON =
-  `reserved name: ${TOOL_DIR} is the tool's own folder, so a file of that name is never ` + 'synced (rename it)';
+  `reserved name: ${TOOL_DIR} is the tool's own folder, ` + 'so a file of that name is never synced (rename it)';
 
 /** Case and Unicode normalization folded away: two paths with the same fold are one file on macOS and Windows. */
 export function foldedPath(relativeKey: string): string {
