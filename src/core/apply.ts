@@ -8,6 +8,7 @@ import {
   isStoreError,
   md5FromEtag,
   metadataMd5,
+  sameHeaders,
   type Body,
   type ObjectAttributes,
   type ObjectHead,
@@ -750,13 +751,6 @@ class Executor {
     }
     this.undo.length = 0;
   }
-}
-
-/** The same header attributes and user metadata (names are lower-case in a head). */
-function sameHeaders(a: ObjectHead, b: ObjectHead): boolean {
-  const flat = (h: ObjectHead) =>
-    JSON.stringify([headerAttributesOf(h), Object.entries(h.metadata).sort(([x], [y]) => (x < y ? -1 : 1))]);
-  return flat(a) === flat(b);
 }
 
 /** Both outcomes, once both have settled (nothing left running behind a failure); the first failure is thrown. */

@@ -11,7 +11,8 @@ import zlib from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
-import { lockKey, remoteLayout, stateKey } from '../../src/core/state.js';
+import { remoteJournal } from '../../src/core/recovery.js';
+import { backupRunPrefix, lockKey, remoteLayout, stateKey, type LockBody } from '../../src/core/state.js';
 import { exitCodeFor } from '../../src/results.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
@@ -418,6 +419,64 @@ for (const storeCase of STORE_CASES) {
         expect(retried.failure).toBeUndefined();
         expect(await store.head(`${prefix}page.html`)).toMatchObject({ ...SERVING, cacheControl: 'no-cache', etag });
       });
+
+      /** page.html pushed with max-age=1, then given other headers by another tool (same bytes, same ETag). */
+      async function servedPage(storeFor?: () => RemoteStore) {
+        const world = await fixture({ 'page.html': '<p>same</p>' }, storeFor);
+        const rules = (cacheControl: string) => ({ attributesFor: () => ({ cacheControl }) });
+        expect((await world.sync({ direction: 'push' }, rules('max-age=1'))).failure).toBeUndefined();
+        const key = `${world.prefix}page.html`;
+        await store.copy(key, key, {
+          ifMatch: (await store.head(key))!.etag,
+          attributes: { ...SERVING, cacheControl: 'max-age=1', metadata: { owner: 'web team' } },
+        });
+        return { ...world, key, rules, before: (await store.head(key))! };
+      }
+
+      it(
+        'the recovery of a run killed after a metadata update puts the headers back from the ' +
+          'backup; one whose update never landed is left as it is',
+        async () => {
+          const { local, prefix, key, sync, rules, before } = await servedPage();
+          await writeFiles(local, { 'other.html': 'other' });
+          expect((await sync({ direction: 'push' }, rules('max-age=1'))).failure).toBeUndefined();
+          const other = (await store.head(`${prefix}other.html`))!;
+          // What a run killed mid-apply leaves: both backed up, page.html's new headers written, other.html's not yet.
+          const layout = remoteLayout(prefix);
+          const runId = '20261130T120000Z-dead02';
+          const ops = ['page.html', 'other.html'].map((p, i) => ({
+            kind: 'update-metadata' as const,
+            phase: 1 as const,
+            path: p,
+            expectEtag: i === 0 ? before.etag : other.etag,
+            meta: '|no-cache',
+          }));
+          for (const op of ops) await store.copy(`${prefix}${op.path}`, `${backupRunPrefix(layout, runId)}${op.path}`);
+          await store.copy(key, key, {
+            ifMatch: before.etag,
+            attributes: { ...SERVING, cacheControl: 'no-cache', metadata: { owner: 'the killed run' } },
+          });
+          const stale: LockBody = {
+            runId,
+            replica: 'killed',
+            host: 'elsewhere',
+            pid: 1,
+            acquiredAt: new Date(Date.now() - 120_000).toISOString(),
+            expiresAt: new Date(Date.now() - 60_000).toISOString(),
+            journal: remoteJournal(ops, layout, runId),
+          };
+          await store.put(lockKey(layout), Buffer.from(JSON.stringify(stale)));
+          const report = await sync({ direction: 'push' }, rules('max-age=1'));
+          expect(report.failure).toBeUndefined();
+          expect(report.warnings.map((w) => w.message)).toContain(
+            `Recovered interrupted run ${runId} of killed: 1 remote object(s) restored.`,
+          );
+          const { lastModified: _a, ...restored } = (await store.head(key))!;
+          const { lastModified: _b, ...expected } = before;
+          expect(restored).toEqual(expected);
+          expect((await store.head(`${prefix}other.html`))!.lastModified).toBe(other.lastModified);
+        },
+      );
     });
 
     // ------------------------------------------------------------------------------------------
