@@ -434,6 +434,52 @@ for (const storeCase of STORE_CASES) {
       }
 
       it(
+        'a header restore that fails during the rollback keeps the backup, and the next run puts ' +
+          'the headers back from it',
+        async () => {
+          let armed = false;
+          let rollingBack = false;
+          const { local, prefix, key, sync, rules, before } = await servedPage(() => {
+            const failing = failingStore(store, {
+              beforeWrite: async (written) => {
+                if (!armed || !written.endsWith('/zz.html')) return;
+                rollingBack = true;
+                throw new StoreError('AccessDenied', 'zz (injected)');
+              },
+            });
+            const copy = failing.copy;
+            // Once the run rolls back, every copy onto page.html fails: its old headers cannot be put back now.
+            failing.copy = (source, destination, options) =>
+              rollingBack && destination === key
+                ? Promise.reject(new StoreError('AccessDenied', 'page (injected)'))
+                : copy(source, destination, options);
+            return failing;
+          });
+          await writeFiles(local, { 'zz.html': 'new' });
+          const headOf = (head: typeof before | null) => ({ ...head, lastModified: undefined });
+          armed = true;
+          // The header copy lands, then zz.html fails, and the copy putting the headers back fails too.
+          const failed = await sync({ direction: 'push', maxConcurrent: 1 }, rules('no-cache'));
+          armed = false;
+          rollingBack = false;
+          expect(failed.errors).toContainEqual({
+            path: 'page.html',
+            message: expect.stringMatching(/rollback failed/),
+          });
+          expect(await store.head(key)).toMatchObject({ cacheControl: 'no-cache', etag: before.etag });
+          // The only copy of the old headers stays, with the journal naming it.
+          const backup = `${backupRunPrefix(remoteLayout(prefix), failed.runId)}page.html`;
+          expect(headOf(await store.head(backup))).toMatchObject({ ...headOf(before), key: backup });
+          const next = await sync({ direction: 'push' }, rules('max-age=1'));
+          expect(next.failure).toBeUndefined();
+          expect(next.warnings.map((w) => w.message)).toContain(
+            `Recovered interrupted run ${failed.runId} of real-trees: 1 remote object(s) restored.`,
+          );
+          expect(headOf(await store.head(key))).toEqual(headOf(before));
+        },
+      );
+
+      it(
         'the recovery of a run killed after a metadata update puts the headers back from the ' +
           'backup; one whose update never landed is left as it is',
         async () => {
