@@ -242,6 +242,30 @@ for (const storeCase of cases) {
       expect(Object.keys(await readRemote(store, prefix)).sort()).toEqual(['index.html', 'site/.fastblocks-sync']);
     });
 
+    it(
+      'reports a file or object named like the tool folder only where the include and exclude ' +
+        'patterns take it: a name they leave out is not the reason it is not synced',
+      async () => {
+        const { prefix, sync } = await fixture({ 'index.html': 'home', 'app/.fastblocks-sync': 'a local file' });
+        await putRemote(store, prefix, { 'site/.fastblocks-sync': 'an object' });
+        const reserved = (report: { skipped: { path: string; reason: string }[] }) =>
+          report.skipped.filter((s) => s.reason.startsWith('reserved name')).map((s) => s.path);
+        // A templates-like target, and an explicit exclude: nothing to rename, nothing to report.
+        const cases: [Partial<SyncOptions>, string[]][] = [
+          [{ include: ['*.html'] }, []],
+          [{ exclude: ['.fastblocks-sync'] }, []],
+          [{ exclude: ['site/**'] }, ['app/.fastblocks-sync']],
+        ];
+        for (const [filters, expected] of cases) {
+          const report = await sync({}, filters);
+          expect(report.failure).toBeUndefined();
+          expect(reserved(report), JSON.stringify(filters)).toEqual(expected);
+        }
+        const everything = await sync({}, { include: ['**/.fastblocks-sync', '*.html'] });
+        expect(reserved(everything).sort()).toEqual(['app/.fastblocks-sync', 'site/.fastblocks-sync']);
+      },
+    );
+
     it('reads the history head while it writes the run record, not after the base state', async () => {
       const { local, prefix } = await fixture({ 'a.html': 'a', 'b.html': 'b' });
       const events: string[] = [];
