@@ -314,6 +314,68 @@ for (const storeCase of cases) {
       expect(events).toEqual(['put state']);
     });
 
+    it(
+      'a history head a bucket writer deletes or rewrites after it was read ahead is read again: ' +
+        'the entry lands on what is there; a head made unreadable is a warning, the run commits',
+      async () => {
+        const { local, prefix } = await fixture({ 'a.html': 'a' });
+        const head = `${prefix}.fastblocks-sync/history/pages/root=/head.json`;
+        let meddle: (() => Promise<void>) | undefined;
+        let headRead: Promise<unknown> | undefined;
+        // While the base state is written: once the read-ahead has its answer, before the append.
+        const watched = failingStore(store, {
+          beforeWrite: async (key) => {
+            if (!key.includes('/state/') || !meddle) return;
+            const act = meddle;
+            meddle = undefined;
+            await headRead;
+            await act();
+          },
+        });
+        const get = watched.get;
+        watched.get = (key, o) => {
+          const read = get(key, o);
+          if (key === head) headRead = read.catch(() => undefined);
+          return read;
+        };
+        const sync = async (file: string) => {
+          await writeTree(local, { [file]: file });
+          return runSync({
+            localRoot: local,
+            store: watched,
+            rootPrefix: prefix,
+            replica: 'test-replica',
+            strategy: resolveStrategy({ retryDelay: 0, direction: 'push' }),
+            sleep: noSleep,
+          });
+        };
+        const runIds = async () =>
+          (JSON.parse((await store.get(head)).body.toString()) as { entries: { runId: string }[] }).entries.map(
+            (e) => e.runId,
+          );
+        const first = await sync('b.html');
+        meddle = () => store.delete(head);
+        const second = await sync('c.html');
+        expect(second.warnings).toEqual([]);
+        expect(await runIds()).toEqual([second.runId]);
+        const written = JSON.parse((await store.get(head)).body.toString()) as { entries: Record<string, unknown>[] };
+        const other = { ...written.entries[0], runId: first.runId };
+        meddle = async () =>
+          void (await store.put(head, Buffer.from(JSON.stringify({ ...written, entries: [other] }))));
+        const third = await sync('d.html');
+        expect(third.warnings).toEqual([]);
+        expect(await runIds()).toEqual([third.runId, first.runId]);
+        meddle = async () => void (await store.put(head, Buffer.from('{"version":1,')));
+        const fourth = await sync('e.html');
+        expect(fourth.failure).toBeUndefined();
+        expect(fourth.warnings.map((w) => w.message)).toEqual([
+          expect.stringMatching(
+            /^Could not add this run to the history \(its record is kept\): History object .*not valid JSON/,
+          ),
+        ]);
+      },
+    );
+
     it('retries a throttled write with a fresh attempt and succeeds', async () => {
       const { local, prefix } = await fixture({ 'a.html': 'a', 'b.html': 'b' });
       // Write 1 takes the lock; writes 2 and 3 (the first object, twice) are throttled.
