@@ -8,6 +8,7 @@ import {
   isStoreError,
   md5FromEtag,
   metadataMd5,
+  sameHeaders,
   type Body,
   type ObjectAttributes,
   type ObjectHead,
@@ -125,6 +126,8 @@ class Executor {
   private readonly undo: Undo[] = [];
   /** Backup copies started ahead of their deletion (backUpAhead): null once made, or why not. */
   private readonly ahead = new Map<string, Promise<{ error: unknown } | null>>();
+  /** Objects whose headers a metadata update rewrites in place, by key: their head before it. */
+  private readonly rewritten = new Map<string, ObjectHead>();
   private completed = 0;
   private total = 0;
 
@@ -515,9 +518,9 @@ class Executor {
       ...rules,
       metadata: { ...current.metadata, ...rules?.metadata },
     };
-    // Registered after the backup's restore, so it runs before it: a copy onto itself usually keeps
-    // the ETag, and the backup's restore, which compares ETags, would then leave the new headers.
-    this.undo.push({ path: op.path, run: () => this.restoreHeaders(op.path, current) });
+    // Before the copy, whose answer may be lost after it landed: a copy onto itself usually keeps
+    // the ETag, so the backup's restore compares the headers too (headersRewritten).
+    this.rewritten.set(this.key(op.path), current);
     const { etag } = await this.retry(
       (signal) =>
         store.copy(this.key(op.path), this.key(op.path), {
@@ -668,23 +671,6 @@ class Executor {
     await this.retryUndo((signal) => store.delete(key, { signal, ifMatch: current.etag }));
   }
 
-  /**
-   * The headers `before` had, put back on the object when it still holds the same bytes under the
-   * same ETag (a metadata copy that changed the ETag is undone by the backup's restore instead).
-   */
-  private async restoreHeaders(path: string, before: ObjectHead): Promise<void> {
-    const { store } = this.ctx;
-    const key = this.key(path);
-    const current = await this.retryUndo((signal) => store.head(key, { signal }));
-    // Another ETag: not this version any more. The same headers: the copy never landed.
-    if (current?.etag !== before.etag || sameHeaders(current, before)) return;
-    const attributes: ObjectAttributes = { ...headerAttributesOf(before), metadata: before.metadata };
-    await this.retryUndo(
-      (signal) => store.copy(key, key, { signal, ifMatch: before.etag, attributes, ...this.copyOptions(before.size) }),
-      before.size,
-    );
-  }
-
   /** Put the backed-up version back where the run replaced it, then drop the copy (a version stays). */
   private async restoreRemote(key: string, ref: BackupRef, expectEtag: string): Promise<void> {
     const { store } = this.ctx;
@@ -693,7 +679,8 @@ class Executor {
     const saved = await this.retryUndo((signal) => store.head(backup, { signal }));
     if (!saved) return;
     const current = await this.retryUndo((signal) => store.head(key, { signal }));
-    if (current?.etag !== expectEtag)
+    // The backup keeps the version's headers too (a copy without new attributes carries them over).
+    if (current?.etag !== expectEtag || this.headersRewritten(key, current))
       await this.retryUndo(
         (signal) => store.copy(backup, key, { signal, ...this.copyOptions(saved.size) }),
         saved.size,
@@ -701,11 +688,21 @@ class Executor {
     await this.retryUndo((signal) => store.delete(backup, { signal }));
   }
 
-  /** The kept version (`expectEtag`, as planned) copied back over what the run wrote, unless it is current. */
+  /**
+   * Whether a metadata update of this run left `current` (the same bytes, under the same ETag)
+   * with other headers than it had: then the backup is copied back for its headers. In the same
+   * undo step as the copy's deletion, so a backup is only dropped once its headers are back.
+   */
+  private headersRewritten(key: string, current: ObjectHead): boolean {
+    const before = this.rewritten.get(key);
+    return before !== undefined && !sameHeaders(current, before);
+  }
+
+  /** The kept version (`expectEtag`, as planned) copied back over what the run wrote, unless current (headers too). */
   private async restoreKeptVersion(key: string, versionId: string, expectEtag: string): Promise<void> {
     const { store } = this.ctx;
     const current = await this.retryUndo((signal) => store.head(key, { signal }));
-    if (current?.etag === expectEtag) return;
+    if (current?.etag === expectEtag && !this.headersRewritten(key, current)) return;
     const size = this.ctx.remoteSize?.(key.slice(this.ctx.layout.rootPrefix.length));
     await this.retryUndo(
       (signal) =>
@@ -750,13 +747,6 @@ class Executor {
     }
     this.undo.length = 0;
   }
-}
-
-/** The same header attributes and user metadata (names are lower-case in a head). */
-function sameHeaders(a: ObjectHead, b: ObjectHead): boolean {
-  const flat = (h: ObjectHead) =>
-    JSON.stringify([headerAttributesOf(h), Object.entries(h.metadata).sort(([x], [y]) => (x < y ? -1 : 1))]);
-  return flat(a) === flat(b);
 }
 
 /** Both outcomes, once both have settled (nothing left running behind a failure); the first failure is thrown. */

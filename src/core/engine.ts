@@ -38,9 +38,11 @@ import {
   hasReservedName,
   invalidKeyReason,
   pathFilter,
+  patternFilter,
   printableKey,
   RESERVED_NAME_REASON,
   type HeldName,
+  type PathFilter,
 } from './keys.js';
 import { LocalPreconditionError, LocalTree } from './local.js';
 import { LockSession } from './lock-session.js';
@@ -316,6 +318,8 @@ class SyncRun implements PreparedSync {
   private readonly replica: string;
   readonly runId: string;
   private readonly filter: (key: string) => boolean;
+  /** The include/exclude patterns alone, for names reserved by the tool (keys.ts patternFilter). */
+  private readonly patterns: PathFilter;
   readonly report: SyncReport;
   private localEntries = new Map<string, LocalEntry>();
   private remoteEntries = new Map<string, RemoteEntry>();
@@ -362,6 +366,7 @@ class SyncRun implements PreparedSync {
     this.replica = options.replica ?? defaultReplica(options.localRoot);
     this.runId = options.runId ?? newRunId(this.now(), options.random);
     this.filter = pathFilter(options.include, options.exclude);
+    this.patterns = patternFilter(options.include, options.exclude);
     this.store = retryingStore(options.store, this.retryPolicy(), options.signal);
     const strategy = validateStrategy(options.strategy);
     if (options.lockWait !== undefined) checkLimit('lockWait', options.lockWait, RUN_LIMITS.lockWait);
@@ -592,7 +597,8 @@ class SyncRun implements PreparedSync {
   }
 
   private async scan(): Promise<boolean> {
-    const scanned = await scanLocal(this.local.root, this.filter, Math.max(4, this.options.strategy.maxConcurrent));
+    const concurrency = Math.max(4, this.options.strategy.maxConcurrent);
+    const scanned = await scanLocal(this.local.root, this.filter, concurrency, this.patterns);
     // A loop, not new Map(entries.map(…)): no [path, entry] pair per file (100,000 at scale).
     this.localEntries = new Map();
     for (const entry of scanned.entries) this.localEntries.set(entry.path, entry);
@@ -649,7 +655,8 @@ class SyncRun implements PreparedSync {
         continue;
       }
       if (hasReservedName(relative)) {
-        this.report.skipped.push({ path: printableKey(relative), reason: RESERVED_NAME_REASON });
+        if (this.patterns(relative))
+          this.report.skipped.push({ path: printableKey(relative), reason: RESERVED_NAME_REASON });
         continue;
       }
       if (!this.filter(relative)) continue;

@@ -13,6 +13,7 @@ import {
   isStoreError,
   md5FromEtag,
   metadataMd5,
+  sameHeaders,
   type ObjectHead,
   type ObjectInfo,
   type RemoteStore,
@@ -412,7 +413,10 @@ async function recoverEntry(
   const matches = async () =>
     current !== null && currentMd5 !== undefined && (await keep?.(entry.key, currentMd5)) === true;
   if (entry.backup) {
-    if (current?.etag === entry.before) return;
+    if (current?.etag === entry.before) {
+      if (entry.headers === true) await recoverHeaders(store, entry, entry.backup, look, recovered, write);
+      return;
+    }
     const backup =
       (await look.backup(entry.backup)) ?? (entry.before !== null ? await look.version(entry.key, entry.before) : null);
     if (!backup) return;
@@ -451,6 +455,31 @@ async function recoverEntry(
     recovered.after.set(entry.key, null);
     recovered.restored++;
   }
+}
+
+/**
+ * A metadata update rewrote the object in place: the same bytes under the same ETag, so only its
+ * headers tell whether the update landed. The backup copy has the headers from before the run;
+ * they are copied back when the object's differ. (On a bucket with versioning the run made no
+ * copy, and nothing tells its version from an earlier one with the same bytes: left as it is.)
+ */
+async function recoverHeaders(
+  store: RemoteStore,
+  { key, before }: RemoteJournalEntry,
+  backupKey: string,
+  look: Lookups,
+  recovered: RemotePreview,
+  write: boolean,
+): Promise<void> {
+  const backup = await look.backup(backupKey);
+  if (!backup) return;
+  const [now, kept] = await Promise.all([store.head(key), store.head(backupKey)]);
+  if (now?.etag !== before || !kept || sameHeaders(now, kept)) return;
+  const etag = write
+    ? (await store.copy(backupKey, key, { sourceSize: kept.size, ifMatch: kept.etag })).etag
+    : kept.etag;
+  recovered.after.set(key, { info: { ...backup.info, key, etag }, md5: backup.md5 });
+  recovered.restored++;
 }
 
 async function exists(file: string): Promise<boolean> {

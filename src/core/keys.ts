@@ -154,11 +154,20 @@ export type PathFilter = (relativeKey: string) => boolean;
  * (`*.html`); dot files match. No include means everything. The tool's folder never matches.
  */
 export function pathFilter(include: readonly string[] = [], exclude: readonly string[] = []): PathFilter {
+  const chosen = patternFilter(include, exclude);
+  return (key) => !isToolPath(key) && chosen(key);
+}
+
+/**
+ * The include/exclude globs alone, tool paths not refused: a file named like the tool folder is
+ * reported only where the patterns take it (where a file of another name would be synced), so a
+ * templates target (`*.html`…) or an explicit `--exclude` never reports one.
+ */
+export function patternFilter(include: readonly string[] = [], exclude: readonly string[] = []): PathFilter {
   const options = { dot: true, matchBase: true, nocomment: true } as const;
   const includes = include.map((p) => new Minimatch(p, options));
   const excludes = exclude.map((p) => new Minimatch(p, options));
   return (key) => {
-    if (isToolPath(key)) return false;
     if (includes.length > 0 && !includes.some((m) => m.match(key))) return false;
     return !excludes.some((m) => m.match(key) || m.match(`${key}/`) || matchesParent(m, key));
   };

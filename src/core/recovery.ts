@@ -38,8 +38,8 @@ export function remoteJournal(ops: readonly Op[], layout: RemoteLayout, runId: s
         backup: op.expectEtag ? backup : null,
         ...(op.md5 ? { after: op.md5 } : {}),
       });
-    } else if (op.kind === 'delete-remote' || op.kind === 'update-metadata')
-      journal.push({ key, before: op.expectEtag, backup });
+    } else if (op.kind === 'delete-remote') journal.push({ key, before: op.expectEtag, backup });
+    else if (op.kind === 'update-metadata') journal.push({ key, before: op.expectEtag, backup, headers: true });
     else if (op.kind === 'copy-remote') journal.push({ key, before: null, backup: null });
   }
   return journal;

@@ -44,7 +44,12 @@ const SLICE_MS = 8;
  * yields every few ms. Larger files are streamed afterwards, `concurrency` at a time. Hashing
  * during the walk keeps no list of every path: 100,000 files peaked at 165 MB RSS that way.
  */
-export async function scanLocal(root: string, filter: PathFilter, concurrency = 16): Promise<ScanResult> {
+export async function scanLocal(
+  root: string,
+  filter: PathFilter,
+  concurrency = 16,
+  patterns: PathFilter = filter,
+): Promise<ScanResult> {
   try {
     const stat = await fs.stat(root);
     if (!stat.isDirectory()) throw new Error(`Local path ${root} is not a directory`);
@@ -55,6 +60,7 @@ export async function scanLocal(root: string, filter: PathFilter, concurrency = 
   }
   const scan: Scan = {
     filter,
+    patterns,
     entries: [],
     large: [],
     skipped: [],
@@ -82,6 +88,8 @@ export async function scanLocal(root: string, filter: PathFilter, concurrency = 
 
 interface Scan {
   filter: PathFilter;
+  /** The include/exclude patterns alone: a file named like the tool folder is reported where they take it. */
+  patterns: PathFilter;
   entries: LocalEntry[];
   /** Files at or above the stream threshold, hashed after the walk. */
   large: { key: string; absolute: string }[];
@@ -118,7 +126,7 @@ async function walk(scan: Scan, absoluteDir: string, relativeDir: string): Promi
   for (const dirent of dirents) {
     const key = relativeDir === '' ? dirent.name : `${relativeDir}/${dirent.name}`;
     if (isToolPath(key)) {
-      if (!dirent.isDirectory() && hasReservedName(key))
+      if (!dirent.isDirectory() && hasReservedName(key) && scan.patterns(key))
         scan.skipped.push({ path: printableKey(key), reason: RESERVED_NAME_REASON });
       continue;
     }

@@ -19,6 +19,11 @@ export interface RemoteJournalEntry {
   backup: string | null;
   /** MD5 of what the run creates, when known: recovery removes the object only if it still matches. */
   after?: string;
+  /**
+   * The run rewrites the object's headers in place (a metadata update): the same bytes, usually
+   * under the same ETag, so recovery compares the object's headers with the backup's instead.
+   */
+  headers?: true;
 }
 
 export interface LockBody {
@@ -142,7 +147,7 @@ export function parseLockBody(text: string): LockBody | Error {
     return new Error('its runId, replica or host is missing');
   if (!isString(acquiredAt) || !isString(expiresAt)) return new Error('its acquiredAt or expiresAt is not a string');
   if (!Array.isArray(journal) || !journal.every(isJournalEntry))
-    return new Error('its journal is not a list of { key, before, backup[, after] }');
+    return new Error('its journal is not a list of { key, before, backup[, after][, headers] }');
   if (localJournal !== undefined && !isString(localJournal)) return new Error('its localJournal is not a string');
   if (pidSpace !== undefined && !isString(pidSpace)) return new Error('its pidSpace is not a string');
   if (released !== undefined && !isString(released)) return new Error('its released is not a string');
@@ -183,9 +188,15 @@ function isUpload(value: unknown): value is MultipartUpload {
 
 function isJournalEntry(value: unknown): value is RemoteJournalEntry {
   if (!isRecord(value)) return false;
-  const { key, before, backup, after } = value;
+  const { key, before, backup, after, headers } = value;
   const stringOrNull = (v: unknown) => v === null || isString(v);
-  return isString(key) && stringOrNull(before) && stringOrNull(backup) && (after === undefined || isString(after));
+  return (
+    isString(key) &&
+    stringOrNull(before) &&
+    stringOrNull(backup) &&
+    (after === undefined || isString(after)) &&
+    (headers === undefined || headers === true)
+  );
 }
 
 /**

@@ -62,6 +62,13 @@ export function headerAttributesOf(from: Readonly<HeaderAttributes>): HeaderAttr
   return attributes;
 }
 
+/** Whether two heads carry the same header attributes and user metadata (names are lower-case in a head). */
+export function sameHeaders(a: ObjectHead, b: ObjectHead): boolean {
+  const flat = (h: ObjectHead) =>
+    JSON.stringify([headerAttributesOf(h), Object.entries(h.metadata).sort(([x], [y]) => (x < y ? -1 : 1))]);
+  return flat(a) === flat(b);
+}
+
 export interface ObjectHead extends ObjectInfo, HeaderAttributes {
   /** User metadata (x-amz-meta-*), names lower-case without the prefix. */
   metadata: Record<string, string>;

@@ -242,6 +242,30 @@ for (const storeCase of cases) {
       expect(Object.keys(await readRemote(store, prefix)).sort()).toEqual(['index.html', 'site/.fastblocks-sync']);
     });
 
+    it(
+      'reports a file or object named like the tool folder only where the include and exclude ' +
+        'patterns take it: a name they leave out is not the reason it is not synced',
+      async () => {
+        const { prefix, sync } = await fixture({ 'index.html': 'home', 'app/.fastblocks-sync': 'a local file' });
+        await putRemote(store, prefix, { 'site/.fastblocks-sync': 'an object' });
+        const reserved = (report: { skipped: { path: string; reason: string }[] }) =>
+          report.skipped.filter((s) => s.reason.startsWith('reserved name')).map((s) => s.path);
+        // A templates-like target, and an explicit exclude: nothing to rename, nothing to report.
+        const cases: [Partial<SyncOptions>, string[]][] = [
+          [{ include: ['*.html'] }, []],
+          [{ exclude: ['.fastblocks-sync'] }, []],
+          [{ exclude: ['site/**'] }, ['app/.fastblocks-sync']],
+        ];
+        for (const [filters, expected] of cases) {
+          const report = await sync({}, filters);
+          expect(report.failure).toBeUndefined();
+          expect(reserved(report), JSON.stringify(filters)).toEqual(expected);
+        }
+        const everything = await sync({}, { include: ['**/.fastblocks-sync', '*.html'] });
+        expect(reserved(everything).sort()).toEqual(['app/.fastblocks-sync', 'site/.fastblocks-sync']);
+      },
+    );
+
     it('reads the history head while it writes the run record, not after the base state', async () => {
       const { local, prefix } = await fixture({ 'a.html': 'a', 'b.html': 'b' });
       const events: string[] = [];
@@ -289,6 +313,68 @@ for (const storeCase of cases) {
       expect(pull.synced.map((s) => s.path)).toEqual(['c.html']);
       expect(events).toEqual(['put state']);
     });
+
+    it(
+      'a history head a bucket writer deletes or rewrites after it was read ahead is read again: ' +
+        'the entry lands on what is there; a head made unreadable is a warning, the run commits',
+      async () => {
+        const { local, prefix } = await fixture({ 'a.html': 'a' });
+        const head = `${prefix}.fastblocks-sync/history/pages/root=/head.json`;
+        let meddle: (() => Promise<void>) | undefined;
+        let headRead: Promise<unknown> | undefined;
+        // While the base state is written: once the read-ahead has its answer, before the append.
+        const watched = failingStore(store, {
+          beforeWrite: async (key) => {
+            if (!key.includes('/state/') || !meddle) return;
+            const act = meddle;
+            meddle = undefined;
+            await headRead;
+            await act();
+          },
+        });
+        const get = watched.get;
+        watched.get = (key, o) => {
+          const read = get(key, o);
+          if (key === head) headRead = read.catch(() => undefined);
+          return read;
+        };
+        const sync = async (file: string) => {
+          await writeTree(local, { [file]: file });
+          return runSync({
+            localRoot: local,
+            store: watched,
+            rootPrefix: prefix,
+            replica: 'test-replica',
+            strategy: resolveStrategy({ retryDelay: 0, direction: 'push' }),
+            sleep: noSleep,
+          });
+        };
+        const runIds = async () =>
+          (JSON.parse((await store.get(head)).body.toString()) as { entries: { runId: string }[] }).entries.map(
+            (e) => e.runId,
+          );
+        const first = await sync('b.html');
+        meddle = () => store.delete(head);
+        const second = await sync('c.html');
+        expect(second.warnings).toEqual([]);
+        expect(await runIds()).toEqual([second.runId]);
+        const written = JSON.parse((await store.get(head)).body.toString()) as { entries: Record<string, unknown>[] };
+        const other = { ...written.entries[0], runId: first.runId };
+        meddle = async () =>
+          void (await store.put(head, Buffer.from(JSON.stringify({ ...written, entries: [other] }))));
+        const third = await sync('d.html');
+        expect(third.warnings).toEqual([]);
+        expect(await runIds()).toEqual([third.runId, first.runId]);
+        meddle = async () => void (await store.put(head, Buffer.from('{"version":1,')));
+        const fourth = await sync('e.html');
+        expect(fourth.failure).toBeUndefined();
+        expect(fourth.warnings.map((w) => w.message)).toEqual([
+          expect.stringMatching(
+            /^Could not add this run to the history \(its record is kept\): History object .*not valid JSON/,
+          ),
+        ]);
+      },
+    );
 
     it('retries a throttled write with a fresh attempt and succeeds', async () => {
       const { local, prefix } = await fixture({ 'a.html': 'a', 'b.html': 'b' });

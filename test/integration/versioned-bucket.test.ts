@@ -236,6 +236,27 @@ describe.skipIf(s3Endpoint === null)('backups as object versions on a bucket wit
     expect(await contents(store, prefix)).toEqual(expected(v2, 'no-cache'));
   });
 
+  it('metadata updates undone by a failed run get their headers back from the kept versions', async () => {
+    const { store, prefix, push, expected } = await fixture();
+    const { v1, deleted } = trees();
+    await push(v1, 'max-age=1');
+    // The same bytes served no-cache (6 metadata updates, each a new version with the same ETag),
+    // then the first deletion fails.
+    const shrunk = Object.fromEntries(Object.entries(v1).filter(([p]) => !deleted.includes(p)));
+    const failing = failingStore(store, {
+      beforeWrite: async (key) => {
+        if (key === `${prefix}${deleted[0]}`) throw new StoreError('AccessDenied', 'injected');
+      },
+    });
+    const failed = await push(shrunk, 'no-cache', { store: failing });
+    expect(failed.rolledBack).toBe(true);
+    expect(failed.errors.filter((e) => e.message.startsWith('rollback failed'))).toEqual([]);
+    expect(await contents(store, prefix)).toEqual(expected(v1, 'max-age=1'));
+    expect(await backupCopies(store, prefix)).toEqual([]);
+    // Each landed: the pushed version, the run's copy onto itself, and the kept one copied back.
+    for (const p of CHANGED) expect(await store.versions(`${prefix}${p}`)).toHaveLength(3);
+  });
+
   it('an object written before versioning was enabled (version "null") is restored by that id', async () => {
     const { store, bucket, prefix, push, expected, strategy } = await fixture(null);
     const { v1, v2 } = trees();
