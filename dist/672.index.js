@@ -1,13 +1,13 @@
-export const id = 542;
-export const ids = [542];
+export const id = 672;
+export const ids = [672];
 export const modules = {
 
-/***/ 5910:
+/***/ 89992:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, item) {
         parser.push('BF.ADD');
@@ -20,7 +20,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 83067:
+/***/ 96233:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -36,12 +36,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 99681:
+/***/ 63431:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, item) {
         parser.push('BF.EXISTS');
@@ -54,12 +54,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 94177:
+/***/ 7859:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const helpers_1 = __webpack_require__(98240);
+const helpers_1 = __webpack_require__(56138);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('BF.INFO');
@@ -76,12 +76,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 8036:
+/***/ 53638:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, items, options) {
         parser.push('BF.INSERT');
@@ -110,7 +110,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 94608:
+/***/ 49298:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -127,12 +127,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 1799:
+/***/ 52149:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, items) {
         parser.push('BF.MADD');
@@ -145,12 +145,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97258:
+/***/ 79580:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, items) {
         parser.push('BF.MEXISTS');
@@ -163,7 +163,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 56333:
+/***/ 32071:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -186,7 +186,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38113:
+/***/ 98496:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -208,13 +208,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 98240:
+/***/ 56138:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformInfoV2Reply = void 0;
-const client_1 = __webpack_require__(15098);
+const client_1 = __webpack_require__(90488);
 function transformInfoV2Reply(reply, typeMapping) {
     const entries = reply;
     const mapType = typeMapping ? typeMapping[client_1.RESP_TYPES.MAP] : undefined;
@@ -243,7 +243,7 @@ exports.transformInfoV2Reply = transformInfoV2Reply;
 
 /***/ }),
 
-/***/ 4821:
+/***/ 70651:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -265,17 +265,17 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ADD_1 = __importDefault(__webpack_require__(5910));
-const CARD_1 = __importDefault(__webpack_require__(83067));
-const EXISTS_1 = __importDefault(__webpack_require__(99681));
-const INFO_1 = __importDefault(__webpack_require__(94177));
-const INSERT_1 = __importDefault(__webpack_require__(8036));
-const LOADCHUNK_1 = __importDefault(__webpack_require__(94608));
-const MADD_1 = __importDefault(__webpack_require__(1799));
-const MEXISTS_1 = __importDefault(__webpack_require__(97258));
-const RESERVE_1 = __importDefault(__webpack_require__(56333));
-const SCANDUMP_1 = __importDefault(__webpack_require__(38113));
-__exportStar(__webpack_require__(98240), exports);
+const ADD_1 = __importDefault(__webpack_require__(89992));
+const CARD_1 = __importDefault(__webpack_require__(96233));
+const EXISTS_1 = __importDefault(__webpack_require__(63431));
+const INFO_1 = __importDefault(__webpack_require__(7859));
+const INSERT_1 = __importDefault(__webpack_require__(53638));
+const LOADCHUNK_1 = __importDefault(__webpack_require__(49298));
+const MADD_1 = __importDefault(__webpack_require__(52149));
+const MEXISTS_1 = __importDefault(__webpack_require__(79580));
+const RESERVE_1 = __importDefault(__webpack_require__(32071));
+const SCANDUMP_1 = __importDefault(__webpack_require__(98496));
+__exportStar(__webpack_require__(56138), exports);
 exports["default"] = {
     /**
      * Adds an item to a Bloom Filter
@@ -420,7 +420,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70032:
+/***/ 73666:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -447,12 +447,12 @@ function pushIncrByItem(parser, { item, incrementBy }) {
 
 /***/ }),
 
-/***/ 18483:
+/***/ 3385:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const bloom_1 = __webpack_require__(4821);
+const bloom_1 = __webpack_require__(70651);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('CMS.INFO');
@@ -469,7 +469,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27176:
+/***/ 4014:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -489,7 +489,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51071:
+/***/ 5941:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -509,7 +509,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 25283:
+/***/ 25929:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -541,7 +541,7 @@ function isPlainSketches(src) {
 
 /***/ }),
 
-/***/ 71259:
+/***/ 16661:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -558,7 +558,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 72987:
+/***/ 91997:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -566,12 +566,12 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const INCRBY_1 = __importDefault(__webpack_require__(70032));
-const INFO_1 = __importDefault(__webpack_require__(18483));
-const INITBYDIM_1 = __importDefault(__webpack_require__(27176));
-const INITBYPROB_1 = __importDefault(__webpack_require__(51071));
-const MERGE_1 = __importDefault(__webpack_require__(25283));
-const QUERY_1 = __importDefault(__webpack_require__(71259));
+const INCRBY_1 = __importDefault(__webpack_require__(73666));
+const INFO_1 = __importDefault(__webpack_require__(3385));
+const INITBYDIM_1 = __importDefault(__webpack_require__(4014));
+const INITBYPROB_1 = __importDefault(__webpack_require__(5941));
+const MERGE_1 = __importDefault(__webpack_require__(25929));
+const QUERY_1 = __importDefault(__webpack_require__(16661));
 exports["default"] = {
     /**
      * Increases the count of one or more items in a Count-Min Sketch
@@ -660,12 +660,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 80185:
+/***/ 775:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, item) {
         parser.push('CF.ADD');
@@ -678,12 +678,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38415:
+/***/ 61937:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, item) {
         parser.push('CF.ADDNX');
@@ -696,7 +696,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27821:
+/***/ 50471:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -713,12 +713,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 81899:
+/***/ 18681:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, item) {
         parser.push('CF.DEL');
@@ -731,12 +731,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 37848:
+/***/ 31082:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, item) {
         parser.push('CF.EXISTS');
@@ -749,12 +749,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 21180:
+/***/ 35986:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const bloom_1 = __webpack_require__(4821);
+const bloom_1 = __webpack_require__(70651);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('CF.INFO');
@@ -771,13 +771,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 33149:
+/***/ 96099:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseCfInsertArguments = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 function parseCfInsertArguments(parser, key, items, options) {
     parser.pushKey(key);
     if (options?.CAPACITY !== undefined) {
@@ -801,12 +801,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90491:
+/***/ 66965:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const INSERT_1 = __webpack_require__(33149);
+const INSERT_1 = __webpack_require__(96099);
 /**
  * Adds one or more items to a Cuckoo Filter only if they do not exist yet, creating the filter if needed
  * @param parser - The command parser
@@ -827,7 +827,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 7359:
+/***/ 58101:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -844,12 +844,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 83589:
+/***/ 99251:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, items) {
         parser.push('CF.MEXISTS');
@@ -862,7 +862,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29294:
+/***/ 29484:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -888,7 +888,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 12535:
+/***/ 47781:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -910,7 +910,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 68578:
+/***/ 3180:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -918,18 +918,18 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ADD_1 = __importDefault(__webpack_require__(80185));
-const ADDNX_1 = __importDefault(__webpack_require__(38415));
-const COUNT_1 = __importDefault(__webpack_require__(27821));
-const DEL_1 = __importDefault(__webpack_require__(81899));
-const EXISTS_1 = __importDefault(__webpack_require__(37848));
-const INFO_1 = __importDefault(__webpack_require__(21180));
-const INSERT_1 = __importDefault(__webpack_require__(33149));
-const INSERTNX_1 = __importDefault(__webpack_require__(90491));
-const LOADCHUNK_1 = __importDefault(__webpack_require__(7359));
-const RESERVE_1 = __importDefault(__webpack_require__(29294));
-const SCANDUMP_1 = __importDefault(__webpack_require__(12535));
-const MEXISTS_1 = __importDefault(__webpack_require__(83589));
+const ADD_1 = __importDefault(__webpack_require__(775));
+const ADDNX_1 = __importDefault(__webpack_require__(61937));
+const COUNT_1 = __importDefault(__webpack_require__(50471));
+const DEL_1 = __importDefault(__webpack_require__(18681));
+const EXISTS_1 = __importDefault(__webpack_require__(31082));
+const INFO_1 = __importDefault(__webpack_require__(35986));
+const INSERT_1 = __importDefault(__webpack_require__(96099));
+const INSERTNX_1 = __importDefault(__webpack_require__(66965));
+const LOADCHUNK_1 = __importDefault(__webpack_require__(58101));
+const RESERVE_1 = __importDefault(__webpack_require__(29484));
+const SCANDUMP_1 = __importDefault(__webpack_require__(47781));
+const MEXISTS_1 = __importDefault(__webpack_require__(99251));
 exports["default"] = {
     /**
      * Adds an item to a Cuckoo Filter, creating the filter if it does not exist
@@ -1100,7 +1100,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 9913:
+/***/ 54103:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -1108,11 +1108,11 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const bloom_1 = __importDefault(__webpack_require__(4821));
-const count_min_sketch_1 = __importDefault(__webpack_require__(72987));
-const cuckoo_1 = __importDefault(__webpack_require__(68578));
-const t_digest_1 = __importDefault(__webpack_require__(31261));
-const top_k_1 = __importDefault(__webpack_require__(78041));
+const bloom_1 = __importDefault(__webpack_require__(70651));
+const count_min_sketch_1 = __importDefault(__webpack_require__(91997));
+const cuckoo_1 = __importDefault(__webpack_require__(3180));
+const t_digest_1 = __importDefault(__webpack_require__(67619));
+const top_k_1 = __importDefault(__webpack_require__(92267));
 exports["default"] = {
     bf: bloom_1.default,
     cms: count_min_sketch_1.default,
@@ -1124,7 +1124,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 13166:
+/***/ 78368:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1143,13 +1143,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 59606:
+/***/ 57748:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformByRankArguments = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 function transformByRankArguments(parser, key, ranks) {
     parser.pushKey(key);
     for (const rank of ranks) {
@@ -1168,7 +1168,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 75401:
+/***/ 7491:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -1196,7 +1196,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const BYRANK_1 = __importStar(__webpack_require__(59606));
+const BYRANK_1 = __importStar(__webpack_require__(57748));
 /**
  * Returns value estimates for one or more ranks in a t-digest sketch, starting from highest rank
  * @param parser - The command parser
@@ -1214,12 +1214,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 86430:
+/***/ 5104:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, values) {
         parser.push('TDIGEST.CDF');
@@ -1234,7 +1234,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49181:
+/***/ 15219:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1253,12 +1253,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 79705:
+/***/ 9643:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const bloom_1 = __webpack_require__(4821);
+const bloom_1 = __webpack_require__(70651);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('TDIGEST.INFO');
@@ -1275,12 +1275,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 8071:
+/***/ 84537:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('TDIGEST.MAX');
@@ -1292,7 +1292,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 34281:
+/***/ 56459:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1315,12 +1315,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 65821:
+/***/ 93979:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('TDIGEST.MIN');
@@ -1332,12 +1332,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 21888:
+/***/ 11802:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, quantiles) {
         parser.push('TDIGEST.QUANTILE');
@@ -1352,7 +1352,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29975:
+/***/ 97521:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1376,7 +1376,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38098:
+/***/ 1148:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1392,7 +1392,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 86806:
+/***/ 59052:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -1420,7 +1420,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const RANK_1 = __importStar(__webpack_require__(29975));
+const RANK_1 = __importStar(__webpack_require__(97521));
 /**
  * Returns the reverse rank of one or more values in a t-digest sketch (number of values that are higher than each value)
  * @param parser - The command parser
@@ -1438,12 +1438,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 46899:
+/***/ 13477:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, lowCutPercentile, highCutPercentile) {
         parser.push('TDIGEST.TRIMMED_MEAN');
@@ -1456,7 +1456,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 31261:
+/***/ 67619:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -1464,20 +1464,20 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ADD_1 = __importDefault(__webpack_require__(13166));
-const BYRANK_1 = __importDefault(__webpack_require__(59606));
-const BYREVRANK_1 = __importDefault(__webpack_require__(75401));
-const CDF_1 = __importDefault(__webpack_require__(86430));
-const CREATE_1 = __importDefault(__webpack_require__(49181));
-const INFO_1 = __importDefault(__webpack_require__(79705));
-const MAX_1 = __importDefault(__webpack_require__(8071));
-const MERGE_1 = __importDefault(__webpack_require__(34281));
-const MIN_1 = __importDefault(__webpack_require__(65821));
-const QUANTILE_1 = __importDefault(__webpack_require__(21888));
-const RANK_1 = __importDefault(__webpack_require__(29975));
-const RESET_1 = __importDefault(__webpack_require__(38098));
-const REVRANK_1 = __importDefault(__webpack_require__(86806));
-const TRIMMED_MEAN_1 = __importDefault(__webpack_require__(46899));
+const ADD_1 = __importDefault(__webpack_require__(78368));
+const BYRANK_1 = __importDefault(__webpack_require__(57748));
+const BYREVRANK_1 = __importDefault(__webpack_require__(7491));
+const CDF_1 = __importDefault(__webpack_require__(5104));
+const CREATE_1 = __importDefault(__webpack_require__(15219));
+const INFO_1 = __importDefault(__webpack_require__(9643));
+const MAX_1 = __importDefault(__webpack_require__(84537));
+const MERGE_1 = __importDefault(__webpack_require__(56459));
+const MIN_1 = __importDefault(__webpack_require__(93979));
+const QUANTILE_1 = __importDefault(__webpack_require__(11802));
+const RANK_1 = __importDefault(__webpack_require__(97521));
+const RESET_1 = __importDefault(__webpack_require__(1148));
+const REVRANK_1 = __importDefault(__webpack_require__(59052));
+const TRIMMED_MEAN_1 = __importDefault(__webpack_require__(13477));
 exports["default"] = {
     /**
      * Adds one or more observations to a t-digest sketch
@@ -1654,7 +1654,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97250:
+/***/ 54776:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1671,7 +1671,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 6914:
+/***/ 7180:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1688,7 +1688,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 63958:
+/***/ 66656:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1715,13 +1715,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 69357:
+/***/ 23619:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const bloom_1 = __webpack_require__(4821);
+const generic_transformers_1 = __webpack_require__(86015);
+const bloom_1 = __webpack_require__(70651);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('TOPK.INFO');
@@ -1739,7 +1739,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 43873:
+/***/ 79599:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1755,7 +1755,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 55997:
+/***/ 63775:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1781,12 +1781,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 93849:
+/***/ 56491:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, items) {
         parser.push('TOPK.QUERY');
@@ -1799,7 +1799,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 22857:
+/***/ 97591:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1819,7 +1819,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 78041:
+/***/ 92267:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -1827,14 +1827,14 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ADD_1 = __importDefault(__webpack_require__(97250));
-const COUNT_1 = __importDefault(__webpack_require__(6914));
-const INCRBY_1 = __importDefault(__webpack_require__(63958));
-const INFO_1 = __importDefault(__webpack_require__(69357));
-const LIST_WITHCOUNT_1 = __importDefault(__webpack_require__(55997));
-const LIST_1 = __importDefault(__webpack_require__(43873));
-const QUERY_1 = __importDefault(__webpack_require__(93849));
-const RESERVE_1 = __importDefault(__webpack_require__(22857));
+const ADD_1 = __importDefault(__webpack_require__(54776));
+const COUNT_1 = __importDefault(__webpack_require__(7180));
+const INCRBY_1 = __importDefault(__webpack_require__(66656));
+const INFO_1 = __importDefault(__webpack_require__(23619));
+const LIST_WITHCOUNT_1 = __importDefault(__webpack_require__(63775));
+const LIST_1 = __importDefault(__webpack_require__(79599));
+const QUERY_1 = __importDefault(__webpack_require__(56491));
+const RESERVE_1 = __importDefault(__webpack_require__(97591));
 exports["default"] = {
     /**
      * Adds one or more items to a Top-K filter and returns items dropped from the top-K list
@@ -1939,7 +1939,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 52706:
+/***/ 41808:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -1948,13 +1948,13 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports["default"] = void 0;
-var commands_1 = __webpack_require__(9913);
+var commands_1 = __webpack_require__(54103);
 Object.defineProperty(exports, "default", ({ enumerable: true, get: function () { return __importDefault(commands_1).default; } }));
 //# sourceMappingURL=index.js.map
 
 /***/ }),
 
-/***/ 15098:
+/***/ 90488:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -1977,34 +1977,34 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CHANNELS = exports.OpenTelemetry = exports.BasicPooledClientSideCache = exports.BasicClientSideCache = exports.AR_OPERATIONS = exports.AR_PREDICATE_COMBINATORS = exports.AR_PREDICATE_TYPES = exports.REDIS_FLUSH_MODES = exports.COMMAND_LIST_FILTER_BY = exports.CLUSTER_SLOT_STATES = exports.FAILOVER_MODES = exports.CLIENT_UNBLOCK_MODES = exports.CLIENT_KILL_FILTERS = exports.GEO_REPLY_WITH = exports.createSentinel = exports.RedisSentinelClient = exports.RedisSentinel = exports.createCluster = exports.RedisCluster = exports.createClientPool = exports.RedisClientPool = exports.createClient = exports.RedisClient = exports.digest = exports.defineScript = exports.VerbatimString = exports.RESP_TYPES = exports.DEFAULT_RESP = void 0;
-var types_1 = __webpack_require__(83892);
+var types_1 = __webpack_require__(99306);
 Object.defineProperty(exports, "DEFAULT_RESP", ({ enumerable: true, get: function () { return types_1.DEFAULT_RESP; } }));
-var decoder_1 = __webpack_require__(49841);
+var decoder_1 = __webpack_require__(39447);
 Object.defineProperty(exports, "RESP_TYPES", ({ enumerable: true, get: function () { return decoder_1.RESP_TYPES; } }));
-var verbatim_string_1 = __webpack_require__(72825);
+var verbatim_string_1 = __webpack_require__(14279);
 Object.defineProperty(exports, "VerbatimString", ({ enumerable: true, get: function () { return verbatim_string_1.VerbatimString; } }));
-var lua_script_1 = __webpack_require__(17230);
+var lua_script_1 = __webpack_require__(19968);
 Object.defineProperty(exports, "defineScript", ({ enumerable: true, get: function () { return lua_script_1.defineScript; } }));
-var digest_1 = __webpack_require__(97062);
+var digest_1 = __webpack_require__(47452);
 Object.defineProperty(exports, "digest", ({ enumerable: true, get: function () { return digest_1.digest; } }));
-__exportStar(__webpack_require__(36547), exports);
-const client_1 = __importDefault(__webpack_require__(96832));
+__exportStar(__webpack_require__(72181), exports);
+const client_1 = __importDefault(__webpack_require__(67606));
 exports.RedisClient = client_1.default;
 exports.createClient = client_1.default.create;
-const pool_1 = __webpack_require__(70544);
+const pool_1 = __webpack_require__(48094);
 Object.defineProperty(exports, "RedisClientPool", ({ enumerable: true, get: function () { return pool_1.RedisClientPool; } }));
 exports.createClientPool = pool_1.RedisClientPool.create;
-const cluster_1 = __importDefault(__webpack_require__(87443));
+const cluster_1 = __importDefault(__webpack_require__(91937));
 exports.RedisCluster = cluster_1.default;
 exports.createCluster = cluster_1.default.create;
-const sentinel_1 = __importDefault(__webpack_require__(46743));
+const sentinel_1 = __importDefault(__webpack_require__(61057));
 exports.RedisSentinel = sentinel_1.default;
-var sentinel_2 = __webpack_require__(46743);
+var sentinel_2 = __webpack_require__(61057);
 Object.defineProperty(exports, "RedisSentinelClient", ({ enumerable: true, get: function () { return sentinel_2.RedisSentinelClient; } }));
 exports.createSentinel = sentinel_1.default.create;
-var GEOSEARCH_WITH_1 = __webpack_require__(94855);
+var GEOSEARCH_WITH_1 = __webpack_require__(25689);
 Object.defineProperty(exports, "GEO_REPLY_WITH", ({ enumerable: true, get: function () { return GEOSEARCH_WITH_1.GEO_REPLY_WITH; } }));
-var commands_1 = __webpack_require__(39117);
+var commands_1 = __webpack_require__(75315);
 Object.defineProperty(exports, "CLIENT_KILL_FILTERS", ({ enumerable: true, get: function () { return commands_1.CLIENT_KILL_FILTERS; } }));
 Object.defineProperty(exports, "CLIENT_UNBLOCK_MODES", ({ enumerable: true, get: function () { return commands_1.CLIENT_UNBLOCK_MODES; } }));
 Object.defineProperty(exports, "FAILOVER_MODES", ({ enumerable: true, get: function () { return commands_1.FAILOVER_MODES; } }));
@@ -2014,18 +2014,18 @@ Object.defineProperty(exports, "REDIS_FLUSH_MODES", ({ enumerable: true, get: fu
 Object.defineProperty(exports, "AR_PREDICATE_TYPES", ({ enumerable: true, get: function () { return commands_1.AR_PREDICATE_TYPES; } }));
 Object.defineProperty(exports, "AR_PREDICATE_COMBINATORS", ({ enumerable: true, get: function () { return commands_1.AR_PREDICATE_COMBINATORS; } }));
 Object.defineProperty(exports, "AR_OPERATIONS", ({ enumerable: true, get: function () { return commands_1.AR_OPERATIONS; } }));
-var cache_1 = __webpack_require__(11158);
+var cache_1 = __webpack_require__(39544);
 Object.defineProperty(exports, "BasicClientSideCache", ({ enumerable: true, get: function () { return cache_1.BasicClientSideCache; } }));
 Object.defineProperty(exports, "BasicPooledClientSideCache", ({ enumerable: true, get: function () { return cache_1.BasicPooledClientSideCache; } }));
-var opentelemetry_1 = __webpack_require__(13386);
+var opentelemetry_1 = __webpack_require__(344);
 Object.defineProperty(exports, "OpenTelemetry", ({ enumerable: true, get: function () { return opentelemetry_1.OpenTelemetry; } }));
-var tracing_1 = __webpack_require__(30978);
+var tracing_1 = __webpack_require__(57548);
 Object.defineProperty(exports, "CHANNELS", ({ enumerable: true, get: function () { return tracing_1.CHANNELS; } }));
 //# sourceMappingURL=index.js.map
 
 /***/ }),
 
-/***/ 49841:
+/***/ 39447:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -2033,8 +2033,8 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Decoder = exports.PUSH_TYPE_MAPPING = exports.RESP_TYPES = void 0;
 /* eslint-disable @typescript-eslint/ban-ts-comment, @typescript-eslint/no-explicit-any */
 // @ts-nocheck -- decoder uses untyped continuation callbacks; full typing tracked separately
-const verbatim_string_1 = __webpack_require__(72825);
-const errors_1 = __webpack_require__(36547);
+const verbatim_string_1 = __webpack_require__(14279);
+const errors_1 = __webpack_require__(72181);
 // https://github.com/redis/redis-specifications/blob/master/protocol/RESP3.md
 exports.RESP_TYPES = {
     NULL: 95, // _
@@ -2723,7 +2723,7 @@ exports.Decoder = Decoder;
 
 /***/ }),
 
-/***/ 26389:
+/***/ 84319:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -2753,13 +2753,13 @@ exports["default"] = encodeCommand;
 
 /***/ }),
 
-/***/ 83892:
+/***/ 99306:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.DEFAULT_RESP = void 0;
-const decoder_1 = __webpack_require__(49841);
+const decoder_1 = __webpack_require__(39447);
 exports.DEFAULT_RESP = 3;
 // export type CommandWithPoliciesSignature<
 //   COMMAND extends Command,
@@ -2792,7 +2792,7 @@ exports.DEFAULT_RESP = 3;
 
 /***/ }),
 
-/***/ 72825:
+/***/ 14279:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -2813,7 +2813,7 @@ Object.create(String.prototype).redisVerbatimString = true;
 
 /***/ }),
 
-/***/ 1891:
+/***/ 16573:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -2845,31 +2845,31 @@ exports.UnableToObtainNewCredentialsError = UnableToObtainNewCredentialsError;
 
 /***/ }),
 
-/***/ 14655:
+/***/ 56025:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Token = exports.CredentialsError = exports.UnableToObtainNewCredentialsError = exports.IDPError = exports.TokenManager = void 0;
-var token_manager_1 = __webpack_require__(34416);
+var token_manager_1 = __webpack_require__(18758);
 Object.defineProperty(exports, "TokenManager", ({ enumerable: true, get: function () { return token_manager_1.TokenManager; } }));
 Object.defineProperty(exports, "IDPError", ({ enumerable: true, get: function () { return token_manager_1.IDPError; } }));
-var credentials_provider_1 = __webpack_require__(1891);
+var credentials_provider_1 = __webpack_require__(16573);
 Object.defineProperty(exports, "UnableToObtainNewCredentialsError", ({ enumerable: true, get: function () { return credentials_provider_1.UnableToObtainNewCredentialsError; } }));
 Object.defineProperty(exports, "CredentialsError", ({ enumerable: true, get: function () { return credentials_provider_1.CredentialsError; } }));
-var token_1 = __webpack_require__(22098);
+var token_1 = __webpack_require__(62004);
 Object.defineProperty(exports, "Token", ({ enumerable: true, get: function () { return token_1.Token; } }));
 //# sourceMappingURL=index.js.map
 
 /***/ }),
 
-/***/ 34416:
+/***/ 18758:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.TokenManager = exports.IDPError = void 0;
-const token_1 = __webpack_require__(22098);
+const token_1 = __webpack_require__(62004);
 /**
  * IDPError indicates a failure from the identity provider.
  *
@@ -3053,7 +3053,7 @@ exports.TokenManager = TokenManager;
 
 /***/ }),
 
-/***/ 22098:
+/***/ 62004:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -3091,14 +3091,14 @@ exports.Token = Token;
 
 /***/ }),
 
-/***/ 11158:
+/***/ 39544:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PooledNoRedirectClientSideCache = exports.BasicPooledClientSideCache = exports.PooledClientSideCacheProvider = exports.BasicClientSideCache = exports.ClientSideCacheProvider = exports.CacheStats = void 0;
 const stream_1 = __webpack_require__(2203);
-const tracing_1 = __webpack_require__(30978);
+const tracing_1 = __webpack_require__(57548);
 /**
  * A snapshot of cache statistics.
  *
@@ -3731,7 +3731,7 @@ exports.PooledNoRedirectClientSideCache = PooledNoRedirectClientSideCache;
 
 /***/ }),
 
-/***/ 13966:
+/***/ 82492:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -3740,12 +3740,12 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 var _a;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const linked_list_1 = __webpack_require__(52588);
-const encoder_1 = __importDefault(__webpack_require__(26389));
-const decoder_1 = __webpack_require__(49841);
-const pub_sub_1 = __webpack_require__(29020);
-const errors_1 = __webpack_require__(36547);
-const enterprise_maintenance_manager_1 = __webpack_require__(84673);
+const linked_list_1 = __webpack_require__(64770);
+const encoder_1 = __importDefault(__webpack_require__(84319));
+const decoder_1 = __webpack_require__(39447);
+const pub_sub_1 = __webpack_require__(87714);
+const errors_1 = __webpack_require__(72181);
+const enterprise_maintenance_manager_1 = __webpack_require__(67979);
 const PONG = Buffer.from('pong'), RESET = Buffer.from('RESET');
 const RESP2_PUSH_TYPE_MAPPING = {
     ...decoder_1.PUSH_TYPE_MAPPING,
@@ -4358,7 +4358,7 @@ exports["default"] = RedisCommandsQueue;
 
 /***/ }),
 
-/***/ 84673:
+/***/ 67979:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -4373,8 +4373,8 @@ const promises_1 = __webpack_require__(96137);
 const node_assert_1 = __importDefault(__webpack_require__(34589));
 const promises_2 = __webpack_require__(58500);
 const node_diagnostics_channel_1 = __importDefault(__webpack_require__(53053));
-const types_1 = __webpack_require__(83892);
-const tracing_1 = __webpack_require__(30978);
+const types_1 = __webpack_require__(99306);
+const tracing_1 = __webpack_require__(57548);
 exports.SMIGRATED_EVENT = "__SMIGRATED";
 exports.MAINTENANCE_EVENTS = {
     PAUSE_WRITING: "pause-writing",
@@ -4755,7 +4755,7 @@ async function determineEndpoint(tlsEnabled, host, options) {
 
 /***/ }),
 
-/***/ 3000:
+/***/ 2642:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -4826,7 +4826,7 @@ exports.generateClusterClientId = generateClusterClientId;
 
 /***/ }),
 
-/***/ 96832:
+/***/ 67606:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -4858,37 +4858,37 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 var _a;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __importDefault(__webpack_require__(39117));
-const socket_1 = __importDefault(__webpack_require__(64091));
-const authx_1 = __webpack_require__(14655);
-const commands_queue_1 = __importDefault(__webpack_require__(13966));
+const commands_1 = __importDefault(__webpack_require__(75315));
+const socket_1 = __importDefault(__webpack_require__(24361));
+const authx_1 = __webpack_require__(56025);
+const commands_queue_1 = __importDefault(__webpack_require__(82492));
 const node_events_1 = __webpack_require__(78474);
-const commander_1 = __webpack_require__(61840);
-const command_metadata_1 = __webpack_require__(3842);
-const errors_1 = __webpack_require__(36547);
+const commander_1 = __webpack_require__(14026);
+const command_metadata_1 = __webpack_require__(97476);
+const errors_1 = __webpack_require__(72181);
 const node_url_1 = __webpack_require__(73136);
-const pub_sub_1 = __webpack_require__(29020);
-const types_1 = __webpack_require__(83892);
-const multi_command_1 = __importDefault(__webpack_require__(7893));
-const HELLO_1 = __importDefault(__webpack_require__(38489));
-const legacy_mode_1 = __webpack_require__(64329);
-const pool_1 = __webpack_require__(70544);
-const generic_transformers_1 = __webpack_require__(7673);
-const cache_1 = __webpack_require__(11158);
-const parser_1 = __webpack_require__(44261);
-const single_entry_cache_1 = __importDefault(__webpack_require__(31890));
-const package_json_1 = __webpack_require__(18329);
-const enterprise_maintenance_manager_1 = __importStar(__webpack_require__(84673));
-const opentelemetry_1 = __webpack_require__(13386);
-const identity_1 = __webpack_require__(3000);
-const tracing_1 = __webpack_require__(30978);
-const defaults_1 = __webpack_require__(9842);
-const registry_1 = __webpack_require__(31269);
-const HIMPORT_DISCARD_1 = __importDefault(__webpack_require__(3645));
-const HIMPORT_DISCARDALL_1 = __importDefault(__webpack_require__(65554));
-const HIMPORT_PREPARE_1 = __importDefault(__webpack_require__(79736));
-const HIMPORT_SET_1 = __importDefault(__webpack_require__(60223));
-const ASKING_1 = __webpack_require__(47854);
+const pub_sub_1 = __webpack_require__(87714);
+const types_1 = __webpack_require__(99306);
+const multi_command_1 = __importDefault(__webpack_require__(24747));
+const HELLO_1 = __importDefault(__webpack_require__(73903));
+const legacy_mode_1 = __webpack_require__(16831);
+const pool_1 = __webpack_require__(48094);
+const generic_transformers_1 = __webpack_require__(86015);
+const cache_1 = __webpack_require__(39544);
+const parser_1 = __webpack_require__(60087);
+const single_entry_cache_1 = __importDefault(__webpack_require__(71700));
+const package_json_1 = __webpack_require__(1838);
+const enterprise_maintenance_manager_1 = __importStar(__webpack_require__(67979));
+const opentelemetry_1 = __webpack_require__(344);
+const identity_1 = __webpack_require__(2642);
+const tracing_1 = __webpack_require__(57548);
+const defaults_1 = __webpack_require__(46264);
+const registry_1 = __webpack_require__(68199);
+const HIMPORT_DISCARD_1 = __importDefault(__webpack_require__(93503));
+const HIMPORT_DISCARDALL_1 = __importDefault(__webpack_require__(67392));
+const HIMPORT_PREPARE_1 = __importDefault(__webpack_require__(73689));
+const HIMPORT_SET_1 = __importDefault(__webpack_require__(67225));
+const ASKING_1 = __webpack_require__(908);
 const noop = () => { };
 const HIMPORT_SESSION_SUBCOMMANDS = new Set(['PREPARE', 'DISCARD', 'DISCARDALL']);
 /**
@@ -6385,7 +6385,7 @@ exports["default"] = RedisClient;
 
 /***/ }),
 
-/***/ 64329:
+/***/ 16831:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -6394,10 +6394,10 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RedisLegacyClient = void 0;
-const types_1 = __webpack_require__(83892);
-const commander_1 = __webpack_require__(61840);
-const commands_1 = __importDefault(__webpack_require__(39117));
-const multi_command_1 = __importDefault(__webpack_require__(44355));
+const types_1 = __webpack_require__(99306);
+const commander_1 = __webpack_require__(14026);
+const commands_1 = __importDefault(__webpack_require__(75315));
+const multi_command_1 = __importDefault(__webpack_require__(26865));
 class RedisLegacyClient {
     static #transformArguments(redisArgs, args) {
         let callback;
@@ -6523,7 +6523,7 @@ class LegacyMultiCommand {
 
 /***/ }),
 
-/***/ 52588:
+/***/ 64770:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -6748,7 +6748,7 @@ exports.EmptyAwareSinglyLinkedList = EmptyAwareSinglyLinkedList;
 
 /***/ }),
 
-/***/ 7893:
+/***/ 24747:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -6756,10 +6756,10 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __importDefault(__webpack_require__(39117));
-const multi_command_1 = __importDefault(__webpack_require__(44355));
-const commander_1 = __webpack_require__(61840);
-const parser_1 = __webpack_require__(44261);
+const commands_1 = __importDefault(__webpack_require__(75315));
+const multi_command_1 = __importDefault(__webpack_require__(26865));
+const commander_1 = __webpack_require__(14026);
+const parser_1 = __webpack_require__(60087);
 class RedisClientMultiCommand {
     static #createCommand(command, resp) {
         const transformReply = (0, commander_1.getTransformReply)(command, resp);
@@ -6874,7 +6874,7 @@ exports["default"] = RedisClientMultiCommand;
 
 /***/ }),
 
-/***/ 44261:
+/***/ 60087:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -7035,7 +7035,7 @@ exports.BasicCommandParser = BasicCommandParser;
 
 /***/ }),
 
-/***/ 70544:
+/***/ 48094:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -7044,20 +7044,20 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RedisClientPool = void 0;
-const commands_1 = __webpack_require__(39117);
-const _1 = __importDefault(__webpack_require__(96832));
+const commands_1 = __webpack_require__(75315);
+const _1 = __importDefault(__webpack_require__(67606));
 const node_events_1 = __webpack_require__(78474);
 const node_perf_hooks_1 = __webpack_require__(643);
-const linked_list_1 = __webpack_require__(52588);
-const errors_1 = __webpack_require__(36547);
-const commander_1 = __webpack_require__(61840);
-const multi_command_1 = __importDefault(__webpack_require__(7893));
-const cache_1 = __webpack_require__(11158);
-const parser_1 = __webpack_require__(44261);
-const single_entry_cache_1 = __importDefault(__webpack_require__(31890));
-const tracing_1 = __webpack_require__(30978);
-const identity_1 = __webpack_require__(3000);
-const registry_1 = __webpack_require__(31269);
+const linked_list_1 = __webpack_require__(64770);
+const errors_1 = __webpack_require__(72181);
+const commander_1 = __webpack_require__(14026);
+const multi_command_1 = __importDefault(__webpack_require__(24747));
+const cache_1 = __webpack_require__(39544);
+const parser_1 = __webpack_require__(60087);
+const single_entry_cache_1 = __importDefault(__webpack_require__(71700));
+const tracing_1 = __webpack_require__(57548);
+const identity_1 = __webpack_require__(2642);
+const registry_1 = __webpack_require__(68199);
 class RedisClientPool extends node_events_1.EventEmitter {
     static #createCommand(command, resp) {
         const transformReply = (0, commander_1.getTransformReply)(command, resp);
@@ -7511,7 +7511,7 @@ exports.RedisClientPool = RedisClientPool;
 
 /***/ }),
 
-/***/ 29020:
+/***/ 87714:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -7520,8 +7520,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PubSub = exports.PUBSUB_TYPE = void 0;
-const calculate_slot_1 = __importDefault(__webpack_require__(25749));
-const tracing_1 = __webpack_require__(30978);
+const calculate_slot_1 = __importDefault(__webpack_require__(82115));
+const tracing_1 = __webpack_require__(57548);
 exports.PUBSUB_TYPE = {
     CHANNELS: 'CHANNELS',
     PATTERNS: 'PATTERNS',
@@ -7887,7 +7887,7 @@ exports.PubSub = PubSub;
 
 /***/ }),
 
-/***/ 64091:
+/***/ 24361:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -7898,11 +7898,11 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 const node_events_1 = __webpack_require__(78474);
 const node_net_1 = __importDefault(__webpack_require__(77030));
 const node_tls_1 = __importDefault(__webpack_require__(41692));
-const errors_1 = __webpack_require__(36547);
+const errors_1 = __webpack_require__(72181);
 const promises_1 = __webpack_require__(58500);
-const enterprise_maintenance_manager_1 = __webpack_require__(84673);
-const tracing_1 = __webpack_require__(30978);
-const defaults_1 = __webpack_require__(9842);
+const enterprise_maintenance_manager_1 = __webpack_require__(67979);
+const tracing_1 = __webpack_require__(57548);
+const defaults_1 = __webpack_require__(46264);
 class RedisSocket extends node_events_1.EventEmitter {
     #initiator;
     #connectTimeout;
@@ -8335,7 +8335,7 @@ exports["default"] = RedisSocket;
 
 /***/ }),
 
-/***/ 30978:
+/***/ 57548:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -8463,7 +8463,7 @@ exports.publish = publish;
 
 /***/ }),
 
-/***/ 22906:
+/***/ 5268:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -8581,7 +8581,7 @@ exports["default"] = ClusterReconnectionTracker;
 
 /***/ }),
 
-/***/ 74513:
+/***/ 94043:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -8591,16 +8591,16 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 var _a;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.splitInFlightChainTail = exports.groupCommandsByDestination = exports.RESUBSCRIBE_LISTENERS_EVENT = void 0;
-const errors_1 = __webpack_require__(36547);
-const client_1 = __importDefault(__webpack_require__(96832));
-const pub_sub_1 = __webpack_require__(29020);
-const types_1 = __webpack_require__(83892);
-const calculate_slot_1 = __importDefault(__webpack_require__(25749));
-const cache_1 = __webpack_require__(11158);
-const enterprise_maintenance_manager_1 = __webpack_require__(84673);
-const identity_1 = __webpack_require__(3000);
-const cluster_reconnection_tracker_1 = __importDefault(__webpack_require__(22906));
-const registry_1 = __webpack_require__(31269);
+const errors_1 = __webpack_require__(72181);
+const client_1 = __importDefault(__webpack_require__(67606));
+const pub_sub_1 = __webpack_require__(87714);
+const types_1 = __webpack_require__(99306);
+const calculate_slot_1 = __importDefault(__webpack_require__(82115));
+const cache_1 = __webpack_require__(39544);
+const enterprise_maintenance_manager_1 = __webpack_require__(67979);
+const identity_1 = __webpack_require__(2642);
+const cluster_reconnection_tracker_1 = __importDefault(__webpack_require__(5268));
+const registry_1 = __webpack_require__(68199);
 exports.RESUBSCRIBE_LISTENERS_EVENT = '__resubscribeListeners';
 /**
  * Fallback idle TTL for the opportunistic cursor-binding sweep when the
@@ -9617,7 +9617,7 @@ exports["default"] = RedisClusterSlots;
 
 /***/ }),
 
-/***/ 87443:
+/***/ 91937:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -9648,23 +9648,23 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __webpack_require__(39117);
+const commands_1 = __webpack_require__(75315);
 const node_events_1 = __webpack_require__(78474);
-const commander_1 = __webpack_require__(61840);
-const cluster_slots_1 = __importStar(__webpack_require__(74513));
-const multi_command_1 = __importDefault(__webpack_require__(92402));
-const errors_1 = __webpack_require__(36547);
-const parser_1 = __webpack_require__(44261);
-const ASKING_1 = __webpack_require__(47854);
-const single_entry_cache_1 = __importDefault(__webpack_require__(31890));
-const tracing_1 = __webpack_require__(30978);
-const identity_1 = __webpack_require__(3000);
-const defaults_1 = __webpack_require__(9842);
-const command_metadata_1 = __webpack_require__(3842);
-const dispatch_1 = __webpack_require__(18320);
-const calculate_slot_1 = __importDefault(__webpack_require__(25749));
-const ft_cursor_1 = __webpack_require__(42051);
-const scan_cursor_1 = __webpack_require__(20678);
+const commander_1 = __webpack_require__(14026);
+const cluster_slots_1 = __importStar(__webpack_require__(94043));
+const multi_command_1 = __importDefault(__webpack_require__(13544));
+const errors_1 = __webpack_require__(72181);
+const parser_1 = __webpack_require__(60087);
+const ASKING_1 = __webpack_require__(908);
+const single_entry_cache_1 = __importDefault(__webpack_require__(71700));
+const tracing_1 = __webpack_require__(57548);
+const identity_1 = __webpack_require__(2642);
+const defaults_1 = __webpack_require__(46264);
+const command_metadata_1 = __webpack_require__(97476);
+const dispatch_1 = __webpack_require__(30594);
+const calculate_slot_1 = __importDefault(__webpack_require__(82115));
+const ft_cursor_1 = __webpack_require__(17345);
+const scan_cursor_1 = __webpack_require__(23292);
 class RedisCluster extends node_events_1.EventEmitter {
     static #createCommand(command, resp) {
         const transformReply = (0, commander_1.getTransformReply)(command, resp);
@@ -10271,7 +10271,7 @@ exports["default"] = RedisCluster;
 
 /***/ }),
 
-/***/ 92402:
+/***/ 13544:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -10279,11 +10279,11 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __webpack_require__(39117);
-const multi_command_1 = __importDefault(__webpack_require__(44355));
-const commander_1 = __webpack_require__(61840);
-const parser_1 = __webpack_require__(44261);
-const command_metadata_1 = __webpack_require__(3842);
+const commands_1 = __webpack_require__(75315);
+const multi_command_1 = __importDefault(__webpack_require__(26865));
+const commander_1 = __webpack_require__(14026);
+const parser_1 = __webpack_require__(60087);
+const command_metadata_1 = __webpack_require__(97476);
 class RedisClusterMultiCommand {
     static #createCommand(command, resp) {
         const transformReply = (0, commander_1.getTransformReply)(command, resp);
@@ -10412,19 +10412,19 @@ exports["default"] = RedisClusterMultiCommand;
 
 /***/ }),
 
-/***/ 18320:
+/***/ 30594:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RESPONSE_REDUCERS = exports.REQUEST_ROUTERS = exports.remapAggregateReply = exports.NUMERIC_AGG_POLICIES = exports.reduceDefaultKeyed = exports.reduceDefaultKeyless = exports.reduceSpecial = exports.SPECIAL_RESPONSE_REDUCERS = exports.reduceRandomKey = exports.reduceSum = exports.reduceMax = exports.reduceMin = exports.reduceLogicalOr = exports.reduceLogicalAnd = exports.reduceAllSucceeded = exports.reduceOneSucceeded = exports.routeSpecial = exports.SPECIAL_REQUEST_ROUTERS = exports.routeDefaultKeyed = exports.routeDefaultKeyless = exports.routeMultiShard = exports.routeAllShards = exports.routeAllNodes = void 0;
-const parser_1 = __webpack_require__(44261);
-const decoder_1 = __webpack_require__(49841);
-const multi_shard_splitter_1 = __webpack_require__(91494);
-const generic_aggregators_1 = __webpack_require__(98558);
-const policies_constants_1 = __webpack_require__(2434);
-const ft_cursor_1 = __webpack_require__(42051);
-const scan_cursor_1 = __webpack_require__(20678);
+const parser_1 = __webpack_require__(60087);
+const decoder_1 = __webpack_require__(39447);
+const multi_shard_splitter_1 = __webpack_require__(25936);
+const generic_aggregators_1 = __webpack_require__(60944);
+const policies_constants_1 = __webpack_require__(79968);
+const ft_cursor_1 = __webpack_require__(17345);
+const scan_cursor_1 = __webpack_require__(23292);
 // --- request routers ---
 const routeAllNodes = async (slots) => slots.getAllNodes().map(node => ({ getClient: () => slots.nodeClient(node) }));
 exports.routeAllNodes = routeAllNodes;
@@ -10677,13 +10677,13 @@ exports.RESPONSE_REDUCERS = {
 
 /***/ }),
 
-/***/ 42051:
+/***/ 17345:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.finalizeFtCursor = exports.routeFtCursor = exports.extractCursorValue = exports.upperCommand = exports.argToString = void 0;
-const parser_1 = __webpack_require__(44261);
+const parser_1 = __webpack_require__(60087);
 /** RediSearch index names are case-sensitive raw wire strings; mirror them. */
 function argToString(arg) {
     return typeof arg === 'string' ? arg : arg.toString();
@@ -10877,7 +10877,7 @@ function withReplyCursor(reply, token, original) {
 
 /***/ }),
 
-/***/ 98558:
+/***/ 60944:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -11052,7 +11052,7 @@ exports.aggregateMerge = aggregateMerge;
 
 /***/ }),
 
-/***/ 91494:
+/***/ 25936:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -11061,7 +11061,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.splitMultiShardCommand = void 0;
-const calculate_slot_1 = __importDefault(__webpack_require__(25749));
+const calculate_slot_1 = __importDefault(__webpack_require__(82115));
 /**
  * Splits a multi_shard command's arguments into one sub-command per hash
  * slot, using the command's COMMAND key specification as the reconstruction
@@ -11199,14 +11199,14 @@ function parsePositiveInteger(arg) {
 
 /***/ }),
 
-/***/ 20678:
+/***/ 23292:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.finalizeScanCursor = exports.routeScan = void 0;
-const parser_1 = __webpack_require__(44261);
-const ft_cursor_1 = __webpack_require__(42051);
+const parser_1 = __webpack_require__(60087);
+const ft_cursor_1 = __webpack_require__(17345);
 /**
  * Wire commands that get cluster-wide SCAN's multi-master chaining, and the
  * index of their cursor argument. Keyed like `SPECIAL_REQUEST_ROUTERS`: bare
@@ -11389,7 +11389,7 @@ function withReplyCursor(reply, token, original) {
 
 /***/ }),
 
-/***/ 11822:
+/***/ 50552:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17278,15 +17278,15 @@ exports.COMMAND_METADATA = {
 
 /***/ }),
 
-/***/ 4746:
+/***/ 77444:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.DynamicPolicyResolverFactory = void 0;
-const policies_constants_1 = __webpack_require__(2434);
-const types_1 = __webpack_require__(94687);
-const static_metadata_resolver_1 = __webpack_require__(38857);
+const policies_constants_1 = __webpack_require__(79968);
+const types_1 = __webpack_require__(43105);
+const static_metadata_resolver_1 = __webpack_require__(85855);
 /**
  * A factory for creating policy resolvers that dynamically build policies based on the Redis server's COMMAND response.
  *
@@ -17385,7 +17385,7 @@ exports.DynamicPolicyResolverFactory = DynamicPolicyResolverFactory;
 
 /***/ }),
 
-/***/ 3842:
+/***/ 97476:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -17405,18 +17405,18 @@ var __exportStar = (this && this.__exportStar) || function(m, exports) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.defaultCommandMetadata = exports.COMMAND_METADATA = exports.isCacheable = exports.isReplicaSafe = exports.DynamicPolicyResolverFactory = exports.StaticMetadataResolver = void 0;
-var static_metadata_resolver_1 = __webpack_require__(38857);
+var static_metadata_resolver_1 = __webpack_require__(85855);
 Object.defineProperty(exports, "StaticMetadataResolver", ({ enumerable: true, get: function () { return static_metadata_resolver_1.StaticMetadataResolver; } }));
-var dynamic_policy_resolver_factory_1 = __webpack_require__(4746);
+var dynamic_policy_resolver_factory_1 = __webpack_require__(77444);
 Object.defineProperty(exports, "DynamicPolicyResolverFactory", ({ enumerable: true, get: function () { return dynamic_policy_resolver_factory_1.DynamicPolicyResolverFactory; } }));
-__exportStar(__webpack_require__(2434), exports);
-var predicates_1 = __webpack_require__(24274);
+__exportStar(__webpack_require__(79968), exports);
+var predicates_1 = __webpack_require__(57064);
 Object.defineProperty(exports, "isReplicaSafe", ({ enumerable: true, get: function () { return predicates_1.isReplicaSafe; } }));
 Object.defineProperty(exports, "isCacheable", ({ enumerable: true, get: function () { return predicates_1.isCacheable; } }));
-var command_metadata_data_1 = __webpack_require__(11822);
+var command_metadata_data_1 = __webpack_require__(50552);
 Object.defineProperty(exports, "COMMAND_METADATA", ({ enumerable: true, get: function () { return command_metadata_data_1.COMMAND_METADATA; } }));
-const static_metadata_resolver_2 = __webpack_require__(38857);
-const command_metadata_data_2 = __webpack_require__(11822);
+const static_metadata_resolver_2 = __webpack_require__(85855);
+const command_metadata_data_2 = __webpack_require__(50552);
 /**
  * Process-wide resolver over the generated static metadata table. The table is
  * static generated data, so a single shared instance serves every client
@@ -17429,7 +17429,7 @@ exports.defaultCommandMetadata = new static_metadata_resolver_2.StaticMetadataRe
 
 /***/ }),
 
-/***/ 2434:
+/***/ 79968:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17556,7 +17556,7 @@ exports.defaultCommandPolicies = defaultCommandPolicies;
 
 /***/ }),
 
-/***/ 24274:
+/***/ 57064:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17653,14 +17653,14 @@ exports.isCacheable = isCacheable;
 
 /***/ }),
 
-/***/ 38857:
+/***/ 85855:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.StaticMetadataResolver = void 0;
-const types_1 = __webpack_require__(94687);
-const command_metadata_data_1 = __webpack_require__(11822);
+const types_1 = __webpack_require__(43105);
+const command_metadata_data_1 = __webpack_require__(50552);
 // The rebuilt lookup tables use null-prototype objects: command names come
 // off the wire, and a name like "constructor" or "__proto__" must miss the
 // table instead of resolving an Object.prototype member as metadata.
@@ -17743,7 +17743,7 @@ exports.StaticMetadataResolver = StaticMetadataResolver;
 
 /***/ }),
 
-/***/ 94687:
+/***/ 43105:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17767,13 +17767,13 @@ exports.parseCommandName = parseCommandName;
 
 /***/ }),
 
-/***/ 61840:
+/***/ 14026:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.scriptArgumentsPrefix = exports.functionArgumentsPrefix = exports.getTransformReply = exports.attachConfig = void 0;
-const types_1 = __webpack_require__(83892);
+const types_1 = __webpack_require__(99306);
 function attachConfig({ BaseClass, commands, createCommand, createModuleCommand, createFunctionCommand, createScriptCommand, config }) {
     const RESP = config?.RESP ?? types_1.DEFAULT_RESP, 
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- dynamic prototype patching
@@ -17873,7 +17873,7 @@ exports.scriptArgumentsPrefix = scriptArgumentsPrefix;
 
 /***/ }),
 
-/***/ 77402:
+/***/ 10248:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17892,7 +17892,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 96872:
+/***/ 42786:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17908,7 +17908,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 17022:
+/***/ 49512:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17924,7 +17924,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 88329:
+/***/ 7115:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17943,12 +17943,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 55057:
+/***/ 33807:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(parser, username) {
@@ -17982,7 +17982,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38052:
+/***/ 62862:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17998,7 +17998,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29500:
+/***/ 38934:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18013,12 +18013,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 60588:
+/***/ 2606:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(parser, count) {
@@ -18052,7 +18052,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 16204:
+/***/ 41634:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18067,7 +18067,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 28973:
+/***/ 99595:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18082,7 +18082,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70861:
+/***/ 99283:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18098,7 +18098,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 11190:
+/***/ 32076:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18114,7 +18114,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 24313:
+/***/ 34111:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18130,7 +18130,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 25021:
+/***/ 90111:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18147,7 +18147,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 22019:
+/***/ 89997:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18163,7 +18163,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 22285:
+/***/ 33483:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18186,7 +18186,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 23044:
+/***/ 31922:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18205,7 +18205,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 39460:
+/***/ 82286:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18222,7 +18222,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 3539:
+/***/ 54445:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18239,7 +18239,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 59098:
+/***/ 1092:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18283,12 +18283,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 99955:
+/***/ 15601:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ARGREP_1 = __webpack_require__(59098);
+const ARGREP_1 = __webpack_require__(1092);
 exports["default"] = {
     parseCommand(parser, ...args) {
         parser.push('ARGREP');
@@ -18307,12 +18307,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 64494:
+/***/ 27580:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, options) {
         parser.push('ARINFO');
@@ -18330,7 +18330,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 5471:
+/***/ 42685:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18347,7 +18347,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 57624:
+/***/ 28102:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18367,7 +18367,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 33171:
+/***/ 76997:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18383,7 +18383,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 78443:
+/***/ 85265:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18406,7 +18406,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 87311:
+/***/ 67925:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18437,7 +18437,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 87119:
+/***/ 98917:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18453,7 +18453,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 13877:
+/***/ 14539:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18484,7 +18484,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 42096:
+/***/ 88630:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18502,7 +18502,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 1903:
+/***/ 26957:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18528,7 +18528,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 64506:
+/***/ 86844:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18545,7 +18545,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 64352:
+/***/ 76578:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18563,7 +18563,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 47854:
+/***/ 908:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18581,7 +18581,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44003:
+/***/ 61465:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18601,7 +18601,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 18796:
+/***/ 46846:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18616,7 +18616,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 61763:
+/***/ 95617:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18634,7 +18634,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 53279:
+/***/ 1813:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18657,7 +18657,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 72232:
+/***/ 78174:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18689,7 +18689,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 17884:
+/***/ 17386:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18710,7 +18710,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90033:
+/***/ 32979:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18727,7 +18727,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 16470:
+/***/ 12432:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18753,7 +18753,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 81548:
+/***/ 86926:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18771,7 +18771,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 20581:
+/***/ 95915:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18788,7 +18788,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27120:
+/***/ 68498:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18823,7 +18823,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51553:
+/***/ 55311:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18841,7 +18841,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 55638:
+/***/ 23944:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18858,7 +18858,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 40167:
+/***/ 30093:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -18886,7 +18886,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const LMOVEM_1 = __importStar(__webpack_require__(41653));
+const LMOVEM_1 = __importStar(__webpack_require__(75115));
 exports["default"] = {
     IS_READ_ONLY: false,
     parseCommand(parser, source, destination, sourceSide, destinationSide, timeout, options) {
@@ -18901,7 +18901,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 39493:
+/***/ 35363:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -18929,7 +18929,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const LMPOP_1 = __importStar(__webpack_require__(61867));
+const LMPOP_1 = __importStar(__webpack_require__(873));
 exports["default"] = {
     parseCommand(parser, timeout, ...args) {
         parser.push('BLMPOP', timeout.toString());
@@ -18941,7 +18941,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 39804:
+/***/ 41878:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -18965,7 +18965,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 82530:
+/***/ 61288:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -18973,7 +18973,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const BLPOP_1 = __importDefault(__webpack_require__(39804));
+const BLPOP_1 = __importDefault(__webpack_require__(41878));
 exports["default"] = {
     parseCommand(parser, key, timeout) {
         parser.push('BRPOP');
@@ -18986,7 +18986,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 33992:
+/***/ 87822:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19003,7 +19003,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29223:
+/***/ 76921:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -19031,7 +19031,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ZMPOP_1 = __importStar(__webpack_require__(70305));
+const ZMPOP_1 = __importStar(__webpack_require__(22355));
 exports["default"] = {
     parseCommand(parser, timeout, ...args) {
         parser.push('BZMPOP', timeout.toString());
@@ -19043,12 +19043,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 98198:
+/***/ 73496:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, keys, timeout) {
         parser.push('BZPOPMAX');
@@ -19076,7 +19076,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 52712:
+/***/ 88294:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -19084,7 +19084,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const BZPOPMAX_1 = __importDefault(__webpack_require__(98198));
+const BZPOPMAX_1 = __importDefault(__webpack_require__(73496));
 exports["default"] = {
     parseCommand(parser, keys, timeout) {
         parser.push('BZPOPMIN');
@@ -19097,7 +19097,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 5540:
+/***/ 57878:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19113,7 +19113,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 58866:
+/***/ 75484:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19129,7 +19129,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 48489:
+/***/ 40715:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19145,7 +19145,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 60016:
+/***/ 77318:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19161,7 +19161,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 67329:
+/***/ 43339:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19233,7 +19233,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 13397:
+/***/ 12335:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19298,7 +19298,7 @@ function pushFilter(parser, filter) {
 
 /***/ }),
 
-/***/ 77501:
+/***/ 10119:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -19306,7 +19306,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const CLIENT_INFO_1 = __importDefault(__webpack_require__(67329));
+const CLIENT_INFO_1 = __importDefault(__webpack_require__(43339));
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(parser, filter) {
@@ -19333,7 +19333,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 33290:
+/***/ 77200:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19349,7 +19349,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 31076:
+/***/ 88434:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19365,7 +19365,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 20079:
+/***/ 26173:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19383,7 +19383,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 23766:
+/***/ 65640:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19399,7 +19399,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 22384:
+/***/ 94050:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19451,7 +19451,7 @@ function isOptOut(options) {
 
 /***/ }),
 
-/***/ 4900:
+/***/ 68994:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19474,7 +19474,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 79845:
+/***/ 55643:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19497,7 +19497,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 68510:
+/***/ 6328:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19512,7 +19512,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 88930:
+/***/ 1964:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19528,12 +19528,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49201:
+/***/ 47355:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, ranges) {
         parser.push('CLUSTER', 'ADDSLOTSRANGE');
@@ -19545,7 +19545,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 41305:
+/***/ 93879:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19561,7 +19561,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 94666:
+/***/ 824:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19577,7 +19577,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 39336:
+/***/ 38010:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19593,7 +19593,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 11108:
+/***/ 61614:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19609,12 +19609,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 93043:
+/***/ 20397:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, ranges) {
         parser.push('CLUSTER', 'DELSLOTSRANGE');
@@ -19626,7 +19626,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 17724:
+/***/ 23594:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19649,7 +19649,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 18233:
+/***/ 27339:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19664,7 +19664,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 74171:
+/***/ 51753:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19679,7 +19679,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 69127:
+/***/ 68433:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19695,7 +19695,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 64286:
+/***/ 76376:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19711,7 +19711,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 56071:
+/***/ 95341:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19731,7 +19731,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 5217:
+/***/ 63047:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19760,7 +19760,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29873:
+/***/ 98303:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19775,7 +19775,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 26041:
+/***/ 4215:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19791,7 +19791,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 86903:
+/***/ 71993:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19807,7 +19807,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 34693:
+/***/ 13619:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19823,7 +19823,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 65699:
+/***/ 80797:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19839,7 +19839,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 96115:
+/***/ 41253:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19854,7 +19854,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 54303:
+/***/ 58057:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19872,7 +19872,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51265:
+/***/ 99131:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19887,7 +19887,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 43447:
+/***/ 21885:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19902,7 +19902,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 74748:
+/***/ 62698:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19927,7 +19927,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 79633:
+/***/ 2463:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19958,12 +19958,12 @@ function transformNode(node) {
 
 /***/ }),
 
-/***/ 54212:
+/***/ 5218:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(parser) {
@@ -19978,7 +19978,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 11628:
+/***/ 27914:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -19994,12 +19994,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 76572:
+/***/ 39326:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const decoder_1 = __webpack_require__(49841);
+const decoder_1 = __webpack_require__(39447);
 function transformMap(reply, typeMapping, transformValue) {
     if (!Array.isArray(reply)) {
         return reply;
@@ -20070,7 +20070,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 87815:
+/***/ 24717:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20087,7 +20087,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 88399:
+/***/ 35533:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20112,12 +20112,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 94435:
+/***/ 40469:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(parser, commands) {
@@ -20132,7 +20132,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 48047:
+/***/ 71193:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20157,12 +20157,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 60684:
+/***/ 51278:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(parser, parameters) {
@@ -20178,7 +20178,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 8029:
+/***/ 87623:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20193,7 +20193,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 91356:
+/***/ 71398:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20208,7 +20208,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51048:
+/***/ 29218:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20231,7 +20231,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90296:
+/***/ 14278:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20253,7 +20253,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 13606:
+/***/ 13576:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20272,7 +20272,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 85931:
+/***/ 97209:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20288,7 +20288,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 2122:
+/***/ 21428:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20305,7 +20305,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 6460:
+/***/ 71526:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20321,7 +20321,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 40925:
+/***/ 86991:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20360,7 +20360,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38017:
+/***/ 28663:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20376,7 +20376,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 52947:
+/***/ 90297:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20392,7 +20392,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 98580:
+/***/ 71466:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20408,7 +20408,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49551:
+/***/ 20825:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20438,7 +20438,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 81849:
+/***/ 31891:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -20466,7 +20466,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const EVAL_1 = __importStar(__webpack_require__(49551));
+const EVAL_1 = __importStar(__webpack_require__(20825));
 exports["default"] = {
     parseCommand(...args) {
         args[0].push('EVALSHA');
@@ -20478,7 +20478,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 43635:
+/***/ 21701:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -20506,7 +20506,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const EVAL_1 = __importStar(__webpack_require__(49551));
+const EVAL_1 = __importStar(__webpack_require__(20825));
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(...args) {
@@ -20519,7 +20519,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38569:
+/***/ 9811:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -20547,7 +20547,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const EVAL_1 = __importStar(__webpack_require__(49551));
+const EVAL_1 = __importStar(__webpack_require__(20825));
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(...args) {
@@ -20560,7 +20560,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 63577:
+/***/ 74495:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20576,7 +20576,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 22242:
+/***/ 69692:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20596,12 +20596,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 62099:
+/***/ 32325:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, timestamp, mode) {
         parser.push('EXPIREAT');
@@ -20617,7 +20617,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 74567:
+/***/ 10593:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20633,7 +20633,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 703:
+/***/ 18689:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -20661,7 +20661,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const EVAL_1 = __importStar(__webpack_require__(49551));
+const EVAL_1 = __importStar(__webpack_require__(20825));
 exports["default"] = {
     parseCommand(...args) {
         args[0].push('FCALL');
@@ -20673,7 +20673,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29145:
+/***/ 52779:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -20701,7 +20701,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const EVAL_1 = __importStar(__webpack_require__(49551));
+const EVAL_1 = __importStar(__webpack_require__(20825));
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(...args) {
@@ -20714,7 +20714,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 86360:
+/***/ 65582:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20737,7 +20737,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 19341:
+/***/ 32283:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20755,7 +20755,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 89907:
+/***/ 91501:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20770,7 +20770,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 42842:
+/***/ 84700:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20786,7 +20786,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 47256:
+/***/ 5182:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20804,7 +20804,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 8652:
+/***/ 32034:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20819,7 +20819,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 68340:
+/***/ 97722:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20857,7 +20857,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 59262:
+/***/ 75528:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -20865,7 +20865,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const FUNCTION_LIST_1 = __importDefault(__webpack_require__(68340));
+const FUNCTION_LIST_1 = __importDefault(__webpack_require__(97722));
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(...args) {
@@ -20898,7 +20898,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90348:
+/***/ 17962:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20917,7 +20917,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 79388:
+/***/ 48546:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -20935,12 +20935,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 57965:
+/***/ 87275:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(parser) {
@@ -20983,7 +20983,7 @@ function transformEngines(reply) {
 
 /***/ }),
 
-/***/ 85037:
+/***/ 73211:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21022,7 +21022,7 @@ function pushMember(parser, { longitude, latitude, member }) {
 
 /***/ }),
 
-/***/ 15140:
+/***/ 5482:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21044,7 +21044,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70996:
+/***/ 98098:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21061,7 +21061,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 67172:
+/***/ 42234:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21086,13 +21086,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49830:
+/***/ 74096:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseGeoRadiusArguments = void 0;
-const GEOSEARCH_1 = __webpack_require__(40108);
+const GEOSEARCH_1 = __webpack_require__(38322);
 function parseGeoRadiusArguments(parser, key, from, radius, unit, options) {
     parser.pushKey(key);
     parser.push(from.longitude.toString(), from.latitude.toString(), radius.toString(), unit);
@@ -21110,13 +21110,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 69793:
+/***/ 58527:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseGeoRadiusByMemberArguments = void 0;
-const GEOSEARCH_1 = __webpack_require__(40108);
+const GEOSEARCH_1 = __webpack_require__(38322);
 function parseGeoRadiusByMemberArguments(parser, key, from, radius, unit, options) {
     parser.pushKey(key);
     parser.push(from, radius.toString(), unit);
@@ -21134,7 +21134,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49803:
+/***/ 99865:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -21162,7 +21162,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const GEORADIUSBYMEMBER_1 = __importStar(__webpack_require__(69793));
+const GEORADIUSBYMEMBER_1 = __importStar(__webpack_require__(58527));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -21175,7 +21175,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29926:
+/***/ 54912:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -21203,7 +21203,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const GEORADIUSBYMEMBER_WITH_1 = __importStar(__webpack_require__(63304));
+const GEORADIUSBYMEMBER_WITH_1 = __importStar(__webpack_require__(42154));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -21216,12 +21216,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 46699:
+/***/ 40433:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const GEORADIUSBYMEMBER_1 = __webpack_require__(69793);
+const GEORADIUSBYMEMBER_1 = __webpack_require__(58527);
 exports["default"] = {
     parseCommand(parser, key, from, radius, unit, destination, options) {
         parser.push('GEORADIUSBYMEMBER');
@@ -21241,7 +21241,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 63304:
+/***/ 42154:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -21250,8 +21250,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseGeoRadiusByMemberWithArguments = void 0;
-const GEOSEARCH_1 = __webpack_require__(40108);
-const GEOSEARCH_WITH_1 = __importDefault(__webpack_require__(94855));
+const GEOSEARCH_1 = __webpack_require__(38322);
+const GEOSEARCH_WITH_1 = __importDefault(__webpack_require__(25689));
 function parseGeoRadiusByMemberWithArguments(parser, key, from, radius, unit, replyWith, options) {
     parser.pushKey(key);
     parser.push(from, radius.toString(), unit);
@@ -21271,7 +21271,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38946:
+/***/ 28084:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -21299,7 +21299,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const GEORADIUS_1 = __importStar(__webpack_require__(49830));
+const GEORADIUS_1 = __importStar(__webpack_require__(74096));
 exports["default"] = {
     parseCommand(...args) {
         args[0].push('GEORADIUS_RO');
@@ -21311,7 +21311,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 82953:
+/***/ 74543:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -21319,8 +21319,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const GEORADIUS_WITH_1 = __webpack_require__(36029);
-const GEORADIUS_WITH_2 = __importDefault(__webpack_require__(36029));
+const GEORADIUS_WITH_1 = __webpack_require__(59227);
+const GEORADIUS_WITH_2 = __importDefault(__webpack_require__(59227));
 exports["default"] = {
     parseCommand(...args) {
         args[0].push('GEORADIUS_RO');
@@ -21332,12 +21332,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 36284:
+/***/ 40590:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const GEORADIUS_1 = __webpack_require__(49830);
+const GEORADIUS_1 = __webpack_require__(74096);
 exports["default"] = {
     parseCommand(parser, key, from, radius, unit, destination, options) {
         parser.push('GEORADIUS');
@@ -21357,7 +21357,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 36029:
+/***/ 59227:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -21366,8 +21366,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseGeoRadiusWithArguments = void 0;
-const GEORADIUS_1 = __webpack_require__(49830);
-const GEOSEARCH_WITH_1 = __importDefault(__webpack_require__(94855));
+const GEORADIUS_1 = __webpack_require__(74096);
+const GEOSEARCH_WITH_1 = __importDefault(__webpack_require__(25689));
 function parseGeoRadiusWithArguments(parser, key, from, radius, unit, replyWith, options) {
     (0, GEORADIUS_1.parseGeoRadiusArguments)(parser, key, from, radius, unit, options);
     parser.pushVariadic(replyWith);
@@ -21385,7 +21385,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 40108:
+/***/ 38322:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21436,12 +21436,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 91159:
+/***/ 72005:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const GEOSEARCH_1 = __webpack_require__(40108);
+const GEOSEARCH_1 = __webpack_require__(38322);
 exports["default"] = {
     parseCommand(parser, destination, source, from, by, options) {
         parser.push('GEOSEARCHSTORE');
@@ -21459,7 +21459,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 94855:
+/***/ 25689:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -21468,9 +21468,9 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GEO_REPLY_WITH = void 0;
-const decoder_1 = __webpack_require__(49841);
-const GEOSEARCH_1 = __importDefault(__webpack_require__(40108));
-const generic_transformers_1 = __webpack_require__(7673);
+const decoder_1 = __webpack_require__(39447);
+const GEOSEARCH_1 = __importDefault(__webpack_require__(38322));
+const generic_transformers_1 = __webpack_require__(86015);
 exports.GEO_REPLY_WITH = {
     DISTANCE: 'WITHDIST',
     HASH: 'WITHHASH',
@@ -21524,7 +21524,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 77029:
+/***/ 71555:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21540,7 +21540,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 37118:
+/***/ 16340:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21557,7 +21557,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 89248:
+/***/ 73498:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21573,12 +21573,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 71500:
+/***/ 22922:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, options) {
         parser.push('GETEX');
@@ -21624,7 +21624,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 69564:
+/***/ 83754:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21641,7 +21641,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 30509:
+/***/ 96419:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21658,7 +21658,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 57712:
+/***/ 79750:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21675,7 +21675,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38489:
+/***/ 73903:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21710,7 +21710,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 62557:
+/***/ 67423:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21727,7 +21727,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 99926:
+/***/ 62620:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21760,12 +21760,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 24351:
+/***/ 24997:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, fields, timestamp, mode) {
         parser.push('HEXPIREAT');
@@ -21783,7 +21783,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 1091:
+/***/ 42337:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21808,7 +21808,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 26809:
+/***/ 94339:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21825,12 +21825,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 78646:
+/***/ 73676:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('HGETALL');
@@ -21846,7 +21846,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 86500:
+/***/ 83738:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21864,7 +21864,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 12840:
+/***/ 98154:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21893,7 +21893,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 3645:
+/***/ 93503:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21908,7 +21908,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 65554:
+/***/ 67392:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21923,7 +21923,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 79736:
+/***/ 73689:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21939,7 +21939,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 60223:
+/***/ 67225:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21957,7 +21957,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 87262:
+/***/ 40216:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21974,7 +21974,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 55430:
+/***/ 86044:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -21991,7 +21991,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 73201:
+/***/ 11363:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22007,7 +22007,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 81362:
+/***/ 65876:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22023,7 +22023,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51148:
+/***/ 42298:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22040,12 +22040,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 26641:
+/***/ 81175:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const reply_utils_1 = __webpack_require__(36369);
+const reply_utils_1 = __webpack_require__(4563);
 function toSlotNumber(value) {
     const slot = Number(value);
     if (!Number.isFinite(slot)) {
@@ -22179,7 +22179,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 50126:
+/***/ 62448:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22202,7 +22202,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 50877:
+/***/ 58743:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22260,7 +22260,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 20805:
+/***/ 4699:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22285,7 +22285,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 11234:
+/***/ 28391:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22303,7 +22303,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 45866:
+/***/ 1220:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22325,12 +22325,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 71707:
+/***/ 80269:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, fields, timestamp, mode) {
         parser.push('HPEXPIREAT');
@@ -22348,7 +22348,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 86479:
+/***/ 37225:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22366,7 +22366,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 66785:
+/***/ 84507:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22384,7 +22384,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 63248:
+/***/ 14978:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22400,7 +22400,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 31760:
+/***/ 7594:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22417,7 +22417,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 54909:
+/***/ 85859:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22455,12 +22455,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 28300:
+/***/ 47146:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SCAN_1 = __webpack_require__(95376);
+const SCAN_1 = __webpack_require__(11946);
 exports["default"] = {
     parseCommand(parser, key, cursor, options) {
         parser.push('HSCAN');
@@ -22486,7 +22486,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 1974:
+/***/ 27020:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -22494,7 +22494,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const HSCAN_1 = __importDefault(__webpack_require__(28300));
+const HSCAN_1 = __importDefault(__webpack_require__(47146));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -22512,7 +22512,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 16093:
+/***/ 43303:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22564,12 +22564,12 @@ function convertValue(value) {
 
 /***/ }),
 
-/***/ 96948:
+/***/ 6566:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const parser_1 = __webpack_require__(44261);
+const parser_1 = __webpack_require__(60087);
 exports["default"] = {
     parseCommand(parser, key, fields, options) {
         parser.push('HSETEX');
@@ -22642,7 +22642,7 @@ function convertValue(value) {
 
 /***/ }),
 
-/***/ 83835:
+/***/ 79121:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22659,7 +22659,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 56595:
+/***/ 44585:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22676,7 +22676,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 59053:
+/***/ 20339:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22694,7 +22694,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 52577:
+/***/ 64731:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22710,7 +22710,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 58883:
+/***/ 44637:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22726,7 +22726,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70194:
+/***/ 96376:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22743,7 +22743,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 36530:
+/***/ 51548:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22760,12 +22760,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 20522:
+/***/ 92212:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, options) {
         parser.push('INCREX');
@@ -22800,12 +22800,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 77525:
+/***/ 1335:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, value, options) {
         parser.push('INCREX');
@@ -22841,7 +22841,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 33737:
+/***/ 79963:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22860,7 +22860,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 23557:
+/***/ 97379:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22879,7 +22879,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 50324:
+/***/ 79854:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22895,7 +22895,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 39657:
+/***/ 38899:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22911,7 +22911,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 60728:
+/***/ 53326:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22949,12 +22949,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 35070:
+/***/ 18444:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 const id = (n) => n;
 exports["default"] = {
     IS_READ_ONLY: true,
@@ -22986,7 +22986,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 55200:
+/***/ 74514:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23002,7 +23002,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70389:
+/***/ 16403:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23018,13 +23018,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 47923:
+/***/ 38265:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.LATENCY_EVENTS = void 0;
-const LATENCY_GRAPH_1 = __webpack_require__(60728);
+const LATENCY_GRAPH_1 = __webpack_require__(53326);
 Object.defineProperty(exports, "LATENCY_EVENTS", ({ enumerable: true, get: function () { return LATENCY_GRAPH_1.LATENCY_EVENTS; } }));
 exports["default"] = {
     parseCommand(parser, ...events) {
@@ -23040,7 +23040,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44515:
+/***/ 80453:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23056,7 +23056,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 91731:
+/***/ 92593:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -23064,7 +23064,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const LCS_1 = __importDefault(__webpack_require__(44515));
+const LCS_1 = __importDefault(__webpack_require__(80453));
 exports["default"] = {
     parseCommand(parser, key1, key2, options) {
         LCS_1.default.parseCommand(parser, key1, key2);
@@ -23085,7 +23085,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 35934:
+/***/ 42296:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -23093,7 +23093,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const LCS_IDX_1 = __importDefault(__webpack_require__(91731));
+const LCS_IDX_1 = __importDefault(__webpack_require__(92593));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -23112,7 +23112,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 69135:
+/***/ 48289:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -23120,7 +23120,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const LCS_1 = __importDefault(__webpack_require__(44515));
+const LCS_1 = __importDefault(__webpack_require__(80453));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -23133,7 +23133,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 31573:
+/***/ 5215:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23150,7 +23150,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97476:
+/***/ 834:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23167,7 +23167,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 71270:
+/***/ 63104:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23183,7 +23183,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 1328:
+/***/ 95005:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23200,7 +23200,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 41653:
+/***/ 75115:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23239,7 +23239,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 61867:
+/***/ 873:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23264,7 +23264,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 79916:
+/***/ 96874:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23283,7 +23283,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 6142:
+/***/ 29408:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23299,7 +23299,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 95358:
+/***/ 58624:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -23307,7 +23307,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const LPOP_1 = __importDefault(__webpack_require__(6142));
+const LPOP_1 = __importDefault(__webpack_require__(29408));
 exports["default"] = {
     parseCommand(parser, key, count) {
         LPOP_1.default.parseCommand(parser, key);
@@ -23319,7 +23319,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 25979:
+/***/ 49689:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23342,7 +23342,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 15071:
+/***/ 43213:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -23350,7 +23350,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const LPOS_1 = __importDefault(__webpack_require__(25979));
+const LPOS_1 = __importDefault(__webpack_require__(49689));
 exports["default"] = {
     parseCommand(parser, key, element, count, options) {
         LPOS_1.default.parseCommand(parser, key, element, options);
@@ -23362,7 +23362,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 46633:
+/***/ 4999:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23379,7 +23379,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 56573:
+/***/ 69143:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23396,7 +23396,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 10848:
+/***/ 39474:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23413,7 +23413,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 48485:
+/***/ 74223:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23431,7 +23431,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 68185:
+/***/ 64443:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23448,7 +23448,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 37529:
+/***/ 97375:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23465,7 +23465,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 42670:
+/***/ 46164:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23481,7 +23481,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 56615:
+/***/ 76677:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23497,7 +23497,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 13550:
+/***/ 42616:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23512,12 +23512,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 18330:
+/***/ 42804:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     IS_READ_ONLY: true,
     parseCommand(parser) {
@@ -23550,7 +23550,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 9126:
+/***/ 1552:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23569,7 +23569,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 72264:
+/***/ 65658:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23585,7 +23585,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 24788:
+/***/ 76230:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23626,7 +23626,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 96636:
+/***/ 34698:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23679,7 +23679,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 21204:
+/***/ 77882:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23697,7 +23697,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 14291:
+/***/ 79005:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23712,7 +23712,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 16296:
+/***/ 9838:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23729,7 +23729,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 55820:
+/***/ 69702:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23773,13 +23773,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90829:
+/***/ 82287:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseMSetExArguments = exports.ExpirationMode = exports.SetMode = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports.SetMode = {
     /**
      * Only set if all keys exist
@@ -23873,12 +23873,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 9042:
+/***/ 3784:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MSET_1 = __webpack_require__(55820);
+const MSET_1 = __webpack_require__(69702);
 exports["default"] = {
     parseCommand(parser, toSet) {
         parser.push('MSETNX');
@@ -23890,7 +23890,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 69828:
+/***/ 2638:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23906,7 +23906,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 69239:
+/***/ 62413:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23922,7 +23922,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 36658:
+/***/ 20648:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23938,7 +23938,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 34137:
+/***/ 31987:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23954,7 +23954,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 153:
+/***/ 49351:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23970,7 +23970,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 11054:
+/***/ 41956:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23990,12 +23990,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 37495:
+/***/ 53261:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, msTimestamp, mode) {
         parser.push('PEXPIREAT');
@@ -24011,7 +24011,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 52443:
+/***/ 31593:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24027,7 +24027,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 15508:
+/***/ 99810:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24046,7 +24046,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 62184:
+/***/ 11458:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24062,7 +24062,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 45663:
+/***/ 74445:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24081,7 +24081,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49385:
+/***/ 85223:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24100,7 +24100,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 68012:
+/***/ 71886:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24117,7 +24117,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 13637:
+/***/ 38395:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24133,7 +24133,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 12862:
+/***/ 52616:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24149,7 +24149,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 91081:
+/***/ 36379:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24168,7 +24168,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 88548:
+/***/ 81786:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24184,7 +24184,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 93067:
+/***/ 15817:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24216,7 +24216,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97989:
+/***/ 31859:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24235,7 +24235,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 81831:
+/***/ 96865:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24273,7 +24273,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 83959:
+/***/ 60441:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24292,7 +24292,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 31871:
+/***/ 27121:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24308,7 +24308,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97631:
+/***/ 98485:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24324,7 +24324,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 73289:
+/***/ 20563:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24340,7 +24340,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 42340:
+/***/ 25926:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24355,7 +24355,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 85315:
+/***/ 60521:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24370,7 +24370,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 3267:
+/***/ 74781:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24399,7 +24399,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 58801:
+/***/ 25367:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24458,7 +24458,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 38752:
+/***/ 96798:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24474,7 +24474,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 83222:
+/***/ 20556:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24490,7 +24490,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 23648:
+/***/ 46686:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24507,7 +24507,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 41639:
+/***/ 9993:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24524,7 +24524,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 35703:
+/***/ 90013:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24541,7 +24541,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 24189:
+/***/ 70543:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24558,7 +24558,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 95376:
+/***/ 11946:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24629,7 +24629,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 2114:
+/***/ 71072:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24645,7 +24645,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 74066:
+/***/ 43112:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24661,7 +24661,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90329:
+/***/ 59235:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24678,7 +24678,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 1895:
+/***/ 95157:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24696,7 +24696,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 66029:
+/***/ 86275:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24711,7 +24711,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 74025:
+/***/ 50359:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24726,7 +24726,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 28731:
+/***/ 84785:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24742,7 +24742,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 35157:
+/***/ 51251:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24762,7 +24762,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 48230:
+/***/ 31876:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24779,7 +24779,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 30382:
+/***/ 77991:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24837,7 +24837,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 36618:
+/***/ 1000:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24854,7 +24854,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 41344:
+/***/ 76518:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24871,7 +24871,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 88279:
+/***/ 92209:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24888,7 +24888,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 23144:
+/***/ 41374:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24905,7 +24905,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 95260:
+/***/ 45334:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24921,7 +24921,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 72666:
+/***/ 38996:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24943,7 +24943,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27751:
+/***/ 37465:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24960,7 +24960,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 77250:
+/***/ 95612:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24977,7 +24977,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49901:
+/***/ 67475:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24996,7 +24996,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 7651:
+/***/ 68697:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25013,7 +25013,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27481:
+/***/ 95487:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25030,7 +25030,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 47761:
+/***/ 62147:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25080,7 +25080,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 46971:
+/***/ 11957:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -25108,7 +25108,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SORT_1 = __importStar(__webpack_require__(47761));
+const SORT_1 = __importStar(__webpack_require__(62147));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -25121,7 +25121,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 59451:
+/***/ 99445:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -25129,7 +25129,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SORT_1 = __importDefault(__webpack_require__(47761));
+const SORT_1 = __importDefault(__webpack_require__(62147));
 exports["default"] = {
     parseCommand(parser, source, destination, options) {
         SORT_1.default.parseCommand(parser, source, options);
@@ -25142,7 +25142,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70045:
+/***/ 2019:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25158,7 +25158,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 71865:
+/***/ 25719:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25175,7 +25175,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 37841:
+/***/ 9691:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25195,7 +25195,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 50429:
+/***/ 2915:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25211,7 +25211,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 24921:
+/***/ 21847:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -25219,7 +25219,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SRANDMEMBER_1 = __importDefault(__webpack_require__(50429));
+const SRANDMEMBER_1 = __importDefault(__webpack_require__(2915));
 exports["default"] = {
     parseCommand(parser, key, count) {
         SRANDMEMBER_1.default.parseCommand(parser, key);
@@ -25231,7 +25231,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 96890:
+/***/ 21288:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25248,12 +25248,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 48497:
+/***/ 18155:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SCAN_1 = __webpack_require__(95376);
+const SCAN_1 = __webpack_require__(11946);
 exports["default"] = {
     parseCommand(parser, key, cursor, options) {
         parser.push('SSCAN');
@@ -25278,7 +25278,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 74015:
+/***/ 63881:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25294,7 +25294,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97665:
+/***/ 34543:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25310,7 +25310,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 227:
+/***/ 55137:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25333,7 +25333,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49108:
+/***/ 56378:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25350,7 +25350,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44180:
+/***/ 46822:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25365,7 +25365,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 79524:
+/***/ 22890:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25381,7 +25381,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 25794:
+/***/ 46404:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25408,7 +25408,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 67929:
+/***/ 49459:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25424,7 +25424,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 53729:
+/***/ 26951:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25440,7 +25440,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29026:
+/***/ 35732:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25456,12 +25456,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 15056:
+/***/ 85930:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, vector, element, options) {
         parser.push('VADD');
@@ -25496,7 +25496,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 89217:
+/***/ 84991:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25512,7 +25512,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 59465:
+/***/ 38995:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25528,12 +25528,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 89595:
+/***/ 46817:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, element) {
         parser.push('VEMB');
@@ -25546,7 +25546,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 92398:
+/***/ 14368:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -25554,8 +25554,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const VEMB_1 = __importDefault(__webpack_require__(89595));
+const generic_transformers_1 = __webpack_require__(86015);
+const VEMB_1 = __importDefault(__webpack_require__(46817));
 const transformRawVembReply = {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches TransformReply contract
     2: (reply, preserve, typeMapping) => {
@@ -25586,12 +25586,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 58476:
+/***/ 20030:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, element) {
         parser.push('VGETATTR');
@@ -25604,7 +25604,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 41179:
+/***/ 42741:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25636,7 +25636,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 85018:
+/***/ 80264:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25653,7 +25653,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 55702:
+/***/ 91484:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -25661,8 +25661,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const VLINKS_1 = __importDefault(__webpack_require__(85018));
+const generic_transformers_1 = __webpack_require__(86015);
+const VLINKS_1 = __importDefault(__webpack_require__(80264));
 function transformVLinksWithScoresReply(reply, 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches TransformReply contract
 preserve, typeMapping) {
@@ -25694,7 +25694,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 71502:
+/***/ 87108:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25719,7 +25719,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27750:
+/***/ 83308:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25739,12 +25739,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 3339:
+/***/ 80041:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, element) {
         parser.push('VREM');
@@ -25757,12 +25757,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 65008:
+/***/ 7410:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, element, 
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -25783,12 +25783,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 50884:
+/***/ 68930:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, query, options) {
         parser.push('VSIM');
@@ -25830,7 +25830,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 56059:
+/***/ 47950:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -25838,8 +25838,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const VSIM_1 = __importDefault(__webpack_require__(50884));
+const generic_transformers_1 = __webpack_require__(86015);
+const VSIM_1 = __importDefault(__webpack_require__(68930));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -25863,7 +25863,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 82784:
+/***/ 3242:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25878,7 +25878,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44996:
+/***/ 75778:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25896,7 +25896,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70871:
+/***/ 49513:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25921,7 +25921,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90970:
+/***/ 60992:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25984,12 +25984,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 31830:
+/***/ 53128:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const XADD_1 = __webpack_require__(90970);
+const XADD_1 = __webpack_require__(60992);
 /**
  * Command for adding entries to an existing stream without creating it if it doesn't exist
  */
@@ -26003,12 +26003,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 72420:
+/***/ 19554:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, group, consumer, minIdleTime, start, options) {
         parser.push('XAUTOCLAIM');
@@ -26038,7 +26038,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 45536:
+/***/ 52670:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -26046,7 +26046,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const XAUTOCLAIM_1 = __importDefault(__webpack_require__(72420));
+const XAUTOCLAIM_1 = __importDefault(__webpack_require__(19554));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -26071,7 +26071,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 53527:
+/***/ 24561:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26093,12 +26093,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 78657:
+/***/ 78571:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, group, consumer, minIdleTime, id, options) {
         parser.push('XCLAIM');
@@ -26137,7 +26137,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 62263:
+/***/ 40473:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -26145,7 +26145,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const XCLAIM_1 = __importDefault(__webpack_require__(78657));
+const XCLAIM_1 = __importDefault(__webpack_require__(78571));
 /**
  * Command variant for XCLAIM that returns only message IDs
  */
@@ -26166,7 +26166,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 18528:
+/***/ 5110:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26186,7 +26186,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 7033:
+/***/ 39327:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26210,7 +26210,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51429:
+/***/ 54647:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26233,7 +26233,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 62421:
+/***/ 49283:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26253,7 +26253,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 4580:
+/***/ 36206:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26273,7 +26273,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97639:
+/***/ 27177:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26293,7 +26293,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 30048:
+/***/ 47130:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26313,7 +26313,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 9691:
+/***/ 76637:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26349,7 +26349,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 7340:
+/***/ 44770:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26392,12 +26392,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 64268:
+/***/ 45306:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('XINFO', 'STREAM');
@@ -26464,7 +26464,7 @@ function transformEntry(entry, typeMapping) {
 
 /***/ }),
 
-/***/ 81506:
+/***/ 32036:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26483,7 +26483,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 10182:
+/***/ 98620:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26507,7 +26507,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 2582:
+/***/ 72928:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26544,7 +26544,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 85664:
+/***/ 41018:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26584,13 +26584,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 60764:
+/***/ 950:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.xRangeArguments = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 /**
  * Helper function to build XRANGE command arguments
  *
@@ -26632,13 +26632,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 2493:
+/***/ 70363:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.pushXReadStreams = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 /**
  * Helper function to push stream keys and IDs to the command parser
  *
@@ -26690,13 +26690,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 94110:
+/***/ 67172:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const XREAD_1 = __webpack_require__(2493);
-const generic_transformers_1 = __webpack_require__(7673);
+const XREAD_1 = __webpack_require__(70363);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, group, consumer, streams, options) {
         parser.push('XREADGROUP', 'GROUP', group, consumer);
@@ -26732,7 +26732,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 28631:
+/***/ 70725:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -26760,7 +26760,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const XRANGE_1 = __importStar(__webpack_require__(60764));
+const XRANGE_1 = __importStar(__webpack_require__(950));
 /**
  * Command for reading stream entries in reverse order
  */
@@ -26776,7 +26776,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 73356:
+/***/ 41294:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26799,7 +26799,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 67189:
+/***/ 56627:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26829,13 +26829,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 47260:
+/***/ 12782:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.pushMembers = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 /**
  * Command for adding members to a sorted set
  */
@@ -26898,13 +26898,13 @@ function pushMember(parser, member) {
 
 /***/ }),
 
-/***/ 22829:
+/***/ 61571:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ZADD_1 = __webpack_require__(47260);
-const generic_transformers_1 = __webpack_require__(7673);
+const ZADD_1 = __webpack_require__(12782);
+const generic_transformers_1 = __webpack_require__(86015);
 /**
  * Command for incrementing the score of a member in a sorted set
  */
@@ -26930,7 +26930,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44573:
+/***/ 36835:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26949,12 +26949,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 78384:
+/***/ 96062:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, min, max) {
         parser.push('ZCOUNT');
@@ -26967,7 +26967,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49352:
+/***/ 91342:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26983,7 +26983,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 19584:
+/***/ 25073:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -27000,7 +27000,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 92188:
+/***/ 7562:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27008,8 +27008,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const ZDIFF_1 = __importDefault(__webpack_require__(49352));
+const generic_transformers_1 = __webpack_require__(86015);
+const ZDIFF_1 = __importDefault(__webpack_require__(91342));
 exports["default"] = {
     parseCommand(parser, keys) {
         ZDIFF_1.default.parseCommand(parser, keys);
@@ -27021,12 +27021,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 75524:
+/***/ 65730:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, increment, member) {
         parser.push('ZINCRBY');
@@ -27039,13 +27039,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 9265:
+/***/ 76291:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseZInterArguments = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 function parseZInterArguments(parser, keys, options) {
     (0, generic_transformers_1.parseZKeysArguments)(parser, keys);
     if (options?.AGGREGATE) {
@@ -27064,7 +27064,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 47571:
+/***/ 42013:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -27087,12 +27087,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 82148:
+/***/ 33518:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ZINTER_1 = __webpack_require__(9265);
+const ZINTER_1 = __webpack_require__(76291);
 exports["default"] = {
     parseCommand(parser, destination, keys, options) {
         parser.push('ZINTERSTORE');
@@ -27105,7 +27105,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44523:
+/***/ 67309:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27113,8 +27113,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const ZINTER_1 = __importDefault(__webpack_require__(9265));
+const generic_transformers_1 = __webpack_require__(86015);
+const ZINTER_1 = __importDefault(__webpack_require__(76291));
 exports["default"] = {
     parseCommand(...args) {
         ZINTER_1.default.parseCommand(...args);
@@ -27126,7 +27126,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 86059:
+/***/ 72877:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -27144,13 +27144,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70305:
+/***/ 22355:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseZMPopArguments = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 function parseZMPopArguments(parser, keys, side, options) {
     parser.pushKeysLength(keys);
     parser.push(side);
@@ -27189,12 +27189,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 17972:
+/***/ 94890:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, member) {
         parser.push('ZMSCORE');
@@ -27212,12 +27212,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 72912:
+/***/ 86034:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('ZPOPMAX');
@@ -27246,12 +27246,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 176:
+/***/ 77210:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, count) {
         parser.push('ZPOPMAX');
@@ -27264,7 +27264,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 2958:
+/***/ 43644:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27272,7 +27272,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ZPOPMAX_1 = __importDefault(__webpack_require__(72912));
+const ZPOPMAX_1 = __importDefault(__webpack_require__(86034));
 exports["default"] = {
     parseCommand(parser, key) {
         parser.push('ZPOPMIN');
@@ -27284,12 +27284,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 77838:
+/***/ 4980:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, count) {
         parser.push('ZPOPMIN');
@@ -27302,7 +27302,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 95010:
+/***/ 67072:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -27318,7 +27318,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 85674:
+/***/ 82432:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27326,7 +27326,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ZRANDMEMBER_1 = __importDefault(__webpack_require__(95010));
+const ZRANDMEMBER_1 = __importDefault(__webpack_require__(67072));
 exports["default"] = {
     parseCommand(parser, key, count) {
         ZRANDMEMBER_1.default.parseCommand(parser, key);
@@ -27338,7 +27338,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 76550:
+/***/ 64164:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27346,8 +27346,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const ZRANDMEMBER_COUNT_1 = __importDefault(__webpack_require__(85674));
+const generic_transformers_1 = __webpack_require__(86015);
+const ZRANDMEMBER_COUNT_1 = __importDefault(__webpack_require__(82432));
 exports["default"] = {
     parseCommand(parser, key, count) {
         ZRANDMEMBER_COUNT_1.default.parseCommand(parser, key, count);
@@ -27359,13 +27359,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 11850:
+/***/ 94568:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.zRangeArgument = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 function zRangeArgument(min, max, options) {
     const args = [
         (0, generic_transformers_1.transformStringDoubleArgument)(min),
@@ -27400,12 +27400,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 13570:
+/***/ 26992:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, min, max, options) {
         parser.push('ZRANGEBYLEX');
@@ -27421,12 +27421,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 75677:
+/***/ 12123:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, min, max, options) {
         parser.push('ZRANGEBYSCORE');
@@ -27442,7 +27442,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 14583:
+/***/ 42997:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27450,8 +27450,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const ZRANGEBYSCORE_1 = __importDefault(__webpack_require__(75677));
+const generic_transformers_1 = __webpack_require__(86015);
+const ZRANGEBYSCORE_1 = __importDefault(__webpack_require__(12123));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -27464,12 +27464,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 37469:
+/***/ 85203:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, destination, source, min, max, options) {
         parser.push('ZRANGESTORE');
@@ -27497,7 +27497,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 72902:
+/***/ 98876:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27505,8 +27505,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const ZRANGE_1 = __importDefault(__webpack_require__(11850));
+const generic_transformers_1 = __webpack_require__(86015);
+const ZRANGE_1 = __importDefault(__webpack_require__(94568));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -27519,7 +27519,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 34077:
+/***/ 90295:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -27536,7 +27536,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 66024:
+/***/ 11346:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27544,7 +27544,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ZRANK_1 = __importDefault(__webpack_require__(34077));
+const ZRANK_1 = __importDefault(__webpack_require__(90295));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -27574,7 +27574,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 18023:
+/***/ 93645:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -27591,12 +27591,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 59214:
+/***/ 70372:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, min, max) {
         parser.push('ZREMRANGEBYLEX');
@@ -27609,7 +27609,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 10365:
+/***/ 91219:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -27626,12 +27626,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 87209:
+/***/ 28799:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, min, max) {
         parser.push('ZREMRANGEBYSCORE');
@@ -27644,7 +27644,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 20048:
+/***/ 31382:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -27661,7 +27661,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 2721:
+/***/ 61047:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27669,8 +27669,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ZRANK_WITHSCORE_1 = __importDefault(__webpack_require__(66024));
-const ZREVRANK_1 = __importDefault(__webpack_require__(20048));
+const ZRANK_WITHSCORE_1 = __importDefault(__webpack_require__(11346));
+const ZREVRANK_1 = __importDefault(__webpack_require__(31382));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -27683,13 +27683,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 68022:
+/***/ 3744:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SCAN_1 = __webpack_require__(95376);
-const generic_transformers_1 = __webpack_require__(7673);
+const SCAN_1 = __webpack_require__(11946);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, cursor, options) {
         parser.push('ZSCAN');
@@ -27707,12 +27707,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 88873:
+/***/ 44083:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, member) {
         parser.push('ZSCORE');
@@ -27725,12 +27725,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49096:
+/***/ 95990:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, keys, options) {
         parser.push('ZUNION');
@@ -27745,12 +27745,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 77920:
+/***/ 23513:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, destination, keys, options) {
         parser.push('ZUNIONSTORE');
@@ -27766,7 +27766,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 29532:
+/***/ 37410:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -27774,8 +27774,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const ZUNION_1 = __importDefault(__webpack_require__(49096));
+const generic_transformers_1 = __webpack_require__(86015);
+const ZUNION_1 = __importDefault(__webpack_require__(95990));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -27788,15 +27788,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 7673:
+/***/ 86015:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformRedisJsonNullReply = exports.transformRedisJsonReply = exports.transformRedisJsonArgument = exports.transformStreamsMessagesReplyResp3Compat = exports.transformStreamsMessagesReplyResp3 = exports.transformStreamsMessagesReplyResp2 = exports.transformStreamMessagesReply = exports.transformStreamMessageNullReply = exports.transformStreamMessageReply = exports.parseArgs = exports.parseZKeysArguments = exports.transformRangeReply = exports.parseSlotRangesArguments = exports.transformFunctionListItemReply = exports.RedisFunctionFlags = exports.transformCommandReply = exports.transformKeySpec = exports.CommandCategories = exports.CommandFlags = exports.parseOptionalVariadicArgument = exports.pushVariadicArgument = exports.pushVariadicNumberArguments = exports.pushVariadicArguments = exports.pushEvalArguments = exports.evalFirstKeyIndex = exports.transformPXAT = exports.transformEXAT = exports.transformSortedSetReply = exports.transformTuplesReply = exports.createTransformTuplesReplyFunc = exports.transformTuplesToMap = exports.transformNullableDoubleReply = exports.createTransformNullableDoubleReplyResp2Func = exports.transformDoubleArrayReply = exports.createTransformDoubleReplyResp2Func = exports.transformDoubleReply = exports.transformStringDoubleArgument = exports.transformDoubleArgument = exports.transformBooleanArrayReply = exports.transformBooleanReply = exports.isArrayReply = exports.isNullReply = void 0;
-const parser_1 = __webpack_require__(44261);
-const policies_constants_1 = __webpack_require__(2434);
-const decoder_1 = __webpack_require__(49841);
+const parser_1 = __webpack_require__(60087);
+const policies_constants_1 = __webpack_require__(79968);
+const decoder_1 = __webpack_require__(39447);
 function isNullReply(reply) {
     return reply === null;
 }
@@ -28477,7 +28477,7 @@ exports.transformRedisJsonNullReply = transformRedisJsonNullReply;
 
 /***/ }),
 
-/***/ 39117:
+/***/ 75315:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -28509,424 +28509,424 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.NON_STICKY_COMMANDS = exports.REDIS_FLUSH_MODES = exports.COMMAND_LIST_FILTER_BY = exports.CLUSTER_SLOT_STATES = exports.FAILOVER_MODES = exports.CLIENT_UNBLOCK_MODES = exports.CLIENT_KILL_FILTERS = exports.AR_OPERATIONS = exports.AR_PREDICATE_COMBINATORS = exports.AR_PREDICATE_TYPES = void 0;
-const ACL_CAT_1 = __importDefault(__webpack_require__(77402));
-const ACL_DELUSER_1 = __importDefault(__webpack_require__(96872));
-const ACL_DRYRUN_1 = __importDefault(__webpack_require__(17022));
-const ACL_GENPASS_1 = __importDefault(__webpack_require__(88329));
-const ACL_GETUSER_1 = __importDefault(__webpack_require__(55057));
-const ACL_LIST_1 = __importDefault(__webpack_require__(38052));
-const ACL_LOAD_1 = __importDefault(__webpack_require__(29500));
-const ACL_LOG_RESET_1 = __importDefault(__webpack_require__(16204));
-const ACL_LOG_1 = __importDefault(__webpack_require__(60588));
-const ACL_SAVE_1 = __importDefault(__webpack_require__(28973));
-const ACL_SETUSER_1 = __importDefault(__webpack_require__(70861));
-const ACL_USERS_1 = __importDefault(__webpack_require__(11190));
-const ACL_WHOAMI_1 = __importDefault(__webpack_require__(24313));
-const APPEND_1 = __importDefault(__webpack_require__(25021));
-const ARCOUNT_1 = __importDefault(__webpack_require__(22019));
-const ARDEL_1 = __importDefault(__webpack_require__(22285));
-const ARDELRANGE_1 = __importDefault(__webpack_require__(23044));
-const ARGET_1 = __importDefault(__webpack_require__(39460));
-const ARGETRANGE_1 = __importDefault(__webpack_require__(3539));
-const ARGREP_1 = __importStar(__webpack_require__(59098));
+const ACL_CAT_1 = __importDefault(__webpack_require__(10248));
+const ACL_DELUSER_1 = __importDefault(__webpack_require__(42786));
+const ACL_DRYRUN_1 = __importDefault(__webpack_require__(49512));
+const ACL_GENPASS_1 = __importDefault(__webpack_require__(7115));
+const ACL_GETUSER_1 = __importDefault(__webpack_require__(33807));
+const ACL_LIST_1 = __importDefault(__webpack_require__(62862));
+const ACL_LOAD_1 = __importDefault(__webpack_require__(38934));
+const ACL_LOG_RESET_1 = __importDefault(__webpack_require__(41634));
+const ACL_LOG_1 = __importDefault(__webpack_require__(2606));
+const ACL_SAVE_1 = __importDefault(__webpack_require__(99595));
+const ACL_SETUSER_1 = __importDefault(__webpack_require__(99283));
+const ACL_USERS_1 = __importDefault(__webpack_require__(32076));
+const ACL_WHOAMI_1 = __importDefault(__webpack_require__(34111));
+const APPEND_1 = __importDefault(__webpack_require__(90111));
+const ARCOUNT_1 = __importDefault(__webpack_require__(89997));
+const ARDEL_1 = __importDefault(__webpack_require__(33483));
+const ARDELRANGE_1 = __importDefault(__webpack_require__(31922));
+const ARGET_1 = __importDefault(__webpack_require__(82286));
+const ARGETRANGE_1 = __importDefault(__webpack_require__(54445));
+const ARGREP_1 = __importStar(__webpack_require__(1092));
 Object.defineProperty(exports, "AR_PREDICATE_TYPES", ({ enumerable: true, get: function () { return ARGREP_1.AR_PREDICATE_TYPES; } }));
 Object.defineProperty(exports, "AR_PREDICATE_COMBINATORS", ({ enumerable: true, get: function () { return ARGREP_1.AR_PREDICATE_COMBINATORS; } }));
-const ARGREP_WITHVALUES_1 = __importDefault(__webpack_require__(99955));
-const ARINFO_1 = __importDefault(__webpack_require__(64494));
-const ARINSERT_1 = __importDefault(__webpack_require__(5471));
-const ARLASTITEMS_1 = __importDefault(__webpack_require__(57624));
-const ARLEN_1 = __importDefault(__webpack_require__(33171));
-const ARMGET_1 = __importDefault(__webpack_require__(78443));
-const ARMSET_1 = __importDefault(__webpack_require__(87311));
-const ARNEXT_1 = __importDefault(__webpack_require__(87119));
-const AROP_1 = __importStar(__webpack_require__(13877));
+const ARGREP_WITHVALUES_1 = __importDefault(__webpack_require__(15601));
+const ARINFO_1 = __importDefault(__webpack_require__(27580));
+const ARINSERT_1 = __importDefault(__webpack_require__(42685));
+const ARLASTITEMS_1 = __importDefault(__webpack_require__(28102));
+const ARLEN_1 = __importDefault(__webpack_require__(76997));
+const ARMGET_1 = __importDefault(__webpack_require__(85265));
+const ARMSET_1 = __importDefault(__webpack_require__(67925));
+const ARNEXT_1 = __importDefault(__webpack_require__(98917));
+const AROP_1 = __importStar(__webpack_require__(14539));
 Object.defineProperty(exports, "AR_OPERATIONS", ({ enumerable: true, get: function () { return AROP_1.AR_OPERATIONS; } }));
-const ARRING_1 = __importDefault(__webpack_require__(42096));
-const ARSCAN_1 = __importDefault(__webpack_require__(1903));
-const ARSEEK_1 = __importDefault(__webpack_require__(64506));
-const ARSET_1 = __importDefault(__webpack_require__(64352));
-const ASKING_1 = __importDefault(__webpack_require__(47854));
-const AUTH_1 = __importDefault(__webpack_require__(44003));
-const BGREWRITEAOF_1 = __importDefault(__webpack_require__(18796));
-const BGSAVE_1 = __importDefault(__webpack_require__(61763));
-const BITCOUNT_1 = __importDefault(__webpack_require__(53279));
-const BITFIELD_RO_1 = __importDefault(__webpack_require__(17884));
-const BITFIELD_1 = __importDefault(__webpack_require__(72232));
-const BITOP_1 = __importDefault(__webpack_require__(90033));
-const BITPOS_1 = __importDefault(__webpack_require__(16470));
-const BLESS_GET_1 = __importDefault(__webpack_require__(20581));
-const BLESS_SET_1 = __importDefault(__webpack_require__(51553));
-const BLESS_CLEAR_1 = __importDefault(__webpack_require__(81548));
-const BLESS_SCAN_1 = __importDefault(__webpack_require__(27120));
-const BLMOVE_1 = __importDefault(__webpack_require__(55638));
-const BLMOVEM_1 = __importDefault(__webpack_require__(40167));
-const BLMPOP_1 = __importDefault(__webpack_require__(39493));
-const BLPOP_1 = __importDefault(__webpack_require__(39804));
-const BRPOP_1 = __importDefault(__webpack_require__(82530));
-const BRPOPLPUSH_1 = __importDefault(__webpack_require__(33992));
-const BZMPOP_1 = __importDefault(__webpack_require__(29223));
-const BZPOPMAX_1 = __importDefault(__webpack_require__(98198));
-const BZPOPMIN_1 = __importDefault(__webpack_require__(52712));
-const CLIENT_CACHING_1 = __importDefault(__webpack_require__(5540));
-const CLIENT_GETNAME_1 = __importDefault(__webpack_require__(58866));
-const CLIENT_GETREDIR_1 = __importDefault(__webpack_require__(48489));
-const CLIENT_ID_1 = __importDefault(__webpack_require__(60016));
-const CLIENT_INFO_1 = __importDefault(__webpack_require__(67329));
-const CLIENT_KILL_1 = __importStar(__webpack_require__(13397));
+const ARRING_1 = __importDefault(__webpack_require__(88630));
+const ARSCAN_1 = __importDefault(__webpack_require__(26957));
+const ARSEEK_1 = __importDefault(__webpack_require__(86844));
+const ARSET_1 = __importDefault(__webpack_require__(76578));
+const ASKING_1 = __importDefault(__webpack_require__(908));
+const AUTH_1 = __importDefault(__webpack_require__(61465));
+const BGREWRITEAOF_1 = __importDefault(__webpack_require__(46846));
+const BGSAVE_1 = __importDefault(__webpack_require__(95617));
+const BITCOUNT_1 = __importDefault(__webpack_require__(1813));
+const BITFIELD_RO_1 = __importDefault(__webpack_require__(17386));
+const BITFIELD_1 = __importDefault(__webpack_require__(78174));
+const BITOP_1 = __importDefault(__webpack_require__(32979));
+const BITPOS_1 = __importDefault(__webpack_require__(12432));
+const BLESS_GET_1 = __importDefault(__webpack_require__(95915));
+const BLESS_SET_1 = __importDefault(__webpack_require__(55311));
+const BLESS_CLEAR_1 = __importDefault(__webpack_require__(86926));
+const BLESS_SCAN_1 = __importDefault(__webpack_require__(68498));
+const BLMOVE_1 = __importDefault(__webpack_require__(23944));
+const BLMOVEM_1 = __importDefault(__webpack_require__(30093));
+const BLMPOP_1 = __importDefault(__webpack_require__(35363));
+const BLPOP_1 = __importDefault(__webpack_require__(41878));
+const BRPOP_1 = __importDefault(__webpack_require__(61288));
+const BRPOPLPUSH_1 = __importDefault(__webpack_require__(87822));
+const BZMPOP_1 = __importDefault(__webpack_require__(76921));
+const BZPOPMAX_1 = __importDefault(__webpack_require__(73496));
+const BZPOPMIN_1 = __importDefault(__webpack_require__(88294));
+const CLIENT_CACHING_1 = __importDefault(__webpack_require__(57878));
+const CLIENT_GETNAME_1 = __importDefault(__webpack_require__(75484));
+const CLIENT_GETREDIR_1 = __importDefault(__webpack_require__(40715));
+const CLIENT_ID_1 = __importDefault(__webpack_require__(77318));
+const CLIENT_INFO_1 = __importDefault(__webpack_require__(43339));
+const CLIENT_KILL_1 = __importStar(__webpack_require__(12335));
 Object.defineProperty(exports, "CLIENT_KILL_FILTERS", ({ enumerable: true, get: function () { return CLIENT_KILL_1.CLIENT_KILL_FILTERS; } }));
-const CLIENT_LIST_1 = __importDefault(__webpack_require__(77501));
-const CLIENT_NO_EVICT_1 = __importDefault(__webpack_require__(33290));
-const CLIENT_NO_TOUCH_1 = __importDefault(__webpack_require__(31076));
-const CLIENT_PAUSE_1 = __importDefault(__webpack_require__(20079));
-const CLIENT_SETNAME_1 = __importDefault(__webpack_require__(23766));
-const CLIENT_TRACKING_1 = __importDefault(__webpack_require__(22384));
-const CLIENT_TRACKINGINFO_1 = __importDefault(__webpack_require__(4900));
-const CLIENT_UNBLOCK_1 = __importStar(__webpack_require__(79845));
+const CLIENT_LIST_1 = __importDefault(__webpack_require__(10119));
+const CLIENT_NO_EVICT_1 = __importDefault(__webpack_require__(77200));
+const CLIENT_NO_TOUCH_1 = __importDefault(__webpack_require__(88434));
+const CLIENT_PAUSE_1 = __importDefault(__webpack_require__(26173));
+const CLIENT_SETNAME_1 = __importDefault(__webpack_require__(65640));
+const CLIENT_TRACKING_1 = __importDefault(__webpack_require__(94050));
+const CLIENT_TRACKINGINFO_1 = __importDefault(__webpack_require__(68994));
+const CLIENT_UNBLOCK_1 = __importStar(__webpack_require__(55643));
 Object.defineProperty(exports, "CLIENT_UNBLOCK_MODES", ({ enumerable: true, get: function () { return CLIENT_UNBLOCK_1.CLIENT_UNBLOCK_MODES; } }));
-const CLIENT_UNPAUSE_1 = __importDefault(__webpack_require__(68510));
-const CLUSTER_ADDSLOTS_1 = __importDefault(__webpack_require__(88930));
-const CLUSTER_ADDSLOTSRANGE_1 = __importDefault(__webpack_require__(49201));
-const CLUSTER_BUMPEPOCH_1 = __importDefault(__webpack_require__(41305));
-const CLUSTER_COUNT_FAILURE_REPORTS_1 = __importDefault(__webpack_require__(94666));
-const CLUSTER_COUNTKEYSINSLOT_1 = __importDefault(__webpack_require__(39336));
-const CLUSTER_DELSLOTS_1 = __importDefault(__webpack_require__(11108));
-const CLUSTER_DELSLOTSRANGE_1 = __importDefault(__webpack_require__(93043));
-const CLUSTER_FAILOVER_1 = __importStar(__webpack_require__(17724));
+const CLIENT_UNPAUSE_1 = __importDefault(__webpack_require__(6328));
+const CLUSTER_ADDSLOTS_1 = __importDefault(__webpack_require__(1964));
+const CLUSTER_ADDSLOTSRANGE_1 = __importDefault(__webpack_require__(47355));
+const CLUSTER_BUMPEPOCH_1 = __importDefault(__webpack_require__(93879));
+const CLUSTER_COUNT_FAILURE_REPORTS_1 = __importDefault(__webpack_require__(824));
+const CLUSTER_COUNTKEYSINSLOT_1 = __importDefault(__webpack_require__(38010));
+const CLUSTER_DELSLOTS_1 = __importDefault(__webpack_require__(61614));
+const CLUSTER_DELSLOTSRANGE_1 = __importDefault(__webpack_require__(20397));
+const CLUSTER_FAILOVER_1 = __importStar(__webpack_require__(23594));
 Object.defineProperty(exports, "FAILOVER_MODES", ({ enumerable: true, get: function () { return CLUSTER_FAILOVER_1.FAILOVER_MODES; } }));
-const CLUSTER_FLUSHSLOTS_1 = __importDefault(__webpack_require__(18233));
-const CLUSTER_FORGET_1 = __importDefault(__webpack_require__(74171));
-const CLUSTER_GETKEYSINSLOT_1 = __importDefault(__webpack_require__(69127));
-const CLUSTER_INFO_1 = __importDefault(__webpack_require__(64286));
-const CLUSTER_KEYSLOT_1 = __importDefault(__webpack_require__(56071));
-const CLUSTER_LINKS_1 = __importDefault(__webpack_require__(5217));
-const CLUSTER_MEET_1 = __importDefault(__webpack_require__(29873));
-const CLUSTER_MYID_1 = __importDefault(__webpack_require__(26041));
-const CLUSTER_MYSHARDID_1 = __importDefault(__webpack_require__(86903));
-const CLUSTER_NODES_1 = __importDefault(__webpack_require__(34693));
-const CLUSTER_REPLICAS_1 = __importDefault(__webpack_require__(65699));
-const CLUSTER_REPLICATE_1 = __importDefault(__webpack_require__(96115));
-const CLUSTER_RESET_1 = __importDefault(__webpack_require__(54303));
-const CLUSTER_SAVECONFIG_1 = __importDefault(__webpack_require__(51265));
-const CLUSTER_SET_CONFIG_EPOCH_1 = __importDefault(__webpack_require__(43447));
-const CLUSTER_SETSLOT_1 = __importStar(__webpack_require__(74748));
+const CLUSTER_FLUSHSLOTS_1 = __importDefault(__webpack_require__(27339));
+const CLUSTER_FORGET_1 = __importDefault(__webpack_require__(51753));
+const CLUSTER_GETKEYSINSLOT_1 = __importDefault(__webpack_require__(68433));
+const CLUSTER_INFO_1 = __importDefault(__webpack_require__(76376));
+const CLUSTER_KEYSLOT_1 = __importDefault(__webpack_require__(95341));
+const CLUSTER_LINKS_1 = __importDefault(__webpack_require__(63047));
+const CLUSTER_MEET_1 = __importDefault(__webpack_require__(98303));
+const CLUSTER_MYID_1 = __importDefault(__webpack_require__(4215));
+const CLUSTER_MYSHARDID_1 = __importDefault(__webpack_require__(71993));
+const CLUSTER_NODES_1 = __importDefault(__webpack_require__(13619));
+const CLUSTER_REPLICAS_1 = __importDefault(__webpack_require__(80797));
+const CLUSTER_REPLICATE_1 = __importDefault(__webpack_require__(41253));
+const CLUSTER_RESET_1 = __importDefault(__webpack_require__(58057));
+const CLUSTER_SAVECONFIG_1 = __importDefault(__webpack_require__(99131));
+const CLUSTER_SET_CONFIG_EPOCH_1 = __importDefault(__webpack_require__(21885));
+const CLUSTER_SETSLOT_1 = __importStar(__webpack_require__(62698));
 Object.defineProperty(exports, "CLUSTER_SLOT_STATES", ({ enumerable: true, get: function () { return CLUSTER_SETSLOT_1.CLUSTER_SLOT_STATES; } }));
-const CLUSTER_SLOTS_1 = __importDefault(__webpack_require__(79633));
-const COMMAND_COUNT_1 = __importDefault(__webpack_require__(11628));
-const COMMAND_DOCS_1 = __importDefault(__webpack_require__(76572));
-const COMMAND_GETKEYS_1 = __importDefault(__webpack_require__(87815));
-const COMMAND_GETKEYSANDFLAGS_1 = __importDefault(__webpack_require__(88399));
-const COMMAND_INFO_1 = __importDefault(__webpack_require__(94435));
-const COMMAND_LIST_1 = __importStar(__webpack_require__(48047));
+const CLUSTER_SLOTS_1 = __importDefault(__webpack_require__(2463));
+const COMMAND_COUNT_1 = __importDefault(__webpack_require__(27914));
+const COMMAND_DOCS_1 = __importDefault(__webpack_require__(39326));
+const COMMAND_GETKEYS_1 = __importDefault(__webpack_require__(24717));
+const COMMAND_GETKEYSANDFLAGS_1 = __importDefault(__webpack_require__(35533));
+const COMMAND_INFO_1 = __importDefault(__webpack_require__(40469));
+const COMMAND_LIST_1 = __importStar(__webpack_require__(71193));
 Object.defineProperty(exports, "COMMAND_LIST_FILTER_BY", ({ enumerable: true, get: function () { return COMMAND_LIST_1.COMMAND_LIST_FILTER_BY; } }));
-const COMMAND_1 = __importDefault(__webpack_require__(54212));
-const CONFIG_GET_1 = __importDefault(__webpack_require__(60684));
-const CONFIG_RESETSTAT_1 = __importDefault(__webpack_require__(8029));
-const CONFIG_REWRITE_1 = __importDefault(__webpack_require__(91356));
-const CONFIG_SET_1 = __importDefault(__webpack_require__(51048));
-const COPY_1 = __importDefault(__webpack_require__(90296));
-const DBSIZE_1 = __importDefault(__webpack_require__(13606));
-const DECR_1 = __importDefault(__webpack_require__(85931));
-const DECRBY_1 = __importDefault(__webpack_require__(2122));
-const DEL_1 = __importDefault(__webpack_require__(6460));
-const DELEX_1 = __importDefault(__webpack_require__(40925));
-const DIGEST_1 = __importDefault(__webpack_require__(38017));
-const DUMP_1 = __importDefault(__webpack_require__(52947));
-const ECHO_1 = __importDefault(__webpack_require__(98580));
-const EVAL_RO_1 = __importDefault(__webpack_require__(38569));
-const EVAL_1 = __importDefault(__webpack_require__(49551));
-const EVALSHA_RO_1 = __importDefault(__webpack_require__(43635));
-const EVALSHA_1 = __importDefault(__webpack_require__(81849));
-const GEOADD_1 = __importDefault(__webpack_require__(85037));
-const GEODIST_1 = __importDefault(__webpack_require__(15140));
-const GEOHASH_1 = __importDefault(__webpack_require__(70996));
-const GEOPOS_1 = __importDefault(__webpack_require__(67172));
-const GEORADIUS_RO_WITH_1 = __importDefault(__webpack_require__(82953));
-const GEORADIUS_RO_1 = __importDefault(__webpack_require__(38946));
-const GEORADIUS_STORE_1 = __importDefault(__webpack_require__(36284));
-const GEORADIUS_WITH_1 = __importDefault(__webpack_require__(36029));
-const GEORADIUS_1 = __importDefault(__webpack_require__(49830));
-const GEORADIUSBYMEMBER_RO_WITH_1 = __importDefault(__webpack_require__(29926));
-const GEORADIUSBYMEMBER_RO_1 = __importDefault(__webpack_require__(49803));
-const GEORADIUSBYMEMBER_STORE_1 = __importDefault(__webpack_require__(46699));
-const GEORADIUSBYMEMBER_WITH_1 = __importDefault(__webpack_require__(63304));
-const GEORADIUSBYMEMBER_1 = __importDefault(__webpack_require__(69793));
-const GEOSEARCH_WITH_1 = __importDefault(__webpack_require__(94855));
-const GEOSEARCH_1 = __importDefault(__webpack_require__(40108));
-const GEOSEARCHSTORE_1 = __importDefault(__webpack_require__(91159));
-const GET_1 = __importDefault(__webpack_require__(77029));
-const GETBIT_1 = __importDefault(__webpack_require__(37118));
-const GETDEL_1 = __importDefault(__webpack_require__(89248));
-const GETEX_1 = __importDefault(__webpack_require__(71500));
-const GETRANGE_1 = __importDefault(__webpack_require__(69564));
-const GETSET_1 = __importDefault(__webpack_require__(30509));
-const EXISTS_1 = __importDefault(__webpack_require__(63577));
-const EXPIRE_1 = __importDefault(__webpack_require__(22242));
-const EXPIREAT_1 = __importDefault(__webpack_require__(62099));
-const EXPIRETIME_1 = __importDefault(__webpack_require__(74567));
-const FLUSHALL_1 = __importStar(__webpack_require__(86360));
+const COMMAND_1 = __importDefault(__webpack_require__(5218));
+const CONFIG_GET_1 = __importDefault(__webpack_require__(51278));
+const CONFIG_RESETSTAT_1 = __importDefault(__webpack_require__(87623));
+const CONFIG_REWRITE_1 = __importDefault(__webpack_require__(71398));
+const CONFIG_SET_1 = __importDefault(__webpack_require__(29218));
+const COPY_1 = __importDefault(__webpack_require__(14278));
+const DBSIZE_1 = __importDefault(__webpack_require__(13576));
+const DECR_1 = __importDefault(__webpack_require__(97209));
+const DECRBY_1 = __importDefault(__webpack_require__(21428));
+const DEL_1 = __importDefault(__webpack_require__(71526));
+const DELEX_1 = __importDefault(__webpack_require__(86991));
+const DIGEST_1 = __importDefault(__webpack_require__(28663));
+const DUMP_1 = __importDefault(__webpack_require__(90297));
+const ECHO_1 = __importDefault(__webpack_require__(71466));
+const EVAL_RO_1 = __importDefault(__webpack_require__(9811));
+const EVAL_1 = __importDefault(__webpack_require__(20825));
+const EVALSHA_RO_1 = __importDefault(__webpack_require__(21701));
+const EVALSHA_1 = __importDefault(__webpack_require__(31891));
+const GEOADD_1 = __importDefault(__webpack_require__(73211));
+const GEODIST_1 = __importDefault(__webpack_require__(5482));
+const GEOHASH_1 = __importDefault(__webpack_require__(98098));
+const GEOPOS_1 = __importDefault(__webpack_require__(42234));
+const GEORADIUS_RO_WITH_1 = __importDefault(__webpack_require__(74543));
+const GEORADIUS_RO_1 = __importDefault(__webpack_require__(28084));
+const GEORADIUS_STORE_1 = __importDefault(__webpack_require__(40590));
+const GEORADIUS_WITH_1 = __importDefault(__webpack_require__(59227));
+const GEORADIUS_1 = __importDefault(__webpack_require__(74096));
+const GEORADIUSBYMEMBER_RO_WITH_1 = __importDefault(__webpack_require__(54912));
+const GEORADIUSBYMEMBER_RO_1 = __importDefault(__webpack_require__(99865));
+const GEORADIUSBYMEMBER_STORE_1 = __importDefault(__webpack_require__(40433));
+const GEORADIUSBYMEMBER_WITH_1 = __importDefault(__webpack_require__(42154));
+const GEORADIUSBYMEMBER_1 = __importDefault(__webpack_require__(58527));
+const GEOSEARCH_WITH_1 = __importDefault(__webpack_require__(25689));
+const GEOSEARCH_1 = __importDefault(__webpack_require__(38322));
+const GEOSEARCHSTORE_1 = __importDefault(__webpack_require__(72005));
+const GET_1 = __importDefault(__webpack_require__(71555));
+const GETBIT_1 = __importDefault(__webpack_require__(16340));
+const GETDEL_1 = __importDefault(__webpack_require__(73498));
+const GETEX_1 = __importDefault(__webpack_require__(22922));
+const GETRANGE_1 = __importDefault(__webpack_require__(83754));
+const GETSET_1 = __importDefault(__webpack_require__(96419));
+const EXISTS_1 = __importDefault(__webpack_require__(74495));
+const EXPIRE_1 = __importDefault(__webpack_require__(69692));
+const EXPIREAT_1 = __importDefault(__webpack_require__(32325));
+const EXPIRETIME_1 = __importDefault(__webpack_require__(10593));
+const FLUSHALL_1 = __importStar(__webpack_require__(65582));
 Object.defineProperty(exports, "REDIS_FLUSH_MODES", ({ enumerable: true, get: function () { return FLUSHALL_1.REDIS_FLUSH_MODES; } }));
-const FLUSHDB_1 = __importDefault(__webpack_require__(19341));
-const FCALL_1 = __importDefault(__webpack_require__(703));
-const FCALL_RO_1 = __importDefault(__webpack_require__(29145));
-const FUNCTION_DELETE_1 = __importDefault(__webpack_require__(89907));
-const FUNCTION_DUMP_1 = __importDefault(__webpack_require__(42842));
-const FUNCTION_FLUSH_1 = __importDefault(__webpack_require__(47256));
-const FUNCTION_KILL_1 = __importDefault(__webpack_require__(8652));
-const FUNCTION_LIST_WITHCODE_1 = __importDefault(__webpack_require__(59262));
-const FUNCTION_LIST_1 = __importDefault(__webpack_require__(68340));
-const FUNCTION_LOAD_1 = __importDefault(__webpack_require__(90348));
-const FUNCTION_RESTORE_1 = __importDefault(__webpack_require__(79388));
-const FUNCTION_STATS_1 = __importDefault(__webpack_require__(57965));
-const HDEL_1 = __importDefault(__webpack_require__(57712));
-const HELLO_1 = __importDefault(__webpack_require__(38489));
-const HEXISTS_1 = __importDefault(__webpack_require__(62557));
-const HEXPIRE_1 = __importDefault(__webpack_require__(99926));
-const HEXPIREAT_1 = __importDefault(__webpack_require__(24351));
-const HEXPIRETIME_1 = __importDefault(__webpack_require__(1091));
-const HGET_1 = __importDefault(__webpack_require__(26809));
-const HGETALL_1 = __importDefault(__webpack_require__(78646));
-const HGETDEL_1 = __importDefault(__webpack_require__(86500));
-const HGETEX_1 = __importDefault(__webpack_require__(12840));
-const HIMPORT_DISCARD_1 = __importDefault(__webpack_require__(3645));
-const HIMPORT_DISCARDALL_1 = __importDefault(__webpack_require__(65554));
-const HIMPORT_PREPARE_1 = __importDefault(__webpack_require__(79736));
-const HIMPORT_SET_1 = __importDefault(__webpack_require__(60223));
-const HINCRBY_1 = __importDefault(__webpack_require__(87262));
-const HINCRBYFLOAT_1 = __importDefault(__webpack_require__(55430));
-const HKEYS_1 = __importDefault(__webpack_require__(73201));
-const HLEN_1 = __importDefault(__webpack_require__(81362));
-const HMGET_1 = __importDefault(__webpack_require__(51148));
-const HPERSIST_1 = __importDefault(__webpack_require__(11234));
-const HPEXPIRE_1 = __importDefault(__webpack_require__(45866));
-const HPEXPIREAT_1 = __importDefault(__webpack_require__(71707));
-const HPEXPIRETIME_1 = __importDefault(__webpack_require__(86479));
-const HPTTL_1 = __importDefault(__webpack_require__(66785));
-const HRANDFIELD_COUNT_WITHVALUES_1 = __importDefault(__webpack_require__(54909));
-const HRANDFIELD_COUNT_1 = __importDefault(__webpack_require__(31760));
-const HRANDFIELD_1 = __importDefault(__webpack_require__(63248));
-const HSCAN_1 = __importDefault(__webpack_require__(28300));
-const HSCAN_NOVALUES_1 = __importDefault(__webpack_require__(1974));
-const HSET_1 = __importDefault(__webpack_require__(16093));
-const HSETEX_1 = __importDefault(__webpack_require__(96948));
-const HSETNX_1 = __importDefault(__webpack_require__(83835));
-const HSTRLEN_1 = __importDefault(__webpack_require__(56595));
-const HTTL_1 = __importDefault(__webpack_require__(59053));
-const HVALS_1 = __importDefault(__webpack_require__(52577));
-const HOTKEYS_GET_1 = __importDefault(__webpack_require__(26641));
-const HOTKEYS_RESET_1 = __importDefault(__webpack_require__(50126));
-const HOTKEYS_START_1 = __importDefault(__webpack_require__(50877));
-const HOTKEYS_STOP_1 = __importDefault(__webpack_require__(20805));
-const INCR_1 = __importDefault(__webpack_require__(58883));
-const INCRBY_1 = __importDefault(__webpack_require__(70194));
-const INCRBYFLOAT_1 = __importDefault(__webpack_require__(36530));
-const INCREX_1 = __importDefault(__webpack_require__(20522));
-const INCREXBYFLOAT_1 = __importDefault(__webpack_require__(77525));
-const INFO_1 = __importDefault(__webpack_require__(33737));
-const KEYS_1 = __importDefault(__webpack_require__(23557));
-const LASTSAVE_1 = __importDefault(__webpack_require__(50324));
-const LATENCY_DOCTOR_1 = __importDefault(__webpack_require__(39657));
-const LATENCY_GRAPH_1 = __importDefault(__webpack_require__(60728));
-const LATENCY_HISTORY_1 = __importDefault(__webpack_require__(55200));
-const LATENCY_LATEST_1 = __importDefault(__webpack_require__(70389));
-const LATENCY_RESET_1 = __importDefault(__webpack_require__(47923));
-const LCS_IDX_WITHMATCHLEN_1 = __importDefault(__webpack_require__(35934));
-const LCS_IDX_1 = __importDefault(__webpack_require__(91731));
-const LCS_LEN_1 = __importDefault(__webpack_require__(69135));
-const LCS_1 = __importDefault(__webpack_require__(44515));
-const LINDEX_1 = __importDefault(__webpack_require__(31573));
-const LINSERT_1 = __importDefault(__webpack_require__(97476));
-const LLEN_1 = __importDefault(__webpack_require__(71270));
-const LMOVE_1 = __importDefault(__webpack_require__(1328));
-const LMOVEM_1 = __importDefault(__webpack_require__(41653));
-const LMPOP_1 = __importDefault(__webpack_require__(61867));
-const LOLWUT_1 = __importDefault(__webpack_require__(79916));
-const LPOP_COUNT_1 = __importDefault(__webpack_require__(95358));
-const LPOP_1 = __importDefault(__webpack_require__(6142));
-const LPOS_COUNT_1 = __importDefault(__webpack_require__(15071));
-const LPOS_1 = __importDefault(__webpack_require__(25979));
-const LPUSH_1 = __importDefault(__webpack_require__(46633));
-const LPUSHX_1 = __importDefault(__webpack_require__(56573));
-const LRANGE_1 = __importDefault(__webpack_require__(10848));
-const LREM_1 = __importDefault(__webpack_require__(48485));
-const LSET_1 = __importDefault(__webpack_require__(68185));
-const LTRIM_1 = __importDefault(__webpack_require__(37529));
-const MEMORY_DOCTOR_1 = __importDefault(__webpack_require__(42670));
-const MEMORY_MALLOC_STATS_1 = __importDefault(__webpack_require__(56615));
-const MEMORY_PURGE_1 = __importDefault(__webpack_require__(13550));
-const MEMORY_STATS_1 = __importDefault(__webpack_require__(18330));
-const MEMORY_USAGE_1 = __importDefault(__webpack_require__(9126));
-const MGET_1 = __importDefault(__webpack_require__(72264));
-const MIGRATE_1 = __importDefault(__webpack_require__(24788));
-const MODULE_LIST_1 = __importDefault(__webpack_require__(96636));
-const MODULE_LOAD_1 = __importDefault(__webpack_require__(21204));
-const MODULE_UNLOAD_1 = __importDefault(__webpack_require__(14291));
-const MOVE_1 = __importDefault(__webpack_require__(16296));
-const MSET_1 = __importDefault(__webpack_require__(55820));
-const MSETEX_1 = __importDefault(__webpack_require__(90829));
-const MSETNX_1 = __importDefault(__webpack_require__(9042));
-const OBJECT_ENCODING_1 = __importDefault(__webpack_require__(69828));
-const OBJECT_FREQ_1 = __importDefault(__webpack_require__(69239));
-const OBJECT_IDLETIME_1 = __importDefault(__webpack_require__(36658));
-const OBJECT_REFCOUNT_1 = __importDefault(__webpack_require__(34137));
-const PERSIST_1 = __importDefault(__webpack_require__(153));
-const PEXPIRE_1 = __importDefault(__webpack_require__(11054));
-const PEXPIREAT_1 = __importDefault(__webpack_require__(37495));
-const PEXPIRETIME_1 = __importDefault(__webpack_require__(52443));
-const PFADD_1 = __importDefault(__webpack_require__(15508));
-const PFCOUNT_1 = __importDefault(__webpack_require__(62184));
-const PFMERGE_1 = __importDefault(__webpack_require__(45663));
-const PING_1 = __importDefault(__webpack_require__(49385));
-const PSETEX_1 = __importDefault(__webpack_require__(68012));
-const PTTL_1 = __importDefault(__webpack_require__(13637));
-const PUBLISH_1 = __importDefault(__webpack_require__(12862));
-const PUBSUB_CHANNELS_1 = __importDefault(__webpack_require__(91081));
-const PUBSUB_NUMPAT_1 = __importDefault(__webpack_require__(88548));
-const PUBSUB_NUMSUB_1 = __importDefault(__webpack_require__(93067));
-const PUBSUB_SHARDNUMSUB_1 = __importDefault(__webpack_require__(81831));
-const PUBSUB_SHARDCHANNELS_1 = __importDefault(__webpack_require__(97989));
-const RANDOMKEY_1 = __importDefault(__webpack_require__(83959));
-const READONLY_1 = __importDefault(__webpack_require__(31871));
-const RENAME_1 = __importDefault(__webpack_require__(97631));
-const RENAMENX_1 = __importDefault(__webpack_require__(73289));
-const REPLICAOF_1 = __importDefault(__webpack_require__(42340));
-const RESTORE_ASKING_1 = __importDefault(__webpack_require__(85315));
-const RESTORE_1 = __importDefault(__webpack_require__(3267));
-const ROLE_1 = __importDefault(__webpack_require__(58801));
-const RPOP_COUNT_1 = __importDefault(__webpack_require__(23648));
-const RPOP_1 = __importDefault(__webpack_require__(38752));
-const RPOPLPUSH_1 = __importDefault(__webpack_require__(83222));
-const RPUSH_1 = __importDefault(__webpack_require__(41639));
-const RPUSHX_1 = __importDefault(__webpack_require__(35703));
-const SADD_1 = __importDefault(__webpack_require__(24189));
-const SCAN_1 = __importDefault(__webpack_require__(95376));
-const SCARD_1 = __importDefault(__webpack_require__(2114));
-const SCRIPT_DEBUG_1 = __importDefault(__webpack_require__(74066));
-const SCRIPT_EXISTS_1 = __importDefault(__webpack_require__(90329));
-const SCRIPT_FLUSH_1 = __importDefault(__webpack_require__(1895));
-const SCRIPT_KILL_1 = __importDefault(__webpack_require__(66029));
-const SCRIPT_LOAD_1 = __importDefault(__webpack_require__(74025));
-const SDIFF_1 = __importDefault(__webpack_require__(28731));
-const SDIFFCARD_1 = __importDefault(__webpack_require__(35157));
-const SDIFFSTORE_1 = __importDefault(__webpack_require__(48230));
-const SET_1 = __importDefault(__webpack_require__(30382));
-const SETBIT_1 = __importDefault(__webpack_require__(36618));
-const SETEX_1 = __importDefault(__webpack_require__(41344));
-const SETNX_1 = __importDefault(__webpack_require__(88279));
-const SETRANGE_1 = __importDefault(__webpack_require__(23144));
-const SINTER_1 = __importDefault(__webpack_require__(95260));
-const SINTERCARD_1 = __importDefault(__webpack_require__(72666));
-const SINTERSTORE_1 = __importDefault(__webpack_require__(27751));
-const SISMEMBER_1 = __importDefault(__webpack_require__(77250));
-const SMEMBERS_1 = __importDefault(__webpack_require__(49901));
-const SMISMEMBER_1 = __importDefault(__webpack_require__(7651));
-const SMOVE_1 = __importDefault(__webpack_require__(27481));
-const SORT_RO_1 = __importDefault(__webpack_require__(46971));
-const SORT_STORE_1 = __importDefault(__webpack_require__(59451));
-const SORT_1 = __importDefault(__webpack_require__(47761));
-const SPOP_COUNT_1 = __importDefault(__webpack_require__(71865));
-const SPOP_1 = __importDefault(__webpack_require__(70045));
-const SPUBLISH_1 = __importDefault(__webpack_require__(37841));
-const SRANDMEMBER_COUNT_1 = __importDefault(__webpack_require__(24921));
-const SRANDMEMBER_1 = __importDefault(__webpack_require__(50429));
-const SREM_1 = __importDefault(__webpack_require__(96890));
-const SSCAN_1 = __importDefault(__webpack_require__(48497));
-const STRLEN_1 = __importDefault(__webpack_require__(74015));
-const SUNION_1 = __importDefault(__webpack_require__(97665));
-const SUNIONCARD_1 = __importDefault(__webpack_require__(227));
-const SUNIONSTORE_1 = __importDefault(__webpack_require__(49108));
-const SWAPDB_1 = __importDefault(__webpack_require__(44180));
-const TIME_1 = __importDefault(__webpack_require__(79524));
-const TOUCH_1 = __importDefault(__webpack_require__(25794));
-const TTL_1 = __importDefault(__webpack_require__(67929));
-const TYPE_1 = __importDefault(__webpack_require__(53729));
-const UNLINK_1 = __importDefault(__webpack_require__(29026));
-const WAIT_1 = __importDefault(__webpack_require__(82784));
-const XACK_1 = __importDefault(__webpack_require__(44996));
-const XACKDEL_1 = __importDefault(__webpack_require__(70871));
-const XADD_NOMKSTREAM_1 = __importDefault(__webpack_require__(31830));
-const XADD_1 = __importDefault(__webpack_require__(90970));
-const XAUTOCLAIM_JUSTID_1 = __importDefault(__webpack_require__(45536));
-const XAUTOCLAIM_1 = __importDefault(__webpack_require__(72420));
-const XCLAIM_JUSTID_1 = __importDefault(__webpack_require__(62263));
-const XCLAIM_1 = __importDefault(__webpack_require__(78657));
-const XCFGSET_1 = __importDefault(__webpack_require__(53527));
-const XDEL_1 = __importDefault(__webpack_require__(18528));
-const XDELEX_1 = __importDefault(__webpack_require__(7033));
-const XGROUP_CREATE_1 = __importDefault(__webpack_require__(51429));
-const XGROUP_CREATECONSUMER_1 = __importDefault(__webpack_require__(62421));
-const XGROUP_DELCONSUMER_1 = __importDefault(__webpack_require__(4580));
-const XGROUP_DESTROY_1 = __importDefault(__webpack_require__(97639));
-const XGROUP_SETID_1 = __importDefault(__webpack_require__(30048));
-const XINFO_CONSUMERS_1 = __importDefault(__webpack_require__(9691));
-const XINFO_GROUPS_1 = __importDefault(__webpack_require__(7340));
-const XINFO_STREAM_1 = __importDefault(__webpack_require__(64268));
-const XLEN_1 = __importDefault(__webpack_require__(81506));
-const XNACK_1 = __importDefault(__webpack_require__(10182));
-const XPENDING_RANGE_1 = __importDefault(__webpack_require__(85664));
-const XPENDING_1 = __importDefault(__webpack_require__(2582));
-const XRANGE_1 = __importDefault(__webpack_require__(60764));
-const XREAD_1 = __importDefault(__webpack_require__(2493));
-const XREADGROUP_1 = __importDefault(__webpack_require__(94110));
-const XREVRANGE_1 = __importDefault(__webpack_require__(28631));
-const XSETID_1 = __importDefault(__webpack_require__(73356));
-const XTRIM_1 = __importDefault(__webpack_require__(67189));
-const ZADD_INCR_1 = __importDefault(__webpack_require__(22829));
-const ZADD_1 = __importDefault(__webpack_require__(47260));
-const ZCARD_1 = __importDefault(__webpack_require__(44573));
-const ZCOUNT_1 = __importDefault(__webpack_require__(78384));
-const ZDIFF_WITHSCORES_1 = __importDefault(__webpack_require__(92188));
-const ZDIFF_1 = __importDefault(__webpack_require__(49352));
-const ZDIFFSTORE_1 = __importDefault(__webpack_require__(19584));
-const ZINCRBY_1 = __importDefault(__webpack_require__(75524));
-const ZINTER_WITHSCORES_1 = __importDefault(__webpack_require__(44523));
-const ZINTER_1 = __importDefault(__webpack_require__(9265));
-const ZINTERCARD_1 = __importDefault(__webpack_require__(47571));
-const ZINTERSTORE_1 = __importDefault(__webpack_require__(82148));
-const ZLEXCOUNT_1 = __importDefault(__webpack_require__(86059));
-const ZMPOP_1 = __importDefault(__webpack_require__(70305));
-const ZMSCORE_1 = __importDefault(__webpack_require__(17972));
-const ZPOPMAX_COUNT_1 = __importDefault(__webpack_require__(176));
-const ZPOPMAX_1 = __importDefault(__webpack_require__(72912));
-const ZPOPMIN_COUNT_1 = __importDefault(__webpack_require__(77838));
-const ZPOPMIN_1 = __importDefault(__webpack_require__(2958));
-const ZRANDMEMBER_COUNT_WITHSCORES_1 = __importDefault(__webpack_require__(76550));
-const ZRANDMEMBER_COUNT_1 = __importDefault(__webpack_require__(85674));
-const ZRANDMEMBER_1 = __importDefault(__webpack_require__(95010));
-const ZRANGE_WITHSCORES_1 = __importDefault(__webpack_require__(72902));
-const ZRANGE_1 = __importDefault(__webpack_require__(11850));
-const ZRANGEBYLEX_1 = __importDefault(__webpack_require__(13570));
-const ZRANGEBYSCORE_WITHSCORES_1 = __importDefault(__webpack_require__(14583));
-const ZRANGEBYSCORE_1 = __importDefault(__webpack_require__(75677));
-const ZRANGESTORE_1 = __importDefault(__webpack_require__(37469));
-const ZREMRANGEBYSCORE_1 = __importDefault(__webpack_require__(87209));
-const ZRANK_WITHSCORE_1 = __importDefault(__webpack_require__(66024));
-const ZRANK_1 = __importDefault(__webpack_require__(34077));
-const ZREM_1 = __importDefault(__webpack_require__(18023));
-const ZREMRANGEBYLEX_1 = __importDefault(__webpack_require__(59214));
-const ZREMRANGEBYRANK_1 = __importDefault(__webpack_require__(10365));
-const ZREVRANK_WITHSCORE_1 = __importDefault(__webpack_require__(2721));
-const ZREVRANK_1 = __importDefault(__webpack_require__(20048));
-const ZSCAN_1 = __importDefault(__webpack_require__(68022));
-const ZSCORE_1 = __importDefault(__webpack_require__(88873));
-const ZUNION_WITHSCORES_1 = __importDefault(__webpack_require__(29532));
-const ZUNION_1 = __importDefault(__webpack_require__(49096));
-const ZUNIONSTORE_1 = __importDefault(__webpack_require__(77920));
-const VADD_1 = __importDefault(__webpack_require__(15056));
-const VCARD_1 = __importDefault(__webpack_require__(89217));
-const VDIM_1 = __importDefault(__webpack_require__(59465));
-const VEMB_1 = __importDefault(__webpack_require__(89595));
-const VEMB_RAW_1 = __importDefault(__webpack_require__(92398));
-const VGETATTR_1 = __importDefault(__webpack_require__(58476));
-const VINFO_1 = __importDefault(__webpack_require__(41179));
-const VLINKS_1 = __importDefault(__webpack_require__(85018));
-const VLINKS_WITHSCORES_1 = __importDefault(__webpack_require__(55702));
-const VRANDMEMBER_1 = __importDefault(__webpack_require__(71502));
-const VRANGE_1 = __importDefault(__webpack_require__(27750));
-const VREM_1 = __importDefault(__webpack_require__(3339));
-const VSETATTR_1 = __importDefault(__webpack_require__(65008));
-const VSIM_1 = __importDefault(__webpack_require__(50884));
-const VSIM_WITHSCORES_1 = __importDefault(__webpack_require__(56059));
-const LATENCY_HISTOGRAM_1 = __importDefault(__webpack_require__(35070));
+const FLUSHDB_1 = __importDefault(__webpack_require__(32283));
+const FCALL_1 = __importDefault(__webpack_require__(18689));
+const FCALL_RO_1 = __importDefault(__webpack_require__(52779));
+const FUNCTION_DELETE_1 = __importDefault(__webpack_require__(91501));
+const FUNCTION_DUMP_1 = __importDefault(__webpack_require__(84700));
+const FUNCTION_FLUSH_1 = __importDefault(__webpack_require__(5182));
+const FUNCTION_KILL_1 = __importDefault(__webpack_require__(32034));
+const FUNCTION_LIST_WITHCODE_1 = __importDefault(__webpack_require__(75528));
+const FUNCTION_LIST_1 = __importDefault(__webpack_require__(97722));
+const FUNCTION_LOAD_1 = __importDefault(__webpack_require__(17962));
+const FUNCTION_RESTORE_1 = __importDefault(__webpack_require__(48546));
+const FUNCTION_STATS_1 = __importDefault(__webpack_require__(87275));
+const HDEL_1 = __importDefault(__webpack_require__(79750));
+const HELLO_1 = __importDefault(__webpack_require__(73903));
+const HEXISTS_1 = __importDefault(__webpack_require__(67423));
+const HEXPIRE_1 = __importDefault(__webpack_require__(62620));
+const HEXPIREAT_1 = __importDefault(__webpack_require__(24997));
+const HEXPIRETIME_1 = __importDefault(__webpack_require__(42337));
+const HGET_1 = __importDefault(__webpack_require__(94339));
+const HGETALL_1 = __importDefault(__webpack_require__(73676));
+const HGETDEL_1 = __importDefault(__webpack_require__(83738));
+const HGETEX_1 = __importDefault(__webpack_require__(98154));
+const HIMPORT_DISCARD_1 = __importDefault(__webpack_require__(93503));
+const HIMPORT_DISCARDALL_1 = __importDefault(__webpack_require__(67392));
+const HIMPORT_PREPARE_1 = __importDefault(__webpack_require__(73689));
+const HIMPORT_SET_1 = __importDefault(__webpack_require__(67225));
+const HINCRBY_1 = __importDefault(__webpack_require__(40216));
+const HINCRBYFLOAT_1 = __importDefault(__webpack_require__(86044));
+const HKEYS_1 = __importDefault(__webpack_require__(11363));
+const HLEN_1 = __importDefault(__webpack_require__(65876));
+const HMGET_1 = __importDefault(__webpack_require__(42298));
+const HPERSIST_1 = __importDefault(__webpack_require__(28391));
+const HPEXPIRE_1 = __importDefault(__webpack_require__(1220));
+const HPEXPIREAT_1 = __importDefault(__webpack_require__(80269));
+const HPEXPIRETIME_1 = __importDefault(__webpack_require__(37225));
+const HPTTL_1 = __importDefault(__webpack_require__(84507));
+const HRANDFIELD_COUNT_WITHVALUES_1 = __importDefault(__webpack_require__(85859));
+const HRANDFIELD_COUNT_1 = __importDefault(__webpack_require__(7594));
+const HRANDFIELD_1 = __importDefault(__webpack_require__(14978));
+const HSCAN_1 = __importDefault(__webpack_require__(47146));
+const HSCAN_NOVALUES_1 = __importDefault(__webpack_require__(27020));
+const HSET_1 = __importDefault(__webpack_require__(43303));
+const HSETEX_1 = __importDefault(__webpack_require__(6566));
+const HSETNX_1 = __importDefault(__webpack_require__(79121));
+const HSTRLEN_1 = __importDefault(__webpack_require__(44585));
+const HTTL_1 = __importDefault(__webpack_require__(20339));
+const HVALS_1 = __importDefault(__webpack_require__(64731));
+const HOTKEYS_GET_1 = __importDefault(__webpack_require__(81175));
+const HOTKEYS_RESET_1 = __importDefault(__webpack_require__(62448));
+const HOTKEYS_START_1 = __importDefault(__webpack_require__(58743));
+const HOTKEYS_STOP_1 = __importDefault(__webpack_require__(4699));
+const INCR_1 = __importDefault(__webpack_require__(44637));
+const INCRBY_1 = __importDefault(__webpack_require__(96376));
+const INCRBYFLOAT_1 = __importDefault(__webpack_require__(51548));
+const INCREX_1 = __importDefault(__webpack_require__(92212));
+const INCREXBYFLOAT_1 = __importDefault(__webpack_require__(1335));
+const INFO_1 = __importDefault(__webpack_require__(79963));
+const KEYS_1 = __importDefault(__webpack_require__(97379));
+const LASTSAVE_1 = __importDefault(__webpack_require__(79854));
+const LATENCY_DOCTOR_1 = __importDefault(__webpack_require__(38899));
+const LATENCY_GRAPH_1 = __importDefault(__webpack_require__(53326));
+const LATENCY_HISTORY_1 = __importDefault(__webpack_require__(74514));
+const LATENCY_LATEST_1 = __importDefault(__webpack_require__(16403));
+const LATENCY_RESET_1 = __importDefault(__webpack_require__(38265));
+const LCS_IDX_WITHMATCHLEN_1 = __importDefault(__webpack_require__(42296));
+const LCS_IDX_1 = __importDefault(__webpack_require__(92593));
+const LCS_LEN_1 = __importDefault(__webpack_require__(48289));
+const LCS_1 = __importDefault(__webpack_require__(80453));
+const LINDEX_1 = __importDefault(__webpack_require__(5215));
+const LINSERT_1 = __importDefault(__webpack_require__(834));
+const LLEN_1 = __importDefault(__webpack_require__(63104));
+const LMOVE_1 = __importDefault(__webpack_require__(95005));
+const LMOVEM_1 = __importDefault(__webpack_require__(75115));
+const LMPOP_1 = __importDefault(__webpack_require__(873));
+const LOLWUT_1 = __importDefault(__webpack_require__(96874));
+const LPOP_COUNT_1 = __importDefault(__webpack_require__(58624));
+const LPOP_1 = __importDefault(__webpack_require__(29408));
+const LPOS_COUNT_1 = __importDefault(__webpack_require__(43213));
+const LPOS_1 = __importDefault(__webpack_require__(49689));
+const LPUSH_1 = __importDefault(__webpack_require__(4999));
+const LPUSHX_1 = __importDefault(__webpack_require__(69143));
+const LRANGE_1 = __importDefault(__webpack_require__(39474));
+const LREM_1 = __importDefault(__webpack_require__(74223));
+const LSET_1 = __importDefault(__webpack_require__(64443));
+const LTRIM_1 = __importDefault(__webpack_require__(97375));
+const MEMORY_DOCTOR_1 = __importDefault(__webpack_require__(46164));
+const MEMORY_MALLOC_STATS_1 = __importDefault(__webpack_require__(76677));
+const MEMORY_PURGE_1 = __importDefault(__webpack_require__(42616));
+const MEMORY_STATS_1 = __importDefault(__webpack_require__(42804));
+const MEMORY_USAGE_1 = __importDefault(__webpack_require__(1552));
+const MGET_1 = __importDefault(__webpack_require__(65658));
+const MIGRATE_1 = __importDefault(__webpack_require__(76230));
+const MODULE_LIST_1 = __importDefault(__webpack_require__(34698));
+const MODULE_LOAD_1 = __importDefault(__webpack_require__(77882));
+const MODULE_UNLOAD_1 = __importDefault(__webpack_require__(79005));
+const MOVE_1 = __importDefault(__webpack_require__(9838));
+const MSET_1 = __importDefault(__webpack_require__(69702));
+const MSETEX_1 = __importDefault(__webpack_require__(82287));
+const MSETNX_1 = __importDefault(__webpack_require__(3784));
+const OBJECT_ENCODING_1 = __importDefault(__webpack_require__(2638));
+const OBJECT_FREQ_1 = __importDefault(__webpack_require__(62413));
+const OBJECT_IDLETIME_1 = __importDefault(__webpack_require__(20648));
+const OBJECT_REFCOUNT_1 = __importDefault(__webpack_require__(31987));
+const PERSIST_1 = __importDefault(__webpack_require__(49351));
+const PEXPIRE_1 = __importDefault(__webpack_require__(41956));
+const PEXPIREAT_1 = __importDefault(__webpack_require__(53261));
+const PEXPIRETIME_1 = __importDefault(__webpack_require__(31593));
+const PFADD_1 = __importDefault(__webpack_require__(99810));
+const PFCOUNT_1 = __importDefault(__webpack_require__(11458));
+const PFMERGE_1 = __importDefault(__webpack_require__(74445));
+const PING_1 = __importDefault(__webpack_require__(85223));
+const PSETEX_1 = __importDefault(__webpack_require__(71886));
+const PTTL_1 = __importDefault(__webpack_require__(38395));
+const PUBLISH_1 = __importDefault(__webpack_require__(52616));
+const PUBSUB_CHANNELS_1 = __importDefault(__webpack_require__(36379));
+const PUBSUB_NUMPAT_1 = __importDefault(__webpack_require__(81786));
+const PUBSUB_NUMSUB_1 = __importDefault(__webpack_require__(15817));
+const PUBSUB_SHARDNUMSUB_1 = __importDefault(__webpack_require__(96865));
+const PUBSUB_SHARDCHANNELS_1 = __importDefault(__webpack_require__(31859));
+const RANDOMKEY_1 = __importDefault(__webpack_require__(60441));
+const READONLY_1 = __importDefault(__webpack_require__(27121));
+const RENAME_1 = __importDefault(__webpack_require__(98485));
+const RENAMENX_1 = __importDefault(__webpack_require__(20563));
+const REPLICAOF_1 = __importDefault(__webpack_require__(25926));
+const RESTORE_ASKING_1 = __importDefault(__webpack_require__(60521));
+const RESTORE_1 = __importDefault(__webpack_require__(74781));
+const ROLE_1 = __importDefault(__webpack_require__(25367));
+const RPOP_COUNT_1 = __importDefault(__webpack_require__(46686));
+const RPOP_1 = __importDefault(__webpack_require__(96798));
+const RPOPLPUSH_1 = __importDefault(__webpack_require__(20556));
+const RPUSH_1 = __importDefault(__webpack_require__(9993));
+const RPUSHX_1 = __importDefault(__webpack_require__(90013));
+const SADD_1 = __importDefault(__webpack_require__(70543));
+const SCAN_1 = __importDefault(__webpack_require__(11946));
+const SCARD_1 = __importDefault(__webpack_require__(71072));
+const SCRIPT_DEBUG_1 = __importDefault(__webpack_require__(43112));
+const SCRIPT_EXISTS_1 = __importDefault(__webpack_require__(59235));
+const SCRIPT_FLUSH_1 = __importDefault(__webpack_require__(95157));
+const SCRIPT_KILL_1 = __importDefault(__webpack_require__(86275));
+const SCRIPT_LOAD_1 = __importDefault(__webpack_require__(50359));
+const SDIFF_1 = __importDefault(__webpack_require__(84785));
+const SDIFFCARD_1 = __importDefault(__webpack_require__(51251));
+const SDIFFSTORE_1 = __importDefault(__webpack_require__(31876));
+const SET_1 = __importDefault(__webpack_require__(77991));
+const SETBIT_1 = __importDefault(__webpack_require__(1000));
+const SETEX_1 = __importDefault(__webpack_require__(76518));
+const SETNX_1 = __importDefault(__webpack_require__(92209));
+const SETRANGE_1 = __importDefault(__webpack_require__(41374));
+const SINTER_1 = __importDefault(__webpack_require__(45334));
+const SINTERCARD_1 = __importDefault(__webpack_require__(38996));
+const SINTERSTORE_1 = __importDefault(__webpack_require__(37465));
+const SISMEMBER_1 = __importDefault(__webpack_require__(95612));
+const SMEMBERS_1 = __importDefault(__webpack_require__(67475));
+const SMISMEMBER_1 = __importDefault(__webpack_require__(68697));
+const SMOVE_1 = __importDefault(__webpack_require__(95487));
+const SORT_RO_1 = __importDefault(__webpack_require__(11957));
+const SORT_STORE_1 = __importDefault(__webpack_require__(99445));
+const SORT_1 = __importDefault(__webpack_require__(62147));
+const SPOP_COUNT_1 = __importDefault(__webpack_require__(25719));
+const SPOP_1 = __importDefault(__webpack_require__(2019));
+const SPUBLISH_1 = __importDefault(__webpack_require__(9691));
+const SRANDMEMBER_COUNT_1 = __importDefault(__webpack_require__(21847));
+const SRANDMEMBER_1 = __importDefault(__webpack_require__(2915));
+const SREM_1 = __importDefault(__webpack_require__(21288));
+const SSCAN_1 = __importDefault(__webpack_require__(18155));
+const STRLEN_1 = __importDefault(__webpack_require__(63881));
+const SUNION_1 = __importDefault(__webpack_require__(34543));
+const SUNIONCARD_1 = __importDefault(__webpack_require__(55137));
+const SUNIONSTORE_1 = __importDefault(__webpack_require__(56378));
+const SWAPDB_1 = __importDefault(__webpack_require__(46822));
+const TIME_1 = __importDefault(__webpack_require__(22890));
+const TOUCH_1 = __importDefault(__webpack_require__(46404));
+const TTL_1 = __importDefault(__webpack_require__(49459));
+const TYPE_1 = __importDefault(__webpack_require__(26951));
+const UNLINK_1 = __importDefault(__webpack_require__(35732));
+const WAIT_1 = __importDefault(__webpack_require__(3242));
+const XACK_1 = __importDefault(__webpack_require__(75778));
+const XACKDEL_1 = __importDefault(__webpack_require__(49513));
+const XADD_NOMKSTREAM_1 = __importDefault(__webpack_require__(53128));
+const XADD_1 = __importDefault(__webpack_require__(60992));
+const XAUTOCLAIM_JUSTID_1 = __importDefault(__webpack_require__(52670));
+const XAUTOCLAIM_1 = __importDefault(__webpack_require__(19554));
+const XCLAIM_JUSTID_1 = __importDefault(__webpack_require__(40473));
+const XCLAIM_1 = __importDefault(__webpack_require__(78571));
+const XCFGSET_1 = __importDefault(__webpack_require__(24561));
+const XDEL_1 = __importDefault(__webpack_require__(5110));
+const XDELEX_1 = __importDefault(__webpack_require__(39327));
+const XGROUP_CREATE_1 = __importDefault(__webpack_require__(54647));
+const XGROUP_CREATECONSUMER_1 = __importDefault(__webpack_require__(49283));
+const XGROUP_DELCONSUMER_1 = __importDefault(__webpack_require__(36206));
+const XGROUP_DESTROY_1 = __importDefault(__webpack_require__(27177));
+const XGROUP_SETID_1 = __importDefault(__webpack_require__(47130));
+const XINFO_CONSUMERS_1 = __importDefault(__webpack_require__(76637));
+const XINFO_GROUPS_1 = __importDefault(__webpack_require__(44770));
+const XINFO_STREAM_1 = __importDefault(__webpack_require__(45306));
+const XLEN_1 = __importDefault(__webpack_require__(32036));
+const XNACK_1 = __importDefault(__webpack_require__(98620));
+const XPENDING_RANGE_1 = __importDefault(__webpack_require__(41018));
+const XPENDING_1 = __importDefault(__webpack_require__(72928));
+const XRANGE_1 = __importDefault(__webpack_require__(950));
+const XREAD_1 = __importDefault(__webpack_require__(70363));
+const XREADGROUP_1 = __importDefault(__webpack_require__(67172));
+const XREVRANGE_1 = __importDefault(__webpack_require__(70725));
+const XSETID_1 = __importDefault(__webpack_require__(41294));
+const XTRIM_1 = __importDefault(__webpack_require__(56627));
+const ZADD_INCR_1 = __importDefault(__webpack_require__(61571));
+const ZADD_1 = __importDefault(__webpack_require__(12782));
+const ZCARD_1 = __importDefault(__webpack_require__(36835));
+const ZCOUNT_1 = __importDefault(__webpack_require__(96062));
+const ZDIFF_WITHSCORES_1 = __importDefault(__webpack_require__(7562));
+const ZDIFF_1 = __importDefault(__webpack_require__(91342));
+const ZDIFFSTORE_1 = __importDefault(__webpack_require__(25073));
+const ZINCRBY_1 = __importDefault(__webpack_require__(65730));
+const ZINTER_WITHSCORES_1 = __importDefault(__webpack_require__(67309));
+const ZINTER_1 = __importDefault(__webpack_require__(76291));
+const ZINTERCARD_1 = __importDefault(__webpack_require__(42013));
+const ZINTERSTORE_1 = __importDefault(__webpack_require__(33518));
+const ZLEXCOUNT_1 = __importDefault(__webpack_require__(72877));
+const ZMPOP_1 = __importDefault(__webpack_require__(22355));
+const ZMSCORE_1 = __importDefault(__webpack_require__(94890));
+const ZPOPMAX_COUNT_1 = __importDefault(__webpack_require__(77210));
+const ZPOPMAX_1 = __importDefault(__webpack_require__(86034));
+const ZPOPMIN_COUNT_1 = __importDefault(__webpack_require__(4980));
+const ZPOPMIN_1 = __importDefault(__webpack_require__(43644));
+const ZRANDMEMBER_COUNT_WITHSCORES_1 = __importDefault(__webpack_require__(64164));
+const ZRANDMEMBER_COUNT_1 = __importDefault(__webpack_require__(82432));
+const ZRANDMEMBER_1 = __importDefault(__webpack_require__(67072));
+const ZRANGE_WITHSCORES_1 = __importDefault(__webpack_require__(98876));
+const ZRANGE_1 = __importDefault(__webpack_require__(94568));
+const ZRANGEBYLEX_1 = __importDefault(__webpack_require__(26992));
+const ZRANGEBYSCORE_WITHSCORES_1 = __importDefault(__webpack_require__(42997));
+const ZRANGEBYSCORE_1 = __importDefault(__webpack_require__(12123));
+const ZRANGESTORE_1 = __importDefault(__webpack_require__(85203));
+const ZREMRANGEBYSCORE_1 = __importDefault(__webpack_require__(28799));
+const ZRANK_WITHSCORE_1 = __importDefault(__webpack_require__(11346));
+const ZRANK_1 = __importDefault(__webpack_require__(90295));
+const ZREM_1 = __importDefault(__webpack_require__(93645));
+const ZREMRANGEBYLEX_1 = __importDefault(__webpack_require__(70372));
+const ZREMRANGEBYRANK_1 = __importDefault(__webpack_require__(91219));
+const ZREVRANK_WITHSCORE_1 = __importDefault(__webpack_require__(61047));
+const ZREVRANK_1 = __importDefault(__webpack_require__(31382));
+const ZSCAN_1 = __importDefault(__webpack_require__(3744));
+const ZSCORE_1 = __importDefault(__webpack_require__(44083));
+const ZUNION_WITHSCORES_1 = __importDefault(__webpack_require__(37410));
+const ZUNION_1 = __importDefault(__webpack_require__(95990));
+const ZUNIONSTORE_1 = __importDefault(__webpack_require__(23513));
+const VADD_1 = __importDefault(__webpack_require__(85930));
+const VCARD_1 = __importDefault(__webpack_require__(84991));
+const VDIM_1 = __importDefault(__webpack_require__(38995));
+const VEMB_1 = __importDefault(__webpack_require__(46817));
+const VEMB_RAW_1 = __importDefault(__webpack_require__(14368));
+const VGETATTR_1 = __importDefault(__webpack_require__(20030));
+const VINFO_1 = __importDefault(__webpack_require__(42741));
+const VLINKS_1 = __importDefault(__webpack_require__(80264));
+const VLINKS_WITHSCORES_1 = __importDefault(__webpack_require__(91484));
+const VRANDMEMBER_1 = __importDefault(__webpack_require__(87108));
+const VRANGE_1 = __importDefault(__webpack_require__(83308));
+const VREM_1 = __importDefault(__webpack_require__(80041));
+const VSETATTR_1 = __importDefault(__webpack_require__(7410));
+const VSIM_1 = __importDefault(__webpack_require__(68930));
+const VSIM_WITHSCORES_1 = __importDefault(__webpack_require__(47950));
+const LATENCY_HISTOGRAM_1 = __importDefault(__webpack_require__(18444));
 exports["default"] = {
     /**
      * Lists ACL categories or commands in a category
@@ -34720,7 +34720,7 @@ exports["default"] = {
     vSimWithScores: VSIM_WITHSCORES_1.default
 };
 // Commands available for cluster clients (excludes commands that require session affinity)
-const index_1 = __importDefault(__webpack_require__(39117));
+const index_1 = __importDefault(__webpack_require__(75315));
 // TODO: Remove this workaround once the cluster properly implements session affinity (sticky connections).
 // HOTKEYS commands require a sticky connection to a single Redis node to function correctly.
 const { HOTKEYS_GET: _HOTKEYS_GET, hotkeysGet: _hotkeysGet, HOTKEYS_RESET: _HOTKEYS_RESET, hotkeysReset: _hotkeysReset, HOTKEYS_START: _HOTKEYS_START, hotkeysStart: _hotkeysStart, HOTKEYS_STOP: _HOTKEYS_STOP, hotkeysStop: _hotkeysStop, ...NON_STICKY_COMMANDS } = index_1.default;
@@ -34729,7 +34729,7 @@ exports.NON_STICKY_COMMANDS = NON_STICKY_COMMANDS;
 
 /***/ }),
 
-/***/ 36369:
+/***/ 4563:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -34839,7 +34839,7 @@ exports.getMapValue = getMapValue;
 
 /***/ }),
 
-/***/ 9842:
+/***/ 46264:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -34851,7 +34851,7 @@ exports.DEFAULT_COMMAND_TIMEOUT = 5000;
 
 /***/ }),
 
-/***/ 36547:
+/***/ 72181:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -34979,7 +34979,7 @@ exports.MaxCommandRedirectionsError = MaxCommandRedirectionsError;
 
 /***/ }),
 
-/***/ 31269:
+/***/ 68199:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -35135,7 +35135,7 @@ function fieldsEqual(a, b) {
 
 /***/ }),
 
-/***/ 17230:
+/***/ 19968:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -35157,12 +35157,12 @@ exports.scriptSha1 = scriptSha1;
 
 /***/ }),
 
-/***/ 44355:
+/***/ 26865:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const errors_1 = __webpack_require__(36547);
+const errors_1 = __webpack_require__(72181);
 class RedisMultiCommand {
     typeMapping;
     constructor(typeMapping) {
@@ -35211,7 +35211,7 @@ exports["default"] = RedisMultiCommand;
 
 /***/ }),
 
-/***/ 34947:
+/***/ 99341:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -35301,15 +35301,15 @@ exports.ClientRegistry = ClientRegistry;
 
 /***/ }),
 
-/***/ 13386:
+/***/ 344:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ClientRegistry = exports.OTelMetrics = exports.CSC_EVICTION_REASON = exports.CSC_RESULT = exports.CONNECTION_CLOSE_REASON = exports.OTEL_ATTRIBUTES = exports.OpenTelemetry = void 0;
-const errors_1 = __webpack_require__(36547);
-const client_registry_1 = __webpack_require__(34947);
-const metrics_1 = __webpack_require__(45299);
+const errors_1 = __webpack_require__(72181);
+const client_registry_1 = __webpack_require__(99341);
+const metrics_1 = __webpack_require__(98409);
 class OpenTelemetry {
     static _instance = null;
     // Make sure it's a singleton
@@ -35363,7 +35363,7 @@ class OpenTelemetry {
         }
         const api = (() => {
             try {
-                return __webpack_require__(3216);
+                return __webpack_require__(33669);
             }
             catch {
                 throw new errors_1.OpenTelemetryError("@opentelemetry/api not found");
@@ -35375,30 +35375,30 @@ class OpenTelemetry {
     }
 }
 exports.OpenTelemetry = OpenTelemetry;
-var types_1 = __webpack_require__(77895);
+var types_1 = __webpack_require__(79453);
 Object.defineProperty(exports, "OTEL_ATTRIBUTES", ({ enumerable: true, get: function () { return types_1.OTEL_ATTRIBUTES; } }));
 Object.defineProperty(exports, "CONNECTION_CLOSE_REASON", ({ enumerable: true, get: function () { return types_1.CONNECTION_CLOSE_REASON; } }));
 Object.defineProperty(exports, "CSC_RESULT", ({ enumerable: true, get: function () { return types_1.CSC_RESULT; } }));
 Object.defineProperty(exports, "CSC_EVICTION_REASON", ({ enumerable: true, get: function () { return types_1.CSC_EVICTION_REASON; } }));
-var metrics_2 = __webpack_require__(45299);
+var metrics_2 = __webpack_require__(98409);
 Object.defineProperty(exports, "OTelMetrics", ({ enumerable: true, get: function () { return metrics_2.OTelMetrics; } }));
-var client_registry_2 = __webpack_require__(34947);
+var client_registry_2 = __webpack_require__(99341);
 Object.defineProperty(exports, "ClientRegistry", ({ enumerable: true, get: function () { return client_registry_2.ClientRegistry; } }));
 //# sourceMappingURL=index.js.map
 
 /***/ }),
 
-/***/ 45299:
+/***/ 98409:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.OTelMetrics = void 0;
-const client_registry_1 = __webpack_require__(34947);
-const types_1 = __webpack_require__(77895);
-const utils_1 = __webpack_require__(21956);
-const errors_1 = __webpack_require__(36547);
-const tracing_1 = __webpack_require__(30978);
+const client_registry_1 = __webpack_require__(99341);
+const types_1 = __webpack_require__(79453);
+const utils_1 = __webpack_require__(54394);
+const errors_1 = __webpack_require__(72181);
+const tracing_1 = __webpack_require__(57548);
 function resolveClientAttributes(clientId) {
     return clientId
         ? client_registry_1.ClientRegistry.instance.getById(clientId)?.getAttributes()
@@ -36015,13 +36015,13 @@ exports.OTelMetrics = OTelMetrics;
 
 /***/ }),
 
-/***/ 77895:
+/***/ 79453:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.METRIC_ERROR_ORIGIN = exports.METRIC_ERROR_TYPE = exports.DEFAULT_HISTOGRAM_BUCKETS = exports.DEFAULT_METRIC_GROUPS = exports.METRIC_NAMES = exports.DEFAULT_OTEL_ATTRIBUTES = exports.INSTRUMENTATION_SCOPE_NAME = exports.CSC_EVICTION_REASON = exports.CSC_RESULT = exports.CONNECTION_CLOSE_REASON = exports.ERROR_CATEGORY = exports.OTEL_ATTRIBUTES = exports.METRIC_GROUP = void 0;
-const package_json_1 = __webpack_require__(18329);
+const package_json_1 = __webpack_require__(1838);
 exports.METRIC_GROUP = {
     COMMAND: "command",
     CONNECTION_BASIC: "connection-basic",
@@ -36142,14 +36142,14 @@ exports.METRIC_ERROR_ORIGIN = {
 
 /***/ }),
 
-/***/ 1870:
+/***/ 76936:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isRedirectionError = exports.getErrorInfo = void 0;
-const types_1 = __webpack_require__(77895);
-const errors_1 = __webpack_require__(36547);
+const types_1 = __webpack_require__(79453);
+const errors_1 = __webpack_require__(72181);
 // Regex pattern for extracting Redis error prefixes
 const REDIS_ERROR_PREFIX_REGEX = /^([A-Z][A-Z0-9_]*)\s/;
 /**
@@ -36347,14 +36347,14 @@ exports.isRedirectionError = isRedirectionError;
 
 /***/ }),
 
-/***/ 21956:
+/***/ 54394:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseClientAttributes = exports.noopFunction = exports.isRedirectionError = exports.getErrorInfo = void 0;
-const types_1 = __webpack_require__(77895);
-var error_util_1 = __webpack_require__(1870);
+const types_1 = __webpack_require__(79453);
+var error_util_1 = __webpack_require__(76936);
 Object.defineProperty(exports, "getErrorInfo", ({ enumerable: true, get: function () { return error_util_1.getErrorInfo; } }));
 Object.defineProperty(exports, "isRedirectionError", ({ enumerable: true, get: function () { return error_util_1.isRedirectionError; } }));
 function noopFunction() { }
@@ -36385,12 +36385,12 @@ exports.parseClientAttributes = parseClientAttributes;
 
 /***/ }),
 
-/***/ 95789:
+/***/ 58427:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     /**
      * Returns information about the specified master.
@@ -36409,7 +36409,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 17181:
+/***/ 13591:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -36432,12 +36432,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 41210:
+/***/ 31716:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     /**
      * Returns a list of replicas for the specified master.
@@ -36463,12 +36463,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 9214:
+/***/ 32088:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     /**
      * Returns a list of Sentinel instances for the specified master.
@@ -36494,7 +36494,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 37787:
+/***/ 8257:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -36518,7 +36518,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 67734:
+/***/ 62384:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -36526,11 +36526,11 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SENTINEL_MASTER_1 = __importDefault(__webpack_require__(95789));
-const SENTINEL_MONITOR_1 = __importDefault(__webpack_require__(17181));
-const SENTINEL_REPLICAS_1 = __importDefault(__webpack_require__(41210));
-const SENTINEL_SENTINELS_1 = __importDefault(__webpack_require__(9214));
-const SENTINEL_SET_1 = __importDefault(__webpack_require__(37787));
+const SENTINEL_MASTER_1 = __importDefault(__webpack_require__(58427));
+const SENTINEL_MONITOR_1 = __importDefault(__webpack_require__(13591));
+const SENTINEL_REPLICAS_1 = __importDefault(__webpack_require__(31716));
+const SENTINEL_SENTINELS_1 = __importDefault(__webpack_require__(32088));
+const SENTINEL_SET_1 = __importDefault(__webpack_require__(8257));
 exports["default"] = {
     SENTINEL_SENTINELS: SENTINEL_SENTINELS_1.default,
     sentinelSentinels: SENTINEL_SENTINELS_1.default,
@@ -36547,7 +36547,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 46743:
+/***/ 61057:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -36557,22 +36557,22 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RedisSentinelFactory = exports.RedisSentinelInternal = exports.RedisSentinelClient = void 0;
 const node_events_1 = __webpack_require__(78474);
-const types_1 = __webpack_require__(83892);
-const errors_1 = __webpack_require__(36547);
-const client_1 = __importDefault(__webpack_require__(96832));
-const commander_1 = __webpack_require__(61840);
-const commands_1 = __webpack_require__(39117);
-const utils_1 = __webpack_require__(66722);
-const multi_commands_1 = __importDefault(__webpack_require__(94901));
-const pub_sub_proxy_1 = __webpack_require__(82082);
+const types_1 = __webpack_require__(99306);
+const errors_1 = __webpack_require__(72181);
+const client_1 = __importDefault(__webpack_require__(67606));
+const commander_1 = __webpack_require__(14026);
+const commands_1 = __webpack_require__(75315);
+const utils_1 = __webpack_require__(24588);
+const multi_commands_1 = __importDefault(__webpack_require__(63159));
+const pub_sub_proxy_1 = __webpack_require__(46644);
 const promises_1 = __webpack_require__(58500);
-const module_1 = __importDefault(__webpack_require__(63163));
-const parser_1 = __webpack_require__(44261);
-const wait_queue_1 = __webpack_require__(82580);
-const cache_1 = __webpack_require__(11158);
-const identity_1 = __webpack_require__(3000);
-const registry_1 = __webpack_require__(31269);
-const defaults_1 = __webpack_require__(9842);
+const module_1 = __importDefault(__webpack_require__(53113));
+const parser_1 = __webpack_require__(60087);
+const wait_queue_1 = __webpack_require__(65034);
+const cache_1 = __webpack_require__(39544);
+const identity_1 = __webpack_require__(2642);
+const registry_1 = __webpack_require__(68199);
+const defaults_1 = __webpack_require__(46264);
 class RedisSentinelClient {
     #clientInfo;
     #internal;
@@ -38155,7 +38155,7 @@ exports.RedisSentinelFactory = RedisSentinelFactory;
 
 /***/ }),
 
-/***/ 63163:
+/***/ 53113:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -38163,7 +38163,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __importDefault(__webpack_require__(67734));
+const commands_1 = __importDefault(__webpack_require__(62384));
 exports["default"] = {
     sentinel: commands_1.default
 };
@@ -38171,7 +38171,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 94901:
+/***/ 63159:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -38179,11 +38179,11 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __webpack_require__(39117);
-const multi_command_1 = __importDefault(__webpack_require__(44355));
-const commander_1 = __webpack_require__(61840);
-const parser_1 = __webpack_require__(44261);
-const command_metadata_1 = __webpack_require__(3842);
+const commands_1 = __webpack_require__(75315);
+const multi_command_1 = __importDefault(__webpack_require__(26865));
+const commander_1 = __webpack_require__(14026);
+const parser_1 = __webpack_require__(60087);
+const command_metadata_1 = __webpack_require__(97476);
 class RedisSentinelMultiCommand {
     static _createCommand(command, resp) {
         const transformReply = (0, commander_1.getTransformReply)(command, resp);
@@ -38299,7 +38299,7 @@ exports["default"] = RedisSentinelMultiCommand;
 
 /***/ }),
 
-/***/ 82082:
+/***/ 46644:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -38309,8 +38309,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PubSubProxy = void 0;
 const node_events_1 = __importDefault(__webpack_require__(78474));
-const pub_sub_1 = __webpack_require__(29020);
-const client_1 = __importDefault(__webpack_require__(96832));
+const pub_sub_1 = __webpack_require__(87714);
+const client_1 = __importDefault(__webpack_require__(67606));
 class PubSubProxy extends node_events_1.default {
     #clientOptions;
     #onError;
@@ -38455,15 +38455,15 @@ exports.PubSubProxy = PubSubProxy;
 
 /***/ }),
 
-/***/ 66722:
+/***/ 24588:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.getMappedNode = exports.createScriptCommand = exports.createModuleCommand = exports.createFunctionCommand = exports.createCommand = exports.clientSocketToNode = exports.mergeSentinelNodes = exports.createNodeList = exports.parseNode = void 0;
-const parser_1 = __webpack_require__(44261);
-const commander_1 = __webpack_require__(61840);
-const command_metadata_1 = __webpack_require__(3842);
+const parser_1 = __webpack_require__(60087);
+const commander_1 = __webpack_require__(14026);
+const command_metadata_1 = __webpack_require__(97476);
 /* TODO: should use map interface, would need a transform reply probably? as resp2 is list form, which this depends on */
 function parseNode(node) {
     if (node.flags.includes("s_down") || node.flags.includes("disconnected") || node.flags.includes("failover_in_progress")) {
@@ -38588,13 +38588,13 @@ exports.getMappedNode = getMappedNode;
 
 /***/ }),
 
-/***/ 82580:
+/***/ 65034:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.WaitQueue = void 0;
-const linked_list_1 = __webpack_require__(52588);
+const linked_list_1 = __webpack_require__(64770);
 class WaitQueue {
     #list = new linked_list_1.SinglyLinkedList();
     #queue = new linked_list_1.SinglyLinkedList();
@@ -38618,7 +38618,7 @@ exports.WaitQueue = WaitQueue;
 
 /***/ }),
 
-/***/ 31890:
+/***/ 71700:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -38662,7 +38662,7 @@ function makeCircularReplacer() {
 
 /***/ }),
 
-/***/ 25749:
+/***/ 82115:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -38842,7 +38842,7 @@ exports["default"] = calculateSlot;
 
 /***/ }),
 
-/***/ 97062:
+/***/ 47452:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -38852,7 +38852,7 @@ let xxh3Cache = null;
 async function getXxh3() {
     if (!xxh3Cache) {
         try {
-            const module = await __webpack_require__.e(/* import() */ 563).then(__webpack_require__.t.bind(__webpack_require__, 3563, 23));
+            const module = await __webpack_require__.e(/* import() */ 276).then(__webpack_require__.t.bind(__webpack_require__, 14276, 23));
             xxh3Cache = module.xxh3;
         }
         catch {
@@ -38882,12 +38882,12 @@ exports.digest = digest;
 
 /***/ }),
 
-/***/ 35411:
+/***/ 29737:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, path, json, ...jsons) {
         parser.push('JSON.ARRAPPEND');
@@ -38903,12 +38903,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 43887:
+/***/ 25969:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, path, json, options) {
         parser.push('JSON.ARRINDEX');
@@ -38927,12 +38927,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 54962:
+/***/ 53368:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, path, index, json, ...jsons) {
         parser.push('JSON.ARRINSERT');
@@ -38948,7 +38948,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 46544:
+/***/ 24178:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -38967,12 +38967,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 54288:
+/***/ 98922:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, options) {
         parser.push('JSON.ARRPOP');
@@ -38997,7 +38997,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 33103:
+/***/ 27557:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39014,7 +39014,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 71945:
+/***/ 47755:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39033,7 +39033,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 76493:
+/***/ 42975:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39052,7 +39052,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 32593:
+/***/ 70683:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39071,7 +39071,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 76391:
+/***/ 20861:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39090,12 +39090,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 58984:
+/***/ 92702:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, options) {
         parser.push('JSON.GET');
@@ -39111,12 +39111,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 32904:
+/***/ 42754:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, path, value) {
         parser.push('JSON.MERGE');
@@ -39129,12 +39129,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 85727:
+/***/ 48129:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, keys, path, reviver) {
         parser.push('JSON.MGET');
@@ -39150,12 +39150,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 12059:
+/***/ 17157:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, items) {
         parser.push('JSON.MSET');
@@ -39170,7 +39170,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 98851:
+/***/ 30721:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39192,7 +39192,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 17327:
+/***/ 18945:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -39200,7 +39200,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const NUMINCRBY_1 = __importDefault(__webpack_require__(98851));
+const NUMINCRBY_1 = __importDefault(__webpack_require__(30721));
 exports["default"] = {
     parseCommand(parser, key, path, by) {
         parser.push('JSON.NUMMULTBY');
@@ -39213,7 +39213,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 53893:
+/***/ 17659:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39232,7 +39232,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44462:
+/***/ 65884:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39251,12 +39251,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 42540:
+/***/ 1938:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, path, json, options) {
         parser.push('JSON.SET');
@@ -39281,12 +39281,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 99739:
+/***/ 97505:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     parseCommand(parser, key, append, options) {
         parser.push('JSON.STRAPPEND');
@@ -39302,7 +39302,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 18872:
+/***/ 53674:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39321,7 +39321,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90794:
+/***/ 41716:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39338,7 +39338,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 49218:
+/***/ 67664:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -39363,7 +39363,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 96324:
+/***/ 19314:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -39372,31 +39372,31 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformRedisJsonNullReply = exports.transformRedisJsonReply = exports.transformRedisJsonArgument = void 0;
-const ARRAPPEND_1 = __importDefault(__webpack_require__(35411));
-const ARRINDEX_1 = __importDefault(__webpack_require__(43887));
-const ARRINSERT_1 = __importDefault(__webpack_require__(54962));
-const ARRLEN_1 = __importDefault(__webpack_require__(46544));
-const ARRPOP_1 = __importDefault(__webpack_require__(54288));
-const ARRTRIM_1 = __importDefault(__webpack_require__(33103));
-const CLEAR_1 = __importDefault(__webpack_require__(71945));
-const DEBUG_MEMORY_1 = __importDefault(__webpack_require__(76493));
-const DEL_1 = __importDefault(__webpack_require__(32593));
-const FORGET_1 = __importDefault(__webpack_require__(76391));
-const GET_1 = __importDefault(__webpack_require__(58984));
-const MERGE_1 = __importDefault(__webpack_require__(32904));
-const MGET_1 = __importDefault(__webpack_require__(85727));
-const MSET_1 = __importDefault(__webpack_require__(12059));
-const NUMINCRBY_1 = __importDefault(__webpack_require__(98851));
-const NUMMULTBY_1 = __importDefault(__webpack_require__(17327));
-const OBJKEYS_1 = __importDefault(__webpack_require__(53893));
-const OBJLEN_1 = __importDefault(__webpack_require__(44462));
+const ARRAPPEND_1 = __importDefault(__webpack_require__(29737));
+const ARRINDEX_1 = __importDefault(__webpack_require__(25969));
+const ARRINSERT_1 = __importDefault(__webpack_require__(53368));
+const ARRLEN_1 = __importDefault(__webpack_require__(24178));
+const ARRPOP_1 = __importDefault(__webpack_require__(98922));
+const ARRTRIM_1 = __importDefault(__webpack_require__(27557));
+const CLEAR_1 = __importDefault(__webpack_require__(47755));
+const DEBUG_MEMORY_1 = __importDefault(__webpack_require__(42975));
+const DEL_1 = __importDefault(__webpack_require__(70683));
+const FORGET_1 = __importDefault(__webpack_require__(20861));
+const GET_1 = __importDefault(__webpack_require__(92702));
+const MERGE_1 = __importDefault(__webpack_require__(42754));
+const MGET_1 = __importDefault(__webpack_require__(48129));
+const MSET_1 = __importDefault(__webpack_require__(17157));
+const NUMINCRBY_1 = __importDefault(__webpack_require__(30721));
+const NUMMULTBY_1 = __importDefault(__webpack_require__(18945));
+const OBJKEYS_1 = __importDefault(__webpack_require__(17659));
+const OBJLEN_1 = __importDefault(__webpack_require__(65884));
 // import RESP from './RESP';
-const SET_1 = __importDefault(__webpack_require__(42540));
-const STRAPPEND_1 = __importDefault(__webpack_require__(99739));
-const STRLEN_1 = __importDefault(__webpack_require__(18872));
-const TOGGLE_1 = __importDefault(__webpack_require__(90794));
-const TYPE_1 = __importDefault(__webpack_require__(49218));
-var generic_transformers_1 = __webpack_require__(7673);
+const SET_1 = __importDefault(__webpack_require__(1938));
+const STRAPPEND_1 = __importDefault(__webpack_require__(97505));
+const STRLEN_1 = __importDefault(__webpack_require__(53674));
+const TOGGLE_1 = __importDefault(__webpack_require__(41716));
+const TYPE_1 = __importDefault(__webpack_require__(67664));
+var generic_transformers_1 = __webpack_require__(86015);
 Object.defineProperty(exports, "transformRedisJsonArgument", ({ enumerable: true, get: function () { return generic_transformers_1.transformRedisJsonArgument; } }));
 Object.defineProperty(exports, "transformRedisJsonReply", ({ enumerable: true, get: function () { return generic_transformers_1.transformRedisJsonReply; } }));
 Object.defineProperty(exports, "transformRedisJsonNullReply", ({ enumerable: true, get: function () { return generic_transformers_1.transformRedisJsonNullReply; } }));
@@ -39852,7 +39852,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 30717:
+/***/ 3723:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -39861,23 +39861,23 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports["default"] = void 0;
-var commands_1 = __webpack_require__(96324);
+var commands_1 = __webpack_require__(19314);
 Object.defineProperty(exports, "default", ({ enumerable: true, get: function () { return __importDefault(commands_1).default; } }));
 //# sourceMappingURL=index.js.map
 
 /***/ }),
 
-/***/ 8141:
+/***/ 8859:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseGroupByReducer = exports.parseAggregateOptions = exports.FT_AGGREGATE_GROUP_BY_REDUCERS = exports.FT_AGGREGATE_STEPS = void 0;
-const SEARCH_1 = __webpack_require__(18592);
-const generic_transformers_1 = __webpack_require__(7673);
-const default_1 = __webpack_require__(41727);
-const reply_transformers_1 = __webpack_require__(36751);
-const decoder_1 = __webpack_require__(49841);
+const SEARCH_1 = __webpack_require__(3974);
+const generic_transformers_1 = __webpack_require__(86015);
+const default_1 = __webpack_require__(72985);
+const reply_transformers_1 = __webpack_require__(85141);
+const decoder_1 = __webpack_require__(39447);
 exports.FT_AGGREGATE_STEPS = {
     GROUPBY: 'GROUPBY',
     SORTBY: 'SORTBY',
@@ -40142,7 +40142,7 @@ function pushSortByProperty(args, sortBy) {
 
 /***/ }),
 
-/***/ 44182:
+/***/ 93852:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -40150,8 +40150,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const AGGREGATE_1 = __importDefault(__webpack_require__(8141));
-const reply_transformers_1 = __webpack_require__(36751);
+const AGGREGATE_1 = __importDefault(__webpack_require__(8859));
+const reply_transformers_1 = __webpack_require__(85141);
 function transformAggregateWithCursorReplyResp3(reply, 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches TransformReply contract
 preserve, typeMapping) {
@@ -40195,7 +40195,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 10419:
+/***/ 40825:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40210,7 +40210,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 58941:
+/***/ 15467:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40225,7 +40225,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 75834:
+/***/ 9792:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40245,7 +40245,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 82331:
+/***/ 71541:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40260,12 +40260,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 99002:
+/***/ 65620:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const CREATE_1 = __webpack_require__(63432);
+const CREATE_1 = __webpack_require__(40082);
 exports["default"] = {
     parseCommand(parser, index, schema) {
         parser.push('FT.ALTER', index, 'SCHEMA', 'ADD');
@@ -40277,12 +40277,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51993:
+/***/ 57647:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const reply_transformers_1 = __webpack_require__(36751);
+const reply_transformers_1 = __webpack_require__(85141);
 exports["default"] = {
     NOT_KEYED_COMMAND: true,
     IS_READ_ONLY: true,
@@ -40301,7 +40301,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 48829:
+/***/ 32427:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40318,13 +40318,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 63432:
+/***/ 40082:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.REDISEARCH_LANGUAGE = exports.parseSchema = exports.SCHEMA_GEO_SHAPE_COORD_SYSTEM = exports.VAMANA_COMPRESSION_ALGORITHM = exports.SCHEMA_VECTOR_FIELD_ALGORITHM = exports.SCHEMA_TEXT_FIELD_PHONETIC = exports.SCHEMA_FIELD_TYPE = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports.SCHEMA_FIELD_TYPE = {
     TEXT: 'TEXT',
     NUMERIC: 'NUMERIC',
@@ -40592,7 +40592,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 2528:
+/***/ 13786:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40607,7 +40607,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 20509:
+/***/ 34927:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -40615,7 +40615,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const AGGREGATE_WITHCURSOR_1 = __importDefault(__webpack_require__(44182));
+const AGGREGATE_WITHCURSOR_1 = __importDefault(__webpack_require__(93852));
 exports["default"] = {
     parseCommand(parser, index, cursor, options) {
         parser.push('FT.CURSOR', 'READ', index, cursor.toString());
@@ -40629,7 +40629,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 75089:
+/***/ 36899:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40645,7 +40645,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 88947:
+/***/ 21037:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40661,7 +40661,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 84374:
+/***/ 21260:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40683,7 +40683,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 73153:
+/***/ 74107:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -40704,13 +40704,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 12341:
+/***/ 73799:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SEARCH_1 = __webpack_require__(18592);
-const default_1 = __webpack_require__(41727);
+const SEARCH_1 = __webpack_require__(3974);
+const default_1 = __webpack_require__(72985);
 exports["default"] = {
     // Keyless read: replica-safe, but the metadata-derived isReplicaSafe
     // returns false for keyless commands, so opt in explicitly (restores the
@@ -40732,12 +40732,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 419:
+/***/ 21421:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const default_1 = __webpack_require__(41727);
+const default_1 = __webpack_require__(72985);
 exports["default"] = {
     // Keyless read: replica-safe, but the metadata-derived isReplicaSafe
     // returns false for keyless commands, so opt in explicitly (restores the
@@ -40758,16 +40758,16 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 15826:
+/***/ 33276:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.FT_HYBRID_COMBINE_METHOD = exports.FT_HYBRID_VECTOR_METHOD = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
-const SEARCH_1 = __webpack_require__(18592);
-const AGGREGATE_1 = __webpack_require__(8141);
-const reply_transformers_1 = __webpack_require__(36751);
+const generic_transformers_1 = __webpack_require__(86015);
+const SEARCH_1 = __webpack_require__(3974);
+const AGGREGATE_1 = __webpack_require__(8859);
+const reply_transformers_1 = __webpack_require__(85141);
 /**
  * Vector search method configuration - either KNN or RANGE.
  */
@@ -41015,12 +41015,12 @@ function parseReplyMap(reply) {
 
 /***/ }),
 
-/***/ 8628:
+/***/ 39626:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
+const generic_transformers_1 = __webpack_require__(86015);
 exports["default"] = {
     // Keyless read: replica-safe, but the metadata-derived isReplicaSafe
     // returns false for keyless commands, so opt in explicitly (restores the
@@ -41129,7 +41129,7 @@ function transformV2Reply(reply, preserve, typeMapping) {
 
 /***/ }),
 
-/***/ 37299:
+/***/ 93137:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -41157,8 +41157,8 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const AGGREGATE_1 = __importStar(__webpack_require__(8141));
-const PROFILE_SEARCH_1 = __webpack_require__(51838);
+const AGGREGATE_1 = __importStar(__webpack_require__(8859));
+const PROFILE_SEARCH_1 = __webpack_require__(40660);
 exports["default"] = {
     // Keyless read: replica-safe, but the metadata-derived isReplicaSafe
     // returns false for keyless commands, so opt in explicitly (restores the
@@ -41195,7 +41195,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51838:
+/***/ 40660:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -41224,8 +41224,8 @@ var __importStar = (this && this.__importStar) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformProfileReply = exports.extractProfileResultsReply = void 0;
-const SEARCH_1 = __importStar(__webpack_require__(18592));
-const reply_transformers_1 = __webpack_require__(36751);
+const SEARCH_1 = __importStar(__webpack_require__(3974));
+const reply_transformers_1 = __webpack_require__(85141);
 function extractProfileResultsReply(reply) {
     const replyObject = (0, reply_transformers_1.mapLikeToObject)(reply);
     // Redis 8+ wraps results under `Results`.
@@ -41308,15 +41308,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 18592:
+/***/ 3974:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.preserveSearchLayout = exports.parseSearchOptions = exports.parseParamsArgument = void 0;
-const generic_transformers_1 = __webpack_require__(7673);
-const default_1 = __webpack_require__(41727);
-const reply_transformers_1 = __webpack_require__(36751);
+const generic_transformers_1 = __webpack_require__(86015);
+const default_1 = __webpack_require__(72985);
+const reply_transformers_1 = __webpack_require__(85141);
 function parseParamsArgument(parser, params) {
     if (params) {
         parser.push('PARAMS');
@@ -41587,7 +41587,7 @@ function documentValue(tuples) {
 
 /***/ }),
 
-/***/ 50747:
+/***/ 74565:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -41595,7 +41595,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const SEARCH_1 = __importDefault(__webpack_require__(18592));
+const SEARCH_1 = __importDefault(__webpack_require__(3974));
 exports["default"] = {
     parseCommand(parser, index, query, options) {
         SEARCH_1.default.parseCommand(parser, index, query, options);
@@ -41631,13 +41631,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 35826:
+/***/ 6820:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const default_1 = __webpack_require__(41727);
-const reply_transformers_1 = __webpack_require__(36751);
+const default_1 = __webpack_require__(72985);
+const reply_transformers_1 = __webpack_require__(85141);
 function transformSpellCheckReplyResp3(rawReply) {
     const transformed = [];
     const results = (0, reply_transformers_1.getMapValue)(rawReply, ['results', 'Results']) ?? rawReply;
@@ -41725,7 +41725,7 @@ function parseTerms(parser, { mode, dictionary }) {
 
 /***/ }),
 
-/***/ 70904:
+/***/ 6650:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -41748,7 +41748,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 7390:
+/***/ 26080:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -41765,7 +41765,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90283:
+/***/ 79721:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -41788,7 +41788,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27229:
+/***/ 82111:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -41796,8 +41796,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const SUGGET_1 = __importDefault(__webpack_require__(90283));
+const generic_transformers_1 = __webpack_require__(86015);
+const SUGGET_1 = __importDefault(__webpack_require__(79721));
 exports["default"] = {
     parseCommand(...args) {
         SUGGET_1.default.parseCommand(...args);
@@ -41821,7 +41821,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 89221:
+/***/ 7763:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -41829,8 +41829,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const SUGGET_1 = __importDefault(__webpack_require__(90283));
+const generic_transformers_1 = __webpack_require__(86015);
+const SUGGET_1 = __importDefault(__webpack_require__(79721));
 exports["default"] = {
     parseCommand(...args) {
         SUGGET_1.default.parseCommand(...args);
@@ -41869,7 +41869,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 78771:
+/***/ 47221:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -41877,8 +41877,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const generic_transformers_1 = __webpack_require__(7673);
-const SUGGET_1 = __importDefault(__webpack_require__(90283));
+const generic_transformers_1 = __webpack_require__(86015);
+const SUGGET_1 = __importDefault(__webpack_require__(79721));
 exports["default"] = {
     parseCommand(...args) {
         SUGGET_1.default.parseCommand(...args);
@@ -41919,7 +41919,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 83004:
+/***/ 37538:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -41934,7 +41934,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 42514:
+/***/ 94464:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -41964,7 +41964,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97953:
+/***/ 62871:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -41983,7 +41983,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 75794:
+/***/ 11436:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -42005,7 +42005,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 36123:
+/***/ 58865:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -42025,7 +42025,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 25130:
+/***/ 8340:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -42033,42 +42033,42 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const _LIST_1 = __importDefault(__webpack_require__(36123));
-const ALTER_1 = __importDefault(__webpack_require__(99002));
-const AGGREGATE_WITHCURSOR_1 = __importDefault(__webpack_require__(44182));
-const AGGREGATE_1 = __importDefault(__webpack_require__(8141));
-const ALIASADD_1 = __importDefault(__webpack_require__(10419));
-const ALIASDEL_1 = __importDefault(__webpack_require__(58941));
-const ALIASLIST_1 = __importDefault(__webpack_require__(75834));
-const ALIASUPDATE_1 = __importDefault(__webpack_require__(82331));
-const CONFIG_GET_1 = __importDefault(__webpack_require__(51993));
-const CONFIG_SET_1 = __importDefault(__webpack_require__(48829));
-const CREATE_1 = __importDefault(__webpack_require__(63432));
-const CURSOR_DEL_1 = __importDefault(__webpack_require__(2528));
-const CURSOR_READ_1 = __importDefault(__webpack_require__(20509));
-const DICTADD_1 = __importDefault(__webpack_require__(75089));
-const DICTDEL_1 = __importDefault(__webpack_require__(88947));
-const DICTDUMP_1 = __importDefault(__webpack_require__(84374));
-const DROPINDEX_1 = __importDefault(__webpack_require__(73153));
-const EXPLAIN_1 = __importDefault(__webpack_require__(12341));
-const EXPLAINCLI_1 = __importDefault(__webpack_require__(419));
-const HYBRID_1 = __importDefault(__webpack_require__(15826));
-const INFO_1 = __importDefault(__webpack_require__(8628));
-const PROFILE_SEARCH_1 = __importDefault(__webpack_require__(51838));
-const PROFILE_AGGREGATE_1 = __importDefault(__webpack_require__(37299));
-const SEARCH_NOCONTENT_1 = __importDefault(__webpack_require__(50747));
-const SEARCH_1 = __importDefault(__webpack_require__(18592));
-const SPELLCHECK_1 = __importDefault(__webpack_require__(35826));
-const SUGADD_1 = __importDefault(__webpack_require__(70904));
-const SUGDEL_1 = __importDefault(__webpack_require__(7390));
-const SUGGET_WITHPAYLOADS_1 = __importDefault(__webpack_require__(27229));
-const SUGGET_WITHSCORES_WITHPAYLOADS_1 = __importDefault(__webpack_require__(78771));
-const SUGGET_WITHSCORES_1 = __importDefault(__webpack_require__(89221));
-const SUGGET_1 = __importDefault(__webpack_require__(90283));
-const SUGLEN_1 = __importDefault(__webpack_require__(83004));
-const SYNDUMP_1 = __importDefault(__webpack_require__(42514));
-const SYNUPDATE_1 = __importDefault(__webpack_require__(97953));
-const TAGVALS_1 = __importDefault(__webpack_require__(75794));
+const _LIST_1 = __importDefault(__webpack_require__(58865));
+const ALTER_1 = __importDefault(__webpack_require__(65620));
+const AGGREGATE_WITHCURSOR_1 = __importDefault(__webpack_require__(93852));
+const AGGREGATE_1 = __importDefault(__webpack_require__(8859));
+const ALIASADD_1 = __importDefault(__webpack_require__(40825));
+const ALIASDEL_1 = __importDefault(__webpack_require__(15467));
+const ALIASLIST_1 = __importDefault(__webpack_require__(9792));
+const ALIASUPDATE_1 = __importDefault(__webpack_require__(71541));
+const CONFIG_GET_1 = __importDefault(__webpack_require__(57647));
+const CONFIG_SET_1 = __importDefault(__webpack_require__(32427));
+const CREATE_1 = __importDefault(__webpack_require__(40082));
+const CURSOR_DEL_1 = __importDefault(__webpack_require__(13786));
+const CURSOR_READ_1 = __importDefault(__webpack_require__(34927));
+const DICTADD_1 = __importDefault(__webpack_require__(36899));
+const DICTDEL_1 = __importDefault(__webpack_require__(21037));
+const DICTDUMP_1 = __importDefault(__webpack_require__(21260));
+const DROPINDEX_1 = __importDefault(__webpack_require__(74107));
+const EXPLAIN_1 = __importDefault(__webpack_require__(73799));
+const EXPLAINCLI_1 = __importDefault(__webpack_require__(21421));
+const HYBRID_1 = __importDefault(__webpack_require__(33276));
+const INFO_1 = __importDefault(__webpack_require__(39626));
+const PROFILE_SEARCH_1 = __importDefault(__webpack_require__(40660));
+const PROFILE_AGGREGATE_1 = __importDefault(__webpack_require__(93137));
+const SEARCH_NOCONTENT_1 = __importDefault(__webpack_require__(74565));
+const SEARCH_1 = __importDefault(__webpack_require__(3974));
+const SPELLCHECK_1 = __importDefault(__webpack_require__(6820));
+const SUGADD_1 = __importDefault(__webpack_require__(6650));
+const SUGDEL_1 = __importDefault(__webpack_require__(26080));
+const SUGGET_WITHPAYLOADS_1 = __importDefault(__webpack_require__(82111));
+const SUGGET_WITHSCORES_WITHPAYLOADS_1 = __importDefault(__webpack_require__(47221));
+const SUGGET_WITHSCORES_1 = __importDefault(__webpack_require__(7763));
+const SUGGET_1 = __importDefault(__webpack_require__(79721));
+const SUGLEN_1 = __importDefault(__webpack_require__(37538));
+const SYNDUMP_1 = __importDefault(__webpack_require__(94464));
+const SYNUPDATE_1 = __importDefault(__webpack_require__(62871));
+const TAGVALS_1 = __importDefault(__webpack_require__(11436));
 exports["default"] = {
     /**
      * Lists all existing indexes in the database.
@@ -42651,13 +42651,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 36751:
+/***/ 85141:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseAggregateResultRow = exports.parseSearchResultRow = exports.normalizeProfileReply = exports.parseWarnings = exports.parseDocumentValue = exports.toCompatObject = exports.getMapValue = exports.mapLikeToFlatArray = exports.mapLikeToObject = exports.mapLikeValues = exports.mapLikeEntries = exports.isPlainObject = void 0;
-const reply_utils_1 = __webpack_require__(36369);
+const reply_utils_1 = __webpack_require__(4563);
 Object.defineProperty(exports, "isPlainObject", ({ enumerable: true, get: function () { return reply_utils_1.isPlainObject; } }));
 Object.defineProperty(exports, "mapLikeEntries", ({ enumerable: true, get: function () { return reply_utils_1.mapLikeEntries; } }));
 Object.defineProperty(exports, "mapLikeValues", ({ enumerable: true, get: function () { return reply_utils_1.mapLikeValues; } }));
@@ -42778,7 +42778,7 @@ exports.parseAggregateResultRow = parseAggregateResultRow;
 
 /***/ }),
 
-/***/ 41727:
+/***/ 72985:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -42789,7 +42789,7 @@ exports.DEFAULT_DIALECT = '2';
 
 /***/ }),
 
-/***/ 24131:
+/***/ 94093:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -42798,26 +42798,26 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.FT_AGGREGATE_STEPS = exports.FT_AGGREGATE_GROUP_BY_REDUCERS = exports.SCHEMA_VECTOR_FIELD_ALGORITHM = exports.SCHEMA_TEXT_FIELD_PHONETIC = exports.SCHEMA_FIELD_TYPE = exports.REDISEARCH_LANGUAGE = exports["default"] = void 0;
-var commands_1 = __webpack_require__(25130);
+var commands_1 = __webpack_require__(8340);
 Object.defineProperty(exports, "default", ({ enumerable: true, get: function () { return __importDefault(commands_1).default; } }));
-var CREATE_1 = __webpack_require__(63432);
+var CREATE_1 = __webpack_require__(40082);
 Object.defineProperty(exports, "REDISEARCH_LANGUAGE", ({ enumerable: true, get: function () { return CREATE_1.REDISEARCH_LANGUAGE; } }));
 Object.defineProperty(exports, "SCHEMA_FIELD_TYPE", ({ enumerable: true, get: function () { return CREATE_1.SCHEMA_FIELD_TYPE; } }));
 Object.defineProperty(exports, "SCHEMA_TEXT_FIELD_PHONETIC", ({ enumerable: true, get: function () { return CREATE_1.SCHEMA_TEXT_FIELD_PHONETIC; } }));
 Object.defineProperty(exports, "SCHEMA_VECTOR_FIELD_ALGORITHM", ({ enumerable: true, get: function () { return CREATE_1.SCHEMA_VECTOR_FIELD_ALGORITHM; } }));
-var AGGREGATE_1 = __webpack_require__(8141);
+var AGGREGATE_1 = __webpack_require__(8859);
 Object.defineProperty(exports, "FT_AGGREGATE_GROUP_BY_REDUCERS", ({ enumerable: true, get: function () { return AGGREGATE_1.FT_AGGREGATE_GROUP_BY_REDUCERS; } }));
 Object.defineProperty(exports, "FT_AGGREGATE_STEPS", ({ enumerable: true, get: function () { return AGGREGATE_1.FT_AGGREGATE_STEPS; } }));
 //# sourceMappingURL=index.js.map
 
 /***/ }),
 
-/***/ 56540:
+/***/ 2230:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 exports["default"] = {
     parseCommand(parser, key, timestamp, value, options) {
         parser.push('TS.ADD');
@@ -42838,12 +42838,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 10011:
+/***/ 86353:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 exports["default"] = {
     parseCommand(parser, key, options) {
         parser.push('TS.ALTER');
@@ -42860,12 +42860,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 60479:
+/***/ 17205:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 exports["default"] = {
     parseCommand(parser, key, options) {
         parser.push('TS.CREATE');
@@ -42883,7 +42883,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44001:
+/***/ 53347:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -42927,7 +42927,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 8408:
+/***/ 99714:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -42955,7 +42955,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const INCRBY_1 = __importStar(__webpack_require__(8580));
+const INCRBY_1 = __importStar(__webpack_require__(44298));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -42968,12 +42968,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 50285:
+/***/ 9655:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 exports["default"] = {
     parseCommand(parser, key, fromTimestamp, toTimestamp) {
         parser.push('TS.DEL');
@@ -42986,7 +42986,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 44346:
+/***/ 18820:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -43002,7 +43002,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 88679:
+/***/ 9469:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -43034,13 +43034,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 8580:
+/***/ 44298:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseIncrByArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 /**
  * Parses arguments for incrementing a time series value
  * @param parser - The command parser
@@ -43075,14 +43075,14 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 83111:
+/***/ 14913:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const CREATERULE_1 = __webpack_require__(44001);
-const generic_transformers_1 = __webpack_require__(7673);
-const reply_utils_1 = __webpack_require__(36369);
+const CREATERULE_1 = __webpack_require__(53347);
+const generic_transformers_1 = __webpack_require__(86015);
+const reply_utils_1 = __webpack_require__(4563);
 function normalizeInfoLabels(labels) {
     if (Array.isArray(labels)) {
         if (labels.every(item => Array.isArray(item) && item.length >= 2)) {
@@ -43236,7 +43236,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 56623:
+/***/ 48093:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -43244,8 +43244,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const reply_utils_1 = __webpack_require__(36369);
-const INFO_1 = __importDefault(__webpack_require__(83111));
+const reply_utils_1 = __webpack_require__(4563);
+const INFO_1 = __importDefault(__webpack_require__(14913));
 function normalizeChunks(chunks) {
     return (0, reply_utils_1.mapLikeValues)(chunks).map(chunk => {
         if (Array.isArray(chunk)) {
@@ -43319,12 +43319,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 31945:
+/***/ 22535:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 exports["default"] = {
     parseCommand(parser, toAdd) {
         parser.push('TS.MADD');
@@ -43339,13 +43339,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 42846:
+/***/ 65152:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseFilterArgument = exports.parseLatestArgument = void 0;
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 /**
  * Adds LATEST argument to command if specified
  * @param parser - The command parser
@@ -43398,14 +43398,14 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 72588:
+/***/ 79070:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MGET_1 = __webpack_require__(42846);
-const helpers_1 = __webpack_require__(45046);
-const MGET_WITHLABELS_1 = __webpack_require__(90066);
+const MGET_1 = __webpack_require__(65152);
+const helpers_1 = __webpack_require__(2272);
+const MGET_WITHLABELS_1 = __webpack_require__(35952);
 exports["default"] = {
     parseCommand(parser, filter, selectedLabels, options) {
         parser.push('TS.MGET');
@@ -43419,14 +43419,14 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90066:
+/***/ 35952:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createTransformMGetLabelsReply = void 0;
-const MGET_1 = __webpack_require__(42846);
-const helpers_1 = __webpack_require__(45046);
+const MGET_1 = __webpack_require__(65152);
+const helpers_1 = __webpack_require__(2272);
 function createTransformMGetLabelsReply() {
     return {
         2(reply, _, typeMapping) {
@@ -43461,15 +43461,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 84775:
+/***/ 14337:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createTransformMRangeArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_1 = __webpack_require__(7786);
-const MGET_1 = __webpack_require__(42846);
+const helpers_1 = __webpack_require__(2272);
+const RANGE_1 = __webpack_require__(96992);
+const MGET_1 = __webpack_require__(65152);
 /**
  * Creates a function that parses arguments for multi-range commands
  * @param command - The command name to use (TS.MRANGE or TS.MREVRANGE)
@@ -43506,15 +43506,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 61522:
+/***/ 61344:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.extractResp3MRangeSources = exports.createTransformMRangeGroupByArguments = exports.parseGroupByArguments = exports.TIME_SERIES_REDUCERS = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_1 = __webpack_require__(7786);
-const MGET_1 = __webpack_require__(42846);
+const helpers_1 = __webpack_require__(2272);
+const RANGE_1 = __webpack_require__(96992);
+const MGET_1 = __webpack_require__(65152);
 exports.TIME_SERIES_REDUCERS = {
     AVG: 'AVG',
     SUM: 'SUM',
@@ -43597,15 +43597,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27236:
+/***/ 6718:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createTransformMRangeMultiArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_MULTIAGGR_1 = __webpack_require__(78109);
-const MGET_1 = __webpack_require__(42846);
+const helpers_1 = __webpack_require__(2272);
+const RANGE_MULTIAGGR_1 = __webpack_require__(53363);
+const MGET_1 = __webpack_require__(65152);
 /**
  * Creates a function that parses arguments for multi-range commands with multiple aggregators
  * @param command - The command name to use (TS.MRANGE or TS.MREVRANGE)
@@ -43638,15 +43638,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 11489:
+/***/ 57035:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createTransformMRangeSelectedLabelsArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_1 = __webpack_require__(7786);
-const MGET_1 = __webpack_require__(42846);
+const helpers_1 = __webpack_require__(2272);
+const RANGE_1 = __webpack_require__(96992);
+const MGET_1 = __webpack_require__(65152);
 /**
  * Creates a function that parses arguments for multi-range commands with selected labels
  * @param command - The command name to use (TS.MRANGE or TS.MREVRANGE)
@@ -43686,7 +43686,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 74624:
+/***/ 50889:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -43695,11 +43695,11 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createMRangeSelectedLabelsGroupByTransformArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_1 = __webpack_require__(7786);
-const MRANGE_GROUPBY_1 = __webpack_require__(61522);
-const MGET_1 = __webpack_require__(42846);
-const MRANGE_SELECTED_LABELS_1 = __importDefault(__webpack_require__(11489));
+const helpers_1 = __webpack_require__(2272);
+const RANGE_1 = __webpack_require__(96992);
+const MRANGE_GROUPBY_1 = __webpack_require__(61344);
+const MGET_1 = __webpack_require__(65152);
+const MRANGE_SELECTED_LABELS_1 = __importDefault(__webpack_require__(57035));
 /**
  * Creates a function that parses arguments for multi-range commands with selected labels and grouping
  * @param command - The command name to use (TS.MRANGE or TS.MREVRANGE)
@@ -43732,15 +43732,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 32734:
+/***/ 69184:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createTransformMRangeSelectedLabelsMultiArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_MULTIAGGR_1 = __webpack_require__(78109);
-const MGET_1 = __webpack_require__(42846);
+const helpers_1 = __webpack_require__(2272);
+const RANGE_MULTIAGGR_1 = __webpack_require__(53363);
+const MGET_1 = __webpack_require__(65152);
 /**
  * Creates a function that parses arguments for multi-range commands with selected labels and multiple aggregators
  * @param command - The command name to use (TS.MRANGE or TS.MREVRANGE)
@@ -43780,15 +43780,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 77401:
+/***/ 31439:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createTransformMRangeWithLabelsArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_1 = __webpack_require__(7786);
-const MGET_1 = __webpack_require__(42846);
+const helpers_1 = __webpack_require__(2272);
+const RANGE_1 = __webpack_require__(96992);
+const MGET_1 = __webpack_require__(65152);
 /**
  * Creates a function that parses arguments for multi-range commands with labels
  * @param command - The command name to use (TS.MRANGE or TS.MREVRANGE)
@@ -43836,16 +43836,16 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 27464:
+/***/ 93962:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createMRangeWithLabelsGroupByTransformArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_1 = __webpack_require__(7786);
-const MRANGE_GROUPBY_1 = __webpack_require__(61522);
-const MGET_1 = __webpack_require__(42846);
+const helpers_1 = __webpack_require__(2272);
+const RANGE_1 = __webpack_require__(96992);
+const MRANGE_GROUPBY_1 = __webpack_require__(61344);
+const MGET_1 = __webpack_require__(65152);
 function createMRangeWithLabelsGroupByTransformArguments(command) {
     return (parser, fromTimestamp, toTimestamp, filter, groupBy, options) => {
         parser.push(command);
@@ -43884,15 +43884,15 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 51894:
+/***/ 39628:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createTransformMRangeWithLabelsMultiArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
-const RANGE_MULTIAGGR_1 = __webpack_require__(78109);
-const MGET_1 = __webpack_require__(42846);
+const helpers_1 = __webpack_require__(2272);
+const RANGE_MULTIAGGR_1 = __webpack_require__(53363);
+const MGET_1 = __webpack_require__(65152);
 /**
  * Creates a function that parses arguments for multi-range commands with labels and multiple aggregators
  * @param command - The command name to use (TS.MRANGE or TS.MREVRANGE)
@@ -43940,7 +43940,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 9570:
+/***/ 67528:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -43968,7 +43968,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_1 = __importStar(__webpack_require__(84775));
+const MRANGE_1 = __importStar(__webpack_require__(14337));
 exports["default"] = {
     // Keyless read: replica-safe, but the metadata-derived isReplicaSafe
     // returns false for keyless commands, so opt in explicitly (restores the
@@ -43981,7 +43981,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 90091:
+/***/ 87349:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44009,7 +44009,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_GROUPBY_1 = __importStar(__webpack_require__(61522));
+const MRANGE_GROUPBY_1 = __importStar(__webpack_require__(61344));
 exports["default"] = {
     parseCommand: (0, MRANGE_GROUPBY_1.createTransformMRangeGroupByArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_GROUPBY_1.default.transformReply,
@@ -44018,7 +44018,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 80405:
+/***/ 43419:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44046,7 +44046,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_MULTIAGGR_1 = __importStar(__webpack_require__(27236));
+const MRANGE_MULTIAGGR_1 = __importStar(__webpack_require__(6718));
 exports["default"] = {
     parseCommand: (0, MRANGE_MULTIAGGR_1.createTransformMRangeMultiArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_MULTIAGGR_1.default.transformReply,
@@ -44055,7 +44055,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 4520:
+/***/ 64918:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44083,7 +44083,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_SELECTED_LABELS_1 = __importStar(__webpack_require__(11489));
+const MRANGE_SELECTED_LABELS_1 = __importStar(__webpack_require__(57035));
 exports["default"] = {
     parseCommand: (0, MRANGE_SELECTED_LABELS_1.createTransformMRangeSelectedLabelsArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_SELECTED_LABELS_1.default.transformReply,
@@ -44092,7 +44092,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 5653:
+/***/ 68335:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44120,7 +44120,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_SELECTED_LABELS_GROUPBY_1 = __importStar(__webpack_require__(74624));
+const MRANGE_SELECTED_LABELS_GROUPBY_1 = __importStar(__webpack_require__(50889));
 exports["default"] = {
     parseCommand: (0, MRANGE_SELECTED_LABELS_GROUPBY_1.createMRangeSelectedLabelsGroupByTransformArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_SELECTED_LABELS_GROUPBY_1.default.transformReply,
@@ -44129,7 +44129,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 92635:
+/***/ 21057:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44157,7 +44157,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_SELECTED_LABELS_MULTIAGGR_1 = __importStar(__webpack_require__(32734));
+const MRANGE_SELECTED_LABELS_MULTIAGGR_1 = __importStar(__webpack_require__(69184));
 exports["default"] = {
     parseCommand: (0, MRANGE_SELECTED_LABELS_MULTIAGGR_1.createTransformMRangeSelectedLabelsMultiArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_SELECTED_LABELS_MULTIAGGR_1.default.transformReply,
@@ -44166,7 +44166,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 31182:
+/***/ 87288:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44194,7 +44194,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_WITHLABELS_1 = __importStar(__webpack_require__(77401));
+const MRANGE_WITHLABELS_1 = __importStar(__webpack_require__(31439));
 exports["default"] = {
     parseCommand: (0, MRANGE_WITHLABELS_1.createTransformMRangeWithLabelsArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_WITHLABELS_1.default.transformReply,
@@ -44203,7 +44203,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 80983:
+/***/ 80261:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44231,7 +44231,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_WITHLABELS_GROUPBY_1 = __importStar(__webpack_require__(27464));
+const MRANGE_WITHLABELS_GROUPBY_1 = __importStar(__webpack_require__(93962));
 exports["default"] = {
     parseCommand: (0, MRANGE_WITHLABELS_GROUPBY_1.createMRangeWithLabelsGroupByTransformArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_WITHLABELS_GROUPBY_1.default.transformReply,
@@ -44240,7 +44240,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 85401:
+/***/ 34283:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44268,7 +44268,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const MRANGE_WITHLABELS_MULTIAGGR_1 = __importStar(__webpack_require__(51894));
+const MRANGE_WITHLABELS_MULTIAGGR_1 = __importStar(__webpack_require__(39628));
 exports["default"] = {
     parseCommand: (0, MRANGE_WITHLABELS_MULTIAGGR_1.createTransformMRangeWithLabelsMultiArguments)('TS.MREVRANGE'),
     transformReply: MRANGE_WITHLABELS_MULTIAGGR_1.default.transformReply,
@@ -44277,13 +44277,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 23208:
+/***/ 38806:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformNRangeArguments = exports.parseNRangeArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 function parseNRangeArguments(parser, fromTimestamp, toTimestamp, options) {
     (0, helpers_1.parseRangeCommonArguments)(parser, fromTimestamp, toTimestamp, options);
     if (options?.AGGREGATION) {
@@ -44322,7 +44322,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 32699:
+/***/ 97957:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44350,7 +44350,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const NRANGE_1 = __importStar(__webpack_require__(23208));
+const NRANGE_1 = __importStar(__webpack_require__(38806));
 exports["default"] = {
     IS_READ_ONLY: NRANGE_1.default.IS_READ_ONLY,
     parseCommand(...args) {
@@ -44364,7 +44364,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 16995:
+/***/ 25257:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -44387,12 +44387,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 22604:
+/***/ 7530:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 /**
  * `TS.QUERYLABELS LABELS [FILTER filterExpr ...]` — the set of all label names
  * present on at least one matching (and readable) time series. Added in
@@ -44415,12 +44415,12 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 70753:
+/***/ 1135:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 /**
  * `TS.QUERYLABELS VALUES label [FILTER filterExpr ...]` — the set of all values
  * assigned to `label` across matching (and readable) time series. Added in
@@ -44444,13 +44444,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 7786:
+/***/ 96992:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformRangeArguments = exports.parseRangeArguments = exports.TIME_SERIES_BUCKET_TIMESTAMP = void 0;
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 exports.TIME_SERIES_BUCKET_TIMESTAMP = {
     LOW: '-',
     MIDDLE: '~',
@@ -44496,13 +44496,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 78109:
+/***/ 53363:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformRangeMultiArguments = exports.parseRangeMultiArguments = void 0;
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 function parseRangeMultiArguments(parser, fromTimestamp, toTimestamp, options) {
     (0, helpers_1.parseRangeCommonArguments)(parser, fromTimestamp, toTimestamp, options);
     if (options.ALIGN !== undefined) {
@@ -44541,13 +44541,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 78031:
+/***/ 47617:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.TS_READ_TIMESTAMP = void 0;
-const helpers_1 = __webpack_require__(45046);
+const helpers_1 = __webpack_require__(2272);
 /**
  * Sentinel cursor values for {@link READ}'s `timestamp` argument.
  *
@@ -44588,7 +44588,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 97601:
+/***/ 29667:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44616,7 +44616,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const RANGE_1 = __importStar(__webpack_require__(7786));
+const RANGE_1 = __importStar(__webpack_require__(96992));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -44629,7 +44629,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 71006:
+/***/ 16280:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -44657,7 +44657,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
     return result;
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const RANGE_MULTIAGGR_1 = __importStar(__webpack_require__(78109));
+const RANGE_MULTIAGGR_1 = __importStar(__webpack_require__(53363));
 exports["default"] = {
     parseCommand(...args) {
         const parser = args[0];
@@ -44670,13 +44670,13 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 45046:
+/***/ 2272:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.transformRESP2LabelsWithSources = exports.transformRESP2Labels = exports.parseQueryLabelsFilterArgument = exports.parseSelectedLabelsArguments = exports.resp3MapToValue = exports.resp2MapToValue = exports.transformPivotSamplesReply = exports.transformMultiAggregationSamplesReply = exports.transformMultiAggregationSampleReply = exports.transformSamplesReply = exports.transformSampleReply = exports.parseLabelsArgument = exports.parseExcludeEmptyArgument = exports.parseRangeCommonArguments = exports.transformTimestampArgument = exports.parseDuplicatePolicy = exports.TIME_SERIES_DUPLICATE_POLICIES = exports.parseChunkSizeArgument = exports.parseEncodingArgument = exports.TIME_SERIES_ENCODING = exports.parseRetentionArgument = exports.parseIgnoreArgument = void 0;
-const client_1 = __webpack_require__(15098);
+const client_1 = __webpack_require__(90488);
 function parseIgnoreArgument(parser, ignore) {
     if (ignore !== undefined) {
         parser.push('IGNORE', ignore.maxTimeDiff.toString(), ignore.maxValDiff.toString());
@@ -45018,7 +45018,7 @@ function transformRESP2Sources(sourcesRaw) {
 
 /***/ }),
 
-/***/ 99447:
+/***/ 89141:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -45040,50 +45040,50 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const ADD_1 = __importDefault(__webpack_require__(56540));
-const ALTER_1 = __importDefault(__webpack_require__(10011));
-const CREATE_1 = __importDefault(__webpack_require__(60479));
-const CREATERULE_1 = __importDefault(__webpack_require__(44001));
-const DECRBY_1 = __importDefault(__webpack_require__(8408));
-const DEL_1 = __importDefault(__webpack_require__(50285));
-const DELETERULE_1 = __importDefault(__webpack_require__(44346));
-const GET_1 = __importDefault(__webpack_require__(88679));
-const INCRBY_1 = __importDefault(__webpack_require__(8580));
-const INFO_DEBUG_1 = __importDefault(__webpack_require__(56623));
-const INFO_1 = __importDefault(__webpack_require__(83111));
-const MADD_1 = __importDefault(__webpack_require__(31945));
-const MGET_SELECTED_LABELS_1 = __importDefault(__webpack_require__(72588));
-const MGET_WITHLABELS_1 = __importDefault(__webpack_require__(90066));
-const MGET_1 = __importDefault(__webpack_require__(42846));
-const MRANGE_GROUPBY_1 = __importDefault(__webpack_require__(61522));
-const MRANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(27236));
-const MRANGE_SELECTED_LABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(32734));
-const MRANGE_SELECTED_LABELS_GROUPBY_1 = __importDefault(__webpack_require__(74624));
-const MRANGE_SELECTED_LABELS_1 = __importDefault(__webpack_require__(11489));
-const MRANGE_WITHLABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(51894));
-const MRANGE_WITHLABELS_GROUPBY_1 = __importDefault(__webpack_require__(27464));
-const MRANGE_WITHLABELS_1 = __importDefault(__webpack_require__(77401));
-const MRANGE_1 = __importDefault(__webpack_require__(84775));
-const MREVRANGE_GROUPBY_1 = __importDefault(__webpack_require__(90091));
-const MREVRANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(80405));
-const MREVRANGE_SELECTED_LABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(92635));
-const MREVRANGE_SELECTED_LABELS_GROUPBY_1 = __importDefault(__webpack_require__(5653));
-const MREVRANGE_SELECTED_LABELS_1 = __importDefault(__webpack_require__(4520));
-const MREVRANGE_WITHLABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(85401));
-const MREVRANGE_WITHLABELS_GROUPBY_1 = __importDefault(__webpack_require__(80983));
-const MREVRANGE_WITHLABELS_1 = __importDefault(__webpack_require__(31182));
-const MREVRANGE_1 = __importDefault(__webpack_require__(9570));
-const QUERYINDEX_1 = __importDefault(__webpack_require__(16995));
-const QUERYLABELS_1 = __importDefault(__webpack_require__(22604));
-const QUERYLABELS_VALUES_1 = __importDefault(__webpack_require__(70753));
-const READ_1 = __importDefault(__webpack_require__(78031));
-const RANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(78109));
-const RANGE_1 = __importDefault(__webpack_require__(7786));
-const REVRANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(71006));
-const REVRANGE_1 = __importDefault(__webpack_require__(97601));
-const NRANGE_1 = __importDefault(__webpack_require__(23208));
-const NREVRANGE_1 = __importDefault(__webpack_require__(32699));
-__exportStar(__webpack_require__(45046), exports);
+const ADD_1 = __importDefault(__webpack_require__(2230));
+const ALTER_1 = __importDefault(__webpack_require__(86353));
+const CREATE_1 = __importDefault(__webpack_require__(17205));
+const CREATERULE_1 = __importDefault(__webpack_require__(53347));
+const DECRBY_1 = __importDefault(__webpack_require__(99714));
+const DEL_1 = __importDefault(__webpack_require__(9655));
+const DELETERULE_1 = __importDefault(__webpack_require__(18820));
+const GET_1 = __importDefault(__webpack_require__(9469));
+const INCRBY_1 = __importDefault(__webpack_require__(44298));
+const INFO_DEBUG_1 = __importDefault(__webpack_require__(48093));
+const INFO_1 = __importDefault(__webpack_require__(14913));
+const MADD_1 = __importDefault(__webpack_require__(22535));
+const MGET_SELECTED_LABELS_1 = __importDefault(__webpack_require__(79070));
+const MGET_WITHLABELS_1 = __importDefault(__webpack_require__(35952));
+const MGET_1 = __importDefault(__webpack_require__(65152));
+const MRANGE_GROUPBY_1 = __importDefault(__webpack_require__(61344));
+const MRANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(6718));
+const MRANGE_SELECTED_LABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(69184));
+const MRANGE_SELECTED_LABELS_GROUPBY_1 = __importDefault(__webpack_require__(50889));
+const MRANGE_SELECTED_LABELS_1 = __importDefault(__webpack_require__(57035));
+const MRANGE_WITHLABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(39628));
+const MRANGE_WITHLABELS_GROUPBY_1 = __importDefault(__webpack_require__(93962));
+const MRANGE_WITHLABELS_1 = __importDefault(__webpack_require__(31439));
+const MRANGE_1 = __importDefault(__webpack_require__(14337));
+const MREVRANGE_GROUPBY_1 = __importDefault(__webpack_require__(87349));
+const MREVRANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(43419));
+const MREVRANGE_SELECTED_LABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(21057));
+const MREVRANGE_SELECTED_LABELS_GROUPBY_1 = __importDefault(__webpack_require__(68335));
+const MREVRANGE_SELECTED_LABELS_1 = __importDefault(__webpack_require__(64918));
+const MREVRANGE_WITHLABELS_MULTIAGGR_1 = __importDefault(__webpack_require__(34283));
+const MREVRANGE_WITHLABELS_GROUPBY_1 = __importDefault(__webpack_require__(80261));
+const MREVRANGE_WITHLABELS_1 = __importDefault(__webpack_require__(87288));
+const MREVRANGE_1 = __importDefault(__webpack_require__(67528));
+const QUERYINDEX_1 = __importDefault(__webpack_require__(25257));
+const QUERYLABELS_1 = __importDefault(__webpack_require__(7530));
+const QUERYLABELS_VALUES_1 = __importDefault(__webpack_require__(1135));
+const READ_1 = __importDefault(__webpack_require__(47617));
+const RANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(53363));
+const RANGE_1 = __importDefault(__webpack_require__(96992));
+const REVRANGE_MULTIAGGR_1 = __importDefault(__webpack_require__(16280));
+const REVRANGE_1 = __importDefault(__webpack_require__(29667));
+const NRANGE_1 = __importDefault(__webpack_require__(38806));
+const NREVRANGE_1 = __importDefault(__webpack_require__(97957));
+__exportStar(__webpack_require__(2272), exports);
 exports["default"] = {
     /**
      * Creates or appends a sample to a time series
@@ -45702,7 +45702,7 @@ exports["default"] = {
 
 /***/ }),
 
-/***/ 33584:
+/***/ 68966:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -45711,23 +45711,23 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.TS_READ_TIMESTAMP = exports.TIME_SERIES_REDUCERS = exports.TIME_SERIES_BUCKET_TIMESTAMP = exports.TIME_SERIES_AGGREGATION_TYPE = exports.TIME_SERIES_DUPLICATE_POLICIES = exports.TIME_SERIES_ENCODING = exports["default"] = void 0;
-var commands_1 = __webpack_require__(99447);
+var commands_1 = __webpack_require__(89141);
 Object.defineProperty(exports, "default", ({ enumerable: true, get: function () { return __importDefault(commands_1).default; } }));
 Object.defineProperty(exports, "TIME_SERIES_ENCODING", ({ enumerable: true, get: function () { return commands_1.TIME_SERIES_ENCODING; } }));
 Object.defineProperty(exports, "TIME_SERIES_DUPLICATE_POLICIES", ({ enumerable: true, get: function () { return commands_1.TIME_SERIES_DUPLICATE_POLICIES; } }));
-var CREATERULE_1 = __webpack_require__(44001);
+var CREATERULE_1 = __webpack_require__(53347);
 Object.defineProperty(exports, "TIME_SERIES_AGGREGATION_TYPE", ({ enumerable: true, get: function () { return CREATERULE_1.TIME_SERIES_AGGREGATION_TYPE; } }));
-var RANGE_1 = __webpack_require__(7786);
+var RANGE_1 = __webpack_require__(96992);
 Object.defineProperty(exports, "TIME_SERIES_BUCKET_TIMESTAMP", ({ enumerable: true, get: function () { return RANGE_1.TIME_SERIES_BUCKET_TIMESTAMP; } }));
-var MRANGE_GROUPBY_1 = __webpack_require__(61522);
+var MRANGE_GROUPBY_1 = __webpack_require__(61344);
 Object.defineProperty(exports, "TIME_SERIES_REDUCERS", ({ enumerable: true, get: function () { return MRANGE_GROUPBY_1.TIME_SERIES_REDUCERS; } }));
-var READ_1 = __webpack_require__(78031);
+var READ_1 = __webpack_require__(47617);
 Object.defineProperty(exports, "TS_READ_TIMESTAMP", ({ enumerable: true, get: function () { return READ_1.TS_READ_TIMESTAMP; } }));
 //# sourceMappingURL=index.js.map
 
 /***/ }),
 
-/***/ 96542:
+/***/ 31672:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -45750,16 +45750,16 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createSentinel = exports.createCluster = exports.createClientPool = exports.createClient = void 0;
-const client_1 = __webpack_require__(15098);
-const bloom_1 = __importDefault(__webpack_require__(52706));
-const json_1 = __importDefault(__webpack_require__(30717));
-const search_1 = __importDefault(__webpack_require__(24131));
-const time_series_1 = __importDefault(__webpack_require__(33584));
-__exportStar(__webpack_require__(15098), exports);
-__exportStar(__webpack_require__(52706), exports);
-__exportStar(__webpack_require__(30717), exports);
-__exportStar(__webpack_require__(24131), exports);
-__exportStar(__webpack_require__(33584), exports);
+const client_1 = __webpack_require__(90488);
+const bloom_1 = __importDefault(__webpack_require__(41808));
+const json_1 = __importDefault(__webpack_require__(3723));
+const search_1 = __importDefault(__webpack_require__(94093));
+const time_series_1 = __importDefault(__webpack_require__(68966));
+__exportStar(__webpack_require__(90488), exports);
+__exportStar(__webpack_require__(41808), exports);
+__exportStar(__webpack_require__(3723), exports);
+__exportStar(__webpack_require__(94093), exports);
+__exportStar(__webpack_require__(68966), exports);
 const modules = {
     ...bloom_1.default,
     json: json_1.default,
@@ -45817,7 +45817,7 @@ exports.createSentinel = createSentinel;
 
 /***/ }),
 
-/***/ 3216:
+/***/ 33669:
 /***/ ((module) => {
 
 module.exports = eval("require")("@opentelemetry/api");
@@ -45825,7 +45825,7 @@ module.exports = eval("require")("@opentelemetry/api");
 
 /***/ }),
 
-/***/ 18329:
+/***/ 1838:
 /***/ ((module) => {
 
 module.exports = /*#__PURE__*/JSON.parse('{"name":"@redis/client","version":"6.3.1","license":"MIT","main":"./dist/index.js","types":"./dist/index.d.ts","files":["dist/","!dist/tsconfig.tsbuildinfo"],"scripts":{"test":"npm run test:types && nyc -r text-summary -r lcov mocha -r tsx --reporter mocha-multi-reporters --reporter-options configFile=mocha-multi-reporter-config.json --exit \'./lib/**/*.spec.ts\'","test:types":"tsc -p tsconfig.types-test.json","generate:metadata":"tsx ./scripts/generate-command-metadata-data.ts","release":"release-it"},"dependencies":{},"devDependencies":{"@node-rs/xxhash":"1.7.6","@opentelemetry/api":"^1.9.0","@opentelemetry/sdk-metrics":"^2.2.0","@redis/test-utils":"*","@types/sinon":"^17.0.3","sinon":"^17.0.1"},"peerDependencies":{"@opentelemetry/api":">=1 <2","@node-rs/xxhash":"^1.1.0"},"peerDependenciesMeta":{"@opentelemetry/api":{"optional":true},"@node-rs/xxhash":{"optional":true}},"engines":{"node":">= 20.0.0"},"repository":{"type":"git","url":"git://github.com/redis/node-redis.git"},"bugs":{"url":"https://github.com/redis/node-redis/issues"},"homepage":"https://github.com/redis/node-redis/tree/master/packages/client","keywords":["redis"]}');
