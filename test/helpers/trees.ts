@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { LockBody } from '../../src/core/state.js';
 import type { RemoteStore } from '../../src/stores/store.js';
 
 export type Tree = Record<string, string>;
@@ -115,4 +116,18 @@ export async function lockState(store: RemoteStore, key: string): Promise<'absen
   });
   if (!read) return 'absent';
   return (JSON.parse(read.body.toString('utf8')) as { released?: string }).released !== undefined ? 'free' : 'held';
+}
+
+/** The lock a killed run left behind: taken two minutes ago on another host, expired a minute ago. */
+export function killedRunLock(runId: string, extra: Partial<LockBody> = {}): LockBody {
+  return {
+    runId,
+    replica: 'killed',
+    host: 'elsewhere',
+    pid: 4242,
+    acquiredAt: new Date(Date.now() - 120_000).toISOString(),
+    expiresAt: new Date(Date.now() - 60_000).toISOString(),
+    journal: [],
+    ...extra,
+  };
 }

@@ -12,12 +12,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
-import { backupRunPrefix, lockKey, readBase, remoteLayout, stateKey, type LockBody } from '../../src/core/state.js';
+import { backupRunPrefix, lockKey, readBase, remoteLayout, stateKey } from '../../src/core/state.js';
 import { createS3Store, type S3Store } from '../../src/stores/s3.js';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.js';
 import { failingStore } from '../helpers/faulty-store.js';
 import { openUploads, s3Endpoint, s3TestContext, testStoreOptions, type S3TestContext } from '../helpers/s3.js';
-import { multipartEtag, patterned, tempDir } from '../helpers/trees.js';
+import { killedRunLock, multipartEtag, patterned, tempDir } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 const LIMIT = 6 * MiB;
@@ -219,15 +219,7 @@ describe.skipIf(s3Endpoint === null)(
       await store.copy(`${prefix}big.bin`, backup, { sourceSize: v1.length });
       const v2 = patterned(12 * MiB, 12);
       await store.put(`${prefix}big.bin`, v2, { metadata: { md5: md5(v2) } });
-      const stale: LockBody = {
-        runId,
-        replica: 'killed',
-        host: 'elsewhere',
-        pid: 1,
-        acquiredAt: new Date(Date.now() - 120_000).toISOString(),
-        expiresAt: new Date(Date.now() - 60_000).toISOString(),
-        journal: [{ key: `${prefix}big.bin`, before, backup, after: md5(v2) }],
-      };
+      const stale = killedRunLock(runId, { journal: [{ key: `${prefix}big.bin`, before, backup, after: md5(v2) }] });
       await store.put(lockKey(layout), Buffer.from(JSON.stringify(stale)));
       proxy.copied.length = 0;
       // This side has another version: recovery puts v1 back, then this run pushes its own over it.

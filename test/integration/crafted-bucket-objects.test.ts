@@ -23,7 +23,7 @@ import { renderText } from '../../src/report/text.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import type { ObjectAttributes } from '../../src/stores/store.js';
 import { createUpload, openUploads, s3Endpoint, s3TestContext, type S3TestContext } from '../helpers/s3.js';
-import { tempDir } from '../helpers/trees.js';
+import { killedRunLock, tempDir } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 const noSleep = async () => undefined;
@@ -65,16 +65,8 @@ describe.skipIf(s3Endpoint === null)('objects a bucket writer crafted (moto_serv
     expect((await store.head(key))?.etag).toBe(current!.etag);
   }
 
-  const crafted = (uploads: { key: string; uploadId: string }[]): LockBody => ({
-    runId: '20261130T120000Z-crafted',
-    replica: 'someone',
-    host: 'elsewhere',
-    pid: 4242,
-    acquiredAt: new Date(Date.now() - 120_000).toISOString(),
-    expiresAt: new Date(Date.now() - 60_000).toISOString(),
-    journal: [],
-    uploads,
-  });
+  const crafted = (uploads: { key: string; uploadId: string }[]): LockBody =>
+    killedRunLock('20261130T120000Z-crafted', { replica: 'someone', uploads });
 
   it("a lock naming an upload through `..` segments never aborts another tool's upload outside the root", async () => {
     const { prefix, sync } = await pushing({ 'a.txt': 'a' });

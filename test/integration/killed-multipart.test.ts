@@ -25,7 +25,7 @@ import {
   type S3TestContext,
 } from '../helpers/s3.js';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.js';
-import { patterned, tempDir } from '../helpers/trees.js';
+import { killedRunLock, patterned, tempDir } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 const noSleep = async () => undefined;
@@ -65,17 +65,7 @@ describe.skipIf(s3Endpoint === null)('multipart uploads a killed run left open (
     uploads: { key: string; uploadId: string }[],
     extra: Partial<LockBody> = {},
   ): LockBody {
-    return {
-      runId,
-      replica: 'killed',
-      host: 'another-host',
-      pid: 4242,
-      acquiredAt: new Date(Date.now() - 120_000).toISOString(),
-      expiresAt: new Date(Date.now() - 60_000).toISOString(),
-      journal: [],
-      uploads,
-      ...extra,
-    };
+    return killedRunLock(runId, { uploads, ...extra });
   }
 
   it(

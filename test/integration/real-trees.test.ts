@@ -12,14 +12,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../../src/core/engine.js';
 import { resolveStrategy, type SyncReport, type SyncStrategy } from '../../src/core/model.js';
 import { remoteJournal } from '../../src/core/recovery.js';
-import { backupRunPrefix, lockKey, remoteLayout, stateKey, type LockBody } from '../../src/core/state.js';
+import { backupRunPrefix, lockKey, remoteLayout, stateKey } from '../../src/core/state.js';
 import { exitCodeFor } from '../../src/results.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { StoreError, type RemoteStore } from '../../src/stores/store.js';
 import { failingStore } from '../helpers/faulty-store.js';
 import { s3Endpoint, TEST_CREDENTIALS, TEST_REGION, type S3TestContext } from '../helpers/s3.js';
 import { s3Context, STORE_CASES } from '../helpers/store-cases.js';
-import { lockState, patterned, tempDir } from '../helpers/trees.js';
+import { killedRunLock, lockState, patterned, tempDir } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 const noSleep = async () => undefined;
@@ -502,15 +502,7 @@ for (const storeCase of STORE_CASES) {
             ifMatch: before.etag,
             attributes: { ...SERVING, cacheControl: 'no-cache', metadata: { owner: 'the killed run' } },
           });
-          const stale: LockBody = {
-            runId,
-            replica: 'killed',
-            host: 'elsewhere',
-            pid: 1,
-            acquiredAt: new Date(Date.now() - 120_000).toISOString(),
-            expiresAt: new Date(Date.now() - 60_000).toISOString(),
-            journal: remoteJournal(ops, layout, runId),
-          };
+          const stale = killedRunLock(runId, { journal: remoteJournal(ops, layout, runId) });
           await store.put(lockKey(layout), Buffer.from(JSON.stringify(stale)));
           const report = await sync({ direction: 'push' }, rules('max-age=1'));
           expect(report.failure).toBeUndefined();
