@@ -37,12 +37,12 @@ import {
   foldedPath,
   hasReservedName,
   invalidKeyReason,
-  pathFilter,
   patternFilter,
   printableKey,
   RESERVED_NAME_REASON,
   type HeldName,
   type PathFilter,
+  withoutToolPaths,
 } from './keys.js';
 import { LocalPreconditionError, LocalTree } from './local.js';
 import { LockSession } from './lock-session.js';
@@ -365,8 +365,8 @@ class SyncRun implements PreparedSync {
     this.layout = remoteLayout(options.rootPrefix, options.areaPrefix);
     this.replica = options.replica ?? defaultReplica(options.localRoot);
     this.runId = options.runId ?? newRunId(this.now(), options.random);
-    this.filter = pathFilter(options.include, options.exclude);
     this.patterns = patternFilter(options.include, options.exclude);
+    this.filter = withoutToolPaths(this.patterns);
     this.store = retryingStore(options.store, this.retryPolicy(), options.signal);
     const strategy = validateStrategy(options.strategy);
     if (options.lockWait !== undefined) checkLimit('lockWait', options.lockWait, RUN_LIMITS.lockWait);
@@ -597,8 +597,7 @@ class SyncRun implements PreparedSync {
   }
 
   private async scan(): Promise<boolean> {
-    const concurrency = Math.max(4, this.options.strategy.maxConcurrent);
-    const scanned = await scanLocal(this.local.root, this.filter, concurrency, this.patterns);
+    const scanned = await scanLocal(this.local.root, this.patterns, Math.max(4, this.options.strategy.maxConcurrent));
     // A loop, not new Map(entries.map(…)): no [path, entry] pair per file (100,000 at scale).
     this.localEntries = new Map();
     for (const entry of scanned.entries) this.localEntries.set(entry.path, entry);

@@ -154,8 +154,12 @@ export type PathFilter = (relativeKey: string) => boolean;
  * (`*.html`); dot files match. No include means everything. The tool's folder never matches.
  */
 export function pathFilter(include: readonly string[] = [], exclude: readonly string[] = []): PathFilter {
-  const chosen = patternFilter(include, exclude);
-  return (key) => !isToolPath(key) && chosen(key);
+  return withoutToolPaths(patternFilter(include, exclude));
+}
+
+/** `patterns` (patternFilter's), refusing the tool's folders as pathFilter does. */
+export function withoutToolPaths(patterns: PathFilter): PathFilter {
+  return (key) => !isToolPath(key) && patterns(key);
 }
 
 /**

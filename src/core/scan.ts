@@ -43,13 +43,10 @@ const SLICE_MS = 8;
  * (0.23 s of CPU for 2,000 files of 1–20 KiB against 0.06 s; see bench/README.md). The walk
  * yields every few ms. Larger files are streamed afterwards, `concurrency` at a time. Hashing
  * during the walk keeps no list of every path: 100,000 files peaked at 165 MB RSS that way.
+ * `filter` is the include/exclude patterns (keys.ts patternFilter): the walk itself never enters a
+ * tool folder, and reports a file named like one where the patterns take it.
  */
-export async function scanLocal(
-  root: string,
-  filter: PathFilter,
-  concurrency = 16,
-  patterns: PathFilter = filter,
-): Promise<ScanResult> {
+export async function scanLocal(root: string, filter: PathFilter, concurrency = 16): Promise<ScanResult> {
   try {
     const stat = await fs.stat(root);
     if (!stat.isDirectory()) throw new Error(`Local path ${root} is not a directory`);
@@ -60,7 +57,6 @@ export async function scanLocal(
   }
   const scan: Scan = {
     filter,
-    patterns,
     entries: [],
     large: [],
     skipped: [],
@@ -88,8 +84,6 @@ export async function scanLocal(
 
 interface Scan {
   filter: PathFilter;
-  /** The include/exclude patterns alone: a file named like the tool folder is reported where they take it. */
-  patterns: PathFilter;
   entries: LocalEntry[];
   /** Files at or above the stream threshold, hashed after the walk. */
   large: { key: string; absolute: string }[];
@@ -126,7 +120,7 @@ async function walk(scan: Scan, absoluteDir: string, relativeDir: string): Promi
   for (const dirent of dirents) {
     const key = relativeDir === '' ? dirent.name : `${relativeDir}/${dirent.name}`;
     if (isToolPath(key)) {
-      if (!dirent.isDirectory() && hasReservedName(key) && scan.patterns(key))
+      if (!dirent.isDirectory() && hasReservedName(key) && scan.filter(key))
         scan.skipped.push({ path: printableKey(key), reason: RESERVED_NAME_REASON });
       continue;
     }
